@@ -1,0 +1,85 @@
+"""The one settings object: each setting declared once, with its default and help text.
+
+Load order: embedded defaults, then a TOML file (``KONBINI_CONFIG`` or ``--config``), then environment
+variables ``KONBINI_<NAME>`` (upper case). Defaults run everything embedded: files under ``./var/``,
+services on localhost.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def _s(default: Any, help_text: str) -> Any:
+    return field(default=default, metadata={"help": help_text})
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = _s(Path("var"), "folder for the database, secrets (mode 0600) and keys")
+    host: str = _s("127.0.0.1", "address the issuance server listens on")
+    port: int = _s(8470, "port the issuance server listens on")
+    registry_url: str = _s("http://127.0.0.1:8471", "base URL of the main registry (registry_sim in dev)")
+    registry_timeout_s: float = _s(5.0, "timeout for one registry request, seconds")
+    card_ca_cert: Path = _s(Path("var/card-ca/ca.crt"), "PEM certificate of the trusted card CA")
+    municipality_code: str = _s("462012", "全国地方公共団体コード of the city (Kagoshima City)")
+    municipality_name: str = _s("鹿児島市", "name of the city printed on certificates")
+    mayor_name: str = _s("鹿児島市長　桜島　太郎", "mayor's title and (synthetic) name printed on certificates")
+    nonce_ttl_s: int = _s(120, "life of a kiosk session nonce, seconds")
+    session_idle_s: int = _s(300, "a kiosk session ends after this many idle seconds")
+    max_body_bytes: int = _s(64 * 1024, "largest request body the kiosk API accepts")
+    pin_max_failures: int = _s(3, "consecutive PIN failures that lock a registration")
+    argon2_time_cost: int = _s(2, "argon2id iterations (OWASP minimum: 2 with 19 MiB)")
+    argon2_memory_kib: int = _s(19 * 1024, "argon2id memory, KiB (OWASP minimum: 19456)")
+    argon2_parallelism: int = _s(1, "argon2id lanes")
+    fee_juminhyo_yen: int = _s(200, "kiosk fee for one 住民票の写し, yen")
+    out_dir: Path = _s(Path("out"), "where the kiosk command writes certificates it fetched")
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "konbini.sqlite3"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.data_dir / "secrets"
+
+
+def _coerce(value: Any, typ: type) -> Any:
+    if typ is Path or typ == "Path":
+        return Path(value)
+    if typ is int or typ == "int":
+        return int(value)
+    if typ is float or typ == "float":
+        return float(value)
+    return str(value)
+
+
+def load_settings(config_file: Path | None = None, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Defaults, then the TOML file, then ``KONBINI_*`` environment variables, then keyword overrides."""
+    env = dict(os.environ) if env is None else env
+    values: dict[str, Any] = {}
+    path = config_file or (Path(env["KONBINI_CONFIG"]) if env.get("KONBINI_CONFIG") else None)
+    if path is not None:
+        with open(path, "rb") as fh:
+            values.update(tomllib.load(fh))
+    known = {f.name: f for f in dataclasses.fields(Settings)}
+    unknown = set(values) - set(known)
+    if unknown:
+        raise ValueError(f"unknown setting(s) in {path}: {', '.join(sorted(unknown))}")
+    for name in known:
+        key = f"KONBINI_{name.upper()}"
+        if key in env:
+            values[name] = env[key]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    typed = {name: _coerce(v, known[name].type) for name, v in values.items()}  # type: ignore[arg-type]
+    return Settings(**typed)
+
+
+def describe() -> list[tuple[str, Any, str]]:
+    """(name, default, help) of every setting, for ``--help-settings`` and the README."""
+    return [(f.name, f.default, f.metadata["help"]) for f in dataclasses.fields(Settings)]

@@ -1,0 +1,60 @@
+"""The kiosk wire protocol: plain data shared by the kiosk and the issuance server (no server code).
+
+Paths are under ``/api/kiosk/v1``. A kiosk authenticates every request with the headers
+``X-Kiosk-Id`` and ``Authorization: Bearer <kiosk token>``. Errors are JSON
+``{"error": {"code": <one of ErrorCode>, "message": "...", ...details}}`` with a 4xx status.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from enum import StrEnum
+from typing import Final
+
+API_PREFIX: Final = "/api/kiosk/v1"
+AUTH_CONTEXT: Final = b"konbini-kiosk-auth/1"
+
+
+class ErrorCode(StrEnum):
+    BAD_JSON = "bad_json"
+    BAD_FIELD = "bad_field"
+    BODY_TOO_LARGE = "body_too_large"
+    KIOSK_UNAUTHORIZED = "kiosk_unauthorized"
+    SESSION_UNKNOWN = "session_unknown"
+    SESSION_EXPIRED = "session_expired"
+    SESSION_STATE = "session_state"
+    NONCE_USED = "nonce_used"
+    NONCE_EXPIRED = "nonce_expired"
+    NONCE_MISMATCH = "nonce_mismatch"
+    CERT_INVALID = "card_certificate_invalid"
+    CERT_UNTRUSTED = "card_certificate_untrusted"
+    CERT_EXPIRED = "card_certificate_expired"
+    SIGNATURE_INVALID = "card_signature_invalid"
+    CARD_NOT_REGISTERED = "card_not_registered"
+    REGISTRATION_LOCKED = "registration_locked"
+    REGISTRATION_SUSPENDED = "registration_suspended"
+    PIN_WRONG = "pin_wrong"
+    NOT_AUTHENTICATED = "not_authenticated"
+    KIND_UNKNOWN = "kind_unknown"
+    REFUSED = "refused"
+    ISSUANCE_UNKNOWN = "issuance_unknown"
+    SERVICE_CLOSED = "service_closed"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+
+
+class CertificateKind(StrEnum):
+    JUMINHYO = "juminhyo"  # 住民票の写し
+
+
+KIND_LABELS_JA: Final[dict[str, str]] = {CertificateKind.JUMINHYO: "住民票の写し"}
+
+
+def auth_message(kiosk_id: str, session_id: str, nonce: str) -> bytes:
+    """The bytes the card signs: binds the session's nonce to this kiosk and session."""
+    return b"|".join([AUTH_CONTEXT, kiosk_id.encode(), session_id.encode(), nonce.encode()])
+
+
+def auth_digest(kiosk_id: str, session_id: str, nonce: str) -> bytes:
+    """SHA-256 of :func:`auth_message`; the card signs this digest in a DigestInfo (PKCS#1 v1.5)."""
+    return hashlib.sha256(auth_message(kiosk_id, session_id, nonce)).digest()

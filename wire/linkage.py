@@ -1,0 +1,151 @@
+"""The linkage record format: what residents, households, seals and tax records look like on the wire.
+
+Defined once here; registry_sim writes it (snapshot, import files) and the replica loader reads it.
+A stream is JSON Lines, one object a line, each ``{"t": <type>, ...fields}``:
+
+    {"t": "header", "format": "konbini-linkage/1", "seq": 1234, "generated_at": "...Z"}
+    {"t": "household", ...HOUSEHOLD_FIELDS}
+    {"t": "resident", ...RESIDENT_FIELDS}
+    {"t": "seal", ...SEAL_FIELDS}
+    {"t": "tax", ...TAX_FIELDS}
+    {"t": "end", "counts": {"resident": n, "household": n, "seal": n, "tax": n}}
+
+A snapshot always has the header first and the ``end`` line last; a stream without its ``end`` line, or
+whose counts differ, is incomplete and must not be applied. An import file may omit header and end.
+Dates are ISO ``YYYY-MM-DD``; absent values are ``null``; text is Unicode (外字 beyond the BMP included).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+FORMAT: Final = "konbini-linkage/1"
+
+RECORD_TYPES: Final = ("household", "resident", "seal", "tax")
+
+# name -> (SQL type, meaning). Order is the column order of the replica tables.
+HOUSEHOLD_FIELDS: Final[dict[str, tuple[str, str]]] = {
+    "household_no": ("TEXT", "世帯番号"),
+    "head_atena_no": ("TEXT", "世帯主の宛名番号"),
+    "address": ("TEXT", "住所 (town name and number)"),
+    "katagaki": ("TEXT", "方書 (building, room), or null"),
+    "version": ("INTEGER", "record version, increases on each change"),
+}
+
+RESIDENT_FIELDS: Final[dict[str, tuple[str, str]]] = {
+    "atena_no": ("TEXT", "宛名番号, the internal person id (10 digits)"),
+    "household_no": ("TEXT", "世帯番号"),
+    "kojin_bango": ("TEXT", "個人番号, 12 digits with the legal check digit"),
+    "juminhyo_code": ("TEXT", "住民票コード, 11 digits"),
+    "kind": ("TEXT", "'japanese' or 'foreign'"),
+    "status": ("TEXT", "'resident' or 'removed'"),
+    "removal_reason": ("TEXT", "'moved_out' (転出) or 'died' (死亡) when removed"),
+    "removal_date": ("TEXT", "date of removal"),
+    "name": ("TEXT", "氏名 (family and given name separated by a full-width space)"),
+    "name_kana": ("TEXT", "ふりがな"),
+    "name_alpha": ("TEXT", "アルファベット氏名 (foreign residents)"),
+    "tsusho": ("TEXT", "通称 (foreign residents), or null"),
+    "kyuuji": ("TEXT", "旧氏, or null"),
+    "birth_date": ("TEXT", "生年月日"),
+    "sex": ("TEXT", "'M' or 'F'"),
+    "address": ("TEXT", "住所"),
+    "katagaki": ("TEXT", "方書"),
+    "relationship": ("TEXT", "続柄 (本人, 妻, 子, ...)"),
+    "householder_name": ("TEXT", "世帯主の氏名"),
+    "honseki": ("TEXT", "本籍 (Japanese nationals)"),
+    "hittousha": ("TEXT", "筆頭者 (Japanese nationals)"),
+    "zairyu_card_no": ("TEXT", "在留カード等番号"),
+    "art30_45_class": ("TEXT", "第30条45規定区分 (中長期在留者, 特別永住者, ...)"),
+    "zairyu_status": ("TEXT", "在留資格"),
+    "zairyu_period": ("TEXT", "在留期間 (e.g. '3年')"),
+    "zairyu_expiry": ("TEXT", "在留期間の満了日"),
+    "nationality": ("TEXT", "国籍・地域"),
+    "became_resident_on": ("TEXT", "住民となった日"),
+    "address_set_on": ("TEXT", "住所を定めた日"),
+    "previous_address": ("TEXT", "前住所"),
+    "moveout_planned_date": ("TEXT", "転出予定日, or null"),
+    "moveout_planned_address": ("TEXT", "転出予定先, or null"),
+    "in_transition": ("INTEGER", "異動中 / 仮更新 flag (0 or 1)"),
+    "support_measure": ("INTEGER", "支援措置 flag (0 or 1)"),
+    "version": ("INTEGER", "record version"),
+    "updated_at": ("TEXT", "when the record last changed (ISO timestamp)"),
+}
+
+SEAL_FIELDS: Final[dict[str, tuple[str, str]]] = {
+    "seal_no": ("TEXT", "印鑑登録番号"),
+    "owner_atena_no": ("TEXT", "宛名番号 of the owner"),
+    "impression": ("TEXT", "the characters carved in the seal (rendered as the seal image)"),
+    "registered_on": ("TEXT", "登録日"),
+    "status": ("TEXT", "'active' or 'abolished' (廃止)"),
+    "version": ("INTEGER", "record version"),
+}
+
+TAX_FIELDS: Final[dict[str, tuple[str, str]]] = {
+    "owner_atena_no": ("TEXT", "宛名番号 of the taxpayer"),
+    "fiscal_year": ("INTEGER", "年度 (Gregorian year the assessment is for)"),
+    "salary_income": ("INTEGER", "給与所得, yen"),
+    "business_income": ("INTEGER", "事業所得, yen"),
+    "pension_income": ("INTEGER", "公的年金等に係る雑所得, yen"),
+    "other_income": ("INTEGER", "その他の所得, yen"),
+    "total_income": ("INTEGER", "総所得金額, yen"),
+    "deductions": ("INTEGER", "所得控除の合計, yen"),
+    "taxable_income": ("INTEGER", "課税標準額, yen"),
+    "municipal_income_levy": ("INTEGER", "市民税 所得割, yen"),
+    "municipal_per_capita": ("INTEGER", "市民税 均等割, yen"),
+    "prefectural_income_levy": ("INTEGER", "県民税 所得割, yen"),
+    "prefectural_per_capita": ("INTEGER", "県民税 均等割, yen"),
+    "paid": ("INTEGER", "納付済額, yen"),
+    "unpaid": ("INTEGER", "未納額, yen"),
+    "no_return_filed": ("INTEGER", "未申告 flag (0 or 1)"),
+    "not_resident_jan1": ("INTEGER", "1月1日に住所がなかった flag (0 or 1)"),
+    "version": ("INTEGER", "record version"),
+}
+
+FIELDS_BY_TYPE: Final[dict[str, dict[str, tuple[str, str]]]] = {
+    "household": HOUSEHOLD_FIELDS,
+    "resident": RESIDENT_FIELDS,
+    "seal": SEAL_FIELDS,
+    "tax": TAX_FIELDS,
+}
+
+# Primary key columns of each record type in the replica.
+KEYS_BY_TYPE: Final[dict[str, tuple[str, ...]]] = {
+    "household": ("household_no",),
+    "resident": ("atena_no",),
+    "seal": ("seal_no",),
+    "tax": ("owner_atena_no", "fiscal_year"),
+}
+
+
+class LinkageError(ValueError):
+    """A record that does not follow this format."""
+
+
+def check_record(record: dict[str, object]) -> str:
+    """Return the record's type after checking it names a known type and carries every field."""
+    rtype = record.get("t")
+    if rtype not in FIELDS_BY_TYPE:
+        raise LinkageError(f"unknown record type {rtype!r}")
+    missing = [f for f in FIELDS_BY_TYPE[str(rtype)] if f not in record]
+    if missing:
+        raise LinkageError(f"{rtype} record lacks field(s): {', '.join(missing)}")
+    return str(rtype)
+
+
+def kojin_bango_check_digit(first11: str) -> int:
+    """The 個人番号 check digit (行政手続における特定の個人を識別するための番号の利用等に関する法律施行令 第8条)."""
+    if len(first11) != 11 or not first11.isdigit():
+        raise ValueError("need the first 11 digits")
+    total = 0
+    for n in range(1, 12):
+        p = int(first11[11 - n])
+        q = n + 1 if n <= 6 else n - 5
+        total += p * q
+    r = total % 11
+    return 0 if r <= 1 else 11 - r
+
+
+def is_valid_kojin_bango(number: str) -> bool:
+    return (
+        len(number) == 12 and number.isdigit() and kojin_bango_check_digit(number[:11]) == int(number[11])
+    )
