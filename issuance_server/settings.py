@@ -29,7 +29,9 @@ class Settings:
     card_ca_cert: Path = _s(Path("var/card-ca/ca.crt"), "PEM certificate of the trusted card CA")
     municipality_code: str = _s("462012", "全国地方公共団体コード of the city (Kagoshima City)")
     municipality_name: str = _s("鹿児島市", "name of the city printed on certificates")
-    mayor_name: str = _s("鹿児島市長　桜島　太郎", "mayor's title and (synthetic) name printed on certificates")
+    mayor_name: str = _s(
+        "鹿児島市長　桜島　太郎", "mayor's title and (synthetic) name printed on certificates"
+    )
     nonce_ttl_s: int = _s(120, "life of a kiosk session nonce, seconds")
     session_idle_s: int = _s(300, "a kiosk session ends after this many idle seconds")
     max_body_bytes: int = _s(64 * 1024, "largest request body the kiosk API accepts")
@@ -59,7 +61,9 @@ def _coerce(value: Any, typ: type) -> Any:
     return str(value)
 
 
-def load_settings(config_file: Path | None = None, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+def load_settings(
+    config_file: Path | None = None, env: dict[str, str] | None = None, **overrides: Any
+) -> Settings:
     """Defaults, then the TOML file, then ``KONBINI_*`` environment variables, then keyword overrides."""
     env = dict(os.environ) if env is None else env
     values: dict[str, Any] = {}

@@ -146,6 +146,4 @@ def kojin_bango_check_digit(first11: str) -> int:
 
 
 def is_valid_kojin_bango(number: str) -> bool:
-    return (
-        len(number) == 12 and number.isdigit() and kojin_bango_check_digit(number[:11]) == int(number[11])
-    )
+    return len(number) == 12 and number.isdigit() and kojin_bango_check_digit(number[:11]) == int(number[11])

@@ -1,0 +1,41 @@
+"""``konbini-server``: run the issuance server."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from aiohttp import web
+
+from issuance_server.app import make_app
+from issuance_server.settings import describe, load_settings
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="konbini-server", description="Run the konbini issuance server.")
+    parser.add_argument("--config", type=Path, help="TOML settings file (default: $KONBINI_CONFIG)")
+    parser.add_argument("--data-dir", type=Path, help="data folder (default: ./var)")
+    parser.add_argument("--host")
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--help-settings", action="store_true", help="list every setting and exit")
+    args = parser.parse_args(argv)
+    if args.help_settings:
+        for name, default, text in describe():
+            print(f"{name:24} KONBINI_{name.upper():26} default {default!s:32} {text}")
+        return
+    settings = load_settings(args.config, data_dir=args.data_dir, host=args.host, port=args.port)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    web.run_app(
+        make_app(settings),
+        host=settings.host,
+        port=settings.port,
+        print=lambda *_: print(
+            f"konbini-server listening on http://{settings.host}:{settings.port}", flush=True
+        ),
+        access_log_format='%a "%r" %s %b %Tfs',
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""JSON errors with stable codes, request-body parsing and the middleware that keeps input from causing 500s."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from wire.kiosk_api import ErrorCode
+
+log = logging.getLogger("konbini.api")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+
+    def response(self) -> web.Response:
+        body = {"error": {"code": self.code, "message": self.message, **self.details}}
+        return web.Response(status=self.status, body=orjson.dumps(body), content_type="application/json")
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(data), content_type="application/json")
+
+
+async def read_json(request: web.Request, max_bytes: int) -> dict[str, Any]:
+    """The request's JSON object, or an ApiError for a body that is too large, not JSON, or not an object."""
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise ApiError(413, ErrorCode.BODY_TOO_LARGE, f"request body over {max_bytes} bytes")
+    raw = await request.content.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise ApiError(413, ErrorCode.BODY_TOO_LARGE, f"request body over {max_bytes} bytes")
+    try:
+        data = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        raise ApiError(400, ErrorCode.BAD_JSON, "request body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, ErrorCode.BAD_JSON, "request body must be a JSON object")
+    return data
+
+
+def field(data: dict[str, Any], name: str, typ: type, *, required: bool = True, default: Any = None) -> Any:
+    """One typed field of a JSON body (bool is not accepted as int)."""
+    if name not in data or data[name] is None:
+        if required:
+            raise ApiError(400, ErrorCode.BAD_FIELD, f"field '{name}' is required", field=name)
+        return default
+    value = data[name]
+    if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
+        raise ApiError(400, ErrorCode.BAD_FIELD, f"field '{name}' must be {typ.__name__}", field=name)
+    return value
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return exc.response()
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = {
+            404: ErrorCode.NOT_FOUND,
+            405: ErrorCode.METHOD_NOT_ALLOWED,
+            413: ErrorCode.BODY_TOO_LARGE,
+        }.get(exc.status, f"http_{exc.status}")
+        return ApiError(exc.status, code, exc.reason).response()
+    except Exception:
+        log.exception("internal error on %s %s", request.method, request.path)
+        return ApiError(500, "internal_error", "internal error; the incident was logged").response()

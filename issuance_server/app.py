@@ -1,0 +1,38 @@
+"""The composition root: builds the core and mounts the sub-applications (the only place the core meets
+``registration`` and ``recovery``)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from issuance_server import status_api, verify_api
+from issuance_server.api_errors import error_middleware
+from issuance_server.core import CORE, ServerCore
+from issuance_server.kiosk_api import make_kiosk_app
+from issuance_server.settings import Settings
+from recovery.ops_app import make_ops_app
+from registration.clerk_app import make_clerk_app
+from wire.kiosk_api import API_PREFIX
+
+log = logging.getLogger("konbini.server")
+
+
+def make_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        core = await ServerCore.start(settings)
+        app[CORE] = core
+        yield
+        await core.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.add_routes(status_api.routes)
+    app.add_routes(verify_api.routes)
+    app.add_subapp(API_PREFIX, make_kiosk_app())
+    app.add_subapp("/clerk", make_clerk_app())
+    app.add_subapp("/ops", make_ops_app())
+    return app

@@ -1,0 +1,79 @@
+"""The server core: everything a request handler needs, built once at start and closed at stop."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from issuance_server.audit import AuditLog
+from issuance_server.card_auth import CardTrust
+from issuance_server.database import Database
+from issuance_server.kiosk_sessions import SessionStore
+from issuance_server.replica_store import Replica
+from issuance_server.secret_hashing import SecretHasher
+from issuance_server.secrets_store import ServerSecrets, load_or_create_secrets
+from issuance_server.settings import Settings
+from issuance_server.storage import prepare_database
+
+log = logging.getLogger("konbini.server")
+
+
+@dataclass
+class ServerCore:
+    settings: Settings
+    db: Database
+    secrets: ServerSecrets
+    hasher: SecretHasher
+    audit: AuditLog
+    replica: Replica
+    card_trust: CardTrust
+    sessions: SessionStore
+    mode: str = "normal"
+    counters: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    async def start(cls, settings: Settings) -> ServerCore:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        applied = prepare_database(settings.db_path)
+        if applied:
+            log.info("applied migrations: %s", ", ".join(applied))
+        secrets = load_or_create_secrets(settings.data_dir)
+        db = await Database.open(settings.db_path)
+        replica = Replica(db, settings.data_dir)
+        await replica.attach_current()
+        return cls(
+            settings=settings,
+            db=db,
+            secrets=secrets,
+            hasher=SecretHasher(settings, secrets.pin_pepper),
+            audit=AuditLog(db),
+            replica=replica,
+            card_trust=CardTrust(settings.card_ca_cert),
+            sessions=SessionStore(settings.nonce_ttl_s, settings.session_idle_s),
+        )
+
+    async def close(self) -> None:
+        self.hasher.close()
+        await self.db.close()
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.counters[name] = self.counters.get(name, 0) + n
+
+
+CORE: web.AppKey[ServerCore] = web.AppKey("core", ServerCore)
+
+
+def core_of(request: web.Request) -> ServerCore:
+    return request.config_dict[CORE]
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def as_json_row(row: Any) -> dict[str, Any]:
+    return dict(row) if row is not None else {}

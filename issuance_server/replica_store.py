@@ -1,0 +1,136 @@
+"""The replica of the main registry: its schema (derived from the linkage format), the writer that builds a
+new generation file, and the read side the server uses.
+
+Each full sync builds a new SQLite file (``replica/replica-<stamp>.sqlite3``); only a complete, checked file
+is switched in, by one statement batch that re-attaches it and moves the pointer in ``sync_state``. A sync
+that fails half way leaves the current replica untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from issuance_server.database import Database, Transaction
+from wire.linkage import FIELDS_BY_TYPE, KEYS_BY_TYPE, RECORD_TYPES
+
+SCHEMA_VERSION = 1
+REPLICA_DIR = "replica"
+
+_INDEXES = (
+    "CREATE INDEX resident_household ON resident(household_no)",
+    "CREATE INDEX seal_owner ON seal(owner_atena_no)",
+)
+
+
+def table_ddl(rtype: str) -> str:
+    cols = ", ".join(f"{name} {sqltype}" for name, (sqltype, _) in FIELDS_BY_TYPE[rtype].items())
+    keys = ", ".join(KEYS_BY_TYPE[rtype])
+    return f"CREATE TABLE {rtype} ({cols}, PRIMARY KEY ({keys})) WITHOUT ROWID"
+
+
+def insert_sql(rtype: str) -> str:
+    names = list(FIELDS_BY_TYPE[rtype])
+    return f"INSERT INTO {rtype} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+
+
+class ReplicaWriter:
+    """Builds one replica generation file. Not durable until :meth:`finish`; :meth:`discard` on failure."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            path.unlink()
+        self._conn = sqlite3.connect(path, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=OFF")  # a fresh file: on failure it is thrown away
+        self._conn.execute("PRAGMA synchronous=OFF")
+        self._conn.execute("PRAGMA cache_size=-200000")
+        self._conn.execute("BEGIN")
+        for rtype in RECORD_TYPES:
+            self._conn.execute(table_ddl(rtype))
+        self._conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+        self._sql = {rtype: insert_sql(rtype) for rtype in RECORD_TYPES}
+        self.counts = dict.fromkeys(RECORD_TYPES, 0)
+
+    def insert(self, rtype: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._conn.executemany(self._sql[rtype], rows)
+        self.counts[rtype] += len(rows)
+
+    def finish(self, meta: dict[str, str]) -> None:
+        for ddl in _INDEXES:
+            self._conn.execute(ddl)
+        meta = {**meta, "schema_version": str(SCHEMA_VERSION)}
+        self._conn.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))
+        self._conn.execute("COMMIT")
+        self._conn.close()
+        with open(self.path, "rb") as fh:
+            os.fsync(fh.fileno())
+
+    def discard(self) -> None:
+        try:
+            self._conn.close()
+        finally:
+            self.path.unlink(missing_ok=True)
+
+
+def _quote(value: str | Path) -> str:
+    """An SQL string literal (ATTACH takes no bound parameters inside executescript)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+class Replica:
+    """The server's read side of the replica, attached as schema ``replica`` on the shared connection."""
+
+    def __init__(self, db: Database, data_dir: Path) -> None:
+        self._db = db
+        self._dir = data_dir / REPLICA_DIR
+        self.attached: str | None = None
+
+    def new_generation_path(self, stamp: str) -> Path:
+        return self._dir / f"replica-{stamp}.sqlite3"
+
+    async def attach_current(self) -> None:
+        row = await self._db.fetchone("SELECT replica_file FROM sync_state WHERE id = 1")
+        if row and row[0] and (self._dir / row[0]).exists():
+            await self._db.executescript(f"ATTACH DATABASE {_quote(self._dir / row[0])} AS replica;")
+            self.attached = row[0]
+
+    async def switch_to(self, path: Path, seq: int, as_of: str, synced_at: str) -> str | None:
+        """Attach the finished generation at ``path`` and point ``sync_state`` at it, in one batch that no
+        other query can interleave with. Returns the previous file name (to delete)."""
+        previous = self.attached
+        detach = "DETACH DATABASE replica;" if previous else ""
+        await self._db.executescript(
+            f"{detach}ATTACH DATABASE {_quote(path)} AS replica;"
+            f"UPDATE main.sync_state SET replica_file = {_quote(path.name)}, replica_seq = {int(seq)},"
+            f" replica_as_of = {_quote(as_of)}, last_full_sync_at = {_quote(synced_at)},"
+            " last_error = NULL WHERE id = 1;"
+        )
+        self.attached = path.name
+        return previous
+
+    def remove_generation(self, name: str) -> None:
+        (self._dir / name).unlink(missing_ok=True)
+
+    @property
+    def ready(self) -> bool:
+        return self.attached is not None
+
+    @staticmethod
+    async def resident(tx: Transaction, atena_no: str) -> dict[str, Any] | None:
+        row = await tx.fetchone("SELECT * FROM replica.resident WHERE atena_no = ?", (atena_no,))
+        return dict(row) if row else None
+
+    @staticmethod
+    async def household(tx: Transaction, household_no: str) -> dict[str, Any] | None:
+        row = await tx.fetchone("SELECT * FROM replica.household WHERE household_no = ?", (household_no,))
+        return dict(row) if row else None
+
+    async def meta(self) -> dict[str, str]:
+        if not self.ready:
+            return {}
+        return {r[0]: r[1] for r in await self._db.fetchall("SELECT key, value FROM replica.meta")}

@@ -1,0 +1,50 @@
+"""``/healthz`` (JSON for ops and load balancers) and ``/metrics`` (Prometheus text format)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from issuance_server.api_errors import json_response
+from issuance_server.core import core_of
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    core = core_of(request)
+    state = await core.db.fetchone(
+        "SELECT replica_seq, replica_as_of, last_full_sync_at, last_error FROM sync_state"
+    )
+    return json_response(
+        {
+            "status": "ok" if core.replica.ready else "degraded",
+            "mode": core.mode,
+            "replica": {
+                "loaded": core.replica.ready,
+                "seq": state["replica_seq"] if state else None,
+                "as_of": state["replica_as_of"] if state else None,
+                "last_full_sync_at": state["last_full_sync_at"] if state else None,
+                "last_error": state["last_error"] if state else None,
+            },
+            "open_kiosk_sessions": len(core.sessions),
+        }
+    )
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    core = core_of(request)
+    lines = [
+        "# HELP konbini_mode 1 for the server's current mode",
+        "# TYPE konbini_mode gauge",
+        *(f'konbini_mode{{mode="{m}"}} {int(core.mode == m)}' for m in ("normal", "recovery", "maintenance")),
+        "# HELP konbini_replica_loaded 1 when a replica is attached",
+        "# TYPE konbini_replica_loaded gauge",
+        f"konbini_replica_loaded {int(core.replica.ready)}",
+        "# TYPE konbini_kiosk_sessions_open gauge",
+        f"konbini_kiosk_sessions_open {len(core.sessions)}",
+    ]
+    for name, value in sorted(core.counters.items()):
+        lines += [f"# TYPE konbini_{name} counter", f"konbini_{name} {value}"]
+    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")

@@ -1,0 +1,103 @@
+"""Starting and stopping the system's processes (registry_sim, server, virtual card) for the demo and the
+end-to-end tests: each a real subprocess with its own log file."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+
+class ServiceError(Exception):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+class Service:
+    def __init__(
+        self, name: str, args: Sequence[str], log_dir: Path, env: dict[str, str] | None = None
+    ) -> None:
+        self.name = name
+        self.args = [sys.executable, "-m", *args]
+        self.log_path = log_dir / f"{name}.log"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            self.args,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
+
+    def wait_http(self, url: str, timeout_s: float = 30) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ServiceError(f"{self.name} exited with {self.proc.returncode}; see {self.log_path}")
+            try:
+                with urllib.request.urlopen(url, timeout=2):
+                    return
+            except urllib.error.HTTPError:
+                return  # it answers
+            except OSError:
+                time.sleep(0.1)
+        raise ServiceError(f"{self.name} did not answer {url} within {timeout_s} s; see {self.log_path}")
+
+    def wait_log(self, text: str, timeout_s: float = 30) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if text in self.log_path.read_text(errors="replace"):
+                return
+            if self.proc.poll() is not None:
+                raise ServiceError(f"{self.name} exited with {self.proc.returncode}; see {self.log_path}")
+            time.sleep(0.05)
+        raise ServiceError(f"{self.name} did not print {text!r} within {timeout_s} s; see {self.log_path}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 10) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+
+def run(
+    args: Sequence[str], env: dict[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m <args>`` to completion, capturing its output."""
+    result = subprocess.run(
+        [sys.executable, "-m", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+    if check and result.returncode != 0:
+        raise ServiceError(
+            f"{' '.join(args[:2])} failed ({result.returncode}): {result.stderr.strip() or result.stdout.strip()}"
+        )
+    return result

@@ -1,0 +1,203 @@
+"""The whole system on one machine: registry_sim, the issuance server, a card CA, staff, a kiosk, cards.
+
+Used by ``konbini-demo`` and by the end-to-end tests, so both exercise the same real processes.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from konbini_demo.processes import Service, ServiceError, free_port, port_in_use, run
+
+STAFF_ID = "demo-clerk"
+STAFF_PASSWORD = "demo-clerk-password-0001"  # synthetic, for the demo's throwaway data folder only
+KIOSK_ID = "kiosk-001"
+VPCD_READERS = {35963: "Virtual PCD 00 00", 35964: "Virtual PCD 00 01"}
+
+
+class Stack:
+    def __init__(
+        self,
+        root: Path,
+        residents: int = 2000,
+        seed: int = 42,
+        registry_port: int | None = None,
+        server_port: int | None = None,
+        vpcd_port: int = 35963,
+    ) -> None:
+        self.root = root
+        self.residents = residents
+        self.seed = seed
+        self.registry_port = registry_port or free_port()
+        self.server_port = server_port or free_port()
+        self.vpcd_port = vpcd_port
+        self.reader = VPCD_READERS[vpcd_port]
+        self.logs = root / "logs"
+        self.server_dir = root / "server"
+        self.ca_dir = root / "card-ca"
+        self.registry_db = root / "registry" / "registry.sqlite3"
+        self.kiosk_credentials = root / "kiosks" / f"{KIOSK_ID}.json"
+        self.services: dict[str, Service] = {}
+
+    @property
+    def server_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_port}"
+
+    @property
+    def registry_url(self) -> str:
+        return f"http://127.0.0.1:{self.registry_port}"
+
+    @property
+    def public_key(self) -> Path:
+        return self.server_dir / "keys" / "issuing-ed25519.pub"
+
+    def server_env(self) -> dict[str, str]:
+        return {
+            "KONBINI_DATA_DIR": str(self.server_dir),
+            "KONBINI_PORT": str(self.server_port),
+            "KONBINI_REGISTRY_URL": self.registry_url,
+            "KONBINI_CARD_CA_CERT": str(self.ca_dir / "ca.crt"),
+        }
+
+    def clerk_env(self, pin: str | None = None) -> dict[str, str]:
+        env = {
+            "KONBINI_STAFF_PASSWORD": STAFF_PASSWORD,
+            "KONBINI_STAFF_ID": STAFF_ID,
+            "KONBINI_SERVER": self.server_url,
+        }
+        return {**env, "KONBINI_PIN": pin} if pin else env
+
+    def ops(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return run(
+            ["recovery.cli", "--data-dir", str(self.server_dir), "--server", self.server_url, *args],
+            check=check,
+        )
+
+    def start_registry(self) -> None:
+        if not self.registry_db.exists():
+            run(
+                [
+                    "registry_sim",
+                    "seed",
+                    "--residents",
+                    str(self.residents),
+                    "--seed",
+                    str(self.seed),
+                    "--db",
+                    str(self.registry_db),
+                ]
+            )
+        for port in (self.registry_port, self.server_port):
+            if port_in_use(port):
+                raise ServiceError(f"port {port} is in use; stop what runs there or choose another port")
+        svc = Service(
+            "registry_sim",
+            ["registry_sim", "serve", "--db", str(self.registry_db), "--port", str(self.registry_port)],
+            self.logs,
+        )
+        self.services["registry_sim"] = svc
+        svc.wait_http(f"{self.registry_url}/health")
+
+    def start_server(self) -> None:
+        svc = Service("server", ["issuance_server"], self.logs, env=self.server_env())
+        self.services["server"] = svc
+        svc.wait_http(f"{self.server_url}/healthz")
+
+    def start(self) -> None:
+        """Everything up to a kiosk ready to serve: registry, CA, server, synced replica, staff, kiosk."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.start_registry()
+        run(["kiosk.card_cli", "init-ca", "--dir", str(self.ca_dir)])
+        self.start_server()
+        self.ops("sync", "--full")
+        if not (self.server_dir / ".staff-bootstrapped").exists():
+            run(
+                ["registration.cli", "--staff-id", STAFF_ID, "bootstrap", "--data-dir", str(self.server_dir)],
+                env=self.clerk_env(),
+            )
+            (self.server_dir / ".staff-bootstrapped").touch()
+        self.ops("kiosk-add", KIOSK_ID, "--location", "demo store", "--out", str(self.kiosk_credentials))
+
+    def personalise_card(self, name: str, pin: str, *extra: str) -> Path:
+        out = self.root / "cards" / f"{name}.json"
+        run(
+            [
+                "kiosk.card_cli",
+                "personalise",
+                "--pin",
+                pin,
+                "--out",
+                str(out),
+                "--ca-dir",
+                str(self.ca_dir),
+                *extra,
+            ]
+        )
+        return out
+
+    def insert_card(self, card_file: Path, ca_dir: Path | None = None) -> Service:
+        """Run the virtual card in the vpcd reader (what a resident inserting a card does)."""
+        self.remove_card()
+        svc = Service(
+            "card", ["kiosk.card_cli", "run", str(card_file), "--port", str(self.vpcd_port)], self.logs
+        )
+        self.services["card"] = svc
+        svc.wait_log("inserted")
+        return svc
+
+    def remove_card(self) -> None:
+        svc = self.services.pop("card", None)
+        if svc is not None:
+            svc.stop()
+
+    def register(self, atena_no: str, pin: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return run(
+            ["registration.cli", "register", "--atena-no", atena_no, "--reader", self.reader],
+            env=self.clerk_env(pin),
+            check=check,
+        )
+
+    def clerk(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return run(["registration.cli", *args], env=self.clerk_env(), check=check)
+
+    def kiosk_session(
+        self, pin: str, out_dir: Path, *extra: str, check: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        return run(
+            [
+                "kiosk",
+                "session",
+                "--credentials",
+                str(self.kiosk_credentials),
+                "--reader",
+                self.reader,
+                "--out",
+                str(out_dir),
+                *extra,
+            ],
+            env={"KONBINI_PIN": pin},
+            check=check,
+        )
+
+    @staticmethod
+    def printed(result: subprocess.CompletedProcess[str]) -> list[tuple[str, Path]]:
+        return [
+            (m[0], Path(m[1])) for m in re.findall(r"printed serial=(\S+) certificate=(\S+)", result.stdout)
+        ]
+
+    def verify(self, target: str | Path) -> subprocess.CompletedProcess[str]:
+        return run(
+            ["issuance_server.certificates.verify_cli", str(target), "--key", str(self.public_key)],
+            check=False,
+        )
+
+    def stop(self) -> None:
+        for name in list(reversed(self.services)):
+            self.services.pop(name).stop()
+
+    def wipe(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)

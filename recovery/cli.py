@@ -1,0 +1,139 @@
+"""``konbini-ops``: sync the replica, watch status, enrol kiosks, check the audit chain.
+
+Talks to the running server's ``/ops/api`` with the ops token from the data folder
+(``var/secrets/ops-token``) or ``$KONBINI_OPS_TOKEN``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from issuance_server.secrets_store import read_ops_token, write_private
+from issuance_server.settings import load_settings
+from wire.http_json import HttpError, JsonClient
+
+
+def _client(args: argparse.Namespace) -> JsonClient:
+    settings = load_settings(args.config, data_dir=args.data_dir)
+    token = os.environ.get("KONBINI_OPS_TOKEN") or read_ops_token(settings.data_dir)
+    server = args.server or f"http://{settings.host}:{settings.port}"
+    return JsonClient(server, {"Authorization": f"Bearer {token}"}, timeout_s=30)
+
+
+def _bar(progress: dict[str, Any], width: int = 30) -> str:
+    mb = progress["bytes_read"] / 1e6
+    return f"sync {progress['state']:8} {progress['records']:>10,} records  {mb:8.1f} MB"
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    client = _client(args)
+    try:
+        client.call("POST", "/ops/api/sync/full")
+    except HttpError as exc:
+        if exc.status != 409:
+            raise
+        print("a full sync is already running; following it", file=sys.stderr)
+    tty = sys.stderr.isatty()
+    last_print = 0.0
+    while True:
+        progress = client.call("GET", "/ops/api/sync")
+        now = time.monotonic()
+        if tty:
+            print("\r" + _bar(progress), end="", file=sys.stderr, flush=True)
+        elif now - last_print >= 2:
+            print(_bar(progress), file=sys.stderr, flush=True)
+            last_print = now
+        if progress["state"] != "running":
+            break
+        time.sleep(0.2)
+    if tty:
+        print(file=sys.stderr)
+    if progress["state"] == "done":
+        print(
+            f"sync done: {progress['records']:,} records, registry seq {progress['seq']}, {progress['seconds']} s"
+            f" {progress['timings']}"
+        )
+        return 0
+    print(f"sync FAILED: {progress['error']}; the previous replica is unchanged", file=sys.stderr)
+    return 1
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    status = _client(args).call("GET", "/ops/api/status")
+    if args.json:
+        print(json.dumps(status, ensure_ascii=False, indent=2))
+        return 0
+    rep = status["replica"]
+    print(f"mode            {status['mode']}")
+    print(f"replica         {rep.get('replica_file') or 'not loaded'}")
+    print(f"registry seq    {rep.get('replica_seq')}")
+    print(f"data as of      {rep.get('replica_as_of')}")
+    print(f"last full sync  {rep.get('last_full_sync_at')}")
+    print(f"last error      {rep.get('last_error') or '-'}")
+    print(f"kiosk sessions  {status['open_kiosk_sessions']}")
+    return 0
+
+
+def cmd_kiosk_add(args: argparse.Namespace) -> int:
+    client = _client(args)
+    result = client.call("POST", "/ops/api/kiosks", {"kiosk_id": args.kiosk_id, "location": args.location})
+    creds = {"kiosk_id": result["kiosk_id"], "token": result["token"], "server": client.base_url}
+    out = args.out or Path("var/kiosks") / f"{args.kiosk_id}.json"
+    if out.exists():
+        out.unlink()
+    write_private(out, json.dumps(creds, indent=2).encode())
+    print(f"kiosk {args.kiosk_id} enrolled; credentials written to {out} (mode 0600)")
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    result = _client(args).call("GET", "/ops/api/audit/verify")
+    if result["intact"]:
+        print(f"audit chain intact: {result['rows']} rows")
+        return 0
+    print(f"audit chain BROKEN at seq {result['first_broken_seq']}", file=sys.stderr)
+    return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="konbini-ops", description=__doc__)
+    parser.add_argument("--config", type=Path)
+    parser.add_argument("--data-dir", type=Path)
+    parser.add_argument("--server", help="server URL (default: from settings)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("sync", help="full snapshot sync from the main registry (all or nothing)")
+    p.add_argument("--full", action="store_true", required=True)
+    p.set_defaults(func=cmd_sync)
+    p = sub.add_parser("status", help="mode, replica age, last sync")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+    p = sub.add_parser("kiosk-add", help="enrol a kiosk and write its credentials file")
+    p.add_argument("kiosk_id")
+    p.add_argument("--location", default="")
+    p.add_argument("--out", type=Path)
+    p.set_defaults(func=cmd_kiosk_add)
+    p = sub.add_parser("audit-verify", help="check the audit log's hash chain")
+    p.set_defaults(func=cmd_audit_verify)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        sys.exit(args.func(args))
+    except HttpError as exc:
+        print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
+        sys.exit(1)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

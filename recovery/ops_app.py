@@ -1,0 +1,103 @@
+"""The ops sub-application (``/ops/api``): sync, status, kiosk enrolment, audit-chain check.
+
+Authenticated with the ops bearer token generated at first start (``var/secrets/ops-token``); staff
+logins with roles and TOTP for ops arrive with the ops web pages.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from aiohttp import web
+
+from issuance_server.api_errors import ApiError, field, json_response, read_json
+from issuance_server.audit import Actor, verify_chain
+from issuance_server.clock import utc_now_iso
+from issuance_server.core import ServerCore, core_of, token_hash
+from recovery.snapshot_sync import SnapshotSync
+
+routes = web.RouteTableDef()
+SYNC: web.AppKey[dict[int, SnapshotSync]] = web.AppKey("sync", dict)
+
+
+def ops_actor(request: web.Request) -> tuple[ServerCore, Actor]:
+    core = core_of(request)
+    auth = request.headers.get("Authorization", "")
+    token = auth.removeprefix("Bearer ").strip()
+    if not auth.startswith("Bearer ") or not secrets.compare_digest(token, core.secrets.ops_token):
+        raise ApiError(401, "ops_unauthorized", "missing or wrong ops token (see var/secrets/ops-token)")
+    return core, Actor("ops", "ops-token", request.remote or "local")
+
+
+def snapshot_sync(request: web.Request, core: ServerCore) -> SnapshotSync:
+    holder = request.app[SYNC]
+    if 0 not in holder:
+        holder[0] = SnapshotSync(core)
+    return holder[0]
+
+
+@routes.post("/api/sync/full")
+async def start_full_sync(request: web.Request) -> web.Response:
+    core, actor = ops_actor(request)
+    sync = snapshot_sync(request, core)
+    started = sync.start(actor)
+    return json_response(
+        {"started": started, "progress": sync.progress.as_json()}, status=202 if started else 409
+    )
+
+
+@routes.get("/api/sync")
+async def sync_progress(request: web.Request) -> web.Response:
+    core, _ = ops_actor(request)
+    return json_response(snapshot_sync(request, core).progress.as_json())
+
+
+@routes.get("/api/status")
+async def status(request: web.Request) -> web.Response:
+    core, _ = ops_actor(request)
+    state = await core.db.fetchone("SELECT * FROM sync_state WHERE id = 1")
+    meta = await core.replica.meta()
+    return json_response(
+        {
+            "mode": core.mode,
+            "replica": {**(dict(state) if state else {}), "meta": meta},
+            "open_kiosk_sessions": len(core.sessions),
+            "sync": snapshot_sync(request, core).progress.as_json(),
+        }
+    )
+
+
+@routes.post("/api/kiosks")
+async def enrol_kiosk(request: web.Request) -> web.Response:
+    """Enrol (or re-key) a kiosk; the token is shown once and stored only as a hash."""
+    core, actor = ops_actor(request)
+    data = await read_json(request, core.settings.max_body_bytes)
+    kiosk_id = field(data, "kiosk_id", str)
+    location = field(data, "location", str, required=False, default="")
+    if not (1 <= len(kiosk_id) <= 40) or not kiosk_id.replace("-", "").isalnum() or not kiosk_id.isascii():
+        raise ApiError(400, "bad_field", "kiosk_id: 1-40 ASCII letters, digits or '-'", field="kiosk_id")
+    token = secrets.token_urlsafe(32)
+    async with core.db.transaction() as tx:
+        await tx.execute(
+            "INSERT INTO kiosks (kiosk_id, token_hash, location, created_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT(kiosk_id) DO UPDATE SET token_hash = excluded.token_hash, location = excluded.location,"
+            " active = 1",
+            (kiosk_id, token_hash(token), location, utc_now_iso()),
+        )
+        await core.audit.append_in(tx, actor, "kiosk_enrol", "ok", None, kiosk_id=kiosk_id)
+    return json_response({"kiosk_id": kiosk_id, "token": token}, status=201)
+
+
+@routes.get("/api/audit/verify")
+async def audit_verify(request: web.Request) -> web.Response:
+    core, _ = ops_actor(request)
+    rows = await core.db.fetchall("SELECT * FROM audit_log ORDER BY seq")
+    broken = verify_chain(rows)
+    return json_response({"rows": len(rows), "intact": broken is None, "first_broken_seq": broken})
+
+
+def make_ops_app() -> web.Application:
+    app = web.Application()
+    app[SYNC] = {}
+    app.add_routes(routes)
+    return app

@@ -1,0 +1,204 @@
+"""Full snapshot sync from the main registry into a new replica generation, all or nothing.
+
+The stream is read, parsed and written in a worker thread (its own HTTP connection and SQLite file), so
+the event loop keeps serving kiosks. The new generation is switched in only after the ``end`` line arrived
+and every count matched; on any failure the file is discarded and the current replica stays as it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import time
+import urllib.parse
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from issuance_server.audit import SYSTEM, Actor
+from issuance_server.clock import utc_now_iso
+from issuance_server.core import ServerCore
+from issuance_server.replica_store import ReplicaWriter
+from wire.linkage import FIELDS_BY_TYPE, FORMAT, RECORD_TYPES
+
+BATCH = 20_000
+CHUNK = 1 << 20
+
+
+class SyncError(Exception):
+    """Why a sync failed, in words ops can act on."""
+
+
+@dataclass
+class SyncProgress:
+    state: str = "idle"  # idle, running, done, failed
+    started_at: str | None = None
+    finished_at: str | None = None
+    bytes_read: int = 0
+    records: int = 0
+    expected: int | None = None  # total records, known once the end line arrives
+    registry_counts: dict[str, int] = field(default_factory=dict)
+    seq: int | None = None
+    error: str | None = None
+    seconds: float | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _open_stream(
+    base_url: str, timeout_s: float
+) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+    url = urllib.parse.urlsplit(base_url.rstrip("/") + "/snapshot")
+    conn_cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+    conn = conn_cls(url.hostname or "127.0.0.1", url.port, timeout=timeout_s)
+    try:
+        conn.request("GET", url.path)
+        resp = conn.getresponse()
+    except OSError as exc:
+        conn.close()
+        raise SyncError(f"cannot reach the registry at {base_url}: {exc}") from exc
+    if resp.status != 200:
+        conn.close()
+        raise SyncError(f"the registry answered HTTP {resp.status} to /snapshot")
+    return conn, resp
+
+
+def load_snapshot(
+    base_url: str, timeout_s: float, writer: ReplicaWriter, progress: SyncProgress
+) -> dict[str, Any]:
+    """Stream the snapshot into ``writer``; return the header. Raises SyncError when incomplete or malformed."""
+    conn, resp = _open_stream(base_url, timeout_s)
+    columns = {t: tuple(FIELDS_BY_TYPE[t]) for t in RECORD_TYPES}
+    batches: dict[str, list[tuple[Any, ...]]] = {t: [] for t in RECORD_TYPES}
+    header: dict[str, Any] | None = None
+    end: dict[str, Any] | None = None
+    tail = b""
+    t_parse = t_write = 0.0
+    try:
+        while True:
+            try:
+                chunk = resp.read1(CHUNK)
+            except (OSError, http.client.HTTPException) as exc:
+                raise SyncError(
+                    f"the registry connection broke after {progress.records} records: {exc}"
+                ) from exc
+            if not chunk:
+                break
+            progress.bytes_read += len(chunk)
+            lines = (tail + chunk).split(b"\n")
+            tail = lines.pop()
+            t0 = time.perf_counter()
+            for line in lines:
+                if not line:
+                    continue
+                if end is not None:
+                    raise SyncError("the snapshot has data after its end line")
+                try:
+                    rec = orjson.loads(line)
+                    rtype = rec["t"]
+                    if rtype in batches:
+                        batches[rtype].append(tuple([rec[c] for c in columns[rtype]]))
+                        progress.records += 1
+                        continue
+                except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+                    raise SyncError(f"malformed record after {progress.records} records: {exc!r}") from exc
+                if rtype == "header":
+                    header = rec
+                elif rtype == "end":
+                    end = rec
+                else:
+                    raise SyncError(f"unknown record type {rtype!r}")
+            t1 = time.perf_counter()
+            t_parse += t1 - t0
+            for rtype, rows in batches.items():
+                if len(rows) >= BATCH:
+                    writer.insert(rtype, rows)
+                    rows.clear()
+            t_write += time.perf_counter() - t1
+    finally:
+        conn.close()
+    if tail.strip():
+        raise SyncError(f"the snapshot ended in the middle of a line after {progress.records} records")
+    t1 = time.perf_counter()
+    for rtype, rows in batches.items():
+        if rows:
+            writer.insert(rtype, rows)
+    t_write += time.perf_counter() - t1
+    progress.timings.update(parse_s=round(t_parse, 3), write_s=round(t_write, 3))
+    if header is None or header.get("format") != FORMAT:
+        raise SyncError(f"the stream is not a {FORMAT} snapshot (header missing or wrong)")
+    if end is None:
+        raise SyncError(
+            f"the snapshot stopped after {progress.records} records without its end line (incomplete)"
+        )
+    counts = end.get("counts") or {}
+    if counts != writer.counts:
+        raise SyncError(f"the snapshot's counts {counts} differ from the records received {writer.counts}")
+    progress.registry_counts = counts
+    return header
+
+
+class SnapshotSync:
+    """One full sync at a time per server."""
+
+    def __init__(self, core: ServerCore) -> None:
+        self.core = core
+        self.progress = SyncProgress()
+        self._task: asyncio.Task[SyncProgress] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self, actor: Actor = SYSTEM) -> bool:
+        """Start a full sync in the background; False if one is already running."""
+        if self.running:
+            return False
+        self.progress = SyncProgress(state="running", started_at=utc_now_iso())
+        self._task = asyncio.get_running_loop().create_task(self.run(actor))
+        return True
+
+    async def wait(self) -> SyncProgress:
+        if self._task is not None:
+            await asyncio.shield(self._task)
+        return self.progress
+
+    async def run(self, actor: Actor = SYSTEM) -> SyncProgress:
+        core, progress = self.core, self.progress
+        progress.state = "running"
+        started = time.perf_counter()
+        stamp = utc_now_iso().replace(":", "").replace("-", "").replace(".", "")
+        path: Path = core.replica.new_generation_path(stamp)
+        await core.audit.append(actor, "sync_full", "started")
+        writer: ReplicaWriter | None = None
+        try:
+            writer = ReplicaWriter(path)
+            header = await asyncio.to_thread(
+                load_snapshot, core.settings.registry_url, core.settings.registry_timeout_s, writer, progress
+            )
+            t1 = time.perf_counter()
+            seq = int(header.get("seq", 0))
+            as_of = str(header.get("generated_at") or utc_now_iso())
+            await asyncio.to_thread(writer.finish, {"seq": str(seq), "as_of": as_of, "format": FORMAT})
+            previous = await core.replica.switch_to(path, seq, as_of, utc_now_iso())
+            if previous and previous != path.name:
+                core.replica.remove_generation(previous)
+            progress.timings["finish_s"] = round(time.perf_counter() - t1, 3)
+            progress.seq = seq
+            progress.state = "done"
+            await core.audit.append(actor, "sync_full", "ok", records=progress.records, seq=seq)
+        except Exception as exc:  # any failure: keep the current replica, say why
+            if writer is not None:
+                writer.discard()
+            reason = str(exc) if isinstance(exc, SyncError) else f"{type(exc).__name__}: {exc}"
+            progress.state, progress.error = "failed", reason
+            await core.db.execute("UPDATE sync_state SET last_error = ? WHERE id = 1", (reason,))
+            await core.audit.append(actor, "sync_full", "failed", reason=reason[:200])
+        finally:
+            progress.finished_at = utc_now_iso()
+            progress.seconds = round(time.perf_counter() - started, 3)
+        return progress

@@ -1,0 +1,48 @@
+"""Create the first staff account directly in the database (run on the server machine, once)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from issuance_server.audit import Actor, append_sync
+from issuance_server.clock import utc_now_iso
+from issuance_server.secret_hashing import STAFF_PASSWORD, SecretHasher
+from issuance_server.secrets_store import load_or_create_secrets
+from issuance_server.settings import Settings
+from issuance_server.storage import prepare_database
+from registration.staff_auth import ROLES
+
+MIN_PASSWORD = 12
+
+
+class BootstrapError(Exception):
+    pass
+
+
+def bootstrap_staff(settings: Settings, staff_id: str, name: str, password: str, roles: list[str]) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise BootstrapError(f"the password must have at least {MIN_PASSWORD} characters")
+    bad = [r for r in roles if r not in ROLES]
+    if bad:
+        raise BootstrapError(f"unknown role(s) {', '.join(bad)}; roles are {', '.join(ROLES)}")
+    prepare_database(settings.db_path)
+    secrets = load_or_create_secrets(settings.data_dir)
+    hasher = SecretHasher(settings, secrets.pin_pepper, workers=1)
+    try:
+        pw_hash = hasher.hash_sync(STAFF_PASSWORD, password)
+    finally:
+        hasher.close()
+    conn = sqlite3.connect(settings.db_path, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        if conn.execute("SELECT COUNT(*) FROM staff").fetchone()[0]:
+            conn.execute("ROLLBACK")
+            raise BootstrapError("staff accounts exist already; the first account is created only once")
+        conn.execute(
+            "INSERT INTO staff (staff_id, display_name, roles, password_hash, created_at) VALUES (?, ?, ?, ?, ?)",
+            (staff_id, name, ",".join(roles), pw_hash, utc_now_iso()),
+        )
+        append_sync(conn, Actor("staff", staff_id, "bootstrap"), "staff_bootstrap", "ok", roles=roles)
+        conn.execute("COMMIT")
+    finally:
+        conn.close()

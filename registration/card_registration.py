@@ -1,0 +1,107 @@
+"""Registering a resident's card and kiosk PIN (利用者登録), and unlocking or suspending it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from issuance_server.api_errors import ApiError
+from issuance_server.audit import Actor
+from issuance_server.clock import to_iso, utc_now, utc_now_iso
+from issuance_server.core import ServerCore
+from issuance_server.replica_store import Replica
+from issuance_server.secret_hashing import PIN
+
+
+def check_pin_format(pin: str) -> None:
+    if len(pin) != 4 or not pin.isascii() or not pin.isdigit():
+        raise ApiError(400, "bad_field", "the PIN must be exactly 4 digits", field="pin")
+
+
+def _writable(core: ServerCore) -> None:
+    if core.mode == "recovery":
+        raise ApiError(
+            409, "read_only_mode", "registrations wait until the main registry is back (recovery mode)"
+        )
+
+
+async def register_card(
+    core: ServerCore, actor: Actor, atena_no: str, cert_der: bytes, pin: str
+) -> dict[str, Any]:
+    _writable(core)
+    check_pin_format(pin)
+    _cert, card = core.card_trust.check_certificate(cert_der, utc_now())
+    if not core.replica.ready:
+        raise ApiError(503, "replica_not_loaded", "the resident replica is not loaded yet; run a sync")
+    pin_hash = await core.hasher.hash(PIN, pin)
+    now = utc_now_iso()
+    async with core.db.transaction() as tx:
+        person = await Replica.resident(tx, atena_no)
+        if person is None or person["status"] != "resident":
+            raise ApiError(404, "resident_not_found", "no current resident with this 宛名番号")
+        existing = await tx.fetchone(
+            "SELECT atena_no, status FROM registrations WHERE card_fingerprint = ?", (card.fingerprint,)
+        )
+        if existing is not None and existing["atena_no"] != atena_no and existing["status"] != "revoked":
+            await core.audit.append_in(tx, actor, "register_card", "card_registered_to_other", atena_no)
+            raise ApiError(409, "card_registered_to_other", "this card is registered to another resident")
+        replaced = await tx.execute(
+            "UPDATE registrations SET status = 'revoked', updated_at = ?"
+            " WHERE atena_no = ? AND card_fingerprint != ? AND status != 'revoked'",
+            (now, atena_no, card.fingerprint),
+        )
+        await tx.execute(
+            "INSERT INTO registrations (atena_no, card_fingerprint, card_serial, card_not_after, pin_hash, status,"
+            " failures, registered_by, registered_at, updated_at) VALUES (?, ?, ?, ?, ?, 'active', 0, ?, ?, ?)"
+            " ON CONFLICT(card_fingerprint) DO UPDATE SET atena_no = excluded.atena_no, pin_hash = excluded.pin_hash,"
+            " status = 'active', failures = 0, registered_by = excluded.registered_by, updated_at = excluded.updated_at",
+            (
+                atena_no,
+                card.fingerprint,
+                card.serial,
+                to_iso(card.not_after),
+                pin_hash,
+                actor.actor_id,
+                now,
+                now,
+            ),
+        )
+        await core.audit.append_in(
+            tx, actor, "register_card", "ok", atena_no, card=card.serial, replaced=replaced
+        )
+    return {
+        "atena_no": atena_no,
+        "card_id": card.serial,
+        "status": "active",
+        "replaced_registrations": replaced,
+    }
+
+
+async def set_status(core: ServerCore, actor: Actor, atena_no: str, action: str, reason: str = "") -> int:
+    """unlock: locked -> active (failures cleared); suspend: active/locked -> suspended; resume: suspended -> active."""
+    transitions = {
+        "unlock": ("active", ("locked",)),
+        "suspend": ("suspended", ("active", "locked")),
+        "resume": ("active", ("suspended",)),
+    }
+    new, allowed = transitions[action]
+    marks = ",".join("?" * len(allowed))
+    async with core.db.transaction() as tx:
+        changed = await tx.execute(
+            f"UPDATE registrations SET status = ?, failures = 0, updated_at = ? WHERE atena_no = ? AND status IN ({marks})",
+            (new, utc_now_iso(), atena_no, *allowed),
+        )
+        await core.audit.append_in(
+            tx, actor, action, "ok" if changed else "nothing_to_change", atena_no, reason=reason
+        )
+    if not changed:
+        raise ApiError(409, "nothing_to_change", f"no registration of this resident can be {action}ed")
+    return changed
+
+
+async def registrations_of(core: ServerCore, atena_no: str) -> list[dict[str, Any]]:
+    rows = await core.db.fetchall(
+        "SELECT card_serial, status, failures, registered_at, updated_at FROM registrations WHERE atena_no = ?"
+        " ORDER BY registration_id",
+        (atena_no,),
+    )
+    return [dict(r) for r in rows]

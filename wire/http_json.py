@@ -1,0 +1,76 @@
+"""A small synchronous JSON-over-HTTP client for the command-line tools and the kiosk (stdlib only)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any
+
+
+class HttpError(Exception):
+    """The server answered with an error (``code`` from its JSON body) or could not be reached."""
+
+    def __init__(self, status: int, code: str, message: str, body: dict[str, Any] | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.body = body or {}
+
+
+@dataclass
+class JsonClient:
+    base_url: str
+    headers: dict[str, str]
+    timeout_s: float = 30.0
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, bytes, str]:
+        url = urllib.parse.urlsplit(self.base_url.rstrip("/") + path)
+        conn_cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+        conn = conn_cls(url.hostname or "127.0.0.1", url.port, timeout=self.timeout_s)
+        payload = json.dumps(body).encode() if body is not None else None
+        headers = {**self.headers, **({"Content-Type": "application/json"} if payload is not None else {})}
+        try:
+            conn.request(
+                method, url.path + (f"?{url.query}" if url.query else ""), body=payload, headers=headers
+            )
+            resp = conn.getresponse()
+            data = resp.read()
+            return resp.status, data, resp.getheader("Content-Type", "")
+        except OSError as exc:
+            raise HttpError(0, "server_unreachable", f"cannot reach {self.base_url}: {exc}") from exc
+        finally:
+            conn.close()
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A JSON request; an error answer raises :class:`HttpError` with the server's code and message."""
+        status, data, ctype = self.request(method, path, body)
+        parsed: Any = None
+        if "json" in ctype:
+            try:
+                parsed = json.loads(data)
+            except ValueError:
+                parsed = None
+        if status >= 400:
+            err = (parsed or {}).get("error", {}) if isinstance(parsed, dict) else {}
+            raise HttpError(
+                status,
+                err.get("code", f"http_{status}"),
+                err.get("message", data[:200].decode(errors="replace")),
+                err,
+            )
+        if not isinstance(parsed, dict):
+            raise HttpError(status, "bad_response", f"expected JSON from {path}, got {ctype or 'nothing'}")
+        return parsed
+
+    def fetch(self, path: str) -> bytes:
+        status, data, _ = self.request("GET", path)
+        if status >= 400:
+            try:
+                err = json.loads(data).get("error", {})
+            except ValueError:
+                err = {}
+            raise HttpError(status, err.get("code", f"http_{status}"), err.get("message", ""), err)
+        return data
