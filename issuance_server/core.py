@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from aiohttp import web
 
 from issuance_server.audit import AuditLog
 from issuance_server.card_auth import CardTrust
+from issuance_server.certificates.fonts import register_fonts
 from issuance_server.database import Database
 from issuance_server.kiosk_sessions import SessionStore
 from issuance_server.replica_store import Replica
@@ -42,6 +44,7 @@ class ServerCore:
         if applied:
             log.info("applied migrations: %s", ", ".join(applied))
         secrets = load_or_create_secrets(settings.data_dir)
+        await asyncio.to_thread(register_fonts)  # ~0.2 s once, not on the first certificate
         db = await Database.open(settings.db_path)
         replica = Replica(db, settings.data_dir)
         await replica.attach_current()

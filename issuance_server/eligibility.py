@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -52,15 +52,27 @@ REFUSALS = {
         "この証明書はコンビニでは発行できません。" + ASK_CITY_HALL_JA,
         "This certificate cannot be issued at a kiosk. " + ASK_CITY_HALL_EN,
     ),
+    "unprintable_character": Refusal(
+        "unprintable_character",
+        "お名前または住所に、この端末で印字できない文字があります。" + ASK_CITY_HALL_JA,
+        "Your name or address has a character kiosks cannot print. " + ASK_CITY_HALL_EN,
+    ),
 }
+
+PRINTED_TEXT_FIELDS = ("name", "name_kana", "name_alpha", "tsusho", "address", "katagaki", "householder_name")
 
 
 def age_on(birth: date, today: date) -> int:
     return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
 
 
-def juminhyo_refusal(person: Mapping[str, Any] | None, today: date) -> Refusal | None:
-    """Why the card holder may not have their own 住民票の写し at a kiosk today, or None."""
+def juminhyo_refusal(
+    person: Mapping[str, Any] | None, today: date, missing_glyphs: Callable[[str], list[str]] | None = None
+) -> Refusal | None:
+    """Why the card holder may not have their own 住民票の写し at a kiosk today, or None.
+
+    ``missing_glyphs`` tells which characters of a text no certificate font has: a certificate is never
+    printed with a character dropped or replaced."""
     if person is None:
         return REFUSALS["not_in_replica"]
     if person["status"] != "resident":
@@ -73,4 +85,8 @@ def juminhyo_refusal(person: Mapping[str, Any] | None, today: date) -> Refusal |
         return REFUSALS["moveout_planned"]
     if age_on(date.fromisoformat(person["birth_date"]), today) < 15:
         return REFUSALS["under_15"]
+    if missing_glyphs is not None:
+        text = "".join(str(person[f]) for f in PRINTED_TEXT_FIELDS if person.get(f))
+        if missing_glyphs(text):
+            return REFUSALS["unprintable_character"]
     return None

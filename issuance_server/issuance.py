@@ -12,6 +12,7 @@ from typing import Any
 
 from issuance_server.api_errors import ApiError
 from issuance_server.audit import Actor
+from issuance_server.certificates.fonts import check_coverage
 from issuance_server.certificates.juminhyo import render_juminhyo
 from issuance_server.clock import JST, to_iso, utc_now
 from issuance_server.core import ServerCore
@@ -42,7 +43,7 @@ async def replica_as_of(tx: Transaction) -> str:
 
 
 def menu_for(core: ServerCore, person: dict[str, Any] | None, today: date) -> list[dict[str, Any]]:
-    refusal: Refusal | None = juminhyo_refusal(person, today)
+    refusal: Refusal | None = juminhyo_refusal(person, today, check_coverage)
     return [
         {
             "kind": CertificateKind.JUMINHYO.value,
@@ -78,7 +79,7 @@ async def issue_at_kiosk(
     # One transaction: the data printed and the serials come from one consistent view of the replica.
     async with core.db.transaction() as tx:
         person = await Replica.resident(tx, atena_no)
-        refusal = juminhyo_refusal(person, today)
+        refusal = juminhyo_refusal(person, today, check_coverage)
         if refusal is not None or person is None:
             await core.audit.append_in(
                 tx, actor, "issue", "refused", atena_no, kind=kind, reason=refusal and refusal.code

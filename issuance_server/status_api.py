@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib import resources
+
 from aiohttp import web
 
 from issuance_server.api_errors import json_response
@@ -48,3 +50,9 @@ async def metrics(request: web.Request) -> web.Response:
     for name, value in sorted(core.counters.items()):
         lines += [f"# TYPE konbini_{name} counter", f"konbini_{name} {value}"]
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+
+
+@routes.get("/openapi.yaml")
+async def openapi(request: web.Request) -> web.Response:
+    text = resources.files("issuance_server").joinpath("openapi.yaml").read_text(encoding="utf-8")
+    return web.Response(text=text, content_type="application/yaml")

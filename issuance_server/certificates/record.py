@@ -1,0 +1,219 @@
+"""The compact signed record printed as the certificate's QR code, and its offline verification.
+
+Text form (ASCII only, so that no QR reader's character-set guess can garble it)::
+
+    KB1.<base64url(payload)>.<base64url(Ed25519 signature over "KB1.<base64url(payload)>")>
+
+Payload, version 1 (binary, then UTF-8)::
+
+    16 bytes  content digest: the first 128 bits of the certificate's SHA-256 content digest
+     5 bytes  issue time, seconds since the Unix epoch (UTC), big-endian
+     3 bytes  birth date of the principal, proleptic Gregorian ordinal (date.toordinal), big-endian
+     rest     UTF-8 text: serial, kind, municipality code, name, address, separated by U+001F
+
+A typical record for one person is 200-240 characters: a version-12/13 QR code at level Q.
+The signature covers the version prefix, so a record cannot be replayed under another version.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Final
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+PREFIX: Final = "KB1"
+JST: Final = timezone(timedelta(hours=9), "JST")
+DIGEST_BYTES: Final = 16
+_SEP: Final = "\x1f"
+_FIXED: Final = DIGEST_BYTES + 5 + 3
+_SIGNATURE_BYTES: Final = 64
+
+
+class InvalidRecord(Exception):
+    """A record that does not verify. ``reason`` is a stable short code.
+
+    Reasons: ``malformed`` (not three dot-separated parts, bad base64, bad payload), ``unknown_version``
+    (a ``KB<n>`` prefix this code does not know), ``bad_signature`` (not signed by this key, or altered).
+    """
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+@dataclass(frozen=True)
+class CertRecord:
+    """What the QR carries: enough for a person holding the paper to compare, and a digest of the rest."""
+
+    serial: str
+    kind: str
+    issued_at: datetime  # timezone-aware, whole seconds
+    municipality_code: str
+    name: str
+    birth_date: date
+    address: str
+    content_digest: str  # hex, the first 128 bits (32 hex digits) of the certificate's content digest
+
+    def fields(self) -> list[tuple[str, str]]:
+        """(name, value) pairs for display, in a fixed order; the issue time in JST."""
+        return [
+            ("serial", self.serial),
+            ("kind", self.kind),
+            ("issued_at", self.issued_at.astimezone(JST).isoformat()),
+            ("municipality_code", self.municipality_code),
+            ("name", self.name),
+            ("birth_date", self.birth_date.isoformat()),
+            ("address", self.address),
+            ("content_digest", self.content_digest),
+        ]
+
+
+def digest_prefix(content_digest_hex: str) -> str:
+    """The part of a full SHA-256 hex content digest that goes into a record."""
+    return content_digest_hex[: DIGEST_BYTES * 2].lower()
+
+
+def _b64e(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64d(text: str) -> bytes:
+    if not text or any(ch not in _B64_ALPHABET for ch in text):
+        raise InvalidRecord("malformed", "not base64url")
+    try:
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidRecord("malformed", "not base64url") from exc
+    if _b64e(data) != text:  # unused trailing bits set: another spelling of the same bytes
+        raise InvalidRecord("malformed", "non-canonical base64url")
+    return data
+
+
+_B64_ALPHABET: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def _check_text(label: str, value: str) -> None:
+    if not value:
+        raise ValueError(f"record field {label} is empty")
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        raise ValueError(f"record field {label} contains a control character")
+
+
+def encode_payload(record: CertRecord) -> bytes:
+    """The version-1 payload bytes (see the module docstring)."""
+    if record.issued_at.tzinfo is None or record.issued_at.utcoffset() is None:
+        raise ValueError("issued_at must be timezone-aware")
+    if record.issued_at.microsecond:
+        raise ValueError("issued_at must be whole seconds (the record keeps seconds)")
+    try:
+        digest = bytes.fromhex(record.content_digest)
+    except ValueError as exc:
+        raise ValueError("content_digest must be hex") from exc
+    if len(digest) != DIGEST_BYTES:
+        raise ValueError(f"content_digest must be {DIGEST_BYTES * 2} hex digits (use digest_prefix)")
+    texts = {
+        "serial": record.serial,
+        "kind": record.kind,
+        "municipality_code": record.municipality_code,
+        "name": record.name,
+        "address": record.address,
+    }
+    for label, value in texts.items():
+        _check_text(label, value)
+    seconds = int(record.issued_at.timestamp())
+    if seconds < 0:
+        raise ValueError("issued_at before 1970")
+    return (
+        digest
+        + seconds.to_bytes(5, "big")
+        + record.birth_date.toordinal().to_bytes(3, "big")
+        + _SEP.join(texts.values()).encode("utf-8")
+    )
+
+
+def decode_payload(payload: bytes) -> CertRecord:
+    """Parse a version-1 payload; raises ``InvalidRecord("malformed")``."""
+    if len(payload) <= _FIXED:
+        raise InvalidRecord("malformed", "payload too short")
+    try:
+        texts = payload[_FIXED:].decode("utf-8").split(_SEP)
+        birth = date.fromordinal(int.from_bytes(payload[DIGEST_BYTES + 5 : _FIXED], "big"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidRecord("malformed", "bad payload") from exc
+    if len(texts) != 5 or not all(texts):
+        raise InvalidRecord("malformed", "wrong number of fields")
+    serial, kind, municipality_code, name, address = texts
+    seconds = int.from_bytes(payload[DIGEST_BYTES : DIGEST_BYTES + 5], "big")
+    return CertRecord(
+        serial=serial,
+        kind=kind,
+        issued_at=datetime.fromtimestamp(seconds, UTC).astimezone(JST),
+        municipality_code=municipality_code,
+        name=name,
+        birth_date=birth,
+        address=address,
+        content_digest=payload[:DIGEST_BYTES].hex(),
+    )
+
+
+def sign_record(record: CertRecord, key: Ed25519PrivateKey) -> str:
+    """The record's QR text, signed with the city's issuing key."""
+    signed_part = f"{PREFIX}.{_b64e(encode_payload(record))}"
+    return f"{signed_part}.{_b64e(key.sign(signed_part.encode('ascii')))}"
+
+
+def verify_record(text: str, public_key: Ed25519PublicKey) -> CertRecord:
+    """The record in ``text`` if its signature verifies under ``public_key``; else :class:`InvalidRecord`."""
+    text = text.strip()
+    parts = text.split(".")
+    if len(parts) != 3:
+        raise InvalidRecord("malformed", "expected three dot-separated parts")
+    version, payload_b64, signature_b64 = parts
+    if version != PREFIX:
+        known_shape = len(version) > 2 and version.startswith("KB") and version[2:].isdigit()
+        raise InvalidRecord("unknown_version" if known_shape else "malformed", version[:16])
+    payload = _b64d(payload_b64)
+    signature = _b64d(signature_b64)
+    if len(signature) != _SIGNATURE_BYTES:
+        raise InvalidRecord("malformed", "signature length")
+    try:
+        public_key.verify(signature, f"{version}.{payload_b64}".encode("ascii"))
+    except InvalidSignature as exc:
+        raise InvalidRecord("bad_signature") from exc
+    return decode_payload(payload)
+
+
+def load_public_key(path: Path) -> Ed25519PublicKey:
+    """An Ed25519 public key from a PEM SubjectPublicKeyInfo file."""
+    key = serialization.load_pem_public_key(Path(path).read_bytes())
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError(f"{path}: not an Ed25519 public key")
+    return key
+
+
+def load_private_key(path: Path) -> Ed25519PrivateKey:
+    """An Ed25519 private key from an unencrypted PEM PKCS#8 file."""
+    key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError(f"{path}: not an Ed25519 private key")
+    return key
+
+
+def public_key_pem(key: Ed25519PublicKey) -> bytes:
+    """PEM SubjectPublicKeyInfo, the format :func:`load_public_key` and ``konbini-verify --key`` read."""
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def private_key_pem(key: Ed25519PrivateKey) -> bytes:
+    """Unencrypted PEM PKCS#8; write it with mode 0600."""
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )

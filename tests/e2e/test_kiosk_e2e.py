@@ -1,0 +1,135 @@
+"""Across the real parts: pcscd + vpcd + the virtual card, registry_sim and the server as processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kiosk.pcscd import ensure_pcscd
+from konbini_demo.stack import Stack
+from registry_sim.generator import DEMO_ATENA_NO
+
+pytestmark = pytest.mark.e2e
+PIN = "2468"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    ensure_pcscd()
+    s = Stack(tmp_path_factory.mktemp("stack"), residents=600, vpcd_port=35964)
+    try:
+        s.start()
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture
+def registered_card(stack: Stack) -> Iterator[Path]:
+    card = stack.personalise_card("resident", PIN)
+    stack.insert_card(card)
+    stack.register(DEMO_ATENA_NO, PIN)
+    yield card
+    stack.remove_card()
+
+
+def pdftotext(path: Path) -> str:
+    return subprocess.run(["pdftotext", str(path), "-"], capture_output=True, check=True, text=True).stdout
+
+
+def test_resident_gets_a_verifiable_juminhyo(stack: Stack, registered_card: Path, tmp_path: Path) -> None:
+    result = stack.kiosk_session(PIN, tmp_path)
+    assert result.returncode == 0, result.stderr
+    [(serial, pdf)] = stack.printed(result)
+    text = pdftotext(pdf)
+    assert "𠮷田　髙志" in text  # beyond-BMP 外字 read back exactly
+    assert "鹿児島市山下町11番1号" in text
+    verdict = stack.verify(pdf)
+    assert verdict.returncode == 0 and verdict.stdout.startswith("VALID"), verdict.stdout + verdict.stderr
+    assert serial in verdict.stdout
+
+
+def test_tampered_qr_text_is_invalid(stack: Stack, registered_card: Path, tmp_path: Path) -> None:
+    result = stack.kiosk_session(PIN, tmp_path)
+    [(_serial, pdf)] = stack.printed(result)
+    from issuance_server.certificates.verify import extract_record_text  # noqa: PLC0415
+
+    text = extract_record_text(pdf)
+    assert stack.verify(text).returncode == 0
+    i = len(text) // 3
+    tampered = text[:i] + ("A" if text[i] != "A" else "B") + text[i + 1 :]
+    verdict = stack.verify(tampered)
+    assert verdict.returncode == 1 and verdict.stdout.startswith("INVALID")
+
+
+def test_wrong_pin_on_the_card_counts_down_and_blocks(
+    stack: Stack, registered_card: Path, tmp_path: Path
+) -> None:
+    outputs = [stack.kiosk_session("0000", tmp_path) for _ in range(3)]
+    assert all(r.returncode != 0 for r in outputs)
+    assert "2" in outputs[0].stderr and "1" in outputs[1].stderr
+    blocked = stack.kiosk_session(PIN, tmp_path)  # the right PIN, after three failures
+    assert blocked.returncode != 0
+    assert "block" in blocked.stderr.lower() or "lock" in blocked.stderr.lower()
+    assert not stack.printed(blocked)
+
+
+def test_unregistered_card_is_refused(stack: Stack, tmp_path: Path) -> None:
+    stack.insert_card(stack.personalise_card("stranger", PIN))
+    try:
+        result = stack.kiosk_session(PIN, tmp_path)
+    finally:
+        stack.remove_card()
+    assert result.returncode != 0 and "card_not_registered" in result.stderr
+
+
+def test_no_card_in_the_reader(stack: Stack, tmp_path: Path) -> None:
+    stack.remove_card()
+    result = stack.kiosk_session(PIN, tmp_path, "--wait", "0.5")
+    assert result.returncode == 3 and "no_card" in result.stderr
+
+
+def test_no_pcscd(stack: Stack, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [".venv/bin/python", "-m", "kiosk", "session", "--credentials", str(stack.kiosk_credentials)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PCSCLITE_CSOCK_NAME": str(tmp_path / "no-pcscd.sock"), "KONBINI_PIN": PIN},
+        cwd=Path(__file__).resolve().parents[2],
+        check=False,
+    )
+    assert result.returncode == 3 and "pcscd" in result.stderr
+
+
+def test_interrupted_snapshot_leaves_the_replica_intact(
+    stack: Stack, registered_card: Path, tmp_path: Path
+) -> None:
+    before = json.loads(stack.ops("status", "--json").stdout)["replica"]
+    req = urllib.request.Request(
+        f"{stack.registry_url}/control/faults",
+        data=json.dumps({"snapshot_abort_after": 100}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    urllib.request.urlopen(req).read()
+    try:
+        failed = stack.ops("sync", "--full", check=False)
+    finally:
+        req = urllib.request.Request(
+            f"{stack.registry_url}/control/faults",
+            data=json.dumps({"snapshot_abort_after": None}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        urllib.request.urlopen(req).read()
+    assert failed.returncode == 1 and "unchanged" in failed.stderr
+    after = json.loads(stack.ops("status", "--json").stdout)["replica"]
+    assert after["replica_file"] == before["replica_file"] and after["last_error"]
+    result = stack.kiosk_session(PIN, tmp_path)  # still serving from the intact replica
+    assert result.returncode == 0, result.stderr

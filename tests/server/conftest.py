@@ -1,0 +1,145 @@
+"""An in-process server with a small replica, a test card CA, a clerk and an enrolled kiosk."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from issuance_server.app import make_app
+from issuance_server.core import CORE, ServerCore
+from issuance_server.replica_store import ReplicaWriter
+from issuance_server.settings import Settings, load_settings
+from kiosk.card_ca import init_ca, issue_card
+from kiosk.card_state import load_state
+from registration.bootstrap import bootstrap_staff
+from tests.factories import household, resident
+from wire.kiosk_api import API_PREFIX, auth_message
+from wire.linkage import FIELDS_BY_TYPE
+
+STAFF_PASSWORD = "test-staff-password-01"
+PIN = "4321"
+
+
+@dataclass
+class TestCard:
+    cert_der: bytes
+    key: rsa.RSAPrivateKey
+
+    def sign(self, message: bytes) -> bytes:
+        return self.key.sign(message, padding.PKCS1v15(), hashes.SHA256())
+
+
+def make_card(ca_dir: Path, out: Path, pin: str = PIN) -> TestCard:
+    issue_card(ca_dir, out, pin=pin)
+    state = load_state(out)
+    key = serialization.load_pem_private_key(state.private_key_pem, password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return TestCard(state.certificate_der, key)
+
+
+async def load_replica(core: ServerCore, records: list[dict[str, Any]], seq: int = 1) -> None:
+    path = core.replica.new_generation_path(f"test{seq}")
+    writer = ReplicaWriter(path)
+    for rec in records:
+        writer.insert(rec["t"], [tuple(rec[f] for f in FIELDS_BY_TYPE[rec["t"]])])
+    writer.finish({"seq": str(seq)})
+    await core.replica.switch_to(path, seq, "2026-11-26T00:00:00Z", "2026-11-26T00:00:00Z")
+
+
+@dataclass
+class Env:
+    client: TestClient
+    core: ServerCore
+    settings: Settings
+    kiosk_headers: dict[str, str]
+    clerk_headers: dict[str, str]
+    card: TestCard
+    tmp: Path
+
+    async def open_session(self, headers: dict[str, str] | None = None) -> dict[str, Any]:
+        resp = await self.client.post(f"{API_PREFIX}/sessions", headers=headers or self.kiosk_headers)
+        assert resp.status == 201, await resp.text()
+        return dict(await resp.json())
+
+    def auth_body(
+        self,
+        session: dict[str, Any],
+        card: TestCard | None = None,
+        pin: str = PIN,
+        kiosk_id: str = "kiosk-t1",
+    ) -> dict[str, Any]:
+        card = card or self.card
+        msg = auth_message(kiosk_id, session["session_id"], session["nonce"])
+        return {
+            "nonce": session["nonce"],
+            "certificate": base64.b64encode(card.cert_der).decode(),
+            "signature": base64.b64encode(card.sign(msg)).decode(),
+            "pin": pin,
+        }
+
+    async def authenticate(self, session: dict[str, Any], **kw: Any) -> Any:
+        return await self.client.post(
+            f"{API_PREFIX}/sessions/{session['session_id']}/authenticate",
+            json=self.auth_body(session, **kw),
+            headers=self.kiosk_headers,
+        )
+
+    async def register(self, atena_no: str, card: TestCard, pin: str = PIN) -> Any:
+        return await self.client.post(
+            "/clerk/api/registrations",
+            json={"atena_no": atena_no, "certificate": base64.b64encode(card.cert_der).decode(), "pin": pin},
+            headers=self.clerk_headers,
+        )
+
+
+@pytest.fixture
+async def env(tmp_path: Path, aiohttp_client: Any) -> Env:
+    ca_dir = tmp_path / "card-ca"
+    init_ca(ca_dir)
+    settings = load_settings(
+        env={},
+        data_dir=tmp_path / "var",
+        card_ca_cert=ca_dir / "ca.crt",
+        argon2_memory_kib=1024,
+        argon2_time_cost=1,
+    )
+    bootstrap_staff(settings, "clerk1", "テスト職員", STAFF_PASSWORD, ["registrar", "counter"])
+    client = await aiohttp_client(make_app(settings))
+    core = client.app[CORE]
+    await load_replica(
+        core,
+        [
+            household("1000000101", "0000000101"),
+            resident("0000000101"),
+            resident(
+                "0000000102", name="鹿児島　花子", name_kana="かごしま　はなこ", birth_date="2015-05-05"
+            ),
+            resident("0000000103", name="転出　予定", moveout_planned_date="2026-12-20"),
+            resident("0000000104", name="印字\U000f0001　不可"),  # a private-use character no font has
+        ],
+    )
+    ops = {"Authorization": f"Bearer {core.secrets.ops_token}"}
+    resp = await client.post("/ops/api/kiosks", json={"kiosk_id": "kiosk-t1"}, headers=ops)
+    token = (await resp.json())["token"]
+    resp = await client.post("/clerk/api/login", json={"staff_id": "clerk1", "password": STAFF_PASSWORD})
+    clerk_token = (await resp.json())["token"]
+    card = make_card(ca_dir, tmp_path / "cards" / "c1.json")
+    e = Env(
+        client,
+        core,
+        settings,
+        {"X-Kiosk-Id": "kiosk-t1", "Authorization": f"Bearer {token}"},
+        {"Authorization": f"Bearer {clerk_token}"},
+        card,
+        tmp_path,
+    )
+    resp = await e.register("0000000101", card)
+    assert resp.status == 201, await resp.text()
+    return e

@@ -1,0 +1,133 @@
+"""Kiosk API: issuing, fetching through the session only, print reports, refusals, audit chain."""
+
+from __future__ import annotations
+
+import subprocess
+from typing import Any
+
+import pytest
+
+from issuance_server.audit import verify_chain
+from issuance_server.certificates.verify import verify_text
+from tests.server.conftest import Env, make_card
+from wire.kiosk_api import API_PREFIX
+
+
+async def authenticated_session(env: Env) -> dict[str, Any]:
+    session = await env.open_session()
+    resp = await env.authenticate(session)
+    assert resp.status == 200, await resp.text()
+    return session
+
+
+def url(session: dict[str, Any], tail: str) -> str:
+    return f"{API_PREFIX}/sessions/{session['session_id']}{tail}"
+
+
+async def issue(env: Env, session: dict[str, Any], **body: Any) -> Any:
+    return await env.client.post(
+        url(session, "/certificates"), json={"kind": "juminhyo", **body}, headers=env.kiosk_headers
+    )
+
+
+async def test_issue_fetch_print_and_verify(env: Env) -> None:
+    session = await authenticated_session(env)
+    resp = await issue(env, session)
+    assert resp.status == 201, await resp.text()
+    body = await resp.json()
+    serial = body["certificates"][0]["serial"]
+    assert body["total_fee_yen"] == env.settings.fee_juminhyo_yen
+    pdf_resp = await env.client.get(url(session, f"/certificates/{serial}/pdf"), headers=env.kiosk_headers)
+    assert pdf_resp.status == 200 and pdf_resp.content_type == "application/pdf"
+    pdf = await pdf_resp.read()
+    text = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
+    assert "𠮷田　髙志" in text and "鹿児島市山下町11番1号" in text and serial in text
+    report = await env.client.post(
+        url(session, f"/certificates/{serial}/print-report"),
+        json={"printed": True},
+        headers=env.kiosk_headers,
+    )
+    assert (await report.json())["status"] == "printed"
+    # Printed: the server no longer holds the PDF.
+    again = await env.client.get(url(session, f"/certificates/{serial}/pdf"), headers=env.kiosk_headers)
+    assert again.status == 409
+
+
+async def test_pdf_is_bound_to_its_session(env: Env) -> None:
+    first = await authenticated_session(env)
+    serial = (await (await issue(env, first)).json())["certificates"][0]["serial"]
+    second = await authenticated_session(env)
+    resp = await env.client.get(url(second, f"/certificates/{serial}/pdf"), headers=env.kiosk_headers)
+    assert resp.status == 404
+    assert (await resp.json())["error"]["code"] == "issuance_unknown"
+
+
+async def test_print_failure_voids_and_verify_says_voided(env: Env) -> None:
+    session = await authenticated_session(env)
+    serial = (await (await issue(env, session)).json())["certificates"][0]["serial"]
+    pdf = await (
+        await env.client.get(url(session, f"/certificates/{serial}/pdf"), headers=env.kiosk_headers)
+    ).read()
+    report = await env.client.post(
+        url(session, f"/certificates/{serial}/print-report"),
+        json={"printed": False},
+        headers=env.kiosk_headers,
+    )
+    assert (await report.json())["status"] == "voided"
+    from issuance_server.certificates.verify import extract_record_text  # noqa: PLC0415
+
+    path = env.tmp / "voided.pdf"
+    path.write_bytes(pdf)
+    qr_text = extract_record_text(path)
+    assert verify_text(qr_text, env.core.secrets.issuing_public_key).valid
+    check = await env.client.post("/verify", json={"qr_text": qr_text})
+    assert (await check.json())["result"] == "VOIDED"
+
+
+async def test_issue_needs_authentication_and_a_known_kind(env: Env) -> None:
+    session = await env.open_session()
+    resp = await issue(env, session)
+    assert (await resp.json())["error"]["code"] == "not_authenticated"
+    await env.authenticate(session)
+    resp = await issue(env, session, kind="passport")
+    assert resp.status == 400 and (await resp.json())["error"]["code"] == "kind_unknown"
+    resp = await issue(env, session, copies=0)
+    assert (await resp.json())["error"]["code"] == "bad_field"
+
+
+@pytest.mark.parametrize(
+    ("atena_no", "reason"), [("0000000103", "moveout_planned"), ("0000000104", "unprintable_character")]
+)
+async def test_refused_resident_sees_why(env: Env, atena_no: str, reason: str) -> None:
+    card = make_card(env.tmp / "card-ca", env.tmp / "cards" / "mover.json")
+    assert (await env.register(atena_no, card)).status == 201
+    session = await env.open_session()
+    assert (await env.authenticate(session, card=card)).status == 200
+    menu = await (await env.client.get(url(session, "/menu"), headers=env.kiosk_headers)).json()
+    assert menu["items"][0]["available"] is False
+    assert menu["items"][0]["refusal"]["code"] == reason
+    resp = await issue(env, session)
+    assert resp.status == 403 and (await resp.json())["error"]["refusal"]["code"] == reason
+
+
+async def test_audit_chain_records_every_step_and_detects_edits(env: Env) -> None:
+    session = await authenticated_session(env)
+    await issue(env, session)
+    rows = await env.core.db.fetchall("SELECT * FROM audit_log ORDER BY seq")
+    actions = [r["action"] for r in rows]
+    for action in (
+        "staff_bootstrap",
+        "kiosk_enrol",
+        "staff_login",
+        "register_card",
+        "session_open",
+        "authenticate",
+        "issue",
+    ):
+        assert action in actions
+    assert verify_chain(rows) is None
+    details = " ".join(r["details"] for r in rows)
+    assert "𠮷田" not in details and "4321" not in details  # no names or PINs in the log
+    await env.core.db.execute("UPDATE audit_log SET result = 'tampered' WHERE seq = 3")
+    rows = await env.core.db.fetchall("SELECT * FROM audit_log ORDER BY seq")
+    assert verify_chain(rows) == 3
