@@ -1,0 +1,167 @@
+"""The demo card CA (the stand-in for J-LIS) and card personalisation for virtual cards.
+
+``init_ca`` creates ``ca.key`` (0600) and ``ca.crt`` (PEM) once; ``issue_card`` makes a card file holding
+an RSA-2048 key, an authentication certificate signed by that CA, the CA certificate and the PIN.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Final
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from kiosk import card_profile as p
+from kiosk.card_state import CardState, save_state
+
+CA_KEY_NAME: Final = "ca.key"
+CA_CERT_NAME: Final = "ca.crt"
+CA_COMMON_NAME: Final = "konbini demo JPKI card CA"
+CA_VALID_DAYS: Final = 20 * 365
+_PIN_RE: Final = re.compile(r"[0-9]{4}")
+_CARD_ID_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+class CardCaError(Exception):
+    """The CA folder is incomplete or unreadable; the message says what to do."""
+
+
+def validate_pin(pin: str) -> str:
+    """Return ``pin`` if it is exactly 4 ASCII digits, else raise ValueError."""
+    if not isinstance(pin, str) or not _PIN_RE.fullmatch(pin):
+        raise ValueError("the PIN must be exactly 4 digits (0-9)")
+    return pin
+
+
+def new_card_id() -> str:
+    """A random card id such as ``JPKI-3F2A9C0D11E4B7A5``."""
+    return "JPKI-" + secrets.token_hex(8).upper()
+
+
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+
+def init_ca(dir: Path) -> None:
+    """Create the CA key and self-signed certificate in ``dir`` unless both exist; never overwrites."""
+    key_path, cert_path = dir / CA_KEY_NAME, dir / CA_CERT_NAME
+    if key_path.exists() and cert_path.exists():
+        return
+    if key_path.exists() or cert_path.exists():
+        raise CardCaError(f"{dir} holds only one of {CA_KEY_NAME} and {CA_CERT_NAME}; restore or remove it")
+    dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "konbini demo (not J-LIS)"),
+            x509.NameAttribute(NameOID.COMMON_NAME, CA_COMMON_NAME),
+        ]
+    )
+    now = datetime.now(UTC).replace(microsecond=0)
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=CA_VALID_DAYS))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+        )
+        .add_extension(ski, critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    _write_new(key_path, key_pem, 0o600)
+    _write_new(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+
+
+def load_ca(ca_dir: Path) -> tuple[rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """The CA key and certificate from ``ca_dir``."""
+    try:
+        key_pem = (ca_dir / CA_KEY_NAME).read_bytes()
+        cert_pem = (ca_dir / CA_CERT_NAME).read_bytes()
+    except FileNotFoundError:
+        raise CardCaError(
+            f"no card CA in {ca_dir}; create it with `konbini-card init-ca --dir {ca_dir}`"
+        ) from None
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+        raise CardCaError(f"{ca_dir / CA_KEY_NAME} is not an RSA or EC key")
+    return key, x509.load_pem_x509_certificate(cert_pem)
+
+
+def issue_card(
+    ca_dir: Path,
+    out_file: Path,
+    pin: str,
+    card_id: str | None = None,
+    valid_days: int = 1825,
+    not_before: datetime | None = None,
+    *,
+    overwrite: bool = False,
+) -> str:
+    """Personalise a virtual card into ``out_file`` (0600) and return its card id.
+
+    The authentication certificate has subject CN = card id, a random serial, keyUsage digitalSignature
+    and is valid from ``not_before`` (default now; naive means UTC) for ``valid_days``.
+    """
+    validate_pin(pin)
+    card_id = card_id if card_id is not None else new_card_id()
+    if not _CARD_ID_RE.fullmatch(card_id):
+        raise ValueError("the card id must be 1-64 characters of A-Z a-z 0-9 . _ - (starting alphanumeric)")
+    if valid_days < 1:
+        raise ValueError("valid_days must be at least 1")
+    if out_file.exists() and not overwrite:
+        raise FileExistsError(f"{out_file} already exists; choose another file (a card file is a card)")
+    ca_key, ca_cert = load_ca(ca_dir)
+    start = not_before if not_before is not None else datetime.now(UTC).replace(microsecond=0)
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=UTC)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, card_id)]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + timedelta(days=valid_days))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    state = CardState(
+        card_id=card_id,
+        private_key_pem=key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
+        certificate_der=cert.public_bytes(serialization.Encoding.DER),
+        ca_certificate_der=ca_cert.public_bytes(serialization.Encoding.DER),
+        pin=pin,
+        tries_left=p.PIN_MAX_TRIES,
+    )
+    save_state(out_file, state)
+    return card_id

@@ -1,0 +1,144 @@
+"""``konbini-card``: the demo card CA, card personalisation, running a virtual card, reading a card.
+
+Errors are printed as one line ``konbini-card: error <code>: <message>`` with exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+
+from cryptography import x509
+
+from kiosk.card_ca import CardCaError, init_ca, issue_card
+from kiosk.card_errors import CardError
+from kiosk.card_reader import JpkiCard, card_id_from_certificate
+from kiosk.card_state import CardFileError
+from kiosk.pcscd import PcscdSetupError
+from kiosk.virtual_card import VirtualCard, run_card
+
+PROG = "konbini-card"
+
+
+class _CliError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _cmd_init_ca(args: argparse.Namespace) -> None:
+    ca_dir: Path = args.dir
+    existed = (ca_dir / "ca.crt").exists()
+    init_ca(ca_dir)
+    state = "already exists" if existed else "created"
+    print(f"card CA {state}: {ca_dir / 'ca.crt'}")
+
+
+def _cmd_personalise(args: argparse.Namespace) -> None:
+    not_before = datetime.fromisoformat(args.not_before) if args.not_before else None
+    card_id = issue_card(args.ca_dir, args.out, args.pin, args.card_id, args.valid_days, not_before)
+    print(card_id)
+
+
+def _cmd_run(args: argparse.Namespace) -> None:
+    card = VirtualCard.from_file(args.card_file)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    def on_inserted() -> None:
+        print(f"card {card.card_id} inserted in vpcd port {args.port}", flush=True)
+
+    run_card(args.card_file, args.host, args.port, stop, on_inserted, card=card)
+    print(f"card {card.card_id} removed", flush=True)
+
+
+def _cmd_info(args: argparse.Namespace) -> None:
+    with JpkiCard.connect(args.reader, timeout_s=args.timeout) as card:
+        cert_der = card.read_auth_certificate()
+        tries = card.pin_tries_left()
+        reader = card.reader
+    cert = x509.load_der_x509_certificate(cert_der)
+    print(f"reader: {reader}")
+    print(f"card id: {card_id_from_certificate(cert_der)}")
+    print(f"certificate serial: {cert.serial_number:x}")
+    print(f"certificate issuer: {cert.issuer.rfc4514_string()}")
+    print(f"valid: {cert.not_valid_before_utc.isoformat()} .. {cert.not_valid_after_utc.isoformat()}")
+    print(f"PIN tries left: {tries}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="Virtual My Number (JPKI) cards for konbini.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages to stderr")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p_ca = sub.add_parser("init-ca", help="create the demo card CA (never overwrites)")
+    p_ca.add_argument("--dir", type=Path, default=Path("var/card-ca"), help="CA folder (default var/card-ca)")
+    p_ca.set_defaults(func=_cmd_init_ca)
+
+    p_pers = sub.add_parser("personalise", aliases=["personalize"], help="make a virtual card file")
+    p_pers.add_argument("--pin", required=True, help="the card's 4-digit PIN")
+    p_pers.add_argument("--card-id", default=None, help="card id (certificate CN); random if omitted")
+    p_pers.add_argument("--out", type=Path, required=True, help="card file to create (JSON, mode 0600)")
+    p_pers.add_argument("--ca-dir", type=Path, default=Path("var/card-ca"), help="CA folder")
+    p_pers.add_argument("--valid-days", type=int, default=1825, help="certificate validity (default 1825)")
+    p_pers.add_argument("--not-before", default=None, help="certificate start, ISO 8601 (default now)")
+    p_pers.set_defaults(func=_cmd_personalise)
+
+    p_run = sub.add_parser("run", help="insert a virtual card into vpcd until SIGTERM/SIGINT")
+    p_run.add_argument("card_file", type=Path, metavar="CARDFILE")
+    p_run.add_argument(
+        "--port", type=int, default=35963, help="vpcd port: 35963 = 'Virtual PCD 00 00', 35964 = '00 01'"
+    )
+    p_run.add_argument("--host", default="127.0.0.1", help="vpcd host (default 127.0.0.1)")
+    p_run.set_defaults(func=_cmd_run)
+
+    p_info = sub.add_parser("info", help="read a card through PC/SC: card id and PIN tries left")
+    p_info.add_argument("--reader", default=None, help="reader name (default: the first with a card)")
+    p_info.add_argument("--timeout", type=float, default=0.0, help="seconds to wait for a card (default 0)")
+    p_info.set_defaults(func=_cmd_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format=f"{PROG}: %(levelname)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        args.func(args)
+    except CardError as exc:
+        return _fail(exc.code, exc.message)
+    except (CardCaError, PcscdSetupError) as exc:
+        return _fail("card_ca" if isinstance(exc, CardCaError) else "pcscd_setup", str(exc))
+    except CardFileError as exc:
+        return _fail("card_file", str(exc))
+    except FileExistsError as exc:
+        return _fail("file_exists", str(exc))
+    except ValueError as exc:
+        return _fail("bad_argument", str(exc))
+    except OSError as exc:
+        return _fail("os_error", f"{exc.filename or ''} {exc.strerror or exc}".strip())
+    return 0
+
+
+def _fail(code: str, message: str) -> int:
+    print(f"{PROG}: error {code}: {message}", file=sys.stderr, flush=True)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""The persistent state of a virtual JPKI card: one JSON file, mode 0600, written atomically.
+
+The file is the card's "secure element": it holds the private key and the PIN, so it is never printed or
+logged; only ``card_id`` and ``tries_left`` are safe to show.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+FORMAT: Final = "konbini-virtual-jpki/1"
+
+
+class CardFileError(Exception):
+    """The card file is missing, unreadable or not a virtual card."""
+
+
+@dataclass
+class CardState:
+    """Everything a virtual card remembers between power cycles."""
+
+    card_id: str
+    private_key_pem: bytes
+    certificate_der: bytes
+    ca_certificate_der: bytes
+    pin: str
+    tries_left: int
+
+    def __repr__(self) -> str:  # never show the key or the PIN
+        return f"CardState(card_id={self.card_id!r}, tries_left={self.tries_left})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "card_id": self.card_id,
+            "tries_left": self.tries_left,
+            "pin": self.pin,
+            "private_key_pem": self.private_key_pem.decode("ascii"),
+            "certificate_der_b64": base64.b64encode(self.certificate_der).decode("ascii"),
+            "ca_certificate_der_b64": base64.b64encode(self.ca_certificate_der).decode("ascii"),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CardState:
+        if data.get("format") != FORMAT:
+            raise CardFileError(f"not a virtual card file (format is not {FORMAT!r})")
+        try:
+            return cls(
+                card_id=str(data["card_id"]),
+                private_key_pem=str(data["private_key_pem"]).encode("ascii"),
+                certificate_der=base64.b64decode(data["certificate_der_b64"], validate=True),
+                ca_certificate_der=base64.b64decode(data["ca_certificate_der_b64"], validate=True),
+                pin=str(data["pin"]),
+                tries_left=int(data["tries_left"]),
+            )
+        except (KeyError, ValueError, TypeError) as exc:
+            raise CardFileError(f"card file is damaged: {type(exc).__name__} in field {exc}") from None
+
+
+def load_state(path: Path) -> CardState:
+    """Read a card file; raises :class:`CardFileError` with a readable reason."""
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CardFileError(
+            f"card file {path} does not exist (create it with `konbini-card personalise`)"
+        ) from None
+    except OSError as exc:
+        raise CardFileError(f"cannot read card file {path}: {exc.strerror}") from None
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError:
+        raise CardFileError(f"card file {path} is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise CardFileError(f"card file {path} is not a JSON object")
+    return CardState.from_json(data)
+
+
+def save_state(path: Path, state: CardState) -> None:
+    """Write the card file atomically (temp file, fsync, rename), mode 0600."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    body = json.dumps(state.to_json(), indent=1).encode("utf-8")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(body)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,149 @@
+"""Start pcscd (with the vpcd virtual readers) for tests and the demo, and stop it if we started it.
+
+A real kiosk runs pcscd as a system service; this module is for machines where nobody started it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Final
+
+from smartcard import scard
+
+log = logging.getLogger(__name__)
+
+VPCD_READERS: Final = ("Virtual PCD 00 00", "Virtual PCD 00 01")
+VPCD_DRIVER: Final = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
+READER_CONF_DIR: Final = Path("/etc/reader.conf.d")
+PID_FILE: Final = Path("/run/pcscd/pcscd.pid")
+PCSCD_PATHS: Final = (Path("/usr/sbin/pcscd"),)  # root's PATH has it; a user's PATH may not
+
+_started_pid: int | None = None
+
+
+class PcscdSetupError(Exception):
+    """pcscd or vpcd is missing or would not start; the message names the fix."""
+
+
+def pcscd_readers() -> list[str] | None:
+    """The readers pcscd lists, or None if pcscd is not answering."""
+    hr, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    if hr != scard.SCARD_S_SUCCESS:
+        return None
+    try:
+        hr, readers = scard.SCardListReaders(ctx, [])
+        return list(readers) if hr == scard.SCARD_S_SUCCESS else []
+    finally:
+        scard.SCardReleaseContext(ctx)
+
+
+def _find_pcscd() -> str | None:
+    return shutil.which("pcscd") or next((str(c) for c in PCSCD_PATHS if c.exists()), None)
+
+
+def _vpcd_installed() -> bool:
+    if not VPCD_DRIVER.exists() or not READER_CONF_DIR.is_dir():
+        return False
+    return any(
+        "libifdvpcd" in f.read_text(errors="replace") for f in READER_CONF_DIR.iterdir() if f.is_file()
+    )
+
+
+def _wait_readers(deadline: float, need_vpcd: bool) -> list[str] | None:
+    while True:
+        readers = pcscd_readers()
+        if readers is not None and (not need_vpcd or all(r in readers for r in VPCD_READERS)):
+            return readers
+        if time.monotonic() >= deadline:
+            return readers
+        time.sleep(0.1)
+
+
+def ensure_pcscd(timeout_s: float = 10, require_vpcd: bool = True) -> bool:
+    """Make sure pcscd answers (and lists the two vpcd readers); return True if this call started it."""
+    global _started_pid
+    deadline = time.monotonic() + timeout_s
+    readers = pcscd_readers()
+    if readers is not None:
+        if not require_vpcd or all(r in readers for r in VPCD_READERS):
+            return False
+        readers = _wait_readers(deadline, require_vpcd)  # pcscd may still be loading its drivers
+        if readers is not None and all(r in readers for r in VPCD_READERS):
+            return False
+        raise PcscdSetupError(
+            "pcscd is running without the vpcd readers 'Virtual PCD 00 00/01'; install the Debian package "
+            "vsmartcard-vpcd and restart pcscd"
+        )
+    binary = _find_pcscd()
+    if binary is None:
+        raise PcscdSetupError(
+            "pcscd is not installed; install the Debian package pcscd (apt-get install pcscd)"
+        )
+    if require_vpcd and not _vpcd_installed():
+        raise PcscdSetupError(
+            "the vpcd virtual reader driver is not installed; install the Debian package vsmartcard-vpcd"
+        )
+    if os.geteuid() != 0:
+        raise PcscdSetupError("pcscd is not running and must be started as root: run `sudo pcscd`")
+    with tempfile.TemporaryFile() as err:
+        # pcscd daemonises: the command returns once the daemon is forked.
+        rc = subprocess.run(
+            [binary], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err
+        ).returncode
+        err.seek(0)
+        detail = err.read().decode(errors="replace").strip()
+    readers = _wait_readers(deadline, require_vpcd)
+    if readers is None or (require_vpcd and not all(r in readers for r in VPCD_READERS)):
+        raise PcscdSetupError(
+            f"started pcscd (exit {rc}) but it did not list the readers within {timeout_s:g} s"
+            + (f": {detail}" if detail else "")
+        )
+    if rc != 0:  # another process started it at the same time: not ours to stop
+        return False
+    _started_pid = _read_pid()
+    log.info("started pcscd (pid %s); readers: %s", _started_pid, ", ".join(readers))
+    return True
+
+
+def _read_pid(wait_s: float = 2.0) -> int | None:
+    """The daemon's pid from its pid file (written shortly after the readers appear)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            pid = int(PID_FILE.read_bytes().split(b"\n")[0].strip(b"\0 \t\r"))
+            if _is_pcscd(pid):
+                return pid
+        except (OSError, ValueError):
+            pass
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.02)
+
+
+def _is_pcscd(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() == "pcscd"
+    except OSError:
+        return False
+
+
+def stop_pcscd_if_started(timeout_s: float = 5.0) -> bool:
+    """Stop the pcscd that :func:`ensure_pcscd` started (by its pid); True if it stopped one."""
+    global _started_pid
+    pid, _started_pid = _started_pid, None
+    if pid is None or not _is_pcscd(pid):
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while _is_pcscd(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return True

@@ -1,0 +1,131 @@
+"""Shared fixtures for the card layer: a demo card CA, card files, pcscd + vpcd + a virtual card.
+
+End-to-end tests use the vpcd reader on port 35964 (``Virtual PCD 00 01``) so that a demo card on 35963
+is left alone; set ``KONBINI_TEST_VPCD_PORT=35963`` to use the other one. pcscd is started if needed
+(as root) and left running afterwards, since other test runs may share it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # the package may not be installed in the venv
+    sys.path.insert(0, str(ROOT))
+
+from smartcard import scard  # noqa: E402
+
+from kiosk.card_ca import init_ca, issue_card  # noqa: E402
+from kiosk.pcscd import PcscdSetupError, ensure_pcscd  # noqa: E402
+from kiosk.virtual_card import VPCD_PORTS, CardHandle, start_card_thread  # noqa: E402
+
+PIN = "1234"
+TEST_PORT = int(os.environ.get("KONBINI_TEST_VPCD_PORT", "35964"))
+TEST_READER = next(name for name, port in VPCD_PORTS.items() if port == TEST_PORT)
+
+
+@pytest.fixture(scope="session")
+def card_ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A demo card CA folder (created once per test session)."""
+    ca_dir = tmp_path_factory.mktemp("card-ca")
+    init_ca(ca_dir)
+    return ca_dir
+
+
+@pytest.fixture(scope="session")
+def _card_template(card_ca: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("card-template") / "card.json"
+    issue_card(card_ca, out, PIN, card_id="TEST-CARD-0001")
+    return out
+
+
+@pytest.fixture
+def card_file(_card_template: Path, tmp_path: Path) -> Path:
+    """A fresh copy of a personalised card (PIN 1234, 3 tries) that a test may use up."""
+    out = tmp_path / "card.json"
+    shutil.copyfile(_card_template, out)
+    out.chmod(0o600)
+    return out
+
+
+def reader_state(reader: str) -> int:
+    """pcscd's SCARD_STATE_* bits for ``reader``."""
+    hr, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    assert hr == scard.SCARD_S_SUCCESS
+    try:
+        hr, states = scard.SCardGetStatusChange(ctx, 0, [(reader, scard.SCARD_STATE_UNAWARE)])
+        assert hr == scard.SCARD_S_SUCCESS
+        return int(states[0][1])
+    finally:
+        scard.SCardReleaseContext(ctx)
+
+
+def wait_reader(reader: str, present: bool, timeout_s: float = 5.0) -> None:
+    """Wait until pcscd reports a card present (or absent) in ``reader``."""
+    deadline = time.monotonic() + timeout_s
+    while bool(reader_state(reader) & scard.SCARD_STATE_PRESENT) != present:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"reader {reader!r} still {'empty' if present else 'has a card'}")
+        time.sleep(0.02)
+
+
+@pytest.fixture(scope="session")
+def pcscd() -> str:
+    """pcscd running with the vpcd readers, the test reader empty; returns the test reader name."""
+    try:
+        ensure_pcscd(timeout_s=10)
+    except PcscdSetupError as exc:
+        pytest.skip(f"pcscd/vpcd not available: {exc}")
+    try:
+        wait_reader(TEST_READER, present=False, timeout_s=2.0)
+    except AssertionError:
+        pytest.fail(f"another card is inserted in {TEST_READER!r}; stop it or set KONBINI_TEST_VPCD_PORT")
+    return TEST_READER
+
+
+@pytest.fixture
+def vpcd_port(pcscd: str) -> int:
+    """The vpcd port of the test reader."""
+    return TEST_PORT
+
+
+@pytest.fixture
+def await_reader(pcscd: str) -> Callable[[bool], None]:
+    """Wait until the test reader has (True) or has no (False) card."""
+    return lambda present: wait_reader(pcscd, present)
+
+
+@pytest.fixture
+def insert_card(pcscd: str) -> Iterator[Callable[[Path], CardHandle]]:
+    """Insert a card file into the test reader; every card still in is pulled out at teardown."""
+    handles: list[CardHandle] = []
+
+    def insert(card: Path) -> CardHandle:
+        handle = start_card_thread(card, TEST_PORT)
+        handles.append(handle)
+        assert handle.wait_inserted(5.0), "vpcd did not accept the virtual card"
+        wait_reader(pcscd, present=True)
+        return handle
+
+    yield insert
+    for handle in handles:
+        handle.stop()
+    wait_reader(pcscd, present=False)
+
+
+@pytest.fixture
+def remove_card(pcscd: str) -> Callable[[CardHandle], None]:
+    """Pull a card out and wait until pcscd has noticed."""
+
+    def remove(handle: CardHandle) -> None:
+        handle.stop()
+        wait_reader(pcscd, present=False)
+
+    return remove

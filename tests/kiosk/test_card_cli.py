@@ -1,0 +1,119 @@
+"""``konbini-card``: init-ca, personalise, run, info; errors as one line with a code."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from kiosk.card_cli import main
+from kiosk.card_state import load_state
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.Popen(
+        [sys.executable, "-m", "kiosk.card_cli", *args],
+        cwd=ROOT,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _read_line(stream: object, timeout_s: float) -> str:
+    """One line from a pipe, or '' after ``timeout_s``."""
+    result: list[str] = []
+    reader = threading.Thread(target=lambda: result.append(stream.readline()), daemon=True)  # type: ignore[attr-defined]
+    reader.start()
+    reader.join(timeout_s)
+    return result[0] if result else ""
+
+
+def test_init_ca_and_personalise(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ca = tmp_path / "ca"
+    assert main(["init-ca", "--dir", str(ca)]) == 0
+    assert "created" in capsys.readouterr().out
+    assert main(["init-ca", "--dir", str(ca)]) == 0
+    assert "already exists" in capsys.readouterr().out
+    out = tmp_path / "cards" / "bob.json"
+    rc = main(["personalise", "--pin", "4321", "--card-id", "BOB-1", "--out", str(out), "--ca-dir", str(ca)])
+    assert rc == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip() == "BOB-1"
+    assert "4321" not in captured.out + captured.err
+    assert load_state(out).card_id == "BOB-1"
+
+
+@pytest.mark.parametrize(
+    ("argv", "code"),
+    [
+        (["personalise", "--pin", "12a4", "--out", "{tmp}/x.json", "--ca-dir", "{ca}"], "bad_argument"),
+        (["personalise", "--pin", "1234", "--out", "{tmp}/x.json", "--ca-dir", "{tmp}/none"], "card_ca"),
+        (["run", "{tmp}/missing.json"], "card_file"),
+    ],
+)
+def test_errors_are_one_line_with_a_code(
+    argv: list[str], code: str, card_ca: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [a.format(tmp=tmp_path, ca=card_ca) for a in argv]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"konbini-card: error {code}: ")
+    assert "12a4" not in err
+
+
+def test_run_retries_until_vpcd_listens_and_stops_on_sigterm(card_file: Path) -> None:
+    with socket.socket() as s:  # a port where nothing listens
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = _cli("run", str(card_file), "--port", str(port))
+    try:
+        line = _read_line(proc.stderr, 10)
+        assert "vpcd is not listening" in line and "retrying" in line
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+
+
+def test_info_without_pcscd_names_the_fix(tmp_path: Path) -> None:
+    proc = _cli("info", env={"PCSCLITE_CSOCK_NAME": str(tmp_path / "no-pcscd.comm")})
+    _out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 1
+    assert err.startswith("konbini-card: error pcsc_unavailable: the smart-card service pcscd is not running")
+
+
+@pytest.mark.e2e
+def test_run_and_info_through_pcscd(
+    pcscd: str,
+    vpcd_port: int,
+    await_reader: Callable[[bool], None],
+    card_file: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    proc = _cli("run", str(card_file), "--port", str(vpcd_port))
+    try:
+        line = _read_line(proc.stdout, 10)
+        assert line == f"card TEST-CARD-0001 inserted in vpcd port {vpcd_port}\n"
+        await_reader(True)
+        assert main(["info", "--reader", pcscd]) == 0
+        out = capsys.readouterr().out
+        assert f"reader: {pcscd}" in out
+        assert "card id: TEST-CARD-0001" in out
+        assert "PIN tries left: 3" in out
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    await_reader(False)
+    assert main(["info", "--reader", pcscd]) == 1
+    assert capsys.readouterr().err.startswith("konbini-card: error no_card: ")

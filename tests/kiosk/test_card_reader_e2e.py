@@ -1,0 +1,202 @@
+"""The card layer across the real PC/SC stack: pcscd + vpcd + the virtual card, read through pyscard."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+
+from kiosk.card_reader import (
+    CardBusy,
+    CardProtocolError,
+    CardRemoved,
+    JpkiCard,
+    NoCard,
+    NoReader,
+    NotAJpkiCard,
+    PinBlocked,
+    PinFormatError,
+    WrongPin,
+    card_id_from_certificate,
+)
+from kiosk.card_state import load_state
+from kiosk.virtual_card import CardHandle, VirtualCard, run_card
+from wire.kiosk_api import auth_digest
+
+pytestmark = pytest.mark.e2e
+
+Insert = Callable[[Path], CardHandle]
+PIN = "1234"
+
+
+def _verify_signature(cert_der: bytes, signature: bytes, digest: bytes) -> None:
+    key = x509.load_der_x509_certificate(cert_der).public_key()
+    assert isinstance(key, rsa.RSAPublicKey)
+    key.verify(signature, digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+
+
+def test_whole_card_session(pcscd: str, insert_card: Insert, card_file: Path) -> None:
+    insert_card(card_file)
+    state = load_state(card_file)
+    with JpkiCard.connect(pcscd) as card:
+        assert card.reader == pcscd
+        cert = card.read_auth_certificate()
+        assert cert == state.certificate_der
+        assert card_id_from_certificate(cert) == "TEST-CARD-0001"
+        assert card.read_ca_certificate() == state.ca_certificate_der
+        assert card.pin_tries_left() == 3
+        with pytest.raises(WrongPin) as wrong:
+            card.verify_pin("0000")
+        assert wrong.value.tries_left == 2 and wrong.value.code == "card_pin_wrong"
+        assert "0000" not in str(wrong.value)
+        card.verify_pin(PIN)
+        assert card.pin_tries_left() == 3
+        digest = auth_digest("kiosk-001", "session-1", "nonce-abc")
+        _verify_signature(cert, card.sign_digest(digest), digest)
+
+
+def test_connect_picks_the_reader_with_a_card(pcscd: str, insert_card: Insert, card_file: Path) -> None:
+    insert_card(card_file)
+    with JpkiCard.connect() as card:
+        assert card.reader == pcscd or card.reader.startswith("Virtual PCD")
+
+
+def test_sign_before_pin_and_bad_input(pcscd: str, insert_card: Insert, card_file: Path) -> None:
+    insert_card(card_file)
+    with JpkiCard.connect(pcscd) as card:
+        with pytest.raises(CardProtocolError) as err:
+            card.sign_digest(bytes(32))
+        assert err.value.sw == 0x6982 and "verify the PIN" in err.value.message
+        with pytest.raises(PinFormatError):
+            card.verify_pin("12345")
+        with pytest.raises(ValueError):
+            card.sign_digest(b"short")
+        assert card.pin_tries_left() == 3
+
+
+def test_pin_blocked(pcscd: str, insert_card: Insert, card_file: Path) -> None:
+    insert_card(card_file)
+    with JpkiCard.connect(pcscd) as card:
+        for left in (2, 1):
+            with pytest.raises(WrongPin) as wrong:
+                card.verify_pin("9999")
+            assert wrong.value.tries_left == left
+        with pytest.raises(PinBlocked):
+            card.verify_pin("9999")
+        with pytest.raises(PinBlocked):
+            card.verify_pin(PIN)
+        assert card.pin_tries_left() == 0
+
+
+def test_no_card(pcscd: str) -> None:
+    with pytest.raises(NoCard) as err:
+        JpkiCard.connect(pcscd)
+    assert pcscd in err.value.message and err.value.code == "no_card"
+    with pytest.raises(NoCard):
+        JpkiCard.connect(pcscd, timeout_s=0.3)
+
+
+def test_unknown_reader(pcscd: str) -> None:
+    with pytest.raises(NoReader, match="not found"):
+        JpkiCard.connect("No Such Reader 00 00")
+
+
+def test_connect_waits_for_the_card(pcscd: str, insert_card: Insert, card_file: Path) -> None:
+    timer = threading.Timer(0.3, insert_card, args=(card_file,))
+    timer.start()
+    try:
+        with JpkiCard.connect(pcscd, timeout_s=10) as card:
+            assert card.pin_tries_left() == 3
+    finally:
+        timer.join()
+
+
+def test_card_removed_mid_session(
+    pcscd: str, insert_card: Insert, remove_card: Callable[[CardHandle], None], card_file: Path
+) -> None:
+    handle = insert_card(card_file)
+    with JpkiCard.connect(pcscd) as card:
+        card.read_auth_certificate()
+        handle.stop()  # pulled out between two APDUs, before pcscd has polled the reader
+        with pytest.raises(CardRemoved) as err:
+            card.verify_pin(PIN)
+        assert err.value.code == "card_removed"
+        assert not card.is_present()
+        with pytest.raises(CardRemoved, match="removed from reader 'Virtual PCD"):  # the session stays dead
+            card.pin_tries_left()
+    remove_card(handle)
+
+
+def test_card_removed_after_pcscd_noticed(
+    pcscd: str, insert_card: Insert, remove_card: Callable[[CardHandle], None], card_file: Path
+) -> None:
+    handle = insert_card(card_file)
+    with JpkiCard.connect(pcscd) as card:
+        assert card.is_present()
+        remove_card(handle)
+        with pytest.raises(CardRemoved):
+            card.read_auth_certificate()
+
+
+def test_retry_counter_persists_across_card_restarts(
+    pcscd: str, insert_card: Insert, remove_card: Callable[[CardHandle], None], card_file: Path
+) -> None:
+    handle = insert_card(card_file)
+    with JpkiCard.connect(pcscd) as card, pytest.raises(WrongPin):
+        card.verify_pin("0000")
+    remove_card(handle)
+    insert_card(card_file)
+    with JpkiCard.connect(pcscd) as card:
+        assert card.pin_tries_left() == 2
+        card.verify_pin(PIN)
+        assert card.pin_tries_left() == 3
+
+
+def test_close_resets_the_pin_verification(pcscd: str, insert_card: Insert, card_file: Path) -> None:
+    insert_card(card_file)
+    with JpkiCard.connect(pcscd) as card:
+        card.verify_pin(PIN)
+    with JpkiCard.connect(pcscd) as card, pytest.raises(CardProtocolError) as err:
+        card.sign_digest(hashlib.sha256(b"x").digest())
+    assert err.value.sw == 0x6982
+
+
+def test_exclusive_session(pcscd: str, insert_card: Insert, card_file: Path) -> None:
+    insert_card(card_file)
+    with JpkiCard.connect(pcscd) as first:
+        with pytest.raises(CardBusy):
+            JpkiCard.connect(pcscd)
+        first.verify_pin(PIN)
+
+
+class _ForeignCard(VirtualCard):
+    """A card without the JPKI application (a bank card, say)."""
+
+    def process(self, raw: bytes) -> bytes:
+        return b"\x6a\x82"
+
+
+def test_not_a_jpki_card(
+    pcscd: str, vpcd_port: int, await_reader: Callable[[bool], None], card_file: Path
+) -> None:
+    stop = threading.Event()
+    foreign = _ForeignCard.from_file(card_file)
+    thread = threading.Thread(
+        target=run_card, args=(card_file, "127.0.0.1", vpcd_port, stop), kwargs={"card": foreign}
+    )
+    thread.start()
+    try:
+        await_reader(True)
+        with pytest.raises(NotAJpkiCard, match="not a My Number card"):
+            JpkiCard.connect(pcscd)
+    finally:
+        stop.set()
+        thread.join()
+        await_reader(False)
