@@ -40,7 +40,6 @@ class Settings:
     argon2_memory_kib: int = _s(19 * 1024, "argon2id memory, KiB (OWASP minimum: 19456)")
     argon2_parallelism: int = _s(1, "argon2id lanes")
     fee_juminhyo_yen: int = _s(200, "kiosk fee for one 住民票の写し, yen")
-    out_dir: Path = _s(Path("out"), "where the kiosk command writes certificates it fetched")
 
     @property
     def db_path(self) -> Path:

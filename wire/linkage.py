@@ -50,7 +50,7 @@ RESIDENT_FIELDS: Final[dict[str, tuple[str, str]]] = {
     "sex": ("TEXT", "'M' or 'F'"),
     "address": ("TEXT", "住所"),
     "katagaki": ("TEXT", "方書"),
-    "relationship": ("TEXT", "続柄 (本人, 妻, 子, ...)"),
+    "relationship": ("TEXT", "続柄 (世帯主, 妻, 子, ...)"),
     "householder_name": ("TEXT", "世帯主の氏名"),
     "honseki": ("TEXT", "本籍 (Japanese nationals)"),
     "hittousha": ("TEXT", "筆頭者 (Japanese nationals)"),

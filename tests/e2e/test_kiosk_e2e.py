@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from issuance_server.certificates.verify import extract_record_text
 from kiosk.pcscd import ensure_pcscd
 from konbini_demo.stack import Stack
 from registry_sim.generator import DEMO_ATENA_NO
@@ -58,8 +59,6 @@ def test_resident_gets_a_verifiable_juminhyo(stack: Stack, registered_card: Path
 def test_tampered_qr_text_is_invalid(stack: Stack, registered_card: Path, tmp_path: Path) -> None:
     result = stack.kiosk_session(PIN, tmp_path)
     [(_serial, pdf)] = stack.printed(result)
-    from issuance_server.certificates.verify import extract_record_text  # noqa: PLC0415
-
     text = extract_record_text(pdf)
     assert stack.verify(text).returncode == 0
     i = len(text) // 3

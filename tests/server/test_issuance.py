@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from issuance_server.audit import verify_chain
-from issuance_server.certificates.verify import verify_text
+from issuance_server.certificates.verify import extract_record_text, verify_text
 from tests.server.conftest import Env, make_card
 from wire.kiosk_api import API_PREFIX
 
@@ -74,8 +74,6 @@ async def test_print_failure_voids_and_verify_says_voided(env: Env) -> None:
         headers=env.kiosk_headers,
     )
     assert (await report.json())["status"] == "voided"
-    from issuance_server.certificates.verify import extract_record_text  # noqa: PLC0415
-
     path = env.tmp / "voided.pdf"
     path.write_bytes(pdf)
     qr_text = extract_record_text(path)

@@ -1,0 +1,171 @@
+"""``konbini-registry``: seed, import, export and serve the main-registry stand-in.
+
+konbini-registry seed --residents 600000 --seed 1 [--fiscal-year 2026] [--db PATH]
+konbini-registry import FILE.jsonl [--db PATH]
+konbini-registry export [--db PATH] [--out FILE]
+konbini-registry serve [--db PATH] [--host 127.0.0.1] [--port 8471] [--down] [--slow-ms N]
+                       [--snapshot-abort-after N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from registry_sim.faults import Faults
+from registry_sim.generator import DEMO_ATENA_NO, generate_city
+from registry_sim.linkage_file import LinkageFileError, checked_records, write_linkage
+from registry_sim.server import serve
+from registry_sim.store import Counts, StoreReader, build_store
+
+DEFAULT_DB = Path("var/registry/registry.sqlite3")
+DEFAULT_PORT = 8471
+
+
+def default_fiscal_year(today: date | None = None) -> int:
+    """The latest assessed fiscal year: this year from 1 June (assessment notices), else last year."""
+    today = today or date.today()
+    return today.year if (today.month, today.day) >= (6, 1) else today.year - 1
+
+
+def _counts_text(counts: Counts) -> str:
+    return ", ".join(f"{n} {t}" for t, n in counts.items())
+
+
+def _seed(args: argparse.Namespace) -> int:
+    fiscal_year = args.fiscal_year or default_fiscal_year()
+    started = time.monotonic()
+    shown = [started]
+
+    def progress(counts: Counts) -> None:
+        now = time.monotonic()
+        if now - shown[0] >= 2.0:
+            shown[0] = now
+            done = counts["resident"]
+            rate = done / (now - started)
+            print(f"seed: {done}/{args.residents} residents ({rate:,.0f}/s)", file=sys.stderr, flush=True)
+
+    source = f"seed residents={args.residents} seed={args.seed} fiscal_year={fiscal_year}"
+    records = generate_city(args.residents, args.seed, fiscal_year)
+    counts = build_store(args.db, records, source=source, progress=progress)
+    elapsed = time.monotonic() - started
+    print(
+        f"seeded {args.db}: {_counts_text(counts)} in {elapsed:.1f} s (demo resident {DEMO_ATENA_NO})",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    try:
+        with open(args.file, "rb") as fh:
+            counts = build_store(args.db, checked_records(fh), source=f"import {Path(args.file).name}")
+    except LinkageFileError as exc:
+        for line_no, message in exc.problems:
+            print(f"{args.file}:{line_no}: {message}", file=sys.stderr)
+        print(f"nothing was imported; {args.db} is unchanged", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 1
+    print(f"imported into {args.db}: {_counts_text(counts)}", file=sys.stderr)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    store = StoreReader(args.db)
+    if not store.exists():
+        print(f"no registry database at {args.db}", file=sys.stderr)
+        return 1
+    with store.snapshot() as snap:
+        if args.out:
+            with open(args.out, "wb") as out:
+                counts = write_linkage(snap, out)
+        else:
+            counts = write_linkage(snap, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+    print(f"exported {_counts_text(counts)}", file=sys.stderr)
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    if not Path(args.db).exists():
+        print(f"no registry database at {args.db}: run `konbini-registry seed` first", file=sys.stderr)
+        return 1
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    faults = Faults()
+    try:
+        faults.update(
+            {"snapshot_abort_after": args.snapshot_abort_after, "slow_ms": args.slow_ms, "down": args.down}
+        )
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(serve(args.db, args.host, args.port, faults))
+    except OSError as exc:
+        print(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="konbini-registry",
+        description="Seed, import, export and serve registry_sim, the stand-in for the main registry.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument(
+            "--db", type=Path, default=DEFAULT_DB, help=f"registry database (default {DEFAULT_DB})"
+        )
+        return p
+
+    seed = with_db(sub.add_parser("seed", help="replace the database with a generated synthetic city"))
+    seed.add_argument("--residents", type=int, required=True, help="number of resident records (>= 3)")
+    seed.add_argument("--seed", type=int, required=True, help="random seed: same seed, same city")
+    seed.add_argument("--fiscal-year", type=int, help="latest tax year (default: the latest assessed one)")
+    seed.set_defaults(func=_seed)
+
+    imp = with_db(
+        sub.add_parser("import", help="replace the database with a linkage JSONL file (all or nothing)")
+    )
+    imp.add_argument("file", help="JSON Lines file in the konbini-linkage/1 format")
+    imp.set_defaults(func=_import)
+
+    exp = with_db(sub.add_parser("export", help="write the database as a linkage JSONL file"))
+    exp.add_argument("--out", type=Path, help="output file (default: standard output)")
+    exp.set_defaults(func=_export)
+
+    srv = with_db(sub.add_parser("serve", help="serve health, snapshot and fault controls over HTTP"))
+    srv.add_argument("--host", default="127.0.0.1")
+    srv.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}; 0 picks a free one"
+    )
+    srv.add_argument("--down", action="store_true", help="start answering 503 (fault injection)")
+    srv.add_argument("--slow-ms", type=int, default=0, help="delay every answer by this many ms")
+    srv.add_argument(
+        "--snapshot-abort-after", type=int, default=None, help="drop snapshots after this many records"
+    )
+    srv.set_defaults(func=_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "seed" and args.residents < 3:
+        print("--residents must be at least 3 (the demo household)", file=sys.stderr)
+        return 2
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
