@@ -19,8 +19,10 @@ def main() -> None:
         t0 = time.perf_counter()
         assert hasher.verify_sync(PIN, stored, "1234")
         times.append((time.perf_counter() - t0) * 1000)
-    print(f"argon2id m={settings.argon2_memory_kib} KiB t={settings.argon2_time_cost} p={settings.argon2_parallelism}:"
-          f" verify median {statistics.median(times):.1f} ms (n={len(times)})")
+    print(
+        f"argon2id m={settings.argon2_memory_kib} KiB t={settings.argon2_time_cost} p={settings.argon2_parallelism}:"
+        f" verify median {statistics.median(times):.1f} ms (n={len(times)})"
+    )
 
     async def burst(n: int) -> float:
         t0 = time.perf_counter()
@@ -28,7 +30,9 @@ def main() -> None:
         return time.perf_counter() - t0
 
     elapsed = asyncio.run(burst(60))
-    print(f"60 verifies off the event loop in the 2-thread pool: {elapsed:.2f} s = {60 / elapsed:.0f} verifies/s")
+    print(
+        f"60 verifies off the event loop in the 2-thread pool: {elapsed:.2f} s = {60 / elapsed:.0f} verifies/s"
+    )
     hasher.close()
 
 

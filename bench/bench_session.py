@@ -60,10 +60,19 @@ def main() -> None:
             key = serialization.load_pem_private_key(state.private_key_pem, password=None)
             assert isinstance(key, rsa.RSAPrivateKey)
             clerk = JsonClient(stack.server_url, {})
-            token = clerk.call("POST", "/clerk/api/login", {"staff_id": STAFF_ID, "password": STAFF_PASSWORD})["token"]
+            token = clerk.call(
+                "POST", "/clerk/api/login", {"staff_id": STAFF_ID, "password": STAFF_PASSWORD}
+            )["token"]
             clerk.headers["Authorization"] = f"Bearer {token}"
-            clerk.call("POST", "/clerk/api/registrations", {
-                "atena_no": DEMO_ATENA_NO, "certificate": base64.b64encode(state.certificate_der).decode(), "pin": PIN})
+            clerk.call(
+                "POST",
+                "/clerk/api/registrations",
+                {
+                    "atena_no": DEMO_ATENA_NO,
+                    "certificate": base64.b64encode(state.certificate_der).decode(),
+                    "pin": PIN,
+                },
+            )
             api = KioskApi(KioskCredentials.load(stack.kiosk_credentials))
             one_session(api, state.certificate_der, key)  # warm up
             pid = stack.services["server"].proc.pid
@@ -73,8 +82,10 @@ def main() -> None:
             cpu, wall = cpu_seconds(pid) - cpu0, time.perf_counter() - t0
         finally:
             stack.stop()
-    print(f"{args.n} kiosk sessions, {args.concurrency} at a time: server CPU {cpu / args.n * 1000:.1f} ms per session,"
-          f" wall {wall:.1f} s = {args.n / wall:.1f} sessions/s (client and server share this machine's 2 cores)")
+    print(
+        f"{args.n} kiosk sessions, {args.concurrency} at a time: server CPU {cpu / args.n * 1000:.1f} ms per session,"
+        f" wall {wall:.1f} s = {args.n / wall:.1f} sessions/s (client and server share this machine's 2 cores)"
+    )
 
 
 if __name__ == "__main__":

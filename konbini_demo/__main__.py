@@ -12,11 +12,10 @@ import sys
 import time
 from pathlib import Path
 
-from registry_sim.generator import DEMO_ATENA_NO
-
 from kiosk.pcscd import ensure_pcscd, stop_pcscd_if_started
 from konbini_demo.processes import ServiceError
 from konbini_demo.stack import Stack
+from registry_sim.generator import DEMO_ATENA_NO
 
 DEMO_PIN = "1234"
 
