@@ -45,7 +45,8 @@ class ReplicaWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():
             path.unlink()
-        self._conn = sqlite3.connect(path, isolation_level=None)
+        # Built on one thread, finished on another: use is sequential, never concurrent.
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=OFF")  # a fresh file: on failure it is thrown away
         self._conn.execute("PRAGMA synchronous=OFF")
         self._conn.execute("PRAGMA cache_size=-200000")

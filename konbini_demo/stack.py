@@ -8,8 +8,10 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
+from kiosk.card_reader import reader_has_card
 from konbini_demo.processes import Service, ServiceError, free_port, port_in_use, run
 
 STAFF_ID = "demo-clerk"
@@ -123,6 +125,10 @@ class Stack:
 
     def personalise_card(self, name: str, pin: str, *extra: str) -> Path:
         out = self.root / "cards" / f"{name}.json"
+        n = 1
+        while out.exists():  # a card file is a card: a new card gets a new file
+            n += 1
+            out = self.root / "cards" / f"{name}-{n}.json"
         run(
             [
                 "kiosk.card_cli",
@@ -138,7 +144,7 @@ class Stack:
         )
         return out
 
-    def insert_card(self, card_file: Path, ca_dir: Path | None = None) -> Service:
+    def insert_card(self, card_file: Path) -> Service:
         """Run the virtual card in the vpcd reader (what a resident inserting a card does)."""
         self.remove_card()
         svc = Service(
@@ -152,6 +158,9 @@ class Stack:
         svc = self.services.pop("card", None)
         if svc is not None:
             svc.stop()
+            deadline = time.monotonic() + 3  # pcscd polls vpcd every ~0.4 s before it sees the card gone
+            while reader_has_card(self.reader) and time.monotonic() < deadline:
+                time.sleep(0.05)
 
     def register(self, atena_no: str, pin: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return run(
