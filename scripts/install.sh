@@ -3,8 +3,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev swig pkg-config fonts-ipamj-mincho fonts-ipaexfont
-              poppler-utils zbar-tools libzbar0 python3-venv python3-dev gcc)
+PY=${PYTHON:-python3}
+APT_PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev swig pkg-config gcc fonts-ipamj-mincho fonts-ipaexfont
+              poppler-utils zbar-tools libzbar0)
+# Debian's own python3 needs these to make a venv and build pyscard; a python3 of its own (pyenv) has them.
+$PY -c "import ensurepip" 2>/dev/null || APT_PACKAGES+=(python3-venv)
+$PY -c "import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))" \
+  || APT_PACKAGES+=(python3-dev)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -18,7 +23,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   echo "install: creating .venv with $($PY --version)"
   $PY -m venv .venv
@@ -26,8 +30,12 @@ fi
 stamp=.venv/.konbini-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "install: project and Python packages into .venv"
-  .venv/bin/pip install -q --upgrade pip >/dev/null
-  .venv/bin/pip install -q -e '.[dev]'
+  mkdir -p var
+  if ! { .venv/bin/pip install --upgrade pip && .venv/bin/pip install -e '.[dev]'; } > var/install.log 2>&1; then
+    tail -40 var/install.log
+    echo "install: pip failed; the whole log is in var/install.log" >&2
+    exit 1
+  fi
   touch "$stamp"
 fi
 echo "install: ready"
