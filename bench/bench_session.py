@@ -9,6 +9,9 @@ from __future__ import annotations
 import argparse
 import base64
 import os
+import signal
+import subprocess
+import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -49,6 +52,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("-n", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument(
+        "--profile", type=Path, help="write a py-spy profile (raw folded stacks) of the server here"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         stack = Stack(Path(tmp), residents=1000)
@@ -76,10 +82,30 @@ def main() -> None:
             api = KioskApi(KioskCredentials.load(stack.kiosk_credentials))
             one_session(api, state.certificate_der, key)  # warm up
             pid = stack.services["server"].proc.pid
+            if args.profile:
+                spy = subprocess.Popen(
+                    [
+                        str(Path(sys.executable).parent / "py-spy"),
+                        "record",
+                        "-p",
+                        str(pid),
+                        "-o",
+                        str(args.profile),
+                        "-f",
+                        "raw",
+                        "--nonblocking",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                time.sleep(1)
             cpu0, t0 = cpu_seconds(pid), time.perf_counter()
             with ThreadPoolExecutor(args.concurrency) as pool:
                 list(pool.map(lambda _: one_session(api, state.certificate_der, key), range(args.n)))
             cpu, wall = cpu_seconds(pid) - cpu0, time.perf_counter() - t0
+            if args.profile:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(30)
         finally:
             stack.stop()
     print(

@@ -43,7 +43,9 @@ def main() -> None:
     try:
         t0 = time.perf_counter()
         stack.start_registry()
-        print(f"registry ready in {time.perf_counter() - t0:.1f} s ({args.residents:,} residents)", flush=True)
+        print(
+            f"registry ready in {time.perf_counter() - t0:.1f} s ({args.residents:,} residents)", flush=True
+        )
         run(["kiosk.card_cli", "init-ca", "--dir", str(stack.ca_dir)])
         stack.start_server()
         t0 = time.perf_counter()
@@ -57,11 +59,15 @@ def main() -> None:
         stack.stop()
     plain_s, n = plain_executemany(replica, args.root / "plain.sqlite3")
     write_s = progress["timings"]["write_s"] + progress["timings"]["finish_s"]
-    print(f"full sync of {args.residents:,} residents ({progress['records']:,} records,"
-          f" {progress['bytes_read'] / 1e6:.0f} MB): {wall:.1f} s end to end (target <= 30 s)")
+    print(
+        f"full sync of {args.residents:,} residents ({progress['records']:,} records,"
+        f" {progress['bytes_read'] / 1e6:.0f} MB): {wall:.1f} s end to end (target <= 30 s)"
+    )
     print(f"  stages: {progress['timings']}")
-    print(f"  import stage (insert + indexes + commit) {write_s:.1f} s vs plain executemany of the same {n:,} rows"
-          f" {plain_s:.1f} s: ratio {write_s / plain_s:.2f} (target <= 2)")
+    print(
+        f"  import stage (insert + indexes + commit) {write_s:.1f} s vs plain executemany of the same {n:,} rows"
+        f" {plain_s:.1f} s: ratio {write_s / plain_s:.2f} (target <= 2)"
+    )
 
 
 if __name__ == "__main__":
