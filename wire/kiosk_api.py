@@ -45,9 +45,44 @@ class ErrorCode(StrEnum):
 
 class CertificateKind(StrEnum):
     JUMINHYO = "juminhyo"  # 住民票の写し
+    INKAN = "inkan"  # 印鑑登録証明書
+    TAX_INCOME = "tax_income"  # 所得額証明書
+    TAX_STATUS = "tax_status"  # 課税・非課税証明書
+    TAX_INCOME_ASSESSMENT = "tax_income_assessment"  # 所得額・課税額証明書
+    TAX_PAYMENT = "tax_payment"  # 納税証明書
 
 
-KIND_LABELS_JA: Final[dict[str, str]] = {CertificateKind.JUMINHYO: "住民票の写し"}
+TAX_KINDS: Final = frozenset(
+    {
+        CertificateKind.TAX_INCOME,
+        CertificateKind.TAX_STATUS,
+        CertificateKind.TAX_INCOME_ASSESSMENT,
+        CertificateKind.TAX_PAYMENT,
+    }
+)
+
+KIND_LABELS_JA: Final[dict[str, str]] = {
+    CertificateKind.JUMINHYO: "住民票の写し",
+    CertificateKind.INKAN: "印鑑登録証明書",
+    CertificateKind.TAX_INCOME: "所得額証明書",
+    CertificateKind.TAX_STATUS: "課税・非課税証明書",
+    CertificateKind.TAX_INCOME_ASSESSMENT: "所得額・課税額証明書",
+    CertificateKind.TAX_PAYMENT: "納税証明書",
+}
+
+KIND_LABELS_EN: Final[dict[str, str]] = {
+    CertificateKind.JUMINHYO: "Certificate of residence",
+    CertificateKind.INKAN: "Seal registration certificate",
+    CertificateKind.TAX_INCOME: "Income certificate",
+    CertificateKind.TAX_STATUS: "Taxation / non-taxation certificate",
+    CertificateKind.TAX_INCOME_ASSESSMENT: "Income and tax assessment certificate",
+    CertificateKind.TAX_PAYMENT: "Tax payment certificate",
+}
+
+# 住民票の写し options a resident may ask for (what the city's policy allows is a setting).
+JUMINHYO_OPTIONS: Final = ("householder", "honseki", "kojin_bango", "zairyu_card_no")
+JUMINHYO_SCOPES: Final = ("self", "household", "members")
+JUMINHYO_LAYOUTS: Final = ("setai", "kojin")  # 世帯連記式, 個人票
 
 
 def auth_message(kiosk_id: str, session_id: str, nonce: str) -> bytes:
