@@ -18,6 +18,7 @@ from issuance_server.kiosk_sessions import SessionStore
 from issuance_server.replica_store import Replica
 from issuance_server.secret_hashing import SecretHasher
 from issuance_server.secrets_store import ServerSecrets, load_or_create_secrets
+from issuance_server.service_hours import ServiceCalendar
 from issuance_server.settings import Settings
 from issuance_server.storage import prepare_database
 
@@ -34,11 +35,15 @@ class ServerCore:
     replica: Replica
     card_trust: CardTrust
     sessions: SessionStore
+    calendar: ServiceCalendar
     mode: str = "normal"
     counters: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     async def start(cls, settings: Settings) -> ServerCore:
+        calendar = ServiceCalendar.parse(
+            settings.service_hours, settings.closed_days, settings.maintenance_windows
+        )
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         applied = prepare_database(settings.db_path)
         if applied:
@@ -57,6 +62,7 @@ class ServerCore:
             replica=replica,
             card_trust=CardTrust(settings.card_ca_cert),
             sessions=SessionStore(settings.nonce_ttl_s, settings.session_idle_s),
+            calendar=calendar,
         )
 
     async def close(self) -> None:

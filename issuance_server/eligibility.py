@@ -1,11 +1,19 @@
-"""The one place that decides what a resident may be issued at a kiosk, with reasons they can act on."""
+"""The one place that decides what may be issued to whom at a kiosk, with reasons residents can act on.
+
+Input: the facts about the card holder read in one replica transaction (:class:`Facts`), the request
+(:class:`IssueRequest`) and the city's policy (:class:`Policy`). Output: None (may issue) or a
+:class:`Refusal` with a stable code and a message in Japanese and English.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import date
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
+
+from issuance_server.service_hours import ServiceCalendar
+from wire.kiosk_api import JUMINHYO_OPTIONS, JUMINHYO_SCOPES, TAX_KINDS, CertificateKind
 
 
 @dataclass(frozen=True)
@@ -18,61 +26,156 @@ class Refusal:
         return {"code": self.code, "message_ja": self.message_ja, "message_en": self.message_en}
 
 
-ASK_CITY_HALL_JA = "市役所の窓口でお手続きください。"
-ASK_CITY_HALL_EN = "Please ask at the city hall counter."
+_HALL_JA = "市役所の窓口でお手続きください。"
+_HALL_EN = "Please ask at the city hall counter."
 
-REFUSALS = {
-    "not_in_replica": Refusal(
-        "not_in_replica",
-        "住民記録が見つかりません。" + ASK_CITY_HALL_JA,
-        "No resident record found. " + ASK_CITY_HALL_EN,
-    ),
-    "removed": Refusal(
-        "removed",
-        "住民登録がありません（消除）。" + ASK_CITY_HALL_JA,
-        "You are no longer registered. " + ASK_CITY_HALL_EN,
-    ),
-    "under_15": Refusal(
-        "under_15",
-        "15歳未満の方はコンビニ交付を利用できません。",
-        "Residents under 15 cannot use kiosk issuance.",
-    ),
-    "moveout_planned": Refusal(
-        "moveout_planned",
-        "転出の届出があるため発行できません。" + ASK_CITY_HALL_JA,
-        "A move-out has been filed, so kiosks cannot issue this. " + ASK_CITY_HALL_EN,
-    ),
-    "in_transition": Refusal(
-        "in_transition",
-        "住民記録の異動手続中のため発行できません。" + ASK_CITY_HALL_JA,
-        "Your record is being updated. " + ASK_CITY_HALL_EN,
-    ),
-    "support_measure": Refusal(
-        "support_measure",
-        "この証明書はコンビニでは発行できません。" + ASK_CITY_HALL_JA,
-        "This certificate cannot be issued at a kiosk. " + ASK_CITY_HALL_EN,
-    ),
-    "unprintable_character": Refusal(
-        "unprintable_character",
-        "お名前または住所に、この端末で印字できない文字があります。" + ASK_CITY_HALL_JA,
-        "Your name or address has a character kiosks cannot print. " + ASK_CITY_HALL_EN,
-    ),
+
+def _r(code: str, ja: str, en: str, hall: bool = True) -> Refusal:
+    return Refusal(code, ja + (_HALL_JA if hall else ""), en + (" " + _HALL_EN if hall else ""))
+
+
+REFUSALS: dict[str, Refusal] = {
+    r.code: r
+    for r in (
+        _r("not_in_replica", "住民記録が見つかりません。", "No resident record was found."),
+        _r("removed", "住民登録がありません（消除）。", "You are no longer registered as a resident."),
+        _r(
+            "under_15",
+            "15歳未満の方はコンビニ交付を利用できません。",
+            "Residents under 15 cannot use kiosk issuance.",
+        ),
+        _r(
+            "moveout_planned",
+            "転出の届出があるため発行できません。",
+            "A move-out has been filed, so a kiosk cannot issue this.",
+        ),
+        _r(
+            "household_moveout_planned",
+            "世帯に転出の届出がある方がいるため、世帯での発行はできません。",
+            "Someone in the household has filed a move-out, so a kiosk cannot issue for the household.",
+        ),
+        _r("in_transition", "住民記録の異動手続中のため発行できません。", "Your record is being updated."),
+        _r(
+            "household_in_transition",
+            "世帯に住民記録の異動手続中の方がいるため発行できません。",
+            "A household member's record is being updated.",
+        ),
+        _r(
+            "support_measure",
+            "この証明書はコンビニでは発行できません。",
+            "This certificate cannot be issued at a kiosk.",
+        ),
+        _r(
+            "unprintable_character",
+            "お名前または住所に、この端末で印字できない文字があります。",
+            "A name or address has a character kiosks cannot print.",
+        ),
+        _r("no_active_seal", "登録されている印鑑がありません。", "You have no registered seal."),
+        _r("seal_cancelled", "印鑑登録は廃止されています。", "Your seal registration was cancelled."),
+        _r(
+            "no_tax_record",
+            "この年度の税の記録がありません。",
+            "There is no tax record for this fiscal year.",
+        ),
+        _r(
+            "no_return_filed",
+            "この年度の申告がないため発行できません。",
+            "No tax return was filed for this fiscal year.",
+        ),
+        _r(
+            "not_resident_jan1",
+            "この年度の1月1日に本市に住所がなかったため、本市では発行できません。",
+            "You did not live in this city on 1 January of that year; ask the city you lived in then.",
+            hall=False,
+        ),
+        _r(
+            "unpaid_tax",
+            "未納の税額があるため納税証明書を発行できません。",
+            "There is unpaid tax for this year.",
+        ),
+        _r(
+            "outside_hours",
+            "ただいまサービス時間外です（6時30分から23時まで）。",
+            "The service is closed now (open 6:30 to 23:00).",
+            hall=False,
+        ),
+        _r(
+            "year_end_closed",
+            "年末年始（12月29日から1月3日）はサービスを休止しています。",
+            "The service is closed from 29 December to 3 January.",
+            hall=False,
+        ),
+        _r(
+            "maintenance",
+            "ただいまシステムの保守のためサービスを休止しています。",
+            "The service is closed for maintenance.",
+            hall=False,
+        ),
+        _r(
+            "option_not_allowed",
+            "この項目はコンビニでは記載できません。",
+            "This item cannot be printed at a kiosk.",
+        ),
+        _r(
+            "fiscal_year_unavailable",
+            "この年度の証明書は発行できません。",
+            "Kiosks issue the last four fiscal years.",
+        ),
+    )
 }
 
 PRINTED_TEXT_FIELDS = ("name", "name_kana", "name_alpha", "tsusho", "address", "katagaki", "householder_name")
+
+
+@dataclass(frozen=True)
+class Policy:
+    allow_kojin_bango: bool
+    calendar: ServiceCalendar
+    missing_glyphs: Callable[[str], list[str]] | None = None
+
+
+@dataclass(frozen=True)
+class IssueRequest:
+    kind: str
+    scope: str = "self"  # juminhyo: self, household, members
+    members: tuple[str, ...] = ()  # juminhyo scope 'members': 宛名番号 of the chosen members
+    options: frozenset[str] = frozenset()
+    fiscal_year: int | None = None  # tax kinds
+
+
+@dataclass
+class Facts:
+    """What the rules look at, read from the replica in one transaction."""
+
+    now: datetime  # Japan time
+    holder: dict[str, Any] | None
+    household: list[dict[str, Any]] = field(default_factory=list)  # current members, holder included
+    seals: list[dict[str, Any]] = field(default_factory=list)  # the holder's seal records
+    tax: dict[int, dict[str, Any]] = field(default_factory=dict)  # fiscal year -> the holder's record
+
+    @property
+    def today(self) -> date:
+        return self.now.date()
+
+    def active_seal(self) -> dict[str, Any] | None:
+        return next((s for s in self.seals if s["status"] == "active"), None)
 
 
 def age_on(birth: date, today: date) -> int:
     return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
 
 
-def juminhyo_refusal(
-    person: Mapping[str, Any] | None, today: date, missing_glyphs: Callable[[str], list[str]] | None = None
-) -> Refusal | None:
-    """Why the card holder may not have their own 住民票の写し at a kiosk today, or None.
+def current_tax_year(today: date) -> int:
+    """The latest fiscal year assessed: municipal tax for year Y is assessed in June of Y."""
+    return today.year if today.month >= 6 else today.year - 1
 
-    ``missing_glyphs`` tells which characters of a text no certificate font has: a certificate is never
-    printed with a character dropped or replaced."""
+
+def kiosk_fiscal_years(today: date) -> list[int]:
+    latest = current_tax_year(today)
+    return [latest - i for i in range(4)]
+
+
+def _person_refusal(person: Mapping[str, Any] | None) -> Refusal | None:
     if person is None:
         return REFUSALS["not_in_replica"]
     if person["status"] != "resident":
@@ -83,10 +186,100 @@ def juminhyo_refusal(
         return REFUSALS["in_transition"]
     if person["moveout_planned_date"]:
         return REFUSALS["moveout_planned"]
-    if age_on(date.fromisoformat(person["birth_date"]), today) < 15:
+    return None
+
+
+def _printable(persons: Sequence[Mapping[str, Any]], policy: Policy) -> Refusal | None:
+    if policy.missing_glyphs is None:
+        return None
+    text = "".join(str(p[f]) for p in persons for f in PRINTED_TEXT_FIELDS if p.get(f))
+    return REFUSALS["unprintable_character"] if policy.missing_glyphs(text) else None
+
+
+def holder_refusal(facts: Facts, policy: Policy) -> Refusal | None:
+    """Refusals that apply to every kind: service closed, the holder's own state, age."""
+    closed = policy.calendar.closed_reason(facts.now)
+    if closed is not None:
+        return REFUSALS[closed]
+    refusal = _person_refusal(facts.holder)
+    if refusal is not None:
+        return refusal
+    assert facts.holder is not None
+    if age_on(date.fromisoformat(facts.holder["birth_date"]), facts.today) < 15:
         return REFUSALS["under_15"]
-    if missing_glyphs is not None:
-        text = "".join(str(person[f]) for f in PRINTED_TEXT_FIELDS if person.get(f))
-        if missing_glyphs(text):
-            return REFUSALS["unprintable_character"]
+    return _printable([facts.holder], policy)
+
+
+def juminhyo_persons(req: IssueRequest, facts: Facts) -> list[dict[str, Any]]:
+    """The persons a 住民票の写し request prints, householder first (raises KeyError for a stranger)."""
+    assert facts.holder is not None
+    if req.scope == "self":
+        return [facts.holder]
+    by_id = {p["atena_no"]: p for p in facts.household}
+    if req.scope == "household":
+        return list(facts.household)
+    if not req.members:
+        raise KeyError("")
+    chosen = set(req.members)
+    missing = chosen - set(by_id)
+    if missing:
+        raise KeyError(sorted(missing)[0])
+    return [p for p in facts.household if p["atena_no"] in chosen]
+
+
+def refusal_for(req: IssueRequest, facts: Facts, policy: Policy) -> Refusal | None:
+    """None if ``req`` may be issued to the card holder now; else why not. Raises ValueError for a
+    request that is malformed rather than refused (unknown kind, scope, option, member)."""
+    refusal = holder_refusal(facts, policy)
+    if refusal is not None:
+        return refusal
+    assert facts.holder is not None
+    kind = CertificateKind(req.kind)
+    if kind is CertificateKind.JUMINHYO:
+        return _juminhyo_refusal(req, facts, policy)
+    if kind is CertificateKind.INKAN:
+        if facts.active_seal() is not None:
+            return None
+        return REFUSALS["seal_cancelled"] if facts.seals else REFUSALS["no_active_seal"]
+    assert kind in TAX_KINDS
+    return _tax_refusal(kind, req.fiscal_year, facts)
+
+
+def _juminhyo_refusal(req: IssueRequest, facts: Facts, policy: Policy) -> Refusal | None:
+    if req.scope not in JUMINHYO_SCOPES:
+        raise ValueError(f"scope must be one of {', '.join(JUMINHYO_SCOPES)}")
+    unknown = req.options - set(JUMINHYO_OPTIONS)
+    if unknown:
+        raise ValueError(f"unknown option {sorted(unknown)[0]!r}")
+    if "kojin_bango" in req.options and not policy.allow_kojin_bango:
+        return REFUSALS["option_not_allowed"]
+    try:
+        persons = juminhyo_persons(req, facts)
+    except KeyError:
+        raise ValueError("choose one or more members of your own household") from None
+    for person in persons:
+        refusal = _person_refusal(person)
+        if refusal is not None and person is not facts.holder:
+            code = {
+                "moveout_planned": "household_moveout_planned",
+                "in_transition": "household_in_transition",
+            }
+            return REFUSALS.get(code.get(refusal.code, ""), refusal)
+    return _printable(persons, policy)
+
+
+def _tax_refusal(kind: CertificateKind, fiscal_year: int | None, facts: Facts) -> Refusal | None:
+    if fiscal_year is None:
+        raise ValueError("fiscal_year is required for tax certificates")
+    if fiscal_year not in kiosk_fiscal_years(facts.today):
+        return REFUSALS["fiscal_year_unavailable"]
+    record = facts.tax.get(fiscal_year)
+    if record is None:
+        return REFUSALS["no_tax_record"]
+    if record["not_resident_jan1"]:
+        return REFUSALS["not_resident_jan1"]
+    if record["no_return_filed"] and kind is not CertificateKind.TAX_PAYMENT:
+        return REFUSALS["no_return_filed"]
+    if kind is CertificateKind.TAX_PAYMENT and record["unpaid"]:
+        return REFUSALS["unpaid_tax"]
     return None

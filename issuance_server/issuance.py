@@ -1,25 +1,44 @@
-"""Issuing certificates: read the data in one consistent view, render off the event loop, record the
-issuance with its fee, digest and data-as-of time, and keep the PDF only until it is printed."""
+"""Issuing certificates: read the facts in one consistent view of the replica, decide with the rules,
+render off the event loop, record each issuance with its fee, digest and data-as-of time, and keep the
+PDF only until it is printed."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from issuance_server.api_errors import ApiError
 from issuance_server.audit import Actor
-from issuance_server.certificates.fonts import check_coverage
-from issuance_server.certificates.juminhyo import render_juminhyo
+from issuance_server.certificates.fonts import MissingGlyphError, check_coverage
+from issuance_server.certificates.render import CertificateRequest, RenderedCertificate, render_certificate
 from issuance_server.clock import JST, to_iso, utc_now
 from issuance_server.core import ServerCore
 from issuance_server.database import Transaction
-from issuance_server.eligibility import Refusal, juminhyo_refusal
-from issuance_server.replica_store import Replica
-from wire.kiosk_api import KIND_LABELS_JA, CertificateKind, ErrorCode
+from issuance_server.eligibility import (
+    REFUSALS,
+    Facts,
+    IssueRequest,
+    Policy,
+    Refusal,
+    holder_refusal,
+    juminhyo_persons,
+    kiosk_fiscal_years,
+    refusal_for,
+)
+from wire.kiosk_api import (
+    JUMINHYO_OPTIONS,
+    KIND_LABELS_EN,
+    KIND_LABELS_JA,
+    TAX_KINDS,
+    CertificateKind,
+    ErrorCode,
+)
 
 _render_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="render")
 MAX_COPIES = 10
@@ -33,8 +52,32 @@ class Issued:
     pages: int
 
 
-def fee_for(core: ServerCore, kind: str) -> int:
-    return {CertificateKind.JUMINHYO: core.settings.fee_juminhyo_yen}[CertificateKind(kind)]
+def policy_of(core: ServerCore) -> Policy:
+    return Policy(core.settings.kiosk_allow_kojin_bango, core.calendar, check_coverage)
+
+
+async def load_facts(tx: Transaction, atena_no: str, now: datetime) -> Facts:
+    """Everything the rules and the renderer need about the card holder, from one transaction."""
+    holder = await tx.fetchone("SELECT * FROM replica.resident WHERE atena_no = ?", (atena_no,))
+    if holder is None:
+        return Facts(now=now, holder=None)
+    household = await tx.fetchall(
+        "SELECT * FROM replica.resident WHERE household_no = ? AND status = 'resident'"
+        " ORDER BY relationship != '世帯主', birth_date, atena_no",
+        (holder["household_no"],),
+    )
+    seals = await tx.fetchall(
+        "SELECT * FROM replica.seal WHERE owner_atena_no = ? ORDER BY status != 'active', registered_on DESC",
+        (atena_no,),
+    )
+    tax = await tx.fetchall("SELECT * FROM replica.tax WHERE owner_atena_no = ?", (atena_no,))
+    return Facts(
+        now=now,
+        holder=dict(holder),
+        household=[dict(p) for p in household],
+        seals=[dict(s) for s in seals],
+        tax={int(t["fiscal_year"]): dict(t) for t in tax},
+    )
 
 
 async def replica_as_of(tx: Transaction) -> str:
@@ -42,17 +85,91 @@ async def replica_as_of(tx: Transaction) -> str:
     return str(row[0]) if row and row[0] else ""
 
 
-def menu_for(core: ServerCore, person: dict[str, Any] | None, today: date) -> list[dict[str, Any]]:
-    refusal: Refusal | None = juminhyo_refusal(person, today, check_coverage)
-    return [
-        {
-            "kind": CertificateKind.JUMINHYO.value,
-            "label_ja": KIND_LABELS_JA[CertificateKind.JUMINHYO],
-            "fee_yen": core.settings.fee_juminhyo_yen,
-            "available": refusal is None,
-            "refusal": refusal.as_json() if refusal else None,
+def member_id(session_id: str, atena_no: str) -> str:
+    """An opaque per-session id for a household member, so the kiosk never sees 宛名番号."""
+    return hashlib.sha256(f"{session_id}|{atena_no}".encode()).hexdigest()[:16]
+
+
+def resolve_members(session_id: str, facts: Facts, ids: list[str]) -> tuple[str, ...]:
+    by_id = {member_id(session_id, p["atena_no"]): p["atena_no"] for p in facts.household}
+    try:
+        return tuple(by_id[i] for i in ids)
+    except KeyError:
+        raise ApiError(
+            400, ErrorCode.BAD_FIELD, "a chosen member is not in your household", field="members"
+        ) from None
+
+
+def menu_for(core: ServerCore, session_id: str, facts: Facts) -> list[dict[str, Any]]:
+    """Every kind, with what this resident may have and, for the rest, why not."""
+    policy = policy_of(core)
+    items = []
+    for kind in CertificateKind:
+        item: dict[str, Any] = {
+            "kind": kind.value,
+            "label_ja": KIND_LABELS_JA[kind],
+            "label_en": KIND_LABELS_EN[kind],
+            "fee_yen": core.settings.kiosk_fees_yen[kind.value],
         }
+        if kind is CertificateKind.JUMINHYO:
+            refusal = refusal_for(IssueRequest(kind), facts, policy)
+            item["scopes"] = _scope_choices(facts, policy)
+            item["members"] = (
+                [
+                    {
+                        "member_id": member_id(session_id, p["atena_no"]),
+                        "name": p["name"],
+                        "relationship": p["relationship"],
+                    }
+                    for p in facts.household
+                ]
+                if refusal is None
+                else []
+            )
+            item["options"] = [o for o in JUMINHYO_OPTIONS if o != "kojin_bango" or policy.allow_kojin_bango]
+        elif kind in TAX_KINDS:
+            refusal = holder_refusal(facts, policy)
+            years = [] if refusal is not None else _fiscal_year_choices(kind, facts, policy)
+            item["fiscal_years"] = [
+                {"fiscal_year": y, "available": r is None, "refusal": _json(r)} for y, r in years
+            ]
+            if years and all(r is not None for _, r in years):
+                refusal = years[0][1]  # no year at all: say why for the latest
+        else:
+            refusal = refusal_for(IssueRequest(kind), facts, policy)
+        item["available"] = refusal is None
+        item["refusal"] = _json(refusal)
+        items.append(item)
+    return items
+
+
+def _fiscal_year_choices(
+    kind: CertificateKind, facts: Facts, policy: Policy
+) -> list[tuple[int, Refusal | None]]:
+    return [
+        (y, refusal_for(IssueRequest(kind, fiscal_year=y), facts, policy))
+        for y in kiosk_fiscal_years(facts.today)
     ]
+
+
+def _scope_choices(facts: Facts, policy: Policy) -> list[dict[str, Any]]:
+    out = []
+    for scope in ("self", "household"):
+        refusal = refusal_for(IssueRequest(CertificateKind.JUMINHYO, scope=scope), facts, policy)
+        out.append({"scope": scope, "available": refusal is None, "refusal": _json(refusal)})
+    household_ok = out[1]["available"]
+    out.append(
+        {
+            "scope": "members",
+            "available": out[0]["available"],
+            "refusal": None if household_ok else out[1]["refusal"],
+        }
+    )
+    return out
+
+
+def _json(refusal: Any) -> dict[str, str] | None:
+    return refusal.as_json() if refusal is not None else None
 
 
 async def _allocate_serial(tx: Transaction, day: str) -> str:
@@ -65,78 +182,101 @@ async def _allocate_serial(tx: Transaction, day: str) -> str:
     return f"{day}-{int(row[0]):06d}"
 
 
+def _render_request(
+    core: ServerCore, req: IssueRequest, facts: Facts, serial: str, now: datetime, as_of: datetime | None
+) -> CertificateRequest:
+    s = core.settings
+    kind = CertificateKind(req.kind)
+    assert facts.holder is not None
+    persons = juminhyo_persons(req, facts) if kind is CertificateKind.JUMINHYO else [facts.holder]
+    return CertificateRequest(
+        kind=kind.value,
+        persons=persons,
+        serial=serial,
+        issued_at=now,
+        municipality_name=s.municipality_name,
+        municipality_code=s.municipality_code,
+        mayor_name=s.mayor_name,
+        options=req.options,
+        layout=s.juminhyo_layout,
+        seal=facts.active_seal() if kind is CertificateKind.INKAN else None,
+        tax=facts.tax.get(req.fiscal_year or 0) if kind in TAX_KINDS else None,
+        data_as_of=as_of,
+    )
+
+
 async def issue_at_kiosk(
-    core: ServerCore, actor: Actor, session_id: str, atena_no: str, kind: str, copies: int
+    core: ServerCore,
+    actor: Actor,
+    session_id: str,
+    atena_no: str,
+    req: IssueRequest,
+    member_ids: list[str],
+    copies: int,
 ) -> list[Issued]:
-    if kind not in {k.value for k in CertificateKind}:
-        raise ApiError(400, ErrorCode.KIND_UNKNOWN, f"unknown certificate kind {kind!r}", field="kind")
+    """Issue ``copies`` certificates of ``req`` to the card holder; ``member_ids`` are the menu's ids of
+    the chosen household members (scope 'members')."""
     if not 1 <= copies <= MAX_COPIES:
         raise ApiError(400, ErrorCode.BAD_FIELD, f"copies must be 1 to {MAX_COPIES}", field="copies")
     if not core.replica.ready:
         raise ApiError(503, ErrorCode.SERVICE_CLOSED, "the resident replica is not loaded yet")
     now = utc_now()
-    today = now.astimezone(JST).date()
-    # One transaction: the data printed and the serials come from one consistent view of the replica.
+    # One transaction: the rules, the data printed and the serials come from one view of the replica.
     async with core.db.transaction() as tx:
-        person = await Replica.resident(tx, atena_no)
-        refusal = juminhyo_refusal(person, today, check_coverage)
-        if refusal is not None or person is None:
+        facts = await load_facts(tx, atena_no, now.astimezone(JST))
+        if member_ids:
+            req = dataclasses.replace(req, members=resolve_members(session_id, facts, member_ids))
+        try:
+            refusal = refusal_for(req, facts, policy_of(core))
+        except ValueError as exc:
+            raise ApiError(400, ErrorCode.BAD_FIELD, str(exc)) from None
+        if refusal is not None:
             await core.audit.append_in(
-                tx, actor, "issue", "refused", atena_no, kind=kind, reason=refusal and refusal.code
+                tx, actor, "issue", "refused", atena_no, kind=req.kind, reason=refusal.code
             )
-            assert refusal is not None
             raise ApiError(403, ErrorCode.REFUSED, refusal.message_en, refusal=refusal.as_json())
         as_of = await replica_as_of(tx)
-        serials = [await _allocate_serial(tx, f"{today:%Y%m%d}") for _ in range(copies)]
-    fee = fee_for(core, kind)
-    rendered = await asyncio.gather(*(_render(core, [person], serial, now) for serial in serials))
+        serials = [await _allocate_serial(tx, f"{facts.today:%Y%m%d}") for _ in range(copies)]
+    data_as_of = (
+        datetime.fromisoformat(as_of.replace("Z", "+00:00")) if core.mode == "recovery" and as_of else None
+    )
+    requests = [_render_request(core, req, facts, serial, now, data_as_of) for serial in serials]
+    try:
+        rendered = await asyncio.gather(*(_render(core, r) for r in requests))
+    except MissingGlyphError:
+        refusal = REFUSALS["unprintable_character"]
+        await core.audit.append(actor, "issue", "refused", atena_no, kind=req.kind, reason=refusal.code)
+        raise ApiError(403, ErrorCode.REFUSED, refusal.message_en, refusal=refusal.as_json()) from None
+    fee = core.settings.kiosk_fees_yen[req.kind]
+    options = {"scope": req.scope, "options": sorted(req.options), "fiscal_year": req.fiscal_year}
     issued: list[Issued] = []
     async with core.db.transaction() as tx:
-        for serial, doc in zip(serials, rendered, strict=True):
+        for cert_req, doc in zip(requests, rendered, strict=True):
+            persons = [p["atena_no"] for p in cert_req.persons]
             await tx.execute(
                 "INSERT INTO issuances (serial, kind, options, atena_nos, channel, terminal, session_id, fee_yen,"
                 " status, mode, data_as_of, content_digest, pages, issued_at, updated_at)"
                 " VALUES (?, ?, ?, ?, 'kiosk', ?, ?, ?, 'issued', ?, ?, ?, ?, ?, ?)",
                 (
-                    serial,
-                    kind,
-                    json.dumps({"scope": "self"}),
-                    json.dumps([atena_no]),
-                    actor.terminal,
-                    session_id,
-                    fee,
-                    core.mode,
-                    as_of,
-                    doc.content_digest,
-                    doc.pages,
-                    to_iso(now),
-                    to_iso(now),
+                    cert_req.serial, req.kind, json.dumps(options), json.dumps(persons), actor.terminal,
+                    session_id, fee, core.mode, as_of, doc.content_digest, doc.pages, to_iso(now), to_iso(now),
                 ),
+            )  # fmt: skip
+            await tx.execute(
+                "INSERT INTO issuance_documents (serial, pdf) VALUES (?, ?)", (cert_req.serial, doc.pdf)
             )
-            await tx.execute("INSERT INTO issuance_documents (serial, pdf) VALUES (?, ?)", (serial, doc.pdf))
             await core.audit.append_in(
-                tx, actor, "issue", "ok", atena_no, kind=kind, serial=serial, fee_yen=fee
-            )
-            issued.append(Issued(serial, kind, fee, doc.pages))
+                tx, actor, "issue", "ok", atena_no, kind=req.kind, serial=cert_req.serial, fee_yen=fee,
+                persons=len(persons),
+            )  # fmt: skip
+            issued.append(Issued(cert_req.serial, req.kind, fee, doc.pages))
     core.count("issuances_total", len(issued))
     return issued
 
 
-async def _render(core: ServerCore, persons: list[dict[str, Any]], serial: str, issued_at: datetime) -> Any:
-    s = core.settings
+async def _render(core: ServerCore, req: CertificateRequest) -> RenderedCertificate:
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(
-        _render_pool,
-        lambda: render_juminhyo(
-            persons,
-            serial=serial,
-            issued_at=issued_at,
-            municipality_name=s.municipality_name,
-            municipality_code=s.municipality_code,
-            mayor_name=s.mayor_name,
-            key=core.secrets.issuing_key,
-        ),
-    )
+    return await loop.run_in_executor(_render_pool, render_certificate, req, core.secrets.issuing_key)
 
 
 async def document_for_session(core: ServerCore, session_id: str, serial: str) -> bytes:
@@ -165,14 +305,14 @@ async def report_print(core: ServerCore, actor: Actor, session_id: str, serial: 
             raise ApiError(404, ErrorCode.ISSUANCE_UNKNOWN, "no such certificate in this session")
         if row[0] != "issued":
             raise ApiError(409, ErrorCode.SESSION_STATE, f"the certificate is already {row[0]}")
+        refund = 0 if printed else int(row[2])
         await tx.execute(
-            "UPDATE issuances SET status = ?, updated_at = ? WHERE serial = ?",
-            (new_status, to_iso(utc_now()), serial),
+            "UPDATE issuances SET status = ?, refund_yen = ?, updated_at = ? WHERE serial = ?",
+            (new_status, refund, to_iso(utc_now()), serial),
         )
         await tx.execute("DELETE FROM issuance_documents WHERE serial = ?", (serial,))
-        subject = json.loads(row[1])[0]
         details: dict[str, Any] = {"serial": serial}
         if not printed:
-            details["refund_yen"] = row[2]
-        await core.audit.append_in(tx, actor, "print_report", new_status, subject, **details)
+            details["refund_yen"] = refund
+        await core.audit.append_in(tx, actor, "print_report", new_status, json.loads(row[1])[0], **details)
     return new_status

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
+from typing import Any
 
 from aiohttp import web
 
@@ -13,10 +14,10 @@ from issuance_server.api_errors import ApiError, field, json_response, read_json
 from issuance_server.audit import Actor
 from issuance_server.clock import JST, utc_now
 from issuance_server.core import ServerCore, core_of, token_hash
+from issuance_server.eligibility import IssueRequest
 from issuance_server.kiosk_sessions import KioskSession
-from issuance_server.replica_store import Replica
 from issuance_server.secret_hashing import PIN
-from wire.kiosk_api import ErrorCode, auth_message
+from wire.kiosk_api import CertificateKind, ErrorCode, auth_message
 
 routes = web.RouteTableDef()
 
@@ -59,7 +60,7 @@ def _b64(data: dict[str, object], name: str, max_len: int) -> bytes:
 
 
 def service_status(core: ServerCore) -> str:
-    if not core.replica.ready:
+    if not core.replica.ready or core.calendar.closed_reason(utc_now()) is not None:
         return "closed"
     return "recovery" if core.mode == "recovery" else "open"
 
@@ -165,10 +166,30 @@ async def authenticate(request: web.Request) -> web.Response:
 async def menu(request: web.Request) -> web.Response:
     core, _actor, session = await kiosk_session(request)
     atena_no = _authenticated(session)
+    if not core.replica.ready:
+        raise ApiError(503, ErrorCode.SERVICE_CLOSED, "the resident replica is not loaded yet")
     async with core.db.transaction(write=False) as tx:
-        person = await Replica.resident(tx, atena_no) if core.replica.ready else None
-    items = issuance.menu_for(core, person, utc_now().astimezone(JST).date())
+        facts = await issuance.load_facts(tx, atena_no, utc_now().astimezone(JST))
+    items = issuance.menu_for(core, session.session_id, facts)
     return json_response({"service": service_status(core), "items": items})
+
+
+def issue_body(data: dict[str, Any]) -> tuple[IssueRequest, list[str]]:
+    """The request (members still as the menu's member ids) from the JSON body."""
+    kind = field(data, "kind", str)
+    if kind not in {k.value for k in CertificateKind}:
+        raise ApiError(400, ErrorCode.KIND_UNKNOWN, f"unknown certificate kind {kind!r}", field="kind")
+    options = field(data, "options", list, required=False, default=[])
+    members = field(data, "members", list, required=False, default=[])
+    if not all(isinstance(o, str) for o in options) or not all(isinstance(m, str) for m in members):
+        raise ApiError(400, ErrorCode.BAD_FIELD, "options and members are lists of strings")
+    req = IssueRequest(
+        kind=kind,
+        scope=field(data, "scope", str, required=False, default="self"),
+        options=frozenset(options),
+        fiscal_year=field(data, "fiscal_year", int, required=False),
+    )
+    return req, members
 
 
 @routes.post("/sessions/{session_id}/certificates")
@@ -176,9 +197,9 @@ async def issue(request: web.Request) -> web.Response:
     core, actor, session = await kiosk_session(request)
     atena_no = _authenticated(session)
     data = await read_json(request, core.settings.max_body_bytes)
-    kind = field(data, "kind", str)
     copies = field(data, "copies", int, required=False, default=1)
-    issued = await issuance.issue_at_kiosk(core, actor, session.session_id, atena_no, kind, copies)
+    req, member_ids = issue_body(data)
+    issued = await issuance.issue_at_kiosk(core, actor, session.session_id, atena_no, req, member_ids, copies)
     session.serials.update(i.serial for i in issued)
     return json_response(
         {

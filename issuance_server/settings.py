@@ -8,14 +8,19 @@ services on localhost.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+_KINDS = ("juminhyo", "inkan", "tax_income", "tax_status", "tax_income_assessment", "tax_payment")
+
 
 def _s(default: Any, help_text: str) -> Any:
+    if isinstance(default, dict):
+        return field(default_factory=lambda: dict(default), metadata={"help": help_text, "default": default})
     return field(default=default, metadata={"help": help_text})
 
 
@@ -39,7 +44,21 @@ class Settings:
     argon2_time_cost: int = _s(2, "argon2id iterations (OWASP minimum: 2 with 19 MiB)")
     argon2_memory_kib: int = _s(19 * 1024, "argon2id memory, KiB (OWASP minimum: 19456)")
     argon2_parallelism: int = _s(1, "argon2id lanes")
-    fee_juminhyo_yen: int = _s(200, "kiosk fee for one 住民票の写し, yen")
+    kiosk_fees_yen: dict = _s(
+        {k: 200 for k in _KINDS},
+        "kiosk fee per certificate kind, yen (TOML table or JSON in the environment)",
+    )
+    counter_fees_yen: dict = _s({k: 300 for k in _KINDS}, "counter fee per certificate kind, yen")
+    kiosk_allow_kojin_bango: bool = _s(False, "may residents ask for 個人番号 on a 住民票の写し at a kiosk")
+    juminhyo_layout: str = _s("setai", "住民票の写し layout: 'setai' (世帯連記式) or 'kojin' (個人票)")
+    service_hours: str = _s("06:30-23:00", "kiosk service hours, Japan time, HH:MM-HH:MM")
+    closed_days: str = _s("12-29,12-30,12-31,01-01,01-02,01-03", "days (MM-DD) kiosks are closed every year")
+    maintenance_windows: str = _s(
+        "", "planned maintenance, Japan time: 'YYYY-MM-DDTHH:MM/YYYY-MM-DDTHH:MM' separated by commas"
+    )
+    pades_for_kiosk: bool = _s(
+        False, "also sign kiosk print jobs with PAdES (counter/digital copies always are)"
+    )
 
     @property
     def db_path(self) -> Path:
@@ -51,6 +70,16 @@ class Settings:
 
 
 def _coerce(value: Any, typ: type) -> Any:
+    if typ is dict or typ == "dict":
+        return dict(json.loads(value)) if isinstance(value, str) else dict(value)
+    if typ is bool or typ == "bool":
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("1", "true", "yes", "on"):
+            return True
+        if str(value).lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"not a yes/no value: {value!r}")
     if typ is Path or typ == "Path":
         return Path(value)
     if typ is int or typ == "int":
@@ -85,4 +114,7 @@ def load_settings(
 
 def describe() -> list[tuple[str, Any, str]]:
     """(name, default, help) of every setting, for ``--help-settings`` and the README."""
-    return [(f.name, f.default, f.metadata["help"]) for f in dataclasses.fields(Settings)]
+    return [
+        (f.name, f.metadata.get("default", f.default), f.metadata["help"])
+        for f in dataclasses.fields(Settings)
+    ]

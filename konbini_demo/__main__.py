@@ -18,6 +18,20 @@ from konbini_demo.stack import Stack
 from registry_sim.generator import DEMO_ATENA_NO
 
 DEMO_PIN = "1234"
+ONE_KIND = [("juminhyo", ())]
+ALL_KINDS = [
+    ("juminhyo:self", ("--kind", "juminhyo", "--scope", "self", "--option", "householder")),
+    ("juminhyo:household", ("--kind", "juminhyo", "--scope", "household", "--option", "householder")),
+    (
+        "juminhyo:members",
+        ("--kind", "juminhyo", "--scope", "members", "--members", "1,3", "--option", "householder"),
+    ),
+    ("inkan", ("--kind", "inkan")),
+    ("tax_income", ("--kind", "tax_income")),
+    ("tax_status", ("--kind", "tax_status")),
+    ("tax_income_assessment", ("--kind", "tax_income_assessment")),
+    ("tax_payment", ("--kind", "tax_payment")),
+]
 
 
 def step(text: str) -> None:
@@ -33,6 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--residents", type=int, default=2000)
     parser.add_argument("--registry-port", type=int, default=8471)
     parser.add_argument("--server-port", type=int, default=8470)
+    parser.add_argument("--all-kinds", action="store_true", help="every kind and each 住民票 scope")
     args = parser.parse_args(argv)
     started = time.monotonic()
     stack = Stack(
@@ -51,15 +66,11 @@ def main(argv: list[str] | None = None) -> None:
         card = stack.personalise_card("demo-resident", DEMO_PIN)
         stack.insert_card(card)
         stack.register(DEMO_ATENA_NO, DEMO_PIN)
-        step("kiosk session through pyscard")
-        result = stack.kiosk_session(DEMO_PIN, args.out)
-        if result.returncode != 0:
-            raise ServiceError(f"kiosk session failed: {result.stderr.strip()}")
-        serial, path = stack.printed(result)[0]
-        step(f"verifying {path}")
-        verdict = stack.verify(path)
-        if verdict.returncode != 0:
-            raise ServiceError(f"verification failed: {verdict.stdout.strip()} {verdict.stderr.strip()}")
+        lines = []
+        for label, extra in ALL_KINDS if args.all_kinds else ONE_KIND:
+            step(f"kiosk session through pyscard: {label}")
+            serial, path = kiosk_certificate(stack, args.out, *extra)
+            lines.append((label, path, serial))
     except ServiceError as exc:
         print(f"DEMO FAILED: {exc}", flush=True)
         sys.exit(1)
@@ -68,7 +79,23 @@ def main(argv: list[str] | None = None) -> None:
         if pcscd_started:
             stop_pcscd_if_started()
     step(f"done in {time.monotonic() - started:.1f} s")
-    print(f"DEMO OK certificate={path} serial={serial} verify=VALID", flush=True)
+    for label, path, serial in lines:
+        kind = f"kind={label} " if args.all_kinds else ""
+        print(f"DEMO OK {kind}certificate={path} serial={serial} verify=VALID", flush=True)
+
+
+def kiosk_certificate(stack: Stack, out: Path, *extra: str) -> tuple[str, Path]:
+    """One kiosk session for one certificate, then its verification (QR signature and serial status)."""
+    result = stack.kiosk_session(DEMO_PIN, out, *extra)
+    if result.returncode != 0:
+        raise ServiceError(f"kiosk session failed: {result.stderr.strip()}")
+    serial, path = stack.printed(result)[0]
+    verdict = stack.verify(path)
+    if verdict.returncode != 0:
+        raise ServiceError(
+            f"verification of {path} failed: {verdict.stdout.strip()} {verdict.stderr.strip()}"
+        )
+    return serial, path
 
 
 if __name__ == "__main__":

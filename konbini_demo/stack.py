@@ -62,6 +62,9 @@ class Stack:
             "KONBINI_PORT": str(self.server_port),
             "KONBINI_REGISTRY_URL": self.registry_url,
             "KONBINI_CARD_CA_CERT": str(self.ca_dir / "ca.crt"),
+            # The demo and the tests must not depend on the hour they run at: kiosks open all day here.
+            "KONBINI_SERVICE_HOURS": "00:00-24:00",
+            "KONBINI_CLOSED_DAYS": "",
         }
 
     def clerk_env(self, pin: str | None = None) -> dict[str, str]:

@@ -52,3 +52,41 @@ def household(household_no: str, head: str) -> dict[str, Any]:
         "katagaki": None,
         "version": 1,
     }
+
+
+def seal(seal_no: str, owner: str, status: str = "active") -> dict[str, Any]:
+    return {
+        "t": "seal",
+        "seal_no": seal_no,
+        "owner_atena_no": owner,
+        "impression": "𠮷田",
+        "registered_on": "2010-04-01",
+        "status": status,
+        "version": 1,
+    }
+
+
+def tax(owner: str, fiscal_year: int, **over: Any) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "t": "tax",
+        "owner_atena_no": owner,
+        "fiscal_year": fiscal_year,
+        "salary_income": 4_200_000,
+        "business_income": 0,
+        "pension_income": 0,
+        "other_income": 0,
+        "total_income": 2_960_000,
+        "deductions": 1_130_000,
+        "taxable_income": 1_830_000,
+        "municipal_income_levy": 109_800,
+        "municipal_per_capita": 3_500,
+        "prefectural_income_levy": 73_200,
+        "prefectural_per_capita": 1_500,
+        "paid": 188_000,
+        "unpaid": 0,
+        "no_return_filed": 0,
+        "not_resident_jan1": 0,
+        "version": 1,
+    }
+    rec.update(over)
+    return rec

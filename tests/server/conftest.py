@@ -13,13 +13,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from issuance_server.app import make_app
+from issuance_server.clock import jst_now
 from issuance_server.core import CORE, ServerCore
+from issuance_server.eligibility import kiosk_fiscal_years
 from issuance_server.replica_store import ReplicaWriter
 from issuance_server.settings import Settings, load_settings
 from kiosk.card_ca import init_ca, issue_card
 from kiosk.card_state import load_state
 from registration.bootstrap import bootstrap_staff
-from tests.factories import household, resident
+from tests.factories import household, resident, seal, tax
 from wire.kiosk_api import API_PREFIX, auth_message
 from wire.linkage import FIELDS_BY_TYPE
 
@@ -99,6 +101,38 @@ class Env:
         )
 
 
+def city() -> list[dict[str, Any]]:
+    """A small synthetic city with one person for each rule the kiosk applies."""
+    fy = kiosk_fiscal_years(jst_now().date())
+    h2 = {"household_no": "1000000109"}
+    return [
+        household("1000000101", "0000000101"),
+        resident("0000000101"),
+        resident(
+            "0000000102",
+            name="𠮷田　花子",
+            name_kana="よしだ　はなこ",
+            birth_date="2015-05-05",
+            relationship="子",
+            household_no="1000000101",
+        ),
+        resident("0000000103", name="転出　予定", moveout_planned_date="2026-12-20"),
+        resident("0000000104", name="印字\U000f0001　不可"),  # a private-use character no font has
+        resident("0000000106", name="異動　中", in_transition=1),
+        resident("0000000107", name="支援　措置", support_measure=1),
+        resident("0000000108", name="消除　済", status="removed", removal_reason="died"),
+        resident("0000000109", name="世帯　主", **h2),
+        resident("0000000110", name="世帯　転出", moveout_planned_date="2027-01-10", relationship="子", **h2),
+        resident("0000000111", name="印鑑　廃止"),
+        seal("S0000101", "0000000101"),
+        seal("S0000111", "0000000111", status="abolished"),
+        tax("0000000101", fy[0]),
+        tax("0000000101", fy[1], no_return_filed=1),
+        tax("0000000101", fy[2], not_resident_jan1=1),
+        tax("0000000101", fy[3], unpaid=12_000),
+    ]
+
+
 @pytest.fixture
 async def env(tmp_path: Path, aiohttp_client: Any) -> Env:
     ca_dir = tmp_path / "card-ca"
@@ -113,18 +147,7 @@ async def env(tmp_path: Path, aiohttp_client: Any) -> Env:
     bootstrap_staff(settings, "clerk1", "テスト職員", STAFF_PASSWORD, ["registrar", "counter"])
     client = await aiohttp_client(make_app(settings))
     core = client.app[CORE]
-    await load_replica(
-        core,
-        [
-            household("1000000101", "0000000101"),
-            resident("0000000101"),
-            resident(
-                "0000000102", name="鹿児島　花子", name_kana="かごしま　はなこ", birth_date="2015-05-05"
-            ),
-            resident("0000000103", name="転出　予定", moveout_planned_date="2026-12-20"),
-            resident("0000000104", name="印字\U000f0001　不可"),  # a private-use character no font has
-        ],
-    )
+    await load_replica(core, city())
     ops = {"Authorization": f"Bearer {core.secrets.ops_token}"}
     resp = await client.post("/ops/api/kiosks", json={"kiosk_id": "kiosk-t1"}, headers=ops)
     token = (await resp.json())["token"]

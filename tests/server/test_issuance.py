@@ -36,7 +36,7 @@ async def test_issue_fetch_print_and_verify(env: Env) -> None:
     assert resp.status == 201, await resp.text()
     body = await resp.json()
     serial = body["certificates"][0]["serial"]
-    assert body["total_fee_yen"] == env.settings.fee_juminhyo_yen
+    assert body["total_fee_yen"] == env.settings.kiosk_fees_yen["juminhyo"]
     pdf_resp = await env.client.get(url(session, f"/certificates/{serial}/pdf"), headers=env.kiosk_headers)
     assert pdf_resp.status == 200 and pdf_resp.content_type == "application/pdf"
     pdf = await pdf_resp.read()

@@ -1,0 +1,65 @@
+"""When kiosks may issue: daily service hours, yearly closed days (年末年始), planned maintenance windows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time
+
+from issuance_server.clock import JST
+
+
+def _hhmm(text: str) -> time:
+    hours, minutes = text.strip().split(":")
+    h, m = int(hours), int(minutes)
+    return time(23, 59, 59, 999999) if (h, m) == (24, 0) else time(h, m)
+
+
+@dataclass(frozen=True)
+class ServiceCalendar:
+    opens: time
+    closes: time
+    closed_days: frozenset[tuple[int, int]]
+    maintenance: tuple[tuple[datetime, datetime], ...]
+
+    @classmethod
+    def parse(cls, hours: str, closed_days: str, maintenance: str) -> ServiceCalendar:
+        """Raises ValueError naming the setting that is malformed."""
+        try:
+            start, end = hours.split("-")
+            opens, closes = _hhmm(start), _hhmm(end)
+        except ValueError:
+            raise ValueError(f"service_hours must look like 06:30-23:00, not {hours!r}") from None
+        try:
+            days = frozenset(
+                (int(d.split("-")[0]), int(d.split("-")[1])) for d in closed_days.split(",") if d.strip()
+            )
+        except (ValueError, IndexError):
+            raise ValueError(f"closed_days must look like 12-29,01-03, not {closed_days!r}") from None
+        windows = []
+        for item in (w.strip() for w in maintenance.split(",")):
+            if not item:
+                continue
+            try:
+                a, b = item.split("/")
+                windows.append(
+                    (
+                        datetime.fromisoformat(a).replace(tzinfo=JST),
+                        datetime.fromisoformat(b).replace(tzinfo=JST),
+                    )
+                )
+            except ValueError:
+                raise ValueError(
+                    f"maintenance window must look like 2026-12-01T01:00/2026-12-01T05:00: {item!r}"
+                ) from None
+        return cls(opens, closes, days, tuple(windows))
+
+    def closed_reason(self, now: datetime) -> str | None:
+        """None when kiosks may issue at ``now``; else the refusal code."""
+        local = now.astimezone(JST)
+        if any(a <= local < b for a, b in self.maintenance):
+            return "maintenance"
+        if (local.month, local.day) in self.closed_days:
+            return "year_end_closed"
+        if not (self.opens <= local.time() < self.closes):
+            return "outside_hours"
+        return None

@@ -1,0 +1,132 @@
+"""Every refusal reason, through the kiosk API: the menu says why, and issuing is refused with the code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from issuance_server.clock import jst_now
+from issuance_server.eligibility import REFUSALS, kiosk_fiscal_years
+from issuance_server.service_hours import ServiceCalendar
+from tests.server.conftest import Env, city, load_replica, make_card
+from wire.kiosk_api import API_PREFIX
+
+FY = kiosk_fiscal_years(jst_now().date())
+
+
+async def session_for(env: Env, atena_no: str) -> dict[str, Any]:
+    if atena_no == "0000000101":
+        card = env.card
+    else:
+        card = make_card(env.tmp / "card-ca", env.tmp / "cards" / f"{atena_no}.json")
+        resp = await env.register(atena_no, card)
+        assert resp.status == 201, await resp.text()
+    session = await env.open_session()
+    resp = await env.authenticate(session, card=card)
+    assert resp.status == 200, await resp.text()
+    return session
+
+
+async def menu(env: Env, session: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    resp = await env.client.get(
+        f"{API_PREFIX}/sessions/{session['session_id']}/menu", headers=env.kiosk_headers
+    )
+    assert resp.status == 200
+    return {i["kind"]: i for i in (await resp.json())["items"]}
+
+
+async def issue(env: Env, session: dict[str, Any], body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    resp = await env.client.post(
+        f"{API_PREFIX}/sessions/{session['session_id']}/certificates", json=body, headers=env.kiosk_headers
+    )
+    return resp.status, await resp.json()
+
+
+CASES = [
+    ("0000000102", {"kind": "juminhyo"}, "under_15"),
+    ("0000000103", {"kind": "juminhyo"}, "moveout_planned"),
+    ("0000000104", {"kind": "juminhyo"}, "unprintable_character"),
+    ("0000000106", {"kind": "juminhyo"}, "in_transition"),
+    ("0000000107", {"kind": "juminhyo"}, "support_measure"),
+    ("0000000109", {"kind": "juminhyo", "scope": "household"}, "household_moveout_planned"),
+    ("0000000109", {"kind": "inkan"}, "no_active_seal"),
+    ("0000000111", {"kind": "inkan"}, "seal_cancelled"),
+    ("0000000109", {"kind": "tax_income", "fiscal_year": FY[0]}, "no_tax_record"),
+    ("0000000101", {"kind": "tax_income", "fiscal_year": FY[1]}, "no_return_filed"),
+    ("0000000101", {"kind": "tax_status", "fiscal_year": FY[2]}, "not_resident_jan1"),
+    ("0000000101", {"kind": "tax_payment", "fiscal_year": FY[3]}, "unpaid_tax"),
+    ("0000000101", {"kind": "tax_income", "fiscal_year": FY[3] - 1}, "fiscal_year_unavailable"),
+    ("0000000101", {"kind": "juminhyo", "options": ["kojin_bango"]}, "option_not_allowed"),
+]
+
+
+@pytest.mark.parametrize(("atena_no", "body", "code"), CASES, ids=[c[2] for c in CASES])
+async def test_refusal_through_the_kiosk_api(
+    env: Env, atena_no: str, body: dict[str, Any], code: str
+) -> None:
+    session = await session_for(env, atena_no)
+    status, answer = await issue(env, session, body)
+    assert status == 403, answer
+    assert answer["error"]["code"] == "refused"
+    refusal = answer["error"]["refusal"]
+    assert refusal == REFUSALS[code].as_json()
+    assert refusal["message_ja"] and refusal["message_en"]
+
+
+async def test_menu_shows_what_may_be_had_and_why_not(env: Env) -> None:
+    items = await menu(env, await session_for(env, "0000000101"))
+    assert items["juminhyo"]["available"] and items["inkan"]["available"]
+    years = {y["fiscal_year"]: y for y in items["tax_income"]["fiscal_years"]}
+    assert years[FY[0]]["available"] and years[FY[1]]["refusal"]["code"] == "no_return_filed"
+    assert items["tax_payment"]["fiscal_years"][3]["refusal"]["code"] == "unpaid_tax"
+    assert [m["relationship"] for m in items["juminhyo"]["members"]] == ["世帯主", "子"]
+    assert "kojin_bango" not in items["juminhyo"]["options"]
+    other = await menu(env, await session_for(env, "0000000109"))
+    scopes = {s["scope"]: s for s in other["juminhyo"]["scopes"]}
+    assert (
+        scopes["self"]["available"] and scopes["household"]["refusal"]["code"] == "household_moveout_planned"
+    )
+    assert other["inkan"]["refusal"]["code"] == "no_active_seal"
+    assert other["tax_income"]["refusal"]["code"] == "no_tax_record"
+
+
+@pytest.mark.parametrize(
+    ("calendar", "code"),
+    [
+        (ServiceCalendar.parse("00:00-00:00", "", ""), "outside_hours"),
+        (ServiceCalendar.parse("00:00-24:00", f"{jst_now():%m-%d}", ""), "year_end_closed"),
+        (ServiceCalendar.parse("00:00-24:00", "", "2000-01-01T00:00/2100-01-01T00:00"), "maintenance"),
+    ],
+)
+async def test_service_calendar_refuses(env: Env, calendar: ServiceCalendar, code: str) -> None:
+    session = await session_for(env, "0000000101")
+    env.core.calendar = calendar
+    status, answer = await issue(env, session, {"kind": "juminhyo"})
+    assert status == 403 and answer["error"]["refusal"]["code"] == code
+    opened = await env.open_session()
+    assert opened["service"] == "closed"
+
+
+async def test_removed_after_registration_is_refused(env: Env) -> None:
+    records = city()
+    card = make_card(env.tmp / "card-ca", env.tmp / "cards" / "mover.json")
+    assert (await env.register("0000000111", card)).status == 201
+    for rec in records:
+        if rec.get("atena_no") == "0000000111":
+            rec.update(status="removed", removal_reason="moved_out")
+    await load_replica(env.core, records, seq=2)
+    session = await env.open_session()
+    assert (await env.authenticate(session, card=card)).status == 200
+    status, answer = await issue(env, session, {"kind": "juminhyo"})
+    assert status == 403 and answer["error"]["refusal"]["code"] == "removed"
+
+
+async def test_chosen_members_must_be_of_the_household(env: Env) -> None:
+    session = await session_for(env, "0000000101")
+    status, answer = await issue(
+        env, session, {"kind": "juminhyo", "scope": "members", "members": ["feedface"]}
+    )
+    assert status == 400 and answer["error"]["code"] == "bad_field"
+    status, answer = await issue(env, session, {"kind": "juminhyo", "scope": "galaxy"})
+    assert status == 400 and answer["error"]["code"] == "bad_field"
