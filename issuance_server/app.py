@@ -13,6 +13,7 @@ from issuance_server.api_errors import error_middleware
 from issuance_server.core import CORE, ServerCore
 from issuance_server.kiosk_api import make_kiosk_app
 from issuance_server.settings import Settings
+from recovery.link import link_context
 from recovery.ops_app import make_ops_app
 from registration.clerk_app import make_clerk_app
 from wire.kiosk_api import API_PREFIX
@@ -30,6 +31,7 @@ def make_app(settings: Settings) -> web.Application:
         await core.close()
 
     app.cleanup_ctx.append(lifecycle)
+    app.cleanup_ctx.append(link_context)
     app.add_routes(status_api.routes)
     app.add_routes(verify_api.routes)
     app.add_subapp(API_PREFIX, make_kiosk_app())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +15,9 @@ from issuance_server.audit import AuditLog
 from issuance_server.card_auth import CardTrust
 from issuance_server.certificates.fonts import register_fonts
 from issuance_server.database import Database
+from issuance_server.freshness import Freshness
 from issuance_server.kiosk_sessions import SessionStore
+from issuance_server.modes import ModeState, load_mode
 from issuance_server.replica_store import Replica
 from issuance_server.secret_hashing import SecretHasher
 from issuance_server.secrets_store import ServerSecrets, load_or_create_secrets
@@ -36,8 +39,14 @@ class ServerCore:
     card_trust: CardTrust
     sessions: SessionStore
     calendar: ServiceCalendar
-    mode: str = "normal"
+    mode_state: ModeState
+    freshness: Freshness | None = None  # installed by the registry link (recovery/); None: no probes
+    link_status: Callable[[], dict[str, Any]] | None = None  # the registry link's state, for status pages
     counters: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def mode(self) -> str:
+        return self.mode_state.mode
 
     @classmethod
     async def start(cls, settings: Settings) -> ServerCore:
@@ -53,6 +62,7 @@ class ServerCore:
         db = await Database.open(settings.db_path)
         replica = Replica(db, settings.data_dir)
         await replica.attach_current()
+        mode_state = await load_mode(db)
         return cls(
             settings=settings,
             db=db,
@@ -63,6 +73,7 @@ class ServerCore:
             card_trust=CardTrust(settings.card_ca_cert),
             sessions=SessionStore(settings.nonce_ttl_s, settings.session_idle_s),
             calendar=calendar,
+            mode_state=mode_state,
         )
 
     async def close(self) -> None:

@@ -130,8 +130,11 @@ PRINTED_TEXT_FIELDS = ("name", "name_kana", "name_alpha", "tsusho", "address", "
 @dataclass(frozen=True)
 class Policy:
     allow_kojin_bango: bool
-    calendar: ServiceCalendar
+    calendar: ServiceCalendar | None  # None: no service hours (the counter)
     missing_glyphs: Callable[[str], list[str]] | None = None
+    maintenance: bool = False  # the server is in maintenance mode
+    replica_stale: bool = False  # in recovery, the replica is older than the maximum age
+    min_age: int | None = 15  # kiosks serve card holders aged 15 and over; None at the counter
 
 
 @dataclass(frozen=True)
@@ -197,15 +200,22 @@ def _printable(persons: Sequence[Mapping[str, Any]], policy: Policy) -> Refusal 
 
 
 def holder_refusal(facts: Facts, policy: Policy) -> Refusal | None:
-    """Refusals that apply to every kind: service closed, the holder's own state, age."""
-    closed = policy.calendar.closed_reason(facts.now)
+    """Refusals that apply to every kind: service closed, stale data, the holder's own state, age."""
+    if policy.maintenance:
+        return REFUSALS["maintenance"]
+    closed = policy.calendar.closed_reason(facts.now) if policy.calendar else None
     if closed is not None:
         return REFUSALS[closed]
+    if policy.replica_stale:
+        return REFUSALS["replica_too_old"]
     refusal = _person_refusal(facts.holder)
     if refusal is not None:
         return refusal
     assert facts.holder is not None
-    if age_on(date.fromisoformat(facts.holder["birth_date"]), facts.today) < 15:
+    if (
+        policy.min_age is not None
+        and age_on(date.fromisoformat(facts.holder["birth_date"]), facts.today) < policy.min_age
+    ):
         return REFUSALS["under_15"]
     return _printable([facts.holder], policy)
 

@@ -5,6 +5,7 @@ PDF only until it is printed."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -52,8 +53,16 @@ class Issued:
     pages: int
 
 
-def policy_of(core: ServerCore) -> Policy:
-    return Policy(core.settings.kiosk_allow_kojin_bango, core.calendar, check_coverage)
+def policy_of(core: ServerCore, channel: str = "kiosk", replica_stale: bool = False) -> Policy:
+    if channel == "counter":
+        return Policy(True, None, check_coverage, replica_stale=replica_stale, min_age=None)
+    return Policy(
+        core.settings.kiosk_allow_kojin_bango,
+        core.calendar,
+        check_coverage,
+        maintenance=core.mode == "maintenance",
+        replica_stale=replica_stale,
+    )
 
 
 async def load_facts(tx: Transaction, atena_no: str, now: datetime) -> Facts:
@@ -205,73 +214,136 @@ def _render_request(
     )
 
 
-async def issue_at_kiosk(
+def printed_versions(req: IssueRequest, facts: Facts) -> dict[str, int | None]:
+    """{"type/key": version} of every replica record the certificate would print (for the probe)."""
+    if facts.holder is None:
+        return {}
+    persons = [facts.holder]
+    if req.kind == CertificateKind.JUMINHYO:
+        with contextlib.suppress(KeyError):
+            persons = juminhyo_persons(req, facts)
+    versions: dict[str, int | None] = {f"resident/{p['atena_no']}": p["version"] for p in persons}
+    versions[f"resident/{facts.holder['atena_no']}"] = facts.holder["version"]
+    if req.kind == CertificateKind.INKAN:
+        versions.update({f"seal/{seal['seal_no']}": seal["version"] for seal in facts.seals})
+    if req.kind in TAX_KINDS and req.fiscal_year in facts.tax:
+        record = facts.tax[req.fiscal_year]
+        versions[f"tax/{record['owner_atena_no']}|{record['fiscal_year']}"] = record["version"]
+    return versions
+
+
+async def data_as_of(core: ServerCore, tx: Transaction) -> str:
+    """Up to when the replica is known to match the registry."""
+    confirmed = core.freshness.data_as_of() if core.freshness is not None else ""
+    return confirmed or await replica_as_of(tx)
+
+
+def _age_s(as_of: str, now: datetime) -> float:
+    try:
+        return (now - datetime.fromisoformat(as_of.replace("Z", "+00:00"))).total_seconds()
+    except ValueError:
+        return float("inf")
+
+
+async def confirmed_facts(
+    core: ServerCore, atena_no: str, req: IssueRequest, member_ids: list[str], session_id: str, now: datetime
+) -> tuple[IssueRequest, Facts, str]:
+    """The facts about the holder, read in one transaction and confirmed current with the registry
+    (normal mode): a replica found behind catches up and the facts are read again."""
+    for _ in range(3):
+        async with core.db.transaction(write=False) as tx:
+            facts = await load_facts(tx, atena_no, now.astimezone(JST))
+            as_of = await data_as_of(core, tx)
+        if member_ids:
+            req = dataclasses.replace(req, members=resolve_members(session_id, facts, member_ids))
+        if core.freshness is None or await core.freshness.confirm(printed_versions(req, facts)):
+            return req, facts, as_of
+    raise ApiError(503, "replica_behind", "the records are being updated; please try again in a moment")
+
+
+async def issue(
     core: ServerCore,
     actor: Actor,
-    session_id: str,
+    channel: str,
     atena_no: str,
     req: IssueRequest,
-    member_ids: list[str],
     copies: int,
+    *,
+    session_id: str | None = None,
+    member_ids: list[str] | None = None,
 ) -> list[Issued]:
-    """Issue ``copies`` certificates of ``req`` to the card holder; ``member_ids`` are the menu's ids of
-    the chosen household members (scope 'members')."""
+    """Issue ``copies`` certificates of ``req`` for ``atena_no``: at a kiosk to the card holder (with
+    ``member_ids`` from the menu), or at the counter by a clerk (``req.members`` as 宛名番号)."""
     if not 1 <= copies <= MAX_COPIES:
         raise ApiError(400, ErrorCode.BAD_FIELD, f"copies must be 1 to {MAX_COPIES}", field="copies")
     if not core.replica.ready:
         raise ApiError(503, ErrorCode.SERVICE_CLOSED, "the resident replica is not loaded yet")
     now = utc_now()
-    # One transaction: the rules, the data printed and the serials come from one view of the replica.
+    req, facts, as_of = await confirmed_facts(core, atena_no, req, member_ids or [], session_id or "", now)
+    stale = core.mode == "recovery" and _age_s(as_of, now) > core.settings.recovery_max_replica_age_s
+    try:
+        refusal = refusal_for(req, facts, policy_of(core, channel, stale))
+    except ValueError as exc:
+        raise ApiError(400, ErrorCode.BAD_FIELD, str(exc)) from None
+    if refusal is not None:
+        await core.audit.append(
+            actor, "issue", "refused", atena_no, kind=req.kind, channel=channel, reason=refusal.code
+        )
+        raise ApiError(403, ErrorCode.REFUSED, refusal.message_en, refusal=refusal.as_json())
     async with core.db.transaction() as tx:
-        facts = await load_facts(tx, atena_no, now.astimezone(JST))
-        if member_ids:
-            req = dataclasses.replace(req, members=resolve_members(session_id, facts, member_ids))
-        try:
-            refusal = refusal_for(req, facts, policy_of(core))
-        except ValueError as exc:
-            raise ApiError(400, ErrorCode.BAD_FIELD, str(exc)) from None
-        if refusal is not None:
-            await core.audit.append_in(
-                tx, actor, "issue", "refused", atena_no, kind=req.kind, reason=refusal.code
-            )
-            raise ApiError(403, ErrorCode.REFUSED, refusal.message_en, refusal=refusal.as_json())
-        as_of = await replica_as_of(tx)
         serials = [await _allocate_serial(tx, f"{facts.today:%Y%m%d}") for _ in range(copies)]
-    data_as_of = (
+    printed_as_of = (
         datetime.fromisoformat(as_of.replace("Z", "+00:00")) if core.mode == "recovery" and as_of else None
     )
-    requests = [_render_request(core, req, facts, serial, now, data_as_of) for serial in serials]
+    requests = [_render_request(core, req, facts, serial, now, printed_as_of) for serial in serials]
     try:
         rendered = await asyncio.gather(*(_render(core, r) for r in requests))
     except MissingGlyphError:
         refusal = REFUSALS["unprintable_character"]
         await core.audit.append(actor, "issue", "refused", atena_no, kind=req.kind, reason=refusal.code)
         raise ApiError(403, ErrorCode.REFUSED, refusal.message_en, refusal=refusal.as_json()) from None
-    fee = core.settings.kiosk_fees_yen[req.kind]
+    fees = core.settings.counter_fees_yen if channel == "counter" else core.settings.kiosk_fees_yen
+    fee = fees[req.kind]
     options = {"scope": req.scope, "options": sorted(req.options), "fiscal_year": req.fiscal_year}
+    versions = printed_versions(req, facts)
+    sources = json.dumps(_sources(requests[0]), ensure_ascii=False)
     issued: list[Issued] = []
     async with core.db.transaction() as tx:
         for cert_req, doc in zip(requests, rendered, strict=True):
             persons = [p["atena_no"] for p in cert_req.persons]
             await tx.execute(
                 "INSERT INTO issuances (serial, kind, options, atena_nos, channel, terminal, session_id, fee_yen,"
-                " status, mode, data_as_of, content_digest, pages, issued_at, updated_at)"
-                " VALUES (?, ?, ?, ?, 'kiosk', ?, ?, ?, 'issued', ?, ?, ?, ?, ?, ?)",
+                " status, mode, data_as_of, content_digest, pages, issued_at, updated_at, record_versions)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'issued', ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    cert_req.serial, req.kind, json.dumps(options), json.dumps(persons), actor.terminal,
+                    cert_req.serial, req.kind, json.dumps(options), json.dumps(persons), channel, actor.terminal,
                     session_id, fee, core.mode, as_of, doc.content_digest, doc.pages, to_iso(now), to_iso(now),
+                    json.dumps(versions),
                 ),
             )  # fmt: skip
             await tx.execute(
                 "INSERT INTO issuance_documents (serial, pdf) VALUES (?, ?)", (cert_req.serial, doc.pdf)
             )
+            await tx.execute(
+                "INSERT INTO issuance_sources (serial, records) VALUES (?, ?)", (cert_req.serial, sources)
+            )
             await core.audit.append_in(
                 tx, actor, "issue", "ok", atena_no, kind=req.kind, serial=cert_req.serial, fee_yen=fee,
-                persons=len(persons),
+                persons=len(persons), channel=channel, mode=core.mode,
             )  # fmt: skip
             issued.append(Issued(cert_req.serial, req.kind, fee, doc.pages))
     core.count("issuances_total", len(issued))
     return issued
+
+
+def _sources(req: CertificateRequest) -> dict[str, Any]:
+    """The replica records a certificate printed, keyed like the feed ("type/key"), for reconciliation."""
+    out: dict[str, Any] = {f"resident/{p['atena_no']}": dict(p) for p in req.persons}
+    if req.seal is not None:
+        out[f"seal/{req.seal['seal_no']}"] = dict(req.seal)
+    if req.tax is not None:
+        out[f"tax/{req.tax['owner_atena_no']}|{req.tax['fiscal_year']}"] = dict(req.tax)
+    return out
 
 
 async def _render(core: ServerCore, req: CertificateRequest) -> RenderedCertificate:

@@ -60,7 +60,11 @@ def _b64(data: dict[str, object], name: str, max_len: int) -> bytes:
 
 
 def service_status(core: ServerCore) -> str:
-    if not core.replica.ready or core.calendar.closed_reason(utc_now()) is not None:
+    if (
+        not core.replica.ready
+        or core.mode == "maintenance"
+        or core.calendar.closed_reason(utc_now()) is not None
+    ):
         return "closed"
     return "recovery" if core.mode == "recovery" else "open"
 
@@ -199,7 +203,9 @@ async def issue(request: web.Request) -> web.Response:
     data = await read_json(request, core.settings.max_body_bytes)
     copies = field(data, "copies", int, required=False, default=1)
     req, member_ids = issue_body(data)
-    issued = await issuance.issue_at_kiosk(core, actor, session.session_id, atena_no, req, member_ids, copies)
+    issued = await issuance.issue(
+        core, actor, "kiosk", atena_no, req, copies, session_id=session.session_id, member_ids=member_ids
+    )
     session.serials.update(i.serial for i in issued)
     return json_response(
         {

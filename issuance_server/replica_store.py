@@ -67,6 +67,7 @@ class ReplicaWriter:
         meta = {**meta, "schema_version": str(SCHEMA_VERSION)}
         self._conn.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))
         self._conn.execute("COMMIT")
+        self._conn.execute("PRAGMA journal_mode=WAL")  # from now on the feed writes it, crash-safe
         self._conn.close()
         with open(self.path, "rb") as fh:
             os.fsync(fh.fileno())

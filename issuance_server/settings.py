@@ -30,7 +30,19 @@ class Settings:
     host: str = _s("127.0.0.1", "address the issuance server listens on")
     port: int = _s(8470, "port the issuance server listens on")
     registry_url: str = _s("http://127.0.0.1:8471", "base URL of the main registry (registry_sim in dev)")
-    registry_timeout_s: float = _s(5.0, "timeout for one registry request, seconds")
+    registry_timeout_s: float = _s(1.0, "timeout for one registry request (feed, versions, health), seconds")
+    snapshot_timeout_s: float = _s(30.0, "timeout between two reads of a snapshot stream, seconds")
+    registry_link: bool = _s(True, "follow the registry's change feed and probe versions before issuing")
+    feed_poll_s: float = _s(0.2, "pause between change-feed polls when the replica is current, seconds")
+    feed_batch: int = _s(5000, "changes asked for in one feed request (one transaction each)")
+    breaker_failures: int = _s(3, "consecutive registry failures that switch the server to recovery")
+    breaker_cooldown_s: float = _s(
+        2.0, "first wait before probing a failed registry (doubles while it flaps)"
+    )
+    breaker_stable_s: float = _s(60.0, "the registry must stay up this long before the cool-down resets")
+    recovery_max_replica_age_s: int = _s(
+        86400, "in recovery, kiosks refuse once the replica is older than this"
+    )
     card_ca_cert: Path = _s(Path("var/card-ca/ca.crt"), "PEM certificate of the trusted card CA")
     municipality_code: str = _s("462012", "全国地方公共団体コード of the city (Kagoshima City)")
     municipality_name: str = _s("鹿児島市", "name of the city printed on certificates")

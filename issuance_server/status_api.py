@@ -21,7 +21,8 @@ async def healthz(request: web.Request) -> web.Response:
     return json_response(
         {
             "status": "ok" if core.replica.ready else "degraded",
-            "mode": core.mode,
+            "mode": core.mode_state.as_json(),
+            "link": core.link_status() if core.link_status else None,
             "replica": {
                 "loaded": core.replica.ready,
                 "seq": state["replica_seq"] if state else None,
@@ -47,6 +48,18 @@ async def metrics(request: web.Request) -> web.Response:
         "# TYPE konbini_kiosk_sessions_open gauge",
         f"konbini_kiosk_sessions_open {len(core.sessions)}",
     ]
+    link = core.link_status() if core.link_status else {}
+    gauges = {
+        "konbini_registry_breaker_open": int(link.get("breaker", {}).get("state", "closed") != "closed"),
+        "konbini_feed_seq_lag": link.get("seq_lag"),
+        "konbini_feed_lag_seconds_p99": link.get("lag_s_p99"),
+        "konbini_replica_age_seconds": link.get("replica_age_s"),
+        "konbini_registry_failovers_total": link.get("failovers"),
+    }
+    for name, value in gauges.items():
+        if value is not None:
+            lines += [f"# TYPE {name} gauge", f"{name} {value}"]
+    lines.append(f"konbini_mode_manual {int(core.mode_state.manual)}")
     for name, value in sorted(core.counters.items()):
         lines += [f"# TYPE konbini_{name} counter", f"konbini_{name} {value}"]
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")

@@ -14,10 +14,11 @@ from issuance_server.api_errors import ApiError, field, json_response, read_json
 from issuance_server.audit import Actor, verify_chain
 from issuance_server.clock import utc_now_iso
 from issuance_server.core import ServerCore, core_of, token_hash
+from issuance_server.modes import MODES, switch_mode
+from recovery.link import LINK
 from recovery.snapshot_sync import SnapshotSync
 
 routes = web.RouteTableDef()
-SYNC: web.AppKey[dict[int, SnapshotSync]] = web.AppKey("sync", dict)
 
 
 def ops_actor(request: web.Request) -> tuple[ServerCore, Actor]:
@@ -30,10 +31,8 @@ def ops_actor(request: web.Request) -> tuple[ServerCore, Actor]:
 
 
 def snapshot_sync(request: web.Request, core: ServerCore) -> SnapshotSync:
-    holder = request.app[SYNC]
-    if 0 not in holder:
-        holder[0] = SnapshotSync(core)
-    return holder[0]
+    """The link's own sync, so a full sync by hand and a resync by the link never run at once."""
+    return request.config_dict[LINK].sync
 
 
 @routes.post("/api/sync/full")
@@ -59,12 +58,35 @@ async def status(request: web.Request) -> web.Response:
     meta = await core.replica.meta()
     return json_response(
         {
-            "mode": core.mode,
+            "mode": core.mode_state.as_json(),
+            "link": request.config_dict[LINK].status(),
             "replica": {**(dict(state) if state else {}), "meta": meta},
             "open_kiosk_sessions": len(core.sessions),
             "sync": snapshot_sync(request, core).progress.as_json(),
         }
     )
+
+
+@routes.post("/api/mode")
+async def set_mode(request: web.Request) -> web.Response:
+    """Switch by hand: recovery or maintenance stays until ops releases it with mode 'normal'."""
+    core, actor = ops_actor(request)
+    data = await read_json(request, core.settings.max_body_bytes)
+    mode = field(data, "mode", str)
+    reason = field(data, "reason", str, required=False, default="")
+    if mode not in MODES:
+        raise ApiError(400, "bad_field", f"mode must be one of {', '.join(MODES)}", field="mode")
+    if mode != "normal" and not reason.strip():
+        raise ApiError(400, "bad_field", "say why (reason) when switching by hand", field="reason")
+    link = request.config_dict[LINK]
+    if mode == "normal":  # release: the breaker decides from now on
+        automatic = "normal" if link.breaker.state == "closed" else "recovery"
+        changed = await switch_mode(
+            core.db, core.audit, core.mode_state, automatic, False, reason or "released by ops", actor
+        )
+    else:
+        changed = await switch_mode(core.db, core.audit, core.mode_state, mode, True, reason, actor)
+    return json_response({"changed": changed, "mode": core.mode_state.as_json()})
 
 
 @routes.post("/api/kiosks")
@@ -98,6 +120,5 @@ async def audit_verify(request: web.Request) -> web.Response:
 
 def make_ops_app() -> web.Application:
     app = web.Application()
-    app[SYNC] = {}
     app.add_routes(routes)
     return app

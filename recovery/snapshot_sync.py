@@ -178,12 +178,18 @@ class SnapshotSync:
         try:
             writer = ReplicaWriter(path)
             header = await asyncio.to_thread(
-                load_snapshot, core.settings.registry_url, core.settings.registry_timeout_s, writer, progress
+                load_snapshot, core.settings.registry_url, core.settings.snapshot_timeout_s, writer, progress
             )
             t1 = time.perf_counter()
             seq = int(header.get("seq", 0))
             as_of = str(header.get("generated_at") or utc_now_iso())
-            await asyncio.to_thread(writer.finish, {"seq": str(seq), "as_of": as_of, "format": FORMAT})
+            meta = {
+                "seq": str(seq),
+                "as_of": as_of,
+                "format": FORMAT,
+                "epoch": str(header.get("epoch") or ""),
+            }
+            await asyncio.to_thread(writer.finish, meta)
             previous = await core.replica.switch_to(path, seq, as_of, utc_now_iso())
             if previous and previous != path.name:
                 core.replica.remove_generation(previous)

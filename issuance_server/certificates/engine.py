@@ -1,14 +1,13 @@
-"""A small layout engine for certificates: a TOML template, values, and it draws an A4 PDF.
+"""The one layout engine for every certificate: a template (:mod:`template`), values, and it draws an A4 PDF.
 
-A template (``templates/<kind>.toml``) declares page items (texts with ``{placeholders}``, rules, the seal,
-the QR code), each on every page or only the first / last, and one repeated *block*: a bordered table drawn
-once per person, whose rows (label + value cells) may depend on the person's kind or on an option the
-resident chose. Units are millimetres from the top-left corner of the page; a text's ``y`` is its
-baseline. The engine knows nothing of any certificate kind: the kind's module formats the values.
+The engine knows nothing of any certificate kind: a kind's module formats the values (和暦 dates, 円
+amounts, ...) and chooses the template. Rendering happens in two steps: :func:`lay_out` resolves what is
+printed (per person, the fixed tables, the pagination) and checks every character has a glyph;
+:func:`draw` writes the PDF. The printed text of a layout is what :func:`content_digest` covers.
 
-Rendering happens in two steps: :func:`lay_out` resolves the text (what is printed, per person, and the
-pagination) and checks every character has a glyph; :func:`draw` writes the PDF. The printed text of a
-layout is what :func:`content_digest` covers.
+Drawing: the 地紋 and micro-text lines are form XObjects made once per document and placed on each page
+with one ``Do``; the seals are cached vector paths; the QR is drawn as run-length rectangles on a white
+quiet zone. Fonts are embedded as subsets; the output is deterministic for the same input.
 """
 
 from __future__ import annotations
@@ -16,189 +15,55 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
 import threading
-import tomllib
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
-from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Final
 
 from reportlab import rl_config
-from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
+from reportlab.pdfbase.pdfdoc import PDFDictionary, PDFName, PDFStream
 from reportlab.pdfgen.canvas import Canvas
 
-from issuance_server.certificates import fonts
+from issuance_server.certificates import anticopy, fonts
 from issuance_server.certificates.qr import pdf_ops as qr_pdf_ops
 from issuance_server.certificates.qr import qr_matrix
 from issuance_server.certificates.seal import seal_ops
+from issuance_server.certificates.template import (
+    TEMPLATES_DIR,
+    Item,
+    Row,
+    Table,
+    Template,
+    TemplateError,
+    load_template,
+    parse_template,
+)
 
-TEMPLATES_DIR: Final = Path(__file__).resolve().parents[2] / "templates"
-PAGE_SIZES: Final = {"A4": A4}
+__all__ = [
+    "TEMPLATES_DIR",
+    "Layout",
+    "PersonInput",
+    "TemplateError",
+    "content_digest",
+    "draw",
+    "fill",
+    "lay_out",
+    "load_template",
+    "parse_template",
+]
+
 _PLACEHOLDER: Final = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 _PAGE_PLACEHOLDERS: Final = frozenset({"page", "pages"})
 _PT_IN_MM: Final = 25.4 / 72
+QR_QUIET_MODULES: Final = 4  # ISO/IEC 18004: a light margin of four modules around the symbol
 # reportlab's font objects keep per-document state in a shared WeakKeyDictionary and a file position while
 # subsetting: one document is drawn at a time per process (rendering is CPU-bound Python, so threads would
 # not run it in parallel anyway).
 _draw_lock = threading.Lock()
-
-Where = Literal["all", "first", "last"]
-
-
-class TemplateError(ValueError):
-    """A template that cannot be read, or that names a value nobody supplies."""
-
-
-# ---------------------------------------------------------------------------------------------- template
-
-
-@dataclass(frozen=True)
-class Cell:
-    label: str
-    value: tuple[str, ...]  # one entry per printed line
-    size: float
-    font: str
-    width: float | None  # mm; None: the rest of the row
-    label_width: float | None  # mm; None: the block's label_width
-
-
-@dataclass(frozen=True)
-class Row:
-    height: float
-    cells: tuple[Cell, ...]
-    when: str | None  # print only for persons of this kind ("japanese", "foreign")
-    option: str | None  # print only when the resident asked for this option
-
-
-@dataclass(frozen=True)
-class Block:
-    top: float
-    bottom: float
-    left: float
-    right: float
-    gap: float
-    label_width: float
-    label_size: float
-    border_width: float  # points
-    rule_width: float  # points
-    rows: tuple[Row, ...]
-
-
-@dataclass(frozen=True)
-class Item:
-    type: Literal["text", "rule", "seal", "qr"]
-    on: Where
-    params: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class Template:
-    name: str
-    kind: str
-    version: int
-    page_size: tuple[float, float]
-    font: str
-    items: tuple[Item, ...]
-    block: Block
-    options: Mapping[str, str]  # option -> what it adds
-    default_options: frozenset[str]
-    metadata: Mapping[str, str] = field(default_factory=dict)
-
-
-def _cell(spec: Mapping[str, Any], defaults: Mapping[str, Any], font: str) -> Cell:
-    value = spec.get("value", "")
-    lines = tuple(value) if isinstance(value, list) else (str(value),)
-    return Cell(
-        label=str(spec.get("label", "")),
-        value=lines,
-        size=float(spec.get("size", defaults.get("size", 10.5))),
-        font=str(spec.get("font", defaults.get("font", font))),
-        width=float(spec["width"]) if "width" in spec else None,
-        label_width=float(spec["label_width"]) if "label_width" in spec else None,
-    )
-
-
-def _row(spec: Mapping[str, Any], font: str) -> Row:
-    cells = spec.get("cells") or [spec]
-    return Row(
-        height=float(spec["height"]),
-        cells=tuple(_cell(c, spec, font) for c in cells),
-        when=spec.get("when"),
-        option=spec.get("option"),
-    )
-
-
-def parse_template(name: str, data: Mapping[str, Any]) -> Template:
-    """Build a :class:`Template` from parsed TOML; raises :class:`TemplateError` on a bad layout."""
-    try:
-        font = str(data.get("font", "text"))
-        b = data["block"]
-        block = Block(
-            top=float(b["top"]),
-            bottom=float(b["bottom"]),
-            left=float(b["left"]),
-            right=float(b["right"]),
-            gap=float(b.get("gap", 4)),
-            label_width=float(b["label_width"]),
-            label_size=float(b.get("label_size", 9)),
-            border_width=float(b.get("border_width", 0.8)),
-            rule_width=float(b.get("rule_width", 0.3)),
-            rows=tuple(_row(r, font) for r in b["rows"]),
-        )
-        items = []
-        for spec in data.get("items", []):
-            kind = spec["type"]
-            if kind not in ("text", "rule", "seal", "qr"):
-                raise TemplateError(f"{name}: unknown item type {kind!r}")
-            on = spec.get("on", "all")
-            if on not in ("all", "first", "last"):
-                raise TemplateError(f"{name}: item 'on' must be all, first or last")
-            items.append(
-                Item(type=kind, on=on, params={k: v for k, v in spec.items() if k not in ("type", "on")})
-            )
-        options = {str(k): str(v) for k, v in data.get("options", {}).items()}
-        defaults = frozenset(data.get("default_options", []))
-        row_options = {r.option for r in block.rows if r.option}
-        if not row_options <= set(options) or not defaults <= set(options):
-            raise TemplateError(f"{name}: rows or default_options name options not declared in [options]")
-        for chain in {font, *(c.font for r in block.rows for c in r.cells)}:
-            if chain not in fonts.CHAINS:
-                raise TemplateError(f"{name}: unknown font role {chain!r}")
-        return Template(
-            name=name,
-            kind=str(data["kind"]),
-            version=int(data["version"]),
-            page_size=PAGE_SIZES[str(data.get("page", "A4"))],
-            font=font,
-            items=tuple(items),
-            block=block,
-            options=options,
-            default_options=defaults,
-            metadata={str(k): str(v) for k, v in data.get("metadata", {}).items()},
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        if isinstance(exc, TemplateError):
-            raise
-        raise TemplateError(f"{name}: bad template ({exc!r})") from exc
-
-
-@lru_cache(maxsize=32)
-def load_template(name: str) -> Template:
-    """``templates/<name>.toml`` (``KONBINI_TEMPLATES_DIR`` overrides the folder), parsed once."""
-    folder = Path(os.environ.get("KONBINI_TEMPLATES_DIR", TEMPLATES_DIR))
-    path = folder / f"{name}.toml"
-    try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise TemplateError(f"cannot read template {path}: {exc}") from exc
-    return parse_template(name, data)
 
 
 # ------------------------------------------------------------------------------------------------ layout
@@ -232,6 +97,7 @@ class PrintedCell:
     font: str
     width: float | None
     label_width: float | None
+    align: str
 
 
 @dataclass(frozen=True)
@@ -248,67 +114,91 @@ class PrintedBlock:
     def height(self) -> float:
         return sum(r.height for r in self.rows)
 
+    def pairs(self) -> list[list[str]]:
+        """``[label, value]`` of every cell in order, the value's lines joined by a newline."""
+        return [[cell.label, "\n".join(cell.lines)] for row in self.rows for cell in row.cells]
+
+
+@dataclass(frozen=True)
+class PrintedTable:
+    spec: Table
+    block: PrintedBlock
+
 
 @dataclass(frozen=True)
 class Layout:
     template: Template
     values: Mapping[str, str]  # document values (no page numbers)
-    blocks: tuple[PrintedBlock, ...]
+    options: frozenset[str]
+    blocks: tuple[PrintedBlock, ...]  # one per person
+    tables: tuple[PrintedTable, ...]  # the fixed tables that print
     pages: tuple[tuple[int, ...], ...]  # block indexes on each page
 
-    def document_texts(self) -> list[str]:
-        """Every page item's text as printed, once each, page numbers excluded."""
-        out = []
+    def items(self) -> Iterator[Item]:
+        """The template's page items whose option and value conditions hold."""
         for item in self.template.items:
-            if item.type == "text":
+            if item.condition.holds(None, self.options, self.values):
+                yield item
+
+    def document_texts(self) -> list[str]:
+        """Every page text and seal as printed, once each, page numbers excluded."""
+        out = []
+        for item in self.items():
+            if item.type in ("text", "seal"):
                 text = str(item.params["text"])
                 if not _PAGE_PLACEHOLDERS & set(_PLACEHOLDER.findall(text)):
                     out.append(fill(text, self.values, self.template.name))
         return out
 
     def printed_persons(self) -> list[list[list[str]]]:
-        """Per person, per cell: ``[label, value]`` with the value's lines joined by a newline."""
-        return [
-            [[cell.label, "\n".join(cell.lines)] for row in block.rows for cell in row.cells]
-            for block in self.blocks
-        ]
+        """Per person, per cell: ``[label, value]``."""
+        return [block.pairs() for block in self.blocks]
+
+    def printed_tables(self) -> list[list[list[str]]]:
+        """Per fixed table, per cell: ``[label, value]``."""
+        return [table.block.pairs() for table in self.tables]
 
 
-def _resolve_block(template: Template, person: PersonInput, options: Collection[str]) -> PrintedBlock:
-    rows = []
-    for row in template.block.rows:
-        if row.when is not None and row.when != person.kind:
-            continue
-        if row.option is not None and row.option not in options:
+def _resolve_rows(
+    rows: Sequence[Row], kind: str | None, options: frozenset[str], values: Mapping[str, str], where: str
+) -> PrintedBlock:
+    out = []
+    for row in rows:
+        if not row.condition.holds(kind, options, values):
             continue
         cells = tuple(
             PrintedCell(
                 label=cell.label,
                 lines=tuple(
                     line
-                    for line in (fill(v, person.values, template.name) for v in cell.value)
+                    for line in (fill(v, values, where) for v in cell.value)
                     if line or len(cell.value) == 1
                 ),
                 size=cell.size,
                 font=cell.font,
                 width=cell.width,
                 label_width=cell.label_width,
+                align=cell.align,
             )
             for cell in row.cells
+            if cell.condition.holds(kind, options, values)
         )
-        rows.append(PrintedRow(height=row.height, cells=cells))
-    return PrintedBlock(rows=tuple(rows))
+        if cells:
+            out.append(PrintedRow(height=row.height, cells=cells))
+    return PrintedBlock(rows=tuple(out))
 
 
 def _paginate(template: Template, blocks: Sequence[PrintedBlock]) -> tuple[tuple[int, ...], ...]:
-    space = template.block.bottom - template.block.top
+    spec = template.block
+    space = spec.bottom - spec.top
     pages: list[list[int]] = [[]]
     used = 0.0
     for i, block in enumerate(blocks):
         if block.height > space:
             raise TemplateError(f"{template.name}: one block ({block.height} mm) exceeds the page")
-        need = block.height + (template.block.gap if pages[-1] else 0)
-        if used + need > space:
+        need = block.height + (spec.gap if pages[-1] else 0)
+        full = bool(spec.per_page) and len(pages[-1]) >= spec.per_page
+        if used + need > space or full:
             pages.append([])
             used, need = 0.0, block.height
         pages[-1].append(i)
@@ -329,8 +219,24 @@ def lay_out(
         raise ValueError(f"unknown option(s) for {template.name}: {', '.join(sorted(unknown))}")
     if not persons:
         raise ValueError("a certificate needs at least one person")
-    blocks = tuple(_resolve_block(template, p, chosen) for p in persons)
-    layout = Layout(template=template, values=dict(values), blocks=blocks, pages=_paginate(template, blocks))
+    values = dict(values)
+    blocks = tuple(
+        _resolve_rows(template.block.rows, p.kind, chosen, {**values, **p.values}, template.name)
+        for p in persons
+    )
+    tables = tuple(
+        PrintedTable(spec=t, block=_resolve_rows(t.rows, None, chosen, values, template.name))
+        for t in template.tables
+        if t.condition.holds(None, chosen, values)
+    )
+    layout = Layout(
+        template=template,
+        values=values,
+        options=chosen,
+        blocks=blocks,
+        tables=tables,
+        pages=_paginate(template, blocks),
+    )
     _check_glyphs(layout)
     return layout
 
@@ -339,12 +245,16 @@ def _check_glyphs(layout: Layout) -> None:
     """All characters of all printed text at once, so the error lists every missing one."""
     t = layout.template
     values = {**layout.values, "page": str(len(layout.pages)), "pages": str(len(layout.pages))}
-    texts: list[tuple[str, str]] = [
-        (fill(str(i.params["text"]), values, t.name), str(i.params.get("font", t.font)))
-        for i in t.items
-        if i.type == "text"
-    ]
-    for block in layout.blocks:
+    texts: list[tuple[str, str]] = []
+    for item in layout.items():
+        p = item.params
+        if item.type == "text":
+            texts.append((fill(str(p["text"]), values, t.name), str(p.get("font", t.font))))
+        elif item.type == "seal":
+            texts.append((fill(str(p["text"]), values, t.name), str(p.get("font", "gothic"))))
+        elif item.type == "microtext":
+            texts.append((fill(str(p["text"]), values, t.name), "gothic"))
+    for block in (*layout.blocks, *(table.block for table in layout.tables)):
         for row in block.rows:
             for cell in row.cells:
                 texts.append((cell.label, t.font))
@@ -363,35 +273,38 @@ def content_digest(
 ) -> str:
     """SHA-256 (hex) of the certificate's printed content, canonical JSON, UTF-8.
 
-    The JSON object (keys sorted, no spaces, non-ASCII kept) has ``v`` (1), ``kind``, ``template``
+    The JSON object (keys sorted, no spaces, non-ASCII kept) has ``v`` (2), ``kind``, ``template``
     (``name/version``), ``serial``, ``issued_at`` (ISO 8601 with offset, seconds), ``municipality_code``,
-    ``document`` (every page text as printed, page numbers excluded, in template order) and ``persons``
-    (per person, ``[label, value]`` of every printed cell in order). Whoever holds the issuance's data and
-    the template recomputes it; the QR record carries its first 128 bits.
+    ``document`` (every page text and seal text as printed, page numbers excluded, in template order),
+    ``tables`` (per fixed table, ``[label, value]`` of every printed cell) and ``persons`` (per person,
+    the same). Whoever holds the issuance's data and the template recomputes it; the QR record carries
+    its first 128 bits.
     """
     content = {
-        "v": 1,
+        "v": 2,
         "kind": kind,
         "template": f"{layout.template.name}/{layout.template.version}",
         "serial": serial,
         "issued_at": issued_at.isoformat(timespec="seconds"),
         "municipality_code": municipality_code,
         "document": layout.document_texts(),
+        "tables": layout.printed_tables(),
         "persons": layout.printed_persons(),
     }
-    canonical = json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    data = json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
 
 # -------------------------------------------------------------------------------------------------- draw
 
 
 class _Page:
-    """Drawing helpers on one canvas, in template units (mm from the top-left)."""
+    """Drawing helpers in millimetres from the top-left corner."""
 
-    def __init__(self, canvas: Canvas, template: Template) -> None:
+    def __init__(self, canvas: Canvas, template: Template, forms: _Forms) -> None:
         self.c = canvas
         self.t = template
+        self.forms = forms
         self.height = template.page_size[1]
 
     def y(self, y_mm: float) -> float:
@@ -411,8 +324,7 @@ class _Page:
         """One line with per-character font fallback; shrunk to ``max_width_mm`` if longer."""
         if not text:
             return
-        chain = fonts.CHAINS[role]
-        pieces = fonts.runs(text, chain)
+        pieces = fonts.runs(text, fonts.CHAINS[role])
         width = sum(self.c.stringWidth(seg, name, size) for name, seg in pieces)
         width += char_space * (len(text) - 1)
         if max_width_mm is not None and width > max_width_mm * mm:
@@ -444,21 +356,81 @@ class _Page:
         self.c.addLiteral(f"q 1 0 0 1 {x_mm * mm:.3f} {self.y(y_bottom_mm):.3f} cm\n{ops}\nQ")
 
 
+class _Forms:
+    """Form XObjects of one document, each made on first use and named in order of making."""
+
+    def __init__(self, canvas: Canvas) -> None:
+        self.c = canvas
+        self.names: dict[tuple[object, ...], str] = {}
+
+    def _begin(self, key: tuple[object, ...], *bbox: float) -> str:
+        name = f"kb{key[0]}{len(self.names)}"
+        self.names[key] = name
+        self.c.beginForm(name, *bbox)
+        return name
+
+    def _compressed(self, key: tuple[object, ...], stream: bytes, *bbox: float) -> str:
+        """A form whose content is ``stream``, already Flate-compressed (once per process, not per
+        document: the 地紋 tile is ~70 kB of operators, 1 ms to compress)."""
+        if key in self.names:
+            return self.names[key]
+        name = self._begin(key, *bbox)
+        contents = PDFStream(PDFDictionary({"Filter": PDFName("FlateDecode")}), stream)
+        self.c.endForm(Contents=contents, compression=0)
+        return name
+
+    def anti_copy(self, word: str, x0: float, y0: float, x1: float, y1: float) -> str:
+        """The 地紋 over the rectangle (points, PDF coordinates): a tile form placed from a page form."""
+        key = ("Ground", word, x0, y0, x1, y1)
+        if key in self.names:
+            return self.names[key]
+        tile = anticopy.tile(word)
+        tile_name = self._compressed(("Tile", word), tile.stream, 0, 0, tile.width, tile.height)
+        name = self._begin(key)
+        self.c.addLiteral(f"q {x0:.2f} {y0:.2f} {x1 - x0:.2f} {y1 - y0:.2f} re W n")
+        for x, y in anticopy.tile_positions(x0, y0, x1, y1, tile.width, tile.height):
+            self.c.addLiteral(f"q 1 0 0 1 {x:.2f} {y:.2f} cm")
+            self.c.doForm(tile_name)
+            self.c.addLiteral("Q")
+        self.c.addLiteral("Q")
+        self.c.endForm()
+        return name
+
+    def micro_line(self, text: str, size: float, length: float, gray: float) -> str:
+        """A line of ``text`` repeated over ``length`` points, baseline at y=0, as a form."""
+        key = ("MicroLine", text, size, length, gray)
+        if key in self.names:
+            return self.names[key]
+        unit_stream, unit_width = anticopy.micro_unit(text, size)
+        unit_name = self._compressed(("Micro", text, size), unit_stream, 0, -size * 0.2, unit_width, size)
+        name = self._begin(key, 0, -size * 0.2, length, size)
+        self.c.addLiteral(f"q 0 {-size * 0.2:.2f} {length:.2f} {size * 1.2:.2f} re W n {gray} g")
+        x = 0.0
+        while x < length and unit_width > 0:
+            self.c.addLiteral(f"q 1 0 0 1 {x:.2f} 0 cm")
+            self.c.doForm(unit_name)
+            self.c.addLiteral("Q")
+            x += unit_width
+        self.c.addLiteral("Q")
+        self.c.endForm()
+        return name
+
+
 def _baseline(top_mm: float, height_mm: float, size_pt: float) -> float:
     """The baseline that centres a line of CJK text (glyphs span about -0.12 to 0.88 em) in a band."""
     return top_mm + height_mm / 2 + size_pt * _PT_IN_MM * 0.38
 
 
-def _draw_block(page: _Page, block: PrintedBlock, top: float) -> None:
-    spec = page.t.block
+def _draw_table(page: _Page, spec: Table, block: PrintedBlock, top: float) -> None:
     left, right = spec.left, spec.right
     y = top
     for i, row in enumerate(block.rows):
         if i:
             page.line(left, y, right, y, spec.rule_width)
         x = left
+        last = len(row.cells) - 1
         for j, cell in enumerate(row.cells):
-            width = cell.width if cell.width is not None else right - x
+            width = cell.width if cell.width is not None and j < last else right - x
             if j:
                 page.line(x, y, x, y + row.height, spec.rule_width)
             label_w = (cell.label_width or spec.label_width) if cell.label else 0.0
@@ -469,22 +441,28 @@ def _draw_block(page: _Page, block: PrintedBlock, top: float) -> None:
             lines = [ln for ln in cell.lines if ln]
             if lines:
                 pitch = row.height / len(lines)
+                inner = width - label_w - 5
+                text_x = {
+                    "left": x + label_w + 2.5,
+                    "right": x + width - 2.5,
+                    "center": x + label_w + (width - label_w) / 2,
+                }[cell.align]
                 for k, ln in enumerate(lines):
                     base = _baseline(y + pitch * k, pitch, cell.size)
-                    page.text(
-                        ln, x + label_w + 2.5, base, cell.size, cell.font, max_width_mm=width - label_w - 5
-                    )
+                    page.text(ln, text_x, base, cell.size, cell.font, align=cell.align, max_width_mm=inner)
             x += width
         y += row.height
-    page.c.setLineWidth(spec.border_width)
-    page.c.rect(left * mm, page.y(y), (right - left) * mm, (y - top) * mm, stroke=1, fill=0)
+    if block.rows:
+        page.c.setLineWidth(spec.border_width)
+        page.c.rect(left * mm, page.y(y), (right - left) * mm, (y - top) * mm, stroke=1, fill=0)
 
 
 def _draw_item(page: _Page, item: Item, values: Mapping[str, str], qr_ops: str | None) -> None:
     p = item.params
+    name = page.t.name
     if item.type == "text":
         page.text(
-            fill(str(p["text"]), values, page.t.name),
+            fill(str(p["text"]), values, name),
             float(p["x"]),
             float(p["y"]),
             float(p.get("size", 10.5)),
@@ -495,12 +473,34 @@ def _draw_item(page: _Page, item: Item, values: Mapping[str, str], qr_ops: str |
         )
     elif item.type == "rule":
         page.line(float(p["x1"]), float(p["y1"]), float(p["x2"]), float(p["y2"]), float(p.get("width", 0.5)))
+    elif item.type == "rect":
+        page.c.setLineWidth(float(p.get("width", 0.5)))
+        x, y, w, h = (float(p[k]) for k in ("x", "y", "w", "h"))
+        page.c.rect(x * mm, page.y(y + h), w * mm, h * mm, stroke=1, fill=0)
     elif item.type == "seal":
         size = float(p["size"])
-        ops = seal_ops(fill(str(p["text"]), values, page.t.name), size * mm)
+        shape = fill(str(p.get("shape", "square")), values, name)
+        ops = seal_ops(fill(str(p["text"]), values, name), size * mm, shape, str(p.get("font", "gothic")))
         page.literal_at(ops, float(p["x"]), float(p["y"]) + size)
     elif item.type == "qr" and qr_ops is not None:
         page.literal_at(qr_ops, float(p["x"]), float(p["y"]) + float(p["size"]))
+    elif item.type == "microtext":
+        x1, x2 = float(p["x1"]), float(p["x2"])
+        form = page.forms.micro_line(
+            fill(str(p["text"]), values, name),
+            float(p.get("size", 1.5)),
+            (x2 - x1) * mm,
+            float(p.get("gray", 0.35)),
+        )
+        page.c.addLiteral(f"q 1 0 0 1 {x1 * mm:.2f} {page.y(float(p['y'])):.2f} cm")
+        page.c.doForm(form)
+        page.c.addLiteral("Q")
+    elif item.type == "anti_copy":
+        x, y, w, h = (float(p[k]) for k in ("x", "y", "w", "h"))
+        form = page.forms.anti_copy(
+            str(p.get("word", anticopy.WORD)), x * mm, page.y(y + h), (x + w) * mm, page.y(y)
+        )
+        page.c.doForm(form)
 
 
 @contextmanager
@@ -519,41 +519,77 @@ def binary_streams() -> Iterator[None]:
         rl_config.useA85 = saved
 
 
-def draw(layout: Layout, qr_text: str | None) -> tuple[bytes, int]:
-    """The PDF of ``layout`` (fonts embedded as subsets) and its page count. Thread-safe (serialised)."""
+def draw(layout: Layout, qr_text: str | None, created: datetime | None = None) -> tuple[bytes, int]:
+    """The PDF of ``layout`` and its page count. Thread-safe (serialised).
+
+    ``created`` (timezone-aware) becomes the document's creation date; the output is deterministic.
+    """
     with _draw_lock, binary_streams():
-        return _draw(layout, qr_text)
+        return _draw(layout, qr_text, created)
 
 
-def _draw(layout: Layout, qr_text: str | None) -> tuple[bytes, int]:
-    template = layout.template
-    qr_ops = None
+def _qr_ops(template: Template, qr_text: str | None) -> str | None:
     qr_items = [i for i in template.items if i.type == "qr"]
-    if qr_text is not None and qr_items:
-        size_pt = float(qr_items[0].params["size"]) * mm
-        qr_ops = qr_pdf_ops(qr_matrix(qr_text), 0.0, size_pt, size_pt)
+    if qr_text is None or not qr_items:
+        return None
+    size_pt = float(qr_items[0].params["size"]) * mm
+    return qr_pdf_ops(qr_matrix(qr_text), 0.0, size_pt, size_pt, quiet=QR_QUIET_MODULES)
+
+
+def _pdf_date(created: datetime) -> str:
+    offset = created.utcoffset()
+    minutes = int(offset.total_seconds() // 60) if offset is not None else 0
+    sign = "+" if minutes >= 0 else "-"
+    return f"D:{created:%Y%m%d%H%M%S}{sign}{abs(minutes) // 60:02d}'{abs(minutes) % 60:02d}'"
+
+
+def _on_page(item_on: str, number: int, total: int) -> bool:
+    return (
+        item_on == "all"
+        or (item_on == "first" and number == 1)
+        or (item_on == "last" and number == total)
+        or (item_on == "but_last" and number < total)
+    )
+
+
+def _draw(layout: Layout, qr_text: str | None, created: datetime | None) -> tuple[bytes, int]:
+    template = layout.template
+    qr_ops = _qr_ops(template, qr_text)
     buf = io.BytesIO()
     fonts.register_fonts()
     # A dynamic (TrueType) initial font keeps reportlab from putting a non-embedded Helvetica in the file.
-    canvas = Canvas(buf, pagesize=template.page_size, pageCompression=1, initialFontName=fonts.IPAEX_MINCHO)
+    canvas = Canvas(
+        buf,
+        pagesize=template.page_size,
+        pageCompression=1,
+        initialFontName=fonts.IPAEX_MINCHO,
+        invariant=1,
+        lang="ja-JP",
+    )
+    if created is not None:
+        stamp = _pdf_date(created)
+        canvas.setDateFormatter(lambda *_: stamp)
+    canvas._doc.updateSignature(json.dumps(layout.values, sort_keys=True))  # a distinct /ID per document
     for key, value in template.metadata.items():
         setter = {"title": canvas.setTitle, "author": canvas.setAuthor, "subject": canvas.setSubject}.get(key)
         if setter is not None:
             setter(fill(value, layout.values, template.name))
+    canvas.setCreator("konbini")
+    forms = _Forms(canvas)
+    items = list(layout.items())
     total = len(layout.pages)
     for number, block_indexes in enumerate(layout.pages, start=1):
-        page = _Page(canvas, template)
+        page = _Page(canvas, template, forms)
         values = {**layout.values, "page": str(number), "pages": str(total)}
-        for item in template.items:
-            if (
-                item.on == "all"
-                or (item.on == "first" and number == 1)
-                or (item.on == "last" and number == total)
-            ):
+        for item in items:
+            if _on_page(item.on, number, total):
                 _draw_item(page, item, values, qr_ops)
+        for table in layout.tables:
+            if _on_page(table.spec.on, number, total):
+                _draw_table(page, table.spec, table.block, table.spec.top)
         top = template.block.top
         for index in block_indexes:
-            _draw_block(page, layout.blocks[index], top)
+            _draw_table(page, template.block, layout.blocks[index], top)
             top += layout.blocks[index].height + template.block.gap
         canvas.showPage()
     canvas.save()

@@ -1,30 +1,31 @@
-"""住民票の写し: person records (``wire.linkage.RESIDENT_FIELDS``) to a signed, verifiable PDF.
+"""住民票の写し: the values of ``templates/juminhyo_setai.toml`` (世帯連記式) and ``juminhyo_kojin.toml`` (個人票).
 
-The layout is ``templates/juminhyo.toml``; this module formats the values (和暦 dates, 男/女, ...),
-builds the QR record of the principal (``persons[0]``) and hands both to the engine. 住民票コード is
-never printed; 個人番号, 本籍・筆頭者 and 在留カード等番号 only when asked for in ``options``.
-Which persons and options a resident may have is the eligibility rules' business, not this module's.
+This module formats the person records (``wire.linkage.RESIDENT_FIELDS``): 和暦 dates, 男/女, and for the
+世帯連記式 the household's address and householder printed once a sheet. 住民票コード is never printed (no
+template can name it: it is not among the values); 個人番号, 本籍・筆頭者 and 在留カード等番号 only when asked
+for in the options. Which persons and options a resident may have is the eligibility rules' business.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any, Final
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from issuance_server.certificates import engine
-from issuance_server.certificates.record import JST, CertRecord, digest_prefix, sign_record
-from issuance_server.certificates.wareki import format_wareki, format_wareki_iso
+from issuance_server.certificates.document import Content
+from issuance_server.certificates.formatting import check_person, date_text, identity_values, text
+
+if TYPE_CHECKING:
+    from issuance_server.certificates.document import RenderedCertificate
 
 KIND: Final = "juminhyo"
 TITLE: Final = "住民票の写し"
-TEMPLATE: Final = "juminhyo"
-SEX_LABELS: Final = {"M": "男", "F": "女"}
+TEMPLATES: Final = {"setai": "juminhyo_setai", "kojin": "juminhyo_kojin"}
 
-# Values a template row may print, from the person record (formatted by _person_values).
+# Values a template row may print, from the person record (formatted by person_values).
 PERSON_VALUES: Final = (
     "name",
     "name_kana",
@@ -52,43 +53,46 @@ PERSON_VALUES: Final = (
 _DATES: Final = ("became_resident_on", "address_set_on", "zairyu_expiry")
 
 
-@dataclass(frozen=True)
-class RenderedCertificate:
-    pdf: bytes
-    record_text: str  # the QR's text
-    content_digest: str  # hex SHA-256 of the printed content (engine.content_digest)
-    pages: int
-    record: CertRecord
-
-
-def _text(person: Mapping[str, Any], key: str) -> str:
-    value = person.get(key)
-    return "" if value is None else str(value)
-
-
-def _birth_date_text(person: Mapping[str, Any]) -> str:
-    born = date.fromisoformat(str(person["birth_date"]))
-    if person.get("kind") == "foreign":  # 外国人住民の生年月日は西暦で記載する
-        return f"{born.year}年{born.month}月{born.day}日"
-    return format_wareki(born)
-
-
-def _person_values(person: Mapping[str, Any]) -> dict[str, str]:
-    values = {key: _text(person, key) for key in PERSON_VALUES}
-    values["birth_date"] = _birth_date_text(person)
-    sex = _text(person, "sex")
-    values["sex"] = SEX_LABELS.get(sex, sex)
+def person_values(person: Mapping[str, Any]) -> dict[str, str]:
+    values = {key: text(person, key) for key in PERSON_VALUES}
+    values.update(identity_values(person))
     for key in _DATES:
-        values[key] = format_wareki_iso(person.get(key))
+        values[key] = date_text(person.get(key))
     return values
 
 
-def _check_person(person: Mapping[str, Any], index: int) -> None:
-    for key in ("name", "birth_date", "address", "kind"):
-        if not person.get(key):
-            raise ValueError(f"person {index} lacks {key}")
-    if person["kind"] not in ("japanese", "foreign"):
-        raise ValueError(f"person {index}: unknown kind")
+def content(persons: Sequence[Mapping[str, Any]], options: Collection[str] | None, layout: str) -> Content:
+    """The 住民票の写し of ``persons`` (``persons[0]`` the principal) in the ``setai`` or ``kojin`` layout.
+
+    The 世帯連記式 prints one household: every person must share the principal's address and 方書.
+    """
+    if layout not in TEMPLATES:
+        raise ValueError(f"unknown 住民票 layout {layout!r} (setai or kojin)")
+    if not persons:
+        raise ValueError("no persons")
+    for i, person in enumerate(persons):
+        check_person(person, i)
+    principal = persons[0]
+    if layout == "setai":
+        for i, person in enumerate(persons[1:], start=1):
+            if (text(person, "address"), text(person, "katagaki")) != (
+                text(principal, "address"),
+                text(principal, "katagaki"),
+            ):
+                raise ValueError(f"person {i} lives at another address: 世帯連記式 prints one household")
+    values = {
+        "title": TITLE,
+        "household_address": text(principal, "address"),
+        "household_katagaki": text(principal, "katagaki"),
+        "householder_name": text(principal, "householder_name"),
+    }
+    people = [engine.PersonInput(values=person_values(p), kind=str(p["kind"])) for p in persons]
+    return Content(
+        template=TEMPLATES[layout],
+        values=values,
+        persons=people,
+        options=None if options is None else frozenset(options),
+    )
 
 
 def render_juminhyo(
@@ -101,46 +105,24 @@ def render_juminhyo(
     mayor_name: str,
     key: Ed25519PrivateKey,
     options: Collection[str] | None = None,
+    layout: str = "setai",
+    data_as_of: datetime | None = None,
 ) -> RenderedCertificate:
-    """Render a 住民票の写し for ``persons`` (``persons[0]`` is the principal, named in the QR record).
+    """A 住民票の写し; a thin wrapper of :func:`render.render_certificate` (``options`` None: 世帯主・続柄)."""
+    from issuance_server.certificates.render import CertificateRequest, render_certificate
 
-    ``issued_at`` must be timezone-aware; it is kept to the second. ``options`` (default: the template's,
-    世帯主・続柄) may add ``honseki``, ``kojin_bango``, ``zairyu_card_no``. Raises
-    ``fonts.MissingGlyphError`` if any printed character has no glyph, ``ValueError`` on bad input.
-    """
-    if not persons:
-        raise ValueError("no persons")
-    if issued_at.tzinfo is None or issued_at.utcoffset() is None:
-        raise ValueError("issued_at must be timezone-aware")
-    issued_at = issued_at.replace(microsecond=0)
-    for i, person in enumerate(persons):
-        _check_person(person, i)
-    template = engine.load_template(TEMPLATE)
-    values = {
-        "title": TITLE,
-        "serial": serial,
-        "issued_date": format_wareki(issued_at.astimezone(JST).date()),  # the date in Japan
-        "municipality_name": municipality_name,
-        "mayor_name": mayor_name,
-    }
-    people = [engine.PersonInput(values=_person_values(p), kind=str(p["kind"])) for p in persons]
-    layout = engine.lay_out(template, values, people, options)
-    digest = engine.content_digest(
-        layout, kind=KIND, serial=serial, issued_at=issued_at, municipality_code=municipality_code
-    )
-    principal = persons[0]
-    record = CertRecord(
-        serial=serial,
+    template = engine.load_template(TEMPLATES.get(layout, TEMPLATES["setai"]))
+    chosen = template.default_options if options is None else frozenset(options)
+    request = CertificateRequest(
         kind=KIND,
+        persons=persons,
+        serial=serial,
         issued_at=issued_at,
+        municipality_name=municipality_name,
         municipality_code=municipality_code,
-        name=str(principal["name"]),
-        birth_date=date.fromisoformat(str(principal["birth_date"])),
-        address=str(principal["address"]),
-        content_digest=digest_prefix(digest),
+        mayor_name=mayor_name,
+        options=chosen,
+        layout=layout,
+        data_as_of=data_as_of,
     )
-    record_text = sign_record(record, key)
-    pdf, pages = engine.draw(layout, record_text)
-    return RenderedCertificate(
-        pdf=pdf, record_text=record_text, content_digest=digest, pages=pages, record=record
-    )
+    return render_certificate(request, key)

@@ -162,15 +162,19 @@ def qr_matrix(text: str | bytes) -> QRMatrix:
     return QRMatrix(version=version, mask=best_mask, rows=tuple(format(r, f"0{n}b") for r in final))
 
 
-def pdf_ops(matrix: QRMatrix, x: float, y_top: float, width: float) -> str:
+def pdf_ops(matrix: QRMatrix, x: float, y_top: float, width: float, quiet: int = 0) -> str:
     """PDF operators filling the dark modules in black; ``(x, y_top)`` is the top-left corner, points.
 
     The coordinates are in modules (a ``cm`` transform scales them), so each run is four small integers.
+    ``quiet`` > 0 first paints that many modules of white margin around the symbol (the quiet zone), so
+    that nothing drawn before (the 地紋) reaches into it.
     """
     n = matrix.size
     module = width / n
     parts = [f"q 0 g {module:.5f} 0 0 {module:.5f} {x:.3f} {y_top - width:.3f} cm"]
     append = parts.append
+    if quiet > 0:
+        append(f"1 g {-quiet} {-quiet} {n + 2 * quiet} {n + 2 * quiet} re f 0 g")
     for r, row in enumerate(matrix.rows):
         y = n - 1 - r
         for run in _DARK_RUN.finditer(row):

@@ -46,3 +46,18 @@ def format_wareki_iso(value: str | None) -> str:
     if not value:
         return ""
     return format_wareki(date.fromisoformat(value))
+
+
+def _year_text(day: date) -> str:
+    name, year = era_of(day)
+    return f"{name}{'元' if year == 1 else year}"
+
+
+def format_nendo(fiscal_year: int) -> str:
+    """The fiscal year (年度, April to March) in 和暦: 2026 -> ``令和8年度``; its era is that of 1 April."""
+    return f"{_year_text(date(fiscal_year, 4, 1))}年度"
+
+
+def format_year(year: int) -> str:
+    """A calendar year (年分, as income years are named) in 和暦: 2025 -> ``令和7年分``; era of 31 December."""
+    return f"{_year_text(date(year, 12, 31))}年分"

@@ -143,6 +143,9 @@ async def env(tmp_path: Path, aiohttp_client: Any) -> Env:
         card_ca_cert=ca_dir / "ca.crt",
         argon2_memory_kib=1024,
         argon2_time_cost=1,
+        service_hours="00:00-24:00",  # tests run at any hour
+        closed_days="",
+        registry_link=False,  # no registry here; tests/e2e run the link against registry_sim
     )
     bootstrap_staff(settings, "clerk1", "テスト職員", STAFF_PASSWORD, ["registrar", "counter"])
     client = await aiohttp_client(make_app(settings))

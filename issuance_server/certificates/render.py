@@ -1,0 +1,117 @@
+"""One entry point for every certificate kind: :func:`render_certificate`.
+
+A kind's module (:mod:`juminhyo`, :mod:`inkan`, :mod:`tax`) turns the records into a template name and
+printed values; this module adds what every certificate prints (title, serial, 和暦 issue date, the city
+and its mayor, the data-as-of line in recovery mode), lays the template out, signs the QR record of the
+principal (``persons[0]``) over a digest of the printed content, and draws the PDF.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Final
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from issuance_server.certificates import engine, inkan, juminhyo, tax
+from issuance_server.certificates.document import Content, RenderedCertificate
+from issuance_server.certificates.formatting import moment_text
+from issuance_server.certificates.record import JST, CertRecord, digest_prefix, sign_record
+from issuance_server.certificates.wareki import format_wareki
+
+__all__ = ["KINDS", "CertificateRequest", "RenderedCertificate", "build_layout", "render_certificate"]
+
+
+@dataclass(frozen=True)
+class CertificateRequest:
+    """What to print. ``persons[0]`` is the principal (the card holder), named in the QR record."""
+
+    kind: str  # wire.kiosk_api.CertificateKind values
+    persons: Sequence[Mapping[str, Any]]  # resident dicts (wire.linkage.RESIDENT_FIELDS keys)
+    serial: str
+    issued_at: datetime  # timezone-aware; kept to the second
+    municipality_name: str
+    municipality_code: str
+    mayor_name: str
+    options: frozenset[str] = frozenset()  # juminhyo: subset of wire.kiosk_api.JUMINHYO_OPTIONS
+    layout: str = "setai"  # juminhyo: "setai" (世帯連記式) | "kojin" (個人票)
+    seal: Mapping[str, Any] | None = None  # inkan: the seal record (wire.linkage.SEAL_FIELDS keys)
+    tax: Mapping[str, Any] | None = None  # tax kinds: the tax record (TAX_FIELDS keys) of the fiscal year
+    data_as_of: datetime | None = None  # recovery mode: print that the data is as of this moment
+
+
+def _one_person(req: CertificateRequest) -> Mapping[str, Any]:
+    if len(req.persons) != 1:
+        raise ValueError(f"{req.kind} is issued for exactly one person")
+    return req.persons[0]
+
+
+_BUILDERS: Final[dict[str, Callable[[CertificateRequest], Content]]] = {
+    juminhyo.KIND: lambda r: juminhyo.content(r.persons, r.options, r.layout),
+    inkan.KIND: lambda r: inkan.content(_one_person(r), r.seal),
+    **{kind: (lambda r: tax.content(r.kind, _one_person(r), r.tax)) for kind in tax.TITLES},
+}
+KINDS: Final = frozenset(_BUILDERS)
+
+
+def _issued_at(req: CertificateRequest) -> datetime:
+    if req.issued_at.tzinfo is None or req.issued_at.utcoffset() is None:
+        raise ValueError("issued_at must be timezone-aware")
+    if req.data_as_of is not None and (req.data_as_of.tzinfo is None or req.data_as_of.utcoffset() is None):
+        raise ValueError("data_as_of must be timezone-aware")
+    return req.issued_at.replace(microsecond=0)
+
+
+def build_layout(req: CertificateRequest) -> engine.Layout:
+    """The resolved layout of ``req`` (every printed text, the pages); ``MissingGlyphError`` if any
+    character cannot be printed, ``ValueError`` on a bad request."""
+    if req.kind not in _BUILDERS:
+        raise ValueError(f"unknown certificate kind {req.kind!r}")
+    issued_at = _issued_at(req)
+    kind_content = _BUILDERS[req.kind](req)
+    values = {
+        "serial": req.serial,
+        "issued_date": format_wareki(issued_at.astimezone(JST).date()),  # the date in Japan
+        "municipality_name": req.municipality_name,
+        "mayor_name": req.mayor_name,
+        "data_as_of": moment_text(req.data_as_of) if req.data_as_of is not None else "",
+        **kind_content.values,
+    }
+    template = engine.load_template(kind_content.template)
+    return engine.lay_out(template, values, kind_content.persons, kind_content.options)
+
+
+def render_certificate(req: CertificateRequest, key: Ed25519PrivateKey) -> RenderedCertificate:
+    """Render ``req`` to a signed, verifiable PDF.
+
+    Raises ``fonts.MissingGlyphError`` if any printed character has no glyph (nothing is replaced), and
+    ``ValueError`` on a bad request: unknown kind, layout or option, a naive time, a removed person, a
+    seal or tax record of another person, more than one person for a kind issued to the holder only.
+    """
+    layout = build_layout(req)
+    issued_at = _issued_at(req)
+    digest = engine.content_digest(
+        layout,
+        kind=req.kind,
+        serial=req.serial,
+        issued_at=issued_at,
+        municipality_code=req.municipality_code,
+    )
+    principal = req.persons[0]
+    record = CertRecord(
+        serial=req.serial,
+        kind=req.kind,
+        issued_at=issued_at,
+        municipality_code=req.municipality_code,
+        name=str(principal["name"]),
+        birth_date=date.fromisoformat(str(principal["birth_date"])),
+        address=str(principal["address"]),
+        content_digest=digest_prefix(digest),
+    )
+    record_text = sign_record(record, key)
+    pdf, pages = engine.draw(layout, record_text, created=issued_at)
+    return RenderedCertificate(
+        pdf=pdf, record_text=record_text, content_digest=digest, pages=pages, record=record
+    )

@@ -1,0 +1,17 @@
+"""What the core asks of the registry link before it issues (implemented in ``recovery/``)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Freshness(Protocol):
+    async def confirm(self, versions: dict[str, int | None]) -> bool:
+        """``versions``: {"type/key": version in the replica, or None if absent} of every record the
+        certificate will print. True: the registry holds exactly these. False: the replica was behind and
+        has caught up (read again). Raises ApiError when issuing must not go ahead."""
+        ...
+
+    def data_as_of(self) -> str:
+        """ISO time up to which the replica is known to match the registry."""
+        ...

@@ -1,0 +1,108 @@
+"""Applying change-feed batches to the replica: one transaction a batch, idempotent, checkpointed.
+
+The checkpoint (``replica.meta`` 'seq') lives in the replica file and is written in the same
+transaction as the changes, so a crash leaves either the whole batch and its checkpoint or neither.
+Upserts carry the record version and never replace a newer version; changes at or below the
+checkpoint are skipped, so a batch seen twice is applied once.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from issuance_server.clock import utc_now_iso
+from issuance_server.database import Database, Transaction
+from recovery.registry_client import Change, FeedBroken
+from wire.linkage import FIELDS_BY_TYPE, KEYS_BY_TYPE
+
+
+def _upsert_sql(rtype: str) -> str:
+    cols = list(FIELDS_BY_TYPE[rtype])
+    keys = KEYS_BY_TYPE[rtype]
+    updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in keys)
+    return (
+        f"INSERT INTO replica.{rtype} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+        f" ON CONFLICT({', '.join(keys)}) DO UPDATE SET {updates} WHERE excluded.version > {rtype}.version"
+    )
+
+
+def _delete_sql(rtype: str) -> str:
+    return f"DELETE FROM replica.{rtype} WHERE " + " AND ".join(f"{k} = ?" for k in KEYS_BY_TYPE[rtype])
+
+
+def key_values(rtype: str, key: str) -> tuple[Any, ...]:
+    """The primary-key values of a feed key ('owner|fiscal_year' for tax records)."""
+    parts = key.split("|")
+    if len(parts) != len(KEYS_BY_TYPE[rtype]):
+        raise ValueError(f"bad {rtype} key {key!r}")
+    return tuple(int(p) if c == "fiscal_year" else p for p, c in zip(parts, KEYS_BY_TYPE[rtype], strict=True))
+
+
+UPSERT_SQL = {t: _upsert_sql(t) for t in FIELDS_BY_TYPE}
+DELETE_SQL = {t: _delete_sql(t) for t in FIELDS_BY_TYPE}
+COLUMNS = {t: tuple(FIELDS_BY_TYPE[t]) for t in FIELDS_BY_TYPE}
+
+
+class ReplicaMoved(Exception):
+    """A full sync switched the replica generation under the follower: read the checkpoint again."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    seq: int
+    epoch: str | None
+
+
+async def read_checkpoint(tx: Transaction) -> Checkpoint:
+    rows = await tx.fetchall("SELECT key, value FROM replica.meta WHERE key IN ('seq', 'epoch')")
+    meta = {r[0]: r[1] for r in rows}
+    return Checkpoint(int(meta.get("seq") or 0), meta.get("epoch") or None)
+
+
+async def apply_batch(db: Database, changes: list[Change], expected_after: int) -> int:
+    """Apply ``changes`` (read after ``expected_after``) in one transaction; return the new checkpoint.
+
+    Raises ReplicaMoved when the replica moved under the follower (another generation), FeedBroken when
+    a sequence number is missing (changes were lost upstream)."""
+    async with db.transaction() as tx:
+        checkpoint = await read_checkpoint(tx)
+        if checkpoint.seq != expected_after:
+            raise ReplicaMoved(f"the replica is at {checkpoint.seq}, the batch follows {expected_after}")
+        pending = [c for c in changes if c.seq > checkpoint.seq]
+        seq = checkpoint.seq
+        for change in pending:
+            if change.seq != seq + 1:
+                raise FeedBroken(f"sequence gap: after {seq} came {change.seq}")
+            seq = change.seq
+        upserts: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+        removes: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+        for change in pending:  # group by type, keeping order per record: a later change wins
+            if change.op == "upsert":
+                assert change.record is not None
+                upserts[change.rtype].append(tuple(change.record[c] for c in COLUMNS[change.rtype]))
+            else:
+                removes[change.rtype].append(key_values(change.rtype, change.key))
+        # Removes after upserts would lose a re-created record; apply in feed order when both occur.
+        if any(upserts[t] and removes[t] for t in FIELDS_BY_TYPE):
+            for change in pending:
+                if change.op == "upsert":
+                    assert change.record is not None
+                    await tx.execute(
+                        UPSERT_SQL[change.rtype], tuple(change.record[c] for c in COLUMNS[change.rtype])
+                    )
+                else:
+                    await tx.execute(DELETE_SQL[change.rtype], key_values(change.rtype, change.key))
+        else:
+            for rtype, rows in upserts.items():
+                await tx.conn.executemany(UPSERT_SQL[rtype], rows)
+            for rtype, rows in removes.items():
+                await tx.conn.executemany(DELETE_SQL[rtype], rows)
+        if pending:
+            await tx.conn.executemany(
+                "INSERT INTO replica.meta (key, value) VALUES (?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [("seq", str(seq)), ("applied_at", utc_now_iso())],
+            )
+    return seq

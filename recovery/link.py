@@ -1,0 +1,273 @@
+"""The registry link: follows the change feed, confirms record versions before issuing, and switches the
+server between normal and recovery mode through a circuit breaker.
+
+One background task polls the feed and applies each page in one transaction (feed_apply). Registry
+failures feed the breaker; when it opens the server switches to recovery (unless ops set a mode by hand)
+and stops applying changes. After the cool-down it probes; when the registry answers it catches up
+with the feed and only then switches back to normal. A feed the follower cannot continue (a sequence
+reset or gap) triggers a full snapshot resync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from issuance_server.api_errors import ApiError
+from issuance_server.audit import SYSTEM
+from issuance_server.clock import utc_now, utc_now_iso
+from issuance_server.core import CORE, ServerCore
+from issuance_server.modes import switch_mode
+from recovery.breaker import CircuitBreaker
+from recovery.feed_apply import ReplicaMoved, apply_batch, read_checkpoint
+from recovery.registry_client import FeedBroken, RegistryClient, RegistryUnavailable
+from recovery.snapshot_sync import SnapshotSync
+
+log = logging.getLogger("konbini.link")
+CATCH_UP_DEADLINE_S = 3.0
+
+
+def _parse_at(text: str) -> float | None:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+class RegistryLink:
+    def __init__(self, core: ServerCore) -> None:
+        s = core.settings
+        self.core = core
+        self.client = RegistryClient(s.registry_url, s.registry_timeout_s)
+        self.breaker = CircuitBreaker(s.breaker_failures, s.breaker_cooldown_s, stable_s=s.breaker_stable_s)
+        self.sync = SnapshotSync(core)
+        self.registry_seq: int | None = None
+        self.replica_seq: int | None = None
+        self.confirmed_at: str | None = None  # the replica matched the registry at this time
+        self.last_error: str | None = None
+        self.lags: collections.deque[float] = collections.deque(maxlen=20_000)
+        self.applied = 0
+        self.failovers = 0
+        self.last_failover_s: float | None = None
+        self.last_catch_up_s: float | None = None
+        self._first_failure_at: float | None = None
+        self._poll_lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    # -- the background task -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="registry-link")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.client.close()
+
+    @property
+    def paused(self) -> bool:
+        """Changes are not applied in recovery mode set by hand, nor while a full sync runs."""
+        state = self.core.mode_state
+        return (state.manual and state.mode == "recovery") or self.sync.running or not self.core.replica.ready
+
+    async def _run(self) -> None:
+        poll = self.core.settings.feed_poll_s
+        while True:
+            try:
+                if self.paused:
+                    await asyncio.sleep(poll)
+                elif self.breaker.state == "closed":
+                    more = await self._poll_guarded()
+                    if not more:
+                        await asyncio.sleep(poll)
+                elif self.breaker.probe_due():
+                    await self._probe_and_catch_up()
+                else:
+                    await asyncio.sleep(min(poll, 0.1))
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # keep following whatever happens; say what
+                log.exception("registry link error")
+                await asyncio.sleep(poll)
+
+    async def _poll_guarded(self) -> bool:
+        try:
+            more = await self.poll_once()
+        except RegistryUnavailable as exc:
+            await self._failure(str(exc))
+            return False
+        except FeedBroken as exc:
+            await self._resync(str(exc))
+            return False
+        self._first_failure_at = None
+        self.breaker.record_success()
+        return more
+
+    async def poll_once(self) -> bool:
+        """Read one feed page after the replica's checkpoint and apply it; True if more are waiting."""
+        async with self._poll_lock:
+            async with self.core.db.transaction(write=False) as tx:
+                checkpoint = await read_checkpoint(tx)
+            page = await self.client.feed(checkpoint.seq, self.core.settings.feed_batch, checkpoint.epoch)
+            seq = checkpoint.seq
+            if page.changes:
+                try:
+                    seq = await apply_batch(self.core.db, page.changes, checkpoint.seq)
+                except ReplicaMoved:
+                    return True
+                now = time.time()
+                for change in page.changes:
+                    at = _parse_at(change.at)
+                    if at is not None:
+                        self.lags.append(now - at)
+                self.applied += len(page.changes)
+            self.registry_seq, self.replica_seq = page.last_seq, seq
+            if seq >= page.last_seq:
+                self.confirmed_at = utc_now_iso()
+            return page.last_seq > seq
+
+    async def catch_up(self, target_seq: int | None = None, deadline_s: float = CATCH_UP_DEADLINE_S) -> bool:
+        """Pull the feed until the replica reaches ``target_seq`` (default: the registry's latest)."""
+        end = time.monotonic() + deadline_s
+        while time.monotonic() < end:
+            more = await self.poll_once()
+            if not more and (target_seq is None or (self.replica_seq or 0) >= target_seq):
+                return True
+        return False
+
+    async def _failure(self, reason: str, trip: bool = False) -> None:
+        self.last_error = reason
+        if self._first_failure_at is None:
+            self._first_failure_at = time.monotonic()
+        if self.breaker.record_failure(reason, trip=trip):
+            self.failovers += 1
+            self.last_failover_s = time.monotonic() - self._first_failure_at
+            await self._set_mode("recovery", f"registry unreachable: {reason}")
+
+    async def _probe_and_catch_up(self) -> None:
+        self.breaker.start_probe()
+        started = time.monotonic()
+        try:
+            await self.client.health()
+            caught_up = await self.catch_up(deadline_s=30.0)
+        except RegistryUnavailable as exc:
+            self.breaker.record_failure(str(exc))
+            self.last_error = str(exc)
+            return
+        except FeedBroken as exc:
+            self.breaker.record_success()
+            await self._resync(str(exc))
+            return
+        if not caught_up:
+            self.breaker.record_failure("catch-up did not finish")
+            return
+        self.breaker.record_success()
+        self._first_failure_at = None
+        self.last_catch_up_s = time.monotonic() - started
+        await self._set_mode(
+            "normal", f"registry back; caught up to seq {self.replica_seq} in {self.last_catch_up_s:.2f} s"
+        )
+
+    async def _resync(self, reason: str) -> None:
+        log.warning("full resync: %s", reason)
+        await self.core.audit.append(SYSTEM, "feed_broken", "resync", reason=reason[:200])
+        progress = await self.sync.run()
+        if progress.state != "done":
+            await self._failure(f"resync failed: {progress.error}")
+
+    async def _set_mode(self, mode: str, reason: str) -> None:
+        state = self.core.mode_state
+        if state.manual:
+            return  # a mode set by hand stays until ops releases it
+        await switch_mode(self.core.db, self.core.audit, state, mode, False, reason, SYSTEM)
+
+    # -- Freshness, for the core ---------------------------------------------------------------------
+
+    async def confirm(self, versions: dict[str, int | None]) -> bool:
+        if self.core.mode != "normal" or self.breaker.state != "closed" or not versions:
+            return True
+        keys = [(k.split("/", 1)[0], k.split("/", 1)[1]) for k in versions]
+        try:
+            registry_seq, current = await self.client.versions(keys)
+        except RegistryUnavailable as exc:
+            # Cannot confirm: fail over now rather than make the resident wait or issue unconfirmed data
+            # in normal mode. The replica was current at the last poll, a fraction of a second ago.
+            await self._failure(f"version probe: {exc}", trip=True)
+            return True
+        if all(current.get(k) == v for k, v in versions.items()):
+            return True
+        try:
+            caught_up = await self.catch_up(registry_seq)
+        except (RegistryUnavailable, FeedBroken) as exc:
+            raise ApiError(
+                503, "registry_unreachable", "the records cannot be confirmed now; please try again"
+            ) from exc
+        if not caught_up:
+            raise ApiError(
+                503, "replica_behind", "the records are being updated; please try again in a moment"
+            )
+        return False
+
+    def data_as_of(self) -> str:
+        return self.confirmed_at or ""
+
+    def status(self) -> dict[str, Any]:
+        lags = sorted(self.lags)
+
+        def pct(p: float) -> float | None:
+            return round(lags[min(len(lags) - 1, int(p * len(lags)))], 3) if lags else None
+
+        seq_lag = (
+            None
+            if self.registry_seq is None or self.replica_seq is None
+            else self.registry_seq - self.replica_seq
+        )
+        return {
+            "breaker": self.breaker.as_json(),
+            "registry_seq": self.registry_seq,
+            "replica_seq": self.replica_seq,
+            "seq_lag": seq_lag,
+            "lag_s_p50": pct(0.5),
+            "lag_s_p99": pct(0.99),
+            "changes_applied": self.applied,
+            "confirmed_at": self.confirmed_at,
+            "replica_age_s": self.replica_age_s(),
+            "last_error": self.last_error,
+            "failovers": self.failovers,
+            "last_failover_s": self.last_failover_s,
+            "last_catch_up_s": self.last_catch_up_s,
+            "paused": self.paused,
+        }
+
+    def replica_age_s(self) -> float | None:
+        if not self.confirmed_at:
+            return None
+        return round(
+            (utc_now() - datetime.fromisoformat(self.confirmed_at.replace("Z", "+00:00"))).total_seconds(), 3
+        )
+
+
+LINK: web.AppKey[RegistryLink] = web.AppKey("registry_link", RegistryLink)
+
+
+async def link_context(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx for the composition root: runs after the core is built, stops before it closes."""
+    core = app[CORE]
+    link = RegistryLink(core)
+    app[LINK] = link
+    if core.settings.registry_link:
+        core.freshness = link
+        core.link_status = link.status
+        link.start()
+    yield
+    await link.stop()

@@ -1,0 +1,119 @@
+"""The server's client of the main registry: change feed, record versions, health.
+
+Every failure the link must survive (refused, timeout, 5xx, a body that is not what the protocol says)
+becomes :class:`RegistryUnavailable`; a sequence the follower cannot continue (another epoch, a seq ahead
+of the registry's) becomes :class:`FeedBroken`, which calls for a full resync.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+
+from wire.linkage import FIELDS_BY_TYPE
+
+
+class RegistryUnavailable(Exception):
+    """The registry did not answer usefully; counts as a failure for the circuit breaker."""
+
+
+class FeedBroken(Exception):
+    """The follower's position is not valid in the registry's sequence (reset, gap, epoch change)."""
+
+
+@dataclass(frozen=True)
+class Change:
+    seq: int
+    op: str  # upsert | remove
+    rtype: str
+    key: str
+    version: int
+    at: str
+    record: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    epoch: str
+    changes: list[Change]
+    last_seq: int
+
+
+def _change(raw: Any) -> Change:
+    if not isinstance(raw, dict):
+        raise ValueError("change is not an object")
+    op, rtype = raw["op"], raw["t"]
+    if op not in ("upsert", "remove") or rtype not in FIELDS_BY_TYPE:
+        raise ValueError(f"bad change op/type {op!r}/{rtype!r}")
+    record = raw.get("record")
+    if op == "upsert" and (
+        not isinstance(record, dict) or any(f not in record for f in FIELDS_BY_TYPE[rtype])
+    ):
+        raise ValueError("upsert without a whole record")
+    return Change(
+        int(raw["seq"]), op, rtype, str(raw["key"]), int(raw["version"]), str(raw.get("at", "")), record
+    )
+
+
+class RegistryClient:
+    def __init__(self, base_url: str, timeout_s: float) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=self.timeout, json_serialize=lambda o: orjson.dumps(o).decode()
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def _call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        try:
+            http = await self._http()
+            async with http.request(method, self.base_url + path, json=body) as resp:
+                raw = await resp.read()
+                status = resp.status
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise RegistryUnavailable(f"{path}: {type(exc).__name__}: {exc}".strip(": ")) from exc
+        if status >= 500:
+            raise RegistryUnavailable(f"{path}: HTTP {status}")
+        try:
+            return status, orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise RegistryUnavailable(f"{path}: the answer is not JSON (HTTP {status})") from None
+
+    async def health(self) -> dict[str, Any]:
+        status, body = await self._call("GET", "/health")
+        if status != 200 or not isinstance(body, dict) or body.get("status") != "ok":
+            raise RegistryUnavailable(f"/health: HTTP {status}")
+        return body
+
+    async def feed(self, after: int, limit: int, epoch: str | None) -> FeedPage:
+        status, body = await self._call("GET", f"/feed?after={after}&limit={limit}")
+        if status == 409:
+            code = body.get("error", {}).get("code") if isinstance(body, dict) else None
+            raise FeedBroken(f"the registry refused the feed position {after}: {code}")
+        if status != 200 or not isinstance(body, dict):
+            raise RegistryUnavailable(f"/feed: HTTP {status}")
+        try:
+            page = FeedPage(str(body["epoch"]), [_change(c) for c in body["changes"]], int(body["last_seq"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RegistryUnavailable(f"/feed: malformed answer ({exc})") from None
+        if epoch is not None and page.epoch != epoch:
+            raise FeedBroken(f"the registry's sequence was reset (epoch {page.epoch}, replica has {epoch})")
+        return page
+
+    async def versions(self, keys: list[tuple[str, str]]) -> tuple[int, dict[str, int | None]]:
+        """(the registry's last seq, {"type/key": version or None})."""
+        status, body = await self._call("POST", "/versions", {"keys": [list(k) for k in keys]})
+        if status != 200 or not isinstance(body, dict) or not isinstance(body.get("versions"), dict):
+            raise RegistryUnavailable(f"/versions: HTTP {status}")
+        return int(body.get("seq", 0)), {str(k): v for k, v in body["versions"].items()}
