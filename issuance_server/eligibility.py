@@ -121,6 +121,12 @@ REFUSALS: dict[str, Refusal] = {
             "この年度の証明書は発行できません。",
             "Kiosks issue the last four fiscal years.",
         ),
+        _r(
+            "replica_too_old",
+            "住民記録の確認ができないため、現在発行できません。しばらくしてからご利用ください。",
+            "The records cannot be confirmed now, so nothing can be issued. Please try again later.",
+            hall=False,
+        ),
     )
 }
 

@@ -365,13 +365,31 @@ async def document_for_session(core: ServerCore, session_id: str, serial: str) -
     return bytes(row[0])
 
 
-async def report_print(core: ServerCore, actor: Actor, session_id: str, serial: str, printed: bool) -> str:
-    """printed -> 'printed'; print failed -> 'voided' with the fee refunded. The PDF is dropped either way."""
+async def document_at_counter(core: ServerCore, serial: str) -> bytes:
+    """The PDF of a certificate issued at the counter, until it is reported printed."""
+    row = await core.db.fetchone(
+        "SELECT d.pdf, i.status FROM issuances i LEFT JOIN issuance_documents d USING (serial)"
+        " WHERE i.serial = ? AND i.channel = 'counter'",
+        (serial,),
+    )
+    if row is None:
+        raise ApiError(404, ErrorCode.ISSUANCE_UNKNOWN, "no such certificate issued at the counter")
+    if row[0] is None:
+        raise ApiError(409, ErrorCode.SESSION_STATE, f"the certificate is already {row[1]}")
+    return bytes(row[0])
+
+
+async def report_print(
+    core: ServerCore, actor: Actor, session_id: str | None, serial: str, printed: bool
+) -> str:
+    """printed -> 'printed'; print failed -> 'voided' with the fee refunded. The PDF is dropped either way.
+    ``session_id`` None: a counter certificate."""
     new_status = "printed" if printed else "voided"
     async with core.db.transaction() as tx:
         row = await tx.fetchone(
-            "SELECT status, atena_nos, fee_yen FROM issuances WHERE serial = ? AND session_id = ?",
-            (serial, session_id),
+            "SELECT status, atena_nos, fee_yen FROM issuances WHERE serial = ?"
+            + (" AND session_id = ?" if session_id is not None else " AND channel = 'counter'"),
+            (serial, session_id) if session_id is not None else (serial,),
         )
         if row is None:
             raise ApiError(404, ErrorCode.ISSUANCE_UNKNOWN, "no such certificate in this session")

@@ -22,6 +22,8 @@ REPLICA_DIR = "replica"
 
 _INDEXES = (
     "CREATE INDEX resident_household ON resident(household_no)",
+    "CREATE INDEX resident_kana ON resident(name_kana)",  # counter search
+    "CREATE INDEX resident_birth ON resident(birth_date)",
     "CREATE INDEX seal_owner ON seal(owner_atena_no)",
 )
 

@@ -7,6 +7,7 @@ Talks to the running server's ``/ops/api`` with the ops token from the data fold
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import sys
@@ -69,14 +70,59 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(status, ensure_ascii=False, indent=2))
         return 0
-    rep = status["replica"]
-    print(f"mode            {status['mode']}")
+    rep, mode, link = status["replica"], status["mode"], status["link"]
+    print(
+        f"mode            {mode['mode']} ({'by hand' if mode['manual'] else 'automatic'}) since {mode['since']}"
+    )
+    print(f"why             {mode['reason']}")
+    print(
+        f"breaker         {link['breaker']['state']} (failures {link['breaker']['consecutive_failures']},"
+        f" cool-down {link['breaker']['cooldown_s']} s)"
+    )
+    print(
+        f"feed            replica seq {link['replica_seq']} / registry seq {link['registry_seq']}"
+        f" (lag {link['seq_lag']} changes, p99 {link['lag_s_p99']} s)"
+    )
+    print(f"replica age     {link['replica_age_s']} s (confirmed at {link['confirmed_at']})")
     print(f"replica         {rep.get('replica_file') or 'not loaded'}")
     print(f"registry seq    {rep.get('replica_seq')}")
     print(f"data as of      {rep.get('replica_as_of')}")
     print(f"last full sync  {rep.get('last_full_sync_at')}")
     print(f"last error      {rep.get('last_error') or '-'}")
     print(f"kiosk sessions  {status['open_kiosk_sessions']}")
+    return 0
+
+
+def cmd_mode(args: argparse.Namespace) -> int:
+    result = _client(args).call("POST", "/ops/api/mode", {"mode": args.mode, "reason": args.reason})
+    mode = result["mode"]
+    how = "by hand, until released with 'konbini-ops mode normal'" if mode["manual"] else "automatic"
+    print(f"mode {mode['mode']} ({how}) since {mode['since']}: {mode['reason']}")
+    return 0
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    items = _client(args).call("GET", "/ops/api/reconcile" + (f"?since={args.since}" if args.since else ""))[
+        "items"
+    ]
+    rows = [
+        (i["serial"], i["kind"], i["channel"], i["issued_at"], i["data_as_of"], c["record"], c["change"],
+         " ".join(c["fields"]))
+        for i in items for c in i["changes"]
+    ]  # fmt: skip
+    header = ("serial", "kind", "channel", "issued_at", "data_as_of", "record", "change", "fields")
+    if args.csv:
+        with open(args.csv, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            writer.writerows(rows)
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for r in [header, *rows]:
+        print("  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+    print(
+        f"{len(items)} certificate(s) issued in recovery mode printed records that changed since"
+        + (f"; CSV in {args.csv}" if args.csv else "")
+    )
     return 0
 
 
@@ -118,6 +164,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--location", default="")
     p.add_argument("--out", type=Path)
     p.set_defaults(func=cmd_kiosk_add)
+    p = sub.add_parser("mode", help="switch mode by hand (recovery/maintenance stay until 'mode normal')")
+    p.add_argument("mode", choices=["normal", "recovery", "maintenance"])
+    p.add_argument("--reason", default="")
+    p.set_defaults(func=cmd_mode)
+    p = sub.add_parser(
+        "reconcile", help="certificates issued in recovery whose records changed upstream since"
+    )
+    p.add_argument("--since", help="only those issued at or after this ISO time")
+    p.add_argument("--csv", type=Path, help="also write the report as CSV")
+    p.set_defaults(func=cmd_reconcile)
     p = sub.add_parser("audit-verify", help="check the audit log's hash chain")
     p.set_defaults(func=cmd_audit_verify)
     return parser

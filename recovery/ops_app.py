@@ -16,6 +16,7 @@ from issuance_server.clock import utc_now_iso
 from issuance_server.core import ServerCore, core_of, token_hash
 from issuance_server.modes import MODES, switch_mode
 from recovery.link import LINK
+from recovery.reconcile import reconcile
 from recovery.snapshot_sync import SnapshotSync
 
 routes = web.RouteTableDef()
@@ -116,6 +117,14 @@ async def audit_verify(request: web.Request) -> web.Response:
     rows = await core.db.fetchall("SELECT * FROM audit_log ORDER BY seq")
     broken = verify_chain(rows)
     return json_response({"rows": len(rows), "intact": broken is None, "first_broken_seq": broken})
+
+
+@routes.get("/api/reconcile")
+async def reconciliation(request: web.Request) -> web.Response:
+    core, actor = ops_actor(request)
+    items = await reconcile(core, request.query.get("since"))
+    await core.audit.append(actor, "reconcile", "ok", None, items=len(items))
+    return json_response({"items": items})
 
 
 def make_ops_app() -> web.Application:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 
 from aiohttp import web
 
+from issuance_server import issuance
 from issuance_server.api_errors import ApiError, field, json_response, read_json
 from issuance_server.core import core_of
-from registration import card_registration
-from registration.staff_auth import login, staff_actor
+from issuance_server.kiosk_api import issue_body
+from registration import card_registration, counter
+from registration.staff_auth import STAFF_ROLES, login, staff_actor
 
 routes = web.RouteTableDef()
 
@@ -65,6 +68,60 @@ async def list_registrations(request: web.Request) -> web.Response:
     core, _actor = await staff_actor(request, "registrar")
     atena_no = _atena_no(dict(request.query))
     return json_response({"registrations": await card_registration.registrations_of(core, atena_no)})
+
+
+@routes.get("/api/residents")
+async def search(request: web.Request) -> web.Response:
+    core, actor = await staff_actor(request, "counter")
+    q = request.query
+    found = await counter.search_residents(
+        core,
+        kana=q.get("kana", ""),
+        atena_no=q.get("atena_no", ""),
+        birth_date=q.get("birth_date", ""),
+        see_mynumber="mynumber" in request[STAFF_ROLES],
+    )
+    await core.audit.append(actor, "resident_search", "ok", None, results=len(found))
+    return json_response({"residents": found})
+
+
+@routes.post("/api/counter/certificates")
+async def counter_issue(request: web.Request) -> web.Response:
+    core, actor = await staff_actor(request, "counter")
+    counter.require_recovery(core)
+    data = await read_json(request, core.settings.max_body_bytes)
+    atena_no = _atena_no(data)
+    req, members = issue_body(data)
+    req = dataclasses.replace(req, members=tuple(members))
+    copies = field(data, "copies", int, required=False, default=1)
+    issued = await issuance.issue(core, actor, "counter", atena_no, req, copies)
+    return json_response(
+        {
+            "certificates": [
+                {"serial": i.serial, "kind": i.kind, "fee_yen": i.fee_yen, "pages": i.pages} for i in issued
+            ],
+            "total_fee_yen": sum(i.fee_yen for i in issued),
+        },
+        status=201,
+    )
+
+
+@routes.get("/api/counter/certificates/{serial}/pdf")
+async def counter_pdf(request: web.Request) -> web.Response:
+    core, actor = await staff_actor(request, "counter")
+    serial = request.match_info["serial"]
+    pdf = await issuance.document_at_counter(core, serial)
+    await core.audit.append(actor, "fetch_pdf", "ok", None, serial=serial, channel="counter")
+    return web.Response(body=pdf, content_type="application/pdf")
+
+
+@routes.post("/api/counter/certificates/{serial}/print-report")
+async def counter_print_report(request: web.Request) -> web.Response:
+    core, actor = await staff_actor(request, "counter")
+    data = await read_json(request, core.settings.max_body_bytes)
+    printed = field(data, "printed", bool)
+    status = await issuance.report_print(core, actor, None, request.match_info["serial"], printed)
+    return json_response({"serial": request.match_info["serial"], "status": status})
 
 
 def make_clerk_app() -> web.Application:

@@ -11,6 +11,7 @@ import base64
 import getpass
 import os
 import sys
+import urllib.parse
 from pathlib import Path
 
 from issuance_server.settings import load_settings
@@ -18,6 +19,7 @@ from kiosk.card_reader import CardError, JpkiCard
 from registration.bootstrap import BootstrapError, bootstrap_staff
 from registration.staff_auth import ROLES
 from wire.http_json import HttpError, JsonClient
+from wire.kiosk_api import JUMINHYO_OPTIONS, JUMINHYO_SCOPES, CertificateKind
 
 
 def _secret(env: str, prompt: str) -> str:
@@ -91,6 +93,48 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    query = urllib.parse.urlencode(
+        {
+            k: v
+            for k, v in (("kana", args.kana), ("atena_no", args.atena_no), ("birth_date", args.birth_date))
+            if v
+        }
+    )
+    found = _client(args).call("GET", f"/clerk/api/residents?{query}")["residents"]
+    for r in found:
+        print(
+            f"{r['atena_no']}  {r['name']}（{r['name_kana']}）  {r['birth_date']}  {r['address']}"
+            f" {r['katagaki'] or ''}  {r['status']}  個人番号 {r['kojin_bango']}"
+        )
+    print(f"{len(found)} found")
+    return 0
+
+
+def cmd_issue(args: argparse.Namespace) -> int:
+    """Counter issuance (recovery mode): issue, save the PDF (print it from there), report printed."""
+    client = _client(args)
+    body = {
+        "atena_no": args.atena_no,
+        "kind": args.kind,
+        "scope": args.scope,
+        "copies": args.copies,
+        "members": [m for m in args.members.split(",") if m],
+        "options": args.option or [],
+        "fiscal_year": args.fiscal_year,
+    }
+    issued = client.call("POST", "/clerk/api/counter/certificates", body)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for cert in issued["certificates"]:
+        path = args.out / f"counter-{cert['serial']}.pdf"
+        path.write_bytes(client.fetch(f"/clerk/api/counter/certificates/{cert['serial']}/pdf"))
+        client.call(
+            "POST", f"/clerk/api/counter/certificates/{cert['serial']}/print-report", {"printed": True}
+        )
+        print(f"issued serial={cert['serial']} certificate={path} fee={cert['fee_yen']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="konbini-clerk", description=__doc__)
     parser.add_argument("--server", default=os.environ.get("KONBINI_SERVER", "http://127.0.0.1:8470"))
@@ -115,6 +159,21 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--atena-no", required=True)
         p.add_argument("--reason", default="")
         p.set_defaults(func=cmd_status_change)
+    p = sub.add_parser("search", help="look residents up (role counter)")
+    p.add_argument("--kana", default="", help="ふりがな prefix")
+    p.add_argument("--atena-no", default="")
+    p.add_argument("--birth-date", default="", help="YYYY-MM-DD")
+    p.set_defaults(func=cmd_search)
+    p = sub.add_parser("issue", help="issue a certificate at the counter (recovery mode, role counter)")
+    p.add_argument("--atena-no", required=True)
+    p.add_argument("--kind", default="juminhyo", choices=[k.value for k in CertificateKind])
+    p.add_argument("--scope", default="self", choices=JUMINHYO_SCOPES)
+    p.add_argument("--members", default="", help="scope members: 宛名番号 separated by commas")
+    p.add_argument("--option", action="append", choices=JUMINHYO_OPTIONS)
+    p.add_argument("--fiscal-year", type=int)
+    p.add_argument("--copies", type=int, default=1)
+    p.add_argument("--out", type=Path, default=Path("out/counter"))
+    p.set_defaults(func=cmd_issue)
     p = sub.add_parser("show", help="a resident's card registrations")
     p.add_argument("--atena-no", required=True)
     p.set_defaults(func=cmd_show)

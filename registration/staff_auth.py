@@ -14,7 +14,10 @@ from issuance_server.core import ServerCore, core_of, token_hash
 from issuance_server.secret_hashing import STAFF_PASSWORD
 
 ROLES = ("registrar", "counter", "mynumber", "ops", "auditor")
-IDLE_TIMEOUT_S = 15 * 60  # the seed's screen-saver rule: idle sessions end
+IDLE_TIMEOUT_S = 15 * 60
+STAFF_ROLES: web.RequestKey[frozenset[str]] = web.RequestKey(
+    "staff_roles", frozenset
+)  # the seed's screen-saver rule: idle sessions end
 
 
 async def login(core: ServerCore, staff_id: str, password: str, terminal: str) -> str:
@@ -64,4 +67,5 @@ async def staff_actor(request: web.Request, role: str) -> tuple[ServerCore, Acto
     await core.db.execute(
         "UPDATE staff_sessions SET last_seen_at = ? WHERE token_hash = ?", (utc_now_iso(), token_hash(token))
     )
+    request[STAFF_ROLES] = frozenset(row["roles"].split(","))
     return core, Actor("staff", row["staff_id"], row["terminal"])

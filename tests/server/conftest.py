@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from issuance_server.app import make_app
-from issuance_server.clock import jst_now
+from issuance_server.clock import jst_now, utc_now_iso
 from issuance_server.core import CORE, ServerCore
 from issuance_server.eligibility import kiosk_fiscal_years
 from issuance_server.replica_store import ReplicaWriter
@@ -52,7 +52,7 @@ async def load_replica(core: ServerCore, records: list[dict[str, Any]], seq: int
     for rec in records:
         writer.insert(rec["t"], [tuple(rec[f] for f in FIELDS_BY_TYPE[rec["t"]])])
     writer.finish({"seq": str(seq)})
-    await core.replica.switch_to(path, seq, "2026-11-26T00:00:00Z", "2026-11-26T00:00:00Z")
+    await core.replica.switch_to(path, seq, utc_now_iso(), utc_now_iso())
 
 
 @dataclass

@@ -1,0 +1,67 @@
+"""Counter work at the city-hall desk: look residents up (住民票の照会) and, in recovery mode, issue
+certificates at the counter from the replica (the seed's サブシステム機能)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from issuance_server.api_errors import ApiError
+from issuance_server.core import ServerCore
+
+SEARCH_LIMIT = 50
+SEARCH_FIELDS = (
+    "atena_no",
+    "name",
+    "name_kana",
+    "name_alpha",
+    "birth_date",
+    "sex",
+    "address",
+    "katagaki",
+    "status",
+)
+
+
+def mask_kojin_bango(number: str | None) -> str | None:
+    return None if not number else "*" * 8 + number[-4:]
+
+
+async def search_residents(
+    core: ServerCore, *, kana: str = "", atena_no: str = "", birth_date: str = "", see_mynumber: bool = False
+) -> list[dict[str, Any]]:
+    """Residents by ふりがな prefix, 宛名番号 or birth date (combined with AND). 個人番号 is masked for staff
+    without the mynumber role."""
+    if not (kana or atena_no or birth_date):
+        raise ApiError(400, "bad_field", "give kana, atena_no or birth_date to search by")
+    if not core.replica.ready:
+        raise ApiError(503, "replica_not_loaded", "the resident replica is not loaded yet")
+    where, params = [], []
+    if kana:
+        where.append("name_kana >= ? AND name_kana < ?")
+        params += [kana, kana + "\U0010ffff"]
+    if atena_no:
+        where.append("atena_no = ?")
+        params.append(atena_no)
+    if birth_date:
+        where.append("birth_date = ?")
+        params.append(birth_date)
+    rows = await core.db.fetchall(
+        f"SELECT {', '.join(SEARCH_FIELDS)}, kojin_bango FROM replica.resident WHERE {' AND '.join(where)}"
+        f" ORDER BY name_kana, birth_date LIMIT {SEARCH_LIMIT + 1}",
+        params,
+    )
+    out = []
+    for row in rows[:SEARCH_LIMIT]:
+        item = {f: row[f] for f in SEARCH_FIELDS}
+        item["kojin_bango"] = row["kojin_bango"] if see_mynumber else mask_kojin_bango(row["kojin_bango"])
+        out.append(item)
+    return out
+
+
+def require_recovery(core: ServerCore) -> None:
+    if core.mode != "recovery":
+        raise ApiError(
+            409,
+            "counter_issuance_recovery_only",
+            "counter issuance here is the sub-system's: it runs in recovery mode; use the main system now",
+        )

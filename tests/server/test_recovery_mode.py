@@ -1,0 +1,131 @@
+"""Recovery mode in the server: switching by hand, read-only resident data, counter work, data-as-of,
+maximum replica age, maintenance, reconciliation (in-process; tests/e2e drive the breaker for real)."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+from typing import Any
+
+from tests.server.conftest import Env, city, load_replica, make_card
+from wire.kiosk_api import API_PREFIX
+
+
+async def set_mode(env: Env, mode: str, reason: str = "test") -> dict[str, Any]:
+    ops = {"Authorization": f"Bearer {env.core.secrets.ops_token}"}
+    resp = await env.client.post("/ops/api/mode", json={"mode": mode, "reason": reason}, headers=ops)
+    assert resp.status == 200, await resp.text()
+    return dict(await resp.json())
+
+
+async def kiosk_issue(
+    env: Env, body: dict[str, Any] | None = None
+) -> tuple[int, dict[str, Any], dict[str, Any]]:
+    session = await env.open_session()
+    assert (await env.authenticate(session)).status == 200
+    resp = await env.client.post(
+        f"{API_PREFIX}/sessions/{session['session_id']}/certificates",
+        json=body or {"kind": "juminhyo"},
+        headers=env.kiosk_headers,
+    )
+    return resp.status, await resp.json(), session
+
+
+async def test_manual_recovery_is_audited_shown_and_stays(env: Env) -> None:
+    result = await set_mode(env, "recovery", "main registry maintenance window")
+    assert result["mode"]["mode"] == "recovery" and result["mode"]["manual"] is True
+    health = await (await env.client.get("/healthz")).json()
+    assert (
+        health["mode"]["mode"] == "recovery"
+        and health["mode"]["reason"] == "main registry maintenance window"
+    )
+    metrics = await (await env.client.get("/metrics")).text()
+    assert 'konbini_mode{mode="recovery"} 1' in metrics and "konbini_mode_manual 1" in metrics
+    rows = await env.core.db.fetchall("SELECT * FROM audit_log WHERE action = 'mode_switch'")
+    assert rows and "recovery" in rows[-1]["details"]
+    released = await set_mode(env, "normal", "")
+    assert released["mode"] == {**released["mode"], "mode": "normal", "manual": False}
+
+
+async def test_a_reason_is_required_to_switch_by_hand(env: Env) -> None:
+    ops = {"Authorization": f"Bearer {env.core.secrets.ops_token}"}
+    resp = await env.client.post("/ops/api/mode", json={"mode": "recovery"}, headers=ops)
+    assert resp.status == 400 and (await resp.json())["error"]["code"] == "bad_field"
+
+
+async def test_recovery_keeps_kiosks_issuing_with_data_as_of(env: Env) -> None:
+    await set_mode(env, "recovery")
+    status, body, session = await kiosk_issue(env)
+    assert status == 201, body
+    serial = body["certificates"][0]["serial"]
+    row = await env.core.db.fetchone("SELECT mode, data_as_of FROM issuances WHERE serial = ?", (serial,))
+    assert row["mode"] == "recovery" and row["data_as_of"]
+    pdf = await (
+        await env.client.get(
+            f"{API_PREFIX}/sessions/{session['session_id']}/certificates/{serial}/pdf",
+            headers=env.kiosk_headers,
+        )
+    ).read()
+    text = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
+    assert "時点" in text  # "made from the resident records as of ..."
+
+
+async def test_recovery_refuses_once_the_replica_is_too_old(env: Env) -> None:
+    await set_mode(env, "recovery")
+    env.core.settings = dataclasses.replace(env.core.settings, recovery_max_replica_age_s=0)
+    status, body, _ = await kiosk_issue(env)
+    assert status == 403 and body["error"]["refusal"]["code"] == "replica_too_old"
+
+
+async def test_recovery_refuses_registrations_but_keeps_security_state(env: Env) -> None:
+    await set_mode(env, "recovery")
+    card = make_card(env.tmp / "card-ca", env.tmp / "cards" / "new.json")
+    resp = await env.register("0000000111", card)
+    assert resp.status == 409 and (await resp.json())["error"]["code"] == "read_only_mode"
+    session = await env.open_session()
+    resp = await env.authenticate(session, pin="0000")
+    assert (await resp.json())["error"]["tries_left"] == 2  # failure counters are still written
+
+
+async def test_maintenance_closes_kiosks(env: Env) -> None:
+    await set_mode(env, "maintenance", "server upgrade")
+    assert (await env.open_session())["service"] == "closed"
+    status, body, _ = await kiosk_issue(env)
+    assert status == 403 and body["error"]["refusal"]["code"] == "maintenance"
+
+
+async def test_counter_search_masks_kojin_bango_and_issues_only_in_recovery(env: Env) -> None:
+    resp = await env.client.get("/clerk/api/residents?kana=よしだ　はな", headers=env.clerk_headers)
+    found = (await resp.json())["residents"]
+    assert [r["atena_no"] for r in found] == ["0000000102"]
+    assert found[0]["kojin_bango"].startswith("********")  # the clerk lacks the mynumber role
+    resp = await env.client.get("/clerk/api/residents", headers=env.clerk_headers)
+    assert resp.status == 400
+    body = {"atena_no": "0000000102", "kind": "juminhyo"}  # a child: fine at the counter, not at a kiosk
+    resp = await env.client.post("/clerk/api/counter/certificates", json=body, headers=env.clerk_headers)
+    assert resp.status == 409 and (await resp.json())["error"]["code"] == "counter_issuance_recovery_only"
+    await set_mode(env, "recovery")
+    resp = await env.client.post("/clerk/api/counter/certificates", json=body, headers=env.clerk_headers)
+    assert resp.status == 201, await resp.text()
+    cert = (await resp.json())["certificates"][0]
+    assert cert["fee_yen"] == env.settings.counter_fees_yen["juminhyo"]
+    pdf = await env.client.get(
+        f"/clerk/api/counter/certificates/{cert['serial']}/pdf", headers=env.clerk_headers
+    )
+    assert pdf.status == 200 and (await pdf.read()).startswith(b"%PDF")
+
+
+async def test_reconcile_lists_recovery_certificates_whose_records_changed(env: Env) -> None:
+    await set_mode(env, "recovery")
+    status, body, _ = await kiosk_issue(env)
+    serial = body["certificates"][0]["serial"]
+    records = city()
+    for rec in records:
+        if rec.get("atena_no") == "0000000101":
+            rec.update(address="鹿児島市東千石町1番1号", version=2)
+    await load_replica(env.core, records, seq=2)
+    ops = {"Authorization": f"Bearer {env.core.secrets.ops_token}"}
+    items = (await (await env.client.get("/ops/api/reconcile", headers=ops)).json())["items"]
+    assert [i["serial"] for i in items] == [serial]
+    assert items[0]["changes"][0]["record"] == "resident/0000000101"
+    assert items[0]["changes"][0]["fields"] == ["address"]
