@@ -1,11 +1,12 @@
-"""Cost of rendering one 住民票の写し and of its pieces, medians of N runs (after one warm-up).
+"""Cost of rendering each certificate kind, and of its pieces: medians of N runs after a warm-up.
 
-    .venv/bin/python bench/bench_render.py [-n 50] [--profile]
+    .venv/bin/python bench/bench_render.py [-n 40] [--profile KIND] [--kinds juminhyo,inkan,...]
 
-Prints milliseconds for: a plain text page with the same fonts (the certificate's text drawn with
-drawString, IPAex + IPAmj, no QR / rules / seal), the QR matrix (ours, and stock ``qrcode`` for reference),
-drawing the QR, the record signature, the stages of render_juminhyo, the full render, and the ratio
-full / (text page + QR matrix). ``--profile`` adds a cProfile summary of the full render.
+Per kind (synthetic people): ms per document and per page for render + record signature
+(``render_certificate``); pages per second on one core; the baseline, a plain text page with the same
+text and fonts (drawString) plus the QR matrix, and the ratio to it (target <= 1.3); the QR's share of
+the render (matrix + drawing operators); the PAdES signature (pyHanko, ECDSA P-256, PAdES B-B) of the
+rendered PDF and its share of render + signature. ``--profile KIND`` adds a cProfile summary.
 """
 
 from __future__ import annotations
@@ -16,41 +17,34 @@ import io
 import pstats
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import qrcode
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from qrcode.util import MODE_8BIT_BYTE, QRData
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen.canvas import Canvas
 
-from issuance_server.certificates import engine, fonts
-from issuance_server.certificates.juminhyo import _person_values, render_juminhyo
+from issuance_server.certificates import engine, fonts, pades
 from issuance_server.certificates.qr import pdf_ops, qr_matrix
-from issuance_server.certificates.record import JST, CertRecord, digest_prefix, sign_record
-from wire.linkage import RESIDENT_FIELDS
+from issuance_server.certificates.record import JST
+from issuance_server.certificates.render import CertificateRequest, build_layout, render_certificate
+from wire.linkage import RESIDENT_FIELDS, SEAL_FIELDS, TAX_FIELDS
 
 ISSUED_AT = datetime(2026, 11, 26, 10, 30, tzinfo=JST)
 KEY = Ed25519PrivateKey.generate()
-COMMON: dict[str, Any] = {
-    "serial": "20261126-000123",
-    "issued_at": ISSUED_AT,
-    "municipality_name": "鹿児島市",
-    "municipality_code": "462012",
-    "mayor_name": "鹿児島市長　桜島　太郎",
-    "key": KEY,
-}
 
 
-def synthetic_person() -> dict[str, Any]:
+def synthetic_person(**over: Any) -> dict[str, Any]:
     person: dict[str, Any] = dict.fromkeys(RESIDENT_FIELDS)
     person.update(
+        atena_no="0000000101",
         kind="japanese",
         status="resident",
         name="𠮷田　髙志",
@@ -65,7 +59,61 @@ def synthetic_person() -> dict[str, Any]:
         address_set_on="2015-06-30",
         previous_address="鹿児島市東千石町1番1号",
     )
+    person.update(over)
     return person
+
+
+def seal_record() -> dict[str, Any]:
+    seal: dict[str, Any] = dict.fromkeys(SEAL_FIELDS)
+    seal.update(
+        seal_no="0012345", owner_atena_no="0000000101", impression="𠮷田", registered_on="2010-04-01"
+    )
+    seal.update(status="active", version=1)
+    return seal
+
+
+def tax_record() -> dict[str, Any]:
+    tax: dict[str, Any] = dict.fromkeys(TAX_FIELDS, 0)
+    tax.update(
+        owner_atena_no="0000000101",
+        fiscal_year=2026,
+        salary_income=4_360_000,
+        total_income=4_360_000,
+        deductions=1_230_000,
+        taxable_income=3_130_000,
+        municipal_income_levy=187_800,
+        municipal_per_capita=3_500,
+        prefectural_income_levy=125_200,
+        prefectural_per_capita=1_500,
+        paid=318_000,
+    )
+    return tax
+
+
+def requests() -> dict[str, CertificateRequest]:
+    base = CertificateRequest(
+        kind="juminhyo",
+        persons=[synthetic_person()],
+        serial="20261126-000123",
+        issued_at=ISSUED_AT,
+        municipality_name="鹿児島市",
+        municipality_code="462012",
+        mayor_name="鹿児島市長　桜島　太郎",
+        options=frozenset({"householder"}),
+    )
+    household = [
+        synthetic_person(atena_no=f"00000001{i:02d}", name=f"𠮷田　{n}", relationship="子" if i else "世帯主")
+        for i, n in enumerate("一二三四五六七八九")
+    ]
+    out = {
+        "juminhyo (setai, 1 person)": base,
+        "juminhyo (kojin, 1 person)": replace(base, layout="kojin"),
+        "juminhyo (setai, 9 persons)": replace(base, persons=household),
+        "inkan": replace(base, kind="inkan", options=frozenset(), seal=seal_record()),
+    }
+    for kind in ("tax_income", "tax_status", "tax_income_assessment", "tax_payment"):
+        out[kind] = replace(base, kind=kind, options=frozenset(), tax=tax_record())
+    return out
 
 
 def median_ms(fn: Callable[[], object], n: int) -> float:
@@ -78,135 +126,97 @@ def median_ms(fn: Callable[[], object], n: int) -> float:
     return statistics.median(times) * 1000
 
 
-def certificate_texts() -> list[tuple[str, str]]:
-    """(text, font role) of everything the certificate prints, from its own layout."""
-    template = engine.load_template("juminhyo")
-    values = {
-        "title": "住民票の写し",
-        "serial": COMMON["serial"],
-        "issued_date": "令和8年11月26日",
-        "municipality_name": "鹿児島市",
-        "mayor_name": COMMON["mayor_name"],
-        "page": "1",
-        "pages": "1",
-    }
-    person = engine.PersonInput(values=_person_values(synthetic_person()), kind="japanese")
-    layout = engine.lay_out(template, values, [person])
+def printed_texts(layout: engine.Layout) -> list[tuple[str, str]]:
+    """(text, font role) of every text the certificate prints, from its own layout."""
+    t = layout.template
+    values = {**layout.values, "page": "1", "pages": str(len(layout.pages))}
     texts = [
-        (engine.fill(str(i.params["text"]), values, "bench"), "text")
-        for i in template.items
+        (engine.fill(str(i.params["text"]), values, "bench"), str(i.params.get("font", t.font)))
+        for i in layout.items()
         if i.type == "text"
     ]
-    for row in layout.blocks[0].rows:
-        for cell in row.cells:
-            texts.append((cell.label, "text"))
-            texts.extend((line, cell.font) for line in cell.lines if line)
-    return texts
+    for block in (*layout.blocks, *(table.block for table in layout.tables)):
+        for row in block.rows:
+            for cell in row.cells:
+                texts.append((cell.label, t.font))
+                texts.extend((line, cell.font) for line in cell.lines if line)
+    return [(text, role) for text, role in texts if text]
 
 
-def text_page(texts: list[tuple[str, str]]) -> bytes:
+def text_pages(texts: list[tuple[str, str]], pages: int) -> bytes:
+    """The baseline: the same text, the same fonts, drawString, one line under another; same streams."""
     buf = io.BytesIO()
-    canvas = Canvas(buf, pagesize=A4, initialFontName=fonts.IPAEX_MINCHO)
-    y = 800.0
-    for text, role in texts:
-        x = 50.0
-        for name, seg in fonts.runs(text, fonts.CHAINS[role]):
-            canvas.setFont(name, 10.5)
-            canvas.drawString(x, y, seg)
-            x += canvas.stringWidth(seg, name, 10.5)
-        y -= 20
-    canvas.showPage()
-    with engine.binary_streams():  # the same stream settings as the certificate
+    canvas = Canvas(buf, pagesize=A4, initialFontName=fonts.IPAEX_MINCHO, invariant=1)
+    per_page = -(-len(texts) // pages)
+    for p in range(pages):
+        y = 800.0
+        for text, role in texts[p * per_page : (p + 1) * per_page]:
+            x = 50.0
+            for name, seg in fonts.runs(text, fonts.CHAINS[role]):
+                canvas.setFont(name, 10.5)
+                canvas.drawString(x, y, seg)
+                x += canvas.stringWidth(seg, name, 10.5)
+            y -= 14
+        canvas.showPage()
+    with engine.binary_streams():
         canvas.save()
     return buf.getvalue()
 
 
-def stock_qr(text: str) -> object:
-    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_Q, border=0)
-    code.add_data(QRData(text.encode(), mode=MODE_8BIT_BYTE))
-    code.make()
-    return code.modules
+def pades_signer() -> pades.PadesSigner:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-pades-"))
+    pades.create_signing_identity(tmp / "secrets", tmp / "keys", "鹿児島市")
+    return pades.load_signer(tmp / "secrets", tmp / "keys")
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-n", type=int, default=50, help="runs per measurement")
-    parser.add_argument("--profile", action="store_true", help="print a cProfile summary of the full render")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("-n", type=int, default=40, help="runs per measurement")
+    parser.add_argument("--profile", metavar="KIND", help="cProfile summary of one kind's render")
     args = parser.parse_args()
     n = args.n
 
     start = time.perf_counter()
     fonts.register_fonts()
     print(f"font loading, once per process: {(time.perf_counter() - start) * 1000:.0f} ms")
-    person = synthetic_person()
-    cert = render_juminhyo([person], **COMMON)  # warm-up: templates, seal outlines, QR layout caches
-    record_text = cert.record_text
-    matrix = qr_matrix(record_text)
-    texts = certificate_texts()
-    record = CertRecord(
-        serial=COMMON["serial"],
-        kind="juminhyo",
-        issued_at=ISSUED_AT,
-        municipality_code="462012",
-        name=person["name"],
-        birth_date=datetime(1980, 1, 1).date(),
-        address=person["address"],
-        content_digest=digest_prefix(cert.content_digest),
+    signer = pades_signer()
+    reqs = requests()
+    header = (
+        f"{'kind':<28} {'pages':>5} {'ms/doc':>7} {'ms/page':>7} {'pages/s':>7} {'base':>6} {'ratio':>5}"
+        f" {'QR %':>5} {'PAdES ms':>8} {'PAdES %':>7} {'kB':>5}"
     )
-    template = engine.load_template("juminhyo")
-    values = {
-        "title": "住民票の写し",
-        "serial": COMMON["serial"],
-        "issued_date": "令和8年11月26日",
-        "municipality_name": "鹿児島市",
-        "mayor_name": COMMON["mayor_name"],
-    }
-    people = [engine.PersonInput(values=_person_values(person), kind="japanese")]
-    layout = engine.lay_out(template, values, people)
-
-    results: dict[str, float] = {}
-    results["text page (same text and fonts, drawString)"] = median_ms(lambda: text_page(texts), n)
-    results["QR matrix (ours: qrcode encoding + fast mask choice)"] = median_ms(
-        lambda: qr_matrix(record_text), n
-    )
-    results["QR matrix (stock qrcode make(), reference)"] = median_ms(lambda: stock_qr(record_text), n)
-    results["QR drawing (run-length rectangles -> PDF operators)"] = median_ms(
-        lambda: pdf_ops(matrix, 0, 100, 100), n
-    )
-    results["record signature (Ed25519 + encoding)"] = median_ms(lambda: sign_record(record, KEY), n)
-    results["  stage: lay_out (values, pagination, glyph check)"] = median_ms(
-        lambda: engine.lay_out(template, values, people), n
-    )
-    results["  stage: content digest"] = median_ms(
-        lambda: engine.content_digest(
-            layout, kind="juminhyo", serial="x", issued_at=ISSUED_AT, municipality_code="462012"
-        ),
-        n,
-    )
-    results["  stage: draw + save (incl. QR matrix)"] = median_ms(lambda: engine.draw(layout, record_text), n)
-    results["  stage: draw + save without QR"] = median_ms(lambda: engine.draw(layout, None), n)
-    results["full render_juminhyo"] = median_ms(lambda: render_juminhyo([person], **COMMON), n)
-
+    print(f"median of {n} runs; render = render_certificate (layout, digest, Ed25519 record, PDF)")
+    print(header)
+    for label, req in reqs.items():
+        cert = render_certificate(req, KEY)  # warm-up: templates, seal outlines, QR layout caches
+        layout = build_layout(req)
+        texts = printed_texts(layout)
+        full = median_ms(lambda req=req: render_certificate(req, KEY), n)  # type: ignore[misc]
+        base_text = median_ms(lambda: text_pages(texts, cert.pages), n)
+        matrix_ms = median_ms(lambda: qr_matrix(cert.record_text), n)
+        matrix = qr_matrix(cert.record_text)
+        draw_ms = median_ms(lambda: pdf_ops(matrix, 0, 100, 100, quiet=4), n)
+        sign_ms = median_ms(lambda: pades.sign_pdf(cert.pdf, signer), max(n // 2, 5))
+        pages = cert.pages
+        base = base_text + matrix_ms
+        print(
+            f"{label:<28} {pages:>5} {full:7.2f} {full / pages:7.2f} {1000 * pages / full:7.0f}"
+            f" {base:6.2f} {full / base:5.2f} {100 * (matrix_ms + draw_ms) / full:5.0f}"
+            f" {sign_ms:8.2f} {100 * sign_ms / (full + sign_ms):7.0f} {len(cert.pdf) / 1024:5.0f}"
+        )
     print(
-        f"median of {n} runs, ms per certificate (record {len(record_text)} chars, QR version {matrix.version})"
+        "base: the same text and fonts drawn with drawString + the QR matrix; ratio = render / base;"
+        " QR % = (matrix + drawing) / render; PAdES % = signature / (render + signature)"
     )
-    for label, ms in results.items():
-        print(f"  {label:<58} {ms:7.2f}")
-    full = results["full render_juminhyo"]
-    page = results["text page (same text and fonts, drawString)"]
-    ours = results["QR matrix (ours: qrcode encoding + fast mask choice)"]
-    stock = results["QR matrix (stock qrcode make(), reference)"]
-    print(f"ratio full / (text page + QR matrix, ours):  {full / (page + ours):.2f}  (target <= 1.3)")
-    print(f"ratio full / (text page + QR matrix, stock): {full / (page + stock):.2f}")
-    print(f"PDF size: {len(cert.pdf)} bytes")
 
     if args.profile:
+        req = next(r for label, r in reqs.items() if label.split(" ")[0] == args.profile)
         profiler = cProfile.Profile()
         profiler.enable()
         for _ in range(n):
-            render_juminhyo([person], **COMMON)
+            render_certificate(req, KEY)
         profiler.disable()
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
     return 0
 
 

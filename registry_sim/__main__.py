@@ -3,17 +3,22 @@
 konbini-registry seed --residents 600000 --seed 1 [--fiscal-year 2026] [--db PATH]
 konbini-registry import FILE.jsonl [--db PATH]
 konbini-registry export [--db PATH] [--out FILE]
-konbini-registry serve [--db PATH] [--host 127.0.0.1] [--port 8471] [--down] [--slow-ms N]
-                       [--snapshot-abort-after N]
+konbini-registry serve [--db PATH] [--host 127.0.0.1] [--port 8471] [--generate-rate R] [--generate-seed N]
+                       [--keep-changes N] [--down] [--slow-ms N] [--flap-period-s S]
+                       [--garbage syntax|shape|record] [--feed-abort-after N] [--snapshot-abort-after N]
+konbini-registry changes --rate R [--duration S] [--seed N] [--url http://127.0.0.1:8471] [--wait]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -102,16 +107,67 @@ def _serve(args: argparse.Namespace) -> int:
     faults = Faults()
     try:
         faults.update(
-            {"snapshot_abort_after": args.snapshot_abort_after, "slow_ms": args.slow_ms, "down": args.down}
+            {
+                "snapshot_abort_after": args.snapshot_abort_after,
+                "feed_abort_after": args.feed_abort_after,
+                "slow_ms": args.slow_ms,
+                "down": args.down,
+                "flap_period_s": args.flap_period_s,
+                "garbage": args.garbage,
+            }
         )
     except ValueError as exc:
         print(str(exc), file=sys.stderr)
         return 2
+    if args.generate_rate < 0 or args.keep_changes < 0:
+        print("--generate-rate and --keep-changes must not be negative", file=sys.stderr)
+        return 2
     try:
-        asyncio.run(serve(args.db, args.host, args.port, faults))
+        asyncio.run(
+            serve(
+                args.db,
+                args.host,
+                args.port,
+                faults,
+                keep_changes=args.keep_changes,
+                generate_rate=args.generate_rate,
+                generate_seed=args.generate_seed,
+            )
+        )
     except OSError as exc:
         print(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _post(url: str, body: dict[str, object], timeout: float = 10.0) -> dict[str, object]:
+    req = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        answer: dict[str, object] = json.loads(resp.read())
+        return answer
+
+
+def _changes(args: argparse.Namespace) -> int:
+    base = args.url.rstrip("/")
+    body: dict[str, object] = {"rate": args.rate, "duration_s": args.duration}
+    if args.seed is not None:
+        body["seed"] = args.seed
+    try:
+        state = _post(f"{base}/control/generate", body)
+        while args.wait and state.get("running"):
+            time.sleep(0.5)
+            with urllib.request.urlopen(f"{base}/control/generate", timeout=10) as resp:
+                state = json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        error = json.loads(exc.read() or b"{}").get("error", {})
+        print(f"the registry refused: {error.get('message', exc.reason)}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"cannot reach the registry at {base}: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(state, ensure_ascii=False))
     return 0
 
 
@@ -144,17 +200,54 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--out", type=Path, help="output file (default: standard output)")
     exp.set_defaults(func=_export)
 
-    srv = with_db(sub.add_parser("serve", help="serve health, snapshot and fault controls over HTTP"))
+    srv = with_db(
+        sub.add_parser("serve", help="serve health, snapshot, change feed, versions and controls over HTTP")
+    )
     srv.add_argument("--host", default="127.0.0.1")
     srv.add_argument(
         "--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}; 0 picks a free one"
     )
+    srv.add_argument(
+        "--generate-rate", type=float, default=0, help="start the change generator at R changes per second"
+    )
+    srv.add_argument("--generate-seed", type=int, default=1, help="random seed of the change generator")
+    srv.add_argument(
+        "--keep-changes", type=int, default=0, help="keep only the latest N changes in the log (0: all)"
+    )
     srv.add_argument("--down", action="store_true", help="start answering 503 (fault injection)")
     srv.add_argument("--slow-ms", type=int, default=0, help="delay every answer by this many ms")
+    srv.add_argument(
+        "--flap-period-s", type=float, default=None, help="alternate up and down every S seconds"
+    )
+    srv.add_argument(
+        "--garbage",
+        choices=("syntax", "shape", "record"),
+        default=None,
+        help="feed, versions and snapshot answer 200 with malformed bodies",
+    )
+    srv.add_argument(
+        "--feed-abort-after", type=int, default=None, help="drop feed answers after this many changes"
+    )
     srv.add_argument(
         "--snapshot-abort-after", type=int, default=None, help="drop snapshots after this many records"
     )
     srv.set_defaults(func=_serve)
+
+    chg = sub.add_parser(
+        "changes", help="start (or stop, with --rate 0) the change generator of a running sim"
+    )
+    chg.add_argument("--rate", type=float, required=True, help="changes per second (0 stops)")
+    chg.add_argument("--duration", type=float, default=None, help="seconds (default: until stopped)")
+    chg.add_argument("--seed", type=int, default=None, help="random seed (default: a random one)")
+    chg.add_argument(
+        "--url",
+        default=f"http://127.0.0.1:{DEFAULT_PORT}",
+        help=f"the sim (default 127.0.0.1:{DEFAULT_PORT})",
+    )
+    chg.add_argument(
+        "--wait", action="store_true", help="wait until the generator stops, then print its state"
+    )
+    chg.set_defaults(func=_changes)
     return parser
 
 

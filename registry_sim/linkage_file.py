@@ -42,15 +42,17 @@ def utc_now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def header_line(seq: int) -> bytes:
-    return orjson.dumps({"t": "header", "format": FORMAT, "seq": seq, "generated_at": utc_now_iso()}) + b"\n"
+def header_line(seq: int, epoch: str) -> bytes:
+    header = {"t": "header", "format": FORMAT, "epoch": epoch, "seq": seq, "generated_at": utc_now_iso()}
+    return orjson.dumps(header) + b"\n"
 
 
 def end_line(counts: Counts) -> bytes:
     return orjson.dumps({"t": "end", "counts": counts}) + b"\n"
 
 
-def _field_problem(record: dict[str, Any], rtype: str) -> str | None:
+def field_problem(record: dict[str, Any], rtype: str) -> str | None:
+    """Why a record (of a known type, with every field) is wrong, or None: unknown fields, value types."""
     fields = FIELDS_BY_TYPE[rtype]
     unknown = [k for k in record if k != "t" and k not in fields]
     if unknown:
@@ -115,7 +117,7 @@ def checked_records(lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
         except LinkageError as exc:
             problems.append((line_no, str(exc)))
             continue
-        problem = _field_problem(record, rtype)
+        problem = field_problem(record, rtype)
         if problem:
             problems.append((line_no, problem))
             continue
@@ -146,7 +148,7 @@ def checked_records(lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
 
 def write_linkage(snapshot: Snapshot, out: IO[bytes]) -> Counts:
     """Write header, every record and the end line; return the counts."""
-    out.write(header_line(snapshot.seq))
+    out.write(header_line(snapshot.seq, snapshot.epoch))
     for chunk in snapshot.lines(chunk_bytes=1 << 20):
         out.write(chunk)
     out.write(end_line(snapshot.streamed))

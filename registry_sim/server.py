@@ -1,9 +1,11 @@
-"""The registry sim's HTTP API (aiohttp): health, the full snapshot stream, fault-injection controls.
+"""The registry sim's HTTP API (aiohttp). ``docs/linkage-format.md`` describes every endpoint for test authors.
 
-    GET  /health           {"status": "ok", "seq": n, "counts": {...}}
-    GET  /snapshot         JSON Lines: header, households, residents, seals, tax records, end
-    GET  /control/faults   the fault-injection state
-    POST /control/faults   change it: {"snapshot_abort_after": n | null, "slow_ms": n, "down": bool}
+    GET  /health                 {"status": "ok", "epoch", "seq", "counts"}
+    GET  /snapshot               JSON Lines: header (epoch, seq), households, residents, seals, tax, end
+    GET  /feed?after=&limit=&epoch=   changes after a seq            (feed_api)
+    POST /versions               current versions of some records    (feed_api)
+    GET  /records/{type}/{key}   one current record                  (feed_api)
+    /control/faults, /control/apply, /control/gap, /control/reset, /control/generate   (control_api)
 
 Faults apply to every endpoint except ``/control/*``. Logs carry method, route pattern, status and time:
 never a record, a query string or a key.
@@ -17,43 +19,59 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
-import orjson
 from aiohttp import web
 
+from registry_sim import control_api, feed_api, garbage
+from registry_sim.changelog import StoreMissing
 from registry_sim.faults import Faults
 from registry_sim.linkage_file import end_line, header_line
+from registry_sim.sim import Sim
 from registry_sim.store import Snapshot, StoreReader
+from registry_sim.web_util import drop_connection, error_response, json_response
 
 log = logging.getLogger("registry_sim")
 
-STORE_KEY: Final = web.AppKey("registry_store", StoreReader)
-FAULTS_KEY: Final = web.AppKey("registry_faults", Faults)
+SIM_KEY: Final = web.AppKey("registry_sim", Sim)
 SNAPSHOT_CHUNK_BYTES: Final = 64 * 1024
 NDJSON: Final = "application/x-ndjson"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def make_app(db_path: Path | str, faults: Faults | None = None) -> web.Application:
-    """The registry sim application serving the store at ``db_path``."""
-    app = web.Application(middlewares=[_access_log, _inject_faults])
-    app[STORE_KEY] = StoreReader(db_path)
-    app[FAULTS_KEY] = faults if faults is not None else Faults()
+def make_app(
+    db_path: Path | str,
+    faults: Faults | None = None,
+    *,
+    keep_changes: int = 0,
+    generate_rate: float = 0,
+    generate_seed: int = 1,
+) -> web.Application:
+    """The registry sim application serving the store at ``db_path``.
+
+    ``keep_changes``: keep only that many latest changes in the log (0: all); ``generate_rate``: start the
+    change generator at that many changes a second.
+    """
+    app = web.Application(middlewares=[_access_log, _inject_faults], client_max_size=64 * 1024 * 1024)
+    sim = Sim(db_path, faults, keep_changes)
+    app[SIM_KEY] = sim
     app.router.add_get("/health", health)
     app.router.add_get("/snapshot", snapshot)
-    app.router.add_get("/control/faults", get_faults)
-    app.router.add_post("/control/faults", set_faults)
+    feed_api.add_routes(app, SIM_KEY)
+    control_api.add_routes(app, SIM_KEY)
+
+    async def on_startup(_: web.Application) -> None:
+        await sim.open()
+        if generate_rate > 0:
+            await sim.churn.start(generate_rate, None, generate_seed)
+
+    async def on_cleanup(_: web.Application) -> None:
+        await sim.close()
+
+    app.on_startup.append(on_startup)
+    app.on_cleanup.append(on_cleanup)
     return app
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
-
-
-def _error(status: int, code: str, message: str) -> web.Response:
-    return _json({"error": code, "message": message}, status)
 
 
 @web.middleware
@@ -77,20 +95,20 @@ async def _access_log(request: web.Request, handler: Handler) -> web.StreamRespo
 async def _inject_faults(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path.startswith("/control/"):
         return await handler(request)
-    faults = request.app[FAULTS_KEY]
+    faults = request.app[SIM_KEY].faults
     if faults.slow_ms:
         await asyncio.sleep(faults.slow_ms / 1000)
-    if faults.down:
-        return _error(503, "down", "the registry is down (fault injection)")
-    return await handler(request)
+    if faults.is_down():
+        return error_response(503, "down", "the registry is down (fault injection)")
+    try:
+        return await handler(request)
+    except StoreMissing:
+        return error_response(503, "no_data", "the registry database does not exist yet")
 
 
 async def health(request: web.Request) -> web.Response:
-    store = request.app[STORE_KEY]
-    if not store.exists():
-        return _error(503, "no_data", "the registry database does not exist yet")
-    seq, counts = await asyncio.to_thread(store.status)
-    return _json({"status": "ok", "seq": seq, "counts": counts})
+    epoch, seq, counts = request.app[SIM_KEY].reader.state()
+    return json_response({"status": "ok", "epoch": epoch, "seq": seq, "counts": counts})
 
 
 class _SnapshotCursor:
@@ -109,22 +127,30 @@ class _SnapshotCursor:
 
 
 async def snapshot(request: web.Request) -> web.StreamResponse:
-    """Stream the whole store as JSON Lines in one consistent read."""
-    store = request.app[STORE_KEY]
-    if not store.exists():
-        return _error(503, "no_data", "the registry database does not exist yet")
-    limit = request.app[FAULTS_KEY].snapshot_abort_after
-    cursor = await asyncio.to_thread(_SnapshotCursor, store, limit)
+    """Stream the whole store as JSON Lines in one consistent read (header seq = last change included)."""
+    sim = request.app[SIM_KEY]
+    if not sim.store.exists():
+        return error_response(503, "no_data", "the registry database does not exist yet")
+    limit = sim.faults.snapshot_abort_after
+    bad = sim.faults.garbage
+    cursor = await asyncio.to_thread(_SnapshotCursor, sim.store, limit)
     response = web.StreamResponse(headers={"Content-Type": NDJSON, "Cache-Control": "no-store"})
     try:
         await response.prepare(request)
-        await response.write(header_line(cursor.snap.seq))
+        await response.write(header_line(cursor.snap.seq, cursor.snap.epoch))
+        extra: str | None = None
+        if bad:
+            line, extra = garbage.snapshot_line(bad)
+            await response.write(line)
         while (chunk := await asyncio.to_thread(cursor.next_chunk)) is not None:
             await response.write(chunk)
         if limit is not None and limit < sum(cursor.snap.counts.values()):
-            await _drop_connection(request)
+            await drop_connection(request, f"snapshot after {limit} records")
             return response
-        await response.write(end_line(cursor.snap.streamed))
+        counts = dict(cursor.snap.streamed)
+        if extra:
+            counts[extra] += 1
+        await response.write(end_line(counts))
         await response.write_eof()
     except ConnectionError:
         log.info("snapshot client went away after %d records", sum(cursor.snap.streamed.values()))
@@ -133,44 +159,21 @@ async def snapshot(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _drop_connection(request: web.Request) -> None:
-    """Close the connection once what was written has left, without ending the chunked body."""
-    transport = request.transport
-    if transport is None:
-        return
-    for _ in range(5000):
-        if transport.is_closing() or transport.get_write_buffer_size() == 0:
-            break
-        await asyncio.sleep(0.001)
-    transport.close()
-    log.info(
-        "snapshot aborted after %s records (fault injection)", request.app[FAULTS_KEY].snapshot_abort_after
-    )
-
-
-async def get_faults(request: web.Request) -> web.Response:
-    return _json(request.app[FAULTS_KEY].as_dict())
-
-
-async def set_faults(request: web.Request) -> web.Response:
-    try:
-        changes = orjson.loads(await request.read())
-    except orjson.JSONDecodeError:
-        return _error(400, "bad_json", "the body must be a JSON object")
-    if not isinstance(changes, dict):
-        return _error(400, "bad_json", "the body must be a JSON object")
-    faults = request.app[FAULTS_KEY]
-    try:
-        faults.update(changes)
-    except ValueError as exc:
-        return _error(400, "bad_fault", str(exc))
-    log.info("faults set: %s", faults.as_dict())
-    return _json(faults.as_dict())
-
-
-async def serve(db_path: Path | str, host: str, port: int, faults: Faults | None = None) -> None:
+async def serve(
+    db_path: Path | str,
+    host: str,
+    port: int,
+    faults: Faults | None = None,
+    *,
+    keep_changes: int = 0,
+    generate_rate: float = 0,
+    generate_seed: int = 1,
+) -> None:
     """Run until SIGTERM or SIGINT; print the listening line once ready."""
-    runner = web.AppRunner(make_app(db_path, faults), access_log=None, handle_signals=False)
+    app = make_app(
+        db_path, faults, keep_changes=keep_changes, generate_rate=generate_rate, generate_seed=generate_seed
+    )
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

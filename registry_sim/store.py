@@ -1,22 +1,33 @@
-"""The registry sim's SQLite store: every linkage record as its encoded JSON line, plus a change sequence.
+"""The registry sim's SQLite store: every linkage record as its encoded JSON line, plus the change log.
 
-Tables: ``records(type, key, version, seq, body)`` (``body`` is the orjson-encoded record, ``seq`` the change
-sequence number that last wrote it, room for the change feed) and ``meta(name, value)`` holding ``seq``, the
-per-type ``counts`` and where the data came from. A store is built whole (seed or import) into a temporary
-file that replaces the old one by rename, so a reader never sees half a city.
+Tables:
+
+- ``records(type, key, version, seq, ref, body)``: ``body`` is the orjson-encoded record, ``seq`` the change
+  that last wrote it (0: the initial state), ``ref`` the record's parent (a resident's household, a seal's
+  owner; null otherwise, indexed) so that the change generator finds members and seals quickly;
+- ``changes(seq, type, key, op, version, entry)``: the change log, ``entry`` the encoded feed entry;
+- ``gone(type, key, version)``: the last version of removed records, so that versions never go back;
+- ``meta(name, value)``: ``epoch``, ``seq`` (the last change), ``counts`` per type, ``pruned_through``
+  (changes up to it were dropped from the log) and ``source`` (where the data came from).
+
+A store is built whole (seed or import) into a temporary file that replaces the old one by rename, so a
+reader never sees half a city; every build starts a new epoch with ``seq`` 0. Changes are written by
+``registry_sim.changelog``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import sqlite3
 import struct
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -29,6 +40,7 @@ CREATE TABLE records (
     version INTEGER NOT NULL,
     seq     INTEGER NOT NULL,
     body    BLOB NOT NULL,
+    ref     TEXT,
     PRIMARY KEY (type, key)
 ) WITHOUT ROWID;
 CREATE TABLE meta (
@@ -36,6 +48,25 @@ CREATE TABLE meta (
     value TEXT NOT NULL
 );
 """
+LOG_SCHEMA = """
+CREATE TABLE IF NOT EXISTS changes (
+    seq     INTEGER PRIMARY KEY,
+    type    TEXT NOT NULL,
+    key     TEXT NOT NULL,
+    op      TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    entry   BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS gone (
+    type    TEXT NOT NULL,
+    key     TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (type, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS records_ref ON records (type, ref) WHERE ref IS NOT NULL;
+"""
+# The field holding a record's parent, kept in ``records.ref``.
+REF_FIELD: Final = {"resident": "household_no", "seal": "owner_atena_no"}
 
 _BATCH = 5000
 _FRAME = struct.Struct("<cQ")
@@ -58,8 +89,24 @@ def canonical(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def log_schema_statements() -> list[str]:
+    """``LOG_SCHEMA`` as single statements (``executescript`` would commit the open transaction)."""
+    return [part.strip() for part in LOG_SCHEMA.split(";") if part.strip()]
+
+
+def record_ref(record: dict[str, Any]) -> str | None:
+    """The value kept in ``records.ref`` for a record (see ``REF_FIELD``)."""
+    field = REF_FIELD.get(record["t"])
+    return None if field is None else record[field]
+
+
 def empty_counts() -> Counts:
     return dict.fromkeys(RECORD_TYPES, 0)
+
+
+def new_epoch() -> str:
+    """A fresh id for a sequence-number space: UTC time of its start and 32 random bits."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
 
 
 def connect(path: Path | str) -> sqlite3.Connection:
@@ -73,19 +120,6 @@ def read_meta(conn: sqlite3.Connection) -> dict[str, str]:
     return dict(conn.execute("SELECT name, value FROM meta").fetchall())
 
 
-def _current_seq(path: Path) -> int:
-    if not path.exists():
-        return 0
-    try:
-        conn = connect(path)
-        try:
-            return int(read_meta(conn).get("seq", "0"))
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
-
-
 def build_store(
     path: Path | str,
     records: Iterable[dict[str, Any]],
@@ -97,13 +131,14 @@ def build_store(
     """Write ``records`` into a new store that atomically replaces ``path``; return the per-type counts.
 
     ``canonicalize`` re-orders each record's fields (for imports); generated records are already in order.
-    If ``records`` raises, nothing at ``path`` changes. The new store's ``seq`` is the old one plus one.
+    If ``records`` raises, nothing at ``path`` changes. The new store starts a new epoch at ``seq`` 0 with an
+    empty change log.
     A child process (``writer_main``) does the SQLite writing while this one produces and encodes the
     records, so a 600k city loads in about the time it takes to generate it.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    seq = _current_seq(path) + 1
+    seq = 0
     tmp = path.with_name(f".{path.name}.building-{os.getpid()}")
     _remove_db_files(tmp)
     counts = empty_counts()
@@ -127,7 +162,15 @@ def build_store(
             for blob in _encoded_batches(records, counts, canonicalize, progress):
                 pipe.write(_FRAME.pack(b"R", len(blob)))
                 pipe.write(blob)
-            meta = orjson.dumps({"seq": str(seq), "counts": orjson.dumps(counts).decode(), "source": source})
+            meta = orjson.dumps(
+                {
+                    "epoch": new_epoch(),
+                    "seq": str(seq),
+                    "pruned_through": "0",
+                    "counts": orjson.dumps(counts).decode(),
+                    "source": source,
+                }
+            )
             pipe.write(_FRAME.pack(b"M", len(meta)))
             pipe.write(meta)
         outcome = writer.stdout.read().decode().strip()
@@ -178,8 +221,8 @@ def _encoded_batches(
 def writer_main() -> None:
     """Writer process started by ``build_store``: read frames from stdin and insert them; print ``ok``.
 
-    Frames: ``R`` + newline-joined encoded records, then one ``M`` + the meta object, which commits.
-    If stdin ends before the ``M`` frame, nothing is committed.
+    Frames: ``R`` + newline-joined encoded records, then one ``M`` + the meta object, which builds the
+    indexes and commits. If stdin ends before the ``M`` frame, nothing is committed.
     """
     tmp, seq = sys.argv[1], int(sys.argv[2])
     conn = sqlite3.connect(tmp, isolation_level=None)
@@ -189,7 +232,7 @@ def writer_main() -> None:
     conn.execute("PRAGMA cache_size = -65536")
     conn.executescript(SCHEMA)
     conn.execute("BEGIN")
-    sql = "INSERT INTO records (type, key, version, seq, body) VALUES (?, ?, ?, ?, ?)"
+    sql = "INSERT INTO records (type, key, version, seq, body, ref) VALUES (?, ?, ?, ?, ?, ?)"
     source = sys.stdin.buffer
     loads = orjson.loads
     while len(head := source.read(_FRAME.size)) == _FRAME.size:
@@ -198,6 +241,8 @@ def writer_main() -> None:
         if len(data) != size:
             break
         if kind == b"M":
+            for statement in log_schema_statements():
+                conn.execute(statement)
             conn.executemany("INSERT INTO meta (name, value) VALUES (?, ?)", loads(data).items())
             conn.execute("COMMIT")
             conn.execute("PRAGMA journal_mode = WAL")
@@ -207,7 +252,7 @@ def writer_main() -> None:
         rows = []
         for body in data.split(b"\n"):
             rec = loads(body)
-            rows.append((rec["t"], record_key(rec), rec["version"], seq, body))
+            rows.append((rec["t"], record_key(rec), rec["version"], seq, body, record_ref(rec)))
         conn.executemany(sql, rows)
     conn.close()
 
@@ -230,14 +275,17 @@ class StoreReader:
 
     def status(self) -> tuple[int, Counts]:
         """(seq, counts per type)."""
+        _, seq, counts = self.state()
+        return seq, counts
+
+    def state(self) -> tuple[str, int, Counts]:
+        """(epoch, seq, counts per type)."""
         conn = connect(self.path)
         try:
             meta = read_meta(conn)
         finally:
             conn.close()
-        counts = empty_counts()
-        counts.update(orjson.loads(meta.get("counts", "{}")))
-        return int(meta.get("seq", "0")), counts
+        return meta_state(meta)
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[Snapshot]:
@@ -252,15 +300,22 @@ class StoreReader:
             conn.close()
 
 
+def meta_state(meta: dict[str, str]) -> tuple[str, int, Counts]:
+    """(epoch, seq, counts) from the meta table."""
+    counts = empty_counts()
+    counts.update(orjson.loads(meta.get("counts", "{}")))
+    return meta.get("epoch", ""), int(meta.get("seq", "0")), counts
+
+
 class Snapshot:
-    """The store as of one moment: its seq and its encoded records, type by type, in key order."""
+    """The store as of one moment: its epoch, seq and encoded records, type by type, in key order.
+
+    Made inside a read transaction, so the records are exactly those after change ``seq`` of ``epoch``.
+    """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
-        meta = read_meta(conn)
-        self.seq = int(meta.get("seq", "0"))
-        self.counts = empty_counts()
-        self.counts.update(orjson.loads(meta.get("counts", "{}")))
+        self.epoch, self.seq, self.counts = meta_state(read_meta(conn))
         self.streamed = empty_counts()
 
     def lines(self, chunk_bytes: int = 64 * 1024, limit: int | None = None) -> Iterator[bytes]:

@@ -137,12 +137,7 @@ def tax_record(
     social = salary_rev * 15 // 100 + business * 12 // 100 + pension_rev * 5 // 100
     deductions = BASIC_DEDUCTION + social // 1000 * 1000 + p.dependants * DEPENDANT_DEDUCTION
     taxable = max(0, total - deductions) // 1000 * 1000
-    if total <= NON_TAXABLE_INCOME:
-        muni_levy = pref_levy = muni_pc = pref_pc = 0
-    else:
-        muni_pc, pref_pc = per_capita_levies(fiscal_year)
-        muni_levy = max(0, taxable * MUNICIPAL_RATE_PCT // 100 - 1_500) // 100 * 100
-        pref_levy = max(0, taxable * PREFECTURAL_RATE_PCT // 100 - 1_000) // 100 * 100
+    muni_levy, muni_pc, pref_levy, pref_pc = levies(fiscal_year, total, taxable)
     due = muni_levy + muni_pc + pref_levy + pref_pc
     paid = due * unpaid_quarters // 4 // 100 * 100 if unpaid and due else due
     return {
@@ -155,3 +150,44 @@ def tax_record(
         "no_return_filed": 0, "not_resident_jan1": 0,
         "version": version,
     }  # fmt: skip
+
+
+def levies(fiscal_year: int, total: int, taxable: int) -> tuple[int, int, int, int]:
+    """(市民税所得割, 市民税均等割, 県民税所得割, 県民税均等割) for a total income and 課税標準額."""
+    if total <= NON_TAXABLE_INCOME:
+        return 0, 0, 0, 0
+    muni_pc, pref_pc = per_capita_levies(fiscal_year)
+    muni_levy = max(0, taxable * MUNICIPAL_RATE_PCT // 100 - 1_500) // 100 * 100
+    pref_levy = max(0, taxable * PREFECTURAL_RATE_PCT // 100 - 1_000) // 100 * 100
+    return muni_levy, muni_pc, pref_levy, pref_pc
+
+
+def reassessed(record: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    """A tax record after a 更正 (salary and business income change by up to 15%) or, for a record without a
+    return, after a late 申告 (a salary is declared). Payments stay; what is due and not paid is ``unpaid``."""
+    out = dict(record)
+    if out["no_return_filed"]:
+        revenue = _round_k(1_000_000 + rng.random() * 4_000_000)
+        out["salary_income"] = salary_income(revenue)
+        out["deductions"] = BASIC_DEDUCTION + revenue * 15 // 100 // 1000 * 1000
+        out["no_return_filed"] = 0
+    else:
+        factor = 0.85 + rng.random() * 0.3
+        for field in ("salary_income", "business_income"):
+            out[field] = int(out[field] * factor) // 1000 * 1000
+    total = out["salary_income"] + out["business_income"] + out["pension_income"] + out["other_income"]
+    taxable = max(0, total - out["deductions"]) // 1000 * 1000
+    muni_levy, muni_pc, pref_levy, pref_pc = levies(out["fiscal_year"], total, taxable)
+    due = muni_levy + muni_pc + pref_levy + pref_pc
+    paid = min(out["paid"], due)
+    out.update(
+        total_income=total,
+        taxable_income=taxable,
+        municipal_income_levy=muni_levy,
+        municipal_per_capita=muni_pc,
+        prefectural_income_levy=pref_levy,
+        prefectural_per_capita=pref_pc,
+        paid=paid,
+        unpaid=due - paid,
+    )
+    return out

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from issuance_server.certificates.juminhyo import RenderedCertificate, render_juminhyo
+from issuance_server.certificates.document import RenderedCertificate
+from issuance_server.certificates.juminhyo import render_juminhyo
 from issuance_server.certificates.record import JST, public_key_pem
 from wire.linkage import RESIDENT_FIELDS
 

@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from PIL import Image
 from pypdf import PdfReader
 
+from issuance_server.certificates.document import RenderedCertificate
 from issuance_server.certificates.fonts import MissingGlyphError
-from issuance_server.certificates.juminhyo import RenderedCertificate
 from issuance_server.certificates.record import digest_prefix
 from issuance_server.certificates.verify import extract_record_text, verify_file, verify_text
 from tests.certificates.conftest import (

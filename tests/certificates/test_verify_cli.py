@@ -11,7 +11,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from PIL import Image
 
-from issuance_server.certificates.juminhyo import RenderedCertificate
+from issuance_server.certificates.document import RenderedCertificate
 from issuance_server.certificates.record import public_key_pem
 from tests.certificates.conftest import ADDRESS, NAME
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -26,4 +27,12 @@ def seeded_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store holding a 1,200-resident city (read-only for tests: copy it before changing)."""
     path = tmp_path_factory.mktemp("registry") / "registry.sqlite3"
     build_store(path, generate_city(1200, 7, FISCAL_YEAR), source="test")
+    return path
+
+
+@pytest.fixture
+def fresh_db(seeded_db: Path, tmp_path: Path) -> Path:
+    """A private copy of the seeded store, for tests that change it."""
+    path = tmp_path / "registry.sqlite3"
+    shutil.copy(seeded_db, path)
     return path

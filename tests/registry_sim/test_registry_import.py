@@ -139,11 +139,14 @@ def test_duplicates_wrong_end_counts_and_misplaced_lines_are_problems() -> None:
     assert "unsupported format" in problems([orjson.dumps({"t": "header", "format": "x/9"})])[0][1]
 
 
-def test_rebuilding_a_store_increments_seq(tmp_path: Path) -> None:
+def test_rebuilding_a_store_starts_a_new_epoch_at_seq_0(tmp_path: Path) -> None:
     db = tmp_path / "r.sqlite3"
     build_store(db, generate_city(3, 1, 2026), source="a")
+    first = StoreReader(db).state()
     build_store(db, generate_city(3, 1, 2026), source="b")
-    assert StoreReader(db).status()[0] == 2
+    second = StoreReader(db).state()
+    assert first[1] == second[1] == 0
+    assert first[0] and second[0] and first[0] != second[0]
 
 
 def test_an_error_while_building_leaves_the_old_store(seeded_db: Path, tmp_path: Path) -> None:

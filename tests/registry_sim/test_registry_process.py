@@ -49,9 +49,9 @@ def test_served_over_http_and_stops_on_sigterm(
     served: tuple[str, subprocess.Popen[str]], seeded_db: Path
 ) -> None:
     url, proc = served
-    seq, counts = StoreReader(seeded_db).status()
+    epoch, seq, counts = StoreReader(seeded_db).state()
     with urllib.request.urlopen(f"{url}/health", timeout=10) as resp:
-        assert orjson.loads(resp.read()) == {"status": "ok", "seq": seq, "counts": counts}
+        assert orjson.loads(resp.read()) == {"status": "ok", "epoch": epoch, "seq": seq, "counts": counts}
     with urllib.request.urlopen(f"{url}/snapshot", timeout=30) as resp:
         assert resp.headers["Content-Type"].startswith("application/x-ndjson")
         lines = resp.read().splitlines()

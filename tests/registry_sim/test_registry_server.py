@@ -45,8 +45,8 @@ async def test_health(client: TestClient[Any, Any], seeded_db: Path) -> None:
     resp = await client.get("/health")
     assert resp.status == 200
     body = await resp.json()
-    seq, counts = StoreReader(seeded_db).status()
-    assert body == {"status": "ok", "seq": seq, "counts": counts}
+    epoch, seq, counts = StoreReader(seeded_db).state()
+    assert body == {"status": "ok", "epoch": epoch, "seq": seq, "counts": counts}
     assert counts["resident"] == 1200 and all(n > 0 for n in counts.values())
 
 
@@ -56,8 +56,9 @@ async def test_snapshot_streams_header_records_and_end(client: TestClient[Any, A
     lines, complete = await read_lines(resp)
     assert complete
     header, end, records = lines[0], lines[-1], lines[1:-1]
-    seq, counts = StoreReader(seeded_db).status()
+    epoch, seq, counts = StoreReader(seeded_db).state()
     assert header["t"] == "header" and header["format"] == FORMAT and header["seq"] == seq
+    assert header["epoch"] == epoch
     assert header["generated_at"].endswith("Z")
     assert end == {"t": "end", "counts": counts}
     order = ["household", "resident", "seal", "tax"]
@@ -93,12 +94,15 @@ async def test_down_answers_503_except_control(client: TestClient[Any, Any]) -> 
     await client.post("/control/faults", json={"down": True})
     for path in ("/health", "/snapshot"):
         resp = await client.get(path)
-        assert resp.status == 503 and (await resp.json())["error"] == "down"
+        assert resp.status == 503 and (await resp.json())["error"]["code"] == "down"
     resp = await client.get("/control/faults")
     assert resp.status == 200 and await resp.json() == {
         "snapshot_abort_after": None,
         "slow_ms": 0,
         "down": True,
+        "flap_period_s": None,
+        "garbage": None,
+        "feed_abort_after": None,
     }
     await client.post("/control/faults", json={"down": False})
     assert (await client.get("/health")).status == 200
@@ -160,6 +164,6 @@ async def test_a_rebuilt_store_is_served_at_the_next_request(
     before = await (await client.get("/health")).json()
     build_store(db, generate_city(10, 1, 2026), source="rebuild")
     after = await (await client.get("/health")).json()
-    assert after["seq"] == before["seq"] + 1 and after["counts"]["resident"] == 10
+    assert after["epoch"] != before["epoch"] and after["seq"] == 0 and after["counts"]["resident"] == 10
     lines, complete = await read_lines(await client.get("/snapshot"))
     assert complete and lines[-1]["counts"]["resident"] == 10

@@ -118,6 +118,7 @@ async def test_counter_search_masks_kojin_bango_and_issues_only_in_recovery(env:
 async def test_reconcile_lists_recovery_certificates_whose_records_changed(env: Env) -> None:
     await set_mode(env, "recovery")
     status, body, _ = await kiosk_issue(env)
+    assert status == 201
     serial = body["certificates"][0]["serial"]
     records = city()
     for rec in records:
