@@ -5,14 +5,17 @@ Used by ``konbini-demo`` and by the end-to-end tests, so both exercise the same 
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 from kiosk.card_reader import reader_has_card
 from konbini_demo.processes import Service, ServiceError, free_port, port_in_use, run
+from wire.http_json import JsonClient
 
 STAFF_ID = "demo-clerk"
 STAFF_PASSWORD = "demo-clerk-password-0001"  # synthetic, for the demo's throwaway data folder only
@@ -29,6 +32,7 @@ class Stack:
         registry_port: int | None = None,
         server_port: int | None = None,
         vpcd_port: int = 35963,
+        server_settings: dict[str, str] | None = None,
     ) -> None:
         self.root = root
         self.residents = residents
@@ -43,6 +47,7 @@ class Stack:
         self.registry_db = root / "registry" / "registry.sqlite3"
         self.kiosk_credentials = root / "kiosks" / f"{KIOSK_ID}.json"
         self.services: dict[str, Service] = {}
+        self.server_settings = server_settings or {}
 
     @property
     def server_url(self) -> str:
@@ -65,6 +70,7 @@ class Stack:
             # The demo and the tests must not depend on the hour they run at: kiosks open all day here.
             "KONBINI_SERVICE_HOURS": "00:00-24:00",
             "KONBINI_CLOSED_DAYS": "",
+            **self.server_settings,
         }
 
     def clerk_env(self, pin: str | None = None) -> dict[str, str]:
@@ -105,6 +111,26 @@ class Stack:
         )
         self.services["registry_sim"] = svc
         svc.wait_http(f"{self.registry_url}/health")
+
+    def registry(self) -> JsonClient:
+        """registry_sim's control and data API (faults, apply, generate, gap, reset)."""
+        return JsonClient(self.registry_url, {}, timeout_s=30)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL a service (registry_sim or server), as a crash would."""
+        self.services.pop(name).kill()
+
+    def restart_registry(self) -> None:
+        svc = Service(
+            "registry_sim",
+            ["registry_sim", "serve", "--db", str(self.registry_db), "--port", str(self.registry_port)],
+            self.logs,
+        )
+        self.services["registry_sim"] = svc
+        svc.wait_http(f"{self.registry_url}/health")
+
+    def ops_status(self) -> dict[str, Any]:
+        return dict(json.loads(self.ops("status", "--json").stdout))
 
     def start_server(self) -> None:
         svc = Service("server", ["issuance_server"], self.logs, env=self.server_env())

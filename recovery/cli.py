@@ -126,6 +126,26 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    client = _client(args)
+    client.timeout_s = 600
+    result = client.call("POST", "/ops/api/consistency", {"repair": args.repair})
+    for rtype, reg in result["registry"].items():
+        rep = result["replica"][rtype]
+        same = "ok" if reg == rep else "MISMATCH"
+        print(
+            f"{rtype:10} registry {reg['count']:>9,} {reg['checksum']}  replica {rep['count']:>9,} {rep['checksum']}  {same}"
+        )
+    if result["consistent"]:
+        print(f"replica consistent with the registry at seq {result['seq']}")
+        return 0
+    print(
+        f"replica INCONSISTENT at seq {result['seq']}: {', '.join(result['mismatched']) or 'sequence'}"
+        + ("; repaired by a full resync" if result["repaired"] else "; run with --repair to resync")
+    )
+    return 0 if result["repaired"] else 1
+
+
 def cmd_kiosk_add(args: argparse.Namespace) -> int:
     client = _client(args)
     result = client.call("POST", "/ops/api/kiosks", {"kiosk_id": args.kiosk_id, "location": args.location})
@@ -174,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", help="only those issued at or after this ISO time")
     p.add_argument("--csv", type=Path, help="also write the report as CSV")
     p.set_defaults(func=cmd_reconcile)
+    p = sub.add_parser("check", help="compare the replica with the registry (counts and checksums per table)")
+    p.add_argument("--repair", action="store_true", help="resync when they differ")
+    p.set_defaults(func=cmd_check)
     p = sub.add_parser("audit-verify", help="check the audit log's hash chain")
     p.set_defaults(func=cmd_audit_verify)
     return parser

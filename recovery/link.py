@@ -60,6 +60,7 @@ class RegistryLink:
         self.last_catch_up_s: float | None = None
         self._first_failure_at: float | None = None
         self._poll_lock = asyncio.Lock()
+        self.checking = False  # a consistency check holds the replica still
         self._task: asyncio.Task[None] | None = None
 
     # -- the background task -------------------------------------------------------------------------
@@ -78,7 +79,12 @@ class RegistryLink:
     def paused(self) -> bool:
         """Changes are not applied in recovery mode set by hand, nor while a full sync runs."""
         state = self.core.mode_state
-        return (state.manual and state.mode == "recovery") or self.sync.running or not self.core.replica.ready
+        return (
+            (state.manual and state.mode == "recovery")
+            or self.sync.running
+            or self.checking
+            or not self.core.replica.ready
+        )
 
     async def _run(self) -> None:
         poll = self.core.settings.feed_poll_s

@@ -15,9 +15,11 @@ from issuance_server.audit import Actor, verify_chain
 from issuance_server.clock import utc_now_iso
 from issuance_server.core import ServerCore, core_of, token_hash
 from issuance_server.modes import MODES, switch_mode
+from recovery.consistency import check_consistency
 from recovery.link import LINK
 from recovery.reconcile import reconcile
-from recovery.snapshot_sync import SnapshotSync
+from recovery.registry_client import FeedBroken, RegistryUnavailable
+from recovery.snapshot_sync import SnapshotSync, SyncError
 
 routes = web.RouteTableDef()
 
@@ -125,6 +127,18 @@ async def reconciliation(request: web.Request) -> web.Response:
     items = await reconcile(core, request.query.get("since"))
     await core.audit.append(actor, "reconcile", "ok", None, items=len(items))
     return json_response({"items": items})
+
+
+@routes.post("/api/consistency")
+async def consistency(request: web.Request) -> web.Response:
+    core, actor = ops_actor(request)
+    data = await read_json(request, core.settings.max_body_bytes) if request.can_read_body else {}
+    repair = field(data, "repair", bool, required=False, default=False)
+    try:
+        result = await check_consistency(request.config_dict[LINK], actor, repair)
+    except (RegistryUnavailable, FeedBroken, SyncError) as exc:
+        raise ApiError(503, "registry_unreachable", f"the check could not read the registry: {exc}") from None
+    return json_response(result)
 
 
 def make_ops_app() -> web.Application:

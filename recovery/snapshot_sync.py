@@ -11,9 +11,10 @@ import asyncio
 import http.client
 import time
 import urllib.parse
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -67,8 +68,16 @@ def _open_stream(
     return conn, resp
 
 
+class RecordSink(Protocol):
+    """Where snapshot rows go: a new replica generation, or a digest for the consistency check."""
+
+    counts: dict[str, int]
+
+    def insert(self, rtype: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+
 def load_snapshot(
-    base_url: str, timeout_s: float, writer: ReplicaWriter, progress: SyncProgress
+    base_url: str, timeout_s: float, writer: RecordSink, progress: SyncProgress
 ) -> dict[str, Any]:
     """Stream the snapshot into ``writer``; return the header. Raises SyncError when incomplete or malformed."""
     conn, resp = _open_stream(base_url, timeout_s)

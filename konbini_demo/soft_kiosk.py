@@ -1,0 +1,68 @@
+"""A kiosk with a software card (no PC/SC) for load, fault and recovery scenarios over the real kiosk API.
+The card-reader path itself is exercised through pcscd + vpcd by the kiosk command."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from kiosk.card_ca import issue_card
+from kiosk.card_state import load_state
+from kiosk.session_client import KioskApi, KioskCredentials
+from konbini_demo.stack import STAFF_ID, STAFF_PASSWORD, Stack
+from wire.http_json import HttpError, JsonClient
+from wire.kiosk_api import auth_message
+
+
+class SoftKiosk:
+    def __init__(self, stack: Stack, atena_no: str, pin: str = "1357", name: str = "soft") -> None:
+        card_file = stack.root / "cards" / f"{name}-{atena_no}.json"
+        if not card_file.exists():
+            issue_card(stack.ca_dir, card_file, pin)
+        state = load_state(card_file)
+        key = serialization.load_pem_private_key(state.private_key_pem, password=None)
+        assert isinstance(key, rsa.RSAPrivateKey)
+        self.key, self.cert, self.pin, self.atena_no = key, state.certificate_der, pin, atena_no
+        self.api = KioskApi(KioskCredentials.load(stack.kiosk_credentials))
+        self.stack = stack
+
+    def register(self) -> None:
+        clerk = JsonClient(self.stack.server_url, {})
+        token = clerk.call("POST", "/clerk/api/login", {"staff_id": STAFF_ID, "password": STAFF_PASSWORD})[
+            "token"
+        ]
+        clerk.headers["Authorization"] = f"Bearer {token}"
+        body = {
+            "atena_no": self.atena_no,
+            "certificate": base64.b64encode(self.cert).decode(),
+            "pin": self.pin,
+        }
+        clerk.call("POST", "/clerk/api/registrations", body)
+
+    def session(self, kind: str = "juminhyo", out: Path | None = None, **choices: Any) -> dict[str, Any]:
+        """One whole session; returns {"serial", "pdf"} or {"error": code, "refusal": ...}."""
+        s = self.api.open_session()
+        sid = s["session_id"]
+        try:
+            sig = self.key.sign(
+                auth_message(self.api.kiosk_id, sid, s["nonce"]), padding.PKCS1v15(), hashes.SHA256()
+            )
+            self.api.authenticate(sid, s["nonce"], self.cert, sig, self.pin)
+            issued = self.api.issue(sid, kind, **choices)
+            serial = issued["certificates"][0]["serial"]
+            pdf = self.api.fetch_pdf(sid, serial)
+            self.api.report_print(sid, serial, True)
+            if out is not None:
+                out.mkdir(parents=True, exist_ok=True)
+                (out / f"certificate-{serial}.pdf").write_bytes(pdf)
+            return {"serial": serial, "pdf": pdf}
+        except HttpError as exc:
+            return {"error": exc.code, "refusal": exc.body.get("refusal"), "status": exc.status}
+        finally:
+            with contextlib.suppress(HttpError):
+                self.api.end_session(sid)
