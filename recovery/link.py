@@ -126,6 +126,8 @@ class RegistryLink:
                 checkpoint = await read_checkpoint(tx)
             page = await self.client.feed(checkpoint.seq, self.core.settings.feed_batch, checkpoint.epoch)
             seq = checkpoint.seq
+            if not page.changes and page.last_seq > seq:
+                raise FeedBroken(f"changes {seq + 1}..{page.last_seq} are missing from the feed (gap)")
             if page.changes:
                 try:
                     seq = await apply_batch(self.core.db, page.changes, checkpoint.seq)

@@ -97,7 +97,8 @@ class RegistryClient:
         return body
 
     async def feed(self, after: int, limit: int, epoch: str | None) -> FeedPage:
-        status, body = await self._call("GET", f"/feed?after={after}&limit={limit}")
+        query = f"/feed?after={after}&limit={limit}" + (f"&epoch={epoch}" if epoch else "")
+        status, body = await self._call("GET", query)
         if status == 409:
             code = body.get("error", {}).get("code") if isinstance(body, dict) else None
             raise FeedBroken(f"the registry refused the feed position {after}: {code}")
@@ -116,4 +117,7 @@ class RegistryClient:
         status, body = await self._call("POST", "/versions", {"keys": [list(k) for k in keys]})
         if status != 200 or not isinstance(body, dict) or not isinstance(body.get("versions"), dict):
             raise RegistryUnavailable(f"/versions: HTTP {status}")
-        return int(body.get("seq", 0)), {str(k): v for k, v in body["versions"].items()}
+        versions = body["versions"]
+        if not all(v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in versions.values()):
+            raise RegistryUnavailable("/versions: malformed answer (versions are not integers)")
+        return int(body.get("seq", 0)), {str(k): v for k, v in versions.items()}

@@ -3,7 +3,7 @@
 Tables:
 
 - ``records(type, key, version, seq, ref, body)``: ``body`` is the orjson-encoded record, ``seq`` the change
-  that last wrote it (0: the initial state), ``ref`` the record's parent (a resident's household, a seal's
+  that last wrote it (0: the initial state; informational, and of the epoch it was written in), ``ref`` the record's parent (a resident's household, a seal's
   owner; null otherwise, indexed) so that the change generator finds members and seals quickly;
 - ``changes(seq, type, key, op, version, entry)``: the change log, ``entry`` the encoded feed entry;
 - ``gone(type, key, version)``: the last version of removed records, so that versions never go back;
