@@ -58,10 +58,10 @@ class KioskApi:
     def menu(self, session_id: str) -> dict[str, Any]:
         return self.http.call("GET", f"{API_PREFIX}/sessions/{session_id}/menu")
 
-    def issue(self, session_id: str, kind: str, copies: int = 1) -> dict[str, Any]:
-        return self.http.call(
-            "POST", f"{API_PREFIX}/sessions/{session_id}/certificates", {"kind": kind, "copies": copies}
-        )
+    def issue(self, session_id: str, kind: str, copies: int = 1, **choices: Any) -> dict[str, Any]:
+        """``choices``: scope, members (menu member ids), options, fiscal_year, as the kind takes them."""
+        body = {"kind": kind, "copies": copies, **{k: v for k, v in choices.items() if v is not None}}
+        return self.http.call("POST", f"{API_PREFIX}/sessions/{session_id}/certificates", body)
 
     def fetch_pdf(self, session_id: str, serial: str) -> bytes:
         return self.http.fetch(f"{API_PREFIX}/sessions/{session_id}/certificates/{serial}/pdf")

@@ -14,11 +14,14 @@ from pathlib import Path
 
 from kiosk.pcscd import ensure_pcscd, stop_pcscd_if_started
 from konbini_demo.processes import ServiceError
+from konbini_demo.recovery_demo import run_recovery_demo
 from konbini_demo.stack import Stack
 from registry_sim.generator import DEMO_ATENA_NO
 
 DEMO_PIN = "1234"
 ONE_KIND = [("juminhyo", ())]
+# A quick demo: probe a dead registry again after 1 s rather than the production default.
+RECOVERY_SETTINGS = {"KONBINI_BREAKER_COOLDOWN_S": "1", "KONBINI_BREAKER_STABLE_S": "5"}
 ALL_KINDS = [
     ("juminhyo:self", ("--kind", "juminhyo", "--scope", "self", "--option", "householder")),
     ("juminhyo:household", ("--kind", "juminhyo", "--scope", "household", "--option", "householder")),
@@ -48,11 +51,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--registry-port", type=int, default=8471)
     parser.add_argument("--server-port", type=int, default=8470)
     parser.add_argument("--all-kinds", action="store_true", help="every kind and each 住民票 scope")
+    parser.add_argument(
+        "--recovery", action="store_true", help="the registry dies and returns while kiosks issue"
+    )
     args = parser.parse_args(argv)
     started = time.monotonic()
     stack = Stack(
-        args.root, residents=args.residents, registry_port=args.registry_port, server_port=args.server_port
+        args.root,
+        residents=args.residents,
+        registry_port=args.registry_port,
+        server_port=args.server_port,
+        server_settings=RECOVERY_SETTINGS if args.recovery else None,
     )
+    recovery_line = ""
     stack.wipe()
     pcscd_started = False
     try:
@@ -67,7 +78,9 @@ def main(argv: list[str] | None = None) -> None:
         stack.insert_card(card)
         stack.register(DEMO_ATENA_NO, DEMO_PIN)
         lines = []
-        for label, extra in ALL_KINDS if args.all_kinds else ONE_KIND:
+        if args.recovery:
+            recovery_line = run_recovery_demo(stack, DEMO_PIN, args.out)
+        for label, extra in [] if args.recovery else ALL_KINDS if args.all_kinds else ONE_KIND:
             step(f"kiosk session through pyscard: {label}")
             serial, path = kiosk_certificate(stack, args.out, *extra)
             lines.append((label, path, serial))
@@ -79,6 +92,8 @@ def main(argv: list[str] | None = None) -> None:
         if pcscd_started:
             stop_pcscd_if_started()
     step(f"done in {time.monotonic() - started:.1f} s")
+    if recovery_line:
+        print(recovery_line, flush=True)
     for label, path, serial in lines:
         kind = f"kind={label} " if args.all_kinds else ""
         print(f"DEMO OK {kind}certificate={path} serial={serial} verify=VALID", flush=True)

@@ -232,6 +232,12 @@ class Stack:
             check=False,
         )
 
+    @staticmethod
+    def pdf_text(path: Path) -> str:
+        return subprocess.run(
+            ["pdftotext", str(path), "-"], capture_output=True, text=True, check=True
+        ).stdout
+
     def stop(self) -> None:
         for name in list(reversed(self.services)):
             self.services.pop(name).stop()
