@@ -34,7 +34,7 @@ class Settings:
     snapshot_timeout_s: float = _s(30.0, "timeout between two reads of a snapshot stream, seconds")
     registry_link: bool = _s(True, "follow the registry's change feed and probe versions before issuing")
     feed_poll_s: float = _s(0.2, "pause between change-feed polls when the replica is current, seconds")
-    feed_batch: int = _s(5000, "changes asked for in one feed request (one transaction each)")
+    feed_batch: int = _s(10000, "changes asked for in one feed request (one transaction each)")
     breaker_failures: int = _s(3, "consecutive registry failures that switch the server to recovery")
     breaker_cooldown_s: float = _s(
         2.0, "first wait before probing a failed registry (doubles while it flaps)"

@@ -8,7 +8,6 @@ checkpoint are skipped, so a batch seen twice is applied once.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +48,25 @@ class ReplicaMoved(Exception):
     """A full sync switched the replica generation under the follower: read the checkpoint again."""
 
 
+def _statements(changes: list[Change]) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    """Each record's final state in the batch, grouped by statement.
+
+    A change carries the whole record, so only the last change to a key decides its state; changes to
+    different keys commute. That leaves at most one executemany per (operation, type)."""
+    last: dict[tuple[str, str], Change] = {}
+    for change in changes:
+        last[(change.rtype, change.key)] = change
+    grouped: dict[str, list[tuple[Any, ...]]] = {}
+    for change in last.values():
+        if change.op == "upsert":
+            assert change.record is not None
+            sql, row = UPSERT_SQL[change.rtype], tuple(change.record[c] for c in COLUMNS[change.rtype])
+        else:
+            sql, row = DELETE_SQL[change.rtype], key_values(change.rtype, change.key)
+        grouped.setdefault(sql, []).append(row)
+    return list(grouped.items())
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     seq: int
@@ -76,29 +94,8 @@ async def apply_batch(db: Database, changes: list[Change], expected_after: int) 
             if change.seq != seq + 1:
                 raise FeedBroken(f"sequence gap: after {seq} came {change.seq}")
             seq = change.seq
-        upserts: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
-        removes: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
-        for change in pending:  # group by type, keeping order per record: a later change wins
-            if change.op == "upsert":
-                assert change.record is not None
-                upserts[change.rtype].append(tuple(change.record[c] for c in COLUMNS[change.rtype]))
-            else:
-                removes[change.rtype].append(key_values(change.rtype, change.key))
-        # Removes after upserts would lose a re-created record; apply in feed order when both occur.
-        if any(upserts[t] and removes[t] for t in FIELDS_BY_TYPE):
-            for change in pending:
-                if change.op == "upsert":
-                    assert change.record is not None
-                    await tx.execute(
-                        UPSERT_SQL[change.rtype], tuple(change.record[c] for c in COLUMNS[change.rtype])
-                    )
-                else:
-                    await tx.execute(DELETE_SQL[change.rtype], key_values(change.rtype, change.key))
-        else:
-            for rtype, rows in upserts.items():
-                await tx.conn.executemany(UPSERT_SQL[rtype], rows)
-            for rtype, rows in removes.items():
-                await tx.conn.executemany(DELETE_SQL[rtype], rows)
+        for sql, rows in _statements(pending):
+            await tx.conn.executemany(sql, rows)
         if pending:
             await tx.conn.executemany(
                 "INSERT INTO replica.meta (key, value) VALUES (?, ?)"

@@ -28,7 +28,7 @@ from issuance_server.core import CORE, ServerCore
 from issuance_server.modes import switch_mode
 from recovery.breaker import CircuitBreaker
 from recovery.feed_apply import ReplicaMoved, apply_batch, read_checkpoint
-from recovery.registry_client import FeedBroken, RegistryClient, RegistryUnavailable
+from recovery.registry_client import Change, FeedBroken, FeedPage, RegistryClient, RegistryUnavailable
 from recovery.snapshot_sync import SnapshotSync
 
 log = logging.getLogger("konbini.link")
@@ -61,6 +61,8 @@ class RegistryLink:
         self._first_failure_at: float | None = None
         self._poll_lock = asyncio.Lock()
         self.checking = False  # a consistency check holds the replica still
+        self._batch = s.feed_batch
+        self._prefetch: tuple[int, asyncio.Future[FeedPage]] | None = None
         self._task: asyncio.Task[None] | None = None
 
     # -- the background task -------------------------------------------------------------------------
@@ -69,6 +71,7 @@ class RegistryLink:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="registry-link")
 
     async def stop(self) -> None:
+        self._drop_prefetch()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -120,29 +123,57 @@ class RegistryLink:
         return more
 
     async def poll_once(self) -> bool:
-        """Read one feed page after the replica's checkpoint and apply it; True if more are waiting."""
+        """Read one feed page after the replica's checkpoint and apply it; True if more are waiting.
+
+        While catching up, the next page is fetched while this one is applied (HTTP and JSON on the
+        event loop overlap SQLite in its own thread)."""
         async with self._poll_lock:
             async with self.core.db.transaction(write=False) as tx:
                 checkpoint = await read_checkpoint(tx)
-            page = await self.client.feed(checkpoint.seq, self.core.settings.feed_batch, checkpoint.epoch)
+            page = await self._page_after(checkpoint.seq, checkpoint.epoch)
             seq = checkpoint.seq
             if not page.changes and page.last_seq > seq:
                 raise FeedBroken(f"changes {seq + 1}..{page.last_seq} are missing from the feed (gap)")
             if page.changes:
+                last = page.changes[-1].seq
+                if last < page.last_seq:
+                    self._prefetch = (
+                        last,
+                        asyncio.ensure_future(self.client.feed(last, self._batch, checkpoint.epoch)),
+                    )
                 try:
                     seq = await apply_batch(self.core.db, page.changes, checkpoint.seq)
                 except ReplicaMoved:
+                    self._drop_prefetch()
                     return True
-                now = time.time()
-                for change in page.changes:
-                    at = _parse_at(change.at)
-                    if at is not None:
-                        self.lags.append(now - at)
-                self.applied += len(page.changes)
+                self._record_lag(page.changes)
             self.registry_seq, self.replica_seq = page.last_seq, seq
             if seq >= page.last_seq:
                 self.confirmed_at = utc_now_iso()
             return page.last_seq > seq
+
+    async def _page_after(self, seq: int, epoch: str | None) -> FeedPage:
+        if self._prefetch is not None:
+            after, task = self._prefetch
+            self._prefetch = None
+            if after == seq:
+                return await task
+            task.cancel()
+        return await self.client.feed(seq, self._batch, epoch)
+
+    def _drop_prefetch(self) -> None:
+        if self._prefetch is not None:
+            self._prefetch[1].cancel()
+            self._prefetch = None
+
+    def _record_lag(self, changes: list[Change]) -> None:
+        now, text, at = time.time(), None, None
+        for change in changes:  # one batch upstream shares one time stamp: parse each distinct one once
+            if change.at != text:
+                text, at = change.at, _parse_at(change.at)
+            if at is not None:
+                self.lags.append(now - at)
+        self.applied += len(changes)
 
     async def catch_up(self, target_seq: int | None = None, deadline_s: float = CATCH_UP_DEADLINE_S) -> bool:
         """Pull the feed until the replica reaches ``target_seq`` (default: the registry's latest)."""
