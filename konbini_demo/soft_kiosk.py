@@ -53,6 +53,7 @@ class SoftKiosk:
                 auth_message(self.api.kiosk_id, sid, s["nonce"]), padding.PKCS1v15(), hashes.SHA256()
             )
             self.api.authenticate(sid, s["nonce"], self.cert, sig, self.pin)
+            self.api.menu(sid)
             issued = self.api.issue(sid, kind, **choices)
             serial = issued["certificates"][0]["serial"]
             pdf = self.api.fetch_pdf(sid, serial)
