@@ -3,10 +3,11 @@
     .venv/bin/python bench/bench_render.py [-n 40] [--profile KIND] [--kinds juminhyo,inkan,...]
 
 Per kind (synthetic people): ms per document and per page for render + record signature
-(``render_certificate``); pages per second on one core; the baseline, a plain text page with the same
-text and fonts (drawString) plus the QR matrix, and the ratio to it (target <= 1.3); the QR's share of
-the render (matrix + drawing operators); the PAdES signature (pyHanko, ECDSA P-256, PAdES B-B) of the
-rendered PDF and its share of render + signature. ``--profile KIND`` adds a cProfile summary.
+(``render_certificate``); pages per second on one core; the baseline, plain text pages with the same
+text and fonts (drawString, the text each page prints) plus the QR matrix, and the ratio to it (target
+<= 1.3); the QR's share of the render (matrix + drawing operators); the PAdES signature (pyHanko, ECDSA
+P-256, PAdES B-B) of the rendered PDF and its share of render + signature. The measurements take turns
+within each round (see ``interleaved_ms``). ``--profile KIND`` adds a cProfile summary.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from reportlab.lib.pagesizes import A4
+from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
 from issuance_server.certificates import engine, fonts, pades
-from issuance_server.certificates.qr import pdf_ops, qr_matrix
+from issuance_server.certificates.qr import image_ops, qr_matrix
 from issuance_server.certificates.record import JST
 from issuance_server.certificates.render import CertificateRequest, build_layout, render_certificate
 from wire.linkage import RESIDENT_FIELDS, SEAL_FIELDS, TAX_FIELDS
@@ -65,9 +68,7 @@ def synthetic_person(**over: Any) -> dict[str, Any]:
 
 def seal_record() -> dict[str, Any]:
     seal: dict[str, Any] = dict.fromkeys(SEAL_FIELDS)
-    seal.update(
-        seal_no="0012345", owner_atena_no="0000000101", impression="𠮷田", registered_on="2010-04-01"
-    )
+    seal.update(seal_no="0012345", owner_atena_no="0000000101", impression="𠮷田", registered_on="2010-04-01")
     seal.update(status="active", version=1)
     return seal
 
@@ -116,41 +117,50 @@ def requests() -> dict[str, CertificateRequest]:
     return out
 
 
-def median_ms(fn: Callable[[], object], n: int) -> float:
-    fn()
-    times = []
-    for _ in range(n):
-        start = time.perf_counter()
+def interleaved_ms(fns: dict[str, Callable[[], object]], n: int) -> dict[str, float]:
+    """Median ms of each function over ``n`` rounds, the functions taking turns within each round, so
+    that a busy neighbour on the machine slows them all alike (ratios stay fair)."""
+    for fn in fns.values():
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(n):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) * 1000 for name, t in times.items()}
 
 
-def printed_texts(layout: engine.Layout) -> list[tuple[str, str]]:
-    """(text, font role) of every text the certificate prints, from its own layout."""
+def page_texts(layout: engine.Layout) -> list[list[tuple[str, str]]]:
+    """Per page, (text, font role) of every text the certificate prints there, from its own layout."""
     t = layout.template
-    values = {**layout.values, "page": "1", "pages": str(len(layout.pages))}
-    texts = [
-        (engine.fill(str(i.params["text"]), values, "bench"), str(i.params.get("font", t.font)))
-        for i in layout.items()
-        if i.type == "text"
-    ]
-    for block in (*layout.blocks, *(table.block for table in layout.tables)):
-        for row in block.rows:
-            for cell in row.cells:
-                texts.append((cell.label, t.font))
-                texts.extend((line, cell.font) for line in cell.lines if line)
-    return [(text, role) for text, role in texts if text]
+    total = len(layout.pages)
+    out = []
+    for number, block_indexes in enumerate(layout.pages, start=1):
+        values = {**layout.values, "page": str(number), "pages": str(total)}
+        texts = [
+            (engine.fill(str(i.params["text"]), values, "bench"), str(i.params.get("font", t.font)))
+            for i in layout.items()
+            if i.type == "text" and engine._on_page(i.on, number, total)
+        ]
+        blocks = [table.block for table in layout.tables if engine._on_page(table.spec.on, number, total)]
+        blocks += [layout.blocks[i] for i in block_indexes]
+        for block in blocks:
+            for row in block.rows:
+                for cell in row.cells:
+                    texts.append((cell.label, t.font))
+                    texts.extend((line, cell.font) for line in cell.lines)
+        out.append([(text, role) for text, role in texts if text])
+    return out
 
 
-def text_pages(texts: list[tuple[str, str]], pages: int) -> bytes:
+def text_pages(pages: list[list[tuple[str, str]]]) -> bytes:
     """The baseline: the same text, the same fonts, drawString, one line under another; same streams."""
     buf = io.BytesIO()
     canvas = Canvas(buf, pagesize=A4, initialFontName=fonts.IPAEX_MINCHO, invariant=1)
-    per_page = -(-len(texts) // pages)
-    for p in range(pages):
+    for texts in pages:
         y = 800.0
-        for text, role in texts[p * per_page : (p + 1) * per_page]:
+        for text, role in texts:
             x = 50.0
             for name, seg in fonts.runs(text, fonts.CHAINS[role]):
                 canvas.setFont(name, 10.5)
@@ -171,7 +181,7 @@ def pades_signer() -> pades.PadesSigner:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("-n", type=int, default=40, help="runs per measurement")
+    parser.add_argument("-n", type=int, default=40, help="rounds per measurement")
     parser.add_argument("--profile", metavar="KIND", help="cProfile summary of one kind's render")
     args = parser.parse_args()
     n = args.n
@@ -189,20 +199,24 @@ def main() -> int:
     print(header)
     for label, req in reqs.items():
         cert = render_certificate(req, KEY)  # warm-up: templates, seal outlines, QR layout caches
-        layout = build_layout(req)
-        texts = printed_texts(layout)
-        full = median_ms(lambda req=req: render_certificate(req, KEY), n)  # type: ignore[misc]
-        base_text = median_ms(lambda: text_pages(texts, cert.pages), n)
-        matrix_ms = median_ms(lambda: qr_matrix(cert.record_text), n)
+        texts = page_texts(build_layout(req))
         matrix = qr_matrix(cert.record_text)
-        draw_ms = median_ms(lambda: pdf_ops(matrix, 0, 100, 100, quiet=4), n)
-        sign_ms = median_ms(lambda: pades.sign_pdf(cert.pdf, signer), max(n // 2, 5))
-        pages = cert.pages
-        base = base_text + matrix_ms
+        ms = interleaved_ms(
+            {
+                "render": partial(render_certificate, req, KEY),
+                "text": partial(text_pages, texts),
+                "matrix": partial(qr_matrix, cert.record_text),
+                "qr_ops": partial(image_ops, matrix, 38 * mm, 4),
+                "pades": partial(pades.sign_pdf, cert.pdf, signer),
+            },
+            n,
+        )
+        full, pages, sign = ms["render"], cert.pages, ms["pades"]
+        base = ms["text"] + ms["matrix"]
         print(
             f"{label:<28} {pages:>5} {full:7.2f} {full / pages:7.2f} {1000 * pages / full:7.0f}"
-            f" {base:6.2f} {full / base:5.2f} {100 * (matrix_ms + draw_ms) / full:5.0f}"
-            f" {sign_ms:8.2f} {100 * sign_ms / (full + sign_ms):7.0f} {len(cert.pdf) / 1024:5.0f}"
+            f" {base:6.2f} {full / base:5.2f} {100 * (ms['matrix'] + ms['qr_ops']) / full:5.0f}"
+            f" {sign:8.2f} {100 * sign / (full + sign):7.0f} {len(cert.pdf) / 1024:5.0f}"
         )
     print(
         "base: the same text and fonts drawn with drawString + the QR matrix; ratio = render / base;"

@@ -1,17 +1,46 @@
-"""``/verify``: anyone can check a certificate's QR record and whether its serial is still valid."""
+"""``/verify``: anyone can check a certificate's QR record and whether its serial is still valid.
+
+``POST /verify`` (JSON, for programs such as ``konbini-verify --server``) and ``GET /verify?qr=<text>``
+(an HTML page, ja + en, for a person who scanned the QR code; without ``qr``, a small form).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Final
 
 from aiohttp import web
 
 from issuance_server.api_errors import field, json_response, read_json
 from issuance_server.certificates.record import CertRecord
 from issuance_server.certificates.verify import verify_text
-from issuance_server.core import core_of
+from issuance_server.certificates.verify_page import Status, form_page, result_page
+from issuance_server.core import ServerCore, core_of
 
 routes = web.RouteTableDef()
+
+MAX_QR_TEXT: Final = 2048  # a record is ~250 characters; longer input is not ours
+PAGE_HEADERS: Final = {
+    "Cache-Control": "no-store",  # the page shows a person's name and address
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none';"
+        " base-uri 'none'"
+    ),
+}
+
+
+async def serial_result(core: ServerCore, record: CertRecord) -> tuple[str, str]:
+    """(VALID | VOIDED | UNKNOWN_SERIAL, the issuance's status or 'unknown') for a verified record."""
+    row = await core.db.fetchone("SELECT status FROM issuances WHERE serial = ?", (record.serial,))
+    status = str(row[0]) if row else "unknown"
+    if status in ("issued", "printed"):
+        return "VALID", status
+    if status in ("voided", "refunded"):
+        return "VOIDED", status
+    return "UNKNOWN_SERIAL", status
 
 
 @routes.post("/verify")
@@ -22,15 +51,30 @@ async def verify(request: web.Request) -> web.Response:
     outcome = verify_text(text, core.secrets.issuing_public_key)
     if not outcome.valid or outcome.record is None:
         return json_response({"result": "INVALID", "reason": outcome.reason})
-    row = await core.db.fetchone("SELECT status FROM issuances WHERE serial = ?", (outcome.record.serial,))
-    status = row[0] if row else "unknown"
-    record = outcome.record
-    result = (
-        "VALID"
-        if status in ("issued", "printed")
-        else ("VOIDED" if status in ("voided", "refunded") else "UNKNOWN_SERIAL")
-    )
-    return json_response({"result": result, "serial_status": status, "record": record_fields(record)})
+    result, status = await serial_result(core, outcome.record)
+    return json_response({"result": result, "serial_status": status, "record": record_fields(outcome.record)})
+
+
+@routes.get("/verify")
+async def verify_page(request: web.Request) -> web.Response:
+    core = core_of(request)
+    name = core.settings.municipality_name
+    text = request.query.get("qr", "").strip()
+    if not text:
+        return _html(form_page(name))
+    status: Status = "unconfirmed"
+    record = None
+    if len(text) <= MAX_QR_TEXT:
+        outcome = verify_text(text, core.secrets.issuing_public_key)
+        if outcome.valid and outcome.record is not None:
+            result, _ = await serial_result(core, outcome.record)
+            if result != "UNKNOWN_SERIAL":
+                status, record = ("valid" if result == "VALID" else "voided"), outcome.record
+    return _html(result_page(status, record, name))
+
+
+def _html(body: str) -> web.Response:
+    return web.Response(text=body, content_type="text/html", charset="utf-8", headers=PAGE_HEADERS)
 
 
 def record_fields(record: CertRecord) -> dict[str, object]:

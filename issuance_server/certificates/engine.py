@@ -15,21 +15,26 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import re
 import threading
-from collections.abc import Collection, Iterator, Mapping, Sequence
+import zlib
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache, partial
 from typing import Final
 
 from reportlab import rl_config
+from reportlab.lib.rl_accel import escapePDF
 from reportlab.lib.units import mm
-from reportlab.pdfbase.pdfdoc import PDFDictionary, PDFName, PDFStream
+from reportlab.pdfbase.pdfdoc import PDFDictionary, PDFName, PDFStream, PDFZCompress
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
 from issuance_server.certificates import anticopy, fonts
-from issuance_server.certificates.qr import pdf_ops as qr_pdf_ops
+from issuance_server.certificates.qr import image_ops as qr_image_ops
 from issuance_server.certificates.qr import qr_matrix
 from issuance_server.certificates.seal import seal_ops
 from issuance_server.certificates.template import (
@@ -59,6 +64,7 @@ __all__ = [
 _PLACEHOLDER: Final = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 _PAGE_PLACEHOLDERS: Final = frozenset({"page", "pages"})
 _PT_IN_MM: Final = 25.4 / 72
+_ZLIB_LEVEL: Final = 1
 QR_QUIET_MODULES: Final = 4  # ISO/IEC 18004: a light margin of four modules around the symbol
 # reportlab's font objects keep per-document state in a shared WeakKeyDictionary and a file position while
 # subsetting: one document is drawn at a time per process (rendering is CPU-bound Python, so threads would
@@ -259,9 +265,12 @@ def _check_glyphs(layout: Layout) -> None:
             for cell in row.cells:
                 texts.append((cell.label, t.font))
                 texts.extend((line, cell.font) for line in cell.lines)
-    missing: list[str] = []
+    by_role: dict[str, dict[str, None]] = {}  # each role's distinct characters, in order of appearance
     for text, role in texts:
-        for ch in fonts.check_coverage(text, fonts.CHAINS[role]):
+        by_role.setdefault(role, {}).update(dict.fromkeys(text))
+    missing: list[str] = []
+    for role, chars in by_role.items():
+        for ch in fonts.check_coverage("".join(chars), fonts.CHAINS[role]):
             if ch not in missing:
                 missing.append(ch)
     if missing:
@@ -301,10 +310,10 @@ def content_digest(
 class _Page:
     """Drawing helpers in millimetres from the top-left corner."""
 
-    def __init__(self, canvas: Canvas, template: Template, forms: _Forms) -> None:
+    def __init__(self, canvas: Canvas, template: Template, graphics: _Graphics) -> None:
         self.c = canvas
         self.t = template
-        self.forms = forms
+        self.graphics = graphics
         self.height = template.page_size[1]
 
     def y(self, y_mm: float) -> float:
@@ -325,7 +334,7 @@ class _Page:
         if not text:
             return
         pieces = fonts.runs(text, fonts.CHAINS[role])
-        width = sum(self.c.stringWidth(seg, name, size) for name, seg in pieces)
+        width = sum(stringWidth(seg, name, size) for name, seg in pieces)
         width += char_space * (len(text) - 1)
         if max_width_mm is not None and width > max_width_mm * mm:
             scale = max_width_mm * mm / width
@@ -336,84 +345,127 @@ class _Page:
         elif align == "right":
             x -= width
         # ActualText keeps the text layer exact (U+3000 included), whatever a reader does with spaces.
-        self.c.addLiteral(f"/Span <</ActualText <FEFF{text.encode('utf-16-be').hex().upper()}>>> BDC")
-        t = self.c.beginText(x, self.y(y_mm))
+        # Operators written directly, as reportlab's ttfonts documents for dynamic (subset) fonts: a
+        # text object per line through reportlab's TextObject costs twice as much.
+        doc = self.c._doc
+        ops = [
+            f"/Span <</ActualText <FEFF{text.encode('utf-16-be').hex().upper()}>>> BDC"
+            f" BT 1 0 0 1 {x:.3f} {self.y(y_mm):.3f} Tm"
+        ]
         if char_space:
-            t.setCharSpace(char_space)
-        for name, seg in pieces:
-            t.setFont(name, size)
-            t.textOut(seg)
+            ops.append(f"{char_space:.3f} Tc")
+        for name, segment in pieces:
+            font = fonts.font(name)
+            for subset, chunk in font.splitString(segment, doc):
+                ops.append(f"{font.getSubsetInternalName(subset, doc)} {size:.3f} Tf ({escapePDF(chunk)}) Tj")
         if char_space:
-            t.setCharSpace(0)  # Tc is graphics state: it would outlive this text object
-        self.c.drawText(t)
-        self.c.addLiteral("EMC")
+            ops.append("0 Tc")  # Tc is graphics state: it would outlive this text object
+        ops.append("ET EMC")
+        self.c.addLiteral(" ".join(ops))
 
     def line(self, x1: float, y1: float, x2: float, y2: float, width_pt: float) -> None:
-        self.c.setLineWidth(width_pt)
-        self.c.line(x1 * mm, self.y(y1), x2 * mm, self.y(y2))
+        self.c.addLiteral(f"{width_pt:.2f} w {self.segment(x1, y1, x2, y2)} S")
 
-    def literal_at(self, ops: str, x_mm: float, y_bottom_mm: float) -> None:
-        self.c.addLiteral(f"q 1 0 0 1 {x_mm * mm:.3f} {self.y(y_bottom_mm):.3f} cm\n{ops}\nQ")
+    def segment(self, x1: float, y1: float, x2: float, y2: float) -> str:
+        """Path operators of a line from (x1, y1) to (x2, y2), millimetres."""
+        return f"{x1 * mm:.2f} {self.y(y1):.2f} m {x2 * mm:.2f} {self.y(y2):.2f} l"
 
 
-class _Forms:
-    """Form XObjects of one document, each made on first use and named in order of making."""
+class _Graphics:
+    """The pictures of one document (地紋, micro text, seals, QR) drawn on its pages.
+
+    A picture on several pages becomes a form XObject, made once and placed with one ``Do`` a page; one
+    on a single page goes inline, since a form costs reportlab ~70 µs. The 地紋's dot tile and the micro
+    text's glyphs are always forms (each is placed many times), their operators compressed once per
+    process.
+    """
 
     def __init__(self, canvas: Canvas) -> None:
         self.c = canvas
         self.names: dict[tuple[object, ...], str] = {}
 
-    def _begin(self, key: tuple[object, ...], *bbox: float) -> str:
-        name = f"kb{key[0]}{len(self.names)}"
-        self.names[key] = name
-        self.c.beginForm(name, *bbox)
-        return name
+    def _compressed_form(self, key: tuple[object, ...], stream: bytes, *bbox: float) -> str:
+        """A form whose content is ``stream``, already Flate-compressed."""
+        if key not in self.names:
+            self.names[key] = name = f"kb{key[0]}{len(self.names)}"
+            self.c.beginForm(name, *bbox)
+            contents = PDFStream(PDFDictionary({"Filter": PDFName("FlateDecode")}), stream)
+            self.c.endForm(Contents=contents, compression=0)
+        return self.names[key]
 
-    def _compressed(self, key: tuple[object, ...], stream: bytes, *bbox: float) -> str:
-        """A form whose content is ``stream``, already Flate-compressed (once per process, not per
-        document: the 地紋 tile is ~70 kB of operators, 1 ms to compress)."""
-        if key in self.names:
-            return self.names[key]
-        name = self._begin(key, *bbox)
-        contents = PDFStream(PDFDictionary({"Filter": PDFName("FlateDecode")}), stream)
-        self.c.endForm(Contents=contents, compression=0)
-        return name
+    def _shared(self, key: tuple[object, ...], draw: Callable[[], None], *bbox: float) -> None:
+        """Place the form that ``draw`` fills (made on first use), at the current origin."""
+        if key not in self.names:
+            self.names[key] = name = f"kb{key[0]}{len(self.names)}"
+            self.c.beginForm(name, *bbox)
+            draw()
+            self.c.endForm()
+        self.c.doForm(self.names[key])
 
-    def anti_copy(self, word: str, x0: float, y0: float, x1: float, y1: float) -> str:
-        """The 地紋 over the rectangle (points, PDF coordinates): a tile form placed from a page form."""
-        key = ("Ground", word, x0, y0, x1, y1)
-        if key in self.names:
-            return self.names[key]
+    def _repeat(self, form: str, positions: Sequence[tuple[float, float]], before: str, after: str) -> None:
+        """``form`` at each position (points), between ``before`` and ``after`` operators."""
+        internal = self.c._doc.getXObjectName(form)
+        (x, y), rest = positions[0], positions[1:]
+        self.c.addLiteral(f"{before}\nq 1 0 0 1 {x:.2f} {y:.2f} cm")
+        self.c.doForm(form)  # lists the form in the page's (or form's) resources
+        placed = [f"q 1 0 0 1 {x:.2f} {y:.2f} cm /{internal} Do Q" for x, y in rest]
+        self.c.addLiteral("\n".join(["Q", *placed, after]))
+
+    def _at(self, x: float, y: float, draw: Callable[[], None]) -> None:
+        self.c.addLiteral(f"q 1 0 0 1 {x:.3f} {y:.3f} cm")
+        draw()
+        self.c.addLiteral("Q")
+
+    def anti_copy(self, word: str, rect: tuple[float, float, float, float], repeated: bool) -> None:
+        """The 地紋 over ``rect`` (x0, y0, x1, y1 in points): the dot tile, placed brick-wise."""
         tile = anticopy.tile(word)
-        tile_name = self._compressed(("Tile", word), tile.stream, 0, 0, tile.width, tile.height)
-        name = self._begin(key)
-        self.c.addLiteral(f"q {x0:.2f} {y0:.2f} {x1 - x0:.2f} {y1 - y0:.2f} re W n")
-        for x, y in anticopy.tile_positions(x0, y0, x1, y1, tile.width, tile.height):
-            self.c.addLiteral(f"q 1 0 0 1 {x:.2f} {y:.2f} cm")
-            self.c.doForm(tile_name)
-            self.c.addLiteral("Q")
-        self.c.addLiteral("Q")
-        self.c.endForm()
-        return name
+        name = self._compressed_form(("Tile", word), tile.stream, 0, 0, tile.width, tile.height)
+        x0, y0, x1, y1 = rect
+        positions = anticopy.tile_positions(x0, y0, x1, y1, tile.width, tile.height)
+        clip = f"q {x0:.2f} {y0:.2f} {x1 - x0:.2f} {y1 - y0:.2f} re W n"
+        if repeated:
+            self._shared(("Ground", word, rect), lambda: self._repeat(name, positions, clip, "Q"))
+        else:
+            self._repeat(name, positions, clip, "Q")
 
-    def micro_line(self, text: str, size: float, length: float, gray: float) -> str:
-        """A line of ``text`` repeated over ``length`` points, baseline at y=0, as a form."""
-        key = ("MicroLine", text, size, length, gray)
-        if key in self.names:
-            return self.names[key]
-        unit_stream, unit_width = anticopy.micro_unit(text, size)
-        unit_name = self._compressed(("Micro", text, size), unit_stream, 0, -size * 0.2, unit_width, size)
-        name = self._begin(key, 0, -size * 0.2, length, size)
-        self.c.addLiteral(f"q 0 {-size * 0.2:.2f} {length:.2f} {size * 1.2:.2f} re W n {gray} g")
-        x = 0.0
-        while x < length and unit_width > 0:
-            self.c.addLiteral(f"q 1 0 0 1 {x:.2f} 0 cm")
-            self.c.doForm(unit_name)
-            self.c.addLiteral("Q")
-            x += unit_width
-        self.c.addLiteral("Q")
-        self.c.endForm()
-        return name
+    def micro_line(
+        self, text: str, size: float, x: float, y: float, length: float, gray: float, repeated: bool
+    ) -> None:
+        """A line of ``text`` repeated over ``length`` points from ``(x, y)`` (the baseline)."""
+        stream, unit_width = anticopy.micro_unit(text, size)
+        unit = self._compressed_form(("Micro", text, size), stream, 0, -size * 0.2, unit_width, size)
+        count = max(1, math.ceil(length / unit_width)) if unit_width > 0 else 1
+        positions = [(i * unit_width, 0.0) for i in range(count)]
+        clip = f"q 0 {-size * 0.2:.2f} {length:.2f} {size * 1.2:.2f} re W n {gray} g"
+        bbox = (0.0, -size * 0.2, length, size)
+        if repeated:
+            key = ("MicroLine", text, size, length, gray)
+            self._at(x, y, lambda: self._shared(key, lambda: self._repeat(unit, positions, clip, "Q"), *bbox))
+        else:
+            self._at(x, y, lambda: self._repeat(unit, positions, clip, "Q"))
+
+    def seal(self, text: str, size: float, shape: str, role: str, x: float, y: float, repeated: bool) -> None:
+        """A seal ``size`` points square with its bottom-left corner at ``(x, y)``."""
+        if repeated:
+            stream = seal_stream(text, size, shape, role)
+            form = self._compressed_form(("Seal", text, size, shape, role), stream, 0, 0, size, size)
+            self._at(x, y, lambda: self.c.doForm(form))
+        else:
+            self._at(x, y, lambda: self.c.addLiteral(seal_ops(text, size, shape, role)))
+
+    def qr(self, qr: tuple[str, float, float], x: float, y: float, repeated: bool) -> None:
+        """The QR symbol with its bottom-left corner at ``(x, y)``."""
+        ops, size, quiet = qr
+        if repeated:
+            bbox = (-quiet, -quiet, size + quiet, size + quiet)
+            self._at(x, y, lambda: self._shared(("QR",), lambda: self.c.addLiteral(ops), *bbox))
+        else:
+            self._at(x, y, lambda: self.c.addLiteral(ops))
+
+
+@lru_cache(maxsize=64)
+def seal_stream(text: str, size: float, shape: str, role: str) -> bytes:
+    return zlib.compress(seal_ops(text, size, shape, role).encode("ascii"), 9)
 
 
 def _baseline(top_mm: float, height_mm: float, size_pt: float) -> float:
@@ -423,21 +475,22 @@ def _baseline(top_mm: float, height_mm: float, size_pt: float) -> float:
 
 def _draw_table(page: _Page, spec: Table, block: PrintedBlock, top: float) -> None:
     left, right = spec.left, spec.right
+    rules: list[str] = []  # the inner rules, stroked as one path
     y = top
     for i, row in enumerate(block.rows):
         if i:
-            page.line(left, y, right, y, spec.rule_width)
+            rules.append(page.segment(left, y, right, y))
         x = left
         last = len(row.cells) - 1
         for j, cell in enumerate(row.cells):
             width = cell.width if cell.width is not None and j < last else right - x
             if j:
-                page.line(x, y, x, y + row.height, spec.rule_width)
+                rules.append(page.segment(x, y, x, y + row.height))
             label_w = (cell.label_width or spec.label_width) if cell.label else 0.0
             if cell.label:
                 base = _baseline(y, row.height, spec.label_size)
                 page.text(cell.label, x + 2, base, spec.label_size, page.t.font, max_width_mm=label_w - 4)
-                page.line(x + label_w, y, x + label_w, y + row.height, spec.rule_width)
+                rules.append(page.segment(x + label_w, y, x + label_w, y + row.height))
             lines = [ln for ln in cell.lines if ln]
             if lines:
                 pitch = row.height / len(lines)
@@ -453,11 +506,15 @@ def _draw_table(page: _Page, spec: Table, block: PrintedBlock, top: float) -> No
             x += width
         y += row.height
     if block.rows:
-        page.c.setLineWidth(spec.border_width)
-        page.c.rect(left * mm, page.y(y), (right - left) * mm, (y - top) * mm, stroke=1, fill=0)
+        border = f"{left * mm:.2f} {page.y(y):.2f} {(right - left) * mm:.2f} {(y - top) * mm:.2f} re"
+        inner_rules = f"{spec.rule_width:.2f} w {' '.join(rules)} S " if rules else ""
+        page.c.addLiteral(f"{inner_rules}{spec.border_width:.2f} w {border} S")
 
 
-def _draw_item(page: _Page, item: Item, values: Mapping[str, str], qr_ops: str | None) -> None:
+def _draw_item(
+    page: _Page, item: Item, values: Mapping[str, str], qr: tuple[str, float, float] | None, repeated: bool
+) -> None:
+    """Draw ``item``; ``repeated``: it is on more than one page (its picture is then a shared form)."""
     p = item.params
     name = page.t.name
     if item.type == "text":
@@ -474,49 +531,58 @@ def _draw_item(page: _Page, item: Item, values: Mapping[str, str], qr_ops: str |
     elif item.type == "rule":
         page.line(float(p["x1"]), float(p["y1"]), float(p["x2"]), float(p["y2"]), float(p.get("width", 0.5)))
     elif item.type == "rect":
-        page.c.setLineWidth(float(p.get("width", 0.5)))
         x, y, w, h = (float(p[k]) for k in ("x", "y", "w", "h"))
-        page.c.rect(x * mm, page.y(y + h), w * mm, h * mm, stroke=1, fill=0)
+        page.c.addLiteral(
+            f"{float(p.get('width', 0.5)):.2f} w {x * mm:.2f} {page.y(y + h):.2f} {w * mm:.2f} {h * mm:.2f} re S"
+        )
     elif item.type == "seal":
         size = float(p["size"])
         shape = fill(str(p.get("shape", "square")), values, name)
-        ops = seal_ops(fill(str(p["text"]), values, name), size * mm, shape, str(p.get("font", "gothic")))
-        page.literal_at(ops, float(p["x"]), float(p["y"]) + size)
-    elif item.type == "qr" and qr_ops is not None:
-        page.literal_at(qr_ops, float(p["x"]), float(p["y"]) + float(p["size"]))
+        text = fill(str(p["text"]), values, name)
+        role = str(p.get("font", "gothic"))
+        x, y = float(p["x"]) * mm, page.y(float(p["y"]) + size)
+        page.graphics.seal(text, size * mm, shape, role, x, y, repeated)
+    elif item.type == "qr" and qr is not None:
+        page.graphics.qr(qr, float(p["x"]) * mm, page.y(float(p["y"]) + float(p["size"])), repeated)
     elif item.type == "microtext":
         x1, x2 = float(p["x1"]), float(p["x2"])
-        form = page.forms.micro_line(
+        page.graphics.micro_line(
             fill(str(p["text"]), values, name),
             float(p.get("size", 1.5)),
+            x1 * mm,
+            page.y(float(p["y"])),
             (x2 - x1) * mm,
             float(p.get("gray", 0.35)),
+            repeated,
         )
-        page.c.addLiteral(f"q 1 0 0 1 {x1 * mm:.2f} {page.y(float(p['y'])):.2f} cm")
-        page.c.doForm(form)
-        page.c.addLiteral("Q")
     elif item.type == "anti_copy":
         x, y, w, h = (float(p[k]) for k in ("x", "y", "w", "h"))
-        form = page.forms.anti_copy(
-            str(p.get("word", anticopy.WORD)), x * mm, page.y(y + h), (x + w) * mm, page.y(y)
-        )
-        page.c.doForm(form)
+        rect = (x * mm, page.y(y + h), (x + w) * mm, page.y(y))
+        page.graphics.anti_copy(str(p.get("word", anticopy.WORD)), rect, repeated)
+
+
+def _flate_fast(data: str | bytes) -> bytes:
+    return zlib.compress(data.encode("utf-8") if isinstance(data, str) else data, _ZLIB_LEVEL)
 
 
 @contextmanager
 def binary_streams() -> Iterator[None]:
-    """Streams zlib-compressed only, without reportlab's ASCII85 layer on top.
+    """Streams zlib-compressed only, without reportlab's ASCII85 layer on top, at zlib level 1.
 
     ASCII85 only makes a PDF 7-bit clean (for mail of old); reportlab encodes it in pure Python, which
-    cost ~4 ms a certificate, and it makes the file 25 % larger. ``rl_config.useA85`` is read when the
-    document is saved, so it is switched for that moment only (callers hold ``_draw_lock``).
+    cost ~4 ms a certificate, and it makes the file 25 % larger. Level 1 instead of zlib's default 6
+    takes 0.5 ms off a certificate (the font subsets are most of the bytes) for a file 3 % larger.
+    Both are module-level reportlab settings read when the document is saved, so they are switched for
+    that moment only (callers hold ``_draw_lock``).
     """
     saved = rl_config.useA85
     rl_config.useA85 = 0
+    PDFZCompress.encode = _flate_fast  # one shared filter object: every stream reportlab compresses
     try:
         yield
     finally:
         rl_config.useA85 = saved
+        del PDFZCompress.encode
 
 
 def draw(layout: Layout, qr_text: str | None, created: datetime | None = None) -> tuple[bytes, int]:
@@ -528,12 +594,14 @@ def draw(layout: Layout, qr_text: str | None, created: datetime | None = None) -
         return _draw(layout, qr_text, created)
 
 
-def _qr_ops(template: Template, qr_text: str | None) -> str | None:
+def _qr(template: Template, qr_text: str | None) -> tuple[str, float, float] | None:
+    """(operators, size, quiet zone) of the QR symbol, points; one size a template."""
     qr_items = [i for i in template.items if i.type == "qr"]
     if qr_text is None or not qr_items:
         return None
-    size_pt = float(qr_items[0].params["size"]) * mm
-    return qr_pdf_ops(qr_matrix(qr_text), 0.0, size_pt, size_pt, quiet=QR_QUIET_MODULES)
+    size = float(qr_items[0].params["size"]) * mm
+    matrix = qr_matrix(qr_text)
+    return qr_image_ops(matrix, size, QR_QUIET_MODULES), size, QR_QUIET_MODULES * size / matrix.size
 
 
 def _pdf_date(created: datetime) -> str:
@@ -541,6 +609,18 @@ def _pdf_date(created: datetime) -> str:
     minutes = int(offset.total_seconds() // 60) if offset is not None else 0
     sign = "+" if minutes >= 0 else "-"
     return f"D:{created:%Y%m%d%H%M%S}{sign}{abs(minutes) // 60:02d}'{abs(minutes) % 60:02d}'"
+
+
+def _item_top(item: Item) -> float:
+    """Where an item starts, mm from the top, for the drawing order; decorations come first."""
+    if item.type in ("anti_copy", "microtext"):
+        return float("-inf")
+    p = item.params
+    if item.type == "text":
+        return float(p["y"]) - float(p.get("size", 10.5)) * _PT_IN_MM * 0.88  # a CJK glyph's top
+    if item.type == "rule":
+        return min(float(p["y1"]), float(p["y2"]))
+    return float(p["y"])
 
 
 def _on_page(item_on: str, number: int, total: int) -> bool:
@@ -554,7 +634,7 @@ def _on_page(item_on: str, number: int, total: int) -> bool:
 
 def _draw(layout: Layout, qr_text: str | None, created: datetime | None) -> tuple[bytes, int]:
     template = layout.template
-    qr_ops = _qr_ops(template, qr_text)
+    qr = _qr(template, qr_text)
     buf = io.BytesIO()
     fonts.register_fonts()
     # A dynamic (TrueType) initial font keeps reportlab from putting a non-embedded Helvetica in the file.
@@ -575,22 +655,32 @@ def _draw(layout: Layout, qr_text: str | None, created: datetime | None) -> tupl
         if setter is not None:
             setter(fill(value, layout.values, template.name))
     canvas.setCreator("konbini")
-    forms = _Forms(canvas)
+    graphics = _Graphics(canvas)
     items = list(layout.items())
     total = len(layout.pages)
+    repeats = {id(i): sum(_on_page(i.on, n, total) for n in range(1, total + 1)) > 1 for i in items}
     for number, block_indexes in enumerate(layout.pages, start=1):
-        page = _Page(canvas, template, forms)
+        page = _Page(canvas, template, graphics)
         values = {**layout.values, "page": str(number), "pages": str(total)}
+        # Drawn top to bottom (the background first), so the text layer reads in the page's order for
+        # screen readers and pdftotext; ties keep the template's order (the seal under the mayor's name).
+        drawables: list[tuple[float, Callable[[], None]]] = []
         for item in items:
             if _on_page(item.on, number, total):
-                _draw_item(page, item, values, qr_ops)
+                drawables.append(
+                    (_item_top(item), partial(_draw_item, page, item, values, qr, repeats[id(item)]))
+                )
         for table in layout.tables:
             if _on_page(table.spec.on, number, total):
-                _draw_table(page, table.spec, table.block, table.spec.top)
+                drawables.append(
+                    (table.spec.top, partial(_draw_table, page, table.spec, table.block, table.spec.top))
+                )
         top = template.block.top
         for index in block_indexes:
-            _draw_table(page, template.block, layout.blocks[index], top)
+            drawables.append((top, partial(_draw_table, page, template.block, layout.blocks[index], top)))
             top += layout.blocks[index].height + template.block.gap
+        for _, draw_one in sorted(drawables, key=lambda d: d[0]):
+            draw_one()
         canvas.showPage()
     canvas.save()
     return buf.getvalue(), total

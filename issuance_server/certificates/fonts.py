@@ -101,9 +101,13 @@ def register_fonts() -> None:
             _load(name)
 
 
-def _font(name: str) -> FullUnicodeTTFont:
-    font = _fonts.get(name)
-    return font if font is not None else _load(name)
+def font(name: str) -> FullUnicodeTTFont:
+    """The registered font object (loaded on first use)."""
+    loaded = _fonts.get(name)
+    return loaded if loaded is not None else _load(name)
+
+
+_font = font
 
 
 def has_glyph(font_name: str, ch: str) -> bool:

@@ -27,9 +27,12 @@ def seal_shape(seal: Mapping[str, Any]) -> str:
     return "round" if len(text(seal, "impression")) <= _ROUND_MAX_CHARS else "square"
 
 
-def content(person: Mapping[str, Any], seal: Mapping[str, Any] | None) -> Content:
+def content(
+    person: Mapping[str, Any], seal: Mapping[str, Any] | None, options: frozenset[str] = frozenset()
+) -> Content:
     """The certificate of ``person``'s own active seal; ``ValueError`` if the seal is not theirs or not
-    active (the rules refuse those before; this is the last guard against printing a wrong seal)."""
+    active (the rules refuse those before; this is the last guard against printing a wrong seal).
+    The template has no options: any in ``options`` is refused when laid out."""
     check_person(person)
     if seal is None:
         raise ValueError("印鑑登録証明書 needs the seal record")
@@ -51,5 +54,5 @@ def content(person: Mapping[str, Any], seal: Mapping[str, Any] | None) -> Conten
         template=TEMPLATE,
         values=values,
         persons=[engine.PersonInput(values=person_values, kind=str(person["kind"]))],
-        options=frozenset(),
+        options=options,
     )

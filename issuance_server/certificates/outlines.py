@@ -56,7 +56,7 @@ class Glyph:
     def bounds(self) -> tuple[float, float, float, float] | None:
         pen = BoundsPen(self._glyph_set)
         self._glyph.draw(pen)
-        return pen.bounds  # type: ignore[no-any-return]
+        return pen.bounds
 
     def ops_in_box(self, x: float, y: float, width: float, height: float) -> list[str]:
         """Path operators stretching the glyph's ink box over the box (seal style); ``[]`` if blank."""

@@ -7,20 +7,24 @@ candidate masks are scored on rows held as integers (bit operations and regular 
 result is the same matrix ``qrcode`` makes (same penalty rules, same tie-break: lowest mask number),
 in a fraction of the time. Error correction level Q, byte mode.
 
-Drawing: dark modules merged into horizontal runs, emitted as raw PDF path operators (one ``re`` per
-run, one fill), several times faster than one reportlab rectangle per module.
+Drawing: :func:`image_ops` writes the symbol as a 1-bit image mask (what certificates use);
+:func:`pdf_ops` as vector rectangles, dark modules merged into horizontal runs.
 """
 
 from __future__ import annotations
 
 import itertools
+import operator
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
 import qrcode
 from qrcode import constants
-from qrcode.util import MODE_8BIT_BYTE, QRData, create_data, mask_func
+from qrcode.base import gexp, glog, rs_blocks
+from qrcode.exceptions import DataOverflowError
+from qrcode.util import BIT_LIMIT_TABLE, MODE_8BIT_BYTE, PAD0, PAD1, mask_func
 
 ERROR_CORRECTION = constants.ERROR_CORRECT_Q
 
@@ -50,7 +54,8 @@ class _VersionLayout:
     test_function_rows: tuple[int, ...]  # function patterns as qrcode scores them (format/version bits light)
     function_rows: tuple[tuple[int, ...], ...]  # per mask: function patterns with real format/version bits
     mask_rows: tuple[tuple[int, ...], ...]  # per mask: the mask's dark modules within the data region
-    placement: tuple[tuple[int, int], ...]  # data-region modules in codeword bit order: (row, bit)
+    capacity: int  # data-region modules (codeword bits plus remainder bits)
+    gathers: tuple[Callable[[str], tuple[str, ...]], ...]  # per row: the row's modules from the bit string
 
 
 def _function_modules(version: int, test: bool, mask: int) -> list[list[bool | None]]:
@@ -82,7 +87,10 @@ def _layout(version: int) -> _VersionLayout:
             )
         )
     # Same walk as qrcode's map_data: two-module columns from the right, zig-zagging up and down.
-    placement: list[tuple[int, int]] = []
+    # index[r][c]: which bit of the codeword stream module (r, c) shows; function modules point past the
+    # end of the data, at a "0" the bit string is padded with.
+    order = 0
+    index = [[-1] * n for _ in range(n)]
     row, step = n - 1, -1
     for col in range(n - 1, 0, -2):
         if col <= 6:
@@ -90,18 +98,21 @@ def _layout(version: int) -> _VersionLayout:
         while True:
             for c in (col, col - 1):
                 if data_region[row][c]:
-                    placement.append((row, 1 << (n - 1 - c)))
+                    index[row][c] = order
+                    order += 1
             row += step
             if row < 0 or row >= n:
                 row -= step
                 step = -step
                 break
+    gathers = tuple(operator.itemgetter(*(i if i >= 0 else order for i in index_row)) for index_row in index)
     return _VersionLayout(
         size=n,
         test_function_rows=_rows_where(test_modules, True),
         function_rows=tuple(_rows_where(_function_modules(version, False, m), True) for m in range(8)),
         mask_rows=tuple(mask_rows),
-        placement=tuple(placement),
+        capacity=order,
+        gathers=gathers,
     )
 
 
@@ -109,7 +120,8 @@ def _penalty(rows: list[int], n: int) -> int:
     """ISO/IEC 18004 penalty score, computed exactly as ``qrcode.util.lost_point``."""
     full = (1 << n) - 1
     lines = [format(r, f"0{n}b") for r in rows]
-    lines += ["".join(col) for col in zip(*lines, strict=True)]
+    square = "".join(lines)
+    lines += [square[c::n] for c in range(n)]  # the columns
     text = "2".join(lines)  # "2" matches neither rule, so no run or pattern spans two lines
     runs = _LIGHT_RUN.findall(text) + _DARK_RUN5.findall(text)
     score = sum(map(len, runs)) - 2 * len(runs)
@@ -125,25 +137,81 @@ def _penalty(rows: list[int], n: int) -> int:
     return score + int(abs(percent * 100 - 50) / 5) * 10
 
 
+def _version_for(length: int) -> int:
+    """The smallest version whose level-Q capacity holds ``length`` bytes in byte mode."""
+    for version in range(1, 41):
+        needed = 4 + _count_bits(version) + 8 * length
+        if needed <= BIT_LIMIT_TABLE[ERROR_CORRECTION][version]:
+            return version
+    raise DataOverflowError(f"{length} bytes do not fit in a level-Q QR code")
+
+
+def _count_bits(version: int) -> int:
+    return 8 if version < 10 else 16  # byte mode's character count indicator
+
+
+@lru_cache(maxsize=64)
+def _generator_tables(ec_count: int) -> tuple[tuple[int, ...], ...]:
+    """For each coefficient of the Reed-Solomon generator polynomial of degree ``ec_count`` (the leading 1
+    left out), the products ``coefficient * x`` in GF(256) for every byte ``x``."""
+    poly = [1]  # highest degree first
+    for i in range(ec_count):  # times (x - α^i), which is (x + α^i) in GF(2^8)
+        root = gexp(i)
+        poly = [a ^ _gf_mul(b, root) for a, b in zip([*poly, 0], [0, *poly], strict=True)]
+    return tuple(tuple(_gf_mul(c, x) for x in range(256)) for c in poly[1:])
+
+
+def _gf_mul(a: int, b: int) -> int:
+    return 0 if a == 0 or b == 0 else int(gexp(glog(a) + glog(b)))
+
+
+def _ec_codewords(data: list[int], ec_count: int) -> list[int]:
+    """The Reed-Solomon error-correction codewords of one block (polynomial division remainder)."""
+    tables = _generator_tables(ec_count)
+    remainder = [0] * ec_count
+    for byte in data:
+        factor = byte ^ remainder[0]
+        shifted = [*remainder[1:], 0]
+        remainder = [r ^ t[factor] for r, t in zip(shifted, tables, strict=True)] if factor else shifted
+    return remainder
+
+
+def codewords(data: bytes) -> tuple[int, list[int]]:
+    """(version, the final codeword sequence) for ``data`` in byte mode at level Q (ISO/IEC 18004 7.4-7.6:
+    mode, count, data, terminator, pad bytes 0xEC 0x11, then blocks with their error correction,
+    interleaved). The same codewords ``qrcode.util.create_data`` makes, without its bit-by-bit buffer."""
+    version = _version_for(len(data))
+    count_bits = _count_bits(version)
+    bit_limit = BIT_LIMIT_TABLE[ERROR_CORRECTION][version]
+    bits = ((MODE_8BIT_BYTE << count_bits) | len(data)) << (8 * len(data)) | int.from_bytes(data, "big")
+    n_bits = 4 + count_bits + 8 * len(data)
+    tail = min(bit_limit - n_bits, 4)  # terminator
+    tail += -(n_bits + tail) % 8  # to a byte boundary
+    bits <<= tail
+    n_bits += tail
+    stream = list(bits.to_bytes(n_bits // 8, "big"))
+    stream += [PAD0 if i % 2 == 0 else PAD1 for i in range(bit_limit // 8 - len(stream))]
+    blocks, ec_blocks = [], []
+    offset = 0
+    for block in rs_blocks(version, ERROR_CORRECTION):
+        chunk = stream[offset : offset + block.data_count]
+        offset += block.data_count
+        blocks.append(chunk)
+        ec_blocks.append(_ec_codewords(chunk, block.total_count - block.data_count))
+    out = [b[i] for i in range(max(map(len, blocks))) for b in blocks if i < len(b)]
+    out += [e[i] for i in range(max(map(len, ec_blocks))) for e in ec_blocks if i < len(e)]
+    return version, out
+
+
 def qr_matrix(text: str | bytes) -> QRMatrix:
     """Encode ``text`` (UTF-8) in byte mode, error correction Q, smallest version, best mask."""
     data = text.encode("utf-8") if isinstance(text, str) else text
-    code = qrcode.QRCode(error_correction=ERROR_CORRECTION, border=0)
-    code.add_data(QRData(data, mode=MODE_8BIT_BYTE))
-    version = code.best_fit()
-    codewords = create_data(version, ERROR_CORRECTION, code.data_list)
+    version, codeword_list = codewords(data)
     layout = _layout(version)
     n = layout.size
-    data_rows = [0] * n
-    placement = layout.placement
-    for byte_index, byte in enumerate(codewords):
-        if not byte:
-            continue
-        base = byte_index * 8
-        for bit in range(8):
-            if byte & (0x80 >> bit):
-                row, value = placement[base + bit]
-                data_rows[row] |= value
+    bits = format(int.from_bytes(bytes(codeword_list), "big"), f"0{8 * len(codeword_list)}b")
+    source = bits.ljust(layout.capacity + 1, "0")
+    data_rows = [int("".join(gather(source)), 2) for gather in layout.gathers]
     best_mask, best_score = 0, -1
     for mask in range(8):
         masked = [
@@ -182,3 +250,22 @@ def pdf_ops(matrix: QRMatrix, x: float, y_top: float, width: float, quiet: int =
             append(f"{start} {y} {end - start} 1 re")
     append("f Q")
     return "\n".join(parts)
+
+
+def image_ops(matrix: QRMatrix, size: float, quiet: int = 4) -> str:
+    """PDF operators drawing the symbol as a 1-bit image mask ``size`` points square, its bottom-left
+    corner at the origin, on a white quiet zone of ``quiet`` modules.
+
+    One byte per eight modules (about 600 bytes for version 13) instead of a path of ~2,000 rectangles:
+    the page stream stays small and cheap to compress, and printers and viewers render image masks
+    without smoothing, so the modules stay sharp.
+    """
+    n = matrix.size
+    pad = "0" * (-n % 8)
+    data = b"".join(int(row + pad, 2).to_bytes((n + 7) // 8, "big") for row in matrix.rows)
+    margin = quiet * size / n
+    return (
+        f"q 1 g {-margin:.3f} {-margin:.3f} {size + 2 * margin:.3f} {size + 2 * margin:.3f} re f 0 g"
+        f" {size:.3f} 0 0 {size:.3f} 0 0 cm\n"
+        f"BI /W {n} /H {n} /IM true /BPC 1 /D [1 0] /F /AHx ID\n{data.hex()}>\nEI Q"
+    )

@@ -59,7 +59,12 @@ def status_and_basis(tax: Mapping[str, Any]) -> tuple[str, str]:
     return "非課税", "合計所得金額が非課税限度額以下のため非課税"
 
 
-def content(kind: str, person: Mapping[str, Any], tax: Mapping[str, Any] | None) -> Content:
+def content(
+    kind: str,
+    person: Mapping[str, Any],
+    tax: Mapping[str, Any] | None,
+    options: frozenset[str] = frozenset(),
+) -> Content:
     """The ``kind`` certificate of ``person`` for the fiscal year of ``tax``.
 
     ``ValueError`` when the record is another person's, or certifies nothing (no return filed, not
@@ -100,5 +105,5 @@ def content(kind: str, person: Mapping[str, Any], tax: Mapping[str, Any] | None)
         template=kind,
         values=values,
         persons=[engine.PersonInput(values=identity_values(person), kind=str(person["kind"]))],
-        options=frozenset(),
+        options=options,  # the templates have none: any is refused when laid out
     )

@@ -159,7 +159,7 @@ def _where(name: str, spec: Mapping[str, Any]) -> Where:
     on = spec.get("on", "all")
     if on not in WHERE:
         raise TemplateError(f"{name}: 'on' must be one of {', '.join(sorted(WHERE))}")
-    return on  # type: ignore[no-any-return]
+    return on
 
 
 def _table_fields(spec: Mapping[str, Any], font: str) -> dict[str, Any]:

@@ -1,26 +1,47 @@
-"""``konbini-verify FILE_OR_QR_TEXT [--key PATH]``: check a certificate's signed QR record offline.
+"""``konbini-verify FILE_OR_QR_TEXT [--key PATH] [--trust PATH] [--server URL]``: check a certificate.
 
-Prints ``VALID`` and the record's fields (``name: value``, one a line), exit 0; or ``INVALID <reason>``,
-exit 1. Usage errors (no argument, key file missing or not an Ed25519 public key) exit 2. An argument that
-is not an existing file is taken as the QR text itself.
+Checks, in order: the QR's signed record (offline, with the city's Ed25519 public key); for a PDF that
+carries a PAdES signature, that signature (against the city's issuing certificate); with ``--server``,
+the serial's status at the city's ``/verify`` (still valid, or voided). An unreachable server is said on
+stderr and leaves the offline result standing.
+
+Prints ``VALID`` and the record's fields (``name: value``, one a line), exit 0; ``VOIDED`` (the server
+says the serial was voided), exit 1; or ``INVALID <reason>``, exit 1. Usage errors (no argument, a key or
+certificate file missing or unreadable) exit 2. An argument that is not an existing file is taken as the
+QR text itself.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 KEY_RELATIVE_PATH: Final = Path("keys") / "issuing-ed25519.pub"
+TRUST_RELATIVE_PATH: Final = Path("keys") / "city-issuing.crt"
+SERVER_TIMEOUT_S: Final = 10.0
+
+
+def _data_dir() -> Path:
+    from issuance_server.settings import load_settings
+
+    return load_settings().data_dir
 
 
 def default_key_path() -> Path:
     """``<data_dir>/keys/issuing-ed25519.pub``; ``var/keys/issuing-ed25519.pub`` with default settings."""
-    from issuance_server.settings import load_settings
+    return _data_dir() / KEY_RELATIVE_PATH
 
-    return load_settings().data_dir / KEY_RELATIVE_PATH
+
+def default_trust_path() -> Path:
+    """``<data_dir>/keys/city-issuing.crt``: the certificate PAdES signatures are checked against."""
+    return _data_dir() / TRUST_RELATIVE_PATH
 
 
 def _is_file(path: Path) -> bool:
@@ -30,10 +51,16 @@ def _is_file(path: Path) -> bool:
         return False
 
 
+def _is_pdf(path: Path) -> bool:
+    with path.open("rb") as fh:
+        return fh.read(5) == b"%PDF-"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="konbini-verify",
-        description="Verify the signed QR record of a konbini certificate (PDF, PNG/JPEG, or the QR text).",
+        description="Verify a konbini certificate: its signed QR record, its PAdES signature (PDF), and "
+        "with --server whether its serial is still valid.",
     )
     parser.add_argument("target", metavar="FILE_OR_QR_TEXT", help="certificate file, or the QR code's text")
     parser.add_argument(
@@ -42,7 +69,94 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="issuing public key, PEM SubjectPublicKeyInfo (default: var/keys/issuing-ed25519.pub)",
     )
+    parser.add_argument(
+        "--trust",
+        type=Path,
+        default=None,
+        help="the city's issuing certificate (PEM) for PAdES signatures (default: var/keys/city-issuing.crt)",
+    )
+    parser.add_argument(
+        "--server",
+        metavar="URL",
+        default=None,
+        help="the issuance server (e.g. https://city.example/), asked whether the serial is still valid",
+    )
     return parser
+
+
+@dataclass(frozen=True)
+class ServerAnswer:
+    result: str  # VALID | VOIDED | UNKNOWN_SERIAL | INVALID
+    serial_status: str | None
+    reason: str | None
+
+
+def verify_url(server: str) -> str:
+    """The ``POST /verify`` URL of a server given by its base URL (or by that URL itself)."""
+    base = server.rstrip("/")
+    return base if base.endswith("/verify") else f"{base}/verify"
+
+
+def ask_server(server: str, qr_text: str, timeout: float = SERVER_TIMEOUT_S) -> ServerAnswer | None:
+    """The server's view of the record; ``None`` if it cannot be reached or answers nonsense."""
+    request = urllib.request.Request(
+        verify_url(server),
+        data=json.dumps({"qr_text": qr_text}).encode("utf-8"),
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            answer: Any = json.loads(response.read(1 << 20))
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+    if not isinstance(answer, dict) or answer.get("result") not in (
+        "VALID",
+        "VOIDED",
+        "UNKNOWN_SERIAL",
+        "INVALID",
+    ):
+        return None
+    status, reason = answer.get("serial_status"), answer.get("reason")
+    return ServerAnswer(
+        result=str(answer["result"]),
+        serial_status=str(status) if status is not None else None,
+        reason=str(reason) if reason is not None else None,
+    )
+
+
+def _fail(reason: str, detail: str | None = None) -> int:
+    print(f"INVALID {reason}")
+    if detail:
+        print(f"konbini-verify: {detail}", file=sys.stderr)
+    return 1
+
+
+def _usage(message: str) -> int:
+    print(f"konbini-verify: {message}", file=sys.stderr)
+    return 2
+
+
+def _check_pades(path: Path, trust: Path | None) -> tuple[int | None, str]:
+    """(exit code if the check ends the run, the line to print): absent signatures are fine."""
+    from issuance_server.certificates import pades
+
+    pdf = path.read_bytes()
+    if not pades.has_signature(pdf):
+        return None, "pades: none"
+    try:
+        trust_path = trust if trust is not None else default_trust_path()
+    except (OSError, ValueError) as exc:
+        return _usage(f"cannot read settings: {exc}"), ""
+    if not trust_path.is_file():
+        return _usage(f"certificate file not found: {trust_path} (the PDF is PAdES-signed; use --trust)"), ""
+    try:
+        result = pades.validate_pdf(pdf, trust_path)
+    except (OSError, ValueError) as exc:
+        return _usage(f"not a PEM certificate: {trust_path} ({exc})"), ""
+    if not result.valid:
+        return _fail(f"pades_{result.reason}"), ""
+    return None, f"pades: valid ({result.signer})"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -52,39 +166,54 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         key_path = args.key if args.key is not None else default_key_path()
     except (OSError, ValueError) as exc:
-        print(f"konbini-verify: cannot read settings: {exc}", file=sys.stderr)
-        return 2
+        return _usage(f"cannot read settings: {exc}")
     if not key_path.is_file():
-        print(
-            f"konbini-verify: key file not found: {key_path} (the server writes it on first start; use --key)",
-            file=sys.stderr,
-        )
-        return 2
+        return _usage(f"key file not found: {key_path} (the server writes it on first start; use --key)")
     try:
         public_key = load_public_key(key_path)
     except (OSError, ValueError) as exc:
-        print(f"konbini-verify: not an Ed25519 public key in PEM: {key_path} ({exc})", file=sys.stderr)
-        return 2
+        return _usage(f"not an Ed25519 public key in PEM: {key_path} ({exc})")
 
     from issuance_server.certificates.verify import VerifyError, extract_record_text, verify_text
 
     target = Path(args.target)
-    if _is_file(target):
+    is_file = _is_file(target)
+    if is_file:
         try:
             text = extract_record_text(target)
         except VerifyError as exc:
-            print(f"INVALID {exc.reason}")
-            print(f"konbini-verify: {exc.detail}", file=sys.stderr)
-            return 1
+            return _fail(exc.reason, exc.detail)
     else:
         text = args.target
     outcome = verify_text(text, public_key)
     if not outcome.valid or outcome.record is None:
-        print(f"INVALID {outcome.reason}")
-        return 1
+        return _fail(str(outcome.reason))
+    extra: list[str] = []
+    if is_file and _is_pdf(target):
+        code, line = _check_pades(target, args.trust)
+        if code is not None:
+            return code
+        extra.append(line)
+    if args.server:
+        answer = ask_server(args.server, text)
+        if answer is None:
+            print(f"konbini-verify: {args.server} not reachable; serial status not checked", file=sys.stderr)
+            extra.append("serial_status: not checked")
+        elif answer.result == "VOIDED":
+            print("VOIDED")
+            print(f"serial: {outcome.record.serial}")
+            return 1
+        elif answer.result == "UNKNOWN_SERIAL":
+            return _fail("unknown_serial")
+        elif answer.result == "INVALID":
+            return _fail(f"server_{answer.reason or 'rejected'}")
+        else:
+            extra.append(f"serial_status: {answer.serial_status}")
     print("VALID")
     for name, value in outcome.record.fields():
         print(f"{name}: {value}")
+    for line in extra:
+        print(line)
     return 0
 
 

@@ -1,7 +1,9 @@
-"""Fixtures for certificate tests: a throwaway issuing key, synthetic residents, one rendered certificate."""
+"""Fixtures for certificate tests: a throwaway issuing key, synthetic residents, seal and tax records,
+rendered certificates, and helpers that read a PDF back the way people and programs do."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -13,7 +15,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from issuance_server.certificates.document import RenderedCertificate
 from issuance_server.certificates.juminhyo import render_juminhyo
 from issuance_server.certificates.record import JST, public_key_pem
-from wire.linkage import RESIDENT_FIELDS
+from issuance_server.certificates.render import CertificateRequest, render_certificate
+from wire.linkage import RESIDENT_FIELDS, SEAL_FIELDS, TAX_FIELDS
 
 NAME = "𠮷田　髙志"
 ADDRESS = "鹿児島市山下町11番1号"
@@ -55,6 +58,90 @@ def synthetic_person(**over: Any) -> dict[str, Any]:
     return person
 
 
+def foreign_person(**over: Any) -> dict[str, Any]:
+    """A synthetic foreign resident with a 通称 (not a real person)."""
+    person = synthetic_person(
+        atena_no="0000000201",
+        kind="foreign",
+        name="グエン　ヴァン　アン",
+        name_kana="ぐえん　ゔぁん　あん",
+        name_alpha="NGUYEN VAN AN",
+        tsusho="山本　安",
+        birth_date="1995-03-04",
+        relationship="世帯主",
+        householder_name="グエン　ヴァン　アン",
+        nationality="ベトナム",
+        art30_45_class="中長期在留者",
+        zairyu_status="技術・人文知識・国際業務",
+        zairyu_period="3年",
+        zairyu_expiry="2028-03-31",
+        zairyu_card_no="AB12345678CD",
+        honseki="鹿児島県鹿児島市山下町11番地",  # never printed for a foreign resident, even if present
+        hittousha="山下　一郎",
+    )
+    person.update(over)
+    return person
+
+
+def seal_record(**over: Any) -> dict[str, Any]:
+    seal: dict[str, Any] = dict.fromkeys(SEAL_FIELDS)
+    seal.update(seal_no="0012345", owner_atena_no="0000000101", impression="𠮷田", registered_on="2010-04-01")
+    seal.update(status="active", version=1)
+    seal.update(over)
+    return seal
+
+
+def tax_record(**over: Any) -> dict[str, Any]:
+    tax: dict[str, Any] = dict.fromkeys(TAX_FIELDS, 0)
+    tax.update(
+        owner_atena_no="0000000101",
+        fiscal_year=2026,
+        salary_income=4_360_000,
+        business_income=120_000,
+        pension_income=0,
+        other_income=35_000,
+        total_income=4_515_000,
+        deductions=1_230_000,
+        taxable_income=3_285_000,
+        municipal_income_levy=197_100,
+        municipal_per_capita=3_500,
+        prefectural_income_levy=131_400,
+        prefectural_per_capita=1_500,
+        paid=333_500,
+        unpaid=0,
+        version=1,
+    )
+    tax.update(over)
+    return tax
+
+
+def request(kind: str = "juminhyo", **over: Any) -> CertificateRequest:
+    """A request for ``kind`` with a synthetic principal and, for inkan and tax kinds, their records."""
+    fields: dict[str, Any] = {
+        "kind": kind,
+        "persons": [synthetic_person()],
+        "serial": "20261126-000123",
+        "issued_at": ISSUED_AT,
+        "municipality_name": "鹿児島市",
+        "municipality_code": "462012",
+        "mayor_name": "鹿児島市長　桜島　太郎",
+        "options": frozenset({"householder"}) if kind == "juminhyo" else frozenset(),
+        "seal": seal_record() if kind == "inkan" else None,
+        "tax": tax_record() if kind.startswith("tax_") else None,
+    }
+    fields.update(over)
+    return CertificateRequest(**fields)
+
+
+KINDS = ("juminhyo", "inkan", "tax_income", "tax_status", "tax_income_assessment", "tax_payment")
+
+
+def pdftotext(path: Path, *mode: str) -> str:
+    return subprocess.run(
+        ["pdftotext", *mode, str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+
+
 @pytest.fixture(scope="session")
 def issuing_key() -> Ed25519PrivateKey:
     return Ed25519PrivateKey.generate()
@@ -82,6 +169,11 @@ def render(issuing_key: Ed25519PrivateKey) -> Callable[..., RenderedCertificate]
         return render_juminhyo(persons or [synthetic_person()], **kwargs)
 
     return _render
+
+
+@pytest.fixture(scope="session")
+def render_req(issuing_key: Ed25519PrivateKey) -> Callable[[CertificateRequest], RenderedCertificate]:
+    return lambda req: render_certificate(req, issuing_key)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import pytest
 import qrcode
 from qrcode.util import MODE_8BIT_BYTE, QRData
 
-from issuance_server.certificates.qr import pdf_ops, qr_matrix
+from issuance_server.certificates.qr import image_ops, pdf_ops, qr_matrix
 
 
 def _reference(data: str) -> tuple[str, ...]:
@@ -35,3 +35,24 @@ def test_pdf_ops_fill_one_run_per_dark_stretch() -> None:
     runs = sum(len([r for r in row.split("0") if r]) for row in matrix.rows)
     assert ops.count(" re") == runs
     assert ops.startswith("q 0 g") and ops.endswith("f Q")
+
+
+def test_image_ops_pack_one_bit_a_module() -> None:
+    matrix = qr_matrix("KB1.test")
+    ops = image_ops(matrix, 100.0, quiet=4)
+    n = matrix.size
+    hex_data = ops.split("ID\n", 1)[1].split(">", 1)[0]
+    assert len(hex_data) == 2 * n * ((n + 7) // 8)
+    first_row = bin(int(hex_data[: 2 * ((n + 7) // 8)], 16))[2:].zfill(8 * ((n + 7) // 8))[:n]
+    assert first_row == matrix.rows[0]
+    assert f"/W {n} /H {n} /IM true" in ops
+    margin = 4 * 100.0 / n
+    assert ops.startswith(f"q 1 g {-margin:.3f} {-margin:.3f}")  # the white quiet zone first
+
+
+def test_level_q_and_version_for_a_record() -> None:
+    from issuance_server.certificates.qr import ERROR_CORRECTION, codewords
+
+    assert ERROR_CORRECTION == qrcode.constants.ERROR_CORRECT_Q
+    version, words = codewords(b"x" * 240)
+    assert version == 13 and len(words) == 532  # total codewords of version 13

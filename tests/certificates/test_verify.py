@@ -10,8 +10,10 @@ from issuance_server.certificates.verify import VerifyError, extract_record_text
 
 
 def test_pdf_without_qr_is_no_qr_found(tmp_path: Path) -> None:
-    template = engine.load_template("juminhyo")
-    values = {k: "x" for k in ("title", "serial", "issued_date", "municipality_name", "mayor_name")}
+    template = engine.load_template("juminhyo_kojin")
+    values = {
+        k: "x" for k in ("title", "serial", "issued_date", "municipality_name", "mayor_name", "data_as_of")
+    }
     person = engine.PersonInput(values=dict.fromkeys(("name", "address"), "山田"), kind="japanese")
     with pytest.raises(engine.TemplateError):  # the template needs every person value it prints
         engine.lay_out(template, values, [person])

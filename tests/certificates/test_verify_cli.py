@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import http.server
+import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from PIL import Image
 
+from issuance_server.certificates import pades
 from issuance_server.certificates.document import RenderedCertificate
 from issuance_server.certificates.record import public_key_pem
 from tests.certificates.conftest import ADDRESS, NAME
@@ -128,3 +135,150 @@ def test_not_a_key_is_a_usage_error(certificate: RenderedCertificate, tmp_path: 
 
 def test_no_argument_is_a_usage_error() -> None:
     assert run_cli().returncode == 2
+
+
+# ------------------------------------------------------------------------------- PAdES and --server
+
+
+@pytest.fixture(scope="module")
+def pades_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[pades.PadesSigner, Path]:
+    root = tmp_path_factory.mktemp("pades-cli")
+    pades.create_signing_identity(root / "secrets", root / "keys", "鹿児島市")
+    return pades.load_signer(root / "secrets", root / "keys"), root / "keys" / pades.CERT_FILE
+
+
+@pytest.fixture
+def signed_pdf(
+    certificate: RenderedCertificate, pades_files: tuple[pades.PadesSigner, Path], tmp_path: Path
+) -> Path:
+    path = tmp_path / "signed.pdf"
+    path.write_bytes(pades.sign_pdf(certificate.pdf, pades_files[0]))
+    return path
+
+
+def test_pades_signed_pdf_verifies_both(
+    signed_pdf: Path, public_key_file: Path, pades_files: tuple[pades.PadesSigner, Path]
+) -> None:
+    result = run_cli(str(signed_pdf), "--key", str(public_key_file), "--trust", str(pades_files[1]))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "VALID"
+    assert any(line.startswith("pades: valid") and "鹿児島市" in line for line in lines)
+
+
+def test_unsigned_pdf_says_no_pades(certificate_pdf: Path, public_key_file: Path) -> None:
+    result = run_cli(str(certificate_pdf), "--key", str(public_key_file), "--trust", "/nonexistent.crt")
+    assert result.returncode == 0 and "pades: none" in result.stdout.splitlines()
+
+
+def test_tampered_signed_pdf_is_invalid(
+    signed_pdf: Path, public_key_file: Path, pades_files: tuple[pades.PadesSigner, Path], tmp_path: Path
+) -> None:
+    data = bytearray(signed_pdf.read_bytes())
+    data[len(data) // 3] ^= 0x01  # one byte in the signed range (the QR may well still scan)
+    tampered = tmp_path / "tampered.pdf"
+    tampered.write_bytes(bytes(data))
+    result = run_cli(str(tampered), "--key", str(public_key_file), "--trust", str(pades_files[1]))
+    assert result.returncode == 1
+    assert result.stdout.strip().startswith("INVALID")
+
+
+def test_signed_pdf_without_trust_file_is_a_usage_error(
+    signed_pdf: Path, public_key_file: Path, tmp_path: Path
+) -> None:
+    result = run_cli(str(signed_pdf), "--key", str(public_key_file), "--trust", str(tmp_path / "none.crt"))
+    assert result.returncode == 2 and "--trust" in result.stderr
+
+
+def test_default_trust_path_is_under_the_data_dir(
+    signed_pdf: Path, public_key_file: Path, pades_files: tuple[pades.PadesSigner, Path], tmp_path: Path
+) -> None:
+    keys = tmp_path / "var" / "keys"
+    keys.mkdir(parents=True)
+    shutil.copy(public_key_file, keys / "issuing-ed25519.pub")
+    shutil.copy(pades_files[1], keys / "city-issuing.crt")
+    result = run_cli(str(signed_pdf), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
+class FakeServer:
+    """A stand-in for the issuance server's ``POST /verify``, answering what a test sets."""
+
+    def __init__(self) -> None:
+        self.answer: dict[str, object] = {}
+        self.requests: list[dict[str, object]] = []
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                fake.requests.append({"path": self.path, **json.loads(body)})
+                data = json.dumps(fake.answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[FakeServer]:
+    fake = FakeServer()
+    yield fake
+    fake.close()
+
+
+@pytest.mark.parametrize(
+    ("answer", "code", "first_line"),
+    [
+        ({"result": "VALID", "serial_status": "printed"}, 0, "VALID"),
+        ({"result": "VOIDED", "serial_status": "voided"}, 1, "VOIDED"),
+        ({"result": "UNKNOWN_SERIAL", "serial_status": "unknown"}, 1, "INVALID unknown_serial"),
+        ({"result": "INVALID", "reason": "bad_signature"}, 1, "INVALID server_bad_signature"),
+    ],
+)
+def test_server_status(
+    answer: dict[str, object],
+    code: int,
+    first_line: str,
+    server: FakeServer,
+    certificate: RenderedCertificate,
+    public_key_file: Path,
+) -> None:
+    server.answer = answer
+    result = run_cli(certificate.record_text, "--key", str(public_key_file), "--server", server.url + "/")
+    assert result.returncode == code, result.stderr
+    assert result.stdout.splitlines()[0] == first_line
+    assert server.requests == [{"path": "/verify", "qr_text": certificate.record_text}]
+    if code == 0:
+        assert "serial_status: printed" in result.stdout.splitlines()
+
+
+def test_unreachable_server_leaves_the_offline_result(
+    certificate: RenderedCertificate, public_key_file: Path
+) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = run_cli(
+        certificate.record_text, "--key", str(public_key_file), "--server", f"http://127.0.0.1:{port}"
+    )
+    assert result.returncode == 0
+    assert result.stdout.startswith("VALID\n") and "serial_status: not checked" in result.stdout
+    assert "not reachable" in result.stderr
+
+
+def test_server_is_not_asked_about_an_invalid_record(server: FakeServer, public_key_file: Path) -> None:
+    result = run_cli("KB1.AAAA.BBBB", "--key", str(public_key_file), "--server", server.url)
+    assert result.returncode == 1 and server.requests == []

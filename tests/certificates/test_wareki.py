@@ -43,3 +43,19 @@ def test_iso_helper() -> None:
     assert format_wareki_iso("2015-06-30") == "平成27年6月30日"
     assert format_wareki_iso(None) == ""
     assert format_wareki_iso("") == ""
+
+
+@pytest.mark.parametrize(
+    ("year", "nendo", "bun"),
+    [
+        (2026, "令和8年度", "令和8年分"),
+        (2019, "平成31年度", "令和元年分"),
+        (2020, "令和2年度", "令和2年分"),
+        (1989, "平成元年度", "平成元年分"),
+    ],
+)
+def test_fiscal_and_calendar_years(year: int, nendo: str, bun: str) -> None:
+    from issuance_server.certificates.wareki import format_nendo, format_year
+
+    assert format_nendo(year) == nendo
+    assert format_year(year) == bun

@@ -1,0 +1,355 @@
+"""Render a sample of every certificate kind and layout into ``docs/samples/`` (PDF + first page as PNG).
+
+    .venv/bin/python scripts/make_samples.py [--out docs/samples]
+
+The people are synthetic. The QR records are signed with a *sample* Ed25519 key derived from a fixed,
+published seed (so the files come out the same on every run); its public key is written beside the
+samples, so that ``konbini-verify docs/samples/<file>.pdf --key docs/samples/sample-issuing-ed25519.pub``
+works. One sample also carries a PAdES signature, made with a throwaway identity whose certificate is
+written as ``sample-city-issuing.crt`` (that one file pair changes on every run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from PIL import Image
+
+from issuance_server.certificates import pades
+from issuance_server.certificates.record import JST, public_key_pem
+from issuance_server.certificates.render import CertificateRequest, render_certificate
+from wire.linkage import RESIDENT_FIELDS, SEAL_FIELDS, TAX_FIELDS, kojin_bango_check_digit
+
+OUT: Final = Path(__file__).resolve().parents[1] / "docs" / "samples"
+SAMPLE_SEED: Final = b"konbini sample issuing key: published, not secret"
+ISSUED_AT: Final = datetime(2026, 11, 26, 10, 30, 15, tzinfo=JST)
+PNG_DPI: Final = 100
+PNG_COLOURS: Final = 32  # a palette keeps the pages small: the 地紋 dots defeat PNG's filters otherwise
+ADDRESS: Final = "鹿児島市山下町11番1号"
+
+
+def sample_key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(SAMPLE_SEED).digest())
+
+
+def my_number(n: int) -> str:
+    first = f"{n:011d}"
+    return first + str(kojin_bango_check_digit(first))
+
+
+def person(atena_no: str, **fields: Any) -> dict[str, Any]:
+    """A synthetic resident (every RESIDENT_FIELDS key)."""
+    record: dict[str, Any] = dict.fromkeys(RESIDENT_FIELDS)
+    record.update(
+        atena_no=atena_no,
+        household_no="1" + atena_no[1:],
+        kojin_bango=my_number(int(atena_no)),
+        juminhyo_code="9" + atena_no,
+        kind="japanese",
+        status="resident",
+        sex="M",
+        address=ADDRESS,
+        katagaki="山下レジデンス101号",
+        became_resident_on="2015-06-30",
+        address_set_on="2015-06-30",
+        previous_address="鹿児島市東千石町1番1号",
+        honseki="鹿児島県鹿児島市山下町11番地",
+        in_transition=0,
+        support_measure=0,
+        version=1,
+    )
+    record.update(fields)
+    return record
+
+
+def household() -> list[dict[str, Any]]:
+    """The 𠮷田 household of nine (the householder first)."""
+    head = "𠮷田　髙志"
+    members = [
+        ("𠮷田　髙志", "よしだ　たかし", "1972-04-12", "M", "世帯主"),
+        ("𠮷田　﨑子", "よしだ　さきこ", "1974-09-03", "F", "妻"),
+        ("𠮷田　一郎", "よしだ　いちろう", "2000-01-20", "M", "子"),
+        ("𠮷田　二葉", "よしだ　ふたば", "2002-05-05", "F", "子"),
+        ("𠮷田　三郎", "よしだ　さぶろう", "2004-07-07", "M", "子"),
+        ("𠮷田　四季", "よしだ　しき", "2006-11-11", "F", "子"),
+        ("𠮷田　五郎", "よしだ　ごろう", "2009-02-28", "M", "子"),
+        ("𠮷田　邉", "よしだ　ほとり", "1946-08-15", "F", "母"),
+        ("𠮷田　栁太", "よしだ　りゅうた", "1944-03-01", "M", "父"),
+    ]
+    return [
+        person(
+            f"00000001{i:02d}",
+            name=name,
+            name_kana=kana,
+            birth_date=born,
+            sex=sex,
+            relationship=relation,
+            householder_name=head,
+            hittousha=head,
+            became_resident_on=born if i not in (7, 8) else "2015-06-30",
+        )
+        for i, (name, kana, born, sex, relation) in enumerate(members)
+    ]
+
+
+def foreign_resident() -> dict[str, Any]:
+    return person(
+        "0000000301",
+        kind="foreign",
+        name="グエン　ヴァン　アン",
+        name_kana="ぐえん　ゔぁん　あん",
+        name_alpha="NGUYEN VAN AN",
+        tsusho="山本　安",
+        birth_date="1995-03-04",
+        relationship="世帯主",
+        householder_name="グエン　ヴァン　アン",
+        katagaki="城山ハイツ203号",
+        address="鹿児島市城山町5番2号",
+        nationality="ベトナム",
+        art30_45_class="中長期在留者",
+        zairyu_status="技術・人文知識・国際業務",
+        zairyu_period="3年",
+        zairyu_expiry="2028-03-31",
+        zairyu_card_no="AB12345678CD",
+        honseki=None,
+    )
+
+
+def seal_record(owner: str) -> dict[str, Any]:
+    seal: dict[str, Any] = dict.fromkeys(SEAL_FIELDS)
+    seal.update(seal_no="0012345", owner_atena_no=owner, impression="𠮷田", registered_on="2010-04-01")
+    seal.update(status="active", version=1)
+    return seal
+
+
+def tax_record(owner: str) -> dict[str, Any]:
+    tax: dict[str, Any] = dict.fromkeys(TAX_FIELDS, 0)
+    tax.update(
+        owner_atena_no=owner,
+        fiscal_year=2026,
+        salary_income=4_360_000,
+        business_income=120_000,
+        other_income=35_000,
+        total_income=4_515_000,
+        deductions=1_230_000,
+        taxable_income=3_285_000,
+        municipal_income_levy=197_100,
+        municipal_per_capita=3_500,
+        prefectural_income_levy=131_400,
+        prefectural_per_capita=1_500,
+        paid=333_500,
+        version=1,
+    )
+    return tax
+
+
+@dataclass(frozen=True)
+class Sample:
+    name: str
+    description: str
+    request: CertificateRequest
+    pades: bool = False
+
+
+def samples() -> list[Sample]:
+    family = household()
+    holder = family[0]
+    base = CertificateRequest(
+        kind="juminhyo",
+        persons=[holder],
+        serial="20261126-000101",
+        issued_at=ISSUED_AT,
+        municipality_name="鹿児島市",
+        municipality_code="462012",
+        mayor_name="鹿児島市長　桜島　太郎",
+        options=frozenset({"householder"}),
+    )
+
+    def kind(name: str, serial: int, **over: Any) -> CertificateRequest:
+        return replace(base, kind=name, serial=f"20261126-{serial:06d}", options=frozenset(), **over)
+
+    return [
+        Sample(
+            "juminhyo_setai",
+            "住民票の写し, 世帯連記式: the householder and two chosen members, 世帯主・続柄",
+            replace(base, persons=family[:3]),
+        ),
+        Sample(
+            "juminhyo_setai_9",
+            "住民票の写し, 世帯連記式: a household of nine on three sheets (1/3 to 3/3; PNG: sheet 1)",
+            replace(base, persons=family, serial="20261126-000102"),
+        ),
+        Sample(
+            "juminhyo_kojin",
+            "住民票の写し, 個人票 with 本籍・筆頭者 and 個人番号 (both asked for); also a PAdES-signed PDF",
+            replace(
+                base,
+                layout="kojin",
+                options=frozenset({"householder", "honseki", "kojin_bango"}),
+                serial="20261126-000103",
+            ),
+            pades=True,
+        ),
+        Sample(
+            "juminhyo_foreign",
+            "住民票の写し of a foreign resident: 国籍・地域, 第30条45規定区分, 在留資格, 在留期間, 満了日, "
+            "通称, 在留カード等番号 (asked for)",
+            replace(
+                base,
+                persons=[foreign_resident()],
+                options=frozenset({"householder", "zairyu_card_no"}),
+                serial="20261126-000104",
+            ),
+        ),
+        Sample(
+            "juminhyo_gaiji_recovery",
+            "住民票の写し, names with 外字 beyond the BMP (𠮷 U+20BB7, 𩸽 U+29E3D), issued in recovery mode "
+            "(the data-as-of line)",
+            replace(
+                base,
+                layout="kojin",
+                persons=[
+                    person(
+                        "0000000401",
+                        name="𠮷野　𩸽太",
+                        name_kana="よしの　ほっけた",
+                        birth_date="1988-10-10",
+                        relationship="世帯主",
+                        householder_name="𠮷野　𩸽太",
+                        address="鹿児島市𠮷野町3番4号",
+                        katagaki=None,
+                    )
+                ],
+                serial="20261126-000105",
+                data_as_of=datetime(2026, 11, 26, 6, 0, tzinfo=JST),
+            ),
+        ),
+        Sample(
+            "inkan",
+            "印鑑登録証明書: the registered seal (round, 𠮷田), 登録番号",
+            kind("inkan", 106, seal=seal_record(holder["atena_no"])),
+        ),
+        Sample(
+            "tax_income",
+            "所得額証明書 (令和8年度)",
+            kind("tax_income", 107, tax=tax_record(holder["atena_no"])),
+        ),
+        Sample(
+            "tax_status",
+            "課税・非課税証明書 (令和8年度)",
+            kind("tax_status", 108, tax=tax_record(holder["atena_no"])),
+        ),
+        Sample(
+            "tax_income_assessment",
+            "所得額・課税額証明書 (令和8年度)",
+            kind("tax_income_assessment", 109, tax=tax_record(holder["atena_no"])),
+        ),
+        Sample(
+            "tax_payment",
+            "納税証明書 (令和8年度, nothing unpaid)",
+            kind("tax_payment", 110, tax=tax_record(holder["atena_no"])),
+        ),
+    ]
+
+
+def first_page_png(pdf: Path, png: Path) -> None:
+    """The first page at PNG_DPI, in a small palette."""
+    with tempfile.TemporaryDirectory() as tmp:
+        prefix = Path(tmp) / "page"
+        subprocess.run(
+            [
+                "pdftoppm",
+                "-r",
+                str(PNG_DPI),
+                "-png",
+                "-singlefile",
+                "-f",
+                "1",
+                "-l",
+                "1",
+                str(pdf),
+                str(prefix),
+            ],
+            check=True,
+        )
+        with Image.open(prefix.with_suffix(".png")) as image:
+            image.convert("RGB").quantize(colors=PNG_COLOURS).save(png, optimize=True)
+
+
+def write_readme(out: Path, made: Sequence[tuple[Sample, int]]) -> None:
+    lines = [
+        "# Certificate samples",
+        "",
+        "Made by `scripts/make_samples.py` with **synthetic people** (no real person). Each PDF is what a kiosk",
+        "prints (A4, fonts embedded); each PNG is its first page at 100 dpi. Every sheet carries the 地紋 (a",
+        "fine dot pattern that hides the word 複写 until the page is photocopied), two micro-text lines, the",
+        "serial, page x/y, the 公印 and the signed QR record (level Q, 38 mm).",
+        "",
+        "| file | pages | what it shows |",
+        "|---|---|---|",
+    ]
+    for sample, pages in made:
+        files = f"[{sample.name}.pdf]({sample.name}.pdf), [png]({sample.name}.png)"
+        if sample.pades:
+            files += f", [signed]({sample.name}.signed.pdf)"
+        lines.append(f"| {files} | {pages} | {sample.description} |")
+    lines += [
+        "",
+        "Check one (QR record, and for the `.signed.pdf` the PAdES signature):",
+        "",
+        "```sh",
+        "konbini-verify docs/samples/inkan.pdf --key docs/samples/sample-issuing-ed25519.pub",
+        "konbini-verify docs/samples/juminhyo_kojin.signed.pdf --key docs/samples/sample-issuing-ed25519.pub \\",
+        "    --trust docs/samples/sample-city-issuing.crt",
+        "```",
+        "",
+        "`sample-issuing-ed25519.pub` is the public half of a sample key derived from a published seed (see the",
+        "script): it proves nothing about real certificates. `sample-city-issuing.crt` is the certificate of a",
+        "throwaway PAdES identity made when the samples were generated.",
+        "",
+    ]
+    (out / "README.md").write_text("\n".join(lines), encoding="utf-8")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--out", type=Path, default=OUT, help="output folder (default: docs/samples)")
+    args = parser.parse_args(argv)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    key = sample_key()
+    (out / "sample-issuing-ed25519.pub").write_bytes(public_key_pem(key.public_key()))
+    with tempfile.TemporaryDirectory(prefix="konbini-samples-") as tmp:
+        pades.create_signing_identity(Path(tmp) / "secrets", Path(tmp) / "keys", "鹿児島市")
+        signer = pades.load_signer(Path(tmp) / "secrets", Path(tmp) / "keys")
+        (out / "sample-city-issuing.crt").write_bytes((Path(tmp) / "keys" / pades.CERT_FILE).read_bytes())
+        made = []
+        for sample in samples():
+            cert = render_certificate(sample.request, key)
+            pdf = out / f"{sample.name}.pdf"
+            pdf.write_bytes(cert.pdf)
+            first_page_png(pdf, out / f"{sample.name}.png")
+            if sample.pades:
+                (out / f"{sample.name}.signed.pdf").write_bytes(pades.sign_pdf(cert.pdf, signer))
+            made.append((sample, cert.pages))
+            print(f"{pdf.name}: {cert.pages} page(s), {len(cert.pdf) // 1024} kB")
+    write_readme(out, made)
+    total = sum(f.stat().st_size for f in out.iterdir() if f.is_file())
+    print(f"{out}: {total // 1024} kB in all")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""The 地紋 (latent-image けん制文字) and micro text: cheap, invisible to the text layer, clear of the QR."""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from pypdf import PdfReader
+
+from issuance_server.certificates import anticopy
+from issuance_server.certificates.document import RenderedCertificate
+from issuance_server.certificates.render import CertificateRequest
+from tests.certificates.conftest import KINDS, pdftotext, request
+
+RenderReq = Callable[[CertificateRequest], RenderedCertificate]
+
+
+def test_the_word_is_in_the_mask() -> None:
+    mask = anticopy.word_mask()
+    inside = sum(map(sum, mask))
+    cells = anticopy.TILE_W_MM * anticopy.TILE_H_MM
+    assert 0.15 * cells < inside < 0.6 * cells  # strokes of 複写, not empty, not a blot
+    assert not any(mask[0]) and not any(mask[-1])  # a margin around the word
+
+
+def test_both_dot_sizes_cover_the_same_share() -> None:
+    fine = (anticopy._FINE_DOT / anticopy._FINE_PITCH) ** 2
+    coarse = (anticopy._COARSE_DOT / anticopy._COARSE_PITCH) ** 2
+    assert fine == pytest.approx(coarse, rel=0.01)  # an even tint on the original
+
+
+def test_tile_is_paths_only() -> None:
+    ops = zlib.decompress(anticopy.tile().stream).decode("ascii")
+    assert " re" in ops and "Tj" not in ops and "BT" not in ops
+
+
+def xobjects(page: object) -> dict[str, object]:
+    resources = page["/Resources"]  # type: ignore[index]
+    return {str(k): v.get_object() for k, v in resources.get("/XObject", {}).items()}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_dots_are_one_form_placed_over_the_page(kind: str, render_req: RenderReq, tmp_path: Path) -> None:
+    cert = render_req(request(kind))
+    (page,) = PdfReader(_write(tmp_path, cert)).pages
+    content = page.get_contents().get_data().decode("latin-1")  # type: ignore[union-attr]
+    tiles = [name for name in xobjects(page) if "Tile" in name]
+    assert len(tiles) == 1  # the dots: one form XObject...
+    placements = content.count(f"{tiles[0]} Do")
+    assert 60 < placements < 150  # ...placed over the page (44 x 22 mm tiles)
+    assert content.count(" re") < 60  # the page itself draws no dots
+    assert len(content) < 30_000  # the tile alone is ~70 kB of operators
+
+
+def test_several_pages_share_one_background_form(render_req: RenderReq, tmp_path: Path) -> None:
+    from tests.certificates.test_juminhyo_layouts import household
+
+    cert = render_req(request("juminhyo", persons=household(9)))
+    reader = PdfReader(_write(tmp_path, cert))
+    grounds = set()
+    for page in reader.pages:
+        content = page.get_contents().get_data().decode("latin-1")  # type: ignore[union-attr]
+        names = [name for name in xobjects(page) if "Ground" in name]
+        assert len(names) == 1 and content.count(f"{names[0]} Do") == 1  # one Do a page
+        grounds.add(names[0])
+    assert len(grounds) == 1
+    pdf = cert.pdf
+    assert len(set(re.findall(rb"/FormXob\.kbTile\d+", pdf))) == 1  # the dots, embedded once
+    assert len(set(re.findall(rb"/FormXob\.kbQR\d+", pdf))) == 1  # the QR too
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_background_and_micro_text_stay_out_of_the_text_layer(
+    kind: str, render_req: RenderReq, tmp_path: Path
+) -> None:
+    path = _write(tmp_path, render_req(request(kind)))
+    for mode in ((), ("-raw",), ("-layout",)):
+        text = pdftotext(path, *mode)
+        assert "複写" not in text
+        assert "KONBINI" not in text and "CERTIFICATE" not in text
+        assert "之印" not in text  # the seal is a drawing too
+        assert max(len(line) for line in text.splitlines()) < 200  # no runs of repeated micro text
+
+
+def test_micro_text_is_printed_as_outlines(render_req: RenderReq) -> None:
+    stream, width = anticopy.micro_unit("鹿児島市　KONBINI CERTIFICATE　", 1.6)
+    assert 20 < width < 60  # points: about a centimetre of text per repetition
+    assert zlib.decompress(stream).count(b" c") > 100  # curves of glyph outlines
+
+
+def test_background_keeps_out_of_the_qr_quiet_zone(render_req: RenderReq, tmp_path: Path) -> None:
+    """Rasterised at 300 dpi, the QR's quiet zone (4 modules) is pure white, so the 地紋 cannot
+    confuse a scanner; the page around it does carry the tint."""
+    import subprocess
+
+    cert = render_req(request("inkan"))
+    path = _write(tmp_path, cert)
+    subprocess.run(
+        ["pdftoppm", "-r", "300", "-gray", "-png", "-singlefile", str(path), str(tmp_path / "p")], check=True
+    )
+    image = Image.open(tmp_path / "p.png").convert("L")
+    px_per_mm = 300 / 25.4
+    x, y, size = 15.0, 240.0, 38.0  # the QR item of templates/_page.toml
+    quiet = size / 73 * 4 * 0.9  # within four modules of a version-14 symbol (the largest we make)
+    band = image.crop(
+        (
+            round((x - quiet) * px_per_mm),
+            round((y - quiet) * px_per_mm),
+            round((x - 0.3) * px_per_mm),
+            round((y + size) * px_per_mm),
+        )
+    )
+    assert band.getextrema() == (255, 255)  # the left quiet zone: nothing but white
+    tint = image.crop(
+        (round(100 * px_per_mm), round(200 * px_per_mm), round(140 * px_per_mm), round(230 * px_per_mm))
+    )
+    low, high = tint.getextrema()
+    assert low < 200 and high == 255  # dots on white: the tint is there
+    mean = sum(i * n for i, n in enumerate(tint.histogram())) / (tint.width * tint.height)
+    assert mean > 240  # and light
+
+
+def _write(tmp_path: Path, cert: RenderedCertificate) -> Path:
+    path = tmp_path / "c.pdf"
+    path.write_bytes(cert.pdf)
+    return path
