@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +14,9 @@ from aiohttp import web
 
 from issuance_server.audit import AuditLog
 from issuance_server.card_auth import CardTrust
-from issuance_server.certificates.fonts import register_fonts
+from issuance_server.certificates import pades
+from issuance_server.certificates.pades import PadesSigner
+from issuance_server.certificates.render import warm_up
 from issuance_server.database import Database
 from issuance_server.freshness import Freshness
 from issuance_server.kiosk_sessions import SessionStore
@@ -40,6 +43,8 @@ class ServerCore:
     sessions: SessionStore
     calendar: ServiceCalendar
     mode_state: ModeState
+    render_pool: ThreadPoolExecutor
+    pades_signer: PadesSigner
     freshness: Freshness | None = None  # installed by the registry link (recovery/); None: no probes
     link_status: Callable[[], dict[str, Any]] | None = None  # the registry link's state, for status pages
     counters: dict[str, int] = field(default_factory=dict)
@@ -58,7 +63,16 @@ class ServerCore:
         if applied:
             log.info("applied migrations: %s", ", ".join(applied))
         secrets = load_or_create_secrets(settings.data_dir)
-        await asyncio.to_thread(register_fonts)  # ~0.2 s once, not on the first certificate
+        pades.create_signing_identity(
+            settings.secrets_dir, settings.data_dir / "keys", settings.municipality_name
+        )
+        # pyHanko runs its own event loop: load (and measure) the signer in a thread.
+        signer = await asyncio.to_thread(pades.load_signer, settings.secrets_dir, settings.data_dir / "keys")
+        render_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="render")
+        # Fonts, outlines, the 地紋 tile: ~0.5 s once per render thread, not on the first certificates.
+        await asyncio.gather(
+            *(asyncio.get_running_loop().run_in_executor(render_pool, warm_up) for _ in range(2))
+        )
         db = await Database.open(settings.db_path)
         replica = Replica(db, settings.data_dir)
         await replica.attach_current()
@@ -74,10 +88,13 @@ class ServerCore:
             sessions=SessionStore(settings.nonce_ttl_s, settings.session_idle_s),
             calendar=calendar,
             mode_state=mode_state,
+            render_pool=render_pool,
+            pades_signer=signer,
         )
 
     async def close(self) -> None:
         self.hasher.close()
+        self.render_pool.shutdown(wait=False)
         await self.db.close()
 
     def count(self, name: str, n: int = 1) -> None:

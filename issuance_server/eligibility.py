@@ -253,6 +253,10 @@ def refusal_for(req: IssueRequest, facts: Facts, policy: Policy) -> Refusal | No
     kind = CertificateKind(req.kind)
     if kind is CertificateKind.JUMINHYO:
         return _juminhyo_refusal(req, facts, policy)
+    if req.options or req.scope != "self" or req.members:
+        raise ValueError(
+            "options, scope and members are for 住民票の写し only; other kinds are the card holder's own"
+        )
     if kind is CertificateKind.INKAN:
         if facts.active_seal() is not None:
             return None
@@ -294,7 +298,7 @@ def _tax_refusal(kind: CertificateKind, fiscal_year: int | None, facts: Facts) -
         return REFUSALS["no_tax_record"]
     if record["not_resident_jan1"]:
         return REFUSALS["not_resident_jan1"]
-    if record["no_return_filed"] and kind is not CertificateKind.TAX_PAYMENT:
+    if record["no_return_filed"]:  # no return: no assessment to certify, nor its payment
         return REFUSALS["no_return_filed"]
     if kind is CertificateKind.TAX_PAYMENT and record["unpaid"]:
         return REFUSALS["unpaid_tax"]

@@ -9,7 +9,6 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from issuance_server.api_errors import ApiError
 from issuance_server.audit import Actor
 from issuance_server.certificates.fonts import MissingGlyphError, check_coverage
+from issuance_server.certificates.pades import sign_pdf
 from issuance_server.certificates.render import CertificateRequest, RenderedCertificate, render_certificate
 from issuance_server.clock import JST, to_iso, utc_now
 from issuance_server.core import ServerCore
@@ -41,7 +41,6 @@ from wire.kiosk_api import (
     ErrorCode,
 )
 
-_render_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="render")
 MAX_COPIES = 10
 
 
@@ -297,7 +296,8 @@ async def issue(
     )
     requests = [_render_request(core, req, facts, serial, now, printed_as_of) for serial in serials]
     try:
-        rendered = await asyncio.gather(*(_render(core, r) for r in requests))
+        pades_sign = channel == "counter" or core.settings.pades_for_kiosk
+        rendered = await asyncio.gather(*(_render(core, r, pades_sign) for r in requests))
     except MissingGlyphError:
         refusal = REFUSALS["unprintable_character"]
         await core.audit.append(actor, "issue", "refused", atena_no, kind=req.kind, reason=refusal.code)
@@ -346,9 +346,14 @@ def _sources(req: CertificateRequest) -> dict[str, Any]:
     return out
 
 
-async def _render(core: ServerCore, req: CertificateRequest) -> RenderedCertificate:
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_render_pool, render_certificate, req, core.secrets.issuing_key)
+async def _render(core: ServerCore, req: CertificateRequest, pades_sign: bool) -> RenderedCertificate:
+    """Render (and PAdES-sign a document handed out as a file) in the render threads, off the loop."""
+
+    def work() -> RenderedCertificate:
+        doc = render_certificate(req, core.secrets.issuing_key)
+        return dataclasses.replace(doc, pdf=sign_pdf(doc.pdf, core.pades_signer)) if pades_sign else doc
+
+    return await asyncio.get_running_loop().run_in_executor(core.render_pool, work)
 
 
 async def document_for_session(core: ServerCore, session_id: str, serial: str) -> bytes:

@@ -231,7 +231,16 @@ class Stack:
 
     def verify(self, target: str | Path) -> subprocess.CompletedProcess[str]:
         return run(
-            ["issuance_server.certificates.verify_cli", str(target), "--key", str(self.public_key)],
+            [
+                "issuance_server.certificates.verify_cli",
+                str(target),
+                "--key",
+                str(self.public_key),
+                "--trust",
+                str(self.server_dir / "keys" / "city-issuing.crt"),
+                "--server",
+                self.server_url,
+            ],
             check=False,
         )
 

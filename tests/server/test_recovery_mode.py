@@ -3,10 +3,12 @@ maximum replica age, maintenance, reconciliation (in-process; tests/e2e drive th
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import subprocess
 from typing import Any
 
+from issuance_server.certificates.pades import validate_pdf
 from tests.server.conftest import Env, city, load_replica, make_card
 from wire.kiosk_api import API_PREFIX
 
@@ -112,7 +114,11 @@ async def test_counter_search_masks_kojin_bango_and_issues_only_in_recovery(env:
     pdf = await env.client.get(
         f"/clerk/api/counter/certificates/{cert['serial']}/pdf", headers=env.clerk_headers
     )
-    assert pdf.status == 200 and (await pdf.read()).startswith(b"%PDF")
+    body = await pdf.read()
+    assert pdf.status == 200 and body.startswith(b"%PDF")
+    # A counter certificate is a document handed out: it carries a PAdES signature of the city.
+    trust = env.settings.data_dir / "keys" / "city-issuing.crt"
+    assert (await asyncio.to_thread(validate_pdf, body, trust)).valid  # pyHanko runs its own event loop
 
 
 async def test_reconcile_lists_recovery_certificates_whose_records_changed(env: Env) -> None:
