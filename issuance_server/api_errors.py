@@ -35,9 +35,13 @@ async def read_json(request: web.Request, max_bytes: int) -> dict[str, Any]:
     """The request's JSON object, or an ApiError for a body that is too large, not JSON, or not an object."""
     if request.content_length is not None and request.content_length > max_bytes:
         raise ApiError(413, ErrorCode.BODY_TOO_LARGE, f"request body over {max_bytes} bytes")
-    raw = await request.content.read(max_bytes + 1)
-    if len(raw) > max_bytes:
-        raise ApiError(413, ErrorCode.BODY_TOO_LARGE, f"request body over {max_bytes} bytes")
+    chunks, size = [], 0
+    while chunk := await request.content.read(max_bytes + 1 - size):  # a body may come in several segments
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > max_bytes:
+            raise ApiError(413, ErrorCode.BODY_TOO_LARGE, f"request body over {max_bytes} bytes")
+    raw = b"".join(chunks)
     try:
         data = orjson.loads(raw) if raw else None
     except orjson.JSONDecodeError:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -11,6 +13,7 @@ from aiohttp import web
 from issuance_server import status_api, verify_api
 from issuance_server.api_errors import error_middleware
 from issuance_server.core import CORE, ServerCore
+from issuance_server.issuance import sweep_unprinted
 from issuance_server.kiosk_api import make_kiosk_app
 from issuance_server.settings import Settings
 from recovery.link import link_context
@@ -27,7 +30,11 @@ def make_app(settings: Settings) -> web.Application:
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         core = await ServerCore.start(settings)
         app[CORE] = core
+        sweeper = asyncio.get_running_loop().create_task(sweep_unprinted(core), name="sweep-unprinted")
         yield
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
         await core.close()
 
     app.cleanup_ctx.append(lifecycle)

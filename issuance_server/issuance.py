@@ -9,12 +9,13 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from issuance_server.api_errors import ApiError
-from issuance_server.audit import Actor
+from issuance_server.audit import SYSTEM, Actor
 from issuance_server.certificates.fonts import MissingGlyphError, check_coverage
 from issuance_server.certificates.pades import sign_pdf
 from issuance_server.certificates.render import CertificateRequest, RenderedCertificate, render_certificate
@@ -42,6 +43,7 @@ from wire.kiosk_api import (
 )
 
 MAX_COPIES = 10
+log = logging.getLogger("konbini.issuance")
 
 
 @dataclass(frozen=True)
@@ -246,9 +248,10 @@ def _age_s(as_of: str, now: datetime) -> float:
 
 async def confirmed_facts(
     core: ServerCore, atena_no: str, req: IssueRequest, member_ids: list[str], session_id: str, now: datetime
-) -> tuple[IssueRequest, Facts, str]:
+) -> tuple[IssueRequest, Facts, str, str]:
     """The facts about the holder, read in one transaction and confirmed current with the registry
-    (normal mode): a replica found behind catches up and the facts are read again."""
+    (normal mode): a replica found behind catches up and the facts are read again. Also returns the
+    data-as-of time and the mode, read once, for everything the issuance records and prints."""
     for _ in range(3):
         async with core.db.transaction(write=False) as tx:
             facts = await load_facts(tx, atena_no, now.astimezone(JST))
@@ -256,7 +259,7 @@ async def confirmed_facts(
         if member_ids:
             req = dataclasses.replace(req, members=resolve_members(session_id, facts, member_ids))
         if core.freshness is None or await core.freshness.confirm(printed_versions(req, facts)):
-            return req, facts, as_of
+            return req, facts, as_of, core.mode  # the mode these facts were confirmed under
     raise ApiError(503, "replica_behind", "the records are being updated; please try again in a moment")
 
 
@@ -278,8 +281,10 @@ async def issue(
     if not core.replica.ready:
         raise ApiError(503, ErrorCode.SERVICE_CLOSED, "the resident replica is not loaded yet")
     now = utc_now()
-    req, facts, as_of = await confirmed_facts(core, atena_no, req, member_ids or [], session_id or "", now)
-    stale = core.mode == "recovery" and _age_s(as_of, now) > core.settings.recovery_max_replica_age_s
+    req, facts, as_of, mode = await confirmed_facts(
+        core, atena_no, req, member_ids or [], session_id or "", now
+    )
+    stale = mode == "recovery" and _age_s(as_of, now) > core.settings.recovery_max_replica_age_s
     try:
         refusal = refusal_for(req, facts, policy_of(core, channel, stale))
     except ValueError as exc:
@@ -292,7 +297,7 @@ async def issue(
     async with core.db.transaction() as tx:
         serials = [await _allocate_serial(tx, f"{facts.today:%Y%m%d}") for _ in range(copies)]
     printed_as_of = (
-        datetime.fromisoformat(as_of.replace("Z", "+00:00")) if core.mode == "recovery" and as_of else None
+        datetime.fromisoformat(as_of.replace("Z", "+00:00")) if mode == "recovery" and as_of else None
     )
     requests = [_render_request(core, req, facts, serial, now, printed_as_of) for serial in serials]
     try:
@@ -313,12 +318,12 @@ async def issue(
             persons = [p["atena_no"] for p in cert_req.persons]
             await tx.execute(
                 "INSERT INTO issuances (serial, kind, options, atena_nos, channel, terminal, session_id, fee_yen,"
-                " status, mode, data_as_of, content_digest, pages, issued_at, updated_at, record_versions)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'issued', ?, ?, ?, ?, ?, ?, ?)",
+                " status, mode, data_as_of, content_digest, pages, issued_at, updated_at, record_versions,"
+                " issued_by, holder_atena_no) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'issued', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     cert_req.serial, req.kind, json.dumps(options), json.dumps(persons), channel, actor.terminal,
-                    session_id, fee, core.mode, as_of, doc.content_digest, doc.pages, to_iso(now), to_iso(now),
-                    json.dumps(versions),
+                    session_id, fee, mode, as_of, doc.content_digest, doc.pages, to_iso(now), to_iso(now),
+                    json.dumps(versions), actor.actor_id, atena_no,
                 ),
             )  # fmt: skip
             await tx.execute(
@@ -329,7 +334,7 @@ async def issue(
             )
             await core.audit.append_in(
                 tx, actor, "issue", "ok", atena_no, kind=req.kind, serial=cert_req.serial, fee_yen=fee,
-                persons=len(persons), channel=channel, mode=core.mode,
+                persons=len(persons), channel=channel, mode=mode,
             )  # fmt: skip
             issued.append(Issued(cert_req.serial, req.kind, fee, doc.pages))
     core.count("issuances_total", len(issued))
@@ -370,12 +375,12 @@ async def document_for_session(core: ServerCore, session_id: str, serial: str) -
     return bytes(row[0])
 
 
-async def document_at_counter(core: ServerCore, serial: str) -> bytes:
-    """The PDF of a certificate issued at the counter, until it is reported printed."""
+async def document_at_counter(core: ServerCore, actor: Actor, serial: str) -> bytes:
+    """The PDF of a certificate issued at the counter, to the clerk who issued it, until it is printed."""
     row = await core.db.fetchone(
         "SELECT d.pdf, i.status FROM issuances i LEFT JOIN issuance_documents d USING (serial)"
-        " WHERE i.serial = ? AND i.channel = 'counter'",
-        (serial,),
+        " WHERE i.serial = ? AND i.channel = 'counter' AND i.issued_by = ?",
+        (serial, actor.actor_id),
     )
     if row is None:
         raise ApiError(404, ErrorCode.ISSUANCE_UNKNOWN, "no such certificate issued at the counter")
@@ -388,13 +393,17 @@ async def report_print(
     core: ServerCore, actor: Actor, session_id: str | None, serial: str, printed: bool
 ) -> str:
     """printed -> 'printed'; print failed -> 'voided' with the fee refunded. The PDF is dropped either way.
-    ``session_id`` None: a counter certificate."""
+    ``session_id`` None: a counter certificate, reported by the clerk who issued it."""
     new_status = "printed" if printed else "voided"
     async with core.db.transaction() as tx:
         row = await tx.fetchone(
-            "SELECT status, atena_nos, fee_yen FROM issuances WHERE serial = ?"
-            + (" AND session_id = ?" if session_id is not None else " AND channel = 'counter'"),
-            (serial, session_id) if session_id is not None else (serial,),
+            "SELECT status, holder_atena_no, fee_yen FROM issuances WHERE serial = ?"
+            + (
+                " AND session_id = ?"
+                if session_id is not None
+                else " AND channel = 'counter' AND issued_by = ?"
+            ),
+            (serial, session_id if session_id is not None else actor.actor_id),
         )
         if row is None:
             raise ApiError(404, ErrorCode.ISSUANCE_UNKNOWN, "no such certificate in this session")
@@ -409,5 +418,49 @@ async def report_print(
         details: dict[str, Any] = {"serial": serial}
         if not printed:
             details["refund_yen"] = refund
-        await core.audit.append_in(tx, actor, "print_report", new_status, json.loads(row[1])[0], **details)
+        await core.audit.append_in(tx, actor, "print_report", new_status, row[1], **details)
     return new_status
+
+
+async def void_unprinted(
+    core: ServerCore,
+    actor: Actor,
+    reason: str,
+    *,
+    session_id: str | None = None,
+    issued_before: str | None = None,
+) -> int:
+    """Void (and refund) certificates issued but never reported printed: those of an ended session, or
+    all issued before ``issued_before``. Their PDFs are deleted: nothing personal lingers."""
+    where, params = (
+        ("session_id = ?", (session_id,)) if session_id is not None else ("issued_at < ?", (issued_before,))
+    )
+    now = to_iso(utc_now())
+    async with core.db.transaction() as tx:
+        rows = await tx.fetchall(
+            f"SELECT serial, fee_yen, holder_atena_no FROM issuances WHERE status = 'issued' AND {where}",
+            params,
+        )
+        for row in rows:
+            await tx.execute(
+                "UPDATE issuances SET status = 'voided', refund_yen = fee_yen, updated_at = ? WHERE serial = ?",
+                (now, row["serial"]),
+            )
+            await tx.execute("DELETE FROM issuance_documents WHERE serial = ?", (row["serial"],))
+            await core.audit.append_in(
+                tx, actor, "void_unprinted", "voided", row["holder_atena_no"], serial=row["serial"],
+                refund_yen=row["fee_yen"], reason=reason,
+            )  # fmt: skip
+    return len(rows)
+
+
+async def sweep_unprinted(core: ServerCore, every_s: float = 30.0) -> None:
+    """Background task: void what was issued and never printed once its session can no longer report it
+    (twice the idle timeout: a session expired, a kiosk or the server restarted)."""
+    while True:
+        await asyncio.sleep(every_s)
+        cutoff = to_iso(utc_now() - timedelta(seconds=2 * core.settings.session_idle_s))
+        try:
+            await void_unprinted(core, SYSTEM, "never reported printed", issued_before=cutoff)
+        except Exception:  # keep sweeping; say what went wrong
+            log.exception("sweeping unprinted certificates failed")

@@ -16,7 +16,7 @@ from issuance_server.clock import JST, utc_now
 from issuance_server.core import ServerCore, core_of, token_hash
 from issuance_server.eligibility import IssueRequest
 from issuance_server.kiosk_sessions import KioskSession
-from issuance_server.secret_hashing import PIN
+from issuance_server.pin_attempts import check_pin
 from wire.kiosk_api import CertificateKind, ErrorCode, auth_message
 
 routes = web.RouteTableDef()
@@ -42,9 +42,20 @@ async def kiosk_session(request: web.Request) -> tuple[ServerCore, Actor, KioskS
     return core, actor, core.sessions.get(request.match_info["session_id"], actor.actor_id)
 
 
-def _authenticated(session: KioskSession) -> str:
+async def _authenticated(core: ServerCore, session: KioskSession) -> str:
+    """The card holder of an authenticated session whose registration is still active (a card suspended
+    at the desk mid-session, e.g. reported stolen, stops the session at its next step)."""
     if session.atena_no is None:
         raise ApiError(401, ErrorCode.NOT_AUTHENTICATED, "authenticate with the card and PIN first")
+    row = await core.db.fetchone(
+        "SELECT status FROM registrations WHERE registration_id = ?", (session.registration_id,)
+    )
+    if row is None or row["status"] != "active":
+        status = row["status"] if row else "revoked"
+        code = {"locked": ErrorCode.REGISTRATION_LOCKED, "suspended": ErrorCode.REGISTRATION_SUSPENDED}.get(
+            status, ErrorCode.CARD_NOT_REGISTERED
+        )
+        raise ApiError(403, code, f"kiosk use is {status} for this card; please ask at the city hall")
     return session.atena_no
 
 
@@ -128,36 +139,16 @@ async def authenticate(request: web.Request) -> web.Response:
         raise ApiError(
             403, code, f"kiosk use is {reg['status']} for this card; please ask at the city hall to unlock it"
         )
-    pin_ok = await core.hasher.verify(PIN, reg["pin_hash"], pin)
-    limit = core.settings.pin_max_failures
-    async with core.db.transaction() as tx:
-        if pin_ok:
-            changed = await tx.execute(
-                "UPDATE registrations SET failures = 0 WHERE registration_id = ? AND status = 'active'",
-                (reg["registration_id"],),
-            )
-            result = "ok" if changed else ErrorCode.REGISTRATION_LOCKED
-        else:
-            await tx.execute(
-                "UPDATE registrations SET failures = failures + 1,"
-                " status = CASE WHEN failures + 1 >= ? THEN 'locked' ELSE status END, updated_at = ?"
-                " WHERE registration_id = ? AND status = 'active'",
-                (limit, utc_now().isoformat(), reg["registration_id"]),
-            )
-            row = await tx.fetchone(
-                "SELECT failures, status FROM registrations WHERE registration_id = ?",
-                (reg["registration_id"],),
-            )
-            assert row is not None
-            tries_left = max(0, limit - int(row["failures"]))
-            result = ErrorCode.PIN_WRONG if row["status"] == "active" else ErrorCode.REGISTRATION_LOCKED
-        await core.audit.append_in(tx, actor, "authenticate", result, subject, card=card.serial)
+    result, tries_left = await check_pin(core, int(reg["registration_id"]), reg["pin_hash"], pin)
+    await core.audit.append(actor, "authenticate", result, subject, card=card.serial)
     if result == "ok":
         session.atena_no = subject
         session.registration_id = int(reg["registration_id"])
         return json_response({"authenticated": True, "card_id": card.serial})
     if result == ErrorCode.PIN_WRONG:
         raise ApiError(401, ErrorCode.PIN_WRONG, f"wrong PIN; {tries_left} tries left", tries_left=tries_left)
+    if result == ErrorCode.REGISTRATION_SUSPENDED:
+        raise ApiError(403, result, "kiosk use is suspended for this card; please ask at the city hall")
     raise ApiError(
         403,
         ErrorCode.REGISTRATION_LOCKED,
@@ -169,7 +160,7 @@ async def authenticate(request: web.Request) -> web.Response:
 @routes.get("/sessions/{session_id}/menu")
 async def menu(request: web.Request) -> web.Response:
     core, _actor, session = await kiosk_session(request)
-    atena_no = _authenticated(session)
+    atena_no = await _authenticated(core, session)
     if not core.replica.ready:
         raise ApiError(503, ErrorCode.SERVICE_CLOSED, "the resident replica is not loaded yet")
     async with core.db.transaction(write=False) as tx:
@@ -199,7 +190,7 @@ def issue_body(data: dict[str, Any]) -> tuple[IssueRequest, list[str]]:
 @routes.post("/sessions/{session_id}/certificates")
 async def issue(request: web.Request) -> web.Response:
     core, actor, session = await kiosk_session(request)
-    atena_no = _authenticated(session)
+    atena_no = await _authenticated(core, session)
     data = await read_json(request, core.settings.max_body_bytes)
     copies = field(data, "copies", int, required=False, default=1)
     req, member_ids = issue_body(data)
@@ -221,7 +212,7 @@ async def issue(request: web.Request) -> web.Response:
 @routes.get("/sessions/{session_id}/certificates/{serial}/pdf")
 async def fetch_pdf(request: web.Request) -> web.Response:
     core, actor, session = await kiosk_session(request)
-    _authenticated(session)
+    await _authenticated(core, session)
     serial = request.match_info["serial"]
     pdf = await issuance.document_for_session(core, session.session_id, serial)
     await core.audit.append(actor, "fetch_pdf", "ok", session.atena_no, serial=serial)
@@ -231,7 +222,7 @@ async def fetch_pdf(request: web.Request) -> web.Response:
 @routes.post("/sessions/{session_id}/certificates/{serial}/print-report")
 async def print_report(request: web.Request) -> web.Response:
     core, actor, session = await kiosk_session(request)
-    _authenticated(session)
+    await _authenticated(core, session)
     data = await read_json(request, core.settings.max_body_bytes)
     printed = field(data, "printed", bool)
     status = await issuance.report_print(
@@ -244,7 +235,12 @@ async def print_report(request: web.Request) -> web.Response:
 async def end_session(request: web.Request) -> web.Response:
     core, actor, session = await kiosk_session(request)
     core.sessions.end(session)
-    await core.audit.append(actor, "session_end", "ok", session.atena_no, session=session.session_id)
+    voided = await issuance.void_unprinted(
+        core, actor, "session ended before printing", session_id=session.session_id
+    )
+    await core.audit.append(
+        actor, "session_end", "ok", session.atena_no, session=session.session_id, voided=voided
+    )
     return json_response({"ended": True})
 
 

@@ -23,7 +23,7 @@ REPLICA_DIR = "replica"
 _INDEXES = (
     "CREATE INDEX resident_household ON resident(household_no)",
     "CREATE INDEX resident_kana ON resident(name_kana)",  # counter search
-    "CREATE INDEX resident_birth ON resident(birth_date)",
+    "CREATE INDEX resident_birth ON resident(birth_date)",  # counter search by birth date alone
     "CREATE INDEX seal_owner ON seal(owner_atena_no)",
 )
 

@@ -25,7 +25,8 @@ async def healthz(request: web.Request) -> web.Response:
             "link": core.link_status() if core.link_status else None,
             "replica": {
                 "loaded": core.replica.ready,
-                "seq": state["replica_seq"] if state else None,
+                "seq": (core.link_status() or {}).get("replica_seq") if core.link_status else None,
+                "full_sync_seq": state["replica_seq"] if state else None,
                 "as_of": state["replica_as_of"] if state else None,
                 "last_full_sync_at": state["last_full_sync_at"] if state else None,
                 "last_error": state["last_error"] if state else None,

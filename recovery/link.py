@@ -42,6 +42,22 @@ def _parse_at(text: str) -> float | None:
         return None
 
 
+def complete_batches(page: FeedPage) -> list[Change]:
+    """The page's changes without a trailing upstream batch that the page cut in two.
+
+    Changes committed upstream in one transaction share their time stamp; when more changes follow the
+    page, the last batch may continue on the next page, so it waits for it (unless it fills the whole
+    page). A replica never holds half of an upstream change, e.g. half of a household's move."""
+    changes = page.changes
+    if not changes or changes[-1].seq >= page.last_seq:
+        return changes
+    last_at = changes[-1].at
+    cut = len(changes)
+    while cut > 0 and changes[cut - 1].at == last_at:
+        cut -= 1
+    return changes[:cut] if cut else changes
+
+
 class RegistryLink:
     def __init__(self, core: ServerCore) -> None:
         s = core.settings
@@ -120,6 +136,9 @@ class RegistryLink:
             return False
         self._first_failure_at = None
         self.breaker.record_success()
+        state = self.core.mode_state
+        if not more and state.mode == "recovery" and not state.manual:
+            await self._set_mode("normal", f"caught up with the registry at seq {self.replica_seq}")
         return more
 
     async def poll_once(self) -> bool:
@@ -134,6 +153,9 @@ class RegistryLink:
             seq = checkpoint.seq
             if not page.changes and page.last_seq > seq:
                 raise FeedBroken(f"changes {seq + 1}..{page.last_seq} are missing from the feed (gap)")
+            changes = complete_batches(page)
+            if changes:
+                page = FeedPage(page.epoch, changes, page.last_seq)
             if page.changes:
                 last = page.changes[-1].seq
                 if last < page.last_seq:
@@ -220,7 +242,8 @@ class RegistryLink:
     async def _resync(self, reason: str) -> None:
         log.warning("full resync: %s", reason)
         await self.core.audit.append(SYSTEM, "feed_broken", "resync", reason=reason[:200])
-        progress = await self.sync.run()
+        self.sync.start()  # the same sync ops start by hand (if one runs already, follow it): never two at once
+        progress = await self.sync.wait()
         if progress.state != "done":
             await self._failure(f"resync failed: {progress.error}")
 
@@ -245,6 +268,10 @@ class RegistryLink:
             return True
         if all(current.get(k) == v for k, v in versions.items()):
             return True
+        if self.paused:  # a full sync or a consistency check holds the replica: it cannot catch up now
+            raise ApiError(
+                503, "replica_behind", "the records are being updated; please try again in a moment"
+            )
         try:
             caught_up = await self.catch_up(registry_seq)
         except (RegistryUnavailable, FeedBroken) as exc:

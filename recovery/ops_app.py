@@ -81,12 +81,15 @@ async def set_mode(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_field", f"mode must be one of {', '.join(MODES)}", field="mode")
     if mode != "normal" and not reason.strip():
         raise ApiError(400, "bad_field", "say why (reason) when switching by hand", field="reason")
-    link = request.config_dict[LINK]
-    if mode == "normal":  # release: the breaker decides from now on
-        automatic = "normal" if link.breaker.state == "closed" else "recovery"
-        changed = await switch_mode(
-            core.db, core.audit, core.mode_state, automatic, False, reason or "released by ops", actor
+    if mode == "normal":
+        # Release: the replica was not followed meanwhile, so stay in (automatic) recovery until the link
+        # has caught up with the registry; the link then switches to normal itself. Without a registry
+        # link configured there is nothing to catch up with.
+        following = core.freshness is not None
+        target, why = (
+            ("recovery", "released by ops; catching up") if following else ("normal", "released by ops")
         )
+        changed = await switch_mode(core.db, core.audit, core.mode_state, target, False, reason or why, actor)
     else:
         changed = await switch_mode(core.db, core.audit, core.mode_state, mode, True, reason, actor)
     return json_response({"changed": changed, "mode": core.mode_state.as_json()})

@@ -49,9 +49,7 @@ def _change(raw: Any) -> Change:
     if op not in ("upsert", "remove") or rtype not in FIELDS_BY_TYPE:
         raise ValueError(f"bad change op/type {op!r}/{rtype!r}")
     record = raw.get("record")
-    if op == "upsert" and (
-        not isinstance(record, dict) or any(f not in record for f in FIELDS_BY_TYPE[rtype])
-    ):
+    if op == "upsert" and (not isinstance(record, dict) or not FIELDS_BY_TYPE[rtype].keys() <= record.keys()):
         raise ValueError("upsert without a whole record")
     return Change(
         int(raw["seq"]), op, rtype, str(raw["key"]), int(raw["version"]), str(raw.get("at", "")), record

@@ -81,7 +81,10 @@ async def search(request: web.Request) -> web.Response:
         birth_date=q.get("birth_date", ""),
         see_mynumber="mynumber" in request[STAFF_ROLES],
     )
-    await core.audit.append(actor, "resident_search", "ok", None, results=len(found))
+    by = sorted(k for k in ("kana", "atena_no", "birth_date") if q.get(k))
+    await core.audit.append(
+        actor, "resident_search", "ok", None, by=by, found=[r["atena_no"] for r in found]
+    )  # what was searched by (not the name typed) and whom it showed, for the monthly review
     return json_response({"residents": found})
 
 
@@ -110,7 +113,7 @@ async def counter_issue(request: web.Request) -> web.Response:
 async def counter_pdf(request: web.Request) -> web.Response:
     core, actor = await staff_actor(request, "counter")
     serial = request.match_info["serial"]
-    pdf = await issuance.document_at_counter(core, serial)
+    pdf = await issuance.document_at_counter(core, actor, serial)
     await core.audit.append(actor, "fetch_pdf", "ok", None, serial=serial, channel="counter")
     return web.Response(body=pdf, content_type="application/pdf")
 

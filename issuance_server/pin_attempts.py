@@ -1,0 +1,45 @@
+"""Checking a kiosk PIN against the registration: count the attempt first, then verify.
+
+The attempt is counted (and the registration locked when it reaches the limit) *before* the argon2id
+check, in one statement, so guesses sent at the same time can never exceed the limit; a right PIN then
+restores the count it raised, unless another attempt counted meanwhile.
+"""
+
+from __future__ import annotations
+
+from issuance_server.clock import utc_now_iso
+from issuance_server.core import ServerCore
+from issuance_server.secret_hashing import PIN
+from wire.kiosk_api import ErrorCode
+
+
+async def check_pin(core: ServerCore, registration_id: int, pin_hash: str, pin: str) -> tuple[str, int]:
+    """("ok" | pin_wrong | registration_locked | registration_suspended, tries left)."""
+    limit = core.settings.pin_max_failures
+    async with core.db.transaction() as tx:
+        counted = await tx.execute(
+            "UPDATE registrations SET failures = failures + 1,"
+            " status = CASE WHEN failures + 1 >= ? THEN 'locked' ELSE status END, updated_at = ?"
+            " WHERE registration_id = ? AND status = 'active'",
+            (limit, utc_now_iso(), registration_id),
+        )
+        row = await tx.fetchone(
+            "SELECT failures, status FROM registrations WHERE registration_id = ?", (registration_id,)
+        )
+    assert row is not None
+    if not counted:
+        return (
+            ErrorCode.REGISTRATION_SUSPENDED
+            if row["status"] == "suspended"
+            else ErrorCode.REGISTRATION_LOCKED
+        ), 0
+    failures = int(row["failures"])
+    if await core.hasher.verify(PIN, pin_hash, pin):
+        restored = await core.db.execute(
+            "UPDATE registrations SET failures = 0, status = 'active', updated_at = ?"
+            " WHERE registration_id = ? AND failures = ? AND status IN ('active', 'locked')",
+            (utc_now_iso(), registration_id, failures),
+        )
+        return ("ok", limit) if restored else (ErrorCode.REGISTRATION_LOCKED, 0)
+    tries_left = max(0, limit - failures)
+    return (ErrorCode.PIN_WRONG if tries_left else ErrorCode.REGISTRATION_LOCKED), tries_left
