@@ -122,6 +122,11 @@ REFUSALS: dict[str, Refusal] = {
             "Kiosks issue the last four fiscal years.",
         ),
         _r(
+            "records_inconsistent",
+            "住民記録の確認が必要なため、この証明書はコンビニでは発行できません。",
+            "The records need checking, so a kiosk cannot issue this certificate.",
+        ),
+        _r(
             "replica_too_old",
             "住民記録の確認ができないため、現在発行できません。しばらくしてからご利用ください。",
             "The records cannot be confirmed now, so nothing can be issued. Please try again later.",

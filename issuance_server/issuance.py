@@ -258,7 +258,8 @@ async def confirmed_facts(
             as_of = await data_as_of(core, tx)
         if member_ids:
             req = dataclasses.replace(req, members=resolve_members(session_id, facts, member_ids))
-        if core.freshness is None or await core.freshness.confirm(printed_versions(req, facts)):
+        whole = req.kind == CertificateKind.JUMINHYO and req.scope != "self"  # membership matters
+        if core.freshness is None or await core.freshness.confirm(printed_versions(req, facts), whole):
             return req, facts, as_of, core.mode  # the mode these facts were confirmed under
     raise ApiError(503, "replica_behind", "the records are being updated; please try again in a moment")
 
@@ -305,6 +306,11 @@ async def issue(
         rendered = await asyncio.gather(*(_render(core, r, pades_sign) for r in requests))
     except MissingGlyphError:
         refusal = REFUSALS["unprintable_character"]
+        await core.audit.append(actor, "issue", "refused", atena_no, kind=req.kind, reason=refusal.code)
+        raise ApiError(403, ErrorCode.REFUSED, refusal.message_en, refusal=refusal.as_json()) from None
+    except ValueError as exc:  # the renderer's last guard: records that cannot be printed together
+        log.warning("records of an issuance failed the renderer's check: %s", type(exc).__name__)
+        refusal = REFUSALS["records_inconsistent"]
         await core.audit.append(actor, "issue", "refused", atena_no, kind=req.kind, reason=refusal.code)
         raise ApiError(403, ErrorCode.REFUSED, refusal.message_en, refusal=refusal.as_json()) from None
     fees = core.settings.counter_fees_yen if channel == "counter" else core.settings.kiosk_fees_yen

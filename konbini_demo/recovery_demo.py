@@ -54,7 +54,7 @@ def run_recovery_demo(stack: Stack, pin: str, out: Path) -> str:
     text = stack.pdf_text(path)
     as_of = next((line.strip() for line in text.splitlines() if "時点" in line), "")
     step(f"recovery mode: issued {serial} from the replica; printed: {as_of}")
-    step("the registry returns; a change made upstream meanwhile (the demo resident's 方書)")
+    step("the registry returns; a change made upstream meanwhile (the demo resident registered a 旧氏)")
     restarted = time.monotonic()
     stack.restart_registry()
     person = stack.registry().call("GET", f"/records/resident/{DEMO_ATENA_NO}")
@@ -65,7 +65,7 @@ def run_recovery_demo(stack: Stack, pin: str, out: Path) -> str:
             "changes": [
                 {
                     "op": "upsert",
-                    "record": {**person, "katagaki": "山下レジデンス202号", "version": person["version"] + 1},
+                    "record": {**person, "kyuuji": "鹿児島", "version": person["version"] + 1},
                 }
             ]
         },

@@ -255,7 +255,7 @@ class RegistryLink:
 
     # -- Freshness, for the core ---------------------------------------------------------------------
 
-    async def confirm(self, versions: dict[str, int | None]) -> bool:
+    async def confirm(self, versions: dict[str, int | None], whole: bool = False) -> bool:
         if self.core.mode != "normal" or self.breaker.state != "closed" or not versions:
             return True
         keys = [(k.split("/", 1)[0], k.split("/", 1)[1]) for k in versions]
@@ -266,7 +266,8 @@ class RegistryLink:
             # in normal mode. The replica was current at the last poll, a fraction of a second ago.
             await self._failure(f"version probe: {exc}", trip=True)
             return True
-        if all(current.get(k) == v for k, v in versions.items()):
+        same = all(current.get(k) == v for k, v in versions.items())
+        if same and (not whole or (self.replica_seq or 0) >= registry_seq):
             return True
         if self.paused:  # a full sync or a consistency check holds the replica: it cannot catch up now
             raise ApiError(

@@ -192,12 +192,42 @@ def test_manual_recovery_stays_until_released_and_reconcile_reports(
     issued = kiosk.session()
     assert "serial" in issued
     person = replica_record(stack, "resident", DEMO_ATENA_NO)
-    upsert(stack, {**person, "katagaki": "山下レジデンス202号", "version": person["version"] + 1})
+    upsert(stack, {**person, "kyuuji": "鹿児島", "version": person["version"] + 1})  # 旧氏 registered
     time.sleep(1)
     assert mode(stack) == "recovery"  # manual: the breaker does not end it
     stack.ops("mode", "normal")
     wait_for("catch-up", lambda: caught_up(stack), 15)
     csv_path = tmp_path / "reconcile.csv"
     report = stack.ops("reconcile", "--csv", str(csv_path))
-    assert issued["serial"] in report.stdout and "katagaki" in report.stdout
+    assert issued["serial"] in report.stdout and "kyuuji" in report.stdout
     assert issued["serial"] in csv_path.read_text()
+
+
+def test_a_household_certificate_includes_someone_born_upstream_a_moment_ago(
+    stack: Stack, kiosk: SoftKiosk
+) -> None:
+    from registry_sim.generator import DEMO_CHILD_ATENA_NO
+    from tests.factories import kojin_bango
+
+    sibling = replica_record(stack, "resident", DEMO_CHILD_ATENA_NO)
+    baby = {
+        **sibling,
+        "atena_no": "0099999991",
+        "kojin_bango": kojin_bango(99_999_991),
+        "juminhyo_code": "99999999911",
+        "name": "𠮷田　新太",
+        "name_kana": "よしだ　あらた",
+        "birth_date": time.strftime("%Y-%m-%d"),
+        "version": 1,
+    }
+    upsert(stack, baby)  # and at once, before the feed's next poll:
+    result = kiosk.session("juminhyo", scope="household")
+    try:
+        assert "serial" in result, result
+        path = stack.root / "baby.pdf"
+        path.write_bytes(result["pdf"])
+        assert "𠮷田　新太" in stack.pdf_text(path)
+    finally:
+        stack.registry().call(
+            "POST", "/control/apply", {"changes": [{"op": "remove", "t": "resident", "key": "0099999991"}]}
+        )
