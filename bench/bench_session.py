@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -19,12 +20,26 @@ from pathlib import Path
 
 from konbini_demo.soft_kiosk import SoftKiosk
 from konbini_demo.stack import Stack
-from registry_sim.generator import DEMO_ATENA_NO
 
 
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def eligible_adults(stack: Stack, n: int) -> list[str]:
+    """Residents a kiosk serves (adult, no flags), from the server's replica file."""
+    replica = next((stack.server_dir / "replica").glob("replica-*.sqlite3"))
+    conn = sqlite3.connect(f"file:{replica}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(
+            "SELECT atena_no FROM resident WHERE status = 'resident' AND in_transition = 0 AND support_measure = 0"
+            " AND moveout_planned_date IS NULL AND birth_date < '1990-01-01' ORDER BY atena_no LIMIT ?",
+            (n,),
+        ).fetchall()
+    finally:
+        conn.close()
+    return [r[0] for r in rows]
 
 
 def main() -> None:
@@ -39,9 +54,11 @@ def main() -> None:
         stack = Stack(Path(tmp), residents=1000)
         try:
             stack.start()
-            kiosk = SoftKiosk(stack, DEMO_ATENA_NO)
-            kiosk.register()
-            assert "serial" in kiosk.session()  # warm up
+            # One card per concurrent worker: a card is in one reader at a time.
+            kiosks = [SoftKiosk(stack, atena_no) for atena_no in eligible_adults(stack, args.concurrency)]
+            for kiosk in kiosks:
+                kiosk.register()
+                assert "serial" in kiosk.session()  # warm up
             pid = stack.services["server"].proc.pid
             spy = None
             if args.profile:
@@ -54,7 +71,7 @@ def main() -> None:
                 time.sleep(1)
             cpu0, t0 = cpu_seconds(pid), time.perf_counter()
             with ThreadPoolExecutor(args.concurrency) as pool:
-                results = list(pool.map(lambda _: kiosk.session(), range(args.n)))
+                results = list(pool.map(lambda i: kiosks[i % len(kiosks)].session(), range(args.n)))
             cpu, wall = cpu_seconds(pid) - cpu0, time.perf_counter() - t0
             if spy is not None:
                 spy.send_signal(signal.SIGINT)

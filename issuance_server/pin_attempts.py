@@ -1,8 +1,8 @@
 """Checking a kiosk PIN against the registration: count the attempt first, then verify.
 
 The attempt is counted (and the registration locked when it reaches the limit) *before* the argon2id
-check, in one statement, so guesses sent at the same time can never exceed the limit; a right PIN then
-restores the count it raised, unless another attempt counted meanwhile.
+check, in one statement, so guesses sent at the same time can never exceed the limit (each is counted
+before any is verified); a right PIN then resets the count.
 """
 
 from __future__ import annotations
@@ -35,11 +35,13 @@ async def check_pin(core: ServerCore, registration_id: int, pin_hash: str, pin: 
         ), 0
     failures = int(row["failures"])
     if await core.hasher.verify(PIN, pin_hash, pin):
+        # A lock now can only come from attempts counted while this one was in flight (a registration
+        # locked before it started refused it above): the right PIN clears them.
         restored = await core.db.execute(
             "UPDATE registrations SET failures = 0, status = 'active', updated_at = ?"
-            " WHERE registration_id = ? AND failures = ? AND status IN ('active', 'locked')",
-            (utc_now_iso(), registration_id, failures),
+            " WHERE registration_id = ? AND status IN ('active', 'locked')",
+            (utc_now_iso(), registration_id),
         )
-        return ("ok", limit) if restored else (ErrorCode.REGISTRATION_LOCKED, 0)
+        return ("ok", limit) if restored else (ErrorCode.REGISTRATION_SUSPENDED, 0)
     tries_left = max(0, limit - failures)
     return (ErrorCode.PIN_WRONG if tries_left else ErrorCode.REGISTRATION_LOCKED), tries_left

@@ -139,3 +139,14 @@ async def test_the_sweeper_voids_what_no_session_will_report(env: Env) -> None:
     assert await void_unprinted(env.core, SYSTEM, "test", issued_before="2100-01-01T00:00:00Z") == 1
     row = await env.core.db.fetchone("SELECT status FROM issuances WHERE serial = ?", (serial,))
     assert row["status"] == "voided"
+
+
+async def test_concurrent_right_pins_do_not_lock(env: Env) -> None:
+    # One card is in one reader at a time; two sessions at once is already more than a resident makes.
+    sessions = [await env.open_session() for _ in range(2)]
+    answers = await asyncio.gather(*(env.authenticate(s) for s in sessions))
+    assert [a.status for a in answers] == [200] * 2
+    row = await env.core.db.fetchone(
+        "SELECT failures, status FROM registrations WHERE atena_no = '0000000101'"
+    )
+    assert row["status"] == "active" and row["failures"] == 0
