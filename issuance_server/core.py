@@ -110,7 +110,3 @@ def core_of(request: web.Request) -> ServerCore:
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def as_json_row(row: Any) -> dict[str, Any]:
-    return dict(row) if row is not None else {}

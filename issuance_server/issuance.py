@@ -33,6 +33,7 @@ from issuance_server.eligibility import (
     kiosk_fiscal_years,
     refusal_for,
 )
+from issuance_server.replica_store import Replica
 from wire.kiosk_api import (
     JUMINHYO_OPTIONS,
     KIND_LABELS_EN,
@@ -68,7 +69,7 @@ def policy_of(core: ServerCore, channel: str = "kiosk", replica_stale: bool = Fa
 
 async def load_facts(tx: Transaction, atena_no: str, now: datetime) -> Facts:
     """Everything the rules and the renderer need about the card holder, from one transaction."""
-    holder = await tx.fetchone("SELECT * FROM replica.resident WHERE atena_no = ?", (atena_no,))
+    holder = await Replica.resident(tx, atena_no)
     if holder is None:
         return Facts(now=now, holder=None)
     household = await tx.fetchall(
@@ -83,7 +84,7 @@ async def load_facts(tx: Transaction, atena_no: str, now: datetime) -> Facts:
     tax = await tx.fetchall("SELECT * FROM replica.tax WHERE owner_atena_no = ?", (atena_no,))
     return Facts(
         now=now,
-        holder=dict(holder),
+        holder=holder,
         household=[dict(p) for p in household],
         seals=[dict(s) for s in seals],
         tax={int(t["fiscal_year"]): dict(t) for t in tax},

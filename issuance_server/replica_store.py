@@ -135,11 +135,6 @@ class Replica:
         row = await tx.fetchone("SELECT * FROM replica.resident WHERE atena_no = ?", (atena_no,))
         return dict(row) if row else None
 
-    @staticmethod
-    async def household(tx: Transaction, household_no: str) -> dict[str, Any] | None:
-        row = await tx.fetchone("SELECT * FROM replica.household WHERE household_no = ?", (household_no,))
-        return dict(row) if row else None
-
     async def meta(self) -> dict[str, str]:
         if not self.ready:
             return {}
