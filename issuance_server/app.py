@@ -13,7 +13,7 @@ from aiohttp import web
 from issuance_server import status_api, verify_api
 from issuance_server.api_errors import error_middleware
 from issuance_server.core import CORE, ServerCore
-from issuance_server.issuance import sweep_unprinted
+from issuance_server.documents import sweep_unprinted
 from issuance_server.kiosk_api import make_kiosk_app
 from issuance_server.settings import Settings
 from recovery.link import link_context

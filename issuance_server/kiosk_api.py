@@ -9,12 +9,13 @@ from typing import Any
 
 from aiohttp import web
 
-from issuance_server import issuance
+from issuance_server import documents, issuance, kiosk_menu
 from issuance_server.api_errors import ApiError, field, json_response, read_json
 from issuance_server.audit import Actor
 from issuance_server.clock import JST, utc_now
 from issuance_server.core import ServerCore, core_of, token_hash
 from issuance_server.eligibility import IssueRequest
+from issuance_server.facts import load_facts
 from issuance_server.kiosk_sessions import KioskSession
 from issuance_server.pin_attempts import check_pin
 from wire.kiosk_api import CertificateKind, ErrorCode, auth_message
@@ -164,8 +165,8 @@ async def menu(request: web.Request) -> web.Response:
     if not core.replica.ready:
         raise ApiError(503, ErrorCode.SERVICE_CLOSED, "the resident replica is not loaded yet")
     async with core.db.transaction(write=False) as tx:
-        facts = await issuance.load_facts(tx, atena_no, utc_now().astimezone(JST))
-    items = issuance.menu_for(core, session.session_id, facts)
+        holder_facts = await load_facts(tx, atena_no, utc_now().astimezone(JST))
+    items = kiosk_menu.menu_for(core, session.session_id, holder_facts)
     return json_response({"service": service_status(core), "items": items})
 
 
@@ -214,7 +215,7 @@ async def fetch_pdf(request: web.Request) -> web.Response:
     core, actor, session = await kiosk_session(request)
     await _authenticated(core, session)
     serial = request.match_info["serial"]
-    pdf = await issuance.document_for_session(core, session.session_id, serial)
+    pdf = await documents.document_for_session(core, session.session_id, serial)
     await core.audit.append(actor, "fetch_pdf", "ok", session.atena_no, serial=serial)
     return web.Response(body=pdf, content_type="application/pdf")
 
@@ -225,7 +226,7 @@ async def print_report(request: web.Request) -> web.Response:
     await _authenticated(core, session)
     data = await read_json(request, core.settings.max_body_bytes)
     printed = field(data, "printed", bool)
-    status = await issuance.report_print(
+    status = await documents.report_print(
         core, actor, session.session_id, request.match_info["serial"], printed
     )
     return json_response({"serial": request.match_info["serial"], "status": status})
@@ -235,7 +236,7 @@ async def print_report(request: web.Request) -> web.Response:
 async def end_session(request: web.Request) -> web.Response:
     core, actor, session = await kiosk_session(request)
     core.sessions.end(session)
-    voided = await issuance.void_unprinted(
+    voided = await documents.void_unprinted(
         core, actor, "session ended before printing", session_id=session.session_id
     )
     await core.audit.append(

@@ -8,7 +8,7 @@ import dataclasses
 
 from aiohttp import web
 
-from issuance_server import issuance
+from issuance_server import documents, issuance
 from issuance_server.api_errors import ApiError, field, json_response, read_json
 from issuance_server.core import core_of
 from issuance_server.kiosk_api import issue_body
@@ -113,7 +113,7 @@ async def counter_issue(request: web.Request) -> web.Response:
 async def counter_pdf(request: web.Request) -> web.Response:
     core, actor = await staff_actor(request, "counter")
     serial = request.match_info["serial"]
-    pdf = await issuance.document_at_counter(core, actor, serial)
+    pdf = await documents.document_at_counter(core, actor, serial)
     await core.audit.append(actor, "fetch_pdf", "ok", None, serial=serial, channel="counter")
     return web.Response(body=pdf, content_type="application/pdf")
 
@@ -123,7 +123,7 @@ async def counter_print_report(request: web.Request) -> web.Response:
     core, actor = await staff_actor(request, "counter")
     data = await read_json(request, core.settings.max_body_bytes)
     printed = field(data, "printed", bool)
-    status = await issuance.report_print(core, actor, None, request.match_info["serial"], printed)
+    status = await documents.report_print(core, actor, None, request.match_info["serial"], printed)
     return json_response({"serial": request.match_info["serial"], "status": status})
 
 

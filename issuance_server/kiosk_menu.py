@@ -1,0 +1,97 @@
+"""The kiosk menu: every kind with its fee, what this resident may choose, and why the rest is refused."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from issuance_server.core import ServerCore
+from issuance_server.eligibility import (
+    Facts,
+    IssueRequest,
+    Policy,
+    Refusal,
+    holder_refusal,
+    kiosk_fiscal_years,
+    refusal_for,
+)
+from issuance_server.facts import member_id
+from issuance_server.issuance import policy_of
+from wire.kiosk_api import (
+    JUMINHYO_OPTIONS,
+    KIND_LABELS_EN,
+    KIND_LABELS_JA,
+    TAX_KINDS,
+    CertificateKind,
+)
+
+
+def menu_for(core: ServerCore, session_id: str, facts: Facts) -> list[dict[str, Any]]:
+    """Every kind, with what this resident may have and, for the rest, why not."""
+    policy = policy_of(core)
+    items = []
+    for kind in CertificateKind:
+        item: dict[str, Any] = {
+            "kind": kind.value,
+            "label_ja": KIND_LABELS_JA[kind],
+            "label_en": KIND_LABELS_EN[kind],
+            "fee_yen": core.settings.kiosk_fees_yen[kind.value],
+        }
+        if kind is CertificateKind.JUMINHYO:
+            refusal = refusal_for(IssueRequest(kind), facts, policy)
+            item["scopes"] = _scope_choices(facts, policy)
+            item["members"] = (
+                [
+                    {
+                        "member_id": member_id(session_id, p["atena_no"]),
+                        "name": p["name"],
+                        "relationship": p["relationship"],
+                    }
+                    for p in facts.household
+                ]
+                if refusal is None
+                else []
+            )
+            item["options"] = [o for o in JUMINHYO_OPTIONS if o != "kojin_bango" or policy.allow_kojin_bango]
+        elif kind in TAX_KINDS:
+            refusal = holder_refusal(facts, policy)
+            years = [] if refusal is not None else _fiscal_year_choices(kind, facts, policy)
+            item["fiscal_years"] = [
+                {"fiscal_year": y, "available": r is None, "refusal": _json(r)} for y, r in years
+            ]
+            if years and all(r is not None for _, r in years):
+                refusal = years[0][1]  # no year at all: say why for the latest
+        else:
+            refusal = refusal_for(IssueRequest(kind), facts, policy)
+        item["available"] = refusal is None
+        item["refusal"] = _json(refusal)
+        items.append(item)
+    return items
+
+
+def _fiscal_year_choices(
+    kind: CertificateKind, facts: Facts, policy: Policy
+) -> list[tuple[int, Refusal | None]]:
+    return [
+        (y, refusal_for(IssueRequest(kind, fiscal_year=y), facts, policy))
+        for y in kiosk_fiscal_years(facts.today)
+    ]
+
+
+def _scope_choices(facts: Facts, policy: Policy) -> list[dict[str, Any]]:
+    out = []
+    for scope in ("self", "household"):
+        refusal = refusal_for(IssueRequest(CertificateKind.JUMINHYO, scope=scope), facts, policy)
+        out.append({"scope": scope, "available": refusal is None, "refusal": _json(refusal)})
+    household_ok = out[1]["available"]
+    out.append(
+        {
+            "scope": "members",
+            "available": out[0]["available"],
+            "refusal": None if household_ok else out[1]["refusal"],
+        }
+    )
+    return out
+
+
+def _json(refusal: Any) -> dict[str, str] | None:
+    return refusal.as_json() if refusal is not None else None
