@@ -1,6 +1,6 @@
-"""Issuing certificates: read the facts in one consistent view of the replica, decide with the rules,
-render off the event loop, record each issuance with its fee, digest and data-as-of time, and keep the
-PDF only until it is printed."""
+"""Issuing certificates: decide with the rules on confirmed facts, render (and PAdES-sign a document
+handed out as a file) off the event loop, and record each issuance with its fee, the records and
+versions it printed, and the time its data is as of."""
 
 from __future__ import annotations
 
