@@ -15,12 +15,8 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import random
-import re
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -28,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from konbini_demo.processes import Service, free_port
 from registry_sim.generator import generate_city
 from registry_sim.store import build_store
 
@@ -36,23 +33,20 @@ RATES = (500, 2000, 5000, 10000, 20000, 50000)
 
 
 @contextmanager
-def serving(db: Path) -> Iterator[tuple[str, int]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "registry_sim", "serve", "--db", str(db), "--port", "0"],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
+def serving(db: Path, log_dir: Path) -> Iterator[tuple[str, int]]:
+    """``python -m registry_sim serve`` on a free port, once it answers; its output in ``log_dir``."""
+    port = free_port()
+    sim = Service(
+        "registry_sim",
+        ["registry_sim", "serve", "--db", str(ROOT / db), "--port", str(port)],  # a relative --db: in ROOT
+        log_dir,
+        env={"PYTHONPATH": str(ROOT)},
     )
     try:
-        assert proc.stdout is not None
-        found = re.fullmatch(r"registry_sim listening on http://([\d.]+):(\d+)\n", proc.stdout.readline())
-        assert found, "the sim did not start"
-        yield found.group(1), int(found.group(2))
+        sim.wait_http(f"http://127.0.0.1:{port}/health")
+        yield "127.0.0.1", port
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        sim.stop(timeout_s=30)
 
 
 class Client:
@@ -148,7 +142,7 @@ def main() -> None:
             t0 = time.perf_counter()
             build_store(db, generate_city(args.residents, 1, 2026), source="bench")
             print(f"seeded {args.residents:,} residents in {time.perf_counter() - t0:.1f} s")
-        with serving(db) as (host, port):
+        with serving(db, Path(tmp)) as (host, port):
             c = Client(host, port)
             bench_versions(c, args.residents, "idle")
             bench_generator(c, args.seconds)

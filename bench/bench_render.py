@@ -38,63 +38,29 @@ from issuance_server.certificates import engine, fonts, pades
 from issuance_server.certificates.qr import image_ops, qr_matrix
 from issuance_server.certificates.record import JST
 from issuance_server.certificates.render import CertificateRequest, build_layout, render_certificate
-from wire.linkage import RESIDENT_FIELDS, SEAL_FIELDS, TAX_FIELDS
+from konbini_demo import people
 
 ISSUED_AT = datetime(2026, 11, 26, 10, 30, tzinfo=JST)
 KEY = Ed25519PrivateKey.generate()
 
 
-def synthetic_person(**over: Any) -> dict[str, Any]:
-    person: dict[str, Any] = dict.fromkeys(RESIDENT_FIELDS)
-    person.update(
-        atena_no="0000000101",
-        kind="japanese",
-        status="resident",
-        name="𠮷田　髙志",
-        name_kana="よしだ　たかし",
-        birth_date="1980-01-01",
-        sex="M",
-        address="鹿児島市山下町11番1号",
-        katagaki="山下レジデンス101号",
-        relationship="世帯主",
-        householder_name="𠮷田　髙志",
-        became_resident_on="1980-01-01",
-        address_set_on="2015-06-30",
-        previous_address="鹿児島市東千石町1番1号",
-    )
-    person.update(over)
-    return person
-
-
-def seal_record() -> dict[str, Any]:
-    seal: dict[str, Any] = dict.fromkeys(SEAL_FIELDS)
-    seal.update(seal_no="0012345", owner_atena_no="0000000101", impression="𠮷田", registered_on="2010-04-01")
-    seal.update(status="active", version=1)
-    return seal
-
-
-def tax_record() -> dict[str, Any]:
-    tax: dict[str, Any] = dict.fromkeys(TAX_FIELDS, 0)
-    tax.update(
-        owner_atena_no="0000000101",
-        fiscal_year=2026,
-        salary_income=4_360_000,
+def salary_only_tax() -> dict[str, Any]:
+    """The holder's 令和8年度 assessment with salary as the only income."""
+    return people.tax_record(
+        business_income=0,
+        other_income=0,
         total_income=4_360_000,
-        deductions=1_230_000,
         taxable_income=3_130_000,
         municipal_income_levy=187_800,
-        municipal_per_capita=3_500,
         prefectural_income_levy=125_200,
-        prefectural_per_capita=1_500,
         paid=318_000,
     )
-    return tax
 
 
 def requests() -> dict[str, CertificateRequest]:
     base = CertificateRequest(
         kind="juminhyo",
-        persons=[synthetic_person()],
+        persons=[people.householder()],
         serial="20261126-000123",
         issued_at=ISSUED_AT,
         municipality_name="鹿児島市",
@@ -103,17 +69,22 @@ def requests() -> dict[str, CertificateRequest]:
         options=frozenset({"householder"}),
     )
     household = [
-        synthetic_person(atena_no=f"00000001{i:02d}", name=f"𠮷田　{n}", relationship="子" if i else "世帯主")
+        {
+            **people.householder(),
+            "atena_no": f"00000001{i:02d}",
+            "name": f"𠮷田　{n}",
+            "relationship": "子" if i else "世帯主",
+        }
         for i, n in enumerate("一二三四五六七八九")
     ]
     out = {
         "juminhyo (setai, 1 person)": base,
         "juminhyo (kojin, 1 person)": replace(base, layout="kojin"),
         "juminhyo (setai, 9 persons)": replace(base, persons=household),
-        "inkan": replace(base, kind="inkan", options=frozenset(), seal=seal_record()),
+        "inkan": replace(base, kind="inkan", options=frozenset(), seal=people.seal_record()),
     }
     for kind in ("tax_income", "tax_status", "tax_income_assessment", "tax_payment"):
-        out[kind] = replace(base, kind=kind, options=frozenset(), tax=tax_record())
+        out[kind] = replace(base, kind=kind, options=frozenset(), tax=salary_only_tax())
     return out
 
 

@@ -30,129 +30,17 @@ from PIL import Image
 from issuance_server.certificates import pades
 from issuance_server.certificates.record import JST, public_key_pem
 from issuance_server.certificates.render import CertificateRequest, render_certificate
-from wire.linkage import RESIDENT_FIELDS, SEAL_FIELDS, TAX_FIELDS, kojin_bango_check_digit
+from konbini_demo import people
 
 OUT: Final = Path(__file__).resolve().parents[1] / "docs" / "samples"
 SAMPLE_SEED: Final = b"konbini sample issuing key: published, not secret"
 ISSUED_AT: Final = datetime(2026, 11, 26, 10, 30, 15, tzinfo=JST)
 PNG_DPI: Final = 100
 PNG_COLOURS: Final = 32  # a palette keeps the pages small: the 地紋 dots defeat PNG's filters otherwise
-ADDRESS: Final = "鹿児島市山下町11番1号"
 
 
 def sample_key() -> Ed25519PrivateKey:
     return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(SAMPLE_SEED).digest())
-
-
-def my_number(n: int) -> str:
-    first = f"{n:011d}"
-    return first + str(kojin_bango_check_digit(first))
-
-
-def person(atena_no: str, **fields: Any) -> dict[str, Any]:
-    """A synthetic resident (every RESIDENT_FIELDS key)."""
-    record: dict[str, Any] = dict.fromkeys(RESIDENT_FIELDS)
-    record.update(
-        atena_no=atena_no,
-        household_no="1" + atena_no[1:],
-        kojin_bango=my_number(int(atena_no)),
-        juminhyo_code="9" + atena_no,
-        kind="japanese",
-        status="resident",
-        sex="M",
-        address=ADDRESS,
-        katagaki="山下レジデンス101号",
-        became_resident_on="2015-06-30",
-        address_set_on="2015-06-30",
-        previous_address="鹿児島市東千石町1番1号",
-        honseki="鹿児島県鹿児島市山下町11番地",
-        in_transition=0,
-        support_measure=0,
-        version=1,
-    )
-    record.update(fields)
-    return record
-
-
-def household() -> list[dict[str, Any]]:
-    """The 𠮷田 household of nine (the householder first)."""
-    head = "𠮷田　髙志"
-    members = [
-        ("𠮷田　髙志", "よしだ　たかし", "1972-04-12", "M", "世帯主"),
-        ("𠮷田　﨑子", "よしだ　さきこ", "1974-09-03", "F", "妻"),
-        ("𠮷田　一郎", "よしだ　いちろう", "2000-01-20", "M", "子"),
-        ("𠮷田　二葉", "よしだ　ふたば", "2002-05-05", "F", "子"),
-        ("𠮷田　三郎", "よしだ　さぶろう", "2004-07-07", "M", "子"),
-        ("𠮷田　四季", "よしだ　しき", "2006-11-11", "F", "子"),
-        ("𠮷田　五郎", "よしだ　ごろう", "2009-02-28", "M", "子"),
-        ("𠮷田　邉", "よしだ　ほとり", "1946-08-15", "F", "母"),
-        ("𠮷田　栁太", "よしだ　りゅうた", "1944-03-01", "M", "父"),
-    ]
-    return [
-        person(
-            f"00000001{i:02d}",
-            name=name,
-            name_kana=kana,
-            birth_date=born,
-            sex=sex,
-            relationship=relation,
-            householder_name=head,
-            hittousha=head,
-            became_resident_on=born if i not in (7, 8) else "2015-06-30",
-        )
-        for i, (name, kana, born, sex, relation) in enumerate(members)
-    ]
-
-
-def foreign_resident() -> dict[str, Any]:
-    return person(
-        "0000000301",
-        kind="foreign",
-        name="グエン　ヴァン　アン",
-        name_kana="ぐえん　ゔぁん　あん",
-        name_alpha="NGUYEN VAN AN",
-        tsusho="山本　安",
-        birth_date="1995-03-04",
-        relationship="世帯主",
-        householder_name="グエン　ヴァン　アン",
-        katagaki="城山ハイツ203号",
-        address="鹿児島市城山町5番2号",
-        nationality="ベトナム",
-        art30_45_class="中長期在留者",
-        zairyu_status="技術・人文知識・国際業務",
-        zairyu_period="3年",
-        zairyu_expiry="2028-03-31",
-        zairyu_card_no="AB12345678CD",
-        honseki=None,
-    )
-
-
-def seal_record(owner: str) -> dict[str, Any]:
-    seal: dict[str, Any] = dict.fromkeys(SEAL_FIELDS)
-    seal.update(seal_no="0012345", owner_atena_no=owner, impression="𠮷田", registered_on="2010-04-01")
-    seal.update(status="active", version=1)
-    return seal
-
-
-def tax_record(owner: str) -> dict[str, Any]:
-    tax: dict[str, Any] = dict.fromkeys(TAX_FIELDS, 0)
-    tax.update(
-        owner_atena_no=owner,
-        fiscal_year=2026,
-        salary_income=4_360_000,
-        business_income=120_000,
-        other_income=35_000,
-        total_income=4_515_000,
-        deductions=1_230_000,
-        taxable_income=3_285_000,
-        municipal_income_levy=197_100,
-        municipal_per_capita=3_500,
-        prefectural_income_levy=131_400,
-        prefectural_per_capita=1_500,
-        paid=333_500,
-        version=1,
-    )
-    return tax
 
 
 @dataclass(frozen=True)
@@ -164,7 +52,7 @@ class Sample:
 
 
 def samples() -> list[Sample]:
-    family = household()
+    family = people.yoshida_household()
     holder = family[0]
     base = CertificateRequest(
         kind="juminhyo",
@@ -208,7 +96,15 @@ def samples() -> list[Sample]:
             "通称, 在留カード等番号 (asked for)",
             replace(
                 base,
-                persons=[foreign_resident()],
+                persons=[
+                    people.resident(
+                        "0000000301",
+                        **people.FOREIGN_RESIDENT,
+                        katagaki="城山ハイツ203号",
+                        address="鹿児島市城山町5番2号",
+                        honseki=None,
+                    )
+                ],
                 options=frozenset({"householder", "zairyu_card_no"}),
                 serial="20261126-000104",
             ),
@@ -221,7 +117,7 @@ def samples() -> list[Sample]:
                 base,
                 layout="kojin",
                 persons=[
-                    person(
+                    people.resident(
                         "0000000401",
                         name="𠮷野　𩸽太",
                         name_kana="よしの　ほっけた",
@@ -239,27 +135,27 @@ def samples() -> list[Sample]:
         Sample(
             "inkan",
             "印鑑登録証明書: the registered seal (round, 𠮷田), 登録番号",
-            kind("inkan", 106, seal=seal_record(holder["atena_no"])),
+            kind("inkan", 106, seal=people.seal_record(holder["atena_no"])),
         ),
         Sample(
             "tax_income",
             "所得額証明書 (令和8年度)",
-            kind("tax_income", 107, tax=tax_record(holder["atena_no"])),
+            kind("tax_income", 107, tax=people.tax_record(holder["atena_no"])),
         ),
         Sample(
             "tax_status",
             "課税・非課税証明書 (令和8年度)",
-            kind("tax_status", 108, tax=tax_record(holder["atena_no"])),
+            kind("tax_status", 108, tax=people.tax_record(holder["atena_no"])),
         ),
         Sample(
             "tax_income_assessment",
             "所得額・課税額証明書 (令和8年度)",
-            kind("tax_income_assessment", 109, tax=tax_record(holder["atena_no"])),
+            kind("tax_income_assessment", 109, tax=people.tax_record(holder["atena_no"])),
         ),
         Sample(
             "tax_payment",
             "納税証明書 (令和8年度, nothing unpaid)",
-            kind("tax_payment", 110, tax=tax_record(holder["atena_no"])),
+            kind("tax_payment", 110, tax=people.tax_record(holder["atena_no"])),
         ),
     ]
 

@@ -16,44 +16,19 @@ from issuance_server.certificates.document import RenderedCertificate
 from issuance_server.certificates.juminhyo import render_juminhyo
 from issuance_server.certificates.record import JST, public_key_pem
 from issuance_server.certificates.render import CertificateRequest, render_certificate
-from wire.linkage import RESIDENT_FIELDS, SEAL_FIELDS, TAX_FIELDS
+from konbini_demo import people
 
-NAME = "𠮷田　髙志"
-ADDRESS = "鹿児島市山下町11番1号"
-KATAGAKI = "山下レジデンス101号"
+NAME = people.HOLDER_NAME
+ADDRESS = people.ADDRESS
+KATAGAKI = people.KATAGAKI
 KOJIN_BANGO = "123456789018"
 JUMINHYO_CODE = "98765432109"
 ISSUED_AT = datetime(2026, 11, 26, 10, 30, 15, tzinfo=JST)
 
 
 def synthetic_person(**over: Any) -> dict[str, Any]:
-    """A synthetic resident with every ``RESIDENT_FIELDS`` key (not a real person)."""
-    person: dict[str, Any] = dict.fromkeys(RESIDENT_FIELDS)
-    person.update(
-        atena_no="0000000101",
-        household_no="1000000101",
-        kojin_bango=KOJIN_BANGO,
-        juminhyo_code=JUMINHYO_CODE,
-        kind="japanese",
-        status="resident",
-        name=NAME,
-        name_kana="よしだ　たかし",
-        birth_date="1980-01-01",
-        sex="M",
-        address=ADDRESS,
-        katagaki=KATAGAKI,
-        relationship="世帯主",
-        householder_name=NAME,
-        honseki="鹿児島県鹿児島市山下町11番地",
-        hittousha=NAME,
-        became_resident_on="1980-01-01",
-        address_set_on="2015-06-30",
-        previous_address="鹿児島市東千石町1番1号",
-        in_transition=0,
-        support_measure=0,
-        version=1,
-        updated_at="2026-11-01T00:00:00Z",
-    )
+    """A synthetic resident with every ``RESIDENT_FIELDS`` key (not a real person): 𠮷田　髙志."""
+    person = people.householder(kojin_bango=KOJIN_BANGO, juminhyo_code=JUMINHYO_CODE)
     person.update(over)
     return person
 
@@ -62,57 +37,16 @@ def foreign_person(**over: Any) -> dict[str, Any]:
     """A synthetic foreign resident with a 通称 (not a real person)."""
     person = synthetic_person(
         atena_no="0000000201",
-        kind="foreign",
-        name="グエン　ヴァン　アン",
-        name_kana="ぐえん　ゔぁん　あん",
-        name_alpha="NGUYEN VAN AN",
-        tsusho="山本　安",
-        birth_date="1995-03-04",
-        relationship="世帯主",
-        householder_name="グエン　ヴァン　アン",
-        nationality="ベトナム",
-        art30_45_class="中長期在留者",
-        zairyu_status="技術・人文知識・国際業務",
-        zairyu_period="3年",
-        zairyu_expiry="2028-03-31",
-        zairyu_card_no="AB12345678CD",
-        honseki="鹿児島県鹿児島市山下町11番地",  # never printed for a foreign resident, even if present
+        **people.FOREIGN_RESIDENT,
+        honseki=people.HONSEKI,  # never printed for a foreign resident, even if present
         hittousha="山下　一郎",
     )
     person.update(over)
     return person
 
 
-def seal_record(**over: Any) -> dict[str, Any]:
-    seal: dict[str, Any] = dict.fromkeys(SEAL_FIELDS)
-    seal.update(seal_no="0012345", owner_atena_no="0000000101", impression="𠮷田", registered_on="2010-04-01")
-    seal.update(status="active", version=1)
-    seal.update(over)
-    return seal
-
-
-def tax_record(**over: Any) -> dict[str, Any]:
-    tax: dict[str, Any] = dict.fromkeys(TAX_FIELDS, 0)
-    tax.update(
-        owner_atena_no="0000000101",
-        fiscal_year=2026,
-        salary_income=4_360_000,
-        business_income=120_000,
-        pension_income=0,
-        other_income=35_000,
-        total_income=4_515_000,
-        deductions=1_230_000,
-        taxable_income=3_285_000,
-        municipal_income_levy=197_100,
-        municipal_per_capita=3_500,
-        prefectural_income_levy=131_400,
-        prefectural_per_capita=1_500,
-        paid=333_500,
-        unpaid=0,
-        version=1,
-    )
-    tax.update(over)
-    return tax
+seal_record = people.seal_record
+tax_record = people.tax_record
 
 
 def request(kind: str = "juminhyo", **over: Any) -> CertificateRequest:
@@ -140,6 +74,14 @@ def pdftotext(path: Path, *mode: str) -> str:
     return subprocess.run(
         ["pdftotext", *mode, str(path), "-"], capture_output=True, text=True, check=True
     ).stdout
+
+
+def page_png(pdf: Path, page: int, dpi: int, *mode: str) -> Path:
+    """Page ``page`` of ``pdf`` as a PNG at ``dpi`` (``mode``: e.g. ``-gray``), ``p<page>.png`` beside it."""
+    prefix = pdf.parent / f"p{page}"
+    pages = ["-f", str(page), "-l", str(page), "-singlefile"]
+    subprocess.run(["pdftoppm", "-r", str(dpi), *mode, "-png", *pages, str(pdf), str(prefix)], check=True)
+    return prefix.with_suffix(".png")
 
 
 @pytest.fixture(scope="session")

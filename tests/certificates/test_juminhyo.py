@@ -22,16 +22,12 @@ from tests.certificates.conftest import (
     KATAGAKI,
     KOJIN_BANGO,
     NAME,
+    page_png,
+    pdftotext,
     synthetic_person,
 )
 
 Render = Callable[..., RenderedCertificate]
-
-
-def pdftotext(path: Path, *mode: str) -> str:
-    return subprocess.run(
-        ["pdftotext", *mode, str(path), "-"], capture_output=True, text=True, check=True
-    ).stdout
 
 
 def write(tmp_path: Path, cert: RenderedCertificate, name: str = "c.pdf") -> Path:
@@ -171,23 +167,7 @@ def test_several_persons_paginate_with_page_numbers_and_a_qr_on_each_page(
     assert extract_record_text(path) == cert.record_text
     assert text.count("この写しは、住民票の原本と相違ないことを証明する。") == 5  # each sheet certified
     for page in (1, 5):
-        subprocess.run(
-            [
-                "pdftoppm",
-                "-r",
-                "200",
-                "-png",
-                "-f",
-                str(page),
-                "-l",
-                str(page),
-                "-singlefile",
-                str(path),
-                str(tmp_path / f"p{page}"),
-            ],
-            check=True,
-        )
-        assert verify_file(tmp_path / f"p{page}.png", issuing_key.public_key()).valid
+        assert verify_file(page_png(path, page, 200), issuing_key.public_key()).valid
 
 
 def test_foreign_resident_items(render: Render, tmp_path: Path) -> None:

@@ -3,47 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
-import re
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.registry_sim.processes import ROOT, serving
+
 pytestmark = pytest.mark.e2e
-
-
-@contextmanager
-def serving(db: Path, *flags: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "registry_sim", "serve", "--db", str(db), "--port", "0", *flags],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        found = re.fullmatch(r"registry_sim listening on (http://127\.0\.0\.1:\d+)\n", proc.stdout.readline())
-        assert found
-        yield found.group(1), proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
-        if proc.stdout:
-            proc.stdout.close()
 
 
 def get(url: str) -> Any:
@@ -65,7 +39,8 @@ def whole_feed(url: str) -> tuple[list[dict[str, Any]], int]:
 def test_sigkill_during_generation_keeps_data_and_log(fresh_db: Path) -> None:
     killed_at = []
     for round_ in range(3):
-        with serving(fresh_db, "--generate-rate", "2000", "--generate-seed", str(round_)) as (url, proc):
+        with serving(fresh_db, "--generate-rate", "2000", "--generate-seed", str(round_)) as (url, sim):
+            proc = sim.proc
             start = get(f"{url}/health")["seq"]
             deadline = time.monotonic() + 20
             while get(f"{url}/health")["seq"] < start + 300 + 200 * round_ and time.monotonic() < deadline:
