@@ -231,3 +231,44 @@ def test_a_household_certificate_includes_someone_born_upstream_a_moment_ago(
         stack.registry().call(
             "POST", "/control/apply", {"changes": [{"op": "remove", "t": "resident", "key": "0099999991"}]}
         )
+
+
+def test_a_damaged_replica_is_reported_and_repaired_by_a_resync(stack: Stack) -> None:
+    replica = next((stack.server_dir / "replica").glob("replica-*.sqlite3"))
+    conn = sqlite3.connect(replica)
+    try:  # damage behind the server's back: one seal lost
+        conn.execute("DELETE FROM seal WHERE seal_no = (SELECT MIN(seal_no) FROM seal)")
+        conn.commit()
+    finally:
+        conn.close()
+    found = stack.ops("check", check=False)
+    assert found.returncode == 1 and "MISMATCH" in found.stdout and "seal" in found.stdout
+    repaired = stack.ops("check", "--repair", check=False)
+    assert repaired.returncode == 0 and "repaired" in repaired.stdout, repaired.stdout + repaired.stderr
+    assert "consistent" in stack.ops("check").stdout
+
+
+def test_desk_clerks_search_and_issue_at_the_counter_in_recovery(stack: Stack, tmp_path: Path) -> None:
+    refused = stack.clerk("issue", "--atena-no", DEMO_ATENA_NO, "--out", str(tmp_path), check=False)
+    assert refused.returncode == 1 and "counter_issuance_recovery_only" in refused.stderr
+    stack.ops("mode", "recovery", "--reason", "test: counter work")
+    try:
+        found = stack.clerk("search", "--kana", "よしだ　たかし")
+        assert DEMO_ATENA_NO in found.stdout and "********" in found.stdout  # 個人番号 masked
+        issued = stack.clerk(
+            "issue",
+            "--atena-no",
+            DEMO_ATENA_NO,
+            "--kind",
+            "juminhyo",
+            "--scope",
+            "household",
+            "--option",
+            "householder",
+            "--out",
+            str(tmp_path),
+        )
+        path = Path(issued.stdout.split("certificate=")[1].split()[0])
+        assert stack.verify(path).stdout.startswith("VALID")  # QR record and PAdES signature
+    finally:
+        stack.ops("mode", "normal")
