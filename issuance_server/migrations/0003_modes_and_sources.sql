@@ -6,7 +6,7 @@ CREATE TABLE mode_state (
     since   TEXT NOT NULL,
     reason  TEXT NOT NULL
 );
-INSERT INTO mode_state VALUES (1, 'normal', 0, '1970-01-01T00:00:00Z', 'initial');
+INSERT INTO mode_state VALUES (1, 'normal', 0, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), 'first start');
 
 -- What each certificate printed came from: record versions (for reconciliation after recovery).
 ALTER TABLE issuances ADD COLUMN record_versions TEXT NOT NULL DEFAULT '{}';
