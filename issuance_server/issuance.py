@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from issuance_server.api_errors import ApiError
+from issuance_server.api_errors import ApiError, field
 from issuance_server.audit import Actor
 from issuance_server.certificates.fonts import MissingGlyphError, check_coverage
 from issuance_server.certificates.pades import sign_pdf
@@ -45,6 +45,34 @@ class Issued:
     kind: str
     fee_yen: int
     pages: int
+
+
+def request_from_body(data: dict[str, Any]) -> tuple[IssueRequest, list[str]]:
+    """The request from a kiosk's or a clerk's JSON body; members as given (the kiosk menu's member ids,
+    or 宛名番号 at the counter)."""
+    kind = field(data, "kind", str)
+    if kind not in {k.value for k in CertificateKind}:
+        raise ApiError(400, ErrorCode.KIND_UNKNOWN, f"unknown certificate kind {kind!r}", field="kind")
+    options = field(data, "options", list, required=False, default=[])
+    members = field(data, "members", list, required=False, default=[])
+    if not all(isinstance(o, str) for o in options) or not all(isinstance(m, str) for m in members):
+        raise ApiError(400, ErrorCode.BAD_FIELD, "options and members are lists of strings")
+    req = IssueRequest(
+        kind=kind,
+        scope=field(data, "scope", str, required=False, default="self"),
+        options=frozenset(options),
+        fiscal_year=field(data, "fiscal_year", int, required=False),
+    )
+    return req, members
+
+
+def issued_json(issued: list[Issued]) -> dict[str, Any]:
+    return {
+        "certificates": [
+            {"serial": i.serial, "kind": i.kind, "fee_yen": i.fee_yen, "pages": i.pages} for i in issued
+        ],
+        "total_fee_yen": sum(i.fee_yen for i in issued),
+    }
 
 
 def policy_of(core: ServerCore, channel: str = "kiosk", replica_stale: bool = False) -> Policy:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
-from typing import Any
 
 from aiohttp import web
 
@@ -14,11 +13,10 @@ from issuance_server.api_errors import ApiError, field, json_response, read_json
 from issuance_server.audit import Actor
 from issuance_server.clock import JST, utc_now
 from issuance_server.core import ServerCore, core_of, token_hash
-from issuance_server.eligibility import IssueRequest
 from issuance_server.facts import load_facts
 from issuance_server.kiosk_sessions import KioskSession
 from issuance_server.pin_attempts import check_pin
-from wire.kiosk_api import CertificateKind, ErrorCode, auth_message
+from wire.kiosk_api import ErrorCode, auth_message
 
 routes = web.RouteTableDef()
 
@@ -170,44 +168,17 @@ async def menu(request: web.Request) -> web.Response:
     return json_response({"service": service_status(core), "items": items})
 
 
-def issue_body(data: dict[str, Any]) -> tuple[IssueRequest, list[str]]:
-    """The request (members still as the menu's member ids) from the JSON body."""
-    kind = field(data, "kind", str)
-    if kind not in {k.value for k in CertificateKind}:
-        raise ApiError(400, ErrorCode.KIND_UNKNOWN, f"unknown certificate kind {kind!r}", field="kind")
-    options = field(data, "options", list, required=False, default=[])
-    members = field(data, "members", list, required=False, default=[])
-    if not all(isinstance(o, str) for o in options) or not all(isinstance(m, str) for m in members):
-        raise ApiError(400, ErrorCode.BAD_FIELD, "options and members are lists of strings")
-    req = IssueRequest(
-        kind=kind,
-        scope=field(data, "scope", str, required=False, default="self"),
-        options=frozenset(options),
-        fiscal_year=field(data, "fiscal_year", int, required=False),
-    )
-    return req, members
-
-
 @routes.post("/sessions/{session_id}/certificates")
 async def issue(request: web.Request) -> web.Response:
     core, actor, session = await kiosk_session(request)
     atena_no = await _authenticated(core, session)
     data = await read_json(request, core.settings.max_body_bytes)
     copies = field(data, "copies", int, required=False, default=1)
-    req, member_ids = issue_body(data)
+    req, member_ids = issuance.request_from_body(data)
     issued = await issuance.issue(
         core, actor, "kiosk", atena_no, req, copies, session_id=session.session_id, member_ids=member_ids
     )
-    session.serials.update(i.serial for i in issued)
-    return json_response(
-        {
-            "certificates": [
-                {"serial": i.serial, "kind": i.kind, "fee_yen": i.fee_yen, "pages": i.pages} for i in issued
-            ],
-            "total_fee_yen": sum(i.fee_yen for i in issued),
-        },
-        status=201,
-    )
+    return json_response(issuance.issued_json(issued), status=201)
 
 
 @routes.get("/sessions/{session_id}/certificates/{serial}/pdf")

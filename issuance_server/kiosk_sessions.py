@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from issuance_server.api_errors import ApiError
 from wire.kiosk_api import ErrorCode
@@ -24,7 +24,6 @@ class KioskSession:
     nonce_used: bool = False
     atena_no: str | None = None
     registration_id: int | None = None
-    serials: set[str] = field(default_factory=set)
     ended: bool = False
 
     @property

@@ -7,15 +7,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from registry_sim.generator import DEMO_ADDRESS, DEMO_KATAGAKI, DEMO_NAME, DEMO_NAME_KANA
 from wire.linkage import RESIDENT_FIELDS, SEAL_FIELDS, TAX_FIELDS, kojin_bango_check_digit
 
-ADDRESS: Final = "鹿児島市山下町11番1号"
-KATAGAKI: Final = "山下レジデンス101号"
+ADDRESS: Final = DEMO_ADDRESS
+KATAGAKI: Final = DEMO_KATAGAKI
 HONSEKI: Final = "鹿児島県鹿児島市山下町11番地"
 PREVIOUS_ADDRESS: Final = "鹿児島市東千石町1番1号"
 HOLDER_ATENA_NO: Final = "0000000101"
-HOLDER_NAME: Final = "𠮷田　髙志"
-HOLDER_KANA: Final = "よしだ　たかし"
+HOLDER_NAME: Final = DEMO_NAME
+HOLDER_KANA: Final = DEMO_NAME_KANA
 UPDATED_AT: Final = "2026-11-01T00:00:00Z"
 
 FOREIGN_RESIDENT: Final[Mapping[str, Any]] = {

@@ -7,6 +7,7 @@ of the registry's) becomes :class:`FeedBroken`, which calls for a full resync.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +57,29 @@ def _change(raw: Any) -> Change:
     )
 
 
+def _decode(path: str, status: int, raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise RegistryUnavailable(f"{path}: the answer is not JSON (HTTP {status})") from None
+
+
+def _feed_page(after: int, epoch: str | None, status: int, raw: bytes) -> FeedPage:
+    body = _decode("/feed", status, raw)
+    if status == 409:
+        code = body.get("error", {}).get("code") if isinstance(body, dict) else None
+        raise FeedBroken(f"the registry refused the feed position {after}: {code}")
+    if status != 200 or not isinstance(body, dict):
+        raise RegistryUnavailable(f"/feed: HTTP {status}")
+    try:
+        page = FeedPage(str(body["epoch"]), [_change(c) for c in body["changes"]], int(body["last_seq"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RegistryUnavailable(f"/feed: malformed answer ({exc})") from None
+    if epoch is not None and page.epoch != epoch:
+        raise FeedBroken(f"the registry's sequence was reset (epoch {page.epoch}, replica has {epoch})")
+    return page
+
+
 class RegistryClient:
     def __init__(self, base_url: str, timeout_s: float) -> None:
         self.base_url = base_url.rstrip("/")
@@ -73,7 +97,7 @@ class RegistryClient:
         if self._session is not None:
             await self._session.close()
 
-    async def _call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    async def _fetch(self, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
         try:
             http = await self._http()
             async with http.request(method, self.base_url + path, json=body) as resp:
@@ -83,10 +107,11 @@ class RegistryClient:
             raise RegistryUnavailable(f"{path}: {type(exc).__name__}: {exc}".strip(": ")) from exc
         if status >= 500:
             raise RegistryUnavailable(f"{path}: HTTP {status}")
-        try:
-            return status, orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise RegistryUnavailable(f"{path}: the answer is not JSON (HTTP {status})") from None
+        return status, raw
+
+    async def _call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        status, raw = await self._fetch(method, path, body)
+        return status, _decode(path, status, raw)
 
     async def health(self) -> dict[str, Any]:
         status, body = await self._call("GET", "/health")
@@ -96,19 +121,9 @@ class RegistryClient:
 
     async def feed(self, after: int, limit: int, epoch: str | None) -> FeedPage:
         query = f"/feed?after={after}&limit={limit}" + (f"&epoch={epoch}" if epoch else "")
-        status, body = await self._call("GET", query)
-        if status == 409:
-            code = body.get("error", {}).get("code") if isinstance(body, dict) else None
-            raise FeedBroken(f"the registry refused the feed position {after}: {code}")
-        if status != 200 or not isinstance(body, dict):
-            raise RegistryUnavailable(f"/feed: HTTP {status}")
-        try:
-            page = FeedPage(str(body["epoch"]), [_change(c) for c in body["changes"]], int(body["last_seq"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise RegistryUnavailable(f"/feed: malformed answer ({exc})") from None
-        if epoch is not None and page.epoch != epoch:
-            raise FeedBroken(f"the registry's sequence was reset (epoch {page.epoch}, replica has {epoch})")
-        return page
+        status, raw = await self._fetch("GET", query)
+        # A page is up to 10,000 records of ~0.8 KB: decode it in a thread, not on the loop kiosks use.
+        return await asyncio.to_thread(_feed_page, after, epoch, status, raw)
 
     async def versions(self, keys: list[tuple[str, str]]) -> tuple[int, dict[str, int | None]]:
         """(the registry's last seq, {"type/key": version or None})."""

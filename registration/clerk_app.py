@@ -11,7 +11,6 @@ from aiohttp import web
 from issuance_server import documents, issuance
 from issuance_server.api_errors import ApiError, field, json_response, read_json
 from issuance_server.core import core_of
-from issuance_server.kiosk_api import issue_body
 from registration import card_registration, counter
 from registration.staff_auth import STAFF_ROLES, login, staff_actor
 
@@ -94,19 +93,11 @@ async def counter_issue(request: web.Request) -> web.Response:
     counter.require_recovery(core)
     data = await read_json(request, core.settings.max_body_bytes)
     atena_no = _atena_no(data)
-    req, members = issue_body(data)
+    req, members = issuance.request_from_body(data)
     req = dataclasses.replace(req, members=tuple(members))
     copies = field(data, "copies", int, required=False, default=1)
     issued = await issuance.issue(core, actor, "counter", atena_no, req, copies)
-    return json_response(
-        {
-            "certificates": [
-                {"serial": i.serial, "kind": i.kind, "fee_yen": i.fee_yen, "pages": i.pages} for i in issued
-            ],
-            "total_fee_yen": sum(i.fee_yen for i in issued),
-        },
-        status=201,
-    )
+    return json_response(issuance.issued_json(issued), status=201)
 
 
 @routes.get("/api/counter/certificates/{serial}/pdf")
