@@ -8,6 +8,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from issuance_server import payments
 from issuance_server.api_errors import ApiError
 from issuance_server.audit import SYSTEM, Actor
 from issuance_server.clock import to_iso, utc_now
@@ -76,6 +77,7 @@ async def report_print(
         details: dict[str, Any] = {"serial": serial}
         if not printed:
             details["refund_yen"] = refund
+            await payments.add_refund(tx, serial, refund)
         await core.audit.append_in(tx, actor, "print_report", new_status, row[1], **details)
     return new_status
 
@@ -105,6 +107,7 @@ async def void_unprinted(
                 (now, row["serial"]),
             )
             await tx.execute("DELETE FROM issuance_documents WHERE serial = ?", (row["serial"],))
+            await payments.add_refund(tx, row["serial"], int(row["fee_yen"]))
             await core.audit.append_in(
                 tx, actor, "void_unprinted", "voided", row["holder_atena_no"], serial=row["serial"],
                 refund_yen=row["fee_yen"], reason=reason,

@@ -7,13 +7,14 @@ Input: the facts about the card holder read in one replica transaction (:class:`
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from issuance_server.service_hours import ServiceCalendar
-from wire.kiosk_api import JUMINHYO_OPTIONS, JUMINHYO_SCOPES, TAX_KINDS, CertificateKind
+from wire.kiosk_api import ASK_AT_CITY_HALL, JUMINHYO_OPTIONS, JUMINHYO_SCOPES, TAX_KINDS, CertificateKind
 
 
 @dataclass(frozen=True)
@@ -21,9 +22,36 @@ class Refusal:
     code: str
     message_ja: str
     message_en: str
+    params: Mapping[str, str] = field(default_factory=dict)
 
-    def as_json(self) -> dict[str, str]:
-        return {"code": self.code, "message_ja": self.message_ja, "message_en": self.message_en}
+    def as_json(self) -> dict[str, Any]:
+        """The whole reason, for the desk and the audit log."""
+        return {
+            "code": self.code,
+            "params": dict(self.params),
+            "message_ja": self.message_ja,
+            "message_en": self.message_en,
+        }
+
+    def for_kiosk(self) -> dict[str, Any]:
+        """What a store terminal may learn: a code (one neutral code for every reason that must not be
+        told there) and its parameters; the kiosk renders it in the resident's language."""
+        if self.code in TOLD_ONLY_AT_CITY_HALL:
+            return {"code": ASK_AT_CITY_HALL, "params": {}}
+        return {"code": self.code, "params": dict(self.params)}
+
+
+# Reasons a store terminal must not tell, nor let anyone infer (支援措置 above all): they share one code.
+TOLD_ONLY_AT_CITY_HALL = frozenset(
+    {
+        "support_measure",
+        "in_transition",
+        "household_in_transition",
+        "records_inconsistent",
+        "not_in_replica",
+        "removed",
+    }
+)
 
 
 _HALL_JA = "市役所の窓口でお手続きください。"
@@ -95,14 +123,14 @@ REFUSALS: dict[str, Refusal] = {
         ),
         _r(
             "outside_hours",
-            "ただいまサービス時間外です（6時30分から23時まで）。",
-            "The service is closed now (open 6:30 to 23:00).",
+            "ただいまサービス時間外です。",
+            "The service is closed at this hour.",
             hall=False,
         ),
         _r(
             "year_end_closed",
-            "年末年始（12月29日から1月3日）はサービスを休止しています。",
-            "The service is closed from 29 December to 3 January.",
+            "年末年始はサービスを休止しています。",
+            "The service is closed over the new year.",
             hall=False,
         ),
         _r(
@@ -214,9 +242,10 @@ def holder_refusal(facts: Facts, policy: Policy) -> Refusal | None:
     """Refusals that apply to every kind: service closed, stale data, the holder's own state, age."""
     if policy.maintenance:
         return REFUSALS["maintenance"]
-    closed = policy.calendar.closed_reason(facts.now) if policy.calendar else None
-    if closed is not None:
-        return REFUSALS[closed]
+    if policy.calendar is not None:
+        closed = policy.calendar.closed_reason(facts.now)
+        if closed is not None:
+            return dataclasses.replace(REFUSALS[closed], params=policy.calendar.params(closed, facts.now))
     if policy.replica_stale:
         return REFUSALS["replica_too_old"]
     refusal = _person_refusal(facts.holder)

@@ -115,4 +115,6 @@ async def confirmed_facts(
         whole = req.kind == CertificateKind.JUMINHYO and req.scope != "self"  # membership matters
         if core.freshness is None or await core.freshness.confirm(printed_versions(req, facts), whole):
             return req, facts, as_of, core.mode  # the mode these facts were confirmed under
-    raise ApiError(503, "replica_behind", "the records are being updated; please try again in a moment")
+    raise ApiError(
+        503, ErrorCode.REPLICA_BEHIND, "the records are being updated; please try again in a moment"
+    )

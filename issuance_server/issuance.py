@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from issuance_server import payments
 from issuance_server.api_errors import ApiError, field
 from issuance_server.audit import Actor
 from issuance_server.certificates.fonts import MissingGlyphError, check_coverage
@@ -25,6 +26,7 @@ from issuance_server.eligibility import (
     Facts,
     IssueRequest,
     Policy,
+    Refusal,
     juminhyo_persons,
     refusal_for,
 )
@@ -66,6 +68,13 @@ def request_from_body(data: dict[str, Any]) -> tuple[IssueRequest, list[str]]:
     return req, members
 
 
+def copies_of(data: dict[str, Any]) -> int:
+    copies = field(data, "copies", int, required=False, default=1)
+    if not 1 <= copies <= MAX_COPIES:
+        raise ApiError(400, ErrorCode.BAD_FIELD, f"copies must be 1 to {MAX_COPIES}", field="copies")
+    return int(copies)
+
+
 def issued_json(issued: list[Issued]) -> dict[str, Any]:
     return {
         "certificates": [
@@ -75,15 +84,27 @@ def issued_json(issued: list[Issued]) -> dict[str, Any]:
     }
 
 
-def policy_of(core: ServerCore, channel: str = "kiosk", replica_stale: bool = False) -> Policy:
+def policy_of(core: ServerCore, channel: str, mode: str, as_of: str, now: datetime) -> Policy:
+    """The one policy for a channel, a mode and the replica's data-as-of time: the kiosk menu, the quote
+    and the issue all decide with it, so a resident is never offered what the issue step would refuse."""
+    stale = mode == "recovery" and age_s(as_of, now) > core.settings.recovery_max_replica_age_s
     if channel == "counter":
-        return Policy(True, None, check_coverage, replica_stale=replica_stale, min_age=None)
+        return Policy(True, None, check_coverage, replica_stale=stale, min_age=None)
     return Policy(
         core.settings.kiosk_allow_kojin_bango,
         core.calendar,
         check_coverage,
-        maintenance=core.mode == "maintenance",
-        replica_stale=replica_stale,
+        maintenance=mode == "maintenance",
+        replica_stale=stale,
+    )
+
+
+def refused(refusal: Refusal, channel: str, **details: Any) -> ApiError:
+    """The refusal as the channel may see it: the kiosk a code (neutral where the reason must not be
+    told at a store), the desk the whole reason."""
+    shown = refusal.for_kiosk() if channel == "kiosk" else refusal.as_json()
+    return ApiError(
+        403, ErrorCode.REFUSED, "this certificate cannot be issued here", refusal=shown, **details
     )
 
 
@@ -130,9 +151,11 @@ async def issue(
     *,
     session_id: str | None = None,
     member_ids: list[str] | None = None,
+    payment_id: str | None = None,
 ) -> list[Issued]:
     """Issue ``copies`` certificates of ``req`` for ``atena_no``: at a kiosk to the card holder (with
-    ``member_ids`` from the menu), or at the counter by a clerk (``req.members`` as 宛名番号)."""
+    ``member_ids`` from the menu, paid against the quote ``payment_id``), or at the counter by a clerk
+    (``req.members`` as 宛名番号)."""
     if not 1 <= copies <= MAX_COPIES:
         raise ApiError(400, ErrorCode.BAD_FIELD, f"copies must be 1 to {MAX_COPIES}", field="copies")
     if not core.replica.ready:
@@ -141,16 +164,15 @@ async def issue(
     req, facts, as_of, mode = await confirmed_facts(
         core, atena_no, req, member_ids or [], session_id or "", now
     )
-    stale = mode == "recovery" and age_s(as_of, now) > core.settings.recovery_max_replica_age_s
     try:
-        refusal = refusal_for(req, facts, policy_of(core, channel, stale))
+        refusal = refusal_for(req, facts, policy_of(core, channel, mode, as_of, now))
     except ValueError as exc:
         raise ApiError(400, ErrorCode.BAD_FIELD, str(exc)) from None
     if refusal is not None:
         await core.audit.append(
             actor, "issue", "refused", atena_no, kind=req.kind, channel=channel, reason=refusal.code
         )
-        raise ApiError(403, ErrorCode.REFUSED, refusal.message_en, refusal=refusal.as_json())
+        raise refused(refusal, channel)
     async with core.db.transaction() as tx:
         serials = [await _allocate_serial(tx, f"{facts.today:%Y%m%d}") for _ in range(copies)]
     printed_as_of = (
@@ -163,12 +185,12 @@ async def issue(
     except MissingGlyphError:
         refusal = REFUSALS["unprintable_character"]
         await core.audit.append(actor, "issue", "refused", atena_no, kind=req.kind, reason=refusal.code)
-        raise ApiError(403, ErrorCode.REFUSED, refusal.message_en, refusal=refusal.as_json()) from None
+        raise refused(refusal, channel) from None
     except ValueError as exc:  # the renderer's last guard: records that cannot be printed together
         log.warning("records of an issuance failed the renderer's check: %s", type(exc).__name__)
         refusal = REFUSALS["records_inconsistent"]
         await core.audit.append(actor, "issue", "refused", atena_no, kind=req.kind, reason=refusal.code)
-        raise ApiError(403, ErrorCode.REFUSED, refusal.message_en, refusal=refusal.as_json()) from None
+        raise refused(refusal, channel) from None
     fees = core.settings.counter_fees_yen if channel == "counter" else core.settings.kiosk_fees_yen
     fee = fees[req.kind]
     options = {"scope": req.scope, "options": sorted(req.options), "fiscal_year": req.fiscal_year}
@@ -181,11 +203,12 @@ async def issue(
             await tx.execute(
                 "INSERT INTO issuances (serial, kind, options, atena_nos, channel, terminal, session_id, fee_yen,"
                 " status, mode, data_as_of, content_digest, pages, issued_at, updated_at, record_versions,"
-                " issued_by, holder_atena_no) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'issued', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " issued_by, holder_atena_no, payment_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'issued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     cert_req.serial, req.kind, json.dumps(options), json.dumps(persons), channel, actor.terminal,
                     session_id, fee, mode, as_of, doc.content_digest, doc.pages, to_iso(now), to_iso(now),
-                    json.dumps(versions), actor.actor_id, atena_no,
+                    json.dumps(versions), actor.actor_id, atena_no, payment_id,
                 ),
             )  # fmt: skip
             await tx.execute(
@@ -199,6 +222,8 @@ async def issue(
                 persons=len(persons), channel=channel, mode=mode,
             )  # fmt: skip
             issued.append(Issued(cert_req.serial, req.kind, fee, doc.pages))
+        if payment_id is not None:
+            await payments.mark_issued(tx, payment_id, issued_json(issued))
     core.count("issuances_total", len(issued))
     return issued
 

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import secrets
+from typing import Any
 
 from aiohttp import web
 
-from issuance_server import documents, issuance, kiosk_menu
+from issuance_server import documents, issuance, kiosk_menu, payments
 from issuance_server.api_errors import ApiError, field, json_response, read_json
 from issuance_server.audit import Actor
 from issuance_server.clock import JST, utc_now
 from issuance_server.core import ServerCore, core_of, token_hash
-from issuance_server.facts import load_facts
+from issuance_server.eligibility import Facts, Policy, refusal_for
+from issuance_server.facts import data_as_of, load_facts, resolve_members
 from issuance_server.kiosk_sessions import KioskSession
 from issuance_server.pin_attempts import check_pin
 from wire.kiosk_api import ErrorCode, auth_message
@@ -69,14 +72,19 @@ def _b64(data: dict[str, object], name: str, max_len: int) -> bytes:
     return raw
 
 
-def service_status(core: ServerCore) -> str:
-    if (
-        not core.replica.ready
-        or core.mode == "maintenance"
-        or core.calendar.closed_reason(utc_now()) is not None
-    ):
-        return "closed"
-    return "recovery" if core.mode == "recovery" else "open"
+def service_status(core: ServerCore) -> tuple[str, dict[str, Any] | None]:
+    """open / recovery / closed, and for closed the reason as a code with its parameters."""
+    now = utc_now()
+    reason: dict[str, Any] | None = None
+    if not core.replica.ready:
+        reason = {"code": "replica_not_loaded", "params": {}}
+    elif core.mode == "maintenance":
+        reason = {"code": "maintenance", "params": {}}
+    elif (closed := core.calendar.closed_reason(now)) is not None:
+        reason = {"code": closed, "params": core.calendar.params(closed, now)}
+    if reason is not None:
+        return "closed", reason
+    return ("recovery" if core.mode == "recovery" else "open"), None
 
 
 @routes.post("/sessions")
@@ -86,12 +94,14 @@ async def open_session(request: web.Request) -> web.Response:
     session = core.sessions.open(actor.actor_id)
     await core.audit.append(actor, "session_open", "ok", session=session.session_id)
     core.count("kiosk_sessions_total")
+    service, reason = service_status(core)
     return json_response(
         {
             "session_id": session.session_id,
             "nonce": session.nonce,
             "nonce_expires_in_s": core.settings.nonce_ttl_s,
-            "service": service_status(core),
+            "service": service,
+            "service_reason": reason,
         },
         status=201,
     )
@@ -156,29 +166,112 @@ async def authenticate(request: web.Request) -> web.Response:
     )
 
 
+async def _facts_and_policy(core: ServerCore, atena_no: str) -> tuple[Facts, Policy]:
+    """The holder's facts and the one kiosk policy (mode and data-as-of read with them)."""
+    if not core.replica.ready:
+        raise ApiError(503, ErrorCode.SERVICE_CLOSED, "the resident replica is not loaded yet")
+    now = utc_now()
+    mode = core.mode
+    async with core.db.transaction(write=False) as tx:
+        facts = await load_facts(tx, atena_no, now.astimezone(JST))
+        as_of = await data_as_of(core, tx)
+    return facts, issuance.policy_of(core, "kiosk", mode, as_of, now)
+
+
 @routes.get("/sessions/{session_id}/menu")
 async def menu(request: web.Request) -> web.Response:
     core, _actor, session = await kiosk_session(request)
     atena_no = await _authenticated(core, session)
-    if not core.replica.ready:
-        raise ApiError(503, ErrorCode.SERVICE_CLOSED, "the resident replica is not loaded yet")
-    async with core.db.transaction(write=False) as tx:
-        holder_facts = await load_facts(tx, atena_no, utc_now().astimezone(JST))
-    items = kiosk_menu.menu_for(core, session.session_id, holder_facts)
-    return json_response({"service": service_status(core), "items": items})
+    facts, policy = await _facts_and_policy(core, atena_no)
+    items = kiosk_menu.menu_for(core, session.session_id, facts, policy)
+    service, reason = service_status(core)
+    return json_response({"service": service, "service_reason": reason, "items": items})
+
+
+@routes.post("/sessions/{session_id}/quotes")
+async def quote(request: web.Request) -> web.Response:
+    """The fee for the chosen certificates, decided by the same rules as the issue; nothing is issued."""
+    core, actor, session = await kiosk_session(request)
+    atena_no = await _authenticated(core, session)
+    data = await read_json(request, core.settings.max_body_bytes)
+    copies = issuance.copies_of(data)
+    req, member_ids = issuance.request_from_body(data)
+    facts, policy = await _facts_and_policy(core, atena_no)
+    if member_ids:
+        req = dataclasses.replace(req, members=resolve_members(session.session_id, facts, member_ids))
+    try:
+        refusal = refusal_for(req, facts, policy)
+    except ValueError as exc:
+        raise ApiError(400, ErrorCode.BAD_FIELD, str(exc)) from None
+    if refusal is not None:
+        await core.audit.append(actor, "quote", "refused", atena_no, kind=req.kind, reason=refusal.code)
+        raise issuance.refused(refusal, "kiosk")
+    wanted = {
+        "kind": req.kind,
+        "scope": req.scope,
+        "members": member_ids,
+        "options": sorted(req.options),
+        "fiscal_year": req.fiscal_year,
+    }
+    q = await payments.create_quote(
+        core.db, session.session_id, actor.actor_id, wanted, copies, core.settings.kiosk_fees_yen[req.kind]
+    )
+    await core.audit.append(
+        actor, "quote", "ok", atena_no, kind=req.kind, copies=copies, total_yen=q.total_yen
+    )
+    return json_response(
+        {
+            "quote_id": q.quote_id,
+            "kind": req.kind,
+            "copies": copies,
+            "fee_yen": q.fee_yen,
+            "total_yen": q.total_yen,
+        },
+        status=201,
+    )
 
 
 @routes.post("/sessions/{session_id}/certificates")
 async def issue(request: web.Request) -> web.Response:
+    """Issue a paid quote. A retry of the same quote and payment gets the first answer: nothing is issued
+    or charged twice. A refusal after payment records the refund against the payment."""
     core, actor, session = await kiosk_session(request)
     atena_no = await _authenticated(core, session)
     data = await read_json(request, core.settings.max_body_bytes)
-    copies = field(data, "copies", int, required=False, default=1)
-    req, member_ids = issuance.request_from_body(data)
-    issued = await issuance.issue(
-        core, actor, "kiosk", atena_no, req, copies, session_id=session.session_id, member_ids=member_ids
-    )
-    return json_response(issuance.issued_json(issued), status=201)
+    quote_id = field(data, "quote_id", str)
+    reference = field(data, "payment_reference", str)
+    if not 1 <= len(reference) <= 64 or not reference.isascii() or not reference.isprintable():
+        raise ApiError(
+            400, ErrorCode.BAD_FIELD, "payment_reference must be 1-64 printable ASCII characters",
+            field="payment_reference",
+        )  # fmt: skip
+    q = await payments.start_issue(core.db, session.session_id, quote_id, reference)
+    if q.status == "refunded":
+        raise ApiError(
+            409, ErrorCode.SESSION_STATE, "this quote was refunded; ask for a new quote", payment=q.as_json()
+        )
+    if q.status != "issued":
+        req, member_ids = issuance.request_from_body(q.request)
+        try:
+            await issuance.issue(
+                core, actor, "kiosk", atena_no, req, q.copies,
+                session_id=session.session_id, member_ids=member_ids, payment_id=quote_id,
+            )  # fmt: skip
+        except ApiError as exc:
+            if exc.status == 503:  # passing: the same paid quote may be tried again
+                await payments.release(core.db, quote_id)
+                raise
+            await payments.refund_in_full(core.db, quote_id)
+            exc.details["payment"] = (
+                await payments.quote_of(core.db, session.session_id, quote_id)
+            ).as_json()
+            raise
+        except BaseException:
+            await payments.release(core.db, quote_id)
+            raise
+        q = await payments.quote_of(core.db, session.session_id, quote_id)
+    assert q.answer is not None
+    return json_response({**q.answer, "payment": q.as_json()}, status=201)
 
 
 @routes.get("/sessions/{session_id}/certificates/{serial}/pdf")
@@ -197,10 +290,11 @@ async def print_report(request: web.Request) -> web.Response:
     await _authenticated(core, session)
     data = await read_json(request, core.settings.max_body_bytes)
     printed = field(data, "printed", bool)
-    status = await documents.report_print(
-        core, actor, session.session_id, request.match_info["serial"], printed
+    serial = request.match_info["serial"]
+    status = await documents.report_print(core, actor, session.session_id, serial, printed)
+    return json_response(
+        {"serial": serial, "status": status, "payment": await payments.payment_of_serial(core.db, serial)}
     )
-    return json_response({"serial": request.match_info["serial"], "status": status})
 
 
 @routes.delete("/sessions/{session_id}")
@@ -210,10 +304,13 @@ async def end_session(request: web.Request) -> web.Response:
     voided = await documents.void_unprinted(
         core, actor, "session ended before printing", session_id=session.session_id
     )
-    await core.audit.append(
-        actor, "session_end", "ok", session.atena_no, session=session.session_id, voided=voided
-    )
-    return json_response({"ended": True})
+    async with core.db.transaction() as tx:
+        settled = await payments.settle_session(tx, session.session_id)
+        await core.audit.append_in(
+            tx, actor, "session_end", "ok", session.atena_no, session=session.session_id, voided=voided,
+            refunded_yen=sum(p["refunded_yen"] for p in settled),
+        )  # fmt: skip
+    return json_response({"ended": True, "payments": settled})
 
 
 def make_kiosk_app() -> web.Application:

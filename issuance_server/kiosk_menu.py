@@ -15,27 +15,15 @@ from issuance_server.eligibility import (
     refusal_for,
 )
 from issuance_server.facts import member_id
-from issuance_server.issuance import policy_of
-from wire.kiosk_api import (
-    JUMINHYO_OPTIONS,
-    KIND_LABELS_EN,
-    KIND_LABELS_JA,
-    TAX_KINDS,
-    CertificateKind,
-)
+from wire.kiosk_api import JUMINHYO_OPTIONS, TAX_KINDS, CertificateKind
 
 
-def menu_for(core: ServerCore, session_id: str, facts: Facts) -> list[dict[str, Any]]:
-    """Every kind, with what this resident may have and, for the rest, why not."""
-    policy = policy_of(core)
+def menu_for(core: ServerCore, session_id: str, facts: Facts, policy: Policy) -> list[dict[str, Any]]:
+    """Every kind, with what this resident may have and, for the rest, why not (as a kiosk may see it).
+    ``policy`` is the one the issue step decides with (:func:`issuance.policy_of`)."""
     items = []
     for kind in CertificateKind:
-        item: dict[str, Any] = {
-            "kind": kind.value,
-            "label_ja": KIND_LABELS_JA[kind],
-            "label_en": KIND_LABELS_EN[kind],
-            "fee_yen": core.settings.kiosk_fees_yen[kind.value],
-        }
+        item: dict[str, Any] = {"kind": kind.value, "fee_yen": core.settings.kiosk_fees_yen[kind.value]}
         if kind is CertificateKind.JUMINHYO:
             refusal = refusal_for(IssueRequest(kind), facts, policy)
             item["scopes"] = _scope_choices(facts, policy)
@@ -93,5 +81,5 @@ def _scope_choices(facts: Facts, policy: Policy) -> list[dict[str, Any]]:
     return out
 
 
-def _json(refusal: Any) -> dict[str, str] | None:
-    return refusal.as_json() if refusal is not None else None
+def _json(refusal: Refusal | None) -> dict[str, Any] | None:
+    return refusal.for_kiosk() if refusal is not None else None

@@ -14,6 +14,10 @@ def _hhmm(text: str) -> time:
     return time(23, 59, 59, 999999) if (h, m) == (24, 0) else time(h, m)
 
 
+def _hhmm_text(t: time) -> str:
+    return "24:00" if t == time(23, 59, 59, 999999) else t.strftime("%H:%M")
+
+
 @dataclass(frozen=True)
 class ServiceCalendar:
     opens: time
@@ -52,6 +56,17 @@ class ServiceCalendar:
                     f"maintenance window must look like 2026-12-01T01:00/2026-12-01T05:00: {item!r}"
                 ) from None
         return cls(opens, closes, days, tuple(windows))
+
+    def params(self, reason: str, now: datetime) -> dict[str, str]:
+        """What a resident needs to know about a closure (the kiosk renders it in their language):
+        the service hours, the closed days, or the end of the maintenance window."""
+        if reason == "outside_hours":
+            return {"opens": self.opens.strftime("%H:%M"), "closes": _hhmm_text(self.closes)}
+        if reason == "year_end_closed":
+            return {"closed_days": ",".join(f"{m:02d}-{d:02d}" for m, d in sorted(self.closed_days))}
+        local = now.astimezone(JST)
+        ends = [b for a, b in self.maintenance if a <= local < b]
+        return {"until": ends[0].strftime("%Y-%m-%dT%H:%M")} if ends else {}
 
     def closed_reason(self, now: datetime) -> str | None:
         """None when kiosks may issue at ``now``; else the refusal code."""

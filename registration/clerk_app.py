@@ -95,7 +95,7 @@ async def counter_issue(request: web.Request) -> web.Response:
     atena_no = _atena_no(data)
     req, members = issuance.request_from_body(data)
     req = dataclasses.replace(req, members=tuple(members))
-    copies = field(data, "copies", int, required=False, default=1)
+    copies = issuance.copies_of(data)
     issued = await issuance.issue(core, actor, "counter", atena_no, req, copies)
     return json_response(issuance.issued_json(issued), status=201)
 

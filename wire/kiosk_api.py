@@ -3,6 +3,15 @@
 Paths are under ``/api/kiosk/v1``. A kiosk authenticates every request with the headers
 ``X-Kiosk-Id`` and ``Authorization: Bearer <kiosk token>``. Errors are JSON
 ``{"error": {"code": <one of ErrorCode>, "message": "...", ...details}}`` with a 4xx status.
+
+Codes, not sentences: refusals and service states travel as ``{"code", "params"}`` and each kiosk renders
+them in the resident's language. Every reason that must not be told at a store terminal (支援措置 above
+all) arrives as the one code :data:`ASK_AT_CITY_HALL`.
+
+Order of a session: open -> authenticate (card + PIN) -> menu -> quote (the fee; nothing issued) -> the
+store's device takes the money -> issue (quote id + payment reference; a retry gets the same answer)
+-> fetch each PDF -> print -> print report (a failed print is voided and refunded) -> end (whatever was
+paid and not printed is refunded; the answer lists every payment with what was refunded).
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ from enum import StrEnum
 from typing import Final
 
 API_PREFIX: Final = "/api/kiosk/v1"
+ASK_AT_CITY_HALL: Final = "ask_at_city_hall"
 AUTH_CONTEXT: Final = b"konbini-kiosk-auth/1"
 
 
@@ -40,6 +50,10 @@ class ErrorCode(StrEnum):
     ISSUANCE_UNKNOWN = "issuance_unknown"
     SERVICE_CLOSED = "service_closed"
     NOT_FOUND = "not_found"
+    QUOTE_UNKNOWN = "quote_unknown"
+    PAYMENT_MISMATCH = "payment_mismatch"
+    ISSUE_IN_PROGRESS = "issue_in_progress"
+    REPLICA_BEHIND = "replica_behind"
     METHOD_NOT_ALLOWED = "method_not_allowed"
 
 
