@@ -93,6 +93,20 @@ class Env:
             headers=self.kiosk_headers,
         )
 
+    async def buy(self, session: dict[str, Any], body: dict[str, Any], reference: str = "pay-1") -> Any:
+        """Quote, then issue the quote as paid (what a kiosk does around its payment device): the issue
+        response, or the quote's own when the quote is refused."""
+        base = f"{API_PREFIX}/sessions/{session['session_id']}"
+        quote = await self.client.post(f"{base}/quotes", json=body, headers=self.kiosk_headers)
+        if quote.status != 201:
+            return quote
+        quote_id = (await quote.json())["quote_id"]
+        return await self.client.post(
+            f"{base}/certificates",
+            json={"quote_id": quote_id, "payment_reference": reference},
+            headers=self.kiosk_headers,
+        )
+
     async def register(self, atena_no: str, card: TestCard, pin: str = PIN) -> Any:
         return await self.client.post(
             "/clerk/api/registrations",

@@ -25,9 +25,7 @@ def url(session: dict[str, Any], tail: str) -> str:
 
 
 async def issue(env: Env, session: dict[str, Any], **body: Any) -> Any:
-    return await env.client.post(
-        url(session, "/certificates"), json={"kind": "juminhyo", **body}, headers=env.kiosk_headers
-    )
+    return await env.buy(session, {"kind": "juminhyo", **body})
 
 
 async def test_issue_fetch_print_and_verify(env: Env) -> None:

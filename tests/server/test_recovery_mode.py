@@ -25,11 +25,7 @@ async def kiosk_issue(
 ) -> tuple[int, dict[str, Any], dict[str, Any]]:
     session = await env.open_session()
     assert (await env.authenticate(session)).status == 200
-    resp = await env.client.post(
-        f"{API_PREFIX}/sessions/{session['session_id']}/certificates",
-        json=body or {"kind": "juminhyo"},
-        headers=env.kiosk_headers,
-    )
+    resp = await env.buy(session, body or {"kind": "juminhyo"})
     return resp.status, await resp.json(), session
 
 
@@ -75,8 +71,15 @@ async def test_recovery_keeps_kiosks_issuing_with_data_as_of(env: Env) -> None:
 async def test_recovery_refuses_once_the_replica_is_too_old(env: Env) -> None:
     await set_mode(env, "recovery")
     env.core.settings = dataclasses.replace(env.core.settings, recovery_max_replica_age_s=0)
-    status, body, _ = await kiosk_issue(env)
+    status, body, session = await kiosk_issue(env)
     assert status == 403 and body["error"]["refusal"]["code"] == "replica_too_old"
+    # The menu tells the same truth: nothing is offered that the issue step would refuse.
+    resp = await env.client.get(
+        f"{API_PREFIX}/sessions/{session['session_id']}/menu", headers=env.kiosk_headers
+    )
+    items = (await resp.json())["items"]
+    assert not any(i["available"] for i in items)
+    assert {i["refusal"]["code"] for i in items} == {"replica_too_old"}
 
 
 async def test_recovery_refuses_registrations_but_keeps_security_state(env: Env) -> None:

@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from issuance_server.clock import jst_now
-from issuance_server.eligibility import REFUSALS, kiosk_fiscal_years
+from issuance_server.eligibility import REFUSALS, TOLD_ONLY_AT_CITY_HALL, kiosk_fiscal_years
 from issuance_server.service_hours import ServiceCalendar
 from tests.server.conftest import Env, city, load_replica, make_card
-from wire.kiosk_api import API_PREFIX
+from wire.kiosk_api import API_PREFIX, ASK_AT_CITY_HALL
 
 FY = kiosk_fiscal_years(jst_now().date())
 
 
+CARDS: dict[tuple[Path, str], Any] = {}  # a card per resident and test, registered once
+
+
 async def session_for(env: Env, atena_no: str) -> dict[str, Any]:
-    if atena_no == "0000000101":
-        card = env.card
-    else:
+    card = env.card if atena_no == "0000000101" else CARDS.get((env.tmp, atena_no))
+    if card is None:
         card = make_card(env.tmp / "card-ca", env.tmp / "cards" / f"{atena_no}.json")
         resp = await env.register(atena_no, card)
         assert resp.status == 201, await resp.text()
+        CARDS[env.tmp, atena_no] = card
     session = await env.open_session()
     resp = await env.authenticate(session, card=card)
     assert resp.status == 200, await resp.text()
@@ -37,9 +42,7 @@ async def menu(env: Env, session: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 async def issue(env: Env, session: dict[str, Any], body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    resp = await env.client.post(
-        f"{API_PREFIX}/sessions/{session['session_id']}/certificates", json=body, headers=env.kiosk_headers
-    )
+    resp = await env.buy(session, body)
     return resp.status, await resp.json()
 
 
@@ -70,8 +73,31 @@ async def test_refusal_through_the_kiosk_api(
     assert status == 403, answer
     assert answer["error"]["code"] == "refused"
     refusal = answer["error"]["refusal"]
-    assert refusal == REFUSALS[code].as_json()
-    assert refusal["message_ja"] and refusal["message_en"]
+    shown = ASK_AT_CITY_HALL if code in TOLD_ONLY_AT_CITY_HALL else code
+    assert refusal == {"code": shown, "params": {}}
+    # The desk's record keeps the real reason.
+    row = await env.core.db.fetchone(
+        "SELECT details FROM audit_log WHERE action = 'quote' AND result = 'refused' ORDER BY seq DESC LIMIT 1"
+    )
+    assert json.loads(row["details"])["reason"] == code
+
+
+async def test_a_kiosk_never_learns_a_reason_told_only_at_the_city_hall(env: Env) -> None:
+    """Walk every refusal case, menus and quotes: no telling code, word or message reaches the kiosk."""
+    seen = []
+    for atena_no, body, _code in CASES:
+        session = await session_for(env, atena_no)
+        resp = await env.client.get(
+            f"{API_PREFIX}/sessions/{session['session_id']}/menu", headers=env.kiosk_headers
+        )
+        seen.append(await resp.text())
+        seen.append(json.dumps((await issue(env, session, body))[1]))
+    text = "\n".join(seen)
+    assert ASK_AT_CITY_HALL in text  # the neutral code was shown (support_measure, in_transition, ...)
+    for code in TOLD_ONLY_AT_CITY_HALL:
+        assert code not in text
+        assert REFUSALS[code].message_en not in text and REFUSALS[code].message_ja not in text
+    assert "message_ja" not in text and "label_ja" not in text  # codes, not sentences
 
 
 async def test_menu_shows_what_may_be_had_and_why_not(env: Env) -> None:
@@ -105,7 +131,8 @@ async def test_service_calendar_refuses(env: Env, calendar: ServiceCalendar, cod
     status, answer = await issue(env, session, {"kind": "juminhyo"})
     assert status == 403 and answer["error"]["refusal"]["code"] == code
     opened = await env.open_session()
-    assert opened["service"] == "closed"
+    assert opened["service"] == "closed" and opened["service_reason"]["code"] == code
+    assert answer["error"]["refusal"]["params"] == opened["service_reason"]["params"]
 
 
 async def test_removed_after_registration_is_refused(env: Env) -> None:
@@ -119,7 +146,7 @@ async def test_removed_after_registration_is_refused(env: Env) -> None:
     session = await env.open_session()
     assert (await env.authenticate(session, card=card)).status == 200
     status, answer = await issue(env, session, {"kind": "juminhyo"})
-    assert status == 403 and answer["error"]["refusal"]["code"] == "removed"
+    assert status == 403 and answer["error"]["refusal"]["code"] == ASK_AT_CITY_HALL
 
 
 async def test_chosen_members_must_be_of_the_household(env: Env) -> None:

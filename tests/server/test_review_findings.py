@@ -74,22 +74,14 @@ async def test_a_card_suspended_mid_session_cannot_issue(env: Env) -> None:
         headers=env.clerk_headers,
     )
     assert resp.status == 200
-    resp = await env.client.post(
-        f"{API_PREFIX}/sessions/{session['session_id']}/certificates",
-        json={"kind": "juminhyo"},
-        headers=env.kiosk_headers,
-    )
+    resp = await env.buy(session, {"kind": "juminhyo"})
     assert resp.status == 403 and (await resp.json())["error"]["code"] == "registration_suspended"
 
 
 async def test_ending_a_session_voids_and_deletes_what_was_not_printed(env: Env) -> None:
     session = await env.open_session()
     assert (await env.authenticate(session)).status == 200
-    resp = await env.client.post(
-        f"{API_PREFIX}/sessions/{session['session_id']}/certificates",
-        json={"kind": "juminhyo"},
-        headers=env.kiosk_headers,
-    )
+    resp = await env.buy(session, {"kind": "juminhyo"})
     serial = (await resp.json())["certificates"][0]["serial"]
     await env.client.delete(f"{API_PREFIX}/sessions/{session['session_id']}", headers=env.kiosk_headers)
     assert await env.core.db.fetchone("SELECT 1 FROM issuance_documents WHERE serial = ?", (serial,)) is None
@@ -129,11 +121,7 @@ async def test_the_sweeper_voids_what_no_session_will_report(env: Env) -> None:
 
     session = await env.open_session()
     assert (await env.authenticate(session)).status == 200
-    resp = await env.client.post(
-        f"{API_PREFIX}/sessions/{session['session_id']}/certificates",
-        json={"kind": "juminhyo"},
-        headers=env.kiosk_headers,
-    )
+    resp = await env.buy(session, {"kind": "juminhyo"})
     serial = (await resp.json())["certificates"][0]["serial"]
     assert await void_unprinted(env.core, SYSTEM, "test", issued_before="2000-01-01T00:00:00Z") == 0
     assert await void_unprinted(env.core, SYSTEM, "test", issued_before="2100-01-01T00:00:00Z") == 1
