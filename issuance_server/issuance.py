@@ -138,6 +138,7 @@ def _render_request(
         seal=facts.active_seal() if kind is CertificateKind.INKAN else None,
         tax=facts.tax.get(req.fiscal_year or 0) if kind in TAX_KINDS else None,
         data_as_of=as_of,
+        public_base_url=s.public_base_url,
     )
 
 

@@ -68,6 +68,11 @@ class Settings:
     maintenance_windows: str = _s(
         "", "planned maintenance, Japan time: 'YYYY-MM-DDTHH:MM/YYYY-MM-DDTHH:MM' separated by commas"
     )
+    public_base_url: str = _s(
+        "",
+        "the city's public HTTPS site (a publicly trusted certificate): printed QR codes link to"
+        " <url>/verify/<record> so a phone camera opens the check page; empty: the QR holds the bare record",
+    )
     pades_for_kiosk: bool = _s(
         False, "also sign kiosk print jobs with PAdES (counter/digital copies always are)"
     )
@@ -121,6 +126,11 @@ def load_settings(
             values[name] = env[key]
     values.update({k: v for k, v in overrides.items() if v is not None})
     typed = {name: _coerce(v, known[name].type) for name, v in values.items()}  # type: ignore[arg-type]
+    url = str(typed.get("public_base_url", ""))
+    if url and (not url.startswith(("https://", "http://")) or "?" in url or "#" in url):
+        raise ValueError(
+            f"public_base_url must be a site address such as https://city.example.jp, not {url!r}"
+        )
     return Settings(**typed)
 
 

@@ -55,11 +55,20 @@ async def verify(request: web.Request) -> web.Response:
     return json_response({"result": result, "serial_status": status, "record": record_fields(outcome.record)})
 
 
+@routes.get("/verify/{record}")
+async def verify_link(request: web.Request) -> web.Response:
+    """The page a phone opens from the printed QR code: the signed record is the path's last segment."""
+    return await _page(core_of(request), request.match_info["record"])
+
+
 @routes.get("/verify")
 async def verify_page(request: web.Request) -> web.Response:
-    core = core_of(request)
+    return await _page(core_of(request), request.query.get("qr", ""))
+
+
+async def _page(core: ServerCore, text: str) -> web.Response:
     name = core.settings.municipality_name
-    text = request.query.get("qr", "").strip()
+    text = text.strip()
     if not text:
         return _html(form_page(name))
     status: Status = "unconfirmed"

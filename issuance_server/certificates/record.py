@@ -170,9 +170,27 @@ def sign_record(record: CertRecord, key: Ed25519PrivateKey) -> str:
     return f"{signed_part}.{_b64e(key.sign(signed_part.encode('ascii')))}"
 
 
-def verify_record(text: str, public_key: Ed25519PublicKey) -> CertRecord:
-    """The record in ``text`` if its signature verifies under ``public_key``; else :class:`InvalidRecord`."""
+VERIFY_PATH = "/verify/"
+
+
+def qr_text(record_text: str, public_base_url: str) -> str:
+    """What the QR code holds: a link to the city's check page whose path carries the signed record (a
+    phone camera opens it), or the bare record when no public site is set."""
+    return f"{public_base_url.rstrip('/')}{VERIFY_PATH}{record_text}" if public_base_url else record_text
+
+
+def record_text_of(text: str) -> str:
+    """The signed record in a QR text: the text itself, or the last path segment of a check-page link."""
     text = text.strip()
+    if text.startswith(("https://", "http://")) and VERIFY_PATH in text:
+        return text.rsplit(VERIFY_PATH, 1)[1].split("?", 1)[0].split("#", 1)[0]
+    return text
+
+
+def verify_record(text: str, public_key: Ed25519PublicKey) -> CertRecord:
+    """The record in ``text`` (a record, or a check-page link carrying one) if its signature verifies under
+    ``public_key``; else :class:`InvalidRecord`."""
+    text = record_text_of(text)
     parts = text.split(".")
     if len(parts) != 3:
         raise InvalidRecord("malformed", "expected three dot-separated parts")

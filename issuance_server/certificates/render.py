@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from issuance_server.certificates import engine, inkan, juminhyo, tax
 from issuance_server.certificates.document import Content, RenderedCertificate
 from issuance_server.certificates.formatting import moment_text
-from issuance_server.certificates.record import JST, CertRecord, digest_prefix, sign_record
+from issuance_server.certificates.record import JST, CertRecord, digest_prefix, qr_text, sign_record
 from issuance_server.certificates.wareki import format_wareki
 
 __all__ = ["KINDS", "CertificateRequest", "RenderedCertificate", "build_layout", "render_certificate"]
@@ -40,6 +40,7 @@ class CertificateRequest:
     seal: Mapping[str, Any] | None = None  # inkan: the seal record (wire.linkage.SEAL_FIELDS keys)
     tax: Mapping[str, Any] | None = None  # tax kinds: the tax record (TAX_FIELDS keys) of the fiscal year
     data_as_of: datetime | None = None  # recovery mode: print that the data is as of this moment
+    public_base_url: str = ""  # the city's public site: the QR then links to its check page
 
 
 def _one_person(req: CertificateRequest) -> Mapping[str, Any]:
@@ -111,7 +112,7 @@ def render_certificate(req: CertificateRequest, key: Ed25519PrivateKey) -> Rende
         content_digest=digest_prefix(digest),
     )
     record_text = sign_record(record, key)
-    pdf, pages = engine.draw(layout, record_text, created=issued_at)
+    pdf, pages = engine.draw(layout, qr_text(record_text, req.public_base_url), created=issued_at)
     return RenderedCertificate(
         pdf=pdf, record_text=record_text, content_digest=digest, pages=pages, record=record
     )

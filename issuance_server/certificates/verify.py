@@ -15,7 +15,7 @@ from typing import Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from issuance_server.certificates.record import CertRecord, InvalidRecord, verify_record
+from issuance_server.certificates.record import CertRecord, InvalidRecord, record_text_of, verify_record
 
 RASTER_DPI: Final = 300
 _PDF_TIMEOUT_S: Final = 60
@@ -122,7 +122,7 @@ def extract_record_text(path: Path) -> str:
     texts = _decode_pdf(path) if head == b"%PDF-" else _decode_image_file(path)
     if not texts:
         raise VerifyError("no_qr_found", f"{path}: no QR code found")
-    ours = [t for t in texts if t.startswith("KB")]
+    ours = [t for t in texts if record_text_of(t).startswith("KB")]
     return (ours or texts)[0].strip()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from typing import Any
 
@@ -127,3 +128,22 @@ async def test_audit_chain_records_every_step_and_detects_edits(env: Env) -> Non
     await env.core.db.execute("UPDATE audit_log SET result = 'tampered' WHERE seq = 3")
     rows = await env.core.db.fetchall("SELECT * FROM audit_log ORDER BY seq")
     assert verify_chain(rows) == 3
+
+
+async def test_the_qr_links_to_the_check_page_and_still_verifies_offline(env: Env) -> None:
+    env.core.settings = dataclasses.replace(env.core.settings, public_base_url="https://city.example.jp/")
+    session = await authenticated_session(env)
+    serial = (await (await issue(env, session)).json())["certificates"][0]["serial"]
+    pdf = await (
+        await env.client.get(url(session, f"/certificates/{serial}/pdf"), headers=env.kiosk_headers)
+    ).read()
+    path = env.tmp / "linked.pdf"
+    path.write_bytes(pdf)
+    qr_text = extract_record_text(path)
+    assert qr_text.startswith("https://city.example.jp/verify/KB1.")
+    outcome = verify_text(qr_text, env.core.secrets.issuing_public_key)  # offline, from the link itself
+    assert outcome.valid and outcome.record is not None and outcome.record.serial == serial
+    page = await env.client.get(qr_text.removeprefix("https://city.example.jp"))  # what the phone opens
+    assert page.status == 200 and "有効" in await page.text() and serial in await page.text()
+    tampered = await env.client.get(qr_text.removeprefix("https://city.example.jp")[:-3] + "AAA")
+    assert "有効" not in await tampered.text()
