@@ -103,12 +103,15 @@ async def start_issue(db: Database, session_id: str, quote_id: str, reference: s
         return await quote_of(tx, session_id, quote_id)
 
 
-async def mark_issued(tx: Transaction, quote_id: str, answer: dict[str, Any]) -> None:
-    """In the transaction that records the issuances: the quote's answer, repeated to a retry."""
-    await tx.execute(
-        "UPDATE kiosk_payments SET status = 'issued', answer = ?, updated_at = ? WHERE quote_id = ?",
+async def mark_issued(tx: Transaction, quote_id: str, answer: dict[str, Any]) -> bool:
+    """In the transaction that records the issuances: the quote's answer, repeated to a retry. False
+    when the quote is no longer being issued (its session ended meanwhile and refunded it)."""
+    changed = await tx.execute(
+        "UPDATE kiosk_payments SET status = 'issued', answer = ?, updated_at = ?"
+        " WHERE quote_id = ? AND status = 'issuing'",
         (json.dumps(answer), to_iso(utc_now()), quote_id),
     )
+    return changed == 1
 
 
 async def release(db: Database, quote_id: str) -> None:

@@ -1,29 +1,48 @@
-"""``konbini-kiosk session``: one whole kiosk session through the card reader (PC/SC) and the server.
+"""``konbini-kiosk``: the store terminal's kiosk app.
 
-Card, session, card-side PIN, signature over the session nonce, server authentication, menu, issue,
-fetch, print (spool folder or CUPS), printed / print-failed report, end. Errors name the cause in words a
-person can act on, and exit non-zero.
+``serve`` runs the kiosk app (card reader, printer, payment device, the session's state machine) with its
+local interface for the touchscreen page. ``session`` drives the same engine through one whole session
+from the command line, for scripts: card, PIN, menu, choice, quote, payment (simulated device), issue,
+print (CUPS with ``--printer``, else a folder), end. Errors name the cause and exit non-zero: 3 for the
+card or reader, 4 for the server's answer, 5 for a refusal, payment or print failure.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import getpass
+import logging
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from kiosk.card_reader import CardError, JpkiCard
-from kiosk.printing import PrintError, print_pdf
-from kiosk.session_client import KioskApi, KioskCredentials
-from wire.http_json import HttpError
-from wire.kiosk_api import JUMINHYO_OPTIONS, JUMINHYO_SCOPES, CertificateKind, auth_digest
+from kiosk import settings as kiosk_settings
+from kiosk.app import make_engine, resolve_reader, running, serve
+from kiosk.card_errors import CardError
+from kiosk.catalogue import render, render_message
+from kiosk.engine import KioskEngine, Step
+from kiosk.payment import PaymentOutcome, SimulatedPaymentDevice
+from wire.kiosk_api import JUMINHYO_OPTIONS, JUMINHYO_SCOPES, CertificateKind
+
+CARD_CODES = frozenset({"card_unreadable", "pin_blocked"})
+SERVER_CODES = frozenset(
+    {
+        "pin_wrong",
+        "registration_locked",
+        "registration_suspended",
+        "card_not_registered",
+        "service_unavailable",
+    }
+)
 
 
 class SessionFailed(Exception):
-    pass
+    def __init__(self, exit_code: int, text: str) -> None:
+        super().__init__(text)
+        self.exit_code = exit_code
 
 
 def _pin() -> str:
@@ -31,105 +50,135 @@ def _pin() -> str:
     if pin:
         return pin
     if not sys.stdin.isatty():
-        raise SessionFailed("no PIN: set KONBINI_PIN or run at a terminal")
+        raise SessionFailed(5, "no PIN: set KONBINI_PIN or run at a terminal")
     return getpass.getpass("暗証番号 (4桁) / PIN: ")
 
 
-def show_menu(items: list[dict[str, Any]]) -> None:
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def show_menu(language: str, items: list[dict[str, Any]]) -> None:
     """What the resident sees: each certificate with its fee, or why it cannot be issued here."""
     for item in items:
+        label = render(language, f"kind.{item['kind']}")
         if item["available"]:
-            print(
-                f"  [{item['kind']}] {item['label_ja']} / {item['label_en']}  {item['fee_yen']}円",
-                file=sys.stderr,
-            )
+            _say(f"  [{item['kind']}] {label}  {render(language, 'label.fee', item)}")
         else:
-            r = item["refusal"]
-            print(
-                f"  [{item['kind']}] {item['label_ja']}: {r['message_ja']} / {r['message_en']}",
-                file=sys.stderr,
-            )
+            _say(f"  [{item['kind']}] {label}: {render_message(language, item['refusal'])}")
 
 
-def choices(args: argparse.Namespace, item: dict[str, Any]) -> dict[str, Any]:
-    """The request body's choices for the chosen kind, from the command line and the menu."""
-    if args.kind == "juminhyo":
-        members = None
-        if args.scope == "members":
-            listed = item.get("members", [])
-            try:
-                members = [listed[int(i) - 1]["member_id"] for i in args.members.split(",")]
-            except (ValueError, IndexError):
-                raise SessionFailed(
-                    f"--members takes positions 1..{len(listed)} of the household list"
-                ) from None
-        return {"scope": args.scope, "members": members, "options": args.option or []}
-    if args.kind.startswith("tax_"):
-        years = [y for y in item.get("fiscal_years", []) if y["available"]]
-        if args.fiscal_year is not None:
-            return {"fiscal_year": args.fiscal_year}
-        if not years:
-            raise SessionFailed("no fiscal year can be issued")
-        return {"fiscal_year": years[0]["fiscal_year"]}
-    return {}
+class ScriptedSession:
+    """One resident's session through the engine, as the command line describes it."""
 
+    def __init__(self, engine: KioskEngine, args: argparse.Namespace, reader: str) -> None:
+        self.engine = engine
+        self.reader = reader
+        self.args = args
+        self.lang = args.language
 
-def run_session(args: argparse.Namespace) -> list[tuple[str, Path | None]]:
-    api = KioskApi(KioskCredentials.load(args.credentials), args.server)
-    with JpkiCard.connect(args.reader, timeout_s=args.wait) as card:
-        session = api.open_session()
-        sid = session["session_id"]
-        if session["service"] == "closed":
-            raise SessionFailed("the service is closed now; please try again later")
+    def fail_on(self, state: dict[str, Any], *expected: Step) -> None:
+        if Step(state["step"]) in expected and not state["message"]:
+            return
+        message = state["message"] or {"code": "kiosk_error", "params": {}}
+        code = message["code"]
+        exit_code = 3 if code in CARD_CODES else 4 if code in SERVER_CODES else 5
+        raise SessionFailed(exit_code, f"{code}: {render_message(self.lang, message)}")
+
+    async def run(self) -> list[dict[str, Any]]:
+        e, a = self.engine, self.args
+        await e.choose_language(self.lang)
         try:
-            cert = card.read_auth_certificate()
-            pin = _pin()
-            card.verify_pin(pin)
-            signature = card.sign_digest(auth_digest(api.kiosk_id, sid, session["nonce"]))
-            api.authenticate(sid, session["nonce"], cert, signature, pin)
-            menu = api.menu(sid)
-            show_menu(menu["items"])
-            item = next((i for i in menu["items"] if i["kind"] == args.kind), None)
-            if item is None:
-                raise SessionFailed(f"this kiosk does not offer {args.kind!r}")
-            if not item["available"]:
-                r = item["refusal"]
-                raise SessionFailed(
-                    f"{item['label_ja']} cannot be issued here: {r['message_ja']} / {r['message_en']}"
-                )
-            issued = api.issue(sid, args.kind, args.copies, **choices(args, item))
-            print(f"fee: {issued['total_fee_yen']} yen", file=sys.stderr)
-            results: list[tuple[str, Path | None]] = []
-            for cert_info in issued["certificates"]:
-                serial = cert_info["serial"]
-                pdf = api.fetch_pdf(sid, serial)
+            state = await e.wait_for(Step.PIN, Step.TAKE_CARD, Step.LANGUAGE, timeout_s=a.wait + 3)
+        except TimeoutError:
+            raise SessionFailed(3, f"no_card: no card found; insert the card into {self.reader!r}") from None
+        self.fail_on(state, Step.PIN)
+        await e.enter_pin(_pin())
+        state = await e.wait_for(Step.MENU, Step.PIN, Step.TAKE_CARD, Step.LANGUAGE)
+        self.fail_on(state, Step.MENU)
+        show_menu(self.lang, state["menu"])
+        item = next(i for i in state["menu"] if i["kind"] == a.kind)
+        if not item["available"]:
+            label = render(self.lang, f"kind.{a.kind}")
+            raise SessionFailed(5, f"{label}: {render_message(self.lang, item['refusal'])}")
+        await e.select(a.kind)
+        await e.choose(self.choices(item))
+        state = await e.wait_for(Step.CONFIRM, Step.OPTIONS, Step.TAKE_CARD, Step.LANGUAGE)
+        self.fail_on(state, Step.CONFIRM)
+        _say(render(self.lang, "step.confirm", state["quote"]))
+        await e.pay()
+        state = await e.wait_for(
+            Step.READY, Step.CONFIRM, Step.MENU, Step.TAKE_CARD, Step.LANGUAGE, timeout_s=60
+        )
+        self.fail_on(state, Step.READY)
+        await e.start_print()
+        state = await e.wait_for(Step.TAKE_CARD, Step.LANGUAGE, timeout_s=a.print_timeout + 60)
+        if state["message"] and state["message"]["code"] != "printed":
+            self.fail_on(state)
+        return list(state["certificates"])
+
+    def choices(self, item: dict[str, Any]) -> dict[str, Any]:
+        a = self.args
+        if a.kind == "juminhyo":
+            members: list[str] = []
+            if a.scope == "members":
+                listed = item.get("members", [])
                 try:
-                    if args.simulate_print_failure:
-                        raise PrintError("the printer reported a paper jam (simulated)")
-                    path = print_pdf(pdf, serial, args.out, args.printer)
-                except PrintError:
-                    api.report_print(sid, serial, printed=False)
-                    raise
-                api.report_print(sid, serial, printed=True)
-                results.append((serial, path))
-            return results
-        finally:
-            with contextlib.suppress(HttpError):
-                api.end_session(sid)
+                    members = [listed[int(i) - 1]["member_id"] for i in a.members.split(",")]
+                except (ValueError, IndexError):
+                    raise SessionFailed(
+                        5, f"--members takes positions 1..{len(listed)} of the household list"
+                    ) from None
+            return {"scope": a.scope, "members": members, "options": a.option or [], "copies": a.copies}
+        if a.kind.startswith("tax_"):
+            years = [y["fiscal_year"] for y in item.get("fiscal_years", []) if y["available"]]
+            if not years:
+                raise SessionFailed(5, "no fiscal year can be issued")
+            return {"fiscal_year": a.fiscal_year or years[0], "copies": a.copies}
+        return {"copies": a.copies}
+
+
+async def run_session(args: argparse.Namespace) -> list[dict[str, Any]]:
+    settings = kiosk_settings.load(
+        argparse.Namespace(
+            credentials=args.credentials,
+            server=args.server,
+            reader=args.reader,
+            printer=args.printer,
+            cups_server=args.cups_server,
+            spool_dir=args.out,
+            print_timeout_s=args.print_timeout,
+            idle_timeout_s=600,
+        )
+    )
+    try:
+        reader = resolve_reader(settings)
+    except CardError as exc:
+        raise SessionFailed(3, f"{exc.code}: {exc}") from None
+    engine = make_engine(settings, reader)
+    engine.payment = SimulatedPaymentDevice(script=[PaymentOutcome(args.payment)])
+    engine.languages = tuple(dict.fromkeys([args.language, *engine.languages]))
+    async with running(engine, reader):
+        return await ScriptedSession(engine, args, reader).run()
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="konbini-kiosk", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("session", help="run one resident session: card, PIN, certificate, print")
+    s = sub.add_parser("serve", help="run the kiosk app for a store terminal")
+    kiosk_settings.add_arguments(s)
+    p = sub.add_parser(
+        "session", help="run one resident session through the engine: card, PIN, certificate, print"
+    )
     p.add_argument(
         "--credentials",
         type=Path,
         default=Path(os.environ.get("KONBINI_KIOSK_CREDENTIALS", "var/kiosks/kiosk-001.json")),
     )
     p.add_argument("--server", help="server URL (default: from the credentials file)")
-    p.add_argument("--reader", help="PC/SC reader (default: the first with a card)")
+    p.add_argument("--reader", help="PC/SC reader (default: the first pcscd lists)")
     p.add_argument("--wait", type=float, default=10.0, help="seconds to wait for a card")
+    p.add_argument("--language", default="en", help="language of the messages (ja, en, ...)")
     p.add_argument("--kind", default="juminhyo", choices=[k.value for k in CertificateKind])
     p.add_argument("--scope", default="self", choices=JUMINHYO_SCOPES, help="住民票: whose records")
     p.add_argument(
@@ -137,26 +186,34 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--option", action="append", choices=JUMINHYO_OPTIONS, help="住民票 items to include")
     p.add_argument("--fiscal-year", type=int, help="tax certificates: 年度 (default: the latest available)")
-    p.add_argument(
-        "--simulate-print-failure", action="store_true", help="test: the printer fails (voids, refunds)"
-    )
     p.add_argument("--copies", type=int, default=1)
-    p.add_argument("--out", type=Path, default=Path("out"), help="spool folder when no printer is named")
-    p.add_argument("--printer", help="CUPS printer name (default: spool folder)")
+    p.add_argument(
+        "--payment",
+        default="paid",
+        choices=[o.value for o in PaymentOutcome],
+        help="the simulated device's answer",
+    )
+    p.add_argument(
+        "--out", type=Path, default=Path("out"), help="folder for certificates when no printer is named"
+    )
+    p.add_argument("--printer", help="CUPS queue (default: the --out folder)")
+    p.add_argument("--cups-server", help="CUPS server (socket or host:port; default: the system's)")
+    p.add_argument("--print-timeout", type=float, default=120.0, help="seconds a print job may take")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "serve":
+        settings = kiosk_settings.load(args)
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(settings))
+        return
+    logging.getLogger().setLevel(logging.WARNING)
     try:
-        for serial, path in run_session(args):
-            print(f"printed serial={serial} certificate={path or args.printer}", flush=True)
-    except CardError as exc:
-        print(f"error: {exc.code}: {exc}", file=sys.stderr)
-        sys.exit(3)
-    except HttpError as exc:
-        extra = f" ({exc.body['tries_left']} tries left)" if "tries_left" in exc.body else ""
-        print(f"error: {exc.code}: {exc.message}{extra}", file=sys.stderr)
-        sys.exit(4)
-    except (SessionFailed, PrintError) as exc:
+        for cert in asyncio.run(run_session(args)):
+            where = cert.get("path") or f"cups:{args.printer}"
+            print(f"printed serial={cert['serial']} certificate={where}", flush=True)
+    except SessionFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
-        sys.exit(5)
+        sys.exit(exc.exit_code)
 
 
 if __name__ == "__main__":

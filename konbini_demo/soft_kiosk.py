@@ -3,8 +3,10 @@ The card-reader path itself is exercised through pcscd + vpcd by the kiosk comma
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +15,10 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from kiosk.card_ca import issue_card
 from kiosk.card_state import load_state
-from kiosk.session_client import KioskApi, KioskCredentials
 from konbini_demo.stack import STAFF_ID, STAFF_PASSWORD, Stack
 from wire.http_json import HttpError, JsonClient
 from wire.kiosk_api import auth_message
+from wire.kiosk_client import KioskClient, KioskCredentials
 
 
 class SoftKiosk:
@@ -28,7 +30,7 @@ class SoftKiosk:
         key = serialization.load_pem_private_key(state.private_key_pem, password=None)
         assert isinstance(key, rsa.RSAPrivateKey)
         self.key, self.cert, self.pin, self.atena_no = key, state.certificate_der, pin, atena_no
-        self.api = KioskApi(KioskCredentials.load(stack.kiosk_credentials))
+        self.creds = KioskCredentials.load(stack.kiosk_credentials)
         self.stack = stack
 
     def register(self) -> None:
@@ -45,25 +47,31 @@ class SoftKiosk:
         clerk.call("POST", "/clerk/api/registrations", body)
 
     def session(self, kind: str = "juminhyo", out: Path | None = None, **choices: Any) -> dict[str, Any]:
-        """One whole session; returns {"serial", "pdf"} or {"error": code, "refusal": ...}."""
-        s = self.api.open_session()
-        sid = s["session_id"]
-        try:
-            sig = self.key.sign(
-                auth_message(self.api.kiosk_id, sid, s["nonce"]), padding.PKCS1v15(), hashes.SHA256()
-            )
-            self.api.authenticate(sid, s["nonce"], self.cert, sig, self.pin)
-            self.api.menu(sid)
-            issued = self.api.issue(sid, kind, **choices)
-            serial = issued["certificates"][0]["serial"]
-            pdf = self.api.fetch_pdf(sid, serial)
-            self.api.report_print(sid, serial, True)
-            if out is not None:
-                out.mkdir(parents=True, exist_ok=True)
-                (out / f"certificate-{serial}.pdf").write_bytes(pdf)
-            return {"serial": serial, "pdf": pdf}
-        except HttpError as exc:
-            return {"error": exc.code, "refusal": exc.body.get("refusal"), "status": exc.status}
-        finally:
-            with contextlib.suppress(HttpError):
-                self.api.end_session(sid)
+        """One whole session (quote, pay, issue, fetch, print report, end); returns {"serial", "pdf"} or
+        {"error": code, "refusal": ...}. Synchronous, so benches can run many from threads."""
+        return asyncio.run(self._session(kind, out, **choices))
+
+    async def _session(self, kind: str, out: Path | None, **choices: Any) -> dict[str, Any]:
+        async with KioskClient(self.creds) as api:
+            s = await api.open_session()
+            sid = s["session_id"]
+            try:
+                sig = self.key.sign(
+                    auth_message(api.kiosk_id, sid, s["nonce"]), padding.PKCS1v15(), hashes.SHA256()
+                )
+                await api.authenticate(sid, s["nonce"], self.cert, sig, self.pin)
+                await api.menu(sid)
+                quote = await api.quote(sid, kind, **choices)
+                issued = await api.issue(sid, quote["quote_id"], f"soft-{secrets.token_hex(6)}")
+                serial = issued["certificates"][0]["serial"]
+                pdf = await api.fetch_pdf(sid, serial)
+                await api.report_print(sid, serial, True)
+                if out is not None:
+                    out.mkdir(parents=True, exist_ok=True)
+                    (out / f"certificate-{serial}.pdf").write_bytes(pdf)
+                return {"serial": serial, "pdf": pdf}
+            except HttpError as exc:
+                return {"error": exc.code, "refusal": exc.body.get("refusal"), "status": exc.status}
+            finally:
+                with contextlib.suppress(HttpError):
+                    await api.end_session(sid)

@@ -5,7 +5,8 @@ cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-python3}
 APT_PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev swig pkg-config gcc fonts-ipamj-mincho fonts-ipaexfont
-              poppler-utils zbar-tools libzbar0)
+              poppler-utils zbar-tools libzbar0
+              cups cups-client cups-filters printer-driver-cups-pdf ghostscript libcups2-dev)
 # Debian's own python3 needs these to make a venv and build pyscard; a python3 of its own (pyenv) has them.
 $PY -c "import ensurepip" 2>/dev/null || APT_PACKAGES+=(python3-venv)
 $PY -c "import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))" \

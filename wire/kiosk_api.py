@@ -96,6 +96,7 @@ KIND_LABELS_EN: Final[dict[str, str]] = {
 # 住民票の写し options a resident may ask for (what the city's policy allows is a setting).
 JUMINHYO_OPTIONS: Final = ("householder", "honseki", "kojin_bango", "zairyu_card_no")
 JUMINHYO_SCOPES: Final = ("self", "household", "members")
+MAX_COPIES: Final = 10  # copies of one certificate in one request
 JUMINHYO_LAYOUTS: Final = ("setai", "kojin")  # 世帯連記式, 個人票
 
 

@@ -1,0 +1,107 @@
+"""Putting the kiosk app together: the engine with its card reader, printer, payment device and server
+client; the card watcher and the idle clock; the local interface (``konbini-kiosk serve``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from kiosk.card_reader import CardError, NoReader, list_readers
+from kiosk.card_watch import CardWatcher
+from kiosk.catalogue import languages
+from kiosk.engine import KioskEngine
+from kiosk.local_api import make_local_app
+from kiosk.payment import SimulatedPaymentDevice
+from kiosk.pcsc_card import PcscCard
+from kiosk.printing import CupsPrinter, FolderPrinter, Printer
+from kiosk.settings import KioskSettings
+from wire.kiosk_client import KioskClient, KioskCredentials
+
+log = logging.getLogger("konbini.kiosk")
+
+
+def resolve_reader(settings: KioskSettings) -> str:
+    """The configured reader, or the first pcscd lists; a CardError (pcscd down, no reader) otherwise."""
+    readers = list_readers()
+    if settings.reader:
+        if settings.reader not in readers:
+            raise NoReader(f"reader {settings.reader!r} not found; readers: {', '.join(readers) or 'none'}")
+        return settings.reader
+    if not readers:
+        raise NoReader(
+            "no smart-card reader is connected; plug in the reader (for the demo: is vpcd set up?)"
+        )
+    return readers[0]
+
+
+def make_printer(settings: KioskSettings) -> Printer:
+    if settings.printer:
+        return CupsPrinter(settings.printer, settings.cups_server or None, settings.print_timeout_s)
+    return FolderPrinter(settings.spool_dir)
+
+
+def make_engine(settings: KioskSettings, reader: str) -> KioskEngine:
+    creds = KioskCredentials.load(settings.credentials)
+    return KioskEngine(
+        KioskClient(creds, settings.server or None),
+        PcscCard(reader),
+        make_printer(settings),
+        SimulatedPaymentDevice(manual=settings.payment_manual),
+        languages=languages(),
+        idle_timeout_s=settings.idle_timeout_s,
+    )
+
+
+@contextlib.asynccontextmanager
+async def running(engine: KioskEngine, reader: str) -> AsyncIterator[CardWatcher]:
+    """The engine live: card events from ``reader`` and the idle clock; on exit the session is ended
+    (refunding what is owed) and the card released."""
+    watcher = CardWatcher(reader, engine.card_changed, asyncio.get_running_loop())
+    watcher.start()
+
+    async def clock() -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            await engine.tick()
+
+    ticker = asyncio.get_running_loop().create_task(clock())
+    try:
+        yield watcher
+    finally:
+        ticker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticker
+        watcher.stop()
+        await engine.close()
+        await engine.api.close()
+
+
+async def serve(settings: KioskSettings) -> None:
+    try:
+        reader = resolve_reader(settings)
+    except CardError as exc:
+        raise SystemExit(f"error: {exc.code}: {exc}") from None
+    engine = make_engine(settings, reader)
+    app = make_local_app(engine, settings.host, settings.port, settings.demo)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    async with running(engine, reader):
+        await site.start()
+        printer = settings.printer or f"folder {settings.spool_dir}"
+        log.info(
+            "kiosk app ready on http://%s:%d (reader %s, printer %s)",
+            settings.host,
+            settings.port,
+            reader,
+            printer,
+        )
+        print(f"kiosk app ready on http://{settings.host}:{settings.port}", flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()

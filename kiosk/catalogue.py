@@ -1,0 +1,53 @@
+"""The kiosk's message catalogues: one gettext ``.po`` file per language in ``kiosk/messages/``, read with
+Babel (no build step). Every code the server or the engine sends is rendered here, in the resident's
+language; a code a catalogue lacks is shown as itself, never as another message."""
+
+from __future__ import annotations
+
+import string
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from babel.messages.pofile import read_po
+
+MESSAGES = "kiosk.messages"
+
+
+def languages() -> tuple[str, ...]:
+    """Languages with a catalogue, Japanese first."""
+    found = sorted(
+        p.name.removesuffix(".po") for p in resources.files(MESSAGES).iterdir() if p.name.endswith(".po")
+    )
+    return tuple(sorted(found, key=lambda lang: (lang != "ja", lang)))
+
+
+@cache
+def catalogue(language: str) -> dict[str, str]:
+    with resources.files(MESSAGES).joinpath(f"{language}.po").open("rb") as fh:
+        po = read_po(fh)
+    return {str(m.id): str(m.string) for m in po if m.id and m.string}
+
+
+def placeholders(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def render(language: str, key: str, params: dict[str, Any] | None = None) -> str:
+    text = catalogue(language).get(key)
+    if text is None:
+        return key
+    try:
+        return text.format(**(params or {}))
+    except (KeyError, IndexError, ValueError):
+        return text
+
+
+def render_message(language: str, message: dict[str, Any]) -> str:
+    """A ``{"code", "params"}`` from the server (a reason) or from the engine (a kiosk message)."""
+    code, params = str(message.get("code", "")), dict(message.get("params") or {})
+    key = f"msg.{code}" if f"msg.{code}" in catalogue(language) else f"reason.{code}"
+    text = render(language, key, params)
+    if params.get("refunded_yen") and key != "msg.refunded":
+        text += " " + render(language, "msg.refunded", params)
+    return text

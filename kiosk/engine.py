@@ -1,0 +1,615 @@
+"""The kiosk terminal's engine: one resident session at a time as a state machine.
+
+    language -> card -> pin -> menu -> options -> confirm (quote) -> payment -> issuing -> ready
+             -> printing -> take_card -> (card taken) language
+
+Every action checks the step it belongs to, so a reload, a second client or a crafted request cannot
+skip one (:class:`StepError`). Long work (reading the card, authenticating, paying, issuing, printing)
+runs as one background task at a time; the screen follows :meth:`KioskEngine.snapshot`. Pulling the card
+or staying idle ends the session at any step: what was paid and not printed is refunded, and everything
+about the resident is wiped. Messages are codes with parameters, rendered by the client in the
+resident's language.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from kiosk.card_errors import CardError, PinBlocked, WrongPin
+from kiosk.payment import PaymentDevice, PaymentOutcome
+from kiosk.printing import Printer
+from wire.http_json import HttpError
+from wire.kiosk_api import ASK_AT_CITY_HALL, JUMINHYO_OPTIONS, MAX_COPIES, auth_digest
+from wire.kiosk_client import KioskClient
+
+log = logging.getLogger("konbini.kiosk")
+
+
+class Step(StrEnum):
+    LANGUAGE = "language"
+    CARD = "card"
+    PIN = "pin"
+    MENU = "menu"
+    OPTIONS = "options"
+    CONFIRM = "confirm"
+    PAYMENT = "payment"
+    ISSUING = "issuing"
+    READY = "ready"
+    PRINTING = "printing"
+    TAKE_CARD = "take_card"
+
+
+# Steps where the engine waits for the resident (the idle timeout runs) rather than for a device.
+WAITING_FOR_RESIDENT = frozenset(
+    {Step.CARD, Step.PIN, Step.MENU, Step.OPTIONS, Step.CONFIRM, Step.READY, Step.TAKE_CARD}
+)
+# Server answers that end the session with a message for the resident.
+_ENDING_CODES = frozenset({"registration_locked", "registration_suspended", "card_not_registered"})
+
+
+class StepError(Exception):
+    """An action that does not belong to the current step, or a choice the menu did not offer."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class CardPort(Protocol):
+    """The card in the kiosk's reader (:class:`kiosk.pcsc_card.PcscCard` over PC/SC)."""
+
+    async def open(self) -> bytes:
+        """Connect and read the authentication certificate (DER)."""
+        ...
+
+    async def verify_pin(self, pin: str) -> None: ...
+
+    async def sign(self, digest: bytes) -> bytes: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass
+class Paid:
+    reference: str
+    amount_yen: int
+    kept_yen: int = 0  # fees of copies printed
+    refunded_yen: int = 0
+
+
+@dataclass
+class Visit:
+    """Everything about the resident in front of the kiosk; dropped whole when the session ends."""
+
+    certificate: bytes = b""
+    session_id: str = ""
+    nonce: str = ""
+    nonce_deadline: float = 0.0
+    service: str = ""
+    tries_left: int | None = None
+    menu: list[dict[str, Any]] | None = None
+    kind: str | None = None
+    choices: dict[str, Any] | None = None
+    quote: dict[str, Any] | None = None
+    payments: dict[str, Paid] = field(default_factory=dict)
+    certificates: list[dict[str, Any]] = field(default_factory=list)
+    card_pulled: bool = False
+
+
+class KioskEngine:
+    def __init__(
+        self,
+        api: KioskClient,
+        card: CardPort,
+        printer: Printer,
+        payment: PaymentDevice,
+        *,
+        languages: tuple[str, ...] = ("ja", "en"),
+        idle_timeout_s: float = 60.0,
+        issue_attempts: int = 5,
+        retry_pause_s: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.api = api
+        self.card = card
+        self.printer = printer
+        self.payment = payment
+        self.languages = languages
+        self.idle_timeout_s = idle_timeout_s
+        self.issue_attempts = issue_attempts
+        self.retry_pause_s = retry_pause_s
+        self._clock = clock
+        self.step = Step.LANGUAGE
+        self.language = languages[0]
+        self.message: dict[str, Any] | None = None
+        self.visit = Visit()
+        self.card_present = False
+        self.version = 0
+        self._changed = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+        self._idle_deadline = clock() + idle_timeout_s
+        self.on_accepted: Callable[[], None] | None = None  # benches: the moment CUPS accepted a job
+
+    # -- what the screen shows -----------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def snapshot(self) -> dict[str, Any]:
+        v = self.visit
+        idle = max(0.0, self._idle_deadline - self._clock()) if self.step in WAITING_FOR_RESIDENT else None
+        return {
+            "version": self.version,
+            "step": self.step.value,
+            "busy": self.busy,
+            "language": self.language,
+            "languages": list(self.languages),
+            "message": self.message,
+            "card_present": self.card_present,
+            "service": v.service or None,
+            "tries_left": v.tries_left,
+            "menu": v.menu,
+            "kind": v.kind,
+            "choices": v.choices,
+            "quote": v.quote,
+            "max_copies": MAX_COPIES,
+            "paid_yen": sum(p.amount_yen for p in v.payments.values()),
+            "refunded_yen": sum(p.refunded_yen for p in v.payments.values()),
+            "certificates": v.certificates,
+            "idle_s_left": None if idle is None else round(idle, 1),
+        }
+
+    async def wait_change(self, since: int, timeout_s: float) -> dict[str, Any]:
+        """The state once its version is past ``since`` (or after ``timeout_s``)."""
+        async with self._changed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait_for(lambda: self.version > since), timeout_s)
+        return self.snapshot()
+
+    async def wait_for(self, *steps: Step, timeout_s: float = 30.0) -> dict[str, Any]:
+        """For scripts: the state once the engine rests in one of ``steps`` (raises TimeoutError)."""
+
+        def arrived() -> bool:
+            return self.step in steps and not self.busy
+
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(arrived), timeout_s)
+        return self.snapshot()
+
+    def _changed_now(self) -> None:
+        self.version += 1
+
+        async def notify() -> None:
+            async with self._changed:
+                self._changed.notify_all()
+
+        asyncio.get_running_loop().create_task(notify())
+
+    def _go(self, step: Step, message: dict[str, Any] | None = None) -> None:
+        if step != self.step:
+            log.info("step %s -> %s%s", self.step, step, f" ({message['code']})" if message else "")
+        self.step = step
+        self.message = message
+        self._idle_deadline = self._clock() + self.idle_timeout_s
+        self._changed_now()
+
+    def _expect(self, *steps: Step) -> None:
+        if self.step not in steps:
+            raise StepError("step_out_of_order", f"not possible at step {self.step.value}")
+        if self.busy:
+            raise StepError("busy", "the kiosk is still working on the last step")
+
+    def _run(self, work: Coroutine[Any, Any, None]) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._guarded(work))
+        self._changed_now()
+
+    async def _guarded(self, work: Coroutine[Any, Any, None]) -> None:
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a defect must not leave the resident stuck: end the session, refund
+            log.exception("kiosk step failed")
+            await self._end_visit(_msg("kiosk_error"))
+        finally:
+            self._changed_now()
+
+    # -- the resident's actions ----------------------------------------------------------------------
+
+    async def choose_language(self, language: str) -> None:
+        """At the start; the language may also be changed on any later screen without moving on."""
+        if language not in self.languages:
+            raise StepError("bad_choice", f"language must be one of {', '.join(self.languages)}")
+        self.language = language
+        if self.step is Step.LANGUAGE:
+            self._go(Step.CARD)
+            if self.card_present:
+                self._run(self._card_in())
+        else:
+            self._idle_deadline = self._clock() + self.idle_timeout_s
+            self._changed_now()
+
+    async def enter_pin(self, pin: str) -> None:
+        self._expect(Step.PIN)
+        if len(pin) != 4 or not pin.isascii() or not pin.isdigit():
+            raise StepError("bad_choice", "the PIN has 4 digits")
+        self._run(self._authenticate(pin))
+
+    async def select(self, kind: str) -> None:
+        self._expect(Step.MENU)
+        item = self._item(kind)
+        if item is None or not item["available"]:
+            raise StepError("bad_choice", f"{kind!r} is not offered to this resident")
+        self.visit.kind = kind
+        self.visit.choices = _default_choices(item)
+        self._go(Step.OPTIONS)
+
+    async def choose(self, choices: dict[str, Any]) -> None:
+        """The options of the chosen kind and the copies; the server quotes the fee."""
+        self._expect(Step.OPTIONS)
+        assert self.visit.kind is not None
+        item = self._item(self.visit.kind)
+        assert item is not None
+        checked = _checked_choices(item, choices)
+        self.visit.choices = checked
+        self._run(self._quote(checked))
+
+    async def back(self) -> None:
+        self._expect(Step.OPTIONS, Step.CONFIRM)
+        if self.step is Step.CONFIRM:
+            self.visit.quote = None
+            self._go(Step.OPTIONS)
+        else:
+            self.visit.kind = self.visit.choices = None
+            self._go(Step.MENU)
+
+    async def pay(self) -> None:
+        self._expect(Step.CONFIRM)
+        self._run(self._pay_and_issue())
+
+    async def start_print(self) -> None:
+        self._expect(Step.READY)
+        self._run(self._print_all())
+
+    async def cancel(self) -> None:
+        """The resident ends the session (any step where they may act)."""
+        if self.step is Step.LANGUAGE:
+            return
+        self._expect(*WAITING_FOR_RESIDENT)
+        self._run(self._end_visit(_msg("cancelled")))
+
+    # -- device events -------------------------------------------------------------------------------
+
+    def card_changed(self, present: bool) -> None:
+        """From the card watcher (on the loop): a card was inserted into or removed from the reader."""
+        self.card_present = present
+        log.info("card %s", "inserted" if present else "removed")
+        if present:
+            if self.step is Step.CARD and not self.busy:
+                self._run(self._card_in())
+            else:
+                self._changed_now()
+            return
+        if self.step is Step.PRINTING:
+            self.visit.card_pulled = True  # a job in the printer cannot be called back; end after it
+            self._changed_now()
+        elif self.step is Step.TAKE_CARD and not self.busy:
+            self._wipe()
+        elif self.step in (Step.LANGUAGE, Step.CARD) and not self.busy:
+            self._changed_now()
+        else:
+            asyncio.get_running_loop().create_task(self._interrupt(_msg("card_removed")))
+
+    async def tick(self) -> None:
+        """Called about every half second: the idle timeout."""
+        if self.busy or self.step not in WAITING_FOR_RESIDENT | {Step.LANGUAGE}:
+            return
+        if self._clock() < self._idle_deadline:
+            return
+        if self.step is Step.TAKE_CARD:
+            self._idle_deadline = self._clock() + self.idle_timeout_s  # keep reminding
+            return
+        if self.step in (Step.LANGUAGE, Step.CARD):
+            if self.step is Step.CARD or self.language != self.languages[0]:
+                self.language = self.languages[0]
+                self._go(Step.LANGUAGE)
+            else:
+                self._idle_deadline = self._clock() + self.idle_timeout_s
+            return
+        log.info("idle timeout at step %s", self.step)
+        self._run(self._end_visit(_msg("timed_out")))
+
+    async def close(self) -> None:
+        """Shut down: end any session (refunding what is owed) and release the card."""
+        if self.step not in (Step.LANGUAGE, Step.CARD) or self.visit.session_id:
+            await self._interrupt(_msg("kiosk_closing"))
+        await self.card.close()
+
+    # -- the work of each step -----------------------------------------------------------------------
+
+    async def _interrupt(self, message: dict[str, Any]) -> None:
+        """Card pulled or idle mid-step: stop the step's work, then end the session."""
+        task = self._task
+        if task is not None and not task.done():
+            if self.step is Step.PAYMENT:
+                await self.payment.cancel()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._run(self._end_visit(message))
+        await asyncio.shield(self._task)  # type: ignore[arg-type]
+
+    async def _card_in(self) -> None:
+        try:
+            self.visit.certificate = await self.card.open()
+        except CardError as exc:
+            log.info("card not usable: %s", exc.code)
+            await self._end_visit(_msg("card_unreadable"))
+            return
+        if not await self._open_server_session():
+            return
+        self._go(Step.PIN)
+
+    async def _open_server_session(self) -> bool:
+        try:
+            opened = await self.api.open_session()
+        except HttpError as exc:
+            log.warning("cannot open a session: %s", exc.code)
+            await self._end_visit(_msg("service_unavailable"))
+            return False
+        v = self.visit
+        v.session_id, v.nonce, v.service = opened["session_id"], opened["nonce"], opened["service"]
+        v.nonce_deadline = self._clock() + float(opened["nonce_expires_in_s"]) - 5
+        if opened["service"] == "closed":
+            await self._end_visit(opened.get("service_reason") or _msg("service_unavailable"))
+            return False
+        return True
+
+    async def _authenticate(self, pin: str) -> None:
+        v = self.visit
+        try:
+            await self.card.verify_pin(pin)
+        except WrongPin as exc:
+            v.tries_left = exc.tries_left
+            self._go(Step.PIN, _msg("pin_wrong", tries_left=exc.tries_left))
+            return
+        except PinBlocked:
+            await self._end_visit(_msg("pin_blocked"))
+            return
+        except CardError as exc:
+            log.info("card failed at PIN: %s", exc.code)
+            await self._end_visit(_msg("card_unreadable"))
+            return
+        if self._clock() > v.nonce_deadline:  # the resident took long: a fresh nonce
+            await self._end_server_session()
+            if not await self._open_server_session():
+                return
+        try:
+            signature = await self.card.sign(auth_digest(self.api.kiosk_id, v.session_id, v.nonce))
+            await self.api.authenticate(v.session_id, v.nonce, v.certificate, signature, pin)
+            menu = await self.api.menu(v.session_id)
+        except CardError as exc:
+            log.info("card failed at signing: %s", exc.code)
+            await self._end_visit(_msg("card_unreadable"))
+            return
+        except HttpError as exc:
+            if exc.code == "pin_wrong":  # the nonce is spent: the next try gets a new session
+                v.tries_left = int(exc.body.get("tries_left", 0))
+                await self._end_server_session()
+                if await self._open_server_session():
+                    self._go(Step.PIN, _msg("pin_wrong", tries_left=v.tries_left))
+                return
+            await self._end_visit(_msg(exc.code if exc.code in _ENDING_CODES else "service_unavailable"))
+            return
+        v.menu = menu["items"]
+        v.service = menu["service"]
+        v.tries_left = None
+        self._go(Step.MENU)
+
+    async def _quote(self, choices: dict[str, Any]) -> None:
+        v = self.visit
+        assert v.kind is not None
+        try:
+            v.quote = await self.api.quote(v.session_id, v.kind, **choices)
+        except HttpError as exc:
+            if exc.code == "refused":
+                self._go(Step.OPTIONS, exc.body.get("refusal") or _msg(ASK_AT_CITY_HALL))
+                return
+            if exc.code == "bad_field":
+                self._go(Step.OPTIONS, _msg("choice_not_possible"))
+                return
+            await self._end_visit(_msg("service_unavailable"))
+            return
+        self._go(Step.CONFIRM)
+
+    async def _pay_and_issue(self) -> None:
+        v = self.visit
+        assert v.quote is not None
+        self._go(Step.PAYMENT)
+        result = await self.payment.pay(int(v.quote["total_yen"]))
+        if result.outcome is not PaymentOutcome.PAID or result.reference is None:
+            self._go(Step.CONFIRM, _msg(f"payment_{result.outcome.value}"))
+            return
+        paid = Paid(result.reference, result.amount_yen)
+        v.payments[paid.reference] = paid
+        self._go(Step.ISSUING)
+        answer = await self._issue(v.quote["quote_id"], paid)
+        if answer is None:
+            return
+        v.certificates = [
+            {"serial": c["serial"], "kind": c["kind"], "fee_yen": c["fee_yen"], "status": "issued"}
+            for c in answer["certificates"]
+        ]
+        self._go(Step.READY)
+
+    async def _issue(self, quote_id: str, paid: Paid) -> dict[str, Any] | None:
+        """Issue the paid quote; a lost answer or a passing failure is retried with the same quote and
+        payment (the server answers a retry with the first answer). None when the session ended."""
+        for attempt in range(1, self.issue_attempts + 1):
+            try:
+                return await self.api.issue(self.visit.session_id, quote_id, paid.reference)
+            except HttpError as exc:
+                passing = exc.status == 0 or exc.status >= 500 or exc.code == "issue_in_progress"
+                if passing and attempt < self.issue_attempts:
+                    log.info("issue attempt %d failed (%s); trying again", attempt, exc.code)
+                    await asyncio.sleep(self.retry_pause_s * attempt)
+                    continue
+                if exc.code == "refused":
+                    await self._settle(paid, exc.body.get("payment"))
+                    self.visit.quote = None
+                    self._go(Step.MENU, exc.body.get("refusal") or _msg(ASK_AT_CITY_HALL))
+                    return None
+                await self._end_visit(_msg("service_unavailable"))
+                return None
+        return None
+
+    async def _print_all(self) -> None:
+        v = self.visit
+        self._go(Step.PRINTING)
+        failed = 0
+        for cert in v.certificates:
+            if v.card_pulled and cert["status"] == "issued":
+                break  # nothing more goes to the printer once the card is gone
+            cert["status"] = "printing"
+            self._changed_now()
+            printed = await self._print_one(cert)
+            cert["status"] = "printed" if printed else "failed"
+            failed += 0 if printed else 1
+            self._changed_now()
+        copies = sum(c["status"] == "printed" for c in v.certificates)
+        message = (
+            _msg("print_failed", failed=failed, printed=copies) if failed else _msg("printed", printed=copies)
+        )
+        await self._end_visit(message)
+
+    async def _print_one(self, cert: dict[str, Any]) -> bool:
+        v = self.visit
+        serial = cert["serial"]
+        try:
+            pdf = await self.api.fetch_pdf(v.session_id, serial)
+        except HttpError as exc:
+            log.warning("cannot fetch certificate %s: %s", serial, exc.code)
+            return False  # the session end voids and refunds it
+        result = await self.printer.print_pdf(pdf, serial, self.on_accepted)
+        del pdf  # the kiosk keeps no certificate data
+        if not result.printed:
+            log.warning("print of %s failed: %s %s", serial, result.code, result.detail)
+        cert["path"] = str(result.path) if result.path else None
+        try:
+            answer = await self.api.report_print(v.session_id, serial, result.printed)
+        except HttpError as exc:
+            log.warning("print report for %s failed: %s", serial, exc.code)
+            return result.printed
+        paid = next(iter(v.payments.values()), None)
+        if result.printed and paid is not None:
+            paid.kept_yen += int(cert["fee_yen"])
+        elif paid is not None:
+            await self._settle(paid, answer.get("payment"))
+        return result.printed
+
+    async def _settle(self, paid: Paid, server: dict[str, Any] | None) -> None:
+        """Give back what the server recorded as refunded for ``paid`` and the device has not yet given."""
+        due = int(server["refunded_yen"]) if server else paid.amount_yen - paid.kept_yen
+        owed = due - paid.refunded_yen
+        if owed > 0:
+            await self.payment.refund(paid.reference, owed)
+            paid.refunded_yen += owed
+            log.info("refunded %d yen", owed)
+            self._changed_now()
+
+    async def _end_server_session(self) -> None:
+        v = self.visit
+        if not v.session_id:
+            return
+        answer: dict[str, Any] | None = None
+        try:
+            answer = await self.api.end_session(v.session_id)
+        except HttpError as exc:  # the server's sweeper voids what this session never printed
+            log.warning("could not end the session: %s", exc.code)
+        v.session_id = v.nonce = ""
+        recorded = {p["payment_reference"]: p for p in (answer or {}).get("payments", [])}
+        for paid in v.payments.values():
+            await self._settle(paid, recorded.get(paid.reference))
+
+    async def _end_visit(self, message: dict[str, Any]) -> None:
+        """End the server session (refunding what is owed), release the card; then the take-card
+        reminder, or straight back to the start when the card is already out."""
+        await self._end_server_session()
+        await self.card.close()
+        if self.card_present:
+            refunded = sum(p.refunded_yen for p in self.visit.payments.values())
+            if refunded:
+                message = {**message, "params": {**message.get("params", {}), "refunded_yen": refunded}}
+            self._go(Step.TAKE_CARD, message)
+        else:
+            self._wipe(message)
+
+    def _wipe(self, message: dict[str, Any] | None = None) -> None:
+        """Nothing of the resident stays: back to the first screen."""
+        self.visit = Visit()
+        self.language = self.languages[0]
+        self._go(Step.LANGUAGE, message)
+
+    def _item(self, kind: str) -> dict[str, Any] | None:
+        return next((i for i in self.visit.menu or [] if i["kind"] == kind), None)
+
+
+def _msg(code: str, **params: Any) -> dict[str, Any]:
+    return {"code": code, "params": params}
+
+
+def _default_choices(item: dict[str, Any]) -> dict[str, Any]:
+    choices: dict[str, Any] = {"copies": 1}
+    if item["kind"] == "juminhyo":
+        choices.update(scope="self", members=[], options=[])
+    elif "fiscal_years" in item:
+        years = [y["fiscal_year"] for y in item["fiscal_years"] if y["available"]]
+        choices["fiscal_year"] = years[0] if years else None
+    return choices
+
+
+def _checked_choices(item: dict[str, Any], choices: dict[str, Any]) -> dict[str, Any]:
+    """The resident's choices, only as the menu offered them (StepError otherwise)."""
+
+    def bad(what: str) -> StepError:
+        return StepError("bad_choice", what)
+
+    copies = choices.get("copies", 1)
+    if not isinstance(copies, int) or isinstance(copies, bool) or not 1 <= copies <= MAX_COPIES:
+        raise bad(f"copies must be 1 to {MAX_COPIES}")
+    out: dict[str, Any] = {"copies": copies}
+    if item["kind"] == "juminhyo":
+        scopes = {s["scope"] for s in item.get("scopes", []) if s["available"]}
+        scope = choices.get("scope", "self")
+        if scope not in scopes:
+            raise bad(f"scope must be one of {', '.join(sorted(scopes))}")
+        members = choices.get("members") or []
+        offered = {m["member_id"] for m in item.get("members", [])}
+        if scope == "members" and (
+            not members or not isinstance(members, list) or not set(members) <= offered
+        ):
+            raise bad("choose one or more members of the household list")
+        options = choices.get("options") or []
+        if not isinstance(options, list) or not set(options) <= set(item.get("options", [])) & set(
+            JUMINHYO_OPTIONS
+        ):
+            raise bad("an item that is not offered was chosen")
+        out.update(scope=scope, members=list(members) if scope == "members" else [], options=sorted(options))
+    elif "fiscal_years" in item:
+        years = {y["fiscal_year"] for y in item["fiscal_years"] if y["available"]}
+        year = choices.get("fiscal_year")
+        if year not in years:
+            raise bad("choose one of the fiscal years offered")
+        out["fiscal_year"] = year
+    elif set(choices) - {"copies"}:
+        raise bad("this certificate has no options")
+    return out

@@ -1,0 +1,47 @@
+"""The card in the kiosk's reader, for the engine: :class:`~kiosk.card_reader.JpkiCard` (blocking pyscard
+calls) run on one worker thread of its own, so the event loop never waits on the card."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from kiosk.card_reader import CardIoError, JpkiCard
+
+T = TypeVar("T")
+
+
+class PcscCard:
+    def __init__(self, reader: str) -> None:
+        self.reader = reader
+        self._card: JpkiCard | None = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="card")
+
+    async def _call(self, work: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, work)
+
+    def _connected(self) -> JpkiCard:
+        if self._card is None:
+            raise CardIoError("no card connected")
+        return self._card
+
+    async def open(self) -> bytes:
+        await self.close()
+        self._card = await self._call(lambda: JpkiCard.connect(self.reader, timeout_s=2.0))
+        return await self._call(self._connected().read_auth_certificate)
+
+    async def verify_pin(self, pin: str) -> None:
+        card = self._connected()
+        await self._call(lambda: card.verify_pin(pin))
+
+    async def sign(self, digest: bytes) -> bytes:
+        card = self._connected()
+        return await self._call(lambda: card.sign_digest(digest))
+
+    async def close(self) -> None:
+        """Disconnect and reset the card, so its PIN verification does not outlive the session."""
+        card, self._card = self._card, None
+        if card is not None:
+            await self._call(card.close)

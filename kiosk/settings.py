@@ -1,0 +1,71 @@
+"""The kiosk app's settings, each declared once with its default and help text; read from environment
+variables ``KONBINI_KIOSK_<NAME>`` and overridden by ``konbini-kiosk serve`` flags of the same name."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def _s(default: Any, help_text: str) -> Any:
+    return field(default=default, metadata={"help": help_text})
+
+
+@dataclass(frozen=True)
+class KioskSettings:
+    credentials: Path = _s(Path("var/kiosks/kiosk-001.json"), "kiosk credentials from konbini-ops kiosk-add")
+    server: str = _s("", "server URL (default: the one in the credentials file)")
+    reader: str = _s("", "PC/SC reader of the card (default: the first reader pcscd lists)")
+    printer: str = _s("", "CUPS queue to print on (default: write PDFs into spool_dir, for scripts only)")
+    cups_server: str = _s("", "CUPS server (socket path or host:port; default: the system's)")
+    spool_dir: Path = _s(Path("out"), "folder for certificates when no CUPS queue is set")
+    print_timeout_s: float = _s(120.0, "a print job not completed in this time is cancelled and refunded")
+    payment: str = _s("simulated", "payment device: 'simulated' (demos and tests)")
+    payment_manual: bool = _s(False, "the simulated device waits for the demo panel instead of paying")
+    host: str = _s("127.0.0.1", "address the kiosk app listens on (keep it local)")
+    port: int = _s(8480, "port of the kiosk app's local page and API")
+    idle_timeout_s: float = _s(60.0, "a screen left alone this long ends the session and wipes it")
+    demo: bool = _s(False, "demo controls: card and payment-device panels in the local API")
+
+
+def _coerce(value: str, typ: Any) -> Any:
+    if typ in (bool, "bool"):
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"not a yes/no value: {value!r}")
+    return {"Path": Path, "float": float, "int": int}.get(str(getattr(typ, "__name__", typ)), str)(value)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    for f in dataclasses.fields(KioskSettings):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type in (bool, "bool"):
+            parser.add_argument(flag, action="store_true", default=None, help=f.metadata["help"])
+        else:
+            parser.add_argument(flag, default=None, help=f"{f.metadata['help']} (default: {f.default})")
+
+
+def load(args: argparse.Namespace | None = None, env: dict[str, str] | None = None) -> KioskSettings:
+    """Defaults, then ``KONBINI_KIOSK_*`` variables, then flags; a malformed value stops with its name."""
+    env = dict(os.environ) if env is None else env
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(KioskSettings):
+        raw = getattr(args, f.name, None) if args is not None else None
+        if raw is None:
+            raw = env.get(f"KONBINI_KIOSK_{f.name.upper()}")
+        if raw is None:
+            continue
+        try:
+            values[f.name] = raw if isinstance(raw, bool) else _coerce(str(raw), f.type)
+        except ValueError as exc:
+            raise SystemExit(f"error: setting {f.name}: {exc}") from None
+    settings = KioskSettings(**values)
+    if settings.payment != "simulated":
+        raise SystemExit(f"error: setting payment: unknown payment device {settings.payment!r}")
+    return settings

@@ -1,0 +1,164 @@
+"""The one client of the server's kiosk API (aiohttp, asynchronous): used by the kiosk app, the scripted
+``konbini-kiosk session`` and the demo's software kiosks. It can present a client certificate (mutual TLS)
+and trusts a given CA for the server's certificate."""
+
+from __future__ import annotations
+
+import base64
+import json
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from wire.http_json import HttpError
+from wire.kiosk_api import API_PREFIX
+
+
+@dataclass(frozen=True)
+class KioskCredentials:
+    """What ``konbini-ops kiosk-add`` writes for a kiosk: its id, token and server, and optionally the
+    TLS files (client certificate and key, the CA that signed the server's certificate)."""
+
+    kiosk_id: str
+    token: str
+    server: str
+    client_cert: str | None = None
+    client_key: str | None = None
+    server_ca: str | None = None
+
+    @classmethod
+    def load(cls, path: Path) -> KioskCredentials:
+        try:
+            data = json.loads(path.read_text())
+            return cls(
+                str(data["kiosk_id"]),
+                str(data["token"]),
+                str(data["server"]),
+                data.get("client_cert"),
+                data.get("client_key"),
+                data.get("server_ca"),
+            )
+        except FileNotFoundError:
+            raise SystemExit(
+                f"error: kiosk credentials {path} not found; enrol the kiosk with konbini-ops kiosk-add"
+            ) from None
+        except (ValueError, KeyError) as exc:
+            raise SystemExit(f"error: kiosk credentials {path} are malformed ({exc})") from None
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if not (self.client_cert or self.server_ca):
+            return None
+        ctx = ssl.create_default_context(cafile=self.server_ca)
+        if self.client_cert:
+            ctx.load_cert_chain(self.client_cert, self.client_key)
+        return ctx
+
+
+class KioskClient:
+    """``async with KioskClient(creds) as api: ...``; every error answer raises :class:`HttpError` with the
+    server's stable code; a server that cannot be reached raises it with ``server_unreachable``."""
+
+    def __init__(self, creds: KioskCredentials, server: str | None = None, timeout_s: float = 30.0) -> None:
+        self.kiosk_id = creds.kiosk_id
+        self.base = (server or creds.server).rstrip("/") + API_PREFIX
+        self._headers = {"X-Kiosk-Id": creds.kiosk_id, "Authorization": f"Bearer {creds.token}"}
+        self._ssl = creds.ssl_context()
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._http: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> KioskClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._http is None or self._http.closed:
+            connector = aiohttp.TCPConnector(ssl=self._ssl if self._ssl is not None else True)
+            self._http = aiohttp.ClientSession(
+                headers=self._headers, timeout=self._timeout, connector=connector
+            )
+        return self._http
+
+    async def _request(
+        self, method: str, path: str, body: dict[str, Any] | None = None
+    ) -> tuple[int, bytes, str]:
+        try:
+            async with self._session().request(method, self.base + path, json=body) as resp:
+                return resp.status, await resp.read(), resp.content_type
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise HttpError(0, "server_unreachable", f"cannot reach {self.base}: {exc!r}") from exc
+
+    async def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        status, data, ctype = await self._request(method, path, body)
+        parsed: Any = None
+        if "json" in ctype:
+            try:
+                parsed = json.loads(data)
+            except ValueError:
+                parsed = None
+        if status >= 400:
+            err = parsed.get("error", {}) if isinstance(parsed, dict) else {}
+            raise HttpError(
+                status,
+                err.get("code", f"http_{status}"),
+                err.get("message", data[:200].decode(errors="replace")),
+                err,
+            )
+        if not isinstance(parsed, dict):
+            raise HttpError(status, "bad_response", f"expected JSON from {path}, got {ctype or 'nothing'}")
+        return parsed
+
+    async def open_session(self) -> dict[str, Any]:
+        return await self.call("POST", "/sessions", {})
+
+    async def authenticate(
+        self, session_id: str, nonce: str, cert_der: bytes, signature: bytes, pin: str
+    ) -> dict[str, Any]:
+        body = {
+            "nonce": nonce,
+            "certificate": base64.b64encode(cert_der).decode(),
+            "signature": base64.b64encode(signature).decode(),
+            "pin": pin,
+        }
+        return await self.call("POST", f"/sessions/{session_id}/authenticate", body)
+
+    async def menu(self, session_id: str) -> dict[str, Any]:
+        return await self.call("GET", f"/sessions/{session_id}/menu")
+
+    async def quote(self, session_id: str, kind: str, copies: int = 1, **choices: Any) -> dict[str, Any]:
+        """``choices``: scope, members (menu member ids), options, fiscal_year, as the kind takes them."""
+        body = {"kind": kind, "copies": copies, **{k: v for k, v in choices.items() if v is not None}}
+        return await self.call("POST", f"/sessions/{session_id}/quotes", body)
+
+    async def issue(self, session_id: str, quote_id: str, payment_reference: str) -> dict[str, Any]:
+        body = {"quote_id": quote_id, "payment_reference": payment_reference}
+        return await self.call("POST", f"/sessions/{session_id}/certificates", body)
+
+    async def fetch_pdf(self, session_id: str, serial: str) -> bytes:
+        status, data, ctype = await self._request("GET", f"/sessions/{session_id}/certificates/{serial}/pdf")
+        if status >= 400:
+            try:
+                err = json.loads(data).get("error", {})
+            except ValueError:
+                err = {}
+            raise HttpError(status, err.get("code", f"http_{status}"), err.get("message", ""), err)
+        if ctype != "application/pdf":
+            raise HttpError(status, "bad_response", f"expected a PDF, got {ctype or 'nothing'}")
+        return data
+
+    async def report_print(self, session_id: str, serial: str, printed: bool) -> dict[str, Any]:
+        return await self.call(
+            "POST", f"/sessions/{session_id}/certificates/{serial}/print-report", {"printed": printed}
+        )
+
+    async def end_session(self, session_id: str) -> dict[str, Any]:
+        return await self.call("DELETE", f"/sessions/{session_id}")
