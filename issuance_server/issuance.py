@@ -32,8 +32,8 @@ from issuance_server.eligibility import (
 )
 from issuance_server.facts import age_s, confirmed_facts, printed_versions
 from wire.kiosk_api import (
-    TAX_KINDS,
     MAX_COPIES,
+    TAX_KINDS,
     CertificateKind,
     ErrorCode,
 )
@@ -224,7 +224,9 @@ async def issue(
             )  # fmt: skip
             issued.append(Issued(cert_req.serial, req.kind, fee, doc.pages))
         if payment_id is not None and not await payments.mark_issued(tx, payment_id, issued_json(issued)):
-            raise ApiError(409, ErrorCode.SESSION_STATE, "the session ended while issuing; nothing was issued")
+            raise ApiError(
+                409, ErrorCode.SESSION_STATE, "the session ended while issuing; nothing was issued"
+            )
     core.count("issuances_total", len(issued))
     return issued
 

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from kiosk.pcscd import ensure_pcscd, stop_pcscd_if_started
+from konbini_demo.kiosk_app_demo import run_kiosk_app_demo
 from konbini_demo.processes import ServiceError
 from konbini_demo.recovery_demo import run_recovery_demo
 from konbini_demo.stack import Stack
@@ -54,6 +55,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--recovery", action="store_true", help="the registry dies and returns while kiosks issue"
     )
+    parser.add_argument(
+        "--kiosk-app",
+        action="store_true",
+        help="a resident through the kiosk app, CUPS and the payment device",
+    )
     args = parser.parse_args(argv)
     started = time.monotonic()
     stack = Stack(
@@ -63,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
         server_port=args.server_port,
         server_settings=RECOVERY_SETTINGS if args.recovery else None,
     )
-    recovery_line = ""
+    final_line = ""
     stack.wipe()
     pcscd_started = False
     try:
@@ -79,8 +85,12 @@ def main(argv: list[str] | None = None) -> None:
         stack.register(DEMO_ATENA_NO, DEMO_PIN)
         lines = []
         if args.recovery:
-            recovery_line = run_recovery_demo(stack, DEMO_PIN, args.out)
-        for label, extra in [] if args.recovery else ALL_KINDS if args.all_kinds else ONE_KIND:
+            final_line = run_recovery_demo(stack, DEMO_PIN, args.out)
+        if args.kiosk_app:
+            final_line = run_kiosk_app_demo(stack, DEMO_PIN, args.out)
+        for label, extra in (
+            [] if args.recovery or args.kiosk_app else ALL_KINDS if args.all_kinds else ONE_KIND
+        ):
             step(f"kiosk session through pyscard: {label}")
             serial, path = kiosk_certificate(stack, args.out, *extra)
             lines.append((label, path, serial))
@@ -92,8 +102,8 @@ def main(argv: list[str] | None = None) -> None:
         if pcscd_started:
             stop_pcscd_if_started()
     step(f"done in {time.monotonic() - started:.1f} s")
-    if recovery_line:
-        print(recovery_line, flush=True)
+    if final_line:
+        print(final_line, flush=True)
     for label, path, serial in lines:
         kind = f"kind={label} " if args.all_kinds else ""
         print(f"DEMO OK {kind}certificate={path} serial={serial} verify=VALID", flush=True)

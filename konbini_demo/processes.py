@@ -32,10 +32,16 @@ def port_in_use(port: int) -> bool:
 
 class Service:
     def __init__(
-        self, name: str, args: Sequence[str], log_dir: Path, env: dict[str, str] | None = None
+        self,
+        name: str,
+        args: Sequence[str],
+        log_dir: Path,
+        env: dict[str, str] | None = None,
+        raw: bool = False,
     ) -> None:
+        """``args``: a Python module and its arguments (``python -m``), or with ``raw`` a whole command."""
         self.name = name
-        self.args = [sys.executable, "-m", *args]
+        self.args = list(args) if raw else [sys.executable, "-m", *args]
         self.log_path = log_dir / f"{name}.log"
         log_dir.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()

@@ -155,6 +155,28 @@ class Stack:
             (self.server_dir / ".staff-bootstrapped").touch()
         self.ops("kiosk-add", KIOSK_ID, "--location", "demo store", "--out", str(self.kiosk_credentials))
 
+    def start_kiosk_app(self, port: int, *settings: str) -> str:
+        """The kiosk app (``konbini-kiosk serve``) on this stack's reader, in demo mode; returns its URL.
+        ``settings``: more ``serve`` flags (``--printer``, ``--cups-server``, ...)."""
+        self.stop_kiosk_app()
+        svc = Service(
+            "kiosk_app",
+            [
+                "kiosk", "serve", "--credentials", str(self.kiosk_credentials), "--reader", self.reader,
+                "--port", str(port), "--demo", *settings,
+            ],
+            self.logs,
+        )  # fmt: skip
+        self.services["kiosk_app"] = svc
+        url = f"http://127.0.0.1:{port}"
+        svc.wait_http(f"{url}/api/state")
+        return url
+
+    def stop_kiosk_app(self) -> None:
+        svc = self.services.pop("kiosk_app", None)
+        if svc is not None:
+            svc.stop()
+
     def personalise_card(self, name: str, pin: str, *extra: str) -> Path:
         out = self.root / "cards" / f"{name}.json"
         n = 1
