@@ -1,0 +1,342 @@
+"""The kiosk app across the real parts: pcscd + vpcd with the virtual card (inserted and removed here),
+registry_sim and the server as processes, a private cupsd with a virtual PDF printer and failing queues,
+and the simulated payment device; driven through the app's local interface as its page would."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from issuance_server.certificates.verify import extract_record_text
+from kiosk.pcscd import ensure_pcscd
+from konbini_demo.cups import CupsServer
+from konbini_demo.kiosk_app_client import KioskAppClient
+from konbini_demo.processes import free_port
+from konbini_demo.stack import Stack
+from registry_sim.generator import DEMO_ATENA_NO
+from wire.http_json import HttpError
+from wire.kiosk_api import ASK_AT_CITY_HALL
+
+pytestmark = pytest.mark.e2e
+PIN = "8642"
+PUBLIC_SITE = "https://city.example.jp"
+FEE = 200
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    ensure_pcscd()
+    s = Stack(
+        tmp_path_factory.mktemp("kiosk-app"),
+        residents=600,
+        vpcd_port=35964,
+        server_settings={"KONBINI_PUBLIC_BASE_URL": PUBLIC_SITE},
+    )
+    try:
+        s.start()
+        s.insert_card(s.personalise_card("resident", PIN))
+        s.register(DEMO_ATENA_NO, PIN)
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture(scope="module")
+def cups(stack: Stack) -> Iterator[CupsServer]:
+    server = CupsServer(stack.root / "printed", stack.logs, name=f"konbini-t{free_port()}")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def card_in(stack: Stack) -> Iterator[None]:
+    """The resident's card in the reader at the start of each test (tests pull it)."""
+    if "card" not in stack.services:
+        stack.insert_card(sorted((stack.root / "cards").glob("resident*.json"))[0])
+    yield
+
+
+def kiosk_app(stack: Stack, cups: CupsServer, queue: str = "pdf", *extra: str) -> KioskAppClient:
+    url = stack.start_kiosk_app(
+        free_port(),
+        "--printer",
+        cups.queue(queue),
+        "--cups-server",
+        cups.socket,
+        "--print-timeout-s",
+        "20",
+        *extra,
+    )
+    return KioskAppClient(url)
+
+
+def to_menu(app: KioskAppClient, language: str = "en") -> dict[str, Any]:
+    app.act("language", {"language": language})
+    app.wait_step("pin")
+    app.act("pin", {"pin": PIN})
+    state = app.wait_step("menu", "pin", "take_card")
+    assert state["step"] == "menu", state["message"]
+    return state
+
+
+def to_ready(app: KioskAppClient, kind: str = "juminhyo", **choices: Any) -> dict[str, Any]:
+    to_menu(app)
+    app.act("select", {"kind": kind})
+    app.act("options", choices)
+    assert app.wait_step("confirm", "options")["step"] == "confirm"
+    app.act("pay")
+    state = app.wait_step("ready", "confirm", "menu", "take_card")
+    assert state["step"] == "ready", state["message"]
+    return state
+
+
+def server_db(stack: Stack) -> sqlite3.Connection:
+    conn = sqlite3.connect(f"file:{stack.server_dir / 'konbini.sqlite3'}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def issuance(stack: Stack, serial: str) -> sqlite3.Row:
+    with server_db(stack) as conn:
+        return conn.execute(
+            "SELECT i.status, i.refund_yen, p.total_yen, p.refunded_yen, p.status AS payment_status"
+            " FROM issuances i JOIN kiosk_payments p ON p.quote_id = i.payment_id WHERE i.serial = ?",
+            (serial,),
+        ).fetchone()
+
+
+KINDS = [
+    ("juminhyo", {"scope": "self", "options": ["householder"]}),
+    ("juminhyo", {"scope": "household"}),
+    ("inkan", {}),
+    ("tax_income", {}),
+    ("tax_status", {}),
+    ("tax_income_assessment", {}),
+    ("tax_payment", {}),
+]
+
+
+def test_a_resident_gets_every_kind_through_the_kiosk_app(
+    stack: Stack, cups: CupsServer, card_in: None
+) -> None:
+    app = kiosk_app(stack, cups)
+    for kind, choices in KINDS:
+        state = to_menu(app)
+        item = next(i for i in state["menu"] if i["kind"] == kind)
+        if "fiscal_years" in item:
+            choices = {"fiscal_year": next(y["fiscal_year"] for y in item["fiscal_years"] if y["available"])}
+        app.act("select", {"kind": kind})
+        quote = app.act("options", {**choices, "copies": 1})
+        quote = app.wait_step("confirm")["quote"]
+        assert quote["total_yen"] == FEE
+        app.act("pay")
+        app.wait_step("ready")
+        app.act("print")
+        done = app.wait_step("take_card", timeout_s=60)
+        assert done["message"]["code"] == "printed", done["message"]
+        serial = done["certificates"][0]["serial"]
+        [printed] = cups.printed(serial)
+        assert extract_record_text(printed).startswith(f"{PUBLIC_SITE}/verify/KB1.")  # a phone opens the page
+        verdict = stack.verify(printed)  # the QR survives cups-pdf's Ghostscript pass, and verifies offline
+        assert verdict.returncode == 0 and verdict.stdout.startswith("VALID"), verdict.stdout + verdict.stderr
+        row = issuance(stack, serial)
+        assert row["status"] == "printed" and row["refunded_yen"] == 0 and row["payment_status"] == "issued"
+        stack.remove_card()
+        assert app.wait_step("language", timeout_s=10)["menu"] is None  # nothing of the resident is left
+        stack.insert_card(sorted((stack.root / "cards").glob("resident*.json"))[0])
+    assert app.ledger() == {"waiting": False, "taken_yen": FEE * len(KINDS), "refunded_yen": 0}
+
+
+def test_a_step_skipped_by_a_crafted_request_is_refused(
+    stack: Stack, cups: CupsServer, card_in: None
+) -> None:
+    app = kiosk_app(stack, cups)
+    with pytest.raises(HttpError) as exc:
+        app.act("pin", {"pin": PIN})  # before the language and the card
+    assert exc.value.status == 409 and exc.value.code == "step_out_of_order"
+    app.act("language", {"language": "en"})
+    app.wait_step("pin")
+    for action, body in (("select", {"kind": "juminhyo"}), ("pay", {}), ("print", {})):
+        with pytest.raises(HttpError) as exc:
+            app.act(action, body)  # menu, payment and printing before the PIN
+        assert exc.value.code == "step_out_of_order"
+    app.act("pin", {"pin": PIN})
+    app.wait_step("menu")
+    with pytest.raises(HttpError) as exc:
+        app.act("pay")  # paying before a quote
+    assert exc.value.code == "step_out_of_order"
+    app.act("select", {"kind": "juminhyo"})
+    with pytest.raises(HttpError) as exc:
+        app.act("options", {"scope": "household", "options": ["kojin_bango"]})  # not offered at kiosks
+    assert exc.value.status == 400 and exc.value.code == "bad_choice"
+    app.act("cancel")
+    assert app.wait_step("take_card")["message"]["code"] == "cancelled"
+
+
+def test_only_the_local_page_may_use_the_interface(stack: Stack, cups: CupsServer, card_in: None) -> None:
+    app = kiosk_app(stack, cups)
+
+    def post(headers: dict[str, str]) -> int:
+        req = urllib.request.Request(
+            f"{app.base_url}/api/language", data=b'{"language": "en"}', headers=headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(req) as resp:
+                return int(resp.status)
+        except urllib.error.HTTPError as err:
+            return int(err.code)
+
+    assert post({}) == 403  # no Origin: not the page
+    assert post({"Origin": "http://evil.example"}) == 403  # another site's page in the same browser
+    assert post({"Origin": app.base_url, "Host": "evil.example"}) == 403  # DNS rebinding
+    assert app.state()["step"] == "language"  # none of them moved the session
+    assert post({"Origin": app.base_url}) == 200
+
+
+def test_card_pulled_after_payment_voids_and_refunds_once(
+    stack: Stack, cups: CupsServer, card_in: None
+) -> None:
+    app = kiosk_app(stack, cups)
+    state = to_ready(app)
+    serial = state["certificates"][0]["serial"]
+    stack.remove_card()
+    state = app.wait_step("language", timeout_s=10)
+    assert state["message"]["code"] == "card_removed" and state["certificates"] == []
+    row = issuance(stack, serial)
+    assert row["status"] == "voided" and row["refund_yen"] == FEE
+    assert (
+        row["refunded_yen"] == row["total_yen"] == FEE and row["payment_status"] == "issued"
+    )  # recorded once
+    assert app.ledger()["refunded_yen"] == app.ledger()["taken_yen"] == FEE
+    assert cups.printed(serial) == []  # nothing printed
+
+
+def test_a_cancelled_payment_issues_nothing(stack: Stack, cups: CupsServer, card_in: None) -> None:
+    app = kiosk_app(stack, cups)
+    with server_db(stack) as conn:
+        before = conn.execute("SELECT count(*) FROM issuances").fetchone()[0]
+    to_menu(app)
+    app.act("select", {"kind": "inkan"})
+    app.act("options", {})
+    app.wait_step("confirm")
+    for outcome in ("cancelled", "insufficient", "device_error"):
+        app.payment_outcome(outcome)
+        app.act("pay")
+        state = app.wait_step("confirm", "ready")
+        assert state["step"] == "confirm" and state["message"]["code"] == f"payment_{outcome}"
+    with server_db(stack) as conn:
+        assert conn.execute("SELECT count(*) FROM issuances").fetchone()[0] == before
+    assert app.ledger()["taken_yen"] == 0
+
+
+@pytest.mark.parametrize("queue", ["jam", "stuck", "offline"])
+def test_a_print_failure_voids_and_refunds(stack: Stack, cups: CupsServer, card_in: None, queue: str) -> None:
+    app = kiosk_app(stack, cups, queue, "--print-timeout-s", "2")
+    serial = to_ready(app)["certificates"][0]["serial"]
+    app.act("print")
+    state = app.wait_step("take_card", timeout_s=30)
+    assert state["message"]["code"] == "print_failed" and state["message"]["params"]["refunded_yen"] == FEE
+    row = issuance(stack, serial)
+    assert row["status"] == "voided" and row["refunded_yen"] == FEE
+    assert app.ledger()["refunded_yen"] == app.ledger()["taken_yen"] == FEE
+
+
+class LosingProxy:
+    """Between the kiosk app and the server: forwards everything, but answers the first issue request
+    with 504 after the server has issued (the answer was lost on the way back)."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.port = free_port()
+        self.lost = 0
+        self.issue_requests = 0
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        threading.Thread(target=self._run, daemon=True).start()
+        self._ready.wait(5)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._forward)
+        runner = web.AppRunner(app)
+        self._loop.run_until_complete(runner.setup())
+        self._loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def _forward(self, request: web.Request) -> web.Response:
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.request(
+                request.method, self.target + request.path_qs, headers=headers, data=await request.read()
+            ) as r,
+        ):
+            body = await r.read()
+            issue = request.method == "POST" and request.path.endswith("/certificates")
+            self.issue_requests += issue
+            if issue and self.lost == 0:
+                self.lost += 1
+                return web.Response(status=504, text="gateway timeout")
+            return web.Response(status=r.status, body=body, content_type=r.content_type)
+
+
+def test_a_retried_issue_after_a_lost_answer_neither_issues_nor_charges_twice(
+    stack: Stack, cups: CupsServer, card_in: None
+) -> None:
+    proxy = LosingProxy(stack.server_url)
+    app = kiosk_app(stack, cups, "pdf", "--server", f"http://127.0.0.1:{proxy.port}")
+    state = to_ready(app, copies=1)
+    assert proxy.lost == 1 and proxy.issue_requests == 2
+    [cert] = state["certificates"]
+    app.act("print")
+    assert app.wait_step("take_card", timeout_s=60)["message"]["code"] == "printed"
+    with server_db(stack) as conn:
+        quote_id = conn.execute(
+            "SELECT payment_id FROM issuances WHERE serial = ?", (cert["serial"],)
+        ).fetchone()[0]
+        assert (
+            conn.execute("SELECT count(*) FROM issuances WHERE payment_id = ?", (quote_id,)).fetchone()[0]
+            == 1
+        )
+    assert app.ledger() == {"waiting": False, "taken_yen": FEE, "refunded_yen": 0}
+    assert len(cups.printed(cert["serial"])) == 1
+
+
+def test_the_kiosk_app_never_learns_a_support_measure(stack: Stack, cups: CupsServer, card_in: None) -> None:
+    registry = stack.registry()
+    person = registry.call("GET", f"/records/resident/{DEMO_ATENA_NO}")
+    flagged = {**person, "support_measure": 1, "version": person["version"] + 1}
+    registry.call("POST", "/control/apply", {"changes": [{"op": "upsert", "record": flagged}]})
+    try:
+        app = kiosk_app(stack, cups)
+        deadline = time.monotonic() + 15
+        while True:  # until the replica has the change
+            state = to_menu(app)
+            if all(not i["available"] for i in state["menu"]) or time.monotonic() > deadline:
+                break
+            app.act("cancel")
+            stack.remove_card()
+            stack.insert_card(sorted((stack.root / "cards").glob("resident*.json"))[0])
+        assert {i["refusal"]["code"] for i in state["menu"]} == {ASK_AT_CITY_HALL}
+        seen = json.dumps(state, ensure_ascii=False)
+        app.act("cancel")
+        seen += json.dumps(app.wait_step("take_card"), ensure_ascii=False)
+        seen += (stack.logs / "kiosk_app.log").read_text()
+        assert "support" not in seen and "支援" not in seen
+    finally:
+        restored = {**person, "version": person["version"] + 2}
+        registry.call("POST", "/control/apply", {"changes": [{"op": "upsert", "record": restored}]})
