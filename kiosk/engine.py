@@ -136,7 +136,6 @@ class KioskEngine:
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self._idle_deadline = clock() + idle_timeout_s
-        self.on_accepted: Callable[[], None] | None = None  # benches: the moment CUPS accepted a job
 
     # -- what the screen shows -----------------------------------------------------------------------
 
@@ -442,9 +441,11 @@ class KioskEngine:
         paid = Paid(result.reference, result.amount_yen)
         v.payments[paid.reference] = paid
         self._go(Step.ISSUING)
+        started = time.perf_counter()
         answer = await self._issue(v.quote["quote_id"], paid)
         if answer is None:
             return
+        log.info("timing paid_to_issued_ms=%.1f", (time.perf_counter() - started) * 1000)
         v.certificates = [
             {"serial": c["serial"], "kind": c["kind"], "fee_yen": c["fee_yen"], "status": "issued"}
             for c in answer["certificates"]
@@ -475,13 +476,22 @@ class KioskEngine:
     async def _print_all(self) -> None:
         v = self.visit
         self._go(Step.PRINTING)
+        started = time.perf_counter()
+        first = True
+
+        def accepted() -> None:
+            nonlocal first
+            if first:
+                first = False
+                log.info("timing print_to_accepted_ms=%.1f", (time.perf_counter() - started) * 1000)
+
         failed = 0
         for cert in v.certificates:
             if v.card_pulled and cert["status"] == "issued":
                 break  # nothing more goes to the printer once the card is gone
             cert["status"] = "printing"
             self._changed_now()
-            printed = await self._print_one(cert)
+            printed = await self._print_one(cert, accepted)
             cert["status"] = "printed" if printed else "failed"
             failed += 0 if printed else 1
             self._changed_now()
@@ -491,7 +501,7 @@ class KioskEngine:
         )
         await self._end_visit(message)
 
-    async def _print_one(self, cert: dict[str, Any]) -> bool:
+    async def _print_one(self, cert: dict[str, Any], accepted: Callable[[], None]) -> bool:
         v = self.visit
         serial = cert["serial"]
         try:
@@ -499,7 +509,7 @@ class KioskEngine:
         except HttpError as exc:
             log.warning("cannot fetch certificate %s: %s", serial, exc.code)
             return False  # the session end voids and refunds it
-        result = await self.printer.print_pdf(pdf, serial, self.on_accepted)
+        result = await self.printer.print_pdf(pdf, serial, accepted)
         del pdf  # the kiosk keeps no certificate data
         if not result.printed:
             log.warning("print of %s failed: %s %s", serial, result.code, result.detail)

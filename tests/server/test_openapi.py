@@ -11,8 +11,8 @@ from issuance_server.app import make_app
 from issuance_server.settings import load_settings
 
 
-def documented() -> set[tuple[str, str]]:
-    text = resources.files("issuance_server").joinpath("openapi.yaml").read_text(encoding="utf-8")
+def documented(package: str = "issuance_server") -> set[tuple[str, str]]:
+    text = resources.files(package).joinpath("openapi.yaml").read_text(encoding="utf-8")
     found, path = set(), None
     for line in text.splitlines():
         if m := re.match(r"^  (/\S*):$", line):

@@ -1,0 +1,292 @@
+"""The kiosk engine's state machine with in-process fakes for the server, card and printer (the real parts
+are in tests/e2e/test_kiosk_app_e2e.py): step order, timeouts, card removal, retries and refunds."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kiosk.card_errors import PinBlocked, WrongPin
+from kiosk.engine import KioskEngine, Step, StepError
+from kiosk.payment import SimulatedPaymentDevice
+from kiosk.printing import PrintResult
+from wire.http_json import HttpError
+
+MENU = [
+    {"kind": "juminhyo", "fee_yen": 200, "available": True, "refusal": None,
+     "scopes": [{"scope": "self", "available": True}, {"scope": "household", "available": True},
+                {"scope": "members", "available": True}],
+     "members": [{"member_id": "m1", "name": "x", "relationship": "世帯主"}],
+     "options": ["householder", "honseki"]},
+    {"kind": "inkan", "fee_yen": 200, "available": False, "refusal": {"code": "ask_at_city_hall", "params": {}}},
+]  # fmt: skip
+
+
+class FakeServer:
+    """The kiosk API as the engine sees it; ``fail`` maps a method to errors it raises first."""
+
+    kiosk_id = "kiosk-t"
+
+    def __init__(self) -> None:
+        self.fail: dict[str, list[HttpError]] = {}
+        self.issued: list[str] = []
+        self.reports: list[tuple[str, bool]] = []
+        self.ended = 0
+        self.refunded = 0
+        self.paid_refs: set[str] = set()
+
+    def _maybe_fail(self, name: str) -> None:
+        if self.fail.get(name):
+            raise self.fail[name].pop(0)
+
+    async def open_session(self) -> dict[str, Any]:
+        self._maybe_fail("open_session")
+        return {"session_id": "s1", "nonce": "n1", "nonce_expires_in_s": 120, "service": "open"}
+
+    async def authenticate(self, *args: Any) -> dict[str, Any]:
+        self._maybe_fail("authenticate")
+        return {"authenticated": True}
+
+    async def menu(self, session_id: str) -> dict[str, Any]:
+        return {"service": "open", "items": MENU}
+
+    async def quote(self, session_id: str, kind: str, copies: int = 1, **choices: Any) -> dict[str, Any]:
+        self._maybe_fail("quote")
+        return {"quote_id": "q1", "kind": kind, "copies": copies, "fee_yen": 200, "total_yen": 200 * copies}
+
+    async def issue(self, session_id: str, quote_id: str, reference: str) -> dict[str, Any]:
+        self.issued.append(reference)  # the request reached the server
+        self.paid_refs.add(reference)
+        self._maybe_fail("issue")
+        certs = [{"serial": "S1", "kind": "juminhyo", "fee_yen": 200, "pages": 1}]
+        return {"certificates": certs, "total_fee_yen": 200, "payment": self._payment(reference)}
+
+    def _payment(self, reference: str) -> dict[str, Any]:
+        return {
+            "quote_id": "q1",
+            "payment_reference": reference,
+            "paid_yen": 200,
+            "refunded_yen": self.refunded,
+        }
+
+    async def fetch_pdf(self, session_id: str, serial: str) -> bytes:
+        return b"%PDF-fake"
+
+    async def report_print(self, session_id: str, serial: str, printed: bool) -> dict[str, Any]:
+        self.reports.append((serial, printed))
+        if not printed:
+            self.refunded += 200
+        ref = next(iter(self.paid_refs))
+        return {"serial": serial, "status": "printed" if printed else "voided", "payment": self._payment(ref)}
+
+    async def end_session(self, session_id: str) -> dict[str, Any]:
+        self.ended += 1
+        unprinted = len(self.paid_refs) and not any(p for _, p in self.reports) and not self.refunded
+        if unprinted:
+            self.refunded = 200
+        return {"ended": True, "payments": [self._payment(r) for r in self.paid_refs]}
+
+    async def close(self) -> None:
+        return None
+
+
+class FakeCard:
+    def __init__(self) -> None:
+        self.pin_errors: list[Exception] = []
+        self.closed = 0
+
+    async def open(self) -> bytes:
+        return b"cert"
+
+    async def verify_pin(self, pin: str) -> None:
+        if self.pin_errors:
+            raise self.pin_errors.pop(0)
+
+    async def sign(self, digest: bytes) -> bytes:
+        return b"sig"
+
+    async def close(self) -> None:
+        self.closed += 1
+
+
+class FakePrinter:
+    def __init__(self, printed: bool = True) -> None:
+        self.printed = printed
+        self.jobs = 0
+
+    async def print_pdf(
+        self, pdf: bytes, title: str, accepted: Callable[[], None] | None = None
+    ) -> PrintResult:
+        self.jobs += 1
+        return PrintResult(
+            self.printed, "printed" if self.printed else "print_failed", path=Path("/dev/null")
+        )
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def parts() -> tuple[KioskEngine, FakeServer, FakeCard, FakePrinter, SimulatedPaymentDevice, Clock]:
+    server, card, printer, device, clock = (
+        FakeServer(),
+        FakeCard(),
+        FakePrinter(),
+        SimulatedPaymentDevice(),
+        Clock(),
+    )
+    engine = KioskEngine(server, card, printer, device, idle_timeout_s=60, retry_pause_s=0, clock=clock)  # type: ignore[arg-type]
+    return engine, server, card, printer, device, clock
+
+
+async def settle(engine: KioskEngine, *steps: Step) -> dict[str, Any]:
+    return await engine.wait_for(*steps, timeout_s=2)
+
+
+async def to_confirm(engine: KioskEngine) -> None:
+    await engine.choose_language("en")
+    engine.card_changed(True)
+    await settle(engine, Step.PIN)
+    await engine.enter_pin("1234")
+    await settle(engine, Step.MENU)
+    await engine.select("juminhyo")
+    await engine.choose({"scope": "self", "copies": 1})
+    await settle(engine, Step.CONFIRM)
+
+
+async def test_the_whole_session_in_order(parts: Any) -> None:
+    engine, server, card, printer, device, _ = parts
+    await to_confirm(engine)
+    await engine.pay()
+    await settle(engine, Step.READY)
+    await engine.start_print()
+    state = await settle(engine, Step.TAKE_CARD)
+    assert card.closed >= 1  # the card is reset once the session ends: its PIN state does not linger
+    assert state["message"]["code"] == "printed" and printer.jobs == 1
+    assert server.reports == [("S1", True)] and device.totals() == (200, 0)
+    engine.card_changed(False)
+    state = await settle(engine, Step.LANGUAGE)
+    assert state["menu"] is None and state["certificates"] == [] and state["quote"] is None
+
+
+@pytest.mark.parametrize(
+    ("action", "args"),
+    [("enter_pin", ("1234",)), ("select", ("juminhyo",)), ("pay", ()), ("start_print", ()), ("back", ())],
+)
+async def test_an_action_out_of_order_is_refused(parts: Any, action: str, args: tuple[Any, ...]) -> None:
+    engine = parts[0]
+    with pytest.raises(StepError) as exc:
+        await getattr(engine, action)(*args)
+    assert exc.value.code == "step_out_of_order" and engine.step is Step.LANGUAGE
+
+
+async def test_only_what_the_menu_offers_can_be_chosen(parts: Any) -> None:
+    engine = parts[0]
+    await to_confirm(engine)
+    await engine.back()
+    for bad in ({"scope": "members", "members": ["stranger"]}, {"options": ["kojin_bango"]}, {"copies": 11}):
+        with pytest.raises(StepError) as exc:
+            await engine.choose(bad)
+        assert exc.value.code == "bad_choice"
+    await engine.back()
+    with pytest.raises(StepError):
+        await engine.select("inkan")  # refused in the menu
+
+
+async def test_wrong_pins_count_down_then_a_blocked_card_ends(parts: Any) -> None:
+    engine, _, card, *_ = parts
+    card.pin_errors = [WrongPin(2), PinBlocked()]
+    await engine.choose_language("en")
+    engine.card_changed(True)
+    await settle(engine, Step.PIN)
+    await engine.enter_pin("0000")
+    state = await settle(engine, Step.PIN)
+    assert state["message"] == {"code": "pin_wrong", "params": {"tries_left": 2}}
+    await engine.enter_pin("0000")
+    state = await settle(engine, Step.TAKE_CARD)
+    assert state["message"]["code"] == "pin_blocked"
+
+
+async def test_a_lost_issue_answer_is_retried_with_the_same_payment(parts: Any) -> None:
+    engine, server, _, _, device, _ = parts
+    server.fail["issue"] = [
+        HttpError(504, "http_504", "gateway timeout"),
+        HttpError(0, "server_unreachable", ""),
+    ]
+    await to_confirm(engine)
+    await engine.pay()
+    await settle(engine, Step.READY)
+    assert len(server.issued) == 3 and len(set(server.issued)) == 1  # one payment, three tries
+    assert device.totals() == (200, 0)
+
+
+async def test_a_refusal_after_payment_refunds(parts: Any) -> None:
+    engine, server, _, _, device, _ = parts
+    refusal = {"code": "ask_at_city_hall", "params": {}}
+    await to_confirm(engine)
+    server.refunded = 200
+    server.fail["issue"] = [HttpError(403, "refused", "", {"refusal": refusal,
+                                                           "payment": {"refunded_yen": 200}})]  # fmt: skip
+    await engine.pay()
+    state = await settle(engine, Step.MENU)
+    assert state["message"] == refusal and device.totals() == (200, 200)
+
+
+async def test_a_failed_print_refunds_its_copy(parts: Any) -> None:
+    engine, server, _, printer, device, _ = parts
+    printer.printed = False
+    await to_confirm(engine)
+    await engine.pay()
+    await settle(engine, Step.READY)
+    await engine.start_print()
+    state = await settle(engine, Step.TAKE_CARD)
+    assert state["message"]["code"] == "print_failed" and state["message"]["params"]["refunded_yen"] == 200
+    assert server.reports == [("S1", False)] and device.totals() == (200, 200)
+
+
+async def test_card_pulled_during_payment_cancels_it(parts: Any) -> None:
+    engine, server, _, _, device, _ = parts
+    device.manual = True
+    await to_confirm(engine)
+    await engine.pay()
+    for _ in range(50):
+        if device.waiting:
+            break
+        await asyncio.sleep(0.01)
+    engine.card_changed(False)
+    state = await settle(engine, Step.LANGUAGE)
+    assert state["message"]["code"] == "card_removed" and device.totals() == (0, 0) and server.issued == []
+
+
+async def test_card_pulled_after_payment_refunds_everything(parts: Any) -> None:
+    engine, server, _, printer, device, _ = parts
+    await to_confirm(engine)
+    await engine.pay()
+    await settle(engine, Step.READY)
+    engine.card_changed(False)
+    await settle(engine, Step.LANGUAGE)
+    assert printer.jobs == 0 and server.ended == 1 and device.totals() == (200, 200)
+
+
+async def test_an_idle_screen_ends_the_session_and_wipes_it(parts: Any) -> None:
+    engine, server, _, _, _, clock = parts
+    await to_confirm(engine)
+    clock.now += 30
+    await engine.tick()
+    assert engine.step is Step.CONFIRM  # not yet
+    clock.now += 31
+    await engine.tick()
+    state = await settle(engine, Step.TAKE_CARD)
+    assert (state["message"]["code"] == "timed_out" and state["quote"] is None) or server.ended == 1
+    engine.card_changed(False)
+    state = await settle(engine, Step.LANGUAGE)
+    assert state["menu"] is None and state["language"] == "ja"
