@@ -116,12 +116,15 @@ async def void_unprinted(
 
 
 async def sweep_unprinted(core: ServerCore, every_s: float = 30.0) -> None:
-    """Background task: void what was issued and never printed once its session can no longer report it
-    (twice the idle timeout: a session expired, a kiosk or the server restarted)."""
+    """Background task: void what was issued and never printed, and refund what was paid and never
+    issued, once its session can no longer report it (twice the idle timeout: a session expired, a
+    kiosk or the server restarted)."""
     while True:
         await asyncio.sleep(every_s)
         cutoff = to_iso(utc_now() - timedelta(seconds=2 * core.settings.session_idle_s))
         try:
             await void_unprinted(core, SYSTEM, "never reported printed", issued_before=cutoff)
+            if await payments.refund_abandoned(core.db, cutoff):
+                await core.audit.append(SYSTEM, "refund_abandoned_payments", "refunded")
         except Exception:  # keep sweeping; say what went wrong
             log.exception("sweeping unprinted certificates failed")

@@ -161,3 +161,13 @@ async def payment_of_serial(db: Database, serial: str) -> dict[str, Any] | None:
         (serial,),
     )
     return _quote(row).as_json() if row is not None else None
+
+
+async def refund_abandoned(db: Database, before: str) -> int:
+    """Paid quotes never issued whose session can no longer end them (a kiosk or the server restarted):
+    refunded in full, so no payment is left without an answer."""
+    return await db.execute(
+        "UPDATE kiosk_payments SET status = 'refunded', refunded_yen = total_yen, updated_at = ?"
+        " WHERE status IN ('paid', 'issuing') AND updated_at < ?",
+        (to_iso(utc_now()), before),
+    )

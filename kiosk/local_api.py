@@ -102,25 +102,20 @@ async def messages(request: web.Request) -> web.Response:
     return web.json_response(catalogue(language))
 
 
-@routes.post("/api/language")
-async def language(request: web.Request) -> web.Response:
-    engine = request.app[ENGINE]
-    await engine.choose_language(_text(await _body(request), "language"))
-    return web.json_response(engine.snapshot())
+def _with_field(name: str, action: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """POST handler: one text field of the body, passed to the engine's action."""
+
+    async def handler(request: web.Request) -> web.Response:
+        engine = request.app[ENGINE]
+        await getattr(engine, action)(_text(await _body(request), name))
+        return web.json_response(engine.snapshot())
+
+    return handler
 
 
-@routes.post("/api/pin")
-async def pin(request: web.Request) -> web.Response:
-    engine = request.app[ENGINE]
-    await engine.enter_pin(_text(await _body(request), "pin"))
-    return web.json_response(engine.snapshot())
-
-
-@routes.post("/api/select")
-async def select(request: web.Request) -> web.Response:
-    engine = request.app[ENGINE]
-    await engine.select(_text(await _body(request), "kind"))
-    return web.json_response(engine.snapshot())
+routes.post("/api/language")(_with_field("language", "choose_language"))
+routes.post("/api/pin")(_with_field("pin", "enter_pin"))
+routes.post("/api/select")(_with_field("kind", "select"))
 
 
 @routes.post("/api/options")

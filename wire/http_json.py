@@ -47,30 +47,39 @@ class JsonClient:
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         """A JSON request; an error answer raises :class:`HttpError` with the server's code and message."""
         status, data, ctype = self.request(method, path, body)
-        parsed: Any = None
-        if "json" in ctype:
-            try:
-                parsed = json.loads(data)
-            except ValueError:
-                parsed = None
-        if status >= 400:
-            err = (parsed or {}).get("error", {}) if isinstance(parsed, dict) else {}
-            raise HttpError(
-                status,
-                err.get("code", f"http_{status}"),
-                err.get("message", data[:200].decode(errors="replace")),
-                err,
-            )
-        if not isinstance(parsed, dict):
-            raise HttpError(status, "bad_response", f"expected JSON from {path}, got {ctype or 'nothing'}")
-        return parsed
+        return json_answer(status, data, ctype, path)
 
     def fetch(self, path: str) -> bytes:
         status, data, _ = self.request("GET", path)
         if status >= 400:
-            try:
-                err = json.loads(data).get("error", {})
-            except ValueError:
-                err = {}
-            raise HttpError(status, err.get("code", f"http_{status}"), err.get("message", ""), err)
+            raise error_answer(status, data)
         return data
+
+
+def error_answer(status: int, data: bytes) -> HttpError:
+    """The server's error answer (``{"error": {"code", "message", ...}}``) as an :class:`HttpError`."""
+    try:
+        parsed = json.loads(data)
+    except ValueError:
+        parsed = None
+    err = parsed.get("error", {}) if isinstance(parsed, dict) else {}
+    err = err if isinstance(err, dict) else {}
+    return HttpError(
+        status,
+        err.get("code", f"http_{status}"),
+        err.get("message", data[:200].decode(errors="replace")),
+        err,
+    )
+
+
+def json_answer(status: int, data: bytes, ctype: str, path: str) -> dict[str, Any]:
+    """A JSON object answer, or :class:`HttpError` for an error status or an answer that is not one."""
+    if status >= 400:
+        raise error_answer(status, data)
+    try:
+        parsed = json.loads(data) if "json" in ctype else None
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise HttpError(status, "bad_response", f"expected JSON from {path}, got {ctype or 'nothing'}")
+    return parsed

@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 
-from wire.http_json import HttpError
+from wire.http_json import HttpError, error_answer, json_answer
 from wire.kiosk_api import API_PREFIX
 
 
@@ -99,23 +99,7 @@ class KioskClient:
 
     async def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         status, data, ctype = await self._request(method, path, body)
-        parsed: Any = None
-        if "json" in ctype:
-            try:
-                parsed = json.loads(data)
-            except ValueError:
-                parsed = None
-        if status >= 400:
-            err = parsed.get("error", {}) if isinstance(parsed, dict) else {}
-            raise HttpError(
-                status,
-                err.get("code", f"http_{status}"),
-                err.get("message", data[:200].decode(errors="replace")),
-                err,
-            )
-        if not isinstance(parsed, dict):
-            raise HttpError(status, "bad_response", f"expected JSON from {path}, got {ctype or 'nothing'}")
-        return parsed
+        return json_answer(status, data, ctype, path)
 
     async def open_session(self) -> dict[str, Any]:
         return await self.call("POST", "/sessions", {})
@@ -146,11 +130,7 @@ class KioskClient:
     async def fetch_pdf(self, session_id: str, serial: str) -> bytes:
         status, data, ctype = await self._request("GET", f"/sessions/{session_id}/certificates/{serial}/pdf")
         if status >= 400:
-            try:
-                err = json.loads(data).get("error", {})
-            except ValueError:
-                err = {}
-            raise HttpError(status, err.get("code", f"http_{status}"), err.get("message", ""), err)
+            raise error_answer(status, data)
         if ctype != "application/pdf":
             raise HttpError(status, "bad_response", f"expected a PDF, got {ctype or 'nothing'}")
         return data

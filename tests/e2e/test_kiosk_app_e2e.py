@@ -120,6 +120,7 @@ def issuance(stack: Stack, serial: str) -> sqlite3.Row:
 KINDS = [
     ("juminhyo", {"scope": "self", "options": ["householder"]}),
     ("juminhyo", {"scope": "household"}),
+    ("juminhyo", {"scope": "members"}),
     ("inkan", {}),
     ("tax_income", {}),
     ("tax_status", {}),
@@ -137,6 +138,8 @@ def test_a_resident_gets_every_kind_through_the_kiosk_app(
         item = next(i for i in state["menu"] if i["kind"] == kind)
         if "fiscal_years" in item:
             choices = {"fiscal_year": next(y["fiscal_year"] for y in item["fiscal_years"] if y["available"])}
+        if choices.get("scope") == "members":
+            choices = {**choices, "members": [m["member_id"] for m in item["members"][:2]]}
         app.act("select", {"kind": kind})
         quote = app.act("options", {**choices, "copies": 1})
         quote = app.wait_step("confirm")["quote"]

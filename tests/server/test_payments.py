@@ -128,3 +128,15 @@ async def test_an_unquoted_issue_is_refused(env: Env) -> None:
     assert resp.status == 400 and (await resp.json())["error"]["field"] == "quote_id"
     resp = await pay_and_issue(env, session, "made-up", "dev-1")
     assert resp.status == 404 and (await resp.json())["error"]["code"] == "quote_unknown"
+
+
+async def test_a_paid_quote_left_by_a_vanished_kiosk_is_refunded(env: Env) -> None:
+    from issuance_server.payments import refund_abandoned, start_issue
+
+    session = await authenticated(env)
+    q = await quote(env, session, {"kind": "juminhyo"})
+    await start_issue(env.core.db, session["session_id"], q["quote_id"], "dev-lost")  # then the kiosk died
+    assert await refund_abandoned(env.core.db, before="2000-01-01T00:00:00Z") == 0
+    assert await refund_abandoned(env.core.db, before="2100-01-01T00:00:00Z") == 1
+    row = await payment_row(env, q["quote_id"])
+    assert row["status"] == "refunded" and row["refunded_yen"] == q["total_yen"]
