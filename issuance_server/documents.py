@@ -89,18 +89,21 @@ async def void_unprinted(
     *,
     session_id: str | None = None,
     issued_before: str | None = None,
+    keep_sessions: frozenset[str] = frozenset(),
 ) -> int:
     """Void (and refund) certificates issued but never reported printed: those of an ended session, or
-    all issued before ``issued_before``. Their PDFs are deleted: nothing personal lingers."""
+    all issued before ``issued_before`` except those of sessions still live (``keep_sessions``: a long
+    print run goes on). Their PDFs are deleted: nothing personal lingers."""
     where, params = (
         ("session_id = ?", (session_id,)) if session_id is not None else ("issued_at < ?", (issued_before,))
     )
     now = to_iso(utc_now())
     async with core.db.transaction() as tx:
         rows = await tx.fetchall(
-            f"SELECT serial, fee_yen, holder_atena_no FROM issuances WHERE status = 'issued' AND {where}",
+            f"SELECT serial, fee_yen, holder_atena_no, session_id FROM issuances WHERE status = 'issued' AND {where}",
             params,
         )
+        rows = [r for r in rows if r["session_id"] not in keep_sessions]
         for row in rows:
             await tx.execute(
                 "UPDATE issuances SET status = 'voided', refund_yen = fee_yen, updated_at = ? WHERE serial = ?",
@@ -123,7 +126,13 @@ async def sweep_unprinted(core: ServerCore, every_s: float = 30.0) -> None:
         await asyncio.sleep(every_s)
         cutoff = to_iso(utc_now() - timedelta(seconds=2 * core.settings.session_idle_s))
         try:
-            await void_unprinted(core, SYSTEM, "never reported printed", issued_before=cutoff)
+            await void_unprinted(
+                core,
+                SYSTEM,
+                "never reported printed",
+                issued_before=cutoff,
+                keep_sessions=core.sessions.live_ids(),
+            )
             if await payments.refund_abandoned(core.db, cutoff):
                 await core.audit.append(SYSTEM, "refund_abandoned_payments", "refunded")
         except Exception:  # keep sweeping; say what went wrong

@@ -311,6 +311,10 @@ def _juminhyo_refusal(req: IssueRequest, facts: Facts, policy: Policy) -> Refusa
         persons = juminhyo_persons(req, facts)
     except KeyError:
         raise ValueError("choose one or more members of your own household") from None
+    if req.scope != "self":
+        hidden = household_hidden_refusal(facts)
+        if hidden is not None:  # whoever is chosen: naming members one by one must not find the one
+            return hidden
     for person in persons:
         refusal = _person_refusal(person)
         if refusal is not None and person is not facts.holder:
@@ -320,6 +324,19 @@ def _juminhyo_refusal(req: IssueRequest, facts: Facts, policy: Policy) -> Refusa
             }
             return REFUSALS.get(code.get(refusal.code, ""), refusal)
     return _printable(persons, policy)
+
+
+def household_hidden_refusal(facts: Facts) -> Refusal | None:
+    """A reason told only at the city hall that applies to another member of the holder's household
+    (支援措置, 異動中): then no 住民票 of the household, nor of chosen members, is issued at a kiosk."""
+    for person in facts.household:
+        if facts.holder is not None and person["atena_no"] == facts.holder["atena_no"]:
+            continue
+        refusal = _person_refusal(person)
+        if refusal is not None and refusal.code in TOLD_ONLY_AT_CITY_HALL:
+            code = {"in_transition": "household_in_transition"}.get(refusal.code, refusal.code)
+            return REFUSALS[code]
+    return None
 
 
 def _tax_refusal(kind: CertificateKind, fiscal_year: int | None, facts: Facts) -> Refusal | None:

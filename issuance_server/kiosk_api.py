@@ -301,11 +301,12 @@ async def print_report(request: web.Request) -> web.Response:
 async def end_session(request: web.Request) -> web.Response:
     core, actor, session = await kiosk_session(request)
     core.sessions.end(session)
+    await payments.close_session(core.db, session.session_id)  # first: no issue completes after this
     voided = await documents.void_unprinted(
         core, actor, "session ended before printing", session_id=session.session_id
     )
     async with core.db.transaction() as tx:
-        settled = await payments.settle_session(tx, session.session_id)
+        settled = await payments.of_session(tx, session.session_id)
         await core.audit.append_in(
             tx, actor, "session_end", "ok", session.atena_no, session=session.session_id, voided=voided,
             refunded_yen=sum(p["refunded_yen"] for p in settled),

@@ -11,6 +11,7 @@ from issuance_server.eligibility import (
     Policy,
     Refusal,
     holder_refusal,
+    household_hidden_refusal,
     kiosk_fiscal_years,
     refusal_for,
 )
@@ -71,11 +72,12 @@ def _scope_choices(facts: Facts, policy: Policy) -> list[dict[str, Any]]:
         refusal = refusal_for(IssueRequest(CertificateKind.JUMINHYO, scope=scope), facts, policy)
         out.append({"scope": scope, "available": refusal is None, "refusal": _json(refusal)})
     household_ok = out[1]["available"]
+    hidden = household_hidden_refusal(facts)  # refuses every choice of members alike
     out.append(
         {
             "scope": "members",
-            "available": out[0]["available"],
-            "refusal": None if household_ok else out[1]["refusal"],
+            "available": out[0]["available"] and hidden is None,
+            "refusal": _json(hidden) if hidden is not None else None if household_ok else out[1]["refusal"],
         }
     )
     return out

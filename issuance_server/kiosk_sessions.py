@@ -82,5 +82,10 @@ class SessionStore:
         for sid in [s for s, v in self._sessions.items() if now - v.last_seen > self.idle_s]:
             del self._sessions[sid]
 
+    def live_ids(self) -> frozenset[str]:
+        """Sessions not (yet) idle past the timeout."""
+        now = self._now()
+        return frozenset(sid for sid, s in self._sessions.items() if now - s.last_seen <= self.idle_s)
+
     def __len__(self) -> int:
         return len(self._sessions)

@@ -140,14 +140,19 @@ async def add_refund(tx: Transaction, serial: str, refund_yen: int) -> None:
     )
 
 
-async def settle_session(tx: Transaction, session_id: str) -> list[dict[str, Any]]:
-    """At the end of a session: paid quotes never issued are refunded in full; returns every payment of
-    the session with what was paid and refunded, so the kiosk gives back exactly what is owed."""
-    await tx.execute(
+async def close_session(db: Database, session_id: str) -> None:
+    """First thing at the end of a session: paid quotes not yet issued are refunded in full, so an issue
+    still running for the session can no longer complete (:func:`mark_issued` refuses)."""
+    await db.execute(
         "UPDATE kiosk_payments SET status = 'refunded', refunded_yen = total_yen, updated_at = ?"
         " WHERE session_id = ? AND status IN ('paid', 'issuing')",
         (to_iso(utc_now()), session_id),
     )
+
+
+async def of_session(tx: Transaction, session_id: str) -> list[dict[str, Any]]:
+    """Every payment of the session with what was paid and refunded, so the kiosk gives back exactly
+    what is owed."""
     rows = await tx.fetchall(
         f"SELECT {_COLUMNS} FROM kiosk_payments WHERE session_id = ? AND payment_reference IS NOT NULL",
         (session_id,),

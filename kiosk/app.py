@@ -53,6 +53,7 @@ def make_engine(settings: KioskSettings, reader: str) -> KioskEngine:
         SimulatedPaymentDevice(manual=settings.payment_manual),
         languages=languages(),
         idle_timeout_s=settings.idle_timeout_s,
+        payment_timeout_s=settings.payment_timeout_s,
     )
 
 

@@ -17,13 +17,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
 from kiosk.card_errors import CardError, PinBlocked, WrongPin
-from kiosk.payment import PaymentDevice, PaymentOutcome
+from kiosk.payment import PaymentDevice, PaymentOutcome, PaymentResult
 from kiosk.printing import Printer
 from wire.http_json import HttpError
 from wire.kiosk_api import ASK_AT_CITY_HALL, JUMINHYO_OPTIONS, MAX_COPIES, auth_digest
@@ -50,6 +50,8 @@ class Step(StrEnum):
 WAITING_FOR_RESIDENT = frozenset(
     {Step.CARD, Step.PIN, Step.MENU, Step.OPTIONS, Step.CONFIRM, Step.READY, Step.TAKE_CARD}
 )
+PAYMENT_ANSWER_S = 10.0  # how long a cancelled payment device may take to give its last answer
+REPORT_ATTEMPTS = 3
 # Server answers that end the session with a message for the resident.
 _ENDING_CODES = frozenset({"registration_locked", "registration_suspended", "card_not_registered"})
 
@@ -83,6 +85,7 @@ class Paid:
     amount_yen: int
     kept_yen: int = 0  # fees of copies printed
     refunded_yen: int = 0
+    refund_failed_yen: int = 0  # the device failed to give this back: the store's staff must
 
 
 @dataclass
@@ -114,7 +117,8 @@ class KioskEngine:
         *,
         languages: tuple[str, ...] = ("ja", "en"),
         idle_timeout_s: float = 60.0,
-        issue_attempts: int = 5,
+        issue_attempts: int = 8,
+        payment_timeout_s: float = 180.0,
         retry_pause_s: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -125,6 +129,7 @@ class KioskEngine:
         self.languages = languages
         self.idle_timeout_s = idle_timeout_s
         self.issue_attempts = issue_attempts
+        self.payment_timeout_s = payment_timeout_s
         self.retry_pause_s = retry_pause_s
         self._clock = clock
         self.step = Step.LANGUAGE
@@ -136,6 +141,8 @@ class KioskEngine:
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self._idle_deadline = clock() + idle_timeout_s
+        self._stopping = False  # an interruption is stopping the current step
+        self._ending = False  # the session is being ended (not to be interrupted again)
 
     # -- what the screen shows -----------------------------------------------------------------------
 
@@ -204,7 +211,7 @@ class KioskEngine:
     def _expect(self, *steps: Step) -> None:
         if self.step not in steps:
             raise StepError("step_out_of_order", f"not possible at step {self.step.value}")
-        if self.busy:
+        if self.busy or self._stopping:
             raise StepError("busy", "the kiosk is still working on the last step")
 
     def _run(self, work: Coroutine[Any, Any, None]) -> None:
@@ -218,7 +225,11 @@ class KioskEngine:
             raise
         except Exception:  # a defect must not leave the resident stuck: end the session, refund
             log.exception("kiosk step failed")
-            await self._end_visit(_msg("kiosk_error"))
+            try:
+                await self._end_visit(_msg("kiosk_error"))
+            except Exception:
+                log.exception("ending the session failed too")
+                self._leave(_msg("kiosk_error"))
         finally:
             self._changed_now()
 
@@ -306,6 +317,7 @@ class KioskEngine:
         elif self.step in (Step.LANGUAGE, Step.CARD) and not self.busy:
             self._changed_now()
         else:
+            self._stopping = True  # from now on no action is taken until the session has ended
             asyncio.get_running_loop().create_task(self._interrupt(_msg("card_removed")))
 
     async def tick(self) -> None:
@@ -336,16 +348,25 @@ class KioskEngine:
     # -- the work of each step -----------------------------------------------------------------------
 
     async def _interrupt(self, message: dict[str, Any]) -> None:
-        """Card pulled or idle mid-step: stop the step's work, then end the session."""
-        task = self._task
-        if task is not None and not task.done():
-            if self.step is Step.PAYMENT:
-                await self.payment.cancel()
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._run(self._end_visit(message))
-        await asyncio.shield(self._task)  # type: ignore[arg-type]
+        """Card pulled or shutting down mid-step: stop the step's work, then end the session. A payment
+        in progress is cancelled at the device and its answer awaited: money it took is refunded."""
+        self._stopping = True
+        try:
+            if self._ending:
+                return  # the session is already being ended; it sees the card is gone
+            task = self._task
+            if task is not None and not task.done():
+                if self.step is Step.PAYMENT:
+                    await self.payment.cancel()
+                    with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+                        await asyncio.wait_for(asyncio.shield(task), PAYMENT_ANSWER_S)
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            self._run(self._end_visit(message))
+            await asyncio.shield(self._task)  # type: ignore[arg-type]
+        finally:
+            self._stopping = False
 
     async def _card_in(self) -> None:
         try:
@@ -434,12 +455,14 @@ class KioskEngine:
         v = self.visit
         assert v.quote is not None
         self._go(Step.PAYMENT)
-        result = await self.payment.pay(int(v.quote["total_yen"]))
+        result = await self._take_payment(int(v.quote["total_yen"]))
         if result.outcome is not PaymentOutcome.PAID or result.reference is None:
             self._go(Step.CONFIRM, _msg(f"payment_{result.outcome.value}"))
             return
         paid = Paid(result.reference, result.amount_yen)
         v.payments[paid.reference] = paid
+        if self._stopping:
+            return  # the card was pulled as the money went in: the session's end gives it back
         self._go(Step.ISSUING)
         started = time.perf_counter()
         answer = await self._issue(v.quote["quote_id"], paid)
@@ -447,10 +470,21 @@ class KioskEngine:
             return
         log.info("timing paid_to_issued_ms=%.1f", (time.perf_counter() - started) * 1000)
         v.certificates = [
-            {"serial": c["serial"], "kind": c["kind"], "fee_yen": c["fee_yen"], "status": "issued"}
+            {"serial": c["serial"], "kind": c["kind"], "fee_yen": c["fee_yen"], "status": "issued",
+             "payment_reference": paid.reference}
             for c in answer["certificates"]
-        ]
+        ]  # fmt: skip
         self._go(Step.READY)
+
+    async def _take_payment(self, amount_yen: int) -> PaymentResult:
+        """The device's answer; a resident who walks away is cancelled at the device after
+        ``payment_timeout_s`` (and its answer still awaited, so money it took is not lost)."""
+        pay = asyncio.ensure_future(self.payment.pay(amount_yen))
+        try:
+            return await asyncio.wait_for(asyncio.shield(pay), self.payment_timeout_s)
+        except TimeoutError:
+            await self.payment.cancel()
+            return await asyncio.wait_for(pay, PAYMENT_ANSWER_S)
 
     async def _issue(self, quote_id: str, paid: Paid) -> dict[str, Any] | None:
         """Issue the paid quote; a lost answer or a passing failure is retried with the same quote and
@@ -467,11 +501,21 @@ class KioskEngine:
                 if exc.code == "refused":
                     await self._settle(paid, exc.body.get("payment"))
                     self.visit.quote = None
-                    self._go(Step.MENU, exc.body.get("refusal") or _msg(ASK_AT_CITY_HALL))
+                    await self._refresh_menu(exc.body.get("refusal") or _msg(ASK_AT_CITY_HALL))
                     return None
                 await self._end_visit(_msg("service_unavailable"))
                 return None
         return None
+
+    async def _refresh_menu(self, message: dict[str, Any]) -> None:
+        """Back to the menu, as the server now sees it (what was just refused is no longer offered)."""
+        try:
+            self.visit.menu = (await self.api.menu(self.visit.session_id))["items"]
+        except HttpError:
+            await self._end_visit(_msg("service_unavailable"))
+            return
+        self.visit.kind = self.visit.choices = None
+        self._go(Step.MENU, message)
 
     async def _print_all(self) -> None:
         v = self.visit
@@ -504,6 +548,7 @@ class KioskEngine:
     async def _print_one(self, cert: dict[str, Any], accepted: Callable[[], None]) -> bool:
         v = self.visit
         serial = cert["serial"]
+        paid = v.payments[cert["payment_reference"]]
         try:
             pdf = await self.api.fetch_pdf(v.session_id, serial)
         except HttpError as exc:
@@ -511,41 +556,57 @@ class KioskEngine:
             return False  # the session end voids and refunds it
         result = await self.printer.print_pdf(pdf, serial, accepted)
         del pdf  # the kiosk keeps no certificate data
-        if not result.printed:
+        if result.printed:
+            paid.kept_yen += int(cert["fee_yen"])  # the resident has it, whatever the report's fate
+        else:
             log.warning("print of %s failed: %s %s", serial, result.code, result.detail)
         cert["path"] = str(result.path) if result.path else None
-        try:
-            answer = await self.api.report_print(v.session_id, serial, result.printed)
-        except HttpError as exc:
-            log.warning("print report for %s failed: %s", serial, exc.code)
-            return result.printed
-        paid = next(iter(v.payments.values()), None)
-        if result.printed and paid is not None:
-            paid.kept_yen += int(cert["fee_yen"])
-        elif paid is not None:
+        answer = await self._retried(lambda: self.api.report_print(v.session_id, serial, result.printed))
+        if answer is None:
+            log.warning("print report for %s was not answered", serial)
+        elif not result.printed:
             await self._settle(paid, answer.get("payment"))
         return result.printed
 
+    async def _retried(self, call: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any] | None:
+        """A report the server must hear (print report, session end): tried again on a lost answer."""
+        for attempt in range(1, REPORT_ATTEMPTS + 1):
+            try:
+                return await call()
+            except HttpError as exc:
+                if exc.status not in (0, 502, 503, 504) or attempt == REPORT_ATTEMPTS:
+                    log.warning("the server refused or did not answer: %s", exc.code)
+                    return None
+                await asyncio.sleep(self.retry_pause_s * attempt)
+        return None
+
     async def _settle(self, paid: Paid, server: dict[str, Any] | None) -> None:
-        """Give back what the server recorded as refunded for ``paid`` and the device has not yet given."""
+        """Give back what the server recorded as refunded for ``paid`` (or, when the server cannot say,
+        what was not printed) and the device has not yet given. A device that fails to refund is noted
+        (``refund_failed``): the amount stays owed and the resident is sent to the store's staff."""
         due = int(server["refunded_yen"]) if server else paid.amount_yen - paid.kept_yen
         owed = due - paid.refunded_yen
-        if owed > 0:
+        if owed <= 0:
+            return
+        try:
             await self.payment.refund(paid.reference, owed)
-            paid.refunded_yen += owed
-            log.info("refunded %d yen", owed)
-            self._changed_now()
+        except Exception:
+            log.exception("the payment device did not refund %d yen", owed)
+            paid.refund_failed_yen = owed
+            return
+        paid.refunded_yen += owed
+        paid.refund_failed_yen = 0
+        log.info("refunded %d yen", owed)
+        self._changed_now()
 
     async def _end_server_session(self) -> None:
+        """End the server's session (it voids what was not printed and says what it refunded), then
+        give back what is owed on every payment of the visit."""
         v = self.visit
-        if not v.session_id:
-            return
         answer: dict[str, Any] | None = None
-        try:
-            answer = await self.api.end_session(v.session_id)
-        except HttpError as exc:  # the server's sweeper voids what this session never printed
-            log.warning("could not end the session: %s", exc.code)
-        v.session_id = v.nonce = ""
+        if v.session_id:
+            session_id, v.session_id, v.nonce = v.session_id, "", ""
+            answer = await self._retried(lambda: self.api.end_session(session_id))
         recorded = {p["payment_reference"]: p for p in (answer or {}).get("payments", [])}
         for paid in v.payments.values():
             await self._settle(paid, recorded.get(paid.reference))
@@ -553,12 +614,27 @@ class KioskEngine:
     async def _end_visit(self, message: dict[str, Any]) -> None:
         """End the server session (refunding what is owed), release the card; then the take-card
         reminder, or straight back to the start when the card is already out."""
-        await self._end_server_session()
-        await self.card.close()
-        if self.card_present:
-            refunded = sum(p.refunded_yen for p in self.visit.payments.values())
-            if refunded:
-                message = {**message, "params": {**message.get("params", {}), "refunded_yen": refunded}}
+        self._ending = True
+        try:
+            await self._end_server_session()
+            with contextlib.suppress(Exception):
+                await self.card.close()
+        finally:
+            self._ending = False
+        self._leave(message)
+
+    def _leave(self, message: dict[str, Any]) -> None:
+        """Nothing of the resident stays on screen: the take-card reminder (with what was refunded, or
+        what a failed refund still owes) while a card is in the reader, else the first screen."""
+        payments = self.visit.payments.values()
+        refunded = sum(p.refunded_yen for p in payments)
+        owed = sum(p.refund_failed_yen for p in payments)
+        if owed:
+            message = _msg("refund_failed", owed_yen=owed)
+        elif refunded:
+            message = {**message, "params": {**message.get("params", {}), "refunded_yen": refunded}}
+        if self.card_present and not self.visit.card_pulled:
+            self.visit = Visit(payments=self.visit.payments)  # totals only, for the reminder
             self._go(Step.TAKE_CARD, message)
         else:
             self._wipe(message)
@@ -589,6 +665,13 @@ def _default_choices(item: dict[str, Any]) -> dict[str, Any]:
 
 def _checked_choices(item: dict[str, Any], choices: dict[str, Any]) -> dict[str, Any]:
     """The resident's choices, only as the menu offered them (StepError otherwise)."""
+    try:
+        return _offered_choices(item, choices)
+    except TypeError:  # lists or objects where a name was expected
+        raise StepError("bad_choice", "a choice has the wrong type") from None
+
+
+def _offered_choices(item: dict[str, Any], choices: dict[str, Any]) -> dict[str, Any]:
 
     def bad(what: str) -> StepError:
         return StepError("bad_choice", what)

@@ -72,25 +72,32 @@ class CupsPrinter:
         return await self._watch(int(match[2]))
 
     async def _watch(self, job: int) -> PrintResult:
+        """Follow the job to its end. Any end but completed (failed, timed out, the state unreadable, the
+        kiosk giving up) cancels and purges the job, so a voided certificate never comes out later."""
         loop = asyncio.get_running_loop()
         deadline = time.monotonic() + self.timeout_s
-        while True:
-            try:
-                attrs = await loop.run_in_executor(None, self._job_attributes, job)
-            except (cups.IPPError, RuntimeError) as exc:
-                return PrintResult(False, "print_failed", f"cannot read job {job}: {exc}")
-            state = int(attrs.get("job-state", 0))
-            message = str(attrs.get("job-printer-state-message", ""))
-            if state == _COMPLETED:
-                return PrintResult(True, "printed")
-            if state in (_ABORTED, _CANCELED, _STOPPED):
-                return PrintResult(False, "print_failed", message or f"job state {state}")
-            if time.monotonic() > deadline:
-                await loop.run_in_executor(None, self._cancel, job)
-                return PrintResult(
-                    False, "print_timeout", message or f"not printed in {self.timeout_s:.0f} s"
-                )
-            await asyncio.sleep(self.poll_s)
+        completed = False
+        try:
+            while True:
+                try:
+                    attrs = await loop.run_in_executor(None, self._job_attributes, job)
+                except (cups.IPPError, RuntimeError) as exc:
+                    return PrintResult(False, "print_failed", f"cannot read job {job}: {exc}")
+                state = int(attrs.get("job-state", 0))
+                message = str(attrs.get("job-printer-state-message", ""))
+                if state == _COMPLETED:
+                    completed = True
+                    return PrintResult(True, "printed")
+                if state in (_ABORTED, _CANCELED, _STOPPED):
+                    return PrintResult(False, "print_failed", message or f"job state {state}")
+                if time.monotonic() > deadline:
+                    return PrintResult(
+                        False, "print_timeout", message or f"not printed in {self.timeout_s:.0f} s"
+                    )
+                await asyncio.sleep(self.poll_s)
+        finally:
+            if not completed:
+                await asyncio.shield(loop.run_in_executor(None, self._cancel, job))
 
     def _connection(self) -> cups.Connection:
         return cups.Connection(host=self.server) if self.server else cups.Connection()

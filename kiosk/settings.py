@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
 
 def _s(default: Any, help_text: str) -> Any:
     return field(default=default, metadata={"help": help_text})
@@ -26,6 +28,7 @@ class KioskSettings:
     print_timeout_s: float = _s(120.0, "a print job not completed in this time is cancelled and refunded")
     payment: str = _s("simulated", "payment device: 'simulated' (demos and tests)")
     payment_manual: bool = _s(False, "the simulated device waits for the demo panel instead of paying")
+    payment_timeout_s: float = _s(180.0, "a payment not made in this time is cancelled at the device")
     host: str = _s("127.0.0.1", "address the kiosk app listens on (keep it local)")
     port: int = _s(8480, "port of the kiosk app's local page and API")
     idle_timeout_s: float = _s(60.0, "a screen left alone this long ends the session and wipes it")
@@ -66,6 +69,10 @@ def load(args: argparse.Namespace | None = None, env: dict[str, str] | None = No
         except ValueError as exc:
             raise SystemExit(f"error: setting {f.name}: {exc}") from None
     settings = KioskSettings(**values)
+    if settings.host not in LOOPBACK:
+        raise SystemExit(
+            f"error: setting host: the kiosk app serves its own machine only ({', '.join(LOOPBACK)})"
+        )
     if settings.payment != "simulated":
         raise SystemExit(f"error: setting payment: unknown payment device {settings.payment!r}")
     return settings

@@ -6,9 +6,10 @@ own printers. Queues, made with ``lpadmin``:
 
 - ``pdf``: a virtual PDF printer (``printer-driver-cups-pdf``); each job lands in ``out_dir`` as
   ``<title>*.pdf``, re-made by Ghostscript (check it through its QR code, not its text);
-- ``jam``: a test backend that fails every job, with ``printer-error-policy abort-job`` (a paper jam);
+- ``jam`` and ``offline``: a test backend that fails every job (a paper jam; a printer that does not
+  answer), with ``printer-error-policy abort-job``;
 - ``stuck``: a test backend that never finishes (a printer that hangs; the kiosk's timeout cancels);
-- ``offline``: a queue that rejects jobs (``cupsreject``).
+- ``rejecting``: a queue that refuses jobs (``cupsreject``: ``lp`` itself fails).
 
 cups-pdf reads its per-queue settings only from ``/etc/cups/cups-pdf-<queue>.conf``; that one file is
 written there for the run and removed at the end.
@@ -32,6 +33,7 @@ TEST_BACKEND = """#!/bin/sh
 [ $# -eq 0 ] && { echo 'direct konbini-test "Unknown" "konbini test printer"'; exit 0; }
 case "$DEVICE_URI" in
   *stuck*) exec sleep 100000 ;;
+  *offline*) echo "ERROR: printer not responding (konbini test printer)" >&2; exit 1 ;;
   *) echo "ERROR: paper jam (konbini test printer)" >&2; exit 1 ;;
 esac
 """
@@ -69,6 +71,7 @@ class CupsServer:
         conf = self.root / "conf"
         (conf / "cupsd.conf").write_text(
             f"Listen {self.socket}\nLogLevel info\nWebInterface No\nBrowsing Off\nDefaultAuthType None\n"
+            "PreserveJobFiles No\n"  # no certificate stays in the spool once printed
             "<Location />\n  Order allow,deny\n  Allow all\n</Location>\n"
             "<Policy default>\n  <Limit All>\n    Order allow,deny\n    Allow all\n  </Limit>\n</Policy>\n"
         )
@@ -107,7 +110,7 @@ class CupsServer:
 
     def _add_queues(self) -> None:
         n = self.name
-        self.queues = {"pdf": f"{n}-pdf", "jam": f"{n}-jam", "stuck": f"{n}-stuck", "offline": f"{n}-offline"}
+        self.queues = {role: f"{n}-{role}" for role in ("pdf", "jam", "stuck", "offline", "rejecting")}
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self._pdf_conf = Path(f"/etc/cups/cups-pdf-{self.queues['pdf']}.conf")
         self._pdf_conf.parent.mkdir(parents=True, exist_ok=True)
@@ -115,7 +118,7 @@ class CupsServer:
         self._lpadmin(
             "-p", self.queues["pdf"], "-E", "-v", f"cups-pdf:/{self.queues['pdf']}", "-P", str(CUPS_PDF_PPD)
         )
-        for role in ("jam", "stuck", "offline"):
+        for role in ("jam", "stuck", "offline", "rejecting"):
             self._lpadmin(
                 "-p",
                 self.queues[role],

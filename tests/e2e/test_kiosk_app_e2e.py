@@ -244,7 +244,7 @@ def test_a_cancelled_payment_issues_nothing(stack: Stack, cups: CupsServer, card
     assert app.ledger()["taken_yen"] == 0
 
 
-@pytest.mark.parametrize("queue", ["jam", "stuck", "offline"])
+@pytest.mark.parametrize("queue", ["jam", "stuck", "offline", "rejecting"])
 def test_a_print_failure_voids_and_refunds(stack: Stack, cups: CupsServer, card_in: None, queue: str) -> None:
     app = kiosk_app(stack, cups, queue, "--print-timeout-s", "2")
     serial = to_ready(app)["certificates"][0]["serial"]

@@ -27,21 +27,33 @@ MENU = [
 
 
 class FakeServer:
-    """The kiosk API as the engine sees it; ``fail`` maps a method to errors it raises first."""
+    """The kiosk API as the engine sees it, keeping the books per payment like the real server;
+    ``fail`` maps a method to errors it raises first; ``refuse_next`` refuses the next paid issue."""
 
     kiosk_id = "kiosk-t"
 
     def __init__(self) -> None:
         self.fail: dict[str, list[HttpError]] = {}
+        self.refuse_next = False
         self.issued: list[str] = []
         self.reports: list[tuple[str, bool]] = []
         self.ended = 0
-        self.refunded = 0
-        self.paid_refs: set[str] = set()
+        self.quotes: dict[str, int] = {}
+        self.payments: dict[str, dict[str, int]] = {}  # reference -> paid, refunded
+        self.serials: dict[str, tuple[str, str]] = {}  # serial -> (reference, status)
 
     def _maybe_fail(self, name: str) -> None:
         if self.fail.get(name):
             raise self.fail[name].pop(0)
+
+    def _payment(self, ref: str) -> dict[str, Any]:
+        p = self.payments[ref]
+        return {
+            "quote_id": "q",
+            "payment_reference": ref,
+            "paid_yen": p["paid"],
+            "refunded_yen": p["refunded"],
+        }
 
     async def open_session(self) -> dict[str, Any]:
         self._maybe_fail("open_session")
@@ -56,39 +68,55 @@ class FakeServer:
 
     async def quote(self, session_id: str, kind: str, copies: int = 1, **choices: Any) -> dict[str, Any]:
         self._maybe_fail("quote")
-        return {"quote_id": "q1", "kind": kind, "copies": copies, "fee_yen": 200, "total_yen": 200 * copies}
+        quote_id = f"q{len(self.quotes) + 1}"
+        self.quotes[quote_id] = copies
+        return {
+            "quote_id": quote_id,
+            "kind": kind,
+            "copies": copies,
+            "fee_yen": 200,
+            "total_yen": 200 * copies,
+        }
 
     async def issue(self, session_id: str, quote_id: str, reference: str) -> dict[str, Any]:
         self.issued.append(reference)  # the request reached the server
-        self.paid_refs.add(reference)
+        total = 200 * self.quotes[quote_id]
+        self.payments.setdefault(reference, {"paid": total, "refunded": 0})
         self._maybe_fail("issue")
-        certs = [{"serial": "S1", "kind": "juminhyo", "fee_yen": 200, "pages": 1}]
-        return {"certificates": certs, "total_fee_yen": 200, "payment": self._payment(reference)}
-
-    def _payment(self, reference: str) -> dict[str, Any]:
-        return {
-            "quote_id": "q1",
-            "payment_reference": reference,
-            "paid_yen": 200,
-            "refunded_yen": self.refunded,
-        }
+        if self.refuse_next:
+            self.refuse_next = False
+            self.payments[reference]["refunded"] = total
+            refusal = {"code": "ask_at_city_hall", "params": {}}
+            raise HttpError(403, "refused", "", {"refusal": refusal, "payment": self._payment(reference)})
+        known = [c for c, (ref, _) in self.serials.items() if ref == reference]
+        if not known:  # a retry gets the first answer
+            for _ in range(self.quotes[quote_id]):
+                serial = f"S{len(self.serials) + 1}"
+                self.serials[serial] = (reference, "issued")
+                known.append(serial)
+        certs = [{"serial": c, "kind": "juminhyo", "fee_yen": 200, "pages": 1} for c in known]
+        return {"certificates": certs, "total_fee_yen": total, "payment": self._payment(reference)}
 
     async def fetch_pdf(self, session_id: str, serial: str) -> bytes:
         return b"%PDF-fake"
 
     async def report_print(self, session_id: str, serial: str, printed: bool) -> dict[str, Any]:
+        self._maybe_fail("report_print")
         self.reports.append((serial, printed))
+        ref, _ = self.serials[serial]
+        self.serials[serial] = (ref, "printed" if printed else "voided")
         if not printed:
-            self.refunded += 200
-        ref = next(iter(self.paid_refs))
-        return {"serial": serial, "status": "printed" if printed else "voided", "payment": self._payment(ref)}
+            self.payments[ref]["refunded"] += 200
+        return {"serial": serial, "status": self.serials[serial][1], "payment": self._payment(ref)}
 
     async def end_session(self, session_id: str) -> dict[str, Any]:
+        self._maybe_fail("end_session")
         self.ended += 1
-        unprinted = len(self.paid_refs) and not any(p for _, p in self.reports) and not self.refunded
-        if unprinted:
-            self.refunded = 200
-        return {"ended": True, "payments": [self._payment(r) for r in self.paid_refs]}
+        for serial, (ref, status) in self.serials.items():
+            if status == "issued":
+                self.serials[serial] = (ref, "voided")
+                self.payments[ref]["refunded"] += 200
+        return {"ended": True, "payments": [self._payment(r) for r in self.payments]}
 
     async def close(self) -> None:
         return None
@@ -116,15 +144,20 @@ class FakeCard:
 class FakePrinter:
     def __init__(self, printed: bool = True) -> None:
         self.printed = printed
+        self.outcomes: list[bool] = []  # per job, before ``printed``
+        self.during: Callable[[], None] | None = None  # runs while the first job prints
         self.jobs = 0
 
     async def print_pdf(
         self, pdf: bytes, title: str, accepted: Callable[[], None] | None = None
     ) -> PrintResult:
         self.jobs += 1
-        return PrintResult(
-            self.printed, "printed" if self.printed else "print_failed", path=Path("/dev/null")
-        )
+        if self.during is not None:
+            self.during()
+            self.during = None
+            await asyncio.sleep(0.01)
+        ok = self.outcomes.pop(0) if self.outcomes else self.printed
+        return PrintResult(ok, "printed" if ok else "print_failed", path=Path("/dev/null"))
 
 
 class Clock:
@@ -172,6 +205,7 @@ async def test_the_whole_session_in_order(parts: Any) -> None:
     state = await settle(engine, Step.TAKE_CARD)
     assert card.closed >= 1  # the card is reset once the session ends: its PIN state does not linger
     assert state["message"]["code"] == "printed" and printer.jobs == 1
+    assert state["menu"] is None and state["certificates"] == []  # the reminder shows nothing personal
     assert server.reports == [("S1", True)] and device.totals() == (200, 0)
     engine.card_changed(False)
     state = await settle(engine, Step.LANGUAGE)
@@ -229,16 +263,71 @@ async def test_a_lost_issue_answer_is_retried_with_the_same_payment(parts: Any) 
     assert device.totals() == (200, 0)
 
 
-async def test_a_refusal_after_payment_refunds(parts: Any) -> None:
+async def test_a_refusal_after_payment_refunds_and_shows_the_menu_again(parts: Any) -> None:
     engine, server, _, _, device, _ = parts
-    refusal = {"code": "ask_at_city_hall", "params": {}}
     await to_confirm(engine)
-    server.refunded = 200
-    server.fail["issue"] = [HttpError(403, "refused", "", {"refusal": refusal,
-                                                           "payment": {"refunded_yen": 200}})]  # fmt: skip
+    server.refuse_next = True
     await engine.pay()
     state = await settle(engine, Step.MENU)
-    assert state["message"] == refusal and device.totals() == (200, 200)
+    assert state["message"]["code"] == "ask_at_city_hall" and device.totals() == (200, 200)
+    assert state["quote"] is None and state["kind"] is None
+
+
+async def test_two_payments_in_one_session_are_each_settled(parts: Any) -> None:
+    engine, server, _, printer, device, _ = parts
+    await to_confirm(engine)
+    server.refuse_next = True
+    await engine.pay()  # payment A, refused after payment: refunded in full
+    await settle(engine, Step.MENU)
+    await engine.select("juminhyo")
+    await engine.choose({"scope": "self", "copies": 2})
+    await settle(engine, Step.CONFIRM)
+    await engine.pay()  # payment B, two copies: one prints, one jams
+    await settle(engine, Step.READY)
+    printer.outcomes = [True, False]
+    await engine.start_print()
+    state = await settle(engine, Step.TAKE_CARD)
+    assert state["message"]["code"] == "print_failed"
+    assert device.totals() == (600, 400)  # A back whole, B's jammed copy back
+    books = {ref: (p["paid"], p["refunded"]) for ref, p in server.payments.items()}
+    assert {ref: (e.paid_yen, e.refunded_yen) for ref, e in device.ledger.items()} == books
+
+
+async def test_without_the_server_only_what_was_not_printed_is_refunded(parts: Any) -> None:
+    engine, server, _, printer, device, _ = parts
+    await to_confirm(engine)
+    await engine.back()
+    await engine.choose({"scope": "self", "copies": 2})
+    await settle(engine, Step.CONFIRM)
+    await engine.pay()
+    await settle(engine, Step.READY)
+    lost = HttpError(0, "server_unreachable", "")
+    server.fail["report_print"] = [lost] * 6  # the network goes as the first copy comes out
+    server.fail["end_session"] = [lost] * 3
+    printer.during = lambda: engine.card_changed(False)  # ... and the card is pulled meanwhile
+    await engine.start_print()
+    state = await settle(engine, Step.LANGUAGE)
+    assert printer.jobs == 1  # nothing more goes to the printer once the card is gone
+    assert device.totals() == (400, 200)  # the printed copy is kept, the other given back
+    assert state["certificates"] == [] and state["menu"] is None
+
+
+async def test_a_refund_the_device_fails_is_owed_not_lost(parts: Any) -> None:
+    engine, _server, _, printer, device, _ = parts
+    printer.printed = False
+
+    async def broken_refund(reference: str, amount_yen: int) -> None:
+        raise OSError("coin hopper empty")
+
+    device.refund = broken_refund  # type: ignore[method-assign]
+    await to_confirm(engine)
+    await engine.pay()
+    await settle(engine, Step.READY)
+    await engine.start_print()
+    state = await settle(engine, Step.TAKE_CARD)
+    assert state["message"] == {"code": "refund_failed", "params": {"owed_yen": 200}}
+    engine.card_changed(False)
+    assert (await settle(engine, Step.LANGUAGE))["step"] == "language"  # not stuck
 
 
 async def test_a_failed_print_refunds_its_copy(parts: Any) -> None:

@@ -11,6 +11,7 @@ import pytest
 from issuance_server.clock import jst_now
 from issuance_server.eligibility import REFUSALS, TOLD_ONLY_AT_CITY_HALL, kiosk_fiscal_years
 from issuance_server.service_hours import ServiceCalendar
+from tests.factories import resident
 from tests.server.conftest import Env, city, load_replica, make_card
 from wire.kiosk_api import API_PREFIX, ASK_AT_CITY_HALL
 
@@ -157,3 +158,24 @@ async def test_chosen_members_must_be_of_the_household(env: Env) -> None:
     assert status == 400 and answer["error"]["code"] == "bad_field"
     status, answer = await issue(env, session, {"kind": "juminhyo", "scope": "galaxy"})
     assert status == 400 and answer["error"]["code"] == "bad_field"
+
+
+async def test_a_protected_household_member_cannot_be_found_by_choosing_members(env: Env) -> None:
+    records = city()
+    records.append(
+        resident(
+            "0000000112", name="保護　対象", support_measure=1, relationship="子", household_no="1000000101"
+        )
+    )
+    await load_replica(env.core, records, seq=2)
+    session = await session_for(env, "0000000101")
+    item = (await menu(env, session))["juminhyo"]
+    scopes = {s["scope"]: s for s in item["scopes"]}
+    assert scopes["self"]["available"]
+    for scope in ("household", "members"):
+        assert not scopes[scope]["available"] and scopes[scope]["refusal"]["code"] == ASK_AT_CITY_HALL
+    for member in item["members"]:  # each member alone, the protected one or not: the same answer
+        status, answer = await issue(
+            env, session, {"kind": "juminhyo", "scope": "members", "members": [member["member_id"]]}
+        )
+        assert status == 403 and answer["error"]["refusal"] == {"code": ASK_AT_CITY_HALL, "params": {}}
