@@ -115,7 +115,7 @@ class ScriptedSession:
         state = await e.wait_for(Step.TAKE_CARD, Step.LANGUAGE, timeout_s=a.print_timeout + 60)
         if state["message"] and state["message"]["code"] != "printed":
             self.fail_on(state)
-        return list(state["certificates"])
+        return list(e.last_printed)
 
     def choices(self, item: dict[str, Any]) -> dict[str, Any]:
         a = self.args

@@ -142,6 +142,7 @@ class KioskEngine:
         self._task: asyncio.Task[None] | None = None
         self._idle_deadline = clock() + idle_timeout_s
         self._stopping = False  # an interruption is stopping the current step
+        self.last_printed: list[dict[str, Any]] = []  # for scripts: what the visit just ended printed
         self._ending = False  # the session is being ended (not to be interrupted again)
 
     # -- what the screen shows -----------------------------------------------------------------------
@@ -634,7 +635,10 @@ class KioskEngine:
         elif refunded:
             message = {**message, "params": {**message.get("params", {}), "refunded_yen": refunded}}
         if self.card_present and not self.visit.card_pulled:
-            self.visit = Visit(payments=self.visit.payments)  # totals only, for the reminder
+            done = [{"serial": c["serial"], "status": c["status"]} for c in self.visit.certificates]
+            self.last_printed = [c for c in self.visit.certificates if c["status"] == "printed"]
+            # the reminder keeps the totals and the serials to take, nothing about the resident
+            self.visit = Visit(payments=self.visit.payments, certificates=done)
             self._go(Step.TAKE_CARD, message)
         else:
             self._wipe(message)
@@ -642,6 +646,7 @@ class KioskEngine:
     def _wipe(self, message: dict[str, Any] | None = None) -> None:
         """Nothing of the resident stays: back to the first screen."""
         self.visit = Visit()
+        self.last_printed = []
         self.language = self.languages[0]
         self._go(Step.LANGUAGE, message)
 

@@ -205,7 +205,7 @@ async def test_the_whole_session_in_order(parts: Any) -> None:
     state = await settle(engine, Step.TAKE_CARD)
     assert card.closed >= 1  # the card is reset once the session ends: its PIN state does not linger
     assert state["message"]["code"] == "printed" and printer.jobs == 1
-    assert state["menu"] is None and state["certificates"] == []  # the reminder shows nothing personal
+    assert state["menu"] is None and state["certificates"] == [{"serial": "S1", "status": "printed"}]
     assert server.reports == [("S1", True)] and device.totals() == (200, 0)
     engine.card_changed(False)
     state = await settle(engine, Step.LANGUAGE)
