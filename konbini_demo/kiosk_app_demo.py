@@ -4,6 +4,7 @@ with a real CUPS queue (a virtual PDF printer) and the simulated payment device.
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 from konbini_demo.cups import CupsServer
@@ -17,7 +18,8 @@ def step(text: str) -> None:
 
 
 def run_kiosk_app_demo(stack: Stack, pin: str, out: Path) -> str:
-    cups = CupsServer(out / "kiosk-app", stack.logs, name="konbini-demo")
+    run_dir = out / "kiosk-app" / time.strftime("%Y%m%d-%H%M%S")  # each run its own: nothing overwritten
+    cups = CupsServer(run_dir, stack.logs, name="konbini-demo")
     try:
         step("private CUPS server with a virtual PDF printer")
         cups.start()
@@ -63,7 +65,8 @@ def run_kiosk_app_demo(stack: Stack, pin: str, out: Path) -> str:
             raise ServiceError(
                 f"verification of {printed} failed: {verdict.stdout.strip()} {verdict.stderr.strip()}"
             )
-        return f"KIOSK APP DEMO OK certificate={printed} paid={done['paid_yen']} verify=VALID"
+        shown = printed.relative_to(Path.cwd()) if printed.is_relative_to(Path.cwd()) else printed
+        return f"KIOSK APP DEMO OK certificate={shown} paid={done['paid_yen']} verify=VALID"
     finally:
         stack.stop_kiosk_app()
         cups.stop()
