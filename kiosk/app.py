@@ -13,6 +13,7 @@ from aiohttp import web
 from kiosk.card_reader import CardError, NoReader, list_readers
 from kiosk.card_watch import CardWatcher
 from kiosk.catalogue import languages
+from kiosk.demo_card import DemoCard
 from kiosk.engine import KioskEngine
 from kiosk.local_api import make_local_app
 from kiosk.payment import SimulatedPaymentDevice
@@ -87,7 +88,12 @@ async def serve(settings: KioskSettings) -> None:
     except CardError as exc:
         raise SystemExit(f"error: {exc.code}: {exc}") from None
     engine = make_engine(settings, reader)
-    app = make_local_app(engine, settings.host, settings.port, settings.demo)
+    card = (
+        DemoCard(settings.demo_card, settings.demo_vpcd_port)
+        if str(settings.demo_card) not in ("", ".")
+        else None
+    )
+    app = make_local_app(engine, settings.host, settings.port, settings.demo, card)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
@@ -105,4 +111,6 @@ async def serve(settings: KioskSettings) -> None:
         try:
             await asyncio.Event().wait()
         finally:
+            if card is not None:
+                await card.remove()
             await runner.cleanup()

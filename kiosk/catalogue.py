@@ -14,12 +14,16 @@ from babel.messages.pofile import read_po
 MESSAGES = "kiosk.messages"
 
 
+# The order of the language screen: Japanese, Easy Japanese, English, then the others.
+ORDER = ("ja", "easy-ja", "en", "zh-Hans", "zh-Hant", "ko", "vi", "pt", "tl", "id", "ne")
+
+
 def languages() -> tuple[str, ...]:
-    """Languages with a catalogue, Japanese first."""
-    found = sorted(
+    """Languages with a catalogue, in the order of the language screen."""
+    found = {
         p.name.removesuffix(".po") for p in resources.files(MESSAGES).iterdir() if p.name.endswith(".po")
-    )
-    return tuple(sorted(found, key=lambda lang: (lang != "ja", lang)))
+    }
+    return tuple(sorted(found, key=lambda lang: (ORDER.index(lang) if lang in ORDER else len(ORDER), lang)))
 
 
 @cache

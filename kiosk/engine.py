@@ -249,6 +249,13 @@ class KioskEngine:
             self._idle_deadline = self._clock() + self.idle_timeout_s
             self._changed_now()
 
+    def touch(self) -> None:
+        """The resident is working on the current screen (typing digits, ticking boxes): the idle
+        timeout starts again."""
+        if self.step in WAITING_FOR_RESIDENT and not self.busy:
+            self._idle_deadline = self._clock() + self.idle_timeout_s
+            self._changed_now()
+
     async def enter_pin(self, pin: str) -> None:
         self._expect(Step.PIN)
         if len(pin) != 4 or not pin.isascii() or not pin.isdigit():

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from importlib import resources
 from typing import Any
 
 from aiohttp import web
 
-from kiosk.catalogue import catalogue
+from kiosk.catalogue import catalogue, render_message
+from kiosk.demo_card import DemoCard
 from kiosk.engine import KioskEngine, StepError
 from kiosk.payment import PaymentOutcome, SimulatedPaymentDevice
 
 ENGINE: web.AppKey[KioskEngine] = web.AppKey("engine", KioskEngine)
 ORIGINS: web.AppKey[frozenset[str]] = web.AppKey("origins", frozenset)
+DEMO: web.AppKey[DemoCard | None] = web.AppKey("demo_card")
 MAX_BODY = 16 * 1024
 HEADERS = {
     "Cache-Control": "no-store",
@@ -51,7 +54,8 @@ async def local_only(request: web.Request, handler: Handler) -> web.StreamRespon
         return _error(400 if exc.code == "bad_choice" else 409, exc.code, exc.message)
     except web.HTTPException as exc:
         return _error(exc.status, "not_found" if exc.status == 404 else f"http_{exc.status}", exc.reason)
-    response.headers.update(HEADERS)
+    for name, value in HEADERS.items():
+        response.headers.setdefault(name, value)
     return response
 
 
@@ -77,6 +81,14 @@ def _text(data: dict[str, Any], name: str) -> str:
     return value
 
 
+def view(engine: KioskEngine) -> dict[str, Any]:
+    """The engine's state, with its message rendered in the resident's language (the page shows it)."""
+    snap = engine.snapshot()
+    message = snap.get("message")
+    snap["message_text"] = render_message(engine.language, message) if message else None
+    return snap
+
+
 routes = web.RouteTableDef()
 
 
@@ -89,8 +101,52 @@ async def state(request: web.Request) -> web.Response:
         wait = min(float(request.query.get("wait", "20")), 25.0)
     except ValueError:
         raise StepError("bad_choice", "since and wait are numbers") from None
-    snap = engine.snapshot() if since < 0 else await engine.wait_change(since, wait)
-    return web.json_response(snap)
+    if since >= 0:
+        await engine.wait_change(since, wait)
+    return web.json_response(view(engine))
+
+
+PAGE = resources.files("kiosk.page")
+PAGE_FILES = {"app.js": "text/javascript", "app.css": "text/css", "card.svg": "image/svg+xml"}
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self';"
+        " base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+}
+
+
+@routes.get("/")
+async def page(request: web.Request) -> web.Response:
+    """The touchscreen page (a thin view of the state machine; everything from this machine)."""
+    body = PAGE.joinpath("index.html").read_bytes()
+    return web.Response(body=body, content_type="text/html", charset="utf-8", headers=PAGE_HEADERS)
+
+
+@routes.get("/page/{name}")
+async def page_file(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    if name not in PAGE_FILES:
+        raise web.HTTPNotFound(reason="no such file")
+    body = PAGE.joinpath(name).read_bytes()
+    return web.Response(body=body, content_type=PAGE_FILES[name], headers=PAGE_HEADERS)
+
+
+@routes.get("/api/config")
+async def config(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE]
+    return web.json_response({"languages": list(engine.languages), "demo": request.app[DEMO] is not None})
+
+
+@routes.post("/api/touch")
+async def touch(request: web.Request) -> web.Response:
+    """The resident is working on the screen (digits typed, boxes ticked): the idle timeout restarts."""
+    engine = request.app[ENGINE]
+    engine.touch()
+    return web.json_response({"idle_s_left": engine.snapshot()["idle_s_left"]})
 
 
 @routes.get("/api/messages/{language}")
@@ -108,7 +164,7 @@ def _with_field(name: str, action: str) -> Callable[[web.Request], Awaitable[web
     async def handler(request: web.Request) -> web.Response:
         engine = request.app[ENGINE]
         await getattr(engine, action)(_text(await _body(request), name))
-        return web.json_response(engine.snapshot())
+        return web.json_response(view(engine))
 
     return handler
 
@@ -122,14 +178,14 @@ routes.post("/api/select")(_with_field("kind", "select"))
 async def options(request: web.Request) -> web.Response:
     engine = request.app[ENGINE]
     await engine.choose(await _body(request))
-    return web.json_response(engine.snapshot())
+    return web.json_response(view(engine))
 
 
 def _action(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handler(request: web.Request) -> web.Response:
         engine = request.app[ENGINE]
         await getattr(engine, name)()
-        return web.json_response(engine.snapshot())
+        return web.json_response(view(engine))
 
     return handler
 
@@ -160,6 +216,19 @@ async def demo_payment(request: web.Request) -> web.Response:
     return web.json_response({"outcome": outcome.value, "taken_yen": taken, "refunded_yen": given})
 
 
+@demo_routes.post("/api/demo/card")
+async def demo_card(request: web.Request) -> web.Response:
+    """Demo only: insert or remove the virtual demo card in the vpcd reader."""
+    card = request.app[DEMO]
+    if card is None:
+        raise web.HTTPNotFound(reason="no demo card configured")
+    present = (await _body(request)).get("present")
+    if not isinstance(present, bool):
+        raise StepError("bad_choice", "present: true or false")
+    await (card.insert() if present else card.remove())
+    return web.json_response({"present": present})
+
+
 @demo_routes.get("/api/demo/payment")
 async def demo_ledger(request: web.Request) -> web.Response:
     device = request.app[ENGINE].payment
@@ -169,9 +238,12 @@ async def demo_ledger(request: web.Request) -> web.Response:
     return web.json_response({"waiting": device.waiting, "taken_yen": taken, "refunded_yen": given})
 
 
-def make_local_app(engine: KioskEngine, host: str, port: int, demo: bool) -> web.Application:
+def make_local_app(
+    engine: KioskEngine, host: str, port: int, demo: bool, demo_card: DemoCard | None = None
+) -> web.Application:
     app = web.Application(middlewares=[local_only], client_max_size=MAX_BODY)
     app[ENGINE] = engine
+    app[DEMO] = demo_card if demo else None
     names = {host, "127.0.0.1", "localhost"}
     app[ORIGINS] = frozenset(f"http://{name}:{port}" for name in names)
     app.add_routes(routes)

@@ -33,6 +33,8 @@ class KioskSettings:
     port: int = _s(8480, "port of the kiosk app's local page and API")
     idle_timeout_s: float = _s(60.0, "a screen left alone this long ends the session and wipes it")
     demo: bool = _s(False, "demo controls: card and payment-device panels in the local API")
+    demo_card: Path = _s(Path(""), "demo: the virtual card file the demo panel inserts into the vpcd reader")
+    demo_vpcd_port: int = _s(35963, "demo: the vpcd port of the reader (35963: Virtual PCD 00 00)")
 
 
 def _coerce(value: str, typ: Any) -> Any:
