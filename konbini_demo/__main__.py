@@ -14,6 +14,7 @@ from pathlib import Path
 
 from kiosk.pcscd import ensure_pcscd, stop_pcscd_if_started
 from konbini_demo.kiosk_app_demo import run_kiosk_app_demo
+from konbini_demo.kiosk_ui_demo import run_kiosk_for_a_person, run_kiosk_ui_demo
 from konbini_demo.processes import ServiceError
 from konbini_demo.recovery_demo import run_recovery_demo
 from konbini_demo.stack import Stack
@@ -60,6 +61,19 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="a resident through the kiosk app, CUPS and the payment device",
     )
+    parser.add_argument(
+        "--kiosk",
+        action="store_true",
+        help="the kiosk's touchscreen for you: prints its URL, runs until Ctrl-C",
+    )
+    parser.add_argument("--kiosk-port", type=int, default=8480, help="--kiosk: the kiosk app's port")
+    parser.add_argument(
+        "--kiosk-ui", action="store_true", help="headless Chromium drives the touchscreen for one resident"
+    )
+    parser.add_argument(
+        "--languages", default="ja", help="--kiosk-ui: languages to run through, e.g. ja,en,ne"
+    )
+    parser.add_argument("--shots", type=Path, help="--kiosk-ui: folder for the screenshots")
     args = parser.parse_args(argv)
     started = time.monotonic()
     stack = Stack(
@@ -88,9 +102,14 @@ def main(argv: list[str] | None = None) -> None:
             final_line = run_recovery_demo(stack, DEMO_PIN, args.out)
         if args.kiosk_app:
             final_line = run_kiosk_app_demo(stack, DEMO_PIN, args.out)
-        for label, extra in (
-            [] if args.recovery or args.kiosk_app else ALL_KINDS if args.all_kinds else ONE_KIND
-        ):
+        if args.kiosk_ui:
+            final_line = run_kiosk_ui_demo(
+                stack, card, DEMO_PIN, args.out, args.shots, args.languages.split(",")
+            )
+        if args.kiosk:
+            run_kiosk_for_a_person(stack, card, args.out, args.kiosk_port)
+        special = args.recovery or args.kiosk_app or args.kiosk_ui or args.kiosk
+        for label, extra in [] if special else ALL_KINDS if args.all_kinds else ONE_KIND:
             step(f"kiosk session through pyscard: {label}")
             serial, path = kiosk_certificate(stack, args.out, *extra)
             lines.append((label, path, serial))

@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 APT_PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev swig pkg-config gcc fonts-ipamj-mincho fonts-ipaexfont
               poppler-utils zbar-tools libzbar0
-              cups cups-client cups-filters printer-driver-cups-pdf ghostscript libcups2-dev)
+              cups cups-client cups-filters printer-driver-cups-pdf ghostscript libcups2-dev
+              chromium fonts-noto-cjk fonts-noto-core)
+command -v npm >/dev/null || APT_PACKAGES+=(npm)  # a machine whose Node.js came with its own npm keeps it
 # Debian's own python3 needs these to make a venv and build pyscard; a python3 of its own (pyenv) has them.
 $PY -c "import ensurepip" 2>/dev/null || APT_PACKAGES+=(python3-venv)
 $PY -c "import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))" \
@@ -38,5 +40,13 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     exit 1
   fi
   touch "$stamp"
+fi
+# axe-core (accessibility checks injected into the touchscreen page by the tests), pinned, from npm.
+AXE=.cache/npm/node_modules/axe-core/axe.min.js
+if [ ! -f "$AXE" ]; then
+  echo "install: axe-core from npm"
+  mkdir -p .cache/npm
+  (cd .cache/npm && npm install --silent --no-audit --no-fund --no-save axe-core@4.14.0) > var/npm.log 2>&1 \
+    || { cat var/npm.log; echo "install: npm failed; see var/npm.log" >&2; exit 1; }
 fi
 echo "install: ready"

@@ -115,7 +115,9 @@
     largerButton.textContent = t("ui.larger_text");
     renderLanguageList();
     const focused = document.activeElement && document.activeElement.id;
-    screen.replaceChildren(...(SCREENS[s.step] || (() => []))(s));
+    screen.dataset.step = s.step; // for tests and screen captures: which screen is up
+    screen.dataset.busy = s.busy ? "1" : "0";
+    screen.replaceChildren(...(SCREENS[s.step] || (() => []))(s).filter((c) => c !== null && c !== undefined));
     if (s.message_text) {
       messageBox.textContent = s.message_text;
       messageBox.hidden = false;

@@ -1,0 +1,126 @@
+"""Driving the kiosk's touchscreen page in headless Chromium (Debian's ``/usr/bin/chromium`` through
+Playwright; no browser download), as a resident would: for ``konbini-demo --kiosk-ui``, the end-to-end
+tests and the bench. Also runs axe-core on a screen and lists the characters a screen shows."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Browser, Page, sync_playwright
+
+CHROMIUM = "/usr/bin/chromium"
+AXE = Path(__file__).resolve().parents[1] / ".cache/npm/node_modules/axe-core/axe.min.js"
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # CI runs as root
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@contextlib.contextmanager
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+class KioskScreen:
+    """One touchscreen (a browser page on the kiosk app's URL) and what a resident does on it."""
+
+    def __init__(self, b: Browser, url: str, width: int = 1280, height: int = 800) -> None:
+        # bypass_csp: only so that the tests can inject axe-core; the page itself runs under its CSP
+        self.context = b.new_context(viewport={"width": width, "height": height}, bypass_csp=True)
+        self.page: Page = self.context.new_page()
+        self.url = url
+        self.page.goto(url)
+        self.wait_step("language")
+
+    def close(self) -> None:
+        self.context.close()
+
+    def wait_step(self, *steps: str, timeout_s: float = 30) -> str:
+        """The screen once it shows one of ``steps`` (not busy); returns the step shown."""
+        selector = ", ".join(f'main[data-step="{s}"][data-busy="0"]' for s in steps)
+        self.page.wait_for_selector(selector, timeout=timeout_s * 1000)
+        return str(self.page.get_attribute("main", "data-step"))
+
+    def tap(self, selector: str) -> None:
+        self.page.click(selector)
+
+    def choose_language(self, language: str) -> None:
+        self.tap(f"#start-{language}")
+
+    def type_pin(self, pin: str) -> None:
+        for digit in pin:
+            self.tap(f"#digit-{digit}")
+        self.tap("#pin-ok")
+
+    def message(self) -> str:
+        box = self.page.locator("#message")
+        return "" if box.is_hidden() else box.inner_text()
+
+    def heading(self) -> str:
+        return self.page.locator("#step-heading").inner_text()
+
+    def state(self) -> dict[str, Any]:
+        return dict(self.page.evaluate("async () => (await fetch('/api/state')).json()"))
+
+    def screenshot(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(path), full_page=True)
+
+    def axe_violations(self, impacts: tuple[str, ...] = ("serious", "critical")) -> list[dict[str, Any]]:
+        """axe-core's violations of the given impacts on the screen as it is now."""
+        if not self.page.evaluate("() => typeof axe !== 'undefined'"):
+            self.page.add_script_tag(path=str(AXE))
+        result = self.page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+        return [
+            {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:3]}
+            for v in result["violations"]
+            if v["impact"] in impacts
+        ]
+
+    def shown_text(self) -> str:
+        """Every character on the screen (text and accessible labels), for the glyph check."""
+        return str(
+            self.page.evaluate(
+                "() => document.body.innerText + ' ' + [...document.querySelectorAll('[aria-label],[alt]')]"
+                ".map(e => (e.getAttribute('aria-label') || '') + (e.getAttribute('alt') || '')).join(' ')"
+            )
+        )
+
+    def smallest_target(self) -> dict[str, Any]:
+        """The smallest visible button or choice on the screen (CSS px)."""
+        return dict(
+            self.page.evaluate(
+                """() => [...document.querySelectorAll('button, .choice')]
+                  .filter(e => e.offsetParent !== null)
+                  .map(e => ({id: e.id || e.textContent.slice(0, 20), w: e.getBoundingClientRect().width,
+                              h: e.getBoundingClientRect().height}))
+                  .reduce((a, b) => (Math.min(b.w, b.h) < Math.min(a.w, a.h) ? b : a), {w: 1e9, h: 1e9})"""
+            )
+        )
+
+    def smallest_font_px(self) -> float:
+        return float(
+            self.page.evaluate(
+                """() => Math.min(...[...document.querySelectorAll('body *')]
+                  .filter(e => e.offsetParent !== null && [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim()))
+                  .map(e => parseFloat(getComputedStyle(e).fontSize)))"""
+            )
+        )
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False)
