@@ -153,7 +153,8 @@ class KioskEngine:
 
     def snapshot(self) -> dict[str, Any]:
         v = self.visit
-        idle = max(0.0, self._idle_deadline - self._clock()) if self.step in WAITING_FOR_RESIDENT else None
+        counting = self.step in WAITING_FOR_RESIDENT and self.step is not Step.TAKE_CARD and not self.busy
+        idle = max(0.0, self._idle_deadline - self._clock()) if counting else None
         return {
             "version": self.version,
             "step": self.step.value,
