@@ -43,19 +43,31 @@ class KioskScreen:
         self.context = b.new_context(viewport={"width": width, "height": height}, bypass_csp=True)
         self.page: Page = self.context.new_page()
         self.url = url
+        self._since = -1
         self.page.goto(url)
         self.wait_step("language")
 
     def close(self) -> None:
         self.context.close()
 
-    def wait_step(self, *steps: str, timeout_s: float = 30) -> str:
-        """The screen once it shows one of ``steps`` (not busy); returns the step shown."""
-        selector = ", ".join(f'main[data-step="{s}"][data-busy="0"]' for s in steps)
-        self.page.wait_for_selector(selector, timeout=timeout_s * 1000)
+    def wait_step(self, *steps: str, timeout_s: float = 30, settled: bool = True) -> str:
+        """The screen once it shows one of ``steps`` (``settled``: its work done), and, after a tap, a state
+        newer than the one the tap was made on; returns the step shown."""
+        since, self._since = self._since, -1
+        self.page.wait_for_function(
+            """([steps, since, settled]) => { const m = document.querySelector('main');
+                 return m && steps.includes(m.dataset.step) && (!settled || m.dataset.busy === '0')
+                        && Number(m.dataset.version) > since; }""",
+            arg=[list(steps), since, settled],
+            timeout=timeout_s * 1000,
+        )
         return str(self.page.get_attribute("main", "data-step"))
 
+    def version(self) -> int:
+        return int(self.page.get_attribute("main", "data-version") or -1)
+
     def tap(self, selector: str) -> None:
+        self._since = self.version()
         self.page.click(selector)
 
     def choose_language(self, language: str) -> None:
@@ -63,7 +75,7 @@ class KioskScreen:
 
     def type_pin(self, pin: str) -> None:
         for digit in pin:
-            self.tap(f"#digit-{digit}")
+            self.page.click(f"#digit-{digit}")
         self.tap("#pin-ok")
 
     def message(self) -> str:

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from konbini_demo.cups import CupsServer
+from konbini_demo.kiosk_app_client import KioskAppClient
 from konbini_demo.kiosk_ui import KioskScreen, browser
 from konbini_demo.processes import ServiceError, free_port
 from konbini_demo.stack import Stack
@@ -57,6 +58,9 @@ def resident_flow(stack: Stack, screen: KioskScreen, card: Path, pin: str, langu
     screen.wait_step("confirm")
     shot("confirm")
     screen.tap("#pay")
+    screen.wait_step("payment", settled=False)
+    shot("payment")
+    KioskAppClient(screen.url).payment_outcome("paid")  # the resident pays at the store's device
     screen.wait_step("ready", timeout_s=60)
     shot("ready")
     screen.tap("#print")
@@ -76,7 +80,9 @@ def run_kiosk_ui_demo(
     cups = CupsServer(run_dir, stack.logs, name="konbini-ui")
     try:
         cups.start()
-        url = stack.start_kiosk_app(free_port(), "--printer", cups.queue("pdf"), "--cups-server", cups.socket)
+        url = stack.start_kiosk_app(
+            free_port(), "--printer", cups.queue("pdf"), "--cups-server", cups.socket, "--payment-manual"
+        )
         step(f"kiosk app on {url}; Chromium drives the page")
         with browser() as b:
             screen = KioskScreen(b, url)

@@ -117,6 +117,7 @@
     const focused = document.activeElement && document.activeElement.id;
     screen.dataset.step = s.step; // for tests and screen captures: which screen is up
     screen.dataset.busy = s.busy ? "1" : "0";
+    screen.dataset.version = String(s.version);
     screen.replaceChildren(...(SCREENS[s.step] || (() => []))(s).filter((c) => c !== null && c !== undefined));
     if (s.message_text) {
       messageBox.textContent = s.message_text;
