@@ -33,12 +33,9 @@ RECORDER = """() => {
 }"""
 
 
-def between(log: list[list[object]], tap: str, step: str) -> float:
-    start = next(float(t) for kind, what, t in log if kind == "tap" and what == tap)  # type: ignore[arg-type]
-    return (
-        next(float(t) for kind, what, t in log if kind == "step" and what == step and float(t) > start)
-        - start
-    )  # type: ignore[arg-type]
+def between(log: list[tuple[str, str, float]], tap: str, step: str) -> float:
+    start = next(t for kind, what, t in log if kind == "tap" and what == tap)
+    return next(t for kind, what, t in log if kind == "step" and what == step and t > start) - start
 
 
 def p95(values: list[float]) -> float:
