@@ -14,7 +14,7 @@ from aiohttp import web
 from issuance_server.api_errors import field, json_response, read_json
 from issuance_server.certificates.record import CertRecord
 from issuance_server.certificates.verify import verify_text
-from issuance_server.certificates.verify_page import Status, form_page, result_page
+from issuance_server.certificates.verify_page import Status, choose_language, form_page, result_page
 from issuance_server.core import ServerCore, core_of
 
 routes = web.RouteTableDef()
@@ -22,6 +22,7 @@ routes = web.RouteTableDef()
 MAX_QR_TEXT: Final = 2048  # a record is ~250 characters; longer input is not ours
 PAGE_HEADERS: Final = {
     "Cache-Control": "no-store",  # the page shows a person's name and address
+    "Vary": "Accept-Language",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -58,19 +59,21 @@ async def verify(request: web.Request) -> web.Response:
 @routes.get("/verify/{record}")
 async def verify_link(request: web.Request) -> web.Response:
     """The page a phone opens from the printed QR code: the signed record is the path's last segment."""
-    return await _page(core_of(request), request.match_info["record"])
+    return await _page(request, request.match_info["record"], from_query=False)
 
 
 @routes.get("/verify")
 async def verify_page(request: web.Request) -> web.Response:
-    return await _page(core_of(request), request.query.get("qr", ""))
+    return await _page(request, request.query.get("qr", ""), from_query=True)
 
 
-async def _page(core: ServerCore, text: str) -> web.Response:
+async def _page(request: web.Request, text: str, from_query: bool) -> web.Response:
+    core = core_of(request)
     name = core.settings.municipality_name
+    language = choose_language(request.query.get("lang"), request.headers.get("Accept-Language"))
     text = text.strip()
     if not text:
-        return _html(form_page(name))
+        return _html(form_page(name, language))
     status: Status = "unconfirmed"
     record = None
     if len(text) <= MAX_QR_TEXT:
@@ -79,7 +82,8 @@ async def _page(core: ServerCore, text: str) -> web.Response:
             result, _ = await serial_result(core, outcome.record)
             if result != "UNKNOWN_SERIAL":
                 status, record = ("valid" if result == "VALID" else "voided"), outcome.record
-    return _html(result_page(status, record, name))
+    kept = text if from_query and len(text) <= MAX_QR_TEXT else ""
+    return _html(result_page(status, record, name, language, kept))
 
 
 def _html(body: str) -> web.Response:

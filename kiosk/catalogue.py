@@ -11,11 +11,9 @@ from typing import Any
 
 from babel.messages.pofile import read_po
 
+from wire.kiosk_api import LANGUAGES
+
 MESSAGES = "kiosk.messages"
-
-
-# The order of the language screen: Japanese, Easy Japanese, English, then the others.
-ORDER = ("ja", "easy-ja", "en", "zh-Hans", "zh-Hant", "ko", "vi", "pt", "tl", "id", "ne")
 
 
 def languages() -> tuple[str, ...]:
@@ -23,7 +21,9 @@ def languages() -> tuple[str, ...]:
     found = {
         p.name.removesuffix(".po") for p in resources.files(MESSAGES).iterdir() if p.name.endswith(".po")
     }
-    return tuple(sorted(found, key=lambda lang: (ORDER.index(lang) if lang in ORDER else len(ORDER), lang)))
+    return tuple(
+        sorted(found, key=lambda lang: (LANGUAGES.index(lang) if lang in LANGUAGES else len(LANGUAGES), lang))
+    )
 
 
 @cache

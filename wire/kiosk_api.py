@@ -97,6 +97,9 @@ KIND_LABELS_EN: Final[dict[str, str]] = {
 JUMINHYO_OPTIONS: Final = ("householder", "honseki", "kojin_bango", "zairyu_card_no")
 JUMINHYO_SCOPES: Final = ("self", "household", "members")
 MAX_COPIES: Final = 10  # copies of one certificate in one request
+# The languages residents are served in, in the order a language screen lists them (BCP 47-like codes;
+# "easy-ja" is やさしい日本語). Catalogues: kiosk/messages/<code>.po and templates/verify/<code>.po.
+LANGUAGES: Final = ("ja", "easy-ja", "en", "zh-Hans", "zh-Hant", "ko", "vi", "pt", "tl", "id", "ne")
 JUMINHYO_LAYOUTS: Final = ("setai", "kojin")  # 世帯連記式, 個人票
 
 

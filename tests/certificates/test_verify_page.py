@@ -11,7 +11,13 @@ import pytest
 
 from issuance_server.certificates.record import CertRecord
 from issuance_server.certificates.render import render_certificate
-from issuance_server.certificates.verify_page import form_page, result_page
+from issuance_server.certificates.verify_page import (
+    catalogue,
+    choose_language,
+    form_page,
+    languages,
+    result_page,
+)
 from tests.certificates.conftest import ADDRESS, ISSUED_AT, NAME, request, synthetic_person
 
 RECORD = CertRecord(
@@ -28,16 +34,11 @@ RECORD = CertRecord(
 
 def test_valid_page_shows_the_identity_fields_and_nothing_else() -> None:
     page = result_page("valid", RECORD, "鹿児島市")
-    for expected in (
-        "有効",
-        "Valid",
-        "印鑑登録証明書",
-        "Seal registration certificate",
-        "令和8年11月26日",
-        NAME,
-        ADDRESS,
-    ):
+    for expected in ("有効", "印鑑登録証明書", "令和8年11月26日", NAME, ADDRESS):
         assert expected in page, expected
+    english = result_page("valid", RECORD, "鹿児島市", "en")
+    for expected in ("Valid", "Seal registration certificate", NAME, ADDRESS, '<html lang="en">'):
+        assert expected in english, expected
     assert "昭和55年1月1日（1980-01-01）" in page
     assert RECORD.content_digest not in page and "462012" not in page
     assert "<script" not in page.lower()  # works without JavaScript
@@ -59,6 +60,33 @@ def test_everything_is_escaped() -> None:
     assert "<script>" not in page and "<i>" not in page and "<b>" not in page and "<img" not in page
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
     assert "a&amp;b &lt;i&gt;c&lt;/i&gt;" in page
+
+
+@pytest.mark.parametrize("language", languages())
+def test_the_page_speaks_each_language(language: str) -> None:
+    assert set(catalogue(language)) == set(catalogue("ja"))  # every text in every language
+    page = result_page("voided", RECORD, "鹿児島市", language)
+    assert catalogue(language)["status.voided"] in page and catalogue(language)["field.name"] in page
+    assert NAME in page  # the certificate's own contents stay as printed
+    for other in languages():  # a link to every language, each named in its own language
+        assert catalogue(other)["language_name"] in page
+
+
+@pytest.mark.parametrize(
+    ("asked", "accept", "chosen"),
+    [
+        ("vi", "en", "vi"),
+        (None, "pt-BR,pt;q=0.9,en;q=0.5", "pt"),
+        (None, "zh-TW,zh;q=0.8", "zh-Hant"),
+        (None, "zh-CN", "zh-Hans"),
+        (None, "fil-PH", "tl"),
+        (None, "de-DE,fr;q=0.7", "ja"),
+        ("xx", "ko;q=0.2,ne;q=0.9", "ne"),
+        (None, "en;q=garbage", "ja"),
+    ],
+)
+def test_the_visitors_language_is_chosen(asked: str | None, accept: str, chosen: str) -> None:
+    assert choose_language(asked, accept) == chosen
 
 
 def test_form_page() -> None:
@@ -120,6 +148,12 @@ async def test_page_through_the_app(app_env: Any) -> None:
 
     page = await (await client.get("/verify", params={"qr": voided})).text()
     assert "無効（取消）" in page and NAME in page
+    korean = await (
+        await client.get("/verify", params={"qr": voided}, headers={"Accept-Language": "ko-KR"})
+    ).text()
+    assert catalogue("ko")["status.voided"] in korean and '<html lang="ko">' in korean
+    english = await (await client.get(f"/verify/{voided}", params={"lang": "en"})).text()
+    assert "Void (cancelled)" in english and NAME in english
 
     for bad in (unknown, valid[:-4] + "AAAA", "hello", "x" * 5000):
         page = await (await client.get("/verify", params={"qr": bad})).text()

@@ -274,7 +274,10 @@ def test_every_screen_in_every_language_is_accessible_and_has_its_glyphs(
         screen.tap("#next")
         screen.wait_step("confirm")
         check(language, "confirm")
-        screen.tap("#cancel")
+        screen.tap("#pay")
+        screen.wait_step("ready", timeout_s=60)
+        check(language, "ready")
+        screen.tap("#cancel")  # paid, not printed: voided and refunded
         screen.wait_step("take_card")
         check(language, "take_card")
         stack.remove_card()
@@ -286,3 +289,23 @@ def test_every_screen_in_every_language_is_accessible_and_has_its_glyphs(
     screen.screenshot(tmp_path / "ne-larger-menu.png")
     screen.close()
     assert problems == []
+
+
+def test_three_wrong_pins_lock_and_send_the_resident_to_the_city_hall(
+    stack: Stack, cups: CupsServer, chromium: object, card_in: None
+) -> None:
+    """Last in this module: it blocks the card's PIN."""
+    screen = open_screen(stack, cups, chromium)
+    screen.choose_language("zh-Hans")
+    screen.wait_step("pin")
+    for tries_left in (2, 1):
+        screen.type_pin("0000")
+        screen.wait_step("pin")
+        assert screen.message() == catalogue("zh-Hans")["msg.pin_wrong"].format(tries_left=tries_left)
+        assert catalogue("zh-Hans")["ui.tries_left"].format(tries_left=tries_left) in screen.page.inner_text(
+            "main"
+        )
+    screen.type_pin("0000")
+    screen.wait_step("take_card")
+    assert screen.message() == catalogue("zh-Hans")["msg.pin_blocked"]
+    screen.close()
