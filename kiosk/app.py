@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -108,8 +109,11 @@ async def serve(settings: KioskSettings) -> None:
             printer,
         )
         print(f"kiosk app ready on http://{settings.host}:{settings.port}", flush=True)
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):  # a clean stop ends the session (refunds) and the demo card
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
         try:
-            await asyncio.Event().wait()
+            await stop.wait()
         finally:
             if card is not None:
                 await card.remove()
