@@ -110,7 +110,10 @@ async def serve(settings: KioskSettings) -> None:
         )
         print(f"kiosk app ready on http://{settings.host}:{settings.port}", flush=True)
         stop = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):  # a clean stop ends the session (refunds) and the demo card
+        for sig in (
+            signal.SIGTERM,
+            signal.SIGINT,
+        ):  # a clean stop ends the session (refunds) and the demo card
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
         try:
             await stop.wait()
