@@ -237,6 +237,24 @@ def test_a_reason_told_only_at_the_city_hall_is_shown_neutrally_in_each_language
             **person, "version": person["version"] + 2}}]})  # fmt: skip
 
 
+def test_a_closed_service_is_said_in_every_language(
+    stack: Stack, cups: CupsServer, chromium: object, card_in: None
+) -> None:
+    screen = open_screen(stack, cups, chromium)
+    stack.ops("mode", "maintenance", "--reason", "planned maintenance (test)")
+    try:
+        for language in languages():
+            screen.choose_language(language)
+            assert screen.wait_step("take_card") == "take_card"
+            assert screen.message() == catalogue(language)["reason.maintenance"]
+            stack.remove_card()
+            screen.wait_step("language")
+            stack.insert_card(card_file(stack))
+    finally:
+        stack.ops("mode", "normal", "--reason", "maintenance over (test)")
+    screen.close()
+
+
 def test_every_screen_in_every_language_is_accessible_and_has_its_glyphs(
     stack: Stack, cups: CupsServer, chromium: object, card_in: None, tmp_path: Path
 ) -> None:
