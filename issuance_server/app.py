@@ -12,6 +12,7 @@ from aiohttp import web
 
 from issuance_server import status_api, verify_api
 from issuance_server.api_errors import error_middleware
+from issuance_server.audit import checkpoint_loop, write_checkpoint
 from issuance_server.core import CORE, ServerCore
 from issuance_server.documents import sweep_unprinted
 from issuance_server.kiosk_api import make_kiosk_app
@@ -30,11 +31,20 @@ def make_app(settings: Settings) -> web.Application:
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         core = await ServerCore.start(settings)
         app[CORE] = core
-        sweeper = asyncio.get_running_loop().create_task(sweep_unprinted(core), name="sweep-unprinted")
+        loop = asyncio.get_running_loop()
+        tasks = [
+            loop.create_task(sweep_unprinted(core), name="sweep-unprinted"),
+            loop.create_task(
+                checkpoint_loop(core.db, core.checkpoints, settings.audit_checkpoint_s),
+                name="audit-checkpoints",
+            ),
+        ]
         yield
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await write_checkpoint(core.db, core.checkpoints)  # the head at shutdown
         await core.close()
 
     app.cleanup_ctx.append(lifecycle)

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from issuance_server.audit import AuditLog
+from issuance_server.audit import AuditLog, CheckpointLog
 from issuance_server.card_auth import CardTrust
 from issuance_server.certificates import pades
 from issuance_server.certificates.pades import PadesSigner
@@ -38,6 +38,7 @@ class ServerCore:
     secrets: ServerSecrets
     hasher: SecretHasher
     audit: AuditLog
+    checkpoints: CheckpointLog
     replica: Replica
     card_trust: CardTrust
     sessions: SessionStore
@@ -82,7 +83,8 @@ class ServerCore:
             db=db,
             secrets=secrets,
             hasher=SecretHasher(settings, secrets.pin_pepper),
-            audit=AuditLog(db),
+            audit=AuditLog(db, secrets.audit_chain_key),
+            checkpoints=CheckpointLog(settings.audit_checkpoints_path, secrets.audit_signing_key),
             replica=replica,
             card_trust=CardTrust(settings.card_ca_cert),
             sessions=SessionStore(settings.nonce_ttl_s, settings.session_idle_s),

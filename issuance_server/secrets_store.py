@@ -4,6 +4,8 @@
 - ``secrets/issuing-ed25519.pem``: the city's certificate-signing key; its public half is written to
   ``keys/issuing-ed25519.pub`` for verifiers.
 - ``secrets/ops-token``: bearer token for the ops CLI on the server machine.
+- ``secrets/audit-chain-key``: 32 random bytes keying the audit log's chain.
+- ``secrets/audit-ed25519.pem``: signs the audit checkpoints; its public half is ``keys/audit-ed25519.pub``.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ class ServerSecrets:
     pin_pepper: bytes
     issuing_key: Ed25519PrivateKey
     ops_token: str
+    audit_chain_key: bytes
+    audit_signing_key: Ed25519PrivateKey
 
     @property
     def issuing_public_key(self) -> Ed25519PublicKey:
@@ -55,29 +59,41 @@ def public_key_path(data_dir: Path) -> Path:
     return data_dir / "keys" / PUBLIC_KEY_NAME
 
 
-def load_or_create_secrets(data_dir: Path) -> ServerSecrets:
-    secrets_dir = data_dir / "secrets"
-    pepper = _read_or_create(secrets_dir / "pin-pepper", secrets.token_bytes(32))
+def _ed25519(path: Path, public_path: Path, what: str) -> Ed25519PrivateKey:
     key_pem = _read_or_create(
-        secrets_dir / "issuing-ed25519.pem",
+        path,
         Ed25519PrivateKey.generate().private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         ),
     )
     key = serialization.load_pem_private_key(key_pem, password=None)
     if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError("issuing key is not Ed25519")
-    ops_token = (
-        _read_or_create(secrets_dir / "ops-token", secrets.token_urlsafe(32).encode()).decode().strip()
-    )
-    pub = public_key_path(data_dir)
+        raise ValueError(f"{what} key is not Ed25519")
     pub_pem = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    if not pub.exists() or pub.read_bytes() != pub_pem:
-        pub.parent.mkdir(parents=True, exist_ok=True)
-        pub.write_bytes(pub_pem)
-    return ServerSecrets(pin_pepper=pepper, issuing_key=key, ops_token=ops_token)
+    if not public_path.exists() or public_path.read_bytes() != pub_pem:
+        public_path.parent.mkdir(parents=True, exist_ok=True)
+        public_path.write_bytes(pub_pem)
+    return key
+
+
+def load_or_create_secrets(data_dir: Path) -> ServerSecrets:
+    secrets_dir = data_dir / "secrets"
+    pepper = _read_or_create(secrets_dir / "pin-pepper", secrets.token_bytes(32))
+    key = _ed25519(secrets_dir / "issuing-ed25519.pem", public_key_path(data_dir), "issuing")
+    ops_token = (
+        _read_or_create(secrets_dir / "ops-token", secrets.token_urlsafe(32).encode()).decode().strip()
+    )
+    return ServerSecrets(
+        pin_pepper=pepper,
+        issuing_key=key,
+        ops_token=ops_token,
+        audit_chain_key=_read_or_create(secrets_dir / "audit-chain-key", secrets.token_bytes(32)),
+        audit_signing_key=_ed25519(
+            secrets_dir / "audit-ed25519.pem", data_dir / "keys" / "audit-ed25519.pub", "audit"
+        ),
+    )
 
 
 def read_ops_token(data_dir: Path) -> str:

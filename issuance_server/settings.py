@@ -73,6 +73,9 @@ class Settings:
         "the city's public HTTPS site (a publicly trusted certificate): printed QR codes link to"
         " <url>/verify/<record> so a phone camera opens the check page; empty: the QR holds the bare record",
     )
+    audit_checkpoint_s: float = _s(
+        60.0, "how often a signed checkpoint of the audit chain's head is appended to audit/checkpoints.log"
+    )
     pades_for_kiosk: bool = _s(
         False, "also sign kiosk print jobs with PAdES (counter/digital copies always are)"
     )
@@ -80,6 +83,10 @@ class Settings:
     @property
     def db_path(self) -> Path:
         return self.data_dir / "konbini.sqlite3"
+
+    @property
+    def audit_checkpoints_path(self) -> Path:
+        return self.data_dir / "audit" / "checkpoints.log"
 
     @property
     def secrets_dir(self) -> Path:

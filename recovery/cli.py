@@ -161,9 +161,20 @@ def cmd_kiosk_add(args: argparse.Namespace) -> int:
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     result = _client(args).call("GET", "/ops/api/audit/verify")
     if result["intact"]:
-        print(f"audit chain intact: {result['rows']} rows")
+        print(
+            f"audit trail intact: {result['rows']} rows, keyed chain holds, {result['checkpoints']} signed"
+            f" checkpoints agree ({result['erased_subjects']} subjects erased)"
+        )
         return 0
-    print(f"audit chain BROKEN at seq {result['first_broken_seq']}", file=sys.stderr)
+    what = {
+        "row_altered": "a row was changed (or the chain recomputed without the key)",
+        "row_deleted": "a row is missing",
+        "subject_altered": "a row's subject was changed",
+        "checkpoint_forged": "a checkpoint's signature does not hold",
+        "checkpoint_mismatch": "the chain disagrees with a signed checkpoint (rewritten)",
+        "truncated": "rows after the last ones shown were deleted (a signed checkpoint names later rows)",
+    }.get(result["problem"], result["problem"])
+    print(f"audit trail BROKEN at seq {result['first_broken_seq']}: {what}", file=sys.stderr)
     return 1
 
 
@@ -197,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="compare the replica with the registry (counts and checksums per table)")
     p.add_argument("--repair", action="store_true", help="resync when they differ")
     p.set_defaults(func=cmd_check)
-    p = sub.add_parser("audit-verify", help="check the audit log's hash chain")
+    p = sub.add_parser("audit-verify", help="check the audit log's keyed chain and its signed checkpoints")
     p.set_defaults(func=cmd_audit_verify)
     return parser
 

@@ -42,7 +42,14 @@ def bootstrap_staff(settings: Settings, staff_id: str, name: str, password: str,
             "INSERT INTO staff (staff_id, display_name, roles, password_hash, created_at) VALUES (?, ?, ?, ?, ?)",
             (staff_id, name, ",".join(roles), pw_hash, utc_now_iso()),
         )
-        append_sync(conn, Actor("staff", staff_id, "bootstrap"), "staff_bootstrap", "ok", roles=roles)
+        append_sync(
+            conn,
+            secrets.audit_chain_key,
+            Actor("staff", staff_id, "bootstrap"),
+            "staff_bootstrap",
+            "ok",
+            roles=roles,
+        )
         conn.execute("COMMIT")
     finally:
         conn.close()
