@@ -11,22 +11,27 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from issuance_server import status_api, verify_api
+from issuance_server.access import access_middleware
 from issuance_server.api_errors import error_middleware
 from issuance_server.audit import checkpoint_loop, write_checkpoint
 from issuance_server.core import CORE, ServerCore
 from issuance_server.documents import sweep_unprinted
-from issuance_server.kiosk_api import make_kiosk_app
+from issuance_server.kiosk_api import authenticate_kiosk, make_kiosk_app
 from issuance_server.settings import Settings
 from recovery.link import link_context
-from recovery.ops_app import make_ops_app
+from recovery.ops_app import authenticate_ops, make_ops_app
 from registration.clerk_app import make_clerk_app
+from registration.staff_auth import authenticate_staff
 from wire.kiosk_api import API_PREFIX
 
 log = logging.getLogger("konbini.server")
 
 
 def make_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
+    access = access_middleware(
+        {"kiosk": authenticate_kiosk, "staff": authenticate_staff, "ops": authenticate_ops}
+    )  # one place for who may call what; each route declares its rule
+    app = web.Application(middlewares=[error_middleware, access], client_max_size=settings.max_body_bytes)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         core = await ServerCore.start(settings)

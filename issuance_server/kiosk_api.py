@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from issuance_server import documents, issuance, kiosk_menu, payments
+from issuance_server.access import KIOSK, Rule, actor_of, allow
 from issuance_server.api_errors import ApiError, field, json_response, read_json
 from issuance_server.audit import Actor
 from issuance_server.clock import JST, utc_now
@@ -24,7 +25,8 @@ from wire.kiosk_api import ErrorCode, auth_message
 routes = web.RouteTableDef()
 
 
-async def kiosk_actor(request: web.Request) -> Actor:
+async def authenticate_kiosk(request: web.Request, rule: Rule) -> Actor:
+    """The access middleware's authenticator for kiosk routes: kiosk id and token."""
     core = core_of(request)
     kiosk_id = request.headers.get("X-Kiosk-Id", "")
     auth = request.headers.get("Authorization", "")
@@ -39,7 +41,7 @@ async def kiosk_actor(request: web.Request) -> Actor:
 
 
 async def kiosk_session(request: web.Request) -> tuple[ServerCore, Actor, KioskSession]:
-    actor = await kiosk_actor(request)
+    actor = actor_of(request)
     core = core_of(request)
     return core, actor, core.sessions.get(request.match_info["session_id"], actor.actor_id)
 
@@ -88,8 +90,9 @@ def service_status(core: ServerCore) -> tuple[str, dict[str, Any] | None]:
 
 
 @routes.post("/sessions")
+@allow(KIOSK)
 async def open_session(request: web.Request) -> web.Response:
-    actor = await kiosk_actor(request)
+    actor = actor_of(request)
     core = core_of(request)
     session = core.sessions.open(actor.actor_id)
     await core.audit.append(actor, "session_open", "ok", session=session.session_id)
@@ -108,6 +111,7 @@ async def open_session(request: web.Request) -> web.Response:
 
 
 @routes.post("/sessions/{session_id}/authenticate")
+@allow(KIOSK)
 async def authenticate(request: web.Request) -> web.Response:
     core, actor, session = await kiosk_session(request)
     data = await read_json(request, core.settings.max_body_bytes)
@@ -179,6 +183,7 @@ async def _facts_and_policy(core: ServerCore, atena_no: str) -> tuple[Facts, Pol
 
 
 @routes.get("/sessions/{session_id}/menu")
+@allow(KIOSK)
 async def menu(request: web.Request) -> web.Response:
     core, _actor, session = await kiosk_session(request)
     atena_no = await _authenticated(core, session)
@@ -189,6 +194,7 @@ async def menu(request: web.Request) -> web.Response:
 
 
 @routes.post("/sessions/{session_id}/quotes")
+@allow(KIOSK)
 async def quote(request: web.Request) -> web.Response:
     """The fee for the chosen certificates, decided by the same rules as the issue; nothing is issued."""
     core, actor, session = await kiosk_session(request)
@@ -232,6 +238,7 @@ async def quote(request: web.Request) -> web.Response:
 
 
 @routes.post("/sessions/{session_id}/certificates")
+@allow(KIOSK)
 async def issue(request: web.Request) -> web.Response:
     """Issue a paid quote. A retry of the same quote and payment gets the first answer: nothing is issued
     or charged twice. A refusal after payment records the refund against the payment."""
@@ -275,6 +282,7 @@ async def issue(request: web.Request) -> web.Response:
 
 
 @routes.get("/sessions/{session_id}/certificates/{serial}/pdf")
+@allow(KIOSK)
 async def fetch_pdf(request: web.Request) -> web.Response:
     core, actor, session = await kiosk_session(request)
     await _authenticated(core, session)
@@ -285,6 +293,7 @@ async def fetch_pdf(request: web.Request) -> web.Response:
 
 
 @routes.post("/sessions/{session_id}/certificates/{serial}/print-report")
+@allow(KIOSK)
 async def print_report(request: web.Request) -> web.Response:
     core, actor, session = await kiosk_session(request)
     await _authenticated(core, session)
@@ -298,6 +307,7 @@ async def print_report(request: web.Request) -> web.Response:
 
 
 @routes.delete("/sessions/{session_id}")
+@allow(KIOSK)
 async def end_session(request: web.Request) -> web.Response:
     core, actor, session = await kiosk_session(request)
     core.sessions.end(session)

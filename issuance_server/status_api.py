@@ -6,6 +6,7 @@ from importlib import resources
 
 from aiohttp import web
 
+from issuance_server.access import PUBLIC, allow
 from issuance_server.api_errors import json_response
 from issuance_server.core import core_of
 
@@ -13,6 +14,7 @@ routes = web.RouteTableDef()
 
 
 @routes.get("/healthz")
+@allow(PUBLIC)
 async def healthz(request: web.Request) -> web.Response:
     core = core_of(request)
     state = await core.db.fetchone(
@@ -37,6 +39,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 @routes.get("/metrics")
+@allow(PUBLIC)
 async def metrics(request: web.Request) -> web.Response:
     core = core_of(request)
     lines = [
@@ -67,6 +70,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 @routes.get("/openapi.yaml")
+@allow(PUBLIC)
 async def openapi(request: web.Request) -> web.Response:
     text = resources.files("issuance_server").joinpath("openapi.yaml").read_text(encoding="utf-8")
     return web.Response(text=text, content_type="application/yaml")

@@ -11,6 +11,7 @@ from typing import Final
 
 from aiohttp import web
 
+from issuance_server.access import PUBLIC, allow
 from issuance_server.api_errors import field, json_response, read_json
 from issuance_server.certificates.record import CertRecord
 from issuance_server.certificates.verify import verify_text
@@ -45,6 +46,7 @@ async def serial_result(core: ServerCore, record: CertRecord) -> tuple[str, str]
 
 
 @routes.post("/verify")
+@allow(PUBLIC)
 async def verify(request: web.Request) -> web.Response:
     core = core_of(request)
     data = await read_json(request, core.settings.max_body_bytes)
@@ -57,12 +59,14 @@ async def verify(request: web.Request) -> web.Response:
 
 
 @routes.get("/verify/{record}")
+@allow(PUBLIC)
 async def verify_link(request: web.Request) -> web.Response:
     """The page a phone opens from the printed QR code: the signed record is the path's last segment."""
     return await _page(request, request.match_info["record"], from_query=False)
 
 
 @routes.get("/verify")
+@allow(PUBLIC)
 async def verify_page(request: web.Request) -> web.Response:
     return await _page(request, request.query.get("qr", ""), from_query=True)
 

@@ -10,6 +10,7 @@ import secrets
 
 from aiohttp import web
 
+from issuance_server.access import OPS, Rule, actor_of, allow
 from issuance_server.api_errors import ApiError, field, json_response, read_json
 from issuance_server.audit import Actor, read_checkpoints, verify_trail
 from issuance_server.clock import utc_now_iso
@@ -24,13 +25,20 @@ from recovery.snapshot_sync import SnapshotSync, SyncError
 routes = web.RouteTableDef()
 
 
-def ops_actor(request: web.Request) -> tuple[ServerCore, Actor]:
+async def authenticate_ops(request: web.Request, rule: Rule) -> Actor:
+    """The access middleware's authenticator for ops routes: the ops token."""
     core = core_of(request)
     auth = request.headers.get("Authorization", "")
     token = auth.removeprefix("Bearer ").strip()
-    if not auth.startswith("Bearer ") or not secrets.compare_digest(token, core.secrets.ops_token):
+    if not auth.startswith("Bearer ") or not secrets.compare_digest(
+        token.encode(), core.secrets.ops_token.encode()
+    ):
         raise ApiError(401, "ops_unauthorized", "missing or wrong ops token (see var/secrets/ops-token)")
-    return core, Actor("ops", "ops-token", request.remote or "local")
+    return Actor("ops", "ops-token", request.remote or "local")
+
+
+def ops_actor(request: web.Request) -> tuple[ServerCore, Actor]:
+    return core_of(request), actor_of(request)
 
 
 def snapshot_sync(request: web.Request, core: ServerCore) -> SnapshotSync:
@@ -39,6 +47,7 @@ def snapshot_sync(request: web.Request, core: ServerCore) -> SnapshotSync:
 
 
 @routes.post("/api/sync/full")
+@allow(OPS)
 async def start_full_sync(request: web.Request) -> web.Response:
     core, actor = ops_actor(request)
     sync = snapshot_sync(request, core)
@@ -49,12 +58,14 @@ async def start_full_sync(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/sync")
+@allow(OPS)
 async def sync_progress(request: web.Request) -> web.Response:
     core, _ = ops_actor(request)
     return json_response(snapshot_sync(request, core).progress.as_json())
 
 
 @routes.get("/api/status")
+@allow(OPS)
 async def status(request: web.Request) -> web.Response:
     core, _ = ops_actor(request)
     state = await core.db.fetchone("SELECT * FROM sync_state WHERE id = 1")
@@ -71,6 +82,7 @@ async def status(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/mode")
+@allow(OPS)
 async def set_mode(request: web.Request) -> web.Response:
     """Switch by hand: recovery or maintenance stays until ops releases it with mode 'normal'."""
     core, actor = ops_actor(request)
@@ -96,6 +108,7 @@ async def set_mode(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/kiosks")
+@allow(OPS)
 async def enrol_kiosk(request: web.Request) -> web.Response:
     """Enrol (or re-key) a kiosk; the token is shown once and stored only as a hash."""
     core, actor = ops_actor(request)
@@ -117,6 +130,7 @@ async def enrol_kiosk(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/audit/verify")
+@allow(OPS)
 async def audit_verify(request: web.Request) -> web.Response:
     core, _ = ops_actor(request)
     rows = await core.db.fetchall("SELECT * FROM audit_log ORDER BY seq")
@@ -128,6 +142,7 @@ async def audit_verify(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/reconcile")
+@allow(OPS)
 async def reconciliation(request: web.Request) -> web.Response:
     core, actor = ops_actor(request)
     items = await reconcile(core, request.query.get("since"))
@@ -136,6 +151,7 @@ async def reconciliation(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/consistency")
+@allow(OPS)
 async def consistency(request: web.Request) -> web.Response:
     core, actor = ops_actor(request)
     data = await read_json(request, core.settings.max_body_bytes) if request.can_read_body else {}

@@ -9,10 +9,11 @@ import dataclasses
 from aiohttp import web
 
 from issuance_server import documents, issuance
+from issuance_server.access import PUBLIC, actor_of, allow, staff
 from issuance_server.api_errors import ApiError, field, json_response, read_json
 from issuance_server.core import core_of
 from registration import card_registration, counter
-from registration.staff_auth import STAFF_ROLES, login, staff_actor
+from registration.staff_auth import STAFF_ROLES, login
 
 routes = web.RouteTableDef()
 
@@ -25,6 +26,7 @@ def _atena_no(data: dict[str, object]) -> str:
 
 
 @routes.post("/api/login")
+@allow(PUBLIC)
 async def staff_login(request: web.Request) -> web.Response:
     core = core_of(request)
     data = await read_json(request, core.settings.max_body_bytes)
@@ -38,8 +40,9 @@ async def staff_login(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/registrations")
+@allow(staff("registrar"))
 async def register(request: web.Request) -> web.Response:
-    core, actor = await staff_actor(request, "registrar")
+    core, actor = core_of(request), actor_of(request)
     data = await read_json(request, core.settings.max_body_bytes)
     try:
         cert_der = base64.b64decode(field(data, "certificate", str), validate=True)
@@ -52,8 +55,9 @@ async def register(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/registrations/{action:unlock|suspend|resume}")
+@allow(staff("registrar"))
 async def change_status(request: web.Request) -> web.Response:
-    core, actor = await staff_actor(request, "registrar")
+    core, actor = core_of(request), actor_of(request)
     data = await read_json(request, core.settings.max_body_bytes)
     reason = field(data, "reason", str, required=False, default="")
     changed = await card_registration.set_status(
@@ -63,15 +67,17 @@ async def change_status(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/registrations")
+@allow(staff("registrar"))
 async def list_registrations(request: web.Request) -> web.Response:
-    core, _actor = await staff_actor(request, "registrar")
+    core, _actor = core_of(request), actor_of(request)
     atena_no = _atena_no(dict(request.query))
     return json_response({"registrations": await card_registration.registrations_of(core, atena_no)})
 
 
 @routes.get("/api/residents")
+@allow(staff("counter"))
 async def search(request: web.Request) -> web.Response:
-    core, actor = await staff_actor(request, "counter")
+    core, actor = core_of(request), actor_of(request)
     q = request.query
     found = await counter.search_residents(
         core,
@@ -88,8 +94,9 @@ async def search(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/counter/certificates")
+@allow(staff("counter"))
 async def counter_issue(request: web.Request) -> web.Response:
-    core, actor = await staff_actor(request, "counter")
+    core, actor = core_of(request), actor_of(request)
     counter.require_recovery(core)
     data = await read_json(request, core.settings.max_body_bytes)
     atena_no = _atena_no(data)
@@ -101,8 +108,9 @@ async def counter_issue(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/counter/certificates/{serial}/pdf")
+@allow(staff("counter"))
 async def counter_pdf(request: web.Request) -> web.Response:
-    core, actor = await staff_actor(request, "counter")
+    core, actor = core_of(request), actor_of(request)
     serial = request.match_info["serial"]
     pdf = await documents.document_at_counter(core, actor, serial)
     await core.audit.append(actor, "fetch_pdf", "ok", None, serial=serial, channel="counter")
@@ -110,8 +118,9 @@ async def counter_pdf(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/counter/certificates/{serial}/print-report")
+@allow(staff("counter"))
 async def counter_print_report(request: web.Request) -> web.Response:
-    core, actor = await staff_actor(request, "counter")
+    core, actor = core_of(request), actor_of(request)
     data = await read_json(request, core.settings.max_body_bytes)
     printed = field(data, "printed", bool)
     status = await documents.report_print(core, actor, None, request.match_info["serial"], printed)

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from aiohttp import web
 
+from issuance_server.access import Rule
 from issuance_server.api_errors import ApiError
 from issuance_server.audit import Actor
 from issuance_server.clock import utc_now, utc_now_iso
@@ -42,8 +43,10 @@ async def login(core: ServerCore, staff_id: str, password: str, terminal: str) -
     return token
 
 
-async def staff_actor(request: web.Request, role: str) -> tuple[ServerCore, Actor]:
-    """The logged-in staff member behind the request's bearer token, who must hold ``role``."""
+async def authenticate_staff(request: web.Request, rule: Rule) -> Actor:
+    """The access middleware's authenticator for staff routes: a logged-in staff member behind the
+    request's bearer token, who holds the route's role."""
+    role = str(rule.role)
     core = core_of(request)
     auth = request.headers.get("Authorization", "")
     token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
@@ -68,4 +71,4 @@ async def staff_actor(request: web.Request, role: str) -> tuple[ServerCore, Acto
         "UPDATE staff_sessions SET last_seen_at = ? WHERE token_hash = ?", (utc_now_iso(), token_hash(token))
     )
     request[STAFF_ROLES] = frozenset(row["roles"].split(","))
-    return core, Actor("staff", row["staff_id"], row["terminal"])
+    return Actor("staff", row["staff_id"], row["terminal"])

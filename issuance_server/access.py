@@ -1,0 +1,77 @@
+"""Who may call each route, declared once per route and enforced by one middleware, deny by default.
+
+Every handler carries a :class:`Rule` (``@allow(PUBLIC)``, ``@allow(KIOSK)``, ``@allow(staff("counter"))``,
+``@allow(OPS)``); the middleware authenticates the caller for that rule before the handler runs and puts
+the :class:`~issuance_server.audit.Actor` in the request (:func:`actor_of`). A route without a rule is
+refused (``route_undeclared``), so a new route cannot be reached by accident. The authenticators for
+kiosks, staff and ops come from the composition root (``issuance_server/app.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from issuance_server.api_errors import ApiError
+from issuance_server.audit import Actor
+
+
+@dataclass(frozen=True)
+class Rule:
+    who: str  # public, kiosk, staff, ops
+    role: str | None = None  # staff: the role the route needs
+
+    def __str__(self) -> str:
+        return f"staff:{self.role}" if self.who == "staff" else self.who
+
+
+PUBLIC = Rule("public")
+KIOSK = Rule("kiosk")
+OPS = Rule("ops")
+
+
+def staff(role: str) -> Rule:
+    return Rule("staff", role)
+
+
+ACTOR: web.RequestKey[Actor] = web.RequestKey("actor", Actor)
+Authenticator = Callable[[web.Request, Rule], Awaitable[Actor]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+H = TypeVar("H", bound=Callable[..., Any])
+
+
+def allow(rule: Rule) -> Callable[[H], H]:
+    """Declare who may call the decorated handler (put it under the route decorator)."""
+
+    def mark(handler: H) -> H:
+        handler.access_rule = rule  # type: ignore[attr-defined]
+        return handler
+
+    return mark
+
+
+def rule_of(handler: Any) -> Rule | None:
+    return getattr(handler, "access_rule", None)
+
+
+def actor_of(request: web.Request) -> Actor:
+    """The caller the access middleware authenticated for this route."""
+    return request[ACTOR]
+
+
+def access_middleware(authenticators: dict[str, Authenticator]) -> Any:
+    @web.middleware
+    async def access(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.match_info.http_exception is not None:
+            return await handler(request)  # no route: 404 / 405, shaped by the error middleware
+        rule = rule_of(request.match_info.route.handler)
+        if rule is None:
+            raise ApiError(403, "route_undeclared", "this route does not say who may call it")
+        if rule.who != "public":
+            request[ACTOR] = await authenticators[rule.who](request, rule)
+        return await handler(request)
+
+    return access

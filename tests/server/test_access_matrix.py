@@ -1,0 +1,113 @@
+"""Every route declares who may call it, and one middleware enforces it: the whole matrix of routes x
+identities (no one, a kiosk, a staff member of each role, the ops credential), deny by default."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aiohttp import web
+
+from issuance_server.access import Rule, rule_of
+from registration.staff_auth import ROLES
+from tests.server.conftest import STAFF_PASSWORD, Env
+
+AUTH_CODES = {"kiosk_unauthorized", "staff_unauthorized", "role_required", "ops_unauthorized"}
+PARAMS = {
+    "session_id": "no-such-session",
+    "serial": "20261130-999999",
+    "action": "unlock",
+    "record": "KB1.x.y",
+}
+
+
+def routes(app: web.Application) -> list[tuple[str, str, Rule | None]]:
+    """(method, path with sample parameters, rule) of every route of the app and its sub-apps."""
+    out = []
+    for resource in app.router.resources():
+        info = resource.get_info()
+        if "app" in info:
+            out += routes(info["app"])
+            continue
+        path = info.get("path") or info.get("formatter", "")
+        path = re.sub(r"\{(\w+)(:[^}]*)?\}", lambda m: PARAMS[m[1]], path)
+        out += [(r.method, path, rule_of(r.handler)) for r in resource if r.method != "HEAD"]
+    return out
+
+
+async def identities(env: Env) -> dict[str, dict[str, str]]:
+    """Who knocks: no one, a kiosk, a staff member holding each single role, ops."""
+    row = await env.core.db.fetchone("SELECT password_hash FROM staff WHERE staff_id = 'clerk1'")
+    who: dict[str, dict[str, str]] = {"nobody": {}, "kiosk": env.kiosk_headers}
+    for role in ROLES:
+        await env.core.db.execute(
+            "INSERT INTO staff (staff_id, display_name, roles, password_hash, created_at)"
+            " VALUES (?, 'x', ?, ?, '2026-11-30T00:00:00Z')",
+            (f"only-{role}", role, row["password_hash"]),
+        )
+        resp = await env.client.post(
+            "/clerk/api/login", json={"staff_id": f"only-{role}", "password": STAFF_PASSWORD}
+        )
+        who[f"staff:{role}"] = {"Authorization": f"Bearer {(await resp.json())['token']}"}
+    who["ops"] = {"Authorization": f"Bearer {env.core.secrets.ops_token}"}
+    who["bad token"] = {"Authorization": "Bearer é-not-ascii", "X-Kiosk-Id": "kiosk-t1"}
+    return who
+
+
+def allowed(rule: Rule, identity: str) -> bool:
+    return rule.who == "public" or str(rule) == identity
+
+
+async def test_every_route_declares_who_may_call_it(env: Env) -> None:
+    table = routes(env.client.app)
+    assert [(m, p) for m, p, rule in table if rule is None] == []
+    public = {(m, p) for m, p, rule in table if rule is not None and rule.who == "public"}
+    assert public == {  # anyone may call these, and nothing else
+        ("GET", "/healthz"), ("GET", "/metrics"), ("GET", "/openapi.yaml"), ("POST", "/verify"),
+        ("GET", "/verify"), ("GET", "/verify/KB1.x.y"), ("POST", "/clerk/api/login"),
+    }  # fmt: skip
+    for method, path, rule in table:
+        assert rule is not None
+        prefix = path.split("/")[1:3]
+        expected = {"api": "kiosk", "ops": "ops", "clerk": "staff"}.get(prefix[0], "public")
+        assert rule.who in (expected, "public"), (method, path, rule)
+
+
+async def test_the_access_matrix(env: Env) -> None:
+    who = await identities(env)
+    wrong = []
+    table = routes(env.client.app)
+    assert {str(r) for _, _, r in table if r} >= {
+        "public",
+        "kiosk",
+        "ops",
+        "staff:registrar",
+        "staff:counter",
+    }
+    for method, path, rule in table:
+        assert rule is not None
+        for identity, headers in who.items():
+            if (method, path) == ("POST", "/ops/api/sync/full") and allowed(rule, identity):
+                continue  # would start a sync for real; its denials are checked
+            resp = await env.client.request(method, path, json={}, headers=headers)
+            body = await resp.json() if resp.content_type == "application/json" else None
+            err = body.get("error") if isinstance(body, dict) else None
+            code = err.get("code") if isinstance(err, dict) else None
+            refused = resp.status in (401, 403) and code in AUTH_CODES
+            if refused == allowed(rule, identity) or resp.status == 500:
+                wrong.append(f"{method} {path} as {identity}: {resp.status} {code} (rule {rule})")
+    assert wrong == []
+
+
+async def test_a_route_without_a_rule_is_refused(env: Env, aiohttp_client: Any) -> None:
+    from issuance_server.access import access_middleware
+    from issuance_server.api_errors import error_middleware
+
+    async def forgotten(request: web.Request) -> web.Response:
+        return web.Response(text="secret")
+
+    app = web.Application(middlewares=[error_middleware, access_middleware({})])
+    app.router.add_get("/forgotten", forgotten)
+    client = await aiohttp_client(app)
+    resp = await client.get("/forgotten")
+    assert resp.status == 403 and (await resp.json())["error"]["code"] == "route_undeclared"
