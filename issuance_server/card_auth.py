@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
@@ -24,10 +24,51 @@ class CardIdentity:
     not_after: datetime
 
 
+@dataclass(frozen=True)
+class RevocationList:
+    revoked: frozenset[int]  # certificate serials
+    next_update: datetime
+
+
 class CardTrust:
-    def __init__(self, ca_cert_path: Path) -> None:
+    """``crl_required``: a card is accepted only against a current CRL of the card CA (:meth:`load_crl`),
+    or one at most ``max_stale_s`` past its nextUpdate."""
+
+    def __init__(self, ca_cert_path: Path, crl_required: bool = False, max_stale_s: float = 86400) -> None:
         self.ca_cert_path = ca_cert_path
         self._ca: x509.Certificate | None = None
+        self.crl_required = crl_required
+        self.max_stale = timedelta(seconds=max_stale_s)
+        self.crl: RevocationList | None = None
+
+    def load_crl(self, der: bytes) -> RevocationList:
+        """Take a CRL signed by the card CA (ValueError otherwise); it replaces the one held."""
+        crl = x509.load_der_x509_crl(der)
+        if crl.issuer != self.ca.subject or not crl.is_signature_valid(self.ca.public_key()):  # type: ignore[arg-type]
+            raise ValueError("the CRL is not signed by the trusted card CA")
+        if crl.next_update_utc is None:
+            raise ValueError("the CRL has no nextUpdate")
+        held = self.crl
+        if held is not None and crl.next_update_utc < held.next_update:
+            return held  # never go back to an older list
+        self.crl = RevocationList(frozenset(r.serial_number for r in crl), crl.next_update_utc)
+        return self.crl
+
+    def check_revocation(self, cert: x509.Certificate, now: datetime) -> None:
+        if not self.crl_required:
+            return
+        if self.crl is None or now > self.crl.next_update + self.max_stale:
+            raise ApiError(
+                503,
+                ErrorCode.REVOCATION_UNKNOWN,
+                "the list of revoked cards is not current, so no card can be accepted now; try again later",
+            )
+        if cert.serial_number in self.crl.revoked:
+            raise ApiError(
+                401,
+                ErrorCode.CARD_REVOKED,
+                "this card was revoked (reported lost or stolen); ask at the city hall",
+            )
 
     @property
     def ca(self) -> x509.Certificate:
@@ -58,6 +99,7 @@ class CardTrust:
             raise ApiError(
                 401, ErrorCode.CERT_EXPIRED, "the card certificate is not valid now (expired card?)"
             )
+        self.check_revocation(cert, now)
         cns = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
         serial = str(cns[0].value) if cns else format(cert.serial_number, "x")
         identity = CardIdentity(hashlib.sha256(der).hexdigest(), serial, cert.not_valid_after_utc)

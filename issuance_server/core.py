@@ -86,7 +86,9 @@ class ServerCore:
             audit=AuditLog(db, secrets.audit_chain_key),
             checkpoints=CheckpointLog(settings.audit_checkpoints_path, secrets.audit_signing_key),
             replica=replica,
-            card_trust=CardTrust(settings.card_ca_cert),
+            card_trust=CardTrust(
+                settings.card_ca_cert, settings.crl_source is not None, settings.card_crl_max_stale_s
+            ),
             sessions=SessionStore(settings.nonce_ttl_s, settings.session_idle_s),
             calendar=calendar,
             mode_state=mode_state,

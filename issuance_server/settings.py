@@ -44,6 +44,17 @@ class Settings:
         86400, "in recovery, kiosks refuse once the replica is older than this"
     )
     card_ca_cert: Path = _s(Path("var/card-ca/ca.crt"), "PEM certificate of the trusted card CA")
+    card_crl_url: str = _s(
+        "",
+        "where the card CA's CRL is fetched; empty: <registry_url>/crl/card-ca.crl when the registry link is"
+        " on; 'off': no revocation check (tests only)",
+    )
+    card_crl_refresh_s: float = _s(300.0, "how often the card CRL is fetched again, seconds")
+    card_crl_max_stale_s: int = _s(
+        86400,
+        "a CRL past its nextUpdate is still used this long (the publisher may be down); after that kiosk"
+        " authentication is refused (card_revocation_unknown) until a fresh CRL arrives",
+    )
     municipality_code: str = _s("462012", "全国地方公共団体コード of the city (Kagoshima City)")
     municipality_name: str = _s("鹿児島市", "name of the city printed on certificates")
     mayor_name: str = _s(
@@ -83,6 +94,15 @@ class Settings:
     @property
     def db_path(self) -> Path:
         return self.data_dir / "konbini.sqlite3"
+
+    @property
+    def crl_source(self) -> str | None:
+        """The CRL's URL, or None when revocation is not checked."""
+        if self.card_crl_url == "off":
+            return None
+        if self.card_crl_url:
+            return self.card_crl_url
+        return f"{self.registry_url.rstrip('/')}/crl/card-ca.crl" if self.registry_link else None
 
     @property
     def audit_checkpoints_path(self) -> Path:

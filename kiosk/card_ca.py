@@ -6,6 +6,7 @@ an RSA-2048 key, an authentication certificate signed by that CA, the CA certifi
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -89,6 +90,59 @@ def init_ca(dir: Path) -> None:
     )
     _write_new(key_path, key_pem, 0o600)
     _write_new(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    write_crl(dir)
+
+
+CRL_NAME = "crl.der"
+REVOKED_NAME = "revoked.json"
+CRL_URL_NAME = "crl-url"
+DEFAULT_CRL_URL = "http://127.0.0.1:8471/crl/card-ca.crl"  # registry_sim stands in for J-LIS
+CRL_VALID = timedelta(days=1)
+
+
+def crl_url(ca_dir: Path) -> str:
+    """Where the CA's CRL is published (``<ca_dir>/crl-url``, else registry_sim's default address)."""
+    path = ca_dir / CRL_URL_NAME
+    return path.read_text().strip() if path.exists() else DEFAULT_CRL_URL
+
+
+def write_crl(ca_dir: Path) -> Path:
+    """(Re)sign the CA's CRL of revoked cards, valid for a day; returns its path (``crl.der``)."""
+    ca_key, ca_cert = load_ca(ca_dir)
+    revoked_path = ca_dir / REVOKED_NAME
+    revoked = json.loads(revoked_path.read_text()) if revoked_path.exists() else []
+    now = datetime.now(UTC).replace(microsecond=0)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca_cert.subject)
+        .last_update(now - timedelta(minutes=1))
+        .next_update(now + CRL_VALID)
+    )
+    for item in revoked:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder()
+            .serial_number(int(item["serial"]))
+            .revocation_date(datetime.fromisoformat(item["at"]))
+            .build()
+        )
+    crl = builder.sign(ca_key, hashes.SHA256())
+    path = ca_dir / CRL_NAME
+    tmp = path.with_suffix(".part")
+    tmp.write_bytes(crl.public_bytes(serialization.Encoding.DER))
+    tmp.replace(path)
+    return path
+
+
+def revoke(ca_dir: Path, certificate_der: bytes) -> int:
+    """Revoke a card (lost or stolen): its certificate's serial joins the CRL, which is re-signed."""
+    cert = x509.load_der_x509_certificate(certificate_der)
+    revoked_path = ca_dir / REVOKED_NAME
+    revoked = json.loads(revoked_path.read_text()) if revoked_path.exists() else []
+    if all(int(item["serial"]) != cert.serial_number for item in revoked):
+        revoked.append({"serial": str(cert.serial_number), "at": datetime.now(UTC).isoformat()})
+        revoked_path.write_text(json.dumps(revoked, indent=1))
+    write_crl(ca_dir)
+    return cert.serial_number
 
 
 def load_ca(ca_dir: Path) -> tuple[rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, x509.Certificate]:
@@ -150,6 +204,12 @@ def issue_card(
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .add_extension(
+            x509.CRLDistributionPoints(
+                [x509.DistributionPoint([x509.UniformResourceIdentifier(crl_url(ca_dir))], None, None, None)]
+            ),
+            critical=False,
         )
         .sign(ca_key, hashes.SHA256())
     )

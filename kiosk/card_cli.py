@@ -16,10 +16,10 @@ from types import FrameType
 
 from cryptography import x509
 
-from kiosk.card_ca import CardCaError, init_ca, issue_card
+from kiosk.card_ca import CRL_NAME, CardCaError, init_ca, issue_card, revoke, write_crl
 from kiosk.card_errors import CardError
 from kiosk.card_reader import JpkiCard, card_id_from_certificate
-from kiosk.card_state import CardFileError
+from kiosk.card_state import CardFileError, load_state
 from kiosk.pcscd import PcscdSetupError
 from kiosk.virtual_card import VirtualCard, run_card
 
@@ -45,6 +45,15 @@ def _cmd_personalise(args: argparse.Namespace) -> None:
     not_before = datetime.fromisoformat(args.not_before) if args.not_before else None
     card_id = issue_card(args.ca_dir, args.out, args.pin, args.card_id, args.valid_days, not_before)
     print(card_id)
+
+
+def _cmd_revoke(args: argparse.Namespace) -> None:
+    serial = revoke(args.ca_dir, load_state(args.card_file).certificate_der)
+    print(f"card certificate {serial:x} revoked; CRL re-signed: {args.ca_dir / CRL_NAME}")
+
+
+def _cmd_crl(args: argparse.Namespace) -> None:
+    print(f"CRL re-signed (valid a day): {write_crl(args.ca_dir)}")
 
 
 def _cmd_run(args: argparse.Namespace) -> None:
@@ -95,6 +104,15 @@ def _parser() -> argparse.ArgumentParser:
     p_pers.add_argument("--valid-days", type=int, default=1825, help="certificate validity (default 1825)")
     p_pers.add_argument("--not-before", default=None, help="certificate start, ISO 8601 (default now)")
     p_pers.set_defaults(func=_cmd_personalise)
+
+    p_rev = sub.add_parser("revoke", help="revoke a card (lost or stolen): it joins the CA's CRL")
+    p_rev.add_argument("card_file", type=Path, metavar="CARDFILE")
+    p_rev.add_argument("--ca-dir", type=Path, default=Path("var/card-ca"), help="CA folder")
+    p_rev.set_defaults(func=_cmd_revoke)
+
+    p_crl = sub.add_parser("crl", help="re-sign the CA's CRL (it is valid for a day; run it daily)")
+    p_crl.add_argument("--ca-dir", type=Path, default=Path("var/card-ca"), help="CA folder")
+    p_crl.set_defaults(func=_cmd_crl)
 
     p_run = sub.add_parser("run", help="insert a virtual card into vpcd until SIGTERM/SIGINT")
     p_run.add_argument("card_file", type=Path, metavar="CARDFILE")

@@ -437,7 +437,8 @@ class KioskEngine:
                 if await self._open_server_session():
                     self._go(Step.PIN, _msg("pin_wrong", tries_left=v.tries_left))
                 return
-            await self._end_visit(_msg(exc.code if exc.code in _ENDING_CODES else "service_unavailable"))
+            shown = "registration_suspended" if exc.code == "card_revoked" else exc.code
+            await self._end_visit(_msg(shown if shown in _ENDING_CODES else "service_unavailable"))
             return
         v.menu = menu["items"]
         v.service = menu["service"]

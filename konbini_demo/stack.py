@@ -69,6 +69,7 @@ class Stack:
             # The demo and the tests must not depend on the hour they run at: kiosks open all day here.
             "KONBINI_SERVICE_HOURS": "00:00-24:00",
             "KONBINI_CLOSED_DAYS": "",
+            "KONBINI_CARD_CRL_REFRESH_S": "1",  # a card revoked in a test or demo counts within a second
             **self.server_settings,
         }
 
@@ -105,11 +106,15 @@ class Stack:
                 raise ServiceError(f"port {port} is in use; stop what runs there or choose another port")
         svc = Service(
             "registry_sim",
-            ["registry_sim", "serve", "--db", str(self.registry_db), "--port", str(self.registry_port)],
+            ["registry_sim", "serve", *self._registry_args()],
             self.logs,
         )
         self.services["registry_sim"] = svc
         svc.wait_http(f"{self.registry_url}/health")
+
+    def _registry_args(self) -> list[str]:
+        crl = self.ca_dir / "crl.der"
+        return ["--db", str(self.registry_db), "--port", str(self.registry_port), "--card-crl", str(crl)]
 
     def registry(self) -> JsonClient:
         """registry_sim's control and data API (faults, apply, generate, gap, reset)."""
@@ -120,11 +125,7 @@ class Stack:
         self.services.pop(name).kill()
 
     def restart_registry(self) -> None:
-        svc = Service(
-            "registry_sim",
-            ["registry_sim", "serve", "--db", str(self.registry_db), "--port", str(self.registry_port)],
-            self.logs,
-        )
+        svc = Service("registry_sim", ["registry_sim", "serve", *self._registry_args()], self.logs)
         self.services["registry_sim"] = svc
         svc.wait_http(f"{self.registry_url}/health")
 

@@ -132,6 +132,7 @@ def _serve(args: argparse.Namespace) -> int:
                 keep_changes=args.keep_changes,
                 generate_rate=args.generate_rate,
                 generate_seed=args.generate_seed,
+                card_crl=args.card_crl,
             )
         )
     except OSError as exc:
@@ -213,6 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--generate-seed", type=int, default=1, help="random seed of the change generator")
     srv.add_argument(
         "--keep-changes", type=int, default=0, help="keep only the latest N changes in the log (0: all)"
+    )
+    srv.add_argument(
+        "--card-crl",
+        type=Path,
+        default=Path("var/card-ca/crl.der"),
+        help="the card CA's CRL to publish at /crl/card-ca.crl (default var/card-ca/crl.der)",
     )
     srv.add_argument("--down", action="store_true", help="start answering 503 (fault injection)")
     srv.add_argument("--slow-ms", type=int, default=0, help="delay every answer by this many ms")

@@ -47,6 +47,7 @@ def make_app(
     keep_changes: int = 0,
     generate_rate: float = 0,
     generate_seed: int = 1,
+    card_crl: Path | None = None,
 ) -> web.Application:
     """The registry sim application serving the store at ``db_path``.
 
@@ -58,6 +59,14 @@ def make_app(
     app[SIM_KEY] = sim
     app.router.add_get("/health", health)
     app.router.add_get("/snapshot", snapshot)
+
+    async def crl(request: web.Request) -> web.Response:
+        """The card CA's CRL (registry_sim stands in for J-LIS, which publishes the real one)."""
+        if card_crl is None or not card_crl.exists():
+            raise web.HTTPNotFound(text="no card CRL is published here")
+        return web.Response(body=card_crl.read_bytes(), content_type="application/pkix-crl")
+
+    app.router.add_get("/crl/card-ca.crl", crl)
     feed_api.add_routes(app, SIM_KEY)
     control_api.add_routes(app, SIM_KEY)
 
@@ -168,10 +177,16 @@ async def serve(
     keep_changes: int = 0,
     generate_rate: float = 0,
     generate_seed: int = 1,
+    card_crl: Path | None = None,
 ) -> None:
     """Run until SIGTERM or SIGINT; print the listening line once ready."""
     app = make_app(
-        db_path, faults, keep_changes=keep_changes, generate_rate=generate_rate, generate_seed=generate_seed
+        db_path,
+        faults,
+        keep_changes=keep_changes,
+        generate_rate=generate_rate,
+        generate_seed=generate_seed,
+        card_crl=card_crl,
     )
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()

@@ -39,6 +39,8 @@ class ErrorCode(StrEnum):
     CERT_INVALID = "card_certificate_invalid"
     CERT_UNTRUSTED = "card_certificate_untrusted"
     CERT_EXPIRED = "card_certificate_expired"
+    CARD_REVOKED = "card_revoked"
+    REVOCATION_UNKNOWN = "card_revocation_unknown"
     SIGNATURE_INVALID = "card_signature_invalid"
     CARD_NOT_REGISTERED = "card_not_registered"
     REGISTRATION_LOCKED = "registration_locked"

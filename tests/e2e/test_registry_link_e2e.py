@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 
+from konbini_demo.processes import run
 from konbini_demo.soft_kiosk import SoftKiosk
 from konbini_demo.stack import Stack
 from registry_sim.generator import DEMO_ATENA_NO
@@ -272,3 +275,20 @@ def test_desk_clerks_search_and_issue_at_the_counter_in_recovery(stack: Stack, t
         assert stack.verify(path).stdout.startswith("VALID")  # QR record and PAdES signature
     finally:
         stack.ops("mode", "normal")
+
+
+def test_a_card_revoked_at_the_card_ca_is_refused_within_a_refresh(stack: Stack) -> None:
+    """registry_sim publishes the card CA's CRL (as J-LIS would); the server fetches it on a schedule."""
+    lost = SoftKiosk(stack, DEMO_ATENA_NO, name="lost-card")
+    lost.register()
+    assert "serial" in lost.session()
+    run(["kiosk.card_cli", "revoke", str(stack.root / "cards" / f"lost-card-{DEMO_ATENA_NO}.json"),
+         "--ca-dir", str(stack.ca_dir)])  # fmt: skip
+    wait_for("the revocation to reach the server", lambda: lost.session().get("error") == "card_revoked", 15)
+    crl = urllib.request.urlopen(f"{stack.registry_url}/crl/card-ca.crl").read()
+    assert (
+        x509.load_der_x509_crl(crl).get_revoked_certificate_by_serial_number(
+            x509.load_der_x509_certificate(lost.cert).serial_number
+        )
+        is not None
+    )

@@ -1,0 +1,41 @@
+"""Keeping the card CA's CRL current: fetched at start and every ``card_crl_refresh_s`` from
+``settings.crl_source`` (registry_sim stands in for J-LIS); a fetch that fails keeps the list held, which
+is used until ``card_crl_max_stale_s`` past its nextUpdate (then kiosks are refused, see CardTrust)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aiohttp
+
+from issuance_server.core import ServerCore
+
+log = logging.getLogger("konbini.card_crl")
+
+
+async def refresh_crl(core: ServerCore, url: str, timeout_s: float = 5.0) -> bool:
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as http,
+            http.get(url) as resp,
+        ):
+            if resp.status != 200:
+                log.warning("card CRL not fetched from %s: HTTP %d", url, resp.status)
+                return False
+            der = await resp.read()
+        held = core.card_trust.load_crl(der)
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        log.warning("card CRL not fetched from %s: %s", url, type(exc).__name__)
+        return False
+    except ValueError as exc:
+        log.error("card CRL from %s refused: %s", url, exc)
+        return False
+    log.info("card CRL current: %d revoked, next update %s", len(held.revoked), held.next_update.isoformat())
+    return True
+
+
+async def crl_loop(core: ServerCore, url: str) -> None:
+    while True:
+        await asyncio.sleep(core.settings.card_crl_refresh_s)
+        await refresh_crl(core, url)
