@@ -28,6 +28,14 @@ from wire.kiosk_api import API_PREFIX
 log = logging.getLogger("konbini.server")
 
 
+async def _answer_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer, aiohttp's own errors included: never cached (certificates, names), no type sniffing,
+    no version banner."""
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Server"] = "konbini"
+
+
 def make_app(settings: Settings) -> web.Application:
     access = access_middleware(
         {"kiosk": authenticate_kiosk, "staff": authenticate_staff, "ops": authenticate_ops}
@@ -56,6 +64,7 @@ def make_app(settings: Settings) -> web.Application:
         await write_checkpoint(core.db, core.checkpoints)  # the head at shutdown
         await core.close()
 
+    app.on_response_prepare.append(_answer_headers)
     app.cleanup_ctx.append(lifecycle)
     app.cleanup_ctx.append(link_context)
     app.add_routes(status_api.routes)

@@ -93,6 +93,9 @@ async def set_mode(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_field", f"mode must be one of {', '.join(MODES)}", field="mode")
     if mode != "normal" and not reason.strip():
         raise ApiError(400, "bad_field", "say why (reason) when switching by hand", field="reason")
+    if mode == "normal" and not core.mode_state.manual:
+        # Nothing is held by hand: the link decides (a no-op, not a detour through recovery).
+        return json_response({"changed": False, "mode": core.mode_state.as_json()})
     if mode == "normal":
         # Release: the replica was not followed meanwhile, so stay in (automatic) recovery until the link
         # has caught up with the registry; the link then switches to normal itself. Without a registry

@@ -139,3 +139,19 @@ async def test_reconcile_lists_recovery_certificates_whose_records_changed(env: 
     assert [i["serial"] for i in items] == [serial]
     assert items[0]["changes"][0]["record"] == "resident/0000000101"
     assert items[0]["changes"][0]["fields"] == ["address"]
+
+
+async def test_releasing_when_nothing_is_held_by_hand_changes_nothing(env: Env) -> None:
+    env.core.freshness = object()  # type: ignore[assignment]  # as if the registry link were followed
+    body = await set_mode(env, "normal")
+    assert body["changed"] is False and body["mode"]["mode"] == "normal"
+    rows = await env.core.db.fetchall("SELECT * FROM audit_log WHERE action = 'mode_switch'")
+    assert rows == []  # no detour through recovery
+
+
+async def test_every_answer_is_uncached_unsniffed_and_unbannered(env: Env) -> None:
+    for path in ("/healthz", "/verify", "/no-such-page", f"{API_PREFIX}/sessions"):
+        resp = await env.client.get(path)
+        assert resp.headers["Cache-Control"] == "no-store", path
+        assert resp.headers["X-Content-Type-Options"] == "nosniff", path
+        assert resp.headers["Server"] == "konbini", path
