@@ -12,17 +12,12 @@ import argparse
 import re
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
-from kiosk.pcscd import ensure_pcscd, stop_pcscd_if_started
-from konbini_demo.cups import CupsServer
 from konbini_demo.kiosk_app_client import KioskAppClient
-from konbini_demo.processes import free_port
-from konbini_demo.stack import Stack
-from registry_sim.generator import DEMO_ATENA_NO
+from konbini_demo.resident_stack import kiosk_app_stack, print_figure
 
 PIN = "1357"
 
@@ -34,25 +29,12 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def p95(values: list[float]) -> float:
-    return sorted(values)[max(0, round(0.95 * len(values)) - 1)]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("-n", type=int, default=20, help="sessions")
     args = parser.parse_args()
-    started_pcscd = ensure_pcscd()
-    stack = Stack(Path(tempfile.mkdtemp(prefix="bench-kiosk-app-")), residents=600, vpcd_port=35964)
-    cups = CupsServer(stack.root / "printed", stack.logs, name="konbini-bench")
     peak, samples = 0.0, []
-    try:
-        stack.start()
-        card = stack.personalise_card("resident", PIN)
-        stack.insert_card(card)
-        stack.register(DEMO_ATENA_NO, PIN)
-        cups.start()
-        url = stack.start_kiosk_app(free_port(), "--printer", cups.queue("pdf"), "--cups-server", cups.socket)
+    with kiosk_app_stack("bench-kiosk-app-", PIN, "konbini-bench") as (stack, card, url):
         pid = stack.services["kiosk_app"].proc.pid
         idle = rss_mb(pid)
         stop = threading.Event()
@@ -99,14 +81,7 @@ def main() -> None:
             ("print pressed -> accepted by CUPS", accepted),
             ("payment -> accepted by CUPS (press at once)", total),
         ):
-            print(
-                f"{name}: median {statistics.median(values):.0f} ms, p95 {p95(values):.0f} ms (n={len(values)})"
-            )
-    finally:
-        stack.stop()
-        cups.stop()
-        if started_pcscd:
-            stop_pcscd_if_started()
+            print_figure(name, values)
 
 
 if __name__ == "__main__":

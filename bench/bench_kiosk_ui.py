@@ -9,17 +9,10 @@ the screen's ``data-step``); the figures are differences of those times.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import tempfile
-from pathlib import Path
 
-from kiosk.pcscd import ensure_pcscd, stop_pcscd_if_started
-from konbini_demo.cups import CupsServer
 from konbini_demo.kiosk_ui import KioskScreen, browser
-from konbini_demo.processes import free_port
-from konbini_demo.stack import Stack
-from registry_sim.generator import DEMO_ATENA_NO
+from konbini_demo.resident_stack import kiosk_app_stack, print_figure
 
 PIN = "2580"
 RECORDER = """() => {
@@ -38,25 +31,12 @@ def between(log: list[tuple[str, str, float]], tap: str, step: str) -> float:
     return next(t for kind, what, t in log if kind == "step" and what == step and t > start) - start
 
 
-def p95(values: list[float]) -> float:
-    return sorted(values)[max(0, round(0.95 * len(values)) - 1)]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("-n", type=int, default=15, help="sessions")
     args = parser.parse_args()
-    started_pcscd = ensure_pcscd()
-    stack = Stack(Path(tempfile.mkdtemp(prefix="bench-kiosk-ui-")), residents=600, vpcd_port=35964)
-    cups = CupsServer(stack.root / "printed", stack.logs, name="konbini-bench-ui")
     pin_to_menu, pay_to_ready, print_to_printing = [], [], []
-    try:
-        stack.start()
-        card = stack.personalise_card("resident", PIN)
-        stack.insert_card(card)
-        stack.register(DEMO_ATENA_NO, PIN)
-        cups.start()
-        url = stack.start_kiosk_app(free_port(), "--printer", cups.queue("pdf"), "--cups-server", cups.socket)
+    with kiosk_app_stack("bench-kiosk-ui-", PIN, "konbini-bench-ui") as (stack, card, url):
         with browser() as b:
             screen = KioskScreen(b, url)
             for i in range(args.n):
@@ -89,14 +69,7 @@ def main() -> None:
             ("Print -> printing shown", print_to_printing),
             ("pay -> printing shown (Print pressed at once)", total),
         ):
-            print(
-                f"{name}: median {statistics.median(values):.0f} ms, p95 {p95(values):.0f} ms (n={len(values)})"
-            )
-    finally:
-        stack.stop()
-        cups.stop()
-        if started_pcscd:
-            stop_pcscd_if_started()
+            print_figure(name, values)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from kiosk.pcscd import ensure_pcscd
 from konbini_demo.cups import CupsServer
 from konbini_demo.kiosk_app_client import KioskAppClient
 from konbini_demo.processes import free_port
+from konbini_demo.resident_stack import private_cups, resident_stack
 from konbini_demo.stack import Stack
 from registry_sim.generator import DEMO_ATENA_NO
 from wire.http_json import HttpError
@@ -37,27 +38,15 @@ FEE = 200
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     ensure_pcscd()
-    s = Stack(
-        tmp_path_factory.mktemp("kiosk-app"),
-        residents=600,
-        vpcd_port=35964,
-        server_settings={"KONBINI_PUBLIC_BASE_URL": PUBLIC_SITE},
-    )
-    try:
-        s.start()
-        s.insert_card(s.personalise_card("resident", PIN))
-        s.register(DEMO_ATENA_NO, PIN)
+    root = tmp_path_factory.mktemp("kiosk-app")
+    with resident_stack(root, PIN, server_settings={"KONBINI_PUBLIC_BASE_URL": PUBLIC_SITE}) as (s, _card):
         yield s
-    finally:
-        s.stop()
 
 
 @pytest.fixture(scope="module")
 def cups(stack: Stack) -> Iterator[CupsServer]:
-    server = CupsServer(stack.root / "printed", stack.logs, name=f"konbini-t{free_port()}")
-    server.start()
-    yield server
-    server.stop()
+    with private_cups(stack, f"konbini-t{free_port()}") as server:
+        yield server
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from konbini_demo.cups import CupsServer
 from konbini_demo.kiosk_app_client import KioskAppClient
 from konbini_demo.kiosk_ui import KioskScreen, browser
 from konbini_demo.processes import free_port
+from konbini_demo.resident_stack import private_cups, resident_stack
 from konbini_demo.stack import Stack
 from registry_sim.generator import DEMO_ATENA_NO
 
@@ -50,22 +51,14 @@ def missing_glyphs(text: str) -> set[str]:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     ensure_pcscd()
-    s = Stack(tmp_path_factory.mktemp("kiosk-ui"), residents=600, vpcd_port=35964)
-    try:
-        s.start()
-        s.insert_card(s.personalise_card("resident", PIN))
-        s.register(DEMO_ATENA_NO, PIN)
+    with resident_stack(tmp_path_factory.mktemp("kiosk-ui"), PIN) as (s, _card):
         yield s
-    finally:
-        s.stop()
 
 
 @pytest.fixture(scope="module")
 def cups(stack: Stack) -> Iterator[CupsServer]:
-    server = CupsServer(stack.root / "printed", stack.logs, name=f"konbini-ui{free_port()}")
-    server.start()
-    yield server
-    server.stop()
+    with private_cups(stack, f"konbini-ui{free_port()}") as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ erasure of a personal field and a restore from backup are not mistaken for tampe
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from issuance_server.audit import (
@@ -86,19 +87,24 @@ async def test_a_truncated_tail_is_detected(env: Env) -> None:
     assert result.problem == "truncated" and result.seq == seq - 4
 
 
-async def test_a_chain_recomputed_with_the_public_hash_is_detected(env: Env) -> None:
-    """The old attack: change a row and recompute every later hash with plain SHA-256 (no key)."""
-    await add_rows(env, 5)
+async def rewrite_tail(env: Env, chain: Callable[[str, dict[str, Any]], str]) -> None:
+    """The attack: change the third-last row, then recompute every later link with ``chain``."""
     rows = [dict(r) for r in await env.core.db.fetchall("SELECT * FROM audit_log ORDER BY seq")]
     rows[-3]["result"] = "refused"
     prev = rows[-4]["hash"]
     for row in rows[-3:]:
-        row["prev_hash"], row["hash"] = prev, legacy_row_hash(prev, {f: row[f] for f in FIELDS})
+        row["prev_hash"], row["hash"] = prev, chain(prev, {f: row[f] for f in FIELDS})
         prev = row["hash"]
         await env.core.db.execute(
             "UPDATE audit_log SET result = ?, prev_hash = ?, hash = ? WHERE seq = ?",
             (row["result"], row["prev_hash"], row["hash"], row["seq"]),
         )
+
+
+async def test_a_chain_recomputed_with_the_public_hash_is_detected(env: Env) -> None:
+    """The old attack: recompute with plain SHA-256 (no key)."""
+    await add_rows(env, 5)
+    await rewrite_tail(env, legacy_row_hash)
     assert (await report(env)).problem == "row_altered"
 
 
@@ -106,16 +112,7 @@ async def test_a_chain_recomputed_even_with_the_key_disagrees_with_a_checkpoint(
     await add_rows(env, 5)
     await checkpoint(env)
     key = env.core.secrets.audit_chain_key
-    rows = [dict(r) for r in await env.core.db.fetchall("SELECT * FROM audit_log ORDER BY seq")]
-    rows[-3]["result"] = "refused"
-    prev = rows[-4]["hash"]
-    for row in rows[-3:]:
-        row["prev_hash"], row["hash"] = prev, row_mac(key, prev, {f: row[f] for f in FIELDS})
-        prev = row["hash"]
-        await env.core.db.execute(
-            "UPDATE audit_log SET result = ?, prev_hash = ?, hash = ? WHERE seq = ?",
-            (row["result"], row["prev_hash"], row["hash"], row["seq"]),
-        )
+    await rewrite_tail(env, lambda prev, fields: row_mac(key, prev, fields))
     assert (await report(env)).problem == "checkpoint_mismatch"
 
 
