@@ -20,6 +20,7 @@ from konbini_demo.soft_kiosk import SoftKiosk
 from konbini_demo.stack import Stack
 from recovery.registry_client import RegistryClient
 from registry_sim.generator import DEMO_ATENA_NO
+from registry_sim.tls_files import link_context
 
 
 def wait(check: Callable[[], bool], timeout_s: float) -> float:
@@ -87,8 +88,8 @@ def catch_up(stack: Stack, changes: int) -> None:
     )
 
 
-async def probe_cost(url: str, n: int) -> None:
-    client = RegistryClient(url, 1.0)
+async def probe_cost(stack: Stack, n: int) -> None:
+    client = RegistryClient(stack.registry_url, 1.0, link_context(stack.registry_tls))
     keys = [("resident", DEMO_ATENA_NO), ("seal", "0000000001"), ("tax", f"{DEMO_ATENA_NO}|2026")]
     await client.versions(keys)
     times = []
@@ -121,7 +122,7 @@ def main() -> None:
             stack.start()
             kiosk = SoftKiosk(stack, DEMO_ATENA_NO)
             kiosk.register()
-            asyncio.run(probe_cost(stack.registry_url, 300))
+            asyncio.run(probe_cost(stack, 300))
             failover(stack, kiosk, args.trials)
             feed_lag(stack, args.lag_seconds)
             catch_up(stack, args.catch_up_changes)

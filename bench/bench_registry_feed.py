@@ -38,12 +38,13 @@ def serving(db: Path, log_dir: Path) -> Iterator[tuple[str, int]]:
     port = free_port()
     sim = Service(
         "registry_sim",
-        ["registry_sim", "serve", "--db", str(ROOT / db), "--port", str(port)],  # a relative --db: in ROOT
+        # a relative --db: in ROOT; plain HTTP on loopback: this measures the feed, not TLS
+        ["registry_sim", "serve", "--db", str(ROOT / db), "--port", str(port), "--plain"],
         log_dir,
         env={"PYTHONPATH": str(ROOT)},
     )
     try:
-        sim.wait_http(f"http://127.0.0.1:{port}/health")
+        sim.wait_log("registry_sim listening on")
         yield "127.0.0.1", port
     finally:
         sim.stop(timeout_s=30)

@@ -10,6 +10,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from issuance_server.app import make_app
+from issuance_server.server_tls import ensure_server_tls, registry_ssl
 from issuance_server.settings import describe, load_settings
 
 
@@ -32,15 +33,20 @@ def main(argv: list[str] | None = None) -> None:
         for name, default, text in describe():
             print(f"{name:24} KONBINI_{name.upper():26} default {default!s:32} {text}")
         return
-    settings = load_settings(args.config, data_dir=args.data_dir, host=args.host, port=args.port)
+    try:
+        settings = load_settings(args.config, data_dir=args.data_dir, host=args.host, port=args.port)
+        tls = None if settings.plain_http else ensure_server_tls(settings)  # first start: CAs, certificate
+        if settings.registry_link:
+            registry_ssl(settings)  # its files must be there before the link starts
+    except (ValueError, OSError) as exc:
+        raise SystemExit(f"konbini-server: {exc}") from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     web.run_app(
         make_app(settings),
         host=settings.host,
         port=settings.port,
-        print=lambda *_: print(
-            f"konbini-server listening on http://{settings.host}:{settings.port}", flush=True
-        ),
+        ssl_context=tls.context() if tls is not None else None,
+        print=lambda *_: print(f"konbini-server listening on {settings.server_url}", flush=True),
         access_log_class=PathOnlyAccessLogger,
     )
 

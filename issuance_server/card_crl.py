@@ -16,8 +16,13 @@ log = logging.getLogger("konbini.card_crl")
 
 async def refresh_crl(core: ServerCore, url: str, timeout_s: float = 5.0) -> bool:
     try:
+        # The registry (J-LIS's stand-in) publishes it: reached like the registry, with the link's TLS.
+        same_host = core.registry_ssl is not None and url.startswith(core.settings.registry_url.rstrip("/"))
+        connector = aiohttp.TCPConnector(ssl=core.registry_ssl if same_host and core.registry_ssl else True)
         async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as http,
+            aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=timeout_s), connector=connector
+            ) as http,
             http.get(url) as resp,
         ):
             if resp.status != 200:

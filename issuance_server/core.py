@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import ssl
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from issuance_server.modes import ModeState, load_mode
 from issuance_server.replica_store import Replica
 from issuance_server.secret_hashing import SecretHasher
 from issuance_server.secrets_store import ServerSecrets, load_or_create_secrets
+from issuance_server.server_tls import ServerTls, ensure_server_tls, registry_ssl
 from issuance_server.service_hours import ServiceCalendar
 from issuance_server.settings import Settings
 from issuance_server.storage import prepare_database
@@ -46,6 +48,8 @@ class ServerCore:
     mode_state: ModeState
     render_pool: ThreadPoolExecutor
     pades_signer: PadesSigner
+    tls: ServerTls  # the CAs and certificate; kiosk certificates are issued from its kiosk CA
+    registry_ssl: ssl.SSLContext | None  # the registry link's client context (None: http on loopback)
     freshness: Freshness | None = None  # installed by the registry link (recovery/); None: no probes
     link_status: Callable[[], dict[str, Any]] | None = None  # the registry link's state, for status pages
     counters: dict[str, int] = field(default_factory=dict)
@@ -94,6 +98,8 @@ class ServerCore:
             mode_state=mode_state,
             render_pool=render_pool,
             pades_signer=signer,
+            tls=ensure_server_tls(settings),
+            registry_ssl=registry_ssl(settings) if settings.registry_link else None,
         )
 
     async def close(self) -> None:

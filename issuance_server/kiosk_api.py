@@ -5,39 +5,49 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
-import secrets
 from typing import Any
 
 from aiohttp import web
 
-from issuance_server import documents, issuance, kiosk_menu, payments
+from issuance_server import documents, issuance, kiosk_enrolment, kiosk_menu, payments
 from issuance_server.access import KIOSK, Rule, actor_of, allow
 from issuance_server.api_errors import ApiError, field, json_response, read_json
 from issuance_server.audit import Actor
 from issuance_server.clock import JST, utc_now
-from issuance_server.core import ServerCore, core_of, token_hash
+from issuance_server.core import ServerCore, core_of
 from issuance_server.eligibility import Facts, Policy, refusal_for
 from issuance_server.facts import data_as_of, load_facts, resolve_members
 from issuance_server.kiosk_sessions import KioskSession
 from issuance_server.pin_attempts import check_pin
 from wire.kiosk_api import ErrorCode, auth_message
+from wire.tls import peer_certificate
 
 routes = web.RouteTableDef()
 
 
 async def authenticate_kiosk(request: web.Request, rule: Rule) -> Actor:
-    """The access middleware's authenticator for kiosk routes: kiosk id and token."""
-    core = core_of(request)
-    kiosk_id = request.headers.get("X-Kiosk-Id", "")
-    auth = request.headers.get("Authorization", "")
-    token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
-    if kiosk_id and token:
-        row = await core.db.fetchone(
-            "SELECT token_hash FROM kiosks WHERE kiosk_id = ? AND active = 1", (kiosk_id,)
+    """The access middleware's authenticator for kiosk routes: the TLS client certificate the handshake
+    verified against the kiosk CA must be the current one of an enrolled kiosk; the kiosk id is the one
+    enrolled with it, and an ``X-Kiosk-Id`` that names another kiosk is refused."""
+    transport = request.transport
+    der = peer_certificate(transport.get_extra_info("ssl_object") if transport is not None else None)
+    if der is None:
+        raise ApiError(
+            401,
+            ErrorCode.KIOSK_UNAUTHORIZED,
+            "kiosk routes need the kiosk's TLS client certificate (enrol the kiosk with konbini-ops kiosk-add)",
         )
-        if row is not None and secrets.compare_digest(row[0], token_hash(token)):
-            return Actor("kiosk", kiosk_id, kiosk_id)
-    raise ApiError(401, ErrorCode.KIOSK_UNAUTHORIZED, "unknown kiosk or wrong kiosk token")
+    kiosk_id = await kiosk_enrolment.kiosk_of(core_of(request).db, der)
+    if kiosk_id is None:
+        raise ApiError(
+            401,
+            ErrorCode.KIOSK_UNAUTHORIZED,
+            "this kiosk certificate is not enrolled or the kiosk was removed",
+        )
+    claimed = request.headers.get("X-Kiosk-Id")
+    if claimed is not None and claimed != kiosk_id:
+        raise ApiError(403, ErrorCode.KIOSK_MISMATCH, "X-Kiosk-Id names another kiosk than the certificate")
+    return Actor("kiosk", kiosk_id, kiosk_id)
 
 
 async def kiosk_session(request: web.Request) -> tuple[ServerCore, Actor, KioskSession]:

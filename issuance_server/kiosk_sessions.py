@@ -77,6 +77,13 @@ class SessionStore:
         session.ended = True
         self._sessions.pop(session.session_id, None)
 
+    def end_for_kiosk(self, kiosk_id: str) -> int:
+        """End every session of a kiosk (removed by ops); returns how many."""
+        mine = [s for s in self._sessions.values() if s.kiosk_id == kiosk_id]
+        for session in mine:
+            self.end(session)
+        return len(mine)
+
     def _prune(self) -> None:
         now = self._now()
         for sid in [s for s, v in self._sessions.items() if now - v.last_seen > self.idle_s]:

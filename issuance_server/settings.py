@@ -11,9 +11,12 @@ import dataclasses
 import json
 import os
 import tomllib
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from wire.tls import is_loopback
 
 _KINDS = ("juminhyo", "inkan", "tax_income", "tax_status", "tax_income_assessment", "tax_payment")
 
@@ -29,7 +32,32 @@ class Settings:
     data_dir: Path = _s(Path("var"), "folder for the database, secrets (mode 0600) and keys")
     host: str = _s("127.0.0.1", "address the issuance server listens on")
     port: int = _s(8470, "port the issuance server listens on")
-    registry_url: str = _s("http://127.0.0.1:8471", "base URL of the main registry (registry_sim in dev)")
+    plain_http: bool = _s(
+        False,
+        "serve plain HTTP instead of HTTPS: only on a loopback host (behind a TLS proxy); kiosks cannot"
+        " authenticate without their TLS client certificate",
+    )
+    tls_names: str = _s(
+        "",
+        "more DNS names or addresses (comma-separated) the server's TLS certificate is made for at first"
+        " start; localhost, 127.0.0.1 and host are always in it",
+    )
+    kiosk_cert_days: int = _s(
+        397, "life of a kiosk's client certificate issued by konbini-ops kiosk-add, days"
+    )
+    registry_url: str = _s(
+        "https://127.0.0.1:8471",
+        "base URL of the main registry (registry_sim in dev); http:// only for a loopback host",
+    )
+    registry_ca_cert: Path = _s(
+        Path("var/registry/tls/registry-ca.crt"),
+        "CA that signed the registry's TLS certificate (registry_sim writes it at first start)",
+    )
+    registry_client_cert: Path = _s(
+        Path("var/registry/tls/link-client.crt"),
+        "this server's client certificate for the registry link (registry_sim issues it at first start)",
+    )
+    registry_client_key: Path = _s(Path("var/registry/tls/link-client.key"), "its private key (0600)")
     registry_timeout_s: float = _s(1.0, "timeout for one registry request (feed, versions, health), seconds")
     snapshot_timeout_s: float = _s(30.0, "timeout between two reads of a snapshot stream, seconds")
     registry_link: bool = _s(True, "follow the registry's change feed and probe versions before issuing")
@@ -105,6 +133,18 @@ class Settings:
         return f"{self.registry_url.rstrip('/')}/crl/card-ca.crl" if self.registry_link else None
 
     @property
+    def tls_dir(self) -> Path:
+        """The server's CAs (city, kiosk), its certificate and their keys (0600, folder 0700)."""
+        return self.data_dir / "tls"
+
+    @property
+    def server_url(self) -> str:
+        """How the command-line tools on this machine reach the server."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        host = f"[{host}]" if ":" in host else host
+        return f"{'http' if self.plain_http else 'https'}://{host}:{self.port}"
+
+    @property
     def audit_checkpoints_path(self) -> Path:
         return self.data_dir / "audit" / "checkpoints.log"
 
@@ -158,7 +198,20 @@ def load_settings(
         raise ValueError(
             f"public_base_url must be a site address such as https://city.example.jp, not {url!r}"
         )
-    return Settings(**typed)
+    settings = Settings(**typed)
+    _check_transport(settings)
+    return settings
+
+
+def _check_transport(settings: Settings) -> None:
+    """Plain HTTP on a network port only where a setting asks for it, and only on loopback."""
+    if settings.plain_http and not is_loopback(settings.host):
+        raise ValueError(f"plain_http is allowed only on a loopback host, not on {settings.host!r}")
+    url = urllib.parse.urlsplit(settings.registry_url)
+    if url.scheme not in ("https", "http") or not url.hostname:
+        raise ValueError(f"registry_url must be an https:// address, not {settings.registry_url!r}")
+    if url.scheme == "http" and not is_loopback(url.hostname):
+        raise ValueError(f"registry_url must use https:// for a host that is not loopback ({url.hostname})")
 
 
 def describe() -> list[tuple[str, Any, str]]:

@@ -96,7 +96,7 @@ def init_ca(dir: Path) -> None:
 CRL_NAME = "crl.der"
 REVOKED_NAME = "revoked.json"
 CRL_URL_NAME = "crl-url"
-DEFAULT_CRL_URL = "http://127.0.0.1:8471/crl/card-ca.crl"  # registry_sim stands in for J-LIS
+DEFAULT_CRL_URL = "https://127.0.0.1:8471/crl/card-ca.crl"  # registry_sim stands in for J-LIS
 CRL_VALID = timedelta(days=1)
 
 

@@ -45,6 +45,7 @@ class Service:
         self.log_path = log_dir / f"{name}.log"
         log_dir.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self._log_start = self._log.tell()  # wait_log looks only at what this run writes
         self.proc = subprocess.Popen(
             self.args,
             stdout=self._log,
@@ -70,12 +71,18 @@ class Service:
     def wait_log(self, text: str, timeout_s: float = 30) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if text in self.log_path.read_text(errors="replace"):
+            if text in self.output():
                 return
             if self.proc.poll() is not None:
                 raise ServiceError(f"{self.name} exited with {self.proc.returncode}; see {self.log_path}")
             time.sleep(0.05)
         raise ServiceError(f"{self.name} did not print {text!r} within {timeout_s} s; see {self.log_path}")
+
+    def output(self) -> str:
+        """What this run has written to its log so far."""
+        with open(self.log_path, "rb") as fh:
+            fh.seek(self._log_start)
+            return fh.read().decode(errors="replace")
 
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 10) -> None:
         if self.proc.poll() is None:

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from kiosk.card_ca import issue_card
 from kiosk.card_state import load_state
 from konbini_demo.stack import STAFF_ID, STAFF_PASSWORD, Stack
-from wire.http_json import HttpError, JsonClient
+from wire.http_json import HttpError
 from wire.kiosk_api import auth_message
 from wire.kiosk_client import KioskClient, KioskCredentials
 
@@ -34,7 +34,7 @@ class SoftKiosk:
         self.stack = stack
 
     def register(self) -> None:
-        clerk = JsonClient(self.stack.server_url, {})
+        clerk = self.stack.server_client()
         token = clerk.call("POST", "/clerk/api/login", {"staff_id": STAFF_ID, "password": STAFF_PASSWORD})[
             "token"
         ]

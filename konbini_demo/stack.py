@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 
 from kiosk.card_reader import reader_has_card
 from konbini_demo.processes import Service, ServiceError, free_port, port_in_use, run
+from registry_sim.tls_files import link_context
 from wire.http_json import JsonClient
 
 STAFF_ID = "demo-clerk"
@@ -50,11 +52,27 @@ class Stack:
 
     @property
     def server_url(self) -> str:
-        return f"http://127.0.0.1:{self.server_port}"
+        return f"https://127.0.0.1:{self.server_port}"
 
     @property
     def registry_url(self) -> str:
-        return f"http://127.0.0.1:{self.registry_port}"
+        return f"https://127.0.0.1:{self.registry_port}"
+
+    @property
+    def registry_tls(self) -> Path:
+        """registry_sim's CA, certificate and the link's client certificate (made at its first start)."""
+        return self.registry_db.parent / "tls"
+
+    @property
+    def server_ca(self) -> Path:
+        """The CA of the server's certificate (the server makes it at its first start)."""
+        return self.server_dir / "tls" / "city-ca.crt"
+
+    def server_client(self, headers: dict[str, str] | None = None, timeout_s: float = 30) -> JsonClient:
+        """A client of the server's HTTPS API (staff, ops, public routes) trusting the city's server CA."""
+        return JsonClient(
+            self.server_url, headers or {}, timeout_s, ssl.create_default_context(cafile=str(self.server_ca))
+        )
 
     @property
     def public_key(self) -> Path:
@@ -65,6 +83,9 @@ class Stack:
             "KONBINI_DATA_DIR": str(self.server_dir),
             "KONBINI_PORT": str(self.server_port),
             "KONBINI_REGISTRY_URL": self.registry_url,
+            "KONBINI_REGISTRY_CA_CERT": str(self.registry_tls / "registry-ca.crt"),
+            "KONBINI_REGISTRY_CLIENT_CERT": str(self.registry_tls / "link-client.crt"),
+            "KONBINI_REGISTRY_CLIENT_KEY": str(self.registry_tls / "link-client.key"),
             "KONBINI_CARD_CA_CERT": str(self.ca_dir / "ca.crt"),
             # The demo and the tests must not depend on the hour they run at: kiosks open all day here.
             "KONBINI_SERVICE_HOURS": "00:00-24:00",
@@ -78,6 +99,7 @@ class Stack:
             "KONBINI_STAFF_PASSWORD": STAFF_PASSWORD,
             "KONBINI_STAFF_ID": STAFF_ID,
             "KONBINI_SERVER": self.server_url,
+            "KONBINI_SERVER_CA": str(self.server_ca),
         }
         return {**env, "KONBINI_PIN": pin} if pin else env
 
@@ -110,7 +132,7 @@ class Stack:
             self.logs,
         )
         self.services["registry_sim"] = svc
-        svc.wait_http(f"{self.registry_url}/health")
+        svc.wait_log("registry_sim listening on")
 
     def _registry_args(self) -> list[str]:
         crl = self.ca_dir / "crl.der"
@@ -118,7 +140,7 @@ class Stack:
 
     def registry(self) -> JsonClient:
         """registry_sim's control and data API (faults, apply, generate, gap, reset)."""
-        return JsonClient(self.registry_url, {}, timeout_s=30)
+        return JsonClient(self.registry_url, {}, timeout_s=30, ssl_context=link_context(self.registry_tls))
 
     def kill(self, name: str) -> None:
         """SIGKILL a service (registry_sim or server), as a crash would."""
@@ -127,19 +149,17 @@ class Stack:
     def restart_registry(self) -> None:
         svc = Service("registry_sim", ["registry_sim", "serve", *self._registry_args()], self.logs)
         self.services["registry_sim"] = svc
-        svc.wait_http(f"{self.registry_url}/health")
+        svc.wait_log("registry_sim listening on")
 
     def ops_status(self) -> dict[str, Any]:
         """``konbini-ops status`` over HTTP (a subprocess a call is too slow to poll with)."""
         token = (self.server_dir / "secrets" / "ops-token").read_text().strip()
-        return JsonClient(self.server_url, {"Authorization": f"Bearer {token}"}).call(
-            "GET", "/ops/api/status"
-        )
+        return self.server_client({"Authorization": f"Bearer {token}"}).call("GET", "/ops/api/status")
 
     def start_server(self) -> None:
         svc = Service("server", ["issuance_server"], self.logs, env=self.server_env())
         self.services["server"] = svc
-        svc.wait_http(f"{self.server_url}/healthz")
+        svc.wait_log("konbini-server listening on")
 
     def start(self) -> None:
         """Everything up to a kiosk ready to serve: registry, CA, server, synced replica, staff, kiosk."""
@@ -263,6 +283,8 @@ class Stack:
                 str(self.server_dir / "keys" / "city-issuing.crt"),
                 "--server",
                 self.server_url,
+                "--server-ca",
+                str(self.server_ca),
             ],
             check=False,
         )

@@ -17,14 +17,16 @@ from typing import Any
 
 from issuance_server.secrets_store import read_ops_token, write_private
 from issuance_server.settings import load_settings
-from wire.http_json import HttpError, JsonClient
+from wire.http_json import HttpError, JsonClient, server_ca_context
+from wire.tls import key_pem, kiosk_key_request
 
 
 def _client(args: argparse.Namespace) -> JsonClient:
     settings = load_settings(args.config, data_dir=args.data_dir)
     token = os.environ.get("KONBINI_OPS_TOKEN") or read_ops_token(settings.data_dir)
-    server = args.server or f"http://{settings.host}:{settings.port}"
-    return JsonClient(server, {"Authorization": f"Bearer {token}"}, timeout_s=30)
+    server = args.server or settings.server_url
+    context = server_ca_context(server, settings.tls_dir / "city-ca.crt")
+    return JsonClient(server, {"Authorization": f"Bearer {token}"}, timeout_s=30, ssl_context=context)
 
 
 def _bar(progress: dict[str, Any], width: int = 30) -> str:
@@ -147,14 +149,57 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_kiosk_add(args: argparse.Namespace) -> int:
+    """The kiosk's key is made here and never sent; the server's kiosk CA signs a certificate for it."""
     client = _client(args)
-    result = client.call("POST", "/ops/api/kiosks", {"kiosk_id": args.kiosk_id, "location": args.location})
-    creds = {"kiosk_id": result["kiosk_id"], "token": result["token"], "server": client.base_url}
-    out = args.out or Path("var/kiosks") / f"{args.kiosk_id}.json"
-    if out.exists():
-        out.unlink()
-    write_private(out, json.dumps(creds, indent=2).encode())
-    print(f"kiosk {args.kiosk_id} enrolled; credentials written to {out} (mode 0600)")
+    out: Path = args.out or Path("var/kiosks") / f"{args.kiosk_id}.json"
+    key, csr = kiosk_key_request(args.kiosk_id)
+    result = client.call(
+        "POST", "/ops/api/kiosks", {"kiosk_id": args.kiosk_id, "location": args.location, "csr": csr}
+    )
+    stem = out.with_suffix("")
+    files = {
+        stem.with_name(f"{stem.name}.key"): key_pem(key),
+        stem.with_name(f"{stem.name}.crt"): result["certificate"].encode(),
+        stem.with_name(f"{stem.name}.server-ca.crt"): result["server_ca"].encode(),
+    }
+    paths = list(files)
+    creds = {
+        "kiosk_id": result["kiosk_id"],
+        "server": client.base_url,
+        "client_key": paths[0].name,
+        "client_cert": paths[1].name,
+        "server_ca": paths[2].name,
+    }
+    files[out] = json.dumps(creds, indent=2).encode()
+    for path, data in files.items():
+        path.unlink(missing_ok=True)  # re-enrolment: the old certificate no longer works anyway
+        write_private(path, data)
+    print(
+        f"kiosk {args.kiosk_id} enrolled; certificate valid until {result['not_after']}; credentials in {out}"
+        f" (with {', '.join(p.name for p in paths)}; mode 0600)"
+    )
+    return 0
+
+
+def cmd_kiosk_remove(args: argparse.Namespace) -> int:
+    result = _client(args).call("DELETE", f"/ops/api/kiosks/{args.kiosk_id}")
+    print(
+        f"kiosk {args.kiosk_id} removed: its certificate is refused from now on"
+        f" ({result['sessions_ended']} open session(s) ended)"
+    )
+    return 0
+
+
+def cmd_kiosks(args: argparse.Namespace) -> int:
+    kiosks = _client(args).call("GET", "/ops/api/kiosks")["kiosks"]
+    for k in kiosks:
+        state = (
+            f"certificate until {k['cert_not_after']}" if k["active"] else f"removed {k['removed_at'] or ''}"
+        )
+        print(
+            f"{k['kiosk_id']:20} {'active ' if k['active'] else 'removed'} {state}  {k['location']}".rstrip()
+        )
+    print(f"{len(kiosks)} kiosk(s)")
     return 0
 
 
@@ -190,11 +235,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="mode, replica age, last sync")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
-    p = sub.add_parser("kiosk-add", help="enrol a kiosk and write its credentials file")
+    p = sub.add_parser(
+        "kiosk-add",
+        help="enrol (or re-key) a kiosk: its key, a certificate from the kiosk CA, its credentials",
+    )
     p.add_argument("kiosk_id")
     p.add_argument("--location", default="")
-    p.add_argument("--out", type=Path)
+    p.add_argument("--out", type=Path, help="credentials file (default var/kiosks/<kiosk_id>.json)")
     p.set_defaults(func=cmd_kiosk_add)
+    p = sub.add_parser(
+        "kiosk-remove", help="refuse a kiosk's certificate from now on (a stolen or retired kiosk)"
+    )
+    p.add_argument("kiosk_id")
+    p.set_defaults(func=cmd_kiosk_remove)
+    p = sub.add_parser("kiosks", help="list enrolled and removed kiosks")
+    p.set_defaults(func=cmd_kiosks)
     p = sub.add_parser("mode", help="switch mode by hand (recovery/maintenance stay until 'mode normal')")
     p.add_argument("mode", choices=["normal", "recovery", "maintenance"])
     p.add_argument("--reason", default="")

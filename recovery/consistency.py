@@ -74,7 +74,12 @@ async def check_consistency(link: RegistryLink, actor: Actor, repair: bool = Fal
         async with link._poll_lock:  # no feed page is applied while the check holds the replica still
             registry = TableDigest()
             header = await asyncio.to_thread(
-                load_snapshot, s.registry_url, s.snapshot_timeout_s, registry, SyncProgress()
+                load_snapshot,
+                s.registry_url,
+                s.snapshot_timeout_s,
+                registry,
+                SyncProgress(),
+                link.core.registry_ssl,
             )
             target = int(header.get("seq", 0))
             async with core.db.transaction(write=False) as tx:

@@ -62,7 +62,7 @@ class RegistryLink:
     def __init__(self, core: ServerCore) -> None:
         s = core.settings
         self.core = core
-        self.client = RegistryClient(s.registry_url, s.registry_timeout_s)
+        self.client = RegistryClient(s.registry_url, s.registry_timeout_s, core.registry_ssl)
         self.breaker = CircuitBreaker(s.breaker_failures, s.breaker_cooldown_s, stable_s=s.breaker_stable_s)
         self.sync = SnapshotSync(core)
         self.registry_seq: int | None = None

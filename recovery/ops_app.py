@@ -10,17 +10,19 @@ import secrets
 
 from aiohttp import web
 
+from issuance_server import kiosk_enrolment
 from issuance_server.access import OPS, Rule, actor_of, allow
 from issuance_server.api_errors import ApiError, field, json_response, read_json
 from issuance_server.audit import Actor, read_checkpoints, verify_trail
-from issuance_server.clock import utc_now_iso
-from issuance_server.core import ServerCore, core_of, token_hash
+from issuance_server.core import ServerCore, core_of
 from issuance_server.modes import MODES, switch_mode
+from issuance_server.server_tls import KioskCsrError
 from recovery.consistency import check_consistency
 from recovery.link import LINK
 from recovery.reconcile import reconcile
 from recovery.registry_client import FeedBroken, RegistryUnavailable
 from recovery.snapshot_sync import SnapshotSync, SyncError
+from wire.tls import cert_pem
 
 routes = web.RouteTableDef()
 
@@ -113,23 +115,58 @@ async def set_mode(request: web.Request) -> web.Response:
 @routes.post("/api/kiosks")
 @allow(OPS)
 async def enrol_kiosk(request: web.Request) -> web.Response:
-    """Enrol (or re-key) a kiosk; the token is shown once and stored only as a hash."""
+    """Enrol (or re-key) a kiosk: its key stays on the kiosk; the kiosk CA signs a client certificate for
+    the public key in ``csr``, and the kiosk's previous certificate stops working."""
     core, actor = ops_actor(request)
     data = await read_json(request, core.settings.max_body_bytes)
-    kiosk_id = field(data, "kiosk_id", str)
+    kiosk_id = _kiosk_id(field(data, "kiosk_id", str))
     location = field(data, "location", str, required=False, default="")
+    csr = field(data, "csr", str)
+    try:
+        cert = core.tls.issue_kiosk_certificate(kiosk_id, csr, core.settings.kiosk_cert_days)
+    except KioskCsrError as exc:
+        raise ApiError(400, "bad_field", str(exc), field="csr") from None
+    async with core.db.transaction() as tx:
+        await kiosk_enrolment.enrol(tx, kiosk_id, location, cert)
+        await core.audit.append_in(tx, actor, "kiosk_enrol", "ok", None, kiosk_id=kiosk_id)
+    return json_response(
+        {
+            "kiosk_id": kiosk_id,
+            "certificate": cert_pem(cert).decode(),
+            "server_ca": core.tls.city_ca_path.read_text(),
+            "not_after": cert.not_valid_after_utc.isoformat(),
+        },
+        status=201,
+    )
+
+
+@routes.delete("/api/kiosks/{kiosk_id}")
+@allow(OPS)
+async def remove_kiosk(request: web.Request) -> web.Response:
+    """Remove a kiosk: its certificate is refused from the next request on; its open sessions end."""
+    core, actor = ops_actor(request)
+    kiosk_id = _kiosk_id(request.match_info["kiosk_id"])
+    async with core.db.transaction() as tx:
+        removed = await kiosk_enrolment.remove(tx, kiosk_id)
+        if removed:
+            await core.audit.append_in(tx, actor, "kiosk_remove", "ok", None, kiosk_id=kiosk_id)
+    if not removed:
+        raise ApiError(404, "kiosk_unknown", f"no enrolled kiosk {kiosk_id}")
+    ended = core.sessions.end_for_kiosk(kiosk_id)
+    return json_response({"kiosk_id": kiosk_id, "removed": True, "sessions_ended": ended})
+
+
+@routes.get("/api/kiosks")
+@allow(OPS)
+async def list_kiosks(request: web.Request) -> web.Response:
+    core, _ = ops_actor(request)
+    return json_response({"kiosks": await kiosk_enrolment.listing(core.db)})
+
+
+def _kiosk_id(kiosk_id: str) -> str:
     if not (1 <= len(kiosk_id) <= 40) or not kiosk_id.replace("-", "").isalnum() or not kiosk_id.isascii():
         raise ApiError(400, "bad_field", "kiosk_id: 1-40 ASCII letters, digits or '-'", field="kiosk_id")
-    token = secrets.token_urlsafe(32)
-    async with core.db.transaction() as tx:
-        await tx.execute(
-            "INSERT INTO kiosks (kiosk_id, token_hash, location, created_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT(kiosk_id) DO UPDATE SET token_hash = excluded.token_hash, location = excluded.location,"
-            " active = 1",
-            (kiosk_id, token_hash(token), location, utc_now_iso()),
-        )
-        await core.audit.append_in(tx, actor, "kiosk_enrol", "ok", None, kiosk_id=kiosk_id)
-    return json_response({"kiosk_id": kiosk_id, "token": token}, status=201)
+    return kiosk_id
 
 
 @routes.get("/api/audit/verify")

@@ -8,6 +8,7 @@ of the registry's) becomes :class:`FeedBroken`, which calls for a full resync.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,15 +82,18 @@ def _feed_page(after: int, epoch: str | None, status: int, raw: bytes) -> FeedPa
 
 
 class RegistryClient:
-    def __init__(self, base_url: str, timeout_s: float) -> None:
+    def __init__(self, base_url: str, timeout_s: float, context: ssl.SSLContext | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        self._ssl: ssl.SSLContext | bool = context if context is not None else True
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None
 
     async def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                timeout=self.timeout, json_serialize=lambda o: orjson.dumps(o).decode()
+                timeout=self.timeout,
+                connector=aiohttp.TCPConnector(ssl=self._ssl),
+                json_serialize=lambda o: orjson.dumps(o).decode(),
             )
         return self._session
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import ssl
 import time
 import urllib.parse
 from collections.abc import Sequence
@@ -51,11 +52,15 @@ class SyncProgress:
 
 
 def _open_stream(
-    base_url: str, timeout_s: float
+    base_url: str, timeout_s: float, context: ssl.SSLContext | None
 ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
     url = urllib.parse.urlsplit(base_url.rstrip("/") + "/snapshot")
-    conn_cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
-    conn = conn_cls(url.hostname or "127.0.0.1", url.port, timeout=timeout_s)
+    host = url.hostname or "127.0.0.1"
+    conn = (
+        http.client.HTTPSConnection(host, url.port, timeout=timeout_s, context=context)
+        if url.scheme == "https"
+        else http.client.HTTPConnection(host, url.port, timeout=timeout_s)
+    )
     try:
         conn.request("GET", url.path)
         resp = conn.getresponse()
@@ -77,10 +82,15 @@ class RecordSink(Protocol):
 
 
 def load_snapshot(
-    base_url: str, timeout_s: float, writer: RecordSink, progress: SyncProgress
+    base_url: str,
+    timeout_s: float,
+    writer: RecordSink,
+    progress: SyncProgress,
+    context: ssl.SSLContext | None = None,
 ) -> dict[str, Any]:
-    """Stream the snapshot into ``writer``; return the header. Raises SyncError when incomplete or malformed."""
-    conn, resp = _open_stream(base_url, timeout_s)
+    """Stream the snapshot into ``writer`` (over TLS with ``context`` for an https:// registry); return
+    the header. Raises SyncError when incomplete or malformed."""
+    conn, resp = _open_stream(base_url, timeout_s, context)
     columns = {t: tuple(FIELDS_BY_TYPE[t]) for t in RECORD_TYPES}
     batches: dict[str, list[tuple[Any, ...]]] = {t: [] for t in RECORD_TYPES}
     header: dict[str, Any] | None = None
@@ -187,7 +197,12 @@ class SnapshotSync:
         try:
             writer = ReplicaWriter(path)
             header = await asyncio.to_thread(
-                load_snapshot, core.settings.registry_url, core.settings.snapshot_timeout_s, writer, progress
+                load_snapshot,
+                core.settings.registry_url,
+                core.settings.snapshot_timeout_s,
+                writer,
+                progress,
+                core.registry_ssl,
             )
             t1 = time.perf_counter()
             seq = int(header.get("seq", 0))

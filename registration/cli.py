@@ -18,7 +18,7 @@ from issuance_server.settings import load_settings
 from kiosk.card_reader import CardError, JpkiCard
 from registration.bootstrap import BootstrapError, bootstrap_staff
 from registration.staff_auth import ROLES
-from wire.http_json import HttpError, JsonClient
+from wire.http_json import HttpError, JsonClient, server_ca_context
 from wire.kiosk_api import JUMINHYO_OPTIONS, JUMINHYO_SCOPES, CertificateKind
 
 
@@ -32,7 +32,7 @@ def _secret(env: str, prompt: str) -> str:
 
 
 def _client(args: argparse.Namespace) -> JsonClient:
-    client = JsonClient(args.server, {})
+    client = JsonClient(args.server, {}, ssl_context=server_ca_context(args.server, args.server_ca))
     password = _secret("KONBINI_STAFF_PASSWORD", f"password for {args.staff_id}: ")
     token = client.call(
         "POST",
@@ -137,7 +137,13 @@ def cmd_issue(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="konbini-clerk", description=__doc__)
-    parser.add_argument("--server", default=os.environ.get("KONBINI_SERVER", "http://127.0.0.1:8470"))
+    parser.add_argument("--server", default=os.environ.get("KONBINI_SERVER", "https://127.0.0.1:8470"))
+    parser.add_argument(
+        "--server-ca",
+        type=Path,
+        default=Path(os.environ.get("KONBINI_SERVER_CA", "var/tls/city-ca.crt")),
+        help="the CA that signed the server's certificate (the server's <data_dir>/tls/city-ca.crt)",
+    )
     parser.add_argument("--staff-id", default=os.environ.get("KONBINI_STAFF_ID", ""))
     parser.add_argument("--terminal", default=os.environ.get("KONBINI_TERMINAL", os.uname().nodename))
     sub = parser.add_subparsers(dest="command", required=True)
@@ -190,6 +196,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(args.func(args))
     except HttpError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
+        sys.exit(1)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
 
 

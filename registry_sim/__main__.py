@@ -3,10 +3,11 @@
 konbini-registry seed --residents 600000 --seed 1 [--fiscal-year 2026] [--db PATH]
 konbini-registry import FILE.jsonl [--db PATH]
 konbini-registry export [--db PATH] [--out FILE]
-konbini-registry serve [--db PATH] [--host 127.0.0.1] [--port 8471] [--generate-rate R] [--generate-seed N]
+konbini-registry serve [--db PATH] [--host 127.0.0.1] [--port 8471] [--tls-dir DIR] [--plain] [--generate-rate R] [--generate-seed N]
                        [--keep-changes N] [--down] [--slow-ms N] [--flap-period-s S]
                        [--garbage syntax|shape|record] [--feed-abort-after N] [--snapshot-abort-after N]
-konbini-registry changes --rate R [--duration S] [--seed N] [--url http://127.0.0.1:8471] [--wait]
+konbini-registry changes --rate R [--duration S] [--seed N] [--url https://127.0.0.1:8471] [--tls-dir DIR]
+                         [--wait]
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import asyncio
 import json
 import logging
+import ssl
 import sys
 import time
 import urllib.error
@@ -28,6 +30,8 @@ from registry_sim.generator import DEMO_ATENA_NO, generate_city
 from registry_sim.linkage_file import LinkageFileError, checked_records, write_linkage
 from registry_sim.server import serve
 from registry_sim.store import Counts, StoreReader, build_store
+from registry_sim.tls_files import ensure_registry_tls, link_context
+from wire.tls import is_loopback
 
 DEFAULT_DB = Path("var/registry/registry.sqlite3")
 DEFAULT_PORT = 8471
@@ -122,6 +126,11 @@ def _serve(args: argparse.Namespace) -> int:
     if args.generate_rate < 0 or args.keep_changes < 0:
         print("--generate-rate and --keep-changes must not be negative", file=sys.stderr)
         return 2
+    if args.plain and not is_loopback(args.host):
+        print("--plain (no TLS) is allowed only on a loopback host", file=sys.stderr)
+        return 2
+    tls_dir = args.tls_dir or Path(args.db).parent / "tls"
+    context = None if args.plain else ensure_registry_tls(tls_dir, args.host).server_context()
     try:
         asyncio.run(
             serve(
@@ -133,6 +142,7 @@ def _serve(args: argparse.Namespace) -> int:
                 generate_rate=args.generate_rate,
                 generate_seed=args.generate_seed,
                 card_crl=args.card_crl,
+                ssl_context=context,
             )
         )
     except OSError as exc:
@@ -141,11 +151,13 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _post(url: str, body: dict[str, object], timeout: float = 10.0) -> dict[str, object]:
+def _post(
+    url: str, body: dict[str, object], context: ssl.SSLContext | None, timeout: float = 10.0
+) -> dict[str, object]:
     req = urllib.request.Request(
         url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
     )
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
+    with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:
         answer: dict[str, object] = json.loads(resp.read())
         return answer
 
@@ -156,10 +168,11 @@ def _changes(args: argparse.Namespace) -> int:
     if args.seed is not None:
         body["seed"] = args.seed
     try:
-        state = _post(f"{base}/control/generate", body)
+        context = link_context(args.tls_dir) if base.startswith("https://") else None
+        state = _post(f"{base}/control/generate", body, context)
         while args.wait and state.get("running"):
             time.sleep(0.5)
-            with urllib.request.urlopen(f"{base}/control/generate", timeout=10) as resp:
+            with urllib.request.urlopen(f"{base}/control/generate", timeout=10, context=context) as resp:
                 state = json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         error = json.loads(exc.read() or b"{}").get("error", {})
@@ -221,6 +234,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path("var/card-ca/crl.der"),
         help="the card CA's CRL to publish at /crl/card-ca.crl (default var/card-ca/crl.der)",
     )
+    srv.add_argument(
+        "--tls-dir",
+        type=Path,
+        help="its CA, certificate and the link's client certificate, made at first start (default: tls/"
+        " beside --db)",
+    )
+    srv.add_argument(
+        "--plain", action="store_true", help="serve plain HTTP instead of HTTPS (loopback hosts only)"
+    )
     srv.add_argument("--down", action="store_true", help="start answering 503 (fault injection)")
     srv.add_argument("--slow-ms", type=int, default=0, help="delay every answer by this many ms")
     srv.add_argument(
@@ -248,8 +270,14 @@ def build_parser() -> argparse.ArgumentParser:
     chg.add_argument("--seed", type=int, default=None, help="random seed (default: a random one)")
     chg.add_argument(
         "--url",
-        default=f"http://127.0.0.1:{DEFAULT_PORT}",
-        help=f"the sim (default 127.0.0.1:{DEFAULT_PORT})",
+        default=f"https://127.0.0.1:{DEFAULT_PORT}",
+        help=f"the sim (default https://127.0.0.1:{DEFAULT_PORT})",
+    )
+    chg.add_argument(
+        "--tls-dir",
+        type=Path,
+        default=DEFAULT_DB.parent / "tls",
+        help=f"the sim's TLS folder, for its CA and the link's client certificate (default {DEFAULT_DB.parent / 'tls'})",
     )
     chg.add_argument(
         "--wait", action="store_true", help="wait until the generator stops, then print its state"

@@ -7,7 +7,8 @@
     GET  /records/{type}/{key}   one current record                  (feed_api)
     /control/faults, /control/apply, /control/gap, /control/reset, /control/generate   (control_api)
 
-Faults apply to every endpoint except ``/control/*``. Logs carry method, route pattern, status and time:
+Over TLS (the default of ``konbini-registry serve``) every endpoint but ``/crl/`` needs the link's client
+certificate. Faults apply to every endpoint except ``/control/*``. Logs carry method, route pattern, status and time:
 never a record, a query string or a key.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -30,6 +32,7 @@ from registry_sim.linkage_file import end_line, header_line
 from registry_sim.sim import Sim
 from registry_sim.store import Snapshot, StoreReader
 from registry_sim.web_util import drop_connection, error_response, json_response
+from wire.tls import peer_certificate
 
 log = logging.getLogger("registry_sim")
 
@@ -54,7 +57,9 @@ def make_app(
     ``keep_changes``: keep only that many latest changes in the log (0: all); ``generate_rate``: start the
     change generator at that many changes a second.
     """
-    app = web.Application(middlewares=[_access_log, _inject_faults], client_max_size=64 * 1024 * 1024)
+    app = web.Application(
+        middlewares=[_access_log, _client_certificate, _inject_faults], client_max_size=64 * 1024 * 1024
+    )
     sim = Sim(db_path, faults, keep_changes)
     app[SIM_KEY] = sim
     app.router.add_get("/health", health)
@@ -98,6 +103,19 @@ async def _access_log(request: web.Request, handler: Handler) -> web.StreamRespo
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else "(no route)"
         log.info("%s %s %d %.1fms", request.method, route, status, (time.monotonic() - started) * 1000)
+
+
+@web.middleware
+async def _client_certificate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Over TLS, everything but the published CRL needs the link's client certificate (the handshake has
+    verified any certificate presented against the registry's CA)."""
+    if request.secure and not request.path.startswith("/crl/"):
+        transport = request.transport
+        if peer_certificate(transport.get_extra_info("ssl_object") if transport else None) is None:
+            return error_response(
+                403, "client_certificate_required", "present the link's client certificate (link-client.crt)"
+            )
+    return await handler(request)
 
 
 @web.middleware
@@ -178,8 +196,9 @@ async def serve(
     generate_rate: float = 0,
     generate_seed: int = 1,
     card_crl: Path | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> None:
-    """Run until SIGTERM or SIGINT; print the listening line once ready."""
+    """Run until SIGTERM or SIGINT (HTTPS with ``ssl_context``); print the listening line once ready."""
     app = make_app(
         db_path,
         faults,
@@ -195,10 +214,11 @@ async def serve(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
         bound = runner.addresses[0][1] if runner.addresses else port
         shown_host = f"[{host}]" if ":" in host else host
-        print(f"registry_sim listening on http://{shown_host}:{bound}", flush=True)
+        scheme = "https" if ssl_context is not None else "http"
+        print(f"registry_sim listening on {scheme}://{shown_host}:{bound}", flush=True)
         await stop.wait()
         log.info("registry_sim stopping")
     finally:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import ssl
 import urllib.parse
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -22,14 +24,21 @@ class HttpError(Exception):
 
 @dataclass
 class JsonClient:
+    """``base_url`` https:// trusts ``ssl_context`` (e.g. :func:`server_ca_context`), else the system's CAs."""
+
     base_url: str
     headers: dict[str, str]
     timeout_s: float = 30.0
+    ssl_context: ssl.SSLContext | None = None
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, bytes, str]:
         url = urllib.parse.urlsplit(self.base_url.rstrip("/") + path)
-        conn_cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
-        conn = conn_cls(url.hostname or "127.0.0.1", url.port, timeout=self.timeout_s)
+        host = url.hostname or "127.0.0.1"
+        conn = (
+            http.client.HTTPSConnection(host, url.port, timeout=self.timeout_s, context=self.ssl_context)
+            if url.scheme == "https"
+            else http.client.HTTPConnection(host, url.port, timeout=self.timeout_s)
+        )
         payload = json.dumps(body).encode() if body is not None else None
         headers = {**self.headers, **({"Content-Type": "application/json"} if payload is not None else {})}
         try:
@@ -54,6 +63,18 @@ class JsonClient:
         if status >= 400:
             raise error_answer(status, data)
         return data
+
+
+def server_ca_context(server_url: str, server_ca: Path) -> ssl.SSLContext | None:
+    """The context a tool uses to reach the issuance server: trusting only the city's server CA."""
+    if not server_url.startswith("https://"):
+        return None
+    if not server_ca.exists():
+        raise FileNotFoundError(
+            f"the server's CA certificate {server_ca} was not found (the server writes it to"
+            " <data_dir>/tls/city-ca.crt at first start; give its path with --server-ca or KONBINI_SERVER_CA)"
+        )
+    return ssl.create_default_context(cafile=str(server_ca))
 
 
 def error_answer(status: int, data: bytes) -> HttpError:

@@ -30,6 +30,7 @@ class ErrorCode(StrEnum):
     BAD_FIELD = "bad_field"
     BODY_TOO_LARGE = "body_too_large"
     KIOSK_UNAUTHORIZED = "kiosk_unauthorized"
+    KIOSK_MISMATCH = "kiosk_mismatch"
     SESSION_UNKNOWN = "session_unknown"
     SESSION_EXPIRED = "session_expired"
     SESSION_STATE = "session_state"

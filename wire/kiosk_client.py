@@ -15,46 +15,45 @@ import aiohttp
 
 from wire.http_json import HttpError, error_answer, json_answer
 from wire.kiosk_api import API_PREFIX
+from wire.tls import client_context
 
 
 @dataclass(frozen=True)
 class KioskCredentials:
-    """What ``konbini-ops kiosk-add`` writes for a kiosk: its id, token and server, and optionally the
-    TLS files (client certificate and key, the CA that signed the server's certificate)."""
+    """What ``konbini-ops kiosk-add`` writes for a kiosk: its id and server, its client certificate and key
+    (the server knows the kiosk by that certificate) and the CA that signed the server's certificate."""
 
     kiosk_id: str
-    token: str
     server: str
-    client_cert: str | None = None
-    client_key: str | None = None
-    server_ca: str | None = None
+    client_cert: Path
+    client_key: Path
+    server_ca: Path
 
     @classmethod
     def load(cls, path: Path) -> KioskCredentials:
+        """Read the credentials file; its file names are relative to its folder."""
         try:
             data = json.loads(path.read_text())
-            return cls(
+            if "client_cert" not in data:
+                raise ValueError("no client certificate: enrol the kiosk again with konbini-ops kiosk-add")
+            creds = cls(
                 str(data["kiosk_id"]),
-                str(data["token"]),
                 str(data["server"]),
-                data.get("client_cert"),
-                data.get("client_key"),
-                data.get("server_ca"),
+                *(path.parent / str(data[k]) for k in ("client_cert", "client_key", "server_ca")),
             )
         except FileNotFoundError:
             raise SystemExit(
                 f"error: kiosk credentials {path} not found; enrol the kiosk with konbini-ops kiosk-add"
             ) from None
-        except (ValueError, KeyError) as exc:
+        except (ValueError, KeyError, TypeError) as exc:
             raise SystemExit(f"error: kiosk credentials {path} are malformed ({exc})") from None
+        for file in (creds.client_cert, creds.client_key, creds.server_ca):
+            if not file.exists():
+                raise SystemExit(f"error: {file} (named in {path}) not found; enrol the kiosk again")
+        return creds
 
-    def ssl_context(self) -> ssl.SSLContext | None:
-        if not (self.client_cert or self.server_ca):
-            return None
-        ctx = ssl.create_default_context(cafile=self.server_ca)
-        if self.client_cert:
-            ctx.load_cert_chain(self.client_cert, self.client_key)
-        return ctx
+    def ssl_context(self) -> ssl.SSLContext:
+        return client_context(self.server_ca, self.client_cert, self.client_key)
 
 
 class KioskClient:
@@ -64,7 +63,7 @@ class KioskClient:
     def __init__(self, creds: KioskCredentials, server: str | None = None, timeout_s: float = 30.0) -> None:
         self.kiosk_id = creds.kiosk_id
         self.base = (server or creds.server).rstrip("/") + API_PREFIX
-        self._headers = {"X-Kiosk-Id": creds.kiosk_id, "Authorization": f"Bearer {creds.token}"}
+        self._headers = {"X-Kiosk-Id": creds.kiosk_id}
         self._ssl = creds.ssl_context()
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._http: aiohttp.ClientSession | None = None
@@ -82,7 +81,7 @@ class KioskClient:
 
     def _session(self) -> aiohttp.ClientSession:
         if self._http is None or self._http.closed:
-            connector = aiohttp.TCPConnector(ssl=self._ssl if self._ssl is not None else True)
+            connector = aiohttp.TCPConnector(ssl=self._ssl)
             self._http = aiohttp.ClientSession(
                 headers=self._headers, timeout=self._timeout, connector=connector
             )

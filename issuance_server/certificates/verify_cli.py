@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import ssl
 import sys
 import urllib.error
 import urllib.request
@@ -81,6 +83,13 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="the issuance server (e.g. https://city.example/), asked whether the serial is still valid",
     )
+    parser.add_argument(
+        "--server-ca",
+        type=Path,
+        default=Path(os.environ["KONBINI_SERVER_CA"]) if os.environ.get("KONBINI_SERVER_CA") else None,
+        help="trust this CA (PEM) for the server's certificate, e.g. the server's var/tls/city-ca.crt"
+        " (default: $KONBINI_SERVER_CA, else the system's CAs)",
+    )
     return parser
 
 
@@ -97,8 +106,11 @@ def verify_url(server: str) -> str:
     return base if base.endswith("/verify") else f"{base}/verify"
 
 
-def ask_server(server: str, qr_text: str, timeout: float = SERVER_TIMEOUT_S) -> ServerAnswer | None:
+def ask_server(
+    server: str, qr_text: str, timeout: float = SERVER_TIMEOUT_S, server_ca: Path | None = None
+) -> ServerAnswer | None:
     """The server's view of the record; ``None`` if it cannot be reached or answers nonsense."""
+    context = ssl.create_default_context(cafile=str(server_ca)) if server_ca is not None else None
     request = urllib.request.Request(
         verify_url(server),
         data=json.dumps({"qr_text": qr_text}).encode("utf-8"),
@@ -106,7 +118,7 @@ def ask_server(server: str, qr_text: str, timeout: float = SERVER_TIMEOUT_S) -> 
         method="POST",
     )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
             answer: Any = json.loads(response.read(1 << 20))
     except (urllib.error.URLError, OSError, ValueError):
         return None
@@ -195,7 +207,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return code
         extra.append(line)
     if args.server:
-        answer = ask_server(args.server, text)
+        if args.server_ca is not None and not args.server_ca.exists():
+            return _usage(f"CA file not found: {args.server_ca}")
+        answer = ask_server(args.server, text, server_ca=args.server_ca)
         if answer is None:
             print(f"konbini-verify: {args.server} not reachable; serial status not checked", file=sys.stderr)
             extra.append("serial_status: not checked")

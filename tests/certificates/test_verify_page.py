@@ -106,7 +106,9 @@ async def app_env(tmp_path: Path, aiohttp_client: Any) -> Any:
     from kiosk.card_ca import init_ca
 
     init_ca(tmp_path / "ca")
-    settings = load_settings(env={}, data_dir=tmp_path / "var", card_ca_cert=tmp_path / "ca" / "ca.crt")
+    settings = load_settings(
+        env={}, data_dir=tmp_path / "var", card_ca_cert=tmp_path / "ca" / "ca.crt", registry_link=False
+    )
     client = await aiohttp_client(make_app(settings))
     return client, client.app[CORE]
 

@@ -15,13 +15,13 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.registry_sim.processes import ROOT, serving
+from tests.registry_sim.processes import ROOT, serving, urlopen
 
 pytestmark = pytest.mark.e2e
 
 
 def get(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as resp:
+    with urlopen(url, timeout=10) as resp:
         return orjson.loads(resp.read())
 
 
@@ -62,21 +62,30 @@ def test_sigkill_during_generation_keeps_data_and_log(fresh_db: Path) -> None:
         sample = list(latest.items())[:: max(1, len(latest) // 200)]
         keys = [[t, k] for (t, k), _ in sample]
         versions = orjson.loads(
-            urllib.request.urlopen(
+            urlopen(
                 urllib.request.Request(f"{url}/versions", data=orjson.dumps({"keys": keys}), method="POST"),
                 timeout=10,
             ).read()
         )["versions"]
         for (t, k), c in sample:
             assert versions[f"{t}/{k}"] == (c["version"] if c["op"] == "upsert" else None)
-        lines = urllib.request.urlopen(f"{url}/snapshot", timeout=30).read().splitlines()
+        lines = urlopen(f"{url}/snapshot", timeout=30).read().splitlines()
         counts = orjson.loads(lines[-1])["counts"]
         assert counts == health["counts"] and len(lines) == sum(counts.values()) + 2
 
 
 def test_changes_command_drives_a_running_sim(fresh_db: Path) -> None:
     with serving(fresh_db) as (url, _):
-        cli = [sys.executable, "-m", "registry_sim", "changes", "--url", url]
+        cli = [
+            sys.executable,
+            "-m",
+            "registry_sim",
+            "changes",
+            "--url",
+            url,
+            "--tls-dir",
+            str(fresh_db.parent / "tls"),
+        ]
         done = subprocess.run(
             [*cli, "--rate", "400", "--duration", "0.5", "--seed", "5", "--wait"],
             cwd=ROOT,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 
 from konbini_demo.processes import Service
 from registry_sim.store import StoreReader
-from tests.registry_sim.processes import serving
+from tests.registry_sim.processes import serving, urlopen
 
 pytestmark = pytest.mark.e2e
 
@@ -27,9 +26,9 @@ def test_served_over_http_and_stops_on_sigterm(served: tuple[str, Service], seed
     url, sim = served
     proc = sim.proc
     epoch, seq, counts = StoreReader(seeded_db).state()
-    with urllib.request.urlopen(f"{url}/health", timeout=10) as resp:
+    with urlopen(f"{url}/health", timeout=10) as resp:
         assert orjson.loads(resp.read()) == {"status": "ok", "epoch": epoch, "seq": seq, "counts": counts}
-    with urllib.request.urlopen(f"{url}/snapshot", timeout=30) as resp:
+    with urlopen(f"{url}/snapshot", timeout=30) as resp:
         assert resp.headers["Content-Type"].startswith("application/x-ndjson")
         lines = resp.read().splitlines()
     assert orjson.loads(lines[0])["t"] == "header"

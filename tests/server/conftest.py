@@ -1,14 +1,18 @@
-"""An in-process server with a small replica, a test card CA, a clerk and an enrolled kiosk."""
+"""An in-process server over TLS with a small replica, a test card CA, a clerk and an enrolled kiosk:
+``env.client`` presents no client certificate (staff, ops, public routes), ``env.kiosk`` presents the
+certificate of kiosk ``kiosk-t1`` from the server's kiosk CA."""
 
 from __future__ import annotations
 
 import base64
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp import TCPConnector
+from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
@@ -17,6 +21,7 @@ from issuance_server.clock import jst_now, utc_now_iso
 from issuance_server.core import CORE, ServerCore
 from issuance_server.eligibility import kiosk_fiscal_years
 from issuance_server.replica_store import ReplicaWriter
+from issuance_server.server_tls import ensure_server_tls
 from issuance_server.settings import Settings, load_settings
 from kiosk.card_ca import init_ca, issue_card
 from kiosk.card_state import load_state
@@ -24,6 +29,7 @@ from registration.bootstrap import bootstrap_staff
 from tests.factories import household, resident, seal, tax
 from wire.kiosk_api import API_PREFIX, auth_message
 from wire.linkage import FIELDS_BY_TYPE
+from wire.tls import client_context, key_pem, kiosk_key_request
 
 STAFF_PASSWORD = "test-staff-password-01"
 PIN = "4321"
@@ -55,9 +61,28 @@ async def load_replica(core: ServerCore, records: list[dict[str, Any]], seq: int
     await core.replica.switch_to(path, seq, utc_now_iso(), utc_now_iso())
 
 
+async def enrol_kiosk(
+    ops: TestClient, ops_token: str, kiosk_id: str, folder: Path, server_ca: Path
+) -> ssl.SSLContext:
+    """Enrol a kiosk as ``konbini-ops kiosk-add`` does; the client context that presents its certificate."""
+    key, csr = kiosk_key_request(kiosk_id)
+    resp = await ops.post(
+        "/ops/api/kiosks",
+        json={"kiosk_id": kiosk_id, "csr": csr},
+        headers={"Authorization": f"Bearer {ops_token}"},
+    )
+    assert resp.status == 201, await resp.text()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{kiosk_id}.crt").write_text((await resp.json())["certificate"])
+    (folder / f"{kiosk_id}.key").write_bytes(key_pem(key))
+    return client_context(server_ca, folder / f"{kiosk_id}.crt", folder / f"{kiosk_id}.key")
+
+
 @dataclass
 class Env:
     client: TestClient
+    kiosk: TestClient
+    kiosk_ssl: ssl.SSLContext
     core: ServerCore
     settings: Settings
     kiosk_headers: dict[str, str]
@@ -66,7 +91,7 @@ class Env:
     tmp: Path
 
     async def open_session(self, headers: dict[str, str] | None = None) -> dict[str, Any]:
-        resp = await self.client.post(f"{API_PREFIX}/sessions", headers=headers or self.kiosk_headers)
+        resp = await self.kiosk.post(f"{API_PREFIX}/sessions", headers=headers or self.kiosk_headers)
         assert resp.status == 201, await resp.text()
         return dict(await resp.json())
 
@@ -87,7 +112,7 @@ class Env:
         }
 
     async def authenticate(self, session: dict[str, Any], **kw: Any) -> Any:
-        return await self.client.post(
+        return await self.kiosk.post(
             f"{API_PREFIX}/sessions/{session['session_id']}/authenticate",
             json=self.auth_body(session, **kw),
             headers=self.kiosk_headers,
@@ -97,11 +122,11 @@ class Env:
         """Quote, then issue the quote as paid (what a kiosk does around its payment device): the issue
         response, or the quote's own when the quote is refused."""
         base = f"{API_PREFIX}/sessions/{session['session_id']}"
-        quote = await self.client.post(f"{base}/quotes", json=body, headers=self.kiosk_headers)
+        quote = await self.kiosk.post(f"{base}/quotes", json=body, headers=self.kiosk_headers)
         if quote.status != 201:
             return quote
         quote_id = (await quote.json())["quote_id"]
-        return await self.client.post(
+        return await self.kiosk.post(
             f"{base}/certificates",
             json={"quote_id": quote_id, "payment_reference": reference},
             headers=self.kiosk_headers,
@@ -162,20 +187,26 @@ async def env(tmp_path: Path, aiohttp_client: Any) -> Env:
         registry_link=False,  # no registry here; tests/e2e run the link against registry_sim
     )
     bootstrap_staff(settings, "clerk1", "テスト職員", STAFF_PASSWORD, ["registrar", "counter"])
-    client = await aiohttp_client(make_app(settings))
+    tls = ensure_server_tls(settings)
+    server = TestServer(make_app(settings))
+    await server.start_server(ssl=tls.context())
+    client = await aiohttp_client(server, connector=TCPConnector(ssl=client_context(tls.city_ca_path)))
     core = client.app[CORE]
     await load_replica(core, city())
-    ops = {"Authorization": f"Bearer {core.secrets.ops_token}"}
-    resp = await client.post("/ops/api/kiosks", json={"kiosk_id": "kiosk-t1"}, headers=ops)
-    token = (await resp.json())["token"]
+    kiosk_ssl = await enrol_kiosk(
+        client, core.secrets.ops_token, "kiosk-t1", tmp_path / "kiosks", tls.city_ca_path
+    )
+    kiosk = await aiohttp_client(server, connector=TCPConnector(ssl=kiosk_ssl))
     resp = await client.post("/clerk/api/login", json={"staff_id": "clerk1", "password": STAFF_PASSWORD})
     clerk_token = (await resp.json())["token"]
     card = make_card(ca_dir, tmp_path / "cards" / "c1.json")
     e = Env(
         client,
+        kiosk,
+        kiosk_ssl,
         core,
         settings,
-        {"X-Kiosk-Id": "kiosk-t1", "Authorization": f"Bearer {token}"},
+        {"X-Kiosk-Id": "kiosk-t1"},
         {"Authorization": f"Bearer {clerk_token}"},
         card,
         tmp_path,

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from aiohttp import web
+from aiohttp.test_utils import TestClient
 
 from issuance_server.access import Rule, rule_of
 from registration.staff_auth import ROLES
@@ -18,6 +19,7 @@ PARAMS = {
     "serial": "20261130-999999",
     "action": "unlock",
     "record": "KB1.x.y",
+    "kiosk_id": "kiosk-none",
 }
 
 
@@ -35,10 +37,11 @@ def routes(app: web.Application) -> list[tuple[str, str, Rule | None]]:
     return out
 
 
-async def identities(env: Env) -> dict[str, dict[str, str]]:
-    """Who knocks: no one, a kiosk, a staff member holding each single role, ops."""
+async def identities(env: Env) -> dict[str, tuple[TestClient, dict[str, str]]]:
+    """Who knocks (the client, with or without the kiosk's TLS certificate, and the headers): no one, a
+    kiosk, a staff member holding each single role, ops."""
     row = await env.core.db.fetchone("SELECT password_hash FROM staff WHERE staff_id = 'clerk1'")
-    who: dict[str, dict[str, str]] = {"nobody": {}, "kiosk": env.kiosk_headers}
+    who: dict[str, dict[str, str]] = {"nobody": {}}
     for role in ROLES:
         await env.core.db.execute(
             "INSERT INTO staff (staff_id, display_name, roles, password_hash, created_at)"
@@ -51,7 +54,7 @@ async def identities(env: Env) -> dict[str, dict[str, str]]:
         who[f"staff:{role}"] = {"Authorization": f"Bearer {(await resp.json())['token']}"}
     who["ops"] = {"Authorization": f"Bearer {env.core.secrets.ops_token}"}
     who["bad token"] = {"Authorization": "Bearer é-not-ascii", "X-Kiosk-Id": "kiosk-t1"}
-    return who
+    return {**{name: (env.client, h) for name, h in who.items()}, "kiosk": (env.kiosk, env.kiosk_headers)}
 
 
 def allowed(rule: Rule, identity: str) -> bool:
@@ -86,10 +89,10 @@ async def test_the_access_matrix(env: Env) -> None:
     }
     for method, path, rule in table:
         assert rule is not None
-        for identity, headers in who.items():
+        for identity, (client, headers) in who.items():
             if (method, path) == ("POST", "/ops/api/sync/full") and allowed(rule, identity):
                 continue  # would start a sync for real; its denials are checked
-            resp = await env.client.request(method, path, json={}, headers=headers)
+            resp = await client.request(method, path, json={}, headers=headers)
             body = await resp.json() if resp.content_type == "application/json" else None
             err = body.get("error") if isinstance(body, dict) else None
             code = err.get("code") if isinstance(err, dict) else None

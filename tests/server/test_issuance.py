@@ -36,19 +36,19 @@ async def test_issue_fetch_print_and_verify(env: Env) -> None:
     body = await resp.json()
     serial = body["certificates"][0]["serial"]
     assert body["total_fee_yen"] == env.settings.kiosk_fees_yen["juminhyo"]
-    pdf_resp = await env.client.get(url(session, f"/certificates/{serial}/pdf"), headers=env.kiosk_headers)
+    pdf_resp = await env.kiosk.get(url(session, f"/certificates/{serial}/pdf"), headers=env.kiosk_headers)
     assert pdf_resp.status == 200 and pdf_resp.content_type == "application/pdf"
     pdf = await pdf_resp.read()
     text = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
     assert "𠮷田　髙志" in text and "鹿児島市山下町11番1号" in text and serial in text
-    report = await env.client.post(
+    report = await env.kiosk.post(
         url(session, f"/certificates/{serial}/print-report"),
         json={"printed": True},
         headers=env.kiosk_headers,
     )
     assert (await report.json())["status"] == "printed"
     # Printed: the server no longer holds the PDF.
-    again = await env.client.get(url(session, f"/certificates/{serial}/pdf"), headers=env.kiosk_headers)
+    again = await env.kiosk.get(url(session, f"/certificates/{serial}/pdf"), headers=env.kiosk_headers)
     assert again.status == 409
 
 
@@ -56,7 +56,7 @@ async def test_pdf_is_bound_to_its_session(env: Env) -> None:
     first = await authenticated_session(env)
     serial = (await (await issue(env, first)).json())["certificates"][0]["serial"]
     second = await authenticated_session(env)
-    resp = await env.client.get(url(second, f"/certificates/{serial}/pdf"), headers=env.kiosk_headers)
+    resp = await env.kiosk.get(url(second, f"/certificates/{serial}/pdf"), headers=env.kiosk_headers)
     assert resp.status == 404
     assert (await resp.json())["error"]["code"] == "issuance_unknown"
 
@@ -65,9 +65,9 @@ async def test_print_failure_voids_and_verify_says_voided(env: Env) -> None:
     session = await authenticated_session(env)
     serial = (await (await issue(env, session)).json())["certificates"][0]["serial"]
     pdf = await (
-        await env.client.get(url(session, f"/certificates/{serial}/pdf"), headers=env.kiosk_headers)
+        await env.kiosk.get(url(session, f"/certificates/{serial}/pdf"), headers=env.kiosk_headers)
     ).read()
-    report = await env.client.post(
+    report = await env.kiosk.post(
         url(session, f"/certificates/{serial}/print-report"),
         json={"printed": False},
         headers=env.kiosk_headers,
@@ -100,7 +100,7 @@ async def test_refused_resident_sees_why(env: Env, atena_no: str, reason: str) -
     assert (await env.register(atena_no, card)).status == 201
     session = await env.open_session()
     assert (await env.authenticate(session, card=card)).status == 200
-    menu = await (await env.client.get(url(session, "/menu"), headers=env.kiosk_headers)).json()
+    menu = await (await env.kiosk.get(url(session, "/menu"), headers=env.kiosk_headers)).json()
     assert menu["items"][0]["available"] is False
     assert menu["items"][0]["refusal"]["code"] == reason
     resp = await issue(env, session)
@@ -132,7 +132,7 @@ async def test_the_qr_links_to_the_check_page_and_still_verifies_offline(env: En
     session = await authenticated_session(env)
     serial = (await (await issue(env, session)).json())["certificates"][0]["serial"]
     pdf = await (
-        await env.client.get(url(session, f"/certificates/{serial}/pdf"), headers=env.kiosk_headers)
+        await env.kiosk.get(url(session, f"/certificates/{serial}/pdf"), headers=env.kiosk_headers)
     ).read()
     path = env.tmp / "linked.pdf"
     path.write_bytes(pdf)

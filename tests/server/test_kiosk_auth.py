@@ -6,7 +6,7 @@ import base64
 from pathlib import Path
 
 from kiosk.card_ca import init_ca
-from tests.server.conftest import Env, make_card
+from tests.server.conftest import Env, enrol_kiosk, make_card
 from wire.kiosk_api import API_PREFIX
 
 
@@ -20,7 +20,7 @@ async def test_card_and_pin_authenticate(env: Env) -> None:
     assert len(session["nonce"]) >= 43  # 256 bits in base64url
     resp = await env.authenticate(session)
     assert resp.status == 200, await resp.text()
-    menu = await env.client.get(
+    menu = await env.kiosk.get(
         f"{API_PREFIX}/sessions/{session['session_id']}/menu", headers=env.kiosk_headers
     )
     items = (await menu.json())["items"]
@@ -70,7 +70,7 @@ async def test_tampered_signature_is_refused(env: Env) -> None:
     sig = bytearray(base64.b64decode(body["signature"]))
     sig[10] ^= 0x01
     body["signature"] = base64.b64encode(bytes(sig)).decode()
-    resp = await env.client.post(
+    resp = await env.kiosk.post(
         f"{API_PREFIX}/sessions/{session['session_id']}/authenticate", json=body, headers=env.kiosk_headers
     )
     assert await error_of(resp) == (401, "card_signature_invalid")
@@ -79,7 +79,7 @@ async def test_tampered_signature_is_refused(env: Env) -> None:
 async def test_signature_for_another_kiosk_is_refused(env: Env) -> None:
     session = await env.open_session()
     body = env.auth_body(session, kiosk_id="kiosk-elsewhere")
-    resp = await env.client.post(
+    resp = await env.kiosk.post(
         f"{API_PREFIX}/sessions/{session['session_id']}/authenticate", json=body, headers=env.kiosk_headers
     )
     assert await error_of(resp) == (401, "card_signature_invalid")
@@ -89,9 +89,9 @@ async def test_nonce_is_single_use(env: Env) -> None:
     session = await env.open_session()
     body = env.auth_body(session, pin="0000")
     url = f"{API_PREFIX}/sessions/{session['session_id']}/authenticate"
-    first = await env.client.post(url, json=body, headers=env.kiosk_headers)
+    first = await env.kiosk.post(url, json=body, headers=env.kiosk_headers)
     assert first.status == 401
-    replay = await env.client.post(url, json=env.auth_body(session), headers=env.kiosk_headers)
+    replay = await env.kiosk.post(url, json=env.auth_body(session), headers=env.kiosk_headers)
     assert await error_of(replay) == (409, "nonce_used")
 
 
@@ -113,31 +113,31 @@ async def test_bad_input_gets_stable_4xx_codes(env: Env) -> None:
     url = f"{API_PREFIX}/sessions/{session['session_id']}/authenticate"
     h = env.kiosk_headers
     cases = [
-        (await env.client.post(url, data=b"{not json", headers=h), (400, "bad_json")),
-        (await env.client.post(url, data=b"[1, 2]", headers=h), (400, "bad_json")),
-        (await env.client.post(url, json={"nonce": session["nonce"]}, headers=h), (400, "bad_field")),
+        (await env.kiosk.post(url, data=b"{not json", headers=h), (400, "bad_json")),
+        (await env.kiosk.post(url, data=b"[1, 2]", headers=h), (400, "bad_json")),
+        (await env.kiosk.post(url, json={"nonce": session["nonce"]}, headers=h), (400, "bad_field")),
         (
-            await env.client.post(url, json={**env.auth_body(session), "pin": 1234}, headers=h),
+            await env.kiosk.post(url, json={**env.auth_body(session), "pin": 1234}, headers=h),
             (400, "bad_field"),
         ),
         (
-            await env.client.post(url, json={**env.auth_body(session), "pin": "12a4"}, headers=h),
+            await env.kiosk.post(url, json={**env.auth_body(session), "pin": "12a4"}, headers=h),
             (400, "bad_field"),
         ),
         (
-            await env.client.post(url, json={**env.auth_body(session), "certificate": "%%%"}, headers=h),
+            await env.kiosk.post(url, json={**env.auth_body(session), "certificate": "%%%"}, headers=h),
             (400, "bad_field"),
         ),
-        (await env.client.post(url, data=b"x" * 70_000, headers=h), (413, "body_too_large")),
+        (await env.kiosk.post(url, data=b"x" * 70_000, headers=h), (413, "body_too_large")),
         (
-            await env.client.post(f"{API_PREFIX}/sessions/nope/authenticate", json={}, headers=h),
+            await env.kiosk.post(f"{API_PREFIX}/sessions/nope/authenticate", json={}, headers=h),
             (404, "session_unknown"),
         ),
         (
             await env.client.post(f"{API_PREFIX}/sessions", headers={"X-Kiosk-Id": "kiosk-t1"}),
             (401, "kiosk_unauthorized"),
         ),
-        (await env.client.get(f"{API_PREFIX}/no/such/path", headers=h), (404, "not_found")),
+        (await env.kiosk.get(f"{API_PREFIX}/no/such/path", headers=h), (404, "not_found")),
     ]
     for resp, expected in cases:
         assert await error_of(resp) == expected
@@ -147,15 +147,14 @@ async def test_bad_input_gets_stable_4xx_codes(env: Env) -> None:
 
 async def test_another_kiosk_cannot_use_the_session(env: Env) -> None:
     session = await env.open_session()
-    ops = {"Authorization": f"Bearer {env.core.secrets.ops_token}"}
-    token = (
-        await (await env.client.post("/ops/api/kiosks", json={"kiosk_id": "kiosk-t2"}, headers=ops)).json()
-    )["token"]
-    other = {"X-Kiosk-Id": "kiosk-t2", "Authorization": f"Bearer {token}"}
+    other = await enrol_kiosk(
+        env.client, env.core.secrets.ops_token, "kiosk-t2", env.tmp / "kiosks", env.core.tls.city_ca_path
+    )
     resp = await env.client.post(
         f"{API_PREFIX}/sessions/{session['session_id']}/authenticate",
         json=env.auth_body(session),
-        headers=other,
+        headers={"X-Kiosk-Id": "kiosk-t2"},
+        ssl=other,
     )
     assert await error_of(resp) == (404, "session_unknown")
 

@@ -19,13 +19,13 @@ def url(session: dict[str, Any], tail: str) -> str:
 
 
 async def quote(env: Env, session: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
-    resp = await env.client.post(url(session, "/quotes"), json=body, headers=env.kiosk_headers)
+    resp = await env.kiosk.post(url(session, "/quotes"), json=body, headers=env.kiosk_headers)
     assert resp.status == 201, await resp.text()
     return dict(await resp.json())
 
 
 async def pay_and_issue(env: Env, session: dict[str, Any], quote_id: str, reference: str) -> Any:
-    return await env.client.post(
+    return await env.kiosk.post(
         url(session, "/certificates"),
         json={"quote_id": quote_id, "payment_reference": reference},
         headers=env.kiosk_headers,
@@ -96,13 +96,13 @@ async def test_a_failed_print_refunds_its_copy_against_the_payment(env: Env) -> 
     q = await quote(env, session, {"kind": "juminhyo", "copies": 2})
     issued = await (await pay_and_issue(env, session, q["quote_id"], "dev-2")).json()
     first, second = (c["serial"] for c in issued["certificates"])
-    ok = await env.client.post(url(session, f"/certificates/{first}/print-report"), json={"printed": True},
+    ok = await env.kiosk.post(url(session, f"/certificates/{first}/print-report"), json={"printed": True},
                                headers=env.kiosk_headers)  # fmt: skip
     assert (await ok.json())["payment"]["refunded_yen"] == 0
-    jam = await env.client.post(url(session, f"/certificates/{second}/print-report"), json={"printed": False},
+    jam = await env.kiosk.post(url(session, f"/certificates/{second}/print-report"), json={"printed": False},
                                 headers=env.kiosk_headers)  # fmt: skip
     assert (await jam.json())["payment"]["refunded_yen"] == q["fee_yen"]
-    end = await env.client.delete(url(session, ""), headers=env.kiosk_headers)
+    end = await env.kiosk.delete(url(session, ""), headers=env.kiosk_headers)
     assert (await end.json())["payments"] == [
         {"quote_id": q["quote_id"], "payment_reference": "dev-2", "paid_yen": q["total_yen"],
          "refunded_yen": q["fee_yen"]}
@@ -113,7 +113,7 @@ async def test_ending_a_session_refunds_what_was_paid_and_not_printed(env: Env) 
     session = await authenticated(env)
     q = await quote(env, session, {"kind": "juminhyo"})
     assert (await pay_and_issue(env, session, q["quote_id"], "dev-3")).status == 201
-    end = await (await env.client.delete(url(session, ""), headers=env.kiosk_headers)).json()
+    end = await (await env.kiosk.delete(url(session, ""), headers=env.kiosk_headers)).json()
     assert end["payments"][0]["refunded_yen"] == q["total_yen"]
     row = await env.core.db.fetchone("SELECT status, refund_yen FROM issuances")
     assert row["status"] == "voided" and row["refund_yen"] == q["total_yen"]
@@ -122,7 +122,7 @@ async def test_ending_a_session_refunds_what_was_paid_and_not_printed(env: Env) 
 
 async def test_an_unquoted_issue_is_refused(env: Env) -> None:
     session = await authenticated(env)
-    resp = await env.client.post(
+    resp = await env.kiosk.post(
         url(session, "/certificates"), json={"kind": "juminhyo"}, headers=env.kiosk_headers
     )
     assert resp.status == 400 and (await resp.json())["error"]["field"] == "quote_id"

@@ -59,7 +59,7 @@ async def test_recovery_keeps_kiosks_issuing_with_data_as_of(env: Env) -> None:
     row = await env.core.db.fetchone("SELECT mode, data_as_of FROM issuances WHERE serial = ?", (serial,))
     assert row["mode"] == "recovery" and row["data_as_of"]
     pdf = await (
-        await env.client.get(
+        await env.kiosk.get(
             f"{API_PREFIX}/sessions/{session['session_id']}/certificates/{serial}/pdf",
             headers=env.kiosk_headers,
         )
@@ -74,7 +74,7 @@ async def test_recovery_refuses_once_the_replica_is_too_old(env: Env) -> None:
     status, body, session = await kiosk_issue(env)
     assert status == 403 and body["error"]["refusal"]["code"] == "replica_too_old"
     # The menu tells the same truth: nothing is offered that the issue step would refuse.
-    resp = await env.client.get(
+    resp = await env.kiosk.get(
         f"{API_PREFIX}/sessions/{session['session_id']}/menu", headers=env.kiosk_headers
     )
     items = (await resp.json())["items"]

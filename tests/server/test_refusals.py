@@ -35,7 +35,7 @@ async def session_for(env: Env, atena_no: str) -> dict[str, Any]:
 
 
 async def menu(env: Env, session: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    resp = await env.client.get(
+    resp = await env.kiosk.get(
         f"{API_PREFIX}/sessions/{session['session_id']}/menu", headers=env.kiosk_headers
     )
     assert resp.status == 200
@@ -88,7 +88,7 @@ async def test_a_kiosk_never_learns_a_reason_told_only_at_the_city_hall(env: Env
     seen = []
     for atena_no, body, _code in CASES:
         session = await session_for(env, atena_no)
-        resp = await env.client.get(
+        resp = await env.kiosk.get(
             f"{API_PREFIX}/sessions/{session['session_id']}/menu", headers=env.kiosk_headers
         )
         seen.append(await resp.text())

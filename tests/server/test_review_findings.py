@@ -40,7 +40,7 @@ async def test_forged_certificate_with_an_odd_algorithm_is_untrusted_not_500(env
         "signature": base64.b64encode(b"x" * 256).decode(),
         "pin": PIN,
     }
-    resp = await env.client.post(
+    resp = await env.kiosk.post(
         f"{API_PREFIX}/sessions/{session['session_id']}/authenticate", json=body, headers=env.kiosk_headers
     )
     assert resp.status == 401 and (await resp.json())["error"]["code"] == "card_certificate_untrusted"
@@ -49,10 +49,12 @@ async def test_forged_certificate_with_an_odd_algorithm_is_untrusted_not_500(env
 async def test_a_body_arriving_in_two_segments_is_read_whole(env: Env) -> None:
     session = await env.open_session()
     body = json.dumps(env.auth_body(session)).encode()
-    reader, writer = await asyncio.open_connection(env.client.server.host, env.client.server.port)
+    reader, writer = await asyncio.open_connection(
+        env.client.server.host, env.client.server.port, ssl=env.kiosk_ssl, server_hostname="127.0.0.1"
+    )
     head = (
         f"POST {API_PREFIX}/sessions/{session['session_id']}/authenticate HTTP/1.1\r\nHost: x\r\n"
-        f"X-Kiosk-Id: kiosk-t1\r\nAuthorization: {env.kiosk_headers['Authorization']}\r\n"
+        "X-Kiosk-Id: kiosk-t1\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     )
     writer.write(head.encode() + body[:100])
@@ -83,7 +85,7 @@ async def test_ending_a_session_voids_and_deletes_what_was_not_printed(env: Env)
     assert (await env.authenticate(session)).status == 200
     resp = await env.buy(session, {"kind": "juminhyo"})
     serial = (await resp.json())["certificates"][0]["serial"]
-    await env.client.delete(f"{API_PREFIX}/sessions/{session['session_id']}", headers=env.kiosk_headers)
+    await env.kiosk.delete(f"{API_PREFIX}/sessions/{session['session_id']}", headers=env.kiosk_headers)
     assert await env.core.db.fetchone("SELECT 1 FROM issuance_documents WHERE serial = ?", (serial,)) is None
     row = await env.core.db.fetchone(
         "SELECT status, refund_yen, fee_yen FROM issuances WHERE serial = ?", (serial,)

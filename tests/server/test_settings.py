@@ -14,7 +14,8 @@ def test_defaults_run_embedded() -> None:
     assert (
         s.db_path == Path("var/konbini.sqlite3")
         and s.port == 8470
-        and s.registry_url.startswith("http://127.0.0.1")
+        and s.registry_url.startswith("https://127.0.0.1")
+        and s.server_url == "https://127.0.0.1:8470"
     )
 
 

@@ -1,0 +1,111 @@
+"""Mutual TLS for kiosks (in-process server over TLS): the kiosk is the one its client certificate was
+enrolled as; no certificate, another kiosk's, a removed or replaced one, or one from another CA is refused
+before any kiosk route runs."""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from issuance_server.settings import load_settings
+from tests.server.conftest import Env, enrol_kiosk
+from wire.kiosk_api import API_PREFIX
+from wire.tls import client_context, ensure_ca, ensure_leaf
+
+
+async def code_of(resp: aiohttp.ClientResponse) -> tuple[int, str]:
+    return resp.status, (await resp.json())["error"]["code"]
+
+
+async def second_kiosk(env: Env, kiosk_id: str = "kiosk-t2") -> ssl.SSLContext:
+    return await enrol_kiosk(
+        env.client, env.core.secrets.ops_token, kiosk_id, env.tmp / "kiosks", env.core.tls.city_ca_path
+    )
+
+
+def ops(env: Env) -> dict[str, str]:
+    return {"Authorization": f"Bearer {env.core.secrets.ops_token}"}
+
+
+async def test_a_kiosk_is_known_by_its_certificate(env: Env) -> None:
+    resp = await env.kiosk.post(f"{API_PREFIX}/sessions")  # no X-Kiosk-Id: the certificate says who
+    assert resp.status == 201
+    session_id = (await resp.json())["session_id"]
+    assert env.core.sessions._sessions[session_id].kiosk_id == "kiosk-t1"
+
+
+async def test_no_client_certificate_is_refused(env: Env) -> None:
+    resp = await env.client.post(f"{API_PREFIX}/sessions", headers={"X-Kiosk-Id": "kiosk-t1"})
+    assert await code_of(resp) == (401, "kiosk_unauthorized")
+
+
+async def test_a_certificate_for_kiosk_b_cannot_act_as_kiosk_a(env: Env) -> None:
+    other = await second_kiosk(env)
+    resp = await env.client.post(f"{API_PREFIX}/sessions", headers={"X-Kiosk-Id": "kiosk-t1"}, ssl=other)
+    assert await code_of(resp) == (403, "kiosk_mismatch")
+    resp = await env.client.post(f"{API_PREFIX}/sessions", headers={"X-Kiosk-Id": "kiosk-t2"}, ssl=other)
+    assert resp.status == 201
+
+
+async def test_a_removed_kiosk_is_refused_at_its_next_request(env: Env) -> None:
+    session = await env.open_session()
+    resp = await env.client.delete("/ops/api/kiosks/kiosk-t1", headers=ops(env))
+    assert resp.status == 200 and (await resp.json())["sessions_ended"] == 1
+    resp = await env.kiosk.get(f"{API_PREFIX}/sessions/{session['session_id']}/menu")
+    assert await code_of(resp) == (401, "kiosk_unauthorized")
+    assert await code_of(await env.client.delete("/ops/api/kiosks/kiosk-t1", headers=ops(env))) == (
+        404,
+        "kiosk_unknown",
+    )
+    listed = await (await env.client.get("/ops/api/kiosks", headers=ops(env))).json()
+    assert [(k["kiosk_id"], k["active"]) for k in listed["kiosks"]] == [("kiosk-t1", False)]
+    audit = await env.core.db.fetchall("SELECT action FROM audit_log WHERE action LIKE 'kiosk_%'")
+    assert [r["action"] for r in audit] == ["kiosk_enrol", "kiosk_remove"]
+
+
+async def test_enrolling_again_replaces_the_old_certificate(env: Env) -> None:
+    renewed = await second_kiosk(env, "kiosk-t1")
+    assert await code_of(await env.kiosk.post(f"{API_PREFIX}/sessions")) == (401, "kiosk_unauthorized")
+    assert (await env.client.post(f"{API_PREFIX}/sessions", ssl=renewed)).status == 201
+
+
+async def test_a_certificate_from_another_ca_fails_the_handshake(env: Env, tmp_path: Path) -> None:
+    rogue = ensure_ca(tmp_path / "rogue", "rogue-ca", "rogue kiosk CA")
+    cert, key = ensure_leaf(rogue, tmp_path / "rogue", "kiosk-t1", "kiosk-t1", client=True)
+    context = client_context(env.core.tls.city_ca_path, cert, key)
+    with pytest.raises(aiohttp.ClientError):
+        await env.client.post(f"{API_PREFIX}/sessions", ssl=context)
+    # The city CA signs servers, not kiosks: its certificates are not kiosk certificates either.
+    cert, key = ensure_leaf(env.core.tls.city_ca, tmp_path / "city", "kiosk-t1", "kiosk-t1", client=True)
+    with pytest.raises(aiohttp.ClientError):
+        await env.client.post(
+            f"{API_PREFIX}/sessions", ssl=client_context(env.core.tls.city_ca_path, cert, key)
+        )
+
+
+async def test_a_bad_certificate_request_is_refused(env: Env) -> None:
+    for csr in (
+        "not a request",
+        "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
+    ):
+        resp = await env.client.post(
+            "/ops/api/kiosks", json={"kiosk_id": "kiosk-t3", "csr": csr}, headers=ops(env)
+        )
+        assert resp.status == 400 and (await resp.json())["error"]["field"] == "csr"
+
+
+async def test_a_client_that_does_not_trust_the_city_ca_cannot_connect(env: Env) -> None:
+    with pytest.raises(aiohttp.ClientConnectorCertificateError):
+        await env.client.get("/healthz", ssl=ssl.create_default_context())
+
+
+def test_plain_http_only_on_loopback(tmp_path: Path) -> None:
+    assert load_settings(env={}, data_dir=tmp_path, plain_http=True).plain_http
+    with pytest.raises(ValueError, match="loopback"):
+        load_settings(env={}, data_dir=tmp_path, plain_http=True, host="0.0.0.0")
+    with pytest.raises(ValueError, match="https"):
+        load_settings(env={}, data_dir=tmp_path, registry_url="http://registry.city.example:8471")
+    assert load_settings(env={}, data_dir=tmp_path, registry_url="http://127.0.0.1:8471")
