@@ -19,6 +19,7 @@ from issuance_server.eligibility import Facts, Policy, refusal_for
 from issuance_server.facts import data_as_of, load_facts, resolve_members
 from issuance_server.kiosk_sessions import KioskSession
 from issuance_server.pin_attempts import check_pin
+from issuance_server.server_tls import forwarded_certificate
 from wire.kiosk_api import ErrorCode, auth_message
 from wire.tls import peer_certificate
 
@@ -28,16 +29,20 @@ routes = web.RouteTableDef()
 async def authenticate_kiosk(request: web.Request, rule: Rule) -> Actor:
     """The access middleware's authenticator for kiosk routes: the TLS client certificate the handshake
     verified against the kiosk CA must be the current one of an enrolled kiosk; the kiosk id is the one
-    enrolled with it, and an ``X-Kiosk-Id`` that names another kiosk is refused."""
+    enrolled with it, and an ``X-Kiosk-Id`` that names another kiosk is refused. Behind a TLS proxy
+    (``plain_http``) the certificate is the one the proxy forwards with its secret."""
+    core = core_of(request)
     transport = request.transport
     der = peer_certificate(transport.get_extra_info("ssl_object") if transport is not None else None)
+    if der is None and core.settings.plain_http:
+        der = forwarded_certificate(request.headers, core.secrets.proxy_secret)
     if der is None:
         raise ApiError(
             401,
             ErrorCode.KIOSK_UNAUTHORIZED,
             "kiosk routes need the kiosk's TLS client certificate (enrol the kiosk with konbini-ops kiosk-add)",
         )
-    kiosk_id = await kiosk_enrolment.kiosk_of(core_of(request).db, der)
+    kiosk_id = await kiosk_enrolment.kiosk_of(core.db, der)
     if kiosk_id is None:
         raise ApiError(
             401,

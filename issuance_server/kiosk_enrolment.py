@@ -7,6 +7,7 @@ refuses it on the next request, whatever its validity dates say.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from cryptography import x509
@@ -46,9 +47,12 @@ async def remove(tx: Transaction, kiosk_id: str) -> bool:
 async def kiosk_of(db: Database, cert_der: bytes) -> str | None:
     """The enrolled, active kiosk whose current certificate this is."""
     row = await db.fetchone(
-        "SELECT kiosk_id FROM kiosks WHERE cert_sha256 = ? AND active = 1", (fingerprint(cert_der),)
+        "SELECT kiosk_id, cert_not_after FROM kiosks WHERE cert_sha256 = ? AND active = 1",
+        (fingerprint(cert_der),),
     )
-    return None if row is None else str(row[0])
+    if row is None or datetime.fromisoformat(row["cert_not_after"]) <= datetime.now(UTC):
+        return None
+    return str(row["kiosk_id"])
 
 
 async def listing(db: Database) -> list[dict[str, Any]]:

@@ -49,6 +49,7 @@ class ServerSecrets:
     ops_token: str
     audit_chain_key: bytes
     audit_signing_key: Ed25519PrivateKey
+    proxy_secret: str  # what a TLS proxy in front (plain_http) sends to vouch for the client certificate
 
     @property
     def issuing_public_key(self) -> Ed25519PublicKey:
@@ -93,6 +94,9 @@ def load_or_create_secrets(data_dir: Path) -> ServerSecrets:
         audit_signing_key=_ed25519(
             secrets_dir / "audit-ed25519.pem", data_dir / "keys" / "audit-ed25519.pub", "audit"
         ),
+        proxy_secret=_read_or_create(secrets_dir / "proxy-secret", secrets.token_urlsafe(32).encode())
+        .decode()
+        .strip(),
     )
 
 

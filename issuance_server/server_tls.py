@@ -11,9 +11,13 @@ Files in ``<data_dir>/tls`` (folder 0700, keys 0600, never overwritten):
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
+import hmac
 import logging
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +78,24 @@ class ServerTls:
         if not isinstance(public_key, ec.EllipticCurvePublicKey) or public_key.curve.key_size < 256:
             raise KioskCsrError("csr: the key must be ECDSA P-256 or stronger")
         return self.kiosk_ca.issue(public_key, kiosk_id, client=True, days=days)
+
+
+CLIENT_CERT_HEADER = "X-Client-Cert"
+PROXY_SECRET_HEADER = "X-Konbini-Proxy-Secret"
+
+
+def forwarded_certificate(headers: Mapping[str, str], proxy_secret: str) -> bytes | None:
+    """With ``plain_http`` (the server behind a TLS proxy such as HAProxy), the kiosk's client certificate
+    the proxy verified, as it forwards it (``X-Client-Cert``: base64 DER, HAProxy's ``ssl_c_der,base64``),
+    believed only with the proxy's secret (``secrets/proxy-secret``) beside it."""
+    given = headers.get(PROXY_SECRET_HEADER, "").encode("utf-8", "replace")
+    cert = headers.get(CLIENT_CERT_HEADER, "")
+    if not cert or not hmac.compare_digest(given, proxy_secret.encode()):
+        return None
+    try:
+        return base64.b64decode(cert, validate=True)
+    except (binascii.Error, ValueError):
+        return None
 
 
 def server_names(settings: Settings) -> list[str]:

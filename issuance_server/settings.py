@@ -34,8 +34,8 @@ class Settings:
     port: int = _s(8470, "port the issuance server listens on")
     plain_http: bool = _s(
         False,
-        "serve plain HTTP instead of HTTPS: only on a loopback host (behind a TLS proxy); kiosks cannot"
-        " authenticate without their TLS client certificate",
+        "serve plain HTTP instead of HTTPS: only on a loopback host, behind a TLS proxy that verifies kiosks'"
+        " client certificates and forwards them (X-Client-Cert) with secrets/proxy-secret",
     )
     tls_names: str = _s(
         "",

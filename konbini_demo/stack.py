@@ -51,8 +51,13 @@ class Stack:
         self.server_settings = server_settings or {}
 
     @property
+    def plain_http(self) -> bool:
+        """The server runs behind a TLS proxy (``KONBINI_PLAIN_HTTP``), plain HTTP on loopback."""
+        return self.server_settings.get("KONBINI_PLAIN_HTTP", "").lower() in ("1", "true", "yes", "on")
+
+    @property
     def server_url(self) -> str:
-        return f"https://127.0.0.1:{self.server_port}"
+        return f"{'http' if self.plain_http else 'https'}://127.0.0.1:{self.server_port}"
 
     @property
     def registry_url(self) -> str:

@@ -28,6 +28,8 @@ from konbini_demo.stack import Stack
 from registry_sim.generator import DEMO_ATENA_NO
 from wire.http_json import HttpError
 from wire.kiosk_api import ASK_AT_CITY_HALL
+from wire.kiosk_client import KioskCredentials
+from wire.tls import server_context
 
 pytestmark = pytest.mark.e2e
 PIN = "8642"
@@ -247,10 +249,14 @@ def test_a_print_failure_voids_and_refunds(stack: Stack, cups: CupsServer, card_
 
 class LosingProxy:
     """Between the kiosk app and the server: forwards everything, but answers the first issue request
-    with 504 after the server has issued (the answer was lost on the way back)."""
+    with 504 after the server has issued (the answer was lost on the way back). It holds the server's
+    certificate and the kiosk's (a test's privilege) to sit inside both TLS connections."""
 
-    def __init__(self, target: str) -> None:
-        self.target = target
+    def __init__(self, stack: Stack) -> None:
+        self.target = stack.server_url
+        tls = stack.server_dir / "tls"
+        self.server_ssl = server_context(tls / "server.crt", tls / "server.key")
+        self.upstream_ssl = KioskCredentials.load(stack.kiosk_credentials).ssl_context()
         self.port = free_port()
         self.lost = 0
         self.issue_requests = 0
@@ -265,14 +271,15 @@ class LosingProxy:
         app.router.add_route("*", "/{tail:.*}", self._forward)
         runner = web.AppRunner(app)
         self._loop.run_until_complete(runner.setup())
-        self._loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
+        site = web.TCPSite(runner, "127.0.0.1", self.port, ssl_context=self.server_ssl)
+        self._loop.run_until_complete(site.start())
         self._ready.set()
         self._loop.run_forever()
 
     async def _forward(self, request: web.Request) -> web.Response:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
         async with (
-            aiohttp.ClientSession() as http,
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=self.upstream_ssl)) as http,
             http.request(
                 request.method, self.target + request.path_qs, headers=headers, data=await request.read()
             ) as r,
@@ -289,8 +296,8 @@ class LosingProxy:
 def test_a_retried_issue_after_a_lost_answer_neither_issues_nor_charges_twice(
     stack: Stack, cups: CupsServer, card_in: None
 ) -> None:
-    proxy = LosingProxy(stack.server_url)
-    app = kiosk_app(stack, cups, "pdf", "--server", f"http://127.0.0.1:{proxy.port}")
+    proxy = LosingProxy(stack)
+    app = kiosk_app(stack, cups, "pdf", "--server", f"https://127.0.0.1:{proxy.port}")
     state = to_ready(app, copies=1)
     assert proxy.lost == 1 and proxy.issue_requests == 2
     [cert] = state["certificates"]

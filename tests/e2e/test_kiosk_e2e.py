@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -110,23 +109,12 @@ def test_interrupted_snapshot_leaves_the_replica_intact(
     stack: Stack, registered_card: Path, tmp_path: Path
 ) -> None:
     before = json.loads(stack.ops("status", "--json").stdout)["replica"]
-    req = urllib.request.Request(
-        f"{stack.registry_url}/control/faults",
-        data=json.dumps({"snapshot_abort_after": 100}).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    urllib.request.urlopen(req).read()
+    registry = stack.registry()
+    registry.call("POST", "/control/faults", {"snapshot_abort_after": 100})
     try:
         failed = stack.ops("sync", "--full", check=False)
     finally:
-        req = urllib.request.Request(
-            f"{stack.registry_url}/control/faults",
-            data=json.dumps({"snapshot_abort_after": None}).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        urllib.request.urlopen(req).read()
+        registry.call("POST", "/control/faults", {"snapshot_abort_after": None})
     assert failed.returncode == 1 and "unchanged" in failed.stderr
     after = json.loads(stack.ops("status", "--json").stdout)["replica"]
     assert after["replica_file"] == before["replica_file"] and after["last_error"]

@@ -4,16 +4,23 @@ before any kiosk route runs."""
 
 from __future__ import annotations
 
+import base64
 import ssl
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
+from issuance_server.app import make_app
+from issuance_server.core import CORE
 from issuance_server.settings import load_settings
+from kiosk.card_ca import init_ca
 from tests.server.conftest import Env, enrol_kiosk
 from wire.kiosk_api import API_PREFIX
-from wire.tls import client_context, ensure_ca, ensure_leaf
+from wire.tls import client_context, ensure_ca, ensure_leaf, kiosk_key_request
 
 
 async def code_of(resp: aiohttp.ClientResponse) -> tuple[int, str]:
@@ -109,3 +116,48 @@ def test_plain_http_only_on_loopback(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="https"):
         load_settings(env={}, data_dir=tmp_path, registry_url="http://registry.city.example:8471")
     assert load_settings(env={}, data_dir=tmp_path, registry_url="http://127.0.0.1:8471")
+
+
+async def test_behind_a_tls_proxy_the_forwarded_certificate_needs_the_proxy_secret(
+    tmp_path: Path, aiohttp_client: Any
+) -> None:
+    init_ca(tmp_path / "card-ca")
+    settings = load_settings(
+        env={},
+        data_dir=tmp_path / "var",
+        card_ca_cert=tmp_path / "card-ca" / "ca.crt",
+        registry_link=False,
+        plain_http=True,
+    )
+    client = await aiohttp_client(make_app(settings))
+    core = client.app[CORE]
+    _, csr = kiosk_key_request("kiosk-p1")
+    resp = await client.post(
+        "/ops/api/kiosks",
+        json={"kiosk_id": "kiosk-p1", "csr": csr},
+        headers={"Authorization": f"Bearer {core.secrets.ops_token}"},
+    )
+    cert = x509.load_pem_x509_certificate((await resp.json())["certificate"].encode())
+    forwarded = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+    secret = core.secrets.proxy_secret
+    assert (tmp_path / "var" / "secrets" / "proxy-secret").stat().st_mode & 0o777 == 0o600
+    for headers, status in [
+        ({"X-Client-Cert": forwarded, "X-Konbini-Proxy-Secret": secret}, 201),
+        ({"X-Client-Cert": forwarded}, 401),  # anyone on the host could send the header
+        ({"X-Client-Cert": forwarded, "X-Konbini-Proxy-Secret": secret[:-1] + "x"}, 401),
+        ({"X-Client-Cert": "%%%", "X-Konbini-Proxy-Secret": secret}, 401),
+        ({"X-Client-Cert": forwarded, "X-Konbini-Proxy-Secret": "é"}, 401),
+    ]:
+        resp = await client.post(f"{API_PREFIX}/sessions", headers=headers)
+        assert resp.status == status, (headers, await resp.text())
+
+
+async def test_over_tls_a_forwarded_certificate_header_is_ignored(env: Env) -> None:
+    der = Path(env.tmp / "kiosks" / "kiosk-t1.crt").read_bytes()
+    cert = x509.load_pem_x509_certificate(der)
+    headers = {
+        "X-Client-Cert": base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode(),
+        "X-Konbini-Proxy-Secret": env.core.secrets.proxy_secret,
+    }
+    resp = await env.client.post(f"{API_PREFIX}/sessions", headers=headers)
+    assert await code_of(resp) == (401, "kiosk_unauthorized")

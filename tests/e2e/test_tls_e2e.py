@@ -1,0 +1,176 @@
+"""TLS across the real processes: what a relay between kiosk and server sees, who the server lets in as a
+kiosk, ``konbini-ops kiosk-remove``, and registry_sim asking for the link's client certificate."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import dataclasses
+import json
+import socket
+import ssl
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from konbini_demo.processes import free_port
+from konbini_demo.soft_kiosk import SoftKiosk
+from konbini_demo.stack import Stack
+from konbini_demo.tls_proxy import start_tls_proxy
+from registry_sim.generator import DEMO_ATENA_NO
+from wire.http_json import HttpError
+from wire.kiosk_client import KioskClient, KioskCredentials
+from wire.tls import client_context, ensure_ca, ensure_leaf
+
+pytestmark = pytest.mark.e2e
+
+
+class Relay:
+    """A TCP relay on the path between a kiosk and the server that keeps every byte it passes."""
+
+    def __init__(self, target_port: int) -> None:
+        self.port = free_port()
+        self.seen = bytearray()
+        self._lock = threading.Lock()
+        self._listener = socket.create_server(("127.0.0.1", self.port))
+        self._target = target_port
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self._target))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                with self._lock:
+                    self.seen += data
+                dst.sendall(data)
+        for s in (src, dst):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    s = Stack(tmp_path_factory.mktemp("tls"), residents=300)
+    try:
+        s.start()
+        yield s
+    finally:
+        s.stop()
+
+
+def test_a_relay_between_kiosk_and_server_sees_no_pin_and_no_certificate(stack: Stack) -> None:
+    kiosk = SoftKiosk(stack, DEMO_ATENA_NO)
+    kiosk.register()
+    relay = Relay(stack.server_port)
+    try:
+        kiosk.creds = dataclasses.replace(kiosk.creds, server=f"https://127.0.0.1:{relay.port}")
+        result = kiosk.session()
+    finally:
+        relay.close()
+    assert "serial" in result, result
+    assert len(relay.seen) > 20_000  # the PDF went through the relay
+    for clear in (b'"pin"', kiosk.pin.encode(), b"%PDF-", b"X-Kiosk-Id", b"/api/kiosk/v1", b"HTTP/1.1"):
+        assert clear not in relay.seen, clear
+
+
+def open_session(creds: KioskCredentials) -> dict[str, object]:
+    async def run() -> dict[str, object]:
+        async with KioskClient(creds) as api:
+            return await api.open_session()
+
+    return asyncio.run(run())
+
+
+def test_only_an_enrolled_kiosk_certificate_opens_a_session(stack: Stack, tmp_path: Path) -> None:
+    out = tmp_path / "kiosk-rm.json"
+    stack.ops("kiosk-add", "kiosk-rm", "--out", str(out))
+    creds = KioskCredentials.load(out)
+    assert "session_id" in open_session(creds)
+    # No client certificate: the server's CA is trusted, but the kiosk route refuses.
+    request = urllib.request.Request(f"{stack.server_url}/api/kiosk/v1/sessions", data=b"{}", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, context=ssl.create_default_context(cafile=str(stack.server_ca)))
+    assert refused.value.code == 401 and json.load(refused.value)["error"]["code"] == "kiosk_unauthorized"
+    # A certificate for the same kiosk id from another CA does not get through the handshake.
+    rogue = ensure_ca(tmp_path / "rogue", "rogue-ca", "rogue CA")
+    cert, key = ensure_leaf(rogue, tmp_path / "rogue", "kiosk-rm", "kiosk-rm", client=True)
+    with pytest.raises(HttpError) as exc:
+        open_session(dataclasses.replace(creds, client_cert=cert, client_key=key))
+    assert exc.value.code == "server_unreachable"
+    # Plain HTTP to the server's port is not served.
+    with pytest.raises((urllib.error.URLError, ConnectionError)):
+        urllib.request.urlopen(f"http://127.0.0.1:{stack.server_port}/healthz", timeout=5).read()
+    # Removed: refused at the next request although the certificate has not expired.
+    done = stack.ops("kiosk-remove", "kiosk-rm")
+    assert "refused from now on" in done.stdout
+    with pytest.raises(HttpError) as exc:
+        open_session(creds)
+    assert exc.value.code == "kiosk_unauthorized"
+    listed = stack.ops("kiosks").stdout
+    assert "kiosk-rm" in listed and "removed" in listed and "kiosk-001" in listed
+
+
+def test_registry_sim_asks_for_the_link_certificate(stack: Stack) -> None:
+    trust_only = client_context(stack.registry_tls / "registry-ca.crt")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{stack.registry_url}/snapshot", context=trust_only)
+    assert refused.value.code == 403
+    assert json.load(refused.value)["error"]["code"] == "client_certificate_required"
+    with urllib.request.urlopen(f"{stack.registry_url}/crl/card-ca.crl", context=trust_only) as resp:
+        assert resp.status == 200  # a CRL is public: J-LIS publishes it to anyone
+    # The server follows the registry over TLS with its client certificate.
+    status = stack.ops_status()
+    assert status["mode"]["mode"] == "normal" and status["link"]["registry_seq"] is not None
+
+
+def test_behind_haproxy_a_kiosk_still_authenticates_by_its_certificate(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    stack = Stack(
+        tmp_path_factory.mktemp("proxied"), residents=200, server_settings={"KONBINI_PLAIN_HTTP": "1"}
+    )
+    try:
+        stack.start()
+        proxy, port = start_tls_proxy(stack.server_dir, stack.server_port, stack.logs)
+        stack.services["haproxy"] = proxy
+        kiosk = SoftKiosk(stack, DEMO_ATENA_NO)
+        kiosk.register()
+        kiosk.creds = dataclasses.replace(kiosk.creds, server=f"https://127.0.0.1:{port}")
+        result = kiosk.session()
+        assert "serial" in result, result
+        # The plain port believes a forwarded certificate only with the proxy's secret.
+        cert = (kiosk.creds.client_cert).read_text()
+        der = ssl.PEM_cert_to_DER_cert(cert)
+        forged = urllib.request.Request(
+            f"{stack.server_url}/api/kiosk/v1/sessions",
+            data=b"{}",
+            method="POST",
+            headers={"X-Client-Cert": base64.b64encode(der).decode()},
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(forged)
+        assert refused.value.code == 401
+        # Through the proxy without a client certificate: refused too.
+        no_cert = urllib.request.Request(f"https://127.0.0.1:{port}/api/kiosk/v1/sessions", data=b"{}")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(no_cert, context=ssl.create_default_context(cafile=str(stack.server_ca)))
+        assert refused.value.code == 401
+    finally:
+        stack.stop()
