@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -285,7 +284,7 @@ def test_a_card_revoked_at_the_card_ca_is_refused_within_a_refresh(stack: Stack)
     run(["kiosk.card_cli", "revoke", str(stack.root / "cards" / f"lost-card-{DEMO_ATENA_NO}.json"),
          "--ca-dir", str(stack.ca_dir)])  # fmt: skip
     wait_for("the revocation to reach the server", lambda: lost.session().get("error") == "card_revoked", 15)
-    crl = urllib.request.urlopen(f"{stack.registry_url}/crl/card-ca.crl").read()
+    crl = stack.registry().fetch("/crl/card-ca.crl")
     assert (
         x509.load_der_x509_crl(crl).get_revoked_certificate_by_serial_number(
             x509.load_der_x509_certificate(lost.cert).serial_number
