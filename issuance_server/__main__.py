@@ -12,6 +12,7 @@ from aiohttp.abc import AbstractAccessLogger
 from issuance_server.app import make_app
 from issuance_server.server_tls import ensure_server_tls, registry_ssl
 from issuance_server.settings import describe, load_settings
+from wire.files import private_files
 
 
 class PathOnlyAccessLogger(AbstractAccessLogger):
@@ -22,6 +23,7 @@ class PathOnlyAccessLogger(AbstractAccessLogger):
 
 
 def main(argv: list[str] | None = None) -> None:
+    private_files()
     parser = argparse.ArgumentParser(prog="konbini-server", description="Run the konbini issuance server.")
     parser.add_argument("--config", type=Path, help="TOML settings file (default: $KONBINI_CONFIG)")
     parser.add_argument("--data-dir", type=Path, help="data folder (default: ./var)")

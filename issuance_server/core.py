@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import hashlib
 import logging
 import ssl
@@ -64,6 +65,7 @@ class ServerCore:
             settings.service_hours, settings.closed_days, settings.maintenance_windows
         )
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(settings.data_dir, 0o700)  # a folder made before umask 077 was the rule: closed now
         applied = prepare_database(settings.db_path)
         if applied:
             log.info("applied migrations: %s", ", ".join(applied))

@@ -25,6 +25,7 @@ from kiosk.card_errors import CardError
 from kiosk.catalogue import render, render_message
 from kiosk.engine import KioskEngine, Step
 from kiosk.payment import PaymentOutcome, SimulatedPaymentDevice
+from wire.files import private_files
 from wire.kiosk_api import JUMINHYO_OPTIONS, JUMINHYO_SCOPES, CertificateKind
 
 CARD_CODES = frozenset({"card_unreadable", "pin_blocked"})
@@ -163,6 +164,7 @@ async def run_session(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    private_files()
     parser = argparse.ArgumentParser(prog="konbini-kiosk", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="run the kiosk app for a store terminal")

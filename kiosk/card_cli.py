@@ -22,6 +22,7 @@ from kiosk.card_reader import JpkiCard, card_id_from_certificate
 from kiosk.card_state import CardFileError, load_state
 from kiosk.pcscd import PcscdSetupError
 from kiosk.virtual_card import VirtualCard, run_card
+from wire.files import private_files
 
 PROG = "konbini-card"
 
@@ -130,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    private_files()
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,

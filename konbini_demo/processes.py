@@ -43,8 +43,9 @@ class Service:
         self.name = name
         self.args = list(args) if raw else [sys.executable, "-m", *args]
         self.log_path = log_dir / f"{name}.log"
-        log_dir.mkdir(parents=True, exist_ok=True)
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)  # logs: 0600 like the rest
+        self._log = os.fdopen(fd, "ab")
         self._log_start = self._log.tell()  # wait_log looks only at what this run writes
         self.proc = subprocess.Popen(
             self.args,

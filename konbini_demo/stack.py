@@ -178,7 +178,7 @@ class Stack:
                 ["registration.cli", "--staff-id", STAFF_ID, "bootstrap", "--data-dir", str(self.server_dir)],
                 env=self.clerk_env(),
             )
-            (self.server_dir / ".staff-bootstrapped").touch()
+            (self.server_dir / ".staff-bootstrapped").touch(mode=0o600)
         self.ops("kiosk-add", KIOSK_ID, "--location", "demo store", "--out", str(self.kiosk_credentials))
 
     def start_kiosk_app(self, port: int, *settings: str) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 
 from issuance_server.secrets_store import read_ops_token, write_private
 from issuance_server.settings import load_settings
+from wire.files import private_files
 from wire.http_json import HttpError, JsonClient, server_ca_context
 from wire.tls import key_pem, kiosk_key_request
 
@@ -269,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    private_files()
     args = build_parser().parse_args(argv)
     try:
         sys.exit(args.func(args))

@@ -18,6 +18,7 @@ from issuance_server.settings import load_settings
 from kiosk.card_reader import CardError, JpkiCard
 from registration.bootstrap import BootstrapError, bootstrap_staff
 from registration.staff_auth import ROLES
+from wire.files import private_files
 from wire.http_json import HttpError, JsonClient, server_ca_context
 from wire.kiosk_api import JUMINHYO_OPTIONS, JUMINHYO_SCOPES, CertificateKind
 
@@ -187,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    private_files()
     args = build_parser().parse_args(argv)
     if args.command != "bootstrap" and not args.staff_id:
         raise SystemExit("error: --staff-id (or KONBINI_STAFF_ID) is required")

@@ -31,6 +31,7 @@ from registry_sim.linkage_file import LinkageFileError, checked_records, write_l
 from registry_sim.server import serve
 from registry_sim.store import Counts, StoreReader, build_store
 from registry_sim.tls_files import ensure_registry_tls, link_context
+from wire.files import private_files
 from wire.tls import is_loopback
 
 DEFAULT_DB = Path("var/registry/registry.sqlite3")
@@ -287,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    private_files()
     args = build_parser().parse_args(argv)
     if args.command == "seed" and args.residents < 3:
         print("--residents must be at least 3 (the demo household)", file=sys.stderr)

@@ -8,8 +8,11 @@ import base64
 import contextlib
 import dataclasses
 import json
+import os
+import shutil
 import socket
 import ssl
+import subprocess
 import threading
 import urllib.error
 import urllib.request
@@ -138,6 +141,25 @@ def test_registry_sim_asks_for_the_link_certificate(stack: Stack) -> None:
     # The server follows the registry over TLS with its client certificate.
     status = stack.ops_status()
     assert status["mode"]["mode"] == "normal" and status["link"]["registry_seq"] is not None
+
+
+def test_every_file_the_processes_write_is_theirs_alone(stack: Stack) -> None:
+    """Server, registry_sim, the card CA, kiosk enrolment and the logs: files 0600, folders 0700 (umask 077),
+    so another local user reads no 個人番号, hash, key or PDF."""
+    written = [p for p in stack.root.rglob("*")]
+    names = {p.name for p in written}
+    assert {"konbini.sqlite3", "konbini.sqlite3-wal", "registry.sqlite3", "server.key", "city-ca.key",
+            "link-client.key", "kiosk-001.key", "ca.key", "ops-token", "server.log"} <= names  # fmt: skip
+    assert any(p.parent.name == "replica" for p in written)
+    loose = [f"{p.relative_to(stack.root)} {p.stat().st_mode & 0o777:o}" for p in written
+             if p.stat().st_mode & 0o077]  # fmt: skip
+    assert loose == []
+    if shutil.which("runuser") and os.geteuid() == 0:
+        db = stack.server_dir / "konbini.sqlite3"
+        as_nobody = subprocess.run(
+            ["runuser", "-u", "nobody", "--", "head", "-c", "16", str(db)], capture_output=True
+        )
+        assert as_nobody.returncode != 0 and b"SQLite" not in as_nobody.stdout
 
 
 def test_behind_haproxy_a_kiosk_still_authenticates_by_its_certificate(
