@@ -24,7 +24,10 @@ class ApiError(Exception):
 
     def response(self) -> web.Response:
         body = {"error": {"code": self.code, "message": self.message, **self.details}}
-        return web.Response(status=self.status, body=orjson.dumps(body), content_type="application/json")
+        response = web.Response(status=self.status, body=orjson.dumps(body), content_type="application/json")
+        if "retry_after_s" in self.details:
+            response.headers["Retry-After"] = str(self.details["retry_after_s"])
+        return response
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import hashlib
 import logging
+import os
 import ssl
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -95,7 +95,12 @@ class ServerCore:
             card_trust=CardTrust(
                 settings.card_ca_cert, settings.crl_source is not None, settings.card_crl_max_stale_s
             ),
-            sessions=SessionStore(settings.nonce_ttl_s, settings.session_idle_s),
+            sessions=SessionStore(
+                settings.nonce_ttl_s,
+                settings.session_idle_s,
+                settings.kiosk_max_open_sessions,
+                settings.kiosk_session_opens_per_minute,
+            ),
             calendar=calendar,
             mode_state=mode_state,
             render_pool=render_pool,

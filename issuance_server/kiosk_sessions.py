@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,15 +33,44 @@ class KioskSession:
 
 
 class SessionStore:
-    def __init__(self, nonce_ttl_s: float, idle_s: float, now: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        nonce_ttl_s: float,
+        idle_s: float,
+        max_open: int = 4,
+        opens_per_minute: int = 30,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.nonce_ttl_s = nonce_ttl_s
         self.idle_s = idle_s
+        self.max_open = max_open
+        self.opens_per_minute = opens_per_minute
         self._sessions: dict[str, KioskSession] = {}
+        self._opened: dict[str, deque[float]] = {}  # per kiosk: when its sessions of the last minute opened
         self._now = now
 
     def open(self, kiosk_id: str) -> KioskSession:
+        """A new session, within the kiosk's limits: ``max_open`` live at once and ``opens_per_minute``."""
         self._prune()
         now = self._now()
+        recent = self._opened.setdefault(kiosk_id, deque())
+        while recent and now - recent[0] >= 60:
+            recent.popleft()
+        if len(recent) >= self.opens_per_minute:
+            raise ApiError(
+                429,
+                ErrorCode.SESSION_RATE_LIMITED,
+                f"this kiosk opened {len(recent)} sessions in the last minute; wait before opening another",
+                retry_after_s=int(60 - (now - recent[0])) + 1,
+            )
+        live = sum(1 for s in self._sessions.values() if s.kiosk_id == kiosk_id)
+        if live >= self.max_open:
+            raise ApiError(
+                429,
+                ErrorCode.TOO_MANY_SESSIONS,
+                f"this kiosk has {live} open sessions; end one (DELETE) before opening another",
+            )
+        recent.append(now)
         session = KioskSession(
             session_id=secrets.token_urlsafe(18),
             kiosk_id=kiosk_id,

@@ -90,6 +90,12 @@ class Settings:
     )
     nonce_ttl_s: int = _s(120, "life of a kiosk session nonce, seconds")
     session_idle_s: int = _s(300, "a kiosk session ends after this many idle seconds")
+    kiosk_max_open_sessions: int = _s(
+        4, "open sessions one kiosk may hold at once (beyond: 429 too_many_sessions)"
+    )
+    kiosk_session_opens_per_minute: int = _s(
+        30, "sessions one kiosk may open a minute (beyond: 429 session_rate_limited)"
+    )
     max_body_bytes: int = _s(64 * 1024, "largest request body the kiosk API accepts")
     pin_max_failures: int = _s(3, "consecutive PIN failures that lock a registration")
     argon2_time_cost: int = _s(2, "argon2id iterations (OWASP minimum: 2 with 19 MiB)")

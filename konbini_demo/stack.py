@@ -96,6 +96,9 @@ class Stack:
             "KONBINI_SERVICE_HOURS": "00:00-24:00",
             "KONBINI_CLOSED_DAYS": "",
             "KONBINI_CARD_CRL_REFRESH_S": "1",  # a card revoked in a test or demo counts within a second
+            # The stack's one kiosk identity stands for many store terminals in tests and benches.
+            "KONBINI_KIOSK_MAX_OPEN_SESSIONS": "64",
+            "KONBINI_KIOSK_SESSION_OPENS_PER_MINUTE": "100000",
             **self.server_settings,
         }
 

@@ -32,6 +32,8 @@ class ErrorCode(StrEnum):
     KIOSK_UNAUTHORIZED = "kiosk_unauthorized"
     KIOSK_MISMATCH = "kiosk_mismatch"
     SESSION_UNKNOWN = "session_unknown"
+    TOO_MANY_SESSIONS = "too_many_sessions"
+    SESSION_RATE_LIMITED = "session_rate_limited"
     SESSION_EXPIRED = "session_expired"
     SESSION_STATE = "session_state"
     NONCE_USED = "nonce_used"

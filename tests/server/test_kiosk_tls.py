@@ -161,3 +161,26 @@ async def test_over_tls_a_forwarded_certificate_header_is_ignored(env: Env) -> N
     }
     resp = await env.client.post(f"{API_PREFIX}/sessions", headers=headers)
     assert await code_of(resp) == (401, "kiosk_unauthorized")
+
+
+async def test_a_kiosk_holds_at_most_four_sessions_at_once(env: Env) -> None:
+    opened = [await env.open_session() for _ in range(4)]
+    resp = await env.kiosk.post(f"{API_PREFIX}/sessions")
+    assert await code_of(resp) == (429, "too_many_sessions")
+    other = await second_kiosk(env)  # another kiosk's count is its own
+    assert (await env.client.post(f"{API_PREFIX}/sessions", ssl=other)).status == 201
+    await env.kiosk.delete(f"{API_PREFIX}/sessions/{opened[0]['session_id']}")
+    assert (await env.kiosk.post(f"{API_PREFIX}/sessions")).status == 201
+
+
+async def test_a_burst_of_session_openings_is_limited_to_thirty_a_minute(env: Env) -> None:
+    for _ in range(30):
+        session = await env.open_session()
+        await env.kiosk.delete(f"{API_PREFIX}/sessions/{session['session_id']}")
+    resp = await env.kiosk.post(f"{API_PREFIX}/sessions")
+    assert await code_of(resp) == (429, "session_rate_limited")
+    assert 1 <= int(resp.headers["Retry-After"]) <= 61
+    opened = await env.core.db.fetchone("SELECT count(*) FROM audit_log WHERE action = 'session_open'")
+    assert opened is not None and opened[0] <= 30  # the refused opening wrote no audit row
+    env.core.sessions._opened["kiosk-t1"].clear()  # as a minute later
+    assert (await env.kiosk.post(f"{API_PREFIX}/sessions")).status == 201
