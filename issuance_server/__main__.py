@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> None:
         host=settings.host,
         port=settings.port,
         ssl_context=tls.context() if tls is not None else None,
+        keepalive_timeout=settings.header_timeout_s,
         print=lambda *_: print(f"konbini-server listening on {settings.server_url}", flush=True),
         access_log_class=PathOnlyAccessLogger,
     )

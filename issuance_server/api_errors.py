@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import orjson
 from aiohttp import web
 
 from wire.kiosk_api import ErrorCode
 
 log = logging.getLogger("konbini.api")
+
+
+class ClientGone(Exception):
+    """The client closed the connection before its request was whole."""
 
 
 class ApiError(Exception):
@@ -27,6 +33,8 @@ class ApiError(Exception):
         response = web.Response(status=self.status, body=orjson.dumps(body), content_type="application/json")
         if "retry_after_s" in self.details:
             response.headers["Retry-After"] = str(self.details["retry_after_s"])
+        if self.status == 408:
+            response.force_close()  # the rest of a late body must not be read as the next request
         return response
 
 
@@ -34,16 +42,31 @@ def json_response(data: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(data), content_type="application/json")
 
 
+BODY_TIMEOUT: web.AppKey[float] = web.AppKey("body_timeout_s", float)
+
+
 async def read_json(request: web.Request, max_bytes: int) -> dict[str, Any]:
-    """The request's JSON object, or an ApiError for a body that is too large, not JSON, or not an object."""
+    """The request's JSON object, or an ApiError for a body that is too large, not JSON, or not an object,
+    or that does not arrive whole within the app's ``BODY_TIMEOUT``."""
     if request.content_length is not None and request.content_length > max_bytes:
         raise ApiError(413, ErrorCode.BODY_TOO_LARGE, f"request body over {max_bytes} bytes")
+    timeout_s = request.config_dict.get(BODY_TIMEOUT, 10.0)
     chunks, size = [], 0
-    while chunk := await request.content.read(max_bytes + 1 - size):  # a body may come in several segments
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > max_bytes:
-            raise ApiError(413, ErrorCode.BODY_TOO_LARGE, f"request body over {max_bytes} bytes")
+    try:
+        async with asyncio.timeout(timeout_s):
+            while chunk := await request.content.read(
+                max_bytes + 1 - size
+            ):  # it may come in several segments
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > max_bytes:
+                    raise ApiError(413, ErrorCode.BODY_TOO_LARGE, f"request body over {max_bytes} bytes")
+    except TimeoutError:
+        raise ApiError(
+            408, "body_timeout", f"the request body did not arrive within {timeout_s:g} s"
+        ) from None
+    except (ConnectionError, aiohttp.ClientPayloadError) as exc:
+        raise ClientGone(f"the client went away during the body ({type(exc).__name__})") from None
     raw = b"".join(chunks)
     try:
         data = orjson.loads(raw) if raw else None
@@ -75,6 +98,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ApiError as exc:
         return exc.response()
+    except ClientGone as exc:  # nobody is left to answer: one line, no traceback
+        log.info("%s %s: %s", request.method, request.path, exc)
+        return ApiError(400, "client_gone", str(exc)).response()
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from issuance_server import status_api, verify_api
 from issuance_server.access import access_middleware
-from issuance_server.api_errors import error_middleware
+from issuance_server.api_errors import BODY_TIMEOUT, error_middleware
 from issuance_server.audit import checkpoint_loop, write_checkpoint
 from issuance_server.card_crl import crl_loop, refresh_crl
 from issuance_server.core import CORE, ServerCore
@@ -41,6 +41,7 @@ def make_app(settings: Settings) -> web.Application:
         {"kiosk": authenticate_kiosk, "staff": authenticate_staff, "ops": authenticate_ops}
     )  # one place for who may call what; each route declares its rule
     app = web.Application(middlewares=[error_middleware, access], client_max_size=settings.max_body_bytes)
+    app[BODY_TIMEOUT] = settings.body_timeout_s
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         core = await ServerCore.start(settings)

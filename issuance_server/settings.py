@@ -97,6 +97,10 @@ class Settings:
         30, "sessions one kiosk may open a minute (beyond: 429 session_rate_limited)"
     )
     max_body_bytes: int = _s(64 * 1024, "largest request body the kiosk API accepts")
+    body_timeout_s: float = _s(10.0, "a request body must arrive whole within this many seconds (else 408)")
+    header_timeout_s: float = _s(
+        15.0, "a connection that sends no complete request for this long (idle keep-alive included) is closed"
+    )
     pin_max_failures: int = _s(3, "consecutive PIN failures that lock a registration")
     argon2_time_cost: int = _s(2, "argon2id iterations (OWASP minimum: 2 with 19 MiB)")
     argon2_memory_kib: int = _s(19 * 1024, "argon2id memory, KiB (OWASP minimum: 19456)")
