@@ -10,6 +10,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from issuance_server.app import make_app
+from issuance_server.http_server import ListenError, serve
 from issuance_server.server_tls import ensure_server_tls, registry_ssl
 from issuance_server.settings import describe, load_settings
 from wire.files import private_files
@@ -43,15 +44,18 @@ def main(argv: list[str] | None = None) -> None:
     except (ValueError, OSError) as exc:
         raise SystemExit(f"konbini-server: {exc}") from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    web.run_app(
-        make_app(settings),
-        host=settings.host,
-        port=settings.port,
-        ssl_context=tls.context() if tls is not None else None,
-        keepalive_timeout=settings.header_timeout_s,
-        print=lambda *_: print(f"konbini-server listening on {settings.server_url}", flush=True),
-        access_log_class=PathOnlyAccessLogger,
-    )
+    try:
+        serve(
+            make_app(settings),
+            settings.host,
+            settings.port,
+            tls.context() if tls is not None else None,
+            settings.header_timeout_s,
+            lambda: print(f"konbini-server listening on {settings.server_url}", flush=True),
+            access_log_class=PathOnlyAccessLogger,
+        )
+    except ListenError as exc:
+        raise SystemExit(f"konbini-server: {exc}") from None
 
 
 if __name__ == "__main__":

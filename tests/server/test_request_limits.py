@@ -4,6 +4,7 @@ away mid-body costs one log line, not a traceback or a 500."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from aiohttp import web
 
 from issuance_server.api_errors import BODY_TIMEOUT, error_middleware, json_response, read_json
+from issuance_server.http_server import KonbiniRunner
 from konbini_demo.processes import free_port
 
 
@@ -69,3 +71,40 @@ async def test_a_client_gone_mid_body_is_one_log_line(caplog: pytest.LogCaptureF
         await runner.cleanup()
     assert got and "the client went away" in caplog.text
     assert "internal error" not in caplog.text and "Traceback" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("GET /echo?kana=" + "よしだ" * 3000 + " HTTP/1.1\r\nHost: x\r\n\r\n", "bad_request"),
+        ("GET /echo?kana=yoshida" + "a" * 9000 + " HTTP/1.1\r\nHost: x\r\n\r\n", "request_too_large"),
+        ("GET /echo HTTP/1.1\r\nHost: x\r\nX-Name: yoshida" + "a" * 9000 + "\r\n\r\n", "request_too_large"),
+        ("G\x00T /echo?kana=yoshida HTTP/1.1\r\n\r\n", "bad_request"),
+    ],
+)
+async def test_malformed_http_gets_a_json_error_and_leaves_no_request_text_in_the_log(
+    raw: str, code: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async def echo(request: web.Request) -> web.Response:
+        return json_response({})
+
+    app = web.Application(middlewares=[error_middleware])
+    app.router.add_get("/echo", echo)
+    runner = KonbiniRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(raw.encode())
+        answer = await asyncio.wait_for(reader.read(), timeout=5)
+        writer.close()
+    finally:
+        await runner.cleanup()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n")[0].split()[1] == b"400", head
+    assert b"application/json" in head and b"nosniff" in head and b"aiohttp" not in head
+    assert json.loads(body)["error"]["code"] == code
+    assert b"yoshida" not in body and "よしだ".encode() not in body
+    assert "yoshida" not in caplog.text and "よしだ" not in caplog.text and "\\xe3" not in caplog.text

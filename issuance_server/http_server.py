@@ -1,0 +1,103 @@
+"""Running the app: the listener (TLS), timeouts, and aiohttp's own answers to malformed HTTP.
+
+A request that cannot be parsed (a request line or header over 8 KB, bad syntax) never reaches the app's
+middlewares; aiohttp would answer it in plain text quoting the request, log the request's text with a
+traceback and name its version. Here such an answer is the same JSON error as everywhere
+(``bad_request``, ``request_too_large``), the log line says only the status and the kind of fault, and
+the headers are the app's (no-store, nosniff, no version banner).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import ssl
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
+
+from issuance_server.api_errors import ApiError
+
+log = logging.getLogger("konbini.http")
+
+ANSWER_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Server": "konbini"}
+
+
+class ListenError(Exception):
+    """The address cannot be listened on (in use, not this machine's, not allowed)."""
+
+
+class _JsonErrors(RequestHandler):
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        fault = type(exc).__name__ if exc is not None else "-"
+        if status >= 500:
+            log.error("%d answering a request from %s (%s)", status, request.remote, fault)
+        else:
+            log.info("%d to a malformed request from %s (%s)", status, request.remote, fault)
+        too_large = "TooLong" in fault or status in (413, 414, 431)
+        code = "request_too_large" if too_large else "bad_request" if status < 500 else "internal_error"
+        text = {
+            "request_too_large": "the request line or a header is over 8 KB",
+            "bad_request": "the request is not well-formed HTTP",
+        }.get(code, "internal error; the incident was logged")
+        response = ApiError(status, code, text).response()
+        response.headers.update(ANSWER_HEADERS)
+        response.force_close()
+        return response
+
+
+class _Server(web.Server):
+    def __call__(self) -> RequestHandler:
+        return _JsonErrors(self, loop=self._loop, **self._kwargs)
+
+
+class KonbiniRunner(web.AppRunner):
+    """An :class:`~aiohttp.web.AppRunner` whose connections answer malformed HTTP with JSON errors."""
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        server.__class__ = _Server  # same state, one method differs
+        return server
+
+
+def serve(
+    app: web.Application,
+    host: str,
+    port: int,
+    ssl_context: ssl.SSLContext | None,
+    keepalive_timeout: float,
+    ready: Callable[[], Any],
+    **runner_kwargs: Any,
+) -> None:
+    """Run until SIGTERM or SIGINT, calling ``ready`` once listening."""
+
+    async def run() -> None:
+        runner = KonbiniRunner(
+            app, handle_signals=False, keepalive_timeout=keepalive_timeout, **runner_kwargs
+        )
+        await runner.setup()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            try:
+                await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
+            except OSError as exc:
+                raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+            ready()
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(run())
