@@ -65,7 +65,8 @@ def subject_mac(key: bytes, subject: str | None) -> str:
 class Actor:
     kind: str  # kiosk, staff, ops, system
     actor_id: str
-    terminal: str
+    terminal: str  # the kiosk, or the name a staff member's terminal gave at login (checked charset)
+    peer: str = ""  # the network address the request came from (recorded in the row's details)
 
 
 SYSTEM = Actor("system", "konbini-server", "server")
@@ -126,7 +127,9 @@ def _row(
         "action": action,
         "subject_mac": subject_mac(key, subject),
         "result": result,
-        "details": json.dumps(details, ensure_ascii=False, sort_keys=True),
+        "details": json.dumps(
+            {**details, "peer": actor.peer} if actor.peer else details, ensure_ascii=False, sort_keys=True
+        ),
     }
     return {
         **fields,

@@ -52,7 +52,7 @@ async def authenticate_kiosk(request: web.Request, rule: Rule) -> Actor:
     claimed = request.headers.get("X-Kiosk-Id")
     if claimed is not None and claimed != kiosk_id:
         raise ApiError(403, ErrorCode.KIOSK_MISMATCH, "X-Kiosk-Id names another kiosk than the certificate")
-    return Actor("kiosk", kiosk_id, kiosk_id)
+    return Actor("kiosk", kiosk_id, kiosk_id, request.remote or "")
 
 
 async def kiosk_session(request: web.Request) -> tuple[ServerCore, Actor, KioskSession]:

@@ -36,7 +36,7 @@ async def authenticate_ops(request: web.Request, rule: Rule) -> Actor:
         token.encode(), core.secrets.ops_token.encode()
     ):
         raise ApiError(401, "ops_unauthorized", "missing or wrong ops token (see var/secrets/ops-token)")
-    return Actor("ops", "ops-token", request.remote or "local")
+    return Actor("ops", "ops-token", "ops", request.remote or "")
 
 
 def ops_actor(request: web.Request) -> tuple[ServerCore, Actor]:

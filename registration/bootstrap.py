@@ -10,7 +10,7 @@ from issuance_server.secret_hashing import STAFF_PASSWORD, SecretHasher
 from issuance_server.secrets_store import load_or_create_secrets
 from issuance_server.settings import Settings
 from issuance_server.storage import prepare_database
-from registration.staff_auth import ROLES
+from registration.staff_auth import ROLES, check_staff_id
 
 MIN_PASSWORD = 12
 
@@ -20,6 +20,10 @@ class BootstrapError(Exception):
 
 
 def bootstrap_staff(settings: Settings, staff_id: str, name: str, password: str, roles: list[str]) -> None:
+    try:
+        check_staff_id(staff_id)
+    except ValueError as exc:
+        raise BootstrapError(str(exc)) from None
     if len(password) < MIN_PASSWORD:
         raise BootstrapError(f"the password must have at least {MIN_PASSWORD} characters")
     bad = [r for r in roles if r not in ROLES]

@@ -13,7 +13,7 @@ from issuance_server.access import PUBLIC, actor_of, allow, staff
 from issuance_server.api_errors import ApiError, field, json_response, read_json
 from issuance_server.core import core_of
 from registration import card_registration, counter
-from registration.staff_auth import STAFF_ROLES, login
+from registration.staff_auth import STAFF_ROLES, check_staff_id, check_terminal, login
 
 routes = web.RouteTableDef()
 
@@ -30,12 +30,15 @@ def _atena_no(data: dict[str, object]) -> str:
 async def staff_login(request: web.Request) -> web.Response:
     core = core_of(request)
     data = await read_json(request, core.settings.max_body_bytes)
-    token = await login(
-        core,
-        field(data, "staff_id", str),
-        field(data, "password", str),
-        field(data, "terminal", str, required=False, default=request.remote or "unknown"),
-    )
+    try:
+        staff_id = check_staff_id(field(data, "staff_id", str))
+    except ValueError as exc:
+        raise ApiError(400, "bad_field", str(exc), field="staff_id") from None
+    try:
+        terminal = check_terminal(field(data, "terminal", str, required=False, default="unnamed"))
+    except ValueError as exc:
+        raise ApiError(400, "bad_field", str(exc), field="terminal") from None
+    token = await login(core, staff_id, field(data, "password", str), terminal, request.remote or "")
     return json_response({"token": token})
 
 

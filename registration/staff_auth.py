@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import datetime
 
@@ -15,15 +16,33 @@ from issuance_server.core import ServerCore, core_of, token_hash
 from issuance_server.secret_hashing import STAFF_PASSWORD
 
 ROLES = ("registrar", "counter", "mynumber", "ops", "auditor")
+STAFF_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+TERMINAL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")  # a host name or address: no spaces, no controls
+
+
+def check_staff_id(staff_id: str) -> str:
+    if not STAFF_ID.fullmatch(staff_id):
+        raise ValueError(
+            "staff_id: 1-64 ASCII letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
+    return staff_id
+
+
+def check_terminal(terminal: str) -> str:
+    if not TERMINAL.fullmatch(terminal):
+        raise ValueError("terminal: 1-64 ASCII letters, digits, '.', '_', ':' or '-' (a host name)")
+    return terminal
+
+
 IDLE_TIMEOUT_S = 15 * 60
 STAFF_ROLES: web.RequestKey[frozenset[str]] = web.RequestKey(
     "staff_roles", frozenset
 )  # the seed's screen-saver rule: idle sessions end
 
 
-async def login(core: ServerCore, staff_id: str, password: str, terminal: str) -> str:
+async def login(core: ServerCore, staff_id: str, password: str, terminal: str, peer: str) -> str:
     row = await core.db.fetchone("SELECT password_hash, active FROM staff WHERE staff_id = ?", (staff_id,))
-    actor = Actor("staff", staff_id, terminal)
+    actor = Actor("staff", staff_id, terminal, peer)
     ok = (
         row is not None
         and bool(row["active"])
@@ -71,4 +90,4 @@ async def authenticate_staff(request: web.Request, rule: Rule) -> Actor:
         "UPDATE staff_sessions SET last_seen_at = ? WHERE token_hash = ?", (utc_now_iso(), token_hash(token))
     )
     request[STAFF_ROLES] = frozenset(row["roles"].split(","))
-    return Actor("staff", row["staff_id"], row["terminal"])
+    return Actor("staff", row["staff_id"], row["terminal"], request.remote or "")

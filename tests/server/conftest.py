@@ -185,6 +185,8 @@ async def env(tmp_path: Path, aiohttp_client: Any) -> Env:
         service_hours="00:00-24:00",  # tests run at any hour
         closed_days="",
         registry_link=False,  # no registry here; tests/e2e run the link against registry_sim
+        kiosk_max_open_sessions=1000,  # tests open many sessions from one kiosk; test_kiosk_tls checks the limits
+        kiosk_session_opens_per_minute=100_000,
     )
     bootstrap_staff(settings, "clerk1", "テスト職員", STAFF_PASSWORD, ["registrar", "counter"])
     tls = ensure_server_tls(settings)

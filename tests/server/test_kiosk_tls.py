@@ -164,6 +164,8 @@ async def test_over_tls_a_forwarded_certificate_header_is_ignored(env: Env) -> N
 
 
 async def test_a_kiosk_holds_at_most_four_sessions_at_once(env: Env) -> None:
+    env.core.sessions.max_open = load_settings(env={}).kiosk_max_open_sessions  # the default
+    assert env.core.sessions.max_open == 4
     opened = [await env.open_session() for _ in range(4)]
     resp = await env.kiosk.post(f"{API_PREFIX}/sessions")
     assert await code_of(resp) == (429, "too_many_sessions")
@@ -174,6 +176,8 @@ async def test_a_kiosk_holds_at_most_four_sessions_at_once(env: Env) -> None:
 
 
 async def test_a_burst_of_session_openings_is_limited_to_thirty_a_minute(env: Env) -> None:
+    env.core.sessions.opens_per_minute = load_settings(env={}).kiosk_session_opens_per_minute  # the default
+    assert env.core.sessions.opens_per_minute == 30
     for _ in range(30):
         session = await env.open_session()
         await env.kiosk.delete(f"{API_PREFIX}/sessions/{session['session_id']}")

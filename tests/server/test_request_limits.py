@@ -86,6 +86,7 @@ async def test_malformed_http_gets_a_json_error_and_leaves_no_request_text_in_th
     raw: str, code: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
+
     async def echo(request: web.Request) -> web.Response:
         return json_response({})
 
