@@ -1,5 +1,5 @@
 # The two commands of the quick start: `make demo` and `make test`. Both install what they need first.
-.PHONY: install demo test lint typecheck pytest bench clean
+.PHONY: install demo test lint typecheck pytest bench clean lock
 
 PY := .venv/bin/python
 
@@ -23,6 +23,13 @@ pytest:
 
 bench: install
 	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done
+
+# Re-resolve requirements.lock (exact versions and hashes that `make install` takes) after changing the
+# dependencies in pyproject.toml; versions already in the lock are kept unless you add --upgrade(-package).
+lock:
+	.venv/bin/pip install -q uv
+	.venv/bin/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 \
+	  --no-header -o requirements.lock $(UPGRADE)
 
 clean:
 	rm -rf var/demo out

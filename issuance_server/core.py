@@ -22,6 +22,7 @@ from issuance_server.certificates.render import warm_up
 from issuance_server.database import Database
 from issuance_server.freshness import Freshness
 from issuance_server.kiosk_sessions import SessionStore
+from issuance_server.metrics import Metrics
 from issuance_server.modes import ModeState, load_mode
 from issuance_server.replica_store import Replica
 from issuance_server.secret_hashing import SecretHasher
@@ -51,6 +52,7 @@ class ServerCore:
     pades_signer: PadesSigner
     tls: ServerTls  # the CAs and certificate; kiosk certificates are issued from its kiosk CA
     registry_ssl: ssl.SSLContext | None  # the registry link's client context (None: http on loopback)
+    metrics: Metrics
     freshness: Freshness | None = None  # installed by the registry link (recovery/); None: no probes
     link_status: Callable[[], dict[str, Any]] | None = None  # the registry link's state, for status pages
     counters: dict[str, int] = field(default_factory=dict)
@@ -80,15 +82,16 @@ class ServerCore:
         await asyncio.gather(
             *(asyncio.get_running_loop().run_in_executor(render_pool, warm_up) for _ in range(2))
         )
+        metrics = Metrics()
         db = await Database.open(settings.db_path)
         replica = Replica(db, settings.data_dir)
         await replica.attach_current()
         mode_state = await load_mode(db)
-        return cls(
+        core = cls(
             settings=settings,
             db=db,
             secrets=secrets,
-            hasher=SecretHasher(settings, secrets.pin_pepper),
+            hasher=SecretHasher(settings, secrets.pin_pepper, on_time=metrics.argon2),
             audit=AuditLog(db, secrets.audit_chain_key),
             checkpoints=CheckpointLog(settings.audit_checkpoints_path, secrets.audit_signing_key),
             replica=replica,
@@ -107,7 +110,10 @@ class ServerCore:
             pades_signer=signer,
             tls=ensure_server_tls(settings),
             registry_ssl=registry_ssl(settings) if settings.registry_link else None,
+            metrics=metrics,
         )
+        metrics.watch(core)
+        return core
 
     async def close(self) -> None:
         self.hasher.close()

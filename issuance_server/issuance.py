@@ -31,6 +31,7 @@ from issuance_server.eligibility import (
     refusal_for,
 )
 from issuance_server.facts import age_s, confirmed_facts, printed_versions
+from issuance_server.metrics import timed
 from wire.kiosk_api import (
     MAX_COPIES,
     TAX_KINDS,
@@ -157,6 +158,21 @@ async def issue(
     """Issue ``copies`` certificates of ``req`` for ``atena_no``: at a kiosk to the card holder (with
     ``member_ids`` from the menu, paid against the quote ``payment_id``), or at the counter by a clerk
     (``req.members`` as 宛名番号)."""
+    with timed(core.metrics.issue.labels(channel).observe):
+        return await _issue(core, actor, channel, atena_no, req, copies, session_id, member_ids, payment_id)
+
+
+async def _issue(
+    core: ServerCore,
+    actor: Actor,
+    channel: str,
+    atena_no: str,
+    req: IssueRequest,
+    copies: int,
+    session_id: str | None,
+    member_ids: list[str] | None,
+    payment_id: str | None,
+) -> list[Issued]:
     if not 1 <= copies <= MAX_COPIES:
         raise ApiError(400, ErrorCode.BAD_FIELD, f"copies must be 1 to {MAX_COPIES}", field="copies")
     if not core.replica.ready:
@@ -245,7 +261,8 @@ async def _render(core: ServerCore, req: CertificateRequest, pades_sign: bool) -
     """Render (and PAdES-sign a document handed out as a file) in the render threads, off the loop."""
 
     def work() -> RenderedCertificate:
-        doc = render_certificate(req, core.secrets.issuing_key)
-        return dataclasses.replace(doc, pdf=sign_pdf(doc.pdf, core.pades_signer)) if pades_sign else doc
+        with timed(core.metrics.render.observe):
+            doc = render_certificate(req, core.secrets.issuing_key)
+            return dataclasses.replace(doc, pdf=sign_pdf(doc.pdf, core.pades_signer)) if pades_sign else doc
 
     return await asyncio.get_running_loop().run_in_executor(core.render_pool, work)

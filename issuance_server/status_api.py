@@ -5,6 +5,7 @@ from __future__ import annotations
 from importlib import resources
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from issuance_server.access import PUBLIC, allow
 from issuance_server.api_errors import json_response
@@ -41,32 +42,10 @@ async def healthz(request: web.Request) -> web.Response:
 @routes.get("/metrics")
 @allow(PUBLIC)
 async def metrics(request: web.Request) -> web.Response:
-    core = core_of(request)
-    lines = [
-        "# HELP konbini_mode 1 for the server's current mode",
-        "# TYPE konbini_mode gauge",
-        *(f'konbini_mode{{mode="{m}"}} {int(core.mode == m)}' for m in ("normal", "recovery", "maintenance")),
-        "# HELP konbini_replica_loaded 1 when a replica is attached",
-        "# TYPE konbini_replica_loaded gauge",
-        f"konbini_replica_loaded {int(core.replica.ready)}",
-        "# TYPE konbini_kiosk_sessions_open gauge",
-        f"konbini_kiosk_sessions_open {len(core.sessions)}",
-    ]
-    link = core.link_status() if core.link_status else {}
-    gauges = {
-        "konbini_registry_breaker_open": int(link.get("breaker", {}).get("state", "closed") != "closed"),
-        "konbini_feed_seq_lag": link.get("seq_lag"),
-        "konbini_feed_lag_seconds_p99": link.get("lag_s_p99"),
-        "konbini_replica_age_seconds": link.get("replica_age_s"),
-        "konbini_registry_failovers_total": link.get("failovers"),
-    }
-    for name, value in gauges.items():
-        if value is not None:
-            lines += [f"# TYPE {name} gauge", f"{name} {value}"]
-    lines.append(f"konbini_mode_manual {int(core.mode_state.manual)}")
-    for name, value in sorted(core.counters.items()):
-        lines += [f"# TYPE konbini_{name} counter", f"konbini_{name} {value}"]
-    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+    """Prometheus text format (``prometheus_client``): histograms, state and counters; see metrics.py."""
+    return web.Response(
+        body=generate_latest(core_of(request).metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+    )
 
 
 @routes.get("/openapi.yaml")

@@ -25,6 +25,7 @@ from issuance_server.api_errors import ApiError
 from issuance_server.audit import SYSTEM
 from issuance_server.clock import utc_now, utc_now_iso
 from issuance_server.core import CORE, ServerCore
+from issuance_server.metrics import timed
 from issuance_server.modes import switch_mode
 from recovery.breaker import CircuitBreaker
 from recovery.feed_apply import ReplicaMoved, apply_batch, read_checkpoint
@@ -164,7 +165,8 @@ class RegistryLink:
                         asyncio.ensure_future(self.client.feed(last, self._batch, checkpoint.epoch)),
                     )
                 try:
-                    seq = await apply_batch(self.core.db, page.changes, checkpoint.seq)
+                    with timed(self.core.metrics.feed_apply.observe):
+                        seq = await apply_batch(self.core.db, page.changes, checkpoint.seq)
                 except ReplicaMoved:
                     self._drop_prefetch()
                     return True
@@ -260,7 +262,8 @@ class RegistryLink:
             return True
         keys = [(k.split("/", 1)[0], k.split("/", 1)[1]) for k in versions]
         try:
-            registry_seq, current = await self.client.versions(keys)
+            with timed(self.core.metrics.version_probe.observe):
+                registry_seq, current = await self.client.versions(keys)
         except RegistryUnavailable as exc:
             # Cannot confirm: fail over now rather than make the resident wait or issue unconfirmed data
             # in normal mode. The replica was current at the last poll, a fraction of a second ago.

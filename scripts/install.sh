@@ -31,10 +31,11 @@ if [ ! -x .venv/bin/python ]; then
   $PY -m venv .venv
 fi
 stamp=.venv/.konbini-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "install: project and Python packages into .venv"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements.lock -nt "$stamp" ]; then
+  echo "install: Python packages from requirements.lock (exact versions, hashes checked) and the project"
   mkdir -p var
-  if ! { .venv/bin/pip install --upgrade pip && .venv/bin/pip install -e '.[dev]'; } > var/install.log 2>&1; then
+  if ! { .venv/bin/pip install --upgrade pip && .venv/bin/pip install --require-hashes -r requirements.lock \
+         && .venv/bin/pip install --no-deps -e .; } > var/install.log 2>&1; then
     tail -40 var/install.log
     echo "install: pip failed; the whole log is in var/install.log" >&2
     exit 1

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from konbini_demo.processes import free_port
 from konbini_demo.soft_kiosk import SoftKiosk
@@ -138,9 +139,29 @@ def test_registry_sim_asks_for_the_link_certificate(stack: Stack) -> None:
     assert json.load(refused.value)["error"]["code"] == "client_certificate_required"
     with urllib.request.urlopen(f"{stack.registry_url}/crl/card-ca.crl", context=trust_only) as resp:
         assert resp.status == 200  # a CRL is public: J-LIS publishes it to anyone
-    # The server follows the registry over TLS with its client certificate.
+    # The server follows the registry over TLS with its client certificate: a change upstream is applied,
+    # and an issuance probes the record's version (both timed in /metrics).
+    registry = stack.registry()
+    person = registry.call("GET", f"/records/resident/{DEMO_ATENA_NO}")
+    registry.call(
+        "POST",
+        "/control/apply",
+        {"changes": [{"op": "upsert", "record": {**person, "version": person["version"] + 1}}]},
+    )
+    kiosk = SoftKiosk(stack, DEMO_ATENA_NO, name="metrics")
+    kiosk.register()
+    assert "serial" in kiosk.session()
     status = stack.ops_status()
     assert status["mode"]["mode"] == "normal" and status["link"]["registry_seq"] is not None
+    samples = {
+        s.name: s.value
+        for family in text_string_to_metric_families(stack.server_client().fetch("/metrics").decode())
+        for s in family.samples
+    }
+    assert (
+        samples["konbini_feed_apply_seconds_count"] >= 1
+        and samples["konbini_version_probe_seconds_count"] >= 1
+    )
 
 
 def test_every_file_the_processes_write_is_theirs_alone(stack: Stack) -> None:

@@ -38,7 +38,7 @@ async def test_manual_recovery_is_audited_shown_and_stays(env: Env) -> None:
         and health["mode"]["reason"] == "main registry maintenance window"
     )
     metrics = await (await env.client.get("/metrics")).text()
-    assert 'konbini_mode{mode="recovery"} 1' in metrics and "konbini_mode_manual 1" in metrics
+    assert 'konbini_mode{mode="recovery"} 1.0' in metrics and "konbini_mode_manual 1.0" in metrics
     rows = await env.core.db.fetchall("SELECT * FROM audit_log WHERE action = 'mode_switch'")
     assert rows and "recovery" in rows[-1]["details"]
     released = await set_mode(env, "normal", "")
