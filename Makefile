@@ -28,7 +28,7 @@ bench: install
 # dependencies in pyproject.toml; versions already in the lock are kept unless you add --upgrade(-package).
 lock:
 	.venv/bin/pip install -q uv
-	.venv/bin/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 \
+	.venv/bin/uv pip compile --quiet pyproject.toml --extra dev --generate-hashes --python-version 3.11 \
 	  --no-header -o requirements.lock $(UPGRADE)
 
 clean:

@@ -4,22 +4,31 @@ from __future__ import annotations
 
 import re
 from importlib import resources
+from typing import Any
 
+import yaml
 from aiohttp import web
+from openapi_spec_validator import validate
 
 from issuance_server.app import make_app
 from issuance_server.settings import load_settings
 
 
-def documented(package: str = "issuance_server") -> set[tuple[str, str]]:
+def document(package: str = "issuance_server") -> dict[str, Any]:
+    """The package's OpenAPI document, parsed as YAML and checked against the OpenAPI 3.1 schema."""
     text = resources.files(package).joinpath("openapi.yaml").read_text(encoding="utf-8")
-    found, path = set(), None
-    for line in text.splitlines():
-        if m := re.match(r"^  (/\S*):$", line):
-            path = m[1]
-        elif path and (m := re.match(r"^    (get|post|put|delete|patch):$", line)):
-            found.add((m[1].upper(), path))
-    return found
+    doc: dict[str, Any] = yaml.safe_load(text)
+    validate(doc)
+    return doc
+
+
+def documented(package: str = "issuance_server") -> set[tuple[str, str]]:
+    return {
+        (method.upper(), path)
+        for path, item in document(package)["paths"].items()
+        for method in item
+        if method in ("get", "post", "put", "delete", "patch")
+    }
 
 
 def served(app: web.Application) -> set[tuple[str, str]]:
