@@ -109,7 +109,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             405: ErrorCode.METHOD_NOT_ALLOWED,
             413: ErrorCode.BODY_TOO_LARGE,
         }.get(exc.status, f"http_{exc.status}")
-        return ApiError(exc.status, code, exc.reason).response()
+        response = ApiError(exc.status, code, exc.reason).response()
+        if "Allow" in exc.headers:  # a 405 says which methods the resource has (RFC 9110)
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     except Exception:
         log.exception("internal error on %s %s", request.method, request.path)
         return ApiError(500, "internal_error", "internal error; the incident was logged").response()

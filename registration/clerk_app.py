@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+from datetime import date
 
 from aiohttp import web
 
@@ -82,6 +83,17 @@ async def list_registrations(request: web.Request) -> web.Response:
 async def search(request: web.Request) -> web.Response:
     core, actor = core_of(request), actor_of(request)
     q = request.query
+    if q.get("atena_no") and not (
+        q["atena_no"].isascii() and q["atena_no"].isdigit() and len(q["atena_no"]) <= 15
+    ):
+        raise ApiError(400, "bad_field", "atena_no must be digits", field="atena_no")
+    if q.get("birth_date"):
+        try:
+            date.fromisoformat(q["birth_date"])
+        except ValueError:
+            raise ApiError(
+                400, "bad_field", "birth_date must be a date, YYYY-MM-DD", field="birth_date"
+            ) from None
     found = await counter.search_residents(
         core,
         kana=q.get("kana", ""),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -12,6 +13,7 @@ from openapi_spec_validator import validate
 
 from issuance_server.app import make_app
 from issuance_server.settings import load_settings
+from wire.kiosk_api import ErrorCode
 
 
 def document(package: str = "issuance_server") -> dict[str, Any]:
@@ -50,3 +52,17 @@ def served(app: web.Application) -> set[tuple[str, str]]:
 def test_openapi_matches_the_routes(tmp_path) -> None:  # type: ignore[no-untyped-def]
     app = make_app(load_settings(env={}, data_dir=tmp_path))
     assert served(app) == documented()
+
+
+def test_the_error_schema_lists_every_code_the_server_answers() -> None:
+    """Every stable code (the kiosk protocol's enum and each literal ``ApiError(status, "code", ...)``)."""
+    root = Path(__file__).resolve().parents[2]
+    codes = {e.value for e in ErrorCode} | {"bad_request", "request_too_large"}  # http_server.py's own
+    for source in [
+        *root.glob("issuance_server/**/*.py"),
+        *root.glob("registration/*.py"),
+        *root.glob("recovery/*.py"),
+    ]:
+        codes |= set(re.findall(r'ApiError\(\s*\d+,\s*"([a-z_]+)"', source.read_text(encoding="utf-8")))
+    error = document()["components"]["schemas"]["Error"]["properties"]["error"]
+    assert codes - set(error["properties"]["code"]["enum"]) == set()
