@@ -109,3 +109,24 @@ async def test_malformed_http_gets_a_json_error_and_leaves_no_request_text_in_th
     assert json.loads(body)["error"]["code"] == code
     assert b"yoshida" not in body and "よしだ".encode() not in body
     assert "yoshida" not in caplog.text and "よしだ" not in caplog.text and "\\xe3" not in caplog.text
+
+
+async def test_a_connection_that_never_finishes_its_header_is_closed() -> None:
+    async def echo(request: web.Request) -> web.Response:
+        return json_response({})
+
+    app = web.Application(middlewares=[error_middleware])
+    app.router.add_get("/echo", echo)
+    runner = KonbiniRunner(app, keepalive_timeout=0.5)  # header_timeout_s, shortened
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /echo HTTP/1.1\r\nHost: x\r\nX-Slow: ")  # and nothing more
+        await writer.drain()
+        closed = await asyncio.wait_for(reader.read(), timeout=5)  # EOF once the server gives up
+        writer.close()
+    finally:
+        await runner.cleanup()
+    assert closed == b""
