@@ -12,7 +12,7 @@ from aiohttp.abc import AbstractAccessLogger
 from issuance_server.app import make_app
 from issuance_server.http_server import ListenError, serve
 from issuance_server.server_tls import ensure_server_tls, registry_ssl
-from issuance_server.settings import describe, load_settings
+from issuance_server.settings import describe, settings_or_exit
 from wire.files import private_files
 
 
@@ -36,8 +36,10 @@ def main(argv: list[str] | None = None) -> None:
         for name, default, text in describe():
             print(f"{name:24} KONBINI_{name.upper():26} default {default!s:32} {text}")
         return
+    settings = settings_or_exit(
+        "konbini-server", args.config, data_dir=args.data_dir, host=args.host, port=args.port
+    )
     try:
-        settings = load_settings(args.config, data_dir=args.data_dir, host=args.host, port=args.port)
         tls = None if settings.plain_http else ensure_server_tls(settings)  # first start: CAs, certificate
         if settings.registry_link:
             registry_ssl(settings)  # its files must be there before the link starts

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import date, datetime, time
 
 from issuance_server.clock import JST
 
@@ -33,12 +33,20 @@ class ServiceCalendar:
             opens, closes = _hhmm(start), _hhmm(end)
         except ValueError:
             raise ValueError(f"service_hours must look like 06:30-23:00, not {hours!r}") from None
+        if opens >= closes:
+            raise ValueError(
+                f"service_hours must open before they close on the same day (00:00-24:00 for all day), not {hours!r}"
+            )
         try:
             days = frozenset(
                 (int(d.split("-")[0]), int(d.split("-")[1])) for d in closed_days.split(",") if d.strip()
             )
+            for month, day in days:
+                date(2000, month, day)  # a leap year: 02-29 is a day
         except (ValueError, IndexError):
-            raise ValueError(f"closed_days must look like 12-29,01-03, not {closed_days!r}") from None
+            raise ValueError(
+                f"closed_days must be days of the year like 12-29,01-03, not {closed_days!r}"
+            ) from None
         windows = []
         for item in (w.strip() for w in maintenance.split(",")):
             if not item:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 import tomllib
 import urllib.parse
 from dataclasses import dataclass, field
@@ -183,45 +184,122 @@ def _coerce(value: Any, typ: type) -> Any:
     return str(value)
 
 
+class SettingsError(ValueError):
+    """A setting the server cannot run with: the message names it, where it came from and what is allowed."""
+
+
 def load_settings(
     config_file: Path | None = None, env: dict[str, str] | None = None, **overrides: Any
 ) -> Settings:
-    """Defaults, then the TOML file, then ``KONBINI_*`` environment variables, then keyword overrides."""
+    """Defaults, then the TOML file, then ``KONBINI_*`` environment variables, then keyword overrides;
+    every value checked here, so a process refuses a bad one at start (:class:`SettingsError`)."""
     env = dict(os.environ) if env is None else env
     values: dict[str, Any] = {}
+    source: dict[str, str] = {}
     path = config_file or (Path(env["KONBINI_CONFIG"]) if env.get("KONBINI_CONFIG") else None)
     if path is not None:
-        with open(path, "rb") as fh:
-            values.update(tomllib.load(fh))
+        try:
+            with open(path, "rb") as fh:
+                values.update(tomllib.load(fh))
+        except FileNotFoundError:
+            raise SettingsError(f"config file {path} not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"config file {path}: {exc}") from None
+        source.update({name: f"{path}" for name in values})
     known = {f.name: f for f in dataclasses.fields(Settings)}
     unknown = set(values) - set(known)
     if unknown:
-        raise ValueError(f"unknown setting(s) in {path}: {', '.join(sorted(unknown))}")
+        raise SettingsError(
+            f"unknown setting(s) in {path}: {', '.join(sorted(unknown))} (konbini-server --help-settings lists them)"
+        )
     for name in known:
         key = f"KONBINI_{name.upper()}"
         if key in env:
-            values[name] = env[key]
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    typed = {name: _coerce(v, known[name].type) for name, v in values.items()}  # type: ignore[arg-type]
-    url = str(typed.get("public_base_url", ""))
-    if url and (not url.startswith(("https://", "http://")) or "?" in url or "#" in url):
-        raise ValueError(
-            f"public_base_url must be a site address such as https://city.example.jp, not {url!r}"
-        )
+            values[name], source[name] = env[key], f"environment variable {key}"
+    for name, value in overrides.items():
+        if value is not None:
+            values[name], source[name] = value, "the command line"
+    typed: dict[str, Any] = {}
+    for name, value in values.items():
+        try:
+            typed[name] = _coerce(value, known[name].type)  # type: ignore[arg-type]
+        except (ValueError, TypeError) as exc:
+            raise SettingsError(
+                f"{name} = {value!r} (from {source[name]}): expected {known[name].type} ({exc})"
+            ) from None
     settings = Settings(**typed)
-    _check_transport(settings)
+    for name, problem in _problems(settings):
+        where = source.get(name, "the embedded default")
+        raise SettingsError(f"{name} = {getattr(settings, name)!r} (from {where}): {problem}")
     return settings
 
 
-def _check_transport(settings: Settings) -> None:
+def settings_or_exit(prog: str, config_file: Path | None = None, **overrides: Any) -> Settings:
+    """For a command's ``main``: the settings, or one line naming what is wrong and exit status 2."""
+    try:
+        return load_settings(config_file, **overrides)
+    except SettingsError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _problems(s: Settings) -> list[tuple[str, str]]:
+    """(setting, what is allowed) for each value the server cannot run with."""
+    from issuance_server.service_hours import ServiceCalendar  # the one parser of hours and days
+
+    found: list[tuple[str, str]] = []
+    url = s.public_base_url
+    if url and (not url.startswith(("https://", "http://")) or "?" in url or "#" in url):
+        found.append(("public_base_url", "a site address such as https://city.example.jp"))
+    if not 1 <= s.port <= 65535:
+        found.append(("port", "a port number, 1-65535"))
+    for name in ("kiosk_fees_yen", "counter_fees_yen"):
+        table = getattr(s, name)
+        missing, extra = set(_KINDS) - set(table), set(table) - set(_KINDS)
+        bad = [k for k, v in table.items() if not isinstance(v, int) or isinstance(v, bool) or v < 0]
+        if missing or extra or bad:
+            found.append(
+                (name, f"a whole, non-negative fee in yen for each of {', '.join(_KINDS)} and nothing else"
+                 + (f"; missing {', '.join(sorted(missing))}" if missing else "")
+                 + (f"; unknown {', '.join(sorted(extra))}" if extra else "")
+                 + (f"; not a fee: {', '.join(sorted(bad))}" if bad else ""))
+            )  # fmt: skip
+    if s.juminhyo_layout not in ("setai", "kojin"):
+        found.append(("juminhyo_layout", "'setai' (世帯連記式) or 'kojin' (個人票)"))
+    try:
+        ServiceCalendar.parse(s.service_hours, s.closed_days, "")
+    except ValueError as exc:
+        found.append(("closed_days" if "closed_days" in str(exc) else "service_hours", str(exc)))
+    try:
+        ServiceCalendar.parse("00:00-24:00", "", s.maintenance_windows)
+    except ValueError as exc:
+        found.append(("maintenance_windows", str(exc)))
+    positive = [
+        f.name
+        for f in dataclasses.fields(Settings)
+        if f.name.endswith("_s") and f.name != "card_crl_max_stale_s"
+    ]
+    positive += ["max_body_bytes", "pin_max_failures", "feed_batch", "breaker_failures", "argon2_time_cost",
+                 "argon2_memory_kib", "argon2_parallelism", "kiosk_max_open_sessions",
+                 "kiosk_session_opens_per_minute", "kiosk_cert_days", "nonce_ttl_s", "session_idle_s"]  # fmt: skip
+    found += [(name, "a number above 0") for name in dict.fromkeys(positive) if getattr(s, name) <= 0]
+    if s.card_crl_max_stale_s < 0:
+        found.append(("card_crl_max_stale_s", "0 or more seconds"))
+    found += _transport_problems(s)
+    return found
+
+
+def _transport_problems(s: Settings) -> list[tuple[str, str]]:
     """Plain HTTP on a network port only where a setting asks for it, and only on loopback."""
-    if settings.plain_http and not is_loopback(settings.host):
-        raise ValueError(f"plain_http is allowed only on a loopback host, not on {settings.host!r}")
-    url = urllib.parse.urlsplit(settings.registry_url)
+    found = []
+    if s.plain_http and not is_loopback(s.host):
+        found.append(("plain_http", f"only on a loopback host, not with host {s.host!r}"))
+    url = urllib.parse.urlsplit(s.registry_url)
     if url.scheme not in ("https", "http") or not url.hostname:
-        raise ValueError(f"registry_url must be an https:// address, not {settings.registry_url!r}")
-    if url.scheme == "http" and not is_loopback(url.hostname):
-        raise ValueError(f"registry_url must use https:// for a host that is not loopback ({url.hostname})")
+        found.append(("registry_url", "an https:// address"))
+    elif url.scheme == "http" and not is_loopback(url.hostname):
+        found.append(("registry_url", f"https:// for a host that is not loopback ({url.hostname})"))
+    return found
 
 
 def describe() -> list[tuple[str, Any, str]]:

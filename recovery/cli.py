@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from issuance_server.secrets_store import read_ops_token, write_private
-from issuance_server.settings import load_settings
+from issuance_server.settings import settings_or_exit
 from wire.files import private_files
 from wire.http_json import HttpError, JsonClient, server_ca_context
 from wire.tls import key_pem, kiosk_key_request
 
 
 def _client(args: argparse.Namespace) -> JsonClient:
-    settings = load_settings(args.config, data_dir=args.data_dir)
+    settings = settings_or_exit("konbini-ops", args.config, data_dir=args.data_dir)
     token = os.environ.get("KONBINI_OPS_TOKEN") or read_ops_token(settings.data_dir)
     server = args.server or settings.server_url
     context = server_ca_context(server, settings.tls_dir / "city-ca.crt")

@@ -14,7 +14,7 @@ import sys
 import urllib.parse
 from pathlib import Path
 
-from issuance_server.settings import load_settings
+from issuance_server.settings import settings_or_exit
 from kiosk.card_reader import CardError, JpkiCard
 from registration.bootstrap import BootstrapError, bootstrap_staff
 from registration.staff_auth import ROLES
@@ -45,7 +45,7 @@ def _client(args: argparse.Namespace) -> JsonClient:
 
 
 def cmd_bootstrap(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config, data_dir=args.data_dir)
+    settings = settings_or_exit("konbini-clerk", args.config, data_dir=args.data_dir)
     password = _secret("KONBINI_STAFF_PASSWORD", f"new password for {args.staff_id}: ")
     try:
         bootstrap_staff(settings, args.staff_id, args.name, password, args.roles.split(","))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,3 +36,39 @@ def test_unknown_setting_is_an_error(tmp_path: Path) -> None:
     cfg.write_text("prot = 9000\n")
     with pytest.raises(ValueError, match="prot"):
         load_settings(cfg, env={})
+
+
+BAD_SETTINGS = [
+    ({"KONBINI_KIOSK_FEES_YEN": '{"juminhyo": 200}'}, None, "kiosk_fees_yen", "missing"),
+    ({"KONBINI_COUNTER_FEES_YEN": '{"juminhyo": -1, "inkan": 300, "tax_income": 300, "tax_status": 300,'
+      ' "tax_income_assessment": 300, "tax_payment": 300, "stamps": 1}'}, None, "counter_fees_yen", "unknown stamps"),
+    ({"KONBINI_JUMINHYO_LAYOUT": "bogus"}, None, "juminhyo_layout", "'setai'"),
+    ({"KONBINI_SERVICE_HOURS": "6:30 to 23"}, None, "service_hours", "06:30-23:00"),
+    ({"KONBINI_SERVICE_HOURS": "17:00-09:00"}, None, "service_hours", "open before"),
+    ({"KONBINI_CLOSED_DAYS": "13-45"}, None, "closed_days", "days of the year"),
+    ({"KONBINI_PORT": "abc"}, None, "port", "environment variable KONBINI_PORT"),
+    ({}, 'port = 8470\\nmunicipality_name = "x\\n', "config file", "line"),
+    ({}, "no_such_setting = 1\\n", "no_such_setting", "--help-settings"),
+    ({"KONBINI_CONFIG": "/nonexistent/konbini.toml"}, None, "/nonexistent/konbini.toml", "not found"),
+    ({"KONBINI_FEED_BATCH": "0"}, None, "feed_batch", "above 0"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("env", "toml", "names", "says"), BAD_SETTINGS)
+def test_a_bad_setting_stops_the_server_at_start_with_one_line(
+    tmp_path: Path, env: dict[str, str], toml: str | None, names: str, says: str
+) -> None:
+    extra = dict(env)
+    if toml is not None:
+        (tmp_path / "konbini.toml").write_text(toml.replace("\\n", "\n"), encoding="utf-8")
+        extra["KONBINI_CONFIG"] = str(tmp_path / "konbini.toml")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("KONBINI_")}
+    run = subprocess.run(
+        [sys.executable, "-m", "issuance_server", "--data-dir", str(tmp_path / "var")],
+        env={**clean, **extra}, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert run.returncode == 2, run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in run.stderr, run.stderr
+    assert names in lines[0] and says in lines[0], lines[0]
+    assert not (tmp_path / "var").exists()  # refused before anything was made
