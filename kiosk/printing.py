@@ -118,19 +118,28 @@ class CupsPrinter:
 
 @dataclass
 class FolderPrinter:
-    """Writes each certificate to ``folder`` (scripts, and machines without a printer)."""
+    """Writes each certificate to ``folder`` (scripts, and machines without a printer), never over a file
+    already there: a second certificate with the same serial (another data folder's) gets ``-2``, ``-3``..."""
 
     folder: Path
 
     async def print_pdf(
         self, pdf: bytes, title: str, accepted: Callable[[], None] | None = None
     ) -> PrintResult:
-        path = self.folder / f"certificate-{title}.pdf"
-        tmp = path.with_suffix(".part")
+        tmp = self.folder / f".certificate-{title}.{os.getpid()}.part"
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             tmp.write_bytes(pdf)
-            tmp.replace(path)
+            n = 1
+            while True:  # link, not rename: whole or absent, and never over another file
+                name = f"certificate-{title}.pdf" if n == 1 else f"certificate-{title}-{n}.pdf"
+                path = self.folder / name
+                try:
+                    os.link(tmp, path)
+                    break
+                except FileExistsError:
+                    n += 1
+            tmp.unlink()
         except OSError as exc:
             return PrintResult(False, "printer_refused", f"cannot write to {self.folder}: {exc}")
         if accepted is not None:

@@ -48,7 +48,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--root", type=Path, default=Path("var/demo"), help="throwaway data folder (wiped first)"
     )
-    parser.add_argument("--out", type=Path, default=Path("out"))
+    parser.add_argument(
+        "--out", type=Path, default=Path("out/demo"), help="folder for the certificates (default out/demo)"
+    )
     parser.add_argument("--residents", type=int, default=2000)
     parser.add_argument("--registry-port", type=int, default=8471)
     parser.add_argument("--server-port", type=int, default=8470)
@@ -126,6 +128,14 @@ def main(argv: list[str] | None = None) -> None:
     for label, path, serial in lines:
         kind = f"kind={label} " if args.all_kinds else ""
         print(f"DEMO OK {kind}certificate={path} serial={serial} verify=VALID", flush=True)
+    if lines:
+        keys = stack.server_dir / "keys"
+        files = " ".join(str(path) for _, path, _ in lines)
+        print(
+            f"check it yourself: .venv/bin/konbini-verify {files} --key {keys / 'issuing-ed25519.pub'}"
+            f" --trust {keys / 'city-issuing.crt'}",
+            flush=True,
+        )
 
 
 def kiosk_certificate(stack: Stack, out: Path, *extra: str) -> tuple[str, Path]:

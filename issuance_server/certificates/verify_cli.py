@@ -1,14 +1,16 @@
-"""``konbini-verify FILE_OR_QR_TEXT [--key PATH] [--trust PATH] [--server URL]``: check a certificate.
+"""``konbini-verify FILE_OR_QR_TEXT... [--key PATH] [--trust PATH] [--server URL [--server-ca PATH]]``:
+check certificates.
 
 Checks, in order: the QR's signed record (offline, with the city's Ed25519 public key); for a PDF that
 carries a PAdES signature, that signature (against the city's issuing certificate); with ``--server``,
 the serial's status at the city's ``/verify`` (still valid, or voided). An unreachable server is said on
-stderr and leaves the offline result standing.
+stderr; the offline result stands but the exit status is 3 (not checked).
 
 Prints ``VALID`` and the record's fields (``name: value``, one a line), exit 0; ``VOIDED`` (the server
 says the serial was voided), exit 1; or ``INVALID <reason>``, exit 1. Usage errors (no argument, a key or
 certificate file missing or unreadable) exit 2. An argument that is not an existing file is taken as the
-QR text itself.
+QR text itself. With several files, each result follows a ``== FILE`` line and the exit status is the
+worst of them.
 """
 
 from __future__ import annotations
@@ -64,7 +66,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Verify a konbini certificate: its signed QR record, its PAdES signature (PDF), and "
         "with --server whether its serial is still valid.",
     )
-    parser.add_argument("target", metavar="FILE_OR_QR_TEXT", help="certificate file, or the QR code's text")
+    parser.add_argument(
+        "targets", nargs="+", metavar="FILE_OR_QR_TEXT", help="certificate files, or a QR code's text"
+    )
     parser.add_argument(
         "--key",
         type=Path,
@@ -171,6 +175,9 @@ def _check_pades(path: Path, trust: Path | None) -> tuple[int | None, str]:
     return None, f"pades: valid ({result.signer})"
 
 
+UNCHECKED: Final = 3  # the record verified, but the server asked about it could not be reached
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from issuance_server.certificates.record import load_public_key
@@ -180,15 +187,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         return _usage(f"cannot read settings: {exc}")
     if not key_path.is_file():
-        return _usage(f"key file not found: {key_path} (the server writes it on first start; use --key)")
+        return _usage(
+            f"key file not found: {key_path} (the server writes it to <data_dir>/keys/ on first start; use --key)"
+        )
     try:
         public_key = load_public_key(key_path)
     except (OSError, ValueError) as exc:
         return _usage(f"not an Ed25519 public key in PEM: {key_path} ({exc})")
+    if args.server and args.server_ca is not None and not args.server_ca.exists():
+        return _usage(f"CA file not found: {args.server_ca}")
+    worst = 0
+    for target in args.targets:
+        if len(args.targets) > 1:
+            print(f"== {target}")
+        worst = max(worst, _verify_one(target, public_key, args))
+    return worst
 
+
+def _verify_one(target_text: str, public_key: Any, args: argparse.Namespace) -> int:
     from issuance_server.certificates.verify import VerifyError, extract_record_text, verify_text
 
-    target = Path(args.target)
+    target = Path(target_text)
     is_file = _is_file(target)
     if is_file:
         try:
@@ -196,23 +215,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         except VerifyError as exc:
             return _fail(exc.reason, exc.detail)
     else:
-        text = args.target
+        text = target_text
     outcome = verify_text(text, public_key)
     if not outcome.valid or outcome.record is None:
         return _fail(str(outcome.reason))
     extra: list[str] = []
+    code = 0
     if is_file and _is_pdf(target):
-        code, line = _check_pades(target, args.trust)
-        if code is not None:
-            return code
+        ended, line = _check_pades(target, args.trust)
+        if ended is not None:
+            return ended
         extra.append(line)
     if args.server:
-        if args.server_ca is not None and not args.server_ca.exists():
-            return _usage(f"CA file not found: {args.server_ca}")
         answer = ask_server(args.server, text, server_ca=args.server_ca)
         if answer is None:
             print(f"konbini-verify: {args.server} not reachable; serial status not checked", file=sys.stderr)
             extra.append("serial_status: not checked")
+            code = UNCHECKED
         elif answer.result == "VOIDED":
             print("VOIDED")
             print(f"serial: {outcome.record.serial}")
@@ -228,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{name}: {value}")
     for line in extra:
         print(line)
-    return 0
+    return code
 
 
 if __name__ == "__main__":

@@ -265,7 +265,7 @@ def test_server_status(
         assert "serial_status: printed" in result.stdout.splitlines()
 
 
-def test_unreachable_server_leaves_the_offline_result(
+def test_unreachable_server_leaves_the_offline_result_but_says_unchecked(
     certificate: RenderedCertificate, public_key_file: Path
 ) -> None:
     with socket.socket() as sock:  # a port nobody listens on
@@ -274,9 +274,22 @@ def test_unreachable_server_leaves_the_offline_result(
     result = run_cli(
         certificate.record_text, "--key", str(public_key_file), "--server", f"http://127.0.0.1:{port}"
     )
-    assert result.returncode == 0
+    assert result.returncode == 3  # the offline check held, the status asked for was not checked
     assert result.stdout.startswith("VALID\n") and "serial_status: not checked" in result.stdout
     assert "not reachable" in result.stderr
+
+
+def test_several_files_are_each_verified_and_the_worst_result_counts(
+    certificate: RenderedCertificate, public_key_file: Path, tmp_path: Path
+) -> None:
+    good = tmp_path / "good.pdf"
+    good.write_bytes(certificate.pdf)
+    torn = tmp_path / "torn.pdf"
+    torn.write_bytes(certificate.pdf[: len(certificate.pdf) // 3])
+    both = run_cli(str(good), str(good), "--key", str(public_key_file))
+    assert both.returncode == 0 and both.stdout.count("VALID\n") == 2 and f"== {good}" in both.stdout
+    mixed = run_cli(str(good), str(torn), "--key", str(public_key_file))
+    assert mixed.returncode == 1 and "VALID\n" in mixed.stdout and "INVALID" in mixed.stdout
 
 
 def test_server_is_not_asked_about_an_invalid_record(server: FakeServer, public_key_file: Path) -> None:
