@@ -88,9 +88,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     )
     print(f"replica age     {link['replica_age_s']} s (confirmed at {link['confirmed_at']})")
     print(f"replica         {rep.get('replica_file') or 'not loaded'}")
-    print(f"registry seq    {rep.get('replica_seq')}")
-    print(f"data as of      {rep.get('replica_as_of')}")
-    print(f"last full sync  {rep.get('last_full_sync_at')}")
+    print(
+        f"last full sync  {rep.get('last_full_sync_at') or 'never'} at registry seq {rep.get('replica_seq')}"
+        f" (data as of {rep.get('replica_as_of')})"
+    )
     print(f"last error      {rep.get('last_error') or '-'}")
     print(f"kiosk sessions  {status['open_kiosk_sessions']}")
     return 0

@@ -196,6 +196,12 @@ async def consistency(request: web.Request) -> web.Response:
     core, actor = ops_actor(request)
     data = await read_json(request, core.settings.max_body_bytes) if request.can_read_body else {}
     repair = field(data, "repair", bool, required=False, default=False)
+    if core.mode != "normal":  # the check brings the replica up to the registry's seq: not while it is held
+        raise ApiError(
+            409,
+            "read_only_mode",
+            f"the replica is read-only in {core.mode} mode; run the check after `konbini-ops mode normal`",
+        )
     try:
         result = await check_consistency(request.config_dict[LINK], actor, repair)
     except (RegistryUnavailable, FeedBroken, SyncError) as exc:

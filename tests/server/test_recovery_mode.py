@@ -155,3 +155,13 @@ async def test_every_answer_is_uncached_unsniffed_and_unbannered(env: Env) -> No
         assert resp.headers["Cache-Control"] == "no-store", path
         assert resp.headers["X-Content-Type-Options"] == "nosniff", path
         assert resp.headers["Server"] == "konbini", path
+
+
+async def test_the_consistency_check_does_not_touch_a_replica_held_in_recovery(env: Env) -> None:
+    await set_mode(env, "recovery", "main registry maintenance")
+    seq_before = await env.core.db.fetchone("SELECT * FROM sync_state WHERE id = 1")
+    ops = {"Authorization": f"Bearer {env.core.secrets.ops_token}"}
+    resp = await env.client.post("/ops/api/consistency", json={"repair": True}, headers=ops)
+    error = (await resp.json())["error"]
+    assert resp.status == 409 and error["code"] == "read_only_mode" and "mode normal" in error["message"]
+    assert await env.core.db.fetchone("SELECT * FROM sync_state WHERE id = 1") == seq_before
