@@ -1,7 +1,7 @@
 """``konbini-registry``: seed, import, export and serve the main-registry stand-in.
 
 konbini-registry seed --residents 600000 --seed 1 [--fiscal-year 2026] [--db PATH]
-konbini-registry import FILE.jsonl [--db PATH]
+konbini-registry import FILE.jsonl [--db PATH] [--replace]
 konbini-registry export [--db PATH] [--out FILE]
 konbini-registry serve [--db PATH] [--host 127.0.0.1] [--port 8471] [--tls-dir DIR] [--plain] [--generate-rate R] [--generate-seed N]
                        [--keep-changes N] [--down] [--slow-ms N] [--flap-period-s S]
@@ -73,6 +73,15 @@ def _seed(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
+    store = StoreReader(args.db)
+    if store.exists() and not args.replace:
+        _, seq, counts = store.state()
+        print(
+            f"{args.db} holds a city ({_counts_text(counts)}, seq {seq}); an import replaces all of it with"
+            f" {args.file}: add --replace to do that",
+            file=sys.stderr,
+        )
+        return 2
     try:
         with open(args.file, "rb") as fh:
             counts = build_store(args.db, checked_records(fh), source=f"import {Path(args.file).name}")
@@ -209,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser("import", help="replace the database with a linkage JSONL file (all or nothing)")
     )
     imp.add_argument("file", help="JSON Lines file in the konbini-linkage/1 format")
+    imp.add_argument(
+        "--replace", action="store_true", help="replace the city already in --db (every record of it)"
+    )
     imp.set_defaults(func=_import)
 
     exp = with_db(sub.add_parser("export", help="write the database as a linkage JSONL file"))

@@ -77,11 +77,26 @@ def test_a_bad_line_is_reported_with_its_number_and_nothing_is_loaded(
     del bad[next(k for k in bad if k != "t")]
     lines[2] = orjson.dumps(bad)
     path.write_bytes(b"\n".join(lines) + b"\n")
-    assert main(["import", str(path), "--db", str(db)]) == 1
+    assert main(["import", str(path), "--db", str(db), "--replace"]) == 1
     err = capsys.readouterr().err
     assert f"{path}:3: " in err and "lacks field" in err and "nothing was imported" in err
     assert data_lines(export_bytes(db)) == data_lines(before)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["city.jsonl", "r.sqlite3"]  # no temp file left
+
+
+def test_import_over_a_city_asks_for_replace(
+    seeded_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "r.sqlite3"
+    shutil.copy(seeded_db, db)
+    before = export_bytes(db)
+    path, _ = small_file(tmp_path)
+    assert main(["import", str(path), "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert "replaces all of it" in err and "--replace" in err and "resident" in err
+    assert export_bytes(db) == before
+    assert main(["import", str(path), "--db", str(db), "--replace"]) == 0
+    assert export_bytes(db) != before
 
 
 def test_a_failed_import_creates_no_database(tmp_path: Path) -> None:
