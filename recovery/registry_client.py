@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from wire.linkage import FIELDS_BY_TYPE
+from wire.linkage import FIELDS_BY_TYPE, record_problem
 
 
 class RegistryUnavailable(Exception):
@@ -53,6 +53,9 @@ def _change(raw: Any) -> Change:
     record = raw.get("record")
     if op == "upsert" and (not isinstance(record, dict) or not FIELDS_BY_TYPE[rtype].keys() <= record.keys()):
         raise ValueError("upsert without a whole record")
+    problem = record_problem(record, rtype) if op == "upsert" and isinstance(record, dict) else None
+    if problem:  # the whole page is refused: nothing of it is applied, the breaker counts a failure
+        raise ValueError(f"change {raw.get('seq')}: {problem}")
     return Change(
         int(raw["seq"]), op, rtype, str(raw["key"]), int(raw["version"]), str(raw.get("at", "")), record
     )

@@ -25,7 +25,6 @@ from typing import Any, Final
 
 import orjson
 
-from registry_sim.linkage_file import field_problem
 from registry_sim.store import (
     canonical,
     connect,
@@ -36,7 +35,7 @@ from registry_sim.store import (
     record_key,
     record_ref,
 )
-from wire.linkage import FIELDS_BY_TYPE, LinkageError, check_record
+from wire.linkage import FIELDS_BY_TYPE, LinkageError, check_record, record_problem
 
 JST: Final = timezone(timedelta(hours=9))
 MAX_CHANGES_PER_REQUEST: Final = 10_000
@@ -176,7 +175,7 @@ class Batch:
             rtype = check_record(record)
         except LinkageError as exc:
             raise ChangeError(str(exc), index) from None
-        problem = field_problem(record, rtype)
+        problem = record_problem(record, rtype)
         if problem:
             raise ChangeError(problem, index)
         rec = canonical(record)

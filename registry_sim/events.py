@@ -234,7 +234,7 @@ class CityEvents:
             in_transition=0,
             support_measure=0,
             version=1,
-            updated_at="",
+            updated_at=None,  # the store stamps the time of the change
         )
         if f is not None:
             rec.update(

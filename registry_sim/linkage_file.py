@@ -14,7 +14,7 @@ from typing import IO, Any, Final
 import orjson
 
 from registry_sim.store import Counts, Snapshot, canonical, empty_counts, record_key
-from wire.linkage import FIELDS_BY_TYPE, FORMAT, KEYS_BY_TYPE, LinkageError, check_record
+from wire.linkage import FIELDS_BY_TYPE, FORMAT, LinkageError, check_record, record_problem
 
 MAX_PROBLEMS: Final = 50
 
@@ -25,7 +25,6 @@ _REFERENCES: Final = {
     ("seal", "owner_atena_no"): "resident",
     ("tax", "owner_atena_no"): "resident",
 }
-_PY_TYPES: Final = {"TEXT": str, "INTEGER": int}
 
 
 class LinkageFileError(ValueError):
@@ -51,29 +50,12 @@ def end_line(counts: Counts) -> bytes:
     return orjson.dumps({"t": "end", "counts": counts}) + b"\n"
 
 
-def field_problem(record: dict[str, Any], rtype: str) -> str | None:
-    """Why a record (of a known type, with every field) is wrong, or None: unknown fields, value types."""
-    fields = FIELDS_BY_TYPE[rtype]
-    unknown = [k for k in record if k != "t" and k not in fields]
-    if unknown:
-        return f"{rtype} record has unknown field(s): {', '.join(unknown)}"
-    for name, (sql_type, _) in fields.items():
-        value = record[name]
-        if value is None:
-            if name in KEYS_BY_TYPE[rtype]:
-                return f"{rtype} record: key field {name} is null"
-            continue
-        expected = _PY_TYPES[sql_type]
-        if not isinstance(value, expected) or isinstance(value, bool):
-            return f"{rtype} record: field {name} must be {'text' if expected is str else 'an integer'}"
-    return None
-
-
 def checked_records(lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
     """Yield the canonical records of a linkage file's lines; raise ``LinkageFileError`` at the end if any is bad.
 
-    Checks: valid JSON object, known type with every field (``wire.linkage.check_record``), no unknown
-    field, text/integer types, no duplicate key, references to households and residents present in the file,
+    Checks: valid JSON object, known type with every field (``wire.linkage.check_record``), each value by
+    the format's rules (``wire.linkage.record_problem``), no duplicate key, a living resident at the
+    household's address, references to households and residents present in the file,
     an optional header first (with this format) and an optional ``end`` line last whose counts match.
     """
     problems: list[tuple[int, str]] = []
@@ -81,6 +63,8 @@ def checked_records(lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
     # (type, key) referenced before it appeared -> (line, field) of the first reference
     pending: dict[tuple[str, str], tuple[int, str]] = {}
     counts = empty_counts()
+    household_address: dict[str, str] = {}
+    lives_at: list[tuple[int, str, str]] = []  # (line, household, address) of residents living there
     end_counts: dict[str, Any] | None = None
     end_at = 0
     first_line = True
@@ -117,7 +101,7 @@ def checked_records(lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
         except LinkageError as exc:
             problems.append((line_no, str(exc)))
             continue
-        problem = field_problem(record, rtype)
+        problem = record_problem(record, rtype)
         if problem:
             problems.append((line_no, problem))
             continue
@@ -132,8 +116,15 @@ def checked_records(lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
             if from_type == rtype and record[name] not in seen[to_type]:
                 pending.setdefault((to_type, record[name]), (line_no, f"{rtype}.{name}"))
         counts[rtype] += 1
+        if rtype == "household":
+            household_address[str(record["household_no"])] = str(record["address"])
+        elif rtype == "resident" and record["status"] == "resident":
+            lives_at.append((line_no, str(record["household_no"]), str(record["address"])))
         if not problems:
             yield canonical(record)
+    for at, household_no, address in lives_at:  # a resident lives at the household's address
+        if household_address.get(household_no, address) != address:
+            problems.append((at, f"resident.address differs from the address of household {household_no}"))
     if not problems:  # a rejected record would show up again as a missing reference: report it once
         for (to_type, _), (at, field) in sorted(pending.items(), key=lambda item: item[1]):
             problems.append((at, f"{field} refers to a {to_type} that is not in the file"))

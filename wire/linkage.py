@@ -17,6 +17,7 @@ Dates are ISO ``YYYY-MM-DD``; absent values are ``null``; text is Unicode (外�
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Final
 
 FORMAT: Final = "konbini-linkage/1"
@@ -130,6 +131,80 @@ def check_record(record: dict[str, object]) -> str:
     if missing:
         raise LinkageError(f"{rtype} record lacks field(s): {', '.join(missing)}")
     return str(rtype)
+
+
+_PY_TYPES: Final = {"TEXT": str, "INTEGER": int}
+_ENUMS: Final[dict[tuple[str, str], tuple[str, ...]]] = {
+    ("resident", "kind"): ("japanese", "foreign"),
+    ("resident", "status"): ("resident", "removed"),
+    ("resident", "removal_reason"): ("moved_out", "died"),
+    ("resident", "sex"): ("M", "F"),
+    ("seal", "status"): ("active", "abolished"),
+}
+_FLAGS: Final = {"in_transition", "support_measure", "no_return_filed", "not_resident_jan1"}
+_DATES: Final = {
+    "removal_date", "birth_date", "zairyu_expiry", "became_resident_on", "address_set_on",
+    "moveout_planned_date", "registered_on",
+}  # fmt: skip
+_DIGITS: Final = {
+    "atena_no": 10,
+    "household_no": 10,
+    "head_atena_no": 10,
+    "owner_atena_no": 10,
+    "juminhyo_code": 11,
+}
+
+
+def record_problem(record: dict[str, object], rtype: str) -> str | None:
+    """Why a record (of a known type, with every field) breaks this format, or None. One rule set for
+    import files and the change feed: no unknown fields; value types; ``null``, never ``""``, for an
+    absent value; the enumerations; ISO dates; identifiers' digits (個人番号 with its check digit);
+    0/1 flags; versions from 1."""
+    fields = FIELDS_BY_TYPE[rtype]
+    unknown = [k for k in record if k != "t" and k not in fields]
+    if unknown:
+        return f"{rtype} record has unknown field(s): {', '.join(unknown)}"
+    for name, (sql_type, _) in fields.items():
+        value = record[name]
+        if value is None:
+            if name in KEYS_BY_TYPE[rtype] or name == "version":
+                return f"{rtype} record: field {name} is null"
+            continue
+        expected = _PY_TYPES[sql_type]
+        if not isinstance(value, expected) or isinstance(value, bool):
+            return f"{rtype} record: field {name} must be {'text' if expected is str else 'an integer'}"
+        problem = _value_problem(rtype, name, value)
+        if problem:
+            return f"{rtype} record: field {name} {problem}"
+    return None
+
+
+def _value_problem(rtype: str, name: str, value: object) -> str | None:
+    if value == "":
+        return "is empty (an absent value is null)"
+    allowed = _ENUMS.get((rtype, name))
+    if allowed is not None and value not in allowed:
+        return f"must be one of {', '.join(allowed)}, not {value!r}"
+    if name in _FLAGS and value not in (0, 1):
+        return f"must be 0 or 1, not {value!r}"
+    if name == "version" and isinstance(value, int) and value < 1:
+        return f"must be 1 or more, not {value}"
+    if name in _DATES:
+        text = str(value)
+        try:
+            ok = len(text) == 10 and date.fromisoformat(text).isoformat() == text
+        except ValueError:
+            ok = False
+        if not ok:
+            return f"must be a date YYYY-MM-DD, not {value!r}"
+    digits = _DIGITS.get(name)
+    if digits is not None and not (
+        len(str(value)) == digits and str(value).isascii() and str(value).isdigit()
+    ):
+        return f"must be {digits} digits, not {value!r}"
+    if name == "kojin_bango" and not is_valid_kojin_bango(str(value)):
+        return "is not a 個人番号 (12 digits with the check digit)"
+    return None
 
 
 def kojin_bango_check_digit(first11: str) -> int:

@@ -131,12 +131,23 @@ def test_header_and_end_lines_are_accepted_and_skipped() -> None:
         (lambda r: r.update(extra=1), "unknown field"),
         (lambda r: r.update(version="1"), "must be an integer"),
         (lambda r: r.update(name=5), "must be text"),
-        (lambda r: r.update(atena_no=None), "key field atena_no is null"),
+        (lambda r: r.update(atena_no=None), "field atena_no is null"),
         (lambda r: r.update(t="person"), "unknown record type"),
         (lambda r: r.update(household_no="9999999999"), "household_no refers to a household"),
+        (lambda r: r.update(sex="male"), "sex must be one of M, F"),
+        (lambda r: r.update(kind="Foreign"), "kind must be one of japanese, foreign"),
+        (lambda r: r.update(status="alive"), "status must be one of resident, removed"),
+        (lambda r: r.update(birth_date="1995/07/01"), "birth_date must be a date YYYY-MM-DD"),
+        (lambda r: r.update(version=0), "version must be 1 or more"),
+        (lambda r: r.update(katagaki=""), "katagaki is empty (an absent value is null)"),
+        (lambda r: r.update(atena_no="000001"), "atena_no must be 10 digits"),
+        (lambda r: r.update(kojin_bango="123456789012"), "is not a 個人番号"),
+        (lambda r: r.update(support_measure=2), "support_measure must be 0 or 1"),
+        (lambda r: r.update(address="鹿児島市どこか1番"), "differs from the address of household"),
     ],
 )
 def test_record_problems_name_the_line(change: Any, message: str) -> None:
+    """Every rule of docs/linkage-format.md, each named with its line (a seal's status in the next test)."""
     records = [orjson.loads(orjson.dumps(r)) for r in generate_city(3, 1, 2026)]
     change(records[1])  # the demo householder
     found = problems([orjson.dumps(r) for r in records])
@@ -207,3 +218,11 @@ def test_the_documented_example_file_imports(tmp_path: Path) -> None:
     assert len(lines) == 3
     counts = build_store(tmp_path / "r.sqlite3", checked_records(lines), source="doc example")
     assert counts == {"household": 1, "resident": 1, "seal": 1, "tax": 0}
+
+
+def test_a_seal_status_outside_the_format_is_refused() -> None:
+    records = [orjson.loads(orjson.dumps(r)) for r in generate_city(3, 1, 2026)]
+    line, seal = next((n, r) for n, r in enumerate(records, start=1) if r["t"] == "seal")
+    seal["status"] = "Active"
+    found = problems([orjson.dumps(r) for r in records])
+    assert found[0][0] == line and "status must be one of active, abolished" in found[0][1]
