@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import time
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +122,7 @@ async def test_menu_shows_what_may_be_had_and_why_not(env: Env) -> None:
 @pytest.mark.parametrize(
     ("calendar", "code"),
     [
-        (ServiceCalendar.parse("00:00-00:00", "", ""), "outside_hours"),
+        (ServiceCalendar(time(0, 0), time(0, 0), frozenset(), ()), "outside_hours"),  # closed at every hour
         (ServiceCalendar.parse("00:00-24:00", f"{jst_now():%m-%d}", ""), "year_end_closed"),
         (ServiceCalendar.parse("00:00-24:00", "", "2000-01-01T00:00/2100-01-01T00:00"), "maintenance"),
     ],
