@@ -13,6 +13,7 @@ from issuance_server.app import make_app
 from issuance_server.http_server import ListenError, serve
 from issuance_server.server_tls import ensure_server_tls, registry_ssl
 from issuance_server.settings import describe, settings_or_exit
+from wire.cli import CommandParser
 from wire.files import private_files
 
 
@@ -23,15 +24,19 @@ class PathOnlyAccessLogger(AbstractAccessLogger):
         self.logger.info("%s %s %s %.1fms", request.method, request.path, response.status, time * 1000)
 
 
-def main(argv: list[str] | None = None) -> None:
-    private_files()
-    parser = argparse.ArgumentParser(prog="konbini-server", description="Run the konbini issuance server.")
+def build_parser() -> argparse.ArgumentParser:
+    parser = CommandParser(prog="konbini-server", description="Run the konbini issuance server.")
     parser.add_argument("--config", type=Path, help="TOML settings file (default: $KONBINI_CONFIG)")
     parser.add_argument("--data-dir", type=Path, help="data folder (default: ./var)")
-    parser.add_argument("--host")
-    parser.add_argument("--port", type=int)
+    parser.add_argument("--host", help="address to listen on (default: the host setting, 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (default: the port setting, 8470)")
     parser.add_argument("--help-settings", action="store_true", help="list every setting and exit")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    private_files()
+    args = build_parser().parse_args(argv)
     if args.help_settings:
         for name, default, text in describe():
             print(f"{name:24} KONBINI_{name.upper():26} default {default!s:32} {text}")

@@ -25,6 +25,7 @@ from kiosk.card_errors import CardError
 from kiosk.catalogue import render, render_message
 from kiosk.engine import KioskEngine, Step
 from kiosk.payment import PaymentOutcome, SimulatedPaymentDevice
+from wire.cli import CommandParser
 from wire.files import private_files
 from wire.kiosk_api import JUMINHYO_OPTIONS, JUMINHYO_SCOPES, CertificateKind
 
@@ -163,9 +164,8 @@ async def run_session(args: argparse.Namespace) -> list[dict[str, Any]]:
         return await ScriptedSession(engine, args, reader).run()
 
 
-def main(argv: list[str] | None = None) -> None:
-    private_files()
-    parser = argparse.ArgumentParser(prog="konbini-kiosk", description=__doc__)
+def build_parser() -> argparse.ArgumentParser:
+    parser = CommandParser(prog="konbini-kiosk", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="run the kiosk app for a store terminal")
     kiosk_settings.add_arguments(s)
@@ -176,19 +176,22 @@ def main(argv: list[str] | None = None) -> None:
         "--credentials",
         type=Path,
         default=Path(os.environ.get("KONBINI_KIOSK_CREDENTIALS", "var/kiosks/kiosk-001.json")),
+        help="the credentials file konbini-ops kiosk-add wrote ($KONBINI_KIOSK_CREDENTIALS)",
     )
     p.add_argument("--server", help="server URL (default: from the credentials file)")
     p.add_argument("--reader", help="PC/SC reader (default: the first pcscd lists)")
     p.add_argument("--wait", type=float, default=10.0, help="seconds to wait for a card")
     p.add_argument("--language", default="en", help="language of the messages (ja, en, ...)")
-    p.add_argument("--kind", default="juminhyo", choices=[k.value for k in CertificateKind])
+    p.add_argument(
+        "--kind", default="juminhyo", choices=[k.value for k in CertificateKind], help="the certificate"
+    )
     p.add_argument("--scope", default="self", choices=JUMINHYO_SCOPES, help="住民票: whose records")
     p.add_argument(
         "--members", default="", help="住民票 scope members: positions in the household list, e.g. 1,3"
     )
     p.add_argument("--option", action="append", choices=JUMINHYO_OPTIONS, help="住民票 items to include")
     p.add_argument("--fiscal-year", type=int, help="tax certificates: 年度 (default: the latest available)")
-    p.add_argument("--copies", type=int, default=1)
+    p.add_argument("--copies", type=int, default=1, help="copies (1-10)")
     p.add_argument(
         "--payment",
         default="paid",
@@ -201,7 +204,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--printer", help="CUPS queue (default: the --out folder)")
     p.add_argument("--cups-server", help="CUPS server (socket or host:port; default: the system's)")
     p.add_argument("--print-timeout", type=float, default=120.0, help="seconds a print job may take")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    private_files()
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "serve":
         settings = kiosk_settings.load(args)

@@ -22,6 +22,7 @@ from kiosk.card_reader import JpkiCard, card_id_from_certificate
 from kiosk.card_state import CardFileError, load_state
 from kiosk.pcscd import PcscdSetupError
 from kiosk.virtual_card import VirtualCard, run_card
+from wire.cli import CommandParser
 from wire.files import private_files
 
 PROG = "konbini-card"
@@ -89,7 +90,7 @@ def _cmd_info(args: argparse.Namespace) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Virtual My Number (JPKI) cards for konbini.")
+    parser = CommandParser(prog=PROG, description="Virtual My Number (JPKI) cards for konbini.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages to stderr")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -107,7 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     p_pers.set_defaults(func=_cmd_personalise)
 
     p_rev = sub.add_parser("revoke", help="revoke a card (lost or stolen): it joins the CA's CRL")
-    p_rev.add_argument("card_file", type=Path, metavar="CARDFILE")
+    p_rev.add_argument("card_file", type=Path, metavar="CARDFILE", help="the card file of the lost card")
     p_rev.add_argument("--ca-dir", type=Path, default=Path("var/card-ca"), help="CA folder")
     p_rev.set_defaults(func=_cmd_revoke)
 
@@ -116,7 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     p_crl.set_defaults(func=_cmd_crl)
 
     p_run = sub.add_parser("run", help="insert a virtual card into vpcd until SIGTERM/SIGINT")
-    p_run.add_argument("card_file", type=Path, metavar="CARDFILE")
+    p_run.add_argument("card_file", type=Path, metavar="CARDFILE", help="the card file to insert")
     p_run.add_argument(
         "--port", type=int, default=35963, help="vpcd port: 35963 = 'Virtual PCD 00 00', 35964 = '00 01'"
     )

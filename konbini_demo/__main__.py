@@ -19,6 +19,7 @@ from konbini_demo.processes import ServiceError
 from konbini_demo.recovery_demo import run_recovery_demo
 from konbini_demo.stack import Stack
 from registry_sim.generator import DEMO_ATENA_NO
+from wire.cli import CommandParser
 
 DEMO_PIN = "1234"
 ONE_KIND = [("juminhyo", ())]
@@ -43,17 +44,17 @@ def step(text: str) -> None:
     print(f"demo: {text}", file=sys.stderr, flush=True)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="konbini-demo", description=__doc__)
+def build_parser() -> argparse.ArgumentParser:
+    parser = CommandParser(prog="konbini-demo", description=__doc__)
     parser.add_argument(
         "--root", type=Path, default=Path("var/demo"), help="throwaway data folder (wiped first)"
     )
     parser.add_argument(
         "--out", type=Path, default=Path("out/demo"), help="folder for the certificates (default out/demo)"
     )
-    parser.add_argument("--residents", type=int, default=2000)
-    parser.add_argument("--registry-port", type=int, default=8471)
-    parser.add_argument("--server-port", type=int, default=8470)
+    parser.add_argument("--residents", type=int, default=2000, help="size of the synthetic city")
+    parser.add_argument("--registry-port", type=int, default=8471, help="registry_sim's port")
+    parser.add_argument("--server-port", type=int, default=8470, help="the issuance server's port")
     parser.add_argument("--all-kinds", action="store_true", help="every kind and each 住民票 scope")
     parser.add_argument(
         "--recovery", action="store_true", help="the registry dies and returns while kiosks issue"
@@ -76,7 +77,11 @@ def main(argv: list[str] | None = None) -> None:
         "--languages", default="ja", help="--kiosk-ui: languages to run through, e.g. ja,en,ne"
     )
     parser.add_argument("--shots", type=Path, help="--kiosk-ui: folder for the screenshots")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     started = time.monotonic()
     stack = Stack(
         args.root,

@@ -17,6 +17,7 @@ from typing import Any
 
 from issuance_server.secrets_store import read_ops_token, write_private
 from issuance_server.settings import settings_or_exit
+from wire.cli import CommandParser
 from wire.files import private_files
 from wire.http_json import HttpError, JsonClient, server_ca_context
 from wire.tls import key_pem, kiosk_key_request
@@ -226,35 +227,45 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="konbini-ops", description=__doc__)
-    parser.add_argument("--config", type=Path)
-    parser.add_argument("--data-dir", type=Path)
+    parser = CommandParser(prog="konbini-ops", description=__doc__)
+    parser.add_argument(
+        "--config", type=Path, help="the server's TOML settings file (default: $KONBINI_CONFIG)"
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, help="the server's data folder, for its ops token and CA (default: var)"
+    )
     parser.add_argument("--server", help="server URL (default: from settings)")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("sync", help="full snapshot sync from the main registry (all or nothing)")
-    p.add_argument("--full", action="store_true", required=True)
+    p.add_argument(
+        "--full", action="store_true", help="a full snapshot sync (the only kind; may be left out)"
+    )
     p.set_defaults(func=cmd_sync)
     p = sub.add_parser("status", help="mode, replica age, last sync")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="the whole status as JSON")
     p.set_defaults(func=cmd_status)
     p = sub.add_parser(
         "kiosk-add",
         help="enrol (or re-key) a kiosk: its key, a certificate from the kiosk CA, its credentials",
     )
-    p.add_argument("kiosk_id")
-    p.add_argument("--location", default="")
+    p.add_argument("kiosk_id", help="the kiosk's id: 1-40 letters, digits or '-'")
+    p.add_argument("--location", default="", help="where the kiosk stands, e.g. the store's name")
     p.add_argument("--out", type=Path, help="credentials file (default var/kiosks/<kiosk_id>.json)")
     p.set_defaults(func=cmd_kiosk_add)
     p = sub.add_parser(
         "kiosk-remove", help="refuse a kiosk's certificate from now on (a stolen or retired kiosk)"
     )
-    p.add_argument("kiosk_id")
+    p.add_argument("kiosk_id", help="the kiosk's id")
     p.set_defaults(func=cmd_kiosk_remove)
     p = sub.add_parser("kiosks", help="list enrolled and removed kiosks")
     p.set_defaults(func=cmd_kiosks)
     p = sub.add_parser("mode", help="switch mode by hand (recovery/maintenance stay until 'mode normal')")
-    p.add_argument("mode", choices=["normal", "recovery", "maintenance"])
-    p.add_argument("--reason", default="")
+    p.add_argument(
+        "mode", choices=["normal", "recovery", "maintenance"], help="normal releases a mode held by hand"
+    )
+    p.add_argument(
+        "--reason", default="", help="why (required for recovery and maintenance; in the audit log)"
+    )
     p.set_defaults(func=cmd_mode)
     p = sub.add_parser(
         "reconcile", help="certificates issued in recovery whose records changed upstream since"

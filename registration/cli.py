@@ -18,6 +18,7 @@ from issuance_server.settings import settings_or_exit
 from kiosk.card_reader import CardError, JpkiCard
 from registration.bootstrap import BootstrapError, bootstrap_staff
 from registration.staff_auth import ROLES
+from wire.cli import CommandParser
 from wire.files import private_files
 from wire.http_json import HttpError, JsonClient, server_ca_context
 from wire.kiosk_api import JUMINHYO_OPTIONS, JUMINHYO_SCOPES, CertificateKind
@@ -137,52 +138,68 @@ def cmd_issue(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="konbini-clerk", description=__doc__)
-    parser.add_argument("--server", default=os.environ.get("KONBINI_SERVER", "https://127.0.0.1:8470"))
+    parser = CommandParser(prog="konbini-clerk", description=__doc__)
+    parser.add_argument(
+        "--server",
+        default=os.environ.get("KONBINI_SERVER", "https://127.0.0.1:8470"),
+        help="the issuance server ($KONBINI_SERVER)",
+    )
     parser.add_argument(
         "--server-ca",
         type=Path,
         default=Path(os.environ.get("KONBINI_SERVER_CA", "var/tls/city-ca.crt")),
         help="the CA that signed the server's certificate (the server's <data_dir>/tls/city-ca.crt)",
     )
-    parser.add_argument("--staff-id", default=os.environ.get("KONBINI_STAFF_ID", ""))
-    parser.add_argument("--terminal", default=os.environ.get("KONBINI_TERMINAL", os.uname().nodename))
+    parser.add_argument(
+        "--staff-id", default=os.environ.get("KONBINI_STAFF_ID", ""), help="your staff id ($KONBINI_STAFF_ID)"
+    )
+    parser.add_argument(
+        "--terminal",
+        default=os.environ.get("KONBINI_TERMINAL", os.uname().nodename),
+        help="this desk computer's name, recorded in the audit log beside its address ($KONBINI_TERMINAL, else the host name)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("bootstrap", help="create the first staff account (on the server machine)")
-    p.add_argument("--config", type=Path)
-    p.add_argument("--data-dir", type=Path)
-    p.add_argument("--name", default="初期管理者")
+    p.add_argument("--config", type=Path, help="the server's TOML settings file (default: $KONBINI_CONFIG)")
+    p.add_argument("--data-dir", type=Path, help="the server's data folder (default: from the settings, var)")
+    p.add_argument("--name", default="初期管理者", help="the account's display name")
     p.add_argument(
         "--roles", default="registrar,counter,ops,auditor", help=f"comma-separated of {', '.join(ROLES)}"
     )
     p.set_defaults(func=cmd_bootstrap)
     p = sub.add_parser("register", help="read the card, verify the PIN on it, register card and PIN")
-    p.add_argument("--atena-no", required=True)
+    p.add_argument("--atena-no", required=True, help="the resident's 宛名番号")
     p.add_argument("--reader", help="PC/SC reader name (default: the first with a card)")
     p.add_argument("--wait", type=float, default=10.0, help="seconds to wait for a card")
     p.set_defaults(func=cmd_register)
     for action in ("unlock", "suspend", "resume"):
         p = sub.add_parser(action, help=f"{action} kiosk use for a resident")
-        p.add_argument("--atena-no", required=True)
-        p.add_argument("--reason", default="")
+        p.add_argument("--atena-no", required=True, help="the resident's 宛名番号")
+        p.add_argument(
+            "--reason", default="", help="why (recorded in the audit log), e.g. 'card reported lost'"
+        )
         p.set_defaults(func=cmd_status_change)
     p = sub.add_parser("search", help="look residents up (role counter)")
     p.add_argument("--kana", default="", help="ふりがな prefix")
-    p.add_argument("--atena-no", default="")
+    p.add_argument("--atena-no", default="", help="search by 宛名番号")
     p.add_argument("--birth-date", default="", help="YYYY-MM-DD")
     p.set_defaults(func=cmd_search)
     p = sub.add_parser("issue", help="issue a certificate at the counter (recovery mode, role counter)")
-    p.add_argument("--atena-no", required=True)
-    p.add_argument("--kind", default="juminhyo", choices=[k.value for k in CertificateKind])
-    p.add_argument("--scope", default="self", choices=JUMINHYO_SCOPES)
+    p.add_argument("--atena-no", required=True, help="the resident's 宛名番号")
+    p.add_argument(
+        "--kind", default="juminhyo", choices=[k.value for k in CertificateKind], help="the certificate"
+    )
+    p.add_argument("--scope", default="self", choices=JUMINHYO_SCOPES, help="住民票: whose records")
     p.add_argument("--members", default="", help="scope members: 宛名番号 separated by commas")
-    p.add_argument("--option", action="append", choices=JUMINHYO_OPTIONS)
-    p.add_argument("--fiscal-year", type=int)
-    p.add_argument("--copies", type=int, default=1)
-    p.add_argument("--out", type=Path, default=Path("out/counter"))
+    p.add_argument(
+        "--option", action="append", choices=JUMINHYO_OPTIONS, help="住民票 items to include (repeat)"
+    )
+    p.add_argument("--fiscal-year", type=int, help="tax certificates: 年度 (default: the latest available)")
+    p.add_argument("--copies", type=int, default=1, help="copies (1-10)")
+    p.add_argument("--out", type=Path, default=Path("out/counter"), help="folder the PDFs are written to")
     p.set_defaults(func=cmd_issue)
     p = sub.add_parser("show", help="a resident's card registrations")
-    p.add_argument("--atena-no", required=True)
+    p.add_argument("--atena-no", required=True, help="the resident's 宛名番号")
     p.set_defaults(func=cmd_show)
     return parser
 

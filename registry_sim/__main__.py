@@ -31,6 +31,7 @@ from registry_sim.linkage_file import LinkageFileError, checked_records, write_l
 from registry_sim.server import serve
 from registry_sim.store import Counts, StoreReader, build_store
 from registry_sim.tls_files import ensure_registry_tls, link_context
+from wire.cli import CommandParser
 from wire.files import private_files
 from wire.tls import is_loopback
 
@@ -196,7 +197,7 @@ def _changes(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="konbini-registry",
         description="Seed, import, export and serve registry_sim, the stand-in for the main registry.",
     )
@@ -230,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     srv = with_db(
         sub.add_parser("serve", help="serve health, snapshot, change feed, versions and controls over HTTP")
     )
-    srv.add_argument("--host", default="127.0.0.1")
+    srv.add_argument("--host", default="127.0.0.1", help="address to listen on")
     srv.add_argument(
         "--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}; 0 picks a free one"
     )

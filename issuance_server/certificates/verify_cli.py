@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from wire.cli import CommandParser
+
 KEY_RELATIVE_PATH: Final = Path("keys") / "issuing-ed25519.pub"
 TRUST_RELATIVE_PATH: Final = Path("keys") / "city-issuing.crt"
 SERVER_TIMEOUT_S: Final = 10.0
@@ -61,7 +63,7 @@ def _is_pdf(path: Path) -> bool:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="konbini-verify",
         description="Verify a konbini certificate: its signed QR record, its PAdES signature (PDF), and "
         "with --server whether its serial is still valid.",

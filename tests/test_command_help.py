@@ -1,0 +1,52 @@
+"""Every option of every command says what it does, and the help shows its default."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from issuance_server.__main__ import build_parser as server
+from issuance_server.certificates.verify_cli import _parser as verify
+from kiosk.__main__ import build_parser as kiosk
+from kiosk.card_cli import _parser as card
+from konbini_demo.__main__ import build_parser as demo
+from recovery.cli import build_parser as ops
+from registration.cli import build_parser as clerk
+from registry_sim.__main__ import build_parser as registry
+
+COMMANDS: dict[str, Callable[[], argparse.ArgumentParser]] = {
+    "konbini-server": server, "konbini-verify": verify, "konbini-kiosk": kiosk, "konbini-card": card,
+    "konbini-demo": demo, "konbini-ops": ops, "konbini-clerk": clerk, "konbini-registry": registry,
+}  # fmt: skip
+
+
+def parsers(parser: argparse.ArgumentParser, name: str) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    yield name, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub_name, sub in action.choices.items():
+                yield from parsers(sub, f"{name} {sub_name}")
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_option_has_help_and_shows_its_default(command: str) -> None:
+    undocumented, no_default = [], []
+    for name, parser in parsers(COMMANDS[command](), command):
+        assert "``" not in (parser.description or ""), f"{name}: reST markup in the description"
+        shown = parser.format_help()
+        for action in parser._actions:
+            if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
+                continue
+            label = f"{name} {'/'.join(action.option_strings) or action.dest}"
+            if not action.help:
+                undocumented.append(label)
+            elif (
+                action.option_strings
+                and action.default not in (None, "", False, argparse.SUPPRESS)
+                and f"default: {action.default}" not in " ".join(shown.split())
+                and "default" not in action.help
+            ):
+                no_default.append(label)
+    assert undocumented == [] and no_default == []
