@@ -13,13 +13,13 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from issuance_server.secrets_store import read_ops_token, write_private
 from issuance_server.settings import settings_or_exit
 from wire.cli import CommandParser
 from wire.files import private_files
 from wire.http_json import HttpError, JsonClient, server_ca_context
+from wire.progress import Progress
 from wire.tls import key_pem, kiosk_key_request
 
 
@@ -31,11 +31,6 @@ def _client(args: argparse.Namespace) -> JsonClient:
     return JsonClient(server, {"Authorization": f"Bearer {token}"}, timeout_s=30, ssl_context=context)
 
 
-def _bar(progress: dict[str, Any], width: int = 30) -> str:
-    mb = progress["bytes_read"] / 1e6
-    return f"sync {progress['state']:8} {progress['records']:>10,} records  {mb:8.1f} MB"
-
-
 def cmd_sync(args: argparse.Namespace) -> int:
     client = _client(args)
     try:
@@ -44,21 +39,14 @@ def cmd_sync(args: argparse.Namespace) -> int:
         if exc.status != 409:
             raise
         print("a full sync is already running; following it", file=sys.stderr)
-    tty = sys.stderr.isatty()
-    last_print = 0.0
+    shown = Progress("sync", "records")
     while True:
         progress = client.call("GET", "/ops/api/sync")
-        now = time.monotonic()
-        if tty:
-            print("\r" + _bar(progress), end="", file=sys.stderr, flush=True)
-        elif now - last_print >= 2:
-            print(_bar(progress), file=sys.stderr, flush=True)
-            last_print = now
+        shown.update_to(progress["records"], progress.get("expected"))
         if progress["state"] != "running":
             break
         time.sleep(0.2)
-    if tty:
-        print(file=sys.stderr)
+    shown.close()
     if progress["state"] == "done":
         print(
             f"sync done: {progress['records']:,} records, registry seq {progress['seq']}, {progress['seconds']} s"

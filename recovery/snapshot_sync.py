@@ -40,7 +40,7 @@ class SyncProgress:
     finished_at: str | None = None
     bytes_read: int = 0
     records: int = 0
-    expected: int | None = None  # total records, known once the end line arrives
+    expected: int | None = None  # total records: from the header's counts, else once the end line arrives
     registry_counts: dict[str, int] = field(default_factory=dict)
     seq: int | None = None
     error: str | None = None
@@ -127,6 +127,9 @@ def load_snapshot(
                     raise SyncError(f"malformed record after {progress.records} records: {exc!r}") from exc
                 if rtype == "header":
                     header = rec
+                    counts = rec.get("counts")
+                    if isinstance(counts, dict) and all(isinstance(n, int) for n in counts.values()):
+                        progress.expected = sum(counts.values())  # how far the sync is, as it goes
                 elif rtype == "end":
                     end = rec
                 else:

@@ -33,6 +33,7 @@ from registry_sim.store import Counts, StoreReader, build_store
 from registry_sim.tls_files import ensure_registry_tls, link_context
 from wire.cli import CommandParser
 from wire.files import private_files
+from wire.progress import Progress
 from wire.tls import is_loopback
 
 DEFAULT_DB = Path("var/registry/registry.sqlite3")
@@ -52,19 +53,15 @@ def _counts_text(counts: Counts) -> str:
 def _seed(args: argparse.Namespace) -> int:
     fiscal_year = args.fiscal_year or default_fiscal_year()
     started = time.monotonic()
-    shown = [started]
+    shown = Progress("seed", "residents", total=args.residents)
 
     def progress(counts: Counts) -> None:
-        now = time.monotonic()
-        if now - shown[0] >= 2.0:
-            shown[0] = now
-            done = counts["resident"]
-            rate = done / (now - started)
-            print(f"seed: {done}/{args.residents} residents ({rate:,.0f}/s)", file=sys.stderr, flush=True)
+        shown.update_to(counts["resident"])
 
     source = f"seed residents={args.residents} seed={args.seed} fiscal_year={fiscal_year}"
     records = generate_city(args.residents, args.seed, fiscal_year)
     counts = build_store(args.db, records, source=source, progress=progress)
+    shown.close()
     elapsed = time.monotonic() - started
     print(
         f"seeded {args.db}: {_counts_text(counts)} in {elapsed:.1f} s (demo resident {DEMO_ATENA_NO})",

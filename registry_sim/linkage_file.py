@@ -41,8 +41,17 @@ def utc_now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def header_line(seq: int, epoch: str) -> bytes:
-    header = {"t": "header", "format": FORMAT, "epoch": epoch, "seq": seq, "generated_at": utc_now_iso()}
+def header_line(seq: int, epoch: str, counts: Counts | None = None) -> bytes:
+    """The first line; ``counts`` (the records to come, per type) lets a reader show how far it is."""
+    header: dict[str, Any] = {
+        "t": "header",
+        "format": FORMAT,
+        "epoch": epoch,
+        "seq": seq,
+        "generated_at": utc_now_iso(),
+    }
+    if counts is not None:
+        header["counts"] = counts
     return orjson.dumps(header) + b"\n"
 
 
@@ -139,7 +148,7 @@ def checked_records(lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
 
 def write_linkage(snapshot: Snapshot, out: IO[bytes]) -> Counts:
     """Write header, every record and the end line; return the counts."""
-    out.write(header_line(snapshot.seq, snapshot.epoch))
+    out.write(header_line(snapshot.seq, snapshot.epoch, snapshot.counts))
     for chunk in snapshot.lines(chunk_bytes=1 << 20):
         out.write(chunk)
     out.write(end_line(snapshot.streamed))

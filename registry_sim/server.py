@@ -164,7 +164,7 @@ async def snapshot(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": NDJSON, "Cache-Control": "no-store"})
     try:
         await response.prepare(request)
-        await response.write(header_line(cursor.snap.seq, cursor.snap.epoch))
+        await response.write(header_line(cursor.snap.seq, cursor.snap.epoch, cursor.snap.counts))
         extra: str | None = None
         if bad:
             line, extra = garbage.snapshot_line(bad)

@@ -291,3 +291,10 @@ def test_a_card_revoked_at_the_card_ca_is_refused_within_a_refresh(stack: Stack)
         )
         is not None
     )
+
+
+def test_a_full_sync_by_hand_shows_percentage_and_time_left(stack: Stack) -> None:
+    done = stack.ops("sync")  # --full is the only kind and may be left out
+    lines = done.stderr.strip().splitlines()
+    assert lines and "100%" in lines[-1] and "records" in lines[-1], done.stderr
+    assert done.stdout.startswith("sync done:")
