@@ -38,6 +38,7 @@ class Service:
         log_dir: Path,
         env: dict[str, str] | None = None,
         raw: bool = False,
+        cwd: Path | None = None,
     ) -> None:
         """``args``: a Python module and its arguments (``python -m``), or with ``raw`` a whole command."""
         self.name = name
@@ -53,6 +54,7 @@ class Service:
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
             start_new_session=True,
+            cwd=cwd,
         )
 
     def wait_http(self, url: str, timeout_s: float = 30) -> None:

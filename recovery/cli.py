@@ -87,8 +87,21 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_mode(args: argparse.Namespace) -> int:
-    result = _client(args).call("POST", "/ops/api/mode", {"mode": args.mode, "reason": args.reason})
+    client = _client(args)
+    result = client.call("POST", "/ops/api/mode", {"mode": args.mode, "reason": args.reason})
     mode = result["mode"]
+    deadline = time.monotonic() + args.wait
+    if args.mode == "normal" and mode["mode"] != "normal":  # released: the server catches up first
+        print(f"released; {mode['reason']} ...", file=sys.stderr, flush=True)
+        while mode["mode"] != "normal" and time.monotonic() < deadline:
+            time.sleep(0.5)
+            mode = client.call("GET", "/ops/api/status")["mode"]
+        if mode["mode"] != "normal":
+            print(
+                f"still {mode['mode']} after {args.wait:g} s: {mode['reason']} (see konbini-ops status)",
+                file=sys.stderr,
+            )
+            return 1
     how = "by hand, until released with 'konbini-ops mode normal'" if mode["manual"] else "automatic"
     print(f"mode {mode['mode']} ({how}) since {mode['since']}: {mode['reason']}")
     return 0
@@ -253,6 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--reason", default="", help="why (required for recovery and maintenance; in the audit log)"
+    )
+    p.add_argument(
+        "--wait", type=float, default=60.0, help="mode normal: seconds to wait for the server to catch up"
     )
     p.set_defaults(func=cmd_mode)
     p = sub.add_parser(

@@ -16,11 +16,8 @@ import argparse
 import asyncio
 import json
 import logging
-import ssl
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -33,6 +30,7 @@ from registry_sim.store import Counts, StoreReader, build_store
 from registry_sim.tls_files import ensure_registry_tls, link_context
 from wire.cli import CommandParser
 from wire.files import private_files
+from wire.http_json import HttpError, JsonClient
 from wire.progress import Progress
 from wire.tls import is_loopback
 
@@ -159,17 +157,6 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _post(
-    url: str, body: dict[str, object], context: ssl.SSLContext | None, timeout: float = 10.0
-) -> dict[str, object]:
-    req = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
-    )
-    with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:
-        answer: dict[str, object] = json.loads(resp.read())
-        return answer
-
-
 def _changes(args: argparse.Namespace) -> int:
     base = args.url.rstrip("/")
     body: dict[str, object] = {"rate": args.rate, "duration_s": args.duration}
@@ -177,16 +164,18 @@ def _changes(args: argparse.Namespace) -> int:
         body["seed"] = args.seed
     try:
         context = link_context(args.tls_dir) if base.startswith("https://") else None
-        state = _post(f"{base}/control/generate", body, context)
+        client = JsonClient(base, {}, timeout_s=10, ssl_context=context)
+        state = client.call("POST", "/control/generate", body)
         while args.wait and state.get("running"):
             time.sleep(0.5)
-            with urllib.request.urlopen(f"{base}/control/generate", timeout=10, context=context) as resp:
-                state = json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        error = json.loads(exc.read() or b"{}").get("error", {})
-        print(f"the registry refused: {error.get('message', exc.reason)}", file=sys.stderr)
+            state = client.call("GET", "/control/generate")
+    except HttpError as exc:
+        if exc.status == 0:
+            print(f"cannot reach the registry at {base}: {exc.message}", file=sys.stderr)
+        else:
+            print(f"the registry refused: {exc.message}", file=sys.stderr)
         return 1
-    except OSError as exc:
+    except OSError as exc:  # its TLS files
         print(f"cannot reach the registry at {base}: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(state, ensure_ascii=False))

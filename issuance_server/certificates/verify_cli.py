@@ -20,14 +20,13 @@ import json
 import os
 import ssl
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from wire.cli import CommandParser
+from wire.http_json import HttpError, JsonClient
 
 KEY_RELATIVE_PATH: Final = Path("keys") / "issuing-ed25519.pub"
 TRUST_RELATIVE_PATH: Final = Path("keys") / "city-issuing.crt"
@@ -117,16 +116,11 @@ def ask_server(
 ) -> ServerAnswer | None:
     """The server's view of the record; ``None`` if it cannot be reached or answers nonsense."""
     context = ssl.create_default_context(cafile=str(server_ca)) if server_ca is not None else None
-    request = urllib.request.Request(
-        verify_url(server),
-        data=json.dumps({"qr_text": qr_text}).encode("utf-8"),
-        headers={"Content-Type": "application/json", "Accept": "application/json"},
-        method="POST",
-    )
+    client = JsonClient(verify_url(server), {"Accept": "application/json"}, timeout, context)
     try:
-        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
-            answer: Any = json.loads(response.read(1 << 20))
-    except (urllib.error.URLError, OSError, ValueError):
+        http_status, data, _ = client.request("POST", "", {"qr_text": qr_text})
+        answer: Any = json.loads(data[: 1 << 20]) if http_status < 400 else None
+    except (HttpError, ValueError):
         return None
     if not isinstance(answer, dict) or answer.get("result") not in (
         "VALID",
