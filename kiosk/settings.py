@@ -6,9 +6,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
@@ -69,12 +70,22 @@ def load(args: argparse.Namespace | None = None, env: dict[str, str] | None = No
         try:
             values[f.name] = raw if isinstance(raw, bool) else _coerce(str(raw), f.type)
         except ValueError as exc:
-            raise SystemExit(f"error: setting {f.name}: {exc}") from None
+            _refuse(f"setting {f.name} = {raw!r}: {exc}")
     settings = KioskSettings(**values)
     if settings.host not in LOOPBACK:
-        raise SystemExit(
-            f"error: setting host: the kiosk app serves its own machine only ({', '.join(LOOPBACK)})"
-        )
+        _refuse(f"setting host: the kiosk app serves its own machine only ({', '.join(LOOPBACK)})")
     if settings.payment != "simulated":
-        raise SystemExit(f"error: setting payment: unknown payment device {settings.payment!r}")
+        _refuse(f"setting payment: unknown payment device {settings.payment!r} (allowed: simulated)")
+    for f in dataclasses.fields(KioskSettings):
+        value = getattr(settings, f.name)
+        if f.name.endswith("_s") and value <= 0:
+            _refuse(f"setting {f.name} = {value!r}: a number of seconds above 0")
+        if f.name == "port" and not 1 <= value <= 65535:
+            _refuse(f"setting port = {value!r}: a port number, 1-65535")
     return settings
+
+
+def _refuse(message: str) -> NoReturn:
+    """One line naming the setting and what is allowed; exit status 2, no traceback."""
+    print(f"konbini-kiosk: {message}", file=sys.stderr)
+    raise SystemExit(2)

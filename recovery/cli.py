@@ -67,6 +67,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"mode            {mode['mode']} ({'by hand' if mode['manual'] else 'automatic'}) since {mode['since']}"
     )
     print(f"why             {mode['reason']}")
+    if link.get("last_resync"):
+        print(f"last resync     {link['last_resync']['at']}: {link['last_resync']['reason']}")
     print(
         f"breaker         {link['breaker']['state']} (failures {link['breaker']['consecutive_failures']},"
         f" cool-down {link['breaker']['cooldown_s']} s)"

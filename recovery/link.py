@@ -69,6 +69,7 @@ class RegistryLink:
         self.registry_seq: int | None = None
         self.replica_seq: int | None = None
         self.confirmed_at: str | None = None  # the replica matched the registry at this time
+        self.last_resync: dict[str, str] | None = None  # when and why the link last loaded a whole snapshot
         self.last_error: str | None = None
         self.lags: collections.deque[float] = collections.deque(maxlen=20_000)
         self.applied = 0
@@ -243,6 +244,7 @@ class RegistryLink:
 
     async def _resync(self, reason: str) -> None:
         log.warning("full resync: %s", reason)
+        self.last_resync = {"at": utc_now_iso(), "reason": reason}
         await self.core.audit.append(SYSTEM, "feed_broken", "resync", reason=reason[:200])
         self.sync.start()  # the same sync ops start by hand (if one runs already, follow it): never two at once
         progress = await self.sync.wait()
@@ -317,6 +319,7 @@ class RegistryLink:
             "last_failover_s": self.last_failover_s,
             "last_catch_up_s": self.last_catch_up_s,
             "paused": self.paused,
+            "last_resync": self.last_resync,
         }
 
     def replica_age_s(self) -> float | None:

@@ -4,6 +4,7 @@ registry (killed, slow, flapping, garbage, gaps, resets) and the server itself k
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -174,6 +175,11 @@ def test_sequence_gap_or_reset_leads_to_a_resync(stack: Stack, fault: str) -> No
     wait_for("catch-up after resync", lambda: caught_up(stack), 30)
     check = stack.ops("check")
     assert "consistent" in check.stdout, check.stdout + check.stderr
+    status = stack.ops("status").stdout  # one reading: says the resync and why, and one registry seq
+    assert re.search(r"last resync .*(gap|reset|epoch|sequence)", status), status
+    feed = re.search(r"feed\s+replica seq (\d+) / registry seq (\d+)", status)
+    assert feed is not None and feed[1] == feed[2], status
+    assert "\nregistry seq" not in status, status
 
 
 def test_server_killed_mid_feed_resumes_from_its_checkpoint(stack: Stack, tmp_path: Path) -> None:
