@@ -9,13 +9,14 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from kiosk.pcscd import ensure_pcscd
-from konbini_demo.processes import Service, port_in_use
+from konbini_demo.processes import Service, free_port, port_in_use
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,3 +76,19 @@ def test_every_by_hand_step_of_the_readme_runs_as_written(folder: Path) -> None:
     printed = list((folder / "out").glob("certificate-*.pdf"))
     assert len(printed) >= 3, printed  # the three scripted kiosk sessions
     assert shlex.split(steps[0])[0] == "konbini-registry"
+
+
+def test_the_demo_ends_with_a_verify_command_that_works_as_printed(tmp_path: Path) -> None:
+    ports = [str(free_port()), str(free_port())]
+    demo = subprocess.run(
+        [sys.executable, "-m", "konbini_demo", "--root", str(tmp_path / "demo"), "--out", str(tmp_path / "out"),
+         "--residents", "300", "--registry-port", ports[0], "--server-port", ports[1]],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr[-2000:]
+    printed = next(line for line in demo.stdout.splitlines() if line.startswith("check it yourself: "))
+    check = subprocess.run(
+        printed.removeprefix("check it yourself: "), shell=True, cwd=ROOT, capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert check.returncode == 0 and check.stdout.startswith("VALID"), check.stdout + check.stderr
