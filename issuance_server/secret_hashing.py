@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import secrets
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 
@@ -36,6 +37,7 @@ class SecretHasher:
         self._pepper = pepper
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="argon2")
         self._time = on_time  # konbini_argon2_seconds{op}
+        self._decoy: str | None = None  # a hash nobody's password matches, for verify_or_waste
 
     def _keyed(self, context: str, secret: str) -> bytes:
         return hmac.new(self._pepper, f"{context}\0{secret}".encode(), hashlib.sha256).digest()
@@ -60,6 +62,16 @@ class SecretHasher:
     async def verify(self, context: str, stored_hash: str, secret: str) -> bool:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, self.verify_sync, context, stored_hash, secret)
+
+    async def verify_or_waste(self, context: str, stored_hash: str | None, secret: str) -> bool:
+        """``verify``, or with no hash (an unknown or locked account) the same work on one that cannot
+        match, so the time taken does not tell which."""
+        if stored_hash is None:
+            if self._decoy is None:
+                self._decoy = await self.hash(context, secrets.token_hex(16))
+            await self.verify(context, self._decoy, secret)
+            return False
+        return await self.verify(context, stored_hash, secret)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)

@@ -103,6 +103,9 @@ class Settings:
         15.0, "a connection that sends no complete request for this long (idle keep-alive included) is closed"
     )
     pin_max_failures: int = _s(3, "consecutive PIN failures that lock a registration")
+    staff_max_failures: int = _s(
+        5, "failed staff logins in a row that lock the account until ops lift it (konbini-ops staff-unlock)"
+    )
     argon2_time_cost: int = _s(2, "argon2id iterations (OWASP minimum: 2 with 19 MiB)")
     argon2_memory_kib: int = _s(19 * 1024, "argon2id memory, KiB (OWASP minimum: 19456)")
     argon2_parallelism: int = _s(1, "argon2id lanes")
@@ -279,7 +282,7 @@ def _problems(s: Settings) -> list[tuple[str, str]]:
         for f in dataclasses.fields(Settings)
         if f.name.endswith("_s") and f.name != "card_crl_max_stale_s"
     ]
-    positive += ["max_body_bytes", "pin_max_failures", "feed_batch", "breaker_failures", "argon2_time_cost",
+    positive += ["max_body_bytes", "pin_max_failures", "staff_max_failures", "feed_batch", "breaker_failures", "argon2_time_cost",
                  "argon2_memory_kib", "argon2_parallelism", "kiosk_max_open_sessions",
                  "kiosk_session_opens_per_minute", "kiosk_cert_days", "nonce_ttl_s", "session_idle_s"]  # fmt: skip
     found += [(name, "a number above 0") for name in dict.fromkeys(positive) if getattr(s, name) <= 0]

@@ -196,6 +196,12 @@ def cmd_kiosk_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_staff_unlock(args: argparse.Namespace) -> int:
+    _client(args).call("POST", f"/ops/api/staff/{args.staff_id}/unlock")
+    print(f"staff account {args.staff_id} unlocked; its failed logins are cleared")
+    return 0
+
+
 def cmd_kiosks(args: argparse.Namespace) -> int:
     kiosks = _client(args).call("GET", "/ops/api/kiosks")["kiosks"]
     for k in kiosks:
@@ -260,6 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("kiosk_id", help="the kiosk's id")
     p.set_defaults(func=cmd_kiosk_remove)
+    p = sub.add_parser("staff-unlock", help="lift a staff account's lockout after too many failed logins")
+    p.add_argument("staff_id", help="the staff id")
+    p.set_defaults(func=cmd_staff_unlock)
     p = sub.add_parser("kiosks", help="list enrolled and removed kiosks")
     p.set_defaults(func=cmd_kiosks)
     p = sub.add_parser("mode", help="switch mode by hand (recovery/maintenance stay until 'mode normal')")

@@ -22,6 +22,7 @@ from recovery.link import LINK
 from recovery.reconcile import reconcile
 from recovery.registry_client import FeedBroken, RegistryUnavailable
 from recovery.snapshot_sync import SnapshotSync, SyncError
+from registration.staff_auth import lift_lockout
 from wire.tls import cert_pem
 
 routes = web.RouteTableDef()
@@ -161,6 +162,17 @@ async def remove_kiosk(request: web.Request) -> web.Response:
 async def list_kiosks(request: web.Request) -> web.Response:
     core, _ = ops_actor(request)
     return json_response({"kiosks": await kiosk_enrolment.listing(core.db)})
+
+
+@routes.post("/api/staff/{staff_id}/unlock")
+@allow(OPS)
+async def unlock_staff(request: web.Request) -> web.Response:
+    """Lift a staff account's lockout (after too many failed logins)."""
+    core, actor = ops_actor(request)
+    staff_id = request.match_info["staff_id"]
+    if not await lift_lockout(core, actor, staff_id):
+        raise ApiError(404, "staff_not_locked", f"no locked staff account {staff_id}")
+    return json_response({"staff_id": staff_id, "unlocked": True})
 
 
 def _kiosk_id(kiosk_id: str) -> str:

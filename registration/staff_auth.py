@@ -41,25 +41,60 @@ STAFF_ROLES: web.RequestKey[frozenset[str]] = web.RequestKey(
 
 
 async def login(core: ServerCore, staff_id: str, password: str, terminal: str, peer: str) -> str:
-    row = await core.db.fetchone("SELECT password_hash, active FROM staff WHERE staff_id = ?", (staff_id,))
+    """A session token, or 401 ``login_failed`` alike for an unknown id, a wrong password and a locked
+    account (argon2id runs in each case, so the time does not tell them apart either). Each attempt is
+    counted before the password is checked, so parallel guesses cannot pass ``staff_max_failures``; the
+    account then stays locked until ops lift it (:func:`lift_lockout`)."""
     actor = Actor("staff", staff_id, terminal, peer)
-    ok = (
-        row is not None
-        and bool(row["active"])
-        and await core.hasher.verify(STAFF_PASSWORD, row["password_hash"], password)
-    )
-    if not ok:
-        await core.audit.append(actor, "staff_login", "denied")
-        raise ApiError(401, "login_failed", "wrong staff id or password")
+    limit = core.settings.staff_max_failures
+    async with core.db.transaction() as tx:
+        row = await tx.fetchone(
+            "UPDATE staff SET failed_logins = failed_logins + 1 WHERE staff_id = ? AND active = 1"
+            " RETURNING password_hash, failed_logins, locked_at",
+            (staff_id,),
+        )
+    open_account = row is not None and row["locked_at"] is None and row["failed_logins"] <= limit
+    stored = row["password_hash"] if open_account and row is not None else None
+    if not await core.hasher.verify_or_waste(STAFF_PASSWORD, stored, password):
+        result = "denied"
+        if row is not None and row["locked_at"] is None and row["failed_logins"] >= limit:
+            async with core.db.transaction() as tx:
+                await tx.execute(
+                    "UPDATE staff SET locked_at = ? WHERE staff_id = ? AND locked_at IS NULL",
+                    (utc_now_iso(), staff_id),
+                )
+            result = "locked"
+        elif row is not None and row["locked_at"] is not None:
+            result = "refused_locked"
+        await core.audit.append(actor, "staff_login", result)
+        raise ApiError(
+            401,
+            "login_failed",
+            f"wrong staff id or password, or the account is locked after {limit} failures in a row (ops can"
+            " lift it)",
+        )
     token = secrets.token_urlsafe(32)
     now = utc_now_iso()
     async with core.db.transaction() as tx:
+        await tx.execute("UPDATE staff SET failed_logins = 0 WHERE staff_id = ?", (staff_id,))
         await tx.execute(
             "INSERT INTO staff_sessions (token_hash, staff_id, terminal, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?)",
             (token_hash(token), staff_id, terminal, now, now),
         )
         await core.audit.append_in(tx, actor, "staff_login", "ok")
     return token
+
+
+async def lift_lockout(core: ServerCore, actor: Actor, staff_id: str) -> bool:
+    """Unlock a staff account (and clear its failures); False when no such account is locked."""
+    async with core.db.transaction() as tx:
+        changed = await tx.execute(
+            "UPDATE staff SET locked_at = NULL, failed_logins = 0 WHERE staff_id = ? AND locked_at IS NOT NULL",
+            (staff_id,),
+        )
+        if changed:
+            await core.audit.append_in(tx, actor, "staff_unlock", "ok", None, staff_id=staff_id)
+    return bool(changed)
 
 
 async def authenticate_staff(request: web.Request, rule: Rule) -> Actor:

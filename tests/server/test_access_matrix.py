@@ -20,6 +20,7 @@ PARAMS = {
     "action": "unlock",
     "record": "KB1.x.y",
     "kiosk_id": "kiosk-none",
+    "staff_id": "nobody-here",
 }
 
 
