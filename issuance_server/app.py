@@ -14,6 +14,7 @@ from issuance_server import status_api, verify_api
 from issuance_server.access import access_middleware
 from issuance_server.api_errors import BODY_TIMEOUT, error_middleware
 from issuance_server.audit import checkpoint_loop, write_checkpoint
+from issuance_server.backup import backup_loop
 from issuance_server.card_crl import crl_loop, refresh_crl
 from issuance_server.core import CORE, ServerCore
 from issuance_server.documents import sweep_unprinted
@@ -54,6 +55,7 @@ def make_app(settings: Settings) -> web.Application:
                 name="audit-checkpoints",
             ),
         ]
+        tasks.append(loop.create_task(backup_loop(core), name="daily-backup"))
         if settings.crl_source is not None:
             await refresh_crl(core, settings.crl_source)
             tasks.append(loop.create_task(crl_loop(core, settings.crl_source), name="card-crl"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import sys
 import tomllib
 import urllib.parse
@@ -126,6 +127,10 @@ class Settings:
         "the city's public HTTPS site (a publicly trusted certificate): printed QR codes link to"
         " <url>/verify/<record> so a phone camera opens the check page; empty: the QR holds the bare record",
     )
+    backup_at: str = _s(
+        "03:00", "the daily backup's time, Japan time, HH:MM (konbini-ops backup takes one now)"
+    )
+    backups_kept: int = _s(7, "backups kept in <data_dir>/backups; older ones are removed")
     audit_checkpoint_s: float = _s(
         60.0, "how often a signed checkpoint of the audit chain's head is appended to audit/checkpoints.log"
     )
@@ -267,6 +272,8 @@ def _problems(s: Settings) -> list[tuple[str, str]]:
                  + (f"; unknown {', '.join(sorted(extra))}" if extra else "")
                  + (f"; not a fee: {', '.join(sorted(bad))}" if bad else ""))
             )  # fmt: skip
+    if not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", s.backup_at):
+        found.append(("backup_at", "a time of day, HH:MM"))
     if s.juminhyo_layout not in ("setai", "kojin"):
         found.append(("juminhyo_layout", "'setai' (世帯連記式) or 'kojin' (個人票)"))
     try:
@@ -284,7 +291,7 @@ def _problems(s: Settings) -> list[tuple[str, str]]:
     ]
     positive += ["max_body_bytes", "pin_max_failures", "staff_max_failures", "feed_batch", "breaker_failures", "argon2_time_cost",
                  "argon2_memory_kib", "argon2_parallelism", "kiosk_max_open_sessions",
-                 "kiosk_session_opens_per_minute", "kiosk_cert_days", "nonce_ttl_s", "session_idle_s"]  # fmt: skip
+                 "kiosk_session_opens_per_minute", "kiosk_cert_days", "backups_kept", "nonce_ttl_s", "session_idle_s"]  # fmt: skip
     found += [(name, "a number above 0") for name in dict.fromkeys(positive) if getattr(s, name) <= 0]
     if s.card_crl_max_stale_s < 0:
         found.append(("card_crl_max_stale_s", "0 or more seconds"))

@@ -10,10 +10,14 @@ import argparse
 import csv
 import json
 import os
+import socket
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 
+from issuance_server.audit import Actor
+from issuance_server.backup import BackupError, restore
 from issuance_server.secrets_store import read_ops_token, write_private
 from issuance_server.settings import settings_or_exit
 from wire.cli import CommandParser
@@ -21,6 +25,12 @@ from wire.files import private_files
 from wire.http_json import HttpError, JsonClient, server_ca_context
 from wire.progress import Progress
 from wire.tls import key_pem, kiosk_key_request
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1" if host in ("0.0.0.0", "::", "") else host, port)) == 0
 
 
 def _client(args: argparse.Namespace) -> JsonClient:
@@ -196,6 +206,49 @@ def cmd_kiosk_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    client = _client(args)
+    client.timeout_s = 3600
+    made = client.call("POST", "/ops/api/backups")
+    counts = ", ".join(f"{n:,} {t}" for t, n in made["counts"].items())
+    print(
+        f"backup {made['backup']} proven: integrity {made['integrity']}, audit trail intact"
+        f" ({made['audit']['rows']} rows), {counts}"
+    )
+    return 0
+
+
+def cmd_backups(args: argparse.Namespace) -> int:
+    found = _client(args).call("GET", "/ops/api/backups")["backups"]
+    for b in found:
+        print(
+            f"{b['backup']}  {'proven' if b['proven'] else 'NOT PROVEN'}  {b['counts']['issuances']:,} issuances"
+        )
+    print(f"{len(found)} backup(s)")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Offline: the server must be stopped (its database is replaced)."""
+    settings = settings_or_exit("konbini-ops", args.config, data_dir=args.data_dir)
+    url = urllib.parse.urlsplit(args.server or settings.server_url)
+    if port_open(url.hostname or "127.0.0.1", url.port or settings.port):
+        print(f"error: a server answers on {url.geturl()}: stop it before restoring", file=sys.stderr)
+        return 1
+    try:
+        result = restore(settings, args.backup, Actor("ops", "konbini-ops restore", "ops"))
+    except BackupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    audit = result["audit"]
+    print(
+        f"restored {result['restored']}: {result['counts']['issuances']:,} issuances; audit trail"
+        f" {'intact' if audit['intact'] else 'BROKEN: ' + str(audit['problem'])} ({audit['rows']} rows,"
+        " the restore recorded); start the server, then konbini-ops sync"
+    )
+    return 0 if audit["intact"] else 1
+
+
 def cmd_staff_unlock(args: argparse.Namespace) -> int:
     _client(args).call("POST", f"/ops/api/staff/{args.staff_id}/unlock")
     print(f"staff account {args.staff_id} unlocked; its failed logins are cleared")
@@ -266,6 +319,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("kiosk_id", help="the kiosk's id")
     p.set_defaults(func=cmd_kiosk_remove)
+    p = sub.add_parser("backup", help="take a backup now and prove it by a restore check (also daily)")
+    p.set_defaults(func=cmd_backup)
+    p = sub.add_parser("backups", help="list the backups kept")
+    p.set_defaults(func=cmd_backups)
+    p = sub.add_parser("restore", help="bring a backup back (server stopped); recorded in the audit trail")
+    p.add_argument("backup", help="the backup's name, as konbini-ops backups lists it")
+    p.set_defaults(func=cmd_restore)
     p = sub.add_parser("staff-unlock", help="lift a staff account's lockout after too many failed logins")
     p.add_argument("staff_id", help="the staff id")
     p.set_defaults(func=cmd_staff_unlock)

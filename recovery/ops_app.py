@@ -6,7 +6,9 @@ logins with roles and TOTP for ops arrive with the ops web pages.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import sqlite3
 
 from aiohttp import web
 
@@ -14,6 +16,7 @@ from issuance_server import kiosk_enrolment
 from issuance_server.access import OPS, Rule, actor_of, allow
 from issuance_server.api_errors import ApiError, field, json_response, read_json
 from issuance_server.audit import Actor, read_checkpoints, verify_trail
+from issuance_server.backup import BackupError, backup_now, list_backups
 from issuance_server.core import ServerCore, core_of
 from issuance_server.modes import MODES, switch_mode
 from issuance_server.server_tls import KioskCsrError
@@ -162,6 +165,26 @@ async def remove_kiosk(request: web.Request) -> web.Response:
 async def list_kiosks(request: web.Request) -> web.Response:
     core, _ = ops_actor(request)
     return json_response({"kiosks": await kiosk_enrolment.listing(core.db)})
+
+
+@routes.post("/api/backups")
+@allow(OPS)
+async def backup(request: web.Request) -> web.Response:
+    """Take a backup now and prove it by a restore check (the server also takes one daily)."""
+    core, actor = ops_actor(request)
+    try:
+        made = await backup_now(core, actor)
+    except (BackupError, OSError, sqlite3.Error) as exc:
+        raise ApiError(503, "backup_failed", f"the backup failed: {exc}") from None
+    return json_response({"backup": made.folder.name, **made.manifest}, status=201)
+
+
+@routes.get("/api/backups")
+@allow(OPS)
+async def backups(request: web.Request) -> web.Response:
+    core, _ = ops_actor(request)
+    found = await asyncio.to_thread(list_backups, core.settings)
+    return json_response({"backups": [{"backup": b.folder.name, **b.manifest} for b in found]})
 
 
 @routes.post("/api/staff/{staff_id}/unlock")

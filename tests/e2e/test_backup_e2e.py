@@ -1,0 +1,50 @@
+"""A backup restored across the real processes: what was issued after it is gone, and the audit trail (with
+its signed checkpoints) still verifies, the restore recorded."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from konbini_demo.soft_kiosk import SoftKiosk
+from konbini_demo.stack import Stack
+from registry_sim.generator import DEMO_ATENA_NO
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    s = Stack(tmp_path_factory.mktemp("backup"), residents=200)
+    try:
+        s.start()
+        yield s
+    finally:
+        s.stop()
+
+
+def test_a_restored_backup_verifies_and_records_the_restore(stack: Stack, tmp_path: Path) -> None:
+    kiosk = SoftKiosk(stack, DEMO_ATENA_NO)
+    kiosk.register()
+    assert "serial" in kiosk.session()
+    made = stack.ops("backup")
+    assert "proven" in made.stdout, made.stdout + made.stderr
+    name = made.stdout.split()[1]
+    after = kiosk.session()  # issued after the backup: the restore takes it back
+    assert "serial" in after
+    refused = stack.ops("restore", name, check=False)
+    assert refused.returncode == 1 and "stop it before restoring" in refused.stderr
+    stack.services.pop("server").stop()
+    restored = stack.ops("restore", name)
+    assert "audit trail intact" in restored.stdout, restored.stdout + restored.stderr
+    stack.start_server()
+    verified = stack.ops("audit-verify")
+    assert "audit trail intact" in verified.stdout, verified.stdout + verified.stderr
+    answer = (
+        stack.server_client().call("POST", "/verify", {"qr_text": after["qr_text"]})
+        if "qr_text" in after
+        else None
+    )
+    assert answer is None or answer["result"] == "UNKNOWN_SERIAL"
