@@ -104,8 +104,9 @@ class Settings:
         15.0, "a connection that sends no complete request for this long (idle keep-alive included) is closed"
     )
     pin_max_failures: int = _s(3, "consecutive PIN failures that lock a registration")
-    staff_max_failures: int = _s(
-        5, "failed staff logins in a row that lock the account until ops lift it (konbini-ops staff-unlock)"
+    staff_max_failures: int = _s(5, "failed staff logins in a row that lock the account for staff_lockout_s")
+    staff_lockout_s: int = _s(
+        900, "how long a locked staff account stays locked (konbini-ops staff-unlock lifts it sooner)"
     )
     argon2_time_cost: int = _s(2, "argon2id iterations (OWASP minimum: 2 with 19 MiB)")
     argon2_memory_kib: int = _s(19 * 1024, "argon2id memory, KiB (OWASP minimum: 19456)")

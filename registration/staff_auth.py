@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from aiohttp import web
 
@@ -44,10 +44,16 @@ async def login(core: ServerCore, staff_id: str, password: str, terminal: str, p
     """A session token, or 401 ``login_failed`` alike for an unknown id, a wrong password and a locked
     account (argon2id runs in each case, so the time does not tell them apart either). Each attempt is
     counted before the password is checked, so parallel guesses cannot pass ``staff_max_failures``; the
-    account then stays locked until ops lift it (:func:`lift_lockout`)."""
+    account then stays locked for ``staff_lockout_s`` or until ops lift it (:func:`lift_lockout`)."""
     actor = Actor("staff", staff_id, terminal, peer)
     limit = core.settings.staff_max_failures
+    since = utc_now() - timedelta(seconds=core.settings.staff_lockout_s)
+    expired = since.isoformat(timespec="milliseconds").replace("+00:00", "Z")  # as utc_now_iso writes it
     async with core.db.transaction() as tx:
+        await tx.execute(  # a lockout that has run its time ends: the count starts again
+            "UPDATE staff SET locked_at = NULL, failed_logins = 0 WHERE staff_id = ? AND locked_at < ?",
+            (staff_id, expired),
+        )
         row = await tx.fetchone(
             "UPDATE staff SET failed_logins = failed_logins + 1 WHERE staff_id = ? AND active = 1"
             " RETURNING password_hash, failed_logins, locked_at",
@@ -70,8 +76,8 @@ async def login(core: ServerCore, staff_id: str, password: str, terminal: str, p
         raise ApiError(
             401,
             "login_failed",
-            f"wrong staff id or password, or the account is locked after {limit} failures in a row (ops can"
-            " lift it)",
+            f"wrong staff id or password, or the account is locked after {limit} failures in a row (for"
+            f" {core.settings.staff_lockout_s // 60} minutes, or until ops lift it)",
         )
     token = secrets.token_urlsafe(32)
     now = utc_now_iso()

@@ -30,6 +30,16 @@ async def test_five_failures_lock_the_account_even_for_the_right_password(env: E
     assert tail == ["denied"] * 4 + ["locked", "refused_locked", "ok", "ok"]
 
 
+async def test_a_lockout_ends_after_its_time(env: Env) -> None:
+    for n in range(5):
+        await login(env, f"wrong-{n}")
+    assert await login(env, STAFF_PASSWORD) == 401
+    await env.core.db.execute(  # as if staff_lockout_s (15 minutes) had passed
+        "UPDATE staff SET locked_at = '2000-01-01T00:00:00.000Z' WHERE staff_id = 'clerk1'"
+    )
+    assert await login(env, STAFF_PASSWORD) == 200
+
+
 async def test_parallel_guesses_cannot_outrun_the_lockout(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     checked: list[str | None] = []
     real = env.core.hasher.verify_or_waste
