@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import getpass
 import json
 import os
 import socket
@@ -35,10 +36,24 @@ def port_open(host: str, port: int) -> bool:
 
 def _client(args: argparse.Namespace) -> JsonClient:
     settings = settings_or_exit("konbini-ops", args.config, data_dir=args.data_dir)
-    token = os.environ.get("KONBINI_OPS_TOKEN") or read_ops_token(settings.data_dir)
     server = args.server or settings.server_url
     context = server_ca_context(server, settings.tls_dir / "city-ca.crt")
-    return JsonClient(server, {"Authorization": f"Bearer {token}"}, timeout_s=30, ssl_context=context)
+    client = JsonClient(server, {}, timeout_s=30, ssl_context=context)
+    if args.staff_id:  # act as yourself (a staff member with the ops role), as the audit trail will show
+        password = os.environ.get("KONBINI_STAFF_PASSWORD") or (
+            getpass.getpass(f"password for {args.staff_id}: ") if sys.stdin.isatty() else ""
+        )
+        if not password:
+            raise SystemExit("error: set KONBINI_STAFF_PASSWORD or run in a terminal to be asked")
+        token = client.call(
+            "POST",
+            "/clerk/api/login",
+            {"staff_id": args.staff_id, "password": password, "terminal": "ops-cli"},
+        )["token"]
+    else:
+        token = os.environ.get("KONBINI_OPS_TOKEN") or read_ops_token(settings.data_dir)
+    client.headers["Authorization"] = f"Bearer {token}"
+    return client
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -297,6 +312,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir", type=Path, help="the server's data folder, for its ops token and CA (default: var)"
     )
     parser.add_argument("--server", help="server URL (default: from settings)")
+    parser.add_argument(
+        "--staff-id",
+        help="act as this staff member (ops role; password from $KONBINI_STAFF_PASSWORD or a prompt) instead"
+        " of with the shared ops token",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("sync", help="full snapshot sync from the main registry (all or nothing)")
     p.add_argument(

@@ -13,7 +13,7 @@ import sqlite3
 from aiohttp import web
 
 from issuance_server import kiosk_enrolment
-from issuance_server.access import OPS, Rule, actor_of, allow
+from issuance_server.access import OPS, Rule, actor_of, allow, staff
 from issuance_server.api_errors import ApiError, field, json_response, read_json
 from issuance_server.audit import Actor, read_checkpoints, verify_trail
 from issuance_server.backup import BackupError, backup_now, list_backups
@@ -25,22 +25,32 @@ from recovery.link import LINK
 from recovery.reconcile import reconcile
 from recovery.registry_client import FeedBroken, RegistryUnavailable
 from recovery.snapshot_sync import SnapshotSync, SyncError
-from registration.staff_auth import lift_lockout
+from registration.staff_auth import authenticate_staff, lift_lockout
 from wire.tls import cert_pem
 
 routes = web.RouteTableDef()
 
 
 async def authenticate_ops(request: web.Request, rule: Rule) -> Actor:
-    """The access middleware's authenticator for ops routes: the ops token."""
+    """The access middleware's authenticator for ops routes: a staff member holding the ``ops`` role, who
+    then acts as themselves in the audit trail, or the shared ops token (for automation)."""
     core = core_of(request)
     auth = request.headers.get("Authorization", "")
     token = auth.removeprefix("Bearer ").strip()
-    if not auth.startswith("Bearer ") or not secrets.compare_digest(
-        token.encode(), core.secrets.ops_token.encode()
+    if auth.startswith("Bearer ") and secrets.compare_digest(
+        token.encode("utf-8", "replace"), core.secrets.ops_token.encode()
     ):
-        raise ApiError(401, "ops_unauthorized", "missing or wrong ops token (see var/secrets/ops-token)")
-    return Actor("ops", "ops-token", "ops", request.remote or "")
+        return Actor("ops", "ops-token", "ops", request.remote or "")
+    try:
+        return await authenticate_staff(request, staff("ops"))
+    except ApiError as exc:
+        if exc.code == "role_required":
+            raise
+        raise ApiError(
+            401,
+            "ops_unauthorized",
+            "log in as staff with the ops role, or use the ops token (var/secrets/ops-token)",
+        ) from None
 
 
 def ops_actor(request: web.Request) -> tuple[ServerCore, Actor]:

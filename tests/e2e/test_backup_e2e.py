@@ -3,13 +3,15 @@ its signed checkpoints) still verifies, the restore recorded."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from konbini_demo.processes import run
 from konbini_demo.soft_kiosk import SoftKiosk
-from konbini_demo.stack import Stack
+from konbini_demo.stack import STAFF_ID, STAFF_PASSWORD, Stack
 from registry_sim.generator import DEMO_ATENA_NO
 
 pytestmark = pytest.mark.e2e
@@ -29,9 +31,19 @@ def test_a_restored_backup_verifies_and_records_the_restore(stack: Stack, tmp_pa
     kiosk = SoftKiosk(stack, DEMO_ATENA_NO)
     kiosk.register()
     assert "serial" in kiosk.session()
-    made = stack.ops("backup")
+    made = run(  # as a staff member with the ops role, acting as themselves (not the shared ops token)
+        ["recovery.cli", "--data-dir", str(stack.server_dir), "--server", stack.server_url, "--staff-id", STAFF_ID,
+         "backup"],
+        env={"KONBINI_STAFF_PASSWORD": STAFF_PASSWORD},
+    )  # fmt: skip
     assert "proven" in made.stdout, made.stdout + made.stderr
     name = made.stdout.split()[1]
+    conn = sqlite3.connect(f"file:{stack.server_dir / 'konbini.sqlite3'}?mode=ro", uri=True)
+    try:
+        who = conn.execute("SELECT actor_kind, actor_id FROM audit_log WHERE action = 'backup'").fetchall()
+    finally:
+        conn.close()
+    assert who == [("staff", STAFF_ID)]  # audited under the staff member's name
     after = kiosk.session()  # issued after the backup: the restore takes it back
     assert "serial" in after
     refused = stack.ops("restore", name, check=False)
@@ -42,6 +54,7 @@ def test_a_restored_backup_verifies_and_records_the_restore(stack: Stack, tmp_pa
     stack.start_server()
     verified = stack.ops("audit-verify")
     assert "audit trail intact" in verified.stdout, verified.stdout + verified.stderr
+
     answer = (
         stack.server_client().call("POST", "/verify", {"qr_text": after["qr_text"]})
         if "qr_text" in after

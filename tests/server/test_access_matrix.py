@@ -59,7 +59,8 @@ async def identities(env: Env) -> dict[str, tuple[TestClient, dict[str, str]]]:
 
 
 def allowed(rule: Rule, identity: str) -> bool:
-    return rule.who == "public" or str(rule) == identity
+    """Public routes to anyone; a route to its own identity; ops routes also to staff with the ops role."""
+    return rule.who == "public" or str(rule) == identity or (rule.who == "ops" and identity == "staff:ops")
 
 
 async def test_every_route_declares_who_may_call_it(env: Env) -> None:
@@ -115,3 +116,14 @@ async def test_a_route_without_a_rule_is_refused(env: Env, aiohttp_client: Any) 
     client = await aiohttp_client(app)
     resp = await client.get("/forgotten")
     assert resp.status == 403 and (await resp.json())["error"]["code"] == "route_undeclared"
+
+
+async def test_ops_staff_act_as_themselves(env: Env) -> None:
+    who = await identities(env)
+    client, headers = who["staff:ops"]
+    resp = await client.post("/ops/api/mode", json={"mode": "maintenance", "reason": "test"}, headers=headers)
+    assert resp.status == 200, await resp.text()
+    row = await env.core.db.fetchone(
+        "SELECT actor_kind, actor_id FROM audit_log WHERE action = 'mode_switch' ORDER BY seq DESC LIMIT 1"
+    )
+    assert row is not None and (row["actor_kind"], row["actor_id"]) == ("staff", "only-ops")
