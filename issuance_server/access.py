@@ -22,10 +22,12 @@ from issuance_server.audit import Actor
 @dataclass(frozen=True)
 class Rule:
     who: str  # public, kiosk, staff, ops
-    role: str | None = None  # staff: the role the route needs
+    role: str | None = None  # staff: the role the route needs; ops: a staff role that may also call it
 
     def __str__(self) -> str:
-        return f"staff:{self.role}" if self.who == "staff" else self.who
+        if self.who == "staff":
+            return f"staff:{self.role}"
+        return f"ops+staff:{self.role}" if self.who == "ops" and self.role else self.who
 
 
 PUBLIC = Rule("public")
@@ -35,6 +37,11 @@ OPS = Rule("ops")
 
 def staff(role: str) -> Rule:
     return Rule("staff", role)
+
+
+def ops_or(role: str) -> Rule:
+    """An ops route that staff holding ``role`` may call too (e.g. an auditor checking the audit trail)."""
+    return Rule("ops", role)
 
 
 ACTOR: web.RequestKey[Actor] = web.RequestKey("actor", Actor)

@@ -60,7 +60,11 @@ async def identities(env: Env) -> dict[str, tuple[TestClient, dict[str, str]]]:
 
 def allowed(rule: Rule, identity: str) -> bool:
     """Public routes to anyone; a route to its own identity; ops routes also to staff with the ops role."""
-    return rule.who == "public" or str(rule) == identity or (rule.who == "ops" and identity == "staff:ops")
+    if rule.who == "ops":  # ops routes: the ops token, staff holding ops, and staff holding the route's role
+        return identity in ("ops", "staff:ops") or (
+            rule.role is not None and identity == f"staff:{rule.role}"
+        )
+    return rule.who == "public" or str(rule) == identity
 
 
 async def test_every_route_declares_who_may_call_it(env: Env) -> None:
