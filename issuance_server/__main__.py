@@ -10,11 +10,12 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from issuance_server.app import make_app
-from issuance_server.http_server import ListenError, serve
+from issuance_server.http_server import serve
 from issuance_server.server_tls import ensure_server_tls, registry_ssl
 from issuance_server.settings import describe, settings_or_exit
 from wire.cli import CommandParser
 from wire.files import private_files
+from wire.serving import ListenError
 
 
 class PathOnlyAccessLogger(AbstractAccessLogger):

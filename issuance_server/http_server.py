@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import ssl
 from collections.abc import Callable
 from typing import Any
@@ -21,14 +20,11 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
 from issuance_server.api_errors import ApiError
+from wire.serving import start_site, until_stopped
 
 log = logging.getLogger("konbini.http")
 
 ANSWER_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Server": "konbini"}
-
-
-class ListenError(Exception):
-    """The address cannot be listened on (in use, not this machine's, not allowed)."""
 
 
 class _JsonErrors(RequestHandler):
@@ -86,17 +82,10 @@ def serve(
             app, handle_signals=False, keepalive_timeout=keepalive_timeout, **runner_kwargs
         )
         await runner.setup()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
         try:
-            try:
-                await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
-            except OSError as exc:
-                raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+            await start_site(runner, host, port, ssl_context)
             ready()
-            await stop.wait()
+            await until_stopped()
         finally:
             await runner.cleanup()
 

@@ -28,6 +28,7 @@ from kiosk.payment import PaymentOutcome, SimulatedPaymentDevice
 from wire.cli import CommandParser
 from wire.files import private_files
 from wire.kiosk_api import JUMINHYO_OPTIONS, JUMINHYO_SCOPES, CertificateKind
+from wire.serving import ListenError
 
 CARD_CODES = frozenset({"card_unreadable", "pin_blocked"})
 SERVER_CODES = frozenset(
@@ -213,8 +214,11 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "serve":
         settings = kiosk_settings.load(args)
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve(settings))
+        try:
+            with contextlib.suppress(KeyboardInterrupt):
+                asyncio.run(serve(settings))
+        except ListenError as exc:
+            raise SystemExit(f"konbini-kiosk: {exc}") from None
         return
     logging.getLogger().setLevel(logging.WARNING)
     try:

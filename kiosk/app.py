@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -22,6 +21,7 @@ from kiosk.pcsc_card import PcscCard
 from kiosk.printing import CupsPrinter, FolderPrinter, Printer
 from kiosk.settings import KioskSettings
 from wire.kiosk_client import KioskClient, KioskCredentials
+from wire.serving import ListenError, start_site, until_stopped
 
 log = logging.getLogger("konbini.kiosk")
 
@@ -97,9 +97,12 @@ async def serve(settings: KioskSettings) -> None:
     app = make_local_app(engine, settings.host, settings.port, settings.demo, card)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
     async with running(engine, reader):
-        await site.start()
+        try:
+            await start_site(runner, settings.host, settings.port)
+        except ListenError:
+            await runner.cleanup()
+            raise
         printer = settings.printer or f"folder {settings.spool_dir}"
         log.info(
             "kiosk app ready on http://%s:%d (reader %s, printer %s)",
@@ -109,14 +112,8 @@ async def serve(settings: KioskSettings) -> None:
             printer,
         )
         print(f"kiosk app ready on http://{settings.host}:{settings.port}", flush=True)
-        stop = asyncio.Event()
-        for sig in (
-            signal.SIGTERM,
-            signal.SIGINT,
-        ):  # a clean stop ends the session (refunds) and the demo card
-            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
         try:
-            await stop.wait()
+            await until_stopped()  # a clean stop ends the session (refunds) and the demo card
         finally:
             if card is not None:
                 await card.remove()

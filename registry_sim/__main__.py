@@ -32,6 +32,7 @@ from wire.cli import CommandParser
 from wire.files import private_files
 from wire.http_json import HttpError, JsonClient
 from wire.progress import Progress
+from wire.serving import ListenError
 from wire.tls import is_loopback
 
 DEFAULT_DB = Path("var/registry/registry.sqlite3")
@@ -151,8 +152,8 @@ def _serve(args: argparse.Namespace) -> int:
                 ssl_context=context,
             )
         )
-    except OSError as exc:
-        print(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+    except ListenError as exc:
+        print(str(exc), file=sys.stderr)
         return 1
     return 0
 

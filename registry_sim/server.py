@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -32,6 +31,7 @@ from registry_sim.linkage_file import end_line, header_line
 from registry_sim.sim import Sim
 from registry_sim.store import Snapshot, StoreReader
 from registry_sim.web_util import drop_connection, error_response, json_response
+from wire.serving import start_site, until_stopped
 from wire.tls import peer_certificate
 
 log = logging.getLogger("registry_sim")
@@ -209,19 +209,13 @@ async def serve(
     )
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
+        await start_site(runner, host, port, ssl_context)
         bound = runner.addresses[0][1] if runner.addresses else port
         shown_host = f"[{host}]" if ":" in host else host
         scheme = "https" if ssl_context is not None else "http"
         print(f"registry_sim listening on {scheme}://{shown_host}:{bound}", flush=True)
-        await stop.wait()
+        await until_stopped()
         log.info("registry_sim stopping")
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
         await runner.cleanup()

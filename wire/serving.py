@@ -1,0 +1,37 @@
+"""Running an aiohttp app as a process (the server, registry_sim, the kiosk app): start listening with a
+clear error, then serve until SIGTERM or SIGINT asks for a clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import ssl
+
+from aiohttp import web
+
+
+class ListenError(Exception):
+    """The address cannot be listened on (in use, not this machine's, not allowed)."""
+
+
+async def start_site(
+    runner: web.BaseRunner, host: str, port: int, ssl_context: ssl.SSLContext | None = None
+) -> None:
+    try:
+        await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
+    except OSError as exc:
+        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+
+
+async def until_stopped() -> None:
+    """Return once SIGTERM or SIGINT arrives (the caller then cleans up)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for sig in signals:
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
