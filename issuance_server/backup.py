@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from issuance_server import serials
 from issuance_server.audit import SYSTEM, Actor, CheckpointLog, append_sync, read_checkpoints, verify_trail
 from issuance_server.clock import JST
 from issuance_server.settings import Settings
@@ -142,7 +143,8 @@ def restore(settings: Settings, name: str, actor: Actor = SYSTEM) -> dict[str, A
         if head is not None:
             log.append(int(head["seq"]), str(head["hash"]), event="restore")
         conn.execute("BEGIN IMMEDIATE")
-        append_sync(conn, chain_key, actor, "backup_restored", "ok", None, backup=name)
+        series = serials.start_series(conn, "restore") if _has_table(conn, "serial_series") else None
+        append_sync(conn, chain_key, actor, "backup_restored", "ok", None, backup=name, serial_series=series)
         conn.execute("COMMIT")
         rows = conn.execute("SELECT * FROM audit_log ORDER BY seq").fetchall()
     finally:
@@ -150,9 +152,17 @@ def restore(settings: Settings, name: str, actor: Actor = SYSTEM) -> dict[str, A
     points = read_checkpoints(settings.audit_checkpoints_path, signing.public_key())  # type: ignore[arg-type]
     return {
         "restored": name,
+        "serial_series": series,
         "counts": checked["counts"],
         "audit": verify_trail(rows, chain_key, points).as_json(),
     }
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    """Whether the (restored) database has table ``name``; a backup older than a migration lacks it, and
+    the migration then runs at the next start."""
+    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
+    return row is not None
 
 
 async def backup_now(core: ServerCore, actor: Actor) -> Backup:

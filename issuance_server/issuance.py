@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from issuance_server import payments
+from issuance_server import payments, serials
 from issuance_server.api_errors import ApiError, field
 from issuance_server.audit import Actor
 from issuance_server.certificates.fonts import MissingGlyphError, check_coverage
@@ -20,7 +20,6 @@ from issuance_server.certificates.pades import sign_pdf
 from issuance_server.certificates.render import CertificateRequest, RenderedCertificate, render_certificate
 from issuance_server.clock import to_iso, utc_now
 from issuance_server.core import ServerCore
-from issuance_server.database import Transaction
 from issuance_server.eligibility import (
     REFUSALS,
     Facts,
@@ -109,16 +108,6 @@ def refused(refusal: Refusal, channel: str, **details: Any) -> ApiError:
     )
 
 
-async def _allocate_serial(tx: Transaction, day: str) -> str:
-    await tx.execute(
-        "INSERT INTO serial_counter (day, last) VALUES (?, 1) ON CONFLICT(day) DO UPDATE SET last = last + 1",
-        (day,),
-    )
-    row = await tx.fetchone("SELECT last FROM serial_counter WHERE day = ?", (day,))
-    assert row is not None
-    return f"{day}-{int(row[0]):06d}"
-
-
 def _render_request(
     core: ServerCore, req: IssueRequest, facts: Facts, serial: str, now: datetime, as_of: datetime | None
 ) -> CertificateRequest:
@@ -191,11 +180,11 @@ async def _issue(
         )
         raise refused(refusal, channel)
     async with core.db.transaction() as tx:
-        serials = [await _allocate_serial(tx, f"{facts.today:%Y%m%d}") for _ in range(copies)]
+        numbers = [await serials.allocate(tx, f"{facts.today:%Y%m%d}") for _ in range(copies)]
     printed_as_of = (
         datetime.fromisoformat(as_of.replace("Z", "+00:00")) if mode == "recovery" and as_of else None
     )
-    requests = [_render_request(core, req, facts, serial, now, printed_as_of) for serial in serials]
+    requests = [_render_request(core, req, facts, serial, now, printed_as_of) for serial in numbers]
     try:
         pades_sign = channel == "counter" or core.settings.pades_for_kiosk
         rendered = await asyncio.gather(*(_render(core, r, pades_sign) for r in requests))
