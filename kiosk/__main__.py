@@ -25,7 +25,7 @@ from kiosk.card_errors import CardError
 from kiosk.catalogue import render, render_message
 from kiosk.engine import KioskEngine, Step
 from kiosk.payment import PaymentOutcome, SimulatedPaymentDevice
-from wire.cli import CommandParser
+from wire.cli import CommandParser, http_url
 from wire.files import private_files
 from wire.kiosk_api import JUMINHYO_OPTIONS, JUMINHYO_SCOPES, CertificateKind
 from wire.serving import ListenError
@@ -179,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path(os.environ.get("KONBINI_KIOSK_CREDENTIALS", "var/kiosks/kiosk-001.json")),
         help="the credentials file konbini-ops kiosk-add wrote ($KONBINI_KIOSK_CREDENTIALS)",
     )
-    p.add_argument("--server", help="server URL (default: from the credentials file)")
+    p.add_argument("--server", type=http_url, help="server URL (default: from the credentials file)")
     p.add_argument("--reader", help="PC/SC reader (default: the first pcscd lists)")
     p.add_argument("--wait", type=float, default=10.0, help="seconds to wait for a card")
     p.add_argument("--language", default="en", help="language of the messages (ja, en, ...)")

@@ -6,13 +6,15 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
+
+from wire.http_json import HttpError, JsonClient
 
 
 class ServiceError(Exception):
@@ -57,17 +59,18 @@ class Service:
             cwd=cwd,
         )
 
-    def wait_http(self, url: str, timeout_s: float = 30) -> None:
+    def wait_http(self, url: str, timeout_s: float = 30, ssl_context: ssl.SSLContext | None = None) -> None:
+        """Wait until ``url`` answers (any HTTP status), through the one command client."""
+        parts = urllib.parse.urlsplit(url)
+        client = JsonClient(f"{parts.scheme}://{parts.netloc}", {}, timeout_s=2, ssl_context=ssl_context)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise ServiceError(f"{self.name} exited with {self.proc.returncode}; see {self.log_path}")
             try:
-                with urllib.request.urlopen(url, timeout=2):
-                    return
-            except urllib.error.HTTPError:
-                return  # it answers
-            except OSError:
+                client.request("GET", parts.path or "/")
+                return
+            except HttpError:
                 time.sleep(0.1)
         raise ServiceError(f"{self.name} did not answer {url} within {timeout_s} s; see {self.log_path}")
 

@@ -21,8 +21,8 @@ from issuance_server.audit import Actor
 from issuance_server.backup import BackupError, restore
 from issuance_server.secrets_store import read_ops_token, write_private
 from issuance_server.settings import settings_or_exit
-from wire.cli import CommandParser
-from wire.files import private_files
+from wire.cli import CommandParser, http_url
+from wire.files import OutputError, private_files, writable_folder
 from wire.http_json import HttpError, JsonClient, server_ca_context
 from wire.progress import Progress
 from wire.tls import key_pem, kiosk_key_request
@@ -183,6 +183,7 @@ def cmd_kiosk_add(args: argparse.Namespace) -> int:
     """The kiosk's key is made here and never sent; the server's kiosk CA signs a certificate for it."""
     client = _client(args)
     out: Path = args.out or Path("var/kiosks") / f"{args.kiosk_id}.json"
+    writable_folder(out.parent)  # before the server signs anything: a certificate is never lost
     key, csr = kiosk_key_request(args.kiosk_id)
     result = client.call(
         "POST", "/ops/api/kiosks", {"kiosk_id": args.kiosk_id, "location": args.location, "csr": csr}
@@ -265,8 +266,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def cmd_staff_unlock(args: argparse.Namespace) -> int:
-    _client(args).call("POST", f"/ops/api/staff/{args.staff_id}/unlock")
-    print(f"staff account {args.staff_id} unlocked; its failed logins are cleared")
+    _client(args).call("POST", f"/ops/api/staff/{args.locked_staff_id}/unlock")
+    print(f"staff account {args.locked_staff_id} unlocked; its failed logins are cleared")
     return 0
 
 
@@ -311,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--data-dir", type=Path, help="the server's data folder, for its ops token and CA (default: var)"
     )
-    parser.add_argument("--server", help="server URL (default: from settings)")
+    parser.add_argument("--server", type=http_url, help="server URL (default: from settings)")
     parser.add_argument(
         "--staff-id",
         help="act as this staff member (ops role; password from $KONBINI_STAFF_PASSWORD or a prompt) instead"
@@ -347,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("backup", help="the backup's name, as konbini-ops backups lists it")
     p.set_defaults(func=cmd_restore)
     p = sub.add_parser("staff-unlock", help="lift a staff account's lockout after too many failed logins")
-    p.add_argument("staff_id", help="the staff id")
+    p.add_argument("locked_staff_id", metavar="STAFF_ID", help="the locked staff member's id")
     p.set_defaults(func=cmd_staff_unlock)
     p = sub.add_parser("kiosks", help="list enrolled and removed kiosks")
     p.set_defaults(func=cmd_kiosks)
@@ -384,7 +385,7 @@ def main(argv: list[str] | None = None) -> None:
     except HttpError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
         sys.exit(1)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, OutputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
 

@@ -18,8 +18,8 @@ from issuance_server.settings import settings_or_exit
 from kiosk.card_reader import CardError, JpkiCard
 from registration.bootstrap import BootstrapError, bootstrap_staff
 from registration.staff_auth import ROLES
-from wire.cli import CommandParser
-from wire.files import private_files
+from wire.cli import CommandParser, http_url
+from wire.files import OutputError, private_files, writable_folder
 from wire.http_json import HttpError, JsonClient, server_ca_context
 from wire.kiosk_api import JUMINHYO_OPTIONS, JUMINHYO_SCOPES, CertificateKind
 
@@ -116,6 +116,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_issue(args: argparse.Namespace) -> int:
     """Counter issuance (recovery mode): issue, save the PDF (print it from there), report printed."""
     client = _client(args)
+    writable_folder(args.out)  # before anything is issued: an issued certificate is never lost
     body = {
         "atena_no": args.atena_no,
         "kind": args.kind,
@@ -126,7 +127,6 @@ def cmd_issue(args: argparse.Namespace) -> int:
         "fiscal_year": args.fiscal_year,
     }
     issued = client.call("POST", "/clerk/api/counter/certificates", body)
-    args.out.mkdir(parents=True, exist_ok=True)
     for cert in issued["certificates"]:
         path = args.out / f"counter-{cert['serial']}.pdf"
         path.write_bytes(client.fetch(f"/clerk/api/counter/certificates/{cert['serial']}/pdf"))
@@ -141,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = CommandParser(prog="konbini-clerk", description=__doc__)
     parser.add_argument(
         "--server",
+        type=http_url,
         default=os.environ.get("KONBINI_SERVER", "https://127.0.0.1:8470"),
         help="the issuance server ($KONBINI_SERVER)",
     )
@@ -216,7 +217,7 @@ def main(argv: list[str] | None = None) -> None:
     except HttpError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
         sys.exit(1)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, OutputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
 

@@ -28,7 +28,7 @@ from registry_sim.linkage_file import LinkageFileError, checked_records, write_l
 from registry_sim.server import serve
 from registry_sim.store import Counts, StoreReader, build_store
 from registry_sim.tls_files import ensure_registry_tls, link_context
-from wire.cli import CommandParser
+from wire.cli import CommandParser, http_url
 from wire.files import private_files
 from wire.http_json import HttpError, JsonClient
 from wire.progress import Progress
@@ -271,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     chg.add_argument("--seed", type=int, default=None, help="random seed (default: a random one)")
     chg.add_argument(
         "--url",
+        type=http_url,
         default=f"https://127.0.0.1:{DEFAULT_PORT}",
         help=f"the sim (default https://127.0.0.1:{DEFAULT_PORT})",
     )

@@ -50,3 +50,33 @@ def test_every_option_has_help_and_shows_its_default(command: str) -> None:
             ):
                 no_default.append(label)
     assert undocumented == [] and no_default == []
+
+
+@pytest.mark.parametrize(
+    ("command", "argv"),
+    [
+        ("konbini-clerk", ["--server", "abc", "search"]),
+        ("konbini-clerk", ["--server", "https://x:99999", "search"]),
+        ("konbini-ops", ["--server", "ftp://x", "status"]),
+        ("konbini-verify", ["--server", "https://x:0", "QR"]),
+        ("konbini-kiosk", ["session", "--server", "localhost:8470"]),
+        ("konbini-registry", ["changes", "--rate", "1", "--url", "https://:8471"]),
+    ],
+)
+def test_a_bad_server_address_is_an_argument_error(
+    command: str, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        COMMANDS[command]().parse_args(argv)
+    assert stopped.value.code == 2
+    said = capsys.readouterr().err
+    assert "server address" in said or "the port must be 1-65535" in said, said
+
+
+def test_a_bad_server_address_from_the_environment_is_an_argument_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KONBINI_SERVER", "https://x:99999")
+    with pytest.raises(SystemExit) as stopped:
+        clerk().parse_args(["search"])
+    assert stopped.value.code == 2 and "argument --server" in capsys.readouterr().err

@@ -26,3 +26,20 @@ class CommandParser(argparse.ArgumentParser):
         if kwargs.get("description"):
             kwargs["description"] = kwargs["description"].replace("``", "")
         super().__init__(*args, **kwargs)
+
+
+def http_url(text: str) -> str:
+    """An argparse ``type`` for a server address: ``http(s)://host[:port]`` with a port in range (a default
+    from the environment is checked the same way, so a bad variable is an argument error, not a crash)."""
+    import urllib.parse
+
+    try:
+        parts = urllib.parse.urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a server address ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a server address: write https://HOST[:PORT]")
+    if port == 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: the port must be 1-65535")
+    return text

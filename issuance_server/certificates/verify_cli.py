@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from wire.cli import CommandParser
+from wire.cli import CommandParser, http_url
 from wire.http_json import HttpError, JsonClient
 
 KEY_RELATIVE_PATH: Final = Path("keys") / "issuing-ed25519.pub"
@@ -84,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--server",
+        type=http_url,
         metavar="URL",
         default=None,
         help="the issuance server (e.g. https://city.example/), asked whether the serial is still valid",
