@@ -26,7 +26,7 @@ class Rule:
 
     def __str__(self) -> str:
         if self.who == "staff":
-            return f"staff:{self.role}"
+            return f"staff:{self.role or 'any'}"
         return f"ops+staff:{self.role}" if self.who == "ops" and self.role else self.who
 
 
@@ -37,6 +37,9 @@ OPS = Rule("ops")
 
 def staff(role: str) -> Rule:
     return Rule("staff", role)
+
+
+ANY_STAFF = Rule("staff")  # any logged-in staff member, whatever their roles (their own session)
 
 
 def ops_or(role: str) -> Rule:

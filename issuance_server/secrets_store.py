@@ -6,6 +6,8 @@
 - ``secrets/ops-token``: bearer token for the ops CLI on the server machine.
 - ``secrets/audit-chain-key``: 32 random bytes keying the audit log's chain.
 - ``secrets/audit-ed25519.pem``: signs the audit checkpoints; its public half is ``keys/audit-ed25519.pub``.
+- ``secrets/totp-key``: 32 random bytes sealing staff TOTP seeds and keying recovery-code hashes (a stolen
+  database alone gives no second factor).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class ServerSecrets:
     audit_chain_key: bytes
     audit_signing_key: Ed25519PrivateKey
     proxy_secret: str  # what a TLS proxy in front (plain_http) sends to vouch for the client certificate
+    totp_key: bytes
 
     @property
     def issuing_public_key(self) -> Ed25519PublicKey:
@@ -97,6 +100,7 @@ def load_or_create_secrets(data_dir: Path) -> ServerSecrets:
         proxy_secret=_read_or_create(secrets_dir / "proxy-secret", secrets.token_urlsafe(32).encode())
         .decode()
         .strip(),
+        totp_key=_read_or_create(secrets_dir / "totp-key", secrets.token_bytes(32)),
     )
 
 

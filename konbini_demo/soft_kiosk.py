@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from kiosk.card_ca import issue_card
 from kiosk.card_state import load_state
-from konbini_demo.stack import STAFF_ID, STAFF_PASSWORD, Stack
+from konbini_demo.stack import Stack
 from wire.http_json import HttpError
 from wire.kiosk_api import auth_message
 from wire.kiosk_client import KioskClient, KioskCredentials
@@ -35,10 +35,7 @@ class SoftKiosk:
 
     def register(self) -> None:
         clerk = self.stack.server_client()
-        token = clerk.call("POST", "/clerk/api/login", {"staff_id": STAFF_ID, "password": STAFF_PASSWORD})[
-            "token"
-        ]
-        clerk.headers["Authorization"] = f"Bearer {token}"
+        clerk.headers["Authorization"] = f"Bearer {self.stack.staff_token()}"
         body = {
             "atena_no": self.atena_no,
             "certificate": base64.b64encode(self.cert).decode(),

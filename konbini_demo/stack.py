@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.card_reader import reader_has_card
+from konbini_demo.authenticator import Authenticator
 from konbini_demo.processes import Service, ServiceError, free_port, port_in_use, run
 from registry_sim.tls_files import link_context
 from wire.http_json import JsonClient
@@ -49,6 +50,7 @@ class Stack:
         self.kiosk_credentials = root / "kiosks" / f"{KIOSK_ID}.json"
         self.services: dict[str, Service] = {}
         self.server_settings = server_settings or {}
+        self._authenticator: Authenticator | None = None
 
     @property
     def plain_http(self) -> bool:
@@ -102,13 +104,49 @@ class Stack:
             **self.server_settings,
         }
 
+    @property
+    def staff_seed(self) -> Path:
+        """The demo clerk's TOTP seed, as their authenticator app holds it (the stack computes codes)."""
+        return self.root / "demo-clerk.totp"
+
+    @property
+    def staff_session_file(self) -> Path:
+        return self.root / "demo-clerk.session"
+
+    def authenticator(self) -> Authenticator:
+        if self._authenticator is None:
+            self._authenticator = Authenticator.load(self.staff_seed)
+        return self._authenticator
+
+    def staff_token(self) -> str:
+        """The demo clerk's session token (kept in a file the CLI tools share): checked, renewed when the
+        server ended it (idle time, a restore), with a fresh TOTP code."""
+        client = self.server_client()
+        if self.staff_session_file.exists():
+            token = self.staff_session_file.read_text().strip()
+            client.headers["Authorization"] = f"Bearer {token}"
+            status, _, _ = client.request("GET", "/clerk/api/me")
+            if status == 200:
+                return token
+        client.headers.pop("Authorization", None)
+        body = {"staff_id": STAFF_ID, "password": STAFF_PASSWORD, "totp_code": self.authenticator().code()}
+        token = str(client.call("POST", "/clerk/api/login", {**body, "terminal": "demo-stack"})["token"])
+        self.staff_session_file.unlink(missing_ok=True)
+        self.staff_session_file.write_text(token)
+        self.staff_session_file.chmod(0o600)
+        return token
+
     def clerk_env(self, pin: str | None = None) -> dict[str, str]:
+        """The CLI tools' environment as the demo clerk (their kept session, renewed when needed)."""
         env = {
             "KONBINI_STAFF_PASSWORD": STAFF_PASSWORD,
             "KONBINI_STAFF_ID": STAFF_ID,
             "KONBINI_SERVER": self.server_url,
             "KONBINI_SERVER_CA": str(self.server_ca),
+            "KONBINI_STAFF_SESSION": str(self.staff_session_file),
         }
+        if self.staff_seed.exists():
+            self.staff_token()
         return {**env, "KONBINI_PIN": pin} if pin else env
 
     def ops(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -176,12 +214,19 @@ class Stack:
         run(["kiosk.card_cli", "init-ca", "--dir", str(self.ca_dir)])
         self.start_server()
         self.ops("sync", "--full")
-        if not (self.server_dir / ".staff-bootstrapped").exists():
+        if not self.staff_seed.exists():
             run(
                 ["registration.cli", "--staff-id", STAFF_ID, "bootstrap", "--data-dir", str(self.server_dir)],
                 env=self.clerk_env(),
             )
-            (self.server_dir / ".staff-bootstrapped").touch(mode=0o600)
+            enrolled = run(["registration.cli", "totp-enrol"], env=self.clerk_env())
+            device = Authenticator.from_enrolment(enrolled.stdout)
+            run(
+                ["registration.cli", "totp-confirm"],
+                env={**self.clerk_env(), "KONBINI_TOTP_CODE": device.code()},
+            )
+            device.save(self.staff_seed)
+            self._authenticator = device
         self.ops("kiosk-add", KIOSK_ID, "--location", "demo store", "--out", str(self.kiosk_credentials))
 
     def start_kiosk_app(self, port: int, *settings: str) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import getpass
 import json
 import os
 import socket
@@ -25,6 +24,7 @@ from wire.cli import CommandParser, http_url
 from wire.files import OutputError, private_files, writable_folder
 from wire.http_json import HttpError, JsonClient, server_ca_context
 from wire.progress import Progress
+from wire.staff_session import StaffLoginError, staff_session
 from wire.tls import key_pem, kiosk_key_request
 
 
@@ -40,18 +40,8 @@ def _client(args: argparse.Namespace) -> JsonClient:
     context = server_ca_context(server, settings.tls_dir / "city-ca.crt")
     client = JsonClient(server, {}, timeout_s=30, ssl_context=context)
     if args.staff_id:  # act as yourself (a staff member with the ops role), as the audit trail will show
-        password = os.environ.get("KONBINI_STAFF_PASSWORD") or (
-            getpass.getpass(f"password for {args.staff_id}: ") if sys.stdin.isatty() else ""
-        )
-        if not password:
-            raise SystemExit("error: set KONBINI_STAFF_PASSWORD or run in a terminal to be asked")
-        token = client.call(
-            "POST",
-            "/clerk/api/login",
-            {"staff_id": args.staff_id, "password": password, "terminal": "ops-cli"},
-        )["token"]
-    else:
-        token = os.environ.get("KONBINI_OPS_TOKEN") or read_ops_token(settings.data_dir)
+        return staff_session(client, args.staff_id, "ops-cli")
+    token = os.environ.get("KONBINI_OPS_TOKEN") or read_ops_token(settings.data_dir)
     client.headers["Authorization"] = f"Bearer {token}"
     return client
 
@@ -385,7 +375,7 @@ def main(argv: list[str] | None = None) -> None:
     except HttpError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
         sys.exit(1)
-    except (FileNotFoundError, OutputError) as exc:
+    except (FileNotFoundError, OutputError, StaffLoginError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
 

@@ -10,9 +10,8 @@ from issuance_server.secret_hashing import STAFF_PASSWORD, SecretHasher
 from issuance_server.secrets_store import load_or_create_secrets
 from issuance_server.settings import Settings
 from issuance_server.storage import prepare_database
-from registration.staff_auth import ROLES, check_staff_id
-
-MIN_PASSWORD = 12
+from registration.staff_admin import check_password_rule, check_roles
+from registration.staff_auth import check_staff_id
 
 
 class BootstrapError(Exception):
@@ -22,13 +21,10 @@ class BootstrapError(Exception):
 def bootstrap_staff(settings: Settings, staff_id: str, name: str, password: str, roles: list[str]) -> None:
     try:
         check_staff_id(staff_id)
+        check_password_rule(password)
+        roles = check_roles(roles)
     except ValueError as exc:
         raise BootstrapError(str(exc)) from None
-    if len(password) < MIN_PASSWORD:
-        raise BootstrapError(f"the password must have at least {MIN_PASSWORD} characters")
-    bad = [r for r in roles if r not in ROLES]
-    if bad:
-        raise BootstrapError(f"unknown role(s) {', '.join(bad)}; roles are {', '.join(ROLES)}")
     prepare_database(settings.db_path)
     secrets = load_or_create_secrets(settings.data_dir)
     hasher = SecretHasher(settings, secrets.pin_pepper, workers=1)

@@ -6,15 +6,27 @@ import base64
 import binascii
 import dataclasses
 from datetime import date
+from typing import Any
 
 from aiohttp import web
 
 from issuance_server import documents, issuance
-from issuance_server.access import PUBLIC, actor_of, allow, staff
+from issuance_server.access import ANY_STAFF, PUBLIC, actor_of, allow, staff
 from issuance_server.api_errors import ApiError, field, json_response, read_json
-from issuance_server.core import core_of
-from registration import card_registration, counter
-from registration.staff_auth import STAFF_ROLES, check_staff_id, check_terminal, login
+from issuance_server.audit import Actor
+from issuance_server.core import ServerCore, core_of
+from registration import card_registration, counter, staff_admin
+from registration.staff_auth import (
+    ROLES,
+    STAFF_ROLES,
+    STAFF_TOKEN,
+    SecondFactor,
+    check_staff_id,
+    check_terminal,
+    confirm_enrolment,
+    login,
+    start_enrolment,
+)
 
 routes = web.RouteTableDef()
 
@@ -26,9 +38,9 @@ def _atena_no(data: dict[str, object]) -> str:
     return value
 
 
-@routes.post("/api/login")
-@allow(PUBLIC)
-async def staff_login(request: web.Request) -> web.Response:
+async def _credentials(request: web.Request) -> tuple[ServerCore, dict[str, Any], Actor, str]:
+    """A login (or enrolment) request: the core, its body, who it says it is (checked staff id and terminal
+    name) and the password."""
     core = core_of(request)
     data = await read_json(request, core.settings.max_body_bytes)
     try:
@@ -39,8 +51,56 @@ async def staff_login(request: web.Request) -> web.Response:
         terminal = check_terminal(field(data, "terminal", str, required=False, default="unnamed"))
     except ValueError as exc:
         raise ApiError(400, "bad_field", str(exc), field="terminal") from None
-    token = await login(core, staff_id, field(data, "password", str), terminal, request.remote or "")
-    return json_response({"token": token})
+    actor = Actor("staff", staff_id, terminal, request.remote or "")
+    return core, data, actor, field(data, "password", str)
+
+
+@routes.post("/api/login")
+@allow(PUBLIC)
+async def staff_login(request: web.Request) -> web.Response:
+    core, data, actor, password = await _credentials(request)
+    second = SecondFactor(
+        totp_code=field(data, "totp_code", str, required=False, default=""),
+        recovery_code=field(data, "recovery_code", str, required=False, default=""),
+    )
+    if bool(second.totp_code) == bool(second.recovery_code):
+        message = "give totp_code (from your authenticator) or one recovery_code"
+        raise ApiError(400, "bad_field", message, field="totp_code")
+    return json_response({"token": await login(core, actor, password, second)})
+
+
+@routes.post("/api/totp/enrol")
+@allow(PUBLIC)
+async def totp_enrol(request: web.Request) -> web.Response:
+    core, _, actor, password = await _credentials(request)
+    return json_response(await start_enrolment(core, actor, password))
+
+
+@routes.post("/api/totp/confirm")
+@allow(PUBLIC)
+async def totp_confirm(request: web.Request) -> web.Response:
+    core, data, actor, password = await _credentials(request)
+    return json_response(await confirm_enrolment(core, actor, password, field(data, "totp_code", str)))
+
+
+@routes.get("/api/me")
+@allow(ANY_STAFF)
+async def me(request: web.Request) -> web.Response:
+    """Who this session belongs to and their roles (a client checks a kept session with it)."""
+    actor = actor_of(request)
+    return json_response(
+        {"staff_id": actor.actor_id, "roles": [r for r in ROLES if r in request[STAFF_ROLES]]}
+    )
+
+
+@routes.post("/api/logout")
+@allow(ANY_STAFF)
+async def logout(request: web.Request) -> web.Response:
+    core, actor = core_of(request), actor_of(request)
+    async with core.db.transaction() as tx:
+        await tx.execute("DELETE FROM staff_sessions WHERE token_hash = ?", (request[STAFF_TOKEN],))
+        await core.audit.append_in(tx, actor, "staff_logout", "ok")
+    return json_response({"logged_out": True})
 
 
 @routes.post("/api/registrations")
@@ -145,4 +205,5 @@ async def counter_print_report(request: web.Request) -> web.Response:
 def make_clerk_app() -> web.Application:
     app = web.Application()
     app.add_routes(routes)
+    app.add_routes(staff_admin.routes)
     return app

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import getpass
 import os
 import sys
 import urllib.parse
@@ -22,32 +21,111 @@ from wire.cli import CommandParser, http_url
 from wire.files import OutputError, private_files, writable_folder
 from wire.http_json import HttpError, JsonClient, server_ca_context
 from wire.kiosk_api import JUMINHYO_OPTIONS, JUMINHYO_SCOPES, CertificateKind
+from wire.staff_session import (
+    StaffLoginError,
+    ask,
+    confirm_enrolment,
+    end_session,
+    qr_text,
+    session_file,
+    staff_session,
+    start_enrolment,
+)
 
 
-def _secret(env: str, prompt: str) -> str:
-    value = os.environ.get(env)
-    if value:
-        return value
-    if not sys.stdin.isatty():
-        raise SystemExit(f"error: set {env} or run in a terminal to be asked")
-    return getpass.getpass(prompt)
+def _server(args: argparse.Namespace) -> JsonClient:
+    return JsonClient(args.server, {}, ssl_context=server_ca_context(args.server, args.server_ca))
 
 
 def _client(args: argparse.Namespace) -> JsonClient:
-    client = JsonClient(args.server, {}, ssl_context=server_ca_context(args.server, args.server_ca))
-    password = _secret("KONBINI_STAFF_PASSWORD", f"password for {args.staff_id}: ")
-    token = client.call(
-        "POST",
-        "/clerk/api/login",
-        {"staff_id": args.staff_id, "password": password, "terminal": args.terminal},
-    )["token"]
-    client.headers["Authorization"] = f"Bearer {token}"
-    return client
+    """The server as this staff member: the kept session, or a login (password and TOTP code)."""
+    return staff_session(_server(args), args.staff_id, args.terminal)
+
+
+def cmd_login(args: argparse.Namespace) -> int:
+    client = staff_session(_server(args), args.staff_id, args.terminal, fresh=True)
+    roles = client.call("GET", "/clerk/api/me")["roles"]
+    print(
+        f"logged in as {args.staff_id} ({', '.join(roles)}); the session is kept in"
+        f" {session_file(args.staff_id, args.server)} and ends after 15 idle minutes or konbini-clerk logout"
+    )
+    return 0
+
+
+def cmd_logout(args: argparse.Namespace) -> int:
+    ended = end_session(_server(args), args.staff_id)
+    print("logged out" if ended else "no kept session to end")
+    return 0
+
+
+def cmd_totp_enrol(args: argparse.Namespace) -> int:
+    answer = start_enrolment(_server(args), args.staff_id, args.terminal)
+    print(qr_text(answer["otpauth_uri"]))
+    print(f"scan the QR code with your authenticator app, or type the key: {answer['secret']}")
+    print(f"otpauth URI: {answer['otpauth_uri']}")
+    print("then: konbini-clerk totp-confirm (with a code the app shows); this key is not shown again")
+    return 0
+
+
+def cmd_totp_confirm(args: argparse.Namespace) -> int:
+    codes = confirm_enrolment(_server(args), args.staff_id, args.terminal)
+    print(f"second factor enrolled for {args.staff_id}; you are logged in.")
+    print(
+        "recovery codes (each works once in place of a code; keep them on paper, they are not shown again):"
+    )
+    for code in codes:
+        print(f"  {code}")
+    return 0
+
+
+def cmd_staff(args: argparse.Namespace) -> int:
+    """Staff administration (role admin)."""
+    client = _client(args)
+    base = "/clerk/api/admin/staff"
+    if args.action == "list":
+        for s in client.call("GET", base)["staff"]:
+            flags = [f for f, on in (("inactive", not s["active"]), ("LOCKED", s["locked"])) if on]
+            factor = "totp" if s["second_factor"] else "no second factor yet"
+            print(f"{s['staff_id']}\t{','.join(s['roles'])}\t{factor}\t{' '.join(flags)}")
+        return 0
+    if not args.target:
+        raise SystemExit(f"error: staff {args.action} needs the staff id (STAFF_ID)")
+    target = f"{base}/{args.target}"
+    if args.action == "add":
+        password = ask("KONBINI_NEW_STAFF_PASSWORD", f"temporary password for {args.target}: ")
+        body = {
+            "staff_id": args.target,
+            "display_name": args.name or args.target,
+            "roles": args.roles.split(","),
+            "password": password,
+        }
+        client.call("POST", base, body)
+        print(
+            f"staff account {args.target} created ({args.roles}); they enrol their second factor at first login"
+        )
+    elif args.action == "roles":
+        print(
+            f"{args.target}: {','.join(client.call('PATCH', target, {'roles': args.roles.split(',')})['roles'])}"
+        )
+    elif args.action in ("deactivate", "activate"):
+        client.call("PATCH", target, {"active": args.action == "activate"})
+        print(f"{args.target} {args.action}d")
+    elif args.action == "password":
+        password = ask("KONBINI_NEW_STAFF_PASSWORD", f"temporary password for {args.target}: ")
+        client.call("POST", f"{target}/password", {"password": password})
+        print(f"temporary password set for {args.target}; their sessions ended")
+    elif args.action == "reset-totp":
+        client.call("POST", f"{target}/totp-reset")
+        print(f"second factor of {args.target} reset: they enrol again at their next login")
+    elif args.action == "unlock":
+        client.call("POST", f"{target}/unlock")
+        print(f"{args.target} unlocked")
+    return 0
 
 
 def cmd_bootstrap(args: argparse.Namespace) -> int:
     settings = settings_or_exit("konbini-clerk", args.config, data_dir=args.data_dir)
-    password = _secret("KONBINI_STAFF_PASSWORD", f"new password for {args.staff_id}: ")
+    password = ask("KONBINI_STAFF_PASSWORD", f"new password for {args.staff_id}: ")
     try:
         bootstrap_staff(settings, args.staff_id, args.name, password, args.roles.split(","))
     except BootstrapError as exc:
@@ -62,7 +140,7 @@ def cmd_register(args: argparse.Namespace) -> int:
     try:
         with JpkiCard.connect(args.reader, timeout_s=args.wait) as card:
             cert = card.read_auth_certificate()
-            pin = _secret("KONBINI_PIN", "resident's 4-digit PIN: ")
+            pin = ask("KONBINI_PIN", "resident's 4-digit PIN: ")
             card.verify_pin(pin)
     except CardError as exc:
         print(f"error: {exc.code}: {exc}", file=sys.stderr)
@@ -165,9 +243,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path, help="the server's data folder (default: from the settings, var)")
     p.add_argument("--name", default="初期管理者", help="the account's display name")
     p.add_argument(
-        "--roles", default="registrar,counter,ops,auditor", help=f"comma-separated of {', '.join(ROLES)}"
+        "--roles",
+        default="registrar,counter,ops,auditor,admin",
+        help=f"comma-separated of {', '.join(ROLES)}",
     )
     p.set_defaults(func=cmd_bootstrap)
+    p = sub.add_parser(
+        "login", help="log in (password and TOTP code) and keep the session for the next commands"
+    )
+    p.set_defaults(func=cmd_login)
+    p = sub.add_parser("logout", help="end the kept session")
+    p.set_defaults(func=cmd_logout)
+    p = sub.add_parser("totp-enrol", help="first login: show the QR code of a new second factor (once)")
+    p.set_defaults(func=cmd_totp_enrol)
+    p = sub.add_parser(
+        "totp-confirm", help="confirm the new second factor with a code; prints recovery codes"
+    )
+    p.set_defaults(func=cmd_totp_confirm)
+    p = sub.add_parser("staff", help="staff administration (role admin)")
+    p.add_argument(
+        "action", choices=["list", "add", "roles", "deactivate", "activate", "password", "reset-totp", "unlock"],
+        help="what to do; add and password take the temporary password from $KONBINI_NEW_STAFF_PASSWORD or a prompt",
+    )  # fmt: skip
+    p.add_argument("target", nargs="?", metavar="STAFF_ID", help="the staff member (all but list)")
+    p.add_argument("--name", default="", help="add: the display name (default: the staff id)")
+    p.add_argument("--roles", default="registrar", help=f"add, roles: comma-separated of {', '.join(ROLES)}")
+    p.set_defaults(func=cmd_staff)
     p = sub.add_parser("register", help="read the card, verify the PIN on it, register card and PIN")
     p.add_argument("--atena-no", required=True, help="the resident's 宛名番号")
     p.add_argument("--reader", help="PC/SC reader name (default: the first with a card)")
@@ -217,7 +318,7 @@ def main(argv: list[str] | None = None) -> None:
     except HttpError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
         sys.exit(1)
-    except (FileNotFoundError, OutputError) as exc:
+    except (FileNotFoundError, OutputError, StaffLoginError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
 

@@ -46,7 +46,7 @@ OPS_CASES = [
     (["mode", "recovery", "--reason", ""], "say why (reason)"),
     (["kiosk-add", "bad id!"], "kiosk_id: 1-40 ASCII letters, digits or '-'"),
     (["kiosk-remove", "nothere"], "kiosk_unknown"),
-    (["staff-unlock", "nobody"], "staff_not_locked"),
+    (["staff-unlock", "nobody"], "staff_unknown"),
     (["restore", "nothing-here"], "stop it before restoring"),
     (["mode", "bogus"], "invalid choice: 'bogus'"),
 ]

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from kiosk.pcscd import ensure_pcscd
+from konbini_demo.authenticator import Authenticator
 from konbini_demo.processes import Service, free_port, port_in_use
 
 pytestmark = pytest.mark.e2e
@@ -53,10 +54,15 @@ def test_every_by_hand_step_of_the_readme_runs_as_written(folder: Path) -> None:
     setup, steps = by_hand()
     assert steps, "no steps found"
     env = {k: v for k, v in os.environ.items() if not k.startswith("KONBINI_")}
+    env["HOME"] = str(folder)  # the kept staff session goes to ~/.konbini/
     services: list[Service] = []
+    authenticator: Authenticator | None = None  # the staff member's app, once they scanned the QR code
     try:
         for n, step in enumerate(steps, start=1):
             script = "; ".join([*setup, step])
+            if step.startswith("konbini-clerk totp-confirm"):
+                assert authenticator is not None, "totp-confirm before totp-enrol"
+                script = f"export KONBINI_TOTP_CODE={authenticator.code()}; {script}"
             ready = next((text for command, text in FOREGROUND.items() if step.startswith(command)), None)
             if ready is not None:
                 svc = Service(
@@ -70,6 +76,8 @@ def test_every_by_hand_step_of_the_readme_runs_as_written(folder: Path) -> None:
                 timeout=300, check=False, stdin=subprocess.DEVNULL,
             )  # fmt: skip
             assert run.returncode == 0, f"step {n}: {step}\n{run.stdout[-2000:]}\n{run.stderr[-3000:]}"
+            if step.startswith("konbini-clerk totp-enrol"):
+                authenticator = Authenticator.from_enrolment(run.stdout)
     finally:
         for svc in reversed(services):
             svc.stop()

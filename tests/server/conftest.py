@@ -25,6 +25,8 @@ from issuance_server.server_tls import ensure_server_tls
 from issuance_server.settings import Settings, load_settings
 from kiosk.card_ca import init_ca, issue_card
 from kiosk.card_state import load_state
+from konbini_demo.authenticator import Authenticator
+from registration import second_factor
 from registration.bootstrap import bootstrap_staff
 from tests.factories import household, resident, seal, tax
 from wire.kiosk_api import API_PREFIX, auth_message
@@ -78,6 +80,22 @@ async def enrol_kiosk(
     return client_context(server_ca, folder / f"{kiosk_id}.crt", folder / f"{kiosk_id}.key")
 
 
+async def enrol_staff(
+    client: TestClient, staff_id: str, password: str = STAFF_PASSWORD
+) -> tuple[Authenticator, str]:
+    """Enrol a staff member's second factor through the API, as a person does at first login: their
+    authenticator and the session token the confirmation opens."""
+    resp = await client.post("/clerk/api/totp/enrol", json={"staff_id": staff_id, "password": password})
+    assert resp.status == 200, await resp.text()
+    device = Authenticator((await resp.json())["secret"])
+    resp = await client.post(
+        "/clerk/api/totp/confirm",
+        json={"staff_id": staff_id, "password": password, "totp_code": device.code()},
+    )
+    assert resp.status == 200, await resp.text()
+    return device, (await resp.json())["token"]
+
+
 @dataclass
 class Env:
     client: TestClient
@@ -89,6 +107,34 @@ class Env:
     clerk_headers: dict[str, str]
     card: TestCard
     tmp: Path
+    authenticator: Authenticator  # clerk1's second factor
+
+    async def login(self, staff_id: str = "clerk1", password: str = STAFF_PASSWORD, **second: str) -> Any:
+        """A staff login; clerk1's next TOTP code unless ``totp_code`` or ``recovery_code`` is given."""
+        if not second:
+            second = {"totp_code": self.authenticator.code() if staff_id == "clerk1" else "000000"}
+        return await self.client.post(
+            "/clerk/api/login", json={"staff_id": staff_id, "password": password, **second}
+        )
+
+    async def add_staff(self, staff_id: str, roles: str, seed: str | None = None) -> dict[str, str]:
+        """A staff member with ``roles`` (clerk1's password, second factor enrolled), logged in: their
+        Authorization header."""
+        seed = seed or second_factor.new_seed()
+        row = await self.core.db.fetchone("SELECT password_hash FROM staff WHERE staff_id = 'clerk1'")
+        assert row is not None
+        await self.core.db.execute(
+            "INSERT INTO staff (staff_id, display_name, roles, password_hash, created_at, totp_secret)"
+            " VALUES (?, 'x', ?, ?, '2026-11-30T00:00:00Z', ?)",
+            (staff_id, roles, row["password_hash"],
+             second_factor.seal(self.core.secrets.totp_key, staff_id, seed)),
+        )  # fmt: skip
+        resp = await self.client.post(
+            "/clerk/api/login",
+            json={"staff_id": staff_id, "password": STAFF_PASSWORD, "totp_code": Authenticator(seed).code()},
+        )
+        assert resp.status == 200, await resp.text()
+        return {"Authorization": f"Bearer {(await resp.json())['token']}"}
 
     async def open_session(self, headers: dict[str, str] | None = None) -> dict[str, Any]:
         resp = await self.kiosk.post(f"{API_PREFIX}/sessions", headers=headers or self.kiosk_headers)
@@ -199,8 +245,7 @@ async def env(tmp_path: Path, aiohttp_client: Any) -> Env:
         client, core.secrets.ops_token, "kiosk-t1", tmp_path / "kiosks", tls.city_ca_path
     )
     kiosk = await aiohttp_client(server, connector=TCPConnector(ssl=kiosk_ssl))
-    resp = await client.post("/clerk/api/login", json={"staff_id": "clerk1", "password": STAFF_PASSWORD})
-    clerk_token = (await resp.json())["token"]
+    authenticator, clerk_token = await enrol_staff(client, "clerk1")
     card = make_card(ca_dir, tmp_path / "cards" / "c1.json")
     e = Env(
         client,
@@ -212,6 +257,7 @@ async def env(tmp_path: Path, aiohttp_client: Any) -> Env:
         {"Authorization": f"Bearer {clerk_token}"},
         card,
         tmp_path,
+        authenticator,
     )
     resp = await e.register("0000000101", card)
     assert resp.status == 201, await resp.text()

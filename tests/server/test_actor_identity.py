@@ -22,7 +22,9 @@ from tests.server.conftest import STAFF_PASSWORD, Env
 async def test_control_characters_in_staff_id_or_terminal_are_refused(
     env: Env, body: dict[str, str], bad_field: str
 ) -> None:
-    resp = await env.client.post("/clerk/api/login", json={**body, "password": STAFF_PASSWORD})
+    resp = await env.client.post(
+        "/clerk/api/login", json={**body, "password": STAFF_PASSWORD, "totp_code": "1"}
+    )
     error = (await resp.json())["error"]
     assert resp.status == 400 and error["code"] == "bad_field" and error["field"] == bad_field
     rows = await env.core.db.fetchall("SELECT actor_id, terminal FROM audit_log")
@@ -31,8 +33,10 @@ async def test_control_characters_in_staff_id_or_terminal_are_refused(
 
 async def test_audit_rows_carry_the_peer_address_beside_the_terminal(env: Env) -> None:
     resp = await env.client.post(
-        "/clerk/api/login", json={"staff_id": "clerk1", "password": STAFF_PASSWORD, "terminal": "desk-7"}
-    )
+        "/clerk/api/login",
+        json={"staff_id": "clerk1", "password": STAFF_PASSWORD, "terminal": "desk-7",
+              "totp_code": env.authenticator.code()},
+    )  # fmt: skip
     assert resp.status == 200
     await env.open_session()
     rows = await env.core.db.fetchall(

@@ -115,7 +115,7 @@ async def test_audit_chain_records_every_step_and_detects_edits(env: Env) -> Non
     for action in (
         "staff_bootstrap",
         "kiosk_enrol",
-        "staff_login",
+        "totp_enrol",
         "register_card",
         "session_open",
         "authenticate",

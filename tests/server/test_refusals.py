@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import time
 from pathlib import Path
 from typing import Any
@@ -121,15 +122,18 @@ async def test_menu_shows_what_may_be_had_and_why_not(env: Env) -> None:
 
 @pytest.mark.parametrize(
     ("calendar", "code"),
-    [
-        (ServiceCalendar(time(0, 0), time(0, 0), frozenset(), ()), "outside_hours"),  # closed at every hour
-        (ServiceCalendar.parse("00:00-24:00", f"{jst_now():%m-%d}", ""), "year_end_closed"),
-        (ServiceCalendar.parse("00:00-24:00", "", "2000-01-01T00:00/2100-01-01T00:00"), "maintenance"),
+    [  # made when the test runs (not when it is collected): "today" must still be today then
+        (lambda: ServiceCalendar(time(0, 0), time(0, 0), frozenset(), ()), "outside_hours"),  # every hour
+        (lambda: ServiceCalendar.parse("00:00-24:00", f"{jst_now():%m-%d}", ""), "year_end_closed"),
+        (
+            lambda: ServiceCalendar.parse("00:00-24:00", "", "2000-01-01T00:00/2100-01-01T00:00"),
+            "maintenance",
+        ),
     ],
 )
-async def test_service_calendar_refuses(env: Env, calendar: ServiceCalendar, code: str) -> None:
+async def test_service_calendar_refuses(env: Env, calendar: Callable[[], ServiceCalendar], code: str) -> None:
     session = await session_for(env, "0000000101")
-    env.core.calendar = calendar
+    env.core.calendar = calendar()
     status, answer = await issue(env, session, {"kind": "juminhyo"})
     assert status == 403 and answer["error"]["refusal"]["code"] == code
     opened = await env.open_session()
