@@ -39,8 +39,15 @@ def main(argv: list[str] | None = None) -> None:
     private_files()
     args = build_parser().parse_args(argv)
     if args.help_settings:
-        for name, default, text in describe():
-            print(f"{name:24} KONBINI_{name.upper():26} default {default!s:32} {text}")
+        rows = [
+            (name, f"KONBINI_{name.upper()}", f"default {default!s}", text)
+            for name, default, text in describe()
+        ]
+        widths = [min(max(len(row[i]) for row in rows), 40) for i in range(3)]
+        for row in rows:  # columns as wide as their longest entry (a long default, a fee table, overflows)
+            print(
+                "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[3]
+            )
         return
     settings = settings_or_exit(
         "konbini-server", args.config, data_dir=args.data_dir, host=args.host, port=args.port

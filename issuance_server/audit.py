@@ -154,6 +154,14 @@ def append_sync(
     conn.execute(_INSERT, _row(key, row[0] if row else GENESIS, actor, action, result, subject, details))
 
 
+async def erase_subjects_before(tx: Transaction, cutoff: str) -> int:
+    """Erase the personal field of the rows written before ``cutoff`` (a purge past retention); the chain,
+    over the field's MAC, stays whole. How many rows held one."""
+    return await tx.execute(
+        "UPDATE audit_log SET subject = NULL WHERE at < ? AND subject IS NOT NULL", (cutoff,)
+    )
+
+
 async def erase_subject(tx: Transaction, seq: int) -> None:
     """Erase the personal field of one row (the desk's erasure); the chain, over its MAC, stays whole."""
     await tx.execute("UPDATE audit_log SET subject = NULL WHERE seq = ?", (seq,))

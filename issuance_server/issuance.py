@@ -20,6 +20,7 @@ from issuance_server.certificates.pades import sign_pdf
 from issuance_server.certificates.render import CertificateRequest, RenderedCertificate, render_certificate
 from issuance_server.clock import to_iso, utc_now
 from issuance_server.core import ServerCore
+from issuance_server.database import Transaction
 from issuance_server.eligibility import (
     REFUSALS,
     Facts,
@@ -255,3 +256,25 @@ async def _render(core: ServerCore, req: CertificateRequest, pades_sign: bool) -
             return dataclasses.replace(doc, pdf=sign_pdf(doc.pdf, core.pades_signer)) if pades_sign else doc
 
     return await asyncio.get_running_loop().run_in_executor(core.render_pool, work)
+
+
+async def erase_before(tx: Transaction, cutoff: str) -> dict[str, Any]:
+    """Delete the issuance records issued before ``cutoff`` (UTC ISO) with the records as printed and any
+    PDF left (a purge past retention): their count and the first and last serial and time erased."""
+    span = await tx.fetchone(
+        "SELECT count(*), min(serial), max(serial), min(issued_at), max(issued_at) FROM issuances"
+        " WHERE issued_at < ?",
+        (cutoff,),
+    )
+    assert span is not None
+    for table in ("issuance_sources", "issuance_documents"):
+        await tx.execute(
+            f"DELETE FROM {table} WHERE serial IN (SELECT serial FROM issuances WHERE issued_at < ?)",
+            (cutoff,),
+        )
+    await tx.execute("DELETE FROM issuances WHERE issued_at < ?", (cutoff,))
+    return {
+        "issuances": int(span[0]),
+        "serials": [span[1], span[2]] if span[0] else None,
+        "issued": [span[3], span[4]] if span[0] else None,
+    }

@@ -167,8 +167,11 @@ async def authenticate(request: web.Request) -> web.Response:
         raise ApiError(
             403, code, f"kiosk use is {reg['status']} for this card; please ask at the city hall to unlock it"
         )
-    result, tries_left = await check_pin(core, int(reg["registration_id"]), reg["pin_hash"], pin)
-    await core.audit.append(actor, "authenticate", result, subject, card=card.serial)
+    result, tries_left, locked_now = await check_pin(core, int(reg["registration_id"]), reg["pin_hash"], pin)
+    lock = (
+        {"locked_now": True} if locked_now else {}
+    )  # the attempt that locked it (the monthly review counts)
+    await core.audit.append(actor, "authenticate", result, subject, card=card.serial, **lock)
     if result == "ok":
         session.atena_no = subject
         session.registration_id = int(reg["registration_id"])

@@ -176,3 +176,8 @@ async def refund_abandoned(db: Database, before: str) -> int:
         " WHERE status IN ('paid', 'issuing') AND updated_at < ?",
         (to_iso(utc_now()), before),
     )
+
+
+async def erase_before(tx: Transaction, cutoff: str) -> int:
+    """Delete the kiosk payments created before ``cutoff`` (a purge past retention); how many."""
+    return await tx.execute("DELETE FROM kiosk_payments WHERE created_at < ?", (cutoff,))

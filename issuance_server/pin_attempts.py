@@ -13,8 +13,9 @@ from issuance_server.secret_hashing import PIN
 from wire.kiosk_api import ErrorCode
 
 
-async def check_pin(core: ServerCore, registration_id: int, pin_hash: str, pin: str) -> tuple[str, int]:
-    """("ok" | pin_wrong | registration_locked | registration_suspended, tries left)."""
+async def check_pin(core: ServerCore, registration_id: int, pin_hash: str, pin: str) -> tuple[str, int, bool]:
+    """("ok" | pin_wrong | registration_locked | registration_suspended, tries left, whether this attempt
+    locked the registration)."""
     limit = core.settings.pin_max_failures
     async with core.db.transaction() as tx:
         counted = await tx.execute(
@@ -29,10 +30,14 @@ async def check_pin(core: ServerCore, registration_id: int, pin_hash: str, pin: 
     assert row is not None
     if not counted:
         return (
-            ErrorCode.REGISTRATION_SUSPENDED
-            if row["status"] == "suspended"
-            else ErrorCode.REGISTRATION_LOCKED
-        ), 0
+            (
+                ErrorCode.REGISTRATION_SUSPENDED
+                if row["status"] == "suspended"
+                else ErrorCode.REGISTRATION_LOCKED
+            ),
+            0,
+            False,
+        )
     failures = int(row["failures"])
     if await core.hasher.verify(PIN, pin_hash, pin):
         # A lock now can only come from attempts counted while this one was in flight (a registration
@@ -42,6 +47,8 @@ async def check_pin(core: ServerCore, registration_id: int, pin_hash: str, pin: 
             " WHERE registration_id = ? AND status IN ('active', 'locked')",
             (utc_now_iso(), registration_id),
         )
-        return ("ok", limit) if restored else (ErrorCode.REGISTRATION_SUSPENDED, 0)
+        return ("ok", limit, False) if restored else (ErrorCode.REGISTRATION_SUSPENDED, 0, False)
     tries_left = max(0, limit - failures)
-    return (ErrorCode.PIN_WRONG if tries_left else ErrorCode.REGISTRATION_LOCKED), tries_left
+    if tries_left:
+        return ErrorCode.PIN_WRONG, tries_left, False
+    return ErrorCode.REGISTRATION_LOCKED, 0, True

@@ -132,6 +132,28 @@ class Settings:
         "03:00", "the daily backup's time, Japan time, HH:MM (konbini-ops backup takes one now)"
     )
     backups_kept: int = _s(7, "backups kept in <data_dir>/backups; older ones are removed")
+    retention_days: int = _s(
+        1827,
+        "days issuance records and the personal field of audit rows are kept; a purge (requested, then"
+        " approved by another administrator) may erase only what is older",
+    )
+    office_hours: str = _s(
+        "08:30-17:15",
+        "the city hall's office hours (JST); staff activity outside them is shown in the monthly review",
+    )
+    office_days: str = _s("mon,tue,wed,thu,fri", "the city hall's office days, for the monthly review")
+    review_failed_logins_per_day: int = _s(
+        3, "monthly review: failed logins of one staff member in a day from which it is an anomaly"
+    )
+    review_searches_per_day: int = _s(
+        100, "monthly review: resident searches of one staff member in a day from which it is an anomaly"
+    )
+    review_mynumber_views_per_day: int = _s(
+        20, "monthly review: 個人番号 views of one staff member in a day from which it is an anomaly"
+    )
+    review_voids_per_day: int = _s(
+        10, "monthly review: voided certificates in a day from which it is an anomaly"
+    )
     audit_checkpoint_s: float = _s(
         60.0, "how often a signed checkpoint of the audit chain's head is appended to audit/checkpoints.log"
     )
@@ -275,6 +297,13 @@ def _problems(s: Settings) -> list[tuple[str, str]]:
             )  # fmt: skip
     if not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", s.backup_at):
         found.append(("backup_at", "a time of day, HH:MM"))
+    from issuance_server.audit_review import parse_office_days, parse_office_hours
+
+    for name, parse in (("office_hours", parse_office_hours), ("office_days", parse_office_days)):
+        try:
+            parse(getattr(s, name))
+        except ValueError as exc:
+            found.append((name, str(exc)))
     if s.juminhyo_layout not in ("setai", "kojin"):
         found.append(("juminhyo_layout", "'setai' (世帯連記式) or 'kojin' (個人票)"))
     try:
@@ -292,7 +321,9 @@ def _problems(s: Settings) -> list[tuple[str, str]]:
     ]
     positive += ["max_body_bytes", "pin_max_failures", "staff_max_failures", "feed_batch", "breaker_failures", "argon2_time_cost",
                  "argon2_memory_kib", "argon2_parallelism", "kiosk_max_open_sessions",
-                 "kiosk_session_opens_per_minute", "kiosk_cert_days", "backups_kept", "nonce_ttl_s", "session_idle_s"]  # fmt: skip
+                 "kiosk_session_opens_per_minute", "kiosk_cert_days", "backups_kept", "nonce_ttl_s", "session_idle_s", "retention_days",
+                 "review_failed_logins_per_day", "review_searches_per_day", "review_mynumber_views_per_day",
+                 "review_voids_per_day"]  # fmt: skip
     found += [(name, "a number above 0") for name in dict.fromkeys(positive) if getattr(s, name) <= 0]
     if s.card_crl_max_stale_s < 0:
         found.append(("card_crl_max_stale_s", "0 or more seconds"))

@@ -150,8 +150,10 @@ class Stack:
         return {**env, "KONBINI_PIN": pin} if pin else env
 
     def ops(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        as_staff = "--staff-id" in args  # the demo clerk acting as themselves: their kept session
         return run(
             ["recovery.cli", "--data-dir", str(self.server_dir), "--server", self.server_url, *args],
+            env=self.clerk_env() if as_staff else None,
             check=check,
         )
 

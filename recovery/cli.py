@@ -274,6 +274,80 @@ def cmd_kiosks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _as_staff(args: argparse.Namespace, what: str) -> JsonClient:
+    """Actions a named person must take (the shared ops token cannot): --staff-id is required."""
+    if not args.staff_id:
+        raise StaffLoginError(f"{what} is done by a named staff member: add --staff-id ID")
+    return _client(args)
+
+
+def cmd_audit_report(args: argparse.Namespace) -> int:
+    """The month's review: a summary here, the PDF with charts with --pdf."""
+    client = _client(args)
+    query = urllib.parse.urlencode({"month": args.month})
+    figures = client.call("GET", f"/ops/api/audit/review?{query}")
+    issued, failed = figures["issuances"], figures["failed_logins"]
+    print(
+        f"{args.month}: {figures['rows']:,} audit rows; issuances {issued['total']:,}"
+        f" ({', '.join(f'{c} {n:,}' for c, n in issued['by_channel'].items()) or 'none'}); failed logins"
+        f" {failed['total']} ({failed['lockouts']} lockouts); PIN locks {figures['pin_locks']['total']};"
+        f" voids {figures['voids']['total']}; refunds {figures['refunds']['total']} ({figures['refunds']['yen']:,}"
+        f" yen); mode switches {len(figures['mode_switches'])}"
+    )
+    for a in figures["anomalies"]:
+        print(f"  anomaly {a['rule']}: {a['what']} (audit rows {', '.join(map(str, a['seqs'][:10]))})")
+    reviewed = figures["reviewed"]
+    print(
+        f"reviewed by {reviewed['reviewed_by']} at {reviewed['reviewed_at']}"
+        if reviewed
+        else "not reviewed yet"
+    )
+    if args.pdf:
+        writable_folder(args.pdf.parent)
+        args.pdf.write_bytes(client.fetch(f"/ops/api/audit/review?{query}&format=pdf"))
+        print(f"report: {args.pdf}")
+    return 0
+
+
+def cmd_audit_reviewed(args: argparse.Namespace) -> int:
+    done = _as_staff(args, "marking a month reviewed").call(
+        "POST", "/clerk/api/audit/reviews", {"month": args.month, "comment": args.comment}
+    )
+    print(f"{done['month']} reviewed by {done['reviewed_by']} at {done['reviewed_at']}")
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    made = _as_staff(args, "a purge request").call(
+        "POST", "/clerk/api/purges", {"before": args.before, "reason": args.reason}
+    )
+    print(
+        f"purge {made['purge_id']} requested (records before {made['before']}); nothing is erased until an"
+        f" administrator other than you runs: konbini-ops --staff-id ID purge-approve {made['purge_id']}"
+    )
+    return 0
+
+
+def cmd_purge_approve(args: argparse.Namespace) -> int:
+    done = _as_staff(args, "approving a purge").call("POST", f"/clerk/api/purges/{args.purge_id}/approve")
+    erased = done["erased"]
+    print(
+        f"purge {done['purge_id']} done: {erased['issuances']} issuance records ({erased['serials'] or 'none'}),"
+        f" {erased['payments']} payments, the personal field of {erased['audit_rows_erased']} audit rows;"
+        f" requested by {done['requested_by']}, approved by {done['approved_by']}"
+    )
+    return 0
+
+
+def cmd_purges(args: argparse.Namespace) -> int:
+    for p in _as_staff(args, "listing purges").call("GET", "/clerk/api/purges")["purges"]:
+        print(
+            f"{p['purge_id']}\tbefore {p['before']}\t{p['status']}\trequested by {p['requested_by']}"
+            + (f"\tapproved by {p['approved_by']} {p['done_at']}" if p["approved_by"] else "")
+        )
+    return 0
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     result = _client(args).call("GET", "/ops/api/audit/verify")
     if result["intact"]:
@@ -362,6 +436,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="compare the replica with the registry (counts and checksums per table)")
     p.add_argument("--repair", action="store_true", help="resync when they differ")
     p.set_defaults(func=cmd_check)
+    p = sub.add_parser("audit-report", help="the month's review of the operation logs (ops or role auditor)")
+    p.add_argument("--month", required=True, help="YYYY-MM (Japan time)")
+    p.add_argument("--pdf", type=Path, help="also write the report with charts as this PDF file")
+    p.set_defaults(func=cmd_audit_report)
+    p = sub.add_parser("audit-reviewed", help="record a month's review as done (role auditor, --staff-id)")
+    p.add_argument("--month", required=True, help="YYYY-MM (Japan time)")
+    p.add_argument("--comment", required=True, help="what you checked and found")
+    p.set_defaults(func=cmd_audit_reviewed)
+    p = sub.add_parser("purge", help="request a purge of records past retention (role ops, --staff-id)")
+    p.add_argument(
+        "--before", required=True, help="YYYY-MM-DD: records of earlier days (past retention_days)"
+    )
+    p.add_argument("--reason", required=True, help="why (kept with the purge)")
+    p.set_defaults(func=cmd_purge)
+    p = sub.add_parser("purge-approve", help="approve and carry out a purge (role admin, not the requester)")
+    p.add_argument("purge_id", type=int, help="the request's number (konbini-ops purges)")
+    p.set_defaults(func=cmd_purge_approve)
+    p = sub.add_parser("purges", help="purge requests and what each erased (role ops, --staff-id)")
+    p.set_defaults(func=cmd_purges)
     p = sub.add_parser("audit-verify", help="check the audit log's keyed chain and its signed checkpoints")
     p.set_defaults(func=cmd_audit_verify)
     return parser

@@ -12,13 +12,14 @@ import sqlite3
 
 from aiohttp import web
 
-from issuance_server import kiosk_enrolment
+from issuance_server import audit_review, kiosk_enrolment
 from issuance_server.access import OPS, Rule, actor_of, allow, ops_or, staff
 from issuance_server.api_errors import ApiError, field, json_response, read_json
 from issuance_server.audit import Actor, read_checkpoints, verify_trail
 from issuance_server.backup import BackupError, backup_now, list_backups
 from issuance_server.core import ServerCore, core_of
 from issuance_server.modes import MODES, switch_mode
+from issuance_server.review_report import report_pdf
 from issuance_server.server_tls import KioskCsrError
 from recovery.consistency import check_consistency
 from recovery.link import LINK
@@ -225,6 +226,25 @@ async def audit_verify(request: web.Request) -> web.Response:
     )
     report = verify_trail(rows, core.secrets.audit_chain_key, points)
     return json_response(report.as_json())
+
+
+@routes.get("/api/audit/review")
+@allow(ops_or("auditor"))
+async def audit_review_of_month(request: web.Request) -> web.Response:
+    """The month's review of the operation logs (``month=YYYY-MM``, JST), as JSON or ``format=pdf``."""
+    core, actor = ops_actor(request)
+    month = request.query.get("month", "")
+    try:
+        figures = await audit_review.figures_of(core, month)
+    except ValueError as exc:
+        raise ApiError(400, "bad_field", str(exc), field="month") from None
+    await core.audit.append(actor, "audit_review_read", "ok", None, month=month)
+    if request.query.get("format", "json") == "pdf":
+        pdf = await asyncio.to_thread(
+            report_pdf, figures, core.settings.municipality_name, figures["reviewed"]
+        )
+        return web.Response(body=pdf, content_type="application/pdf")
+    return json_response(figures)
 
 
 @routes.get("/api/reconcile")

@@ -191,6 +191,14 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mynumber(args: argparse.Namespace) -> int:
+    """One resident's 個人番号 (role mynumber), for the reason given (audited)."""
+    query = urllib.parse.urlencode({"reason": args.reason})
+    shown = _client(args).call("GET", f"/clerk/api/residents/{args.atena_no}/mynumber?{query}")
+    print(f"{shown['atena_no']}\t{shown['kojin_bango']}")
+    return 0
+
+
 def cmd_issue(args: argparse.Namespace) -> int:
     """Counter issuance (recovery mode): issue, save the PDF (print it from there), report printed."""
     client = _client(args)
@@ -286,6 +294,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--atena-no", default="", help="search by 宛名番号")
     p.add_argument("--birth-date", default="", help="YYYY-MM-DD")
     p.set_defaults(func=cmd_search)
+    p = sub.add_parser(
+        "mynumber", help="one resident's 個人番号 unmasked, with a reason (role mynumber; audited)"
+    )
+    p.add_argument("--atena-no", required=True, help="the resident's 宛名番号")
+    p.add_argument("--reason", required=True, help="why you need it (in the audit log)")
+    p.set_defaults(func=cmd_mynumber)
     p = sub.add_parser("issue", help="issue a certificate at the counter (recovery mode, role counter)")
     p.add_argument("--atena-no", required=True, help="the resident's 宛名番号")
     p.add_argument(

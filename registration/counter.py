@@ -27,10 +27,10 @@ def mask_kojin_bango(number: str | None) -> str | None:
 
 
 async def search_residents(
-    core: ServerCore, *, kana: str = "", atena_no: str = "", birth_date: str = "", see_mynumber: bool = False
+    core: ServerCore, *, kana: str = "", atena_no: str = "", birth_date: str = ""
 ) -> list[dict[str, Any]]:
-    """Residents by ふりがな prefix, 宛名番号 or birth date (combined with AND). 個人番号 is masked for staff
-    without the mynumber role."""
+    """Residents by ふりがな prefix, 宛名番号 or birth date (combined with AND). 個人番号 is always masked:
+    staff with the mynumber role unmask one resident's with a reason (:func:`kojin_bango_of`)."""
     if not (kana or atena_no or birth_date):
         raise ApiError(400, "bad_field", "give kana, atena_no or birth_date to search by")
     if not core.replica.ready:
@@ -53,7 +53,7 @@ async def search_residents(
     out = []
     for row in rows[:SEARCH_LIMIT]:
         item = {f: row[f] for f in SEARCH_FIELDS}
-        item["kojin_bango"] = row["kojin_bango"] if see_mynumber else mask_kojin_bango(row["kojin_bango"])
+        item["kojin_bango"] = mask_kojin_bango(row["kojin_bango"])
         out.append(item)
     return out
 
@@ -65,3 +65,13 @@ def require_recovery(core: ServerCore) -> None:
             "counter_issuance_recovery_only",
             "counter issuance here is the sub-system's: it runs in recovery mode; use the main system now",
         )
+
+
+async def kojin_bango_of(core: ServerCore, atena_no: str) -> str | None:
+    """One resident's 個人番号 unmasked (the caller audits who asked and why)."""
+    if not core.replica.ready:
+        raise ApiError(503, "replica_not_loaded", "the resident replica is not loaded yet")
+    row = await core.db.fetchone("SELECT kojin_bango FROM replica.resident WHERE atena_no = ?", (atena_no,))
+    if row is None:
+        raise ApiError(404, "resident_not_found", f"no resident {atena_no}")
+    return row["kojin_bango"]

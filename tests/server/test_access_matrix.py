@@ -21,6 +21,8 @@ PARAMS = {
     "record": "KB1.x.y",
     "kiosk_id": "kiosk-none",
     "staff_id": "nobody-here",
+    "purge_id": "999",
+    "atena_no": "0000000101",
 }
 
 

@@ -51,6 +51,9 @@ BAD_SETTINGS = [
     ({}, "no_such_setting = 1\\n", "no_such_setting", "--help-settings"),
     ({"KONBINI_CONFIG": "/nonexistent/konbini.toml"}, None, "/nonexistent/konbini.toml", "not found"),
     ({"KONBINI_FEED_BATCH": "0"}, None, "feed_batch", "above 0"),
+    ({"KONBINI_OFFICE_HOURS": "17:15-08:30"}, None, "office_hours", "open before"),
+    ({"KONBINI_OFFICE_DAYS": "mon,funday"}, None, "office_days", "mon,tue"),
+    ({"KONBINI_RETENTION_DAYS": "0"}, None, "retention_days", "above 0"),
 ]  # fmt: skip
 
 
