@@ -25,6 +25,7 @@ from registration.staff_auth import (
     check_terminal,
     confirm_enrolment,
     login,
+    reauthenticate,
     start_enrolment,
 )
 
@@ -91,6 +92,16 @@ async def me(request: web.Request) -> web.Response:
     return json_response(
         {"staff_id": actor.actor_id, "roles": [r for r in ROLES if r in request[STAFF_ROLES]]}
     )
+
+
+@routes.post("/api/reauth")
+@allow(ANY_STAFF)
+async def reauth(request: web.Request) -> web.Response:
+    """The session's staff member types their password again (a locked desk screen)."""
+    core, actor = core_of(request), actor_of(request)
+    data = await read_json(request, core.settings.max_body_bytes)
+    await reauthenticate(core, actor, field(data, "password", str))
+    return json_response({"reauthenticated": True})
 
 
 @routes.post("/api/logout")

@@ -157,6 +157,15 @@ async def login(core: ServerCore, actor: Actor, password: str, second: SecondFac
     return token
 
 
+async def reauthenticate(core: ServerCore, actor: Actor, password: str) -> None:
+    """The password again on an open session (the desk's lock screen): counted like a login attempt, so
+    guesses at a locked screen lock the account as well."""
+    await check_password(core, actor, password)
+    async with core.db.transaction() as tx:
+        await tx.execute("UPDATE staff SET failed_logins = 0 WHERE staff_id = ?", (actor.actor_id,))
+        await core.audit.append_in(tx, actor, "staff_reauth", "ok")
+
+
 async def start_enrolment(core: ServerCore, actor: Actor, password: str) -> dict[str, str]:
     """A new TOTP seed for a staff member without a second factor (after their password): the seed and the
     ``otpauth://`` URI its QR code carries, shown once; it counts only after :func:`confirm_enrolment`."""

@@ -14,11 +14,12 @@ from kiosk.card_cli import _parser as card
 from konbini_demo.__main__ import build_parser as demo
 from recovery.cli import build_parser as ops
 from registration.cli import build_parser as clerk
+from registration.desk.cli import build_parser as desk
 from registry_sim.__main__ import build_parser as registry
 
 COMMANDS: dict[str, Callable[[], argparse.ArgumentParser]] = {
     "konbini-server": server, "konbini-verify": verify, "konbini-kiosk": kiosk, "konbini-card": card,
-    "konbini-demo": demo, "konbini-ops": ops, "konbini-clerk": clerk, "konbini-registry": registry,
+    "konbini-demo": demo, "konbini-ops": ops, "konbini-clerk": clerk, "konbini-registry": registry, "konbini-desk": desk,
 }  # fmt: skip
 
 

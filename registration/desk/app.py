@@ -1,0 +1,376 @@
+"""The clerk's pages (server-rendered, jinja2 with autoescape, one small script for the idle lock).
+
+Security, one middleware each: the Host must be this app's own address (a DNS-rebinding page names
+another), a form must come from this origin (``Origin``) and carry its session's CSRF token (before login,
+a double-submit token), and every answer carries a strict CSP, ``no-store`` and ``nosniff``. The session
+cookie is HttpOnly and SameSite=Strict; the server's staff token stays in this process. Nothing personal
+goes into a URL (searches are posted) and the app writes no access log.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hmac
+import io
+import secrets
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import Any
+
+import jinja2
+import qrcode
+import qrcode.image.svg
+from aiohttp import web
+
+from registration.desk.server_api import ServerApi
+from registration.desk.sessions import DeskSession, DeskSessions, PendingEnrolment
+from wire.http_json import HttpError
+
+API: web.AppKey[ServerApi] = web.AppKey("api", ServerApi)
+SESSIONS: web.AppKey[DeskSessions] = web.AppKey("sessions", DeskSessions)
+ORIGINS: web.AppKey[frozenset[str]] = web.AppKey("origins", frozenset)
+TERMINAL: web.AppKey[str] = web.AppKey("terminal", str)
+SESSION: web.RequestKey[DeskSession] = web.RequestKey("desk_session", DeskSession)
+COOKIE = "desk_session"
+LOGIN_COOKIE = "desk_login"
+ENROL_COOKIE = "desk_enrol"
+HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self';"
+        " base-uri 'none'; frame-ancestors 'none'"
+    ),
+}
+PUBLIC_PATHS = frozenset({"/login", "/enrol/confirm", "/static/desk.css", "/static/desk.js"})
+STATUS_ACTIONS = {"unlock": "利用再開（ロック解除）", "suspend": "一時停止", "resume": "停止解除"}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+routes = web.RouteTableDef()
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("registration.desk", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+TEMPLATES = _environment()
+
+
+def page(request: web.Request, name: str, status: int = 200, **values: Any) -> web.Response:
+    session = request.get(SESSION)
+    html = TEMPLATES.get_template(name).render(
+        session=session, csrf=session.csrf if session else "", roles=session.roles if session else frozenset(),
+        idle_lock_s=int(request.app[SESSIONS].idle_lock_s), **values,
+    )  # fmt: skip
+    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
+
+
+def _refusal(status: int, message: str) -> web.Response:
+    html = TEMPLATES.get_template("refused.html").render(message=message)
+    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8", headers=HEADERS)
+
+
+@web.middleware
+async def local_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Only this machine's browser, on this app's own address, may use it; forms only from this origin."""
+    origins = request.app[ORIGINS]
+    if f"http://{request.host}" not in origins:
+        return _refusal(403, "this desk app serves its own address only")
+    if request.method == "POST" and request.headers.get("Origin") not in origins:
+        return _refusal(403, "forms must come from the desk's own pages")
+    response = await handler(request)
+    for name, value in HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+@web.middleware
+async def server_trouble(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The server unreachable or answering an error a page did not expect: said on a page, not a 500."""
+    try:
+        return await handler(request)
+    except HttpError as exc:
+        status = 502 if exc.status in (0,) or exc.status >= 500 else exc.status
+        return _refusal(status, f"the issuance server answered: {_error_text(exc)}")
+
+
+@web.middleware
+async def logged_in(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Pages need a desk session; a locked one shows the lock screen; a form needs the session's token."""
+    if request.path in PUBLIC_PATHS:
+        return await handler(request)
+    session = request.app[SESSIONS].get(request.cookies.get(COOKIE))
+    if session is None:
+        raise web.HTTPSeeOther("/login")
+    request[SESSION] = session
+    if request.method == "POST":
+        form = await request.post()
+        if not hmac.compare_digest(str(form.get("csrf", "")), session.csrf):
+            return _refusal(
+                403, "this form is out of date (its CSRF token does not match): open the page again"
+            )
+    if session.locked and request.path not in ("/lock", "/logout"):
+        raise web.HTTPSeeOther("/lock")
+    return await handler(request)
+
+
+async def _call(request: web.Request, method: str, path: str, **kw: Any) -> dict[str, Any]:
+    """The server as the logged-in staff member; a session the server ended sends the clerk to log in."""
+    session = request[SESSION]
+    try:
+        return await request.app[API].call(method, path, token=session.token, **kw)
+    except HttpError as exc:
+        if exc.status == 401 and exc.code in ("staff_unauthorized", "staff_session_expired"):
+            request.app[SESSIONS].end(session.sid)
+            raise web.HTTPSeeOther("/login") from None
+        raise
+
+
+def _error_text(exc: HttpError) -> str:
+    return f"{exc.message} ({exc.code})"
+
+
+# -- logging in ------------------------------------------------------------------------------------
+
+
+def _login_page(request: web.Request, error: str = "", status: int = 200, staff_id: str = "") -> web.Response:
+    token = secrets.token_urlsafe(32)
+    response = page(request, "login.html", status, login_csrf=token, error=error, staff_id=staff_id)
+    response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="Strict", path="/")
+    return response
+
+
+def _double_submit_ok(request: web.Request, form: Any, cookie: str) -> bool:
+    sent = str(form.get("csrf", ""))
+    return bool(sent) and hmac.compare_digest(sent, request.cookies.get(cookie, ""))
+
+
+@routes.get("/login")
+async def login_form(request: web.Request) -> web.Response:
+    return _login_page(request)
+
+
+def _qr_svg(uri: str) -> str:
+    image = qrcode.make(uri, image_factory=qrcode.image.svg.SvgPathImage, box_size=8, border=2)
+    out = io.BytesIO()
+    image.save(out)
+    return "data:image/svg+xml;base64," + base64.b64encode(out.getvalue()).decode()
+
+
+async def _open_session(request: web.Request, staff_id: str, token: str) -> web.Response:
+    api = request.app[API]
+    me = await api.call("GET", "/clerk/api/me", token=token)
+    session = request.app[SESSIONS].open(staff_id, token, frozenset(me["roles"]))
+    response = web.HTTPSeeOther("/")
+    response.set_cookie(COOKIE, session.sid, httponly=True, samesite="Strict", path="/")
+    response.del_cookie(LOGIN_COOKIE, path="/")
+    raise response
+
+
+@routes.post("/login")
+async def login(request: web.Request) -> web.Response:
+    form = await request.post()
+    if not _double_submit_ok(request, form, LOGIN_COOKIE):
+        return _login_page(request, "the login form was out of date; please try again", 403)
+    staff_id, password = str(form.get("staff_id", "")).strip(), str(form.get("password", ""))
+    code = str(form.get("code", "")).strip()
+    body = {"staff_id": staff_id, "password": password, "terminal": request.app[TERMINAL]}
+    body |= {"totp_code": code} if code.isdigit() else {"recovery_code": code}
+    api = request.app[API]
+    try:
+        token = (await api.call("POST", "/clerk/api/login", body=body))["token"]
+    except HttpError as exc:
+        if exc.code != "totp_enrolment_required":
+            return _login_page(request, _error_text(exc), 401 if exc.status == 401 else 400, staff_id)
+        started = await api.call(
+            "POST", "/clerk/api/totp/enrol", body={k: body[k] for k in ("staff_id", "password", "terminal")}
+        )
+        pending = PendingEnrolment(
+            staff_id, password, request.app[TERMINAL], _qr_svg(started["otpauth_uri"]), started["secret"]
+        )
+        key = request.app[SESSIONS].start_enrolment(pending)
+        response = page(request, "enrol.html", pending=pending, enrol_csrf=key, error="")
+        response.set_cookie(ENROL_COOKIE, key, httponly=True, samesite="Strict", path="/")
+        return response
+    return await _open_session(request, staff_id, token)
+
+
+@routes.post("/enrol/confirm")
+async def enrol_confirm(request: web.Request) -> web.Response:
+    form = await request.post()
+    sessions = request.app[SESSIONS]
+    key = request.cookies.get(ENROL_COOKIE, "")
+    pending = sessions.enrolment(key)
+    if pending is None or not _double_submit_ok(request, form, ENROL_COOKIE):
+        return _login_page(request, "the enrolment has expired; log in again to start it again", 403)
+    body = {"staff_id": pending.staff_id, "password": pending.password, "terminal": pending.terminal,
+            "totp_code": str(form.get("code", "")).strip()}  # fmt: skip
+    try:
+        answer = await request.app[API].call("POST", "/clerk/api/totp/confirm", body=body)
+    except HttpError as exc:
+        return page(request, "enrol.html", 400, pending=pending, enrol_csrf=key, error=_error_text(exc))
+    sessions.finish_enrolment(key)
+    me = await request.app[API].call("GET", "/clerk/api/me", token=answer["token"])
+    session = sessions.open(pending.staff_id, answer["token"], frozenset(me["roles"]))
+    request[SESSION] = session
+    response = page(request, "recovery_codes.html", codes=answer["recovery_codes"])
+    response.set_cookie(COOKIE, session.sid, httponly=True, samesite="Strict", path="/")
+    response.del_cookie(ENROL_COOKIE, path="/")
+    return response
+
+
+@routes.get("/lock")
+async def lock_screen(request: web.Request) -> web.Response:
+    request[SESSION].locked = True
+    return page(request, "lock.html", error="")
+
+
+@routes.post("/lock")
+async def unlock_screen(request: web.Request) -> web.Response:
+    session = request[SESSION]
+    form = await request.post()
+    try:
+        await request.app[API].call(
+            "POST", "/clerk/api/reauth", token=session.token, body={"password": str(form.get("password", ""))}
+        )
+    except HttpError as exc:
+        if exc.status == 401 and exc.code in ("staff_unauthorized", "staff_session_expired"):
+            request.app[SESSIONS].end(session.sid)
+            raise web.HTTPSeeOther("/login") from None
+        return page(request, "lock.html", 401, error=_error_text(exc))
+    session.locked = False
+    raise web.HTTPSeeOther("/")
+
+
+@routes.post("/logout")
+async def logout(request: web.Request) -> web.Response:
+    session = request[SESSION]
+    with contextlib.suppress(HttpError):  # the server may have ended it already
+        await request.app[API].call("POST", "/clerk/api/logout", token=session.token)
+    request.app[SESSIONS].end(session.sid)
+    response = web.HTTPSeeOther("/login")
+    response.del_cookie(COOKIE, path="/")
+    raise response
+
+
+# -- the clerk's tasks --------------------------------------------------------------------------------
+
+
+@routes.get("/")
+async def home(request: web.Request) -> web.Response:
+    return page(request, "search.html", results=None, query={}, error="")
+
+
+@routes.post("/search")
+async def search(request: web.Request) -> web.Response:
+    form = await request.post()
+    query = {k: str(form.get(k, "")).strip() for k in ("kana", "atena_no", "birth_date")}
+    try:
+        found = await _call(
+            request, "GET", "/clerk/api/residents", query={k: v for k, v in query.items() if v}
+        )
+    except HttpError as exc:
+        return page(request, "search.html", 400, results=None, query=query, error=_error_text(exc))
+    return page(request, "search.html", results=found["residents"], query=query, error="")
+
+
+async def _resident(request: web.Request, atena_no: str) -> dict[str, Any]:
+    found = await _call(request, "GET", "/clerk/api/residents", query={"atena_no": atena_no})
+    if not found["residents"]:
+        raise web.HTTPNotFound(text="no such resident")
+    return dict(found["residents"][0])
+
+
+async def _record_page(request: web.Request, atena_no: str, status: int = 200, **extra: Any) -> web.Response:
+    resident = await _resident(request, atena_no)
+    registrations: list[dict[str, Any]] | None = None
+    if "registrar" in request[SESSION].roles:
+        registrations = (
+            await _call(request, "GET", "/clerk/api/registrations", query={"atena_no": atena_no})
+        )["registrations"]
+    values: dict[str, Any] = {"mynumber": None, "error": "", "notice": ""} | extra
+    return page(
+        request, "resident.html", status, resident=resident, registrations=registrations,
+        actions=STATUS_ACTIONS, **values,
+    )  # fmt: skip
+
+
+def _atena_no(request: web.Request) -> str:
+    value = request.match_info["atena_no"]
+    if not (value.isascii() and value.isdigit() and len(value) <= 15):
+        raise web.HTTPNotFound(text="no such resident")
+    return value
+
+
+@routes.get("/residents/{atena_no}")
+async def resident(request: web.Request) -> web.Response:
+    return await _record_page(request, _atena_no(request))
+
+
+@routes.post("/residents/{atena_no}/mynumber")
+async def unmask(request: web.Request) -> web.Response:
+    """The 個人番号 shown in this answer only (the page is not cached), for the reason typed."""
+    atena_no = _atena_no(request)
+    form = await request.post()
+    try:
+        shown = await _call(
+            request,
+            "GET",
+            f"/clerk/api/residents/{atena_no}/mynumber",
+            query={"reason": str(form.get("reason", ""))},
+        )
+    except HttpError as exc:
+        return await _record_page(request, atena_no, 400, error=_error_text(exc))
+    return await _record_page(request, atena_no, mynumber=shown["kojin_bango"])
+
+
+@routes.post("/residents/{atena_no}/status")
+async def change_status(request: web.Request) -> web.Response:
+    atena_no = _atena_no(request)
+    form = await request.post()
+    action = str(form.get("action", ""))
+    if action not in STATUS_ACTIONS:
+        return await _record_page(request, atena_no, 400, error="choose unlock, suspend or resume")
+    body = {"atena_no": atena_no, "reason": str(form.get("reason", ""))}
+    try:
+        await _call(request, "POST", f"/clerk/api/registrations/{action}", body=body)
+    except HttpError as exc:
+        return await _record_page(request, atena_no, 400 if exc.status < 500 else 502, error=_error_text(exc))
+    return await _record_page(request, atena_no, notice=f"{STATUS_ACTIONS[action]}: done")
+
+
+# -- static files ------------------------------------------------------------------------------------
+
+STATIC = resources.files("registration.desk").joinpath("static")
+STATIC_TYPES = {"desk.css": "text/css", "desk.js": "text/javascript"}
+
+
+@routes.get("/static/{name}")
+async def static(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    if name not in STATIC_TYPES:
+        raise web.HTTPNotFound()
+    return web.Response(body=STATIC.joinpath(name).read_bytes(), content_type=STATIC_TYPES[name])
+
+
+def make_desk_app(
+    api: ServerApi, origins: frozenset[str], terminal: str, idle_lock_s: float = 300.0
+) -> web.Application:
+    app = web.Application(middlewares=[local_only, server_trouble, logged_in], client_max_size=64 * 1024)
+    app[API] = api
+    app[SESSIONS] = DeskSessions(idle_lock_s)
+    app[ORIGINS] = origins
+    app[TERMINAL] = terminal
+    app.add_routes(routes)
+
+    async def close_api(_app: web.Application) -> None:
+        await api.close()
+
+    app.on_cleanup.append(close_api)
+    return app

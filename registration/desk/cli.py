@@ -1,0 +1,80 @@
+"""``konbini-desk serve``: the city-hall desk app on the clerk's PC, bound to 127.0.0.1 (the clerk's
+pages; open the printed address in the desk's browser). Stop it with Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from registration.desk.app import make_desk_app
+from registration.desk.server_api import ServerApi
+from wire.cli import CommandParser, http_url
+from wire.files import private_files
+from wire.http_json import server_ca_context
+from wire.serving import ListenError, start_site, until_stopped
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = CommandParser(prog="konbini-desk", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("serve", help="serve the desk's pages on this PC until stopped")
+    p.add_argument(
+        "--server", type=http_url, default=os.environ.get("KONBINI_SERVER", "https://127.0.0.1:8470"),
+        help="the issuance server ($KONBINI_SERVER)",
+    )  # fmt: skip
+    p.add_argument(
+        "--server-ca", type=Path, default=Path(os.environ.get("KONBINI_SERVER_CA", "var/tls/city-ca.crt")),
+        help="the CA that signed the server's certificate ($KONBINI_SERVER_CA)",
+    )  # fmt: skip
+    p.add_argument("--port", type=int, default=8490, help="port of the clerk's pages (on 127.0.0.1)")
+    p.add_argument(
+        "--terminal", default=os.environ.get("KONBINI_TERMINAL", os.uname().nodename),
+        help="this desk's name in the audit log ($KONBINI_TERMINAL, else the host name)",
+    )  # fmt: skip
+    p.add_argument(
+        "--idle-lock", type=float, default=300.0, help="seconds without input before the screen locks"
+    )
+    return parser
+
+
+async def serve(args: argparse.Namespace) -> int:
+    if not 1 <= args.port <= 65535 or args.idle_lock <= 0:
+        print("konbini-desk: --port must be 1-65535 and --idle-lock above 0", file=sys.stderr)
+        return 2
+    try:
+        api = ServerApi(args.server, server_ca_context(args.server, args.server_ca))
+    except FileNotFoundError as exc:
+        print(f"konbini-desk: {exc}", file=sys.stderr)
+        return 2
+    origins = frozenset({f"http://127.0.0.1:{args.port}", f"http://localhost:{args.port}"})
+    runner = web.AppRunner(make_desk_app(api, origins, args.terminal, args.idle_lock), access_log=None)
+    await runner.setup()
+    try:
+        await start_site(runner, "127.0.0.1", args.port)
+    except ListenError as exc:
+        print(f"konbini-desk: {exc}", file=sys.stderr)
+        await runner.cleanup()
+        return 1
+    print(f"konbini-desk ready on http://127.0.0.1:{args.port} (server {args.server})", flush=True)
+    try:
+        await until_stopped()
+    finally:
+        await runner.cleanup()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    private_files()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    args = build_parser().parse_args(argv)
+    sys.exit(asyncio.run(serve(args)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""The desk app in front of an in-process server: logging in with the second factor, the session cookie's
+flags, forms refused without their CSRF token or from another origin, 個人番号 masked until unmasked with
+a reason, and the idle lock that hides the page until the password is typed again."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from konbini_demo.processes import free_port
+from registration.desk.app import COOKIE, SESSIONS, make_desk_app
+from registration.desk.server_api import ServerApi
+from tests.server.conftest import STAFF_PASSWORD, Env
+from wire.tls import client_context
+
+
+@dataclass
+class Desk:
+    client: TestClient
+    origin: str
+
+    async def csrf_of(self, path: str) -> str:
+        text = await (await self.client.get(path)).text()
+        found = re.search(r'name="csrf" value="([^"]+)"', text)
+        assert found, text[:500]
+        return found[1]
+
+    async def post(self, path: str, form: dict[str, str], csrf_from: str = "/") -> tuple[int, str]:
+        token = await self.csrf_of(csrf_from)
+        resp = await self.client.post(path, data={"csrf": token, **form}, headers={"Origin": self.origin})
+        return resp.status, await resp.text()
+
+    async def log_in(self, env: Env, staff_id: str = "clerk1", code: str | None = None) -> tuple[int, str]:
+        form = {"staff_id": staff_id, "password": STAFF_PASSWORD, "code": code or env.authenticator.code()}
+        return await self.post("/login", form, csrf_from="/login")
+
+
+@pytest.fixture
+async def desk(env: Env) -> AsyncIterator[Desk]:
+    api = ServerApi(str(env.client.make_url("")), client_context(env.settings.tls_dir / "city-ca.crt"))
+    port = free_port()
+    origin = f"http://127.0.0.1:{port}"
+    app = make_desk_app(api, frozenset({origin}), "desk-test", idle_lock_s=300)
+    client = TestClient(TestServer(app, host="127.0.0.1", port=port))
+    await client.start_server()
+    yield Desk(client, origin)
+    await client.close()
+
+
+async def test_pages_need_a_login_and_the_login_needs_the_second_factor(desk: Desk, env: Env) -> None:
+    first = await desk.client.get("/", allow_redirects=False)
+    assert first.status == 303 and first.headers["Location"] == "/login"
+    status, text = await desk.log_in(env, code="000000")
+    assert status == 401 and "login_failed" in text
+    form = {"csrf": await desk.csrf_of("/login"), "staff_id": "clerk1", "password": STAFF_PASSWORD,
+            "code": env.authenticator.code()}  # fmt: skip
+    resp = await desk.client.post("/login", data=form, headers={"Origin": desk.origin}, allow_redirects=False)
+    assert resp.status == 303 and resp.headers["Location"] == "/"
+    cookie = next(c for c in resp.headers.getall("Set-Cookie") if c.startswith(f"{COOKIE}="))
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    text = await (await desk.client.get("/")).text()
+    assert 'data-page="search"' in text and "clerk1" in text
+
+
+async def test_every_answer_carries_a_strict_content_security_policy(desk: Desk) -> None:
+    resp = await desk.client.get("/login")
+    csp = resp.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe" not in csp
+    assert resp.headers["Cache-Control"] == "no-store" and resp.headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_a_form_without_its_csrf_token_or_from_another_origin_is_refused(desk: Desk, env: Env) -> None:
+    await desk.log_in(env)
+    no_token = await desk.client.post("/search", data={"kana": "よ"}, headers={"Origin": desk.origin})
+    assert no_token.status == 403 and "CSRF" in await no_token.text()
+    token = await desk.csrf_of("/")
+    elsewhere = await desk.client.post(
+        "/search", data={"csrf": token, "kana": "よ"}, headers={"Origin": "http://evil.example"}
+    )
+    assert elsewhere.status == 403
+    rebinding = await desk.client.get("/login", headers={"Host": "evil.example"})
+    assert rebinding.status == 403
+    searched = await env.core.db.fetchall("SELECT 1 FROM audit_log WHERE action = 'resident_search'")
+    assert searched == []  # nothing reached the server
+
+
+async def test_a_counter_clerk_sees_the_mynumber_masked_and_a_mynumber_clerk_unmasks_with_a_reason(
+    desk: Desk, env: Env
+) -> None:
+    await desk.log_in(env)
+    status, text = await desk.post("/search", {"kana": "よしだ"})
+    assert status == 200 and "0000000101" in text
+    full = (
+        await env.core.db.fetchone("SELECT kojin_bango FROM replica.resident WHERE atena_no = '0000000101'")
+    )[0]
+    assert full not in text and "********" + full[-4:] in text
+    record = await (await desk.client.get("/residents/0000000101")).text()
+    assert full not in record and 'action="/residents/0000000101/mynumber"' not in record  # no mynumber role
+    await env.core.db.execute(
+        "UPDATE staff SET roles = 'registrar,counter,mynumber' WHERE staff_id = 'clerk1'"
+    )
+    record = await (await desk.client.get("/residents/0000000101")).text()
+    assert 'action="/residents/0000000101/mynumber"' not in record  # roles are read at login
+    await desk.post("/logout", {})
+    await desk.log_in(env)
+    status, shown = await desk.post(
+        "/residents/0000000101/mynumber", {"reason": "本人確認"}, "/residents/0000000101"
+    )
+    assert status == 200 and full in shown
+    again = await (await desk.client.get("/residents/0000000101")).text()
+    assert full not in again  # shown in that answer only
+
+
+async def test_an_idle_desk_locks_and_shows_nothing_personal_until_the_password(desk: Desk, env: Env) -> None:
+    await desk.log_in(env)
+    sessions = desk.client.server.app[SESSIONS]
+    sessions.idle_lock_s = 0.0  # as if five minutes had passed
+    resp = await desk.client.get("/residents/0000000101", allow_redirects=False)
+    assert resp.status == 303 and resp.headers["Location"] == "/lock"
+    sessions.idle_lock_s = 300.0
+    locked = await (await desk.client.get("/lock")).text()
+    assert "0000000101" not in locked and "髙志" not in locked and 'data-page="lock"' in locked
+    still = await desk.client.get("/", allow_redirects=False)
+    assert still.headers["Location"] == "/lock"  # locked until the password, whatever the page
+    status, text = await desk.post("/lock", {"password": "wrong-password-0"}, "/lock")
+    assert status == 401 and "login_failed" in text
+    status, text = await desk.post("/lock", {"password": STAFF_PASSWORD}, "/lock")
+    assert status == 200 and 'data-page="search"' in text
