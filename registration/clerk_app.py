@@ -64,8 +64,8 @@ async def staff_login(request: web.Request) -> web.Response:
         totp_code=field(data, "totp_code", str, required=False, default=""),
         recovery_code=field(data, "recovery_code", str, required=False, default=""),
     )
-    if bool(second.totp_code) == bool(second.recovery_code):
-        message = "give totp_code (from your authenticator) or one recovery_code"
+    if second.totp_code and second.recovery_code:
+        message = "give totp_code (from your authenticator) or one recovery_code, not both"
         raise ApiError(400, "bad_field", message, field="totp_code")
     return json_response({"token": await login(core, actor, password, second)})
 

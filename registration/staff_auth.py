@@ -124,7 +124,8 @@ async def open_session(tx: Transaction, actor: Actor) -> str:
 
 async def login(core: ServerCore, actor: Actor, password: str, second: SecondFactor) -> str:
     """A session token after the password and the second factor (a TOTP code used once, or a recovery
-    code); a staff member without a second factor yet gets 403 ``totp_enrolment_required``."""
+    code); a staff member without a second factor yet gets 403 ``totp_enrolment_required`` (a code is then
+    not needed: the first login starts the enrolment)."""
     row = await check_password(core, actor, password)
     if row["totp_secret"] is None:
         await core.db.execute("UPDATE staff SET failed_logins = 0 WHERE staff_id = ?", (actor.actor_id,))
@@ -137,7 +138,9 @@ async def login(core: ServerCore, actor: Actor, password: str, second: SecondFac
     key = core.secrets.totp_key
     async with core.db.transaction() as tx:
         left = None
-        if second.totp_code:
+        if not (second.totp_code or second.recovery_code):
+            passed = False  # the password alone is not enough
+        elif second.totp_code:
             passed = await second_factor.accept_code(
                 tx, key, actor.actor_id, row["totp_secret"], second.totp_code
             )

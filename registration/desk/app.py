@@ -9,6 +9,7 @@ goes into a URL (searches are posted) and the app writes no access log.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import hmac
@@ -23,6 +24,8 @@ import qrcode
 import qrcode.image.svg
 from aiohttp import web
 
+from kiosk.card_reader import CardError, JpkiCard
+from registration.desk.customer import PinEntry
 from registration.desk.server_api import ServerApi
 from registration.desk.sessions import DeskSession, DeskSessions, PendingEnrolment
 from wire.http_json import HttpError
@@ -31,6 +34,9 @@ API: web.AppKey[ServerApi] = web.AppKey("api", ServerApi)
 SESSIONS: web.AppKey[DeskSessions] = web.AppKey("sessions", DeskSessions)
 ORIGINS: web.AppKey[frozenset[str]] = web.AppKey("origins", frozenset)
 TERMINAL: web.AppKey[str] = web.AppKey("terminal", str)
+ENTRY: web.AppKey[PinEntry] = web.AppKey("desk_pin_entry", PinEntry)
+READER: web.AppKey[str | None] = web.AppKey("reader")
+PIN_WAIT_S: web.AppKey[float] = web.AppKey("pin_wait_s", float)
 SESSION: web.RequestKey[DeskSession] = web.RequestKey("desk_session", DeskSession)
 COOKIE = "desk_session"
 LOGIN_COOKIE = "desk_login"
@@ -38,13 +44,13 @@ ENROL_COOKIE = "desk_enrol"
 HEADERS = {
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # "no-referrer" would make a form's Origin "null"
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self';"
         " base-uri 'none'; frame-ancestors 'none'"
     ),
 }
-PUBLIC_PATHS = frozenset({"/login", "/enrol/confirm", "/static/desk.css", "/static/desk.js"})
+PUBLIC_PATHS = frozenset({"/login", "/enrol/confirm", "/static/desk.css", "/static/desk.js", "/favicon.ico"})
 STATUS_ACTIONS = {"unlock": "利用再開（ロック解除）", "suspend": "一時停止", "resume": "停止解除"}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -64,6 +70,7 @@ TEMPLATES = _environment()
 
 def page(request: web.Request, name: str, status: int = 200, **values: Any) -> web.Response:
     session = request.get(SESSION)
+    values.setdefault("error", "")
     html = TEMPLATES.get_template(name).render(
         session=session, csrf=session.csrf if session else "", roles=session.roles if session else frozenset(),
         idle_lock_s=int(request.app[SESSIONS].idle_lock_s), **values,
@@ -140,7 +147,8 @@ def _error_text(exc: HttpError) -> str:
 
 
 def _login_page(request: web.Request, error: str = "", status: int = 200, staff_id: str = "") -> web.Response:
-    token = secrets.token_urlsafe(32)
+    # one token per browser until it logs in (a second tab or a favicon's redirect must not void the first)
+    token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(32)
     response = page(request, "login.html", status, login_csrf=token, error=error, staff_id=staff_id)
     response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="Strict", path="/")
     return response
@@ -181,7 +189,8 @@ async def login(request: web.Request) -> web.Response:
     staff_id, password = str(form.get("staff_id", "")).strip(), str(form.get("password", ""))
     code = str(form.get("code", "")).strip()
     body = {"staff_id": staff_id, "password": password, "terminal": request.app[TERMINAL]}
-    body |= {"totp_code": code} if code.isdigit() else {"recovery_code": code}
+    if code:  # empty at a first login: the server then opens the enrolment
+        body |= {"totp_code": code} if code.isdigit() else {"recovery_code": code}
     api = request.app[API]
     try:
         token = (await api.call("POST", "/clerk/api/login", body=body))["token"]
@@ -345,10 +354,60 @@ async def change_status(request: web.Request) -> web.Response:
     return await _record_page(request, atena_no, notice=f"{STATUS_ACTIONS[action]}: done")
 
 
+def _read_certificate(reader: str | None) -> bytes:
+    with JpkiCard.connect(reader, timeout_s=10.0) as card:
+        return card.read_auth_certificate()
+
+
+def _verify_on_card(reader: str | None, pin: str) -> None:
+    with JpkiCard.connect(reader, timeout_s=10.0) as card:
+        card.verify_pin(pin)
+
+
+@routes.post("/residents/{atena_no}/register")
+async def register_card(request: web.Request) -> web.Response:
+    """The card on the desk reader, the PIN typed twice by the resident on the customer display, verified
+    on the card, then registered with the server. The PIN never reaches this page."""
+    atena_no = _atena_no(request)
+    entry, reader = request.app[ENTRY], request.app[READER]
+    try:
+        certificate = await asyncio.to_thread(_read_certificate, reader)
+    except CardError as exc:
+        return await _record_page(request, atena_no, 400, error=f"{exc} ({exc.code})")
+    try:
+        pin = await asyncio.wait_for(entry.begin(), request.app[PIN_WAIT_S])
+    except (TimeoutError, asyncio.CancelledError):
+        entry.cancel()
+        return await _record_page(
+            request, atena_no, 408, error="the PIN was not entered in time; start again"
+        )
+    body = {"atena_no": atena_no, "certificate": base64.b64encode(certificate).decode(), "pin": pin}
+    try:
+        await asyncio.to_thread(_verify_on_card, reader, pin)
+        registered = await _call(request, "POST", "/clerk/api/registrations", body=body)
+    except CardError as exc:
+        entry.finish(False)
+        return await _record_page(request, atena_no, 400, error=f"{exc} ({exc.code})")
+    except HttpError as exc:
+        entry.finish(False)
+        return await _record_page(request, atena_no, 400 if exc.status < 500 else 502, error=_error_text(exc))
+    finally:
+        del body, pin
+    entry.finish(True)
+    return await _record_page(
+        request, atena_no, notice=f"カードを登録しました card {registered['card_id']} registered"
+    )
+
+
 # -- static files ------------------------------------------------------------------------------------
 
 STATIC = resources.files("registration.desk").joinpath("static")
 STATIC_TYPES = {"desk.css": "text/css", "desk.js": "text/javascript"}
+
+
+@routes.get("/favicon.ico")
+async def favicon(request: web.Request) -> web.Response:
+    return web.Response(status=204)
 
 
 @routes.get("/static/{name}")
@@ -360,9 +419,19 @@ async def static(request: web.Request) -> web.Response:
 
 
 def make_desk_app(
-    api: ServerApi, origins: frozenset[str], terminal: str, idle_lock_s: float = 300.0
+    api: ServerApi,
+    origins: frozenset[str],
+    terminal: str,
+    idle_lock_s: float = 300.0,
+    entry: PinEntry | None = None,
+    reader: str | None = None,
+    pin_wait_s: float = 120.0,
 ) -> web.Application:
+    """The clerk's pages; ``entry`` is the customer display's (served by :func:`make_customer_app`)."""
     app = web.Application(middlewares=[local_only, server_trouble, logged_in], client_max_size=64 * 1024)
+    app[ENTRY] = entry or PinEntry()
+    app[READER] = reader
+    app[PIN_WAIT_S] = pin_wait_s
     app[API] = api
     app[SESSIONS] = DeskSessions(idle_lock_s)
     app[ORIGINS] = origins

@@ -1,5 +1,6 @@
-"""``konbini-desk serve``: the city-hall desk app on the clerk's PC, bound to 127.0.0.1 (the clerk's
-pages; open the printed address in the desk's browser). Stop it with Ctrl-C."""
+"""``konbini-desk serve``: the city-hall desk app on the clerk's PC, bound to 127.0.0.1: the clerk's pages
+(--port) and the customer display facing the resident (--customer-port, another origin), with the desk's
+card reader. Open the two printed addresses in the desk's two browser windows. Stop it with Ctrl-C."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 from registration.desk.app import make_desk_app
+from registration.desk.customer import PinEntry, make_customer_app
 from registration.desk.server_api import ServerApi
 from wire.cli import CommandParser, http_url
 from wire.files import private_files
@@ -34,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--port", type=int, default=8490, help="port of the clerk's pages (on 127.0.0.1)")
     p.add_argument(
+        "--customer-port", type=int, default=8491, help="port of the customer display (on 127.0.0.1)"
+    )
+    p.add_argument("--reader", help="the desk's PC/SC card reader (default: the first with a card)")
+    p.add_argument(
         "--terminal", default=os.environ.get("KONBINI_TERMINAL", os.uname().nodename),
         help="this desk's name in the audit log ($KONBINI_TERMINAL, else the host name)",
     )  # fmt: skip
@@ -44,28 +50,51 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def serve(args: argparse.Namespace) -> int:
-    if not 1 <= args.port <= 65535 or args.idle_lock <= 0:
-        print("konbini-desk: --port must be 1-65535 and --idle-lock above 0", file=sys.stderr)
+    ports = (args.port, args.customer_port)
+    if (
+        not all(1 <= port <= 65535 for port in ports)
+        or args.port == args.customer_port
+        or args.idle_lock <= 0
+    ):
+        print(
+            "konbini-desk: --port and --customer-port: two ports 1-65535; --idle-lock above 0",
+            file=sys.stderr,
+        )
         return 2
     try:
         api = ServerApi(args.server, server_ca_context(args.server, args.server_ca))
     except FileNotFoundError as exc:
         print(f"konbini-desk: {exc}", file=sys.stderr)
         return 2
-    origins = frozenset({f"http://127.0.0.1:{args.port}", f"http://localhost:{args.port}"})
-    runner = web.AppRunner(make_desk_app(api, origins, args.terminal, args.idle_lock), access_log=None)
-    await runner.setup()
+
+    def local(port: int) -> frozenset[str]:
+        return frozenset({f"http://127.0.0.1:{port}", f"http://localhost:{port}"})
+
+    entry = PinEntry()
+    desk = make_desk_app(api, local(args.port), args.terminal, args.idle_lock, entry, args.reader)
+    runners = [
+        web.AppRunner(desk, access_log=None),
+        web.AppRunner(make_customer_app(entry, local(args.customer_port)), access_log=None),
+    ]
     try:
-        await start_site(runner, "127.0.0.1", args.port)
+        for runner, port in zip(runners, (args.port, args.customer_port), strict=True):
+            await runner.setup()
+            await start_site(runner, "127.0.0.1", port)
     except ListenError as exc:
         print(f"konbini-desk: {exc}", file=sys.stderr)
-        await runner.cleanup()
+        for runner in runners:
+            await runner.cleanup()
         return 1
-    print(f"konbini-desk ready on http://127.0.0.1:{args.port} (server {args.server})", flush=True)
+    print(
+        f"konbini-desk ready on http://127.0.0.1:{args.port} (customer display http://127.0.0.1:"
+        f"{args.customer_port}; server {args.server})",
+        flush=True,
+    )
     try:
         await until_stopped()
     finally:
-        await runner.cleanup()
+        for runner in runners:
+            await runner.cleanup()
     return 0
 
 

@@ -30,8 +30,10 @@ async def test_the_password_alone_is_not_enough(env: Env) -> None:
         "/clerk/api/login", json={"staff_id": "clerk1", "password": STAFF_PASSWORD}
     )
     wrong_code = await login_as(env, "clerk1", totp_code="123456")
-    assert no_code.status == 400 and (await no_code.json())["error"]["field"] == "totp_code"
+    assert no_code.status == 401 and (await no_code.json())["error"]["code"] == "login_failed"
     assert wrong_code.status == 401
+    both = await login_as(env, "clerk1", totp_code="123456", recovery_code="abcde-fghjk")
+    assert both.status == 400 and (await both.json())["error"]["field"] == "totp_code"
 
 
 async def test_five_wrong_codes_lock_the_account_like_wrong_passwords(env: Env) -> None:

@@ -1,0 +1,181 @@
+"""The customer display: a second local page, facing the resident, on its own port (another origin than
+the clerk's pages, so the clerk's page can neither script it nor read it), where the resident types the new
+PIN twice. The PIN lives only in this process's memory until it is verified on the card and sent to the
+server; no answer of the clerk's pages ever carries it, and neither does this page's state."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+
+PIN_LENGTH = 4
+CUSTOMER_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; form-action 'none';"
+        " base-uri 'none'; frame-ancestors 'none'"
+    ),
+}
+PROMPTS = {  # step -> what the resident reads (Japanese, English)
+    "idle": ("しばらくお待ちください", "Please wait"),
+    "first": ("新しい暗証番号（数字4桁）を入力してください", "Type your new 4-digit PIN"),
+    "repeat": ("確認のため、もう一度入力してください", "Type it once more to confirm"),
+    "mismatch": (
+        "2回の入力が違いました。もう一度最初から入力してください",
+        "The two entries differ: start again",
+    ),
+    "checking": ("確認しています", "Checking"),
+    "done": ("登録が完了しました", "Registered"),
+    "failed": ("登録できませんでした。職員にお声がけください", "Not registered: please tell the clerk"),
+}
+
+
+class PinEntry:
+    """What the customer display shows, and the PIN the resident typed twice (handed out once)."""
+
+    def __init__(self) -> None:
+        self.step = "idle"
+        self.version = 0
+        self._first: str | None = None
+        self._entered: asyncio.Future[str] | None = None
+        self._changed = asyncio.Event()
+
+    def _set(self, step: str) -> None:
+        self.step = step
+        self.version += 1
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def state(self) -> dict[str, Any]:
+        ja, en = PROMPTS[self.step]
+        return {"step": self.step, "version": self.version, "prompt": ja, "prompt_en": en,
+                "accepts_pin": self.step in ("first", "repeat", "mismatch")}  # fmt: skip
+
+    async def wait_change(self, since: int, timeout_s: float) -> None:
+        if self.version != since:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), timeout_s)
+
+    def begin(self) -> asyncio.Future[str]:
+        """Ask the resident for a new PIN; the future gives it once typed twice alike."""
+        if self._entered is not None and not self._entered.done():
+            self._entered.cancel()
+        self._first = None
+        self._entered = asyncio.get_running_loop().create_future()
+        self._set("first")
+        return self._entered
+
+    def submit(self, pin: str) -> None:
+        if not (len(pin) == PIN_LENGTH and pin.isascii() and pin.isdigit()):
+            raise ValueError(f"the PIN is {PIN_LENGTH} digits")
+        if self._entered is None or self._entered.done() or self.step not in ("first", "repeat", "mismatch"):
+            raise LookupError("no PIN is asked for now")
+        if self._first is None:
+            self._first = pin
+            self._set("repeat")
+        elif self._first != pin:
+            self._first = None
+            self._set("mismatch")
+        else:
+            self._first = None
+            self._entered.set_result(pin)
+            self._set("checking")
+
+    def finish(self, ok: bool) -> None:
+        self._first = None
+        self._set("done" if ok else "failed")
+
+    def cancel(self) -> None:
+        if self._entered is not None and not self._entered.done():
+            self._entered.cancel()
+        self._first = None
+        self._set("idle")
+
+
+ENTRY: web.AppKey[PinEntry] = web.AppKey("pin_entry", PinEntry)
+CUSTOMER_ORIGINS: web.AppKey[frozenset[str]] = web.AppKey("customer_origins", frozenset)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PAGE = resources.files("registration.desk").joinpath("static")
+PAGE_FILES = {"customer.js": "text/javascript", "customer.css": "text/css"}
+routes = web.RouteTableDef()
+
+
+def _json(data: dict[str, Any], status: int = 200) -> web.Response:
+    return web.Response(
+        text=json.dumps(data, ensure_ascii=False), status=status, content_type="application/json"
+    )
+
+
+@web.middleware
+async def own_origin_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+    origins = request.app[CUSTOMER_ORIGINS]
+    if f"http://{request.host}" not in origins:
+        return _json(
+            {"error": {"code": "not_local", "message": "this display serves its own address only"}}, 403
+        )
+    origin = request.headers.get("Origin")
+    if (request.method != "GET" or origin is not None) and origin not in origins:
+        return _json(
+            {"error": {"code": "bad_origin", "message": "only the customer display's own page"}}, 403
+        )
+    response = await handler(request)
+    for name, value in CUSTOMER_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+@routes.get("/")
+async def display(request: web.Request) -> web.Response:
+    body = PAGE.joinpath("customer.html").read_bytes()
+    return web.Response(body=body, content_type="text/html", charset="utf-8")
+
+
+@routes.get("/static/{name}")
+async def display_file(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    if name not in PAGE_FILES:
+        raise web.HTTPNotFound()
+    return web.Response(body=PAGE.joinpath(name).read_bytes(), content_type=PAGE_FILES[name])
+
+
+@routes.get("/api/state")
+async def state(request: web.Request) -> web.Response:
+    """What to show; with ``since=<version>`` it waits (up to 20 s) for a change."""
+    entry = request.app[ENTRY]
+    try:
+        since = int(request.query.get("since", "-1"))
+    except ValueError:
+        since = -1
+    if since >= 0:
+        await entry.wait_change(since, 20.0)
+    return _json(entry.state())
+
+
+@routes.post("/api/pin")
+async def pin(request: web.Request) -> web.Response:
+    entry = request.app[ENTRY]
+    try:
+        data = await request.json()
+        entry.submit(str(data.get("pin", "")) if isinstance(data, dict) else "")
+    except ValueError as exc:
+        return _json({"error": {"code": "bad_pin", "message": str(exc)}}, 400)
+    except LookupError as exc:
+        return _json({"error": {"code": "not_asked", "message": str(exc)}}, 409)
+    return _json(entry.state())
+
+
+def make_customer_app(entry: PinEntry, origins: frozenset[str]) -> web.Application:
+    app = web.Application(middlewares=[own_origin_only], client_max_size=4 * 1024)
+    app[ENTRY] = entry
+    app[CUSTOMER_ORIGINS] = origins
+    app.add_routes(routes)
+    return app
