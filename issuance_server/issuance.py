@@ -278,3 +278,13 @@ async def erase_before(tx: Transaction, cutoff: str) -> dict[str, Any]:
         "serials": [span[1], span[2]] if span[0] else None,
         "issued": [span[3], span[4]] if span[0] else None,
     }
+
+
+async def issuances_of(core: ServerCore, atena_no: str, limit: int = 100) -> list[dict[str, Any]]:
+    """The certificates issued to ``atena_no`` as holder, newest first (at most ``limit``)."""
+    rows = await core.db.fetchall(
+        "SELECT serial, kind, channel, status, fee_yen, refund_yen, mode, issued_at FROM issuances"
+        " WHERE holder_atena_no = ? ORDER BY issued_at DESC LIMIT ?",
+        (atena_no, limit),
+    )
+    return [dict(r) for r in rows]

@@ -77,11 +77,13 @@ async def register_card(
 
 
 async def set_status(core: ServerCore, actor: Actor, atena_no: str, action: str, reason: str = "") -> int:
-    """unlock: locked -> active (failures cleared); suspend: active/locked -> suspended; resume: suspended -> active."""
+    """unlock: locked -> active (failures cleared); suspend: active/locked -> suspended; resume: suspended ->
+    active; revoke (a lost card, for good: a new card is registered instead): any but revoked -> revoked."""
     transitions = {
         "unlock": ("active", ("locked",)),
         "suspend": ("suspended", ("active", "locked")),
         "resume": ("active", ("suspended",)),
+        "revoke": ("revoked", ("active", "locked", "suspended")),
     }
     new, allowed = transitions[action]
     marks = ",".join("?" * len(allowed))
@@ -94,7 +96,8 @@ async def set_status(core: ServerCore, actor: Actor, atena_no: str, action: str,
             tx, actor, action, "ok" if changed else "nothing_to_change", atena_no, reason=reason
         )
     if not changed:
-        raise ApiError(409, "nothing_to_change", f"no registration of this resident can be {action}ed")
+        done = {"revoke": "revoked"}.get(action, f"{action}ed")
+        raise ApiError(409, "nothing_to_change", f"no registration of this resident can be {done}")
     return changed
 
 

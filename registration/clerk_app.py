@@ -129,7 +129,7 @@ async def register(request: web.Request) -> web.Response:
     return json_response(result, status=201)
 
 
-@routes.post("/api/registrations/{action:unlock|suspend|resume}")
+@routes.post("/api/registrations/{action:unlock|suspend|resume|revoke}")
 @allow(staff("registrar"))
 async def change_status(request: web.Request) -> web.Response:
     core, actor = core_of(request), actor_of(request)
@@ -176,6 +176,15 @@ async def search(request: web.Request) -> web.Response:
         actor, "resident_search", "ok", None, by=by, found=[r["atena_no"] for r in found]
     )  # what was searched by (not the name typed) and whom it showed, for the monthly review
     return json_response({"residents": found})
+
+
+@routes.get("/api/issuances")
+@allow(staff("counter"))
+async def list_issuances(request: web.Request) -> web.Response:
+    """A resident's certificates (as holder), newest first: serial, kind, channel, status, fee, time."""
+    core = core_of(request)
+    atena_no = _atena_no(dict(request.query))
+    return json_response({"issuances": await issuance.issuances_of(core, atena_no)})
 
 
 @routes.get("/api/residents/{atena_no}/mynumber")

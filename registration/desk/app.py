@@ -24,10 +24,12 @@ import qrcode
 import qrcode.image.svg
 from aiohttp import web
 
+from issuance_server.clock import jst_now
 from kiosk.card_reader import CardError, JpkiCard
 from registration.desk.customer import PinEntry
 from registration.desk.server_api import ServerApi
 from registration.desk.sessions import DeskSession, DeskSessions, PendingEnrolment
+from registration.staff_auth import ROLES
 from wire.http_json import HttpError
 
 API: web.AppKey[ServerApi] = web.AppKey("api", ServerApi)
@@ -51,7 +53,12 @@ HEADERS = {
     ),
 }
 PUBLIC_PATHS = frozenset({"/login", "/enrol/confirm", "/static/desk.css", "/static/desk.js", "/favicon.ico"})
-STATUS_ACTIONS = {"unlock": "利用再開（ロック解除）", "suspend": "一時停止", "resume": "停止解除"}
+STATUS_ACTIONS = {
+    "unlock": "ロック解除 unlock",
+    "suspend": "一時停止 suspend",
+    "resume": "停止解除 resume",
+    "revoke": "失効（カード紛失） revoke: lost card",
+}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 routes = web.RouteTableDef()
@@ -303,9 +310,14 @@ async def _record_page(request: web.Request, atena_no: str, status: int = 200, *
         registrations = (
             await _call(request, "GET", "/clerk/api/registrations", query={"atena_no": atena_no})
         )["registrations"]
+    issued: list[dict[str, Any]] | None = None
+    if "counter" in request[SESSION].roles:
+        issued = (await _call(request, "GET", "/clerk/api/issuances", query={"atena_no": atena_no}))[
+            "issuances"
+        ]
     values: dict[str, Any] = {"mynumber": None, "error": "", "notice": ""} | extra
     return page(
-        request, "resident.html", status, resident=resident, registrations=registrations,
+        request, "resident.html", status, resident=resident, registrations=registrations, issuances=issued,
         actions=STATUS_ACTIONS, **values,
     )  # fmt: skip
 
@@ -345,7 +357,7 @@ async def change_status(request: web.Request) -> web.Response:
     form = await request.post()
     action = str(form.get("action", ""))
     if action not in STATUS_ACTIONS:
-        return await _record_page(request, atena_no, 400, error="choose unlock, suspend or resume")
+        return await _record_page(request, atena_no, 400, error="choose unlock, suspend, resume or revoke")
     body = {"atena_no": atena_no, "reason": str(form.get("reason", ""))}
     try:
         await _call(request, "POST", f"/clerk/api/registrations/{action}", body=body)
@@ -397,6 +409,109 @@ async def register_card(request: web.Request) -> web.Response:
     return await _record_page(
         request, atena_no, notice=f"カードを登録しました card {registered['card_id']} registered"
     )
+
+
+# -- administration and review -----------------------------------------------------------------------
+
+ADMIN_ACTIONS = {"unlock": "ロック解除 unlock", "totp-reset": "二要素の再登録 reset second factor",
+                 "deactivate": "利用停止 deactivate", "activate": "利用再開 activate"}  # fmt: skip
+
+
+def _needs(request: web.Request, role: str) -> None:
+    if role not in request[SESSION].roles:
+        raise web.HTTPForbidden(text=f"this page needs the {role} role")
+
+
+async def _staff_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:
+    listed = await _call(request, "GET", "/clerk/api/admin/staff")
+    values: dict[str, Any] = {"notice": "", "error": ""} | extra
+    return page(
+        request, "staff.html", status, staff=listed["staff"], all_roles=ROLES, actions=ADMIN_ACTIONS, **values
+    )
+
+
+@routes.get("/admin/staff")
+async def staff_list(request: web.Request) -> web.Response:
+    _needs(request, "admin")
+    return await _staff_page(request)
+
+
+@routes.post("/admin/staff")
+async def staff_create(request: web.Request) -> web.Response:
+    _needs(request, "admin")
+    form = await request.post()
+    body = {"staff_id": str(form.get("staff_id", "")).strip(), "display_name": str(form.get("display_name", "")),
+            "roles": [str(r) for r in form.getall("roles", [])], "password": str(form.get("password", ""))}  # fmt: skip
+    try:
+        await _call(request, "POST", "/clerk/api/admin/staff", body=body)
+    except HttpError as exc:
+        return await _staff_page(request, 400 if exc.status < 500 else 502, error=_error_text(exc))
+    return await _staff_page(
+        request, notice=f"{body['staff_id']}: created; they enrol their second factor at first login"
+    )
+
+
+@routes.post("/admin/staff/{staff_id}")
+async def staff_change(request: web.Request) -> web.Response:
+    _needs(request, "admin")
+    staff_id = request.match_info["staff_id"]
+    form = await request.post()
+    action = str(form.get("action", ""))
+    try:
+        if action == "roles":
+            body = {"roles": [str(r) for r in form.getall("roles", [])]}
+            await _call(request, "PATCH", f"/clerk/api/admin/staff/{staff_id}", body=body)
+        elif action in ("deactivate", "activate"):
+            await _call(
+                request, "PATCH", f"/clerk/api/admin/staff/{staff_id}", body={"active": action == "activate"}
+            )
+        elif action in ("unlock", "totp-reset"):
+            await _call(request, "POST", f"/clerk/api/admin/staff/{staff_id}/{action}")
+        else:
+            return await _staff_page(request, 400, error="choose an action")
+    except HttpError as exc:
+        return await _staff_page(request, 400 if exc.status < 500 else 502, error=_error_text(exc))
+    return await _staff_page(request, notice=f"{staff_id}: {ADMIN_ACTIONS.get(action, 'roles changed')}")
+
+
+@routes.get("/review")
+async def review(request: web.Request) -> web.Response:
+    _needs(request, "auditor")
+    month = request.query.get("month") or f"{jst_now():%Y-%m}"
+    try:
+        figures = await _call(request, "GET", "/ops/api/audit/review", query={"month": month})
+    except HttpError as exc:
+        return page(request, "review.html", 400, month=month, figures=None, error=_error_text(exc), notice="")
+    return page(request, "review.html", month=month, figures=figures, notice="")
+
+
+@routes.get("/review.pdf")
+async def review_pdf(request: web.Request) -> web.Response:
+    _needs(request, "auditor")
+    month = request.query.get("month", "")
+    pdf = await request.app[API].fetch(
+        "/ops/api/audit/review", request[SESSION].token, query={"month": month, "format": "pdf"}
+    )
+    disposition = f'attachment; filename="audit-review-{month}.pdf"'
+    return web.Response(
+        body=pdf, content_type="application/pdf", headers={"Content-Disposition": disposition}
+    )
+
+
+@routes.post("/review")
+async def mark_reviewed(request: web.Request) -> web.Response:
+    _needs(request, "auditor")
+    form = await request.post()
+    month, comment = str(form.get("month", "")), str(form.get("comment", ""))
+    try:
+        await _call(request, "POST", "/clerk/api/audit/reviews", body={"month": month, "comment": comment})
+    except HttpError as exc:
+        figures = await _call(request, "GET", "/ops/api/audit/review", query={"month": month})
+        return page(
+            request, "review.html", 400, month=month, figures=figures, error=_error_text(exc), notice=""
+        )
+    figures = await _call(request, "GET", "/ops/api/audit/review", query={"month": month})
+    return page(request, "review.html", month=month, figures=figures, notice=f"{month}: reviewed")
 
 
 # -- static files ------------------------------------------------------------------------------------

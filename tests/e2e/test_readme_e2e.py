@@ -1,7 +1,7 @@
 """The README's "Running each process by hand", run as written in a throwaway folder: its first block in
 every shell, then each line of its second block in order; the four foreground commands run as services
 (what a terminal of their own is), every other line must succeed. So the README cannot drift from the code.
-It uses the README's own defaults: ports 8470/8471/8480 and the reader Virtual PCD 00 00."""
+It uses the README's own defaults: ports 8470/8471/8480/8490/8491 and the reader Virtual PCD 00 00."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ FOREGROUND = {  # command -> what it prints once it serves
     "konbini-server": "konbini-server listening on",
     "konbini-card run": "inserted",
     "konbini-kiosk serve": "kiosk app ready on",
+    "konbini-desk serve": "konbini-desk ready on",
 }
 
 
@@ -42,7 +43,7 @@ def by_hand() -> tuple[list[str], list[str]]:
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Iterator[Path]:
-    for port in (8470, 8471, 8480):
+    for port in (8470, 8471, 8480, 8490, 8491):
         if port_in_use(port):
             pytest.skip(f"port {port} is in use (a demo or a server by hand is running)")
     ensure_pcscd()

@@ -11,10 +11,13 @@ from dataclasses import dataclass
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from konbini_demo.authenticator import Authenticator
 from konbini_demo.processes import free_port
+from registration import second_factor
 from registration.desk.app import COOKIE, SESSIONS, make_desk_app
 from registration.desk.server_api import ServerApi
 from tests.server.conftest import STAFF_PASSWORD, Env
+from tests.server.test_issuance import authenticated_session, issue
 from wire.tls import client_context
 
 
@@ -130,3 +133,64 @@ async def test_an_idle_desk_locks_and_shows_nothing_personal_until_the_password(
     assert status == 401 and "login_failed" in text
     status, text = await desk.post("/lock", {"password": STAFF_PASSWORD}, "/lock")
     assert status == 200 and 'data-page="search"' in text
+
+
+async def log_in_as(desk: Desk, env: Env, staff_id: str, roles: str) -> None:
+    """A staff member with ``roles`` logged in at the desk (their second factor enrolled directly)."""
+    seed = second_factor.new_seed()
+    await env.add_staff(staff_id, roles, seed=seed)
+    device = Authenticator(seed)
+    device.code()  # the step add_staff's own login used
+    form = {"staff_id": staff_id, "password": STAFF_PASSWORD, "code": device.code()}
+    status, _ = await desk.post("/login", form, "/login")
+    assert status == 200
+
+
+async def test_an_administrator_creates_staff_and_changes_their_roles_at_the_desk(
+    desk: Desk, env: Env
+) -> None:
+    await desk.log_in(env)
+    refused = await desk.client.get("/admin/staff")
+    assert refused.status == 403  # clerk1 is no administrator
+    await desk.post("/logout", {})
+    await log_in_as(desk, env, "admin9", "admin")
+    form = {"staff_id": "new-clerk", "display_name": "新任", "roles": "counter", "password": STAFF_PASSWORD}
+    status, text = await desk.post("/admin/staff", form, "/admin/staff")
+    assert status == 200 and "new-clerk: created" in text
+    status, text = await desk.post(
+        "/admin/staff/new-clerk", {"action": "roles", "roles": "registrar"}, "/admin/staff"
+    )
+    assert status == 200
+    row = await env.core.db.fetchone("SELECT roles FROM staff WHERE staff_id = 'new-clerk'")
+    assert row is not None and row["roles"] == "registrar"
+    status, text = await desk.post("/admin/staff/admin9", {"action": "deactivate"}, "/admin/staff")
+    assert status == 400 and "own_account" in text
+
+
+async def test_an_auditor_reviews_the_month_at_the_desk(desk: Desk, env: Env) -> None:
+    await log_in_as(desk, env, "auditor9", "auditor")
+    text = await (await desk.client.get("/review")).text()
+    assert 'data-page="review"' in text and 'id="figures"' in text
+    month = re.search(r'name="month" value="([0-9-]+)"', text)
+    assert month
+    status, text = await desk.post("/review", {"month": month[1], "comment": "異常なし"}, "/review")
+    assert status == 200 and "reviewed" in text and "異常なし" in text
+    pdf = await desk.client.get(f"/review.pdf?month={month[1]}")
+    assert pdf.status == 200 and (await pdf.read()).startswith(b"%PDF")
+
+
+async def test_the_record_lists_issuances_and_a_lost_card_is_revoked(desk: Desk, env: Env) -> None:
+    resp = await issue(env, await authenticated_session(env))
+    serial = (await resp.json())["certificates"][0]["serial"]
+    await desk.log_in(env)
+    record = await (await desk.client.get("/residents/0000000101")).text()
+    assert serial in record and 'id="issuances"' in record
+    path = "/residents/0000000101/status"
+    status, text = await desk.post(path, {"action": "revoke", "reason": "紛失届"}, "/residents/0000000101")
+    assert status == 200 and "revoke" in text
+    row = await env.core.db.fetchone("SELECT status FROM registrations WHERE atena_no = '0000000101'")
+    assert row is not None and row["status"] == "revoked"
+    refused = await env.authenticate(await env.open_session())
+    assert refused.status in (401, 403)
+    status, text = await desk.post(path, {"action": "resume", "reason": "x"}, "/residents/0000000101")
+    assert status == 400 and "nothing_to_change" in text  # revoked for good: a new card is registered
