@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from kiosk.pcscd import ensure_pcscd, stop_pcscd_if_started
+from konbini_demo.desk_demo import run_desk_demo
 from konbini_demo.kiosk_app_demo import run_kiosk_app_demo
 from konbini_demo.kiosk_ui_demo import run_kiosk_for_a_person, run_kiosk_ui_demo
 from konbini_demo.processes import ServiceError
@@ -77,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--languages", default="ja", help="--kiosk-ui: languages to run through, e.g. ja,en,ne"
     )
     parser.add_argument("--shots", type=Path, help="--kiosk-ui: folder for the screenshots")
+    parser.add_argument(
+        "--desk", action="store_true",
+        help="headless Chromium drives the city-hall desk: a new clerk, TOTP, a card and PIN, a kiosk, a review",
+    )  # fmt: skip
     return parser
 
 
@@ -102,8 +107,9 @@ def main(argv: list[str] | None = None) -> None:
         stack.start()
         step("personalising the demo resident's card (virtual JPKI card, PIN registered at the desk)")
         card = stack.personalise_card("demo-resident", DEMO_PIN)
-        stack.insert_card(card)
-        stack.register(DEMO_ATENA_NO, DEMO_PIN)
+        if not args.desk:  # the desk demo registers it through the desk's pages
+            stack.insert_card(card)
+            stack.register(DEMO_ATENA_NO, DEMO_PIN)
         lines = []
         if args.recovery:
             final_line = run_recovery_demo(stack, DEMO_PIN, args.out)
@@ -115,7 +121,9 @@ def main(argv: list[str] | None = None) -> None:
             )
         if args.kiosk:
             run_kiosk_for_a_person(stack, card, args.out, args.kiosk_port)
-        special = args.recovery or args.kiosk_app or args.kiosk_ui or args.kiosk
+        if args.desk:
+            final_line = run_desk_demo(stack, card, DEMO_PIN, args.out / "desk")
+        special = args.recovery or args.kiosk_app or args.kiosk_ui or args.kiosk or args.desk
         for label, extra in [] if special else ALL_KINDS if args.all_kinds else ONE_KIND:
             step(f"kiosk session through pyscard: {label}")
             serial, path = kiosk_certificate(stack, args.out, *extra)

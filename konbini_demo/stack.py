@@ -248,6 +248,20 @@ class Stack:
         svc.wait_http(f"{url}/api/state")
         return url
 
+    def start_desk(self, *flags: str) -> tuple[str, str]:
+        """The desk app (``konbini-desk serve``) on this stack's reader: the clerk's and the customer
+        display's URLs. ``flags``: more ``serve`` flags (``--idle-lock``, ...)."""
+        port, customer = free_port(), free_port()
+        svc = Service(
+            f"desk-{port}",
+            ["registration.desk.cli", "serve", "--server", self.server_url, "--server-ca", str(self.server_ca),
+             "--port", str(port), "--customer-port", str(customer), "--reader", self.reader, *flags],
+            self.logs,
+        )  # fmt: skip
+        self.services[f"desk-{port}"] = svc
+        svc.wait_log("konbini-desk ready on")
+        return f"http://127.0.0.1:{port}", f"http://127.0.0.1:{customer}"
+
     def stop_kiosk_app(self) -> None:
         svc = self.services.pop("kiosk_app", None)
         if svc is not None:

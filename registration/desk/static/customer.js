@@ -8,6 +8,7 @@
   let version = -1;
 
   function show(state) {
+    if (state.version === version) return; // the same state twice (an answer and the poll): keep the typing
     version = state.version;
     main.dataset.step = state.step;
     main.dataset.version = String(state.version);
