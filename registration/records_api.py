@@ -51,7 +51,7 @@ async def request_purge(request: web.Request) -> web.Response:
     )
 
 
-@routes.post("/api/purges/{purge_id:[0-9]+}/approve")
+@routes.post("/api/purges/{purge_id:[0-9]{1,9}}/approve")
 @allow(staff("admin"))
 async def approve_purge(request: web.Request) -> web.Response:
     core, actor = core_of(request), actor_of(request)

@@ -17,6 +17,7 @@ import io
 import secrets
 from collections.abc import Awaitable, Callable
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -26,6 +27,7 @@ from aiohttp import web
 
 from issuance_server.clock import jst_now
 from kiosk.card_reader import CardError, JpkiCard
+from kiosk.printing import FolderPrinter, Printer
 from registration.desk.customer import PinEntry
 from registration.desk.server_api import ServerApi
 from registration.desk.sessions import DeskSession, DeskSessions, PendingEnrolment
@@ -39,6 +41,7 @@ TERMINAL: web.AppKey[str] = web.AppKey("terminal", str)
 ENTRY: web.AppKey[PinEntry] = web.AppKey("desk_pin_entry", PinEntry)
 READER: web.AppKey[str | None] = web.AppKey("reader")
 PIN_WAIT_S: web.AppKey[float] = web.AppKey("pin_wait_s", float)
+PRINTER: web.AppKey[Printer] = web.AppKey("printer")
 SESSION: web.RequestKey[DeskSession] = web.RequestKey("desk_session", DeskSession)
 COOKIE = "desk_session"
 LOGIN_COOKIE = "desk_login"
@@ -318,7 +321,7 @@ async def _record_page(request: web.Request, atena_no: str, status: int = 200, *
     values: dict[str, Any] = {"mynumber": None, "error": "", "notice": ""} | extra
     return page(
         request, "resident.html", status, resident=resident, registrations=registrations, issuances=issued,
-        actions=STATUS_ACTIONS, **values,
+        actions=STATUS_ACTIONS, kinds=KINDS, **values,
     )  # fmt: skip
 
 
@@ -409,6 +412,50 @@ async def register_card(request: web.Request) -> web.Response:
     return await _record_page(
         request, atena_no, notice=f"カードを登録しました card {registered['card_id']} registered"
     )
+
+
+KINDS = {
+    "juminhyo": "住民票の写し", "inkan": "印鑑登録証明書", "tax_income": "所得証明書",
+    "tax_status": "課税（非課税）証明書", "tax_income_assessment": "所得・課税証明書", "tax_payment": "納税証明書",
+}  # fmt: skip
+
+
+@routes.post("/residents/{atena_no}/issue")
+async def counter_issue(request: web.Request) -> web.Response:
+    """Counter issuance (recovery mode: the server refuses it otherwise), printed on the desk's printer;
+    each copy reported printed or not (a copy that did not print is voided and refunded by the server)."""
+    atena_no = _atena_no(request)
+    form = await request.post()
+    try:
+        copies = int(str(form.get("copies", "1")))
+    except ValueError:
+        copies = 0
+    body = {"atena_no": atena_no, "kind": str(form.get("kind", "")), "copies": copies}
+    try:
+        issued = await _call(request, "POST", "/clerk/api/counter/certificates", body=body)
+    except HttpError as exc:
+        return await _record_page(request, atena_no, 400 if exc.status < 500 else 502, error=_error_text(exc))
+    done: list[str] = []
+    failed: list[str] = []
+    for cert in issued["certificates"]:
+        serial = cert["serial"]
+        pdf = await request.app[API].fetch(
+            f"/clerk/api/counter/certificates/{serial}/pdf", request[SESSION].token
+        )
+        result = await request.app[PRINTER].print_pdf(pdf, serial)
+        await _call(
+            request, "POST", f"/clerk/api/counter/certificates/{serial}/print-report",
+            body={"printed": result.printed},
+        )  # fmt: skip
+        (done if result.printed else failed).append(
+            f"{serial}" + ("" if result.printed else f" ({result.code})")
+        )
+    if failed:
+        message = f"not printed, voided and refunded: {', '.join(failed)}" + (
+            f"; printed: {', '.join(done)}" if done else ""
+        )
+        return await _record_page(request, atena_no, 502, error=message)
+    return await _record_page(request, atena_no, notice=f"交付しました printed: {', '.join(done)}")
 
 
 # -- administration and review -----------------------------------------------------------------------
@@ -541,12 +588,14 @@ def make_desk_app(
     entry: PinEntry | None = None,
     reader: str | None = None,
     pin_wait_s: float = 120.0,
+    printer: Printer | None = None,
 ) -> web.Application:
     """The clerk's pages; ``entry`` is the customer display's (served by :func:`make_customer_app`)."""
     app = web.Application(middlewares=[local_only, server_trouble, logged_in], client_max_size=64 * 1024)
     app[ENTRY] = entry or PinEntry()
     app[READER] = reader
     app[PIN_WAIT_S] = pin_wait_s
+    app[PRINTER] = printer or FolderPrinter(Path("out/desk"))
     app[API] = api
     app[SESSIONS] = DeskSessions(idle_lock_s)
     app[ORIGINS] = origins

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from kiosk.printing import CupsPrinter, FolderPrinter, Printer
 from registration.desk.app import make_desk_app
 from registration.desk.customer import PinEntry, make_customer_app
 from registration.desk.server_api import ServerApi
@@ -39,6 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--customer-port", type=int, default=8491, help="port of the customer display (on 127.0.0.1)"
     )
     p.add_argument("--reader", help="the desk's PC/SC card reader (default: the first with a card)")
+    p.add_argument("--printer", help="the desk's CUPS queue for counter issuance (default: the --out folder)")
+    p.add_argument("--cups-server", help="CUPS server (socket or host:port; default: the system's)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("out/desk"),
+        help="folder for counter certificates when no printer is named",
+    )
     p.add_argument(
         "--terminal", default=os.environ.get("KONBINI_TERMINAL", os.uname().nodename),
         help="this desk's name in the audit log ($KONBINI_TERMINAL, else the host name)",
@@ -71,7 +80,12 @@ async def serve(args: argparse.Namespace) -> int:
         return frozenset({f"http://127.0.0.1:{port}", f"http://localhost:{port}"})
 
     entry = PinEntry()
-    desk = make_desk_app(api, local(args.port), args.terminal, args.idle_lock, entry, args.reader)
+    printer: Printer = (
+        CupsPrinter(args.printer, args.cups_server) if args.printer else FolderPrinter(args.out)
+    )
+    desk = make_desk_app(
+        api, local(args.port), args.terminal, args.idle_lock, entry, args.reader, printer=printer
+    )
     runners = [
         web.AppRunner(desk, access_log=None),
         web.AppRunner(make_customer_app(entry, local(args.customer_port)), access_log=None),

@@ -17,6 +17,8 @@ from playwright.sync_api import Browser
 from kiosk.pcscd import ensure_pcscd
 from konbini_demo.desk_ui import DeskPages
 from konbini_demo.kiosk_ui import browser
+from konbini_demo.processes import free_port
+from konbini_demo.resident_stack import private_cups
 from konbini_demo.stack import STAFF_ID, STAFF_PASSWORD, Stack
 from registry_sim.generator import DEMO_ATENA_NO
 
@@ -108,3 +110,33 @@ def test_an_idle_desk_locks_and_shows_nothing_personal(stack: Stack, chromium: B
     desk.submit("form[action='/lock']")
     desk.wait_page("search")
     desk.close()
+
+
+def test_counter_issuance_at_the_desk_prints_on_the_desks_cups_printer(
+    stack: Stack, chromium: Browser
+) -> None:
+    with private_cups(stack, f"konbini-desk{free_port()}") as cups:
+        url, customer_url = stack.start_desk("--printer", cups.queue("pdf"), "--cups-server", cups.socket)
+        stack.ops("mode", "recovery", "--reason", "main registry maintenance (desk test)")
+        try:
+            desk = DeskPages(chromium, url, customer_url)
+            desk.log_in(STAFF_ID, STAFF_PASSWORD, stack.authenticator().code())
+            desk.wait_page("search")
+            desk.search("よしだ")
+            desk.open_resident(DEMO_ATENA_NO)
+            desk.clerk.select_option("#kind", "juminhyo")
+            desk.submit("#counter-issue")
+            desk.clerk.wait_for_selector(".notice, .error", timeout=120_000)
+            notice = desk.clerk.inner_text(".notice, .error")
+            assert "printed" in notice and "not printed" not in notice, notice
+            serial = re.search(r"printed: (\S+)", notice)
+            assert serial
+            assert serial[1] in desk.clerk.inner_text("#issuances")
+            desk.close()
+        finally:
+            stack.ops("mode", "normal")
+        [printed] = cups.printed(serial[1])  # the job is titled with the serial
+        verdict = stack.verify(printed)  # its QR, through cups-pdf's Ghostscript pass, names the serial
+        assert verdict.returncode == 0 and f"serial: {serial[1]}" in verdict.stdout, (
+            verdict.stdout + verdict.stderr
+        )

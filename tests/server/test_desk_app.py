@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from kiosk.printing import FolderPrinter
 from konbini_demo.authenticator import Authenticator
 from konbini_demo.processes import free_port
 from registration import second_factor
@@ -47,7 +48,8 @@ async def desk(env: Env) -> AsyncIterator[Desk]:
     api = ServerApi(str(env.client.make_url("")), client_context(env.settings.tls_dir / "city-ca.crt"))
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
-    app = make_desk_app(api, frozenset({origin}), "desk-test", idle_lock_s=300)
+    printer = FolderPrinter(env.tmp / "desk-printed")
+    app = make_desk_app(api, frozenset({origin}), "desk-test", idle_lock_s=300, printer=printer)
     client = TestClient(TestServer(app, host="127.0.0.1", port=port))
     await client.start_server()
     yield Desk(client, origin)
@@ -194,3 +196,19 @@ async def test_the_record_lists_issuances_and_a_lost_card_is_revoked(desk: Desk,
     assert refused.status in (401, 403)
     status, text = await desk.post(path, {"action": "resume", "reason": "x"}, "/residents/0000000101")
     assert status == 400 and "nothing_to_change" in text  # revoked for good: a new card is registered
+
+
+async def test_counter_issuance_at_the_desk_prints_in_recovery_mode_only(desk: Desk, env: Env) -> None:
+    await desk.log_in(env)
+    path = "/residents/0000000101/issue"
+    status, text = await desk.post(path, {"kind": "juminhyo", "copies": "1"}, "/residents/0000000101")
+    assert status == 400 and "counter_issuance_recovery_only" in text
+    ops = {"Authorization": f"Bearer {env.core.secrets.ops_token}"}
+    resp = await env.client.post("/ops/api/mode", json={"mode": "recovery", "reason": "test"}, headers=ops)
+    assert resp.status == 200
+    status, text = await desk.post(path, {"kind": "juminhyo", "copies": "2"}, "/residents/0000000101")
+    assert status == 200 and "printed" in text, text[-800:]
+    printed = sorted((env.tmp / "desk-printed").glob("certificate-*.pdf"))
+    assert len(printed) == 2 and all(p.read_bytes().startswith(b"%PDF") for p in printed)
+    rows = await env.core.db.fetchall("SELECT status FROM issuances WHERE channel = 'counter'")
+    assert [r["status"] for r in rows] == ["printed", "printed"]
