@@ -35,8 +35,9 @@ KIOSK = Rule("kiosk")
 OPS = Rule("ops")
 
 
-def staff(role: str) -> Rule:
-    return Rule("staff", role)
+def staff(*roles: str) -> Rule:
+    """A staff route for whoever holds one of ``roles``."""
+    return Rule("staff", "|".join(roles))
 
 
 ANY_STAFF = Rule("staff")  # any logged-in staff member, whatever their roles (their own session)

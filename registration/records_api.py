@@ -33,7 +33,7 @@ async def mark_reviewed(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/purges")
-@allow(staff("ops"))
+@allow(staff("ops", "admin"))
 async def purges(request: web.Request) -> web.Response:
     return json_response({"purges": await purge.list_purges(core_of(request))})
 

@@ -246,8 +246,8 @@ async def authenticate_staff(request: web.Request, rule: Rule) -> Actor:
     if idle > IDLE_TIMEOUT_S:
         await core.db.execute("DELETE FROM staff_sessions WHERE token_hash = ?", (token_hash(token),))
         raise ApiError(401, "staff_session_expired", "the session ended after idle time; log in again")
-    if rule.role is not None and rule.role not in row["roles"].split(","):
-        raise ApiError(403, "role_required", f"this needs the '{rule.role}' role")
+    if rule.role is not None and not set(rule.role.split("|")) & set(row["roles"].split(",")):
+        raise ApiError(403, "role_required", f"this needs the role {rule.role.replace('|', ' or ')}")
     await core.db.execute(
         "UPDATE staff_sessions SET last_seen_at = ? WHERE token_hash = ?", (utc_now_iso(), token_hash(token))
     )

@@ -521,6 +521,47 @@ async def staff_change(request: web.Request) -> web.Response:
     return await _staff_page(request, notice=f"{staff_id}: {ADMIN_ACTIONS.get(action, 'roles changed')}")
 
 
+async def _purges_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:
+    listed = await _call(request, "GET", "/clerk/api/purges")
+    values: dict[str, Any] = {"notice": "", "error": ""} | extra
+    return page(request, "purges.html", status, purges=listed["purges"], **values)
+
+
+@routes.get("/purges")
+async def purges(request: web.Request) -> web.Response:
+    if not {"ops", "admin"} & request[SESSION].roles:
+        raise web.HTTPForbidden(text="this page needs the ops or admin role")
+    return await _purges_page(request)
+
+
+@routes.post("/purges")
+async def request_purge(request: web.Request) -> web.Response:
+    """One staff member asks; nothing is erased until an administrator other than them approves."""
+    _needs(request, "ops")
+    form = await request.post()
+    body = {"before": str(form.get("before", "")), "reason": str(form.get("reason", ""))}
+    try:
+        made = await _call(request, "POST", "/clerk/api/purges", body=body)
+    except HttpError as exc:
+        return await _purges_page(request, 400 if exc.status < 500 else 502, error=_error_text(exc))
+    return await _purges_page(
+        request, notice=f"purge {made['purge_id']} requested: an administrator approves it"
+    )
+
+
+@routes.post("/purges/{purge_id:[0-9]{1,9}}/approve")
+async def approve_purge(request: web.Request) -> web.Response:
+    _needs(request, "admin")
+    purge_id = request.match_info["purge_id"]
+    try:
+        done = await _call(request, "POST", f"/clerk/api/purges/{purge_id}/approve")
+    except HttpError as exc:
+        return await _purges_page(request, 400 if exc.status < 500 else 502, error=_error_text(exc))
+    erased = done["erased"]
+    notice = f"purge {purge_id} done: {erased['issuances']} issuance records, {erased['audit_rows_erased']} audit rows"
+    return await _purges_page(request, notice=notice)
+
+
 @routes.get("/review")
 async def review(request: web.Request) -> web.Response:
     _needs(request, "auditor")

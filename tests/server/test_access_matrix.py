@@ -62,6 +62,8 @@ def allowed(rule: Rule, identity: str) -> bool:
         )
     if rule.who == "staff" and rule.role is None:  # any logged-in staff member
         return identity.startswith("staff:")
+    if rule.who == "staff" and rule.role:  # whoever holds one of the route's roles
+        return identity in {f"staff:{role}" for role in rule.role.split("|")}
     return rule.who == "public" or str(rule) == identity
 
 

@@ -19,6 +19,7 @@ from registration.desk.app import COOKIE, SESSIONS, make_desk_app
 from registration.desk.server_api import ServerApi
 from tests.server.conftest import STAFF_PASSWORD, Env
 from tests.server.test_issuance import authenticated_session, issue
+from tests.server.test_records import an_old_issuance
 from wire.tls import client_context
 
 
@@ -212,3 +213,24 @@ async def test_counter_issuance_at_the_desk_prints_in_recovery_mode_only(desk: D
     assert len(printed) == 2 and all(p.read_bytes().startswith(b"%PDF") for p in printed)
     rows = await env.core.db.fetchall("SELECT status FROM issuances WHERE channel = 'counter'")
     assert [r["status"] for r in rows] == ["printed", "printed"]
+
+
+async def test_a_purge_requested_at_the_desk_is_carried_out_on_another_administrators_approval(
+    desk: Desk, env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    serial = await an_old_issuance(env, monkeypatch)
+    await log_in_as(desk, env, "ops7", "ops")
+    status, text = await desk.post("/purges", {"before": "2020-01-01", "reason": "保存期間経過"}, "/purges")
+    assert (
+        status == 200
+        and "requested" in text
+        and "approve" not in text.split('id="purges"')[1].split("</table>")[0]
+    )
+    await desk.post("/logout", {})
+    await log_in_as(desk, env, "admin7", "admin")
+    listed = await (await desk.client.get("/purges")).text()
+    approve = re.search(r'action="(/purges/[0-9]+/approve)"', listed)
+    assert approve, listed[-1500:]
+    status, text = await desk.post(approve[1], {}, "/purges")
+    assert status == 200 and "done: 1 issuance records" in text
+    assert await env.core.db.fetchone("SELECT 1 FROM issuances WHERE serial = ?", (serial,)) is None
