@@ -87,6 +87,9 @@ class ServerCore:
         replica = Replica(db, settings.data_dir)
         await replica.attach_current()
         mode_state = await load_mode(db)
+        from issuance_server.ops_tokens import register_local  # it imports this module
+
+        await register_local(db, secrets.ops_token)
         core = cls(
             settings=settings,
             db=db,

@@ -348,6 +348,26 @@ def cmd_purges(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tokens(args: argparse.Namespace) -> int:
+    for t in _client(args).call("GET", "/ops/api/tokens")["tokens"]:
+        state = f"revoked by {t['revoked_by']} {t['revoked_at']}" if t["revoked_at"] else "live"
+        print(f"{t['name']}\tmade by {t['created_by']} {t['created_at']}\t{state}")
+    return 0
+
+
+def cmd_token_add(args: argparse.Namespace) -> int:
+    made = _client(args).call("POST", "/ops/api/tokens", {"name": args.name})
+    print(f"ops token {made['name']} (shown once; give it to the automation as KONBINI_OPS_TOKEN):")
+    print(made["token"])
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    _client(args).call("DELETE", f"/ops/api/tokens/{args.name}")
+    print(f"ops token {args.name} revoked: refused from now on")
+    return 0
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     result = _client(args).call("GET", "/ops/api/audit/verify")
     if result["intact"]:
@@ -455,6 +475,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_purge_approve)
     p = sub.add_parser("purges", help="purge requests and what each erased (role ops, --staff-id)")
     p.set_defaults(func=cmd_purges)
+    p = sub.add_parser("tokens", help="the named ops tokens for automation")
+    p.set_defaults(func=cmd_tokens)
+    p = sub.add_parser("token-add", help="a new named ops token for automation, printed once")
+    p.add_argument("name", help="its name in the audit trail (lower-case letters, digits, '-')")
+    p.set_defaults(func=cmd_token_add)
+    p = sub.add_parser("token-revoke", help="revoke an ops token (local: the server machine's own)")
+    p.add_argument("name", help="the token's name (konbini-ops tokens lists them)")
+    p.set_defaults(func=cmd_token_revoke)
     p = sub.add_parser("audit-verify", help="check the audit log's keyed chain and its signed checkpoints")
     p.set_defaults(func=cmd_audit_verify)
     return parser

@@ -7,12 +7,11 @@ logins with roles and TOTP for ops arrive with the ops web pages.
 from __future__ import annotations
 
 import asyncio
-import secrets
 import sqlite3
 
 from aiohttp import web
 
-from issuance_server import audit_review, kiosk_enrolment
+from issuance_server import audit_review, kiosk_enrolment, ops_tokens
 from issuance_server.access import OPS, Rule, actor_of, allow, ops_or, staff
 from issuance_server.api_errors import ApiError, field, json_response, read_json
 from issuance_server.audit import Actor, read_checkpoints, verify_trail
@@ -38,10 +37,9 @@ async def authenticate_ops(request: web.Request, rule: Rule) -> Actor:
     core = core_of(request)
     auth = request.headers.get("Authorization", "")
     token = auth.removeprefix("Bearer ").strip()
-    if auth.startswith("Bearer ") and secrets.compare_digest(
-        token.encode("utf-8", "replace"), core.secrets.ops_token.encode()
-    ):
-        return Actor("ops", "ops-token", "ops", request.remote or "")
+    name = await ops_tokens.name_of(core.db, token) if auth.startswith("Bearer ") and token else None
+    if name is not None:
+        return Actor("ops", f"token:{name}", "ops", request.remote or "")
     try:
         return await authenticate_staff(request, staff("ops"))
     except ApiError as exc:
@@ -226,6 +224,33 @@ async def audit_verify(request: web.Request) -> web.Response:
     )
     report = verify_trail(rows, core.secrets.audit_chain_key, points)
     return json_response(report.as_json())
+
+
+@routes.get("/api/tokens")
+@allow(OPS)
+async def tokens(request: web.Request) -> web.Response:
+    return json_response({"tokens": await ops_tokens.listed(core_of(request))})
+
+
+@routes.post("/api/tokens")
+@allow(OPS)
+async def add_token(request: web.Request) -> web.Response:
+    """A named token for automation, shown once in this answer."""
+    core, actor = ops_actor(request)
+    data = await read_json(request, core.settings.max_body_bytes)
+    name = field(data, "name", str)
+    return json_response({"name": name, "token": await ops_tokens.add(core, actor, name)}, status=201)
+
+
+@routes.delete("/api/tokens/{name}")
+@allow(OPS)
+async def revoke_token(request: web.Request) -> web.Response:
+    core, actor = ops_actor(request)
+    name = request.match_info["name"]
+    if actor.actor_id == f"token:{name}":
+        raise ApiError(409, "own_token", "revoke a token with another one (or as staff), not with itself")
+    await ops_tokens.revoke(core, actor, name)
+    return json_response({"name": name, "revoked": True})
 
 
 @routes.get("/api/audit/review")

@@ -22,6 +22,7 @@ PARAMS = {
     "kiosk_id": "kiosk-none",
     "staff_id": "nobody-here",
     "purge_id": "999",
+    "name": "no-such-token",
     "atena_no": "0000000101",
 }
 
