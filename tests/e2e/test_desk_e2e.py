@@ -7,7 +7,9 @@ idle desk locks and shows nothing personal."""
 
 from __future__ import annotations
 
+import json
 import re
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from playwright.sync_api import Browser
 from kiosk.pcscd import ensure_pcscd
 from konbini_demo.desk_ui import DeskPages
 from konbini_demo.kiosk_ui import browser
-from konbini_demo.processes import free_port
+from konbini_demo.processes import free_port, run
 from konbini_demo.resident_stack import private_cups
 from konbini_demo.stack import STAFF_ID, STAFF_PASSWORD, Stack
 from registry_sim.generator import DEMO_ATENA_NO
@@ -140,3 +142,84 @@ def test_counter_issuance_at_the_desk_prints_on_the_desks_cups_printer(
         assert verdict.returncode == 0 and f"serial: {serial[1]}" in verdict.stdout, (
             verdict.stdout + verdict.stderr
         )
+
+
+def test_staff_security_in_the_browser(stack: Stack, chromium: Browser) -> None:
+    """Lockout and its lifting by an administrator, a replayed code, a form without its CSRF token, a
+    counter clerk who never sees a full 個人番号, and a purge requested and approved in the pages."""
+    url, customer_url = stack.start_desk()
+    run(
+        ["registration.cli", "staff", "add", "counter-only", "--roles", "counter", "--name", "窓口 次郎"],
+        env={**stack.clerk_env(), "KONBINI_NEW_STAFF_PASSWORD": PASSWORD},
+    )
+    clerk = DeskPages(chromium, url, customer_url)
+    device, shown = clerk.first_login("counter-only", PASSWORD)
+    recovery = re.findall(r"[a-z2-9]{5}-[a-z2-9]{5}", shown)
+    full = kojin_bango_in_the_registry(stack, DEMO_ATENA_NO)
+    results = clerk.search("よしだ")
+    clerk.open_resident(DEMO_ATENA_NO)
+    assert full not in results and full not in clerk.clerk.content()  # masked on every page it sees
+    assert clerk.clerk.locator("form[action$='/mynumber']").count() == 0
+
+    clerk.clerk.evaluate(
+        "() => document.querySelector('form[action=\\'/logout\\'] input[name=csrf]').remove()"
+    )
+    clerk.clerk.click("header form[action='/logout'] button")
+    assert "CSRF" in clerk.clerk.inner_text("body")  # the form without its token is refused
+    clerk.clerk.goto(f"{url}/")
+    clerk.log_out()
+
+    code = device.code()
+    clerk.log_in("counter-only", PASSWORD, code)
+    clerk.wait_page("search")
+    clerk.log_out()
+    clerk.log_in("counter-only", PASSWORD, code)  # the same code again
+    assert "login_failed" in clerk.clerk.inner_text(".error")
+    for n in range(5):
+        clerk.log_in("counter-only", f"wrong-password-{n:02d}", "000000")
+    clerk.log_in("counter-only", PASSWORD, recovery[0])
+    assert "login_failed" in clerk.clerk.inner_text(".error")  # locked, even with the right password
+
+    admin = DeskPages(chromium, url, customer_url)
+    admin.log_in(STAFF_ID, STAFF_PASSWORD, stack.authenticator().code())
+    admin.wait_page("search")
+    admin.clerk.goto(f"{url}/admin/staff")
+    assert "ロック中" in admin.clerk.inner_text("#staff")
+    admin.clerk.select_option("#action-counter-only", "unlock")
+    admin.clerk.click("form[action='/admin/staff/counter-only'] select + button")
+    admin.wait_page("staff")
+    assert "counter-only: ロック解除" in admin.clerk.inner_text(".notice")
+    clerk.log_in("counter-only", PASSWORD, recovery[0])  # a recovery code in place of the app's code
+    clerk.wait_page("search")
+    clerk.close()
+
+    admin.clerk.goto(f"{url}/purges")
+    admin.clerk.fill("#before", "2020-01-01")
+    admin.clerk.fill("#purge-reason", "保存期間経過")
+    admin.submit("#request-purge")
+    admin.wait_page("purges")
+    assert "requested" in admin.clerk.inner_text(".notice")
+    assert admin.clerk.locator("form[action$='/approve']").count() == 0  # not for one's own request
+    admin.close()
+    run(
+        ["registration.cli", "staff", "add", "second-admin", "--roles", "admin", "--name", "管理者 二"],
+        env={**stack.clerk_env(), "KONBINI_NEW_STAFF_PASSWORD": PASSWORD},
+    )
+    approver = DeskPages(chromium, url, customer_url)
+    approver.first_login("second-admin", PASSWORD)
+    approver.clerk.goto(f"{url}/purges")
+    approver.clerk.click("form[action$='/approve'] button")
+    approver.wait_page("purges")
+    assert "done: 0 issuance records" in approver.clerk.inner_text(".notice")  # nothing older than 2020 here
+    assert "second-admin" in approver.clerk.inner_text("#purges")
+    approver.close()
+    verified = stack.ops("audit-verify")
+    assert "audit trail intact" in verified.stdout
+
+
+def kojin_bango_in_the_registry(stack: Stack, atena_no: str) -> str:
+    with sqlite3.connect(f"file:{stack.registry_db}?mode=ro", uri=True) as conn:
+        row = conn.execute(
+            "SELECT body FROM records WHERE type = 'resident' AND key = ?", (atena_no,)
+        ).fetchone()
+    return str(json.loads(row[0])["kojin_bango"])
