@@ -26,7 +26,7 @@ import qrcode.image.svg
 from aiohttp import web
 
 from issuance_server.clock import jst_now
-from kiosk.card_reader import CardError, JpkiCard
+from kiosk.card_reader import CardError, JpkiCard, card_id_from_certificate
 from kiosk.printing import FolderPrinter, Printer
 from registration.desk.customer import PinEntry
 from registration.desk.server_api import ServerApi
@@ -362,11 +362,28 @@ async def change_status(request: web.Request) -> web.Response:
     if action not in STATUS_ACTIONS:
         return await _record_page(request, atena_no, 400, error="choose unlock, suspend, resume or revoke")
     body = {"atena_no": atena_no, "reason": str(form.get("reason", ""))}
+    if action == "unlock":  # the resident is here with the card: it must be the card registered to them
+        refusal = await _card_refusal(request, atena_no)
+        if refusal:
+            return await _record_page(request, atena_no, 400, error=refusal)
     try:
         await _call(request, "POST", f"/clerk/api/registrations/{action}", body=body)
     except HttpError as exc:
         return await _record_page(request, atena_no, 400 if exc.status < 500 else 502, error=_error_text(exc))
     return await _record_page(request, atena_no, notice=f"{STATUS_ACTIONS[action]}: done")
+
+
+async def _card_refusal(request: web.Request, atena_no: str) -> str:
+    """Why the card on the desk reader may not unlock this resident's kiosk use ("" when it may)."""
+    try:
+        card_id = card_id_from_certificate(await asyncio.to_thread(_read_certificate, request.app[READER]))
+    except CardError as exc:
+        return f"put the resident's card on the desk reader to unlock: {exc} ({exc.code})"
+    listed = await _call(request, "GET", "/clerk/api/registrations", query={"atena_no": atena_no})
+    locked = [r["card_serial"] for r in listed["registrations"] if r["status"] == "locked"]
+    if card_id not in locked:
+        return "the card on the desk reader is not this resident's locked card (card_mismatch)"
+    return ""
 
 
 def _read_certificate(reader: str | None) -> bytes:
@@ -519,6 +536,31 @@ async def staff_change(request: web.Request) -> web.Response:
     except HttpError as exc:
         return await _staff_page(request, 400 if exc.status < 500 else 502, error=_error_text(exc))
     return await _staff_page(request, notice=f"{staff_id}: {ADMIN_ACTIONS.get(action, 'roles changed')}")
+
+
+async def _ops_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:
+    state = await _call(request, "GET", "/ops/api/status")
+    values: dict[str, Any] = {"notice": "", "error": ""} | extra
+    return page(request, "ops.html", status, state=state, **values)
+
+
+@routes.get("/ops")
+async def ops_status(request: web.Request) -> web.Response:
+    """Ops staff, as themselves: the mode, the registry link, the replica; switch the mode by hand."""
+    _needs(request, "ops")
+    return await _ops_page(request)
+
+
+@routes.post("/ops/mode")
+async def ops_mode(request: web.Request) -> web.Response:
+    _needs(request, "ops")
+    form = await request.post()
+    body = {"mode": str(form.get("mode", "")), "reason": str(form.get("reason", ""))}
+    try:
+        await _call(request, "POST", "/ops/api/mode", body=body)
+    except HttpError as exc:
+        return await _ops_page(request, 400 if exc.status < 500 else 502, error=_error_text(exc))
+    return await _ops_page(request, notice=f"mode {body['mode']}: done")
 
 
 async def _purges_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:

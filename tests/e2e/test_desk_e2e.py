@@ -223,3 +223,29 @@ def kojin_bango_in_the_registry(stack: Stack, atena_no: str) -> str:
             "SELECT body FROM records WHERE type = 'resident' AND key = ?", (atena_no,)
         ).fetchone()
     return str(json.loads(row[0])["kojin_bango"])
+
+
+def test_unlocking_at_the_desk_needs_the_residents_own_card(stack: Stack, chromium: Browser) -> None:
+    own = stack.personalise_card("unlock-own", "1470")
+    stack.insert_card(own)
+    stack.register(DEMO_ATENA_NO, "1470")
+    with sqlite3.connect(stack.server_dir / "konbini.sqlite3", timeout=10) as conn:  # as after 3 wrong PINs
+        conn.execute("UPDATE registrations SET status = 'locked' WHERE atena_no = ? AND status = 'active'",
+                     (DEMO_ATENA_NO,))  # fmt: skip
+    url, customer_url = stack.start_desk()
+    desk = DeskPages(chromium, url, customer_url)
+    desk.log_in(STAFF_ID, STAFF_PASSWORD, stack.authenticator().code())
+    desk.wait_page("search")
+    desk.clerk.goto(f"{url}/residents/{DEMO_ATENA_NO}")
+    stack.insert_card(stack.personalise_card("unlock-other", "2580"))  # somebody else's card
+    desk.clerk.select_option("#action", "unlock")
+    desk.submit("form[action$='/status']")
+    desk.clerk.wait_for_selector(".error")
+    assert "card_mismatch" in desk.clerk.inner_text(".error")
+    stack.insert_card(own)
+    desk.clerk.select_option("#action", "unlock")
+    desk.submit("form[action$='/status']")
+    desk.clerk.wait_for_selector(".notice")
+    assert "unlock" in desk.clerk.inner_text(".notice")
+    assert "active" in desk.clerk.inner_text("#registrations")
+    desk.close()

@@ -50,7 +50,9 @@ async def desk(env: Env) -> AsyncIterator[Desk]:
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
     printer = FolderPrinter(env.tmp / "desk-printed")
-    app = make_desk_app(api, frozenset({origin}), "desk-test", idle_lock_s=300, printer=printer)
+    app = make_desk_app(
+        api, frozenset({origin}), "desk-test", idle_lock_s=300, printer=printer, reader="No Such Reader 00"
+    )  # no card reader here: tests/e2e/test_desk_e2e.py has the real one
     client = TestClient(TestServer(app, host="127.0.0.1", port=port))
     await client.start_server()
     yield Desk(client, origin)
@@ -234,3 +236,26 @@ async def test_a_purge_requested_at_the_desk_is_carried_out_on_another_administr
     status, text = await desk.post(approve[1], {}, "/purges")
     assert status == 200 and "done: 1 issuance records" in text
     assert await env.core.db.fetchone("SELECT 1 FROM issuances WHERE serial = ?", (serial,)) is None
+
+
+async def test_ops_staff_see_the_status_and_switch_the_mode_as_themselves(desk: Desk, env: Env) -> None:
+    await log_in_as(desk, env, "ops8", "ops")
+    text = await (await desk.client.get("/ops")).text()
+    assert 'data-page="ops"' in text and "normal" in text
+    status, text = await desk.post("/ops/mode", {"mode": "recovery", "reason": ""}, "/ops")
+    assert status == 400 and "reason" in text
+    status, text = await desk.post("/ops/mode", {"mode": "recovery", "reason": "保守のため"}, "/ops")
+    assert status == 200 and "mode recovery: done" in text and env.core.mode == "recovery"
+    row = await env.core.db.fetchone("SELECT actor_id FROM audit_log WHERE action = 'mode_switch'")
+    assert row is not None and row["actor_id"] == "ops8"  # as themselves, not a shared token
+
+
+async def test_unlocking_needs_the_residents_card_on_the_desk_reader(desk: Desk, env: Env) -> None:
+    await env.core.db.execute("UPDATE registrations SET status = 'locked' WHERE atena_no = '0000000101'")
+    await desk.log_in(env)
+    status, text = await desk.post(
+        "/residents/0000000101/status", {"action": "unlock", "reason": "本人来庁"}, "/residents/0000000101"
+    )
+    assert status == 400 and "card on the desk reader to unlock" in text
+    row = await env.core.db.fetchone("SELECT status FROM registrations WHERE atena_no = '0000000101'")
+    assert row is not None and row["status"] == "locked"
