@@ -29,6 +29,7 @@ async def refresh_crl(core: ServerCore, url: str, timeout_s: float = 5.0) -> boo
                 log.warning("card CRL not fetched from %s: HTTP %d", url, resp.status)
                 return False
             der = await resp.read()
+        before = core.card_trust.crl
         held = core.card_trust.load_crl(der)
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         log.warning("card CRL not fetched from %s: %s", url, type(exc).__name__)
@@ -36,7 +37,11 @@ async def refresh_crl(core: ServerCore, url: str, timeout_s: float = 5.0) -> boo
     except ValueError as exc:
         log.error("card CRL from %s refused: %s", url, exc)
         return False
-    log.info("card CRL current: %d revoked, next update %s", len(held.revoked), held.next_update.isoformat())
+    # said once per new list, not at every refresh (tests and demos refresh every second)
+    level = logging.DEBUG if held == before else logging.INFO
+    log.log(
+        level, "card CRL current: %d revoked, next update %s", len(held.revoked), held.next_update.isoformat()
+    )
     return True
 
 

@@ -3,16 +3,21 @@ and refuses every card once its CRL is older than the accepted staleness (fail c
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp import web
 from cryptography import x509
 
 from issuance_server.api_errors import ApiError
 from issuance_server.card_auth import CardTrust
-from kiosk.card_ca import CRL_NAME, DEFAULT_CRL_URL, init_ca, issue_card, revoke
+from issuance_server.card_crl import refresh_crl
+from kiosk.card_ca import CRL_NAME, DEFAULT_CRL_URL, init_ca, issue_card, revoke, write_crl
 from kiosk.card_state import load_state
+from tests.server.conftest import Env
 
 
 def card(ca: Path, tmp: Path, name: str) -> bytes:
@@ -67,3 +72,25 @@ def test_a_crl_of_another_ca_is_not_taken(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not signed"):
         t.load_crl((other / CRL_NAME).read_bytes())
     assert t.crl is None
+
+
+async def test_a_crl_is_logged_once_when_it_is_new_not_at_every_refresh(
+    env: Env, aiohttp_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    ca = env.tmp / "card-ca"
+    write_crl(ca)
+
+    async def crl(_request: web.Request) -> web.Response:
+        return web.Response(body=(ca / CRL_NAME).read_bytes())
+
+    app = web.Application()
+    app.router.add_get("/crl", crl)
+    url = str((await aiohttp_server(app)).make_url("/crl"))
+    caplog.set_level(logging.DEBUG, "konbini.card_crl")
+    for _ in range(3):
+        assert await refresh_crl(env.core, url)
+    revoke(ca, env.card.cert_der)  # a new list: said again
+    assert await refresh_crl(env.core, url)
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert len(said) == 2 and said[0].startswith("card CRL current: 0 revoked") and "1 revoked" in said[1]
+    assert len([r for r in caplog.records if r.levelno == logging.DEBUG]) == 2
