@@ -149,6 +149,11 @@ async def _call(request: web.Request, method: str, path: str, **kw: Any) -> dict
         raise
 
 
+def _page_status(exc: HttpError) -> int:
+    """A page's status after the server refused: the clerk's input (400), or the server's trouble (502)."""
+    return 400 if 0 < exc.status < 500 else 502
+
+
 def _error_text(exc: HttpError) -> str:
     return f"{exc.message} ({exc.code})"
 
@@ -369,7 +374,7 @@ async def change_status(request: web.Request) -> web.Response:
     try:
         await _call(request, "POST", f"/clerk/api/registrations/{action}", body=body)
     except HttpError as exc:
-        return await _record_page(request, atena_no, 400 if exc.status < 500 else 502, error=_error_text(exc))
+        return await _record_page(request, atena_no, _page_status(exc), error=_error_text(exc))
     return await _record_page(request, atena_no, notice=f"{STATUS_ACTIONS[action]}: done")
 
 
@@ -422,7 +427,7 @@ async def register_card(request: web.Request) -> web.Response:
         return await _record_page(request, atena_no, 400, error=f"{exc} ({exc.code})")
     except HttpError as exc:
         entry.finish(False)
-        return await _record_page(request, atena_no, 400 if exc.status < 500 else 502, error=_error_text(exc))
+        return await _record_page(request, atena_no, _page_status(exc), error=_error_text(exc))
     finally:
         del body, pin
     entry.finish(True)
@@ -451,7 +456,7 @@ async def counter_issue(request: web.Request) -> web.Response:
     try:
         issued = await _call(request, "POST", "/clerk/api/counter/certificates", body=body)
     except HttpError as exc:
-        return await _record_page(request, atena_no, 400 if exc.status < 500 else 502, error=_error_text(exc))
+        return await _record_page(request, atena_no, _page_status(exc), error=_error_text(exc))
     done: list[str] = []
     failed: list[str] = []
     for cert in issued["certificates"]:
@@ -509,7 +514,7 @@ async def staff_create(request: web.Request) -> web.Response:
     try:
         await _call(request, "POST", "/clerk/api/admin/staff", body=body)
     except HttpError as exc:
-        return await _staff_page(request, 400 if exc.status < 500 else 502, error=_error_text(exc))
+        return await _staff_page(request, _page_status(exc), error=_error_text(exc))
     return await _staff_page(
         request, notice=f"{body['staff_id']}: created; they enrol their second factor at first login"
     )
@@ -534,7 +539,7 @@ async def staff_change(request: web.Request) -> web.Response:
         else:
             return await _staff_page(request, 400, error="choose an action")
     except HttpError as exc:
-        return await _staff_page(request, 400 if exc.status < 500 else 502, error=_error_text(exc))
+        return await _staff_page(request, _page_status(exc), error=_error_text(exc))
     return await _staff_page(request, notice=f"{staff_id}: {ADMIN_ACTIONS.get(action, 'roles changed')}")
 
 
@@ -559,7 +564,7 @@ async def ops_mode(request: web.Request) -> web.Response:
     try:
         await _call(request, "POST", "/ops/api/mode", body=body)
     except HttpError as exc:
-        return await _ops_page(request, 400 if exc.status < 500 else 502, error=_error_text(exc))
+        return await _ops_page(request, _page_status(exc), error=_error_text(exc))
     return await _ops_page(request, notice=f"mode {body['mode']}: done")
 
 
@@ -585,7 +590,7 @@ async def request_purge(request: web.Request) -> web.Response:
     try:
         made = await _call(request, "POST", "/clerk/api/purges", body=body)
     except HttpError as exc:
-        return await _purges_page(request, 400 if exc.status < 500 else 502, error=_error_text(exc))
+        return await _purges_page(request, _page_status(exc), error=_error_text(exc))
     return await _purges_page(
         request, notice=f"purge {made['purge_id']} requested: an administrator approves it"
     )
@@ -598,7 +603,7 @@ async def approve_purge(request: web.Request) -> web.Response:
     try:
         done = await _call(request, "POST", f"/clerk/api/purges/{purge_id}/approve")
     except HttpError as exc:
-        return await _purges_page(request, 400 if exc.status < 500 else 502, error=_error_text(exc))
+        return await _purges_page(request, _page_status(exc), error=_error_text(exc))
     erased = done["erased"]
     notice = f"purge {purge_id} done: {erased['issuances']} issuance records, {erased['audit_rows_erased']} audit rows"
     return await _purges_page(request, notice=notice)
