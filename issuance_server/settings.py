@@ -88,7 +88,9 @@ class Settings:
     municipality_code: str = _s("462012", "全国地方公共団体コード of the city (Kagoshima City)")
     municipality_name: str = _s("鹿児島市", "name of the city printed on certificates")
     mayor_name: str = _s(
-        "鹿児島市長　桜島　太郎", "mayor's title and (synthetic) name printed on certificates"
+        "鹿児島県鹿児島市長　桜島　太郎",
+        "mayor's title (with the prefecture, as the national standard asks) and (synthetic) name printed on"
+        " certificates",
     )
     nonce_ttl_s: int = _s(120, "life of a kiosk session nonce, seconds")
     session_idle_s: int = _s(300, "a kiosk session ends after this many idle seconds")
