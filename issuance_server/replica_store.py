@@ -91,7 +91,7 @@ def _quote(value: str | Path) -> str:
 
 
 class Replica:
-    """The server's read side of the replica, attached as schema ``replica`` on the shared connection."""
+    """The server's read side of the replica, attached as schema ``replica`` on the writer and the readers."""
 
     def __init__(self, db: Database, data_dir: Path) -> None:
         self._db = db
@@ -107,11 +107,13 @@ class Replica:
             await self._db.executescript(
                 f"ATTACH DATABASE {_quote(self._dir / row[0])} AS replica;{_PRAGMAS}"
             )
+            await self._db.use_replica(self._dir / row[0])
             self.attached = row[0]
 
     async def switch_to(self, path: Path, seq: int, as_of: str, synced_at: str) -> str | None:
         """Attach the finished generation at ``path`` and point ``sync_state`` at it, in one batch that no
-        other query can interleave with. Returns the previous file name (to delete)."""
+        other write can interleave with, then move the readers to it (each between two reads). Returns the
+        previous file name, which no reader reads any more (to delete)."""
         previous = self.attached
         detach = "DETACH DATABASE replica;" if previous else ""
         await self._db.executescript(
@@ -120,6 +122,7 @@ class Replica:
             f" replica_as_of = {_quote(as_of)}, last_full_sync_at = {_quote(synced_at)},"
             " last_error = NULL WHERE id = 1;"
         )
+        await self._db.use_replica(path)
         self.attached = path.name
         return previous
 
