@@ -27,6 +27,7 @@ from kiosk.pcscd import PcscdSetupError, ensure_pcscd  # noqa: E402
 from kiosk.virtual_card import VPCD_PORTS, CardHandle, start_card_thread  # noqa: E402
 
 PIN = "1234"
+SIGN_PASSWORD = "KONBINI2026"
 TEST_PORT = int(os.environ.get("KONBINI_TEST_VPCD_PORT", "35964"))
 TEST_READER = next(name for name, port in VPCD_PORTS.items() if port == TEST_PORT)
 
@@ -42,13 +43,14 @@ def card_ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def _card_template(card_ca: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("card-template") / "card.json"
-    issue_card(card_ca, out, PIN, card_id="TEST-CARD-0001")
+    issue_card(card_ca, out, PIN, card_id="TEST-CARD-0001", sign_password=SIGN_PASSWORD)
     return out
 
 
 @pytest.fixture
 def card_file(_card_template: Path, tmp_path: Path) -> Path:
-    """A fresh copy of a personalised card (PIN 1234, 3 tries) that a test may use up."""
+    """A fresh copy of a personalised card (PIN 1234, 3 tries; signature password KONBINI2026, 5 tries)
+    that a test may use up."""
     out = tmp_path / "card.json"
     shutil.copyfile(_card_template, out)
     out.chmod(0o600)
