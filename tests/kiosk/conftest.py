@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -30,6 +31,14 @@ PIN = "1234"
 SIGN_PASSWORD = "KONBINI2026"
 TEST_PORT = int(os.environ.get("KONBINI_TEST_VPCD_PORT", "35964"))
 TEST_READER = next(name for name, port in VPCD_PORTS.items() if port == TEST_PORT)
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip for a missing tool on a developer's machine; fail under CI (``CI`` set), where install.sh must
+    have installed it."""
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{reason} (CI is set: scripts/install.sh should have installed it)")
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -84,7 +93,7 @@ def pcscd() -> str:
     try:
         ensure_pcscd(timeout_s=10)
     except PcscdSetupError as exc:
-        pytest.skip(f"pcscd/vpcd not available: {exc}")
+        unavailable(f"pcscd/vpcd not available: {exc}")
     try:
         wait_reader(TEST_READER, present=False, timeout_s=2.0)
     except AssertionError:
