@@ -119,6 +119,15 @@ def verify_status() -> bytes:
     return bytes([CLA_ISO, INS_VERIFY, 0x00, P2_VERIFY_PIN])
 
 
+def expected_length(apdu: bytes) -> int:
+    """The most response data a short command APDU asks for: its Le (00 = 256), or 0 without Le."""
+    if len(apdu) <= 4:
+        return 0
+    if len(apdu) == 5:  # case 2: header + Le
+        return apdu[4] or 256
+    return 0 if len(apdu) == 5 + apdu[4] else apdu[-1] or 256  # case 3 (no Le) or case 4
+
+
 def sha256_digest_info(digest: bytes) -> bytes:
     """The DER DigestInfo for a SHA-256 digest (what PKCS#1 v1.5 signs)."""
     if len(digest) != 32:

@@ -25,7 +25,7 @@ from smartcard import scard  # noqa: E402
 
 from kiosk.card_ca import init_ca, issue_card  # noqa: E402
 from kiosk.pcscd import PcscdSetupError, ensure_pcscd  # noqa: E402
-from kiosk.virtual_card import VPCD_PORTS, CardHandle, start_card_thread  # noqa: E402
+from kiosk.virtual_card import VPCD_PORTS, CardHandle, VirtualCard, start_card_thread  # noqa: E402
 
 PIN = "1234"
 SIGN_PASSWORD = "KONBINI2026"
@@ -114,12 +114,13 @@ def await_reader(pcscd: str) -> Callable[[bool], None]:
 
 
 @pytest.fixture
-def insert_card(pcscd: str) -> Iterator[Callable[[Path], CardHandle]]:
-    """Insert a card file into the test reader; every card still in is pulled out at teardown."""
+def insert_card(pcscd: str) -> Iterator[Callable[..., CardHandle]]:
+    """Insert a card file (or ``card``, a VirtualCard made from it) into the test reader; every card still in
+    is pulled out at teardown."""
     handles: list[CardHandle] = []
 
-    def insert(card: Path) -> CardHandle:
-        handle = start_card_thread(card, TEST_PORT)
+    def insert(card_file: Path, card: VirtualCard | None = None) -> CardHandle:
+        handle = start_card_thread(card_file, TEST_PORT, card=card)
         handles.append(handle)
         assert handle.wait_inserted(5.0), "vpcd did not accept the virtual card"
         wait_reader(pcscd, present=True)

@@ -149,6 +149,21 @@ def test_damaged_card_files(card_ca: Path, tmp_path: Path) -> None:
         load_state(bad)
 
 
+@pytest.mark.parametrize(
+    ("apdu", "asked"),
+    [
+        (p.select_ef(p.EF_AUTH_CERT), 0),  # case 3
+        (p.verify_status(), 0),  # case 1
+        (p.read_binary(0, 4), 4),  # case 2
+        (p.read_binary(0, 256), 256),  # Le 00
+        (p.compute_signature(p.sha256_digest_info(bytes(32))), 256),  # case 4, Le 00
+        (bytes.fromhex("00A4020C02000A10"), 16),  # case 4
+    ],
+)
+def test_expected_length_of_an_apdu(apdu: bytes, asked: int) -> None:
+    assert p.expected_length(apdu) == asked
+
+
 def test_profile_apdus() -> None:
     assert p.select_aid().hex().upper() == "00A4040C0AD392F000260100000001"
     assert p.select_ef(p.EF_AUTH_CERT).hex().upper() == "00A4020C02000A"
