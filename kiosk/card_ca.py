@@ -113,10 +113,7 @@ def init_ca(dir: Path) -> None:
         .add_extension(ski, critical=False)
         .sign(key, hashes.SHA256())
     )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    _write_new(key_path, key_pem, 0o600)
+    _write_new(key_path, _private_pem(key), 0o600)
     _write_new(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
     write_crl(dir)
 

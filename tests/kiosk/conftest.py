@@ -66,6 +66,12 @@ def card_file(_card_template: Path, tmp_path: Path) -> Path:
     return out
 
 
+@pytest.fixture
+def card(card_file: Path) -> VirtualCard:
+    """The virtual card of ``card_file``, to drive with APDUs directly (no reader)."""
+    return VirtualCard.from_file(card_file)
+
+
 def reader_state(reader: str) -> int:
     """pcscd's SCARD_STATE_* bits for ``reader``."""
     hr, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)

@@ -17,24 +17,10 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from kiosk import card_profile as p
 from kiosk.card_state import FORMAT_AUTH_ONLY, load_state
 from kiosk.virtual_card import VirtualCard
+from tests.kiosk.applet_apdus import ok, sw
 
 PIN = "1234"
 SIGN_PASSWORD = "KONBINI2026"  # conftest's card
-
-
-@pytest.fixture
-def card(card_file: Path) -> VirtualCard:
-    return VirtualCard.from_file(card_file)
-
-
-def sw(resp: bytes) -> int:
-    return int.from_bytes(resp[-2:], "big")
-
-
-def ok(card: VirtualCard, apdu: bytes) -> bytes:
-    resp = card.process(apdu)
-    assert sw(resp) == p.SW_OK, f"{apdu.hex()} -> {resp[-2:].hex()}"
-    return resp[:-2]
 
 
 def select(card: VirtualCard, fid: int) -> None:
