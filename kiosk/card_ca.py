@@ -1,7 +1,9 @@
 """The demo card CA (the stand-in for J-LIS) and card personalisation for virtual cards.
 
 ``init_ca`` creates ``ca.key`` (0600) and ``ca.crt`` (PEM) once; ``issue_card`` makes a card file holding
-an RSA-2048 key, an authentication certificate signed by that CA, the CA certificate and the PIN.
+both halves of the JPKI application: an RSA-2048 authentication key and certificate with the 4-digit PIN,
+and an RSA-2048 signature key and certificate with the signature password, both certificates signed by
+that CA, and the CA certificate.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from kiosk import card_profile as p
-from kiosk.card_state import CardState, save_state
+from kiosk.card_state import CardState, SignatureHalf, save_state
 
 CA_KEY_NAME: Final = "ca.key"
 CA_CERT_NAME: Final = "ca.crt"
@@ -28,6 +30,8 @@ CA_COMMON_NAME: Final = "konbini demo JPKI card CA"
 CA_VALID_DAYS: Final = 20 * 365
 _PIN_RE: Final = re.compile(r"[0-9]{4}")
 _CARD_ID_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_SIGN_PASSWORD_RE: Final = re.compile(rf"[A-Z0-9]{{{p.SIGN_PASSWORD_MIN},{p.SIGN_PASSWORD_MAX}}}")
+_GENERATED_PASSWORD_LENGTH: Final = 16
 
 
 class CardCaError(Exception):
@@ -39,6 +43,30 @@ def validate_pin(pin: str) -> str:
     if not isinstance(pin, str) or not _PIN_RE.fullmatch(pin):
         raise ValueError("the PIN must be exactly 4 digits (0-9)")
     return pin
+
+
+class SignPasswordFormatError(ValueError):
+    """The signature password is not 6-16 upper-case letters and digits."""
+
+    code: Final = "sign_password_format"
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"the signature password must be {p.SIGN_PASSWORD_MIN}-{p.SIGN_PASSWORD_MAX} upper-case letters "
+            "(A-Z) and digits (0-9)"
+        )
+
+
+def validate_sign_password(password: str) -> str:
+    """Return ``password`` if it is 6-16 of A-Z and 0-9, else raise :class:`SignPasswordFormatError`."""
+    if not isinstance(password, str) or not _SIGN_PASSWORD_RE.fullmatch(password):
+        raise SignPasswordFormatError()
+    return password
+
+
+def new_sign_password() -> str:
+    """A random signature password: 16 upper-case letters and digits."""
+    return "".join(secrets.choice(p.SIGN_PASSWORD_ALPHABET) for _ in range(_GENERATED_PASSWORD_LENGTH))
 
 
 def new_card_id() -> str:
@@ -85,10 +113,7 @@ def init_ca(dir: Path) -> None:
         .add_extension(ski, critical=False)
         .sign(key, hashes.SHA256())
     )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    _write_new(key_path, key_pem, 0o600)
+    _write_new(key_path, _private_pem(key), 0o600)
     _write_new(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
     write_crl(dir)
 
@@ -160,48 +185,36 @@ def load_ca(ca_dir: Path) -> tuple[rsa.RSAPrivateKey | ec.EllipticCurvePrivateKe
     return key, x509.load_pem_x509_certificate(cert_pem)
 
 
-def issue_card(
-    ca_dir: Path,
-    out_file: Path,
-    pin: str,
-    card_id: str | None = None,
-    valid_days: int = 1825,
-    not_before: datetime | None = None,
-    *,
-    overwrite: bool = False,
-) -> str:
-    """Personalise a virtual card into ``out_file`` (0600) and return its card id.
+def _private_pem(key: rsa.RSAPrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
-    The authentication certificate has subject CN = card id, a random serial, keyUsage digitalSignature
-    and is valid from ``not_before`` (default now; naive means UTC) for ``valid_days``.
-    """
-    validate_pin(pin)
-    card_id = card_id if card_id is not None else new_card_id()
-    if not _CARD_ID_RE.fullmatch(card_id):
-        raise ValueError("the card id must be 1-64 characters of A-Z a-z 0-9 . _ - (starting alphanumeric)")
-    if valid_days < 1:
-        raise ValueError("valid_days must be at least 1")
-    if out_file.exists() and not overwrite:
-        raise FileExistsError(f"{out_file} already exists; choose another file (a card file is a card)")
+
+def _card_certificate(
+    ca_dir: Path,
+    subject_key: rsa.RSAPrivateKey,
+    card_id: str,
+    start: datetime,
+    valid_days: int,
+    *,
+    signature: bool,
+) -> x509.Certificate:
+    """A card certificate from the demo CA: the authentication one (digitalSignature, clientAuth) or the
+    signature one (digitalSignature + nonRepudiation, as a JPKI signature certificate)."""
     ca_key, ca_cert = load_ca(ca_dir)
-    start = not_before if not_before is not None else datetime.now(UTC).replace(microsecond=0)
-    if start.tzinfo is None:
-        start = start.replace(tzinfo=UTC)
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    cert = (
+    usage = x509.KeyUsage(True, signature, False, False, False, False, False, False, False)
+    builder = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, card_id)]))
         .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
+        .public_key(subject_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(start)
         .not_valid_after(start + timedelta(days=valid_days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(usage, critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(subject_key.public_key()), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
         )
@@ -211,17 +224,65 @@ def issue_card(
             ),
             critical=False,
         )
-        .sign(ca_key, hashes.SHA256())
     )
+    if not signature:
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+        )
+    return builder.sign(ca_key, hashes.SHA256())
+
+
+def issue_card(
+    ca_dir: Path,
+    out_file: Path,
+    pin: str,
+    card_id: str | None = None,
+    valid_days: int = 1825,
+    not_before: datetime | None = None,
+    *,
+    sign_password: str | None = None,
+    overwrite: bool = False,
+) -> str:
+    """Personalise a virtual card into ``out_file`` (0600) and return its card id.
+
+    Both certificates have subject CN = card id and a random serial, and are valid from ``not_before``
+    (default now; naive means UTC) for ``valid_days``. ``sign_password`` (6-16 of A-Z 0-9) is generated
+    when None; it is kept only in the card file.
+    """
+    validate_pin(pin)
+    sign_password = (
+        validate_sign_password(sign_password) if sign_password is not None else new_sign_password()
+    )
+    card_id = card_id if card_id is not None else new_card_id()
+    if not _CARD_ID_RE.fullmatch(card_id):
+        raise ValueError("the card id must be 1-64 characters of A-Z a-z 0-9 . _ - (starting alphanumeric)")
+    if valid_days < 1:
+        raise ValueError("valid_days must be at least 1")
+    if out_file.exists() and not overwrite:
+        raise FileExistsError(f"{out_file} already exists; choose another file (a card file is a card)")
+    _, ca_cert = load_ca(ca_dir)
+    ca_der = ca_cert.public_bytes(serialization.Encoding.DER)
+    start = not_before if not_before is not None else datetime.now(UTC).replace(microsecond=0)
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=UTC)
+    auth_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    sign_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    auth_cert = _card_certificate(ca_dir, auth_key, card_id, start, valid_days, signature=False)
+    sign_cert = _card_certificate(ca_dir, sign_key, card_id, start, valid_days, signature=True)
     state = CardState(
         card_id=card_id,
-        private_key_pem=key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ),
-        certificate_der=cert.public_bytes(serialization.Encoding.DER),
-        ca_certificate_der=ca_cert.public_bytes(serialization.Encoding.DER),
+        private_key_pem=_private_pem(auth_key),
+        certificate_der=auth_cert.public_bytes(serialization.Encoding.DER),
+        ca_certificate_der=ca_der,
         pin=pin,
         tries_left=p.PIN_MAX_TRIES,
+        signature=SignatureHalf(
+            private_key_pem=_private_pem(sign_key),
+            certificate_der=sign_cert.public_bytes(serialization.Encoding.DER),
+            ca_certificate_der=ca_der,
+            password=sign_password,
+            tries_left=p.SIGN_PASSWORD_MAX_TRIES,
+        ),
     )
     save_state(out_file, state)
     return card_id

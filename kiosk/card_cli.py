@@ -1,6 +1,7 @@
 """``konbini-card``: the demo card CA, card personalisation, running a virtual card, reading a card.
 
-Errors are printed as one line ``konbini-card: error <code>: <message>`` with exit status 1.
+Errors are printed as one line ``konbini-card: error <code>: <message>`` with exit status 1 (2 for a bad
+signature password given to ``personalise``). No PIN or password is ever printed.
 """
 
 from __future__ import annotations
@@ -16,7 +17,16 @@ from types import FrameType
 
 from cryptography import x509
 
-from kiosk.card_ca import CRL_NAME, CardCaError, init_ca, issue_card, revoke, write_crl
+from kiosk.card_ca import (
+    CRL_NAME,
+    CardCaError,
+    SignPasswordFormatError,
+    init_ca,
+    issue_card,
+    revoke,
+    validate_sign_password,
+    write_crl,
+)
 from kiosk.card_errors import CardError
 from kiosk.card_reader import JpkiCard, card_id_from_certificate
 from kiosk.card_state import CardFileError, load_state
@@ -44,8 +54,21 @@ def _cmd_init_ca(args: argparse.Namespace) -> None:
 
 
 def _cmd_personalise(args: argparse.Namespace) -> None:
+    if args.sign_password is not None:
+        try:
+            validate_sign_password(args.sign_password)
+        except SignPasswordFormatError as exc:
+            raise _CliError(exc.code, str(exc)) from None
     not_before = datetime.fromisoformat(args.not_before) if args.not_before else None
-    card_id = issue_card(args.ca_dir, args.out, args.pin, args.card_id, args.valid_days, not_before)
+    card_id = issue_card(
+        args.ca_dir,
+        args.out,
+        args.pin,
+        args.card_id,
+        args.valid_days,
+        not_before,
+        sign_password=args.sign_password,
+    )
     print(card_id)
 
 
@@ -99,7 +122,13 @@ def _parser() -> argparse.ArgumentParser:
     p_ca.set_defaults(func=_cmd_init_ca)
 
     p_pers = sub.add_parser("personalise", aliases=["personalize"], help="make a virtual card file")
-    p_pers.add_argument("--pin", required=True, help="the card's 4-digit PIN")
+    p_pers.add_argument("--pin", required=True, help="the card's 4-digit PIN (authentication PIN, EF 0018)")
+    p_pers.add_argument(
+        "--sign-password",
+        default=None,
+        help="the signature password (EF 001B): 6-16 upper-case letters A-Z and digits 0-9; "
+        "when omitted a random one is generated and kept only in the card file",
+    )
     p_pers.add_argument("--card-id", default=None, help="card id (certificate CN); random if omitted")
     p_pers.add_argument("--out", type=Path, required=True, help="card file to create (JSON, mode 0600)")
     p_pers.add_argument("--ca-dir", type=Path, default=Path("var/card-ca"), help="CA folder")
@@ -141,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         args.func(args)
+    except _CliError as exc:
+        return _fail(exc.code, exc.message, status=2)
     except CardError as exc:
         return _fail(exc.code, exc.message)
     except (CardCaError, PcscdSetupError) as exc:
@@ -156,9 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _fail(code: str, message: str) -> int:
+def _fail(code: str, message: str, status: int = 1) -> int:
     print(f"{PROG}: error {code}: {message}", file=sys.stderr, flush=True)
-    return 1
+    return status
 
 
 if __name__ == "__main__":

@@ -15,9 +15,17 @@ EF_AUTH_CERT: Final = 0x000A  # authentication certificate (DER), readable witho
 EF_AUTH_CA_CERT: Final = 0x000B  # the CA certificate of the authentication certificate
 EF_AUTH_KEY: Final = 0x0017  # authentication private key (never readable)
 EF_AUTH_PIN: Final = 0x0018  # authentication PIN (4 digits)
+EF_SIGN_CERT: Final = 0x0001  # signature certificate (DER), readable only after the signature password
+EF_SIGN_CA_CERT: Final = 0x0002  # the CA certificate of the signature certificate
+EF_SIGN_KEY: Final = 0x001A  # signature private key (never readable)
+EF_SIGN_PIN: Final = 0x001B  # signature password (6-16 upper-case letters and digits)
 
 PIN_LENGTH: Final = 4
 PIN_MAX_TRIES: Final = 3
+SIGN_PASSWORD_MIN: Final = 6
+SIGN_PASSWORD_MAX: Final = 16
+SIGN_PASSWORD_MAX_TRIES: Final = 5
+SIGN_PASSWORD_ALPHABET: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 MAX_CERT_SIZE: Final = 0x3FFF  # sanity bound for a certificate EF
 READ_CHUNK: Final = 0x100  # READ BINARY with Le=00 asks for 256 bytes
 
@@ -109,6 +117,15 @@ def verify_pin(pin: str) -> bytes:
 def verify_status() -> bytes:
     """VERIFY with no data ``00 20 00 80``: the card answers 63Cx with the tries left."""
     return bytes([CLA_ISO, INS_VERIFY, 0x00, P2_VERIFY_PIN])
+
+
+def expected_length(apdu: bytes) -> int:
+    """The most response data a short command APDU asks for: its Le (00 = 256), or 0 without Le."""
+    if len(apdu) <= 4:
+        return 0
+    if len(apdu) == 5:  # case 2: header + Le
+        return apdu[4] or 256
+    return 0 if len(apdu) == 5 + apdu[4] else apdu[-1] or 256  # case 3 (no Le) or case 4
 
 
 def sha256_digest_info(digest: bytes) -> bytes:

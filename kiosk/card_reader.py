@@ -256,6 +256,12 @@ class JpkiCard:
                 raise self._transmit_error(hr, operation)
         if len(resp) < 2:
             raise CardIoError(f"the card sent a truncated answer to {operation}")
+        asked = p.expected_length(apdu)
+        if len(resp) - 2 > asked:
+            raise CardIoError(
+                f"the card sent {len(resp) - 2} bytes in answer to {operation}, which asked for at most "
+                f"{asked}; a faulty card or reader: take the card out and try again"
+            )
         sw = (resp[-2] << 8) | resp[-1]
         log.debug("%s -> %04X", operation, sw)
         return bytes(resp[:-2]), sw

@@ -1,7 +1,10 @@
 """The persistent state of a virtual JPKI card: one JSON file, mode 0600, written atomically.
 
-The file is the card's "secure element": it holds the private key and the PIN, so it is never printed or
-logged; only ``card_id`` and ``tries_left`` are safe to show.
+The file is the card's "secure element": it holds the private keys, the PIN and the signature password, so
+it is never printed or logged; only ``card_id`` and the tries left are safe to show.
+
+Format ``/2`` holds both halves of the JPKI application (authentication and signature); files of format
+``/1`` (written before the signature half existed) still load, with ``signature`` None.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-FORMAT: Final = "konbini-virtual-jpki/1"
+FORMAT: Final = "konbini-virtual-jpki/2"
+FORMAT_AUTH_ONLY: Final = "konbini-virtual-jpki/1"
 
 
 class CardFileError(Exception):
@@ -22,8 +26,41 @@ class CardFileError(Exception):
 
 
 @dataclass
+class SignatureHalf:
+    """The signature half of the card: key EF 001A, certificate EFs 0001/0002, password EF 001B."""
+
+    private_key_pem: bytes
+    certificate_der: bytes
+    ca_certificate_der: bytes
+    password: str
+    tries_left: int
+
+    def __repr__(self) -> str:  # never show the key or the password
+        return f"SignatureHalf(tries_left={self.tries_left})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tries_left": self.tries_left,
+            "password": self.password,
+            "private_key_pem": self.private_key_pem.decode("ascii"),
+            "certificate_der_b64": base64.b64encode(self.certificate_der).decode("ascii"),
+            "ca_certificate_der_b64": base64.b64encode(self.ca_certificate_der).decode("ascii"),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SignatureHalf:
+        return cls(
+            private_key_pem=str(data["private_key_pem"]).encode("ascii"),
+            certificate_der=base64.b64decode(data["certificate_der_b64"], validate=True),
+            ca_certificate_der=base64.b64decode(data["ca_certificate_der_b64"], validate=True),
+            password=str(data["password"]),
+            tries_left=int(data["tries_left"]),
+        )
+
+
+@dataclass
 class CardState:
-    """Everything a virtual card remembers between power cycles."""
+    """Everything a virtual card remembers between power cycles (the authentication half at top level)."""
 
     card_id: str
     private_key_pem: bytes
@@ -31,13 +68,14 @@ class CardState:
     ca_certificate_der: bytes
     pin: str
     tries_left: int
+    signature: SignatureHalf | None = None
 
     def __repr__(self) -> str:  # never show the key or the PIN
         return f"CardState(card_id={self.card_id!r}, tries_left={self.tries_left})"
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "format": FORMAT,
+        data: dict[str, Any] = {
+            "format": FORMAT if self.signature is not None else FORMAT_AUTH_ONLY,
             "card_id": self.card_id,
             "tries_left": self.tries_left,
             "pin": self.pin,
@@ -45,10 +83,13 @@ class CardState:
             "certificate_der_b64": base64.b64encode(self.certificate_der).decode("ascii"),
             "ca_certificate_der_b64": base64.b64encode(self.ca_certificate_der).decode("ascii"),
         }
+        if self.signature is not None:
+            data["signature"] = self.signature.to_json()
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CardState:
-        if data.get("format") != FORMAT:
+        if data.get("format") not in (FORMAT, FORMAT_AUTH_ONLY):
             raise CardFileError(f"not a virtual card file (format is not {FORMAT!r})")
         try:
             return cls(
@@ -58,6 +99,7 @@ class CardState:
                 ca_certificate_der=base64.b64decode(data["ca_certificate_der_b64"], validate=True),
                 pin=str(data["pin"]),
                 tries_left=int(data["tries_left"]),
+                signature=SignatureHalf.from_json(data["signature"]) if data["format"] == FORMAT else None,
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise CardFileError(f"card file is damaged: {type(exc).__name__} in field {exc}") from None

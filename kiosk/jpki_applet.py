@@ -1,13 +1,17 @@
-"""The JPKI application of the virtual card: the profile of :mod:`kiosk.card_profile` in software.
+"""The JPKI application of the virtual card, both halves as a real My Number card exposes them.
 
-:class:`VirtualCard` is pure APDU logic (``process(apdu) -> response``), testable without sockets; the
-vpcd runner that plugs it into pcscd is :mod:`kiosk.virtual_card`.
+Authentication: certificate EF 000A and its CA 000B (readable without a PIN), key 0017, PIN 0018 (4 digits,
+3 tries). Signature: certificate 0001 (readable only after the signature password) and its CA 0002, key
+001A, password 001B (6-16 upper-case letters and digits, 5 tries). :class:`VirtualCard` is pure APDU logic
+(``process(apdu) -> response``), testable without sockets; the vpcd runner that plugs it into pcscd is
+:mod:`kiosk.virtual_card`.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -17,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from kiosk import card_profile as p
-from kiosk.card_state import CardFileError, CardState, load_state, save_state
+from kiosk.card_state import FORMAT_AUTH_ONLY, CardFileError, CardState, SignatureHalf, load_state, save_state
 
 log = logging.getLogger(__name__)
 
@@ -66,25 +70,85 @@ def _sw(sw: int, data: bytes = b"") -> bytes:
     return data + sw.to_bytes(2, "big")
 
 
+@dataclass(frozen=True)
+class _PinEf:
+    """A PIN EF: its secret, retry limit, the lengths VERIFY accepts and where its counter lives."""
+
+    secret: bytes
+    max_tries: int
+    lengths: range
+    get_tries: Callable[[], int]
+    put_tries: Callable[[int], None]
+
+
+def _certificate_ef(der: bytes, what: str) -> bytes:
+    """A certificate EF's content: the DER certificate, whose first 4 bytes (30 82 hi lo) give its length,
+    as OpenSC's driver expects when it sizes the file."""
+    if len(der) < 4 or der[:2] != b"\x30\x82" or int.from_bytes(der[2:4], "big") + 4 != len(der):
+        raise CardFileError(f"the {what} in the card file is not a DER certificate of 256-65539 bytes")
+    return der
+
+
+def _rsa_key(pem: bytes, what: str) -> rsa.RSAPrivateKey:
+    key = load_pem_private_key(pem, password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise CardFileError(f"the {what} is not an RSA key")
+    return key
+
+
 class VirtualCard:
-    """The card's APDU logic. With ``card_file`` set, the PIN retry counter is persisted there."""
+    """The card's APDU logic. With ``card_file`` set, the retry counters are persisted there."""
 
     def __init__(self, state: CardState, card_file: Path | None = None) -> None:
-        key = load_pem_private_key(state.private_key_pem, password=None)
-        if not isinstance(key, rsa.RSAPrivateKey):
-            raise CardFileError("the card key is not an RSA key")
         if len(state.pin) != p.PIN_LENGTH or not state.pin.isdigit() or not state.pin.isascii():
             raise CardFileError("the card PIN is not 4 digits")
         self._state = state
-        self._key = key
         self._card_file = card_file
         self._files: dict[int, bytes] = {
-            p.EF_AUTH_CERT: state.certificate_der,
-            p.EF_AUTH_CA_CERT: state.ca_certificate_der,
+            p.EF_AUTH_CERT: _certificate_ef(state.certificate_der, "authentication certificate"),
+            p.EF_AUTH_CA_CERT: _certificate_ef(state.ca_certificate_der, "authentication CA certificate"),
         }
+        self._pins: dict[int, _PinEf] = {
+            p.EF_AUTH_PIN: _PinEf(
+                state.pin.encode("ascii"),
+                p.PIN_MAX_TRIES,
+                range(p.PIN_LENGTH, p.PIN_LENGTH + 1),
+                lambda: self._state.tries_left,
+                self._put_auth_tries,
+            )
+        }
+        # key EF -> (key, the PIN EF that must be verified first)
+        self._keys: dict[int, tuple[rsa.RSAPrivateKey, int]] = {
+            p.EF_AUTH_KEY: (_rsa_key(state.private_key_pem, "authentication key"), p.EF_AUTH_PIN)
+        }
+        self._protected: dict[int, int] = {}  # certificate EF -> the PIN EF that must be verified first
+        if state.signature is not None:
+            self._add_signature_half(state.signature)
+        else:
+            log.warning(
+                "card %s: the card file has only the authentication half (format %s); OpenSC and other "
+                "JPKI clients refuse such a card: re-personalise it with `konbini-card personalise`",
+                state.card_id,
+                FORMAT_AUTH_ONLY,
+            )
         self._app_selected = False
         self._current_ef: int | None = None
-        self._pin_verified = False
+        self._verified: set[int] = set()
+
+    def _add_signature_half(self, half: SignatureHalf) -> None:
+        if not p.SIGN_PASSWORD_MIN <= len(half.password) <= p.SIGN_PASSWORD_MAX:
+            raise CardFileError("the card's signature password is not 6-16 characters")
+        self._files[p.EF_SIGN_CERT] = _certificate_ef(half.certificate_der, "signature certificate")
+        self._files[p.EF_SIGN_CA_CERT] = _certificate_ef(half.ca_certificate_der, "signature CA certificate")
+        self._protected[p.EF_SIGN_CERT] = p.EF_SIGN_PIN
+        self._pins[p.EF_SIGN_PIN] = _PinEf(
+            half.password.encode("ascii"),
+            p.SIGN_PASSWORD_MAX_TRIES,
+            range(p.SIGN_PASSWORD_MIN, p.SIGN_PASSWORD_MAX + 1),
+            lambda: half.tries_left,
+            self._put_sign_tries,
+        )
+        self._keys[p.EF_SIGN_KEY] = (_rsa_key(half.private_key_pem, "signature key"), p.EF_SIGN_PIN)
 
     @classmethod
     def from_file(cls, card_file: Path) -> VirtualCard:
@@ -96,7 +160,12 @@ class VirtualCard:
 
     @property
     def tries_left(self) -> int:
+        """Tries left of the authentication PIN."""
         return self._state.tries_left
+
+    @property
+    def has_signature_half(self) -> bool:
+        return self._state.signature is not None
 
     @property
     def atr(self) -> bytes:
@@ -108,10 +177,10 @@ class VirtualCard:
     # -- power ---------------------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Power off, power on or reset: the card forgets its selection and PIN verification."""
+        """Power off, power on or reset: the card forgets its selection and PIN verifications."""
         self._app_selected = False
         self._current_ef = None
-        self._pin_verified = False
+        self._verified.clear()
 
     power_on = reset
     power_off = reset
@@ -139,7 +208,7 @@ class VirtualCard:
     def _select(self, apdu: Apdu) -> bytes:
         if apdu.p2 != p.P2_SELECT_NO_FCI or apdu.p1 not in (p.P1_SELECT_DF_NAME, p.P1_SELECT_EF):
             return _sw(p.SW_WRONG_P1P2)
-        if not apdu.data:
+        if not apdu.data or apdu.le is not None:
             return _sw(p.SW_WRONG_LENGTH)
         if apdu.p1 == p.P1_SELECT_DF_NAME:
             if apdu.data != p.AID_JPKI:
@@ -150,8 +219,7 @@ class VirtualCard:
         if len(apdu.data) != 2:
             return _sw(p.SW_WRONG_LENGTH)
         fid = int.from_bytes(apdu.data, "big")
-        known = (p.EF_AUTH_CERT, p.EF_AUTH_CA_CERT, p.EF_AUTH_KEY, p.EF_AUTH_PIN)
-        if not self._app_selected or fid not in known:
+        if not self._app_selected or not (fid in self._files or fid in self._keys or fid in self._pins):
             return _sw(p.SW_FILE_NOT_FOUND)
         self._current_ef = fid
         return _sw(p.SW_OK)
@@ -166,6 +234,9 @@ class VirtualCard:
         content = self._files.get(self._current_ef)
         if content is None:  # key or PIN EF: never readable
             return _sw(p.SW_INCOMPATIBLE_FILE)
+        needed = self._protected.get(self._current_ef)
+        if needed is not None and needed not in self._verified:
+            return _sw(p.SW_SECURITY_NOT_SATISFIED)
         offset = (apdu.p1 << 8) | apdu.p2
         if offset >= len(content):
             return _sw(p.SW_WRONG_OFFSET)
@@ -175,34 +246,38 @@ class VirtualCard:
     def _verify(self, apdu: Apdu) -> bytes:
         if apdu.p1 != 0x00 or apdu.p2 != p.P2_VERIFY_PIN:
             return _sw(p.SW_WRONG_P1P2)
-        if self._current_ef != p.EF_AUTH_PIN:
+        ef = self._current_ef
+        if ef is None or ef not in self._pins:
             return _sw(p.SW_NO_CURRENT_EF)
+        pin = self._pins[ef]
         if apdu.le is not None:
             return _sw(p.SW_WRONG_LENGTH)
-        if not apdu.data:  # status query: tries left, no attempt used
-            return _sw(p.pin_tries_sw(self._state.tries_left))
-        if len(apdu.data) != p.PIN_LENGTH:
+        tries = pin.get_tries()
+        if not apdu.data:  # status query: tries left (63C0 once blocked), no attempt used
+            return _sw(p.pin_tries_sw(tries))
+        if len(apdu.data) not in pin.lengths:
             return _sw(p.SW_WRONG_LENGTH)
-        if self._state.tries_left <= 0:
+        if tries <= 0:
             return _sw(p.SW_PIN_BLOCKED)
         # Count the attempt before comparing, as a card does against tearing (pulling the card mid-check).
-        self._pin_verified = False
-        self._set_tries(self._state.tries_left - 1)
-        if hmac.compare_digest(apdu.data, self._state.pin.encode("ascii")):
-            self._set_tries(p.PIN_MAX_TRIES)
-            self._pin_verified = True
+        self._verified.discard(ef)
+        pin.put_tries(tries - 1)
+        if hmac.compare_digest(apdu.data, pin.secret):
+            pin.put_tries(pin.max_tries)
+            self._verified.add(ef)
             return _sw(p.SW_OK)
-        log.info("card %s: wrong PIN, %d tries left", self.card_id, self._state.tries_left)
-        return _sw(p.pin_tries_sw(self._state.tries_left))
+        log.info("card %s: wrong secret for EF %04X, %d tries left", self.card_id, ef, tries - 1)
+        return _sw(p.pin_tries_sw(tries - 1))
 
     def _compute_signature(self, apdu: Apdu) -> bytes:
         if apdu.p1 != p.P1_SIGN or apdu.p2 != p.P2_SIGN:
             return _sw(p.SW_WRONG_P1P2)
         if not apdu.data or apdu.le is None:
             return _sw(p.SW_WRONG_LENGTH)
-        if self._current_ef != p.EF_AUTH_KEY:
+        if self._current_ef not in self._keys:
             return _sw(p.SW_NO_CURRENT_EF)
-        if not self._pin_verified:
+        key, needed = self._keys[self._current_ef]
+        if needed not in self._verified:
             return _sw(p.SW_SECURITY_NOT_SATISFIED)
         for prefix, algorithm in _DIGEST_INFO_PREFIXES.items():
             if apdu.data.startswith(prefix) and len(apdu.data) == len(prefix) + algorithm.digest_size:
@@ -210,14 +285,24 @@ class VirtualCard:
                 break
         else:
             return _sw(p.SW_WRONG_DATA)
-        signature = self._key.sign(digest, padding.PKCS1v15(), utils.Prehashed(algorithm))
+        signature = key.sign(digest, padding.PKCS1v15(), utils.Prehashed(algorithm))
         if apdu.le < len(signature):
             return _sw(p.SW_WRONG_LENGTH)
         return _sw(p.SW_OK, signature)
 
-    def _set_tries(self, tries: int) -> None:
-        if tries == self._state.tries_left:
-            return
-        self._state.tries_left = tries
+    # -- retry counters ------------------------------------------------------------------------------
+
+    def _put_auth_tries(self, tries: int) -> None:
+        if tries != self._state.tries_left:
+            self._state.tries_left = tries
+            self._save()
+
+    def _put_sign_tries(self, tries: int) -> None:
+        half = self._state.signature
+        if half is not None and tries != half.tries_left:
+            half.tries_left = tries
+            self._save()
+
+    def _save(self) -> None:
         if self._card_file is not None:
             save_state(self._card_file, self._state)

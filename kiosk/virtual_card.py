@@ -176,8 +176,10 @@ def run_card(
 class CardHandle:
     """A virtual card running in a background thread; ``stop()`` pulls it out of the reader."""
 
-    def __init__(self, card_file: Path, port: int, host: str = "127.0.0.1") -> None:
-        self.card = VirtualCard.from_file(card_file)
+    def __init__(
+        self, card_file: Path, port: int, host: str = "127.0.0.1", card: VirtualCard | None = None
+    ) -> None:
+        self.card = card if card is not None else VirtualCard.from_file(card_file)
         self.port = port
         self._stop = threading.Event()
         self._inserted = threading.Event()
@@ -214,6 +216,9 @@ class CardHandle:
         self.stop()
 
 
-def start_card_thread(card_file: Path, port: int = 35963, host: str = "127.0.0.1") -> CardHandle:
-    """Start a virtual card in a thread, inserted in the vpcd reader on ``port``."""
-    return CardHandle(card_file, port, host)
+def start_card_thread(
+    card_file: Path, port: int = 35963, host: str = "127.0.0.1", card: VirtualCard | None = None
+) -> CardHandle:
+    """Start a virtual card in a thread, inserted in the vpcd reader on ``port`` (``card``: an already made
+    card for ``card_file``, e.g. a faulty one in a test)."""
+    return CardHandle(card_file, port, host, card)

@@ -7,7 +7,8 @@ PY=${PYTHON:-python3}
 APT_PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev swig pkg-config gcc fonts-ipamj-mincho fonts-ipaexfont
               poppler-utils zbar-tools libzbar0
               cups cups-client cups-filters printer-driver-cups-pdf ghostscript libcups2-dev
-              chromium fonts-noto-cjk fonts-noto-core haproxy)
+              chromium fonts-noto-cjk fonts-noto-core haproxy
+              opensc opensc-pkcs11)  # OpenSC: a JPKI client nobody here wrote, for the card tests
 command -v npm >/dev/null || APT_PACKAGES+=(npm)  # a machine whose Node.js came with its own npm keeps it
 # Debian's own python3 needs these to make a venv and build pyscard; a python3 of its own (pyenv) has them.
 $PY -c "import ensurepip" 2>/dev/null || APT_PACKAGES+=(python3-venv)

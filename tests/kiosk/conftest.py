@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -24,11 +25,20 @@ from smartcard import scard  # noqa: E402
 
 from kiosk.card_ca import init_ca, issue_card  # noqa: E402
 from kiosk.pcscd import PcscdSetupError, ensure_pcscd  # noqa: E402
-from kiosk.virtual_card import VPCD_PORTS, CardHandle, start_card_thread  # noqa: E402
+from kiosk.virtual_card import VPCD_PORTS, CardHandle, VirtualCard, start_card_thread  # noqa: E402
 
 PIN = "1234"
+SIGN_PASSWORD = "KONBINI2026"
 TEST_PORT = int(os.environ.get("KONBINI_TEST_VPCD_PORT", "35964"))
 TEST_READER = next(name for name, port in VPCD_PORTS.items() if port == TEST_PORT)
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip for a missing tool on a developer's machine; fail under CI (``CI`` set), where install.sh must
+    have installed it."""
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{reason} (CI is set: scripts/install.sh should have installed it)")
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -42,17 +52,24 @@ def card_ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def _card_template(card_ca: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("card-template") / "card.json"
-    issue_card(card_ca, out, PIN, card_id="TEST-CARD-0001")
+    issue_card(card_ca, out, PIN, card_id="TEST-CARD-0001", sign_password=SIGN_PASSWORD)
     return out
 
 
 @pytest.fixture
 def card_file(_card_template: Path, tmp_path: Path) -> Path:
-    """A fresh copy of a personalised card (PIN 1234, 3 tries) that a test may use up."""
+    """A fresh copy of a personalised card (PIN 1234, 3 tries; signature password KONBINI2026, 5 tries)
+    that a test may use up."""
     out = tmp_path / "card.json"
     shutil.copyfile(_card_template, out)
     out.chmod(0o600)
     return out
+
+
+@pytest.fixture
+def card(card_file: Path) -> VirtualCard:
+    """The virtual card of ``card_file``, to drive with APDUs directly (no reader)."""
+    return VirtualCard.from_file(card_file)
 
 
 def reader_state(reader: str) -> int:
@@ -82,7 +99,7 @@ def pcscd() -> str:
     try:
         ensure_pcscd(timeout_s=10)
     except PcscdSetupError as exc:
-        pytest.skip(f"pcscd/vpcd not available: {exc}")
+        unavailable(f"pcscd/vpcd not available: {exc}")
     try:
         wait_reader(TEST_READER, present=False, timeout_s=2.0)
     except AssertionError:
@@ -103,12 +120,13 @@ def await_reader(pcscd: str) -> Callable[[bool], None]:
 
 
 @pytest.fixture
-def insert_card(pcscd: str) -> Iterator[Callable[[Path], CardHandle]]:
-    """Insert a card file into the test reader; every card still in is pulled out at teardown."""
+def insert_card(pcscd: str) -> Iterator[Callable[..., CardHandle]]:
+    """Insert a card file (or ``card``, a VirtualCard made from it) into the test reader; every card still in
+    is pulled out at teardown."""
     handles: list[CardHandle] = []
 
-    def insert(card: Path) -> CardHandle:
-        handle = start_card_thread(card, TEST_PORT)
+    def insert(card_file: Path, card: VirtualCard | None = None) -> CardHandle:
+        handle = start_card_thread(card_file, TEST_PORT, card=card)
         handles.append(handle)
         assert handle.wait_inserted(5.0), "vpcd did not accept the virtual card"
         wait_reader(pcscd, present=True)

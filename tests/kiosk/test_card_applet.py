@@ -14,23 +14,9 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from kiosk import card_profile as p
 from kiosk.card_state import load_state
 from kiosk.virtual_card import VirtualCard, parse_apdu
+from tests.kiosk.applet_apdus import ok, sw
 
 PIN = "1234"
-
-
-@pytest.fixture
-def card(card_file: Path) -> VirtualCard:
-    return VirtualCard.from_file(card_file)
-
-
-def sw(resp: bytes) -> int:
-    return int.from_bytes(resp[-2:], "big")
-
-
-def ok(card: VirtualCard, apdu: bytes) -> bytes:
-    resp = card.process(apdu)
-    assert sw(resp) == p.SW_OK, f"{apdu.hex()} -> {resp[-2:].hex()}"
-    return resp[:-2]
 
 
 def selected(card: VirtualCard, fid: int | None = None) -> VirtualCard:
@@ -101,9 +87,15 @@ def test_atr_is_the_my_number_card_atr(card: VirtualCard) -> None:
 # -- SELECT --------------------------------------------------------------------------------------------
 
 
-def test_select_application_and_files(card: VirtualCard) -> None:
+ALL_EFS = (
+    *(p.EF_AUTH_CERT, p.EF_AUTH_CA_CERT, p.EF_AUTH_KEY, p.EF_AUTH_PIN),
+    *(p.EF_SIGN_CERT, p.EF_SIGN_CA_CERT, p.EF_SIGN_KEY, p.EF_SIGN_PIN),
+)
+
+
+def test_select_application_and_files_of_both_halves(card: VirtualCard) -> None:
     assert card.process(p.select_aid()) == b"\x90\x00"
-    for fid in (p.EF_AUTH_CERT, p.EF_AUTH_CA_CERT, p.EF_AUTH_KEY, p.EF_AUTH_PIN):
+    for fid in ALL_EFS:
         assert card.process(p.select_ef(fid)) == b"\x90\x00"
 
 
@@ -111,7 +103,7 @@ def test_select_errors(card: VirtualCard) -> None:
     assert sw(card.process(p.select_aid(bytes.fromhex("A000000063504B43532D3135")))) == p.SW_FILE_NOT_FOUND
     assert sw(card.process(p.select_ef(p.EF_AUTH_CERT))) == p.SW_FILE_NOT_FOUND  # application not selected
     ok(card, p.select_aid())
-    assert sw(card.process(p.select_ef(0x0001))) == p.SW_FILE_NOT_FOUND  # signature cert: not in this card
+    assert sw(card.process(p.select_ef(0x0003))) == p.SW_FILE_NOT_FOUND  # no such EF in the application
     assert sw(card.process(p.select_ef(0x3F00))) == p.SW_FILE_NOT_FOUND
     assert sw(card.process(bytes.fromhex("00A4020C03000A00"))) == p.SW_WRONG_LENGTH
     assert sw(card.process(bytes.fromhex("00A4020C00"))) == p.SW_WRONG_LENGTH  # no file id
@@ -150,7 +142,7 @@ def test_read_binary_errors(card: VirtualCard) -> None:
     assert sw(card.process(bytes.fromhex("00B00000"))) == p.SW_WRONG_LENGTH  # no Le
     assert sw(card.process(bytes.fromhex("00B000000100"))) == p.SW_WRONG_LENGTH  # data instead of Le
     assert sw(card.process(bytes.fromhex("00B0810004"))) == p.SW_WRONG_P1P2  # short EF id addressing
-    for secret_ef in (p.EF_AUTH_KEY, p.EF_AUTH_PIN):
+    for secret_ef in (p.EF_AUTH_KEY, p.EF_AUTH_PIN, p.EF_SIGN_KEY, p.EF_SIGN_PIN):
         ok(card, p.select_ef(secret_ef))
         assert card.process(p.read_binary(0, 4)) == p.SW_INCOMPATIBLE_FILE.to_bytes(2, "big")
 

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
 from kiosk import card_profile as p
-from kiosk.card_ca import CardCaError, init_ca, issue_card
+from kiosk.card_ca import CardCaError, SignPasswordFormatError, init_ca, issue_card
 from kiosk.card_state import CardFileError, load_state
 
 
@@ -54,6 +54,47 @@ def test_issue_card(card_ca: Path, tmp_path: Path) -> None:
     assert state.ca_certificate_der == ca_cert.public_bytes(Encoding.DER)
 
 
+def test_issue_card_signature_half(card_ca: Path, tmp_path: Path) -> None:
+    out = tmp_path / "sig.json"
+    issue_card(card_ca, out, "0420", card_id="ALICE-02", sign_password="ALICE2026X")
+    state = load_state(out)
+    assert state.signature is not None
+    assert state.signature.password == "ALICE2026X" and state.signature.tries_left == 5
+    ca_cert = x509.load_pem_x509_certificate((card_ca / "ca.crt").read_bytes())
+    auth = x509.load_der_x509_certificate(state.certificate_der)
+    sign = x509.load_der_x509_certificate(state.signature.certificate_der)
+    sign.verify_directly_issued_by(ca_cert)
+    assert state.signature.ca_certificate_der == ca_cert.public_bytes(Encoding.DER)
+    assert sign.subject == auth.subject and sign.serial_number != auth.serial_number
+    assert sign.public_key() != auth.public_key()  # two keys, as on the real card
+    usage = sign.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert usage.digital_signature and usage.content_commitment  # nonRepudiation
+    auth_usage = auth.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert not auth_usage.content_commitment
+
+
+def test_issue_card_generates_a_signature_password_when_omitted(card_ca: Path, tmp_path: Path) -> None:
+    passwords = set()
+    for name in ("a.json", "b.json"):
+        issue_card(card_ca, tmp_path / name, "1111")
+        half = load_state(tmp_path / name).signature
+        assert half is not None
+        assert 6 <= len(half.password) <= 16 and half.password.isalnum()
+        assert half.password == half.password.upper() and half.password.isascii()
+        passwords.add(half.password)
+    assert len(passwords) == 2
+
+
+@pytest.mark.parametrize(
+    "password", ["ABC12", "A" * 17, "abc123", "ABC 123", "ABC-123", "ＡＢＣ１２３", "", "ÄBC123"]
+)
+def test_issue_card_rejects_bad_signature_passwords(card_ca: Path, tmp_path: Path, password: str) -> None:
+    with pytest.raises(SignPasswordFormatError, match="6-16 upper-case letters") as err:
+        issue_card(card_ca, tmp_path / "x.json", "1234", sign_password=password)
+    assert err.value.code == "sign_password_format"
+    assert not (tmp_path / "x.json").exists()
+
+
 def test_issue_card_random_id_and_serial(card_ca: Path, tmp_path: Path) -> None:
     a = issue_card(card_ca, tmp_path / "a.json", "1111")
     b = issue_card(card_ca, tmp_path / "b.json", "1111")
@@ -86,7 +127,7 @@ def test_issue_card_without_ca(tmp_path: Path) -> None:
         issue_card(tmp_path / "nope", tmp_path / "c.json", "1234")
 
 
-def test_damaged_card_files(tmp_path: Path) -> None:
+def test_damaged_card_files(card_ca: Path, tmp_path: Path) -> None:
     with pytest.raises(CardFileError, match="does not exist"):
         load_state(tmp_path / "missing.json")
     bad = tmp_path / "bad.json"
@@ -99,6 +140,28 @@ def test_damaged_card_files(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"format": "konbini-virtual-jpki/1", "card_id": "x"}))
     with pytest.raises(CardFileError, match="damaged"):
         load_state(bad)
+    whole = tmp_path / "whole.json"
+    issue_card(card_ca, whole, "1234")
+    data = json.loads(whole.read_text())
+    data["signature"] = {"password": "ABCDEF"}  # a format /2 file with half a signature half
+    bad.write_text(json.dumps(data))
+    with pytest.raises(CardFileError, match="damaged"):
+        load_state(bad)
+
+
+@pytest.mark.parametrize(
+    ("apdu", "asked"),
+    [
+        (p.select_ef(p.EF_AUTH_CERT), 0),  # case 3
+        (p.verify_status(), 0),  # case 1
+        (p.read_binary(0, 4), 4),  # case 2
+        (p.read_binary(0, 256), 256),  # Le 00
+        (p.compute_signature(p.sha256_digest_info(bytes(32))), 256),  # case 4, Le 00
+        (bytes.fromhex("00A4020C02000A10"), 16),  # case 4
+    ],
+)
+def test_expected_length_of_an_apdu(apdu: bytes, asked: int) -> None:
+    assert p.expected_length(apdu) == asked
 
 
 def test_profile_apdus() -> None:

@@ -55,6 +55,41 @@ def test_init_ca_and_personalise(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert load_state(out).card_id == "BOB-1"
 
 
+def test_personalise_takes_the_signature_password(
+    card_ca: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "carol.json"
+    argv = ["personalise", "--pin", "4321", "--sign-password", "CAROL2026", "--out", str(out)]
+    assert main([*argv, "--ca-dir", str(card_ca)]) == 0
+    captured = capsys.readouterr()
+    assert "CAROL2026" not in captured.out + captured.err
+    half = load_state(out).signature
+    assert half is not None and half.password == "CAROL2026" and half.tries_left == 5
+    assert out.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("password", ["short", "lower-case1", "ABCDE", "A" * 17, "ＡＢＣ１２３"])
+def test_bad_signature_password_is_exit_2_with_a_code(
+    password: str, card_ca: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "x.json"
+    argv = ["personalise", "--pin", "1234", "--sign-password", password, "--out", str(out)]
+    assert main([*argv, "--ca-dir", str(card_ca)]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "konbini-card: error sign_password_format: the signature password must be 6-16 upper-case "
+        "letters (A-Z) and digits (0-9)\n"
+    )
+    assert not out.exists()
+
+
+def test_bad_signature_password_from_the_command_line_has_no_traceback(card_ca: Path, tmp_path: Path) -> None:
+    proc = _cli("personalise", "--pin", "1234", "--sign-password", "abc", "--out", str(tmp_path / "y.json"))
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2
+    assert "Traceback" not in err and "error sign_password_format" in err
+
+
 @pytest.mark.parametrize(
     ("argv", "code"),
     [

@@ -13,8 +13,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
+from kiosk import card_profile as p
 from kiosk.card_reader import (
     CardBusy,
+    CardIoError,
     CardProtocolError,
     CardRemoved,
     JpkiCard,
@@ -200,3 +202,61 @@ def test_not_a_jpki_card(
         stop.set()
         thread.join()
         await_reader(False)
+
+
+class _LongAnswerCard(VirtualCard):
+    """A faulty card: two bytes more than asked for, to READ BINARY (``ins`` B0) or to VERIFY (20)."""
+
+    def __init__(self, card_file: Path, ins: int) -> None:
+        super().__init__(load_state(card_file), card_file)
+        self.ins = ins
+
+    def process(self, raw: bytes) -> bytes:
+        resp = super().process(raw)
+        return resp[:-2] + b"\xee\xee" + resp[-2:] if raw[1] == self.ins else resp
+
+
+@pytest.mark.parametrize(
+    ("ins", "step", "asked"),
+    [(p.INS_READ_BINARY, "read_auth_certificate", 4), (p.INS_VERIFY, "pin_tries_left", 0)],
+)
+def test_answer_longer_than_asked_for_is_refused(
+    pcscd: str, insert_card: Insert, card_file: Path, ins: int, step: str, asked: int
+) -> None:
+    insert_card(card_file, _LongAnswerCard(card_file, ins))
+    with JpkiCard.connect(pcscd) as card, pytest.raises(CardIoError) as err:
+        getattr(card, step)()
+    assert err.value.code == "card_io_error"
+    assert f"asked for at most {asked}" in err.value.message and "faulty card" in err.value.message
+
+
+class _RecordingCard(VirtualCard):
+    """A card that notes every EF the kiosk selects and the EF each VERIFY goes to."""
+
+    def __init__(self, card_file: Path) -> None:
+        super().__init__(load_state(card_file), card_file)
+        self.selected: list[int] = []
+        self.verified: list[int] = []
+
+    def process(self, raw: bytes) -> bytes:
+        if raw[1] == p.INS_SELECT and raw[2] == p.P1_SELECT_EF:
+            self.selected.append(int.from_bytes(raw[5:7], "big"))
+        if raw[1] == p.INS_VERIFY:
+            self.verified.append(self.selected[-1])
+        return super().process(raw)
+
+
+def test_kiosk_keeps_to_the_authentication_half(pcscd: str, insert_card: Insert, card_file: Path) -> None:
+    recording = _RecordingCard(card_file)
+    insert_card(card_file, recording)
+    with JpkiCard.connect(pcscd) as card:
+        card.read_auth_certificate()
+        card.read_ca_certificate()
+        card.pin_tries_left()
+        card.verify_pin(PIN)
+        card.sign_digest(auth_digest("kiosk-001", "session-1", "nonce-abc"))
+    auth_half = {p.EF_AUTH_CERT, p.EF_AUTH_CA_CERT, p.EF_AUTH_KEY, p.EF_AUTH_PIN}
+    assert set(recording.selected) == auth_half  # never 0001, 0002, 001A or the signature password 001B
+    assert set(recording.verified) == {p.EF_AUTH_PIN}
+    state = load_state(card_file)
+    assert state.signature is not None and state.signature.tries_left == p.SIGN_PASSWORD_MAX_TRIES
