@@ -5,9 +5,10 @@ amounts, ...) and chooses the template. Rendering happens in two steps: :func:`l
 printed (per person, the fixed tables, the pagination) and checks every character has a glyph;
 :func:`draw` writes the PDF. The printed text of a layout is what :func:`content_digest` covers.
 
-Drawing: the 地紋 and micro-text lines are form XObjects made once per document and placed on each page
-with one ``Do``; the seals are cached vector paths; the QR is drawn as run-length rectangles on a white
-quiet zone. Fonts are embedded as subsets; the output is deterministic for the same input.
+Drawing: the 地紋 is a tiling pattern and the micro-text lines are form XObjects, made once per document
+and placed on each page with one ``Do``; the seals are cached vector paths; the QR is an image mask
+XObject (one pixel a module) on a white quiet zone. Fonts are embedded as subsets; the output is
+deterministic for the same input.
 """
 
 from __future__ import annotations
@@ -29,13 +30,21 @@ from typing import Final
 from reportlab import rl_config
 from reportlab.lib.rl_accel import escapePDF
 from reportlab.lib.units import mm
-from reportlab.pdfbase.pdfdoc import PDFDictionary, PDFName, PDFStream, PDFZCompress
+from reportlab.pdfbase.pdfdoc import (
+    PDFArray,
+    PDFDictionary,
+    PDFName,
+    PDFObjectReference,
+    PDFResourceDictionary,
+    PDFStream,
+    PDFZCompress,
+)
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
 from issuance_server.certificates import anticopy, fonts
+from issuance_server.certificates.qr import QRMatrix, mask_bits, qr_matrix
 from issuance_server.certificates.qr import image_ops as qr_image_ops
-from issuance_server.certificates.qr import qr_matrix
 from issuance_server.certificates.seal import seal_ops
 from issuance_server.certificates.template import (
     TEMPLATES_DIR,
@@ -396,9 +405,9 @@ class _Graphics:
     """The pictures of one document (地紋, micro text, seals, QR) drawn on its pages.
 
     A picture on several pages becomes a form XObject, made once and placed with one ``Do`` a page; one
-    on a single page goes inline, since a form costs reportlab ~70 µs. The 地紋's dot tile and the micro
-    text's glyphs are always forms (each is placed many times), their operators compressed once per
-    process.
+    on a single page goes inline, since a form costs reportlab ~70 µs. The 地紋's pattern and the micro
+    text's glyphs are always embedded once (the micro text is placed many times), their operators
+    compressed once per process; so is the QR's image.
     """
 
     def __init__(self, canvas: Canvas) -> None:
@@ -437,17 +446,41 @@ class _Graphics:
         draw()
         self.c.addLiteral("Q")
 
-    def anti_copy(self, word: str, rect: tuple[float, float, float, float], repeated: bool) -> None:
-        """The 地紋 over ``rect`` (x0, y0, x1, y1 in points): the dot tile, placed brick-wise."""
-        tile = anticopy.tile(word)
-        name = self._compressed_form(("Tile", word), tile.stream, 0, 0, tile.width, tile.height)
-        x0, y0, x1, y1 = rect
-        positions = anticopy.tile_positions(x0, y0, x1, y1, tile.width, tile.height)
-        clip = f"q {x0:.2f} {y0:.2f} {x1 - x0:.2f} {y1 - y0:.2f} re W n"
-        if repeated:
-            self._shared(("Ground", word, rect), lambda: self._repeat(name, positions, clip, "Q"))
-        else:
-            self._repeat(name, positions, clip, "Q")
+    def anti_copy(self, word: str, rect: tuple[float, float, float, float]) -> None:
+        """The 地紋 over ``rect`` (x0, y0, x1, y1 in points): a tiling pattern of dot tiles anchored at the
+        rectangle's bottom-left corner, filled by a form made once per document (reportlab lists no
+        patterns in a page's resources; a form may carry its own)."""
+        key = ("Tint", word, rect)
+        if key not in self.names:
+            spec = anticopy.pattern(word)
+            tile = self._compressed_form(
+                ("Tile", word), spec.tile, 0, -anticopy.TILE_H_MM, anticopy.TILE_W_MM, 0
+            )
+            x0, y0, x1, y1 = rect
+            tile_ref = PDFObjectReference(self.c._doc.getXObjectName(tile))
+            pattern = PDFStream(
+                PDFDictionary(
+                    {
+                        "Type": PDFName("Pattern"),
+                        "PatternType": 1,  # tiling
+                        "PaintType": 1,  # coloured: the cell sets its own grey
+                        "TilingType": 1,  # constant spacing
+                        "BBox": PDFArray([0, -spec.height, spec.width, 0]),
+                        "XStep": spec.width,
+                        "YStep": spec.height,
+                        "Matrix": PDFArray([mm, 0, 0, -mm, round(x0, 3), round(y0, 3)]),  # y runs down
+                        "Resources": PDFDictionary({"XObject": PDFDictionary({"T": tile_ref})}),
+                    }
+                ),
+                spec.cell,
+            )
+            resources = PDFResourceDictionary()
+            resources.Pattern = {"P0": self.c._doc.Reference(pattern)}
+            self.names[key] = name = f"kbTint{len(self.names)}"
+            self.c.beginForm(name, x0, y0, x1, y1)
+            self.c.addLiteral(f"/Pattern cs /P0 scn {x0:.2f} {y0:.2f} {x1 - x0:.2f} {y1 - y0:.2f} re f")
+            self.c.endForm(Resources=resources)
+        self.c.doForm(self.names[key])
 
     def micro_line(
         self, text: str, size: float, x: float, y: float, length: float, gray: float, repeated: bool
@@ -474,14 +507,34 @@ class _Graphics:
         else:
             self._at(x, y, lambda: self.c.addLiteral(seal_ops(text, size, shape, role)))
 
-    def qr(self, qr: tuple[str, float, float], x: float, y: float, repeated: bool) -> None:
-        """The QR symbol with its bottom-left corner at ``(x, y)``."""
-        ops, size, quiet = qr
-        if repeated:
-            bbox = (-quiet, -quiet, size + quiet, size + quiet)
-            self._at(x, y, lambda: self._shared(("QR",), lambda: self.c.addLiteral(ops), *bbox))
-        else:
-            self._at(x, y, lambda: self.c.addLiteral(ops))
+    def qr(self, qr: tuple[QRMatrix, float], x: float, y: float) -> None:
+        """The QR symbol (matrix, size in points) with its bottom-left corner at ``(x, y)``: an image mask
+        XObject embedded once per document, which a verifier reads back without rasterising the page."""
+        matrix, size = qr
+        if ("QR",) not in self.names:
+            n = matrix.size
+            image = PDFStream(
+                PDFDictionary(
+                    {
+                        "Type": PDFName("XObject"),
+                        "Subtype": PDFName("Image"),
+                        "Width": n,
+                        "Height": n,
+                        "ImageMask": "true",
+                        "BitsPerComponent": 1,
+                        "Decode": PDFArray([1, 0]),  # a 1 bit paints: a dark module
+                        "Interpolate": "false",  # sharp modules at any resolution
+                        "Filter": PDFName("FlateDecode"),
+                    }
+                ),
+                zlib.compress(mask_bits(matrix), 9),
+            )
+            self.names[("QR",)] = name = f"kbQR{len(self.names)}"
+            self.c._doc.Reference(image, self.c._doc.getXObjectName(name))
+        name = self.names[("QR",)]
+        self.c._formsinuse.append(name)  # lists it in the page's resources, as doForm does for a form
+        ops = qr_image_ops(matrix, size, QR_QUIET_MODULES, self.c._doc.getXObjectName(name))
+        self._at(x, y, lambda: self.c.addLiteral(ops))
 
 
 @lru_cache(maxsize=64)
@@ -540,7 +593,7 @@ def _draw_end_mark(page: _Page, spec: Block, top: float) -> None:
 
 
 def _draw_item(
-    page: _Page, item: Item, values: Mapping[str, str], qr: tuple[str, float, float] | None, repeated: bool
+    page: _Page, item: Item, values: Mapping[str, str], qr: tuple[QRMatrix, float] | None, repeated: bool
 ) -> None:
     """Draw ``item``; ``repeated``: it is on more than one page (its picture is then a shared form)."""
     p = item.params
@@ -571,7 +624,7 @@ def _draw_item(
         x, y = float(p["x"]) * mm, page.y(float(p["y"]) + size)
         page.graphics.seal(text, size * mm, shape, role, x, y, repeated)
     elif item.type == "qr" and qr is not None:
-        page.graphics.qr(qr, float(p["x"]) * mm, page.y(float(p["y"]) + float(p["size"])), repeated)
+        page.graphics.qr(qr, float(p["x"]) * mm, page.y(float(p["y"]) + float(p["size"])))
     elif item.type == "microtext":
         x1, x2 = float(p["x1"]), float(p["x2"])
         page.graphics.micro_line(
@@ -586,7 +639,7 @@ def _draw_item(
     elif item.type == "anti_copy":
         x, y, w, h = (float(p[k]) for k in ("x", "y", "w", "h"))
         rect = (x * mm, page.y(y + h), (x + w) * mm, page.y(y))
-        page.graphics.anti_copy(str(p.get("word", anticopy.WORD)), rect, repeated)
+        page.graphics.anti_copy(str(p.get("word", anticopy.WORD)), rect)
 
 
 def _flate_fast(data: str | bytes) -> bytes:
@@ -625,14 +678,12 @@ def draw(
         return _draw(layout, qr_text, created)
 
 
-def _qr(template: Template, qr_text: str | None) -> tuple[str, float, float] | None:
-    """(operators, size, quiet zone) of the QR symbol, points; one size a template."""
+def _qr(template: Template, qr_text: str | None) -> tuple[QRMatrix, float] | None:
+    """(matrix, size in points) of the QR symbol; one size a template."""
     qr_items = [i for i in template.items if i.type == "qr"]
     if qr_text is None or not qr_items:
         return None
-    size = float(qr_items[0].params["size"]) * mm
-    matrix = qr_matrix(qr_text)
-    return qr_image_ops(matrix, size, QR_QUIET_MODULES), size, QR_QUIET_MODULES * size / matrix.size
+    return qr_matrix(qr_text), float(qr_items[0].params["size"]) * mm
 
 
 def _pdf_date(created: datetime) -> str:

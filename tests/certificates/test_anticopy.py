@@ -34,7 +34,7 @@ def test_both_dot_sizes_cover_the_same_share() -> None:
 
 
 def test_tile_is_paths_only() -> None:
-    ops = zlib.decompress(anticopy.tile().stream).decode("ascii")
+    ops = zlib.decompress(anticopy.pattern().tile).decode("ascii")
     assert " re" in ops and "Tj" not in ops and "BT" not in ops
 
 
@@ -44,16 +44,22 @@ def xobjects(page: object) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_the_dots_are_one_form_placed_over_the_page(kind: str, render_req: RenderReq, tmp_path: Path) -> None:
+def test_the_dots_are_a_tiling_pattern_filled_over_the_page(
+    kind: str, render_req: RenderReq, tmp_path: Path
+) -> None:
     cert = render_req(request(kind))
     (page,) = PdfReader(_write(tmp_path, cert)).pages
     content = page.get_contents().get_data().decode("latin-1")  # type: ignore[union-attr]
-    tiles = [name for name in xobjects(page) if "Tile" in name]
-    assert len(tiles) == 1  # the dots: one form XObject...
-    placements = content.count(f"{tiles[0]} Do")
-    assert 60 < placements < 150  # ...placed over the page (44 x 22 mm tiles)
+    (tint,) = [name for name in xobjects(page) if "Tint" in name]
+    assert content.count(f"{tint} Do") == 1  # one form...
+    form = xobjects(page)[tint]
+    (pattern,) = (p.get_object() for p in form["/Resources"]["/Pattern"].values())  # type: ignore[index]
+    assert (pattern["/PatternType"], pattern["/PaintType"]) == (1, 1)  # ...filled with a tiling pattern
+    assert pattern["/XStep"] == anticopy.TILE_W_MM and pattern["/YStep"] == 2 * anticopy.TILE_H_MM
+    (tile,) = (t.get_object() for t in pattern["/Resources"]["/XObject"].values())
+    assert tile.get_data().count(b" re") > 2_000  # the cell draws the tile's dots
     assert content.count(" re") < 60  # the page itself draws no dots
-    assert len(content) < 30_000  # the tile alone is ~70 kB of operators
+    assert len(content) < 30_000
 
 
 def test_several_pages_share_one_background_form(render_req: RenderReq, tmp_path: Path) -> None:
@@ -64,13 +70,13 @@ def test_several_pages_share_one_background_form(render_req: RenderReq, tmp_path
     grounds = set()
     for page in reader.pages:
         content = page.get_contents().get_data().decode("latin-1")  # type: ignore[union-attr]
-        names = [name for name in xobjects(page) if "Ground" in name]
+        names = [name for name in xobjects(page) if "Tint" in name]
         assert len(names) == 1 and content.count(f"{names[0]} Do") == 1  # one Do a page
         grounds.add(names[0])
     assert len(grounds) == 1
     pdf = cert.pdf
-    assert len(set(re.findall(rb"/FormXob\.kbTile\d+", pdf))) == 1  # the dots, embedded once
-    assert len(set(re.findall(rb"/FormXob\.kbQR\d+", pdf))) == 1  # the QR too
+    assert pdf.count(b"/PatternType 1") == 1  # the dots: one pattern (its tile in its resources)
+    assert len(set(re.findall(rb"/FormXob\.kbQR\d+", pdf))) == 1  # the QR image too
 
 
 @pytest.mark.parametrize("kind", KINDS)
