@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import re
+import subprocess
 import zlib
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter, ImageStat
 from pypdf import PdfReader
 
-from issuance_server.certificates import anticopy
+from issuance_server.certificates import anticopy, engine
 from issuance_server.certificates.document import RenderedCertificate
-from issuance_server.certificates.render import CertificateRequest
+from issuance_server.certificates.render import CertificateRequest, build_layout
 from tests.certificates.conftest import KINDS, pdftotext, request
 
 RenderReq = Callable[[CertificateRequest], RenderedCertificate]
@@ -134,3 +136,65 @@ def _write(tmp_path: Path, cert: RenderedCertificate) -> Path:
     path = tmp_path / "c.pdf"
     path.write_bytes(cert.pdf)
     return path
+
+
+def _drawn_with(req: CertificateRequest, keep: Callable[[str], bool], tables: bool = True) -> bytes:
+    """The certificate of ``req`` with only the template items whose type ``keep`` accepts (no QR), and
+    its tables or not."""
+    layout = build_layout(req)
+    template = replace(layout.template, items=tuple(i for i in layout.template.items if keep(i.type)))
+    layout = replace(layout, template=template)
+    if not tables:
+        layout = replace(layout, blocks=(), tables=(), pages=((),))
+    pdf, _ = engine.draw(layout, None)
+    return pdf
+
+
+def test_at_600_dpi_small_dots_outside_the_word_large_inside_and_an_even_tint(tmp_path: Path) -> None:
+    """The 地紋 alone, rasterised at printer resolution: in every 1 mm cell of the sheet, the dots that
+    survive an erosion of 5 pixels (0.21 mm; a copier losing what is finer) are there exactly where the
+    tile's word mask says the cell is inside 複写 (brick rows from the bottom-left corner of the 地紋's
+    rectangle), and the cells inside and outside the word are equally dark (the original shows no word)."""
+    path = tmp_path / "tint.pdf"
+    path.write_bytes(_drawn_with(request("inkan"), lambda kind: kind == "anti_copy", tables=False))
+    subprocess.run(
+        ["pdftoppm", "-r", "600", "-gray", "-singlefile", str(path), str(tmp_path / "t")], check=True
+    )
+    image = Image.open(tmp_path / "t.pgm")
+    dots = image.point(lambda v: 0 if v < 200 else 255)  # the dots' grey is 0.55 (140)
+    large = dots.filter(ImageFilter.MaxFilter(5))
+    px = 600 / 25.4
+    mask = anticopy.word_mask()
+    w, h = anticopy.TILE_W_MM, anticopy.TILE_H_MM
+    x0, y0, width, height = 8, 8, 194, 281  # mm, from the sheet's bottom-left (templates/_page.toml)
+    wrong, darkness = 0, {True: [0.0, 0], False: [0.0, 0]}
+    for j in range(height):
+        row, ty = divmod(j, h)
+        for i in range(width):
+            inside = mask[h - 1 - ty][(i + (w // 2 if row % 2 else 0)) % w]
+            box = (
+                round((x0 + i + 0.1) * px),
+                round(image.height - (y0 + j + 0.9) * px),
+                round((x0 + i + 0.9) * px),
+                round(image.height - (y0 + j + 0.1) * px),
+            )
+            assert dots.crop(box).getextrema()[0] == 0, (i, j)  # dots in every cell
+            wrong += (large.crop(box).getextrema()[0] == 0) != inside
+            cell = image.crop(box)
+            darkness[inside][0] += 255 - ImageStat.Stat(cell).mean[0]
+            darkness[inside][1] += 1
+    assert wrong == 0
+    inside_dark, outside_dark = (total / count for total, count in (darkness[True], darkness[False]))
+    assert darkness[True][1] > 0.15 * width * height
+    assert inside_dark == pytest.approx(outside_dark, rel=0.1)  # an even tint: no word on the original
+    assert 5 < outside_dark < 15  # light: about 3.5 % darker than paper (9 of 255)
+
+
+@pytest.mark.parametrize("kind", ["juminhyo", "tax_payment"])
+def test_the_text_layer_is_the_same_with_and_without_the_tint(kind: str, tmp_path: Path) -> None:
+    req = request(kind)
+    with_tint, without = tmp_path / "with.pdf", tmp_path / "without.pdf"
+    with_tint.write_bytes(_drawn_with(req, lambda kind: True))
+    without.write_bytes(_drawn_with(req, lambda kind: kind != "anti_copy"))
+    for mode in ((), ("-raw",), ("-layout",)):
+        assert pdftotext(with_tint, *mode) == pdftotext(without, *mode)
