@@ -15,6 +15,7 @@ end (interpreter start, imports, the PAdES check of an unsigned file); goal < 10
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -59,8 +60,11 @@ def verify_in_process(path: Path, record_text: str) -> None:
 
 
 def verify_cli(path: Path, key_file: Path) -> None:
+    """``konbini-verify`` from this bench's checkout (whichever one it is run from)."""
     cmd = [sys.executable, "-m", "issuance_server.certificates.verify_cli", "--key", str(key_file), str(path)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=root, env=env)
     assert out.returncode == 0 and out.stdout.startswith("VALID"), out.stdout + out.stderr
 
 
