@@ -509,9 +509,11 @@ class _Graphics:
 
     def qr(self, qr: tuple[QRMatrix, float], x: float, y: float) -> None:
         """The QR symbol (matrix, size in points) with its bottom-left corner at ``(x, y)``: an image mask
-        XObject embedded once per document, which a verifier reads back without rasterising the page."""
+        XObject embedded once per document and symbol (sheets holding the same text share it), which a
+        verifier reads back without rasterising the page."""
         matrix, size = qr
-        if ("QR",) not in self.names:
+        key = ("QR", matrix.rows)
+        if key not in self.names:
             n = matrix.size
             image = PDFStream(
                 PDFDictionary(
@@ -529,9 +531,9 @@ class _Graphics:
                 ),
                 zlib.compress(mask_bits(matrix), 9),
             )
-            self.names[("QR",)] = name = f"kbQR{len(self.names)}"
+            self.names[key] = name = f"kbQR{len(self.names)}"
             self.c._doc.Reference(image, self.c._doc.getXObjectName(name))
-        name = self.names[("QR",)]
+        name = self.names[key]
         self.c._formsinuse.append(name)  # lists it in the page's resources, as doForm does for a form
         ops = qr_image_ops(matrix, size, QR_QUIET_MODULES, self.c._doc.getXObjectName(name))
         self._at(x, y, lambda: self.c.addLiteral(ops))
@@ -744,9 +746,6 @@ def _draw(layout: Layout, qr_text: str | Sequence[str] | None, created: datetime
     graphics = _Graphics(canvas)
     items = list(layout.items())
     repeats = {id(i): sum(_on_page(i.on, n, total) for n in range(1, total + 1)) > 1 for i in items}
-    for item in items:  # one QR picture shared by the sheets only when every sheet holds the same text
-        if item.type == "qr" and len(qrs) > 1:
-            repeats[id(item)] = False
     for number, block_indexes in enumerate(layout.pages, start=1):
         page = _Page(canvas, template, graphics)
         values = {**layout.values, "page": str(number), "pages": str(total)}

@@ -66,7 +66,7 @@ def test_a_pdf_qr_is_read_from_the_file_without_rasterising(
 ) -> None:
     monkeypatch.setattr(verify, "_rasterise_page", _no_rasterising)
     for persons in ([synthetic_person()], [synthetic_person(atena_no=f"000000010{i}") for i in range(3)]):
-        cert = render(persons, layout="kojin")  # one sheet, then three sharing one QR image
+        cert = render(persons, layout="kojin")  # one sheet, then three (a QR image each)
         path = tmp_path / f"c{cert.pages}.pdf"
         path.write_bytes(cert.pdf)
         assert extract_record_text(path) == cert.record_text
