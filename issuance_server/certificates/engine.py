@@ -35,7 +35,6 @@ from reportlab.pdfbase.pdfdoc import (
     PDFDictionary,
     PDFName,
     PDFObjectReference,
-    PDFResourceDictionary,
     PDFStream,
     PDFZCompress,
 )
@@ -75,6 +74,8 @@ _PLACEHOLDER: Final = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 _PAGE_PLACEHOLDERS: Final = frozenset({"page", "pages"})
 _PT_IN_MM: Final = 25.4 / 72
 _ZLIB_LEVEL: Final = 1
+_FORM: Final = PDFName("Form")
+_FLATE: Final = PDFName("FlateDecode")
 QR_QUIET_MODULES: Final = 4  # ISO/IEC 18004: a light margin of four modules around the symbol
 # reportlab's font objects keep per-document state in a shared WeakKeyDictionary and a file position while
 # subsetting: one document is drawn at a time per process (rendering is CPU-bound Python, so threads would
@@ -446,6 +447,16 @@ class _Graphics:
         draw()
         self.c.addLiteral("Q")
 
+    def _xobject(self, key: tuple[object, ...], entries: dict[str, object], stream: bytes | str) -> str:
+        """The name of an XObject (a form or an image) made of ``entries`` and ``stream`` as they are,
+        registered on first use; ``self.c.doForm`` places it. Cheaper than reportlab's forms: no graphics
+        state saved, no default resources formatted. A stream without a ``Filter`` is compressed."""
+        if key not in self.names:
+            self.names[key] = name = f"kb{key[0]}{len(self.names)}"
+            stream_object = PDFStream(PDFDictionary({"Type": PDFName("XObject"), **entries}), stream)
+            self.c._doc.Reference(stream_object, self.c._doc.getXObjectName(name))
+        return self.names[key]
+
     def anti_copy(self, word: str, rect: tuple[float, float, float, float]) -> None:
         """The 地紋 over ``rect`` (x0, y0, x1, y1 in points): a tiling pattern of dot tiles anchored at the
         rectangle's bottom-left corner, filled by a form made once per document (reportlab lists no
@@ -453,11 +464,13 @@ class _Graphics:
         key = ("Tint", word, rect)
         if key not in self.names:
             spec = anticopy.pattern(word)
-            tile = self._compressed_form(
-                ("Tile", word), spec.tile, 0, -anticopy.TILE_H_MM, anticopy.TILE_W_MM, 0
+            w, h = anticopy.TILE_W_MM, anticopy.TILE_H_MM
+            tile = self._xobject(
+                ("Tile", word),
+                {"Subtype": _FORM, "BBox": PDFArray([0, -h, w, 0]), "Filter": _FLATE},
+                spec.tile,
             )
             x0, y0, x1, y1 = rect
-            tile_ref = PDFObjectReference(self.c._doc.getXObjectName(tile))
             pattern = PDFStream(
                 PDFDictionary(
                     {
@@ -469,18 +482,24 @@ class _Graphics:
                         "XStep": spec.width,
                         "YStep": spec.height,
                         "Matrix": PDFArray([mm, 0, 0, -mm, round(x0, 3), round(y0, 3)]),  # y runs down
-                        "Resources": PDFDictionary({"XObject": PDFDictionary({"T": tile_ref})}),
+                        "Resources": _resources("XObject", T=self._reference(tile)),
                     }
                 ),
                 spec.cell,
             )
-            resources = PDFResourceDictionary()
-            resources.Pattern = {"P0": self.c._doc.Reference(pattern)}
-            self.names[key] = name = f"kbTint{len(self.names)}"
-            self.c.beginForm(name, x0, y0, x1, y1)
-            self.c.addLiteral(f"/Pattern cs /P0 scn {x0:.2f} {y0:.2f} {x1 - x0:.2f} {y1 - y0:.2f} re f")
-            self.c.endForm(Resources=resources)
+            self._xobject(
+                key,
+                {
+                    "Subtype": _FORM,
+                    "BBox": PDFArray([x0, y0, x1, y1]),
+                    "Resources": _resources("Pattern", P0=self.c._doc.Reference(pattern)),
+                },
+                f"/Pattern cs /P0 scn {x0:.2f} {y0:.2f} {x1 - x0:.2f} {y1 - y0:.2f} re f",
+            )
         self.c.doForm(self.names[key])
+
+    def _reference(self, name: str) -> PDFObjectReference:
+        return PDFObjectReference(self.c._doc.getXObjectName(name))
 
     def micro_line(
         self, text: str, size: float, x: float, y: float, length: float, gray: float, repeated: bool
@@ -512,31 +531,29 @@ class _Graphics:
         XObject embedded once per document and symbol (sheets holding the same text share it), which a
         verifier reads back without rasterising the page."""
         matrix, size = qr
-        key = ("QR", matrix.rows)
-        if key not in self.names:
-            n = matrix.size
-            image = PDFStream(
-                PDFDictionary(
-                    {
-                        "Type": PDFName("XObject"),
-                        "Subtype": PDFName("Image"),
-                        "Width": n,
-                        "Height": n,
-                        "ImageMask": "true",
-                        "BitsPerComponent": 1,
-                        "Decode": PDFArray([1, 0]),  # a 1 bit paints: a dark module
-                        "Interpolate": "false",  # sharp modules at any resolution
-                        "Filter": PDFName("FlateDecode"),
-                    }
-                ),
-                zlib.compress(mask_bits(matrix), 9),
-            )
-            self.names[key] = name = f"kbQR{len(self.names)}"
-            self.c._doc.Reference(image, self.c._doc.getXObjectName(name))
-        name = self.names[key]
+        n = matrix.size
+        name = self._xobject(
+            ("QR", matrix.rows),
+            {
+                "Subtype": PDFName("Image"),
+                "Width": n,
+                "Height": n,
+                "ImageMask": "true",
+                "BitsPerComponent": 1,
+                "Decode": PDFArray([1, 0]),  # a 1 bit paints: a dark module
+                "Interpolate": "false",  # sharp modules at any resolution
+                "Filter": _FLATE,
+            },
+            zlib.compress(mask_bits(matrix), 9),
+        )
         self.c._formsinuse.append(name)  # lists it in the page's resources, as doForm does for a form
         ops = qr_image_ops(matrix, size, QR_QUIET_MODULES, self.c._doc.getXObjectName(name))
         self._at(x, y, lambda: self.c.addLiteral(ops))
+
+
+def _resources(kind: str, **named: object) -> PDFDictionary:
+    """A resource dictionary with one category (``Pattern``, ``XObject``...) of named objects."""
+    return PDFDictionary({kind: PDFDictionary(named)})
 
 
 @lru_cache(maxsize=64)
