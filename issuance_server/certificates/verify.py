@@ -10,6 +10,7 @@ PNG/JPEG image (a scan, a photo) goes to zbar as it is.
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
 import subprocess
@@ -108,32 +109,108 @@ def _qr_size(width: int, height: int) -> bool:
     return width == height and 21 <= width <= 177 and (width - 17) % 4 == 0
 
 
-def _module_image(image: Any) -> Any | None:
-    """A PIL image (white quiet zone, ``_PX_PER_MODULE`` pixels a module) of an image XObject that
-    holds a QR symbol one pixel a module: 1 bit a pixel, an image mask or grey; else ``None``."""
+def _symbol_texts(symbol: Any, dark_is_one: bool | None) -> list[str]:
+    """zbar's reading of ``symbol`` (a PIL image, one pixel a module, no quiet zone) drawn with a white
+    quiet zone at ``_PX_PER_MODULE`` pixels a module. ``dark_is_one``: whether a 1 bit (white to PIL)
+    is a dark module; ``None`` (unknown, as in a CCITT image): both ways are tried."""
     from PIL import Image, ImageOps
 
+    grey = symbol.convert("L")
+    candidates = {True: [ImageOps.invert(grey)], False: [grey], None: [grey, ImageOps.invert(grey)]}
+    for candidate in candidates[dark_is_one]:
+        framed = ImageOps.expand(candidate, border=_QUIET_MODULES, fill=255)
+        side = framed.width * _PX_PER_MODULE
+        texts = _decode_image(framed.resize((side, side), Image.Resampling.NEAREST))
+        if texts:
+            return texts
+    return []
+
+
+def _dark_is_one(decode: object) -> bool:
+    """A 0 sample paints (an image mask) or is black (grey) unless ``/Decode [1 0]`` turns it round."""
+    return isinstance(decode, list) and [float(v) for v in decode] == [1.0, 0.0]
+
+
+def _xobject_texts(image: Any) -> list[str]:
+    """QR texts of an image XObject that holds a symbol one pixel a module (1 bit, a mask or grey)."""
+    from PIL import Image
+
     n = image.get("/Width")
-    is_mask = bool(image.get("/ImageMask", False))
     if not isinstance(n, int) or not _qr_size(n, image.get("/Height", -1)):
-        return None
-    if not is_mask and (image.get("/BitsPerComponent") != 1 or image.get("/ColorSpace") != "/DeviceGray"):
-        return None
+        return []
+    if not image.get("/ImageMask", False) and (
+        image.get("/BitsPerComponent") != 1 or image.get("/ColorSpace") != "/DeviceGray"
+    ):
+        return []
     data = image.get_data()
     if len(data) != n * ((n + 7) // 8):
-        return None
-    # A 0 bit paints (a mask) or is black (grey) unless /Decode [1 0] turns it round.
-    dark_is_one = [float(v) for v in image.get("/Decode", [0, 1])] == [1.0, 0.0]
-    symbol = Image.frombytes("1", (n, n), data)  # PIL: a 1 bit is white
-    if dark_is_one:
-        symbol = ImageOps.invert(symbol.convert("L"))
-    framed = ImageOps.expand(symbol.convert("L"), border=_QUIET_MODULES, fill=255)
-    side = framed.width * _PX_PER_MODULE
-    return framed.resize((side, side), Image.Resampling.NEAREST)
+        return []
+    return _symbol_texts(Image.frombytes("1", (n, n), data), _dark_is_one(image.get("/Decode")))
 
 
-def _painted_images(resources: Any, content: bytes, depth: int = 0) -> Iterator[Any]:
-    """The image XObjects that ``content`` paints (``/Name Do``), and those of the forms it paints."""
+_INLINE_IMAGE: Final = re.compile(rb"(?<![^\s])BI\s(.{1,400}?)\sID\s", re.S)
+_INLINE_TOKEN: Final = re.compile(rb"/[^\s/\[\]<>()]+|\[[^\]]*\]|<<.*?>>|[-+.\d]+|true|false", re.S)
+_INLINE_KEYS: Final = {b"W": b"Width", b"H": b"Height", b"IM": b"ImageMask", b"D": b"Decode", b"F": b"Filter"}
+_INLINE_KEYS.update({b"BPC": b"BitsPerComponent", b"CS": b"ColorSpace", b"DP": b"DecodeParms"})
+
+
+def _inline_texts(content: bytes) -> Iterator[list[str]]:
+    """QR texts of each inline image (``BI ... ID ... EI``) in ``content`` that holds a symbol one pixel
+    a module: konbini's certificates before the QR became an XObject (``/F /AHx``), and files re-made
+    by Ghostscript (CUPS's PDF printer), which writes small images inline, ``/F /CCF``."""
+    from PIL import Image, UnidentifiedImageError
+    from pypdf.filters import CCITTFaxDecode
+    from pypdf.generic import DictionaryObject, NameObject, NumberObject
+
+    for match in _INLINE_IMAGE.finditer(content):
+        tokens = _INLINE_TOKEN.findall(match.group(1))
+        entries = {_INLINE_KEYS.get(k[1:], k[1:]): v for k, v in zip(tokens[::2], tokens[1::2], strict=False)}
+        try:
+            n = int(entries.get(b"Width", b"0"))
+            mask = entries.get(b"ImageMask") == b"true"
+            if not _qr_size(n, int(entries.get(b"Height", b"0"))) or not (
+                mask or entries.get(b"BitsPerComponent") == b"1"
+            ):
+                continue
+            start = match.end()
+            end = content.find(b"EI", start)
+            data = content[start:end].rstrip()
+            decode = [float(v) for v in entries.get(b"Decode", b"[0 1]").strip(b"[]").split()]
+            dark_is_one: bool | None = decode == [1.0, 0.0]
+            filter_name = entries.get(b"Filter", b"").strip(b"[]/ ")
+            if filter_name in (b"AHx", b"ASCIIHexDecode"):
+                data = bytes.fromhex(data.split(b">")[0].decode("ascii"))
+            elif filter_name in (b"Fl", b"FlateDecode"):
+                data = zlib.decompress(data)
+            elif filter_name in (b"CCF", b"CCITTFaxDecode"):
+                parms = dict(re.findall(rb"/(\w+)\s+(-?\d+|true|false)", entries.get(b"DecodeParms", b"")))
+                tiff = CCITTFaxDecode.decode(
+                    data,
+                    DictionaryObject(
+                        {
+                            NameObject(f"/{k.decode()}"): NumberObject(int(v))
+                            for k, v in parms.items()
+                            if v[-1:].isdigit()
+                        }
+                    ),
+                    height=n,
+                )
+                symbol = Image.open(io.BytesIO(tiff))
+                symbol.load()
+                yield _symbol_texts(symbol, None)
+                continue
+            elif filter_name:
+                continue
+            if len(data) >= n * ((n + 7) // 8):
+                yield _symbol_texts(Image.frombytes("1", (n, n), data[: n * ((n + 7) // 8)]), dark_is_one)
+        except (ValueError, zlib.error, UnidentifiedImageError, OSError):
+            continue
+
+
+def _painted_images(resources: Any, content: bytes, depth: int = 0) -> Iterator[list[str]]:
+    """QR texts of each image ``content`` paints: its inline images, the image XObjects it draws
+    (``/Name Do``), and those of the forms it draws."""
+    yield from _inline_texts(content)
     xobjects = resources.get("/XObject") if resources is not None else None
     if xobjects is None:
         return
@@ -144,13 +221,13 @@ def _painted_images(resources: Any, content: bytes, depth: int = 0) -> Iterator[
         xobject = xobjects[name].get_object()
         subtype = xobject.get("/Subtype")
         if subtype == "/Image":
-            yield xobject
+            yield _xobject_texts(xobject)
         elif subtype == "/Form" and depth < _FORM_DEPTH:
             yield from _painted_images(xobject.get("/Resources"), xobject.get_data(), depth + 1)
 
 
 def _embedded_qr_texts(path: Path) -> list[str]:
-    """QR texts of the first page whose painted images include a QR symbol, read from the file without
+    """QR texts of the first page that paints a QR symbol as an image, read from the file without
     rasterising; ``[]`` for a PDF that has none or that pypdf cannot read (it is rasterised then)."""
     from pypdf import PdfReader
     from pypdf.errors import PyPdfError
@@ -160,9 +237,7 @@ def _embedded_qr_texts(path: Path) -> list[str]:
         for page in reader.pages[:_MAX_PAGES]:
             contents = page.get_contents()
             content = contents.get_data() if contents is not None else b""
-            for image in _painted_images(page.get("/Resources"), content):
-                symbol = _module_image(image)
-                texts = _decode_image(symbol) if symbol is not None else []
+            for texts in _painted_images(page.get("/Resources"), content):
                 if texts:
                     return texts
     except (PyPdfError, ValueError, TypeError, KeyError, AttributeError, zlib.error, OSError):

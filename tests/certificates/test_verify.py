@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import io
 import re
+import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -130,3 +132,36 @@ def _without_do(path: Path, name: bytes) -> bytes:
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+def test_an_inline_qr_image_is_read_without_rasterising(
+    certificate: RenderedCertificate, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Certificates issued before the QR became an XObject drew it as an inline image (``BI ... EI``)."""
+    from reportlab.pdfgen.canvas import Canvas
+
+    from issuance_server.certificates.qr import mask_bits, qr_matrix
+
+    matrix = qr_matrix(certificate.record_text)
+    n = matrix.size
+    path = tmp_path / "inline.pdf"
+    canvas = Canvas(str(path))
+    canvas.addLiteral(
+        f"q 0 g 108 0 0 108 100 500 cm\nBI /W {n} /H {n} /IM true /BPC 1 /D [1 0] /F /AHx ID\n"
+        f"{mask_bits(matrix).hex()}>\nEI Q"
+    )
+    canvas.save()
+    monkeypatch.setattr(verify, "_rasterise_page", _no_rasterising)
+    assert extract_record_text(path) == certificate.record_text
+
+
+@pytest.mark.skipif(shutil.which("gs") is None, reason="Ghostscript not installed")
+def test_a_pdf_remade_by_ghostscript_is_read_without_rasterising(
+    certificate: RenderedCertificate, certificate_pdf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CUPS's PDF printer re-makes the file with Ghostscript, which writes the QR inline, CCITT-coded."""
+    remade = tmp_path / "remade.pdf"
+    subprocess.run(["gs", "-q", "-sDEVICE=pdfwrite", "-o", str(remade), str(certificate_pdf)], check=True)
+    assert b"/CCF" in _page_content(remade) or b"/CCITTFaxDecode" in _page_content(remade)
+    monkeypatch.setattr(verify, "_rasterise_page", _no_rasterising)
+    assert extract_record_text(remade) == certificate.record_text
