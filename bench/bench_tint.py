@@ -11,15 +11,15 @@ with / without (goal <= 2). Then ``konbini-verify`` on the PDF: ``in-process`` i
 end (interpreter start, imports, the PAdES check of an unsigned file); goal < 100 ms for the first.
 ``kB``: the PDF's size with and without the 地紋. Render times: ``bench_render.py``.
 
-Measured on this 2-core machine (30 Nov 2026, -n 5, poppler 22.12, load from other users; ranges over
-the eight kinds):
+Measured on this 2-core machine (30 Nov 2026, -n 5, poppler 22.12, one run each after the other, main
+then this code; ranges over the eight kinds):
 
 | | before (~100 placed tiles of dots) | after (a tiling pattern) |
 |---|---|---|
-| pdftoppm 300 dpi with / without the 地紋 | 424-525 / 69-113 ms: 4.0-7.0x | 131-171 / 68-77 ms: 1.86-2.27x |
-| pdftoppm 600 dpi with / without | 565-892 / 188-306 ms: 2.8-4.1x | 418-502 / 186-240 ms: 1.98-2.59x |
-| pdftotext | 0.12 s | 0.00 s (poppler's text pass skips the pattern) |
-| verify in-process / CLI | 1.4-2.3 s / 2.0-3.2 s (rasterised at 300 dpi) | 3-6 ms / 179-264 ms (the QR image read from the file) |
+| pdftoppm 300 dpi with / without the 地紋 | 346-384 / 71-79 ms: 4.6-5.3x | 127-139 / 66-76 ms: 1.82-1.95x |
+| pdftoppm 600 dpi with / without | 553-621 / 179-215 ms: 2.9-3.1x | 393-424 / 177-207 ms: 2.00-2.23x |
+| pdftotext (inkan) | 217 ms | 54 ms (poppler's text pass skips the pattern) |
+| verify in-process / CLI | 1359-1503 / 1878-2056 ms (rasterised at 300 dpi) | 4 ms / 167-196 ms (QR read from the file) |
 | PDF size | 52-69 kB | the same (52-69 kB) |
 
 Where the 600 dpi time goes: poppler draws the pattern cell once, then blits it over the whole

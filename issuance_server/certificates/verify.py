@@ -1,11 +1,13 @@
 """Offline verification of a printed or downloaded certificate: find the QR, check the signed record.
 
 ``extract_record_text`` reads the QR of a PDF from the file itself: the certificate's QR is a 1-bit image
-mask, one pixel a module, which pypdf hands over as it is; the modules are drawn into a small image
-(four pixels a module, with its quiet zone) for zbar (pyzbar), about 10 ms where rasterising the page
-took over a second. Only a PDF that paints no such image (a scanned sheet, a file re-made by other
-software) is rasterised, at 300 dpi with poppler's ``pdftoppm`` as a scanner would see the paper; a
-PNG/JPEG image (a scan, a photo) goes to zbar as it is.
+mask, one pixel a module (an XObject; inline in certificates made before, and in files Ghostscript
+re-made), which pypdf hands over as it is; the modules are drawn into a small image (four pixels a
+module, with its quiet zone) for zbar (pyzbar): a few milliseconds, where rasterising the page took over
+a second. Only a PDF that paints no such image (a scanned sheet) is rasterised, at 300 dpi with
+poppler's ``pdftoppm`` as a scanner would see the paper; a PNG/JPEG image (a scan, a photo) goes to zbar
+as it is. Only images the page draws count (an image listed in its resources but never drawn is not
+what the paper shows).
 """
 
 from __future__ import annotations
