@@ -3,9 +3,10 @@
 **地紋 (latent image).** A tile of fine grey dots: outside the word's strokes small dots on a 0.5 mm grid,
 inside them dots twice as large on a 1 mm grid. Both cover the same share of the paper (7.8 %), so the
 original shows an even light tint; a copier drops the small dots and keeps the large ones, and the word
-(複写, "copy") appears on the copy. The tile's operators are built and compressed once per process; the
-engine embeds them as a form XObject once per document and places it over the page from a second form,
-so a page costs one ``Do``. The dots are paths: they never enter the text layer.
+(複写, "copy") appears on the copy. The dots are the cell of a PDF tiling pattern (built and compressed
+once per process, embedded once per document) that fills the sheet: a rasteriser draws the cell once and
+copies it, where ~250,000 separate dots cost poppler 5x a bare page at 300 dpi. The dots are paths in
+a pattern: they never enter the text layer.
 
 **Micro text.** A line of characters about 0.5 mm high, repeated, drawn from glyph outlines (again not
 text): it prints as a thin rule and turns into a grey smear when copied or scanned at common resolutions.
@@ -19,7 +20,6 @@ from functools import lru_cache
 from typing import Final
 
 from PIL import Image, ImageDraw, ImageFont
-from reportlab.lib.units import mm
 
 from issuance_server.certificates import fonts
 from issuance_server.certificates.outlines import glyphs
@@ -36,10 +36,14 @@ _OVERSAMPLE: Final = 8
 
 
 @dataclass(frozen=True)
-class Tile:
-    stream: bytes  # zlib-compressed PDF operators, origin at the tile's bottom-left corner, points
-    width: float  # points
-    height: float
+class Pattern:
+    """The 地紋 as a tiling pattern. Units: millimetres, ``y`` running down the page (see :func:`pattern`),
+    the origin at the bottom-left corner of a tile of the first row."""
+
+    tile: bytes  # zlib-compressed PDF operators: one tile's dots, filling [0, TILE_W_MM] x [-TILE_H_MM, 0]
+    cell: str  # the cell's operators: the tile (as the form ``/T``), and above it two halves shifted
+    width: float  # the cell's width and horizontal step
+    height: float  # the cell's height and vertical step: two rows of tiles
 
 
 def word_mask(word: str = WORD, width_mm: int = TILE_W_MM, height_mm: int = TILE_H_MM) -> list[list[bool]]:
@@ -55,50 +59,42 @@ def word_mask(word: str = WORD, width_mm: int = TILE_W_MM, height_mm: int = TILE
     return [[data[r * width_mm + c] >= 128 for c in range(width_mm)] for r in range(height_mm)]
 
 
-@lru_cache(maxsize=4)
-def tile(word: str = WORD) -> Tile:
-    """The latent-image tile for ``word``, its operators compressed once per process.
-
-    Each dot is a filled square (``re``): a viewer or printer renders it by its area, where a dashed
-    hairline would be widened to a whole device pixel and show the word on screen.
-    """
-    mask = word_mask(word)
+def _tile_dots(mask: list[list[bool]]) -> list[tuple[float, float, float]]:
+    """(x, y, size) in mm of each dot of one tile, ``y`` upwards from the tile's bottom edge."""
     rows = len(mask)
     fine_offsets = [(_FINE_PITCH - _FINE_DOT) / 2 + k * _FINE_PITCH for k in range(int(1 / _FINE_PITCH))]
     coarse_offset = (_COARSE_PITCH - _COARSE_DOT) / 2
-    fine: list[str] = []
-    coarse: list[str] = []
+    fine: list[tuple[float, float, float]] = []
+    coarse: list[tuple[float, float, float]] = []
     for r, row in enumerate(mask):
-        y = float(rows - 1 - r)  # PDF y grows upwards
+        y = float(rows - 1 - r)
         for c, inside in enumerate(row):
             if inside:
-                coarse.append(
-                    f"{c + coarse_offset:.2f} {y + coarse_offset:.2f} {_COARSE_DOT} {_COARSE_DOT} re"
-                )
+                coarse.append((c + coarse_offset, y + coarse_offset, _COARSE_DOT))
             else:
-                for dy in fine_offsets:
-                    for dx in fine_offsets:
-                        fine.append(f"{c + dx:.2f} {y + dy:.2f} {_FINE_DOT} {_FINE_DOT} re")
-    ops = "\n".join([f"q {mm:.5f} 0 0 {mm:.5f} 0 0 cm {GRAY} g", *fine, *coarse, "f Q"])
-    return Tile(stream=zlib.compress(ops.encode("ascii"), 9), width=TILE_W_MM * mm, height=TILE_H_MM * mm)
+                fine.extend((c + dx, y + dy, _FINE_DOT) for dy in fine_offsets for dx in fine_offsets)
+    return fine + coarse
 
 
-def tile_positions(
-    x0: float, y0: float, x1: float, y1: float, width: float, height: float
-) -> list[tuple[float, float]]:
-    """Bottom-left corners of tiles covering the rectangle (points), every other row shifted by half a
-    tile (a brick pattern, so the word does not line up in columns)."""
-    out = []
-    row = 0
-    y = y0
-    while y < y1:
-        x = x0 - (width / 2 if row % 2 else 0.0)
-        while x < x1:
-            out.append((x, y))
-            x += width
-        y += height
-        row += 1
-    return out
+@lru_cache(maxsize=4)
+def pattern(word: str = WORD) -> Pattern:
+    """The latent-image pattern for ``word``, the tile's operators compressed once per process.
+
+    Each dot is a filled square (``re``): a viewer or printer renders it by its area, where a dashed
+    hairline would be widened to a whole device pixel and show the word on screen. The cell holds two
+    rows of tiles, the second shifted by half a tile (a brick pattern, so the word does not line up in
+    columns); no dot crosses a whole millimetre, so the cell's edge cuts none.
+
+    ``y`` runs down the page (the engine's pattern matrix flips it): poppler then draws the cell once
+    and copies it across the page; with ``y`` up it rescales the whole tiled image, four times slower
+    at 600 dpi.
+    """
+    ops = [f"{GRAY} g", *(f"{x:.2f} {-y - s:.2f} {s} {s} re" for x, y, s in _tile_dots(word_mask(word))), "f"]
+    w, h = TILE_W_MM, TILE_H_MM
+    cell = f"/T Do q 1 0 0 1 {-w / 2:g} {-h} cm /T Do Q q 1 0 0 1 {w / 2:g} {-h} cm /T Do Q"
+    return Pattern(
+        tile=zlib.compress("\n".join(ops).encode("ascii"), 9), cell=cell, width=float(w), height=2.0 * h
+    )
 
 
 @lru_cache(maxsize=16)

@@ -5,9 +5,10 @@ amounts, ...) and chooses the template. Rendering happens in two steps: :func:`l
 printed (per person, the fixed tables, the pagination) and checks every character has a glyph;
 :func:`draw` writes the PDF. The printed text of a layout is what :func:`content_digest` covers.
 
-Drawing: the 地紋 and micro-text lines are form XObjects made once per document and placed on each page
-with one ``Do``; the seals are cached vector paths; the QR is drawn as run-length rectangles on a white
-quiet zone. Fonts are embedded as subsets; the output is deterministic for the same input.
+Drawing: the 地紋 is a tiling pattern and the micro-text lines are form XObjects, made once per document
+and placed on each page with one ``Do``; the seals are cached vector paths; the QR is an image mask
+XObject (one pixel a module) on a white quiet zone. Fonts are embedded as subsets; the output is
+deterministic for the same input.
 """
 
 from __future__ import annotations
@@ -29,13 +30,20 @@ from typing import Final
 from reportlab import rl_config
 from reportlab.lib.rl_accel import escapePDF
 from reportlab.lib.units import mm
-from reportlab.pdfbase.pdfdoc import PDFDictionary, PDFName, PDFStream, PDFZCompress
+from reportlab.pdfbase.pdfdoc import (
+    PDFArray,
+    PDFDictionary,
+    PDFName,
+    PDFObjectReference,
+    PDFStream,
+    PDFZCompress,
+)
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
 from issuance_server.certificates import anticopy, fonts
+from issuance_server.certificates.qr import QRMatrix, mask_bits, qr_matrix
 from issuance_server.certificates.qr import image_ops as qr_image_ops
-from issuance_server.certificates.qr import qr_matrix
 from issuance_server.certificates.seal import seal_ops
 from issuance_server.certificates.template import (
     TEMPLATES_DIR,
@@ -66,6 +74,8 @@ _PLACEHOLDER: Final = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 _PAGE_PLACEHOLDERS: Final = frozenset({"page", "pages"})
 _PT_IN_MM: Final = 25.4 / 72
 _ZLIB_LEVEL: Final = 1
+_FORM: Final = PDFName("Form")
+_FLATE: Final = PDFName("FlateDecode")
 QR_QUIET_MODULES: Final = 4  # ISO/IEC 18004: a light margin of four modules around the symbol
 # reportlab's font objects keep per-document state in a shared WeakKeyDictionary and a file position while
 # subsetting: one document is drawn at a time per process (rendering is CPU-bound Python, so threads would
@@ -396,9 +406,9 @@ class _Graphics:
     """The pictures of one document (地紋, micro text, seals, QR) drawn on its pages.
 
     A picture on several pages becomes a form XObject, made once and placed with one ``Do`` a page; one
-    on a single page goes inline, since a form costs reportlab ~70 µs. The 地紋's dot tile and the micro
-    text's glyphs are always forms (each is placed many times), their operators compressed once per
-    process.
+    on a single page goes inline, since a form costs reportlab ~70 µs. The 地紋's pattern and the micro
+    text's glyphs are always embedded once (the micro text is placed many times), their operators
+    compressed once per process; so is the QR's image.
     """
 
     def __init__(self, canvas: Canvas) -> None:
@@ -437,17 +447,59 @@ class _Graphics:
         draw()
         self.c.addLiteral("Q")
 
-    def anti_copy(self, word: str, rect: tuple[float, float, float, float], repeated: bool) -> None:
-        """The 地紋 over ``rect`` (x0, y0, x1, y1 in points): the dot tile, placed brick-wise."""
-        tile = anticopy.tile(word)
-        name = self._compressed_form(("Tile", word), tile.stream, 0, 0, tile.width, tile.height)
-        x0, y0, x1, y1 = rect
-        positions = anticopy.tile_positions(x0, y0, x1, y1, tile.width, tile.height)
-        clip = f"q {x0:.2f} {y0:.2f} {x1 - x0:.2f} {y1 - y0:.2f} re W n"
-        if repeated:
-            self._shared(("Ground", word, rect), lambda: self._repeat(name, positions, clip, "Q"))
-        else:
-            self._repeat(name, positions, clip, "Q")
+    def _xobject(self, key: tuple[object, ...], entries: dict[str, object], stream: bytes | str) -> str:
+        """The name of an XObject (a form or an image) made of ``entries`` and ``stream`` as they are,
+        registered on first use; ``self.c.doForm`` places it. Cheaper than reportlab's forms: no graphics
+        state saved, no default resources formatted. A stream without a ``Filter`` is compressed."""
+        if key not in self.names:
+            self.names[key] = name = f"kb{key[0]}{len(self.names)}"
+            stream_object = PDFStream(PDFDictionary({"Type": PDFName("XObject"), **entries}), stream)
+            self.c._doc.Reference(stream_object, self.c._doc.getXObjectName(name))
+        return self.names[key]
+
+    def anti_copy(self, word: str, rect: tuple[float, float, float, float]) -> None:
+        """The 地紋 over ``rect`` (x0, y0, x1, y1 in points): a tiling pattern of dot tiles anchored at the
+        rectangle's bottom-left corner, filled by a form made once per document (reportlab lists no
+        patterns in a page's resources; a form may carry its own)."""
+        key = ("Tint", word, rect)
+        if key not in self.names:
+            spec = anticopy.pattern(word)
+            w, h = anticopy.TILE_W_MM, anticopy.TILE_H_MM
+            tile = self._xobject(
+                ("Tile", word),
+                {"Subtype": _FORM, "BBox": PDFArray([0, -h, w, 0]), "Filter": _FLATE},
+                spec.tile,
+            )
+            x0, y0, x1, y1 = rect
+            pattern = PDFStream(
+                PDFDictionary(
+                    {
+                        "Type": PDFName("Pattern"),
+                        "PatternType": 1,  # tiling
+                        "PaintType": 1,  # coloured: the cell sets its own grey
+                        "TilingType": 1,  # constant spacing
+                        "BBox": PDFArray([0, -spec.height, spec.width, 0]),
+                        "XStep": spec.width,
+                        "YStep": spec.height,
+                        "Matrix": PDFArray([mm, 0, 0, -mm, round(x0, 3), round(y0, 3)]),  # y runs down
+                        "Resources": _resources("XObject", T=self._reference(tile)),
+                    }
+                ),
+                spec.cell,
+            )
+            self._xobject(
+                key,
+                {
+                    "Subtype": _FORM,
+                    "BBox": PDFArray([x0, y0, x1, y1]),
+                    "Resources": _resources("Pattern", P0=self.c._doc.Reference(pattern)),
+                },
+                f"/Pattern cs /P0 scn {x0:.2f} {y0:.2f} {x1 - x0:.2f} {y1 - y0:.2f} re f",
+            )
+        self.c.doForm(self.names[key])
+
+    def _reference(self, name: str) -> PDFObjectReference:
+        return PDFObjectReference(self.c._doc.getXObjectName(name))
 
     def micro_line(
         self, text: str, size: float, x: float, y: float, length: float, gray: float, repeated: bool
@@ -474,14 +526,34 @@ class _Graphics:
         else:
             self._at(x, y, lambda: self.c.addLiteral(seal_ops(text, size, shape, role)))
 
-    def qr(self, qr: tuple[str, float, float], x: float, y: float, repeated: bool) -> None:
-        """The QR symbol with its bottom-left corner at ``(x, y)``."""
-        ops, size, quiet = qr
-        if repeated:
-            bbox = (-quiet, -quiet, size + quiet, size + quiet)
-            self._at(x, y, lambda: self._shared(("QR",), lambda: self.c.addLiteral(ops), *bbox))
-        else:
-            self._at(x, y, lambda: self.c.addLiteral(ops))
+    def qr(self, qr: tuple[QRMatrix, float], x: float, y: float) -> None:
+        """The QR symbol (matrix, size in points) with its bottom-left corner at ``(x, y)``: an image mask
+        XObject embedded once per document and symbol (sheets holding the same text share it), which a
+        verifier reads back without rasterising the page."""
+        matrix, size = qr
+        n = matrix.size
+        name = self._xobject(
+            ("QR", matrix.rows),
+            {
+                "Subtype": PDFName("Image"),
+                "Width": n,
+                "Height": n,
+                "ImageMask": "true",
+                "BitsPerComponent": 1,
+                "Decode": PDFArray([1, 0]),  # a 1 bit paints: a dark module
+                "Interpolate": "false",  # sharp modules at any resolution
+                "Filter": _FLATE,
+            },
+            zlib.compress(mask_bits(matrix), 9),
+        )
+        self.c._formsinuse.append(name)  # lists it in the page's resources, as doForm does for a form
+        ops = qr_image_ops(matrix, size, QR_QUIET_MODULES, self.c._doc.getXObjectName(name))
+        self._at(x, y, lambda: self.c.addLiteral(ops))
+
+
+def _resources(kind: str, **named: object) -> PDFDictionary:
+    """A resource dictionary with one category (``Pattern``, ``XObject``...) of named objects."""
+    return PDFDictionary({kind: PDFDictionary(named)})
 
 
 @lru_cache(maxsize=64)
@@ -540,7 +612,7 @@ def _draw_end_mark(page: _Page, spec: Block, top: float) -> None:
 
 
 def _draw_item(
-    page: _Page, item: Item, values: Mapping[str, str], qr: tuple[str, float, float] | None, repeated: bool
+    page: _Page, item: Item, values: Mapping[str, str], qr: tuple[QRMatrix, float] | None, repeated: bool
 ) -> None:
     """Draw ``item``; ``repeated``: it is on more than one page (its picture is then a shared form)."""
     p = item.params
@@ -571,7 +643,7 @@ def _draw_item(
         x, y = float(p["x"]) * mm, page.y(float(p["y"]) + size)
         page.graphics.seal(text, size * mm, shape, role, x, y, repeated)
     elif item.type == "qr" and qr is not None:
-        page.graphics.qr(qr, float(p["x"]) * mm, page.y(float(p["y"]) + float(p["size"])), repeated)
+        page.graphics.qr(qr, float(p["x"]) * mm, page.y(float(p["y"]) + float(p["size"])))
     elif item.type == "microtext":
         x1, x2 = float(p["x1"]), float(p["x2"])
         page.graphics.micro_line(
@@ -586,7 +658,7 @@ def _draw_item(
     elif item.type == "anti_copy":
         x, y, w, h = (float(p[k]) for k in ("x", "y", "w", "h"))
         rect = (x * mm, page.y(y + h), (x + w) * mm, page.y(y))
-        page.graphics.anti_copy(str(p.get("word", anticopy.WORD)), rect, repeated)
+        page.graphics.anti_copy(str(p.get("word", anticopy.WORD)), rect)
 
 
 def _flate_fast(data: str | bytes) -> bytes:
@@ -625,14 +697,12 @@ def draw(
         return _draw(layout, qr_text, created)
 
 
-def _qr(template: Template, qr_text: str | None) -> tuple[str, float, float] | None:
-    """(operators, size, quiet zone) of the QR symbol, points; one size a template."""
+def _qr(template: Template, qr_text: str | None) -> tuple[QRMatrix, float] | None:
+    """(matrix, size in points) of the QR symbol; one size a template."""
     qr_items = [i for i in template.items if i.type == "qr"]
     if qr_text is None or not qr_items:
         return None
-    size = float(qr_items[0].params["size"]) * mm
-    matrix = qr_matrix(qr_text)
-    return qr_image_ops(matrix, size, QR_QUIET_MODULES), size, QR_QUIET_MODULES * size / matrix.size
+    return qr_matrix(qr_text), float(qr_items[0].params["size"]) * mm
 
 
 def _pdf_date(created: datetime) -> str:
@@ -693,9 +763,6 @@ def _draw(layout: Layout, qr_text: str | Sequence[str] | None, created: datetime
     graphics = _Graphics(canvas)
     items = list(layout.items())
     repeats = {id(i): sum(_on_page(i.on, n, total) for n in range(1, total + 1)) > 1 for i in items}
-    for item in items:  # one QR picture shared by the sheets only when every sheet holds the same text
-        if item.type == "qr" and len(qrs) > 1:
-            repeats[id(item)] = False
     for number, block_indexes in enumerate(layout.pages, start=1):
         page = _Page(canvas, template, graphics)
         values = {**layout.values, "page": str(number), "pages": str(total)}

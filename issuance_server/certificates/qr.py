@@ -7,8 +7,8 @@ candidate masks are scored on rows held as integers (bit operations and regular 
 result is the same matrix ``qrcode`` makes (same penalty rules, same tie-break: lowest mask number),
 in a fraction of the time. Error correction level Q, byte mode.
 
-Drawing: :func:`image_ops` writes the symbol as a 1-bit image mask (what certificates use);
-:func:`pdf_ops` as vector rectangles, dark modules merged into horizontal runs.
+Drawing: :func:`mask_bits` and :func:`image_ops` make the symbol a 1-bit image mask XObject (what
+certificates use); :func:`pdf_ops` draws vector rectangles, dark modules merged into horizontal runs.
 """
 
 from __future__ import annotations
@@ -252,20 +252,24 @@ def pdf_ops(matrix: QRMatrix, x: float, y_top: float, width: float, quiet: int =
     return "\n".join(parts)
 
 
-def image_ops(matrix: QRMatrix, size: float, quiet: int = 4) -> str:
-    """PDF operators drawing the symbol as a 1-bit image mask ``size`` points square, its bottom-left
-    corner at the origin, on a white quiet zone of ``quiet`` modules.
-
-    One byte per eight modules (about 600 bytes for version 13) instead of a path of ~2,000 rectangles:
-    the page stream stays small and cheap to compress, and printers and viewers render image masks
-    without smoothing, so the modules stay sharp.
-    """
+def mask_bits(matrix: QRMatrix) -> bytes:
+    """The symbol as 1-bit image data, rows top to bottom, each padded to a byte, 1 = dark module."""
     n = matrix.size
     pad = "0" * (-n % 8)
-    data = b"".join(int(row + pad, 2).to_bytes((n + 7) // 8, "big") for row in matrix.rows)
-    margin = quiet * size / n
+    return b"".join(int(row + pad, 2).to_bytes((n + 7) // 8, "big") for row in matrix.rows)
+
+
+def image_ops(matrix: QRMatrix, size: float, quiet: int, xobject: str) -> str:
+    """PDF operators drawing the symbol ``size`` points square, its bottom-left corner at the origin, on a
+    white quiet zone of ``quiet`` modules: the image XObject ``xobject`` of :func:`mask_bits` (an image
+    mask, one pixel a module, ``/Decode [1 0]``) painted in black.
+
+    One byte per eight modules (about 600 bytes for version 13) instead of a path of ~2,000 rectangles:
+    the page stream stays small, printers and viewers render image masks without smoothing, so the
+    modules stay sharp, and a verifier reads the symbol back from the file without rasterising it.
+    """
+    margin = quiet * size / matrix.size
     return (
         f"q 1 g {-margin:.3f} {-margin:.3f} {size + 2 * margin:.3f} {size + 2 * margin:.3f} re f 0 g"
-        f" {size:.3f} 0 0 {size:.3f} 0 0 cm\n"
-        f"BI /W {n} /H {n} /IM true /BPC 1 /D [1 0] /F /AHx ID\n{data.hex()}>\nEI Q"
+        f" {size:.3f} 0 0 {size:.3f} 0 0 cm /{xobject} Do Q"
     )

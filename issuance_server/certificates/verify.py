@@ -1,17 +1,27 @@
 """Offline verification of a printed or downloaded certificate: find the QR, check the signed record.
 
-``extract_record_text`` reads a PDF (rasterised at 300 dpi with poppler's ``pdftoppm``, as a scanner or
-camera would see the paper) or a PNG/JPEG image, and decodes the QR codes with zbar (pyzbar).
+``extract_record_text`` reads the QR of a PDF from the file itself: the certificate's QR is a 1-bit image
+mask, one pixel a module (an XObject; inline in certificates made before, and in files Ghostscript
+re-made), which pypdf hands over as it is; the modules are drawn into a small image (four pixels a
+module, with its quiet zone) for zbar (pyzbar): a few milliseconds, where rasterising the page took over
+a second. Only a PDF that paints no such image (a scanned sheet) is rasterised, at 300 dpi with
+poppler's ``pdftoppm`` as a scanner would see the paper; a PNG/JPEG image (a scan, a photo) goes to zbar
+as it is. Only images the page draws count (an image listed in its resources but never drawn is not
+what the paper shows).
 """
 
 from __future__ import annotations
 
+import io
+import re
 import shutil
 import subprocess
 import tempfile
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -20,6 +30,9 @@ from issuance_server.certificates.record import CertRecord, InvalidRecord, recor
 RASTER_DPI: Final = 300
 _PDF_TIMEOUT_S: Final = 60
 _MAX_PAGES: Final = 50
+_PX_PER_MODULE: Final = 4  # the image zbar gets from an embedded QR: a module four pixels square
+_QUIET_MODULES: Final = 4
+_FORM_DEPTH: Final = 3  # forms within forms searched for the QR image
 
 
 class VerifyError(Exception):
@@ -93,8 +106,155 @@ def _rasterise_page(path: Path, page: int, out_prefix: Path) -> Path | None:
     return out_prefix.with_suffix(".png")
 
 
+def _qr_size(width: int, height: int) -> bool:
+    """Whether an image of this size could be a QR symbol drawn one pixel a module (versions 1-40)."""
+    return width == height and 21 <= width <= 177 and (width - 17) % 4 == 0
+
+
+def _symbol_texts(symbol: Any, dark_is_one: bool | None) -> list[str]:
+    """zbar's reading of ``symbol`` (a PIL image, one pixel a module, no quiet zone) drawn with a white
+    quiet zone at ``_PX_PER_MODULE`` pixels a module. ``dark_is_one``: whether a 1 bit (white to PIL)
+    is a dark module; ``None`` (unknown, as in a CCITT image): both ways are tried."""
+    from PIL import Image, ImageOps
+
+    grey = symbol.convert("L")
+    candidates = {True: [ImageOps.invert(grey)], False: [grey], None: [grey, ImageOps.invert(grey)]}
+    for candidate in candidates[dark_is_one]:
+        framed = ImageOps.expand(candidate, border=_QUIET_MODULES, fill=255)
+        side = framed.width * _PX_PER_MODULE
+        texts = _decode_image(framed.resize((side, side), Image.Resampling.NEAREST))
+        if texts:
+            return texts
+    return []
+
+
+def _dark_is_one(decode: object) -> bool:
+    """A 0 sample paints (an image mask) or is black (grey) unless ``/Decode [1 0]`` turns it round."""
+    return isinstance(decode, list) and [float(v) for v in decode] == [1.0, 0.0]
+
+
+def _xobject_texts(image: Any) -> list[str]:
+    """QR texts of an image XObject that holds a symbol one pixel a module (1 bit, a mask or grey)."""
+    from PIL import Image
+
+    n = image.get("/Width")
+    if not isinstance(n, int) or not _qr_size(n, image.get("/Height", -1)):
+        return []
+    if not image.get("/ImageMask", False) and (
+        image.get("/BitsPerComponent") != 1 or image.get("/ColorSpace") != "/DeviceGray"
+    ):
+        return []
+    data = image.get_data()
+    if len(data) != n * ((n + 7) // 8):
+        return []
+    return _symbol_texts(Image.frombytes("1", (n, n), data), _dark_is_one(image.get("/Decode")))
+
+
+_INLINE_IMAGE: Final = re.compile(rb"(?<![^\s])BI\s(.{1,400}?)\sID\s", re.S)
+_INLINE_TOKEN: Final = re.compile(rb"/[^\s/\[\]<>()]+|\[[^\]]*\]|<<.*?>>|[-+.\d]+|true|false", re.S)
+_INLINE_KEYS: Final = {b"W": b"Width", b"H": b"Height", b"IM": b"ImageMask", b"D": b"Decode", b"F": b"Filter"}
+_INLINE_KEYS.update({b"BPC": b"BitsPerComponent", b"CS": b"ColorSpace", b"DP": b"DecodeParms"})
+
+
+def _inline_texts(content: bytes) -> Iterator[list[str]]:
+    """QR texts of each inline image (``BI ... ID ... EI``) in ``content`` that holds a symbol one pixel
+    a module: konbini's certificates before the QR became an XObject (``/F /AHx``), and files re-made
+    by Ghostscript (CUPS's PDF printer), which writes small images inline, ``/F /CCF``."""
+    from PIL import Image, UnidentifiedImageError
+    from pypdf.filters import CCITTFaxDecode
+    from pypdf.generic import DictionaryObject, NameObject, NumberObject
+
+    for match in _INLINE_IMAGE.finditer(content):
+        tokens = _INLINE_TOKEN.findall(match.group(1))
+        entries = {_INLINE_KEYS.get(k[1:], k[1:]): v for k, v in zip(tokens[::2], tokens[1::2], strict=False)}
+        try:
+            n = int(entries.get(b"Width", b"0"))
+            mask = entries.get(b"ImageMask") == b"true"
+            if not _qr_size(n, int(entries.get(b"Height", b"0"))) or not (
+                mask or entries.get(b"BitsPerComponent") == b"1"
+            ):
+                continue
+            start = match.end()
+            end = content.find(b"EI", start)
+            data = content[start:end].rstrip()
+            decode = [float(v) for v in entries.get(b"Decode", b"[0 1]").strip(b"[]").split()]
+            dark_is_one: bool | None = decode == [1.0, 0.0]
+            filter_name = entries.get(b"Filter", b"").strip(b"[]/ ")
+            if filter_name in (b"AHx", b"ASCIIHexDecode"):
+                data = bytes.fromhex(data.split(b">")[0].decode("ascii"))
+            elif filter_name in (b"Fl", b"FlateDecode"):
+                data = zlib.decompress(data)
+            elif filter_name in (b"CCF", b"CCITTFaxDecode"):
+                parms = dict(re.findall(rb"/(\w+)\s+(-?\d+|true|false)", entries.get(b"DecodeParms", b"")))
+                tiff = CCITTFaxDecode.decode(
+                    data,
+                    DictionaryObject(
+                        {
+                            NameObject(f"/{k.decode()}"): NumberObject(int(v))
+                            for k, v in parms.items()
+                            if v[-1:].isdigit()
+                        }
+                    ),
+                    height=n,
+                )
+                symbol = Image.open(io.BytesIO(tiff))
+                symbol.load()
+                yield _symbol_texts(symbol, None)
+                continue
+            elif filter_name:
+                continue
+            if len(data) >= n * ((n + 7) // 8):
+                yield _symbol_texts(Image.frombytes("1", (n, n), data[: n * ((n + 7) // 8)]), dark_is_one)
+        except (ValueError, zlib.error, UnidentifiedImageError, OSError):
+            continue
+
+
+def _painted_images(resources: Any, content: bytes, depth: int = 0) -> Iterator[list[str]]:
+    """QR texts of each image ``content`` paints: its inline images, the image XObjects it draws
+    (``/Name Do``), and those of the forms it draws."""
+    yield from _inline_texts(content)
+    xobjects = resources.get("/XObject") if resources is not None else None
+    if xobjects is None:
+        return
+    xobjects = xobjects.get_object()
+    for name in xobjects:
+        if not re.search(re.escape(name.encode("latin-1")) + rb"\s*Do\b", content):
+            continue  # listed but never drawn: not what the page shows
+        xobject = xobjects[name].get_object()
+        subtype = xobject.get("/Subtype")
+        if subtype == "/Image":
+            yield _xobject_texts(xobject)
+        elif subtype == "/Form" and depth < _FORM_DEPTH:
+            yield from _painted_images(xobject.get("/Resources"), xobject.get_data(), depth + 1)
+
+
+def _embedded_qr_texts(path: Path) -> list[str]:
+    """QR texts of the first page that paints a QR symbol as an image, read from the file without
+    rasterising; ``[]`` for a PDF that has none or that pypdf cannot read (it is rasterised then)."""
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        reader = PdfReader(path)
+        for page in reader.pages[:_MAX_PAGES]:
+            contents = page.get_contents()
+            content = contents.get_data() if contents is not None else b""
+            for texts in _painted_images(page.get("/Resources"), content):
+                if texts:
+                    return texts
+    except (PyPdfError, ValueError, TypeError, KeyError, AttributeError, zlib.error, OSError):
+        return []
+    return []
+
+
 def _decode_pdf(path: Path) -> list[str]:
-    """QR texts of the first page that has any (every page of a certificate carries the record)."""
+    """QR texts of the first page that has any (every page of a certificate carries the record): from
+    the QR image embedded in the file, else from the pages rasterised."""
+    return _embedded_qr_texts(path) or _rasterised_qr_texts(path)
+
+
+def _rasterised_qr_texts(path: Path) -> list[str]:
+    """QR texts of the first page that has any, the pages rasterised one by one."""
     if shutil.which("pdftoppm") is None:
         raise VerifyError("unreadable_file", "pdftoppm not found (install poppler-utils)")
     with tempfile.TemporaryDirectory(prefix="konbini-verify-") as tmp:

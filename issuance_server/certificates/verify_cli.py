@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import ssl
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,7 +25,6 @@ from pathlib import Path
 from typing import Any, Final
 
 from wire.cli import CommandParser, http_url
-from wire.http_json import HttpError, JsonClient
 
 KEY_RELATIVE_PATH: Final = Path("keys") / "issuing-ed25519.pub"
 TRUST_RELATIVE_PATH: Final = Path("keys") / "city-issuing.crt"
@@ -116,6 +114,10 @@ def ask_server(
     server: str, qr_text: str, timeout: float = SERVER_TIMEOUT_S, server_ca: Path | None = None
 ) -> ServerAnswer | None:
     """The server's view of the record; ``None`` if it cannot be reached or answers nonsense."""
+    import ssl  # here, as the client: a check without --server does not load them
+
+    from wire.http_json import HttpError, JsonClient
+
     context = ssl.create_default_context(cafile=str(server_ca)) if server_ca is not None else None
     client = JsonClient(verify_url(server), {"Accept": "application/json"}, timeout, context)
     try:
@@ -152,9 +154,14 @@ def _usage(message: str) -> int:
 
 def _check_pades(path: Path, trust: Path | None) -> tuple[int | None, str]:
     """(exit code if the check ends the run, the line to print): absent signatures are fine."""
+    pdf = path.read_bytes()
+    # A signature says which bytes it covers in a /ByteRange written plainly in the file (its value sits
+    # at those offsets, so never in a compressed object stream): without one, there is no signature to
+    # look for, and pyHanko (0.3 s to import) is not loaded.
+    if b"/ByteRange" not in pdf:
+        return None, "pades: none"
     from issuance_server.certificates import pades
 
-    pdf = path.read_bytes()
     if not pades.has_signature(pdf):
         return None, "pades: none"
     try:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import re
+import subprocess
 import zlib
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter, ImageStat
 from pypdf import PdfReader
 
-from issuance_server.certificates import anticopy
+from issuance_server.certificates import anticopy, engine
 from issuance_server.certificates.document import RenderedCertificate
-from issuance_server.certificates.render import CertificateRequest
+from issuance_server.certificates.render import CertificateRequest, build_layout
 from tests.certificates.conftest import KINDS, pdftotext, request
 
 RenderReq = Callable[[CertificateRequest], RenderedCertificate]
@@ -34,7 +36,7 @@ def test_both_dot_sizes_cover_the_same_share() -> None:
 
 
 def test_tile_is_paths_only() -> None:
-    ops = zlib.decompress(anticopy.tile().stream).decode("ascii")
+    ops = zlib.decompress(anticopy.pattern().tile).decode("ascii")
     assert " re" in ops and "Tj" not in ops and "BT" not in ops
 
 
@@ -44,16 +46,22 @@ def xobjects(page: object) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_the_dots_are_one_form_placed_over_the_page(kind: str, render_req: RenderReq, tmp_path: Path) -> None:
+def test_the_dots_are_a_tiling_pattern_filled_over_the_page(
+    kind: str, render_req: RenderReq, tmp_path: Path
+) -> None:
     cert = render_req(request(kind))
     (page,) = PdfReader(_write(tmp_path, cert)).pages
     content = page.get_contents().get_data().decode("latin-1")  # type: ignore[union-attr]
-    tiles = [name for name in xobjects(page) if "Tile" in name]
-    assert len(tiles) == 1  # the dots: one form XObject...
-    placements = content.count(f"{tiles[0]} Do")
-    assert 60 < placements < 150  # ...placed over the page (44 x 22 mm tiles)
+    (tint,) = [name for name in xobjects(page) if "Tint" in name]
+    assert content.count(f"{tint} Do") == 1  # one form...
+    form = xobjects(page)[tint]
+    (pattern,) = (p.get_object() for p in form["/Resources"]["/Pattern"].values())  # type: ignore[index]
+    assert (pattern["/PatternType"], pattern["/PaintType"]) == (1, 1)  # ...filled with a tiling pattern
+    assert pattern["/XStep"] == anticopy.TILE_W_MM and pattern["/YStep"] == 2 * anticopy.TILE_H_MM
+    (tile,) = (t.get_object() for t in pattern["/Resources"]["/XObject"].values())
+    assert tile.get_data().count(b" re") > 2_000  # the cell draws the tile's dots
     assert content.count(" re") < 60  # the page itself draws no dots
-    assert len(content) < 30_000  # the tile alone is ~70 kB of operators
+    assert len(content) < 30_000
 
 
 def test_several_pages_share_one_background_form(render_req: RenderReq, tmp_path: Path) -> None:
@@ -64,13 +72,13 @@ def test_several_pages_share_one_background_form(render_req: RenderReq, tmp_path
     grounds = set()
     for page in reader.pages:
         content = page.get_contents().get_data().decode("latin-1")  # type: ignore[union-attr]
-        names = [name for name in xobjects(page) if "Ground" in name]
+        names = [name for name in xobjects(page) if "Tint" in name]
         assert len(names) == 1 and content.count(f"{names[0]} Do") == 1  # one Do a page
         grounds.add(names[0])
     assert len(grounds) == 1
     pdf = cert.pdf
-    assert len(set(re.findall(rb"/FormXob\.kbTile\d+", pdf))) == 1  # the dots, embedded once
-    assert len(set(re.findall(rb"/FormXob\.kbQR\d+", pdf))) == 1  # the QR too
+    assert pdf.count(b"/PatternType 1") == 1  # the dots: one pattern (its tile in its resources)
+    assert len(set(re.findall(rb"/FormXob\.kbQR\d+", pdf))) == 1  # the QR image too
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -128,3 +136,65 @@ def _write(tmp_path: Path, cert: RenderedCertificate) -> Path:
     path = tmp_path / "c.pdf"
     path.write_bytes(cert.pdf)
     return path
+
+
+def _drawn_with(req: CertificateRequest, keep: Callable[[str], bool], tables: bool = True) -> bytes:
+    """The certificate of ``req`` with only the template items whose type ``keep`` accepts (no QR), and
+    its tables or not."""
+    layout = build_layout(req)
+    template = replace(layout.template, items=tuple(i for i in layout.template.items if keep(i.type)))
+    layout = replace(layout, template=template)
+    if not tables:
+        layout = replace(layout, blocks=(), tables=(), pages=((),))
+    pdf, _ = engine.draw(layout, None)
+    return pdf
+
+
+def test_at_600_dpi_small_dots_outside_the_word_large_inside_and_an_even_tint(tmp_path: Path) -> None:
+    """The 地紋 alone, rasterised at printer resolution: in every 1 mm cell of the sheet, the dots that
+    survive an erosion of 5 pixels (0.21 mm; a copier losing what is finer) are there exactly where the
+    tile's word mask says the cell is inside 複写 (brick rows from the bottom-left corner of the 地紋's
+    rectangle), and the cells inside and outside the word are equally dark (the original shows no word)."""
+    path = tmp_path / "tint.pdf"
+    path.write_bytes(_drawn_with(request("inkan"), lambda kind: kind == "anti_copy", tables=False))
+    subprocess.run(
+        ["pdftoppm", "-r", "600", "-gray", "-singlefile", str(path), str(tmp_path / "t")], check=True
+    )
+    image = Image.open(tmp_path / "t.pgm")
+    dots = image.point(lambda v: 0 if v < 200 else 255)  # the dots' grey is 0.55 (140)
+    large = dots.filter(ImageFilter.MaxFilter(5))
+    px = 600 / 25.4
+    mask = anticopy.word_mask()
+    w, h = anticopy.TILE_W_MM, anticopy.TILE_H_MM
+    x0, y0, width, height = 8, 8, 194, 281  # mm, from the sheet's bottom-left (templates/_page.toml)
+    wrong, darkness = 0, {True: [0.0, 0], False: [0.0, 0]}
+    for j in range(height):
+        row, ty = divmod(j, h)
+        for i in range(width):
+            inside = mask[h - 1 - ty][(i + (w // 2 if row % 2 else 0)) % w]
+            box = (
+                round((x0 + i + 0.1) * px),
+                round(image.height - (y0 + j + 0.9) * px),
+                round((x0 + i + 0.9) * px),
+                round(image.height - (y0 + j + 0.1) * px),
+            )
+            assert dots.crop(box).getextrema()[0] == 0, (i, j)  # dots in every cell
+            wrong += (large.crop(box).getextrema()[0] == 0) != inside
+            cell = image.crop(box)
+            darkness[inside][0] += 255 - ImageStat.Stat(cell).mean[0]
+            darkness[inside][1] += 1
+    assert wrong == 0
+    inside_dark, outside_dark = (total / count for total, count in (darkness[True], darkness[False]))
+    assert darkness[True][1] > 0.15 * width * height
+    assert inside_dark == pytest.approx(outside_dark, rel=0.1)  # an even tint: no word on the original
+    assert 5 < outside_dark < 15  # light: about 3.5 % darker than paper (9 of 255)
+
+
+@pytest.mark.parametrize("kind", ["juminhyo", "tax_payment"])
+def test_the_text_layer_is_the_same_with_and_without_the_tint(kind: str, tmp_path: Path) -> None:
+    req = request(kind)
+    with_tint, without = tmp_path / "with.pdf", tmp_path / "without.pdf"
+    with_tint.write_bytes(_drawn_with(req, lambda kind: True))
+    without.write_bytes(_drawn_with(req, lambda kind: kind != "anti_copy"))
+    for mode in ((), ("-raw",), ("-layout",)):
+        assert pdftotext(with_tint, *mode) == pdftotext(without, *mode)

@@ -7,7 +7,7 @@ import pytest
 import qrcode
 from qrcode.util import MODE_8BIT_BYTE, QRData
 
-from issuance_server.certificates.qr import image_ops, pdf_ops, qr_matrix
+from issuance_server.certificates.qr import image_ops, mask_bits, pdf_ops, qr_matrix
 
 
 def _reference(data: str) -> tuple[str, ...]:
@@ -37,17 +37,22 @@ def test_pdf_ops_fill_one_run_per_dark_stretch() -> None:
     assert ops.startswith("q 0 g") and ops.endswith("f Q")
 
 
-def test_image_ops_pack_one_bit_a_module() -> None:
+def test_mask_bits_pack_one_bit_a_module() -> None:
     matrix = qr_matrix("KB1.test")
-    ops = image_ops(matrix, 100.0, quiet=4)
+    data = mask_bits(matrix)
     n = matrix.size
-    hex_data = ops.split("ID\n", 1)[1].split(">", 1)[0]
-    assert len(hex_data) == 2 * n * ((n + 7) // 8)
-    first_row = bin(int(hex_data[: 2 * ((n + 7) // 8)], 16))[2:].zfill(8 * ((n + 7) // 8))[:n]
+    row_bytes = (n + 7) // 8
+    assert len(data) == n * row_bytes
+    first_row = bin(int.from_bytes(data[:row_bytes], "big"))[2:].zfill(8 * row_bytes)[:n]
     assert first_row == matrix.rows[0]
-    assert f"/W {n} /H {n} /IM true" in ops
-    margin = 4 * 100.0 / n
+
+
+def test_image_ops_paint_the_quiet_zone_then_the_image() -> None:
+    matrix = qr_matrix("KB1.test")
+    ops = image_ops(matrix, 100.0, 4, "QR")
+    margin = 4 * 100.0 / matrix.size
     assert ops.startswith(f"q 1 g {-margin:.3f} {-margin:.3f}")  # the white quiet zone first
+    assert ops.endswith("0 g 100.000 0 0 100.000 0 0 cm /QR Do Q")  # then the mask, in black
 
 
 def test_level_q_and_version_for_a_record() -> None:

@@ -1,12 +1,20 @@
 from __future__ import annotations
 
+import io
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from PIL import Image
 
-from issuance_server.certificates import engine
+from issuance_server.certificates import engine, verify
+from issuance_server.certificates.document import RenderedCertificate
 from issuance_server.certificates.verify import VerifyError, extract_record_text, verify_file, verify_text
+from tests.certificates.conftest import page_png, synthetic_person
 
 
 def test_pdf_without_qr_is_no_qr_found(tmp_path: Path) -> None:
@@ -49,3 +57,111 @@ def test_missing_file_is_unreadable(tmp_path: Path) -> None:
 def test_verify_text_never_raises() -> None:
     outcome = verify_text("KB1.\u3042.\u3042", Ed25519PrivateKey.generate().public_key())
     assert (outcome.valid, outcome.reason, outcome.record) == (False, "malformed", None)
+
+
+def _no_rasterising(*args: object) -> None:
+    raise AssertionError("the page was rasterised")
+
+
+def test_a_pdf_qr_is_read_from_the_file_without_rasterising(
+    render: Callable[..., RenderedCertificate], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(verify, "_rasterise_page", _no_rasterising)
+    for persons in ([synthetic_person()], [synthetic_person(atena_no=f"000000010{i}") for i in range(3)]):
+        cert = render(persons, layout="kojin")  # one sheet, then three (a QR image each)
+        path = tmp_path / f"c{cert.pages}.pdf"
+        path.write_bytes(cert.pdf)
+        assert extract_record_text(path) == cert.record_text
+    assert cert.pages == 3
+
+
+def test_a_scanned_pdf_is_rasterised(
+    certificate: RenderedCertificate, certificate_pdf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PDF that is a picture of the sheet (a black-and-white scanner's output, CCITT G4: no QR image in
+    it) is rasterised. (A JPEG page takes poppler 7 s at 300 dpi, so this scanner is the one tested.)"""
+    scanned = tmp_path / "scan.pdf"
+    Image.open(page_png(certificate_pdf, 1, 200, "-gray")).convert("1").save(scanned, resolution=200.0)
+    calls: list[int] = []
+    rasterise = verify._rasterise_page
+
+    def counted(path: Path, page: int, out_prefix: Path) -> Path | None:
+        calls.append(page)
+        return rasterise(path, page, out_prefix)
+
+    monkeypatch.setattr(verify, "_rasterise_page", counted)
+    assert extract_record_text(scanned) == certificate.record_text
+    assert calls == [1]
+
+
+def test_an_unpainted_qr_image_is_not_read(
+    certificate: RenderedCertificate, certificate_pdf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only what the page draws counts: the QR image left in the resources but not drawn is ignored."""
+    names = set(re.findall(rb"/(FormXob\.kbQR\d+) Do", _page_content(certificate_pdf)))
+    assert len(names) == 1
+    path = tmp_path / "undrawn.pdf"
+    path.write_bytes(_without_do(certificate_pdf, names.pop()))
+    monkeypatch.setattr(verify, "_rasterise_page", lambda *args: None)  # the fallback finds nothing
+    with pytest.raises(VerifyError) as exc:
+        extract_record_text(path)
+    assert exc.value.reason == "no_qr_found"
+
+
+def _page_content(path: Path) -> bytes:
+    from pypdf import PdfReader
+
+    contents = PdfReader(path).pages[0].get_contents()
+    assert contents is not None
+    return contents.get_data()
+
+
+def _without_do(path: Path, name: bytes) -> bytes:
+    """The PDF with page 1's ``/name Do`` taken out of its content (written anew by pypdf)."""
+    from pypdf import PdfWriter
+    from pypdf.generic import ContentStream
+
+    writer = PdfWriter(clone_from=str(path))
+    page = writer.pages[0]
+    content = page.get_contents()
+    assert content is not None
+    data = content.get_data().replace(b"/" + name + b" Do", b"")
+    stream = ContentStream(None, writer)
+    stream.set_data(data)
+    page.replace_contents(stream)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_an_inline_qr_image_is_read_without_rasterising(
+    certificate: RenderedCertificate, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Certificates issued before the QR became an XObject drew it as an inline image (``BI ... EI``)."""
+    from reportlab.pdfgen.canvas import Canvas
+
+    from issuance_server.certificates.qr import mask_bits, qr_matrix
+
+    matrix = qr_matrix(certificate.record_text)
+    n = matrix.size
+    path = tmp_path / "inline.pdf"
+    canvas = Canvas(str(path))
+    canvas.addLiteral(
+        f"q 0 g 108 0 0 108 100 500 cm\nBI /W {n} /H {n} /IM true /BPC 1 /D [1 0] /F /AHx ID\n"
+        f"{mask_bits(matrix).hex()}>\nEI Q"
+    )
+    canvas.save()
+    monkeypatch.setattr(verify, "_rasterise_page", _no_rasterising)
+    assert extract_record_text(path) == certificate.record_text
+
+
+@pytest.mark.skipif(shutil.which("gs") is None, reason="Ghostscript not installed")
+def test_a_pdf_remade_by_ghostscript_is_read_without_rasterising(
+    certificate: RenderedCertificate, certificate_pdf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CUPS's PDF printer re-makes the file with Ghostscript, which writes the QR inline, CCITT-coded."""
+    remade = tmp_path / "remade.pdf"
+    subprocess.run(["gs", "-q", "-sDEVICE=pdfwrite", "-o", str(remade), str(certificate_pdf)], check=True)
+    assert b"/CCF" in _page_content(remade) or b"/CCITTFaxDecode" in _page_content(remade)
+    monkeypatch.setattr(verify, "_rasterise_page", _no_rasterising)
+    assert extract_record_text(remade) == certificate.record_text

@@ -26,9 +26,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def run_cli(
-    *args: str, command: list[str] | None = None, cwd: Path = REPO
+    *args: str, command: list[str] | None = None, cwd: Path = REPO, path: str | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """``path``: the PATH the command sees (default: this process's)."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONIOENCODING": "utf-8"}
+    if path is not None:
+        env["PATH"] = path
     cmd = command or [sys.executable, "-m", "issuance_server.certificates.verify_cli"]
     return subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=120)
 
@@ -46,6 +49,25 @@ def test_pdf_verifies(certificate_pdf: Path, public_key_file: Path) -> None:
     assert fields["kind"] == "juminhyo"
     assert fields["issued_at"] == "2026-11-26T10:30:15+09:00"
     assert fields["municipality_code"] == "462012"
+
+
+def test_pdf_verifies_without_poppler(
+    certificate_pdf: Path,
+    signed_pdf: Path,
+    public_key_file: Path,
+    pades_files: tuple[pades.PadesSigner, Path],
+    tmp_path: Path,
+) -> None:
+    """The QR of a PDF is read from the file: no pdftoppm on the PATH, and still VALID (signed or not);
+    a scan saved as a PDF does need it."""
+    for pdf in (certificate_pdf, signed_pdf):
+        trust = str(pades_files[1])
+        result = run_cli(str(pdf), "--key", str(public_key_file), "--trust", trust, path=str(tmp_path))
+        assert result.returncode == 0 and result.stdout.startswith("VALID\n"), result.stderr
+    scan = tmp_path / "scan.pdf"
+    Image.new("1", (100, 100), 1).save(scan)
+    result = run_cli(str(scan), "--key", str(public_key_file), path=str(tmp_path))
+    assert result.stdout.strip() == "INVALID unreadable_file" and "pdftoppm not found" in result.stderr
 
 
 def test_console_script_entry_point(certificate_pdf: Path, public_key_file: Path) -> None:
