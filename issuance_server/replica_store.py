@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from issuance_server.database import Database, Transaction
-from wire.linkage import FIELDS_BY_TYPE, KEYS_BY_TYPE, RECORD_TYPES
+from wire.linkage import FIELDS_BY_TYPE, FORMAT, KEYS_BY_TYPE, RECORD_TYPES
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = (
+    2  # 2: konbini-linkage/2 (the tax records' items); a generation of another version is not used
+)
 REPLICA_DIR = "replica"
 
 _INDEXES = (
@@ -102,12 +104,25 @@ class Replica:
         return self._dir / f"replica-{stamp}.sqlite3"
 
     async def attach_current(self) -> None:
+        """Attach the current generation, unless it was built for another schema version (an older linkage
+        format): then none is attached, ``sync_state.last_error`` says so, and a full sync builds one."""
         row = await self._db.fetchone("SELECT replica_file FROM sync_state WHERE id = 1")
         if row and row[0] and (self._dir / row[0]).exists():
             await self._db.executescript(
                 f"ATTACH DATABASE {_quote(self._dir / row[0])} AS replica;{_PRAGMAS}"
             )
             self.attached = row[0]
+            version = (await self.meta()).get("schema_version")
+            if version != str(SCHEMA_VERSION):
+                await self._db.executescript("DETACH DATABASE replica;")
+                self.attached = None
+                await self._db.execute(
+                    "UPDATE sync_state SET last_error = ? WHERE id = 1",
+                    (
+                        f"the replica {row[0]} has schema version {version}, this server needs"
+                        f" {SCHEMA_VERSION} ({FORMAT}): run a full sync (konbini-ops sync)",
+                    ),
+                )
 
     async def switch_to(self, path: Path, seq: int, as_of: str, synced_at: str) -> str | None:
         """Attach the finished generation at ``path`` and point ``sync_state`` at it, in one batch that no
