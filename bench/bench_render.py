@@ -65,7 +65,7 @@ def requests() -> dict[str, CertificateRequest]:
         issued_at=ISSUED_AT,
         municipality_name="鹿児島市",
         municipality_code="462012",
-        mayor_name="鹿児島市長　桜島　太郎",
+        mayor_name="鹿児島県鹿児島市長　桜島　太郎",
         options=frozenset({"householder"}),
     )
     household = [

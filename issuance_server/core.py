@@ -83,7 +83,7 @@ class ServerCore:
             *(asyncio.get_running_loop().run_in_executor(render_pool, warm_up) for _ in range(2))
         )
         metrics = Metrics()
-        db = await Database.open(settings.db_path)
+        db = await Database.open(settings.db_path, settings.db_readers)
         replica = Replica(db, settings.data_dir)
         await replica.attach_current()
         mode_state = await load_mode(db)

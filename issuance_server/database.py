@@ -1,7 +1,13 @@
-"""One shared aiosqlite connection, used by every request under one lock.
+"""The server's SQLite database: one writer connection under a lock, and read-only connections beside it.
 
-Requests interleave on the event loop; without the lock one request's statements could land inside
-another's open transaction (and be rolled back with it), or read a replica mid-switch.
+Datasette's pattern: every write (``transaction()``, ``execute``, ``executescript``) goes through the one
+writer, serialised by a lock, so one request's statements never land inside another's transaction. Reads
+(``transaction(write=False)``, ``fetchone``, ``fetchall``) take a reader of their own: with WAL they see the
+last committed state and never wait behind a write, e.g. a 10,000-change feed page being applied.
+
+The replica (a separate file per generation) is attached as schema ``replica`` on the writer and on each
+reader. :meth:`Database.use_replica` moves every reader to a new generation: a reader moves only between
+two reads, so a read sees one generation from its first statement to its last.
 """
 
 from __future__ import annotations
@@ -9,14 +15,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
+from urllib.parse import quote
 
 import aiosqlite
 
 from issuance_server.storage import open_database
 
 Params = Iterable[Any] | Mapping[str, Any]
+DEFAULT_READERS: Final = 2
+# A reader's page cache for the replica: the OS's file cache holds the rest (and is shared).
+_READER_REPLICA_CACHE_KIB: Final = 16384
 
 
 class Transaction:
@@ -40,17 +51,46 @@ class Transaction:
             return list(await cur.fetchall())
 
 
+@dataclass
+class _Reader:
+    conn: aiosqlite.Connection
+    replica: Path | None = None  # the generation attached as ``replica``
+
+
+def _read_only_uri(path: Path) -> str:
+    return f"file:{quote(str(path.resolve()))}?mode=ro"
+
+
 class Database:
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self.conn = conn
+    def __init__(self, conn: aiosqlite.Connection, readers: list[aiosqlite.Connection] | None = None) -> None:
+        self.conn = conn  # the writer
         self.lock = asyncio.Lock()
+        self._readers = [_Reader(r) for r in readers or []]
+        self._idle: asyncio.Queue[_Reader] = asyncio.Queue()
+        for reader in self._readers:
+            self._idle.put_nowait(reader)
+        self._replica: Path | None = None
+        self._released = asyncio.Condition()
 
     @classmethod
-    async def open(cls, path: Path) -> Database:
-        return cls(await open_database(path))
+    async def open(cls, path: Path, readers: int = DEFAULT_READERS) -> Database:
+        """The writer and ``readers`` read-only connections (0: reads share the writer and its lock)."""
+        writer = await open_database(path)
+        conns = []
+        for _ in range(readers):
+            conn = await aiosqlite.connect(_read_only_uri(path), uri=True, isolation_level=None)
+            conn.row_factory = aiosqlite.Row
+            await conn.execute("PRAGMA busy_timeout=5000")
+            conns.append(conn)
+        return cls(writer, conns)
 
     @asynccontextmanager
     async def transaction(self, write: bool = True) -> AsyncIterator[Transaction]:
+        """A write transaction on the writer, or (``write=False``) a read transaction on a reader."""
+        if not write and self._readers:
+            async with self._reading() as tx:
+                yield tx
+            return
         async with self.lock:
             await self.conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
@@ -59,6 +99,58 @@ class Database:
                 await self.conn.execute("ROLLBACK")
                 raise
             await self.conn.execute("COMMIT")
+
+    @asynccontextmanager
+    async def _reader(self) -> AsyncIterator[aiosqlite.Connection]:
+        reader = await self._idle.get()
+        try:
+            await self._attach(reader)
+            yield reader.conn
+        finally:
+            await self._release(reader)
+
+    async def _release(self, reader: _Reader) -> None:
+        self._idle.put_nowait(reader)
+        async with self._released:
+            self._released.notify_all()
+
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[Transaction]:
+        async with self._reader() as conn:
+            await conn.execute("BEGIN")
+            try:
+                yield Transaction(conn)
+            finally:
+                await conn.execute("ROLLBACK")  # nothing to keep: it only read
+
+    async def _attach(self, reader: _Reader) -> None:
+        """Attach the current replica generation to an idle reader, if it has another (or none)."""
+        if reader.replica == self._replica:
+            return
+        if reader.replica is not None:
+            await reader.conn.execute("DETACH DATABASE replica")
+            reader.replica = None
+        if self._replica is not None:
+            await reader.conn.execute("ATTACH DATABASE ? AS replica", (_read_only_uri(self._replica),))
+            await reader.conn.execute(f"PRAGMA replica.cache_size=-{_READER_REPLICA_CACHE_KIB}")
+            reader.replica = self._replica
+
+    async def use_replica(self, path: Path | None) -> None:
+        """Readers read ``path`` as ``replica`` from now on (a reader moves when it is next taken, or here
+        when idle). Returns once every reader has moved, so the generation before can be deleted: reads
+        running on it finish first, and other reads go on meanwhile."""
+        self._replica = path
+        async with self._released:
+            while True:
+                for _ in range(self._idle.qsize()):  # move the idle ones now
+                    reader = self._idle.get_nowait()
+                    try:
+                        await self._attach(reader)
+                    finally:
+                        self._idle.put_nowait(reader)
+                if all(reader.replica == path for reader in self._readers):
+                    return
+                await self._released.wait()  # the others move when their read ends
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         async with self.lock:
@@ -69,12 +161,22 @@ class Database:
             await self.conn.executescript(script)
 
     async def fetchone(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
-        async with self.lock:
-            return await Transaction(self.conn).fetchone(sql, params)
+        """One statement: its own read transaction, on a reader."""
+        if not self._readers:
+            async with self.lock:
+                return await Transaction(self.conn).fetchone(sql, params)
+        async with self._reader() as conn:
+            return await Transaction(conn).fetchone(sql, params)
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
-        async with self.lock:
-            return await Transaction(self.conn).fetchall(sql, params)
+        """One statement: its own read transaction, on a reader."""
+        if not self._readers:
+            async with self.lock:
+                return await Transaction(self.conn).fetchall(sql, params)
+        async with self._reader() as conn:
+            return await Transaction(conn).fetchall(sql, params)
 
     async def close(self) -> None:
+        for reader in self._readers:
+            await reader.conn.close()
         await self.conn.close()

@@ -129,6 +129,7 @@ def _render_request(
         mayor_name=s.mayor_name,
         options=req.options,
         layout=s.juminhyo_layout,
+        whole_household={p["atena_no"] for p in persons} == {p["atena_no"] for p in facts.household},
         seal=facts.active_seal() if kind is CertificateKind.INKAN else None,
         tax=facts.tax.get(req.fiscal_year or 0) if kind in TAX_KINDS else None,
         data_as_of=as_of,

@@ -8,6 +8,7 @@ that fails half way leaves the current replica untouched.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Sequence
@@ -87,13 +88,23 @@ class ReplicaWriter:
 _PRAGMAS = "PRAGMA replica.cache_size=-262144;PRAGMA replica.synchronous=NORMAL;"
 
 
+def schema_version(path: Path) -> str | None:
+    """The schema version a replica generation file was built with (None if it has none)."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    except sqlite3.Error:
+        return None
+    return None if row is None else str(row[0])
+
+
 def _quote(value: str | Path) -> str:
     """An SQL string literal (ATTACH takes no bound parameters inside executescript)."""
     return "'" + str(value).replace("'", "''") + "'"
 
 
 class Replica:
-    """The server's read side of the replica, attached as schema ``replica`` on the shared connection."""
+    """The server's read side of the replica, attached as schema ``replica`` on the writer and the readers."""
 
     def __init__(self, db: Database, data_dir: Path) -> None:
         self._db = db
@@ -108,14 +119,8 @@ class Replica:
         format): then none is attached, ``sync_state.last_error`` says so, and a full sync builds one."""
         row = await self._db.fetchone("SELECT replica_file FROM sync_state WHERE id = 1")
         if row and row[0] and (self._dir / row[0]).exists():
-            await self._db.executescript(
-                f"ATTACH DATABASE {_quote(self._dir / row[0])} AS replica;{_PRAGMAS}"
-            )
-            self.attached = row[0]
-            version = (await self.meta()).get("schema_version")
+            version = schema_version(self._dir / row[0])
             if version != str(SCHEMA_VERSION):
-                await self._db.executescript("DETACH DATABASE replica;")
-                self.attached = None
                 await self._db.execute(
                     "UPDATE sync_state SET last_error = ? WHERE id = 1",
                     (
@@ -123,10 +128,17 @@ class Replica:
                         f" {SCHEMA_VERSION} ({FORMAT}): run a full sync (konbini-ops sync)",
                     ),
                 )
+                return
+            await self._db.executescript(
+                f"ATTACH DATABASE {_quote(self._dir / row[0])} AS replica;{_PRAGMAS}"
+            )
+            await self._db.use_replica(self._dir / row[0])
+            self.attached = row[0]
 
     async def switch_to(self, path: Path, seq: int, as_of: str, synced_at: str) -> str | None:
         """Attach the finished generation at ``path`` and point ``sync_state`` at it, in one batch that no
-        other query can interleave with. Returns the previous file name (to delete)."""
+        other write can interleave with, then move the readers to it (each between two reads). Returns the
+        previous file name, which no reader reads any more (to delete)."""
         previous = self.attached
         detach = "DETACH DATABASE replica;" if previous else ""
         await self._db.executescript(
@@ -135,6 +147,7 @@ class Replica:
             f" replica_as_of = {_quote(as_of)}, last_full_sync_at = {_quote(synced_at)},"
             " last_error = NULL WHERE id = 1;"
         )
+        await self._db.use_replica(path)
         self.attached = path.name
         return previous
 

@@ -65,6 +65,9 @@ class Settings:
     registry_link: bool = _s(True, "follow the registry's change feed and probe versions before issuing")
     feed_poll_s: float = _s(0.2, "pause between change-feed polls when the replica is current, seconds")
     feed_batch: int = _s(10000, "changes asked for in one feed request (one transaction each)")
+    db_readers: int = _s(
+        2, "read-only database connections beside the one writer (reads never wait for writes)"
+    )
     breaker_failures: int = _s(3, "consecutive registry failures that switch the server to recovery")
     breaker_cooldown_s: float = _s(
         2.0, "first wait before probing a failed registry (doubles while it flaps)"
@@ -88,7 +91,9 @@ class Settings:
     municipality_code: str = _s("462012", "全国地方公共団体コード of the city (Kagoshima City)")
     municipality_name: str = _s("鹿児島市", "name of the city printed on certificates")
     mayor_name: str = _s(
-        "鹿児島市長　桜島　太郎", "mayor's title and (synthetic) name printed on certificates"
+        "鹿児島県鹿児島市長　桜島　太郎",
+        "mayor's title (with the prefecture, as the national standard asks) and (synthetic) name printed on"
+        " certificates",
     )
     nonce_ttl_s: int = _s(120, "life of a kiosk session nonce, seconds")
     session_idle_s: int = _s(300, "a kiosk session ends after this many idle seconds")
@@ -339,6 +344,8 @@ def _problems(s: Settings) -> list[tuple[str, str]]:
     found += [(name, "a number above 0") for name in dict.fromkeys(positive) if getattr(s, name) <= 0]
     if s.card_crl_max_stale_s < 0:
         found.append(("card_crl_max_stale_s", "0 or more seconds"))
+    if not 1 <= s.db_readers <= 16:
+        found.append(("db_readers", "1 to 16 connections"))
     found += _transport_problems(s)
     return found
 

@@ -22,7 +22,7 @@ UPDATED_AT: Final = "2026-11-01T00:00:00Z"
 FOREIGN_RESIDENT: Final[Mapping[str, Any]] = {
     "kind": "foreign",
     "name": "グエン　ヴァン　アン",
-    "name_kana": "ぐえん　ゔぁん　あん",
+    "name_kana": "グエン　ヴァン　アン",
     "name_alpha": "NGUYEN VAN AN",
     "tsusho": "山本　安",
     "birth_date": "1995-03-04",
@@ -89,7 +89,7 @@ def householder(atena_no: str = HOLDER_ATENA_NO, born: str = "1980-01-01", **fie
 
 
 def yoshida_household() -> list[dict[str, Any]]:
-    """The 𠮷田 household of nine (the householder first), names with 外字 and 異体字."""
+    """The 𠮷田 household of nine (the householder first), names with 外字 and 異体字; 﨑子 has a 旧氏."""
     members = [
         ("𠮷田　髙志", "よしだ　たかし", "1972-04-12", "M", "世帯主"),
         ("𠮷田　﨑子", "よしだ　さきこ", "1974-09-03", "F", "妻"),
@@ -112,6 +112,7 @@ def yoshida_household() -> list[dict[str, Any]]:
             householder_name=HOLDER_NAME,
             hittousha=HOLDER_NAME,
             became_resident_on=born if i not in (7, 8) else "2015-06-30",
+            kyuuji="中村" if relation == "妻" else None,
         )
         for i, (name, kana, born, sex, relation) in enumerate(members)
     ]

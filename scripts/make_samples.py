@@ -79,7 +79,7 @@ def samples() -> list[Sample]:
         issued_at=ISSUED_AT,
         municipality_name="鹿児島市",
         municipality_code="462012",
-        mayor_name="鹿児島市長　桜島　太郎",
+        mayor_name="鹿児島県鹿児島市長　桜島　太郎",
         options=frozenset({"householder"}),
     )
 
@@ -89,20 +89,23 @@ def samples() -> list[Sample]:
     return [
         Sample(
             "juminhyo_setai",
-            "住民票の写し, 世帯連記式: the householder and two chosen members, 世帯主・続柄",
-            replace(base, persons=family[:3]),
+            "住民票の写し, 世帯連記式: the householder and two chosen members (世帯の一部), 世帯主・続柄; "
+            "the wife's 旧氏",
+            replace(base, persons=family[:3], whole_household=False),
         ),
         Sample(
             "juminhyo_setai_9",
-            "住民票の写し, 世帯連記式: a household of nine on three sheets (1/3 to 3/3; PNG: sheet 1)",
+            "住民票の写し, 世帯連記式: a household of nine (世帯全員) on three sheets (1/3 to 3/3; PNG: sheet 1)",
             replace(base, persons=family, serial="20261126-000102"),
         ),
         Sample(
             "juminhyo_kojin",
-            "住民票の写し, 個人票 with 本籍・筆頭者 and 個人番号 (both asked for); also a PAdES-signed PDF",
+            "住民票の写し, 個人票 of one member (世帯の一部) with 本籍・筆頭者 and 個人番号 (both asked for); "
+            "also a PAdES-signed PDF",
             replace(
                 base,
                 layout="kojin",
+                whole_household=False,
                 options=frozenset({"householder", "honseki", "kojin_bango"}),
                 serial="20261126-000103",
             ),

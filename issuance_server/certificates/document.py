@@ -25,4 +25,5 @@ class RenderedCertificate:
     record_text: str  # the QR's text
     content_digest: str  # hex SHA-256 of the printed content (engine.content_digest)
     pages: int
-    record: CertRecord
+    record: CertRecord  # the first sheet's
+    sheet_records: tuple[str, ...] = ()  # each sheet's record text (the 個人票 name each sheet's person)

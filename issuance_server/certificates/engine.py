@@ -39,6 +39,7 @@ from issuance_server.certificates.qr import qr_matrix
 from issuance_server.certificates.seal import seal_ops
 from issuance_server.certificates.template import (
     TEMPLATES_DIR,
+    Block,
     Item,
     Row,
     Table,
@@ -147,13 +148,15 @@ class Layout:
                 yield item
 
     def document_texts(self) -> list[str]:
-        """Every page text and seal as printed, once each, page numbers excluded."""
+        """Every page text and seal as printed, once each, page numbers excluded; the end mark last."""
         out = []
         for item in self.items():
             if item.type in ("text", "seal"):
                 text = str(item.params["text"])
                 if not _PAGE_PLACEHOLDERS & set(_PLACEHOLDER.findall(text)):
                     out.append(fill(text, self.values, self.template.name))
+        if self.template.block.end_mark:
+            out.append(self.template.block.end_mark)
         return out
 
     def printed_persons(self) -> list[list[list[str]]]:
@@ -195,18 +198,21 @@ def _resolve_rows(
 
 
 def _paginate(template: Template, blocks: Sequence[PrintedBlock]) -> tuple[tuple[int, ...], ...]:
+    """Block indexes a sheet; the last block keeps room for the end mark below it on its sheet."""
     spec = template.block
     space = spec.bottom - spec.top
     pages: list[list[int]] = [[]]
     used = 0.0
+    end_mark = spec.end_mark_height if spec.end_mark else 0.0
     for i, block in enumerate(blocks):
-        if block.height > space:
+        height = block.height + (end_mark if i == len(blocks) - 1 else 0.0)
+        if height > space:
             raise TemplateError(f"{template.name}: one block ({block.height} mm) exceeds the page")
-        need = block.height + (spec.gap if pages[-1] else 0)
+        need = height + (spec.gap if pages[-1] else 0)
         full = bool(spec.per_page) and len(pages[-1]) >= spec.per_page
         if used + need > space or full:
             pages.append([])
-            used, need = 0.0, block.height
+            used, need = 0.0, height
         pages[-1].append(i)
         used += need
     return tuple(tuple(p) for p in pages)
@@ -225,7 +231,11 @@ def lay_out(
         raise ValueError(f"unknown option(s) for {template.name}: {', '.join(sorted(unknown))}")
     if not persons:
         raise ValueError("a certificate needs at least one person")
-    values = dict(values)
+    if template.omissions:
+        kinds = frozenset(p.kind for p in persons)
+        omitted = [o.label for o in template.omissions if o.applies(kinds, chosen)]
+        values = {**values, "omitted": "、".join(omitted)}
+    values = {**values, **_texts(template, values)}
     blocks = tuple(
         _resolve_rows(template.block.rows, p.kind, chosen, {**values, **p.values}, template.name)
         for p in persons
@@ -247,11 +257,22 @@ def lay_out(
     return layout
 
 
+def _texts(template: Template, values: Mapping[str, str]) -> dict[str, str]:
+    """The template's wording (``[texts]``) filled with the document values; a name the kind also
+    supplies is a template error (one place decides each printed word)."""
+    clash = sorted(set(template.texts) & set(values))
+    if clash:
+        raise TemplateError(f"{template.name}: [texts] names a value the kind supplies: {', '.join(clash)}")
+    return {name: fill(text, values, template.name) for name, text in template.texts.items()}
+
+
 def _check_glyphs(layout: Layout) -> None:
     """All characters of all printed text at once, so the error lists every missing one."""
     t = layout.template
     values = {**layout.values, "page": str(len(layout.pages)), "pages": str(len(layout.pages))}
     texts: list[tuple[str, str]] = []
+    if t.block.end_mark:
+        texts.append((t.block.end_mark, t.font))
     for item in layout.items():
         p = item.params
         if item.type == "text":
@@ -511,6 +532,13 @@ def _draw_table(page: _Page, spec: Table, block: PrintedBlock, top: float) -> No
         page.c.addLiteral(f"{inner_rules}{spec.border_width:.2f} w {border} S")
 
 
+def _draw_end_mark(page: _Page, spec: Block, top: float) -> None:
+    """以下余白 (or the template's end mark) centred under the last block: nothing follows."""
+    size = spec.label_size + 1.5
+    center = (spec.left + spec.right) / 2
+    page.text(spec.end_mark, center, _baseline(top, spec.end_mark_height, size), size, page.t.font, "center")
+
+
 def _draw_item(
     page: _Page, item: Item, values: Mapping[str, str], qr: tuple[str, float, float] | None, repeated: bool
 ) -> None:
@@ -585,9 +613,12 @@ def binary_streams() -> Iterator[None]:
         del PDFZCompress.encode
 
 
-def draw(layout: Layout, qr_text: str | None, created: datetime | None = None) -> tuple[bytes, int]:
+def draw(
+    layout: Layout, qr_text: str | Sequence[str] | None, created: datetime | None = None
+) -> tuple[bytes, int]:
     """The PDF of ``layout`` and its page count. Thread-safe (serialised).
 
+    ``qr_text``: what every sheet's QR holds, or one text per sheet (``layout.pages``).
     ``created`` (timezone-aware) becomes the document's creation date; the output is deterministic.
     """
     with _draw_lock, binary_streams():
@@ -632,9 +663,13 @@ def _on_page(item_on: str, number: int, total: int) -> bool:
     )
 
 
-def _draw(layout: Layout, qr_text: str | None, created: datetime | None) -> tuple[bytes, int]:
+def _draw(layout: Layout, qr_text: str | Sequence[str] | None, created: datetime | None) -> tuple[bytes, int]:
     template = layout.template
-    qr = _qr(template, qr_text)
+    total = len(layout.pages)
+    sheet_texts = [qr_text] * total if qr_text is None or isinstance(qr_text, str) else list(qr_text)
+    if len(sheet_texts) != total:
+        raise ValueError(f"{len(sheet_texts)} QR texts for {total} sheets")
+    qrs = {text: _qr(template, text) for text in dict.fromkeys(sheet_texts)}
     buf = io.BytesIO()
     fonts.register_fonts()
     # A dynamic (TrueType) initial font keeps reportlab from putting a non-embedded Helvetica in the file.
@@ -657,11 +692,14 @@ def _draw(layout: Layout, qr_text: str | None, created: datetime | None) -> tupl
     canvas.setCreator("konbini")
     graphics = _Graphics(canvas)
     items = list(layout.items())
-    total = len(layout.pages)
     repeats = {id(i): sum(_on_page(i.on, n, total) for n in range(1, total + 1)) > 1 for i in items}
+    for item in items:  # one QR picture shared by the sheets only when every sheet holds the same text
+        if item.type == "qr" and len(qrs) > 1:
+            repeats[id(item)] = False
     for number, block_indexes in enumerate(layout.pages, start=1):
         page = _Page(canvas, template, graphics)
         values = {**layout.values, "page": str(number), "pages": str(total)}
+        qr = qrs[sheet_texts[number - 1]]
         # Drawn top to bottom (the background first), so the text layer reads in the page's order for
         # screen readers and pdftotext; ties keep the template's order (the seal under the mayor's name).
         drawables: list[tuple[float, Callable[[], None]]] = []
@@ -679,6 +717,8 @@ def _draw(layout: Layout, qr_text: str | None, created: datetime | None) -> tupl
         for index in block_indexes:
             drawables.append((top, partial(_draw_table, page, template.block, layout.blocks[index], top)))
             top += layout.blocks[index].height + template.block.gap
+        if number == total and template.block.end_mark:
+            drawables.append((top, partial(_draw_end_mark, page, template.block, top)))
         for _, draw_one in sorted(drawables, key=lambda d: d[0]):
             draw_one()
         canvas.showPage()

@@ -50,12 +50,14 @@ def yen(amount: object) -> str:
 
 
 def identity_values(person: Mapping[str, Any]) -> dict[str, str]:
-    """Name, ふりがな, 通称, birth date, sex, address and 方書: what every kind prints of its principal."""
+    """Name, ふりがな, 通称, 旧氏, birth date, sex, address and 方書: what every kind may print of its principal
+    (the reading as the registry holds it: hiragana, or katakana for most foreign residents)."""
     return {
         "name": text(person, "name"),
         "name_kana": text(person, "name_kana"),
         "name_alpha": text(person, "name_alpha"),
         "tsusho": text(person, "tsusho"),
+        "kyuuji": text(person, "kyuuji"),
         "birth_date": birth_date_text(person),
         "sex": sex_text(person),
         "address": text(person, "address"),

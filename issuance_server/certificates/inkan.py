@@ -15,7 +15,6 @@ from issuance_server.certificates.document import Content
 from issuance_server.certificates.formatting import check_person, date_text, identity_values, text
 
 KIND: Final = "inkan"
-TITLE: Final = "印鑑登録証明書"
 TEMPLATE: Final = "inkan"
 _ROUND_MAX_CHARS: Final = 4
 
@@ -43,7 +42,6 @@ def content(
     if not text(seal, "impression") or not text(seal, "seal_no"):
         raise ValueError("the seal record lacks its impression or number")
     values = {
-        "title": TITLE,
         "impression": text(seal, "impression"),
         "seal_shape": seal_shape(seal),
         "seal_no": text(seal, "seal_no"),

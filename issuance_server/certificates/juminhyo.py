@@ -3,7 +3,9 @@
 This module formats the person records (``wire.linkage.RESIDENT_FIELDS``): 和暦 dates, 男/女, and for the
 世帯連記式 the household's address and householder printed once a sheet. 住民票コード is never printed (no
 template can name it: it is not among the values); 個人番号, 本籍・筆頭者 and 在留カード等番号 only when asked
-for in the options. Which persons and options a resident may have is the eligibility rules' business.
+for in the options. ``whole_household`` tells the template whether every current member of the household
+is printed (its 認証文 says 世帯全員 or 世帯の一部); the wording itself is the template's. Which persons and
+options a resident may have is the eligibility rules' business.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ if TYPE_CHECKING:
     from issuance_server.certificates.document import RenderedCertificate
 
 KIND: Final = "juminhyo"
-TITLE: Final = "住民票の写し"
 TEMPLATES: Final = {"setai": "juminhyo_setai", "kojin": "juminhyo_kojin"}
 
 # Values a template row may print, from the person record (formatted by person_values).
@@ -31,6 +32,7 @@ PERSON_VALUES: Final = (
     "name_kana",
     "name_alpha",
     "tsusho",
+    "kyuuji",
     "birth_date",
     "sex",
     "address",
@@ -51,6 +53,9 @@ PERSON_VALUES: Final = (
     "kojin_bango",
 )
 _DATES: Final = ("became_resident_on", "address_set_on", "zairyu_expiry")
+# 備考: what the record holds that a reader should know was entered on request (the registry gives no
+# date of entry, so none is printed).
+_REMARKS: Final = (("kyuuji", "旧氏記載"), ("tsusho", "通称記載"))
 
 
 def person_values(person: Mapping[str, Any]) -> dict[str, str]:
@@ -58,11 +63,18 @@ def person_values(person: Mapping[str, Any]) -> dict[str, str]:
     values.update(identity_values(person))
     for key in _DATES:
         values[key] = date_text(person.get(key))
+    values["remarks"] = "、".join(remark for key, remark in _REMARKS if values[key])
     return values
 
 
-def content(persons: Sequence[Mapping[str, Any]], options: Collection[str] | None, layout: str) -> Content:
-    """The 住民票の写し of ``persons`` (``persons[0]`` the principal) in the ``setai`` or ``kojin`` layout.
+def content(
+    persons: Sequence[Mapping[str, Any]],
+    options: Collection[str] | None,
+    layout: str,
+    whole_household: bool = True,
+) -> Content:
+    """The 住民票の写し of ``persons`` (``persons[0]`` the principal) in the ``setai`` or ``kojin`` layout;
+    ``whole_household``: they are every current member of their household.
 
     The 世帯連記式 prints one household: every person must share the principal's address and 方書.
     """
@@ -81,7 +93,7 @@ def content(persons: Sequence[Mapping[str, Any]], options: Collection[str] | Non
             ):
                 raise ValueError(f"person {i} lives at another address: 世帯連記式 prints one household")
     values = {
-        "title": TITLE,
+        "whole_household": "1" if whole_household else "",
         "household_address": text(principal, "address"),
         "household_katagaki": text(principal, "katagaki"),
         "householder_name": text(principal, "householder_name"),
@@ -107,6 +119,7 @@ def render_juminhyo(
     options: Collection[str] | None = None,
     layout: str = "setai",
     data_as_of: datetime | None = None,
+    whole_household: bool = True,
 ) -> RenderedCertificate:
     """A 住民票の写し; a thin wrapper of :func:`render.render_certificate` (``options`` None: 世帯主・続柄)."""
     from issuance_server.certificates.render import CertificateRequest, render_certificate
@@ -124,5 +137,6 @@ def render_juminhyo(
         options=chosen,
         layout=layout,
         data_as_of=data_as_of,
+        whole_household=whole_household,
     )
     return render_certificate(request, key)

@@ -2,8 +2,9 @@
 
 A kind's module (:mod:`juminhyo`, :mod:`inkan`, :mod:`tax`) turns the records into a template name and
 printed values; this module adds what every certificate prints (title, serial, 和暦 issue date, the city
-and its mayor, the data-as-of line in recovery mode), lays the template out, signs the QR record of the
-principal (``persons[0]``) over a digest of the printed content, and draws the PDF.
+and its mayor, the data-as-of line in recovery mode), lays the template out, signs the QR record over a
+digest of the printed content, and draws the PDF. A sheet's record names the person printed on it where a
+template prints one person a sheet (the 個人票), else the principal (``persons[0]``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class CertificateRequest:
     mayor_name: str
     options: frozenset[str] = frozenset()  # juminhyo: subset of wire.kiosk_api.JUMINHYO_OPTIONS
     layout: str = "setai"  # juminhyo: "setai" (世帯連記式) | "kojin" (個人票)
+    whole_household: bool = True  # juminhyo: the persons are every current member of the household
     seal: Mapping[str, Any] | None = None  # inkan: the seal record (wire.linkage.SEAL_FIELDS keys)
     tax: Mapping[str, Any] | None = None  # tax kinds: the tax record (TAX_FIELDS keys) of the fiscal year
     data_as_of: datetime | None = None  # recovery mode: print that the data is as of this moment
@@ -50,7 +52,7 @@ def _one_person(req: CertificateRequest) -> Mapping[str, Any]:
 
 
 _BUILDERS: Final[dict[str, Callable[[CertificateRequest], Content]]] = {
-    juminhyo.KIND: lambda r: juminhyo.content(r.persons, r.options, r.layout),
+    juminhyo.KIND: lambda r: juminhyo.content(r.persons, r.options, r.layout, r.whole_household),
     inkan.KIND: lambda r: inkan.content(_one_person(r), r.seal, r.options),
     **{kind: (lambda r: tax.content(r.kind, _one_person(r), r.tax, r.options)) for kind in tax.TITLES},
 }
@@ -100,21 +102,32 @@ def render_certificate(req: CertificateRequest, key: Ed25519PrivateKey) -> Rende
         issued_at=issued_at,
         municipality_code=req.municipality_code,
     )
-    principal = req.persons[0]
-    record = CertRecord(
-        serial=req.serial,
-        kind=req.kind,
-        issued_at=issued_at,
-        municipality_code=req.municipality_code,
-        name=str(principal["name"]),
-        birth_date=date.fromisoformat(str(principal["birth_date"])),
-        address=str(principal["address"]),
-        content_digest=digest_prefix(digest),
-    )
-    record_text = sign_record(record, key)
-    pdf, pages = engine.draw(layout, qr_text(record_text, req.public_base_url), created=issued_at)
+    one_a_sheet = layout.template.block.per_page == 1
+    named = [req.persons[blocks[0] if one_a_sheet else 0] for blocks in layout.pages]
+    records = {
+        id(person): CertRecord(
+            serial=req.serial,
+            kind=req.kind,
+            issued_at=issued_at,
+            municipality_code=req.municipality_code,
+            name=str(person["name"]),
+            birth_date=date.fromisoformat(str(person["birth_date"])),
+            address=str(person["address"]),
+            content_digest=digest_prefix(digest),
+        )
+        for person in named
+    }
+    texts = {pid: sign_record(record, key) for pid, record in records.items()}
+    sheet_texts = [qr_text(texts[id(person)], req.public_base_url) for person in named]
+    pdf, pages = engine.draw(layout, sheet_texts, created=issued_at)
+    first = id(named[0])
     return RenderedCertificate(
-        pdf=pdf, record_text=record_text, content_digest=digest, pages=pages, record=record
+        pdf=pdf,
+        record_text=texts[first],
+        content_digest=digest,
+        pages=pages,
+        record=records[first],
+        sheet_records=tuple(texts[id(person)] for person in named),
     )
 
 

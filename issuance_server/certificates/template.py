@@ -10,11 +10,17 @@ A template declares, in millimetres from the page's top-left corner (a text's ``
 - ``[block]``: a bordered table drawn once per person (rows of label + value cells), paginated with at
   most ``per_page`` blocks a sheet.
 - ``[[tables]]``: bordered tables filled with document values, at a fixed place.
+- ``[texts]``: the city's wording as named document values (the title, ...): each may use the other
+  values' placeholders and is printed wherever a template names it (``{title}``).
+- ``[block] end_mark``: a closing line (以下余白) printed after the last block, on the last sheet.
+- ``[[omissions]]``: the items a certificate may leave out, in the order a statement names them: each
+  ``label`` whose ``option`` was not chosen (or that has none: never printed) and, with ``when``, that
+  applies to a printed person of that kind, goes into the ``{omitted}`` value (joined with 、).
 - ``base = "<name>"``: items shared by every kind (the 地紋, micro text, serial, QR, page number) come
   from ``templates/<name>.toml`` and are drawn first.
 
-Rows and cells print only for persons of a kind (``when``), for a chosen ``option`` and when a value is
-non-empty (``if_set``). Fonts are named by role (``fonts.CHAINS``).
+Rows and cells print only for persons of a kind (``when``), for a chosen ``option``, when a value is
+non-empty (``if_set``) or empty (``unless_set``). Fonts are named by role (``fonts.CHAINS``).
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ WHERE: Final = frozenset({"all", "first", "last", "but_last"})
 ALIGNS: Final = frozenset({"left", "right", "center"})
 
 Where = Literal["all", "first", "last", "but_last"]
+_CONDITION_KEYS: Final = frozenset({"type", "on", "when", "option", "if_set", "unless_set"})
 
 
 class TemplateError(ValueError):
@@ -46,17 +53,20 @@ class TemplateError(ValueError):
 
 @dataclass(frozen=True)
 class Condition:
-    """When something prints: for a person kind, a chosen option, a non-empty value (all that are set)."""
+    """When something prints: for a person kind, a chosen option, a non-empty value, an empty value (all
+    that are set)."""
 
     when: str | None = None
     option: str | None = None
     if_set: str | None = None
+    unless_set: str | None = None
 
     def holds(self, kind: str | None, options: frozenset[str], values: Mapping[str, str]) -> bool:
         return (
             (self.when is None or self.when == kind)
             and (self.option is None or self.option in options)
             and (self.if_set is None or bool(values.get(self.if_set)))
+            and (self.unless_set is None or not values.get(self.unless_set))
         )
 
 
@@ -100,6 +110,8 @@ class Block(Table):
     bottom: float = 0.0
     gap: float = 4.0
     per_page: int = 0  # 0: as many as fit
+    end_mark: str = ""  # printed after the last block (以下余白); "" for none
+    end_mark_height: float = 6.0  # mm the end mark takes below the last block
 
 
 @dataclass(frozen=True)
@@ -123,10 +135,31 @@ class Template:
     options: Mapping[str, str]  # option -> what it adds
     default_options: frozenset[str]
     metadata: Mapping[str, str] = field(default_factory=dict)
+    texts: Mapping[str, str] = field(default_factory=dict)  # name -> wording (may hold placeholders)
+    omissions: tuple[Omission, ...] = ()
+
+
+@dataclass(frozen=True)
+class Omission:
+    """An item a certificate may leave out: named in ``{omitted}`` unless ``option`` was chosen."""
+
+    label: str
+    option: str | None = None  # None: the item is never printed
+    when: str | None = None  # only if a printed person is of this kind
+
+    def applies(self, kinds: frozenset[str], options: frozenset[str]) -> bool:
+        return (self.option is None or self.option not in options) and (
+            self.when is None or self.when in kinds
+        )
 
 
 def _condition(spec: Mapping[str, Any]) -> Condition:
-    return Condition(when=spec.get("when"), option=spec.get("option"), if_set=spec.get("if_set"))
+    return Condition(
+        when=spec.get("when"),
+        option=spec.get("option"),
+        if_set=spec.get("if_set"),
+        unless_set=spec.get("unless_set"),
+    )
 
 
 def _cell(spec: Mapping[str, Any], defaults: Mapping[str, Any], font: str) -> Cell:
@@ -184,7 +217,7 @@ def _check_fonts_and_options(name: str, template: Template) -> None:
         *(r.condition for t in tables for r in t.rows),
         *(c.condition for c in cells),
     ]
-    named = {c.option for c in conditions if c.option}
+    named = {c.option for c in conditions if c.option} | {o.option for o in template.omissions if o.option}
     if not named <= set(template.options) or not template.default_options <= set(template.options):
         raise TemplateError(f"{name}: rows or default_options name options not declared in [options]")
     roles = {template.font, *(c.font for c in cells)}
@@ -204,6 +237,8 @@ def parse_template(name: str, data: Mapping[str, Any]) -> Template:
             bottom=float(b["bottom"]),
             gap=float(b.get("gap", 4)),
             per_page=int(b.get("per_page", 0)),
+            end_mark=str(b.get("end_mark", "")),
+            end_mark_height=float(b.get("end_mark_height", 6.0)),
         )
         if block.per_page < 0:
             raise TemplateError(f"{name}: block.per_page must be >= 0")
@@ -216,7 +251,7 @@ def parse_template(name: str, data: Mapping[str, Any]) -> Template:
             kind = spec["type"]
             if kind not in ITEM_TYPES:
                 raise TemplateError(f"{name}: unknown item type {kind!r}")
-            params = {k: v for k, v in spec.items() if k not in ("type", "on", "when", "option", "if_set")}
+            params = {k: v for k, v in spec.items() if k not in _CONDITION_KEYS}
             items.append(Item(type=kind, on=_where(name, spec), condition=_condition(spec), params=params))
         template = Template(
             name=name,
@@ -230,6 +265,11 @@ def parse_template(name: str, data: Mapping[str, Any]) -> Template:
             options={str(k): str(v) for k, v in data.get("options", {}).items()},
             default_options=frozenset(data.get("default_options", [])),
             metadata={str(k): str(v) for k, v in data.get("metadata", {}).items()},
+            texts={str(k): str(v) for k, v in data.get("texts", {}).items()},
+            omissions=tuple(
+                Omission(label=str(o["label"]), option=o.get("option"), when=o.get("when"))
+                for o in data.get("omissions", [])
+            ),
         )
         _check_fonts_and_options(name, template)
         return template
@@ -261,7 +301,7 @@ def merge_base(data: Mapping[str, Any], base: Mapping[str, Any]) -> dict[str, An
     merged["base"] = base.get("base")
     merged["tables"] = [*base.get("tables", []), *data.get("tables", [])]
     merged["items"] = [*base.get("items", []), *data.get("items", [])]
-    for key in ("options", "metadata"):
+    for key in ("options", "metadata", "texts"):
         merged[key] = {**base.get(key, {}), **data.get(key, {})}
     if merged["base"] is None:
         del merged["base"]

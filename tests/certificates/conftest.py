@@ -58,7 +58,7 @@ def request(kind: str = "juminhyo", **over: Any) -> CertificateRequest:
         "issued_at": ISSUED_AT,
         "municipality_name": "鹿児島市",
         "municipality_code": "462012",
-        "mayor_name": "鹿児島市長　桜島　太郎",
+        "mayor_name": "鹿児島県鹿児島市長　桜島　太郎",
         "options": frozenset({"householder"}) if kind == "juminhyo" else frozenset(),
         "seal": seal_record() if kind == "inkan" else None,
         "tax": tax_record() if kind.startswith("tax_") else None,
@@ -68,6 +68,14 @@ def request(kind: str = "juminhyo", **over: Any) -> CertificateRequest:
 
 
 KINDS = ("juminhyo", "inkan", "tax_income", "tax_status", "tax_income_assessment", "tax_payment")
+
+
+OMISSION_SUFFIX = "の記載を省略しています。"
+
+
+def items_printed(text: str) -> str:
+    """A 住民票's text without its statement of omitted items (which names what it leaves out)."""
+    return "\n".join(line for line in text.splitlines() if not line.endswith(OMISSION_SUFFIX))
 
 
 def pdftotext(path: Path, *mode: str) -> str:
@@ -104,7 +112,7 @@ def render(issuing_key: Ed25519PrivateKey) -> Callable[..., RenderedCertificate]
             "issued_at": ISSUED_AT,
             "municipality_name": "鹿児島市",
             "municipality_code": "462012",
-            "mayor_name": "鹿児島市長　桜島　太郎",
+            "mayor_name": "鹿児島県鹿児島市長　桜島　太郎",
             "key": issuing_key,
         }
         kwargs.update(over)

@@ -28,7 +28,7 @@ from tests.certificates.conftest import (
 from wire.kiosk_api import JUMINHYO_LAYOUTS, JUMINHYO_OPTIONS
 
 RenderReq = Callable[[CertificateRequest], RenderedCertificate]
-SENTENCE = "この写しは、住民票の原本と相違ないことを証明する。"
+SENTENCE = "この写しは、世帯全員の住民票の原本と相違ないことを証明する。"
 
 
 def household(n: int) -> list[dict[str, Any]]:
@@ -79,7 +79,22 @@ def test_each_option_adds_exactly_its_items(
     layout: str, options: frozenset[str], render_req: RenderReq, tmp_path: Path
 ) -> None:
     persons = [synthetic_person(), foreign_person(atena_no="0000000102", relationship="妻")]
-    text, _ = text_of(render_req, tmp_path, persons=persons, options=options, layout=layout)
+    printed, _ = text_of(render_req, tmp_path, persons=persons, options=options, layout=layout)
+    statements = [line for line in printed.splitlines() if line.endswith("の記載を省略しています。")]
+    text = "\n".join(line for line in printed.splitlines() if line not in statements)
+    omitted = [
+        label
+        for label, option in (
+            ("世帯主・続柄", "householder"),
+            ("本籍・筆頭者", "honseki"),
+            ("在留カード等番号", "zairyu_card_no"),
+            ("個人番号", "kojin_bango"),
+            ("住民票コード", None),
+        )
+        if option not in options
+    ]
+    sheets = 2 if layout == "kojin" else 1  # the 個人票 certifies (and states) on each sheet
+    assert statements == [f"{'、'.join(omitted)}の記載を省略しています。"] * sheets
     assert ("世帯主" in text and "続柄" in text) == ("householder" in options)
     assert (KOJIN_BANGO in text and "個人番号" in text) == ("kojin_bango" in options)
     assert ("AB12345678CD" in text and "在留カード等番号" in text) == ("zairyu_card_no" in options)

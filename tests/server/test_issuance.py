@@ -52,6 +52,26 @@ async def test_issue_fetch_print_and_verify(env: Env) -> None:
     assert again.status == 409
 
 
+@pytest.mark.parametrize(
+    ("body", "scope_word"),
+    [
+        ({"scope": "self"}, "世帯の一部"),  # the holder alone, of a household of two
+        ({"scope": "household"}, "世帯全員"),
+    ],
+)
+async def test_certification_names_the_scope_the_server_printed(
+    env: Env, body: dict[str, Any], scope_word: str
+) -> None:
+    session = await authenticated_session(env)
+    resp = await issue(env, session, **body)
+    assert resp.status == 201, await resp.text()
+    serial = (await resp.json())["certificates"][0]["serial"]
+    pdf_resp = await env.kiosk.get(url(session, f"/certificates/{serial}/pdf"), headers=env.kiosk_headers)
+    pdf = await pdf_resp.read()
+    text = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
+    assert f"この写しは、{scope_word}の住民票の原本と相違ないことを証明する。" in text
+
+
 async def test_pdf_is_bound_to_its_session(env: Env) -> None:
     first = await authenticated_session(env)
     serial = (await (await issue(env, first)).json())["certificates"][0]["serial"]
