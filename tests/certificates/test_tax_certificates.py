@@ -4,8 +4,7 @@ and sentences come from the templates."""
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,6 @@ import pytest
 
 from issuance_server.certificates.document import RenderedCertificate
 from issuance_server.certificates.render import CertificateRequest
-from issuance_server.certificates.template import TEMPLATES_DIR, load_template
 from tests.certificates.conftest import pdftotext, request, tax_record
 
 RenderReq = Callable[[CertificateRequest], RenderedCertificate]
@@ -147,22 +145,11 @@ def test_a_period_the_template_has_no_row_for_is_refused(render_req: RenderReq) 
         render_req(request("tax_payment", tax=tax_record(collection="ordinary", instalments=five)))
 
 
-@pytest.fixture
-def city_templates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A copy of templates/ used for rendering (KONBINI_TEMPLATES_DIR), as another city would have."""
-    folder = tmp_path / "templates"
-    shutil.copytree(TEMPLATES_DIR, folder)
-    monkeypatch.setenv("KONBINI_TEMPLATES_DIR", str(folder))
-    load_template.cache_clear()
-    yield folder
-    load_template.cache_clear()
-
-
 def test_titles_and_sentences_come_from_the_templates(
-    city_templates: Path, render_req: RenderReq, tmp_path: Path
+    own_templates: Path, render_req: RenderReq, tmp_path: Path
 ) -> None:
     """Kitakyushu City names its certificate 所得額（課税・非課税）証明書: a city changes the template, not code."""
-    path = city_templates / "tax_status.toml"
+    path = own_templates / "tax_status.toml"
     source = path.read_text(encoding="utf-8")
     source = source.replace('text = "課税額証明書"', 'text = "所得額（課税・非課税）証明書"')
     source = source.replace('text = "上記のとおり証明します。"', 'text = "上記のとおり相違ありません。"')
