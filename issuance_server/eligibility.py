@@ -13,8 +13,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from issuance_server.certificates.wareki import format_nendo
 from issuance_server.service_hours import ServiceCalendar
+from issuance_server.settings import Settings
 from wire.kiosk_api import ASK_AT_CITY_HALL, JUMINHYO_OPTIONS, JUMINHYO_SCOPES, TAX_KINDS, CertificateKind
+from wire.linkage import parse_instalments
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,12 @@ REFUSALS: dict[str, Refusal] = {
             "この年度の証明書は発行できません。",
             "Kiosks issue the last four fiscal years.",
         ),
+        _r(  # as issued, the message names the day: fiscal_year_not_open()
+            "fiscal_year_not_open",
+            "この年度の証明書はまだ発行できません。",
+            "This fiscal year's certificates cannot be issued yet.",
+            hall=False,
+        ),
         _r(
             "records_inconsistent",
             "住民記録の確認が必要なため、この証明書はコンビニでは発行できません。",
@@ -163,6 +172,28 @@ REFUSALS: dict[str, Refusal] = {
     )
 }
 
+
+def month_day(text: str) -> tuple[int, int]:
+    """``MM-DD`` (a day from 04-01 to 12-31, when a fiscal year's certificates may open) as (month, day);
+    ``ValueError`` otherwise."""
+    if len(text) != 5 or text[2] != "-" or not (text[:2] + text[3:]).isdigit():
+        raise ValueError(f"a day of the year as MM-DD, not {text!r}")
+    month, day = int(text[:2]), int(text[3:])
+    try:
+        date(2023, month, day)  # not a leap year: 02-29 is no yearly day
+    except ValueError:
+        raise ValueError(f"a day of the year as MM-DD, not {text!r}") from None
+    if month < 4:
+        raise ValueError(f"a day from 04-01 (the fiscal year's first) to 12-31, not {text!r}")
+    return month, day
+
+
+# The embedded default of the tax_year_opens setting (declared in settings.py), for callers without a Policy.
+DEFAULT_TAX_YEAR_OPENS = month_day(
+    next(f.default for f in dataclasses.fields(Settings) if f.name == "tax_year_opens")  # type: ignore[arg-type]
+)
+
+
 PRINTED_TEXT_FIELDS = ("name", "name_kana", "name_alpha", "tsusho", "address", "katagaki", "householder_name")
 
 
@@ -174,6 +205,7 @@ class Policy:
     maintenance: bool = False  # the server is in maintenance mode
     replica_stale: bool = False  # in recovery, the replica is older than the maximum age
     min_age: int | None = 15  # kiosks serve card holders aged 15 and over; None at the counter
+    tax_year_opens: tuple[int, int] = DEFAULT_TAX_YEAR_OPENS  # (month, day): the tax_year_opens setting
 
 
 @dataclass(frozen=True)
@@ -207,14 +239,46 @@ def age_on(birth: date, today: date) -> int:
     return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
 
 
-def current_tax_year(today: date) -> int:
-    """The latest fiscal year assessed: municipal tax for year Y is assessed in June of Y."""
-    return today.year if today.month >= 6 else today.year - 1
+def current_tax_year(today: date, opens: tuple[int, int] = DEFAULT_TAX_YEAR_OPENS) -> int:
+    """The latest fiscal year whose certificates are issued: municipal tax for year Y is assessed in May
+    and June of Y; its certificates open on the city's day ``opens`` (month, day)."""
+    return today.year if (today.month, today.day) >= opens else today.year - 1
 
 
-def kiosk_fiscal_years(today: date) -> list[int]:
-    latest = current_tax_year(today)
+def kiosk_fiscal_years(today: date, opens: tuple[int, int] = DEFAULT_TAX_YEAR_OPENS) -> list[int]:
+    latest = current_tax_year(today, opens)
     return [latest - i for i in range(4)]
+
+
+def pending_tax_year(today: date, opens: tuple[int, int]) -> int | None:
+    """The fiscal year that has begun (1 April) but whose certificates are not open yet, if any."""
+    return today.year if (4, 1) <= (today.month, today.day) < opens else None
+
+
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December")  # fmt: skip
+
+
+def fiscal_year_not_open(fiscal_year: int, opens: tuple[int, int]) -> Refusal:
+    """The refusal naming the day a fiscal year's certificates open (the kiosk gets the numbers)."""
+    month, day = opens
+    era = format_nendo(fiscal_year)
+    return Refusal(
+        "fiscal_year_not_open",
+        f"{era}の証明書は{month}月{day}日から発行できます。",
+        f"Certificates for fiscal year {fiscal_year} can be issued from {day} {_MONTHS[month - 1]}.",
+        {"fiscal_year": str(fiscal_year), "month": str(month), "day": str(day)},
+    )
+
+
+def unpaid_overdue(record: Mapping[str, Any], today: date) -> int:
+    """Yen of the instalments past their 納期限 and not paid in full (滞納). A 特別徴収 amount, whose
+    payment the city does not see (the employer or pension payer owes it), never counts."""
+    return sum(
+        amount - paid
+        for _, due, amount, paid in parse_instalments(record["instalments"])
+        if paid is not None and due is not None and date.fromisoformat(due) < today
+    )
 
 
 def _person_refusal(person: Mapping[str, Any] | None) -> Refusal | None:
@@ -296,7 +360,7 @@ def refusal_for(req: IssueRequest, facts: Facts, policy: Policy) -> Refusal | No
             return None
         return REFUSALS["seal_cancelled"] if facts.seals else REFUSALS["no_active_seal"]
     assert kind in TAX_KINDS
-    return _tax_refusal(kind, req.fiscal_year, facts)
+    return _tax_refusal(kind, req.fiscal_year, facts, policy.tax_year_opens)
 
 
 def _juminhyo_refusal(req: IssueRequest, facts: Facts, policy: Policy) -> Refusal | None:
@@ -339,10 +403,14 @@ def household_hidden_refusal(facts: Facts) -> Refusal | None:
     return None
 
 
-def _tax_refusal(kind: CertificateKind, fiscal_year: int | None, facts: Facts) -> Refusal | None:
+def _tax_refusal(
+    kind: CertificateKind, fiscal_year: int | None, facts: Facts, opens: tuple[int, int]
+) -> Refusal | None:
     if fiscal_year is None:
         raise ValueError("fiscal_year is required for tax certificates")
-    if fiscal_year not in kiosk_fiscal_years(facts.today):
+    if fiscal_year == pending_tax_year(facts.today, opens):
+        return fiscal_year_not_open(fiscal_year, opens)
+    if fiscal_year not in kiosk_fiscal_years(facts.today, opens):
         return REFUSALS["fiscal_year_unavailable"]
     record = facts.tax.get(fiscal_year)
     if record is None:
@@ -351,6 +419,6 @@ def _tax_refusal(kind: CertificateKind, fiscal_year: int | None, facts: Facts) -
         return REFUSALS["not_resident_jan1"]
     if record["no_return_filed"]:  # no return: no assessment to certify, nor its payment
         return REFUSALS["no_return_filed"]
-    if kind is CertificateKind.TAX_PAYMENT and record["unpaid"]:
+    if kind is CertificateKind.TAX_PAYMENT and unpaid_overdue(record, facts.today):
         return REFUSALS["unpaid_tax"]
     return None

@@ -28,6 +28,7 @@ from issuance_server.eligibility import (
     Policy,
     Refusal,
     juminhyo_persons,
+    month_day,
     refusal_for,
 )
 from issuance_server.facts import age_s, confirmed_facts, printed_versions
@@ -89,14 +90,16 @@ def policy_of(core: ServerCore, channel: str, mode: str, as_of: str, now: dateti
     """The one policy for a channel, a mode and the replica's data-as-of time: the kiosk menu, the quote
     and the issue all decide with it, so a resident is never offered what the issue step would refuse."""
     stale = mode == "recovery" and age_s(as_of, now) > core.settings.recovery_max_replica_age_s
+    opens = month_day(core.settings.tax_year_opens)
     if channel == "counter":
-        return Policy(True, None, check_coverage, replica_stale=stale, min_age=None)
+        return Policy(True, None, check_coverage, replica_stale=stale, min_age=None, tax_year_opens=opens)
     return Policy(
         core.settings.kiosk_allow_kojin_bango,
         core.calendar,
         check_coverage,
         maintenance=mode == "maintenance",
         replica_stale=stale,
+        tax_year_opens=opens,
     )
 
 

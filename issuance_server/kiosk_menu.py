@@ -13,6 +13,7 @@ from issuance_server.eligibility import (
     holder_refusal,
     household_hidden_refusal,
     kiosk_fiscal_years,
+    pending_tax_year,
     refusal_for,
 )
 from issuance_server.facts import member_id
@@ -48,7 +49,7 @@ def menu_for(core: ServerCore, session_id: str, facts: Facts, policy: Policy) ->
                 {"fiscal_year": y, "available": r is None, "refusal": _json(r)} for y, r in years
             ]
             if years and all(r is not None for _, r in years):
-                refusal = years[0][1]  # no year at all: say why for the latest
+                refusal = years[-4][1]  # no year at all: say why for the latest open one
         else:
             refusal = refusal_for(IssueRequest(kind), facts, policy)
         item["available"] = refusal is None
@@ -60,10 +61,12 @@ def menu_for(core: ServerCore, session_id: str, facts: Facts, policy: Policy) ->
 def _fiscal_year_choices(
     kind: CertificateKind, facts: Facts, policy: Policy
 ) -> list[tuple[int, Refusal | None]]:
-    return [
-        (y, refusal_for(IssueRequest(kind, fiscal_year=y), facts, policy))
-        for y in kiosk_fiscal_years(facts.today)
-    ]
+    """The four years a kiosk issues, and first the year that has begun but is not open yet (refused with
+    the day it opens), if any."""
+    pending = pending_tax_year(facts.today, policy.tax_year_opens)
+    years = [pending] if pending is not None else []
+    years += kiosk_fiscal_years(facts.today, policy.tax_year_opens)
+    return [(y, refusal_for(IssueRequest(kind, fiscal_year=y), facts, policy)) for y in years]
 
 
 def _scope_choices(facts: Facts, policy: Policy) -> list[dict[str, Any]]:

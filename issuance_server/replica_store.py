@@ -8,6 +8,7 @@ that fails half way leaves the current replica untouched.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Sequence
@@ -15,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from issuance_server.database import Database, Transaction
-from wire.linkage import FIELDS_BY_TYPE, KEYS_BY_TYPE, RECORD_TYPES
+from wire.linkage import FIELDS_BY_TYPE, FORMAT, KEYS_BY_TYPE, RECORD_TYPES
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = (
+    2  # 2: konbini-linkage/2 (the tax records' items); a generation of another version is not used
+)
 REPLICA_DIR = "replica"
 
 _INDEXES = (
@@ -85,6 +88,16 @@ class ReplicaWriter:
 _PRAGMAS = "PRAGMA replica.cache_size=-262144;PRAGMA replica.synchronous=NORMAL;"
 
 
+def schema_version(path: Path) -> str | None:
+    """The schema version a replica generation file was built with (None if it has none)."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    except sqlite3.Error:
+        return None
+    return None if row is None else str(row[0])
+
+
 def _quote(value: str | Path) -> str:
     """An SQL string literal (ATTACH takes no bound parameters inside executescript)."""
     return "'" + str(value).replace("'", "''") + "'"
@@ -102,8 +115,20 @@ class Replica:
         return self._dir / f"replica-{stamp}.sqlite3"
 
     async def attach_current(self) -> None:
+        """Attach the current generation, unless it was built for another schema version (an older linkage
+        format): then none is attached, ``sync_state.last_error`` says so, and a full sync builds one."""
         row = await self._db.fetchone("SELECT replica_file FROM sync_state WHERE id = 1")
         if row and row[0] and (self._dir / row[0]).exists():
+            version = schema_version(self._dir / row[0])
+            if version != str(SCHEMA_VERSION):
+                await self._db.execute(
+                    "UPDATE sync_state SET last_error = ? WHERE id = 1",
+                    (
+                        f"the replica {row[0]} has schema version {version}, this server needs"
+                        f" {SCHEMA_VERSION} ({FORMAT}): run a full sync (konbini-ops sync)",
+                    ),
+                )
+                return
             await self._db.executescript(
                 f"ATTACH DATABASE {_quote(self._dir / row[0])} AS replica;{_PRAGMAS}"
             )

@@ -123,6 +123,12 @@ class Settings:
     counter_fees_yen: dict = _s({k: 300 for k in _KINDS}, "counter fee per certificate kind, yen")
     kiosk_allow_kojin_bango: bool = _s(False, "may residents ask for 個人番号 on a 住民票の写し at a kiosk")
     juminhyo_layout: str = _s("setai", "住民票の写し layout: 'setai' (世帯連記式) or 'kojin' (個人票)")
+    tax_year_opens: str = _s(
+        "06-10",
+        "the day (MM-DD, 04-01 to 12-31) from which a new fiscal year's tax certificates are issued; before"
+        " it, asking for that year is refused naming the day. Kagoshima City: 6月10日 for kiosks (its Q&A page"
+        " on the 令和3年度 opening; 'mid-June' since), Kitakyushu City: 06-04",
+    )
     service_hours: str = _s("06:30-23:00", "kiosk service hours, Japan time, HH:MM-HH:MM")
     closed_days: str = _s("12-29,12-30,12-31,01-01,01-02,01-03", "days (MM-DD) kiosks are closed every year")
     maintenance_windows: str = _s(
@@ -309,6 +315,12 @@ def _problems(s: Settings) -> list[tuple[str, str]]:
             parse(getattr(s, name))
         except ValueError as exc:
             found.append((name, str(exc)))
+    from issuance_server.eligibility import month_day
+
+    try:
+        month_day(s.tax_year_opens)
+    except ValueError as exc:
+        found.append(("tax_year_opens", str(exc)))
     if s.juminhyo_layout not in ("setai", "kojin"):
         found.append(("juminhyo_layout", "'setai' (世帯連記式) or 'kojin' (個人票)"))
     try:

@@ -128,22 +128,44 @@ def seal_record(owner: str = HOLDER_ATENA_NO, **over: Any) -> dict[str, Any]:
 
 
 def tax_record(owner: str = HOLDER_ATENA_NO, **over: Any) -> dict[str, Any]:
-    """A salaried taxpayer's 令和8年度 (2026) assessment, fully paid (every TAX_FIELDS key, 0 unless set)."""
+    """A salaried taxpayer's 令和8年度 (2026) assessment (every TAX_FIELDS key, 0 unless set): 給与 with a
+    little business and other income, a spouse and two dependants (one under 16), 税額控除, 森林環境税;
+    特別徴収 for the salary's share and 普通徴収 in four 期 for the rest, all paid."""
     tax: dict[str, Any] = dict.fromkeys(TAX_FIELDS, 0)
     tax.update(
         owner_atena_no=owner,
         fiscal_year=2026,
-        salary_income=4_360_000,
+        salary_revenue=6_200_000,
+        salary_income=4_520_000,
+        business_revenue=400_000,
         business_income=120_000,
+        other_revenue=60_000,
         other_income=35_000,
-        total_income=4_515_000,
-        deductions=1_230_000,
-        taxable_income=3_285_000,
-        municipal_income_levy=197_100,
-        municipal_per_capita=3_500,
-        prefectural_income_levy=131_400,
+        total_income=4_675_000,
+        social_insurance_deduction=930_000,
+        life_insurance_deduction=56_000,
+        earthquake_insurance_deduction=25_000,
+        medical_deduction=24_000,
+        spouse_deduction=330_000,
+        dependant_deduction=450_000,
+        basic_deduction=430_000,
+        deductions=2_245_000,
+        spouse=1,
+        dependants_specified=1,
+        dependants_young=1,
+        taxable_income=2_430_000,
+        adjustment_credit=7_500,
+        donation_credit=18_000,
+        municipal_income_levy=130_500,
+        municipal_per_capita=3_000,
+        prefectural_income_levy=87_000,
         prefectural_per_capita=1_500,
-        paid=333_500,
+        forest_env_tax=1_000,
+        collection="both",
+        instalments=(
+            '[[0,null,211000,null],[1,"2026-06-30",3000,3000],[2,"2026-08-31",3000,3000],'
+            '[3,"2026-11-02",3000,3000],[4,"2027-02-01",3000,3000]]'
+        ),
         version=1,
     )
     tax.update(over)

@@ -32,7 +32,10 @@ async def reconcile(core: ServerCore, since: str | None = None) -> list[dict[str
             if current is None:
                 changes.append({"record": ref, "change": "removed upstream", "fields": []})
             elif current["version"] != printed["version"]:
-                fields = sorted(f for f in printed if f not in IGNORED and printed[f] != current[f])
+                names = set(current.keys())  # a record printed under an older format may have other fields
+                fields = sorted(
+                    f for f in printed if f not in IGNORED and (f not in names or printed[f] != current[f])
+                )
                 changes.append(
                     {
                         "record": ref,

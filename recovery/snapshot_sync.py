@@ -23,7 +23,7 @@ from issuance_server.audit import SYSTEM, Actor
 from issuance_server.clock import utc_now_iso
 from issuance_server.core import ServerCore
 from issuance_server.replica_store import ReplicaWriter
-from wire.linkage import FIELDS_BY_TYPE, FORMAT, RECORD_TYPES
+from wire.linkage import FIELDS_BY_TYPE, FORMAT, RECORD_TYPES, format_problem
 
 BATCH = 20_000
 CHUNK = 1 << 20
@@ -126,6 +126,9 @@ def load_snapshot(
                 except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
                     raise SyncError(f"malformed record after {progress.records} records: {exc!r}") from exc
                 if rtype == "header":
+                    problem = format_problem(rec.get("format"))
+                    if problem:
+                        raise SyncError(problem)
                     header = rec
                     counts = rec.get("counts")
                     if isinstance(counts, dict) and all(isinstance(n, int) for n in counts.values()):

@@ -34,7 +34,7 @@ from registry_sim.generator import (
     _Member,
 )
 from registry_sim.identifiers import juminhyo_check_digit
-from registry_sim.taxes import reassessed
+from registry_sim.taxes import pay, reassessed, unpaid_amount
 from wire.linkage import RESIDENT_FIELDS, kojin_bango_check_digit
 
 Record = dict[str, Any]
@@ -517,14 +517,12 @@ class CityEvents:
         return 1
 
     def tax_paid(self, b: Batch) -> int:
-        tax = self._sample(b, "tax", lambda t: t["unpaid"] > 0, 5 * _SAMPLE_TRIES)
+        tax = self._sample(b, "tax", lambda t: unpaid_amount(t) > 0, 5 * _SAMPLE_TRIES)
         if tax is None:
             return 0
-        unpaid = tax["unpaid"]
+        unpaid = unpaid_amount(tax)
         amount = unpaid if self.rng.random() < 0.6 else min(unpaid, (unpaid // 200 + 1) * 100)
-        tax["paid"] += amount
-        tax["unpaid"] -= amount
-        b.upsert(tax)
+        b.upsert(pay(tax, amount))
         return 1
 
     def transition_set(self, b: Batch) -> int:

@@ -44,8 +44,8 @@ IN_TRANSITION_SHARE: Final = 0.002  # of persons
 SEAL_SHARE: Final = 0.75  # of persons aged 15 or over
 SEAL_SHARE_SHORT_STAY: Final = 0.3  # of 技能実習 / 特定技能 / 留学 residents
 SEAL_ABOLISHED_SHARE: Final = 0.03
-UNPAID_SHARE_LATEST: Final = 0.04
-UNPAID_SHARE_EARLIER: Final = 0.012
+UNPAID_SHARE_LATEST: Final = 0.15  # of 普通徴収 taxpayers: some 期 unpaid
+UNPAID_SHARE_EARLIER: Final = 0.05
 TAX_YEARS: Final = 4
 TAX_MIN_AGE: Final = 16  # on 1 January of the fiscal year
 SEAL_MIN_AGE: Final = 15
@@ -446,13 +446,15 @@ class _City:
         removed_count = 0
         residents: list[dict[str, Any]] = []
         infos: list[tuple[_Member, str, int, int | None]] = []
-        children_16_22 = 0
+        children_16_22 = under_16 = aged_70 = 0
         for m in members:
             atena, n = self.next_atena()
             age = m.age
             gone: int | None = None
             if m.rel == "子" and 16 <= age <= 22:
                 children_16_22 += 1
+            under_16 += m.rel == "子" and age < 16
+            aged_70 += m.rel in ("父", "母", "祖父", "祖母") and age >= 70
             arrival = m.since if m.since is not None else moved_in
             became = m.birth if arrival is None or arrival < m.birth else arrival
             address_set = became
@@ -467,7 +469,7 @@ class _City:
             last = max(address_set, _REGISTRY_ONLINE)
             removal_reason = removal_date = None
             status = "resident"
-            removable = (alone or m is not head) and (age >= 15 or alone)
+            removable = (alone or m is not head) and (age >= 15 or alone) and address_set < today - 1
             if removable and rng.random() < REMOVED_SHARE:
                 status = "removed"
                 removed_count += 1
@@ -561,7 +563,8 @@ class _City:
         for m, atena, became, gone in infos:
             yield from self.seals_of(m, atena, became, gone)
         for m, atena, became, gone in infos:
-            yield from self.taxes_of(m, atena, became, gone, children_16_22)
+            family = (under_16, aged_70, int(any(x.role == "spouse" for x in members)))
+            yield from self.taxes_of(m, atena, became, gone, children_16_22, family)
 
     def assign_hittousha(self, members: list[_Member]) -> None:
         """筆頭者: the husband for a couple and their children; the father (invented) for others."""
@@ -626,12 +629,18 @@ class _City:
             }
 
     def taxes_of(
-        self, m: _Member, atena: str, became: int, gone: int | None, dependants: int
+        self,
+        m: _Member,
+        atena: str,
+        became: int,
+        gone: int | None,
+        dependants: int,
+        family: tuple[int, int, int] = (0, 0, 0),
     ) -> Iterator[dict[str, Any]]:
         rng = self.rng
         if m.birth > self._age16_cut[self.fiscal_year]:
             return
-        profile = income_profile(rng, m.age, m.sex, m.role, dependants)
+        profile = income_profile(rng, m.age, m.sex, m.role, dependants, family)
         for fy, jan1 in self._jan1:
             if m.birth > self._age16_cut[fy] or (gone is not None and gone <= jan1):
                 continue
@@ -725,7 +734,15 @@ class _City:
                 "version": 1,
             }
         for atena, profile in (
-            (DEMO_ATENA_NO, IncomeProfile(salary_revenue=5_200_000, dependants=1)),
+            (
+                DEMO_ATENA_NO,
+                IncomeProfile(
+                    salary_revenue=5_200_000,
+                    spouse=True,
+                    young=1,
+                    insurance=(50_000, 15_000, 0, 0, 30_000, 0),
+                ),
+            ),
             (DEMO_SPOUSE_ATENA_NO, IncomeProfile(salary_revenue=1_000_000)),
         ):
             for year, _ in self._jan1:

@@ -14,7 +14,7 @@ from typing import IO, Any, Final
 import orjson
 
 from registry_sim.store import Counts, Snapshot, canonical, empty_counts, record_key
-from wire.linkage import FIELDS_BY_TYPE, FORMAT, LinkageError, check_record, record_problem
+from wire.linkage import FIELDS_BY_TYPE, FORMAT, LinkageError, check_record, format_problem, record_problem
 
 MAX_PROBLEMS: Final = 50
 
@@ -98,8 +98,9 @@ def checked_records(lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
         if rtype == "header":
             if not is_first:
                 problems.append((line_no, "header line is not the first line"))
-            elif record.get("format", FORMAT) != FORMAT:
-                problems.append((line_no, f"unsupported format {record.get('format')!r} (expected {FORMAT})"))
+            elif format_problem(record.get("format", FORMAT)):
+                problems.append((line_no, str(format_problem(record.get("format")))))
+                break  # every record after it would be wrong in the same way
             continue
         if rtype == "end":
             end_at = line_no

@@ -39,6 +39,24 @@ PNG_DPI: Final = 100
 PNG_COLOURS: Final = 32  # a palette keeps the pages small: the 地紋 dots defeat PNG's filters otherwise
 
 
+# A 非課税 pensioner's year and a 普通徴収 payer's year (the rest as people.tax_record).
+NON_TAXED: Final[dict[str, Any]] = {
+    "salary_revenue": 0, "salary_income": 0, "business_revenue": 0, "business_income": 0, "other_revenue": 0,
+    "other_income": 0, "pension_revenue": 1_400_000, "pension_income": 300_000, "total_income": 300_000,
+    "social_insurance_deduction": 0, "life_insurance_deduction": 0, "earthquake_insurance_deduction": 0,
+    "medical_deduction": 0, "spouse_deduction": 0, "dependant_deduction": 0, "deductions": 430_000,
+    "spouse": 0, "dependants_specified": 0, "dependants_young": 0, "taxable_income": 0,
+    "adjustment_credit": 0, "donation_credit": 0, "municipal_income_levy": 0, "municipal_per_capita": 0,
+    "prefectural_income_levy": 0, "prefectural_per_capita": 0, "forest_env_tax": 0, "collection": None,
+    "instalments": "[]",
+}  # fmt: skip
+ORDINARY: Final[dict[str, Any]] = {
+    "collection": "ordinary",
+    "instalments": '[[1,"2026-06-30",56000,56000],[2,"2026-08-31",56000,56000],[3,"2026-11-02",56000,56000],'
+    '[4,"2027-02-01",55000,0]]',
+}
+
+
 def sample_key() -> Ed25519PrivateKey:
     return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(SAMPLE_SEED).digest())
 
@@ -142,23 +160,33 @@ def samples() -> list[Sample]:
         ),
         Sample(
             "tax_income",
-            "所得額証明書 (令和8年度)",
+            "所得額証明書 (令和8年度): 収入・所得 per kind, 所得控除, 扶養, 課税標準額",
             kind("tax_income", 107, tax=people.tax_record(holder["atena_no"])),
         ),
         Sample(
             "tax_status",
-            "課税・非課税証明書 (令和8年度)",
+            "課税額（非課税）証明書 (令和8年度), levied: 所得割・均等割 per tax, 森林環境税",
             kind("tax_status", 108, tax=people.tax_record(holder["atena_no"])),
         ),
         Sample(
+            "tax_status_non_taxed",
+            "課税額（非課税）証明書 (令和8年度), nothing levied: titled 非課税証明書",
+            kind("tax_status", 111, tax=people.tax_record(holder["atena_no"], **NON_TAXED)),
+        ),
+        Sample(
             "tax_income_assessment",
-            "所得額・課税額証明書 (令和8年度)",
+            "所得額・課税額証明書 (令和8年度): income, 税額控除, levies",
             kind("tax_income_assessment", 109, tax=people.tax_record(holder["atena_no"])),
         ),
         Sample(
             "tax_payment",
-            "納税証明書 (令和8年度, nothing unpaid)",
+            "市・県民税納税証明書 (令和8年度): 特別徴収 (＊) and four 普通徴収 期, all paid",
             kind("tax_payment", 110, tax=people.tax_record(holder["atena_no"])),
+        ),
+        Sample(
+            "tax_payment_ordinary",
+            "市・県民税納税証明書 (令和8年度): 普通徴収, the 4th 期 not yet due and unpaid",
+            kind("tax_payment", 112, tax=people.tax_record(holder["atena_no"], **ORDINARY)),
         ),
     ]
 

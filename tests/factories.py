@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from konbini_demo import people
 from konbini_demo.people import kojin_bango
+from wire.linkage import tax_due
 
 __all__ = ["household", "kojin_bango", "resident", "seal", "tax"]
 
@@ -33,27 +35,17 @@ def seal(seal_no: str, owner: str, status: str = "active") -> dict[str, Any]:
     return {"t": "seal", **people.seal_record(owner, seal_no=seal_no, status=status)}
 
 
-def tax(owner: str, fiscal_year: int, **over: Any) -> dict[str, Any]:
-    rec: dict[str, Any] = {
-        "t": "tax",
-        "owner_atena_no": owner,
-        "fiscal_year": fiscal_year,
-        "salary_income": 4_200_000,
-        "business_income": 0,
-        "pension_income": 0,
-        "other_income": 0,
-        "total_income": 2_960_000,
-        "deductions": 1_130_000,
-        "taxable_income": 1_830_000,
-        "municipal_income_levy": 109_800,
-        "municipal_per_capita": 3_500,
-        "prefectural_income_levy": 73_200,
-        "prefectural_per_capita": 1_500,
-        "paid": 188_000,
-        "unpaid": 0,
-        "no_return_filed": 0,
-        "not_resident_jan1": 0,
-        "version": 1,
-    }
+def tax(owner: str, fiscal_year: int, *, unpaid: int = 0, **over: Any) -> dict[str, Any]:
+    """A 普通徴収 taxpayer's record for ``fiscal_year``: four 期 past their 納期限 (dated in the year before the
+    fiscal year's calendar, so they are due whenever the test runs), the last ``unpaid`` yen not paid."""
+    rec: dict[str, Any] = {"t": "tax", **people.tax_record(owner, fiscal_year=fiscal_year)}
+    due = tax_due(rec)
+    each = due // 4
+    amounts = [due - 3 * each, each, each, each]
+    paid = list(amounts)
+    paid[3] -= min(unpaid, each)
+    dates = [f"{fiscal_year - 1}-0{m}-28" for m in (6, 7, 8, 9)]
+    items = [[n + 1, dates[n], amounts[n], paid[n]] for n in range(4)]
+    rec.update(collection="ordinary", instalments=json.dumps(items, separators=(",", ":")))
     rec.update(over)
     return rec

@@ -66,9 +66,9 @@ class CertificateKind(StrEnum):
     JUMINHYO = "juminhyo"  # 住民票の写し
     INKAN = "inkan"  # 印鑑登録証明書
     TAX_INCOME = "tax_income"  # 所得額証明書
-    TAX_STATUS = "tax_status"  # 課税・非課税証明書
+    TAX_STATUS = "tax_status"  # 課税額（非課税）証明書
     TAX_INCOME_ASSESSMENT = "tax_income_assessment"  # 所得額・課税額証明書
-    TAX_PAYMENT = "tax_payment"  # 納税証明書
+    TAX_PAYMENT = "tax_payment"  # 市・県民税納税証明書
 
 
 TAX_KINDS: Final = frozenset(
@@ -84,9 +84,9 @@ KIND_LABELS_JA: Final[dict[str, str]] = {
     CertificateKind.JUMINHYO: "住民票の写し",
     CertificateKind.INKAN: "印鑑登録証明書",
     CertificateKind.TAX_INCOME: "所得額証明書",
-    CertificateKind.TAX_STATUS: "課税・非課税証明書",
+    CertificateKind.TAX_STATUS: "課税額（非課税）証明書",
     CertificateKind.TAX_INCOME_ASSESSMENT: "所得額・課税額証明書",
-    CertificateKind.TAX_PAYMENT: "納税証明書",
+    CertificateKind.TAX_PAYMENT: "市・県民税納税証明書",
 }
 
 KIND_LABELS_EN: Final[dict[str, str]] = {

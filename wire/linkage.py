@@ -3,7 +3,7 @@
 Defined once here; registry_sim writes it (snapshot, import files) and the replica loader reads it.
 A stream is JSON Lines, one object a line, each ``{"t": <type>, ...fields}``:
 
-    {"t": "header", "format": "konbini-linkage/1", "seq": 1234, "generated_at": "...Z"}
+    {"t": "header", "format": "konbini-linkage/2", "seq": 1234, "generated_at": "...Z"}
     {"t": "household", ...HOUSEHOLD_FIELDS}
     {"t": "resident", ...RESIDENT_FIELDS}
     {"t": "seal", ...SEAL_FIELDS}
@@ -13,14 +13,20 @@ A stream is JSON Lines, one object a line, each ``{"t": <type>, ...fields}``:
 A snapshot always has the header first and the ``end`` line last; a stream without its ``end`` line, or
 whose counts differ, is incomplete and must not be applied. An import file may omit header and end.
 Dates are ISO ``YYYY-MM-DD``; absent values are ``null``; text is Unicode (外字 beyond the BMP included).
+
+Version 2 gave tax records what the certificates print (収入 and 所得 per kind, each 所得控除, the 扶養 counts,
+each 税額控除, 森林環境税, the 徴収方法 and the 期別 instalments). A ``konbini-linkage/1`` stream is refused
+(:func:`format_problem`): its tax records lack those items, and a certificate must not print guesses.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Final
 
-FORMAT: Final = "konbini-linkage/1"
+FORMAT: Final = "konbini-linkage/2"
+FORMAT_V1: Final = "konbini-linkage/1"
 
 RECORD_TYPES: Final = ("household", "resident", "seal", "tax")
 
@@ -84,23 +90,59 @@ SEAL_FIELDS: Final[dict[str, tuple[str, str]]] = {
 TAX_FIELDS: Final[dict[str, tuple[str, str]]] = {
     "owner_atena_no": ("TEXT", "宛名番号 of the taxpayer"),
     "fiscal_year": ("INTEGER", "年度 (Gregorian year the assessment is for)"),
-    "salary_income": ("INTEGER", "給与所得, yen"),
-    "business_income": ("INTEGER", "事業所得, yen"),
-    "pension_income": ("INTEGER", "公的年金等に係る雑所得, yen"),
-    "other_income": ("INTEGER", "その他の所得, yen"),
-    "total_income": ("INTEGER", "総所得金額, yen"),
-    "deductions": ("INTEGER", "所得控除の合計, yen"),
+    # 収入金額 and 所得金額 per kind of income (the year before the fiscal year), yen
+    "salary_revenue": ("INTEGER", "給与収入"),
+    "salary_income": ("INTEGER", "給与所得 (after 給与所得控除)"),
+    "pension_revenue": ("INTEGER", "公的年金等収入"),
+    "pension_income": ("INTEGER", "公的年金等に係る雑所得 (after 公的年金等控除)"),
+    "business_revenue": ("INTEGER", "営業等収入"),
+    "business_income": ("INTEGER", "営業等所得 (事業所得)"),
+    "other_revenue": ("INTEGER", "その他の収入 (不動産, 雑 (業務・その他), ...)"),
+    "other_income": ("INTEGER", "その他の所得"),
+    "total_income": ("INTEGER", "総所得金額等 (合計所得金額)"),
+    # 所得控除, yen
+    "social_insurance_deduction": ("INTEGER", "社会保険料控除"),
+    "life_insurance_deduction": ("INTEGER", "生命保険料控除"),
+    "earthquake_insurance_deduction": ("INTEGER", "地震保険料控除"),
+    "medical_deduction": ("INTEGER", "医療費控除"),
+    "spouse_deduction": ("INTEGER", "配偶者控除・配偶者特別控除"),
+    "dependant_deduction": ("INTEGER", "扶養控除"),
+    "basic_deduction": ("INTEGER", "基礎控除"),
+    "other_deductions": (
+        "INTEGER",
+        "その他の所得控除 (障害者, 寡婦, ひとり親, 勤労学生, 雑損, 小規模企業共済等)",
+    ),
+    "deductions": ("INTEGER", "所得控除の合計"),
+    # 扶養 (persons)
+    "spouse": ("INTEGER", "控除対象配偶者 (0 or 1)"),
+    "dependants_general": ("INTEGER", "一般扶養親族の数"),
+    "dependants_specified": ("INTEGER", "特定扶養親族の数 (19-22)"),
+    "dependants_elderly": ("INTEGER", "老人扶養親族の数 (70+)"),
+    "dependants_young": ("INTEGER", "年少扶養親族の数 (under 16: no deduction, counted)"),
     "taxable_income": ("INTEGER", "課税標準額, yen"),
-    "municipal_income_levy": ("INTEGER", "市民税 所得割, yen"),
-    "municipal_per_capita": ("INTEGER", "市民税 均等割, yen"),
-    "prefectural_income_levy": ("INTEGER", "県民税 所得割, yen"),
-    "prefectural_per_capita": ("INTEGER", "県民税 均等割, yen"),
-    "paid": ("INTEGER", "納付済額, yen"),
-    "unpaid": ("INTEGER", "未納額, yen"),
+    # 税額控除 (市民税 and 県民税 together), yen
+    "adjustment_credit": ("INTEGER", "調整控除"),
+    "housing_loan_credit": ("INTEGER", "住宅借入金等特別税額控除"),
+    "donation_credit": ("INTEGER", "寄附金税額控除"),
+    "other_credits": ("INTEGER", "その他の税額控除 (配当控除, 外国税額控除, ...)"),
+    # 税額, yen
+    "municipal_income_levy": ("INTEGER", "市民税 所得割 (after the credits)"),
+    "municipal_per_capita": ("INTEGER", "市民税 均等割"),
+    "prefectural_income_levy": ("INTEGER", "県民税 所得割 (after the credits)"),
+    "prefectural_per_capita": ("INTEGER", "県民税 均等割"),
+    "forest_env_tax": ("INTEGER", "森林環境税 (国税, levied with 均等割 from fiscal 2024)"),
+    "collection": ("TEXT", "徴収方法: 'ordinary' (普通徴収), 'special' (特別徴収), 'both'"),
+    "instalments": ("TEXT", "期別: JSON array of [period, due, amount, paid] (see INSTALMENTS)"),
     "no_return_filed": ("INTEGER", "未申告 flag (0 or 1)"),
     "not_resident_jan1": ("INTEGER", "1月1日に住所がなかった flag (0 or 1)"),
     "version": ("INTEGER", "record version"),
 }
+
+INSTALMENTS: Final = """A tax record's ``instalments``: a JSON array (compact, as text) of ``[period, due, amount, paid]``:
+``period`` 1, 2, ... for the 普通徴収 期別 (第1期, ...), 0 for the year's 特別徴収 (withheld by the employer or
+the pension payer); ``due`` the 納期限 (YYYY-MM-DD; null for period 0); ``amount`` the yen due; ``paid`` the
+yen paid, or null when the city cannot know it (特別徴収). The amounts add up to the year's tax (the four
+levies and 森林環境税). ``[]`` when nothing is due."""
 
 FIELDS_BY_TYPE: Final[dict[str, dict[str, tuple[str, str]]]] = {
     "household": HOUSEHOLD_FIELDS,
@@ -140,8 +182,9 @@ _ENUMS: Final[dict[tuple[str, str], tuple[str, ...]]] = {
     ("resident", "removal_reason"): ("moved_out", "died"),
     ("resident", "sex"): ("M", "F"),
     ("seal", "status"): ("active", "abolished"),
+    ("tax", "collection"): ("ordinary", "special", "both"),
 }
-_FLAGS: Final = {"in_transition", "support_measure", "no_return_filed", "not_resident_jan1"}
+_FLAGS: Final = {"in_transition", "support_measure", "no_return_filed", "not_resident_jan1", "spouse"}
 _DATES: Final = {
     "removal_date", "birth_date", "zairyu_expiry", "became_resident_on", "address_set_on",
     "moveout_planned_date", "registered_on",
@@ -176,6 +219,93 @@ def record_problem(record: dict[str, object], rtype: str) -> str | None:
         problem = _value_problem(rtype, name, value)
         if problem:
             return f"{rtype} record: field {name} {problem}"
+    if rtype == "tax":
+        return _tax_problem(record)
+    return None
+
+
+def format_problem(fmt: object) -> str | None:
+    """Why a stream whose header names ``fmt`` cannot be read, or None for this format."""
+    if fmt == FORMAT:
+        return None
+    if fmt == FORMAT_V1:
+        return (
+            f"the stream is {FORMAT_V1}, which this server no longer reads: its tax records lack the items"
+            f" the certificates print (収入 per kind, 所得控除, 扶養, 税額控除, 森林環境税, 期別); export it again"
+            f" as {FORMAT} (docs/linkage-format.md)"
+        )
+    return f"unsupported format {fmt!r} (expected {FORMAT})"
+
+
+Instalment = tuple[int, str | None, int, int | None]  # period, due, amount, paid (None: not known)
+
+
+def parse_instalments(text: str | None) -> list[Instalment]:
+    """The ``instalments`` of a tax record (see :data:`INSTALMENTS`); ``ValueError`` says what is wrong."""
+    if text is None:
+        return []
+    try:
+        items = json.loads(text)
+    except ValueError:
+        raise ValueError("is not a JSON array") from None
+    if not isinstance(items, list):
+        raise ValueError("is not a JSON array")
+    out: list[Instalment] = []
+    for n, item in enumerate(items, 1):
+        if not (isinstance(item, list) and len(item) == 4):
+            raise ValueError(f"entry {n} is not [period, due, amount, paid]")
+        period, due, amount, paid = item
+        if not _count(period):
+            raise ValueError(f"entry {n}: period must be 0 (特別徴収) or a 期 number")
+        if (due is None) != (period == 0) or (due is not None and not _is_date(due)):
+            raise ValueError(f"entry {n}: due must be a date YYYY-MM-DD (null only for period 0)")
+        if not _count(amount) or not (paid is None or (_count(paid) and paid <= amount)):
+            raise ValueError(f"entry {n}: amount and paid must be yen, paid at most amount (or null)")
+        if (paid is None) != (period == 0):
+            raise ValueError(f"entry {n}: paid is null for period 0 (特別徴収) only")
+        out.append((period, due, amount, paid))
+    periods = [i[0] for i in out if i[0]]
+    if len(set(periods)) != len(periods) or sum(1 for i in out if i[0] == 0) > 1:
+        raise ValueError("a period appears twice")
+    return out
+
+
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_date(value: object) -> bool:
+    try:
+        return isinstance(value, str) and len(value) == 10 and date.fromisoformat(value).isoformat() == value
+    except ValueError:
+        return False
+
+
+def tax_due(record: dict[str, object]) -> int:
+    """The year's tax of a tax record: the four levies and 森林環境税, yen."""
+    keys = (
+        "municipal_income_levy", "municipal_per_capita", "prefectural_income_levy", "prefectural_per_capita",
+        "forest_env_tax",
+    )  # fmt: skip
+    return sum(int(record[k] or 0) for k in keys)  # type: ignore[call-overload]
+
+
+def _tax_problem(record: dict[str, object]) -> str | None:
+    negative = [k for k, (t, _) in TAX_FIELDS.items() if t == "INTEGER" and isinstance(record[k], int)
+                and int(record[k]) < 0]  # type: ignore[call-overload]  # fmt: skip
+    if negative:
+        return f"tax record: field {negative[0]} must be 0 or more"
+    try:
+        instalments = parse_instalments(record["instalments"])  # type: ignore[arg-type]
+    except ValueError as exc:
+        return f"tax record: field instalments {exc}"
+    due = tax_due(record)
+    if instalments and sum(i[2] for i in instalments) != due:
+        return f"tax record: the instalments add up to {sum(i[2] for i in instalments)}, not the year's tax {due}"
+    special = {i[0] == 0 for i in instalments}
+    expected = {"ordinary": {False}, "special": {True}, "both": {True, False}}.get(str(record["collection"]))
+    if instalments and record["collection"] is not None and special != expected:
+        return f"tax record: the instalments do not match collection {record['collection']!r}"
     return None
 
 

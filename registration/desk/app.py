@@ -436,9 +436,10 @@ async def register_card(request: web.Request) -> web.Response:
     )
 
 
-KINDS = {
-    "juminhyo": "住民票の写し", "inkan": "印鑑登録証明書", "tax_income": "所得証明書",
-    "tax_status": "課税（非課税）証明書", "tax_income_assessment": "所得・課税証明書", "tax_payment": "納税証明書",
+KINDS = {  # Kagoshima City's names, as the kiosk's Japanese catalogue (kiosk/messages/ja.po) has them
+    "juminhyo": "住民票の写し", "inkan": "印鑑登録証明書", "tax_income": "所得額証明書",
+    "tax_status": "課税額（非課税）証明書", "tax_income_assessment": "所得額・課税額証明書",
+    "tax_payment": "市・県民税納税証明書",
 }  # fmt: skip
 
 

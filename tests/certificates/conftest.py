@@ -3,8 +3,9 @@ rendered certificates, and helpers that read a PDF back the way people and progr
 
 from __future__ import annotations
 
+import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from issuance_server.certificates import template as template_module
 from issuance_server.certificates.document import RenderedCertificate
 from issuance_server.certificates.juminhyo import render_juminhyo
 from issuance_server.certificates.record import JST, public_key_pem
@@ -90,6 +92,17 @@ def page_png(pdf: Path, page: int, dpi: int, *mode: str) -> Path:
     pages = ["-f", str(page), "-l", str(page), "-singlefile"]
     subprocess.run(["pdftoppm", "-r", str(dpi), *mode, "-png", *pages, str(pdf), str(prefix)], check=True)
     return prefix.with_suffix(".png")
+
+
+@pytest.fixture
+def own_templates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A copy of templates/ that a test may reword (read through KONBINI_TEMPLATES_DIR)."""
+    folder = tmp_path / "templates"
+    shutil.copytree(template_module.TEMPLATES_DIR, folder)
+    monkeypatch.setenv("KONBINI_TEMPLATES_DIR", str(folder))
+    template_module.load_template.cache_clear()
+    yield folder
+    template_module.load_template.cache_clear()
 
 
 @pytest.fixture(scope="session")

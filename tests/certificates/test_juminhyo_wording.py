@@ -4,15 +4,13 @@ its person, and the wording coming from the templates."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from issuance_server.certificates import template as template_module
 from issuance_server.certificates.document import RenderedCertificate
 from issuance_server.certificates.engine import TemplateError
 from issuance_server.certificates.render import CertificateRequest
@@ -121,17 +119,6 @@ def test_household_sheets_name_the_principal(render_req: RenderReq) -> None:
     cert = render_req(request("juminhyo", persons=persons))
     assert cert.pages == 3 and set(cert.sheet_records) == {cert.record_text}
     assert cert.record.name == persons[0]["name"]
-
-
-@pytest.fixture
-def own_templates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A copy of templates/ that a test may reword (read through KONBINI_TEMPLATES_DIR)."""
-    folder = tmp_path / "templates"
-    shutil.copytree(template_module.TEMPLATES_DIR, folder)
-    monkeypatch.setenv("KONBINI_TEMPLATES_DIR", str(folder))
-    template_module.load_template.cache_clear()
-    yield folder
-    template_module.load_template.cache_clear()
 
 
 def test_a_city_rewords_its_certificates_in_the_templates(

@@ -60,41 +60,39 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     ),
     "tax_income": (
         "所得額証明書",
-        "令和8年度（令和7年分の所得）",
-        "給与所得 4,360,000円",
-        "事業所得 120,000円",
-        "公的年金等に係る雑所得 0円",
-        "その他の所得 35,000円",
-        "合計所得金額 4,515,000円",
-        "所得控除額の合計 1,230,000円",
-        "課税標準額 3,285,000円",
+        "令和8年度（令和7年分）",
+        "給与 6,200,000円 4,520,000円",
+        "営業等 400,000円 120,000円",
+        "公的年金等 0円 0円",
+        "その他 60,000円 35,000円",
+        "合計所得金額 4,675,000円",
+        "所得控除額の合計 2,245,000円",
+        "課税標準額 2,430,000円",
         "上記のとおり証明します。",
     ),
     "tax_status": (
-        "課税・非課税証明書",
-        "令和8年度",
+        "課税額証明書",
+        "令和8年度（令和7年分）",
         "課税区分 課税",
         "所得割・均等割ともに課税",
-        "合計所得金額 4,515,000円",
-        "市民税・県民税の年税額 333,500円",
+        "合計所得金額 4,675,000円",
+        "合計 217,500円 5,500円 223,000円",
     ),
     "tax_income_assessment": (
         "所得額・課税額証明書",
-        "合計所得金額 4,515,000円",
-        "市民税 所得割 197,100円",
-        "市民税 均等割 3,500円",
-        "県民税 所得割 131,400円",
-        "県民税 均等割 1,500円",
-        "合計年税額 333,500円",
+        "合計所得金額 4,675,000円",
+        "市民税 130,500円 3,000円 133,500円",
+        "県民税 87,000円 1,500円 88,500円",
+        "税額控除額の合計 25,500円",
+        "合計 217,500円 5,500円 223,000円",
     ),
     "tax_payment": (
-        "納税証明書",
+        "市・県民税納税証明書",
         "税目 市民税・県民税（個人）",
         "年度 令和8年度",
-        "税額 333,500円",
-        "納付済額 333,500円",
-        "未納額 0円",
-        "未納の税額はありません。",
+        "年税額 223,000円",
+        "第1期 令和8年6月30日 3,000円 3,000円 0円",
+        "特別徴収 ― 211,000円 ＊ ＊",
         "上記のとおり相違ないことを証明します。",
     ),
 }
@@ -206,16 +204,22 @@ def test_non_taxed_and_per_capita_only(render_req: RenderReq, tmp_path: Path) ->
         ),
         0,
     )
+    zero |= {"forest_env_tax": 0, "collection": None, "instalments": "[]"}
     text = pdftotext(write(tmp_path, render_req(request("tax_status", tax=tax_record(**zero)))), "-raw")
     assert "課税区分 非課税" in text and "非課税限度額以下" in text
-    per_capita = {**zero, "municipal_per_capita": 3500, "prefectural_per_capita": 1500}
+    per_capita = {
+        **zero,
+        "municipal_per_capita": 3000,
+        "prefectural_per_capita": 1500,
+        "forest_env_tax": 1000,
+    }
     text = pdftotext(write(tmp_path, render_req(request("tax_status", tax=tax_record(**per_capita)))), "-raw")
     assert "課税区分 課税" in text and "均等割のみ課税" in text
 
 
 def test_fiscal_year_in_wareki(render_req: RenderReq, tmp_path: Path) -> None:
     cert = render_req(request("tax_income", tax=tax_record(fiscal_year=2023)))
-    assert "令和5年度（令和4年分の所得）" in pdftotext(write(tmp_path, cert), "-raw")
+    assert "令和5年度（令和4年分）" in pdftotext(write(tmp_path, cert), "-raw")
 
 
 def test_unknown_kind_and_options_are_refused(render_req: RenderReq) -> None:

@@ -21,8 +21,9 @@ from registry_sim.generator import (
     generate_city,
 )
 from registry_sim.places import TOWNS
+from registry_sim.taxes import unpaid_amount
 from tests.registry_sim.conftest import CITY_RESIDENTS, FISCAL_YEAR
-from wire.linkage import FIELDS_BY_TYPE, check_record, is_valid_kojin_bango
+from wire.linkage import FIELDS_BY_TYPE, check_record, is_valid_kojin_bango, record_problem
 
 AS_OF = as_of_date(FISCAL_YEAR)
 GAIJI = set("髙﨑邉邊栁濵德禮")
@@ -121,7 +122,10 @@ def test_demo_household_comes_first(city: list[dict[str, Any]]) -> None:
     taxes = [t for t in by_type(city, "tax") if t["owner_atena_no"] == DEMO_ATENA_NO]
     assert sorted(t["fiscal_year"] for t in taxes) == list(range(FISCAL_YEAR - 3, FISCAL_YEAR + 1))
     assert all(
-        t["unpaid"] == 0 and t["no_return_filed"] == 0 and t["municipal_income_levy"] > 0 for t in taxes
+        unpaid_amount(t) == 0 and t["no_return_filed"] == 0 and t["municipal_income_levy"] > 0 for t in taxes
+    )
+    assert all(
+        t["collection"] == "special" and t["spouse"] == 1 and t["dependants_young"] == 1 for t in taxes
     )
 
 
@@ -295,10 +299,12 @@ def test_tax_records(city: list[dict[str, Any]]) -> None:
         assert t["municipal_income_levy"] <= t["taxable_income"] * 6 // 100
         assert t["prefectural_income_levy"] <= t["taxable_income"] * 4 // 100
         if t["taxable_income"] >= 1_000_000:
-            assert t["municipal_income_levy"] >= t["taxable_income"] * 6 // 100 - 1_600
-        due = sum(t[k] for k in ("municipal_income_levy", "municipal_per_capita"))
-        due += sum(t[k] for k in ("prefectural_income_levy", "prefectural_per_capita"))
-        assert t["paid"] + t["unpaid"] == due and t["unpaid"] >= 0
+            credits = sum(t[k] for k in ("adjustment_credit", "housing_loan_credit", "donation_credit"))
+            assert t["municipal_income_levy"] >= t["taxable_income"] * 6 // 100 - credits * 6 // 10 - 100
+        assert record_problem(t, "tax") is None  # the instalments add up to the tax, paid <= due
+        assert t["salary_income"] <= t["salary_revenue"] and t["pension_income"] <= t["pension_revenue"]
+        assert t["business_income"] <= t["business_revenue"] and t["other_income"] <= t["other_revenue"]
+        assert t["forest_env_tax"] == (1_000 if t["municipal_per_capita"] and t["fiscal_year"] >= 2024 else 0)
         if t["municipal_per_capita"]:
             assert (t["municipal_per_capita"], t["prefectural_per_capita"]) in {
                 (3_500, 2_000),
@@ -306,7 +312,14 @@ def test_tax_records(city: list[dict[str, Any]]) -> None:
             }
     assert any(t["no_return_filed"] for t in taxes)
     assert any(t["not_resident_jan1"] for t in taxes)
-    assert any(t["unpaid"] > 0 for t in taxes)
+    assert any(unpaid_amount(t) > 0 for t in taxes)
+    kinds = Counter(t["collection"] for t in taxes)
+    assert kinds["special"] and kinds["ordinary"] and kinds["both"]  # 特別徴収, 普通徴収, both
+    assert any(t["pension_revenue"] and t["collection"] == "special" for t in taxes)  # 年金特別徴収
+    assert any(t["business_income"] and t["collection"] == "ordinary" for t in taxes)  # self-employed
+    assert any(t["dependants_young"] for t in taxes) and any(t["dependants_specified"] for t in taxes)
+    assert any(t["spouse"] for t in taxes) and any(t["dependants_elderly"] for t in taxes)
+    assert any(t["housing_loan_credit"] for t in taxes) and any(t["donation_credit"] for t in taxes)
     latest = [t for t in taxes if t["fiscal_year"] == FISCAL_YEAR and not t["no_return_filed"]]
     taxed = sum(t["municipal_per_capita"] > 0 for t in latest) / len(latest)
     assert 0.4 <= taxed <= 0.85

@@ -165,6 +165,16 @@ def test_duplicates_wrong_end_counts_and_misplaced_lines_are_problems() -> None:
     assert "unsupported format" in problems([orjson.dumps({"t": "header", "format": "x/9"})])[0][1]
 
 
+def test_a_konbini_linkage_1_file_is_refused_once_with_what_to_do() -> None:
+    """A version 1 file (tax records without the certificates' items) is one clear problem on its header
+    line, not one per tax record."""
+    v1_tax = {"t": "tax", "owner_atena_no": "0000000001", "fiscal_year": 2025, "paid": 0, "unpaid": 0}
+    lines = [orjson.dumps({"t": "header", "format": "konbini-linkage/1"}), orjson.dumps(v1_tax)]
+    [(line, message)] = problems(lines)
+    assert line == 1 and "konbini-linkage/1" in message and "konbini-linkage/2" in message
+    assert "export it again" in message
+
+
 def test_rebuilding_a_store_starts_a_new_epoch_at_seq_0(tmp_path: Path) -> None:
     db = tmp_path / "r.sqlite3"
     build_store(db, generate_city(3, 1, 2026), source="a")

@@ -108,7 +108,8 @@ async def test_menu_shows_what_may_be_had_and_why_not(env: Env) -> None:
     assert items["juminhyo"]["available"] and items["inkan"]["available"]
     years = {y["fiscal_year"]: y for y in items["tax_income"]["fiscal_years"]}
     assert years[FY[0]]["available"] and years[FY[1]]["refusal"]["code"] == "no_return_filed"
-    assert items["tax_payment"]["fiscal_years"][3]["refusal"]["code"] == "unpaid_tax"
+    payment_years = {y["fiscal_year"]: y for y in items["tax_payment"]["fiscal_years"]}
+    assert payment_years[FY[3]]["refusal"]["code"] == "unpaid_tax"
     assert [m["relationship"] for m in items["juminhyo"]["members"]] == ["世帯主", "子"]
     assert "kojin_bango" not in items["juminhyo"]["options"]
     other = await menu(env, await session_for(env, "0000000109"))
