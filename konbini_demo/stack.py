@@ -216,6 +216,10 @@ class Stack:
         run(["kiosk.card_cli", "init-ca", "--dir", str(self.ca_dir)])
         self.start_server()
         self.ops("sync", "--full")
+        self.enrol()
+
+    def enrol(self) -> None:
+        """The demo clerk (bootstrapped and TOTP-enrolled once) and the stack's kiosk, on a running server."""
         if not self.staff_seed.exists():
             run(
                 ["registration.cli", "--staff-id", STAFF_ID, "bootstrap", "--data-dir", str(self.server_dir)],
