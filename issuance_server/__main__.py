@@ -11,6 +11,7 @@ from aiohttp.abc import AbstractAccessLogger
 
 from issuance_server.app import make_app
 from issuance_server.http_server import serve
+from issuance_server.process_memory import limit_arenas
 from issuance_server.server_tls import ensure_server_tls, registry_ssl
 from issuance_server.settings import describe, settings_or_exit
 from wire.cli import CommandParser
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    limit_arenas()  # before any thread starts
     private_files()
     args = build_parser().parse_args(argv)
     if args.help_settings:

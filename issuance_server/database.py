@@ -27,7 +27,7 @@ from issuance_server.storage import open_database
 Params = Iterable[Any] | Mapping[str, Any]
 DEFAULT_READERS: Final = 2
 # A reader's page cache for the replica: the OS's file cache holds the rest (and is shared).
-_READER_REPLICA_CACHE_KIB: Final = 16384
+_READER_REPLICA_CACHE_KIB: Final = 4096
 
 
 class Transaction:

@@ -85,7 +85,7 @@ class ReplicaWriter:
 
 
 # The feed rewrites random rows of a large file: a bigger page cache than SQLite's 8 MB default.
-_PRAGMAS = "PRAGMA replica.cache_size=-262144;PRAGMA replica.synchronous=NORMAL;"
+_PRAGMAS = "PRAGMA replica.cache_size=-16384;PRAGMA replica.synchronous=NORMAL;"
 
 
 def schema_version(path: Path) -> str | None:

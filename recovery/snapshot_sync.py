@@ -22,6 +22,7 @@ import orjson
 from issuance_server.audit import SYSTEM, Actor
 from issuance_server.clock import utc_now_iso
 from issuance_server.core import ServerCore
+from issuance_server.process_memory import release_free_memory
 from issuance_server.replica_store import ReplicaWriter
 from wire.linkage import FIELDS_BY_TYPE, FORMAT, RECORD_TYPES, format_problem
 
@@ -235,6 +236,8 @@ class SnapshotSync:
             await core.db.execute("UPDATE sync_state SET last_error = ? WHERE id = 1", (reason,))
             await core.audit.append(actor, "sync_full", "failed", reason=reason[:200])
         finally:
+            # The build's page cache (freed when the writer closed) goes back to the OS, not kept.
+            await asyncio.to_thread(release_free_memory)
             progress.finished_at = utc_now_iso()
             progress.seconds = round(time.perf_counter() - started, 3)
         return progress

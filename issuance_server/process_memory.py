@@ -1,0 +1,38 @@
+"""glibc's allocator, told to keep the server's memory small: few arenas, and freed memory given back.
+
+glibc gives each thread that allocates an arena of its own (up to 8 per core), and keeps what is freed in
+them for reuse: the full sync's build (a 200 MB SQLite page cache, filled in a worker thread), the render
+and argon2 threads and aiosqlite's connection threads each leave tens of MB the process holds but does not
+use. :func:`limit_arenas` (at start, before threads) and :func:`release_free_memory` (after such a peak)
+keep the resident set near what is in use. Both do nothing where the C library is not glibc.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+from typing import Final
+
+ARENAS: Final = 2  # one for the event loop's thread, one shared by the worker threads
+_M_ARENA_MAX: Final = -8  # <malloc.h>
+
+
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    libc = ctypes.CDLL(name)
+    return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+
+
+_LIBC: Final = _libc()
+
+
+def limit_arenas(arenas: int = ARENAS) -> bool:
+    """At most ``arenas`` malloc arenas for the whole process (call before starting threads)."""
+    return _LIBC is not None and bool(_LIBC.mallopt(_M_ARENA_MAX, arenas))
+
+
+def release_free_memory() -> bool:
+    """Give the pages of freed memory back to the OS (``malloc_trim``); True if any were."""
+    return _LIBC is not None and bool(_LIBC.malloc_trim(0))
