@@ -161,6 +161,7 @@ def _xobject_texts(image: Any) -> list[str]:
     return _symbol_texts(_bit_rows(data, n), _dark_is_one(image.get("/Decode")))
 
 
+_DRAWN: Final = re.compile(rb"(/[^\s/\[\]<>(){}%]+)\s*Do\b")  # the names of the XObjects a content draws
 _WHITE_IS_ONE: Final = bytes(b"1"[0] if v >= 128 else b"0"[0] for v in range(256))  # grey -> "0"/"1"
 _INLINE_IMAGE: Final = re.compile(rb"(?<![^\s])BI\s(.{1,400}?)\sID\s", re.S)
 _INLINE_TOKEN: Final = re.compile(rb"/[^\s/\[\]<>()]+|\[[^\]]*\]|<<.*?>>|[-+.\d]+|true|false", re.S)
@@ -233,8 +234,9 @@ def _painted_images(resources: Any, content: bytes, depth: int = 0) -> Iterator[
     if xobjects is None:
         return
     xobjects = xobjects.get_object()
+    drawn = set(_DRAWN.findall(content))
     for name in xobjects:
-        if not re.search(re.escape(name.encode("latin-1")) + rb"\s*Do\b", content):
+        if name.encode("latin-1") not in drawn:
             continue  # listed but never drawn: not what the page shows
         xobject = xobjects[name].get_object()
         subtype = xobject.get("/Subtype")

@@ -16,7 +16,6 @@ worst of them.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -114,7 +113,8 @@ def ask_server(
     server: str, qr_text: str, timeout: float = SERVER_TIMEOUT_S, server_ca: Path | None = None
 ) -> ServerAnswer | None:
     """The server's view of the record; ``None`` if it cannot be reached or answers nonsense."""
-    import ssl  # here, as the client: a check without --server does not load them
+    import json  # here, as the client: a check without --server does not load them
+    import ssl
 
     from wire.http_json import HttpError, JsonClient
 
