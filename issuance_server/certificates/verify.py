@@ -16,9 +16,8 @@ import io
 import re
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from issuance_server.certificates.record import CertRecord, InvalidRecord, record_text_of, verify_record
 
@@ -42,8 +41,7 @@ class VerifyError(Exception):
         super().__init__(f"{reason}: {detail}")
 
 
-@dataclass(frozen=True)
-class VerifyOutcome:
+class VerifyOutcome(NamedTuple):
     valid: bool
     reason: str | None  # None when valid, else a stable short code
     record: CertRecord | None

@@ -19,9 +19,8 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from wire.cli import CommandParser, http_url
 
@@ -96,8 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-@dataclass(frozen=True)
-class ServerAnswer:
+class ServerAnswer(NamedTuple):
     result: str  # VALID | VOIDED | UNKNOWN_SERIAL | INVALID
     serial_status: str | None
     reason: str | None
