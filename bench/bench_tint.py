@@ -11,24 +11,24 @@ with / without (goal <= 2). Then ``konbini-verify`` on the PDF: ``in-process`` i
 end (interpreter start, imports, the PAdES check of an unsigned file); goal < 100 ms for the first.
 ``kB``: the PDF's size with and without the 地紋. Render times: ``bench_render.py``.
 
-Measured on this 2-core machine (30 Nov 2026, -n 5, poppler 22.12, one run each after the other, main
-then this code; ranges over the eight kinds):
+Measured on this 2-core machine (30 Nov 2026, -n 5, poppler 22.12; first two columns one run each
+after the other, main then that code; the last two columns side by side, per kind main then this code,
+1 Dec 00:48 UTC, load 0.4-0.9; ranges over the eight kinds):
 
-| | before (~100 placed tiles of dots) | after (a tiling pattern) |
-|---|---|---|
-| pdftoppm 300 dpi with / without the 地紋 | 346-384 / 71-79 ms: 4.6-5.3x | 127-139 / 66-76 ms: 1.82-1.95x |
-| pdftoppm 600 dpi with / without | 553-621 / 179-215 ms: 2.9-3.1x | 393-424 / 177-207 ms: 2.00-2.23x |
-| pdftotext (inkan) | 217 ms | 54 ms (poppler's text pass skips the pattern) |
-| verify in-process / CLI | 1359-1503 / 1878-2056 ms (rasterised at 300 dpi) | 4 ms / 167-196 ms (QR read from the file) |
-| PDF size | 52-69 kB | the same (52-69 kB) |
+| | ~100 placed tiles of dots | a tiling pattern (main) | an image mask (this) |
+|---|---|---|---|
+| pdftoppm 300 dpi with / without the 地紋 | 4.6-5.3x | 137-207 / 76-111 ms: 1.76-2.29x | 114-156 / 69-93 ms: 1.46-1.94x |
+| pdftoppm 600 dpi with / without | 2.9-3.1x | 422-639 / 214-300 ms: 1.94-2.37x | 280-392 / 190-242 ms: 1.46-1.62x |
+| verify in-process / CLI | 1359-1503 / 1878-2056 ms | 4-7 / 169-251 ms | 2-3 / 54-78 ms |
+| PDF size | 52-69 kB | 52-79 kB | 3 kB less (49-76 kB) |
 
-Where the 600 dpi time goes: poppler draws the pattern cell once, then blits it over the whole
-rectangle through its compositing pipe, ~10 ns a device pixel: a cell with a single dot costs the same
-as the real one (the dots are free; the 30 million pixels are not). A full-page 1-bit image mask at
-600 dpi measured about the same (decode, scale and blit of every pixel), loses the exact dot sizes to
-the 600 dpi grid (0.14 mm is 3.3 pixels) and adds 30 kB, so the pattern stays. With the pattern's
-y axis up, poppler rescales the tiled image instead: 4x slower at 600 dpi. The CLI's time is mostly
-Python's start and imports (pypdf ~60-90 ms); pyHanko (0.3 s) loads only for a PDF with a /ByteRange.
+Where the time goes. A tiling pattern: poppler draws the cell once, then blits it with its alpha over
+every device pixel of the area (~7 ns a pixel, 30 Mpx at 600 dpi), whatever the cell holds. The image
+mask (8 px/mm, 3.5 Mpx) is decoded at its own resolution, scaled to the device and only its set pixels
+painted. At 300 dpi the two are closer (7.6 Mpx either way). The CLI: Python's start and imports; a
+konbini PDF is read by pdf_objects and the QR decoded by libzbar through ctypes, so pypdf (~80 ms),
+PIL, pyzbar, cryptography's PEM loader and dataclasses are never loaded; pyHanko (0.3 s) loads only for
+a PDF with a /ByteRange.
 """
 
 from __future__ import annotations
@@ -79,10 +79,14 @@ def verify_in_process(path: Path, record_text: str) -> None:
 
 
 def verify_cli(path: Path, key_file: Path) -> None:
-    """``konbini-verify`` from this bench's checkout (whichever one it is run from)."""
+    """``konbini-verify`` from this bench's checkout (whichever one it is run from), its modules'
+    bytecode cached in ``__pycache__`` (the warm-up run writes it) as an installed package has it, even
+    where ``PYTHONDONTWRITEBYTECODE`` is set (compiling verify_cli, verify and record from source costs
+    every run ~10 ms more)."""
     cmd = [sys.executable, "-m", "issuance_server.certificates.verify_cli", "--key", str(key_file), str(path)]
     root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "PYTHONPATH": str(root)}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPATH"] = str(root)
     out = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=root, env=env)
     assert out.returncode == 0 and out.stdout.startswith("VALID"), out.stdout + out.stderr
 
@@ -128,7 +132,7 @@ def main() -> int:
     shutil.rmtree(tmp)
     print(
         "ratio = tint / bare (goal <= 2); verify = extract_record_text + verify_text in this process"
-        " (goal < 100 ms); CLI = konbini-verify as a new process, end to end"
+        " (goal < 100 ms); CLI = konbini-verify as a new process, end to end, bytecode cached"
     )
     return 0
 

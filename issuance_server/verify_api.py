@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Final
 
 from aiohttp import web
@@ -95,4 +94,4 @@ def _html(body: str) -> web.Response:
 
 
 def record_fields(record: CertRecord) -> dict[str, object]:
-    return dataclasses.asdict(record)
+    return record._asdict()

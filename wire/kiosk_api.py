@@ -80,24 +80,6 @@ TAX_KINDS: Final = frozenset(
     }
 )
 
-KIND_LABELS_JA: Final[dict[str, str]] = {
-    CertificateKind.JUMINHYO: "住民票の写し",
-    CertificateKind.INKAN: "印鑑登録証明書",
-    CertificateKind.TAX_INCOME: "所得額証明書",
-    CertificateKind.TAX_STATUS: "課税額（非課税）証明書",
-    CertificateKind.TAX_INCOME_ASSESSMENT: "所得額・課税額証明書",
-    CertificateKind.TAX_PAYMENT: "市・県民税納税証明書",
-}
-
-KIND_LABELS_EN: Final[dict[str, str]] = {
-    CertificateKind.JUMINHYO: "Certificate of residence",
-    CertificateKind.INKAN: "Seal registration certificate",
-    CertificateKind.TAX_INCOME: "Income certificate",
-    CertificateKind.TAX_STATUS: "Taxation / non-taxation certificate",
-    CertificateKind.TAX_INCOME_ASSESSMENT: "Income and tax assessment certificate",
-    CertificateKind.TAX_PAYMENT: "Tax payment certificate",
-}
-
 # 住民票の写し options a resident may ask for (what the city's policy allows is a setting).
 JUMINHYO_OPTIONS: Final = ("householder", "honseki", "kojin_bango", "zairyu_card_no")
 JUMINHYO_SCOPES: Final = ("self", "household", "members")

@@ -5,8 +5,8 @@ amounts, ...) and chooses the template. Rendering happens in two steps: :func:`l
 printed (per person, the fixed tables, the pagination) and checks every character has a glyph;
 :func:`draw` writes the PDF. The printed text of a layout is what :func:`content_digest` covers.
 
-Drawing: the 地紋 is a tiling pattern and the micro-text lines are form XObjects, made once per document
-and placed on each page with one ``Do``; the seals are cached vector paths; the QR is an image mask
+Drawing: the 地紋 is an image mask (dots at 8 pixels a millimetre) and the micro-text lines are form
+XObjects, made once per document and placed on each page with one ``Do``; the seals are cached vector paths; the QR is an image mask
 XObject (one pixel a module) on a white quiet zone. Fonts are embedded as subsets; the output is
 deterministic for the same input.
 """
@@ -34,7 +34,6 @@ from reportlab.pdfbase.pdfdoc import (
     PDFArray,
     PDFDictionary,
     PDFName,
-    PDFObjectReference,
     PDFStream,
     PDFZCompress,
 )
@@ -406,7 +405,7 @@ class _Graphics:
     """The pictures of one document (地紋, micro text, seals, QR) drawn on its pages.
 
     A picture on several pages becomes a form XObject, made once and placed with one ``Do`` a page; one
-    on a single page goes inline, since a form costs reportlab ~70 µs. The 地紋's pattern and the micro
+    on a single page goes inline, since a form costs reportlab ~70 µs. The 地紋's mask and the micro
     text's glyphs are always embedded once (the micro text is placed many times), their operators
     compressed once per process; so is the QR's image.
     """
@@ -458,48 +457,31 @@ class _Graphics:
         return self.names[key]
 
     def anti_copy(self, word: str, rect: tuple[float, float, float, float]) -> None:
-        """The 地紋 over ``rect`` (x0, y0, x1, y1 in points): a tiling pattern of dot tiles anchored at the
-        rectangle's bottom-left corner, filled by a form made once per document (reportlab lists no
-        patterns in a page's resources; a form may carry its own)."""
-        key = ("Tint", word, rect)
-        if key not in self.names:
-            spec = anticopy.pattern(word)
-            w, h = anticopy.TILE_W_MM, anticopy.TILE_H_MM
-            tile = self._xobject(
-                ("Tile", word),
-                {"Subtype": _FORM, "BBox": PDFArray([0, -h, w, 0]), "Filter": _FLATE},
-                spec.tile,
-            )
-            x0, y0, x1, y1 = rect
-            pattern = PDFStream(
-                PDFDictionary(
-                    {
-                        "Type": PDFName("Pattern"),
-                        "PatternType": 1,  # tiling
-                        "PaintType": 1,  # coloured: the cell sets its own grey
-                        "TilingType": 1,  # constant spacing
-                        "BBox": PDFArray([0, -spec.height, spec.width, 0]),
-                        "XStep": spec.width,
-                        "YStep": spec.height,
-                        "Matrix": PDFArray([mm, 0, 0, -mm, round(x0, 3), round(y0, 3)]),  # y runs down
-                        "Resources": _resources("XObject", T=self._reference(tile)),
-                    }
-                ),
-                spec.cell,
-            )
-            self._xobject(
-                key,
-                {
-                    "Subtype": _FORM,
-                    "BBox": PDFArray([x0, y0, x1, y1]),
-                    "Resources": _resources("Pattern", P0=self.c._doc.Reference(pattern)),
-                },
-                f"/Pattern cs /P0 scn {x0:.2f} {y0:.2f} {x1 - x0:.2f} {y1 - y0:.2f} re f",
-            )
-        self.c.doForm(self.names[key])
-
-    def _reference(self, name: str) -> PDFObjectReference:
-        return PDFObjectReference(self.c._doc.getXObjectName(name))
+        """The 地紋 over ``rect`` (x0, y0, x1, y1 in points): one image mask of dots painted in grey from
+        the rectangle's bottom-left corner, embedded once per document (see :mod:`anticopy`)."""
+        x0, y0, x1, y1 = rect
+        tint = anticopy.tint_mask((x1 - x0) / mm, (y1 - y0) / mm, word)
+        name = self._xobject(
+            ("Tint", word, rect),
+            {
+                "Subtype": PDFName("Image"),
+                "Width": tint.width,
+                "Height": tint.height,
+                "ImageMask": "true",
+                "BitsPerComponent": 1,
+                "Decode": PDFArray([1, 0]),  # a 1 bit paints: a dot
+                "Interpolate": "false",  # sharp dots at any resolution
+                "Filter": _FLATE,
+            },
+            tint.data,
+        )
+        self.c._formsinuse.append(name)  # lists it in the page's resources, as doForm does for a form
+        width, height = tint.width / anticopy.PX_PER_MM * mm, tint.height / anticopy.PX_PER_MM * mm
+        left, bottom = x0 + anticopy.OFFSET_MM * mm, y0 + anticopy.OFFSET_MM * mm
+        self.c.addLiteral(
+            f"q {anticopy.GRAY} g {width:.3f} 0 0 {height:.3f} {left:.3f} {bottom:.3f} cm"
+            f" /{self.c._doc.getXObjectName(name)} Do Q"
+        )
 
     def micro_line(
         self, text: str, size: float, x: float, y: float, length: float, gray: float, repeated: bool
@@ -549,11 +531,6 @@ class _Graphics:
         self.c._formsinuse.append(name)  # lists it in the page's resources, as doForm does for a form
         ops = qr_image_ops(matrix, size, QR_QUIET_MODULES, self.c._doc.getXObjectName(name))
         self._at(x, y, lambda: self.c.addLiteral(ops))
-
-
-def _resources(kind: str, **named: object) -> PDFDictionary:
-    """A resource dictionary with one category (``Pattern``, ``XObject``...) of named objects."""
-    return PDFDictionary({kind: PDFDictionary(named)})
 
 
 @lru_cache(maxsize=64)

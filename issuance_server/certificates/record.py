@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
+import re
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Final
+from typing import Final, NamedTuple
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 PREFIX: Final = "KB1"
@@ -49,9 +48,9 @@ class InvalidRecord(Exception):
         super().__init__(f"{reason}: {detail}" if detail else reason)
 
 
-@dataclass(frozen=True)
-class CertRecord:
-    """What the QR carries: enough for a person holding the paper to compare, and a digest of the rest."""
+class CertRecord(NamedTuple):
+    """What the QR carries: enough for a person holding the paper to compare, and a digest of the rest.
+    (A named tuple, not a dataclass: ``dataclasses`` and ``inspect`` cost konbini-verify ~10 ms to import.)"""
 
     serial: str
     kind: str
@@ -209,9 +208,31 @@ def verify_record(text: str, public_key: Ed25519PublicKey) -> CertRecord:
     return decode_payload(payload)
 
 
+# RFC 8410: SEQUENCE { SEQUENCE { OID 1.3.101.112 (Ed25519) }, BIT STRING { the 32-byte key } }
+_ED25519_SPKI_PREFIX: Final = bytes.fromhex("302a300506032b6570032100")
+_PEM_PUBLIC_KEY: Final = re.compile(
+    rb"\s*-----BEGIN PUBLIC KEY-----\r?\n([A-Za-z0-9+/=\s]+)-----END PUBLIC KEY-----\s*"
+)
+
+
 def load_public_key(path: Path) -> Ed25519PublicKey:
-    """An Ed25519 public key from a PEM SubjectPublicKeyInfo file."""
-    key = serialization.load_pem_public_key(Path(path).read_bytes())
+    """An Ed25519 public key from a PEM SubjectPublicKeyInfo file.
+
+    A file holding just that key (as :func:`public_key_pem` writes it) is read directly: the DER of an
+    Ed25519 key is always the same 12 bytes then the key, and cryptography's PEM loader costs
+    ``konbini-verify`` 20 ms of imports. Any other file goes to that loader."""
+    pem = Path(path).read_bytes()
+    block = _PEM_PUBLIC_KEY.fullmatch(pem)
+    if block is not None:
+        try:
+            der = base64.b64decode(b"".join(block.group(1).split()), validate=True)
+        except binascii.Error:
+            der = b""
+        if len(der) == len(_ED25519_SPKI_PREFIX) + 32 and der.startswith(_ED25519_SPKI_PREFIX):
+            return Ed25519PublicKey.from_public_bytes(der[len(_ED25519_SPKI_PREFIX) :])
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_public_key(pem)
     if not isinstance(key, Ed25519PublicKey):
         raise ValueError(f"{path}: not an Ed25519 public key")
     return key
@@ -219,6 +240,8 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:
     """An Ed25519 private key from an unencrypted PEM PKCS#8 file."""
+    from cryptography.hazmat.primitives import serialization
+
     key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
     if not isinstance(key, Ed25519PrivateKey):
         raise ValueError(f"{path}: not an Ed25519 private key")
@@ -227,11 +250,15 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
 
 def public_key_pem(key: Ed25519PublicKey) -> bytes:
     """PEM SubjectPublicKeyInfo, the format :func:`load_public_key` and ``konbini-verify --key`` read."""
+    from cryptography.hazmat.primitives import serialization
+
     return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def private_key_pem(key: Ed25519PrivateKey) -> bytes:
     """Unencrypted PEM PKCS#8; write it with mode 0600."""
+    from cryptography.hazmat.primitives import serialization
+
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )

@@ -2,35 +2,32 @@
 
 ``extract_record_text`` reads the QR of a PDF from the file itself: the certificate's QR is a 1-bit image
 mask, one pixel a module (an XObject; inline in certificates made before, and in files Ghostscript
-re-made), which pypdf hands over as it is; the modules are drawn into a small image (four pixels a
-module, with its quiet zone) for zbar (pyzbar): a few milliseconds, where rasterising the page took over
-a second. Only a PDF that paints no such image (a scanned sheet) is rasterised, at 300 dpi with
-poppler's ``pdftoppm`` as a scanner would see the paper; a PNG/JPEG image (a scan, a photo) goes to zbar
-as it is. Only images the page draws count (an image listed in its resources but never drawn is not
-what the paper shows).
-"""
+re-made), handed over as it is by :mod:`pdf_objects` (files of the shape konbini writes) or else pypdf;
+the modules are drawn into a small grey image (two pixels a module, with its quiet zone) for libzbar
+(:mod:`zbar`): a few milliseconds, where rasterising the page took over a second. Neither pypdf nor PIL
+is loaded for a konbini PDF, so that ``konbini-verify`` starts fast. Only a PDF that paints no such
+image (a scanned sheet) is rasterised, at 300 dpi with poppler's ``pdftoppm`` as a scanner would see the
+paper; a PNG/JPEG image (a scan, a photo) goes to zbar as it is. Only images the page draws count (an
+image listed in its resources but never drawn is not what the paper shows)."""
 
 from __future__ import annotations
 
 import io
 import re
-import shutil
-import subprocess
-import tempfile
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
-
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from issuance_server.certificates.record import CertRecord, InvalidRecord, record_text_of, verify_record
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 RASTER_DPI: Final = 300
 _PDF_TIMEOUT_S: Final = 60
 _MAX_PAGES: Final = 50
-_PX_PER_MODULE: Final = 4  # the image zbar gets from an embedded QR: a module four pixels square
+_PX_PER_MODULE: Final = 2  # the image zbar gets from an embedded QR: a module two pixels square
 _QUIET_MODULES: Final = 4
 _FORM_DEPTH: Final = 3  # forms within forms searched for the QR image
 
@@ -44,19 +41,18 @@ class VerifyError(Exception):
         super().__init__(f"{reason}: {detail}")
 
 
-@dataclass(frozen=True)
-class VerifyOutcome:
+class VerifyOutcome(NamedTuple):
     valid: bool
     reason: str | None  # None when valid, else a stable short code
     record: CertRecord | None
 
 
-def _decode_image(image: object) -> list[str]:
-    from pyzbar.pyzbar import ZBarSymbol, decode
+def _decode_image(grey: bytes, width: int, height: int) -> list[str]:
+    """The texts of the QR codes zbar finds in an 8-bit grey image."""
+    from issuance_server.certificates.zbar import decode_qr
 
     texts = []
-    for symbol in decode(image, symbols=[ZBarSymbol.QRCODE]):
-        data: bytes = symbol.data
+    for data in decode_qr(grey, width, height):
         try:
             texts.append(data.decode("utf-8"))
         except UnicodeDecodeError:
@@ -70,13 +66,16 @@ def _decode_image_file(path: Path) -> list[str]:
     try:
         with Image.open(path) as image:
             image.load()
-            return _decode_image(image.convert("L"))
+            grey = image.convert("L")
     except (UnidentifiedImageError, OSError) as exc:
         raise VerifyError("unreadable_file", f"{path}: not a readable PDF or image") from exc
+    return _decode_image(grey.tobytes(), grey.width, grey.height)
 
 
 def _rasterise_page(path: Path, page: int, out_prefix: Path) -> Path | None:
     """One page as a grey PNG at RASTER_DPI; ``None`` past the last page."""
+    import subprocess
+
     try:
         subprocess.run(
             [
@@ -111,21 +110,33 @@ def _qr_size(width: int, height: int) -> bool:
     return width == height and 21 <= width <= 177 and (width - 17) % 4 == 0
 
 
-def _symbol_texts(symbol: Any, dark_is_one: bool | None) -> list[str]:
-    """zbar's reading of ``symbol`` (a PIL image, one pixel a module, no quiet zone) drawn with a white
-    quiet zone at ``_PX_PER_MODULE`` pixels a module. ``dark_is_one``: whether a 1 bit (white to PIL)
-    is a dark module; ``None`` (unknown, as in a CCITT image): both ways are tried."""
-    from PIL import Image, ImageOps
-
-    grey = symbol.convert("L")
-    candidates = {True: [ImageOps.invert(grey)], False: [grey], None: [grey, ImageOps.invert(grey)]}
-    for candidate in candidates[dark_is_one]:
-        framed = ImageOps.expand(candidate, border=_QUIET_MODULES, fill=255)
-        side = framed.width * _PX_PER_MODULE
-        texts = _decode_image(framed.resize((side, side), Image.Resampling.NEAREST))
+def _symbol_texts(rows: list[str], dark_is_one: bool | None) -> list[str]:
+    """zbar's reading of a symbol given one module a character (``rows`` of ``"0"``/``"1"``, no quiet
+    zone), drawn with a white quiet zone at ``_PX_PER_MODULE`` pixels a module. ``dark_is_one``: whether
+    a 1 is a dark module; ``None`` (unknown, as in a CCITT image): both ways are tried. (Built from bytes,
+    without PIL: its import costs a verification of a PDF more than the rest of the reading.)"""
+    px = _PX_PER_MODULE
+    side = (len(rows) + 2 * _QUIET_MODULES) * px
+    margin = b"\xff" * (_QUIET_MODULES * px)
+    for dark_one in {True: (True,), False: (False,), None: (False, True)}[dark_is_one]:
+        light, dark = ("\xff", "\x00") if dark_one else ("\x00", "\xff")
+        scale = str.maketrans({"0": light * px, "1": dark * px})
+        lines = [margin + row.translate(scale).encode("latin-1") + margin for row in rows]
+        quiet = [b"\xff" * side] * (_QUIET_MODULES * px)
+        grey = b"".join([*quiet, *(line for line in lines for _ in range(px)), *quiet])
+        texts = _decode_image(grey, side, side)
         if texts:
             return texts
     return []
+
+
+def _bit_rows(data: bytes, n: int) -> list[str]:
+    """The rows of an n x n 1-bit image (each row padded to a byte) as strings of ``"0"``/``"1"``."""
+    stride = (n + 7) // 8
+    return [
+        format(int.from_bytes(data[r * stride : (r + 1) * stride], "big"), f"0{stride * 8}b")[:n]
+        for r in range(n)
+    ]
 
 
 def _dark_is_one(decode: object) -> bool:
@@ -135,8 +146,6 @@ def _dark_is_one(decode: object) -> bool:
 
 def _xobject_texts(image: Any) -> list[str]:
     """QR texts of an image XObject that holds a symbol one pixel a module (1 bit, a mask or grey)."""
-    from PIL import Image
-
     n = image.get("/Width")
     if not isinstance(n, int) or not _qr_size(n, image.get("/Height", -1)):
         return []
@@ -147,9 +156,11 @@ def _xobject_texts(image: Any) -> list[str]:
     data = image.get_data()
     if len(data) != n * ((n + 7) // 8):
         return []
-    return _symbol_texts(Image.frombytes("1", (n, n), data), _dark_is_one(image.get("/Decode")))
+    return _symbol_texts(_bit_rows(data, n), _dark_is_one(image.get("/Decode")))
 
 
+_DRAWN: Final = re.compile(rb"(/[^\s/\[\]<>(){}%]+)\s*Do\b")  # the names of the XObjects a content draws
+_WHITE_IS_ONE: Final = bytes(b"1"[0] if v >= 128 else b"0"[0] for v in range(256))  # grey -> "0"/"1"
 _INLINE_IMAGE: Final = re.compile(rb"(?<![^\s])BI\s(.{1,400}?)\sID\s", re.S)
 _INLINE_TOKEN: Final = re.compile(rb"/[^\s/\[\]<>()]+|\[[^\]]*\]|<<.*?>>|[-+.\d]+|true|false", re.S)
 _INLINE_KEYS: Final = {b"W": b"Width", b"H": b"Height", b"IM": b"ImageMask", b"D": b"Decode", b"F": b"Filter"}
@@ -160,10 +171,6 @@ def _inline_texts(content: bytes) -> Iterator[list[str]]:
     """QR texts of each inline image (``BI ... ID ... EI``) in ``content`` that holds a symbol one pixel
     a module: konbini's certificates before the QR became an XObject (``/F /AHx``), and files re-made
     by Ghostscript (CUPS's PDF printer), which writes small images inline, ``/F /CCF``."""
-    from PIL import Image, UnidentifiedImageError
-    from pypdf.filters import CCITTFaxDecode
-    from pypdf.generic import DictionaryObject, NameObject, NumberObject
-
     for match in _INLINE_IMAGE.finditer(content):
         tokens = _INLINE_TOKEN.findall(match.group(1))
         entries = {_INLINE_KEYS.get(k[1:], k[1:]): v for k, v in zip(tokens[::2], tokens[1::2], strict=False)}
@@ -185,6 +192,10 @@ def _inline_texts(content: bytes) -> Iterator[list[str]]:
             elif filter_name in (b"Fl", b"FlateDecode"):
                 data = zlib.decompress(data)
             elif filter_name in (b"CCF", b"CCITTFaxDecode"):
+                from PIL import Image
+                from pypdf.filters import CCITTFaxDecode
+                from pypdf.generic import DictionaryObject, NameObject, NumberObject
+
                 parms = dict(re.findall(rb"/(\w+)\s+(-?\d+|true|false)", entries.get(b"DecodeParms", b"")))
                 tiff = CCITTFaxDecode.decode(
                     data,
@@ -197,15 +208,19 @@ def _inline_texts(content: bytes) -> Iterator[list[str]]:
                     ),
                     height=n,
                 )
-                symbol = Image.open(io.BytesIO(tiff))
-                symbol.load()
-                yield _symbol_texts(symbol, None)
+                with Image.open(io.BytesIO(tiff)) as symbol:
+                    grey = symbol.convert("L").tobytes()
+                if len(grey) != n * n:
+                    continue
+                yield _symbol_texts(
+                    [grey[r * n : (r + 1) * n].translate(_WHITE_IS_ONE).decode() for r in range(n)], None
+                )
                 continue
             elif filter_name:
                 continue
             if len(data) >= n * ((n + 7) // 8):
-                yield _symbol_texts(Image.frombytes("1", (n, n), data[: n * ((n + 7) // 8)]), dark_is_one)
-        except (ValueError, zlib.error, UnidentifiedImageError, OSError):
+                yield _symbol_texts(_bit_rows(data, n), dark_is_one)
+        except (ValueError, zlib.error, OSError):  # PIL's UnidentifiedImageError is an OSError
             continue
 
 
@@ -217,8 +232,9 @@ def _painted_images(resources: Any, content: bytes, depth: int = 0) -> Iterator[
     if xobjects is None:
         return
     xobjects = xobjects.get_object()
+    drawn = set(_DRAWN.findall(content))
     for name in xobjects:
-        if not re.search(re.escape(name.encode("latin-1")) + rb"\s*Do\b", content):
+        if name.encode("latin-1") not in drawn:
             continue  # listed but never drawn: not what the page shows
         xobject = xobjects[name].get_object()
         subtype = xobject.get("/Subtype")
@@ -230,20 +246,45 @@ def _painted_images(resources: Any, content: bytes, depth: int = 0) -> Iterator[
 
 def _embedded_qr_texts(path: Path) -> list[str]:
     """QR texts of the first page that paints a QR symbol as an image, read from the file without
-    rasterising; ``[]`` for a PDF that has none or that pypdf cannot read (it is rasterised then)."""
+    rasterising; ``[]`` for a PDF that has none or that pypdf cannot read (it is rasterised then).
+    A file of the shape konbini writes is read by :mod:`pdf_objects` (pypdf costs 80 ms to import);
+    any other, or one in which that finds no QR, by pypdf."""
+    from issuance_server.certificates.pdf_objects import PdfObjects, Unsupported
+
+    try:
+        doc = PdfObjects.open(path)
+        pages = ((page.get("/Resources"), doc.contents(page)) for page in doc.pages(_MAX_PAGES))
+        texts = _first_painted_qr(pages)
+    except (Unsupported, ValueError, TypeError, KeyError, AttributeError, zlib.error, OSError):
+        texts = []
+    return texts or _embedded_qr_texts_pypdf(path)
+
+
+def _embedded_qr_texts_pypdf(path: Path) -> list[str]:
+    """:func:`_embedded_qr_texts` for any PDF pypdf reads."""
     from pypdf import PdfReader
     from pypdf.errors import PyPdfError
 
     try:
         reader = PdfReader(path)
-        for page in reader.pages[:_MAX_PAGES]:
-            contents = page.get_contents()
-            content = contents.get_data() if contents is not None else b""
-            for texts in _painted_images(page.get("/Resources"), content):
-                if texts:
-                    return texts
+        return _first_painted_qr(
+            (page.get("/Resources"), _content(page)) for page in reader.pages[:_MAX_PAGES]
+        )
     except (PyPdfError, ValueError, TypeError, KeyError, AttributeError, zlib.error, OSError):
         return []
+
+
+def _content(page: Any) -> bytes:
+    contents = page.get_contents()
+    return contents.get_data() if contents is not None else b""
+
+
+def _first_painted_qr(pages: Iterator[tuple[Any, bytes]]) -> list[str]:
+    """QR texts of the first of ``pages`` (resources, content) that paints a QR image."""
+    for resources, content in pages:
+        for texts in _painted_images(resources, content):
+            if texts:
+                return texts
     return []
 
 
@@ -255,6 +296,9 @@ def _decode_pdf(path: Path) -> list[str]:
 
 def _rasterised_qr_texts(path: Path) -> list[str]:
     """QR texts of the first page that has any, the pages rasterised one by one."""
+    import shutil
+    import tempfile
+
     if shutil.which("pdftoppm") is None:
         raise VerifyError("unreadable_file", "pdftoppm not found (install poppler-utils)")
     with tempfile.TemporaryDirectory(prefix="konbini-verify-") as tmp:

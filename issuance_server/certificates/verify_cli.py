@@ -16,13 +16,11 @@ worst of them.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from wire.cli import CommandParser, http_url
 
@@ -97,8 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-@dataclass(frozen=True)
-class ServerAnswer:
+class ServerAnswer(NamedTuple):
     result: str  # VALID | VOIDED | UNKNOWN_SERIAL | INVALID
     serial_status: str | None
     reason: str | None
@@ -114,7 +111,8 @@ def ask_server(
     server: str, qr_text: str, timeout: float = SERVER_TIMEOUT_S, server_ca: Path | None = None
 ) -> ServerAnswer | None:
     """The server's view of the record; ``None`` if it cannot be reached or answers nonsense."""
-    import ssl  # here, as the client: a check without --server does not load them
+    import json  # here, as the client: a check without --server does not load them
+    import ssl
 
     from wire.http_json import HttpError, JsonClient
 

@@ -35,9 +35,30 @@ def test_both_dot_sizes_cover_the_same_share() -> None:
     assert fine == pytest.approx(coarse, rel=0.01)  # an even tint on the original
 
 
-def test_tile_is_paths_only() -> None:
-    ops = zlib.decompress(anticopy.pattern().tile).decode("ascii")
-    assert " re" in ops and "Tj" not in ops and "BT" not in ops
+def test_the_mask_has_small_dots_outside_the_word_and_large_inside() -> None:
+    """One tile's worth of the mask, cell by cell (1 mm, eight pixels square): four pixels set in every
+    cell (an even tint), as four separate dots outside the word and one 2x2 dot inside it."""
+    size = anticopy.PX_PER_MM
+    w, h = anticopy.TILE_W_MM, anticopy.TILE_H_MM
+    tint = anticopy.tint_mask(w + 2 * anticopy.OFFSET_MM, h + 2 * anticopy.OFFSET_MM)
+    assert (tint.width, tint.height) == (w * size, h * size)
+    stride = (tint.width + 7) // 8
+    data = zlib.decompress(tint.data)
+    bits = [
+        format(int.from_bytes(data[r * stride : (r + 1) * stride], "big"), "b").zfill(stride * 8)
+        for r in range(tint.height)
+    ]
+    mask = anticopy.word_mask()
+    for j in range(h):  # mm rows from the top, as word_mask's
+        for i in range(w):
+            cell = [bits[j * size + r][i * size : (i + 1) * size] for r in range(size)]
+            set_px = [(r, c) for r in range(size) for c in range(size) if cell[r][c] == "1"]
+            assert len(set_px) == 4, (i, j)
+            rows, cols = {r for r, _ in set_px}, {c for _, c in set_px}
+            if mask[j][i]:
+                assert max(rows) - min(rows) == 1 and max(cols) - min(cols) == 1  # one 2x2 dot
+            else:
+                assert max(rows) - min(rows) == 4 and max(cols) - min(cols) == 4  # four dots, 0.5 mm apart
 
 
 def xobjects(page: object) -> dict[str, object]:
@@ -46,20 +67,19 @@ def xobjects(page: object) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_the_dots_are_a_tiling_pattern_filled_over_the_page(
+def test_the_dots_are_one_image_mask_drawn_over_the_page(
     kind: str, render_req: RenderReq, tmp_path: Path
 ) -> None:
     cert = render_req(request(kind))
     (page,) = PdfReader(_write(tmp_path, cert)).pages
     content = page.get_contents().get_data().decode("latin-1")  # type: ignore[union-attr]
     (tint,) = [name for name in xobjects(page) if "Tint" in name]
-    assert content.count(f"{tint} Do") == 1  # one form...
-    form = xobjects(page)[tint]
-    (pattern,) = (p.get_object() for p in form["/Resources"]["/Pattern"].values())  # type: ignore[index]
-    assert (pattern["/PatternType"], pattern["/PaintType"]) == (1, 1)  # ...filled with a tiling pattern
-    assert pattern["/XStep"] == anticopy.TILE_W_MM and pattern["/YStep"] == 2 * anticopy.TILE_H_MM
-    (tile,) = (t.get_object() for t in pattern["/Resources"]["/XObject"].values())
-    assert tile.get_data().count(b" re") > 2_000  # the cell draws the tile's dots
+    assert content.count(f"{tint} Do") == 1  # drawn once...
+    image = xobjects(page)[tint]
+    assert (image["/Subtype"], image["/ImageMask"]) == ("/Image", True)  # type: ignore[index]
+    assert image["/Width"] >= 193 * anticopy.PX_PER_MM  # type: ignore[index]  # ...over the sheet
+    assert image["/Height"] >= 280 * anticopy.PX_PER_MM  # type: ignore[index]
+    assert len(image._data) < 10_000  # type: ignore[attr-defined]  # compressed: a few kB
     assert content.count(" re") < 60  # the page itself draws no dots
     assert len(content) < 30_000
 
@@ -77,7 +97,7 @@ def test_several_pages_share_one_background_form(render_req: RenderReq, tmp_path
         grounds.add(names[0])
     assert len(grounds) == 1
     pdf = cert.pdf
-    assert pdf.count(b"/PatternType 1") == 1  # the dots: one pattern (its tile in its resources)
+    assert len(set(re.findall(rb"/FormXob\.kbTint\d+", pdf))) == 1  # the dots: one image mask
     assert len(set(re.findall(rb"/FormXob\.kbQR\d+", pdf))) == 1  # the QR image too
 
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pytest
@@ -45,7 +44,7 @@ def test_round_trip_keeps_every_field(issuing_key: Ed25519PrivateKey) -> None:
 
 
 def test_issue_time_in_utc_round_trips_as_the_same_instant(issuing_key: Ed25519PrivateKey) -> None:
-    utc = replace(RECORD, issued_at=datetime(2026, 11, 26, 1, 30, tzinfo=UTC))
+    utc = RECORD._replace(issued_at=datetime(2026, 11, 26, 1, 30, tzinfo=UTC))
     back = verify_record(sign_record(utc, issuing_key), issuing_key.public_key())
     assert back.issued_at == utc.issued_at
     assert back.issued_at.hour == 10  # shown in JST
@@ -131,7 +130,7 @@ def test_version_prefix_is_signed(issuing_key: Ed25519PrivateKey) -> None:
 )
 def test_unsignable_records_are_refused(issuing_key: Ed25519PrivateKey, change: dict[str, object]) -> None:
     with pytest.raises(ValueError):
-        sign_record(replace(RECORD, **change), issuing_key)  # type: ignore[arg-type]
+        sign_record(RECORD._replace(**change), issuing_key)  # type: ignore[arg-type]
 
 
 def test_pem_round_trip(tmp_path, issuing_key: Ed25519PrivateKey) -> None:  # type: ignore[no-untyped-def]

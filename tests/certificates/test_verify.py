@@ -165,3 +165,124 @@ def test_a_pdf_remade_by_ghostscript_is_read_without_rasterising(
     assert b"/CCF" in _page_content(remade) or b"/CCITTFaxDecode" in _page_content(remade)
     monkeypatch.setattr(verify, "_rasterise_page", _no_rasterising)
     assert extract_record_text(remade) == certificate.record_text
+
+
+# ------------------------------------------------------------------ the fast path: pdf_objects and zbar
+
+
+def test_a_konbini_pdf_is_read_without_loading_pypdf_pil_or_pyzbar(
+    render: Callable[..., RenderedCertificate], tmp_path: Path
+) -> None:
+    """What makes ``konbini-verify`` start fast: the file is read by ``pdf_objects`` and the QR decoded
+    by libzbar from bytes; pypdf, PIL and pyzbar (together ~150 ms of imports) are never loaded."""
+    import sys
+
+    cert = render([synthetic_person(atena_no=f"000000010{i}") for i in range(3)], layout="kojin")
+    path = tmp_path / "c.pdf"
+    path.write_bytes(cert.pdf)
+    script = (
+        "import sys; from pathlib import Path\n"
+        "from issuance_server.certificates.verify import extract_record_text\n"
+        f"print(extract_record_text(Path({str(path)!r})))\n"
+        "print(sorted(m for m in ('pypdf', 'PIL', 'pyzbar', 'reportlab') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines() == [cert.record_text, "[]"]
+
+
+def test_pages_and_contents_are_those_pypdf_reads(
+    render: Callable[..., RenderedCertificate], certificate_pdf: Path, tmp_path: Path
+) -> None:
+    from pypdf import PdfReader
+
+    from issuance_server.certificates.pades import create_signing_identity, load_signer, sign_pdf
+    from issuance_server.certificates.pdf_objects import PdfObjects
+
+    cert = render([synthetic_person(atena_no=f"000000010{i}") for i in range(3)], layout="kojin")
+    create_signing_identity(tmp_path / "secrets", tmp_path / "keys", "鹿児島市")
+    signed = sign_pdf(certificate_pdf.read_bytes(), load_signer(tmp_path / "secrets", tmp_path / "keys"))
+    assert b"/Prev" in signed  # an incremental update: a second cross-reference section
+    for pdf in (cert.pdf, signed):
+        doc = PdfObjects(pdf)
+        reference = PdfReader(io.BytesIO(pdf)).pages
+        pages = list(doc.pages(50))
+        assert len(pages) == len(reference) and len(list(doc.pages(1))) == 1
+        for page, expected in zip(pages, reference, strict=True):
+            contents = expected.get_contents()
+            assert contents is not None
+            assert doc.contents(page).rstrip() == contents.get_data().rstrip()
+            names = set(page["/Resources"]["/XObject"])
+            assert names == set(expected["/Resources"]["/XObject"]) and any("kbQR" in n for n in names)
+
+
+def _startxref(pdf: bytes) -> int:
+    return int(pdf[pdf.rindex(b"startxref") :].split()[1])
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        # a cross-reference stream where the table should be (what PDF 1.5 writers make)
+        lambda pdf: pdf[: pdf.rindex(b"startxref")] + b"startxref\n%d\n%%%%EOF\n" % pdf.index(b"1 0 obj"),
+        # another object number where the table says the QR image is
+        lambda pdf: re.sub(
+            rb"\n(\d+)(?= 0 obj\s*<<\s*/BitsPerComponent 1)", lambda m: b"\n" + b"0" * len(m[1]), pdf
+        ),
+        # an encrypted file
+        lambda pdf: pdf.replace(b"/Root", b"/Encrypt 1 0 R /Root", 1),
+        # the QR image's stream with a /Length that is wrong (the file's size and offsets kept)
+        lambda pdf: re.sub(
+            rb"(?<=/Length )(\d+)(?= /Subtype /Image)", lambda m: b"%d" % (int(m[1]) - 9), pdf
+        ),
+    ],
+    ids=["xref-stream", "offset", "encrypted", "length"],
+)
+def test_files_of_another_shape_are_left_to_pypdf(
+    damage: Callable[[bytes], bytes], certificate_pdf: Path, certificate: RenderedCertificate, tmp_path: Path
+) -> None:
+    from issuance_server.certificates.pdf_objects import PdfObjects, Unsupported
+
+    pdf = damage(certificate_pdf.read_bytes())
+    with pytest.raises(Unsupported):
+        doc = PdfObjects(pdf)
+        for page in doc.pages(50):
+            for name in page["/Resources"]["/XObject"]:
+                page["/Resources"]["/XObject"][name].get_data()
+
+
+def test_a_file_pdf_objects_cannot_read_is_read_by_pypdf(
+    certificate: RenderedCertificate, certificate_pdf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file re-saved with an offset off (viewers and pypdf repair that) is still read from the file."""
+    from issuance_server.certificates.pdf_objects import PdfObjects, Unsupported
+
+    path = tmp_path / "shifted.pdf"
+    path.write_bytes(certificate_pdf.read_bytes().replace(b"\n1 0 obj", b"\n 1 0 obj", 1))
+    with pytest.raises(Unsupported):
+        PdfObjects.open(path)
+    monkeypatch.setattr(verify, "_rasterise_page", _no_rasterising)
+    assert extract_record_text(path) == certificate.record_text
+
+
+def test_public_key_files_read_directly_and_by_cryptography_agree(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    from issuance_server.certificates.record import load_public_key, public_key_pem
+
+    key = Ed25519PrivateKey.generate().public_key()
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    plain, wrapped, other = tmp_path / "plain.pub", tmp_path / "wrapped.pub", tmp_path / "rsa.pub"
+    plain.write_bytes(public_key_pem(key))
+    wrapped.write_bytes(b"issuing key of the city\n" + public_key_pem(key))  # read by cryptography
+    for path in (plain, wrapped):
+        loaded = load_public_key(path)
+        assert loaded.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw) == raw
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    other.write_bytes(
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    with pytest.raises(ValueError, match="not an Ed25519 public key"):
+        load_public_key(other)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -53,9 +52,7 @@ def test_voided_and_unconfirmed() -> None:
 
 
 def test_everything_is_escaped() -> None:
-    evil = dataclasses.replace(
-        RECORD, name='<script>alert("x")</script>', address="a&b <i>c</i>", serial='"><b>'
-    )
+    evil = RECORD._replace(name='<script>alert("x")</script>', address="a&b <i>c</i>", serial='"><b>')
     page = result_page("valid", evil, '<img src=x onerror="y">')
     assert "<script>" not in page and "<i>" not in page and "<b>" not in page and "<img" not in page
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
