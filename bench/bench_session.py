@@ -176,6 +176,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        # ``python -m`` puts the working folder first on the path: run from one with no code in it, so
+        # that each server runs the code it is meant to (this checkout's, or --against's on PYTHONPATH).
+        os.chdir(tmp)
         direct = Stack(Path(tmp) / "tls", residents=1000)
         stacks = [direct]
         proxied = against = None
