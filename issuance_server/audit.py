@@ -83,8 +83,8 @@ class AuditLog:
     async def append(
         self, actor: Actor, action: str, result: str, subject: str | None = None, **details: Any
     ) -> None:
-        async with self._db.transaction() as tx:
-            await self.append_in(tx, actor, action, result, subject, **details)
+        key = self._key  # in a transaction of its own: one hop to the database's thread
+        await self._db.write(lambda conn: append_sync(conn, key, actor, action, result, subject, **details))
 
     async def append_in(
         self,

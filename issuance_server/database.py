@@ -73,6 +73,17 @@ def _fetchall(sql: str, params: Any, conn: sqlite3.Connection) -> list[Any]:
         return cur.fetchall()
 
 
+def _in_write_transaction(fn: Callable[[sqlite3.Connection], T], conn: sqlite3.Connection) -> T:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(conn)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result
+
+
 @dataclass
 class _Reader:
     conn: aiosqlite.Connection
@@ -177,6 +188,13 @@ class Database:
     async def execute(self, sql: str, params: Params = ()) -> int:
         async with self.lock:
             return await Transaction(self.conn).execute(sql, params)
+
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn(connection)`` in a write transaction of its own (committed, or rolled back if it raises),
+        in one hop to the writer's thread where ``transaction()`` takes one for BEGIN, each statement and
+        COMMIT."""
+        async with self.lock:
+            return await Transaction(self.conn).run(partial(_in_write_transaction, fn))
 
     async def executescript(self, script: str) -> None:
         async with self.lock:
