@@ -1,10 +1,19 @@
-"""Server CPU per complete kiosk session (open, authenticate, menu, issue, fetch PDF, print report, end),
-with and without TLS, side by side in one run.
+"""Server CPU per complete kiosk session (open, authenticate, menu, quote, issue, fetch PDF, print report,
+end) against its floor, with and without TLS, side by side in one run.
 
-Runs two stacks of real processes (registry_sim and the server): one serving kiosks over mutual TLS, one
-with ``plain_http`` behind HAProxy (which then does the TLS); drives sessions on both in alternating
-rounds with software cards (the card's own cost is in bench_card.py) and reads CPU time from /proc.
-``--profile FILE`` also records the server with py-spy (``pip install py-spy``).
+    .venv/bin/python bench/bench_session.py [-n 200] [--rounds 4] [--no-proxy] [--against DIR] [--profile FILE]
+
+The floor is what a session cannot do without: one argon2id verify with the server's parameters plus the
+1-person 住民票 base page of bench_render.py (its text drawn with drawString, and the QR matrix), both
+measured in this process (CPU time, medians) between the batches of each round; the figure is server CPU
+per session / floor, goal at most 1.2.
+
+Runs stacks of real processes (registry_sim and the server): one serving kiosks over mutual TLS, one with
+``plain_http`` behind HAProxy (which then does the TLS; ``--no-proxy`` leaves it out) and with
+``--against DIR`` one more whose server runs the code of another checkout (e.g. a copy of main) for a
+before/after ratio from the same run; drives sessions on each in alternating rounds with software cards
+(the card's own cost is in bench_card.py) and reads CPU time from /proc.
+``--profile FILE`` also records the TLS server with py-spy (``pip install py-spy``) as raw folded stacks.
 """
 
 from __future__ import annotations
@@ -14,16 +23,31 @@ import dataclasses
 import os
 import signal
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
+from argon2 import PasswordHasher, Type
+
+from issuance_server.certificates import fonts
+from issuance_server.certificates.qr import qr_matrix
+from issuance_server.certificates.render import build_layout, render_certificate
+from issuance_server.settings import load_settings
 from konbini_demo.soft_kiosk import SoftKiosk
 from konbini_demo.stack import Stack
 from konbini_demo.tls_proxy import start_tls_proxy
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_render  # a sibling script: the floor's page is its base page
+
+GOAL = 1.2
+FLOOR_PAGE = "juminhyo (setai, 1 person)"
 
 
 def cpu_seconds(pid: int) -> float:
@@ -69,79 +93,157 @@ def run_sessions(
     )
 
 
+class Floor:
+    """The floor's pieces, each timed in CPU seconds of this process; medians over all rounds."""
+
+    def __init__(self, server_env: dict[str, str]) -> None:
+        s = load_settings(env=server_env)
+        hasher = PasswordHasher(
+            time_cost=s.argon2_time_cost,
+            memory_cost=s.argon2_memory_kib,
+            parallelism=s.argon2_parallelism,
+            type=Type.ID,
+        )
+        stored = hasher.hash(b"p" * 32)
+        self.params = f"m={s.argon2_memory_kib} KiB t={s.argon2_time_cost} p={s.argon2_parallelism}"
+        fonts.register_fonts()
+        req = bench_render.requests()[FLOOR_PAGE]
+        record = render_certificate(req, bench_render.KEY).record_text
+        texts = bench_render.page_texts(build_layout(req))
+        self.pieces: dict[str, Callable[[], object]] = {
+            "argon2id verify": partial(hasher.verify, stored, b"p" * 32),
+            "page text": partial(bench_render.text_pages, texts),
+            "QR matrix": partial(qr_matrix, record),
+        }
+        self.times: dict[str, list[float]] = {name: [] for name in self.pieces}
+        self.measure(1)
+        self.times = {name: [] for name in self.pieces}  # the warm-up does not count
+
+    def measure(self, n: int) -> None:
+        for _ in range(n):
+            for name, fn in self.pieces.items():
+                t0 = time.process_time()
+                fn()
+                self.times[name].append(time.process_time() - t0)
+
+    def medians(self) -> dict[str, float]:
+        return {name: statistics.median(t) for name, t in self.times.items()}
+
+    def total(self) -> float:
+        return sum(self.medians().values())
+
+
+@dataclasses.dataclass
+class Target:
+    """A server the bench drives: its kiosks, the pids whose CPU counts, and the CPU seconds so far."""
+
+    label: str
+    kiosks: list[SoftKiosk]
+    pids: list[int]
+    cpu: list[float] = dataclasses.field(default_factory=list)
+
+    def add(self, cpu: list[float]) -> None:
+        self.cpu = [a + b for a, b in zip(self.cpu, cpu, strict=True)] if self.cpu else cpu
+
+
+def start_profile(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    py_spy = str(Path(sys.executable).parent / "py-spy")
+    spy = subprocess.Popen(
+        [py_spy, "record", "-p", str(pid), "-o", str(out), "-f", "raw", "--nonblocking"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1)
+    return spy
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("-n", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument(
-        "--rounds", type=int, default=4, help="alternate TLS and plain batches this many times"
+        "--rounds", type=int, default=4, help="alternate the servers' batches this many times"
+    )
+    parser.add_argument("--no-proxy", action="store_true", help="leave out the server behind HAProxy")
+    parser.add_argument(
+        "--against", type=Path, metavar="DIR", help="also run a server from the checkout in DIR"
+    )
+    parser.add_argument(
+        "--floor-runs", type=int, default=5, help="floor measurements after each round's batches"
     )
     parser.add_argument(
         "--profile", type=Path, help="write a py-spy profile (raw folded stacks) of the TLS server here"
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        # ``python -m`` puts the working folder first on the path: run from one with no code in it, so
+        # that each server runs the code it is meant to (this checkout's, or --against's on PYTHONPATH).
+        os.chdir(tmp)
         direct = Stack(Path(tmp) / "tls", residents=1000)
-        proxied = Stack(Path(tmp) / "plain", residents=1000, server_settings={"KONBINI_PLAIN_HTTP": "1"})
+        stacks = [direct]
+        proxied = against = None
+        if not args.no_proxy:
+            proxied = Stack(Path(tmp) / "plain", residents=1000, server_settings={"KONBINI_PLAIN_HTTP": "1"})
+            stacks.append(proxied)
+        if args.against is not None:
+            code = str(args.against.resolve())
+            against = Stack(Path(tmp) / "against", residents=1000, server_settings={"PYTHONPATH": code})
+            stacks.append(against)
+        targets: list[Target] = []
         try:
-            direct.start()
-            proxied.start()
-            haproxy, port = start_tls_proxy(proxied.server_dir, proxied.server_port, proxied.logs)
-            proxied.services["haproxy"] = haproxy
-            tls_kiosks = kiosks_of(direct, args.concurrency)
-            plain_kiosks = kiosks_of(proxied, args.concurrency, f"https://127.0.0.1:{port}")
-            tls_pid = direct.services["server"].proc.pid
-            plain_pids = [proxied.services["server"].proc.pid, haproxy.proc.pid]
-            spy = None
-            if args.profile:
-                py_spy = str(Path(sys.executable).parent / "py-spy")
-                spy = subprocess.Popen(
-                    [
-                        py_spy,
-                        "record",
-                        "-p",
-                        str(tls_pid),
-                        "-o",
-                        str(args.profile),
-                        "-f",
-                        "raw",
-                        "--nonblocking",
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-                time.sleep(1)
+            for stack in stacks:
+                stack.start()
+            floor = Floor(direct.server_env())
+            server_pid = direct.services["server"].proc.pid
+            targets.append(Target("mutual TLS", kiosks_of(direct, args.concurrency), [server_pid]))
+            if proxied is not None:
+                haproxy, port = start_tls_proxy(proxied.server_dir, proxied.server_port, proxied.logs)
+                proxied.services["haproxy"] = haproxy
+                kiosks = kiosks_of(proxied, args.concurrency, f"https://127.0.0.1:{port}")
+                pids = [proxied.services["server"].proc.pid, haproxy.proc.pid]
+                targets.append(Target("plain HTTP behind HAProxy", kiosks, pids))
+            if against is not None:
+                pid = against.services["server"].proc.pid
+                label = f"mutual TLS, code of {args.against}"
+                targets.append(Target(label, kiosks_of(against, args.concurrency), [pid]))
+            spy = start_profile(server_pid, args.profile) if args.profile else None
             batch = max(1, args.n // args.rounds)
-            tls_cpu = plain_cpu = proxy_cpu = 0.0
             failed = 0
             t0 = time.perf_counter()
-            for _ in range(args.rounds):  # side by side: drift on the machine touches both alike
-                [cpu], bad = run_sessions(tls_kiosks, batch, args.concurrency, [tls_pid])
-                tls_cpu, failed = tls_cpu + cpu, failed + bad
-                [cpu, proxy], bad = run_sessions(plain_kiosks, batch, args.concurrency, plain_pids)
-                plain_cpu, proxy_cpu, failed = plain_cpu + cpu, proxy_cpu + proxy, failed + bad
+            for _ in range(args.rounds):  # side by side: drift on the machine touches all alike
+                for target in targets:
+                    cpu, bad = run_sessions(target.kiosks, batch, args.concurrency, target.pids)
+                    target.add(cpu)
+                    failed += bad
+                floor.measure(args.floor_runs)
             wall = time.perf_counter() - t0
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
                 spy.wait(30)
         finally:
-            proxied.stop()
-            direct.stop()
+            for stack in reversed(stacks):
+                stack.stop()
     n = batch * args.rounds
 
     def ms(cpu: float) -> str:
-        return f"{cpu / n * 1000:.1f} ms"
+        return f"{cpu / n * 1000:5.1f} ms"
 
     print(
-        f"{n} + {n} kiosk sessions ({failed} failed), {args.concurrency} at a time, in {args.rounds} alternating"
-        f" rounds ({2 * n / wall:.1f} sessions/s; client and server share this machine's 2 cores)"
+        f"{len(targets)} x {n} kiosk sessions ({failed} failed), {args.concurrency} at a time, in {args.rounds}"
+        f" alternating rounds ({len(targets) * n / wall:.1f} sessions/s; client and server share this"
+        f" machine's {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f})"
     )
-    print(f"server CPU per session over mutual TLS (a new TLS connection each session): {ms(tls_cpu)}")
-    print(f"server CPU per session without TLS (plain HTTP behind HAProxy):            {ms(plain_cpu)}")
-    print(
-        f"TLS costs the server {ms(tls_cpu - plain_cpu)} a session ({(tls_cpu / plain_cpu - 1) * 100:+.0f}%);"
-        f" HAProxy doing it instead: {ms(proxy_cpu)} a session"
-    )
+    pieces = ", ".join(f"{name} {t * 1000:.1f} ms" for name, t in floor.medians().items())
+    floor_s = floor.total()
+    print(f"floor: {floor_s * 1000:.1f} ms CPU ({pieces}; argon2id {floor.params}; CPU medians of this run)")
+    print(f"server CPU per session (a new TLS connection each session), and / floor (goal <= {GOAL}):")
+    for target in targets:
+        server = target.cpu[0]
+        ratio = server / n / floor_s
+        verdict = "meets the goal" if ratio <= GOAL else "over the goal"
+        print(f"  {target.label:<40} {ms(server)}  {ratio:.2f}x  {verdict}")
+        if len(target.cpu) > 1:
+            print(f"  {'  + HAProxy doing the TLS':<40} {ms(target.cpu[1])}")
 
 
 if __name__ == "__main__":

@@ -83,8 +83,8 @@ class AuditLog:
     async def append(
         self, actor: Actor, action: str, result: str, subject: str | None = None, **details: Any
     ) -> None:
-        async with self._db.transaction() as tx:
-            await self.append_in(tx, actor, action, result, subject, **details)
+        key = self._key  # in a transaction of its own: one hop to the database's thread
+        await self._db.write(lambda conn: append_sync(conn, key, actor, action, result, subject, **details))
 
     async def append_in(
         self,
@@ -95,9 +95,8 @@ class AuditLog:
         subject: str | None = None,
         **details: Any,
     ) -> None:
-        row = await tx.fetchone(_LAST_HASH)
-        prev = row[0] if row else GENESIS
-        await tx.execute(_INSERT, _row(self._key, prev, actor, action, result, subject, details))
+        key = self._key  # the chain's head read and the row written in one hop to the database's thread
+        await tx.run(lambda conn: append_sync(conn, key, actor, action, result, subject, **details))
 
 
 _LAST_HASH = "SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1"

@@ -14,17 +14,28 @@ from issuance_server.core import ServerCore
 log = logging.getLogger("konbini.card_crl")
 
 
-async def refresh_crl(core: ServerCore, url: str, timeout_s: float = 5.0) -> bool:
+# Kept-alive connections are dropped after this long idle, before a server would close them under a fetch.
+_KEEPALIVE_S = 15.0
+
+
+def crl_session(core: ServerCore, url: str, timeout_s: float = 5.0) -> aiohttp.ClientSession:
+    """An HTTP client for the CRL's source. The registry (J-LIS's stand-in) publishes it: reached like the
+    registry, with the link's TLS. Kept for the refresh loop's life, so that refreshes a few seconds apart
+    (tests, demos) reuse the connection instead of a TLS handshake each."""
+    same_host = core.registry_ssl is not None and url.startswith(core.settings.registry_url.rstrip("/"))
+    connector = aiohttp.TCPConnector(
+        ssl=core.registry_ssl if same_host and core.registry_ssl else True, keepalive_timeout=_KEEPALIVE_S
+    )
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s), connector=connector)
+
+
+async def refresh_crl(core: ServerCore, url: str, http: aiohttp.ClientSession | None = None) -> bool:
+    """Fetch the CRL and hold it if it is valid (``http``: the loop's client; default a client of its own)."""
+    if http is None:
+        async with crl_session(core, url) as own:
+            return await refresh_crl(core, url, own)
     try:
-        # The registry (J-LIS's stand-in) publishes it: reached like the registry, with the link's TLS.
-        same_host = core.registry_ssl is not None and url.startswith(core.settings.registry_url.rstrip("/"))
-        connector = aiohttp.TCPConnector(ssl=core.registry_ssl if same_host and core.registry_ssl else True)
-        async with (
-            aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=timeout_s), connector=connector
-            ) as http,
-            http.get(url) as resp,
-        ):
+        async with http.get(url) as resp:
             if resp.status != 200:
                 log.warning("card CRL not fetched from %s: HTTP %d", url, resp.status)
                 return False
@@ -46,6 +57,7 @@ async def refresh_crl(core: ServerCore, url: str, timeout_s: float = 5.0) -> boo
 
 
 async def crl_loop(core: ServerCore, url: str) -> None:
-    while True:
-        await asyncio.sleep(core.settings.card_crl_refresh_s)
-        await refresh_crl(core, url)
+    async with crl_session(core, url) as http:
+        while True:
+            await asyncio.sleep(core.settings.card_crl_refresh_s)
+            await refresh_crl(core, url, http)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import sqlite3
 from datetime import datetime
+from typing import Any
 
 from issuance_server.api_errors import ApiError
 from issuance_server.clock import JST
@@ -30,22 +32,29 @@ async def load_facts(tx: Transaction, atena_no: str, now: datetime) -> Facts:
     holder = await Replica.resident(tx, atena_no)
     if holder is None:
         return Facts(now=now, holder=None)
-    household = await tx.fetchall(
-        "SELECT * FROM replica.resident WHERE household_no = ? AND status = 'resident'"
-        " ORDER BY relationship != '世帯主', birth_date, atena_no",
-        (holder["household_no"],),
-    )
-    seals = await tx.fetchall(
-        "SELECT * FROM replica.seal WHERE owner_atena_no = ? ORDER BY status != 'active', registered_on DESC",
-        (atena_no,),
-    )
-    tax = await tx.fetchall("SELECT * FROM replica.tax WHERE owner_atena_no = ?", (atena_no,))
+    household, seals, tax = await tx.run(lambda conn: _records_of(conn, holder["household_no"], atena_no))
     return Facts(
         now=now,
         holder=holder,
         household=[dict(p) for p in household],
         seals=[dict(s) for s in seals],
         tax={int(t["fiscal_year"]): dict(t) for t in tax},
+    )
+
+
+def _records_of(conn: sqlite3.Connection, household_no: str, atena_no: str) -> tuple[list[Any], ...]:
+    """The holder's household, seals and tax records: three statements in one hop to the database's thread."""
+    return (
+        conn.execute(
+            "SELECT * FROM replica.resident WHERE household_no = ? AND status = 'resident'"
+            " ORDER BY relationship != '世帯主', birth_date, atena_no",
+            (household_no,),
+        ).fetchall(),
+        conn.execute(
+            "SELECT * FROM replica.seal WHERE owner_atena_no = ? ORDER BY status != 'active', registered_on DESC",
+            (atena_no,),
+        ).fetchall(),
+        conn.execute("SELECT * FROM replica.tax WHERE owner_atena_no = ?", (atena_no,)).fetchall(),
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from typing import Any
 
 from issuance_server.core import ServerCore
@@ -23,6 +25,8 @@ from wire.kiosk_api import JUMINHYO_OPTIONS, TAX_KINDS, CertificateKind
 def menu_for(core: ServerCore, session_id: str, facts: Facts, policy: Policy) -> list[dict[str, Any]]:
     """Every kind, with what this resident may have and, for the rest, why not (as a kiosk may see it).
     ``policy`` is the one the issue step decides with (:func:`issuance.policy_of`)."""
+    if policy.missing_glyphs is not None:  # the menu asks ~30 times about the same few texts
+        policy = dataclasses.replace(policy, missing_glyphs=functools.cache(policy.missing_glyphs))
     items = []
     for kind in CertificateKind:
         item: dict[str, Any] = {"kind": kind.value, "fee_yen": core.settings.kiosk_fees_yen[kind.value]}

@@ -7,6 +7,11 @@ before any is verified); a right PIN then resets the count.
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
+from functools import partial
+from typing import Any
+
 from issuance_server.clock import utc_now_iso
 from issuance_server.core import ServerCore
 from issuance_server.secret_hashing import PIN
@@ -17,17 +22,7 @@ async def check_pin(core: ServerCore, registration_id: int, pin_hash: str, pin: 
     """("ok" | pin_wrong | registration_locked | registration_suspended, tries left, whether this attempt
     locked the registration)."""
     limit = core.settings.pin_max_failures
-    async with core.db.transaction() as tx:
-        counted = await tx.execute(
-            "UPDATE registrations SET failures = failures + 1,"
-            " status = CASE WHEN failures + 1 >= ? THEN 'locked' ELSE status END, updated_at = ?"
-            " WHERE registration_id = ? AND status = 'active'",
-            (limit, utc_now_iso(), registration_id),
-        )
-        row = await tx.fetchone(
-            "SELECT failures, status FROM registrations WHERE registration_id = ?", (registration_id,)
-        )
-    assert row is not None
+    counted, row = await core.db.write(partial(_count_attempt, registration_id, limit, utc_now_iso()))
     if not counted:
         return (
             (
@@ -52,3 +47,24 @@ async def check_pin(core: ServerCore, registration_id: int, pin_hash: str, pin: 
     if tries_left:
         return ErrorCode.PIN_WRONG, tries_left, False
     return ErrorCode.REGISTRATION_LOCKED, 0, True
+
+
+def _count_attempt(registration_id: int, limit: int, now: str, conn: sqlite3.Connection) -> tuple[int, Any]:
+    """Count the attempt (locking at the limit) and read the count back, in one write transaction."""
+    with closing(
+        conn.execute(
+            "UPDATE registrations SET failures = failures + 1,"
+            " status = CASE WHEN failures + 1 >= ? THEN 'locked' ELSE status END, updated_at = ?"
+            " WHERE registration_id = ? AND status = 'active'",
+            (limit, now, registration_id),
+        )
+    ) as cur:
+        counted = cur.rowcount
+    with closing(
+        conn.execute(
+            "SELECT failures, status FROM registrations WHERE registration_id = ?", (registration_id,)
+        )
+    ) as cur:
+        row = cur.fetchone()
+    assert row is not None
+    return counted, row

@@ -15,14 +15,18 @@ from issuance_server.database import Transaction
 
 
 async def allocate(tx: Transaction, day: str) -> str:
-    """The next serial of ``day`` (``YYYYMMDD``) in the current series."""
-    row = await tx.fetchone("SELECT prefix FROM serial_series ORDER BY rowid DESC LIMIT 1")
+    """The next serial of ``day`` (``YYYYMMDD``) in the current series (one hop to the database's thread)."""
+    return await tx.run(lambda conn: _allocate(conn, day))
+
+
+def _allocate(conn: sqlite3.Connection, day: str) -> str:
+    row = conn.execute("SELECT prefix FROM serial_series ORDER BY rowid DESC LIMIT 1").fetchone()
     assert row is not None, "migration 0009 makes the first series"
-    await tx.execute(
+    conn.execute(
         "INSERT INTO serial_counter (day, last) VALUES (?, 1) ON CONFLICT(day) DO UPDATE SET last = last + 1",
         (day,),
-    )
-    count = await tx.fetchone("SELECT last FROM serial_counter WHERE day = ?", (day,))
+    ).close()
+    count = conn.execute("SELECT last FROM serial_counter WHERE day = ?", (day,)).fetchone()
     assert count is not None
     return f"{day}-{row[0]}-{int(count[0]):06d}"
 
