@@ -25,7 +25,7 @@ import functools
 import operator
 from collections.abc import Callable, Sequence
 from datetime import date
-from typing import Final
+from typing import Any, Final
 
 import orjson
 
@@ -162,6 +162,31 @@ KEYS_BY_TYPE: Final[dict[str, tuple[str, ...]]] = {
     "seal": ("seal_no",),
     "tax": ("owner_atena_no", "fiscal_year"),
 }
+
+
+# The compact ("rows") encoding of the same records, for the snapshot and the change feed when the reader
+# asks for it (``?encoding=rows``): a record is the JSON array ``[type, value, ...]`` with its type's values
+# in the field order above, instead of an object naming each field. Same records, same rules; about a
+# quarter of the bytes, and a reader gets each row ready to bind without looking up 45 names a record.
+ROWS: Final = "rows"
+ROW_FIELDS: Final[dict[str, list[str]]] = {t: list(fields) for t, fields in FIELDS_BY_TYPE.items()}
+_ROW_GETTERS: Final = {t: operator.itemgetter(*fields) for t, fields in FIELDS_BY_TYPE.items()}
+
+
+def encode_row(record: dict[str, Any]) -> bytes:
+    """A (whole, checked) record in the rows encoding: ``["type", value, ...]`` in field order."""
+    rtype = record["t"]
+    return orjson.dumps((rtype, *_ROW_GETTERS[rtype](record)))
+
+
+def row_record(row: Sequence[Any]) -> dict[str, Any]:
+    """The object form of a row ``[type, value, ...]`` (``LinkageError`` if it is not one)."""
+    if not isinstance(row, list | tuple) or not row or row[0] not in ROW_FIELDS:
+        raise LinkageError("a row must be [type, value, ...] with a known type")
+    names = ROW_FIELDS[row[0]]
+    if len(row) != len(names) + 1:
+        raise LinkageError(f"{row[0]} row has {len(row) - 1} values, not the {len(names)} fields of its type")
+    return {"t": row[0], **dict(zip(names, row[1:], strict=True))}
 
 
 class LinkageError(ValueError):
