@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import orjson
 
-from wire.linkage import FIELDS_BY_TYPE, record_problem
+from wire.linkage import FIELDS_BY_TYPE, ROWS, record_problem, row_problem
 
 
 class RegistryUnavailable(Exception):
@@ -34,7 +35,7 @@ class Change:  # not frozen: tens of thousands are built per second while catchi
     key: str
     version: int
     at: str
-    record: dict[str, Any] | None
+    values: Sequence[Any] | None  # an upsert's whole record, its type's fields in the format's order
 
 
 @dataclass(frozen=True)
@@ -45,19 +46,32 @@ class FeedPage:
 
 
 def _change(raw: Any) -> Change:
+    """One feed change, its record checked by the format's rules: ``"row"`` (the rows encoding, asked
+    for) or ``"record"`` (an object: a registry that does not offer rows)."""
     if not isinstance(raw, dict):
         raise ValueError("change is not an object")
     op, rtype = raw["op"], raw["t"]
     if op not in ("upsert", "remove") or rtype not in FIELDS_BY_TYPE:
         raise ValueError(f"bad change op/type {op!r}/{rtype!r}")
-    record = raw.get("record")
-    if op == "upsert" and (not isinstance(record, dict) or not FIELDS_BY_TYPE[rtype].keys() <= record.keys()):
-        raise ValueError("upsert without a whole record")
-    problem = record_problem(record, rtype) if op == "upsert" and isinstance(record, dict) else None
+    values: Sequence[Any] | None = None
+    problem = None
+    if op == "upsert":
+        if "row" in raw:
+            row = raw["row"]
+            if not isinstance(row, list) or not row or row[0] != rtype:
+                raise ValueError("upsert without a whole record")
+            values = row[1:]
+            problem = row_problem(rtype, values)
+        else:
+            record = raw.get("record")
+            if not isinstance(record, dict) or not FIELDS_BY_TYPE[rtype].keys() <= record.keys():
+                raise ValueError("upsert without a whole record")
+            problem = record_problem(record, rtype)
+            values = [record[name] for name in FIELDS_BY_TYPE[rtype]]
     if problem:  # the whole page is refused: nothing of it is applied, the breaker counts a failure
         raise ValueError(f"change {raw.get('seq')}: {problem}")
     return Change(
-        int(raw["seq"]), op, rtype, str(raw["key"]), int(raw["version"]), str(raw.get("at", "")), record
+        int(raw["seq"]), op, rtype, str(raw["key"]), int(raw["version"]), str(raw.get("at", "")), values
     )
 
 
@@ -127,7 +141,7 @@ class RegistryClient:
         return body
 
     async def feed(self, after: int, limit: int, epoch: str | None) -> FeedPage:
-        query = f"/feed?after={after}&limit={limit}" + (f"&epoch={epoch}" if epoch else "")
+        query = f"/feed?after={after}&limit={limit}&encoding={ROWS}" + (f"&epoch={epoch}" if epoch else "")
         status, raw = await self._fetch("GET", query)
         # A page is up to 10,000 records of ~0.8 KB: decode it in a thread, not on the loop kiosks use.
         return await asyncio.to_thread(_feed_page, after, epoch, status, raw)

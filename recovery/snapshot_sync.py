@@ -22,8 +22,8 @@ import orjson
 from issuance_server.audit import SYSTEM, Actor
 from issuance_server.clock import utc_now_iso
 from issuance_server.core import ServerCore
-from issuance_server.replica_store import ReplicaWriter
-from wire.linkage import FIELDS_BY_TYPE, FORMAT, RECORD_TYPES, format_problem
+from issuance_server.replica_store import ReplicaBuildError, ReplicaWriter
+from wire.linkage import FIELDS_BY_TYPE, FORMAT, RECORD_TYPES, ROW_FIELDS, ROWS, format_problem
 
 BATCH = 20_000
 CHUNK = 1 << 20
@@ -54,7 +54,7 @@ class SyncProgress:
 def _open_stream(
     base_url: str, timeout_s: float, context: ssl.SSLContext | None
 ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
-    url = urllib.parse.urlsplit(base_url.rstrip("/") + "/snapshot")
+    url = urllib.parse.urlsplit(base_url.rstrip("/") + f"/snapshot?encoding={ROWS}")
     host = url.hostname or "127.0.0.1"
     conn = (
         http.client.HTTPSConnection(host, url.port, timeout=timeout_s, context=context)
@@ -62,7 +62,7 @@ def _open_stream(
         else http.client.HTTPConnection(host, url.port, timeout=timeout_s)
     )
     try:
-        conn.request("GET", url.path)
+        conn.request("GET", f"{url.path}?{url.query}")
         resp = conn.getresponse()
     except OSError as exc:
         conn.close()
@@ -74,11 +74,22 @@ def _open_stream(
 
 
 class RecordSink(Protocol):
-    """Where snapshot rows go: a new replica generation, or a digest for the consistency check."""
+    """Where snapshot rows go: a new replica generation, or a digest for the consistency check. ``insert``
+    takes rows of values; ``insert_lines`` the lines of the rows encoding, as received."""
 
     counts: dict[str, int]
 
     def insert(self, rtype: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+    def insert_lines(self, rtype: str, lines: Sequence[bytes]) -> None: ...
+
+
+def _row_type(line: bytes) -> str | None:
+    """The type of a line of the rows encoding (``["tax", ...``), or None for any other line."""
+    if not line.startswith(b'["'):
+        return None
+    end = line.find(b'"', 2)
+    return line[2:end].decode() if end > 2 else None
 
 
 def load_snapshot(
@@ -92,11 +103,63 @@ def load_snapshot(
     the header. Raises SyncError when incomplete or malformed."""
     conn, resp = _open_stream(base_url, timeout_s, context)
     columns = {t: tuple(FIELDS_BY_TYPE[t]) for t in RECORD_TYPES}
-    batches: dict[str, list[tuple[Any, ...]]] = {t: [] for t in RECORD_TYPES}
+    batches: dict[str, list[Any]] = {t: [] for t in RECORD_TYPES}  # rows, or lines of the rows encoding
     header: dict[str, Any] | None = None
     end: dict[str, Any] | None = None
+    rows = False  # the registry answers in the rows encoding (its header says so)
     tail = b""
     t_parse = t_write = 0.0
+
+    def control(line: bytes) -> None:
+        """A line that is not a row: the header, the end line, or (objects) a record."""
+        nonlocal header, end, rows
+        if end is not None:
+            raise SyncError("the snapshot has data after its end line")
+        try:
+            rec = orjson.loads(line)
+            rtype = rec["t"]
+            if rtype in batches:
+                if rows:
+                    raise SyncError(f"malformed record after {progress.records} records: not a row")
+                batches[rtype].append(tuple([rec[c] for c in columns[rtype]]))
+                progress.records += 1
+                return
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            raise SyncError(f"malformed record after {progress.records} records: {exc!r}") from exc
+        if rtype == "header":
+            problem = format_problem(rec.get("format"))
+            if problem:
+                raise SyncError(problem)
+            header = rec
+            rows = rec.get("encoding") == ROWS
+            if rows and rec.get("fields") != ROW_FIELDS:
+                raise SyncError("the snapshot's rows do not list the fields of this format in its order")
+            counts = rec.get("counts")
+            if isinstance(counts, dict) and all(isinstance(n, int) for n in counts.values()):
+                progress.expected = sum(counts.values())  # how far the sync is, as it goes
+        elif rtype == "end":
+            end = rec
+        else:
+            raise SyncError(f"unknown record type {rtype!r}")
+
+    def take_rows(lines: list[bytes]) -> None:
+        """Lines of the rows encoding go to their type's batch as they are; a chunk of one type at once
+        (the snapshot groups records by type), a chunk with a boundary or another line line by line."""
+        if header is None or end is not None:
+            raise SyncError("the snapshot has a record outside its header and end line")
+        first, last = _row_type(lines[0]), _row_type(lines[-1])
+        if first is not None and first == last and first in batches:
+            batches[first].extend(lines)
+            progress.records += len(lines)
+            return
+        for line in lines:
+            rtype = _row_type(line)
+            if rtype in batches:
+                batches[rtype].append(line)
+                progress.records += 1
+            else:
+                control(line)
+
     try:
         while True:
             try:
@@ -108,50 +171,35 @@ def load_snapshot(
             if not chunk:
                 break
             progress.bytes_read += len(chunk)
-            lines = (tail + chunk).split(b"\n")
-            tail = lines.pop()
+            data = tail + chunk
+            cut = data.rfind(b"\n") + 1
+            tail = data[cut:]
             t0 = time.perf_counter()
-            for line in lines:
-                if not line:
-                    continue
-                if end is not None:
-                    raise SyncError("the snapshot has data after its end line")
-                try:
-                    rec = orjson.loads(line)
-                    rtype = rec["t"]
-                    if rtype in batches:
-                        batches[rtype].append(tuple([rec[c] for c in columns[rtype]]))
-                        progress.records += 1
+            if rows and not data.startswith(b"{") and b"\n{" not in data[:cut]:
+                take_rows(data[: cut - 1].split(b"\n") if cut else [])
+            else:
+                for line in data[:cut].split(b"\n"):
+                    if not line:
                         continue
-                except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-                    raise SyncError(f"malformed record after {progress.records} records: {exc!r}") from exc
-                if rtype == "header":
-                    problem = format_problem(rec.get("format"))
-                    if problem:
-                        raise SyncError(problem)
-                    header = rec
-                    counts = rec.get("counts")
-                    if isinstance(counts, dict) and all(isinstance(n, int) for n in counts.values()):
-                        progress.expected = sum(counts.values())  # how far the sync is, as it goes
-                elif rtype == "end":
-                    end = rec
-                else:
-                    raise SyncError(f"unknown record type {rtype!r}")
+                    if rows and line.startswith(b"["):
+                        take_rows([line])
+                    else:
+                        control(line)
             t1 = time.perf_counter()
             t_parse += t1 - t0
-            for rtype, rows in batches.items():
-                if len(rows) >= BATCH:
-                    writer.insert(rtype, rows)
-                    rows.clear()
+            for rtype, batch in batches.items():
+                if len(batch) >= BATCH:
+                    _insert(writer, rtype, batch, rows)
+                    batch.clear()
             t_write += time.perf_counter() - t1
     finally:
         conn.close()
     if tail.strip():
         raise SyncError(f"the snapshot ended in the middle of a line after {progress.records} records")
     t1 = time.perf_counter()
-    for rtype, rows in batches.items():
-        if rows:
-            writer.insert(rtype, rows)
+    for rtype, batch in batches.items():
+        if batch:
+            _insert(writer, rtype, batch, rows)
     t_write += time.perf_counter() - t1
     progress.timings.update(parse_s=round(t_parse, 3), write_s=round(t_write, 3))
     if header is None or header.get("format") != FORMAT:
@@ -165,6 +213,16 @@ def load_snapshot(
         raise SyncError(f"the snapshot's counts {counts} differ from the records received {writer.counts}")
     progress.registry_counts = counts
     return header
+
+
+def _insert(writer: RecordSink, rtype: str, batch: list[Any], rows: bool) -> None:
+    if not rows:
+        writer.insert(rtype, batch)
+        return
+    try:
+        writer.insert_lines(rtype, batch)
+    except ReplicaBuildError as exc:
+        raise SyncError(str(exc)) from exc
 
 
 class SnapshotSync:
@@ -219,7 +277,10 @@ class SnapshotSync:
                 "format": FORMAT,
                 "epoch": str(header.get("epoch") or ""),
             }
-            await asyncio.to_thread(writer.finish, meta)
+            try:
+                await asyncio.to_thread(writer.finish, meta)
+            except ReplicaBuildError as exc:
+                raise SyncError(str(exc)) from exc
             previous = await core.replica.switch_to(path, seq, as_of, utc_now_iso())
             if previous and previous != path.name:
                 core.replica.remove_generation(previous)
