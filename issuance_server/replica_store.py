@@ -14,6 +14,7 @@ import sqlite3
 import struct
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -93,15 +94,15 @@ class SideWriter:
         except (BrokenPipeError, OSError):
             raise ReplicaBuildError(self._outcome()) from None
 
-    def finish(self) -> dict[str, int]:
-        """Wait for the child to commit; its counts per type."""
+    def finish(self) -> dict[str, float]:
+        """Wait for the child to commit; its counts per type (and ``cpu_s``, the CPU seconds it used)."""
         assert self._proc.stdin is not None
         with contextlib.suppress(BrokenPipeError, OSError):
             self._proc.stdin.close()
         outcome = self._outcome()
         if self._proc.returncode != 0 or not outcome.startswith("{"):
             raise ReplicaBuildError(outcome)
-        counts: dict[str, int] = orjson.loads(outcome)
+        counts: dict[str, float] = orjson.loads(outcome)
         return counts
 
     def _outcome(self) -> str:
@@ -140,7 +141,7 @@ def side_writer_main() -> None:
     prints the counts per type when stdin ends, or why it failed (exit 1)."""
     conn = _fresh_file(Path(sys.argv[1]))
     conn.execute("BEGIN")
-    counts = dict.fromkeys(SIDE_TYPES, 0)
+    counts: dict[str, int | float] = dict.fromkeys(SIDE_TYPES, 0)
     for rtype in SIDE_TYPES:
         conn.execute(table_ddl(rtype))
     sql = [row_insert_sql(t) for t in SIDE_TYPES]
@@ -155,6 +156,7 @@ def side_writer_main() -> None:
             conn.executemany(sql[kind], rows)
             counts[SIDE_TYPES[kind]] += len(rows)
         conn.execute("COMMIT")
+        counts["cpu_s"] = round(time.process_time(), 3)
     except (ValueError, TypeError, sqlite3.Error, ReplicaBuildError) as exc:
         print(f"malformed {SIDE_TYPES[kind] if 'kind' in locals() else ''} record: {exc}", flush=True)
         sys.exit(1)
@@ -184,6 +186,7 @@ class ReplicaWriter:
         self._row_sql = {rtype: row_insert_sql(rtype) for rtype in RECORD_TYPES}
         self.counts = dict.fromkeys(RECORD_TYPES, 0)
         self._side: SideWriter | None = None
+        self.timings: dict[str, float] = {}  # where finish spent its time, and the side writer's CPU
 
     def insert(self, rtype: str, rows: Sequence[Sequence[Any]]) -> None:
         self._conn.executemany(self._sql[rtype], rows)
@@ -203,10 +206,14 @@ class ReplicaWriter:
         self.counts[rtype] += len(lines)
 
     def finish(self, meta: dict[str, str]) -> None:
+        t0 = time.perf_counter()
         if self._side is not None:
             side_counts = self._side.finish()
             if any(side_counts.get(t, 0) != self.counts[t] for t in SIDE_TYPES):
                 raise ReplicaBuildError(f"the side writer wrote {side_counts}, not {self.counts}")
+            self.timings.update(
+                side_wait_s=round(time.perf_counter() - t0, 3), side_cpu_s=side_counts["cpu_s"]
+            )
             self._conn.execute("COMMIT")  # ATTACH cannot run inside a transaction; the file is not used yet
             self._conn.execute(f"ATTACH DATABASE {_quote(self._side.path)} AS side")
             self._conn.execute("BEGIN")
@@ -217,11 +224,14 @@ class ReplicaWriter:
             self._side.discard()
             self._side = None
             self._conn.execute("BEGIN")
+            self.timings["merge_s"] = round(time.perf_counter() - t0 - self.timings["side_wait_s"], 3)
+        t1 = time.perf_counter()
         for ddl in _INDEXES:
             self._conn.execute(ddl)
         meta = {**meta, "schema_version": str(SCHEMA_VERSION)}
         self._conn.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))
         self._conn.execute("COMMIT")
+        self.timings["indexes_s"] = round(time.perf_counter() - t1, 3)
         self._conn.execute("PRAGMA journal_mode=WAL")  # from now on the feed writes it, crash-safe
         self._conn.close()
         with open(self.path, "rb") as fh:

@@ -253,7 +253,7 @@ class SnapshotSync:
     async def run(self, actor: Actor = SYSTEM) -> SyncProgress:
         core, progress = self.core, self.progress
         progress.state = "running"
-        started = time.perf_counter()
+        started, cpu0 = time.perf_counter(), time.process_time()
         stamp = utc_now_iso().replace(":", "").replace("-", "").replace(".", "")
         path: Path = core.replica.new_generation_path(stamp)
         await core.audit.append(actor, "sync_full", "started")
@@ -285,6 +285,7 @@ class SnapshotSync:
             if previous and previous != path.name:
                 core.replica.remove_generation(previous)
             progress.timings["finish_s"] = round(time.perf_counter() - t1, 3)
+            progress.timings.update(writer.timings, server_cpu_s=round(time.process_time() - cpu0, 3))
             progress.seq = seq
             progress.state = "done"
             await core.audit.append(actor, "sync_full", "ok", records=progress.records, seq=seq)

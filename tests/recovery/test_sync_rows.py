@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from issuance_server.replica_store import ReplicaBuildError, ReplicaWriter
+from recovery import snapshot_sync
 from recovery.snapshot_sync import SyncError, SyncProgress, load_snapshot
 from registry_sim.generator import generate_city
 from registry_sim.linkage_file import end_line, header_line
@@ -57,7 +58,10 @@ def sync(store: Path, path: Path, rows: bool, broken: str | None = None) -> Iter
     yield
 
 
-def test_rows_build_the_same_replica_as_objects(store: Path, tmp_path: Path) -> None:
+def test_rows_build_the_same_replica_as_objects(
+    store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(snapshot_sync, "BATCH", 100)  # many batches, so many frames to the second process
     list(sync(store, tmp_path / "rows.sqlite3", rows=True))
     list(sync(store, tmp_path / "objects.sqlite3", rows=False))
     for rtype in RECORD_TYPES:
