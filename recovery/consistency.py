@@ -48,8 +48,8 @@ class TableDigest:
         self.sums[rtype] = total
         self.counts[rtype] += len(rows)
 
-    def insert_lines(self, rtype: str, lines: Sequence[bytes]) -> None:
-        self.insert(rtype, [row[1:] for row in parse_rows(lines)])
+    def insert_rows(self, rtype: str, data: bytes, count: int) -> None:
+        self.insert(rtype, [row[1:] for row in parse_rows(data)])
 
     def as_json(self) -> dict[str, Any]:
         return {t: {"count": self.counts[t], "checksum": f"{self.sums[t]:016x}"} for t in RECORD_TYPES}

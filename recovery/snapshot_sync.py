@@ -75,13 +75,13 @@ def _open_stream(
 
 class RecordSink(Protocol):
     """Where snapshot rows go: a new replica generation, or a digest for the consistency check. ``insert``
-    takes rows of values; ``insert_lines`` the lines of the rows encoding, as received."""
+    takes rows of values; ``insert_rows`` ``count`` lines of the rows encoding as received (newline-separated)."""
 
     counts: dict[str, int]
 
     def insert(self, rtype: str, rows: Sequence[Sequence[Any]]) -> None: ...
 
-    def insert_lines(self, rtype: str, lines: Sequence[bytes]) -> None: ...
+    def insert_rows(self, rtype: str, data: bytes, count: int) -> None: ...
 
 
 def _row_type(line: bytes) -> str | None:
@@ -103,7 +103,8 @@ def load_snapshot(
     the header. Raises SyncError when incomplete or malformed."""
     conn, resp = _open_stream(base_url, timeout_s, context)
     columns = {t: tuple(FIELDS_BY_TYPE[t]) for t in RECORD_TYPES}
-    batches: dict[str, list[Any]] = {t: [] for t in RECORD_TYPES}  # rows, or lines of the rows encoding
+    batches: dict[str, list[Any]] = {t: [] for t in RECORD_TYPES}  # rows, or blocks of the rows encoding
+    pending = dict.fromkeys(RECORD_TYPES, 0)  # records in each type's batch
     header: dict[str, Any] | None = None
     end: dict[str, Any] | None = None
     rows = False  # the registry answers in the rows encoding (its header says so)
@@ -122,6 +123,7 @@ def load_snapshot(
                 if rows:
                     raise SyncError(f"malformed record after {progress.records} records: not a row")
                 batches[rtype].append(tuple([rec[c] for c in columns[rtype]]))
+                pending[rtype] += 1
                 progress.records += 1
                 return
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
@@ -142,20 +144,24 @@ def load_snapshot(
         else:
             raise SyncError(f"unknown record type {rtype!r}")
 
-    def take_rows(lines: list[bytes]) -> None:
-        """Lines of the rows encoding go to their type's batch as they are; a chunk of one type at once
-        (the snapshot groups records by type), a chunk with a boundary or another line line by line."""
+    def take_rows(block: bytes) -> None:
+        """Whole lines of the rows encoding (newline-separated) go to their type's batch as they are: a
+        block of one type at once (the snapshot groups records by type), one with a boundary or another
+        line line by line."""
         if header is None or end is not None:
             raise SyncError("the snapshot has a record outside its header and end line")
-        first, last = _row_type(lines[0]), _row_type(lines[-1])
+        first, last = _row_type(block), _row_type(block[block.rfind(b"\n") + 1 :])
         if first is not None and first == last and first in batches:
-            batches[first].extend(lines)
-            progress.records += len(lines)
+            n = block.count(b"\n") + 1
+            batches[first].append(block)
+            pending[first] += n
+            progress.records += n
             return
-        for line in lines:
+        for line in block.split(b"\n"):
             rtype = _row_type(line)
             if rtype in batches:
                 batches[rtype].append(line)
+                pending[rtype] += 1
                 progress.records += 1
             else:
                 control(line)
@@ -175,22 +181,23 @@ def load_snapshot(
             cut = data.rfind(b"\n") + 1
             tail = data[cut:]
             t0 = time.perf_counter()
-            if rows and not data.startswith(b"{") and b"\n{" not in data[:cut]:
-                take_rows(data[: cut - 1].split(b"\n") if cut else [])
+            if rows and cut > 1 and not data.startswith((b"{", b"\n")) and b"\n{" not in data[:cut]:
+                take_rows(data[: cut - 1])
             else:
                 for line in data[:cut].split(b"\n"):
                     if not line:
                         continue
                     if rows and line.startswith(b"["):
-                        take_rows([line])
+                        take_rows(line)
                     else:
                         control(line)
             t1 = time.perf_counter()
             t_parse += t1 - t0
             for rtype, batch in batches.items():
-                if len(batch) >= BATCH:
-                    _insert(writer, rtype, batch, rows)
+                if pending[rtype] >= BATCH:
+                    _insert(writer, rtype, batch, pending[rtype], rows)
                     batch.clear()
+                    pending[rtype] = 0
             t_write += time.perf_counter() - t1
     finally:
         conn.close()
@@ -199,7 +206,7 @@ def load_snapshot(
     t1 = time.perf_counter()
     for rtype, batch in batches.items():
         if batch:
-            _insert(writer, rtype, batch, rows)
+            _insert(writer, rtype, batch, pending[rtype], rows)
     t_write += time.perf_counter() - t1
     progress.timings.update(parse_s=round(t_parse, 3), write_s=round(t_write, 3))
     if header is None or header.get("format") != FORMAT:
@@ -215,12 +222,12 @@ def load_snapshot(
     return header
 
 
-def _insert(writer: RecordSink, rtype: str, batch: list[Any], rows: bool) -> None:
+def _insert(writer: RecordSink, rtype: str, batch: list[Any], count: int, rows: bool) -> None:
     if not rows:
         writer.insert(rtype, batch)
         return
     try:
-        writer.insert_lines(rtype, batch)
+        writer.insert_rows(rtype, b"\n".join(batch), count)
     except ReplicaBuildError as exc:
         raise SyncError(str(exc)) from exc
 
