@@ -15,7 +15,7 @@ import urllib.parse
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import orjson
 
@@ -84,6 +84,9 @@ class RecordSink(Protocol):
     def insert_rows(self, rtype: str, data: bytes, count: int) -> None: ...
 
 
+_MARKERS: Final = {t: b'\n["' + t.encode() + b'"' for t in RECORD_TYPES}  # where a row of each type starts
+
+
 def _row_type(line: bytes) -> str | None:
     """The type of a line of the rows encoding (``["tax", ...``), or None for any other line."""
     if not line.startswith(b'["'):
@@ -145,26 +148,33 @@ def load_snapshot(
             raise SyncError(f"unknown record type {rtype!r}")
 
     def take_rows(block: bytes) -> None:
-        """Whole lines of the rows encoding (newline-separated) go to their type's batch as they are: a
-        block of one type at once (the snapshot groups records by type), one with a boundary or another
-        line line by line."""
+        """Whole lines of the rows encoding (newline-separated) go to their type's batch as they are, a run
+        of one type at a time (the registry interleaves the types in runs); the runs' ends are found by
+        searching, never line by line. A line that is not a row is read line by line."""
         if header is None or end is not None:
             raise SyncError("the snapshot has a record outside its header and end line")
-        first, last = _row_type(block), _row_type(block[block.rfind(b"\n") + 1 :])
-        if first is not None and first == last and first in batches:
-            n = block.count(b"\n") + 1
-            batches[first].append(block)
-            pending[first] += n
+        starts = {t: block.find(marker) for t, marker in _MARKERS.items()}  # the next "\n[type" of each
+        pos, size = 0, len(block)
+        while pos < size:
+            rtype = _row_type(block[pos : pos + 24])
+            if rtype not in batches:
+                for line in block[pos:].split(b"\n"):
+                    if line:
+                        control(line)
+                return
+            stop = size
+            for other, at in starts.items():
+                if other != rtype:
+                    if 0 <= at < pos:
+                        at = starts[other] = block.find(_MARKERS[other], pos)
+                    if 0 <= at < stop:
+                        stop = at
+            run = block[pos:stop]
+            n = run.count(b"\n") + 1
+            batches[rtype].append(run)
+            pending[rtype] += n
             progress.records += n
-            return
-        for line in block.split(b"\n"):
-            rtype = _row_type(line)
-            if rtype in batches:
-                batches[rtype].append(line)
-                pending[rtype] += 1
-                progress.records += 1
-            else:
-                control(line)
+            pos = stop + 1
 
     try:
         while True:

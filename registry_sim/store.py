@@ -328,37 +328,47 @@ class Snapshot:
         self, chunk_bytes: int = 64 * 1024, limit: int | None = None, rows: bool = False
     ) -> Iterator[bytes]:
         """Chunks of about ``chunk_bytes`` of newline-terminated records: households, residents, seals, tax;
-        objects, or with ``rows`` the rows encoding (``wire.linkage.ROWS``).
+        objects, or with ``rows`` the rows encoding (``wire.linkage.ROWS``), where the types come interleaved
+        in runs of ``RUN`` records, each type about as far along (of its count) as the others, so that a
+        reader can hand each type to its own worker from the start.
 
         ``streamed`` counts what was yielded so far. With ``limit``, stop after that many records.
         """
         counts = self.streamed = empty_counts()
+        column = "body, row" if has_column(self._conn, "records", "row") else "body, NULL"
+        cursors = {
+            t: self._conn.execute(f"SELECT {column} FROM records WHERE type = ? ORDER BY key", (t,))
+            for t in RECORD_TYPES
+        }
         parts: list[bytes] = []
         size = 0
         left = limit
-        column = "body, row" if has_column(self._conn, "records", "row") else "body, NULL"
-        for rtype in RECORD_TYPES:
-            cur = self._conn.execute(f"SELECT {column} FROM records WHERE type = ? ORDER BY key", (rtype,))
-            while batch := cur.fetchmany(512):
-                if left is not None:
-                    batch = batch[:left]
-                    left -= len(batch)
-                counts[rtype] += len(batch)
-                for body, row in batch:
-                    line = body if not rows else row or encode_row(orjson.loads(body))  # null: an older store
-                    parts.append(line)
-                    size += len(line) + 1
-                if size >= chunk_bytes:
-                    parts.append(b"")
-                    yield b"\n".join(parts)
-                    parts, size = [], 0
-                if left == 0:
-                    break
-            if left == 0:
-                break
+        while cursors and left != 0:
+            rtype = next(iter(cursors))  # objects: one type after the other
+            if rows:
+                rtype = min(cursors, key=lambda t: counts[t] / max(1, self.counts.get(t, 0)))
+            batch = cursors[rtype].fetchmany(RUN)
+            if not batch:
+                del cursors[rtype]
+                continue
+            if left is not None:
+                batch = batch[:left]
+                left -= len(batch)
+            counts[rtype] += len(batch)
+            for body, row in batch:
+                line = body if not rows else row or encode_row(orjson.loads(body))  # null: an older store
+                parts.append(line)
+                size += len(line) + 1
+            if size >= chunk_bytes:
+                parts.append(b"")
+                yield b"\n".join(parts)
+                parts, size = [], 0
         if parts:
             parts.append(b"")
             yield b"\n".join(parts)
+
+
+RUN: Final = 512  # records of one type read (and, in the rows encoding, sent) at a time
 
 
 def has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
