@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
@@ -21,6 +22,8 @@ from konbini_demo.stack import Stack
 from recovery.registry_client import RegistryClient
 from registry_sim.generator import DEMO_ATENA_NO
 from registry_sim.tls_files import link_context
+
+PARTS = ("probe", "failover", "lag", "catch-up")
 
 
 def wait(check: Callable[[], bool], timeout_s: float) -> float:
@@ -83,8 +86,8 @@ def catch_up(stack: Stack, changes: int) -> None:
     wait(lambda: caught_up(stack), 120)
     elapsed = time.monotonic() - t0
     print(
-        f"catch-up of {registry_seq - (behind['replica_seq'] or 0):,} changes (an hour at 50/s) after recovery:"
-        f" {elapsed:.2f} s (target <= 5 s)"
+        f"catch-up {registry_seq - (behind['replica_seq'] or 0):,} changes (an hour of recovery at 50/s):"
+        f" {elapsed:.2f} s (goal <= 3 s for 180,000; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores)"
     )
 
 
@@ -111,6 +114,9 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--lag-seconds", type=float, default=20)
     parser.add_argument("--catch-up-changes", type=int, default=180_000)
+    parser.add_argument(
+        "--only", choices=PARTS, action="append", help="run only these parts (repeatable; default: all)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         stack = Stack(
@@ -120,12 +126,17 @@ def main() -> None:
         )
         try:
             stack.start()
+            parts = args.only or PARTS
             kiosk = SoftKiosk(stack, DEMO_ATENA_NO)
             kiosk.register()
-            asyncio.run(probe_cost(stack, 300))
-            failover(stack, kiosk, args.trials)
-            feed_lag(stack, args.lag_seconds)
-            catch_up(stack, args.catch_up_changes)
+            if "probe" in parts:
+                asyncio.run(probe_cost(stack, 300))
+            if "failover" in parts:
+                failover(stack, kiosk, args.trials)
+            if "lag" in parts:
+                feed_lag(stack, args.lag_seconds)
+            if "catch-up" in parts:
+                catch_up(stack, args.catch_up_changes)
         finally:
             stack.stop()
 

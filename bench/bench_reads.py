@@ -54,7 +54,8 @@ def page(residents: int, changes: int, first_seq: int, rng: random.Random) -> li
     for n in range(changes):
         i = rng.randrange(residents)
         record = resident(atena(i), household_no=f"{i // 3 + 1:010d}", version=first_seq + n + 1)
-        out.append(Change(first_seq + n + 1, "upsert", "resident", atena(i), first_seq + n + 1, "", record))
+        values = [record[f] for f in RESIDENT_FIELDS]
+        out.append(Change(first_seq + n + 1, "upsert", "resident", atena(i), first_seq + n + 1, "", values))
     return out
 
 

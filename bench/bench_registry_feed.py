@@ -6,7 +6,8 @@ Seeds a synthetic city (unless --db names an existing store, which is then chang
 ``konbini-registry serve`` as a separate process and measures over HTTP on localhost:
 
 - generator: the achieved rate for several asked rates (the highest sustained one is the figure);
-- feed: reading every change logged so far, page by page (limit 1000 and 10000), in changes/s;
+- feed: reading every change logged so far, page by page (limit 1000 and 10000; objects and the rows
+  encoding), in changes/s;
 - versions: latency of ``POST /versions`` with 10 keys (median, p99), idle and while 500 changes/s flow.
 """
 
@@ -93,11 +94,13 @@ def bench_generator(c: Client, seconds: float) -> None:
 
 def bench_feed(c: Client) -> None:
     last = c.call("GET", "/health")["seq"]
-    for limit in (1000, 10000):
+    for limit, encoding in ((1000, "objects"), (10000, "objects"), (10000, "rows")):
         after, count, size = 0, 0, 0
         t0 = time.perf_counter()
         while after < last:
-            body = c.raw(f"/feed?after={after}&limit={limit}")
+            body = c.raw(
+                f"/feed?after={after}&limit={limit}" + ("&encoding=rows" if encoding == "rows" else "")
+            )
             page = json.loads(body)
             if not page["changes"]:
                 break
@@ -106,7 +109,7 @@ def bench_feed(c: Client) -> None:
             after = page["changes"][-1]["seq"]
         elapsed = time.perf_counter() - t0
         print(
-            f"feed: {count:,} changes with limit {limit:>5}: {elapsed:.2f} s = {count / elapsed:,.0f} changes/s"
+            f"feed ({encoding}): {count:,} changes with limit {limit:>5}: {elapsed:.2f} s = {count / elapsed:,.0f} changes/s"
             f" ({size / elapsed / 1e6:,.0f} MB/s, parsed by the client)"
         )
 

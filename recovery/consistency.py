@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from issuance_server.audit import Actor
+from issuance_server.replica_store import parse_rows
 from recovery.feed_apply import apply_batch, read_checkpoint
 from recovery.link import RegistryLink
 from recovery.snapshot_sync import SyncProgress, load_snapshot
@@ -46,6 +47,9 @@ class TableDigest:
             total = (total + _row_hash([row[i] for i in keys], row[ver])) & _MASK
         self.sums[rtype] = total
         self.counts[rtype] += len(rows)
+
+    def insert_rows(self, rtype: str, data: bytes, count: int) -> None:
+        self.insert(rtype, [row[1:] for row in parse_rows(data)])
 
     def as_json(self) -> dict[str, Any]:
         return {t: {"count": self.counts[t], "checksum": f"{self.sums[t]:016x}"} for t in RECORD_TYPES}

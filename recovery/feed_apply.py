@@ -8,7 +8,7 @@ checkpoint are skipped, so a batch seen twice is applied once.
 
 from __future__ import annotations
 
-import operator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,14 +42,13 @@ def key_values(rtype: str, key: str) -> tuple[Any, ...]:
 
 UPSERT_SQL = {t: _upsert_sql(t) for t in FIELDS_BY_TYPE}
 DELETE_SQL = {t: _delete_sql(t) for t in FIELDS_BY_TYPE}
-ROW = {t: operator.itemgetter(*FIELDS_BY_TYPE[t]) for t in FIELDS_BY_TYPE}  # record -> row tuple, in C
 
 
 class ReplicaMoved(Exception):
     """A full sync switched the replica generation under the follower: read the checkpoint again."""
 
 
-def _statements(changes: list[Change]) -> list[tuple[str, list[tuple[Any, ...]]]]:
+def _statements(changes: list[Change]) -> list[tuple[str, list[Sequence[Any]]]]:
     """Each record's final state in the batch, grouped by statement.
 
     A change carries the whole record, so only the last change to a key decides its state; changes to
@@ -57,11 +56,11 @@ def _statements(changes: list[Change]) -> list[tuple[str, list[tuple[Any, ...]]]
     last: dict[tuple[str, str], Change] = {}
     for change in changes:
         last[(change.rtype, change.key)] = change
-    grouped: dict[str, list[tuple[Any, ...]]] = {}
+    grouped: dict[str, list[Sequence[Any]]] = {}
     for change in last.values():
         if change.op == "upsert":
-            assert change.record is not None
-            sql, row = UPSERT_SQL[change.rtype], ROW[change.rtype](change.record)
+            assert change.values is not None
+            sql, row = UPSERT_SQL[change.rtype], change.values
         else:
             sql, row = DELETE_SQL[change.rtype], key_values(change.rtype, change.key)
         grouped.setdefault(sql, []).append(row)

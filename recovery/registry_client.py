@@ -8,14 +8,18 @@ of the registry's) becomes :class:`FeedBroken`, which calls for a full resync.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import ssl
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 import orjson
 
-from wire.linkage import FIELDS_BY_TYPE, record_problem
+from wire.linkage import FIELDS_BY_TYPE, ROWS, record_problem, row_problem
 
 
 class RegistryUnavailable(Exception):
@@ -34,7 +38,7 @@ class Change:  # not frozen: tens of thousands are built per second while catchi
     key: str
     version: int
     at: str
-    record: dict[str, Any] | None
+    values: Sequence[Any] | None  # an upsert's whole record, its type's fields in the format's order
 
 
 @dataclass(frozen=True)
@@ -44,20 +48,34 @@ class FeedPage:
     last_seq: int
 
 
-def _change(raw: Any) -> Change:
+def _change(raw: Any, check: bool = True) -> Change:
+    """One feed change, its record checked by the format's rules (unless ``check`` is false: another
+    process checks it): ``"row"`` (the rows encoding, asked for) or ``"record"`` (an object: a registry
+    that does not offer rows)."""
     if not isinstance(raw, dict):
         raise ValueError("change is not an object")
     op, rtype = raw["op"], raw["t"]
     if op not in ("upsert", "remove") or rtype not in FIELDS_BY_TYPE:
         raise ValueError(f"bad change op/type {op!r}/{rtype!r}")
-    record = raw.get("record")
-    if op == "upsert" and (not isinstance(record, dict) or not FIELDS_BY_TYPE[rtype].keys() <= record.keys()):
-        raise ValueError("upsert without a whole record")
-    problem = record_problem(record, rtype) if op == "upsert" and isinstance(record, dict) else None
+    values: Sequence[Any] | None = None
+    problem = None
+    if op == "upsert":
+        if "row" in raw:
+            row = raw["row"]
+            if not isinstance(row, list) or not row or row[0] != rtype:
+                raise ValueError("upsert without a whole record")
+            values = row[1:]
+            problem = row_problem(rtype, values) if check else None
+        else:
+            record = raw.get("record")
+            if not isinstance(record, dict) or not FIELDS_BY_TYPE[rtype].keys() <= record.keys():
+                raise ValueError("upsert without a whole record")
+            problem = record_problem(record, rtype) if check else None
+            values = [record[name] for name in FIELDS_BY_TYPE[rtype]]
     if problem:  # the whole page is refused: nothing of it is applied, the breaker counts a failure
         raise ValueError(f"change {raw.get('seq')}: {problem}")
     return Change(
-        int(raw["seq"]), op, rtype, str(raw["key"]), int(raw["version"]), str(raw.get("at", "")), record
+        int(raw["seq"]), op, rtype, str(raw["key"]), int(raw["version"]), str(raw.get("at", "")), values
     )
 
 
@@ -68,7 +86,7 @@ def _decode(path: str, status: int, raw: bytes) -> Any:
         raise RegistryUnavailable(f"{path}: the answer is not JSON (HTTP {status})") from None
 
 
-def _feed_page(after: int, epoch: str | None, status: int, raw: bytes) -> FeedPage:
+def _feed_page(after: int, epoch: str | None, status: int, raw: bytes, check: bool = True) -> FeedPage:
     body = _decode("/feed", status, raw)
     if status == 409:
         code = body.get("error", {}).get("code") if isinstance(body, dict) else None
@@ -76,12 +94,31 @@ def _feed_page(after: int, epoch: str | None, status: int, raw: bytes) -> FeedPa
     if status != 200 or not isinstance(body, dict):
         raise RegistryUnavailable(f"/feed: HTTP {status}")
     try:
-        page = FeedPage(str(body["epoch"]), [_change(c) for c in body["changes"]], int(body["last_seq"]))
+        changes = [_change(c, check) for c in body["changes"]]
+        page = FeedPage(str(body["epoch"]), changes, int(body["last_seq"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise RegistryUnavailable(f"/feed: malformed answer ({exc})") from None
     if epoch is not None and page.epoch != epoch:
         raise FeedBroken(f"the registry's sequence was reset (epoch {page.epoch}, replica has {epoch})")
     return page
+
+
+def feed_problem(raw: bytes) -> str | None:
+    """What is malformed in a feed answer's changes (as :func:`_feed_page` would say it), or None. Run in
+    the checker process on large pages."""
+    try:
+        body = orjson.loads(raw)
+        for change in body["changes"]:
+            _change(change)
+    except (KeyError, TypeError, ValueError) as exc:
+        return str(exc)
+    return None
+
+
+# A page this large (a catch-up's 10,000 changes) has its records checked in a second process while this
+# one decodes it and applies the page before: the checks are most of a page's CPU, and a catch-up of an
+# hour's changes must not wait for them on one core. Nothing of a page is applied before its check passed.
+CHECK_ASIDE_BYTES: Final = 256 * 1024
 
 
 class RegistryClient:
@@ -90,6 +127,7 @@ class RegistryClient:
         self._ssl: ssl.SSLContext | bool = context if context is not None else True
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None
+        self._checker: ProcessPoolExecutor | None = None
 
     async def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -103,6 +141,9 @@ class RegistryClient:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+        if self._checker is not None:
+            self._checker.shutdown(wait=False, cancel_futures=True)
+            self._checker = None
 
     async def _fetch(self, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
         try:
@@ -127,10 +168,27 @@ class RegistryClient:
         return body
 
     async def feed(self, after: int, limit: int, epoch: str | None) -> FeedPage:
-        query = f"/feed?after={after}&limit={limit}" + (f"&epoch={epoch}" if epoch else "")
+        query = f"/feed?after={after}&limit={limit}&encoding={ROWS}" + (f"&epoch={epoch}" if epoch else "")
         status, raw = await self._fetch("GET", query)
-        # A page is up to 10,000 records of ~0.8 KB: decode it in a thread, not on the loop kiosks use.
-        return await asyncio.to_thread(_feed_page, after, epoch, status, raw)
+        # A page is up to 10,000 records: decode it in a thread, not on the loop kiosks use.
+        if status != 200 or len(raw) < CHECK_ASIDE_BYTES:
+            return await asyncio.to_thread(_feed_page, after, epoch, status, raw)
+        if self._checker is None:
+            self._checker = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        checked = asyncio.get_running_loop().run_in_executor(self._checker, feed_problem, raw)
+        try:
+            page = await asyncio.to_thread(_feed_page, after, epoch, status, raw, False)
+        except BaseException:
+            checked.cancel()
+            raise
+        try:
+            problem = await checked
+        except BrokenProcessPool:  # the checker died: check here
+            self._checker = None
+            return await asyncio.to_thread(_feed_page, after, epoch, status, raw)
+        if problem:
+            raise RegistryUnavailable(f"/feed: malformed answer ({problem})")
+        return page
 
     async def versions(self, keys: list[tuple[str, str]]) -> tuple[int, dict[str, int | None]]:
         """(the registry's last seq, {"type/key": version or None})."""

@@ -15,7 +15,7 @@ import urllib.parse
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import orjson
 
@@ -23,8 +23,8 @@ from issuance_server.audit import SYSTEM, Actor
 from issuance_server.clock import utc_now_iso
 from issuance_server.core import ServerCore
 from issuance_server.process_memory import release_free_memory
-from issuance_server.replica_store import ReplicaWriter
-from wire.linkage import FIELDS_BY_TYPE, FORMAT, RECORD_TYPES, format_problem
+from issuance_server.replica_store import ReplicaBuildError, ReplicaWriter
+from wire.linkage import FIELDS_BY_TYPE, FORMAT, RECORD_TYPES, ROW_FIELDS, ROWS, format_problem
 
 BATCH = 20_000
 CHUNK = 1 << 20
@@ -55,7 +55,7 @@ class SyncProgress:
 def _open_stream(
     base_url: str, timeout_s: float, context: ssl.SSLContext | None
 ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
-    url = urllib.parse.urlsplit(base_url.rstrip("/") + "/snapshot")
+    url = urllib.parse.urlsplit(base_url.rstrip("/") + f"/snapshot?encoding={ROWS}")
     host = url.hostname or "127.0.0.1"
     conn = (
         http.client.HTTPSConnection(host, url.port, timeout=timeout_s, context=context)
@@ -63,7 +63,7 @@ def _open_stream(
         else http.client.HTTPConnection(host, url.port, timeout=timeout_s)
     )
     try:
-        conn.request("GET", url.path)
+        conn.request("GET", f"{url.path}?{url.query}")
         resp = conn.getresponse()
     except OSError as exc:
         conn.close()
@@ -75,11 +75,25 @@ def _open_stream(
 
 
 class RecordSink(Protocol):
-    """Where snapshot rows go: a new replica generation, or a digest for the consistency check."""
+    """Where snapshot rows go: a new replica generation, or a digest for the consistency check. ``insert``
+    takes rows of values; ``insert_rows`` ``count`` lines of the rows encoding as received (newline-separated)."""
 
     counts: dict[str, int]
 
     def insert(self, rtype: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+    def insert_rows(self, rtype: str, data: bytes, count: int) -> None: ...
+
+
+_MARKERS: Final = {t: b'\n["' + t.encode() + b'"' for t in RECORD_TYPES}  # where a row of each type starts
+
+
+def _row_type(line: bytes) -> str | None:
+    """The type of a line of the rows encoding (``["tax", ...``), or None for any other line."""
+    if not line.startswith(b'["'):
+        return None
+    end = line.find(b'"', 2)
+    return line[2:end].decode() if end > 2 else None
 
 
 def load_snapshot(
@@ -93,11 +107,76 @@ def load_snapshot(
     the header. Raises SyncError when incomplete or malformed."""
     conn, resp = _open_stream(base_url, timeout_s, context)
     columns = {t: tuple(FIELDS_BY_TYPE[t]) for t in RECORD_TYPES}
-    batches: dict[str, list[tuple[Any, ...]]] = {t: [] for t in RECORD_TYPES}
+    batches: dict[str, list[Any]] = {t: [] for t in RECORD_TYPES}  # rows, or blocks of the rows encoding
+    pending = dict.fromkeys(RECORD_TYPES, 0)  # records in each type's batch
     header: dict[str, Any] | None = None
     end: dict[str, Any] | None = None
+    rows = False  # the registry answers in the rows encoding (its header says so)
     tail = b""
     t_parse = t_write = 0.0
+
+    def control(line: bytes) -> None:
+        """A line that is not a row: the header, the end line, or (objects) a record."""
+        nonlocal header, end, rows
+        if end is not None:
+            raise SyncError("the snapshot has data after its end line")
+        try:
+            rec = orjson.loads(line)
+            rtype = rec["t"]
+            if rtype in batches:
+                if rows:
+                    raise SyncError(f"malformed record after {progress.records} records: not a row")
+                batches[rtype].append(tuple([rec[c] for c in columns[rtype]]))
+                pending[rtype] += 1
+                progress.records += 1
+                return
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            raise SyncError(f"malformed record after {progress.records} records: {exc!r}") from exc
+        if rtype == "header":
+            problem = format_problem(rec.get("format"))
+            if problem:
+                raise SyncError(problem)
+            header = rec
+            rows = rec.get("encoding") == ROWS
+            if rows and rec.get("fields") != ROW_FIELDS:
+                raise SyncError("the snapshot's rows do not list the fields of this format in its order")
+            counts = rec.get("counts")
+            if isinstance(counts, dict) and all(isinstance(n, int) for n in counts.values()):
+                progress.expected = sum(counts.values())  # how far the sync is, as it goes
+        elif rtype == "end":
+            end = rec
+        else:
+            raise SyncError(f"unknown record type {rtype!r}")
+
+    def take_rows(block: bytes) -> None:
+        """Whole lines of the rows encoding (newline-separated) go to their type's batch as they are, a run
+        of one type at a time (the registry interleaves the types in runs); the runs' ends are found by
+        searching, never line by line. A line that is not a row is read line by line."""
+        if header is None or end is not None:
+            raise SyncError("the snapshot has a record outside its header and end line")
+        starts = {t: block.find(marker) for t, marker in _MARKERS.items()}  # the next "\n[type" of each
+        pos, size = 0, len(block)
+        while pos < size:
+            rtype = _row_type(block[pos : pos + 24])
+            if rtype not in batches:
+                for line in block[pos:].split(b"\n"):
+                    if line:
+                        control(line)
+                return
+            stop = size
+            for other, at in starts.items():
+                if other != rtype:
+                    if 0 <= at < pos:
+                        at = starts[other] = block.find(_MARKERS[other], pos)
+                    if 0 <= at < stop:
+                        stop = at
+            run = block[pos:stop]
+            n = run.count(b"\n") + 1
+            batches[rtype].append(run)
+            pending[rtype] += n
+            progress.records += n
+            pos = stop + 1
+
     try:
         while True:
             try:
@@ -109,50 +188,36 @@ def load_snapshot(
             if not chunk:
                 break
             progress.bytes_read += len(chunk)
-            lines = (tail + chunk).split(b"\n")
-            tail = lines.pop()
+            data = tail + chunk
+            cut = data.rfind(b"\n") + 1
+            tail = data[cut:]
             t0 = time.perf_counter()
-            for line in lines:
-                if not line:
-                    continue
-                if end is not None:
-                    raise SyncError("the snapshot has data after its end line")
-                try:
-                    rec = orjson.loads(line)
-                    rtype = rec["t"]
-                    if rtype in batches:
-                        batches[rtype].append(tuple([rec[c] for c in columns[rtype]]))
-                        progress.records += 1
+            if rows and cut > 1 and not data.startswith((b"{", b"\n")) and b"\n{" not in data[:cut]:
+                take_rows(data[: cut - 1])
+            else:
+                for line in data[:cut].split(b"\n"):
+                    if not line:
                         continue
-                except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-                    raise SyncError(f"malformed record after {progress.records} records: {exc!r}") from exc
-                if rtype == "header":
-                    problem = format_problem(rec.get("format"))
-                    if problem:
-                        raise SyncError(problem)
-                    header = rec
-                    counts = rec.get("counts")
-                    if isinstance(counts, dict) and all(isinstance(n, int) for n in counts.values()):
-                        progress.expected = sum(counts.values())  # how far the sync is, as it goes
-                elif rtype == "end":
-                    end = rec
-                else:
-                    raise SyncError(f"unknown record type {rtype!r}")
+                    if rows and line.startswith(b"["):
+                        take_rows(line)
+                    else:
+                        control(line)
             t1 = time.perf_counter()
             t_parse += t1 - t0
-            for rtype, rows in batches.items():
-                if len(rows) >= BATCH:
-                    writer.insert(rtype, rows)
-                    rows.clear()
+            for rtype, batch in batches.items():
+                if pending[rtype] >= BATCH:
+                    _insert(writer, rtype, batch, pending[rtype], rows)
+                    batch.clear()
+                    pending[rtype] = 0
             t_write += time.perf_counter() - t1
     finally:
         conn.close()
     if tail.strip():
         raise SyncError(f"the snapshot ended in the middle of a line after {progress.records} records")
     t1 = time.perf_counter()
-    for rtype, rows in batches.items():
-        if rows:
-            writer.insert(rtype, rows)
+    for rtype, batch in batches.items():
+        if batch:
+            _insert(writer, rtype, batch, pending[rtype], rows)
     t_write += time.perf_counter() - t1
     progress.timings.update(parse_s=round(t_parse, 3), write_s=round(t_write, 3))
     if header is None or header.get("format") != FORMAT:
@@ -166,6 +231,16 @@ def load_snapshot(
         raise SyncError(f"the snapshot's counts {counts} differ from the records received {writer.counts}")
     progress.registry_counts = counts
     return header
+
+
+def _insert(writer: RecordSink, rtype: str, batch: list[Any], count: int, rows: bool) -> None:
+    if not rows:
+        writer.insert(rtype, batch)
+        return
+    try:
+        writer.insert_rows(rtype, b"\n".join(batch), count)
+    except ReplicaBuildError as exc:
+        raise SyncError(str(exc)) from exc
 
 
 class SnapshotSync:
@@ -196,7 +271,7 @@ class SnapshotSync:
     async def run(self, actor: Actor = SYSTEM) -> SyncProgress:
         core, progress = self.core, self.progress
         progress.state = "running"
-        started = time.perf_counter()
+        started, cpu0 = time.perf_counter(), time.process_time()
         stamp = utc_now_iso().replace(":", "").replace("-", "").replace(".", "")
         path: Path = core.replica.new_generation_path(stamp)
         await core.audit.append(actor, "sync_full", "started")
@@ -220,11 +295,15 @@ class SnapshotSync:
                 "format": FORMAT,
                 "epoch": str(header.get("epoch") or ""),
             }
-            await asyncio.to_thread(writer.finish, meta)
+            try:
+                await asyncio.to_thread(writer.finish, meta)
+            except ReplicaBuildError as exc:
+                raise SyncError(str(exc)) from exc
             previous = await core.replica.switch_to(path, seq, as_of, utc_now_iso())
             if previous and previous != path.name:
                 core.replica.remove_generation(previous)
             progress.timings["finish_s"] = round(time.perf_counter() - t1, 3)
+            progress.timings.update(writer.timings, server_cpu_s=round(time.process_time() - cpu0, 3))
             progress.seq = seq
             progress.state = "done"
             await core.audit.append(actor, "sync_full", "ok", records=progress.records, seq=seq)

@@ -28,6 +28,7 @@ import orjson
 from registry_sim.store import (
     canonical,
     connect,
+    has_column,
     log_schema_statements,
     meta_state,
     new_epoch,
@@ -35,7 +36,7 @@ from registry_sim.store import (
     record_key,
     record_ref,
 )
-from wire.linkage import FIELDS_BY_TYPE, LinkageError, check_record, record_problem
+from wire.linkage import FIELDS_BY_TYPE, LinkageError, check_record, encode_row, record_problem
 
 JST: Final = timezone(timedelta(hours=9))
 MAX_CHANGES_PER_REQUEST: Final = 10_000
@@ -193,13 +194,13 @@ class Batch:
         rec["version"] = version
         if rtype == "resident":
             rec["updated_at"] = self.updated_at
-        body = orjson.dumps(rec)
+        body, row = orjson.dumps(rec), encode_row(rec)
         seq = self._next_seq()
         self._conn.execute(
-            "INSERT OR REPLACE INTO records (type, key, version, seq, body, ref) VALUES (?, ?, ?, ?, ?, ?)",
-            (rtype, key, version, seq, body, record_ref(rec)),
+            "INSERT OR REPLACE INTO records (type, key, version, seq, body, ref, row) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (rtype, key, version, seq, body, record_ref(rec), row),
         )
-        self._log(seq, "upsert", rtype, key, version, body)
+        self._log(seq, "upsert", rtype, key, version, body, row)
         self._touched[(rtype, key)] = (index, rec)
         self.last_version = version
         return seq
@@ -220,7 +221,7 @@ class Batch:
         self.counts[rtype] -= 1
         self._bounds.pop(rtype, None)
         seq = self._next_seq()
-        self._log(seq, "remove", rtype, key, version, None)
+        self._log(seq, "remove", rtype, key, version, None, None)
         self._removed.setdefault((rtype, key), orjson.loads(row[1]))
         self._touched[(rtype, key)] = (index, None)
         self.last_version = version
@@ -235,14 +236,17 @@ class Batch:
         self.seqs.append(self.seq)
         return self.seq
 
-    def _log(self, seq: int, op: str, rtype: str, key: str, version: int, body: bytes | None) -> None:
+    def _log(
+        self, seq: int, op: str, rtype: str, key: str, version: int, body: bytes | None, row: bytes | None
+    ) -> None:
         if not self.logging:
             return
         head = orjson.dumps({"seq": seq, "op": op, "t": rtype, "key": key, "version": version, "at": self.at})
         entry = head[:-1] + b',"record":' + (body if body is not None else b"null") + b"}"
+        row_entry = head[:-1] + b',"row":' + (row if row is not None else b"null") + b"}"
         self._conn.execute(
-            "INSERT INTO changes (seq, type, key, op, version, entry) VALUES (?, ?, ?, ?, ?, ?)",
-            (seq, rtype, key, op, version, entry),
+            "INSERT INTO changes (seq, type, key, op, version, entry, row_entry) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (seq, rtype, key, op, version, entry, row_entry),
         )
 
     # ----- consistency ---------------------------------------------------------------------------------
@@ -432,6 +436,7 @@ def ensure_log_schema(conn: sqlite3.Connection) -> None:
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     meta = read_meta(conn)
     if "ref" in columns and {"changes", "gone"} <= tables and "epoch" in meta:
+        _add_row_columns(conn, columns)
         return
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -449,7 +454,17 @@ def ensure_log_schema(conn: sqlite3.Connection) -> None:
         conn.executemany(
             "INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)", [(k, v) for k, v in defaults.items()]
         )
+        _add_row_columns(conn, columns | {"ref"})
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+def _add_row_columns(conn: sqlite3.Connection, record_columns: set[str]) -> None:
+    """Columns for the rows encoding in a store built before it: left null there, the readers encode those
+    records and changes when asked (``records.row``, ``changes.row_entry``)."""
+    if "row" not in record_columns:
+        conn.execute("ALTER TABLE records ADD COLUMN row BLOB")
+    if not has_column(conn, "changes", "row_entry"):
+        conn.execute("ALTER TABLE changes ADD COLUMN row_entry BLOB")

@@ -17,8 +17,8 @@ from typing import Any, Final
 import orjson
 
 from registry_sim.changelog import StoreMissing
-from registry_sim.store import Counts, connect, meta_state, read_meta
-from wire.linkage import RECORD_TYPES
+from registry_sim.store import Counts, connect, has_column, meta_state, read_meta
+from wire.linkage import RECORD_TYPES, encode_row
 
 DEFAULT_LIMIT: Final = 1000
 MAX_LIMIT: Final = 10_000
@@ -60,6 +60,13 @@ class FeedPage:
         )
 
 
+def _row_entry(entry: bytes) -> bytes:
+    """A change logged before the rows encoding existed, with its record as a row."""
+    change = orjson.loads(entry)
+    record = change.pop("record")
+    return orjson.dumps({**change, "row": None if record is None else orjson.Fragment(encode_row(record))})
+
+
 class FeedReader:
     """Reads one store file (see the module docstring)."""
 
@@ -86,8 +93,10 @@ class FeedReader:
         """(epoch, seq, counts)."""
         return meta_state(read_meta(self._conn()))
 
-    def page(self, after: int, limit: int, epoch: str | None = None) -> FeedPage:
-        """Up to ``limit`` changes with seq > ``after``, in seq order; ``FeedRefusal`` when that cannot be."""
+    def page(self, after: int, limit: int, epoch: str | None = None, rows: bool = False) -> FeedPage:
+        """Up to ``limit`` changes with seq > ``after``, in seq order; ``FeedRefusal`` when that cannot be.
+        With ``rows`` each change carries its record as ``"row"`` in the rows encoding (``wire.linkage.ROWS``)
+        instead of ``"record"``."""
         conn = self._conn()
         conn.execute("BEGIN")
         try:
@@ -116,12 +125,15 @@ class FeedReader:
                     last_seq=last_seq,
                     pruned_through=pruned,
                 )
-            rows = conn.execute(
-                "SELECT entry FROM changes WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
+            column = "row_entry" if rows and has_column(conn, "changes", "row_entry") else "NULL"
+            found = conn.execute(
+                f"SELECT entry, {column} FROM changes WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
             ).fetchall()
         finally:
             conn.execute("COMMIT")
-        return FeedPage(current, last_seq, [entry for (entry,) in rows])
+        if not rows:
+            return FeedPage(current, last_seq, [entry for entry, _ in found])
+        return FeedPage(current, last_seq, [row_entry or _row_entry(entry) for entry, row_entry in found])
 
     def versions(self, keys: list[tuple[str, str]]) -> dict[str, Any]:
         """``{"epoch", "seq", "versions": {"type/key": version or None}}`` read in one transaction."""

@@ -1,7 +1,7 @@
 """``/feed``, ``/versions`` and ``/records``: what a follower of the registry reads besides the snapshot.
 
-GET  /feed?after=<seq>&limit=<n>&epoch=<id>
-     200 {"epoch", "changes": [{"seq", "op", "t", "key", "version", "at", "record"}...], "last_seq"}
+GET  /feed?after=<seq>&limit=<n>&epoch=<id>[&encoding=rows]
+     200 {"epoch", "changes": [{"seq", "op", "t", "key", "version", "at", "record" (or "row")}...], "last_seq"}
      409 epoch_changed | seq_ahead | seq_expired;  400 bad_request
 POST /versions {"keys": [[type, key], ...]}  -> 200 {"epoch", "seq", "versions": {"type/key": v | null}}
 GET  /records/{type}/{key}                   -> 200 the record | 404 not_found
@@ -18,7 +18,7 @@ from registry_sim import garbage
 from registry_sim.feed import DEFAULT_LIMIT, MAX_LIMIT, MAX_VERSION_KEYS, FeedRefusal
 from registry_sim.sim import Sim
 from registry_sim.web_util import BadRequest, drop_connection, error_response, json_object, json_response
-from wire.linkage import RECORD_TYPES
+from wire.linkage import RECORD_TYPES, ROWS
 
 _INLINE_KEYS: Final = 64  # up to this many version lookups run on the event loop (microseconds each)
 
@@ -57,14 +57,15 @@ async def feed(request: web.Request, sim: Sim) -> web.StreamResponse:
     except BadRequest as exc:
         return exc.response()
     epoch = request.query.get("epoch") or None
+    rows = request.query.get("encoding") == ROWS
     try:
-        page = await asyncio.to_thread(sim.reader.page, after, limit, epoch)
+        page = await asyncio.to_thread(sim.reader.page, after, limit, epoch, rows)
     except FeedRefusal as refusal:
         return error_response(409, refusal.code, refusal.message, **refusal.details)
     faults = sim.faults
     if faults.garbage:
         return web.Response(
-            body=garbage.feed_body(faults.garbage, page, after), content_type="application/json"
+            body=garbage.feed_body(faults.garbage, page, after, rows), content_type="application/json"
         )
     cut = faults.feed_abort_after
     if cut is not None and cut < len(page.entries):

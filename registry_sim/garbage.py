@@ -14,8 +14,8 @@ from registry_sim.feed import FeedPage
 _BROKEN_RESIDENT: Final = {"t": "resident", "atena_no": "0000000000", "name": None}
 
 
-def feed_body(mode: str, page: FeedPage, after: int) -> bytes:
-    """A ``/feed`` answer broken in the way ``mode`` says."""
+def feed_body(mode: str, page: FeedPage, after: int, rows: bool = False) -> bytes:
+    """A ``/feed`` answer broken in the way ``mode`` says (its changes carry ``row`` with ``rows``)."""
     if mode == "shape":
         return orjson.dumps(
             {"epoch": page.epoch, "changes": {"seq": after + 1}, "last_seq": str(page.last_seq)}
@@ -33,10 +33,17 @@ def feed_body(mode: str, page: FeedPage, after: int) -> bytes:
         }
         if entries:  # the middle change loses the last field of its record
             middle = orjson.loads(entries[len(entries) // 2])
-            record = middle.get("record") or _BROKEN_RESIDENT
-            record.pop(list(record)[-1], None)
-            broken = middle | {"op": "upsert", "record": record}
+            if rows:
+                row = middle.pop("row", None) or ["resident", "0000000000"]
+                broken = middle | {"op": "upsert", "row": row[:-1]}
+            else:
+                record = middle.get("record") or _BROKEN_RESIDENT
+                record.pop(list(record)[-1], None)
+                broken = middle | {"op": "upsert", "record": record}
             entries[len(entries) // 2] = orjson.dumps(broken)
+        elif rows:
+            broken.pop("record")
+            entries = [orjson.dumps(broken | {"row": ["resident", "0000000000", None]})]
         else:
             entries = [orjson.dumps(broken)]
         return page.body(entries)
@@ -55,10 +62,13 @@ def versions_body(mode: str, answer: dict[str, Any]) -> bytes:
     return body[: max(1, len(body) // 2)] + b"\x00\xff garbage"
 
 
-def snapshot_line(mode: str) -> tuple[bytes, str | None]:
-    """A snapshot line to slip in after the header, and the record type it counts as in the end line."""
+def snapshot_line(mode: str, rows: bool = False) -> tuple[bytes, str | None]:
+    """A snapshot line to slip in after the header, and the record type it counts as in the end line (in the
+    rows encoding with ``rows``: there a record is an array, so the wrong shape is an object)."""
     if mode == "shape":
-        return b'["resident", "0000000000"]\n', None
+        return (b'{"resident": "0000000000"}\n' if rows else b'["resident", "0000000000"]\n'), None
     if mode == "record":
+        if rows:
+            return b'["resident", "0000000000", null]\n', "resident"
         return orjson.dumps(_BROKEN_RESIDENT) + b"\n", "resident"
     return b'{"t": "resident", "atena_no": "00\x00\xff garbage\n', None

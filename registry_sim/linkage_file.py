@@ -14,7 +14,16 @@ from typing import IO, Any, Final
 import orjson
 
 from registry_sim.store import Counts, Snapshot, canonical, empty_counts, record_key
-from wire.linkage import FIELDS_BY_TYPE, FORMAT, LinkageError, check_record, format_problem, record_problem
+from wire.linkage import (
+    FIELDS_BY_TYPE,
+    FORMAT,
+    ROW_FIELDS,
+    ROWS,
+    LinkageError,
+    check_record,
+    format_problem,
+    record_problem,
+)
 
 MAX_PROBLEMS: Final = 50
 
@@ -41,8 +50,9 @@ def utc_now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def header_line(seq: int, epoch: str, counts: Counts | None = None) -> bytes:
-    """The first line; ``counts`` (the records to come, per type) lets a reader show how far it is."""
+def header_line(seq: int, epoch: str, counts: Counts | None = None, rows: bool = False) -> bytes:
+    """The first line; ``counts`` (the records to come, per type) lets a reader show how far it is; with
+    ``rows`` it announces the rows encoding and each type's field order."""
     header: dict[str, Any] = {
         "t": "header",
         "format": FORMAT,
@@ -52,6 +62,8 @@ def header_line(seq: int, epoch: str, counts: Counts | None = None) -> bytes:
     }
     if counts is not None:
         header["counts"] = counts
+    if rows:
+        header.update(encoding=ROWS, fields=ROW_FIELDS)
     return orjson.dumps(header) + b"\n"
 
 

@@ -31,6 +31,7 @@ from registry_sim.linkage_file import end_line, header_line
 from registry_sim.sim import Sim
 from registry_sim.store import Snapshot, StoreReader
 from registry_sim.web_util import drop_connection, error_response, json_response
+from wire.linkage import ROWS
 from wire.serving import start_site, until_stopped
 from wire.tls import peer_certificate
 
@@ -141,10 +142,10 @@ async def health(request: web.Request) -> web.Response:
 class _SnapshotCursor:
     """A snapshot opened and read on worker threads (one call at a time)."""
 
-    def __init__(self, store: StoreReader, limit: int | None) -> None:
+    def __init__(self, store: StoreReader, limit: int | None, rows: bool) -> None:
         self._cm = store.snapshot()
         self.snap: Snapshot = self._cm.__enter__()
-        self._chunks: Iterator[bytes] = self.snap.lines(SNAPSHOT_CHUNK_BYTES, limit)
+        self._chunks: Iterator[bytes] = self.snap.lines(SNAPSHOT_CHUNK_BYTES, limit, rows)
 
     def next_chunk(self) -> bytes | None:
         return next(self._chunks, None)
@@ -160,14 +161,15 @@ async def snapshot(request: web.Request) -> web.StreamResponse:
         return error_response(503, "no_data", "the registry database does not exist yet")
     limit = sim.faults.snapshot_abort_after
     bad = sim.faults.garbage
-    cursor = await asyncio.to_thread(_SnapshotCursor, sim.store, limit)
+    rows = request.query.get("encoding") == ROWS  # the compact encoding, when the reader asks for it
+    cursor = await asyncio.to_thread(_SnapshotCursor, sim.store, limit, rows)
     response = web.StreamResponse(headers={"Content-Type": NDJSON, "Cache-Control": "no-store"})
     try:
         await response.prepare(request)
-        await response.write(header_line(cursor.snap.seq, cursor.snap.epoch, cursor.snap.counts))
+        await response.write(header_line(cursor.snap.seq, cursor.snap.epoch, cursor.snap.counts, rows))
         extra: str | None = None
         if bad:
-            line, extra = garbage.snapshot_line(bad)
+            line, extra = garbage.snapshot_line(bad, rows)
             await response.write(line)
         while (chunk := await asyncio.to_thread(cursor.next_chunk)) is not None:
             await response.write(chunk)

@@ -2,10 +2,12 @@
 
 Tables:
 
-- ``records(type, key, version, seq, ref, body)``: ``body`` is the orjson-encoded record, ``seq`` the change
+- ``records(type, key, version, seq, ref, body, row)``: ``body`` is the orjson-encoded record and ``row`` the
+  same record in the rows encoding (``wire.linkage.encode_row``; null in stores written before it existed), ``seq`` the change
   that last wrote it (0: the initial state; informational, and of the epoch it was written in), ``ref`` the record's parent (a resident's household, a seal's
   owner; null otherwise, indexed) so that the change generator finds members and seals quickly;
-- ``changes(seq, type, key, op, version, entry)``: the change log, ``entry`` the encoded feed entry;
+- ``changes(seq, type, key, op, version, entry, row_entry)``: the change log, ``entry`` the encoded feed entry
+  and ``row_entry`` the same with the record as a row (null in stores written before it existed);
 - ``gone(type, key, version)``: the last version of removed records, so that versions never go back;
 - ``meta(name, value)``: ``epoch``, ``seq`` (the last change), ``counts`` per type, ``pruned_through``
   (changes up to it were dropped from the log) and ``source`` (where the data came from).
@@ -31,7 +33,7 @@ from typing import Any, Final
 
 import orjson
 
-from wire.linkage import FIELDS_BY_TYPE, KEYS_BY_TYPE, RECORD_TYPES
+from wire.linkage import FIELDS_BY_TYPE, KEYS_BY_TYPE, RECORD_TYPES, encode_row
 
 SCHEMA = """
 CREATE TABLE records (
@@ -41,6 +43,7 @@ CREATE TABLE records (
     seq     INTEGER NOT NULL,
     body    BLOB NOT NULL,
     ref     TEXT,
+    row     BLOB,
     PRIMARY KEY (type, key)
 ) WITHOUT ROWID;
 CREATE TABLE meta (
@@ -55,7 +58,8 @@ CREATE TABLE IF NOT EXISTS changes (
     key     TEXT NOT NULL,
     op      TEXT NOT NULL,
     version INTEGER NOT NULL,
-    entry   BLOB NOT NULL
+    entry   BLOB NOT NULL,
+    row_entry BLOB
 );
 CREATE TABLE IF NOT EXISTS gone (
     type    TEXT NOT NULL,
@@ -232,7 +236,7 @@ def writer_main() -> None:
     conn.execute("PRAGMA cache_size = -65536")
     conn.executescript(SCHEMA)
     conn.execute("BEGIN")
-    sql = "INSERT INTO records (type, key, version, seq, body, ref) VALUES (?, ?, ?, ?, ?, ?)"
+    sql = "INSERT INTO records (type, key, version, seq, body, ref, row) VALUES (?, ?, ?, ?, ?, ?, ?)"
     source = sys.stdin.buffer
     loads = orjson.loads
     while len(head := source.read(_FRAME.size)) == _FRAME.size:
@@ -252,7 +256,9 @@ def writer_main() -> None:
         rows = []
         for body in data.split(b"\n"):
             rec = loads(body)
-            rows.append((rec["t"], record_key(rec), rec["version"], seq, body, record_ref(rec)))
+            rows.append(
+                (rec["t"], record_key(rec), rec["version"], seq, body, record_ref(rec), encode_row(rec))
+            )
         conn.executemany(sql, rows)
     conn.close()
 
@@ -318,33 +324,52 @@ class Snapshot:
         self.epoch, self.seq, self.counts = meta_state(read_meta(conn))
         self.streamed = empty_counts()
 
-    def lines(self, chunk_bytes: int = 64 * 1024, limit: int | None = None) -> Iterator[bytes]:
-        """Chunks of about ``chunk_bytes`` of newline-terminated records: households, residents, seals, tax.
+    def lines(
+        self, chunk_bytes: int = 64 * 1024, limit: int | None = None, rows: bool = False
+    ) -> Iterator[bytes]:
+        """Chunks of about ``chunk_bytes`` of newline-terminated records: households, residents, seals, tax;
+        objects, or with ``rows`` the rows encoding (``wire.linkage.ROWS``), where the types come interleaved
+        in runs of ``RUN`` records, each type about as far along (of its count) as the others, so that a
+        reader can hand each type to its own worker from the start.
 
         ``streamed`` counts what was yielded so far. With ``limit``, stop after that many records.
         """
         counts = self.streamed = empty_counts()
+        column = "body, row" if has_column(self._conn, "records", "row") else "body, NULL"
+        cursors = {
+            t: self._conn.execute(f"SELECT {column} FROM records WHERE type = ? ORDER BY key", (t,))
+            for t in RECORD_TYPES
+        }
         parts: list[bytes] = []
         size = 0
         left = limit
-        for rtype in RECORD_TYPES:
-            cur = self._conn.execute("SELECT body FROM records WHERE type = ? ORDER BY key", (rtype,))
-            while rows := cur.fetchmany(512):
-                if left is not None:
-                    rows = rows[:left]
-                    left -= len(rows)
-                counts[rtype] += len(rows)
-                for (body,) in rows:
-                    parts.append(body)
-                    size += len(body) + 1
-                if size >= chunk_bytes:
-                    parts.append(b"")
-                    yield b"\n".join(parts)
-                    parts, size = [], 0
-                if left == 0:
-                    break
-            if left == 0:
-                break
+        while cursors and left != 0:
+            rtype = next(iter(cursors))  # objects: one type after the other
+            if rows:
+                rtype = min(cursors, key=lambda t: counts[t] / max(1, self.counts.get(t, 0)))
+            batch = cursors[rtype].fetchmany(RUN)
+            if not batch:
+                del cursors[rtype]
+                continue
+            if left is not None:
+                batch = batch[:left]
+                left -= len(batch)
+            counts[rtype] += len(batch)
+            for body, row in batch:
+                line = body if not rows else row or encode_row(orjson.loads(body))  # null: an older store
+                parts.append(line)
+                size += len(line) + 1
+            if size >= chunk_bytes:
+                parts.append(b"")
+                yield b"\n".join(parts)
+                parts, size = [], 0
         if parts:
             parts.append(b"")
             yield b"\n".join(parts)
+
+
+RUN: Final = 512  # records of one type read (and, in the rows encoding, sent) at a time
+
+
+def has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
+    return any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})"))

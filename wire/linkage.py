@@ -21,9 +21,13 @@ each 税額控除, 森林環境税, the 徴収方法 and the 期別 instalments)
 
 from __future__ import annotations
 
-import json
+import functools
+import operator
+from collections.abc import Callable, Sequence
 from datetime import date
-from typing import Final
+from typing import Any, Final
+
+import orjson
 
 FORMAT: Final = "konbini-linkage/2"
 FORMAT_V1: Final = "konbini-linkage/1"
@@ -160,6 +164,31 @@ KEYS_BY_TYPE: Final[dict[str, tuple[str, ...]]] = {
 }
 
 
+# The compact ("rows") encoding of the same records, for the snapshot and the change feed when the reader
+# asks for it (``?encoding=rows``): a record is the JSON array ``[type, value, ...]`` with its type's values
+# in the field order above, instead of an object naming each field. Same records, same rules; about a
+# quarter of the bytes, and a reader gets each row ready to bind without looking up 45 names a record.
+ROWS: Final = "rows"
+ROW_FIELDS: Final[dict[str, list[str]]] = {t: list(fields) for t, fields in FIELDS_BY_TYPE.items()}
+_ROW_GETTERS: Final = {t: operator.itemgetter(*fields) for t, fields in FIELDS_BY_TYPE.items()}
+
+
+def encode_row(record: dict[str, Any]) -> bytes:
+    """A (whole, checked) record in the rows encoding: ``["type", value, ...]`` in field order."""
+    rtype = record["t"]
+    return orjson.dumps((rtype, *_ROW_GETTERS[rtype](record)))
+
+
+def row_record(row: Sequence[Any]) -> dict[str, Any]:
+    """The object form of a row ``[type, value, ...]`` (``LinkageError`` if it is not one)."""
+    if not isinstance(row, list | tuple) or not row or row[0] not in ROW_FIELDS:
+        raise LinkageError("a row must be [type, value, ...] with a known type")
+    names = ROW_FIELDS[row[0]]
+    if len(row) != len(names) + 1:
+        raise LinkageError(f"{row[0]} row has {len(row) - 1} values, not the {len(names)} fields of its type")
+    return {"t": row[0], **dict(zip(names, row[1:], strict=True))}
+
+
 class LinkageError(ValueError):
     """A record that does not follow this format."""
 
@@ -204,23 +233,35 @@ def record_problem(record: dict[str, object], rtype: str) -> str | None:
     absent value; the enumerations; ISO dates; identifiers' digits (個人番号 with its check digit);
     0/1 flags; versions from 1."""
     fields = FIELDS_BY_TYPE[rtype]
-    unknown = [k for k in record if k != "t" and k not in fields]
-    if unknown:
-        return f"{rtype} record has unknown field(s): {', '.join(unknown)}"
-    for name, (sql_type, _) in fields.items():
-        value = record[name]
+    if len(record) != len(fields) + ("t" in record):
+        unknown = [k for k in record if k != "t" and k not in fields]
+        if unknown:
+            return f"{rtype} record has unknown field(s): {', '.join(unknown)}"
+    return row_problem(rtype, [record[name] for name in fields])
+
+
+def row_problem(rtype: str, row: Sequence[object]) -> str | None:
+    """Why the values of a record, in its type's field order (the ``rows`` encoding), break this format's
+    rules (:func:`record_problem`), or None. The rules run as a compiled list of checks per field, since the
+    change feed checks every record it applies (tens of thousands a second while catching up)."""
+    checks = _CHECKS[rtype]
+    if len(row) != len(checks):
+        return f"{rtype} record has {len(row)} values, not the {len(checks)} fields of its type"
+    for (name, expected, not_null, value_checks), value in zip(checks, row):  # noqa: B905 (lengths checked)
         if value is None:
-            if name in KEYS_BY_TYPE[rtype] or name == "version":
+            if not_null:
                 return f"{rtype} record: field {name} is null"
             continue
-        expected = _PY_TYPES[sql_type]
-        if not isinstance(value, expected) or isinstance(value, bool):
+        if value.__class__ is not expected and (not isinstance(value, expected) or isinstance(value, bool)):
             return f"{rtype} record: field {name} must be {'text' if expected is str else 'an integer'}"
-        problem = _value_problem(rtype, name, value)
-        if problem:
-            return f"{rtype} record: field {name} {problem}"
+        if value == "":
+            return f"{rtype} record: field {name} is empty (an absent value is null)"
+        for check in value_checks:
+            problem = check(value)
+            if problem:
+                return f"{rtype} record: field {name} {problem}"
     if rtype == "tax":
-        return _tax_problem(record)
+        return _tax_problem(row)
     return None
 
 
@@ -244,8 +285,10 @@ def parse_instalments(text: str | None) -> list[Instalment]:
     """The ``instalments`` of a tax record (see :data:`INSTALMENTS`); ``ValueError`` says what is wrong."""
     if text is None:
         return []
+    if text == "[]":
+        return []
     try:
-        items = json.loads(text)
+        items = orjson.loads(text)
     except ValueError:
         raise ValueError("is not a JSON array") from None
     if not isinstance(items, list):
@@ -274,6 +317,7 @@ def _count(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
+@functools.lru_cache(maxsize=1 << 16)  # dates repeat (birth dates, 納期限): check each text once
 def _is_date(value: object) -> bool:
     try:
         return isinstance(value, str) and len(value) == 10 and date.fromisoformat(value).isoformat() == value
@@ -281,60 +325,114 @@ def _is_date(value: object) -> bool:
         return False
 
 
+_TAX_LEVIES: Final = (
+    "municipal_income_levy", "municipal_per_capita", "prefectural_income_levy", "prefectural_per_capita",
+    "forest_env_tax",
+)  # fmt: skip
+
+
 def tax_due(record: dict[str, object]) -> int:
     """The year's tax of a tax record: the four levies and 森林環境税, yen."""
-    keys = (
-        "municipal_income_levy", "municipal_per_capita", "prefectural_income_levy", "prefectural_per_capita",
-        "forest_env_tax",
-    )  # fmt: skip
-    return sum(int(record[k] or 0) for k in keys)  # type: ignore[call-overload]
+    return sum(int(record[k] or 0) for k in _TAX_LEVIES)  # type: ignore[call-overload]
 
 
-def _tax_problem(record: dict[str, object]) -> str | None:
-    negative = [k for k, (t, _) in TAX_FIELDS.items() if t == "INTEGER" and isinstance(record[k], int)
-                and int(record[k]) < 0]  # type: ignore[call-overload]  # fmt: skip
+_TAX_NAMES: Final = tuple(TAX_FIELDS)
+_TAX_INTS: Final = tuple(i for i, (t, _) in enumerate(TAX_FIELDS.values()) if t == "INTEGER")
+_TAX_LEVY_IDX: Final = tuple(_TAX_NAMES.index(k) for k in _TAX_LEVIES)
+_TAX_INSTALMENTS: Final = _TAX_NAMES.index("instalments")
+_TAX_COLLECTION: Final = _TAX_NAMES.index("collection")
+_COLLECTION_KINDS: Final = {"ordinary": {False}, "special": {True}, "both": {True, False}}
+
+
+def _tax_problem(row: Sequence[object]) -> str | None:
+    negative = [_TAX_NAMES[i] for i in _TAX_INTS if isinstance(row[i], int) and int(row[i]) < 0]  # type: ignore[call-overload]
     if negative:
         return f"tax record: field {negative[0]} must be 0 or more"
     try:
-        instalments = parse_instalments(record["instalments"])  # type: ignore[arg-type]
+        instalments = parse_instalments(row[_TAX_INSTALMENTS])  # type: ignore[arg-type]
     except ValueError as exc:
         return f"tax record: field instalments {exc}"
-    due = tax_due(record)
+    due = sum(int(row[i] or 0) for i in _TAX_LEVY_IDX)  # type: ignore[call-overload]
     if instalments and sum(i[2] for i in instalments) != due:
         return f"tax record: the instalments add up to {sum(i[2] for i in instalments)}, not the year's tax {due}"
     special = {i[0] == 0 for i in instalments}
-    expected = {"ordinary": {False}, "special": {True}, "both": {True, False}}.get(str(record["collection"]))
-    if instalments and record["collection"] is not None and special != expected:
-        return f"tax record: the instalments do not match collection {record['collection']!r}"
+    collection = row[_TAX_COLLECTION]
+    expected = _COLLECTION_KINDS.get(str(collection))
+    if instalments and collection is not None and special != expected:
+        return f"tax record: the instalments do not match collection {collection!r}"
     return None
 
 
-def _value_problem(rtype: str, name: str, value: object) -> str | None:
-    if value == "":
-        return "is empty (an absent value is null)"
-    allowed = _ENUMS.get((rtype, name))
-    if allowed is not None and value not in allowed:
-        return f"must be one of {', '.join(allowed)}, not {value!r}"
-    if name in _FLAGS and value not in (0, 1):
-        return f"must be 0 or 1, not {value!r}"
-    if name == "version" and isinstance(value, int) and value < 1:
-        return f"must be 1 or more, not {value}"
-    if name in _DATES:
+# The per-value rules beyond type and emptiness, in the order they are checked; each answers a problem ("must be ...") or None.
+ValueCheck = Callable[[object], str | None]
+
+
+def _one_of(allowed: tuple[str, ...]) -> ValueCheck:
+    def check(value: object) -> str | None:
+        return None if value in allowed else f"must be one of {', '.join(allowed)}, not {value!r}"
+
+    return check
+
+
+def _flag(value: object) -> str | None:
+    return None if value in (0, 1) else f"must be 0 or 1, not {value!r}"
+
+
+def _version(value: object) -> str | None:
+    return f"must be 1 or more, not {value}" if isinstance(value, int) and value < 1 else None
+
+
+def _date(value: object) -> str | None:
+    return None if _is_date(str(value)) else f"must be a date YYYY-MM-DD, not {value!r}"
+
+
+def _digits(n: int) -> ValueCheck:
+    def check(value: object) -> str | None:
         text = str(value)
-        try:
-            ok = len(text) == 10 and date.fromisoformat(text).isoformat() == text
-        except ValueError:
-            ok = False
-        if not ok:
-            return f"must be a date YYYY-MM-DD, not {value!r}"
-    digits = _DIGITS.get(name)
-    if digits is not None and not (
-        len(str(value)) == digits and str(value).isascii() and str(value).isdigit()
-    ):
-        return f"must be {digits} digits, not {value!r}"
-    if name == "kojin_bango" and not is_valid_kojin_bango(str(value)):
-        return "is not a 個人番号 (12 digits with the check digit)"
-    return None
+        ok = len(text) == n and text.isascii() and text.isdigit()
+        return None if ok else f"must be {n} digits, not {value!r}"
+
+    return check
+
+
+def _kojin_bango(value: object) -> str | None:
+    return None if is_valid_kojin_bango(str(value)) else "is not a 個人番号 (12 digits with the check digit)"
+
+
+def _value_checks(rtype: str, name: str) -> tuple[ValueCheck, ...]:
+    checks: list[ValueCheck] = []
+    allowed = _ENUMS.get((rtype, name))
+    if allowed is not None:
+        checks.append(_one_of(allowed))
+    if name in _FLAGS:
+        checks.append(_flag)
+    if name == "version":
+        checks.append(_version)
+    if name in _DATES:
+        checks.append(_date)
+    if name in _DIGITS:
+        checks.append(_digits(_DIGITS[name]))
+    if name == "kojin_bango":
+        checks.append(_kojin_bango)
+    return tuple(checks)
+
+
+# rtype -> per field: (name, Python type, null refused (keys and version), value checks)
+_CHECKS: Final[dict[str, tuple[tuple[str, type, bool, tuple[ValueCheck, ...]], ...]]] = {
+    rtype: tuple(
+        (
+            name,
+            _PY_TYPES[sql_type],
+            name in KEYS_BY_TYPE[rtype] or name == "version",
+            _value_checks(rtype, name),
+        )
+        for name, (sql_type, _) in fields.items()
+    )
+    for rtype, fields in FIELDS_BY_TYPE.items()
+}
+
+
+_KOJIN_WEIGHTS: Final = (6, 5, 4, 3, 2, 7, 6, 5, 4, 3, 2)  # of digits 1-11, from 番号法施行令 第8条
 
 
 def kojin_bango_check_digit(first11: str) -> int:
@@ -351,4 +449,8 @@ def kojin_bango_check_digit(first11: str) -> int:
 
 
 def is_valid_kojin_bango(number: str) -> bool:
-    return len(number) == 12 and number.isdigit() and kojin_bango_check_digit(number[:11]) == int(number[11])
+    """:func:`kojin_bango_check_digit` with its weights laid out (this runs for every resident checked)."""
+    if len(number) != 12 or not number.isdigit():
+        return False
+    r = sum(map(operator.mul, map(int, number[:11]), _KOJIN_WEIGHTS)) % 11
+    return (0 if r <= 1 else 11 - r) == int(number[11])
