@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -140,18 +141,28 @@ async def health(request: web.Request) -> web.Response:
 
 
 class _SnapshotCursor:
-    """A snapshot opened and read on worker threads (one call at a time)."""
+    """A snapshot opened and read on worker threads, one call at a time: ``close`` waits for a read still
+    running (the handler may be cancelled while its thread reads), then ends the reads and the connection.
+    Closing the SQLite connection under a running cursor crashes the process."""
 
     def __init__(self, store: StoreReader, limit: int | None, rows: bool) -> None:
         self._cm = store.snapshot()
         self.snap: Snapshot = self._cm.__enter__()
+        self._lock = threading.Lock()
+        self._closed = False
         self._chunks: Iterator[bytes] = self.snap.lines(SNAPSHOT_CHUNK_BYTES, limit, rows)
 
     def next_chunk(self) -> bytes | None:
-        return next(self._chunks, None)
+        with self._lock:
+            return None if self._closed else next(self._chunks, None)
 
     def close(self) -> None:
-        self._cm.__exit__(None, None, None)
+        with self._lock:
+            self._closed = True
+            close_chunks = getattr(self._chunks, "close", None)
+            if close_chunks is not None:
+                close_chunks()  # the generator's cursors end before their connection
+            self._cm.__exit__(None, None, None)
 
 
 async def snapshot(request: web.Request) -> web.StreamResponse:
