@@ -21,8 +21,12 @@ typecheck:
 pytest:
 	.venv/bin/pytest -q
 
+# Every bench, then the figures that have a goal (issue 15's table among them) from this one run.
+FIGURES := var/bench/figures.jsonl
 bench: install
-	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done
+	mkdir -p var/bench && : > $(FIGURES)
+	for b in bench/bench_*.py; do KONBINI_BENCH_FIGURES=$(CURDIR)/$(FIGURES) $(PY) $$b || exit 1; done
+	$(PY) bench/figures.py $(FIGURES)
 
 # Re-resolve requirements.lock (exact versions and hashes that `make install` takes) after changing the
 # dependencies in pyproject.toml; versions already in the lock are kept unless you add --upgrade(-package).

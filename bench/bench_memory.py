@@ -35,6 +35,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import figures
 from bench_session import eligible_adults
 
 from konbini_demo.processes import run
@@ -182,6 +183,13 @@ def main() -> None:
     print(
         f"peak RSS under {args.concurrency} concurrent kiosks: {peak / MB:.0f} MB (goal <= {GOAL_MB} MB: {verdict});"
         f" idle after the sync {idle['VmRSS'] / MB:.0f} MB"
+    )
+    figures.record(
+        f"server RSS peak, {args.concurrency} kiosks",
+        round(peak / MB),
+        "MB",
+        GOAL_MB,
+        detail=f"{args.residents:,}-resident replica; idle after the sync {idle['VmRSS'] / MB:.0f} MB",
     )
     for size, name in mappings:
         print(f"  {size / MB:7.1f} MB  {name}")
