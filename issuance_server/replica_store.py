@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import sqlite3
 import struct
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -62,17 +64,24 @@ def parse_rows(data: bytes) -> list[list[Any]]:
     return list(orjson.loads(b"[" + data.replace(b"\n", b",") + b"]"))
 
 
-# Record types whose rows a second process parses and inserts while this one does the others (a full
-# sync of 600,000 residents is ~3 million records, 2.3 million of them seals and tax); its file is merged in
-# at the end, which SQLite does by copying records (the transfer optimisation: same table, empty target).
-SIDE_TYPES: Final = ("seal", "tax")
+# Record types whose rows child processes parse and insert while this one routes the stream (a full sync
+# of 600,000 residents is ~3.1 million records: 0.6 million wide resident rows, 2.2 million seals and tax),
+# one child per group, about equal in work; each child's file is merged in at the end, which SQLite does by
+# copying records (the transfer optimisation: same table, empty target). Households stay in this process.
+SIDE_GROUPS: Final = (("resident",), ("seal", "tax"))
+SIDE_TYPES: Final = tuple(t for group in SIDE_GROUPS for t in group)
+_SIDE_QUEUE: Final = 4  # payloads waiting for a child: this process routes on while a child is busy
 
 
 class SideWriter:
-    """A child process that builds the tables of ``SIDE_TYPES`` in a file of their own (``side_writer_main``)."""
+    """A child process that builds the tables of ``types`` in a file of their own (``side_writer_main``).
 
-    def __init__(self, path: Path) -> None:
+    Payloads go to it through a queue and a thread of its own, so that routing never waits for one child
+    while another has nothing to do (a pipe holds 64 KiB; a payload is megabytes)."""
+
+    def __init__(self, path: Path, types: tuple[str, ...]) -> None:
         self.path = path
+        self.types = types
         path.unlink(missing_ok=True)
         root = str(Path(__file__).resolve().parent.parent)
         env = {
@@ -81,24 +90,38 @@ class SideWriter:
         }
         self._proc = subprocess.Popen(
             [sys.executable, "-c", "from issuance_server.replica_store import side_writer_main; side_writer_main()",
-             str(path)],
+             str(path), ",".join(types)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
         )  # fmt: skip
+        self._queue: queue.Queue[bytes | None] = queue.Queue(_SIDE_QUEUE)
+        self._broken = False  # the child stopped reading (it failed): its outcome says why
+        self._feeder = threading.Thread(target=self._feed, name=f"side-{types[0]}", daemon=True)
+        self._feeder.start()
+
+    def _feed(self) -> None:
+        stdin = self._proc.stdin
+        assert stdin is not None
+        while (frame := self._queue.get()) is not None:
+            if self._broken:
+                continue  # drain, so that send never blocks on a child that is gone
+            try:
+                stdin.write(frame)
+            except (BrokenPipeError, OSError):
+                self._broken = True
+        with contextlib.suppress(BrokenPipeError, OSError):
+            stdin.close()
 
     def send(self, rtype: str, payload: bytes) -> None:
-        assert self._proc.stdin is not None
-        try:
-            self._proc.stdin.write(_FRAME.pack(SIDE_TYPES.index(rtype), len(payload)) + payload)
-        except (BrokenPipeError, OSError):
-            raise ReplicaBuildError(self._outcome()) from None
+        if self._broken:
+            raise ReplicaBuildError(self._outcome())
+        self._queue.put(_FRAME.pack(self.types.index(rtype), len(payload)) + payload)
 
     def finish(self) -> dict[str, float]:
         """Wait for the child to commit; its counts per type (and ``cpu_s``, the CPU seconds it used)."""
-        assert self._proc.stdin is not None
-        with contextlib.suppress(BrokenPipeError, OSError):
-            self._proc.stdin.close()
+        self._queue.put(None)
+        self._feeder.join()
         outcome = self._outcome()
         if self._proc.returncode != 0 or not outcome.startswith("{"):
             raise ReplicaBuildError(outcome)
@@ -115,6 +138,10 @@ class SideWriter:
         if self._proc.poll() is None:
             self._proc.kill()
         self._proc.wait()
+        if self._feeder.is_alive():
+            self._broken = True
+            self._queue.put(None)
+            self._feeder.join()
         for stream in (self._proc.stdin, self._proc.stdout):
             if stream is not None:
                 with contextlib.suppress(OSError):
@@ -137,14 +164,16 @@ def _fresh_file(path: Path) -> sqlite3.Connection:
 
 
 def side_writer_main() -> None:
-    """The side writer (``SideWriter``): frames from stdin into the file ``argv[1]``, one transaction;
-    prints the counts per type when stdin ends, or why it failed (exit 1)."""
+    """The side writer (``SideWriter``): frames from stdin into the file ``argv[1]`` for the types
+    ``argv[2]`` (comma-separated), one transaction; prints the counts per type when stdin ends, or why it
+    failed (exit 1)."""
     conn = _fresh_file(Path(sys.argv[1]))
+    types = tuple(sys.argv[2].split(","))
     conn.execute("BEGIN")
-    counts: dict[str, int | float] = dict.fromkeys(SIDE_TYPES, 0)
-    for rtype in SIDE_TYPES:
+    counts: dict[str, int | float] = dict.fromkeys(types, 0)
+    for rtype in types:
         conn.execute(table_ddl(rtype))
-    sql = [row_insert_sql(t) for t in SIDE_TYPES]
+    sql = [row_insert_sql(t) for t in types]
     source = sys.stdin.buffer
     try:
         while len(head := source.read(_FRAME.size)) == _FRAME.size:
@@ -154,11 +183,11 @@ def side_writer_main() -> None:
                 raise ReplicaBuildError("the side writer's input stopped in the middle of a frame")
             rows = parse_rows(data)
             conn.executemany(sql[kind], rows)
-            counts[SIDE_TYPES[kind]] += len(rows)
+            counts[types[kind]] += len(rows)
         conn.execute("COMMIT")
         counts["cpu_s"] = round(time.process_time(), 3)
     except (ValueError, TypeError, sqlite3.Error, ReplicaBuildError) as exc:
-        print(f"malformed {SIDE_TYPES[kind] if 'kind' in locals() else ''} record: {exc}", flush=True)
+        print(f"malformed {types[kind] if 'kind' in locals() else ''} record: {exc}", flush=True)
         sys.exit(1)
     conn.close()
     print(orjson.dumps(counts).decode(), flush=True)
@@ -168,7 +197,8 @@ class ReplicaWriter:
     """Builds one replica generation file. Not durable until :meth:`finish`; :meth:`discard` on failure.
 
     Rows come as tuples (:meth:`insert`) or as lines of the rows encoding (:meth:`insert_rows`); the lines
-    of ``SIDE_TYPES`` go to a second process (``SideWriter``) that builds those tables beside this one."""
+    of ``SIDE_TYPES`` go to child processes (``SideWriter``, one per group of ``SIDE_GROUPS``) that build
+    those tables beside this one."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -185,7 +215,7 @@ class ReplicaWriter:
         self._sql = {rtype: insert_sql(rtype) for rtype in RECORD_TYPES}
         self._row_sql = {rtype: row_insert_sql(rtype) for rtype in RECORD_TYPES}
         self.counts = dict.fromkeys(RECORD_TYPES, 0)
-        self._side: SideWriter | None = None
+        self._sides: dict[str, SideWriter] = {}  # by record type; one writer per group
         self.timings: dict[str, float] = {}  # where finish spent its time, and the side writer's CPU
 
     def insert(self, rtype: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -195,9 +225,11 @@ class ReplicaWriter:
     def insert_rows(self, rtype: str, data: bytes, count: int) -> None:
         """``count`` rows of the rows encoding, newline-separated (``ReplicaBuildError`` if one is malformed)."""
         if rtype in SIDE_TYPES:
-            if self._side is None:
-                self._side = SideWriter(self.path.with_name(self.path.name + ".side"))
-            self._side.send(rtype, data)
+            if rtype not in self._sides:
+                group = next(g for g in SIDE_GROUPS if rtype in g)
+                side = SideWriter(self.path.with_name(f"{self.path.name}.side-{group[0]}"), group)
+                self._sides.update(dict.fromkeys(group, side))
+            self._sides[rtype].send(rtype, data)
         else:
             try:
                 self._conn.executemany(self._row_sql[rtype], parse_rows(data))
@@ -207,22 +239,26 @@ class ReplicaWriter:
 
     def finish(self, meta: dict[str, str]) -> None:
         t0 = time.perf_counter()
-        if self._side is not None:
-            side_counts = self._side.finish()
-            if any(side_counts.get(t, 0) != self.counts[t] for t in SIDE_TYPES):
-                raise ReplicaBuildError(f"the side writer wrote {side_counts}, not {self.counts}")
+        sides = list(dict.fromkeys(self._sides.values()))
+        if sides:
+            outcomes = [side.finish() for side in sides]
+            for side, side_counts in zip(sides, outcomes, strict=True):
+                if any(side_counts.get(t, 0) != self.counts[t] for t in side.types):
+                    raise ReplicaBuildError(f"the side writer wrote {side_counts}, not {self.counts}")
             self.timings.update(
-                side_wait_s=round(time.perf_counter() - t0, 3), side_cpu_s=side_counts["cpu_s"]
+                side_wait_s=round(time.perf_counter() - t0, 3),
+                side_cpu_s=round(sum(o["cpu_s"] for o in outcomes), 3),
             )
             self._conn.execute("COMMIT")  # ATTACH cannot run inside a transaction; the file is not used yet
-            self._conn.execute(f"ATTACH DATABASE {_quote(self._side.path)} AS side")
-            self._conn.execute("BEGIN")
-            for rtype in SIDE_TYPES:
-                self._conn.execute(f"INSERT INTO main.{rtype} SELECT * FROM side.{rtype}")
-            self._conn.execute("COMMIT")
-            self._conn.execute("DETACH DATABASE side")
-            self._side.discard()
-            self._side = None
+            for side in sides:
+                self._conn.execute(f"ATTACH DATABASE {_quote(side.path)} AS side")
+                self._conn.execute("BEGIN")
+                for rtype in side.types:
+                    self._conn.execute(f"INSERT INTO main.{rtype} SELECT * FROM side.{rtype}")
+                self._conn.execute("COMMIT")
+                self._conn.execute("DETACH DATABASE side")
+                side.discard()
+            self._sides = {}
             self._conn.execute("BEGIN")
             self.timings["merge_s"] = round(time.perf_counter() - t0 - self.timings["side_wait_s"], 3)
         t1 = time.perf_counter()
@@ -239,8 +275,8 @@ class ReplicaWriter:
 
     def discard(self) -> None:
         try:
-            if self._side is not None:
-                self._side.discard()
+            for side in dict.fromkeys(self._sides.values()):
+                side.discard()
             self._conn.close()
         finally:
             self.path.unlink(missing_ok=True)
