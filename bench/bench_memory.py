@@ -37,6 +37,7 @@ from pathlib import Path
 
 import figures
 from bench_session import eligible_adults
+from bench_sync import reusable_store
 
 from konbini_demo.processes import run
 from konbini_demo.soft_kiosk import SoftKiosk
@@ -131,7 +132,7 @@ def main() -> None:
         seed=1,
         server_settings={"KONBINI_KIOSK_MAX_OPEN_SESSIONS": str(2 * args.concurrency)},
     )
-    stack.registry_db = args.root.parent / f"registry-{args.residents}.sqlite3"  # reused between runs
+    stack.registry_db = reusable_store(args.root.parent / f"registry-{args.residents}.sqlite3")
     lines = []
     try:
         args.root.mkdir(parents=True, exist_ok=True)

@@ -373,3 +373,15 @@ RUN: Final = 512  # records of one type read (and, in the rows encoding, sent) a
 
 def has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
     return any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})"))
+
+
+def holds_rows(path: Path) -> bool:
+    """Whether a store holds every record in the rows encoding too; one written before it existed encodes
+    each record as it streams, and serves a snapshot several times slower."""
+    conn = connect(path)
+    try:
+        if not has_column(conn, "records", "row"):
+            return False
+        return conn.execute("SELECT 1 FROM records WHERE row IS NULL LIMIT 1").fetchone() is None
+    finally:
+        conn.close()

@@ -14,7 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from registry_sim.server import make_app
-from registry_sim.store import record_key
+from registry_sim.store import holds_rows, record_key
 from tests.factories import resident
 from tests.registry_sim.follower import load_snapshot, read_body
 from tests.registry_sim.test_registry_feed import apply
@@ -66,9 +66,11 @@ async def test_a_store_from_before_rows_serves_them(aiohttp_client: AiohttpClien
     await apply(client, {"op": "upsert", "record": person})
     expected = await (await client.get("/feed", params={"after": 0, "encoding": ROWS})).json()
     _, before = await rows_snapshot(client)
+    assert holds_rows(fresh_db)
     with sqlite3.connect(fresh_db) as conn:  # as if written before: no row kept
         conn.execute("UPDATE records SET row = NULL")
         conn.execute("UPDATE changes SET row_entry = NULL")
+    assert not holds_rows(fresh_db)  # what the benches check before reusing a store
     assert (await rows_snapshot(client))[1] == before
     assert await (await client.get("/feed", params={"after": 0, "encoding": ROWS})).json() == expected
 
