@@ -15,4 +15,5 @@ def test_a_log_gets_lines_with_percentage_and_time_left(capsys: pytest.CaptureFi
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 3 and "1.00k records" in lines[0] and "%" not in lines[0]
     assert "25%" in lines[1] and "250k/1.00M" in lines[1] and "<" in lines[1]  # elapsed<left
-    assert lines[2] == lines[1].replace(lines[1].split("[")[1], lines[2].split("[")[1])  # where it ended
+    # where it ended (the bar's width follows the length of the rate, which varies at such speed)
+    assert lines[2].split("|")[0] == lines[1].split("|")[0] and "250k/1.00M" in lines[2]
