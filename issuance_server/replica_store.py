@@ -31,12 +31,19 @@ SCHEMA_VERSION = (
 )
 REPLICA_DIR = "replica"
 
-_INDEXES = (
-    "CREATE INDEX resident_household ON resident(household_no)",
-    "CREATE INDEX resident_kana ON resident(name_kana)",  # counter search
-    "CREATE INDEX resident_birth ON resident(birth_date)",  # counter search by birth date alone
-    "CREATE INDEX seal_owner ON seal(owner_atena_no)",
-)
+_INDEXES: Final[dict[str, tuple[str, ...]]] = {
+    "resident": (
+        "CREATE INDEX resident_household ON resident(household_no)",
+        "CREATE INDEX resident_kana ON resident(name_kana)",  # counter search
+        "CREATE INDEX resident_birth ON resident(birth_date)",  # counter search by birth date alone
+    ),
+    "seal": ("CREATE INDEX seal_owner ON seal(owner_atena_no)",),
+}
+
+
+def index_ddl(rtype: str) -> tuple[str, ...]:
+    """The statements that create a table's indexes (none for most)."""
+    return _INDEXES.get(rtype, ())
 
 
 def table_ddl(rtype: str) -> str:
@@ -64,11 +71,12 @@ def parse_rows(data: bytes) -> list[list[Any]]:
     return list(orjson.loads(b"[" + data.replace(b"\n", b",") + b"]"))
 
 
-# Record types whose rows child processes parse and insert while this one routes the stream (a full sync
-# of 600,000 residents is ~3.1 million records: 0.6 million wide resident rows, 2.2 million seals and tax),
-# one child per group, about equal in work; each child's file is merged in at the end, which SQLite does by
-# copying records (the transfer optimisation: same table, empty target). Households stay in this process.
-SIDE_GROUPS: Final = (("resident",), ("seal", "tax"))
+# Record types whose rows child processes parse and insert, with their indexes, while this one routes the
+# stream (a full sync of 600,000 residents is ~3.1 million records: 0.9 million wide household and resident
+# rows, 2.2 million seals and tax), one child per group, about equal in work. The largest child's file
+# becomes the generation; the others' tables are copied into it, which SQLite does by copying records and
+# index entries (the transfer optimisation: same table and indexes, empty target).
+SIDE_GROUPS: Final = (("household", "resident"), ("seal", "tax"))
 SIDE_TYPES: Final = tuple(t for group in SIDE_GROUPS for t in group)
 _SIDE_QUEUE: Final = 4  # payloads waiting for a child: this process routes on while a child is busy
 
@@ -184,6 +192,9 @@ def side_writer_main() -> None:
             rows = parse_rows(data)
             conn.executemany(sql[kind], rows)
             counts[types[kind]] += len(rows)
+        for rtype in types:
+            for ddl in index_ddl(rtype):
+                conn.execute(ddl)
         conn.execute("COMMIT")
         counts["cpu_s"] = round(time.process_time(), 3)
     except (ValueError, TypeError, sqlite3.Error, ReplicaBuildError) as exc:
@@ -216,10 +227,12 @@ class ReplicaWriter:
         self._row_sql = {rtype: row_insert_sql(rtype) for rtype in RECORD_TYPES}
         self.counts = dict.fromkeys(RECORD_TYPES, 0)
         self._sides: dict[str, SideWriter] = {}  # by record type; one writer per group
+        self._own_rows = False  # rows inserted here (the objects encoding)
         self.timings: dict[str, float] = {}  # where finish spent its time, and the side writer's CPU
 
     def insert(self, rtype: str, rows: Sequence[Sequence[Any]]) -> None:
         self._conn.executemany(self._sql[rtype], rows)
+        self._own_rows = True
         self.counts[rtype] += len(rows)
 
     def insert_rows(self, rtype: str, data: bytes, count: int) -> None:
@@ -241,29 +254,13 @@ class ReplicaWriter:
         t0 = time.perf_counter()
         sides = list(dict.fromkeys(self._sides.values()))
         if sides:
-            outcomes = [side.finish() for side in sides]
-            for side, side_counts in zip(sides, outcomes, strict=True):
-                if any(side_counts.get(t, 0) != self.counts[t] for t in side.types):
-                    raise ReplicaBuildError(f"the side writer wrote {side_counts}, not {self.counts}")
-            self.timings.update(
-                side_wait_s=round(time.perf_counter() - t0, 3),
-                side_cpu_s=round(sum(o["cpu_s"] for o in outcomes), 3),
-            )
-            self._conn.execute("COMMIT")  # ATTACH cannot run inside a transaction; the file is not used yet
-            for side in sides:
-                self._conn.execute(f"ATTACH DATABASE {_quote(side.path)} AS side")
-                self._conn.execute("BEGIN")
-                for rtype in side.types:
-                    self._conn.execute(f"INSERT INTO main.{rtype} SELECT * FROM side.{rtype}")
-                self._conn.execute("COMMIT")
-                self._conn.execute("DETACH DATABASE side")
-                side.discard()
-            self._sides = {}
-            self._conn.execute("BEGIN")
-            self.timings["merge_s"] = round(time.perf_counter() - t0 - self.timings["side_wait_s"], 3)
+            self._merge_sides(sides, t0)
         t1 = time.perf_counter()
-        for ddl in _INDEXES:
-            self._conn.execute(ddl)
+        built = {t for side in sides for t in side.types}  # their indexes came with them
+        for rtype in RECORD_TYPES:
+            if rtype not in built:
+                for ddl in index_ddl(rtype):
+                    self._conn.execute(ddl)
         meta = {**meta, "schema_version": str(SCHEMA_VERSION)}
         self._conn.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))
         self._conn.execute("COMMIT")
@@ -272,6 +269,47 @@ class ReplicaWriter:
         self._conn.close()
         with open(self.path, "rb") as fh:
             os.fsync(fh.fileno())
+
+    def _merge_sides(self, sides: list[SideWriter], t0: float) -> None:
+        """Wait for the children; the largest one's file becomes this generation's file (a rows snapshot
+        sends this process no rows), the others' tables and indexes are copied into it."""
+        outcomes = [side.finish() for side in sides]
+        for side, side_counts in zip(sides, outcomes, strict=True):
+            if any(side_counts.get(t, 0) != self.counts[t] for t in side.types):
+                raise ReplicaBuildError(f"the side writer wrote {side_counts}, not {self.counts}")
+        self.timings.update(
+            side_wait_s=round(time.perf_counter() - t0, 3),
+            side_cpu_s=round(sum(o["cpu_s"] for o in outcomes), 3),
+        )
+        if self._own_rows:
+            raise ReplicaBuildError("a snapshot sent records both as objects and in the rows encoding")
+        base = max(sides, key=lambda side: sum(self.counts[t] for t in side.types))
+        self._conn.execute("ROLLBACK")  # only the empty tables: the base file takes this one's place
+        self._conn.close()
+        os.replace(base.path, self.path)
+        self._conn = _fresh_file(self.path)
+        self._conn.execute("PRAGMA cache_size=-16384")
+        others = {f"side{i}": side for i, side in enumerate(sides) if side is not base}
+        for name, side in others.items():  # ATTACH cannot run inside a transaction; the file is not used yet
+            self._conn.execute(f"ATTACH DATABASE {_quote(side.path)} AS {name}")
+        self._conn.execute("BEGIN")
+        for rtype in RECORD_TYPES:
+            if rtype not in base.types:
+                self._conn.execute(table_ddl(rtype))
+                for ddl in index_ddl(rtype):  # on the empty table: the copy brings the entries
+                    self._conn.execute(ddl)
+        self._conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+        for name, side in others.items():
+            for rtype in side.types:
+                self._conn.execute(f"INSERT INTO main.{rtype} SELECT * FROM {name}.{rtype}")
+        self._conn.execute("COMMIT")
+        for name in others:
+            self._conn.execute(f"DETACH DATABASE {name}")
+        for side in sides:
+            side.discard()
+        self._sides = {}
+        self._conn.execute("BEGIN")
+        self.timings["merge_s"] = round(time.perf_counter() - t0 - self.timings["side_wait_s"], 3)
 
     def discard(self) -> None:
         try:

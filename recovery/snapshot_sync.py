@@ -305,18 +305,23 @@ class SnapshotSync:
             progress.timings["finish_s"] = round(time.perf_counter() - t1, 3)
             progress.timings.update(writer.timings, server_cpu_s=round(time.process_time() - cpu0, 3))
             progress.seq = seq
-            progress.state = "done"
+            _ended(progress, started)
+            progress.state = "done"  # last: whoever sees it sees the whole outcome
             await core.audit.append(actor, "sync_full", "ok", records=progress.records, seq=seq)
         except Exception as exc:  # any failure: keep the current replica, say why
             if writer is not None:
                 writer.discard()
             reason = str(exc) if isinstance(exc, SyncError) else f"{type(exc).__name__}: {exc}"
+            _ended(progress, started)
             progress.state, progress.error = "failed", reason
             await core.db.execute("UPDATE sync_state SET last_error = ? WHERE id = 1", (reason,))
             await core.audit.append(actor, "sync_full", "failed", reason=reason[:200])
         finally:
             # The build's page cache (freed when the writer closed) goes back to the OS, not kept.
             await asyncio.to_thread(release_free_memory)
-            progress.finished_at = utc_now_iso()
-            progress.seconds = round(time.perf_counter() - started, 3)
         return progress
+
+
+def _ended(progress: SyncProgress, started: float) -> None:
+    progress.finished_at = utc_now_iso()
+    progress.seconds = round(time.perf_counter() - started, 3)

@@ -68,9 +68,18 @@ def test_rows_build_the_same_replica_as_objects(
         got = table(tmp_path / "rows.sqlite3", rtype)
         assert got and got == table(tmp_path / "objects.sqlite3", rtype)
     assert not list(tmp_path.glob("*.side*"))  # the child processes' files were merged and removed
+    for name in ("rows.sqlite3", "objects.sqlite3"):  # the children's indexes came with their tables
+        with sqlite3.connect(tmp_path / name) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+            named = "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+            indexes = {r[0] for r in conn.execute(named)}
+            household = conn.execute("SELECT household_no FROM household LIMIT 1").fetchone()[0]
+            members = "SELECT count(*) FROM resident INDEXED BY resident_household WHERE household_no = ?"
+            assert conn.execute(members, (household,)).fetchone()[0] > 0
+        assert indexes == {"resident_household", "resident_kana", "resident_birth", "seal_owner"}
 
 
-@pytest.mark.parametrize("rtype", ["tax", "resident", "household"])  # one of each child, and this process
+@pytest.mark.parametrize("rtype", ["tax", "resident", "household"])  # each child, and each of a child's types
 def test_a_row_missing_a_value_fails_the_sync_and_leaves_no_file(
     store: Path, tmp_path: Path, rtype: str
 ) -> None:
