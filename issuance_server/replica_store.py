@@ -73,8 +73,8 @@ def parse_rows(data: bytes) -> list[list[Any]]:
 
 # Record types whose rows child processes parse and insert, with their indexes, while this one routes the
 # stream (a full sync of 600,000 residents is ~3.1 million records: 0.9 million wide household and resident
-# rows, 2.2 million seals and tax), one child per group, about equal in work. The largest child's file
-# becomes the generation; the others' tables are copied into it, which SQLite does by copying records and
+# rows, 2.2 million seals and tax), one child per group, about equal in work. The file of the child sent
+# the most bytes becomes the generation; the others' tables are copied into it, which SQLite does by copying records and
 # index entries (the transfer optimisation: same table and indexes, empty target).
 SIDE_GROUPS: Final = (("household", "resident"), ("seal", "tax"))
 SIDE_TYPES: Final = tuple(t for group in SIDE_GROUPS for t in group)
@@ -105,6 +105,7 @@ class SideWriter:
         )  # fmt: skip
         self._queue: queue.Queue[bytes | None] = queue.Queue(_SIDE_QUEUE)
         self._broken = False  # the child stopped reading (it failed): its outcome says why
+        self.sent = 0  # bytes of rows sent
         self._feeder = threading.Thread(target=self._feed, name=f"side-{types[0]}", daemon=True)
         self._feeder.start()
 
@@ -125,6 +126,7 @@ class SideWriter:
         if self._broken:
             raise ReplicaBuildError(self._outcome())
         self._queue.put(_FRAME.pack(self.types.index(rtype), len(payload)) + payload)
+        self.sent += len(payload)
 
     def finish(self) -> dict[str, float]:
         """Wait for the child to commit; its counts per type (and ``cpu_s``, the CPU seconds it used)."""
@@ -271,7 +273,7 @@ class ReplicaWriter:
             os.fsync(fh.fileno())
 
     def _merge_sides(self, sides: list[SideWriter], t0: float) -> None:
-        """Wait for the children; the largest one's file becomes this generation's file (a rows snapshot
+        """Wait for the children; the file of the one sent the most becomes this generation's file (a rows snapshot
         sends this process no rows), the others' tables and indexes are copied into it."""
         outcomes = [side.finish() for side in sides]
         for side, side_counts in zip(sides, outcomes, strict=True):
@@ -283,7 +285,7 @@ class ReplicaWriter:
         )
         if self._own_rows:
             raise ReplicaBuildError("a snapshot sent records both as objects and in the rows encoding")
-        base = max(sides, key=lambda side: sum(self.counts[t] for t in side.types))
+        base = max(sides, key=lambda side: side.sent)  # the most bytes: the most to copy otherwise
         self._conn.execute("ROLLBACK")  # only the empty tables: the base file takes this one's place
         self._conn.close()
         os.replace(base.path, self.path)

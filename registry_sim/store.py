@@ -335,7 +335,12 @@ class Snapshot:
         ``streamed`` counts what was yielded so far. With ``limit``, stop after that many records.
         """
         counts = self.streamed = empty_counts()
-        column = "body, row" if has_column(self._conn, "records", "row") else "body, NULL"
+        # Only the form sent is read out (the other stays in SQLite); a record without its row (an older
+        # store) is encoded from its body.
+        if not has_column(self._conn, "records", "row"):
+            column = "body, NULL"
+        else:
+            column = "CASE WHEN row IS NULL THEN body END, row" if rows else "body, NULL"
         cursors = {
             t: self._conn.execute(f"SELECT {column} FROM records WHERE type = ? ORDER BY key", (t,))
             for t in RECORD_TYPES
