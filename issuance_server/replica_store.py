@@ -74,8 +74,8 @@ def parse_rows(data: bytes) -> list[list[Any]]:
 # Record types whose rows child processes parse and insert, with their indexes, while this one routes the
 # stream (a full sync of 600,000 residents is ~3.1 million records: 0.9 million wide household and resident
 # rows, 2.2 million seals and tax), one child per group, about equal in work. The file of the child sent
-# the most bytes becomes the generation; the others' tables are copied into it, which SQLite does by copying records and
-# index entries (the transfer optimisation: same table and indexes, empty target).
+# the most bytes becomes the generation; the others' tables are copied into it, which SQLite does by
+# copying records and index entries (the transfer optimisation: same table and indexes, empty target).
 SIDE_GROUPS: Final = (("household", "resident"), ("seal", "tax"))
 SIDE_TYPES: Final = tuple(t for group in SIDE_GROUPS for t in group)
 _SIDE_QUEUE: Final = 4  # payloads waiting for a child: this process routes on while a child is busy
@@ -273,8 +273,8 @@ class ReplicaWriter:
             os.fsync(fh.fileno())
 
     def _merge_sides(self, sides: list[SideWriter], t0: float) -> None:
-        """Wait for the children; the file of the one sent the most becomes this generation's file (a rows snapshot
-        sends this process no rows), the others' tables and indexes are copied into it."""
+        """Wait for the children; the file of the one sent the most becomes this generation's file (a rows
+        snapshot sends this process no rows), the others' tables and indexes are copied into it."""
         outcomes = [side.finish() for side in sides]
         for side, side_counts in zip(sides, outcomes, strict=True):
             if any(side_counts.get(t, 0) != self.counts[t] for t in side.types):
