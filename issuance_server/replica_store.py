@@ -31,19 +31,26 @@ SCHEMA_VERSION = (
 )
 REPLICA_DIR = "replica"
 
-_INDEXES: Final[dict[str, tuple[str, ...]]] = {
-    "resident": (
-        "CREATE INDEX resident_household ON resident(household_no)",
-        "CREATE INDEX resident_kana ON resident(name_kana)",  # counter search
-        "CREATE INDEX resident_birth ON resident(birth_date)",  # counter search by birth date alone
-    ),
-    "seal": ("CREATE INDEX seal_owner ON seal(owner_atena_no)",),
+# Each table's indexes beside its primary key: index name -> the column it orders.
+INDEXES: Final[dict[str, dict[str, str]]] = {
+    "resident": {
+        "resident_household": "household_no",
+        "resident_kana": "name_kana",  # counter search
+        "resident_birth": "birth_date",  # counter search by birth date alone
+    },
+    "seal": {"seal_owner": "owner_atena_no"},
 }
 
 
 def index_ddl(rtype: str) -> tuple[str, ...]:
     """The statements that create a table's indexes (none for most)."""
-    return _INDEXES.get(rtype, ())
+    return tuple(
+        f"CREATE INDEX {name} ON {rtype}({column})" for name, column in INDEXES.get(rtype, {}).items()
+    )
+
+
+def indexed_columns(rtype: str) -> tuple[str, ...]:
+    return tuple(INDEXES.get(rtype, {}).values())
 
 
 def table_ddl(rtype: str) -> str:

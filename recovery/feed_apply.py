@@ -8,24 +8,53 @@ checkpoint are skipped, so a batch seen twice is applied once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from issuance_server.clock import utc_now_iso
 from issuance_server.database import Database, Transaction
+from issuance_server.replica_store import indexed_columns
 from recovery.registry_client import Change, FeedBroken
 from wire.linkage import FIELDS_BY_TYPE, KEYS_BY_TYPE
 
 
 def _upsert_sql(rtype: str) -> str:
+    """Insert a record, or update it if the change is newer; the indexed columns are left to
+    ``_INDEXED_UPDATE_SQL``: SQLite rewrites an index's entry whenever its column is set, even to the same
+    value, and most changes (an address, a tax figure) leave them as they were."""
     cols = list(FIELDS_BY_TYPE[rtype])
     keys = KEYS_BY_TYPE[rtype]
-    updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in keys)
+    updates = ", ".join(
+        f"{c} = excluded.{c}" for c in cols if c not in keys and c not in indexed_columns(rtype)
+    )
     return (
         f"INSERT INTO replica.{rtype} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
         f" ON CONFLICT({', '.join(keys)}) DO UPDATE SET {updates} WHERE excluded.version > {rtype}.version"
     )
+
+
+def _indexed_update_sql(rtype: str) -> str | None:
+    """After the upsert: the indexed columns of the record the change wrote (its version is now the
+    record's), only where they differ. Parameters: the indexed columns, the key, the version."""
+    indexed = indexed_columns(rtype)
+    if not indexed:
+        return None
+    n = len(indexed)
+    keys = KEYS_BY_TYPE[rtype]
+    sets = ", ".join(f"{c} = ?{i}" for i, c in enumerate(indexed, 1))
+    where = " AND ".join(f"{k} = ?{n + i}" for i, k in enumerate(keys, 1))
+    differ = " OR ".join(f"{c} IS NOT ?{i}" for i, c in enumerate(indexed, 1))
+    return (
+        f"UPDATE replica.{rtype} SET {sets} WHERE {where} AND version = ?{n + len(keys) + 1} AND ({differ})"
+    )
+
+
+def _indexed_params(rtype: str) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    """A record's values -> the parameters of its ``_indexed_update_sql``."""
+    fields = list(FIELDS_BY_TYPE[rtype])
+    at = [fields.index(c) for c in (*indexed_columns(rtype), *KEYS_BY_TYPE[rtype], "version")]
+    return lambda values: tuple([values[i] for i in at])
 
 
 def _delete_sql(rtype: str) -> str:
@@ -41,6 +70,8 @@ def key_values(rtype: str, key: str) -> tuple[Any, ...]:
 
 
 UPSERT_SQL = {t: _upsert_sql(t) for t in FIELDS_BY_TYPE}
+_INDEXED_UPDATE_SQL = {t: _indexed_update_sql(t) for t in FIELDS_BY_TYPE}
+_INDEXED_PARAMS = {t: _indexed_params(t) for t in FIELDS_BY_TYPE}
 DELETE_SQL = {t: _delete_sql(t) for t in FIELDS_BY_TYPE}
 
 
@@ -60,10 +91,12 @@ def _statements(changes: list[Change]) -> list[tuple[str, list[Sequence[Any]]]]:
     for change in last.values():
         if change.op == "upsert":
             assert change.values is not None
-            sql, row = UPSERT_SQL[change.rtype], change.values
+            grouped.setdefault(UPSERT_SQL[change.rtype], []).append(change.values)
+            indexed = _INDEXED_UPDATE_SQL[change.rtype]
+            if indexed is not None:  # after the upsert of its type (the dict keeps that order)
+                grouped.setdefault(indexed, []).append(_INDEXED_PARAMS[change.rtype](change.values))
         else:
-            sql, row = DELETE_SQL[change.rtype], key_values(change.rtype, change.key)
-        grouped.setdefault(sql, []).append(row)
+            grouped.setdefault(DELETE_SQL[change.rtype], []).append(key_values(change.rtype, change.key))
     return list(grouped.items())
 
 
