@@ -300,10 +300,11 @@ class SnapshotSync:
             except ReplicaBuildError as exc:
                 raise SyncError(str(exc)) from exc
             previous = await core.replica.switch_to(path, seq, as_of, utc_now_iso())
+            built, writer = writer, None  # the file is the replica now: nothing below may discard it
             if previous and previous != path.name:
                 core.replica.remove_generation(previous)
             progress.timings["finish_s"] = round(time.perf_counter() - t1, 3)
-            progress.timings.update(writer.timings, server_cpu_s=round(time.process_time() - cpu0, 3))
+            progress.timings.update(built.timings, server_cpu_s=round(time.process_time() - cpu0, 3))
             progress.seq = seq
             _ended(progress, started)
             progress.state = "done"  # last: whoever sees it sees the whole outcome
