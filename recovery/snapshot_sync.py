@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import re
 import ssl
 import time
 import urllib.parse
@@ -85,7 +86,8 @@ class RecordSink(Protocol):
     def insert_rows(self, rtype: str, data: bytes, count: int) -> None: ...
 
 
-_MARKERS: Final = {t: b'\n["' + t.encode() + b'"' for t in RECORD_TYPES}  # where a row of each type starts
+# Where a run of each type's rows ends: the next line that is not a row of that type.
+_RUN_END: Final = {t: re.compile(rb'\n(?!\["' + re.escape(t.encode()) + rb'")') for t in RECORD_TYPES}
 
 
 def _row_type(line: bytes) -> str | None:
@@ -151,10 +153,10 @@ def load_snapshot(
     def take_rows(block: bytes) -> None:
         """Whole lines of the rows encoding (newline-separated) go to their type's batch as they are, a run
         of one type at a time (the registry interleaves the types in runs); the runs' ends are found by
-        searching, never line by line. A line that is not a row is read line by line."""
+        searching, never line by line (one regular expression per run). A line that is not a row is read
+        line by line."""
         if header is None or end is not None:
             raise SyncError("the snapshot has a record outside its header and end line")
-        starts = {t: block.find(marker) for t, marker in _MARKERS.items()}  # the next "\n[type" of each
         pos, size = 0, len(block)
         while pos < size:
             rtype = _row_type(block[pos : pos + 24])
@@ -163,13 +165,8 @@ def load_snapshot(
                     if line:
                         control(line)
                 return
-            stop = size
-            for other, at in starts.items():
-                if other != rtype:
-                    if 0 <= at < pos:
-                        at = starts[other] = block.find(_MARKERS[other], pos)
-                    if 0 <= at < stop:
-                        stop = at
+            found = _RUN_END[rtype].search(block, pos)
+            stop = found.start() if found else size
             run = block[pos:stop]
             n = run.count(b"\n") + 1
             batches[rtype].append(run)
