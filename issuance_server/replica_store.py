@@ -9,6 +9,7 @@ that fails half way leaves the current replica untouched.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import queue
 import sqlite3
@@ -82,7 +83,8 @@ def parse_rows(data: bytes) -> list[list[Any]]:
 # Record types whose rows child processes parse and insert, with their indexes, while this one routes the
 # stream (a full sync of 600,000 residents is ~3.1 million records: 0.9 million wide household and resident
 # rows, 2.2 million seals and tax), one child per group, about equal in work. The file of the child sent
-# the most bytes becomes the generation; the others' tables are copied into it, which SQLite does by
+# the most bytes becomes the generation: when the stream ends, each child builds its indexes, and that
+# child then copies the others' tables into its file as soon as they are done, which SQLite does by
 # copying records and index entries (the transfer optimisation: same table and indexes, empty target).
 SIDE_GROUPS: Final = (("household", "resident"), ("seal", "tax"))
 SIDE_TYPES: Final = tuple(t for group in SIDE_GROUPS for t in group)
@@ -131,10 +133,21 @@ class SideWriter:
             stdin.close()
 
     def send(self, rtype: str, payload: bytes) -> None:
+        self._put(self.types.index(rtype), payload)
+        self.sent += len(payload)
+
+    def end_rows(self) -> None:
+        """No more rows: the child builds its indexes now, while the others finish theirs."""
+        self._put(_END_ROWS, b"")
+
+    def copy_from(self, other: SideWriter) -> None:
+        """The child copies ``other``'s tables (built and committed) into its file."""
+        self._put(_COPY, orjson.dumps({"path": str(other.path), "types": other.types}))
+
+    def _put(self, kind: int, payload: bytes) -> None:
         if self._broken:
             raise ReplicaBuildError(self._outcome())
-        self._queue.put(_FRAME.pack(self.types.index(rtype), len(payload)) + payload)
-        self.sent += len(payload)
+        self._queue.put(_FRAME.pack(kind, len(payload)) + payload)
 
     def finish(self) -> dict[str, float]:
         """Wait for the child to commit; its counts per type (and ``cpu_s``, the CPU seconds it used)."""
@@ -172,6 +185,8 @@ class ReplicaBuildError(Exception):
 
 
 _FRAME = struct.Struct("<BI")  # side type index, payload length; the payload: newline-joined rows
+_END_ROWS: Final = 254  # a frame kind: the rows have ended (no payload)
+_COPY: Final = 255  # a frame kind: copy another side file's tables (payload: its path and types, JSON)
 
 
 def _fresh_file(path: Path) -> sqlite3.Connection:
@@ -183,13 +198,17 @@ def _fresh_file(path: Path) -> sqlite3.Connection:
 
 def side_writer_main() -> None:
     """The side writer (``SideWriter``): frames from stdin into the file ``argv[1]`` for the types
-    ``argv[2]`` (comma-separated), one transaction; prints the counts per type when stdin ends, or why it
+    ``argv[2]`` (comma-separated), one transaction, then the indexes (at ``_END_ROWS`` or the end of stdin)
+    and the tables of other side files (``_COPY``); prints the counts per type when stdin ends, or why it
     failed (exit 1).
 
     It writes through apsw and the SQLite it bundles (3.46 or later), not the sqlite3 module and the
     system's SQLite 3.40: a resident row (36 mostly Japanese text columns) is parsed and inserted in ~40 %
     less CPU (bench/bench_sync.py). The file it writes is an ordinary SQLite 3 file that the server's SQLite
     reads and checks (``PRAGMA integrity_check`` in the tests)."""
+    # Parsing makes millions of short-lived lists, none in a reference cycle: the cycle collector would
+    # only scan them (~40 % of the parse's CPU).
+    gc.disable()
     conn = apsw.Connection(sys.argv[1])
     conn.execute("PRAGMA journal_mode=OFF")  # a fresh file: on failure it is thrown away
     conn.execute("PRAGMA synchronous=OFF")
@@ -200,25 +219,59 @@ def side_writer_main() -> None:
         conn.execute(table_ddl(rtype))
     sql = [row_insert_sql(t) for t in types]
     source = sys.stdin.buffer
+    rows_open = True
+    kind = 0
     try:
         while len(head := source.read(_FRAME.size)) == _FRAME.size:
             kind, size = _FRAME.unpack(head)
             data = source.read(size)
             if len(data) != size:
                 raise ReplicaBuildError("the side writer's input stopped in the middle of a frame")
+            if kind >= _END_ROWS:
+                if rows_open:
+                    _index_and_commit(conn, types)
+                    rows_open = False
+                if kind == _COPY:
+                    other = orjson.loads(data)
+                    counts.update(_copy_tables(conn, other["path"], other["types"]))
+                continue
+            if not rows_open:
+                raise ReplicaBuildError("rows came after the end of the rows")
             rows = parse_rows(data)
             conn.executemany(sql[kind], rows)
             counts[types[kind]] += len(rows)
-        for rtype in types:
-            for ddl in index_ddl(rtype):
-                conn.execute(ddl)
-        conn.execute("COMMIT")
+        if rows_open:
+            _index_and_commit(conn, types)
         counts["cpu_s"] = round(time.process_time(), 3)
-    except (ValueError, TypeError, apsw.Error, ReplicaBuildError) as exc:
-        print(f"malformed {types[kind] if 'kind' in locals() else ''} record: {exc}", flush=True)
+    except (ValueError, TypeError, KeyError, IndexError, apsw.Error, ReplicaBuildError) as exc:
+        print(f"malformed {types[kind] if kind < len(types) else ''} record: {exc}", flush=True)
         sys.exit(1)
     conn.close()
     print(orjson.dumps(counts).decode(), flush=True)
+
+
+def _index_and_commit(conn: apsw.Connection, types: Sequence[str]) -> None:
+    for rtype in types:
+        for ddl in index_ddl(rtype):
+            conn.execute(ddl)
+    conn.execute("COMMIT")
+
+
+def _copy_tables(conn: apsw.Connection, path: str, types: Sequence[str]) -> dict[str, int]:
+    """Copy the tables ``types`` of the side file ``path`` (with their indexes) into ``conn``'s file;
+    the rows copied per type."""
+    conn.execute("ATTACH DATABASE ? AS other", (path,))  # not inside a transaction
+    copied: dict[str, int] = {}
+    conn.execute("BEGIN")
+    for rtype in types:
+        conn.execute(table_ddl(rtype))
+        for ddl in index_ddl(rtype):  # on the empty table: the copy brings the entries
+            conn.execute(ddl)
+        conn.execute(f"INSERT INTO main.{rtype} SELECT * FROM other.{rtype}")
+        copied[rtype] = conn.changes()
+    conn.execute("COMMIT")
+    conn.execute("DETACH DATABASE other")
+    return copied
 
 
 class ReplicaWriter:
@@ -288,45 +341,46 @@ class ReplicaWriter:
             os.fsync(fh.fileno())
 
     def _merge_sides(self, sides: list[SideWriter], t0: float) -> None:
-        """Wait for the children; the file of the one sent the most becomes this generation's file (a rows
-        snapshot sends this process no rows), the others' tables and indexes are copied into it."""
-        outcomes = [side.finish() for side in sides]
-        for side, side_counts in zip(sides, outcomes, strict=True):
-            if any(side_counts.get(t, 0) != self.counts[t] for t in side.types):
-                raise ReplicaBuildError(f"the side writer wrote {side_counts}, not {self.counts}")
-        self.timings.update(
-            side_wait_s=round(time.perf_counter() - t0, 3),
-            side_cpu_s=round(sum(o["cpu_s"] for o in outcomes), 3),
-        )
+        """Let the children build their indexes; the file of the one sent the most becomes this generation's
+        file (a rows snapshot sends this process no rows): that child copies the others' tables into it."""
         if self._own_rows:
             raise ReplicaBuildError("a snapshot sent records both as objects and in the rows encoding")
+        for side in sides:
+            side.end_rows()
         base = max(sides, key=lambda side: side.sent)  # the most bytes: the most to copy otherwise
+        outcomes = []
+        for side in sides:
+            if side is not base:
+                outcomes.append(self._checked(side, side.finish(), side.types))
+                base.copy_from(side)
+        t1 = time.perf_counter()
+        outcomes.append(self._checked(base, base.finish(), self._sides_types(sides)))
+        self.timings.update(
+            side_wait_s=round(t1 - t0, 3),
+            side_cpu_s=round(sum(o["cpu_s"] for o in outcomes), 3),
+            merge_s=round(time.perf_counter() - t1, 3),
+        )
         self._conn.execute("ROLLBACK")  # only the empty tables: the base file takes this one's place
         self._conn.close()
         os.replace(base.path, self.path)
-        self._conn = _fresh_file(self.path)
-        self._conn.execute("PRAGMA cache_size=-16384")
-        others = {f"side{i}": side for i, side in enumerate(sides) if side is not base}
-        for name, side in others.items():  # ATTACH cannot run inside a transaction; the file is not used yet
-            self._conn.execute(f"ATTACH DATABASE {_quote(side.path)} AS {name}")
-        self._conn.execute("BEGIN")
-        for rtype in RECORD_TYPES:
-            if rtype not in base.types:
-                self._conn.execute(table_ddl(rtype))
-                for ddl in index_ddl(rtype):  # on the empty table: the copy brings the entries
-                    self._conn.execute(ddl)
-        self._conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
-        for name, side in others.items():
-            for rtype in side.types:
-                self._conn.execute(f"INSERT INTO main.{rtype} SELECT * FROM {name}.{rtype}")
-        self._conn.execute("COMMIT")
-        for name in others:
-            self._conn.execute(f"DETACH DATABASE {name}")
         for side in sides:
             side.discard()
         self._sides = {}
+        self._conn = _fresh_file(self.path)
         self._conn.execute("BEGIN")
-        self.timings["merge_s"] = round(time.perf_counter() - t0 - self.timings["side_wait_s"], 3)
+        for rtype in RECORD_TYPES:
+            if rtype not in self._sides_types(sides):  # no row of its group came: an empty table
+                self._conn.execute(table_ddl(rtype))
+        self._conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+
+    @staticmethod
+    def _sides_types(sides: list[SideWriter]) -> list[str]:
+        return [t for side in sides for t in side.types]
+
+    def _checked(self, side: SideWriter, counts: dict[str, float], types: Sequence[str]) -> dict[str, float]:
+        if any(counts.get(t, 0) != self.counts[t] for t in types):
+            raise ReplicaBuildError(f"the side writer wrote {counts}, not {self.counts}")
+        return counts
 
     def discard(self) -> None:
         try:

@@ -93,3 +93,33 @@ def test_a_row_is_the_record_in_field_order() -> None:
     row = orjson.loads(encode_row(record))
     assert row == ["tax", *(record[f] for f in FIELDS_BY_TYPE["tax"])]
     assert row_record(row) == record
+
+
+def rows_of(store: Path, rtype: str) -> tuple[bytes, int]:
+    with StoreReader(store).snapshot() as snap:
+        lines = b"".join(snap.lines(rows=True)).split(b"\n")
+    mine = [line for line in lines if line.startswith(f'["{rtype}"'.encode())]
+    return b"\n".join(mine), len(mine)
+
+
+def test_a_snapshot_without_one_childs_types_builds_their_tables_empty(store: Path, tmp_path: Path) -> None:
+    writer = ReplicaWriter(tmp_path / "tax-only.sqlite3")
+    writer.insert_rows("tax", *rows_of(store, "tax"))
+    writer.finish({"seq": "0"})
+    assert table(tmp_path / "tax-only.sqlite3", "tax")
+    for rtype in ("household", "resident", "seal"):
+        assert table(tmp_path / "tax-only.sqlite3", rtype) == []
+    assert not list(tmp_path.glob("*.side*"))
+
+
+def test_rows_after_the_end_of_the_rows_fail_the_build(store: Path, tmp_path: Path) -> None:
+    writer = ReplicaWriter(tmp_path / "late.sqlite3")
+    data, count = rows_of(store, "seal")
+    writer.insert_rows("seal", data, count)
+    side = writer._sides["seal"]
+    side.end_rows()
+    side.send("seal", data)
+    with pytest.raises(ReplicaBuildError, match="rows came after the end of the rows"):
+        side.finish()
+    writer.discard()
+    assert list(tmp_path.iterdir()) == []
