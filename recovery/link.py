@@ -27,6 +27,7 @@ from issuance_server.clock import utc_now, utc_now_iso
 from issuance_server.core import CORE, ServerCore
 from issuance_server.metrics import timed
 from issuance_server.modes import switch_mode
+from issuance_server.process_memory import cycle_collection_paused
 from recovery.breaker import CircuitBreaker
 from recovery.feed_apply import ReplicaMoved, apply_batch, read_checkpoint
 from recovery.registry_client import Change, FeedBroken, FeedPage, RegistryClient, RegistryUnavailable
@@ -166,7 +167,7 @@ class RegistryLink:
                         asyncio.ensure_future(self.client.feed(last, self._batch, checkpoint.epoch)),
                     )
                 try:
-                    with timed(self.core.metrics.feed_apply.observe):
+                    with timed(self.core.metrics.feed_apply.observe), cycle_collection_paused():
                         seq = await apply_batch(self.core.db, page.changes, checkpoint.seq)
                 except ReplicaMoved:
                     self._drop_prefetch()

@@ -8,6 +8,7 @@ of the registry's) becomes :class:`FeedBroken`, which calls for a full resync.
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 import ssl
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from typing import Any, Final
 import aiohttp
 import orjson
 
+from issuance_server.process_memory import cycle_collection_paused
 from wire.linkage import FIELDS_BY_TYPE, ROWS, record_problem, row_problem
 
 
@@ -87,6 +89,11 @@ def _decode(path: str, status: int, raw: bytes) -> Any:
 
 
 def _feed_page(after: int, epoch: str | None, status: int, raw: bytes, check: bool = True) -> FeedPage:
+    with cycle_collection_paused():  # a page is up to 10,000 changes, made into objects at once
+        return _decoded_page(after, epoch, status, raw, check)
+
+
+def _decoded_page(after: int, epoch: str | None, status: int, raw: bytes, check: bool) -> FeedPage:
     body = _decode("/feed", status, raw)
     if status == 409:
         code = body.get("error", {}).get("code") if isinstance(body, dict) else None
@@ -174,7 +181,9 @@ class RegistryClient:
         if status != 200 or len(raw) < CHECK_ASIDE_BYTES:
             return await asyncio.to_thread(_feed_page, after, epoch, status, raw)
         if self._checker is None:
-            self._checker = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            self._checker = ProcessPoolExecutor(
+                1, mp_context=multiprocessing.get_context("spawn"), initializer=gc.disable
+            )  # it only checks pages: the cycle collector would only scan them
         checked = asyncio.get_running_loop().run_in_executor(self._checker, feed_problem, raw)
         try:
             page = await asyncio.to_thread(_feed_page, after, epoch, status, raw, False)
