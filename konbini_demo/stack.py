@@ -201,8 +201,12 @@ class Stack:
 
     def ops_status(self) -> dict[str, Any]:
         """``konbini-ops status`` over HTTP (a subprocess a call is too slow to poll with)."""
+        return self.ops_call("GET", "/ops/api/status")
+
+    def ops_call(self, method: str, path: str, body: Any = None) -> Any:
+        """The ops API with the ops token, as ``konbini-ops`` calls it, without starting a process."""
         token = (self.server_dir / "secrets" / "ops-token").read_text().strip()
-        return self.server_client({"Authorization": f"Bearer {token}"}).call("GET", "/ops/api/status")
+        return self.server_client({"Authorization": f"Bearer {token}"}).call(method, path, body)
 
     def start_server(self) -> None:
         svc = Service("server", ["issuance_server"], self.logs, env=self.server_env())
