@@ -136,9 +136,10 @@ class SideWriter:
         self._put(self.types.index(rtype), payload)
         self.sent += len(payload)
 
-    def end_rows(self) -> None:
-        """No more rows: the child builds its indexes now, while the others finish theirs."""
-        self._put(_END_ROWS, b"")
+    def end_rows(self, base: bool) -> None:
+        """No more rows: the child builds its indexes now, while the others finish theirs; the ``base``
+        child's file will be the generation's, so it also writes it to disk while it waits for the others."""
+        self._put(_END_ROWS, _BASE if base else b"")
 
     def copy_from(self, other: SideWriter) -> None:
         """The child copies ``other``'s tables (built and committed) into its file."""
@@ -185,7 +186,8 @@ class ReplicaBuildError(Exception):
 
 
 _FRAME = struct.Struct("<BI")  # side type index, payload length; the payload: newline-joined rows
-_END_ROWS: Final = 254  # a frame kind: the rows have ended (no payload)
+_END_ROWS: Final = 254  # a frame kind: the rows have ended (payload: _BASE or nothing)
+_BASE: Final = b"base"
 _COPY: Final = 255  # a frame kind: copy another side file's tables (payload: its path and types, JSON)
 
 
@@ -231,6 +233,9 @@ def side_writer_main() -> None:
                 if rows_open:
                     _index_and_commit(conn, types)
                     rows_open = False
+                if kind == _END_ROWS and data == _BASE:
+                    with open(sys.argv[1], "rb") as fh:  # the final fsync then has only the copy to write
+                        os.fdatasync(fh.fileno())
                 if kind == _COPY:
                     other = orjson.loads(data)
                     counts.update(_copy_tables(conn, other["path"], other["types"]))
@@ -345,9 +350,9 @@ class ReplicaWriter:
         file (a rows snapshot sends this process no rows): that child copies the others' tables into it."""
         if self._own_rows:
             raise ReplicaBuildError("a snapshot sent records both as objects and in the rows encoding")
-        for side in sides:
-            side.end_rows()
         base = max(sides, key=lambda side: side.sent)  # the most bytes: the most to copy otherwise
+        for side in sides:
+            side.end_rows(side is base)
         outcomes = []
         for side in sides:
             if side is not base:
@@ -362,6 +367,8 @@ class ReplicaWriter:
         )
         self._conn.execute("ROLLBACK")  # only the empty tables: the base file takes this one's place
         self._conn.close()
+        # Unlinked first: ext4 writes out a file renamed over another one before the rename returns.
+        self.path.unlink()
         os.replace(base.path, self.path)
         for side in sides:
             side.discard()

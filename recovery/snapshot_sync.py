@@ -298,13 +298,13 @@ class SnapshotSync:
                 raise SyncError(str(exc)) from exc
             previous = await core.replica.switch_to(path, seq, as_of, utc_now_iso())
             built, writer = writer, None  # the file is the replica now: nothing below may discard it
-            if previous and previous != path.name:
-                core.replica.remove_generation(previous)
             progress.timings["finish_s"] = round(time.perf_counter() - t1, 3)
             progress.timings.update(built.timings, server_cpu_s=round(time.process_time() - cpu0, 3))
             progress.seq = seq
             _ended(progress, started)
             progress.state = "done"  # last: whoever sees it sees the whole outcome
+            if previous and previous != path.name:  # no longer read: removed off the loop, after
+                await asyncio.to_thread(core.replica.remove_generation, previous)
             await core.audit.append(actor, "sync_full", "ok", records=progress.records, seq=seq)
         except Exception as exc:  # any failure: keep the current replica, say why
             if writer is not None:

@@ -117,7 +117,7 @@ def test_rows_after_the_end_of_the_rows_fail_the_build(store: Path, tmp_path: Pa
     data, count = rows_of(store, "seal")
     writer.insert_rows("seal", data, count)
     side = writer._sides["seal"]
-    side.end_rows()
+    side.end_rows(base=True)
     side.send("seal", data)
     with pytest.raises(ReplicaBuildError, match="rows came after the end of the rows"):
         side.finish()
