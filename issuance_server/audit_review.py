@@ -19,9 +19,9 @@ from issuance_server.api_errors import ApiError
 from issuance_server.audit import Actor
 from issuance_server.clock import JST, to_iso, utc_now_iso
 from issuance_server.core import ServerCore
+from issuance_server.service_hours import parse_office_days, parse_office_hours
 
 FAILED_LOGIN = frozenset({"denied", "denied_second_factor", "locked", "refused_locked"})
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 @dataclass(frozen=True)
@@ -52,24 +52,6 @@ class ReviewRules:
     def in_office(self, moment: datetime) -> bool:
         local = moment.astimezone(JST)
         return local.weekday() in self.office_days and self.office_opens <= local.time() < self.office_closes
-
-
-def parse_office_hours(text: str) -> tuple[time, time]:
-    """``HH:MM-HH:MM``; raises ValueError saying what is allowed."""
-    try:
-        a, b = (time.fromisoformat(part.strip()) for part in text.split("-"))
-    except ValueError:
-        raise ValueError(f"office_hours must look like 08:30-17:15, not {text!r}") from None
-    if a >= b:
-        raise ValueError(f"office_hours must open before they close, not {text!r}")
-    return a, b
-
-
-def parse_office_days(text: str) -> frozenset[int]:
-    days = [d.strip().lower() for d in text.split(",") if d.strip()]
-    if not days or any(d not in WEEKDAYS for d in days):
-        raise ValueError(f"office_days must be days such as mon,tue,wed,thu,fri, not {text!r}")
-    return frozenset(WEEKDAYS.index(d) for d in days)
 
 
 def month_range(month: str) -> tuple[datetime, datetime]:

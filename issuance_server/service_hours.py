@@ -1,4 +1,5 @@
-"""When kiosks may issue: daily service hours, yearly closed days (年末年始), planned maintenance windows."""
+"""When kiosks may issue: daily service hours, yearly closed days (年末年始), planned maintenance windows; and
+the city hall's office hours and days (when staff work is expected, for the audit review)."""
 
 from __future__ import annotations
 
@@ -86,3 +87,24 @@ class ServiceCalendar:
         if not (self.opens <= local.time() < self.closes):
             return "outside_hours"
         return None
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def parse_office_hours(text: str) -> tuple[time, time]:
+    """``HH:MM-HH:MM``; raises ValueError saying what is allowed."""
+    try:
+        a, b = (time.fromisoformat(part.strip()) for part in text.split("-"))
+    except ValueError:
+        raise ValueError(f"office_hours must look like 08:30-17:15, not {text!r}") from None
+    if a >= b:
+        raise ValueError(f"office_hours must open before they close, not {text!r}")
+    return a, b
+
+
+def parse_office_days(text: str) -> frozenset[int]:
+    days = [d.strip().lower() for d in text.split(",") if d.strip()]
+    if not days or any(d not in WEEKDAYS for d in days):
+        raise ValueError(f"office_days must be days such as mon,tue,wed,thu,fri, not {text!r}")
+    return frozenset(WEEKDAYS.index(d) for d in days)

@@ -287,7 +287,11 @@ def settings_or_exit(prog: str, config_file: Path | None = None, **overrides: An
 
 def _problems(s: Settings) -> list[tuple[str, str]]:
     """(setting, what is allowed) for each value the server cannot run with."""
-    from issuance_server.service_hours import ServiceCalendar  # the one parser of hours and days
+    from issuance_server.service_hours import (  # the one parser of hours and days
+        ServiceCalendar,
+        parse_office_days,
+        parse_office_hours,
+    )
 
     found: list[tuple[str, str]] = []
     url = s.public_base_url
@@ -308,7 +312,6 @@ def _problems(s: Settings) -> list[tuple[str, str]]:
             )  # fmt: skip
     if not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", s.backup_at):
         found.append(("backup_at", "a time of day, HH:MM"))
-    from issuance_server.audit_review import parse_office_days, parse_office_hours
 
     for name, parse in (("office_hours", parse_office_hours), ("office_days", parse_office_days)):
         try:

@@ -16,8 +16,6 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from issuance_server.audit import Actor
-from issuance_server.backup import BackupError, restore
 from issuance_server.secrets_store import read_ops_token, write_private
 from issuance_server.settings import settings_or_exit
 from wire.cli import CommandParser, http_url
@@ -60,7 +58,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         shown.update_to(progress["records"], progress.get("expected"))
         if progress["state"] != "running":
             break
-        time.sleep(0.2)
+        time.sleep(0.1)
     shown.close()
     if progress["state"] == "done":
         print(
@@ -236,6 +234,10 @@ def cmd_backups(args: argparse.Namespace) -> int:
 
 def cmd_restore(args: argparse.Namespace) -> int:
     """Offline: the server must be stopped (its database is replaced)."""
+    # Imported here: the server's audit and backup code is most of a start-up the other commands skip.
+    from issuance_server.audit import Actor
+    from issuance_server.backup import BackupError, restore
+
     settings = settings_or_exit("konbini-ops", args.config, data_dir=args.data_dir)
     url = urllib.parse.urlsplit(args.server or settings.server_url)
     if port_open(url.hostname or "127.0.0.1", url.port or settings.port):
