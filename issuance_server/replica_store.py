@@ -113,7 +113,7 @@ class SideWriter:
             stdout=subprocess.PIPE,
             env=env,
         )  # fmt: skip
-        self._queue: queue.Queue[bytes | None] = queue.Queue(_SIDE_QUEUE)
+        self._queue: queue.Queue[tuple[bytes, bytes] | None] = queue.Queue(_SIDE_QUEUE)  # head, payload
         self._broken = False  # the child stopped reading (it failed): its outcome says why
         self.sent = 0  # bytes of rows sent
         self._feeder = threading.Thread(target=self._feed, name=f"side-{types[0]}", daemon=True)
@@ -126,7 +126,8 @@ class SideWriter:
             if self._broken:
                 continue  # drain, so that send never blocks on a child that is gone
             try:
-                stdin.write(frame)
+                stdin.write(frame[0])
+                stdin.write(frame[1])  # as it is: megabytes are not copied to join them to the head
             except (BrokenPipeError, OSError):
                 self._broken = True
         with contextlib.suppress(BrokenPipeError, OSError):
@@ -148,7 +149,7 @@ class SideWriter:
     def _put(self, kind: int, payload: bytes) -> None:
         if self._broken:
             raise ReplicaBuildError(self._outcome())
-        self._queue.put(_FRAME.pack(kind, len(payload)) + payload)
+        self._queue.put((_FRAME.pack(kind, len(payload)), payload))
 
     def finish(self) -> dict[str, float]:
         """Wait for the child to commit; its counts per type (and ``cpu_s``, the CPU seconds it used)."""

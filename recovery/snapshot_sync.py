@@ -29,6 +29,7 @@ from wire.linkage import FIELDS_BY_TYPE, FORMAT, RECORD_TYPES, ROW_FIELDS, ROWS,
 
 BATCH = 20_000
 CHUNK = 1 << 20
+READ_BYTES: Final = 256 * 1024
 
 
 class SyncError(Exception):
@@ -150,22 +151,22 @@ def load_snapshot(
         else:
             raise SyncError(f"unknown record type {rtype!r}")
 
-    def take_rows(block: bytes) -> None:
+    def take_rows(block: bytes, size: int) -> None:
         """Whole lines of the rows encoding (newline-separated) go to their type's batch as they are, a run
         of one type at a time (the registry interleaves the types in runs); the runs' ends are found by
         searching, never line by line (one regular expression per run). A line that is not a row is read
         line by line."""
         if header is None or end is not None:
             raise SyncError("the snapshot has a record outside its header and end line")
-        pos, size = 0, len(block)
+        pos = 0
         while pos < size:
             rtype = _row_type(block[pos : pos + 24])
             if rtype not in batches:
-                for line in block[pos:].split(b"\n"):
+                for line in block[pos:size].split(b"\n"):
                     if line:
                         control(line)
                 return
-            found = _RUN_END[rtype].search(block, pos)
+            found = _RUN_END[rtype].search(block, pos, size)
             stop = found.start() if found else size
             run = block[pos:stop]
             n = run.count(b"\n") + 1
@@ -176,27 +177,34 @@ def load_snapshot(
 
     try:
         while True:
-            try:
-                chunk = resp.read1(CHUNK)
-            except (OSError, http.client.HTTPException) as exc:
-                raise SyncError(
-                    f"the registry connection broke after {progress.records} records: {exc}"
-                ) from exc
-            if not chunk:
+            parts = [tail]  # a TLS read is at most 16 KiB: a few hundred KiB are taken at a time
+            size = 0
+            while size < READ_BYTES:
+                try:
+                    chunk = resp.read1(CHUNK)
+                except (OSError, http.client.HTTPException) as exc:
+                    raise SyncError(
+                        f"the registry connection broke after {progress.records} records: {exc}"
+                    ) from exc
+                if not chunk:
+                    break
+                parts.append(chunk)
+                size += len(chunk)
+            if not size:
                 break
-            progress.bytes_read += len(chunk)
-            data = tail + chunk
+            progress.bytes_read += size
+            data = b"".join(parts)
             cut = data.rfind(b"\n") + 1
             tail = data[cut:]
             t0 = time.perf_counter()
-            if rows and cut > 1 and not data.startswith((b"{", b"\n")) and b"\n{" not in data[:cut]:
-                take_rows(data[: cut - 1])
+            if rows and cut > 1 and not data.startswith((b"{", b"\n")) and data.find(b"\n{", 0, cut) < 0:
+                take_rows(data, cut - 1)
             else:
                 for line in data[:cut].split(b"\n"):
                     if not line:
                         continue
                     if rows and line.startswith(b"["):
-                        take_rows(line)
+                        take_rows(line, len(line))
                     else:
                         control(line)
             t1 = time.perf_counter()
