@@ -44,6 +44,13 @@ def _parse_at(text: str) -> float | None:
         return None
 
 
+def _cancel_fetch(task: asyncio.Future[tuple[FeedPage, asyncio.Future[None]]]) -> None:
+    """A page fetched for nothing: its fetch, or its check if fetched, is cancelled."""
+    if task.done() and not task.cancelled() and task.exception() is None:
+        task.result()[1].cancel()
+    task.cancel()
+
+
 def complete_batches(page: FeedPage) -> list[Change]:
     """The page's changes without a trailing upstream batch that the page cut in two.
 
@@ -81,7 +88,8 @@ class RegistryLink:
         self._poll_lock = asyncio.Lock()
         self.checking = False  # a consistency check holds the replica still
         self._batch = s.feed_batch
-        self._prefetch: tuple[int, asyncio.Future[FeedPage]] | None = None
+        # The next page, fetched and checked while this one is applied: (after, its fetch).
+        self._prefetch: tuple[int, asyncio.Future[tuple[FeedPage, asyncio.Future[None]]]] | None = None
         self._task: asyncio.Task[None] | None = None
 
     # -- the background task -------------------------------------------------------------------------
@@ -147,13 +155,16 @@ class RegistryLink:
     async def poll_once(self) -> bool:
         """Read one feed page after the replica's checkpoint and apply it; True if more are waiting.
 
-        While catching up, the next page is fetched while this one is applied (HTTP and JSON on the
-        event loop overlap SQLite in its own thread)."""
+        While catching up, the next page is fetched as soon as this one is decoded, while this one's
+        records are checked (in the checker process) and applied (HTTP and JSON on the event loop overlap
+        SQLite in its own thread)."""
         async with self._poll_lock:
             async with self.core.db.transaction(write=False) as tx:
                 checkpoint = await read_checkpoint(tx)
-            page = await self._page_after(checkpoint.seq, checkpoint.epoch)
+            page, verdict = await self._page_after(checkpoint.seq, checkpoint.epoch)
             seq = checkpoint.seq
+            if not page.changes:
+                await verdict
             if not page.changes and page.last_seq > seq:
                 raise FeedBroken(f"changes {seq + 1}..{page.last_seq} are missing from the feed (gap)")
             changes = complete_batches(page)
@@ -164,8 +175,13 @@ class RegistryLink:
                 if last < page.last_seq:
                     self._prefetch = (
                         last,
-                        asyncio.ensure_future(self.client.feed(last, self._batch, checkpoint.epoch)),
+                        asyncio.ensure_future(self.client.feed_in_check(last, self._batch, checkpoint.epoch)),
                     )
+                try:
+                    await verdict
+                except RegistryUnavailable:
+                    self._drop_prefetch()
+                    raise
                 try:
                     with timed(self.core.metrics.feed_apply.observe), cycle_collection_paused():
                         seq = await apply_batch(self.core.db, page.changes, checkpoint.seq)
@@ -178,18 +194,18 @@ class RegistryLink:
                 self.confirmed_at = utc_now_iso()
             return page.last_seq > seq
 
-    async def _page_after(self, seq: int, epoch: str | None) -> FeedPage:
+    async def _page_after(self, seq: int, epoch: str | None) -> tuple[FeedPage, asyncio.Future[None]]:
         if self._prefetch is not None:
             after, task = self._prefetch
             self._prefetch = None
             if after == seq:
                 return await task
-            task.cancel()
-        return await self.client.feed(seq, self._batch, epoch)
+            _cancel_fetch(task)
+        return await self.client.feed_in_check(seq, self._batch, epoch)
 
     def _drop_prefetch(self) -> None:
         if self._prefetch is not None:
-            self._prefetch[1].cancel()
+            _cancel_fetch(self._prefetch[1])
             self._prefetch = None
 
     def _record_lag(self, changes: list[Change]) -> None:

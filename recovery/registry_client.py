@@ -175,11 +175,23 @@ class RegistryClient:
         return body
 
     async def feed(self, after: int, limit: int, epoch: str | None) -> FeedPage:
+        page, verdict = await self.feed_in_check(after, limit, epoch)
+        await verdict
+        return page
+
+    async def feed_in_check(
+        self, after: int, limit: int, epoch: str | None
+    ) -> tuple[FeedPage, asyncio.Future[None]]:
+        """The page decoded, and its check, which may still run: await it (it raises RegistryUnavailable
+        for a malformed page) before any of the page is used. Meanwhile the next page can be fetched."""
         query = f"/feed?after={after}&limit={limit}&encoding={ROWS}" + (f"&epoch={epoch}" if epoch else "")
         status, raw = await self._fetch("GET", query)
         # A page is up to 10,000 records: decode it in a thread, not on the loop kiosks use.
         if status != 200 or len(raw) < CHECK_ASIDE_BYTES:
-            return await asyncio.to_thread(_feed_page, after, epoch, status, raw)
+            page = await asyncio.to_thread(_feed_page, after, epoch, status, raw)
+            passed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            passed.set_result(None)
+            return page, passed
         if self._checker is None:
             self._checker = ProcessPoolExecutor(
                 1, mp_context=multiprocessing.get_context("spawn"), initializer=gc.disable
@@ -190,14 +202,19 @@ class RegistryClient:
         except BaseException:
             checked.cancel()
             raise
+        return page, asyncio.ensure_future(self._verdict(checked, after, epoch, status, raw))
+
+    async def _verdict(
+        self, checked: asyncio.Future[str | None], after: int, epoch: str | None, status: int, raw: bytes
+    ) -> None:
         try:
             problem = await checked
         except BrokenProcessPool:  # the checker died: check here
             self._checker = None
-            return await asyncio.to_thread(_feed_page, after, epoch, status, raw)
+            await asyncio.to_thread(_feed_page, after, epoch, status, raw)
+            return
         if problem:
             raise RegistryUnavailable(f"/feed: malformed answer ({problem})")
-        return page
 
     async def versions(self, keys: list[tuple[str, str]]) -> tuple[int, dict[str, int | None]]:
         """(the registry's last seq, {"type/key": version or None})."""

@@ -62,3 +62,23 @@ async def test_a_malformed_record_refuses_the_page_with_the_same_reason(
     assert (
         str(aside.value) == str(here.value) and "change 7" in str(here.value) and "version" in str(here.value)
     )
+
+
+async def test_a_page_comes_decoded_before_its_check_which_refuses_a_malformed_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client = RegistryClient("http://127.0.0.1:1", 1.0)
+
+    async def canned(method: str, path: str, body: object = None) -> tuple[int, bytes]:
+        return 200, raw
+
+    raw = body(broken_at=7)
+    monkeypatch.setattr(client, "_fetch", canned)
+    monkeypatch.setattr(registry_client, "CHECK_ASIDE_BYTES", 1)
+    try:
+        page, verdict = await client.feed_in_check(0, 10_000, "e")
+        assert len(page.changes) == len(orjson.loads(raw)["changes"])  # decoded, its check still to come
+        with pytest.raises(RegistryUnavailable, match="change 7"):
+            await verdict  # the link applies nothing of a page before this
+    finally:
+        await client.close()
