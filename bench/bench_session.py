@@ -46,14 +46,10 @@ from konbini_demo.tls_proxy import start_tls_proxy
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_render  # a sibling script: the floor's page is its base page
 import figures
+from proc_cpu import by_role, cpu_seconds, thread_cpu
 
 GOAL = 1.2
 FLOOR_PAGE = "juminhyo (setai, 1 person)"
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def eligible_adults(stack: Stack, n: int) -> list[str]:
@@ -142,9 +138,16 @@ class Target:
     kiosks: list[SoftKiosk]
     pids: list[int]
     cpu: list[float] = dataclasses.field(default_factory=list)
+    by_role: dict[str, float] = dataclasses.field(default_factory=dict)  # the server's CPU by thread role
 
-    def add(self, cpu: list[float]) -> None:
+    def run(self, n: int, concurrency: int) -> int:
+        """n sessions; adds their CPU; returns how many failed."""
+        threads0 = thread_cpu(self.pids[0])
+        cpu, failed = run_sessions(self.kiosks, n, concurrency, self.pids)
+        for role, seconds in by_role(threads0, thread_cpu(self.pids[0])).items():
+            self.by_role[role] = self.by_role.get(role, 0.0) + seconds
         self.cpu = [a + b for a, b in zip(self.cpu, cpu, strict=True)] if self.cpu else cpu
+        return failed
 
 
 def start_profile(pid: int, out: Path) -> subprocess.Popen[bytes]:
@@ -213,9 +216,7 @@ def main() -> None:
             t0 = time.perf_counter()
             for _ in range(args.rounds):  # side by side: drift on the machine touches all alike
                 for target in targets:
-                    cpu, bad = run_sessions(target.kiosks, batch, args.concurrency, target.pids)
-                    target.add(cpu)
-                    failed += bad
+                    failed += target.run(batch, args.concurrency)
                 floor.measure(args.floor_runs)
             wall = time.perf_counter() - t0
             if spy is not None:
@@ -253,6 +254,15 @@ def main() -> None:
             )
         if len(target.cpu) > 1:
             print(f"  {'  + HAProxy doing the TLS':<40} {ms(target.cpu[1])}")
+        roles = sorted(target.by_role.items(), key=lambda kv: -kv[1])
+        print("    by thread: " + ", ".join(f"{role} {ms(s).strip()}" for role, s in roles if s / n >= 5e-5))
+        if target is targets[0]:
+            fixed = target.by_role.get("argon2", 0.0) + target.by_role.get("render", 0.0)
+            print(
+                f"    argon2id + render threads alone: {ms(fixed).strip()} = {fixed / n / floor_s:.2f}x the floor;"
+                f" the goal leaves {max(0.0, GOAL * floor_s - fixed / n) * 1000:.1f} ms a session for the"
+                " event loop (TLS, HTTP, handlers) and SQLite"
+            )
 
 
 if __name__ == "__main__":

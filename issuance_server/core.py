@@ -31,6 +31,7 @@ from issuance_server.server_tls import ServerTls, ensure_server_tls, registry_ss
 from issuance_server.service_hours import ServiceCalendar
 from issuance_server.settings import Settings
 from issuance_server.storage import prepare_database
+from issuance_server.thread_names import named_pool
 
 log = logging.getLogger("konbini.server")
 
@@ -77,7 +78,7 @@ class ServerCore:
         )
         # pyHanko runs its own event loop: load (and measure) the signer in a thread.
         signer = await asyncio.to_thread(pades.load_signer, settings.secrets_dir, settings.data_dir / "keys")
-        render_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="render")
+        render_pool = named_pool(2, "render")
         # Fonts, outlines, the 地紋 tile: ~0.5 s once per render thread, not on the first certificates.
         await asyncio.gather(
             *(asyncio.get_running_loop().run_in_executor(render_pool, warm_up) for _ in range(2))

@@ -25,6 +25,7 @@ from urllib.parse import quote
 import aiosqlite
 
 from issuance_server.storage import open_database
+from issuance_server.thread_names import name_os_thread
 
 T = TypeVar("T")
 Params = Iterable[Any] | Mapping[str, Any]
@@ -84,6 +85,10 @@ def _in_write_transaction(fn: Callable[[sqlite3.Connection], T], conn: sqlite3.C
     return result
 
 
+async def _name_thread(conn: aiosqlite.Connection, name: str) -> None:
+    await Transaction(conn).run(lambda _: name_os_thread(name))
+
+
 @dataclass
 class _Reader:
     conn: aiosqlite.Connection
@@ -115,6 +120,10 @@ class Database:
             conn.row_factory = aiosqlite.Row
             await conn.execute("PRAGMA busy_timeout=5000")
             conns.append(conn)
+        # Each connection's thread by its role, for the OS (top -H) and the benches.
+        await _name_thread(writer, "sqlite-writer")
+        for i, conn in enumerate(conns):
+            await _name_thread(conn, f"sqlite-read-{i}")
         return cls(writer, conns)
 
     @asynccontextmanager

@@ -20,6 +20,7 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
 from issuance_server.api_errors import ApiError
+from issuance_server.thread_names import named_pool
 from wire.serving import start_site, until_stopped
 
 log = logging.getLogger("konbini.http")
@@ -78,6 +79,7 @@ def serve(
     """Run until SIGTERM or SIGINT, calling ``ready`` once listening."""
 
     async def run() -> None:
+        asyncio.get_running_loop().set_default_executor(named_pool(None, "asyncio"))  # to_thread's threads
         runner = KonbiniRunner(
             app, handle_signals=False, keepalive_timeout=keepalive_timeout, **runner_kwargs
         )

@@ -11,7 +11,6 @@ import asyncio
 import hashlib
 import hmac
 import secrets
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 
 from argon2 import PasswordHasher, Type
@@ -20,6 +19,7 @@ from prometheus_client import Histogram
 
 from issuance_server.metrics import timed
 from issuance_server.settings import Settings
+from issuance_server.thread_names import named_pool
 
 
 class SecretHasher:
@@ -35,7 +35,7 @@ class SecretHasher:
             type=Type.ID,
         )
         self._pepper = pepper
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="argon2")
+        self._pool = named_pool(workers, "argon2")
         self._time = on_time  # konbini_argon2_seconds{op}
         self._decoy: str | None = None  # a hash nobody's password matches, for verify_or_waste
 

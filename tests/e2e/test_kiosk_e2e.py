@@ -55,6 +55,15 @@ def test_resident_gets_a_verifiable_juminhyo(stack: Stack, registered_card: Path
     assert serial in verdict.stdout
 
 
+def test_server_threads_are_named_by_role_for_the_os(
+    stack: Stack, registered_card: Path, tmp_path: Path
+) -> None:
+    assert stack.kiosk_session(PIN, tmp_path).returncode == 0  # argon2id's first thread starts on use
+    tasks = Path(f"/proc/{stack.services['server'].proc.pid}/task")
+    names = {(task / "comm").read_text().strip() for task in tasks.iterdir()}
+    assert {"argon2_0", "render_0", "render_1", "sqlite-writer", "sqlite-read-0"} <= names, names
+
+
 def test_tampered_qr_text_is_invalid(stack: Stack, registered_card: Path, tmp_path: Path) -> None:
     result = stack.kiosk_session(PIN, tmp_path)
     [(_serial, pdf)] = stack.printed(result)
