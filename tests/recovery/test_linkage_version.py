@@ -6,8 +6,9 @@ from __future__ import annotations
 import http.server
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -56,8 +57,11 @@ class Sink:
     def __init__(self) -> None:
         self.counts = dict.fromkeys(RECORD_TYPES, 0)
 
-    def insert(self, rtype: str, rows: object) -> None:
-        self.counts[rtype] += len(rows)  # type: ignore[arg-type]
+    def insert(self, rtype: str, rows: Sequence[Sequence[Any]]) -> None:
+        self.counts[rtype] += len(rows)
+
+    def insert_rows(self, rtype: str, data: bytes, count: int) -> None:
+        self.counts[rtype] += count
 
 
 @pytest.fixture
