@@ -1,5 +1,5 @@
 # The two commands of the quick start: `make demo` and `make test`. Both install what they need first.
-.PHONY: install demo test lint typecheck pytest bench clean lock
+.PHONY: install demo test test-fast test-e2e lint typecheck pytest bench clean lock
 
 PY := .venv/bin/python
 
@@ -11,15 +11,26 @@ demo: install
 
 test: install lint typecheck pytest
 
+# The edit-run loop: every test that starts no real process (no pcscd, registry_sim, server, CUPS, Chromium).
+test-fast: install
+	.venv/bin/pytest -q -m "not e2e" $(XDIST)
+
+# Only the tests across real processes.
+test-e2e: install
+	.venv/bin/pytest -q -m e2e $(XDIST)
+
 lint:
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 
 typecheck:
-	.venv/bin/mypy wire issuance_server registration recovery kiosk registry_sim konbini_demo bench
+	.venv/bin/mypy wire issuance_server registration recovery kiosk registry_sim konbini_demo bench tests
 
+# Parallel workers, a module to a worker (its stacks and fixtures with it): tests/README.md has the figures.
+WORKERS ?= 3
+XDIST := -n $(WORKERS) --dist loadfile
 pytest:
-	.venv/bin/pytest -q
+	.venv/bin/pytest -q $(XDIST)
 
 # Every bench, then the figures that have a goal (issue 15's table among them) from this one run.
 FIGURES := var/bench/figures.jsonl

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
@@ -57,27 +58,38 @@ def _vpcd_installed() -> bool:
     )
 
 
-def _wait_readers(deadline: float, need_vpcd: bool) -> list[str] | None:
+def _listed(readers: list[str] | None, need: Sequence[str]) -> bool:
+    return readers is not None and all(r in readers for r in need)
+
+
+def _wait_readers(deadline: float, need: Sequence[str]) -> list[str] | None:
     while True:
         readers = pcscd_readers()
-        if readers is not None and (not need_vpcd or all(r in readers for r in VPCD_READERS)):
+        if _listed(readers, need):
             return readers
         if time.monotonic() >= deadline:
             return readers
         time.sleep(0.1)
 
 
-def ensure_pcscd(timeout_s: float = 10, require_vpcd: bool = True) -> bool:
-    """Make sure pcscd answers (and lists the two vpcd readers); return True if this call started it."""
+def ensure_pcscd(timeout_s: float = 10, require_vpcd: bool = True, pool: Sequence[str] = ()) -> bool:
+    """Make sure pcscd answers (and lists the two vpcd readers, and the test readers of ``pool``); return
+    True if this call started it."""
     global _started_pid
     deadline = time.monotonic() + timeout_s
+    need = [*VPCD_READERS, *pool] if require_vpcd else []
     readers = pcscd_readers()
     if readers is not None:
-        if not require_vpcd or all(r in readers for r in VPCD_READERS):
+        if _listed(readers, need):
             return False
-        readers = _wait_readers(deadline, require_vpcd)  # pcscd may still be loading its drivers
-        if readers is not None and all(r in readers for r in VPCD_READERS):
+        readers = _wait_readers(deadline, need)  # pcscd may still be loading its drivers
+        if _listed(readers, need):
             return False
+        if pool and _listed(readers, VPCD_READERS):
+            raise PcscdSetupError(
+                f"pcscd is running without the test readers ({pool[0]!r}, ...): it started before "
+                "`make install` added them; restart pcscd"
+            )
         raise PcscdSetupError(
             "pcscd is running without the vpcd readers 'Virtual PCD 00 00/01'; install the Debian package "
             "vsmartcard-vpcd and restart pcscd"
@@ -100,8 +112,8 @@ def ensure_pcscd(timeout_s: float = 10, require_vpcd: bool = True) -> bool:
         ).returncode
         err.seek(0)
         detail = err.read().decode(errors="replace").strip()
-    readers = _wait_readers(deadline, require_vpcd)
-    if readers is None or (require_vpcd and not all(r in readers for r in VPCD_READERS)):
+    readers = _wait_readers(deadline, need)
+    if readers is None or not _listed(readers, need):
         raise PcscdSetupError(
             f"started pcscd (exit {rc}) but it did not list the readers within {timeout_s:g} s"
             + (f": {detail}" if detail else "")

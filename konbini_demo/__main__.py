@@ -18,7 +18,7 @@ from konbini_demo.kiosk_app_demo import run_kiosk_app_demo
 from konbini_demo.kiosk_ui_demo import run_kiosk_for_a_person, run_kiosk_ui_demo
 from konbini_demo.processes import ServiceError
 from konbini_demo.recovery_demo import run_recovery_demo
-from konbini_demo.stack import Stack
+from konbini_demo.stack import VPCD_READERS, Stack
 from registry_sim.generator import DEMO_ATENA_NO
 from wire.cli import CommandParser
 
@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--residents", type=int, default=2000, help="size of the synthetic city")
     parser.add_argument("--registry-port", type=int, default=8471, help="registry_sim's port")
     parser.add_argument("--server-port", type=int, default=8470, help="the issuance server's port")
+    parser.add_argument(
+        "--vpcd-port", type=int, default=35963, help="the card reader's vpcd port (35963: Virtual PCD 00 00)"
+    )
+    parser.add_argument("--reader", help="the reader's name, when it is not one of vpcd's own two")
     parser.add_argument("--all-kinds", action="store_true", help="every kind and each 住民票 scope")
     parser.add_argument(
         "--recovery", action="store_true", help="the registry dies and returns while kiosks issue"
@@ -86,14 +90,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.reader is None and args.vpcd_port not in VPCD_READERS:
+        parser.error(f"--reader: name the reader of vpcd port {args.vpcd_port} (vpcd's own: 35963, 35964)")
     started = time.monotonic()
     stack = Stack(
         args.root,
         residents=args.residents,
         registry_port=args.registry_port,
         server_port=args.server_port,
+        vpcd_port=args.vpcd_port,
         server_settings=RECOVERY_SETTINGS if args.recovery else None,
+        reader=args.reader,
     )
     final_line = ""
     stack.wipe()

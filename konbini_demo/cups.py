@@ -12,7 +12,8 @@ own printers. Queues, made with ``lpadmin``:
 - ``rejecting``: a queue that refuses jobs (``cupsreject``: ``lp`` itself fails).
 
 cups-pdf reads its per-queue settings only from ``/etc/cups/cups-pdf-<queue>.conf``; that one file is
-written there for the run and removed at the end.
+written there for the run and removed at the end. Queue names carry a suffix unique to the server, so two
+servers (two test runs, a demo beside the tests) never write each other's file.
 """
 
 from __future__ import annotations
@@ -43,8 +44,10 @@ class CupsServer:
     def __init__(self, out_dir: Path, log_dir: Path, name: str = "konbini") -> None:
         self.out_dir = out_dir.resolve()
         self.log_dir = log_dir
-        self.name = name
         self.root = Path(tempfile.mkdtemp(prefix="konbini-cups-"))
+        # Queue names and cups-pdf's configuration file (machine-wide, by queue) unique to this server:
+        # two runs on one machine never share them.
+        self.name = f"{name}-{self.root.name.removeprefix('konbini-cups-')}"
         self.socket = str(self.root / "cups.sock")
         self.service: Service | None = None
         self.queues: dict[str, str] = {}

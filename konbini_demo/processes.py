@@ -3,12 +3,15 @@ end-to-end tests: each a real subprocess with its own log file."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import random
 import signal
 import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 from collections.abc import Sequence
@@ -21,10 +24,41 @@ class ServiceError(Exception):
     pass
 
 
+PORT_RANGE = (20000, 32000)  # below Linux's ephemeral ports (32768-60999): no outgoing connection takes one
+PORT_LOCKS = Path(tempfile.gettempdir()) / "konbini-port-locks"
+_reserved: dict[int, int] = {}  # port -> the fd of its lock file, held until this process ends
+
+
 def free_port() -> int:
+    """A loopback port nobody listens on and that no other process of this machine was handed: each is
+    reserved under a lock file for as long as this process lives (parallel test workers, two test runs and
+    a demo never get the same port between choosing it and binding it)."""
+    PORT_LOCKS.mkdir(mode=0o777, exist_ok=True)
+    for _ in range(1000):
+        port = random.randrange(*PORT_RANGE)
+        if port in _reserved:
+            continue
+        fd = os.open(PORT_LOCKS / str(port), os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        if _bindable(port):
+            _reserved[port] = fd
+            return port
+        os.close(fd)
+    raise ServiceError(f"no free port in {PORT_RANGE[0]}-{PORT_RANGE[1]} after 1000 tries")
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers bind: TIME_WAIT does not count
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def port_in_use(port: int) -> bool:

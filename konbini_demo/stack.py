@@ -35,14 +35,17 @@ class Stack:
         server_port: int | None = None,
         vpcd_port: int = 35963,
         server_settings: dict[str, str] | None = None,
+        reader: str | None = None,
     ) -> None:
+        """``vpcd_port``: the reader's vpcd port; ``reader``: its name, when it is not one of vpcd's own two
+        (the tests lease readers of a pool: tests/pool.py)."""
         self.root = root
         self.residents = residents
         self.seed = seed
         self.registry_port = registry_port or free_port()
         self.server_port = server_port or free_port()
         self.vpcd_port = vpcd_port
-        self.reader = VPCD_READERS[vpcd_port]
+        self.reader = reader or VPCD_READERS[vpcd_port]
         self.logs = root / "logs"
         self.server_dir = root / "server"
         self.ca_dir = root / "card-ca"

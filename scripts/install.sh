@@ -27,6 +27,42 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# A pool of virtual card readers for the tests (tests/pool.py leases one per stack under a lock file, so
+# parallel workers and two test runs never share a reader), beside vsmartcard-vpcd's own entry (the demo's
+# 'Virtual PCD 00 00/01'). Each entry gives two readers, '<name> 00 00' on its CHANNELID's port and
+# '<name> 00 01' on the next; pcscd lists at most 16 readers, so 6 entries (12 readers) leave 2 to spare.
+# The vpcd driver keeps its readers in one static array by slot, so entries sharing one loaded driver
+# overwrite each other (only the last would work): each entry loads its own copy of the driver file.
+VPCD_SO=/usr/lib/pcsc/drivers/serial/libifdvpcd.so
+READER_DRIVERS=/usr/local/lib/konbini-test-readers
+READER_CONF=/etc/reader.conf.d/konbini-test-readers
+readers_conf() {
+  echo "# konbini's test readers (scripts/install.sh writes this file; tests/pool.py reads it)"
+  for n in 0 1 2 3 4 5; do
+    port=$((35965 + 2 * n))
+    letter=$(printf "\\x$(printf %x $((65 + n)))")
+    printf 'FRIENDLYNAME "Konbini Test %s"\nDEVICENAME   /dev/null:0x%X\nLIBPATH      %s/libifdvpcd-%s.so\nCHANNELID    0x%X\n\n' \
+      "$letter" "$port" "$READER_DRIVERS" "$letter" "$port"
+  done
+}
+drivers_ok=true
+for letter in A B C D E F; do
+  cmp -s "$VPCD_SO" "$READER_DRIVERS/libifdvpcd-$letter.so" || drivers_ok=false
+done
+if [ "$(cat "$READER_CONF" 2>/dev/null)" != "$(readers_conf)" ] || [ "$drivers_ok" = false ]; then
+  echo "install: the test card readers in $READER_CONF"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO mkdir -p "$READER_DRIVERS"
+  for letter in A B C D E F; do $SUDO cp "$VPCD_SO" "$READER_DRIVERS/libifdvpcd-$letter.so"; done
+  readers_conf | $SUDO tee "$READER_CONF" >/dev/null
+  if pgrep -x pcscd >/dev/null; then  # pcscd reads the folder only at start: restart it now, never in a run
+    echo "install: restarting pcscd to list the new readers"
+    $SUDO pkill -x pcscd || true
+    for _ in $(seq 50); do pgrep -x pcscd >/dev/null || break; sleep 0.1; done
+    $SUDO pcscd
+  fi
+fi
+
 if [ ! -x .venv/bin/python ]; then
   echo "install: creating .venv with $($PY --version)"
   $PY -m venv .venv

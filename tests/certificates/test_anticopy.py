@@ -147,6 +147,7 @@ def test_background_keeps_out_of_the_qr_quiet_zone(render_req: RenderReq, tmp_pa
         (round(100 * px_per_mm), round(200 * px_per_mm), round(140 * px_per_mm), round(230 * px_per_mm))
     )
     low, high = tint.getextrema()
+    assert isinstance(low, int)  # one band ("L"): a single (min, max) pair
     assert low < 200 and high == 255  # dots on white: the tint is there
     mean = sum(i * n for i, n in enumerate(tint.histogram())) / (tint.width * tint.height)
     assert mean > 240  # and light

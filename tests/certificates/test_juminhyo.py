@@ -11,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from PIL import Image
 from pypdf import PdfReader
+from pypdf.generic import DictionaryObject
 
 from issuance_server.certificates.document import RenderedCertificate
 from issuance_server.certificates.fonts import MissingGlyphError
@@ -91,7 +92,11 @@ def test_every_font_is_an_embedded_subset(certificate: RenderedCertificate, cert
     reader = PdfReader(certificate_pdf)
     seen = 0
     for page in reader.pages:
-        for font_ref in page["/Resources"]["/Font"].values():
+        resources = page["/Resources"]
+        assert isinstance(resources, DictionaryObject)
+        fonts = resources["/Font"]
+        assert isinstance(fonts, DictionaryObject)
+        for font_ref in fonts.values():
             font = font_ref.get_object()
             descriptor = font["/FontDescriptor"].get_object()
             assert "/FontFile2" in descriptor, font["/BaseFont"]

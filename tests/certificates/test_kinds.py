@@ -7,6 +7,7 @@ import subprocess
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -195,7 +196,7 @@ def test_holder_only_kinds_take_exactly_one_person(render_req: RenderReq) -> Non
 
 
 def test_non_taxed_and_per_capita_only(render_req: RenderReq, tmp_path: Path) -> None:
-    zero = dict.fromkeys(
+    zero: dict[str, Any] = dict.fromkeys(
         (
             "municipal_income_levy",
             "municipal_per_capita",

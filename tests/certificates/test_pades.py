@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from pypdf import PdfReader
+from pypdf.generic import ArrayObject, DictionaryObject
 
 from issuance_server.certificates import pades
 from issuance_server.certificates.document import RenderedCertificate
@@ -77,7 +78,13 @@ def test_signed_pdf_validates(signed: bytes, identity: tuple[Path, Path], tmp_pa
     path = tmp_path / "signed.pdf"
     path.write_bytes(signed)
     assert "所得額証明書" in pdftotext(path)  # still the same document
-    sig = PdfReader(path).trailer["/Root"]["/AcroForm"]["/Fields"][0].get_object()["/V"]
+    root = PdfReader(path).trailer["/Root"]
+    assert isinstance(root, DictionaryObject)
+    form = root["/AcroForm"]
+    assert isinstance(form, DictionaryObject)
+    fields = form["/Fields"]
+    assert isinstance(fields, ArrayObject)
+    sig = fields[0].get_object()["/V"]
     assert sig["/SubFilter"] == "/ETSI.CAdES.detached"  # PAdES
 
 

@@ -194,6 +194,7 @@ def test_pages_and_contents_are_those_pypdf_reads(
     render: Callable[..., RenderedCertificate], certificate_pdf: Path, tmp_path: Path
 ) -> None:
     from pypdf import PdfReader
+    from pypdf.generic import DictionaryObject
 
     from issuance_server.certificates.pades import create_signing_identity, load_signer, sign_pdf
     from issuance_server.certificates.pdf_objects import PdfObjects
@@ -212,7 +213,11 @@ def test_pages_and_contents_are_those_pypdf_reads(
             assert contents is not None
             assert doc.contents(page).rstrip() == contents.get_data().rstrip()
             names = set(page["/Resources"]["/XObject"])
-            assert names == set(expected["/Resources"]["/XObject"]) and any("kbQR" in n for n in names)
+            resources = expected["/Resources"]
+            assert isinstance(resources, DictionaryObject)
+            xobjects = resources["/XObject"]
+            assert isinstance(xobjects, DictionaryObject)
+            assert names == set(xobjects) and any("kbQR" in n for n in names)
 
 
 def _startxref(pdf: bytes) -> int:

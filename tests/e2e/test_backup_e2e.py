@@ -13,18 +13,15 @@ from konbini_demo.processes import run
 from konbini_demo.soft_kiosk import SoftKiosk
 from konbini_demo.stack import STAFF_ID, Stack
 from registry_sim.generator import DEMO_ATENA_NO
+from tests.e2e.stacks import running_stack
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    s = Stack(tmp_path_factory.mktemp("backup"), residents=200)
-    try:
-        s.start()
+    with running_stack(tmp_path_factory.mktemp("backup"), residents=200) as s:
         yield s
-    finally:
-        s.stop()
 
 
 def test_a_restored_backup_verifies_and_records_the_restore(stack: Stack, tmp_path: Path) -> None:

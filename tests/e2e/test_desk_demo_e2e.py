@@ -4,24 +4,17 @@ module's card may be in the reader, so it has a module of its own)."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from konbini_demo.processes import free_port
+from tests.e2e.stacks import run_demo
 
 pytestmark = pytest.mark.e2e
 
 
 def test_the_desk_demo_runs_end_to_end(tmp_path: Path) -> None:
-    ports = [str(free_port()), str(free_port())]
-    demo = subprocess.run(
-        [sys.executable, "-m", "konbini_demo", "--desk", "--root", str(tmp_path / "demo"), "--out",
-         str(tmp_path / "out"), "--residents", "200", "--registry-port", ports[0], "--server-port", ports[1]],
-        capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
+    demo = run_demo(tmp_path, "--desk")
     assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr[-3000:]
     final = re.search(r"DESK DEMO OK staff=(\d+) registered=1 report=(\S+) certificate=(\S+)", demo.stdout)
     assert final, demo.stdout

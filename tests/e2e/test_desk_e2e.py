@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser
 
-from kiosk.pcscd import ensure_pcscd
 from konbini_demo.desk_ui import DeskPages
 from konbini_demo.kiosk_ui import browser
 from konbini_demo.processes import free_port, run
@@ -26,17 +25,6 @@ from registry_sim.generator import DEMO_ATENA_NO
 
 pytestmark = pytest.mark.e2e
 CLERK, PASSWORD, PIN = "desk-clerk", "desk-clerk-password-01", "2468"
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    ensure_pcscd()
-    s = Stack(tmp_path_factory.mktemp("desk"), residents=200)
-    try:
-        s.start()
-        yield s
-    finally:
-        s.stop()
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -19,13 +19,13 @@ import pytest
 from aiohttp import web
 
 from issuance_server.certificates.verify import extract_record_text
-from kiosk.pcscd import ensure_pcscd
 from konbini_demo.cups import CupsServer
 from konbini_demo.kiosk_app_client import KioskAppClient
 from konbini_demo.processes import free_port
-from konbini_demo.resident_stack import private_cups, resident_stack
 from konbini_demo.stack import Stack
 from registry_sim.generator import DEMO_ATENA_NO
+from tests.e2e.conftest import PUBLIC_SITE
+from tests.e2e.stacks import registered_card
 from wire.http_json import HttpError
 from wire.kiosk_api import ASK_AT_CITY_HALL
 from wire.kiosk_client import KioskCredentials
@@ -33,30 +33,22 @@ from wire.tls import server_context
 
 pytestmark = pytest.mark.e2e
 PIN = "8642"
-PUBLIC_SITE = "https://city.example.jp"
 FEE = 200
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    ensure_pcscd()
-    root = tmp_path_factory.mktemp("kiosk-app")
-    with resident_stack(root, PIN, server_settings={"KONBINI_PUBLIC_BASE_URL": PUBLIC_SITE}) as (s, _card):
-        yield s
-
-
-@pytest.fixture(scope="module")
-def cups(stack: Stack) -> Iterator[CupsServer]:
-    with private_cups(stack, f"konbini-t{free_port()}") as server:
-        yield server
+def resident_card(stack: Stack) -> Path:
+    """The demo resident's card, registered with this module's PIN."""
+    return registered_card(stack, PIN, "kiosk-app-resident")
 
 
 @pytest.fixture
-def card_in(stack: Stack) -> Iterator[None]:
+def card_in(stack: Stack, resident_card: Path) -> Path:
     """The resident's card in the reader at the start of each test (tests pull it)."""
-    if "card" not in stack.services:
-        stack.insert_card(sorted((stack.root / "cards").glob("resident*.json"))[0])
-    yield
+    card = stack.services.get("card")
+    if card is None or str(resident_card) not in card.args:
+        stack.insert_card(resident_card)
+    return resident_card
 
 
 def kiosk_app(stack: Stack, cups: CupsServer, queue: str = "pdf", *extra: str) -> KioskAppClient:
@@ -108,7 +100,7 @@ def issuance(stack: Stack, serial: str) -> sqlite3.Row:
         ).fetchone()
 
 
-KINDS = [
+KINDS: list[tuple[str, dict[str, Any]]] = [
     ("juminhyo", {"scope": "self", "options": ["householder"]}),
     ("juminhyo", {"scope": "household"}),
     ("juminhyo", {"scope": "members"}),
@@ -121,7 +113,7 @@ KINDS = [
 
 
 def test_a_resident_gets_every_kind_through_the_kiosk_app(
-    stack: Stack, cups: CupsServer, card_in: None
+    stack: Stack, cups: CupsServer, card_in: Path
 ) -> None:
     app = kiosk_app(stack, cups)
     for kind, choices in KINDS:
@@ -149,12 +141,12 @@ def test_a_resident_gets_every_kind_through_the_kiosk_app(
         assert row["status"] == "printed" and row["refunded_yen"] == 0 and row["payment_status"] == "issued"
         stack.remove_card()
         assert app.wait_step("language", timeout_s=10)["menu"] is None  # nothing of the resident is left
-        stack.insert_card(sorted((stack.root / "cards").glob("resident*.json"))[0])
+        stack.insert_card(card_in)
     assert app.ledger() == {"waiting": False, "taken_yen": FEE * len(KINDS), "refunded_yen": 0}
 
 
 def test_a_step_skipped_by_a_crafted_request_is_refused(
-    stack: Stack, cups: CupsServer, card_in: None
+    stack: Stack, cups: CupsServer, card_in: Path
 ) -> None:
     app = kiosk_app(stack, cups)
     with pytest.raises(HttpError) as exc:
@@ -179,7 +171,7 @@ def test_a_step_skipped_by_a_crafted_request_is_refused(
     assert app.wait_step("take_card")["message"]["code"] == "cancelled"
 
 
-def test_only_the_local_page_may_use_the_interface(stack: Stack, cups: CupsServer, card_in: None) -> None:
+def test_only_the_local_page_may_use_the_interface(stack: Stack, cups: CupsServer, card_in: Path) -> None:
     app = kiosk_app(stack, cups)
 
     def post(headers: dict[str, str]) -> int:
@@ -200,7 +192,7 @@ def test_only_the_local_page_may_use_the_interface(stack: Stack, cups: CupsServe
 
 
 def test_card_pulled_after_payment_voids_and_refunds_once(
-    stack: Stack, cups: CupsServer, card_in: None
+    stack: Stack, cups: CupsServer, card_in: Path
 ) -> None:
     app = kiosk_app(stack, cups)
     state = to_ready(app)
@@ -217,7 +209,7 @@ def test_card_pulled_after_payment_voids_and_refunds_once(
     assert cups.printed(serial) == []  # nothing printed
 
 
-def test_a_cancelled_payment_issues_nothing(stack: Stack, cups: CupsServer, card_in: None) -> None:
+def test_a_cancelled_payment_issues_nothing(stack: Stack, cups: CupsServer, card_in: Path) -> None:
     app = kiosk_app(stack, cups)
     with server_db(stack) as conn:
         before = conn.execute("SELECT count(*) FROM issuances").fetchone()[0]
@@ -236,7 +228,7 @@ def test_a_cancelled_payment_issues_nothing(stack: Stack, cups: CupsServer, card
 
 
 @pytest.mark.parametrize("queue", ["jam", "stuck", "offline", "rejecting"])
-def test_a_print_failure_voids_and_refunds(stack: Stack, cups: CupsServer, card_in: None, queue: str) -> None:
+def test_a_print_failure_voids_and_refunds(stack: Stack, cups: CupsServer, card_in: Path, queue: str) -> None:
     app = kiosk_app(stack, cups, queue, "--print-timeout-s", "2")
     serial = to_ready(app)["certificates"][0]["serial"]
     app.act("print")
@@ -294,7 +286,7 @@ class LosingProxy:
 
 
 def test_a_retried_issue_after_a_lost_answer_neither_issues_nor_charges_twice(
-    stack: Stack, cups: CupsServer, card_in: None
+    stack: Stack, cups: CupsServer, card_in: Path
 ) -> None:
     proxy = LosingProxy(stack)
     app = kiosk_app(stack, cups, "pdf", "--server", f"https://127.0.0.1:{proxy.port}")
@@ -315,7 +307,7 @@ def test_a_retried_issue_after_a_lost_answer_neither_issues_nor_charges_twice(
     assert len(cups.printed(cert["serial"])) == 1
 
 
-def test_the_kiosk_app_never_learns_a_support_measure(stack: Stack, cups: CupsServer, card_in: None) -> None:
+def test_the_kiosk_app_never_learns_a_support_measure(stack: Stack, cups: CupsServer, card_in: Path) -> None:
     registry = stack.registry()
     person = registry.call("GET", f"/records/resident/{DEMO_ATENA_NO}")
     flagged = {**person, "support_measure": 1, "version": person["version"] + 1}
@@ -329,7 +321,7 @@ def test_the_kiosk_app_never_learns_a_support_measure(stack: Stack, cups: CupsSe
                 break
             app.act("cancel")
             stack.remove_card()
-            stack.insert_card(sorted((stack.root / "cards").glob("resident*.json"))[0])
+            stack.insert_card(card_in)
         assert {i["refusal"]["code"] for i in state["menu"]} == {ASK_AT_CITY_HALL}
         seen = json.dumps(state, ensure_ascii=False)
         app.act("cancel")

@@ -11,31 +11,16 @@ from pathlib import Path
 import pytest
 
 from issuance_server.certificates.verify import extract_record_text
-from kiosk.pcscd import ensure_pcscd
 from konbini_demo.stack import Stack
-from registry_sim.generator import DEMO_ATENA_NO
+from tests.e2e.stacks import registered_card as registered
 
 pytestmark = pytest.mark.e2e
 PIN = "2468"
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    ensure_pcscd()
-    s = Stack(tmp_path_factory.mktemp("stack"), residents=600, vpcd_port=35964)
-    try:
-        s.start()
-        yield s
-    finally:
-        s.stop()
-
-
 @pytest.fixture
 def registered_card(stack: Stack) -> Iterator[Path]:
-    card = stack.personalise_card("resident", PIN)
-    stack.insert_card(card)
-    stack.register(DEMO_ATENA_NO, PIN)
-    yield card
+    yield registered(stack, PIN)
     stack.remove_card()
 
 

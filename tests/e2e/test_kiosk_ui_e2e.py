@@ -13,14 +13,13 @@ import pytest
 from fontTools.ttLib import TTCollection, TTFont
 
 from kiosk.catalogue import catalogue, languages
-from kiosk.pcscd import ensure_pcscd
 from konbini_demo.cups import CupsServer
 from konbini_demo.kiosk_app_client import KioskAppClient
 from konbini_demo.kiosk_ui import KioskScreen, browser
 from konbini_demo.processes import free_port
-from konbini_demo.resident_stack import private_cups, resident_stack
 from konbini_demo.stack import Stack
 from registry_sim.generator import DEMO_ATENA_NO
+from tests.e2e.stacks import registered_card
 
 pytestmark = pytest.mark.e2e
 PIN = "7531"
@@ -49,32 +48,24 @@ def missing_glyphs(text: str) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    ensure_pcscd()
-    with resident_stack(tmp_path_factory.mktemp("kiosk-ui"), PIN) as (s, _card):
-        yield s
-
-
-@pytest.fixture(scope="module")
-def cups(stack: Stack) -> Iterator[CupsServer]:
-    with private_cups(stack, f"konbini-ui{free_port()}") as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def chromium() -> Iterator[object]:
     with browser() as b:
         yield b
 
 
-def card_file(stack: Stack) -> Path:
-    return sorted((stack.root / "cards").glob("resident*.json"))[0]
+@pytest.fixture(scope="module")
+def resident_card(stack: Stack) -> Path:
+    """The demo resident's card, registered with this module's PIN."""
+    return registered_card(stack, PIN, "kiosk-ui-resident")
 
 
 @pytest.fixture
-def card_in(stack: Stack) -> None:
-    if "card" not in stack.services:
-        stack.insert_card(card_file(stack))
+def card_in(stack: Stack, resident_card: Path) -> Path:
+    """The resident's card in the reader at the start of each test (tests pull it)."""
+    card = stack.services.get("card")
+    if card is None or str(resident_card) not in card.args:
+        stack.insert_card(resident_card)
+    return resident_card
 
 
 def open_screen(stack: Stack, cups: CupsServer, chromium: object, *settings: str) -> KioskScreen:
@@ -92,7 +83,7 @@ def to_menu(screen: KioskScreen, language: str, pin: str = PIN) -> None:
 
 
 def test_a_resident_gets_each_kind_through_the_touchscreen(
-    stack: Stack, cups: CupsServer, chromium: object, card_in: None
+    stack: Stack, cups: CupsServer, chromium: object, card_in: Path
 ) -> None:
     screen = open_screen(stack, cups, chromium)
     kinds = ["juminhyo", "inkan", "tax_income", "tax_status", "tax_income_assessment", "tax_payment"]
@@ -127,12 +118,12 @@ def test_a_resident_gets_each_kind_through_the_touchscreen(
         stack.remove_card()
         screen.wait_step("language")
         assert "200" not in screen.page.locator("main").inner_text()  # nothing of the resident is left
-        stack.insert_card(card_file(stack))
+        stack.insert_card(card_in)
     screen.close()
 
 
 def test_a_wrong_pin_counts_down_in_the_residents_language(
-    stack: Stack, cups: CupsServer, chromium: object, card_in: None
+    stack: Stack, cups: CupsServer, chromium: object, card_in: Path
 ) -> None:
     screen = open_screen(stack, cups, chromium)
     screen.choose_language("pt")
@@ -148,7 +139,7 @@ def test_a_wrong_pin_counts_down_in_the_residents_language(
 
 
 def test_pulling_the_card_mid_flow_wipes_the_screen(
-    stack: Stack, cups: CupsServer, chromium: object, card_in: None
+    stack: Stack, cups: CupsServer, chromium: object, card_in: Path
 ) -> None:
     screen = open_screen(stack, cups, chromium)
     to_menu(screen, "ko")
@@ -166,7 +157,7 @@ def test_pulling_the_card_mid_flow_wipes_the_screen(
 
 
 def test_a_cancelled_payment_is_said_and_nothing_is_issued(
-    stack: Stack, cups: CupsServer, chromium: object, card_in: None
+    stack: Stack, cups: CupsServer, chromium: object, card_in: Path
 ) -> None:
     screen = open_screen(stack, cups, chromium)
     KioskAppClient(screen.url).payment_outcome("cancelled")
@@ -184,7 +175,7 @@ def test_a_cancelled_payment_is_said_and_nothing_is_issued(
 
 
 def test_an_idle_screen_counts_down_then_ends_and_wipes(
-    stack: Stack, cups: CupsServer, chromium: object, card_in: None
+    stack: Stack, cups: CupsServer, chromium: object, card_in: Path
 ) -> None:
     screen = open_screen(stack, cups, chromium, "--idle-timeout-s", "4")
     to_menu(screen, "en")
@@ -196,7 +187,7 @@ def test_an_idle_screen_counts_down_then_ends_and_wipes(
 
 
 def test_a_reason_told_only_at_the_city_hall_is_shown_neutrally_in_each_language(
-    stack: Stack, cups: CupsServer, chromium: object, card_in: None
+    stack: Stack, cups: CupsServer, chromium: object, card_in: Path
 ) -> None:
     registry = stack.registry()
     person = registry.call("GET", f"/records/resident/{DEMO_ATENA_NO}")
@@ -213,7 +204,7 @@ def test_a_reason_told_only_at_the_city_hall_is_shown_neutrally_in_each_language
                 screen.tap("#cancel")
                 screen.wait_step("take_card")
                 stack.remove_card()
-                stack.insert_card(card_file(stack))
+                stack.insert_card(card_in)
                 screen.wait_step("language")
                 to_menu(screen, language)
             text = why.inner_text()
@@ -222,7 +213,7 @@ def test_a_reason_told_only_at_the_city_hall_is_shown_neutrally_in_each_language
             screen.tap("#cancel")
             screen.wait_step("take_card")
             stack.remove_card()
-            stack.insert_card(card_file(stack))
+            stack.insert_card(card_in)
             screen.wait_step("language")
         screen.close()
     finally:
@@ -231,7 +222,7 @@ def test_a_reason_told_only_at_the_city_hall_is_shown_neutrally_in_each_language
 
 
 def test_a_closed_service_is_said_in_every_language(
-    stack: Stack, cups: CupsServer, chromium: object, card_in: None
+    stack: Stack, cups: CupsServer, chromium: object, card_in: Path
 ) -> None:
     screen = open_screen(stack, cups, chromium)
     stack.ops("mode", "maintenance", "--reason", "planned maintenance (test)")
@@ -242,14 +233,14 @@ def test_a_closed_service_is_said_in_every_language(
             assert screen.message() == catalogue(language)["reason.maintenance"]
             stack.remove_card()
             screen.wait_step("language")
-            stack.insert_card(card_file(stack))
+            stack.insert_card(card_in)
     finally:
         stack.ops("mode", "normal", "--reason", "maintenance over (test)")
     screen.close()
 
 
 def test_every_screen_in_every_language_is_accessible_and_has_its_glyphs(
-    stack: Stack, cups: CupsServer, chromium: object, card_in: None, tmp_path: Path
+    stack: Stack, cups: CupsServer, chromium: object, card_in: Path, tmp_path: Path
 ) -> None:
     screen = open_screen(stack, cups, chromium)
     problems: list[str] = []
@@ -271,7 +262,7 @@ def test_every_screen_in_every_language_is_accessible_and_has_its_glyphs(
         screen.choose_language(language)
         screen.wait_step("card")
         check(language, "card")
-        stack.insert_card(card_file(stack))
+        stack.insert_card(card_in)
         screen.wait_step("pin")
         check(language, "pin")
         screen.type_pin(PIN)
@@ -294,7 +285,7 @@ def test_every_screen_in_every_language_is_accessible_and_has_its_glyphs(
         stack.remove_card()
         screen.wait_step("language")
     screen.tap("#larger-text")  # larger text: still no overlap that axe would see, still all glyphs
-    stack.insert_card(card_file(stack))
+    stack.insert_card(card_in)
     to_menu(screen, "ne")
     check("ne-larger", "menu")
     screen.screenshot(tmp_path / "ne-larger-menu.png")
@@ -303,7 +294,7 @@ def test_every_screen_in_every_language_is_accessible_and_has_its_glyphs(
 
 
 def test_three_wrong_pins_lock_and_send_the_resident_to_the_city_hall(
-    stack: Stack, cups: CupsServer, chromium: object, card_in: None
+    stack: Stack, cups: CupsServer, chromium: object, card_in: Path
 ) -> None:
     """Last in this module: it blocks the card's PIN."""
     screen = open_screen(stack, cups, chromium)

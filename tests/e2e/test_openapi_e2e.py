@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from konbini_demo.stack import Stack
+from tests.e2e.stacks import running_stack
 from tests.server.test_openapi import documented
 from wire.kiosk_client import KioskCredentials
 
@@ -24,12 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    s = Stack(tmp_path_factory.mktemp("openapi"), residents=200)
-    try:
-        s.start()
+    with running_stack(tmp_path_factory.mktemp("openapi"), residents=200) as s:
         yield s
-    finally:
-        s.stop()
 
 
 def test_schemathesis_finds_no_mismatch_between_the_document_and_the_server(stack: Stack) -> None:

@@ -1,7 +1,8 @@
 """The README's "Running each process by hand", run as written in a throwaway folder: its first block in
-every shell, then each line of its second block in order; the four foreground commands run as services
-(what a terminal of their own is), every other line must succeed. So the README cannot drift from the code.
-It uses the README's own defaults: ports 8470/8471/8480/8490/8491 and the reader Virtual PCD 00 00."""
+every shell, then each line of its second block in order; the foreground commands run as services (what a
+terminal of their own is), every other line must succeed. So the README cannot drift from the code.
+Only the README's ports (8470/8471/8480/8490/8491) and its reader (Virtual PCD 00 00) are replaced, by free
+ports and a reader leased from the test pool, so that the test runs beside a demo and another test run."""
 
 from __future__ import annotations
 
@@ -9,15 +10,15 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from kiosk.pcscd import ensure_pcscd
 from konbini_demo.authenticator import Authenticator
-from konbini_demo.processes import Service, free_port, port_in_use
+from konbini_demo.processes import Service, free_port
+from tests.e2e.stacks import run_demo
+from tests.pool import Reader, lease_reader
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,6 +28,17 @@ FOREGROUND = {  # command -> what it prints once it serves
     "konbini-card run": "inserted",
     "konbini-kiosk serve": "kiosk app ready on",
     "konbini-desk serve": "konbini-desk ready on",
+}
+README_PORTS = {"server": 8470, "registry": 8471, "kiosk": 8480, "desk": 8490, "customer": 8491}
+# What a step that relies on a default port or reader is given instead (the README's own text unchanged).
+FLAGS = {
+    "konbini-registry serve": "--port {registry}",
+    "konbini-registry changes": "--url https://127.0.0.1:{registry}",
+    "konbini-card run": "--port {vpcd}",
+    "konbini-clerk register": "--reader '{reader}'",
+    "konbini-kiosk session": "--reader '{reader}'",
+    "konbini-kiosk serve": "--reader '{reader}' --port {kiosk}",
+    "konbini-desk serve": "--reader '{reader}' --port {desk} --customer-port {customer}",
 }
 
 
@@ -42,25 +54,36 @@ def by_hand() -> tuple[list[str], list[str]]:
 
 
 @pytest.fixture
-def folder(tmp_path: Path) -> Iterator[Path]:
-    for port in (8470, 8471, 8480, 8490, 8491):
-        if port_in_use(port):
-            pytest.skip(f"port {port} is in use (a demo or a server by hand is running)")
-    ensure_pcscd()
-    (tmp_path / ".venv").symlink_to(ROOT / ".venv")
-    yield tmp_path
+def reader() -> Iterator[Reader]:
+    with lease_reader() as leased:
+        yield leased
 
 
-def test_every_by_hand_step_of_the_readme_runs_as_written(folder: Path) -> None:
+def substituted(step: str, ports: dict[str, int], reader: Reader) -> str:
+    """``step`` on this run's ports and reader: the README's port numbers replaced, flags added for defaults."""
+    for name, port in README_PORTS.items():
+        step = re.sub(rf"\b{port}\b", str(ports[name]), step)
+    flags = next((f for command, f in FLAGS.items() if step.startswith(command)), None)
+    return f"{step} {flags.format(**ports, vpcd=reader.port, reader=reader.name)}" if flags else step
+
+
+def test_every_by_hand_step_of_the_readme_runs_as_written(tmp_path: Path, reader: Reader) -> None:
     setup, steps = by_hand()
     assert steps, "no steps found"
+    folder = tmp_path
+    (folder / ".venv").symlink_to(ROOT / ".venv")
+    ports = {name: free_port() for name in README_PORTS}
     env = {k: v for k, v in os.environ.items() if not k.startswith("KONBINI_")}
     env["HOME"] = str(folder)  # the kept staff session goes to ~/.konbini/
+    # The server's port and its registry's address are settings; the clients' default server is from env.
+    env["KONBINI_PORT"] = str(ports["server"])
+    env["KONBINI_REGISTRY_URL"] = f"https://127.0.0.1:{ports['registry']}"
+    env["KONBINI_SERVER"] = f"https://127.0.0.1:{ports['server']}"
     services: list[Service] = []
     authenticator: Authenticator | None = None  # the staff member's app, once they scanned the QR code
     try:
         for n, step in enumerate(steps, start=1):
-            script = "; ".join([*setup, step])
+            script = "; ".join([*setup, substituted(step, ports, reader)])
             if step.startswith("konbini-clerk totp-confirm"):
                 assert authenticator is not None, "totp-confirm before totp-enrol"
                 script = f"export KONBINI_TOTP_CODE={authenticator.code()}; {script}"
@@ -88,12 +111,7 @@ def test_every_by_hand_step_of_the_readme_runs_as_written(folder: Path) -> None:
 
 
 def test_the_demo_ends_with_a_verify_command_that_works_as_printed(tmp_path: Path) -> None:
-    ports = [str(free_port()), str(free_port())]
-    demo = subprocess.run(
-        [sys.executable, "-m", "konbini_demo", "--root", str(tmp_path / "demo"), "--out", str(tmp_path / "out"),
-         "--residents", "300", "--registry-port", ports[0], "--server-port", ports[1]],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+    demo = run_demo(tmp_path, residents=300, timeout_s=300)
     assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr[-2000:]
     printed = next(line for line in demo.stdout.splitlines() if line.startswith("check it yourself: "))
     check = subprocess.run(

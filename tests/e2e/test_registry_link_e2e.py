@@ -18,6 +18,7 @@ from konbini_demo.processes import run
 from konbini_demo.soft_kiosk import SoftKiosk
 from konbini_demo.stack import Stack
 from registry_sim.generator import DEMO_ATENA_NO
+from tests.e2e.stacks import running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -40,12 +41,8 @@ def wait_for(what: str, check: Callable[[], Any], timeout_s: float = 15.0) -> An
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    s = Stack(tmp_path_factory.mktemp("link"), residents=400, server_settings=FAST_LINK)
-    try:
-        s.start()
+    with running_stack(tmp_path_factory.mktemp("link"), residents=400, server_settings=FAST_LINK) as s:
         yield s
-    finally:
-        s.stop()
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ from konbini_demo.processes import run
 from konbini_demo.soft_kiosk import SoftKiosk
 from konbini_demo.stack import STAFF_ID, Stack
 from registry_sim.generator import DEMO_ATENA_NO
+from tests.e2e.stacks import running_stack
 
 pytestmark = pytest.mark.e2e
 NEW_PASSWORD = "second-admin-password-01"
@@ -26,14 +27,10 @@ NEW_PASSWORD = "second-admin-password-01"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    s = Stack(
+    with running_stack(
         tmp_path_factory.mktemp("staff"), residents=100, server_settings={"KONBINI_RETENTION_DAYS": "1"}
-    )
-    try:
-        s.start()
+    ) as s:
         yield s
-    finally:
-        s.stop()
 
 
 def as_new_admin(stack: Stack, *args: str, code: str | None = None) -> subprocess.CompletedProcess[str]:

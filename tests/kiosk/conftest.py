@@ -1,8 +1,8 @@
 """Shared fixtures for the card layer: a demo card CA, card files, pcscd + vpcd + a virtual card.
 
-End-to-end tests use the vpcd reader on port 35964 (``Virtual PCD 00 01``) so that a demo card on 35963
-is left alone; set ``KONBINI_TEST_VPCD_PORT=35963`` to use the other one. pcscd is started if needed
-(as root) and left running afterwards, since other test runs may share it.
+End-to-end tests use a reader leased from the test pool for the whole session (tests/pool.py), so that
+parallel workers, another test run and a demo's card are left alone. pcscd is started if needed (as root)
+and left running afterwards, since other test runs may share it.
 """
 
 from __future__ import annotations
@@ -24,13 +24,12 @@ if str(ROOT) not in sys.path:  # the package may not be installed in the venv
 from smartcard import scard  # noqa: E402
 
 from kiosk.card_ca import init_ca, issue_card  # noqa: E402
-from kiosk.pcscd import PcscdSetupError, ensure_pcscd  # noqa: E402
-from kiosk.virtual_card import VPCD_PORTS, CardHandle, VirtualCard, start_card_thread  # noqa: E402
+from kiosk.pcscd import PcscdSetupError  # noqa: E402
+from kiosk.virtual_card import CardHandle, VirtualCard, start_card_thread  # noqa: E402
+from tests.pool import PoolError, Reader, lease_reader  # noqa: E402
 
 PIN = "1234"
 SIGN_PASSWORD = "KONBINI2026"
-TEST_PORT = int(os.environ.get("KONBINI_TEST_VPCD_PORT", "35964"))
-TEST_READER = next(name for name, port in VPCD_PORTS.items() if port == TEST_PORT)
 
 
 def unavailable(reason: str) -> NoReturn:
@@ -94,23 +93,25 @@ def wait_reader(reader: str, present: bool, timeout_s: float = 5.0) -> None:
 
 
 @pytest.fixture(scope="session")
-def pcscd() -> str:
-    """pcscd running with the vpcd readers, the test reader empty; returns the test reader name."""
+def test_reader() -> Iterator[Reader]:
+    """pcscd running with the vpcd readers and a reader of the pool leased (empty) for this session."""
     try:
-        ensure_pcscd(timeout_s=10)
-    except PcscdSetupError as exc:
+        with lease_reader() as reader:
+            yield reader
+    except (PcscdSetupError, PoolError) as exc:
         unavailable(f"pcscd/vpcd not available: {exc}")
-    try:
-        wait_reader(TEST_READER, present=False, timeout_s=2.0)
-    except AssertionError:
-        pytest.fail(f"another card is inserted in {TEST_READER!r}; stop it or set KONBINI_TEST_VPCD_PORT")
-    return TEST_READER
+
+
+@pytest.fixture(scope="session")
+def pcscd(test_reader: Reader) -> str:
+    """The name of the session's test reader."""
+    return test_reader.name
 
 
 @pytest.fixture
-def vpcd_port(pcscd: str) -> int:
+def vpcd_port(test_reader: Reader) -> int:
     """The vpcd port of the test reader."""
-    return TEST_PORT
+    return test_reader.port
 
 
 @pytest.fixture
@@ -120,13 +121,13 @@ def await_reader(pcscd: str) -> Callable[[bool], None]:
 
 
 @pytest.fixture
-def insert_card(pcscd: str) -> Iterator[Callable[..., CardHandle]]:
+def insert_card(pcscd: str, vpcd_port: int) -> Iterator[Callable[..., CardHandle]]:
     """Insert a card file (or ``card``, a VirtualCard made from it) into the test reader; every card still in
     is pulled out at teardown."""
     handles: list[CardHandle] = []
 
     def insert(card_file: Path, card: VirtualCard | None = None) -> CardHandle:
-        handle = start_card_thread(card_file, TEST_PORT, card=card)
+        handle = start_card_thread(card_file, vpcd_port, card=card)
         handles.append(handle)
         assert handle.wait_inserted(5.0), "vpcd did not accept the virtual card"
         wait_reader(pcscd, present=True)

@@ -6,6 +6,7 @@ import hashlib
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 from cryptography import x509
@@ -14,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from kiosk import card_profile as p
+from kiosk import card_reader
 from kiosk.card_reader import (
     CardBusy,
     CardIoError,
@@ -30,11 +32,18 @@ from kiosk.card_reader import (
 )
 from kiosk.card_state import load_state
 from kiosk.virtual_card import CardHandle, VirtualCard, run_card
+from tests.pool import lease_reader
 from wire.kiosk_api import auth_digest
 
 pytestmark = pytest.mark.e2e
 
-Insert = Callable[[Path], CardHandle]
+
+class Insert(Protocol):
+    """The ``insert_card`` fixture: a card file, or a ready VirtualCard made from it, into the test reader."""
+
+    def __call__(self, card_file: Path, card: VirtualCard | None = None) -> CardHandle: ...
+
+
 PIN = "1234"
 
 
@@ -64,10 +73,19 @@ def test_whole_card_session(pcscd: str, insert_card: Insert, card_file: Path) ->
         _verify_signature(cert, card.sign_digest(digest), digest)
 
 
-def test_connect_picks_the_reader_with_a_card(pcscd: str, insert_card: Insert, card_file: Path) -> None:
-    insert_card(card_file)
-    with JpkiCard.connect() as card:
-        assert card.reader == pcscd or card.reader.startswith("Virtual PCD")
+def test_connect_picks_the_reader_with_a_card(
+    pcscd: str, insert_card: Insert, card_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with lease_reader() as empty:  # held empty: nobody else's card goes in while the test looks
+        listed = card_reader.list_readers()
+        assert empty.name in listed and pcscd in listed
+        # Of the readers pcscd lists, this test sees only its own two (other runs' cards sit in the rest);
+        # the empty one listed first, so that picking the first reader would pick the wrong one.
+        monkeypatch.setattr(card_reader, "_list_readers", lambda ctx: [empty.name, pcscd])
+        insert_card(card_file)
+        with JpkiCard.connect() as card:
+            assert card.reader == pcscd
+            assert card_id_from_certificate(card.read_auth_certificate()) == "TEST-CARD-0001"
 
 
 def test_sign_before_pin_and_bad_input(pcscd: str, insert_card: Insert, card_file: Path) -> None:
@@ -131,7 +149,7 @@ def test_card_removed_mid_session(
             card.verify_pin(PIN)
         assert err.value.code == "card_removed"
         assert not card.is_present()
-        with pytest.raises(CardRemoved, match="removed from reader 'Virtual PCD"):  # the session stays dead
+        with pytest.raises(CardRemoved, match=f"removed from reader '{pcscd}'"):  # the session stays dead
             card.pin_tries_left()
     remove_card(handle)
 

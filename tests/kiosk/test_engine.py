@@ -319,7 +319,7 @@ async def test_a_refund_the_device_fails_is_owed_not_lost(parts: Any) -> None:
     async def broken_refund(reference: str, amount_yen: int) -> None:
         raise OSError("coin hopper empty")
 
-    device.refund = broken_refund  # type: ignore[method-assign]
+    device.refund = broken_refund
     await to_confirm(engine)
     await engine.pay()
     await settle(engine, Step.READY)

@@ -41,9 +41,11 @@ class OpenSC:
 
     reader: str
     module: str
+    conf: Path
 
     def _run(self, args: list[str]) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("OPENSC_")}
+        env["OPENSC_CONF"] = str(self.conf)
         return subprocess.run(args, capture_output=True, text=True, timeout=60, env=env, check=False)
 
     def pkcs15(self, *args: str) -> subprocess.CompletedProcess[str]:
@@ -67,15 +69,31 @@ class OpenSC:
         return self._run(["pkcs11-tool", "--module", self.module, "--slot", slot, *args])
 
 
+# OpenSC's PKCS#11 module shows 16 slots, 4 a reader, by default: the first 4 readers only, where the test
+# pool's readers come after vpcd's own. Its defaults otherwise, with room for every reader pcscd lists.
+OPENSC_CONF = """app default {
+    framework pkcs15 {
+    }
+}
+app opensc-pkcs11 {
+    pkcs11 {
+        max_virtual_slots = 64;
+    }
+}
+"""
+
+
 @pytest.fixture
-def opensc(pcscd: str) -> OpenSC:
+def opensc(pcscd: str, tmp_path: Path) -> OpenSC:
     for tool in ("pkcs15-tool", "pkcs11-tool"):
         if shutil.which(tool) is None:
             unavailable(f"{tool} is not installed (Debian package opensc)")
     modules = [m for pattern in _MODULE_GLOBS for m in sorted(glob.glob(pattern))]
     if not modules:
         unavailable("opensc-pkcs11.so is not installed (Debian package opensc-pkcs11)")
-    return OpenSC(pcscd, modules[0])
+    conf = tmp_path / "opensc.conf"
+    conf.write_text(OPENSC_CONF)
+    return OpenSC(pcscd, modules[0], conf)
 
 
 def pem_to_der(text: str) -> bytes:

@@ -5,6 +5,7 @@ certificate of kiosk ``kiosk-t1`` from the server's kiosk CA."""
 from __future__ import annotations
 
 import base64
+import shutil
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +49,11 @@ class TestCard:
 
 def make_card(ca_dir: Path, out: Path, pin: str = PIN) -> TestCard:
     issue_card(ca_dir, out, pin=pin)
-    state = load_state(out)
+    return load_card(out)
+
+
+def load_card(path: Path) -> TestCard:
+    state = load_state(path)
     key = serialization.load_pem_private_key(state.private_key_pem, password=None)
     assert isinstance(key, rsa.RSAPrivateKey)
     return TestCard(state.certificate_der, key)
@@ -218,10 +223,21 @@ def city() -> list[dict[str, Any]]:
     ]
 
 
+@pytest.fixture(scope="session")
+def card_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A test card CA and the resident's card, made once a session (three RSA-2048 keys); each test gets a
+    copy of both, which it may change (revoke, re-sign the CRL) without touching another's."""
+    root = tmp_path_factory.mktemp("card-template")
+    init_ca(root / "card-ca")
+    issue_card(root / "card-ca", root / "cards" / "c1.json", pin=PIN)
+    return root
+
+
 @pytest.fixture
-async def env(tmp_path: Path, aiohttp_client: Any) -> Env:
+async def env(tmp_path: Path, aiohttp_client: Any, card_template: Path) -> Env:
     ca_dir = tmp_path / "card-ca"
-    init_ca(ca_dir)
+    shutil.copytree(card_template / "card-ca", ca_dir)
+    shutil.copytree(card_template / "cards", tmp_path / "cards")
     settings = load_settings(
         env={},
         data_dir=tmp_path / "var",
@@ -246,7 +262,7 @@ async def env(tmp_path: Path, aiohttp_client: Any) -> Env:
     )
     kiosk = await aiohttp_client(server, connector=TCPConnector(ssl=kiosk_ssl))
     authenticator, clerk_token = await enrol_staff(client, "clerk1")
-    card = make_card(ca_dir, tmp_path / "cards" / "c1.json")
+    card = load_card(tmp_path / "cards" / "c1.json")
     e = Env(
         client,
         kiosk,

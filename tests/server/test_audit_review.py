@@ -161,7 +161,9 @@ async def test_every_figure_of_the_month_matches_the_generated_activity(
     assert figures["refunds"]["yen"] == plan.refunded_yen
     assert len(figures["mode_switches"]) == plan.switches
     limits = {"failed_logins": 3, "searches": 6, "mynumber_views": 4, "voids": 2}
-    expected = {(r, w or None, d): n for (r, w, d), n in plan.per_day.items() if n >= limits[r]}
+    expected: dict[tuple[str, str | None, str | None], int] = {
+        (r, w or None, d): n for (r, w, d), n in plan.per_day.items() if n >= limits[r]
+    }
     expected |= {("outside_office_hours", w, None): n for w, n in plan.late.items()}
     found = {(a["rule"], a["staff_id"], a["day"]): a["count"] for a in figures["anomalies"]}
     assert found == expected

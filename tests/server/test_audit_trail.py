@@ -42,7 +42,9 @@ async def checkpoint(env: Env, event: str = "checkpoint") -> None:
 
 
 async def last_seq(env: Env) -> int:
-    return int((await env.core.db.fetchone("SELECT max(seq) FROM audit_log"))[0])
+    row = await env.core.db.fetchone("SELECT max(seq) FROM audit_log")
+    assert row is not None
+    return int(row[0])
 
 
 async def test_an_untouched_trail_verifies_through_the_ops_api(env: Env) -> None:
@@ -136,6 +138,7 @@ async def test_erasing_a_personal_field_keeps_the_trail_verifiable(env: Env) -> 
     result = await report(env)
     assert result.intact and result.erased == 1
     row = await env.core.db.fetchone("SELECT subject, subject_mac FROM audit_log WHERE seq = ?", (seq,))
+    assert row is not None
     assert row["subject"] is None and row["subject_mac"]
 
 

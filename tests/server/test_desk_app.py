@@ -102,9 +102,9 @@ async def test_a_counter_clerk_sees_the_mynumber_masked_and_a_mynumber_clerk_unm
     await desk.log_in(env)
     status, text = await desk.post("/search", {"kana": "よしだ"})
     assert status == 200 and "0000000101" in text
-    full = (
-        await env.core.db.fetchone("SELECT kojin_bango FROM replica.resident WHERE atena_no = '0000000101'")
-    )[0]
+    row = await env.core.db.fetchone("SELECT kojin_bango FROM replica.resident WHERE atena_no = '0000000101'")
+    assert row is not None
+    full = row[0]
     assert full not in text and "********" + full[-4:] in text
     record = await (await desk.client.get("/residents/0000000101")).text()
     assert full not in record and 'action="/residents/0000000101/mynumber"' not in record  # no mynumber role
@@ -125,7 +125,9 @@ async def test_a_counter_clerk_sees_the_mynumber_masked_and_a_mynumber_clerk_unm
 
 async def test_an_idle_desk_locks_and_shows_nothing_personal_until_the_password(desk: Desk, env: Env) -> None:
     await desk.log_in(env)
-    sessions = desk.client.server.app[SESSIONS]
+    server = desk.client.server
+    assert isinstance(server, TestServer)
+    sessions = server.app[SESSIONS]
     sessions.idle_lock_s = 0.0  # as if five minutes had passed
     resp = await desk.client.get("/residents/0000000101", allow_redirects=False)
     assert resp.status == 303 and resp.headers["Location"] == "/lock"

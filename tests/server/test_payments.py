@@ -34,6 +34,7 @@ async def pay_and_issue(env: Env, session: dict[str, Any], quote_id: str, refere
 
 async def issuance_count(env: Env) -> int:
     row = await env.core.db.fetchone("SELECT count(*) FROM issuances")
+    assert row is not None
     return int(row[0])
 
 
@@ -116,6 +117,7 @@ async def test_ending_a_session_refunds_what_was_paid_and_not_printed(env: Env) 
     end = await (await env.kiosk.delete(url(session, ""), headers=env.kiosk_headers)).json()
     assert end["payments"][0]["refunded_yen"] == q["total_yen"]
     row = await env.core.db.fetchone("SELECT status, refund_yen FROM issuances")
+    assert row is not None
     assert row["status"] == "voided" and row["refund_yen"] == q["total_yen"]
     assert (await payment_row(env, q["quote_id"]))["refunded_yen"] == q["total_yen"]  # recorded once
 

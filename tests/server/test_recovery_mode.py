@@ -57,6 +57,7 @@ async def test_recovery_keeps_kiosks_issuing_with_data_as_of(env: Env) -> None:
     assert status == 201, body
     serial = body["certificates"][0]["serial"]
     row = await env.core.db.fetchone("SELECT mode, data_as_of FROM issuances WHERE serial = ?", (serial,))
+    assert row is not None
     assert row["mode"] == "recovery" and row["data_as_of"]
     pdf = await (
         await env.kiosk.get(
@@ -117,11 +118,11 @@ async def test_counter_search_masks_kojin_bango_and_issues_only_in_recovery(env:
     pdf = await env.client.get(
         f"/clerk/api/counter/certificates/{cert['serial']}/pdf", headers=env.clerk_headers
     )
-    body = await pdf.read()
-    assert pdf.status == 200 and body.startswith(b"%PDF")
+    document = await pdf.read()
+    assert pdf.status == 200 and document.startswith(b"%PDF")
     # A counter certificate is a document handed out: it carries a PAdES signature of the city.
     trust = env.settings.data_dir / "keys" / "city-issuing.crt"
-    assert (await asyncio.to_thread(validate_pdf, body, trust)).valid  # pyHanko runs its own event loop
+    assert (await asyncio.to_thread(validate_pdf, document, trust)).valid  # pyHanko runs its own event loop
 
 
 async def test_reconcile_lists_recovery_certificates_whose_records_changed(env: Env) -> None:

@@ -49,7 +49,7 @@ async def issue(env: Env, session: dict[str, Any], body: dict[str, Any]) -> tupl
     return resp.status, await resp.json()
 
 
-CASES = [
+CASES: list[tuple[str, dict[str, Any], str]] = [
     ("0000000102", {"kind": "juminhyo"}, "under_15"),
     ("0000000103", {"kind": "juminhyo"}, "moveout_planned"),
     ("0000000104", {"kind": "juminhyo"}, "unprintable_character"),
@@ -82,6 +82,7 @@ async def test_refusal_through_the_kiosk_api(
     row = await env.core.db.fetchone(
         "SELECT details FROM audit_log WHERE action = 'quote' AND result = 'refused' ORDER BY seq DESC LIMIT 1"
     )
+    assert row is not None
     assert json.loads(row["details"])["reason"] == code
 
 

@@ -90,6 +90,7 @@ async def test_ending_a_session_voids_and_deletes_what_was_not_printed(env: Env)
     row = await env.core.db.fetchone(
         "SELECT status, refund_yen, fee_yen FROM issuances WHERE serial = ?", (serial,)
     )
+    assert row is not None
     assert row["status"] == "voided" and row["refund_yen"] == row["fee_yen"]
 
 
@@ -100,6 +101,7 @@ async def test_concurrent_wrong_pins_never_exceed_the_limit(env: Env) -> None:
     row = await env.core.db.fetchone(
         "SELECT failures, status FROM registrations WHERE atena_no = '0000000101'"
     )
+    assert row is not None
     assert row["status"] == "locked" and row["failures"] == env.settings.pin_max_failures
     assert (await env.authenticate(await env.open_session())).status == 403  # the right PIN, too late
 
@@ -128,6 +130,7 @@ async def test_the_sweeper_voids_what_no_session_will_report(env: Env) -> None:
     assert await void_unprinted(env.core, SYSTEM, "test", issued_before="2000-01-01T00:00:00Z") == 0
     assert await void_unprinted(env.core, SYSTEM, "test", issued_before="2100-01-01T00:00:00Z") == 1
     row = await env.core.db.fetchone("SELECT status FROM issuances WHERE serial = ?", (serial,))
+    assert row is not None
     assert row["status"] == "voided"
 
 
@@ -139,4 +142,5 @@ async def test_concurrent_right_pins_do_not_lock(env: Env) -> None:
     row = await env.core.db.fetchone(
         "SELECT failures, status FROM registrations WHERE atena_no = '0000000101'"
     )
+    assert row is not None
     assert row["status"] == "active" and row["failures"] == 0

@@ -85,10 +85,11 @@ def _opening_on(day: datetime) -> str | None:
 
 async def test_through_the_kiosk_api_refused_before_and_issued_on_the_day(env: Env) -> None:
     today, tomorrow = jst_now(), jst_now() + timedelta(days=1)
-    if _opening_on(today) is None or _opening_on(tomorrow) is None or tomorrow.year != today.year:
+    opens_today, opens_tomorrow = _opening_on(today), _opening_on(tomorrow)
+    if opens_today is None or opens_tomorrow is None or tomorrow.year != today.year:
         pytest.skip("needs a day from 1 April to 30 December (the new fiscal year has begun)")
     year = today.year
-    env.core.settings = dataclasses.replace(env.core.settings, tax_year_opens=_opening_on(tomorrow))
+    env.core.settings = dataclasses.replace(env.core.settings, tax_year_opens=opens_tomorrow)
     session = await session_for(env, "0000000101")
     items = await menu(env, session)
     first = items["tax_income"]["fiscal_years"][0]
@@ -100,7 +101,7 @@ async def test_through_the_kiosk_api_refused_before_and_issued_on_the_day(env: E
     }
     status, answer = await issue(env, session, {"kind": "tax_income", "fiscal_year": year})
     assert status == 403 and answer["error"]["refusal"] == {"code": "fiscal_year_not_open", "params": params}
-    env.core.settings = dataclasses.replace(env.core.settings, tax_year_opens=_opening_on(today))
+    env.core.settings = dataclasses.replace(env.core.settings, tax_year_opens=opens_today)
     session = await session_for(env, "0000000101")
     status, answer = await issue(env, session, {"kind": "tax_income", "fiscal_year": year})
     assert status in (200, 201), answer

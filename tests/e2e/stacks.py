@@ -1,0 +1,60 @@
+"""Stacks of real processes for the end-to-end tests (registry_sim, the server, a card CA, the demo clerk and a
+kiosk, as ``konbini-demo`` starts them), each on its own ports and, when it puts cards in a reader, on a
+reader leased from the pool (tests/pool.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from subprocess import CompletedProcess
+
+from konbini_demo.processes import free_port
+from konbini_demo.stack import Stack
+from registry_sim.generator import DEMO_ATENA_NO
+from tests.pool import lease_reader
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextlib.contextmanager
+def running_stack(
+    root: Path, residents: int = 200, server_settings: dict[str, str] | None = None, cards: bool = False
+) -> Iterator[Stack]:
+    """A started stack, stopped on exit; ``cards``: it will put virtual cards in a reader (one is leased)."""
+    with lease_reader() if cards else contextlib.nullcontext() as reader:
+        stack = (
+            Stack(root, residents, vpcd_port=reader.port, reader=reader.name, server_settings=server_settings)
+            if reader is not None
+            else Stack(root, residents, server_settings=server_settings)
+        )
+        try:
+            stack.start()
+            yield stack
+        finally:
+            stack.stop()
+
+
+def registered_card(stack: Stack, pin: str, name: str = "resident") -> Path:
+    """A new card of the demo resident (𠮷田　髙志), registered with ``pin`` and left in the reader: whatever
+    card and PIN an earlier test registered for them are replaced."""
+    card = stack.personalise_card(name, pin)
+    stack.insert_card(card)
+    stack.register(DEMO_ATENA_NO, pin)
+    return card
+
+
+def run_demo(
+    folder: Path, *flags: str, residents: int = 200, timeout_s: float = 600
+) -> CompletedProcess[str]:
+    """``konbini-demo`` as a person runs it (``flags``: ``--desk``, ...), in ``folder``, on free ports and a
+    leased reader."""
+    with lease_reader() as reader:
+        return subprocess.run(
+            [sys.executable, "-m", "konbini_demo", *flags, "--root", str(folder / "demo"), "--out",
+             str(folder / "out"), "--residents", str(residents), "--registry-port", str(free_port()),
+             "--server-port", str(free_port()), "--vpcd-port", str(reader.port), "--reader", reader.name],
+            cwd=ROOT, capture_output=True, text=True, timeout=timeout_s, check=False,
+        )  # fmt: skip
