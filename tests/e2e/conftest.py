@@ -32,3 +32,14 @@ def cups(stack: Stack) -> Iterator[CupsServer]:
     """A private cupsd for the shared stack's kiosk apps (a PDF printer and failing queues)."""
     with private_cups(stack, "konbini") as server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def _apps_stop_with_their_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A kiosk or desk app that a test starts watches the stack's reader and takes the card it sees: it stops
+    with its test, so that the next test (of any module sharing the stack) finds the reader to itself."""
+    yield
+    if "stack" in request.fixturenames:
+        stack: Stack = request.getfixturevalue("stack")
+        for name in [n for n in stack.services if n == "kiosk_app" or n.startswith("desk-")]:
+            stack.services.pop(name).stop()

@@ -63,7 +63,8 @@ def substituted(step: str, ports: dict[str, int], reader: Reader) -> str:
     """``step`` on this run's ports and reader: the README's port numbers replaced, flags added for defaults."""
     for name, port in README_PORTS.items():
         step = re.sub(rf"\b{port}\b", str(ports[name]), step)
-    flags = next((f for command, f in FLAGS.items() if step.startswith(command)), None)
+    command = re.sub(r"^(\w+=\S*\s+)*", "", step)  # after the variables it sets (KONBINI_PIN=1234 ...)
+    flags = next((f for name, f in FLAGS.items() if command.startswith(name)), None)
     return f"{step} {flags.format(**ports, vpcd=reader.port, reader=reader.name)}" if flags else step
 
 
