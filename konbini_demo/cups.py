@@ -18,7 +18,6 @@ servers (two test runs, a demo beside the tests) never write each other's file.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
@@ -60,9 +59,12 @@ class CupsServer:
         for tool in ("cupsd", "lpadmin", "lp"):
             if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
                 raise ServiceError(f"{tool} not found; install Debian's cups (make install does)")
-        os.chmod(self.root, 0o755)
+        # Its filters run as user lp, who must enter these folders whatever umask the caller has (a
+        # process that ran a konbini command's main() in-process has 077: the filters then failed).
         for sub in ("conf", "spool/tmp", "cache", "state", "logs", "bin/backend"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
+        for folder in [self.root, *self.root.rglob("*")]:
+            folder.chmod(0o755)
         for item in SYSTEM_CUPS_BIN.iterdir():
             if item.name != "backend":
                 (self.root / "bin" / item.name).symlink_to(item)

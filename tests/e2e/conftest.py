@@ -38,8 +38,8 @@ def cups(stack: Stack) -> Iterator[CupsServer]:
 def _apps_stop_with_their_test(request: pytest.FixtureRequest) -> Iterator[None]:
     """A kiosk or desk app that a test starts watches the stack's reader and takes the card it sees: it stops
     with its test, so that the next test (of any module sharing the stack) finds the reader to itself."""
-    yield
-    if "stack" in request.fixturenames:
-        stack: Stack = request.getfixturevalue("stack")
+    stack: Stack | None = request.getfixturevalue("stack") if "stack" in request.fixturenames else None
+    yield  # (asked for before the test: a stack of the test's own scope is stopped after this)
+    if stack is not None:
         for name in [n for n in stack.services if n == "kiosk_app" or n.startswith("desk-")]:
             stack.services.pop(name).stop()
