@@ -21,7 +21,7 @@ from kiosk.pcsc_card import PcscCard
 from kiosk.printing import CupsPrinter, FolderPrinter, Printer
 from kiosk.settings import KioskSettings
 from wire.kiosk_client import KioskClient, KioskCredentials
-from wire.serving import ListenError, start_site, until_stopped
+from wire.serving import LOCAL_SHUTDOWN_S, ListenError, start_site, until_stopped
 
 log = logging.getLogger("konbini.kiosk")
 
@@ -95,7 +95,9 @@ async def serve(settings: KioskSettings) -> None:
         else None
     )
     app = make_local_app(engine, settings.host, settings.port, settings.demo, card)
-    runner = web.AppRunner(app, access_log=None)
+    # A stop must not wait for the page's long-polls (up to 25 s): cut them after 1 s, then end the session
+    # and release the card (the next app on this reader found it still held by a process killed late).
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=LOCAL_SHUTDOWN_S)
     await runner.setup()
     async with running(engine, reader):
         try:

@@ -14,6 +14,9 @@ class ListenError(Exception):
     """The address cannot be listened on (in use, not this machine's, not allowed)."""
 
 
+LOCAL_SHUTDOWN_S = 1.0  # a local app's stop waits this long for open requests (long-polls), then cuts them
+
+
 async def start_site(
     runner: web.BaseRunner, host: str, port: int, ssl_context: ssl.SSLContext | None = None
 ) -> None:

@@ -20,7 +20,7 @@ from registration.desk.server_api import ServerApi
 from wire.cli import CommandParser, http_url
 from wire.files import private_files
 from wire.http_json import server_ca_context
-from wire.serving import ListenError, start_site, until_stopped
+from wire.serving import LOCAL_SHUTDOWN_S, ListenError, start_site, until_stopped
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,8 +87,12 @@ async def serve(args: argparse.Namespace) -> int:
         api, local(args.port), args.terminal, args.idle_lock, entry, args.reader, printer=printer
     )
     runners = [
-        web.AppRunner(desk, access_log=None),
-        web.AppRunner(make_customer_app(entry, local(args.customer_port)), access_log=None),
+        web.AppRunner(desk, access_log=None, shutdown_timeout=LOCAL_SHUTDOWN_S),
+        web.AppRunner(
+            make_customer_app(entry, local(args.customer_port)),
+            access_log=None,
+            shutdown_timeout=LOCAL_SHUTDOWN_S,
+        ),
     ]
     try:
         for runner, port in zip(runners, (args.port, args.customer_port), strict=True):

@@ -158,7 +158,7 @@ def test_every_file_the_processes_write_is_theirs_alone(stack: Stack) -> None:
     """Server, registry_sim, the card CA, kiosk enrolment and the logs: files 0600, folders 0700 (umask 077),
     so another local user reads no 個人番号, hash, key or PDF."""
     printer = stack.root / "printed"  # the virtual printer's paper (cups-pdf's files), not a process's files
-    written = [p for p in stack.root.rglob("*") if printer not in p.parents]
+    written = [p for p in stack.root.rglob("*") if p != printer and printer not in p.parents]
     names = {p.name for p in written}
     assert {"konbini.sqlite3", "konbini.sqlite3-wal", "registry.sqlite3", "server.key", "city-ca.key",
             "link-client.key", "kiosk-001.key", "ca.key", "ops-token", "server.log"} <= names  # fmt: skip
