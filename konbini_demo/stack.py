@@ -313,7 +313,7 @@ class Stack:
         svc = self.services.pop("card", None)
         if svc is not None:
             svc.stop()
-            deadline = time.monotonic() + 3  # pcscd polls vpcd every ~0.4 s before it sees the card gone
+            deadline = time.monotonic() + 10  # pcscd polls vpcd every ~0.4 s (longer on a loaded machine)
             while reader_has_card(self.reader) and time.monotonic() < deadline:
                 time.sleep(0.05)
 
