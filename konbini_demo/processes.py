@@ -3,6 +3,7 @@ end-to-end tests: each a real subprocess with its own log file."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import random
@@ -11,7 +12,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.parse
 from collections.abc import Sequence
@@ -25,7 +25,7 @@ class ServiceError(Exception):
 
 
 PORT_RANGE = (20000, 32000)  # below Linux's ephemeral ports (32768-60999): no outgoing connection takes one
-PORT_LOCKS = Path(tempfile.gettempdir()) / "konbini-port-locks"
+PORT_LOCKS = Path("/tmp/konbini-port-locks")  # fixed: every run on the machine, whatever its TMPDIR
 _reserved: dict[int, int] = {}  # port -> the fd of its lock file, held until this process ends
 
 
@@ -34,11 +34,18 @@ def free_port() -> int:
     reserved under a lock file for as long as this process lives (parallel test workers, two test runs and
     a demo never get the same port between choosing it and binding it)."""
     PORT_LOCKS.mkdir(mode=0o777, exist_ok=True)
+    with contextlib.suppress(PermissionError):
+        PORT_LOCKS.chmod(0o1777)  # shared by every user's runs; made by the first
     for _ in range(1000):
         port = random.randrange(*PORT_RANGE)
         if port in _reserved:
             continue
-        fd = os.open(PORT_LOCKS / str(port), os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fd = os.open(PORT_LOCKS / str(port), os.O_RDONLY | os.O_CREAT, 0o666)
+        except PermissionError:  # another user's reservation
+            continue
+        with contextlib.suppress(PermissionError):
+            os.fchmod(fd, 0o666)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -8,7 +8,8 @@ APT_PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev swig pkg-config gcc fonts-ip
               poppler-utils zbar-tools libzbar0
               cups cups-client cups-filters printer-driver-cups-pdf ghostscript libcups2-dev
               chromium fonts-noto-cjk fonts-noto-core haproxy
-              opensc opensc-pkcs11)  # OpenSC: a JPKI client nobody here wrote, for the card tests
+              opensc opensc-pkcs11  # OpenSC: a JPKI client nobody here wrote, for the card tests
+              procps)  # pgrep, pkill: restarting pcscd when the test readers change
 command -v npm >/dev/null || APT_PACKAGES+=(npm)  # a machine whose Node.js came with its own npm keeps it
 # Debian's own python3 needs these to make a venv and build pyscard; a python3 of its own (pyenv) has them.
 $PY -c "import ensurepip" 2>/dev/null || APT_PACKAGES+=(python3-venv)

@@ -13,15 +13,14 @@ import contextlib
 import fcntl
 import os
 import re
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 READER_CONF = Path("/etc/reader.conf.d/konbini-test-readers")
-LOCK_DIR = Path(tempfile.gettempdir()) / "konbini-test-locks"
-LEASE_WAIT_S = 600.0  # a run waits for a reader rather than failing while another run holds them all
+LOCK_DIR = Path("/tmp/konbini-test-locks")  # fixed: every run on the machine, whatever its TMPDIR
+LEASE_WAIT_S = 300.0  # a run waits for a reader rather than failing while another run holds them all
 
 
 class PoolError(Exception):
@@ -60,7 +59,13 @@ def _lock_dir() -> Path:
 
 
 def _try_lock(path: Path) -> int | None:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    """The fd holding ``path``'s lock, or None while another process holds it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o666)
+    except PermissionError:  # another user's lock file: theirs
+        return None
+    with contextlib.suppress(PermissionError):
+        os.fchmod(fd, 0o666)  # whatever the umask: every user's runs lock it
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -87,18 +92,16 @@ def lease_reader(wait_s: float = LEASE_WAIT_S) -> Iterator[Reader]:
             if fd is None:
                 continue
             try:
-                busy = reader_has_card(reader.name)  # a card left by a run killed before it pulled it
-            except NoReader:
-                os.close(fd)
-                raise PoolError(f"pcscd does not list {reader.name!r}; restart pcscd") from None
-            if busy:
-                os.close(fd)
-                continue
-            try:
+                try:
+                    busy = reader_has_card(reader.name)  # a card left by a run killed before it pulled it
+                except NoReader:
+                    raise PoolError(f"pcscd does not list {reader.name!r}; restart pcscd") from None
+                if busy:
+                    continue
                 yield reader
+                return
             finally:
                 os.close(fd)
-            return
         if time.monotonic() > deadline:
             raise PoolError(f"every test reader stayed taken for {wait_s:g} s (other test runs here?)")
         time.sleep(0.2)

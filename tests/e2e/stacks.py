@@ -7,9 +7,11 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from subprocess import CompletedProcess
+from typing import Any
 
 from konbini_demo.processes import free_port
 from konbini_demo.stack import Stack
@@ -58,3 +60,19 @@ def run_demo(
              "--server-port", str(free_port()), "--vpcd-port", str(reader.port), "--reader", reader.name],
             cwd=ROOT, capture_output=True, text=True, timeout=timeout_s, check=False,
         )  # fmt: skip
+
+
+def caught_up(stack: Stack) -> bool:
+    """The server's replica has applied every change the registry has."""
+    return bool(stack.ops_status()["link"]["replica_seq"] == stack.registry().call("GET", "/health")["seq"])
+
+
+def change_upstream(stack: Stack, record: dict[str, Any], timeout_s: float = 30) -> None:
+    """``record`` upserted at the registry, returning once the server's replica has it: a test that changes
+    a record of the shared stack puts it back this way, so the next test does not see it half restored."""
+    stack.registry().call("POST", "/control/apply", {"changes": [{"op": "upsert", "record": record}]})
+    deadline = time.monotonic() + timeout_s
+    while not caught_up(stack):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the replica did not catch up with the registry within {timeout_s:g} s")
+        time.sleep(0.1)

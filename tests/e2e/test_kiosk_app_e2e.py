@@ -25,7 +25,7 @@ from konbini_demo.processes import free_port
 from konbini_demo.stack import Stack
 from registry_sim.generator import DEMO_ATENA_NO
 from tests.e2e.conftest import PUBLIC_SITE
-from tests.e2e.stacks import registered_card
+from tests.e2e.stacks import change_upstream, registered_card
 from wire.http_json import HttpError
 from wire.kiosk_api import ASK_AT_CITY_HALL
 from wire.kiosk_client import KioskCredentials
@@ -329,5 +329,4 @@ def test_the_kiosk_app_never_learns_a_support_measure(stack: Stack, cups: CupsSe
         seen += (stack.logs / "kiosk_app.log").read_text()
         assert "support" not in seen and "支援" not in seen
     finally:
-        restored = {**person, "version": person["version"] + 2}
-        registry.call("POST", "/control/apply", {"changes": [{"op": "upsert", "record": restored}]})
+        change_upstream(stack, {**person, "version": person["version"] + 2})

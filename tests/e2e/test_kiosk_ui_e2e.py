@@ -19,7 +19,7 @@ from konbini_demo.kiosk_ui import KioskScreen, browser
 from konbini_demo.processes import free_port
 from konbini_demo.stack import Stack
 from registry_sim.generator import DEMO_ATENA_NO
-from tests.e2e.stacks import registered_card
+from tests.e2e.stacks import change_upstream, registered_card
 
 pytestmark = pytest.mark.e2e
 PIN = "7531"
@@ -217,8 +217,7 @@ def test_a_reason_told_only_at_the_city_hall_is_shown_neutrally_in_each_language
             screen.wait_step("language")
         screen.close()
     finally:
-        registry.call("POST", "/control/apply", {"changes": [{"op": "upsert", "record": {
-            **person, "version": person["version"] + 2}}]})  # fmt: skip
+        change_upstream(stack, {**person, "version": person["version"] + 2})
 
 
 def test_a_closed_service_is_said_in_every_language(

@@ -69,7 +69,7 @@ def test_the_months_review_and_a_purge_approved_by_a_second_administrator(
     kiosk = SoftKiosk(stack, DEMO_ATENA_NO)
     kiosk.register()
     serial = kiosk.session()["serial"]
-    month = f"{jst_now():%Y-%m}"
+    month = f"{serial[:4]}-{serial[4:6]}"  # its serial starts with the day it was issued, in Japan time
     pdf = tmp_path / "review.pdf"
     report = stack.ops(
         "--staff-id", STAFF_ID, "audit-report", "--month", month, "--pdf", str(pdf), check=False

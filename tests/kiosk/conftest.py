@@ -92,9 +92,10 @@ def wait_reader(reader: str, present: bool, timeout_s: float = 5.0) -> None:
         time.sleep(0.02)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def test_reader() -> Iterator[Reader]:
-    """pcscd running with the vpcd readers and a reader of the pool leased (empty) for this session."""
+    """pcscd running with the vpcd readers and a reader of the pool leased (empty) for this module (a
+    worker holds it only while it runs card tests: the pool is shared by every run on the machine)."""
     try:
         with lease_reader() as reader:
             yield reader
@@ -102,7 +103,7 @@ def test_reader() -> Iterator[Reader]:
         unavailable(f"pcscd/vpcd not available: {exc}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def pcscd(test_reader: Reader) -> str:
     """The name of the session's test reader."""
     return test_reader.name

@@ -44,4 +44,4 @@ async def test_a_card_held_for_longer_is_reported_busy(monkeypatch: pytest.Monke
     monkeypatch.setattr(pcsc_card, "BUSY_WAIT_S", 0.3)
     with pytest.raises(CardBusy):
         await PcscCard("Reader 00").open()
-    assert 2 <= held.attempts < 100
+    assert 1 <= held.attempts < 100  # tried for a while, not forever

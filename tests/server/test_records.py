@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import subprocess
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from issuance_server.audit import read_checkpoints, verify_trail
-from issuance_server.clock import jst_now
+from issuance_server.clock import JST, jst_now
 from tests.server.conftest import Env
 from tests.server.test_issuance import authenticated_session, issue
 
@@ -41,7 +42,9 @@ async def test_mynumber_is_masked_in_searches_and_unmasked_only_with_a_reason(en
 async def test_the_months_review_as_json_and_pdf_and_marked_reviewed_once(env: Env) -> None:
     auditor = await env.add_staff("auditor1", "auditor")
     await issue(env, await authenticated_session(env))
-    month = f"{jst_now():%Y-%m}"
+    row = await env.core.db.fetchone("SELECT issued_at FROM issuances ORDER BY issued_at DESC LIMIT 1")
+    assert row is not None  # the month it was issued in (Japan time), even when that ended a moment ago
+    month = f"{datetime.fromisoformat(row['issued_at'].replace('Z', '+00:00')).astimezone(JST):%Y-%m}"
     figures = await (await env.client.get(f"/ops/api/audit/review?month={month}", headers=auditor)).json()
     assert figures["issuances"]["by_channel"] == {"kiosk": 1} and figures["reviewed"] is None
     bad = await env.client.get("/ops/api/audit/review?month=2026-13", headers=auditor)
