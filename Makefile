@@ -11,7 +11,8 @@ demo: install
 
 test: install lint typecheck pytest
 
-# The edit-run loop: every test that starts no real process (no pcscd, registry_sim, server, CUPS, Chromium).
+# The edit-run loop: the tests that start no service (pcscd, registry_sim, a server, CUPS, Chromium): short tools
+# such as pdftotext or a command stopped by a bad setting still run.
 test-fast: install
 	.venv/bin/pytest -q -m "not e2e" $(XDIST)
 
@@ -28,7 +29,7 @@ typecheck:
 
 # Parallel workers, a module to a worker (its stacks and fixtures with it): tests/README.md has the figures.
 WORKERS ?= 3
-XDIST := -n $(WORKERS) --dist loadfile --no-loadscope-reorder  # tests/conftest.py orders: long modules first
+XDIST := -n $(WORKERS) --dist loadfile
 pytest:
 	.venv/bin/pytest -q $(XDIST)
 

@@ -153,7 +153,8 @@ class JpkiCard:
 
     @classmethod
     def connect(cls, reader: str | None = None, timeout_s: float = 0.0) -> JpkiCard:
-        """Connect to the card in ``reader`` (default: the first with a card), waiting up to ``timeout_s``."""
+        """Connect to the card in ``reader`` (default: the first with a card), waiting up to ``timeout_s`` for
+        a card, and for a card that another program holds (or that is still being reset) to be free."""
         ctx = _establish_context()
         try:
             card = cls._connect_in(ctx, reader, time.monotonic() + max(timeout_s, 0.0))
@@ -170,15 +171,23 @@ class JpkiCard:
             if reader is None:
                 candidates = readers
             states = cls._states(ctx, candidates)
+            busy: CardBusy | None = None
             for name, state in states.items():
                 if state & scard.SCARD_STATE_PRESENT and not state & scard.SCARD_STATE_MUTE:
-                    card = cls._try_connect(ctx, name)
+                    try:
+                        card = cls._try_connect(ctx, name)
+                    except CardBusy as exc:
+                        busy = exc  # held by another program, or still being reset: maybe free in a moment
+                        continue
                     if card is not None:
                         return card
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise cls._nothing_found(readers, reader, states)
-            cls._wait_change(ctx, states, remaining)
+                raise busy or cls._nothing_found(readers, reader, states)
+            if busy is not None:
+                time.sleep(min(remaining, 0.1))  # no state change announces the end of another's session
+            else:
+                cls._wait_change(ctx, states, remaining)
 
     @staticmethod
     def _states(ctx: Any, readers: list[str]) -> dict[str, int]:

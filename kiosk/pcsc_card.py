@@ -8,10 +8,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from kiosk.card_reader import CardBusy, CardIoError, JpkiCard
+from kiosk.card_reader import CardIoError, JpkiCard
 
 T = TypeVar("T")
-BUSY_WAIT_S = 3.0  # how long a card that another program holds is waited for
+CARD_WAIT_S = 3.0
 
 
 class PcscCard:
@@ -30,17 +30,9 @@ class PcscCard:
 
     async def open(self) -> bytes:
         await self.close()
-        deadline = asyncio.get_running_loop().time() + BUSY_WAIT_S
-        while True:
-            try:
-                self._card = await self._call(lambda: JpkiCard.connect(self.reader, timeout_s=2.0))
-                break
-            except CardBusy:
-                # Just placed, a card may be held a moment by another program (pcscd powering it up,
-                # middleware probing it): the resident is not told "unreadable" for that.
-                if asyncio.get_running_loop().time() >= deadline:
-                    raise
-                await asyncio.sleep(0.1)
+        # Waits for a card just placed, or one another program holds a moment (pcscd resetting it after the
+        # last session, middleware probing it): the resident is not told "unreadable" for that.
+        self._card = await self._call(lambda: JpkiCard.connect(self.reader, timeout_s=CARD_WAIT_S))
         return await self._call(self._connected().read_auth_certificate)
 
     async def verify_pin(self, pin: str) -> None:

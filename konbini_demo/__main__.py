@@ -2,7 +2,8 @@
 
 Starts pcscd (if needed), registry_sim with a synthetic city, the issuance server and a virtual card;
 syncs the replica; registers the demo resident's card and PIN; runs a kiosk session through pyscard;
-writes the certificate under ./out/; verifies it; stops what it started.
+writes the certificate under ./out/; verifies it; stops what it started but pcscd (a system service that
+other programs, a test run among them, may be using).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from kiosk.pcscd import ensure_pcscd, stop_pcscd_if_started
+from kiosk.pcscd import ensure_pcscd
 from konbini_demo.desk_demo import run_desk_demo
 from konbini_demo.kiosk_app_demo import run_kiosk_app_demo
 from konbini_demo.kiosk_ui_demo import run_kiosk_for_a_person, run_kiosk_ui_demo
@@ -106,10 +107,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     final_line = ""
     stack.wipe()
-    pcscd_started = False
     try:
         step("pcscd with the vpcd virtual readers")
-        pcscd_started = ensure_pcscd()
+        ensure_pcscd()  # left running at the end, like a system service: a test run may be using it
         step(
             f"registry_sim with a synthetic city of {args.residents} residents, server, replica sync, staff, kiosk"
         )
@@ -142,8 +142,6 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     finally:
         stack.stop()
-        if pcscd_started:
-            stop_pcscd_if_started()
     step(f"done in {time.monotonic() - started:.1f} s")
     if final_line:
         print(final_line, flush=True)

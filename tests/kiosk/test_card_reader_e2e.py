@@ -183,7 +183,7 @@ def test_close_resets_the_pin_verification(pcscd: str, insert_card: Insert, card
     insert_card(card_file)
     with JpkiCard.connect(pcscd) as card:
         card.verify_pin(PIN)
-    with JpkiCard.connect(pcscd) as card, pytest.raises(CardProtocolError) as err:
+    with JpkiCard.connect(pcscd, timeout_s=5) as card, pytest.raises(CardProtocolError) as err:  # reset first
         card.sign_digest(hashlib.sha256(b"x").digest())
     assert err.value.sw == 0x6982
 
@@ -193,7 +193,21 @@ def test_exclusive_session(pcscd: str, insert_card: Insert, card_file: Path) -> 
     with JpkiCard.connect(pcscd) as first:
         with pytest.raises(CardBusy):
             JpkiCard.connect(pcscd)
+        with pytest.raises(CardBusy):
+            JpkiCard.connect(pcscd, timeout_s=0.5)  # waited for, in vain
         first.verify_pin(PIN)
+
+
+def test_a_card_another_session_frees_is_waited_for(pcscd: str, insert_card: Insert, card_file: Path) -> None:
+    insert_card(card_file)
+    first = JpkiCard.connect(pcscd)
+    releaser = threading.Timer(0.5, first.close)  # the other program ends its session in a moment
+    releaser.start()
+    try:
+        with JpkiCard.connect(pcscd, timeout_s=10) as second:
+            assert card_id_from_certificate(second.read_auth_certificate()) == "TEST-CARD-0001"
+    finally:
+        releaser.join()
 
 
 class _ForeignCard(VirtualCard):
