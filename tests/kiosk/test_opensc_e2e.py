@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -22,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from kiosk.card_reader import JpkiCard, WrongPin
+from kiosk.card_reader import JpkiCard, WrongPin, list_readers
 from kiosk.card_state import load_state
 from kiosk.virtual_card import CardHandle
 from tests.kiosk.conftest import PIN, SIGN_PASSWORD, unavailable
@@ -69,18 +70,12 @@ class OpenSC:
         return self._run(["pkcs11-tool", "--module", self.module, "--slot", slot, *args])
 
 
-# OpenSC's PKCS#11 module shows 16 slots, 4 a reader, by default: the first 4 readers only, where the test
-# pool's readers come after vpcd's own. Its defaults otherwise, with room for every reader pcscd lists.
-OPENSC_CONF = """app default {
-    framework pkcs15 {
-    }
-}
-app opensc-pkcs11 {
-    pkcs11 {
-        max_virtual_slots = 64;
-    }
-}
-"""
+def opensc_conf(reader: str) -> str:
+    """OpenSC's defaults, but it sees only ``reader``: the other readers are other runs' (their cards come
+    and go, and pkcs11-tool's slot listing then fails with CKR_BUFFER_TOO_SMALL between its two calls)."""
+    others = [r for r in list_readers() if r != reader]
+    ignored = f"ignored_readers = {', '.join(json.dumps(r) for r in others)};" if others else ""
+    return f"app default {{\n    {ignored}\n    framework pkcs15 {{\n    }}\n}}\n"
 
 
 @pytest.fixture
@@ -92,7 +87,7 @@ def opensc(pcscd: str, tmp_path: Path) -> OpenSC:
     if not modules:
         unavailable("opensc-pkcs11.so is not installed (Debian package opensc-pkcs11)")
     conf = tmp_path / "opensc.conf"
-    conf.write_text(OPENSC_CONF)
+    conf.write_text(opensc_conf(pcscd))
     return OpenSC(pcscd, modules[0], conf)
 
 
