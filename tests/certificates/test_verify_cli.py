@@ -6,7 +6,6 @@ import http.server
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ from PIL import Image
 from issuance_server.certificates import pades
 from issuance_server.certificates.document import RenderedCertificate
 from issuance_server.certificates.record import public_key_pem
+from konbini_demo.processes import free_port
 from tests.certificates.conftest import ADDRESS, NAME
 
 REPO = Path(__file__).resolve().parents[2]
@@ -290,9 +290,7 @@ def test_server_status(
 def test_unreachable_server_leaves_the_offline_result_but_says_unchecked(
     certificate: RenderedCertificate, public_key_file: Path
 ) -> None:
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # reserved for this process: nobody listens on it
     result = run_cli(
         certificate.record_text, "--key", str(public_key_file), "--server", f"http://127.0.0.1:{port}"
     )

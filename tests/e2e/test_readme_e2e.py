@@ -1,11 +1,12 @@
 """The README's "Running each process by hand", run as written in a throwaway folder: its first block in
 every shell, then each line of its second block in order; the foreground commands run as services (what a
 terminal of their own is), every other line must succeed. So the README cannot drift from the code.
-Only the README's ports (8470/8471/8480/8490/8491) and its reader (Virtual PCD 00 00) are replaced, by free
+Only the README's ports (the commands' defaults) and its reader (Virtual PCD 00 00) are replaced, by free
 ports and a reader leased from the test pool, so that the test runs beside a demo and another test run."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shlex
@@ -15,8 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from issuance_server.settings import Settings
+from kiosk.settings import KioskSettings
 from konbini_demo.authenticator import Authenticator
 from konbini_demo.processes import Service, free_port
+from registration.desk.cli import build_parser as build_desk_parser
+from registry_sim.__main__ import DEFAULT_PORT as REGISTRY_PORT
 from tests.e2e.stacks import run_demo
 from tests.pool import Reader, lease_reader
 
@@ -29,7 +34,18 @@ FOREGROUND = {  # command -> what it prints once it serves
     "konbini-kiosk serve": "kiosk app ready on",
     "konbini-desk serve": "konbini-desk ready on",
 }
-README_PORTS = {"server": 8470, "registry": 8471, "kiosk": 8480, "desk": 8490, "customer": 8491}
+
+
+def default_ports() -> dict[str, int]:
+    """The ports the README's commands take when none is given: the code's own defaults."""
+    server = {f.name: f.default for f in dataclasses.fields(Settings)}["port"]
+    kiosk = {f.name: f.default for f in dataclasses.fields(KioskSettings)}["port"]
+    desk = build_desk_parser().parse_args(["serve"])
+    ports = {"server": server, "registry": REGISTRY_PORT, "kiosk": kiosk, "desk": desk.port}
+    return {**ports, "customer": desk.customer_port}
+
+
+README_PORTS = default_ports()
 # What a step that relies on a default port or reader is given instead (the README's own text unchanged).
 FLAGS = {
     "konbini-registry serve": "--port {registry}",

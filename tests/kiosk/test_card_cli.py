@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -15,6 +14,7 @@ import pytest
 
 from kiosk.card_cli import main
 from kiosk.card_state import load_state
+from konbini_demo.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -109,9 +109,7 @@ def test_errors_are_one_line_with_a_code(
 
 
 def test_run_retries_until_vpcd_listens_and_stops_on_sigterm(card_file: Path) -> None:
-    with socket.socket() as s:  # a port where nothing listens
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # reserved for this process, where nothing listens
     proc = _cli("run", str(card_file), "--port", str(port))
     try:
         line = _read_line(proc.stderr, 10)

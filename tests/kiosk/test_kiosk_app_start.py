@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from kiosk.printing import FolderPrinter
+from konbini_demo.processes import free_port
 
 
 async def test_a_second_certificate_with_the_same_serial_gets_its_own_file(tmp_path: Path) -> None:
@@ -34,8 +35,10 @@ async def test_a_second_certificate_with_the_same_serial_gets_its_own_file(tmp_p
     ],
 )
 def test_a_bad_kiosk_setting_stops_the_app_with_one_line(variable: str, value: str, says: str) -> None:
+    # A free port and no real reader, were a bad setting let through: nothing of another run is touched.
+    own = {"KONBINI_KIOSK_PORT": str(free_port()), "KONBINI_KIOSK_READER": "No Such Reader 00 00"}
     run = subprocess.run(
-        [sys.executable, "-m", "kiosk", "serve"], env={**os.environ, variable: value},
+        [sys.executable, "-m", "kiosk", "serve"], env={**os.environ, **own, variable: value},
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     lines = run.stderr.strip().splitlines()

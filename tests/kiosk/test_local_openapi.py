@@ -5,9 +5,10 @@ from __future__ import annotations
 from kiosk.engine import KioskEngine
 from kiosk.local_api import make_local_app
 from kiosk.payment import SimulatedPaymentDevice
+from konbini_demo.processes import free_port
 from tests.server.test_openapi import documented, served
 
 
 def test_the_local_openapi_matches_the_routes() -> None:
     engine = KioskEngine(None, None, None, SimulatedPaymentDevice())  # type: ignore[arg-type]
-    assert served(make_local_app(engine, "127.0.0.1", 8480, demo=True)) == documented("kiosk")
+    assert served(make_local_app(engine, "127.0.0.1", free_port(), demo=True)) == documented("kiosk")

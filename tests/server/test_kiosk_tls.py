@@ -114,8 +114,8 @@ def test_plain_http_only_on_loopback(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="loopback"):
         load_settings(env={}, data_dir=tmp_path, plain_http=True, host="0.0.0.0")
     with pytest.raises(ValueError, match="https"):
-        load_settings(env={}, data_dir=tmp_path, registry_url="http://registry.city.example:8471")
-    assert load_settings(env={}, data_dir=tmp_path, registry_url="http://127.0.0.1:8471")
+        load_settings(env={}, data_dir=tmp_path, registry_url="http://registry.city.example")
+    assert load_settings(env={}, data_dir=tmp_path, registry_url="http://127.0.0.1")
 
 
 async def test_behind_a_tls_proxy_the_forwarded_certificate_needs_the_proxy_secret(

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from issuance_server.settings import load_settings
+from konbini_demo.processes import free_port
 
 
 def test_defaults_run_embedded() -> None:
@@ -47,7 +48,7 @@ BAD_SETTINGS = [
     ({"KONBINI_SERVICE_HOURS": "17:00-09:00"}, None, "service_hours", "open before"),
     ({"KONBINI_CLOSED_DAYS": "13-45"}, None, "closed_days", "days of the year"),
     ({"KONBINI_PORT": "abc"}, None, "port", "environment variable KONBINI_PORT"),
-    ({}, 'port = 8470\\nmunicipality_name = "x\\n', "config file", "line"),
+    ({}, 'retention_days = 30\\nmunicipality_name = "x\\n', "config file", "line"),
     ({}, "no_such_setting = 1\\n", "no_such_setting", "--help-settings"),
     ({"KONBINI_CONFIG": "/nonexistent/konbini.toml"}, None, "/nonexistent/konbini.toml", "not found"),
     ({"KONBINI_FEED_BATCH": "0"}, None, "feed_batch", "above 0"),
@@ -66,6 +67,7 @@ def test_a_bad_setting_stops_the_server_at_start_with_one_line(
         (tmp_path / "konbini.toml").write_text(toml.replace("\\n", "\n"), encoding="utf-8")
         extra["KONBINI_CONFIG"] = str(tmp_path / "konbini.toml")
     clean = {k: v for k, v in os.environ.items() if not k.startswith("KONBINI_")}
+    clean["KONBINI_PORT"] = str(free_port())  # were a bad setting let through, no fixed port is taken
     run = subprocess.run(
         [sys.executable, "-m", "issuance_server", "--data-dir", str(tmp_path / "var")],
         env={**clean, **extra}, capture_output=True, text=True, timeout=60, check=False,
