@@ -13,7 +13,7 @@ from aiohttp import web
 from issuance_server import status_api, verify_api
 from issuance_server.access import access_middleware
 from issuance_server.api_errors import BODY_TIMEOUT, error_middleware
-from issuance_server.audit import checkpoint_loop, write_checkpoint
+from issuance_server.audit_guard import checkpoint_loop
 from issuance_server.backup import backup_loop
 from issuance_server.card_crl import crl_loop, refresh_crl
 from issuance_server.core import CORE, ServerCore
@@ -47,11 +47,12 @@ def make_app(settings: Settings) -> web.Application:
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         core = await ServerCore.start(settings)
         app[CORE] = core
+        await core.guard.checkpoint()  # the trail checked at every start (rows written while stopped signed)
         loop = asyncio.get_running_loop()
         tasks = [
             loop.create_task(sweep_unprinted(core), name="sweep-unprinted"),
             loop.create_task(
-                checkpoint_loop(core.db, core.checkpoints, settings.audit_checkpoint_s),
+                checkpoint_loop(core.guard, settings.audit_checkpoint_s),
                 name="audit-checkpoints",
             ),
         ]
@@ -64,7 +65,7 @@ def make_app(settings: Settings) -> web.Application:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await write_checkpoint(core.db, core.checkpoints)  # the head at shutdown
+        await core.guard.checkpoint()  # the head at shutdown
         await core.close()
 
     app.on_response_prepare.append(_answer_headers)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -24,7 +25,9 @@ from typing import TYPE_CHECKING, Any
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from issuance_server import serials
-from issuance_server.audit import SYSTEM, Actor, CheckpointLog, append_sync, read_checkpoints, verify_trail
+from issuance_server.audit import SYSTEM, Actor, append_sync
+from issuance_server.audit_checkpoints import CheckpointLog, read_checkpoints
+from issuance_server.audit_verify import verify_files, verify_trail
 from issuance_server.clock import JST
 from issuance_server.settings import Settings
 
@@ -95,13 +98,9 @@ def prove(folder: Path) -> dict[str, Any]:
         try:
             integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
             counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in COUNTED}
-            rows = conn.execute("SELECT * FROM audit_log ORDER BY seq").fetchall()
         finally:
             conn.close()
-    chain_key = (folder / "secrets" / "audit-chain-key").read_bytes()
-    signing = load_pem_private_key((folder / "secrets" / "audit-ed25519.pem").read_bytes(), password=None)
-    points = read_checkpoints(folder / CHECKPOINTS, signing.public_key())  # type: ignore[arg-type]
-    trail = verify_trail(rows, chain_key, points).as_json()
+        trail = verify_files(copy, folder / "secrets", folder / CHECKPOINTS).as_json()
     return {
         "integrity": integrity,
         "audit": trail,
@@ -133,6 +132,7 @@ def restore(settings: Settings, name: str, actor: Actor = SYSTEM) -> dict[str, A
     for suffix in ("", "-wal", "-shm"):
         Path(f"{settings.db_path}{suffix}").unlink(missing_ok=True)
     shutil.copy2(folder / DB_NAME, settings.db_path)
+    _fsync(settings.db_path)  # durable before the restore line that names its head
     chain_key = (settings.secrets_dir / "audit-chain-key").read_bytes()
     signing = load_pem_private_key((settings.secrets_dir / "audit-ed25519.pem").read_bytes(), password=None)
     log = CheckpointLog(settings.audit_checkpoints_path, signing)  # type: ignore[arg-type]
@@ -156,6 +156,11 @@ def restore(settings: Settings, name: str, actor: Actor = SYSTEM) -> dict[str, A
         "counts": checked["counts"],
         "audit": verify_trail(rows, chain_key, points).as_json(),
     }
+
+
+def _fsync(path: Path) -> None:
+    with path.open("rb") as fh:
+        os.fsync(fh.fileno())
 
 
 def _has_table(conn: sqlite3.Connection, name: str) -> bool:

@@ -14,7 +14,9 @@ from typing import Any
 
 from aiohttp import web
 
-from issuance_server.audit import AuditLog, CheckpointLog
+from issuance_server.audit import AuditLog
+from issuance_server.audit_checkpoints import CheckpointLog
+from issuance_server.audit_guard import AuditGuard
 from issuance_server.card_auth import CardTrust
 from issuance_server.certificates import pades
 from issuance_server.certificates.pades import PadesSigner
@@ -43,7 +45,7 @@ class ServerCore:
     secrets: ServerSecrets
     hasher: SecretHasher
     audit: AuditLog
-    checkpoints: CheckpointLog
+    guard: AuditGuard  # checks and checkpoints the audit trail; holds kiosks while it is broken
     replica: Replica
     card_trust: CardTrust
     sessions: SessionStore
@@ -88,6 +90,9 @@ class ServerCore:
         replica = Replica(db, settings.data_dir)
         await replica.attach_current()
         mode_state = await load_mode(db)
+        checkpoints = CheckpointLog(settings.audit_checkpoints_path, secrets.audit_signing_key)
+        checkpoints.begin(trail_is_empty=await db.fetchone("SELECT 1 FROM audit_log LIMIT 1") is None)
+        audit = AuditLog(db, secrets.audit_chain_key)
         from issuance_server.ops_tokens import register_local  # it imports this module
 
         await register_local(db, secrets.ops_token)
@@ -96,8 +101,8 @@ class ServerCore:
             db=db,
             secrets=secrets,
             hasher=SecretHasher(settings, secrets.pin_pepper, on_time=metrics.argon2),
-            audit=AuditLog(db, secrets.audit_chain_key),
-            checkpoints=CheckpointLog(settings.audit_checkpoints_path, secrets.audit_signing_key),
+            audit=audit,
+            guard=AuditGuard(db, settings.db_path, audit, secrets.audit_chain_key, checkpoints),
             replica=replica,
             card_trust=CardTrust(
                 settings.card_ca_cert, settings.crl_source is not None, settings.card_crl_max_stale_s

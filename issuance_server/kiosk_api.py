@@ -104,11 +104,22 @@ def service_status(core: ServerCore) -> tuple[str, dict[str, Any] | None]:
     return ("recovery" if core.mode == "recovery" else "open"), None
 
 
+def _refuse_while_held(core: ServerCore) -> None:
+    """No new session and no new certificate while the audit trail is broken and not acknowledged."""
+    if core.guard.hold is not None:
+        raise ApiError(
+            503, ErrorCode.AUDIT_HOLD,
+            "the server's audit trail failed its check; ops must check it and acknowledge it"
+            " (konbini-ops audit-verify, audit-acknowledge) before kiosks are served again",
+        )  # fmt: skip
+
+
 @routes.post("/sessions")
 @allow(KIOSK)
 async def open_session(request: web.Request) -> web.Response:
     actor = actor_of(request)
     core = core_of(request)
+    _refuse_while_held(core)
     session = core.sessions.open(actor.actor_id)
     await core.audit.append(actor, "session_open", "ok", session=session.session_id)
     core.count("kiosk_sessions_total")
@@ -262,6 +273,7 @@ async def issue(request: web.Request) -> web.Response:
     or charged twice. A refusal after payment records the refund against the payment."""
     core, actor, session = await kiosk_session(request)
     atena_no = await _authenticated(core, session)
+    _refuse_while_held(core)
     data = await read_json(request, core.settings.max_body_bytes)
     quote_id = field(data, "quote_id", str)
     reference = field(data, "payment_reference", str)

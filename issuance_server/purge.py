@@ -95,7 +95,7 @@ async def approve_purge(core: ServerCore, actor: Actor, purge_id: int) -> dict[s
                 (actor.actor_id, done, json.dumps(erased), purge_id),
             )
             await core.audit.append_in(
-                tx, actor, "purge", "done", None, purge_id=purge_id, before=row["before"],
+                tx, actor, "purge", "done", None, purge_id=purge_id, before=row["before"], cutoff=cutoff,
                 requested_by=row["requested_by"], approved_by=actor.actor_id, erased=erased,
             )  # fmt: skip
         async with core.db.lock:  # outside any transaction: rewrite the file, then empty the WAL

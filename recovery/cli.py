@@ -371,23 +371,53 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    result = _client(args).call("GET", "/ops/api/audit/verify")
+    # Imported here: the server's audit code is most of a start-up the other commands skip.
+    from issuance_server.audit_verify import PROBLEMS, verify_files
+
+    try:
+        result = _client(args).call("GET", "/ops/api/audit/verify")
+    except HttpError as exc:
+        if exc.status != 0:
+            raise
+        settings = settings_or_exit("konbini-ops", args.config, data_dir=args.data_dir)
+        print(f"the server does not answer ({exc.message}); checking its files in {settings.data_dir}")
+        report = verify_files(settings.db_path, settings.secrets_dir, settings.audit_checkpoints_path)
+        result = report.as_json()
+    for seen in result["acknowledged"]:
+        where = f"seq {seen['seq']}" if seen.get("seq") is not None else f"checkpoint line {seen.get('line')}"
+        print(
+            f"acknowledged by ops at {seen['at']}: {PROBLEMS.get(seen['problem'], seen['problem'])} ({where})"
+        )
+    last = result["last_checkpoint"]
+    if last:  # to compare with the copy in the server's log kept off this machine
+        print(f"last checkpoint: line {last['line']} ({last['event']}) seq {last['seq']} head {last['head']}")
     if result["intact"]:
         print(
             f"audit trail intact: {result['rows']} rows, keyed chain holds, {result['checkpoints']} signed"
-            f" checkpoints agree ({result['erased_subjects']} subjects erased)"
+            f" checkpoints agree ({result['erased_subjects']} subjects erased by purges)"
         )
         return 0
-    what = {
-        "row_altered": "a row was changed (or the chain recomputed without the key)",
-        "row_deleted": "a row is missing",
-        "subject_altered": "a row's subject was changed",
-        "checkpoint_forged": "a checkpoint's signature does not hold",
-        "checkpoint_mismatch": "the chain disagrees with a signed checkpoint (rewritten)",
-        "truncated": "rows after the last ones shown were deleted (a signed checkpoint names later rows)",
-    }.get(result["problem"], result["problem"])
-    print(f"audit trail BROKEN at seq {result['first_broken_seq']}: {what}", file=sys.stderr)
+    what = PROBLEMS.get(result["problem"], result["problem"])
+    where = f"seq {result['first_broken_seq']}"
+    if result.get("checkpoint_line"):
+        where = f"audit/checkpoints.log line {result['checkpoint_line']}"
+    print(f"audit trail BROKEN at {where}: {what}", file=sys.stderr)
+    print(
+        "kiosks are refused until ops check it and run: konbini-ops audit-acknowledge --reason '...'",
+        file=sys.stderr,
+    )
     return 1
+
+
+def cmd_audit_acknowledge(args: argparse.Namespace) -> int:
+    answer = _client(args).call("POST", "/ops/api/audit/acknowledge", {"reason": args.reason})
+    for seen in answer["acknowledged"]:
+        print(f"acknowledged: {seen['problem']} (seq {seen['seq']}, checkpoint line {seen['line']})")
+    if answer["hold"]:
+        print(f"still held: {answer['hold']['what']}", file=sys.stderr)
+        return 1
+    print("the audit trail goes on from here; kiosks are served again")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -485,8 +515,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("token-revoke", help="revoke an ops token (local: the server machine's own)")
     p.add_argument("name", help="the token's name (konbini-ops tokens lists them)")
     p.set_defaults(func=cmd_token_revoke)
-    p = sub.add_parser("audit-verify", help="check the audit log's keyed chain and its signed checkpoints")
+    p = sub.add_parser(
+        "audit-verify",
+        help="check the audit log's keyed chain and its signed checkpoints (the files, if the server is down)",
+    )
     p.set_defaults(func=cmd_audit_verify)
+    p = sub.add_parser(
+        "audit-acknowledge", help="after checking a broken audit trail: record it and serve kiosks again"
+    )
+    p.add_argument("--reason", required=True, help="what was found and done (10-300 characters)")
+    p.set_defaults(func=cmd_audit_acknowledge)
     return parser
 
 

@@ -14,7 +14,7 @@ from aiohttp import web
 from issuance_server import audit_review, kiosk_enrolment, ops_tokens
 from issuance_server.access import OPS, Rule, actor_of, allow, ops_or, staff
 from issuance_server.api_errors import ApiError, field, json_response, read_json
-from issuance_server.audit import Actor, read_checkpoints, verify_trail
+from issuance_server.audit import Actor
 from issuance_server.backup import BackupError, backup_now, list_backups
 from issuance_server.core import ServerCore, core_of
 from issuance_server.modes import MODES, switch_mode
@@ -94,6 +94,7 @@ async def status(request: web.Request) -> web.Response:
             "replica": {**(dict(state) if state else {}), "meta": meta},
             "open_kiosk_sessions": len(core.sessions),
             "sync": snapshot_sync(request, core).progress.as_json(),
+            "audit_hold": core.guard.hold_json(),
         }
     )
 
@@ -218,12 +219,26 @@ def _kiosk_id(kiosk_id: str) -> str:
 @allow(ops_or("auditor"))
 async def audit_verify(request: web.Request) -> web.Response:
     core, _ = ops_actor(request)
-    rows = await core.db.fetchall("SELECT * FROM audit_log ORDER BY seq")
-    points = read_checkpoints(
-        core.settings.audit_checkpoints_path, core.secrets.audit_signing_key.public_key()
-    )
-    report = verify_trail(rows, core.secrets.audit_chain_key, points)
-    return json_response(report.as_json())
+    report = await core.guard.full_report()
+    return json_response({**report.as_json(), "hold": core.guard.hold_json()})
+
+
+@routes.post("/api/audit/acknowledge")
+@allow(OPS)
+async def audit_acknowledge(request: web.Request) -> web.Response:
+    """Record that ops checked a broken audit trail (``reason``: what they found and did); kiosks are
+    served again and the trail is checked from here on. 409 when the trail is intact."""
+    core, actor = ops_actor(request)
+    data = await read_json(request, core.settings.max_body_bytes)
+    reason = field(data, "reason", str).strip()
+    if not 10 <= len(reason) <= 300:
+        raise ApiError(
+            400, "bad_field", "reason: 10-300 characters saying what was found and done", field="reason"
+        )
+    done = await core.guard.acknowledge(actor, reason)
+    if not done:
+        raise ApiError(409, "audit_intact", "the audit trail is intact: nothing to acknowledge")
+    return json_response({"acknowledged": done, "hold": core.guard.hold_json()})
 
 
 @routes.get("/api/tokens")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from issuance_server.audit import Actor, append_sync
+from issuance_server.audit_checkpoints import CheckpointLog
 from issuance_server.clock import utc_now_iso
 from issuance_server.secret_hashing import STAFF_PASSWORD, SecretHasher
 from issuance_server.secrets_store import load_or_create_secrets
@@ -34,6 +35,8 @@ def bootstrap_staff(settings: Settings, staff_id: str, name: str, password: str,
         hasher.close()
     conn = sqlite3.connect(settings.db_path, isolation_level=None)
     try:
+        empty = conn.execute("SELECT 1 FROM audit_log LIMIT 1").fetchone() is None
+        CheckpointLog(settings.audit_checkpoints_path, secrets.audit_signing_key).begin(trail_is_empty=empty)
         conn.execute("BEGIN IMMEDIATE")
         if conn.execute("SELECT COUNT(*) FROM staff").fetchone()[0]:
             conn.execute("ROLLBACK")

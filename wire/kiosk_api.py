@@ -60,6 +60,7 @@ class ErrorCode(StrEnum):
     ISSUE_IN_PROGRESS = "issue_in_progress"
     REPLICA_BEHIND = "replica_behind"
     METHOD_NOT_ALLOWED = "method_not_allowed"
+    AUDIT_HOLD = "audit_trail_broken"
 
 
 class CertificateKind(StrEnum):
