@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 import os
@@ -93,8 +94,10 @@ class ServerCore:
         checkpoints = CheckpointLog(settings.audit_checkpoints_path, secrets.audit_signing_key)
         checkpoints.begin(trail_is_empty=await db.fetchone("SELECT 1 FROM audit_log LIMIT 1") is None)
         audit = AuditLog(db, secrets.audit_chain_key)
-        from issuance_server.ops_tokens import register_local  # it imports this module
+        from issuance_server.ops_tokens import finish_rotation, register_local  # it imports this module
 
+        if (rotated := await finish_rotation(db, settings.secrets_dir)) is not None:
+            secrets = dataclasses.replace(secrets, ops_token=rotated)
         await register_local(db, secrets.ops_token)
         core = cls(
             settings=settings,
@@ -141,4 +144,6 @@ def core_of(request: web.Request) -> ServerCore:
 
 
 def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    """SHA-256 of a bearer token, for any text a header carries: aiohttp keeps a byte that is not UTF-8 as
+    a lone surrogate, which is hashed as it is (matching no token) instead of failing."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()

@@ -110,8 +110,12 @@ class Settings:
     )
     pin_max_failures: int = _s(3, "consecutive PIN failures that lock a registration")
     staff_max_failures: int = _s(5, "failed staff logins in a row that lock the account for staff_lockout_s")
+    ops_token_days: int = _s(90, "how long a named ops token works (token-add --days may ask for less)")
     staff_lockout_s: int = _s(
         900, "how long a locked staff account stays locked (konbini-ops staff-unlock lifts it sooner)"
+    )
+    staff_session_max_s: int = _s(
+        12 * 3600, "a staff session ends this many seconds after its login, however active (then log in again)"
     )
     argon2_time_cost: int = _s(2, "argon2id iterations (OWASP minimum: 2 with 19 MiB)")
     argon2_memory_kib: int = _s(19 * 1024, "argon2id memory, KiB (OWASP minimum: 19456)")
@@ -343,7 +347,7 @@ def _problems(s: Settings) -> list[tuple[str, str]]:
                  "argon2_memory_kib", "argon2_parallelism", "kiosk_max_open_sessions",
                  "kiosk_session_opens_per_minute", "kiosk_cert_days", "backups_kept", "nonce_ttl_s", "session_idle_s", "retention_days",
                  "review_failed_logins_per_day", "review_searches_per_day", "review_mynumber_views_per_day",
-                 "review_voids_per_day"]  # fmt: skip
+                 "review_voids_per_day", "ops_token_days"]  # fmt: skip
     found += [(name, "a number above 0") for name in dict.fromkeys(positive) if getattr(s, name) <= 0]
     if s.card_crl_max_stale_s < 0:
         found.append(("card_crl_max_stale_s", "0 or more seconds"))

@@ -352,15 +352,32 @@ def cmd_purges(args: argparse.Namespace) -> int:
 
 def cmd_tokens(args: argparse.Namespace) -> int:
     for t in _client(args).call("GET", "/ops/api/tokens")["tokens"]:
-        state = f"revoked by {t['revoked_by']} {t['revoked_at']}" if t["revoked_at"] else "live"
+        if t["revoked_at"]:
+            state = f"revoked by {t['revoked_by']} {t['revoked_at']}"
+        elif not t["works"]:
+            state = "not working (expired, or its maker no longer holds the ops role)"
+        else:
+            state = f"works until {t['expires_at']}" if t["expires_at"] else "works (this machine only)"
         print(f"{t['name']}\tmade by {t['created_by']} {t['created_at']}\t{state}")
     return 0
 
 
 def cmd_token_add(args: argparse.Namespace) -> int:
-    made = _client(args).call("POST", "/ops/api/tokens", {"name": args.name})
-    print(f"ops token {made['name']} (shown once; give it to the automation as KONBINI_OPS_TOKEN):")
+    body: dict[str, object] = {"name": args.name}
+    if args.days is not None:
+        body["days"] = args.days
+    made = _client(args).call("POST", "/ops/api/tokens", body)
+    print(
+        f"ops token {made['name']}, until {made['expires_at']}, acting for you (it stops when you lose the"
+        " ops role); shown once, give it to the automation as KONBINI_OPS_TOKEN:"
+    )
     print(made["token"])
+    return 0
+
+
+def cmd_token_rotate_local(args: argparse.Namespace) -> int:
+    _client(args).call("POST", "/ops/api/tokens/local/rotate")
+    print("local ops token rotated: the new one is in secrets/ops-token (the old one is refused from now on)")
     return 0
 
 
@@ -511,7 +528,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_tokens)
     p = sub.add_parser("token-add", help="a new named ops token for automation, printed once")
     p.add_argument("name", help="its name in the audit trail (lower-case letters, digits, '-')")
+    p.add_argument("--days", type=int, help="how long it works (default and most: ops_token_days, 90)")
     p.set_defaults(func=cmd_token_add)
+    p = sub.add_parser(
+        "token-rotate-local",
+        help="replace the server machine's own token (secrets/ops-token), on that machine",
+    )
+    p.set_defaults(func=cmd_token_rotate_local)
     p = sub.add_parser("token-revoke", help="revoke an ops token (local: the server machine's own)")
     p.add_argument("name", help="the token's name (konbini-ops tokens lists them)")
     p.set_defaults(func=cmd_token_revoke)

@@ -38,6 +38,12 @@ async def authenticate_ops(request: web.Request, rule: Rule) -> Actor:
     auth = request.headers.get("Authorization", "")
     token = auth.removeprefix("Bearer ").strip()
     name = await ops_tokens.name_of(core.db, token) if auth.startswith("Bearer ") and token else None
+    if name == ops_tokens.LOCAL and not ops_tokens.from_this_machine(request):
+        raise ApiError(
+            401, "ops_unauthorized",
+            "the local ops token works only on the server machine itself; elsewhere use a named token"
+            " (konbini-ops token-add) or log in as staff with the ops role",
+        )  # fmt: skip
     if name is not None:
         return Actor("ops", f"token:{name}", "ops", request.remote or "")
     try:
@@ -254,7 +260,20 @@ async def add_token(request: web.Request) -> web.Response:
     core, actor = ops_actor(request)
     data = await read_json(request, core.settings.max_body_bytes)
     name = field(data, "name", str)
-    return json_response({"name": name, "token": await ops_tokens.add(core, actor, name)}, status=201)
+    days = field(data, "days", int, required=False)
+    return json_response({"name": name, **await ops_tokens.add(core, actor, name, days)}, status=201)
+
+
+@routes.post("/api/tokens/local/rotate")
+@allow(OPS)
+async def rotate_local_token(request: web.Request) -> web.Response:
+    """A new ``local`` token, written to ``secrets/ops-token`` on the server machine (never sent): only from
+    the server machine itself."""
+    core, actor = ops_actor(request)
+    if not ops_tokens.from_this_machine(request):
+        raise ApiError(403, "not_this_machine", "rotate the local ops token on the server machine itself")
+    await ops_tokens.rotate_local(core, actor)
+    return json_response({"name": ops_tokens.LOCAL, "rotated": True, "file": "secrets/ops-token"})
 
 
 @routes.delete("/api/tokens/{name}")

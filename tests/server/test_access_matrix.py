@@ -27,7 +27,11 @@ PARAMS = {
 }
 
 
-SKIP_WHEN_ALLOWED = {("POST", "/ops/api/sync/full"), ("POST", "/clerk/api/logout")}
+SKIP_WHEN_ALLOWED = {  # would start a sync, end the identity's own session or change its token, for real
+    ("POST", "/ops/api/sync/full"),
+    ("POST", "/clerk/api/logout"),
+    ("POST", "/ops/api/tokens/local/rotate"),
+}
 
 
 def routes(app: web.Application) -> list[tuple[str, str, Rule | None]]:
@@ -52,7 +56,34 @@ async def identities(env: Env) -> dict[str, tuple[TestClient, dict[str, str]]]:
         who[f"staff:{role}"] = await env.add_staff(f"only-{role}", role)
     who["ops"] = {"Authorization": f"Bearer {env.core.secrets.ops_token}"}
     who["bad token"] = {"Authorization": "Bearer é-not-ascii", "X-Kiosk-Id": "kiosk-t1"}
+    who.update(await dead_tokens(env, who["ops"]))
     return {**{name: (env.client, h) for name, h in who.items()}, "kiosk": (env.kiosk, env.kiosk_headers)}
+
+
+DEAD_TOKENS = (
+    "token of a deactivated maker",
+    "token of a maker without ops",
+    "expired token",
+    "relayed local token",
+)
+
+
+async def dead_tokens(env: Env, local: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Ops tokens that must not work anywhere: made by a staff member since deactivated, or since stripped
+    of the ops role; past their expiry; the server's own token relayed by a proxy."""
+    out = {}
+    for name, staff_id, change in (
+        (DEAD_TOKENS[0], "gone-ops", "UPDATE staff SET active = 0 WHERE staff_id = ?"),
+        (DEAD_TOKENS[1], "ex-ops", "UPDATE staff SET roles = 'registrar' WHERE staff_id = ?"),
+        (DEAD_TOKENS[2], "old-ops", "UPDATE ops_tokens SET expires_at = '2026-01-01T00:00:00.000Z'"
+         " WHERE created_by = ?"),
+    ):  # fmt: skip
+        maker = await env.add_staff(staff_id, "ops")
+        made = await env.client.post("/ops/api/tokens", json={"name": staff_id}, headers=maker)
+        out[name] = {"Authorization": f"Bearer {(await made.json())['token']}"}
+        await env.core.db.execute(change, (staff_id,))
+    out[DEAD_TOKENS[3]] = {**local, "X-Forwarded-For": "203.0.113.9"}
+    return out
 
 
 def allowed(rule: Rule, identity: str) -> bool:
