@@ -19,6 +19,7 @@ from issuance_server.api_errors import ApiError
 from issuance_server.audit import Actor, erase_subjects_before
 from issuance_server.clock import JST, jst_now, to_iso, utc_now_iso
 from issuance_server.core import ServerCore
+from issuance_server.four_eyes import check_approver
 
 
 def cutoff_of(before: str, retention_days: int, today: date) -> datetime:
@@ -79,9 +80,11 @@ async def approve_purge(core: ServerCore, actor: Actor, purge_id: int) -> dict[s
         raise ApiError(404, "purge_unknown", f"no purge request {purge_id}")
     if row["status"] != "requested":
         raise ApiError(409, "purge_not_pending", f"purge {purge_id} is {row['status']}")
-    if row["requested_by"] == actor.actor_id:
-        await core.audit.append(actor, "purge_approve", "refused_own_request", None, purge_id=purge_id)
-        raise ApiError(409, "approver_is_requester", "another administrator must approve your own request")
+    try:
+        await check_approver(core.db, actor.actor_id, row["requested_by"])
+    except ApiError as exc:
+        await core.audit.append(actor, "purge_approve", f"refused_{exc.code}", None, purge_id=purge_id)
+        raise
     cutoff = to_iso(cutoff_of(row["before"], core.settings.retention_days, jst_now().date()))
     await core.db.execute("PRAGMA secure_delete = ON")  # deleted content is overwritten in the file
     try:

@@ -1,5 +1,5 @@
-"""``konbini-demo --desk``: the city-hall desk in headless Chromium, end to end. An administrator creates a
-clerk in the desk's pages; the clerk enrols TOTP from the QR page and logs in, finds the demo resident and
+"""``konbini-demo --desk``: the city-hall desk in headless Chromium, end to end. An administrator asks for a
+clerk's account in the desk's pages and a second administrator approves it (four eyes); the clerk enrols TOTP from the QR page and logs in, finds the demo resident and
 registers their card and PIN through the vpcd reader with the PIN typed on the customer display; the
 resident gets a certificate at a kiosk; an auditor downloads the month's review as a PDF."""
 
@@ -27,15 +27,20 @@ def run_desk_demo(stack: Stack, card: Path, pin: str, out: Path) -> str:
     url, customer_url = stack.start_desk()
     step(f"desk app on {url}, customer display on {customer_url}")
     with browser() as chromium:
-        step(f"the administrator {STAFF_ID} logs in (password + TOTP) and creates the clerk {CLERK}")
+        step(f"the administrator {STAFF_ID} logs in (password + TOTP) and asks for the clerk {CLERK}")
         admin = DeskPages(chromium, url, customer_url)
         admin.log_in(STAFF_ID, STAFF_PASSWORD, stack.authenticator().code())
         admin.wait_page("search")
-        if f"{CLERK}: created" not in admin.create_staff(
-            CLERK, "窓口 デモ", ["registrar", "counter"], CLERK_PASSWORD
-        ):
-            raise ServiceError(f"the desk did not create {CLERK}")
-        staff = admin.clerk.locator("#staff tbody tr").count()
+        if f"{CLERK}: asked for" not in admin.create_staff(CLERK, "窓口 デモ", ["registrar", "counter"]):
+            raise ServiceError(f"the desk did not take the request for {CLERK}")
+        second, second_password = stack.second_admin()
+        step(f"a second administrator ({second}, made with konbini-clerk bootstrap) approves it at the desk")
+        approver = DeskPages(chromium, url, customer_url)
+        approver.first_login(second, second_password)
+        if f"{CLERK}: 承認しました" not in approver.approve_staff(CLERK, CLERK_PASSWORD):
+            raise ServiceError(f"the second administrator could not approve {CLERK}")
+        staff = approver.clerk.locator("#staff tbody tr").count()
+        approver.close()
 
         step(f"{CLERK} logs in for the first time: enrols TOTP from the QR page, gets the recovery codes")
         desk = DeskPages(chromium, url, customer_url)

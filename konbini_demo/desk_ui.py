@@ -89,15 +89,26 @@ class DeskPages:
         self.clerk.wait_for_selector(".notice, .error", timeout=60_000)
         return self.clerk.inner_text(".notice, .error")
 
-    def create_staff(self, staff_id: str, name: str, roles: list[str], password: str) -> str:
+    def create_staff(self, staff_id: str, name: str, roles: list[str]) -> str:
+        """Ask for a new account (another administrator approves it); the page's text."""
         self.clerk.goto(f"{self.url}/admin/staff")
         self.wait_page("staff")
         self.clerk.fill("#new-staff-id", staff_id)
         self.clerk.fill("#new-name", name)
         for role in roles:
             self.clerk.check(f"#new-staff input[name=roles][value={role}]")
-        self.clerk.fill("#new-password", password)
         self.submit("#new-staff")
+        self.wait_page("staff")
+        return self.clerk.inner_text("main")
+
+    def approve_staff(self, staff_id: str, password: str | None = None) -> str:
+        """Approve what another administrator asked for ``staff_id`` (a new account: with its temporary
+        password); the page's text."""
+        self.clerk.goto(f"{self.url}/admin/staff")
+        self.wait_page("staff")
+        if password is not None:
+            self.clerk.fill(f"#temp-{staff_id}", password)
+        self.submit(f"#approve-{staff_id}")
         self.wait_page("staff")
         return self.clerk.inner_text("main")
 

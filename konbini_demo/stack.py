@@ -21,6 +21,7 @@ from wire.http_json import JsonClient
 
 STAFF_ID = "demo-clerk"
 STAFF_PASSWORD = "demo-clerk-password-0001"  # synthetic, for the demo's throwaway data folder only
+SECOND_ADMIN, SECOND_ADMIN_PASSWORD = "demo-admin-2", "demo-admin-2-password-01"  # synthetic, likewise
 KIOSK_ID = "kiosk-001"
 VPCD_READERS = {35963: "Virtual PCD 00 00", 35964: "Virtual PCD 00 01"}
 
@@ -138,6 +139,20 @@ class Stack:
         self.staff_session_file.write_text(token)
         self.staff_session_file.chmod(0o600)
         return token
+
+    def second_admin(self) -> tuple[str, str]:
+        """A second administrator, made as a city makes one while only one exists: ``konbini-clerk
+        bootstrap`` on the server machine (once); (its id, its password). It enrols its second factor at
+        its first login."""
+        marker = self.root / "second-admin.made"
+        if not marker.exists():
+            run(
+                ["registration.cli", "--staff-id", SECOND_ADMIN, "bootstrap", "--data-dir", str(self.server_dir),
+                 "--roles", "admin", "--name", "第二管理者"],
+                env={"KONBINI_STAFF_PASSWORD": SECOND_ADMIN_PASSWORD},
+            )  # fmt: skip
+            marker.touch()
+        return SECOND_ADMIN, SECOND_ADMIN_PASSWORD
 
     def clerk_env(self, pin: str | None = None) -> dict[str, str]:
         """The CLI tools' environment as the demo clerk (their kept session, renewed when needed)."""

@@ -1,4 +1,6 @@
-"""Create the first staff account directly in the database (run on the server machine, once)."""
+"""Create staff accounts directly in the database, on the server machine (physical access, audited): the
+first account, and a second administrator while only one exists (the desk's four-eyes rule needs two, and
+never makes the second from the web)."""
 
 from __future__ import annotations
 
@@ -38,11 +40,24 @@ def bootstrap_staff(settings: Settings, staff_id: str, name: str, password: str,
         empty = conn.execute("SELECT 1 FROM audit_log LIMIT 1").fetchone() is None
         CheckpointLog(settings.audit_checkpoints_path, secrets.audit_signing_key).begin(trail_is_empty=empty)
         conn.execute("BEGIN IMMEDIATE")
-        if conn.execute("SELECT COUNT(*) FROM staff").fetchone()[0]:
+        staff = conn.execute("SELECT COUNT(*) FROM staff").fetchone()[0]
+        admins = conn.execute(
+            "SELECT COUNT(*) FROM staff WHERE active = 1 AND ',' || roles || ',' LIKE '%,admin,%'"
+        ).fetchone()[0]
+        second_admin = bool(staff) and admins <= 1 and "admin" in roles
+        if staff and not second_admin:
             conn.execute("ROLLBACK")
-            raise BootstrapError("staff accounts exist already; the first account is created only once")
+            raise BootstrapError(
+                "staff accounts exist already: this command makes only the first account, or a second"
+                " administrator (roles including admin) while only one exists; other accounts are asked for"
+                " at the desk and approved by a second administrator"
+            )
+        if conn.execute("SELECT 1 FROM staff WHERE staff_id = ?", (staff_id,)).fetchone():
+            conn.execute("ROLLBACK")
+            raise BootstrapError(f"staff account {staff_id} exists already")
         conn.execute(
-            "INSERT INTO staff (staff_id, display_name, roles, password_hash, created_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO staff (staff_id, display_name, roles, password_hash, created_at, created_by)"
+            " VALUES (?, ?, ?, ?, ?, 'bootstrap')",
             (staff_id, name, ",".join(roles), pw_hash, utc_now_iso()),
         )
         append_sync(
@@ -52,6 +67,7 @@ def bootstrap_staff(settings: Settings, staff_id: str, name: str, password: str,
             "staff_bootstrap",
             "ok",
             roles=roles,
+            second_admin=second_admin,
         )
         conn.execute("COMMIT")
     finally:

@@ -86,27 +86,41 @@ def cmd_staff(args: argparse.Namespace) -> int:
         for s in client.call("GET", base)["staff"]:
             flags = [f for f, on in (("inactive", not s["active"]), ("LOCKED", s["locked"])) if on]
             factor = "totp" if s["second_factor"] else "no second factor yet"
+            if s["pending_roles"] is not None:
+                flags.append(
+                    f"waiting for approval: {','.join(s['pending_roles'])} (asked by {s['pending_by']})"
+                )
             print(f"{s['staff_id']}\t{','.join(s['roles'])}\t{factor}\t{' '.join(flags)}")
         return 0
     if not args.target:
         raise SystemExit(f"error: staff {args.action} needs the staff id (STAFF_ID)")
     target = f"{base}/{args.target}"
     if args.action == "add":
-        password = ask("KONBINI_NEW_STAFF_PASSWORD", f"temporary password for {args.target}: ")
         body = {
             "staff_id": args.target,
             "display_name": args.name or args.target,
             "roles": args.roles.split(","),
-            "password": password,
         }
         client.call("POST", base, body)
-        print(
-            f"staff account {args.target} created ({args.roles}); they enrol their second factor at first login"
-        )
+        print(f"staff account {args.target} asked for ({args.roles}): another administrator approves it")
+    elif args.action == "approve":
+        pending = {s["staff_id"]: s for s in client.call("GET", base)["staff"]}.get(args.target)
+        answer: dict[str, object] = {}
+        if pending is not None and not pending["roles"]:  # a new account: the approver sets its password
+            answer["password"] = ask("KONBINI_NEW_STAFF_PASSWORD", f"temporary password for {args.target}: ")
+        approved = client.call("POST", f"{target}/approve", answer)
+        print(f"{args.target}: {','.join(approved['roles'])} in force; hand over the temporary password")
+    elif args.action == "reject":
+        client.call("POST", f"{target}/reject")
+        print(f"{args.target}: the roles asked for are dropped")
     elif args.action == "roles":
-        print(
-            f"{args.target}: {','.join(client.call('PATCH', target, {'roles': args.roles.split(',')})['roles'])}"
+        changed = client.call("PATCH", target, {"roles": args.roles.split(",")})
+        waiting = (
+            f" (waiting for approval: {','.join(changed['pending_roles'])})"
+            if changed["pending_roles"]
+            else ""
         )
+        print(f"{args.target}: {','.join(changed['roles'])}{waiting}")
     elif args.action in ("deactivate", "activate"):
         client.call("PATCH", target, {"active": args.action == "activate"})
         print(f"{args.target} {args.action}d")
@@ -246,7 +260,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="this desk computer's name, recorded in the audit log beside its address ($KONBINI_TERMINAL, else the host name)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("bootstrap", help="create the first staff account (on the server machine)")
+    p = sub.add_parser(
+        "bootstrap",
+        help="create the first staff account, or a second administrator while only one exists (on the server"
+        " machine)",
+    )
     p.add_argument("--config", type=Path, help="the server's TOML settings file (default: $KONBINI_CONFIG)")
     p.add_argument("--data-dir", type=Path, help="the server's data folder (default: from the settings, var)")
     p.add_argument("--name", default="初期管理者", help="the account's display name")
@@ -270,9 +288,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_totp_confirm)
     p = sub.add_parser("staff", help="staff administration (role admin)")
     p.add_argument(
-        "action", choices=["list", "add", "roles", "deactivate", "activate", "password", "reset-totp", "unlock"],
-        help="what to do; add and password take the temporary password from $KONBINI_NEW_STAFF_PASSWORD or a prompt",
-    )  # fmt: skip
+        "action",
+        choices=[
+            "list",
+            "add",
+            "approve",
+            "reject",
+            "roles",
+            "deactivate",
+            "activate",
+            "password",
+            "reset-totp",
+            "unlock",
+        ],
+        help="what to do (add and roles granting more wait for another administrator's approve); approving a"
+        " new account and password take the temporary password from $KONBINI_NEW_STAFF_PASSWORD or a prompt",
+    )
     p.add_argument("target", nargs="?", metavar="STAFF_ID", help="the staff member (all but list)")
     p.add_argument("--name", default="", help="add: the display name (default: the staff id)")
     p.add_argument("--roles", default="registrar", help=f"add, roles: comma-separated of {', '.join(ROLES)}")

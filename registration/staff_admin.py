@@ -1,19 +1,27 @@
 """Staff administration by staff holding the ``admin`` role (``/clerk/api/admin/staff``): create staff,
 assign roles, set a temporary password, reset a second factor, lift a lockout, deactivate. Every change is
 audited under the administrator's name. No administrator changes their own account (so there is always
-another administrator left who can, and no one widens or hides their own access)."""
+another administrator left who can, and no one widens or hides their own access).
+
+Four eyes (``issuance_server.four_eyes``): a new account and every role grant wait until a second,
+independent administrator approves; that administrator, not the one who asked, sets the new account's
+temporary password and hands it over. Taking roles away and deactivating act at once. The first
+administrator, and a second one while only one exists, come from ``konbini-clerk bootstrap`` on the server
+machine, never from here."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from aiohttp import web
 
 from issuance_server.access import actor_of, allow, staff
-from issuance_server.api_errors import ApiError, field, json_response, read_json
+from issuance_server.api_errors import ApiError, clip, field, json_response, read_json
 from issuance_server.clock import utc_now_iso
 from issuance_server.core import ServerCore, core_of
 from issuance_server.database import Transaction
+from issuance_server.four_eyes import check_approver
 from issuance_server.secret_hashing import STAFF_PASSWORD
 from registration import second_factor
 from registration.staff_auth import ROLES, check_staff_id, lift_lockout
@@ -32,7 +40,7 @@ def check_password_rule(password: str) -> str:
 def check_roles(roles: list[str]) -> list[str]:
     bad = [r for r in roles if r not in ROLES]
     if bad or not roles:
-        raise ValueError(f"roles: one or more of {', '.join(ROLES)} (not {', '.join(bad) or 'none'})")
+        raise ValueError(f"roles: one or more of {', '.join(ROLES)} (not {clip(', '.join(bad)) or 'none'})")
     return sorted(set(roles), key=ROLES.index)
 
 
@@ -63,24 +71,40 @@ def _target(request: web.Request) -> str:
     return staff_id
 
 
+def _split(roles: str | None) -> list[str]:
+    return [r for r in (roles or "").split(",") if r]
+
+
 async def _existing(tx: Transaction, staff_id: str) -> dict[str, Any]:
-    row = await tx.fetchone("SELECT staff_id, roles, active FROM staff WHERE staff_id = ?", (staff_id,))
+    row = await tx.fetchone(
+        "SELECT staff_id, roles, active, pending_roles, pending_by FROM staff WHERE staff_id = ?", (staff_id,)
+    )
     if row is None:
         raise ApiError(404, "staff_unknown", f"no staff account {staff_id}")
-    return {"staff_id": row["staff_id"], "roles": row["roles"].split(","), "active": bool(row["active"])}
+    return {
+        "staff_id": row["staff_id"],
+        "roles": _split(row["roles"]),
+        "active": bool(row["active"]),
+        "pending_roles": _split(row["pending_roles"]) if row["pending_roles"] is not None else None,
+        "pending_by": row["pending_by"],
+    }
 
 
 async def staff_list(core: ServerCore) -> list[dict[str, Any]]:
     rows = await core.db.fetchall(
         "SELECT staff_id, display_name, roles, active, locked_at, failed_logins, totp_secret IS NOT NULL AS"
-        " totp, created_at, (SELECT count(*) FROM staff_recovery_codes c WHERE c.staff_id = staff.staff_id"
-        " AND used_at IS NULL) AS recovery_codes_left FROM staff ORDER BY staff_id"
+        " totp, created_at, created_by, pending_roles, pending_by, (SELECT count(*) FROM staff_recovery_codes c"
+        " WHERE c.staff_id = staff.staff_id AND used_at IS NULL) AS recovery_codes_left FROM staff"
+        " ORDER BY staff_id"
     )
     return [
         {
             "staff_id": r["staff_id"],
             "display_name": r["display_name"],
-            "roles": r["roles"].split(","),
+            "roles": _split(r["roles"]),
+            "pending_roles": _split(r["pending_roles"]) if r["pending_roles"] is not None else None,
+            "pending_by": r["pending_by"],
+            "created_by": r["created_by"],
             "active": bool(r["active"]),
             "locked": r["locked_at"] is not None,
             "second_factor": bool(r["totp"]),
@@ -100,9 +124,15 @@ async def list_staff(request: web.Request) -> web.Response:
 @routes.post("/api/admin/staff")
 @allow(ADMIN)
 async def create_staff(request: web.Request) -> web.Response:
-    """A new staff member with a temporary password; they enrol their second factor at the first login."""
+    """Ask for a new staff member: no roles and no password until another administrator approves (and sets
+    the temporary password); they enrol their second factor at the first login."""
     core, actor = core_of(request), actor_of(request)
     data = await read_json(request, core.settings.max_body_bytes)
+    if "password" in data:
+        raise ApiError(
+            400, "bad_field", "password: the administrator who approves the account sets it (four eyes)",
+            field="password",
+        )  # fmt: skip
     try:
         staff_id = check_staff_id(field(data, "staff_id", str))
     except ValueError as exc:
@@ -110,17 +140,23 @@ async def create_staff(request: web.Request) -> web.Response:
     name = field(data, "display_name", str).strip()
     if not name or len(name) > 100:
         raise ApiError(400, "bad_field", "display_name: 1-100 characters", field="display_name")
-    roles, password = _roles(data), _password(data)
-    pw_hash = await core.hasher.hash(STAFF_PASSWORD, password)
+    roles = _roles(data)
+    unusable = await core.hasher.hash(STAFF_PASSWORD, secrets.token_urlsafe(32))  # no one knows it
+    now = utc_now_iso()
     async with core.db.transaction() as tx:
         if await tx.fetchone("SELECT 1 FROM staff WHERE staff_id = ?", (staff_id,)):
             raise ApiError(409, "staff_exists", f"staff account {staff_id} exists already")
         await tx.execute(
-            "INSERT INTO staff (staff_id, display_name, roles, password_hash, created_at) VALUES (?, ?, ?, ?, ?)",
-            (staff_id, name, ",".join(roles), pw_hash, utc_now_iso()),
+            "INSERT INTO staff (staff_id, display_name, roles, password_hash, created_at, created_by,"
+            " pending_roles, pending_by, pending_at) VALUES (?, ?, '', ?, ?, ?, ?, ?, ?)",
+            (staff_id, name, unusable, now, actor.actor_id, ",".join(roles), actor.actor_id, now),
         )
-        await core.audit.append_in(tx, actor, "staff_create", "ok", None, staff_id=staff_id, roles=roles)
-    return json_response({"staff_id": staff_id, "roles": roles, "second_factor": False}, status=201)
+        await core.audit.append_in(
+            tx, actor, "staff_create", "requested", None, staff_id=staff_id, roles=roles
+        )
+    return json_response(
+        {"staff_id": staff_id, "roles": [], "pending_roles": roles, "second_factor": False}, status=201
+    )
 
 
 @routes.patch("/api/admin/staff/{staff_id}")
@@ -132,15 +168,26 @@ async def change_staff(request: web.Request) -> web.Response:
     data = await read_json(request, core.settings.max_body_bytes)
     unknown = sorted(set(data) - {"roles", "active"})
     if unknown:
-        raise ApiError(400, "bad_field", f"only roles and active can be changed, not {', '.join(unknown)}")
+        raise ApiError(
+            400, "bad_field", f"only roles and active can be changed, not {clip(', '.join(unknown))}"
+        )
     roles = _roles(data) if "roles" in data else None
     active = field(data, "active", bool) if "active" in data else None
     if roles is None and active is None:
         raise ApiError(400, "bad_field", "give roles and/or active")
     async with core.db.transaction() as tx:
         before = await _existing(tx, staff_id)
-        if roles is not None:
-            await tx.execute("UPDATE staff SET roles = ? WHERE staff_id = ?", (",".join(roles), staff_id))
+        if roles is not None and set(roles) <= set(before["roles"]):  # taking roles away acts at once
+            await tx.execute(
+                "UPDATE staff SET roles = ?, pending_roles = NULL, pending_by = NULL, pending_at = NULL"
+                " WHERE staff_id = ?",
+                (",".join(roles), staff_id),
+            )
+        elif roles is not None:  # a grant waits for another administrator
+            await tx.execute(
+                "UPDATE staff SET pending_roles = ?, pending_by = ?, pending_at = ? WHERE staff_id = ?",
+                (",".join(roles), actor.actor_id, utc_now_iso(), staff_id),
+            )
         if active is not None:
             await tx.execute("UPDATE staff SET active = ? WHERE staff_id = ?", (int(active), staff_id))
             if not active:
@@ -148,6 +195,67 @@ async def change_staff(request: web.Request) -> web.Response:
         after = await _existing(tx, staff_id)
         await core.audit.append_in(
             tx, actor, "staff_change", "ok", None, staff_id=staff_id, before=before, after=after
+        )
+    return json_response(after)
+
+
+@routes.post("/api/admin/staff/{staff_id}/approve")
+@allow(ADMIN)
+async def approve(request: web.Request) -> web.Response:
+    """Put the roles another administrator asked for in force. A new account needs ``password``: the
+    temporary password the approver sets and hands over."""
+    core, actor = core_of(request), actor_of(request)
+    staff_id = _target(request)
+    data = await read_json(request, core.settings.max_body_bytes)
+    async with core.db.transaction(write=False) as tx:
+        before = await _existing(tx, staff_id)
+    if before["pending_roles"] is None:
+        raise ApiError(409, "nothing_pending", f"{staff_id} has no roles waiting for approval")
+    try:
+        await check_approver(core.db, actor.actor_id, before["pending_by"])
+    except ApiError as exc:
+        await core.audit.append(actor, "staff_approve", f"refused_{exc.code}", None, staff_id=staff_id)
+        raise
+    new_account = not before["roles"]
+    if new_account:
+        pw_hash = await core.hasher.hash(STAFF_PASSWORD, _password(data))
+    elif "password" in data:
+        raise ApiError(400, "bad_field", "password: only for a new account", field="password")
+    async with core.db.transaction() as tx:
+        changed = await tx.execute(
+            "UPDATE staff SET roles = pending_roles, pending_roles = NULL, pending_by = NULL, pending_at = NULL"
+            " WHERE staff_id = ? AND pending_roles = ? AND pending_by = ?",
+            (staff_id, ",".join(before["pending_roles"]), before["pending_by"]),
+        )
+        if not changed:
+            raise ApiError(409, "nothing_pending", f"{staff_id}'s request changed meanwhile: look again")
+        if new_account:
+            await tx.execute("UPDATE staff SET password_hash = ? WHERE staff_id = ?", (pw_hash, staff_id))
+        after = await _existing(tx, staff_id)
+        await core.audit.append_in(
+            tx, actor, "staff_approve", "ok", None, staff_id=staff_id, requested_by=before["pending_by"],
+            roles=after["roles"], new_account=new_account,
+        )  # fmt: skip
+    return json_response(after)
+
+
+@routes.post("/api/admin/staff/{staff_id}/reject")
+@allow(ADMIN)
+async def reject(request: web.Request) -> web.Response:
+    """Drop the roles waiting for approval (the one who asked may withdraw them too)."""
+    core, actor = core_of(request), actor_of(request)
+    staff_id = _target(request)
+    async with core.db.transaction() as tx:
+        before = await _existing(tx, staff_id)
+        if before["pending_roles"] is None:
+            raise ApiError(409, "nothing_pending", f"{staff_id} has no roles waiting for approval")
+        await tx.execute(
+            "UPDATE staff SET pending_roles = NULL, pending_by = NULL, pending_at = NULL WHERE staff_id = ?",
+            (staff_id,),
+        )
+        after = await _existing(tx, staff_id)
+        await core.audit.append_in(
+            tx, actor, "staff_reject", "ok", None, staff_id=staff_id, requested_by=before["pending_by"]
         )
     return json_response(after)
 

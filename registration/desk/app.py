@@ -511,14 +511,15 @@ async def staff_create(request: web.Request) -> web.Response:
     _needs(request, "admin")
     form = await request.post()
     body = {"staff_id": str(form.get("staff_id", "")).strip(), "display_name": str(form.get("display_name", "")),
-            "roles": [str(r) for r in form.getall("roles", [])], "password": str(form.get("password", ""))}  # fmt: skip
+            "roles": [str(r) for r in form.getall("roles", [])]}  # fmt: skip
     try:
         await _call(request, "POST", "/clerk/api/admin/staff", body=body)
     except HttpError as exc:
         return await _staff_page(request, _page_status(exc), error=_error_text(exc))
     return await _staff_page(
-        request, notice=f"{body['staff_id']}: created; they enrol their second factor at first login"
-    )
+        request, notice=f"{body['staff_id']}: asked for; another administrator approves it and sets the temporary"
+        " password"
+    )  # fmt: skip
 
 
 @routes.post("/admin/staff/{staff_id}")
@@ -535,13 +536,18 @@ async def staff_change(request: web.Request) -> web.Response:
             await _call(
                 request, "PATCH", f"/clerk/api/admin/staff/{staff_id}", body={"active": action == "activate"}
             )
-        elif action in ("unlock", "totp-reset"):
+        elif action in ("unlock", "totp-reset", "reject"):
             await _call(request, "POST", f"/clerk/api/admin/staff/{staff_id}/{action}")
+        elif action == "approve":
+            answer = {"password": str(form["password"])} if "password" in form else {}
+            await _call(request, "POST", f"/clerk/api/admin/staff/{staff_id}/approve", body=answer)
         else:
             return await _staff_page(request, 400, error="choose an action")
     except HttpError as exc:
         return await _staff_page(request, _page_status(exc), error=_error_text(exc))
-    return await _staff_page(request, notice=f"{staff_id}: {ADMIN_ACTIONS.get(action, 'roles changed')}")
+    done = {"approve": "承認しました approved", "reject": "取り下げました rejected",
+            "roles": "役割を変更（追加は承認待ち） roles changed (added ones wait for approval)"}  # fmt: skip
+    return await _staff_page(request, notice=f"{staff_id}: {ADMIN_ACTIONS.get(action) or done[action]}")
 
 
 async def _ops_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:

@@ -40,10 +40,16 @@ def test_a_new_clerk_enrols_finds_unmasks_and_registers_a_card_with_the_pin_type
     admin = DeskPages(chromium, url, customer_url, with_axe=True)
     admin.log_in(STAFF_ID, STAFF_PASSWORD, stack.authenticator().code())
     admin.wait_page("search")
-    made = admin.create_staff(CLERK, "窓口 花子", ["registrar", "counter", "mynumber"], PASSWORD)
-    assert f"{CLERK}: created" in made
+    made = admin.create_staff(CLERK, "窓口 花子", ["registrar", "counter", "mynumber"])
+    assert f"{CLERK}: asked for" in made
+    assert admin.clerk.locator(f"#approve-{CLERK}").count() == 0  # not for one's own request
     assert admin.axe_violations() == []
     admin.close()
+    second = DeskPages(chromium, url, customer_url, with_axe=True)
+    second.first_login(*stack.second_admin())
+    assert f"{CLERK}: 承認しました" in second.approve_staff(CLERK, PASSWORD)
+    assert second.axe_violations() == []
+    second.close()
 
     desk = DeskPages(chromium, url, customer_url, with_axe=True)
     _, codes = desk.first_login(CLERK, PASSWORD)

@@ -161,16 +161,22 @@ async def test_an_administrator_creates_staff_and_changes_their_roles_at_the_des
     assert refused.status == 403  # clerk1 is no administrator
     await desk.post("/logout", {})
     await log_in_as(desk, env, "admin9", "admin")
-    form = {"staff_id": "new-clerk", "display_name": "新任", "roles": "counter", "password": STAFF_PASSWORD}
+    form = {"staff_id": "new-clerk", "display_name": "新任", "roles": "counter"}
     status, text = await desk.post("/admin/staff", form, "/admin/staff")
-    assert status == 200 and "new-clerk: created" in text
+    assert status == 200 and "new-clerk: asked for" in text
+    assert 'id="approve-new-clerk"' not in text  # not for one's own request
+    await desk.post("/logout", {})
+    await log_in_as(desk, env, "admin8", "admin")
+    approve = {"action": "approve", "password": STAFF_PASSWORD}
+    status, text = await desk.post("/admin/staff/new-clerk", approve, "/admin/staff")
+    assert status == 200 and "new-clerk: 承認しました" in text, text
     status, text = await desk.post(
         "/admin/staff/new-clerk", {"action": "roles", "roles": "registrar"}, "/admin/staff"
     )
     assert status == 200
-    row = await env.core.db.fetchone("SELECT roles FROM staff WHERE staff_id = 'new-clerk'")
-    assert row is not None and row["roles"] == "registrar"
-    status, text = await desk.post("/admin/staff/admin9", {"action": "deactivate"}, "/admin/staff")
+    row = await env.core.db.fetchone("SELECT roles, pending_roles FROM staff WHERE staff_id = 'new-clerk'")
+    assert row is not None and (row["roles"], row["pending_roles"]) == ("counter", "registrar")
+    status, text = await desk.post("/admin/staff/admin8", {"action": "deactivate"}, "/admin/staff")
     assert status == 400 and "own_account" in text
 
 

@@ -11,6 +11,18 @@ from registration import second_factor
 from tests.server.conftest import STAFF_PASSWORD, Env
 
 
+async def a_new_account(env: Env, staff_id: str, roles: list[str]) -> dict[str, str]:
+    """Asked for by admin1, approved by admin2 with the temporary password (four eyes); admin1's headers."""
+    asker, approver = await env.add_staff("admin1", "admin"), await env.add_staff("admin2", "admin")
+    new = {"staff_id": staff_id, "display_name": "新任", "roles": roles}
+    assert (await env.client.post("/clerk/api/admin/staff", json=new, headers=asker)).status == 201
+    approved = await env.client.post(
+        f"/clerk/api/admin/staff/{staff_id}/approve", json={"password": STAFF_PASSWORD}, headers=approver
+    )
+    assert approved.status == 200, await approved.text()
+    return asker
+
+
 async def login_as(env: Env, staff_id: str, **second: str) -> Any:
     return await env.client.post(
         "/clerk/api/login", json={"staff_id": staff_id, "password": STAFF_PASSWORD, **second}
@@ -47,9 +59,7 @@ async def test_five_wrong_codes_lock_the_account_like_wrong_passwords(env: Env) 
 
 
 async def test_recovery_codes_work_once_each(env: Env) -> None:
-    admin = await env.add_staff("admin1", "admin")
-    new = {"staff_id": "clerk2", "display_name": "新任", "roles": ["registrar"], "password": STAFF_PASSWORD}
-    assert (await env.client.post("/clerk/api/admin/staff", json=new, headers=admin)).status == 201
+    admin = await a_new_account(env, "clerk2", ["registrar"])
     resp = await env.client.post(
         "/clerk/api/totp/enrol", json={"staff_id": "clerk2", "password": STAFF_PASSWORD}
     )
@@ -65,9 +75,7 @@ async def test_recovery_codes_work_once_each(env: Env) -> None:
 
 
 async def test_enrolment_is_shown_once_and_confirmed_by_a_code(env: Env) -> None:
-    admin = await env.add_staff("admin1", "admin")
-    new = {"staff_id": "clerk3", "display_name": "新任", "roles": ["counter"], "password": STAFF_PASSWORD}
-    await env.client.post("/clerk/api/admin/staff", json=new, headers=admin)
+    await a_new_account(env, "clerk3", ["counter"])
     before = await login_as(env, "clerk3", totp_code="000000")
     assert before.status == 403 and (await before.json())["error"]["code"] == "totp_enrolment_required"
     early = {"staff_id": "clerk3", "password": STAFF_PASSWORD, "totp_code": "000000"}
@@ -93,7 +101,7 @@ async def test_enrolment_is_shown_once_and_confirmed_by_a_code(env: Env) -> None
 
 
 async def test_only_an_administrator_manages_staff(env: Env) -> None:
-    new = {"staff_id": "x1", "display_name": "x", "roles": ["counter"], "password": STAFF_PASSWORD}
+    new = {"staff_id": "x1", "display_name": "x", "roles": ["counter"]}
     resp = await env.client.post("/clerk/api/admin/staff", json=new, headers=env.clerk_headers)
     assert resp.status == 403 and (await resp.json())["error"]["code"] == "role_required"
 
@@ -109,9 +117,17 @@ async def test_an_administrator_changes_roles_resets_and_deactivates(env: Env) -
     resp = await env.client.patch(
         "/clerk/api/admin/staff/clerk4", json={"roles": ["counter", "mynumber"]}, headers=admin
     )
-    assert (await resp.json())["roles"] == ["counter", "mynumber"]
+    assert (await resp.json())["pending_roles"] == ["counter", "mynumber"]  # a grant waits
+    approver = await env.add_staff("admin2", "admin")
+    assert (
+        await env.client.post("/clerk/api/admin/staff/clerk4/approve", json={}, headers=approver)
+    ).status == 200
     me = await (await env.client.get("/clerk/api/me", headers=clerk)).json()
     assert me["roles"] == ["counter", "mynumber"]  # the open session sees the new roles at once
+    fewer = await env.client.patch(
+        "/clerk/api/admin/staff/clerk4", json={"roles": ["counter"]}, headers=admin
+    )
+    assert (await fewer.json())["roles"] == ["counter"]  # taking a role away acts at once
     assert (await env.client.post("/clerk/api/admin/staff/clerk4/totp-reset", headers=admin)).status == 200
     assert (await env.client.get("/clerk/api/me", headers=clerk)).status == 401  # its sessions ended
     after = await login_as(env, "clerk4", totp_code=Authenticator(seed).code())
@@ -123,7 +139,7 @@ async def test_an_administrator_changes_roles_resets_and_deactivates(env: Env) -
         "SELECT action, actor_id FROM audit_log WHERE action IN ('staff_change', 'totp_reset') ORDER BY seq"
     )
     assert [(r["action"], r["actor_id"]) for r in details] == [
-        ("staff_change", "admin1"), ("totp_reset", "admin1"), ("staff_change", "admin1")
+        ("staff_change", "admin1"), ("staff_change", "admin1"), ("totp_reset", "admin1"), ("staff_change", "admin1")
     ]  # fmt: skip
 
 
@@ -144,3 +160,54 @@ async def test_a_logout_ends_the_session(env: Env) -> None:
     resp = await env.client.post("/clerk/api/logout", headers=env.clerk_headers)
     assert resp.status == 200
     assert (await env.client.get("/clerk/api/me", headers=env.clerk_headers)).status == 401
+
+
+async def test_a_new_account_waits_for_a_second_independent_administrator(env: Env) -> None:
+    """M2: the asker cannot approve, nor an administrator account the asker made; the approver sets the
+    temporary password."""
+    asker = await env.add_staff("admin1", "admin")
+    with_password = {"staff_id": "pal", "display_name": "x", "roles": ["admin"], "password": STAFF_PASSWORD}
+    refused = await env.client.post("/clerk/api/admin/staff", json=with_password, headers=asker)
+    assert refused.status == 400 and (await refused.json())["error"]["field"] == "password"
+    del with_password["password"]
+    assert (await env.client.post("/clerk/api/admin/staff", json=with_password, headers=asker)).status == 201
+    assert (await login_as(env, "pal", totp_code="000000")).status == 401  # no usable password yet
+    own = await env.client.post(
+        "/clerk/api/admin/staff/pal/approve", json={"password": "p" * 12}, headers=asker
+    )
+    assert (await own.json())["error"]["code"] == "approver_is_requester"
+    puppet = await env.add_staff("puppet", "admin")  # an administrator account admin1 made
+    await env.core.db.execute("UPDATE staff SET created_by = 'admin1' WHERE staff_id = 'puppet'")
+    by_puppet = await env.client.post(
+        "/clerk/api/admin/staff/pal/approve", json={"password": "p" * 12}, headers=puppet
+    )
+    assert (await by_puppet.json())["error"]["code"] == "approver_made_by_requester"
+    approver = await env.add_staff("admin2", "admin")
+    no_password = await env.client.post("/clerk/api/admin/staff/pal/approve", json={}, headers=approver)
+    assert (await no_password.json())["error"]["field"] == "password"
+    ok = await env.client.post(
+        "/clerk/api/admin/staff/pal/approve", json={"password": STAFF_PASSWORD}, headers=approver
+    )
+    assert (await ok.json())["roles"] == ["admin"]
+    after = await login_as(env, "pal", totp_code="000000")
+    assert (await after.json())["error"]["code"] == "totp_enrolment_required"  # the password works now
+    refusals = await env.core.db.fetchall(
+        "SELECT result FROM audit_log WHERE action = 'staff_approve' ORDER BY seq"
+    )
+    assert [r["result"] for r in refusals] == [
+        "refused_approver_is_requester", "refused_approver_made_by_requester", "ok"
+    ]  # fmt: skip
+
+
+async def test_a_purge_is_not_approved_by_an_account_its_requester_made(env: Env) -> None:
+    requester = await env.add_staff("ops1", "ops")
+    puppet = await env.add_staff("puppet", "admin")
+    await env.core.db.execute("UPDATE staff SET created_by = 'ops1' WHERE staff_id = 'puppet'")
+    asked = await env.client.post(
+        "/clerk/api/purges", json={"before": "2019-04-01", "reason": "past retention"}, headers=requester
+    )
+    assert asked.status == 201, await asked.text()
+    approved = await env.client.post(
+        f"/clerk/api/purges/{(await asked.json())['purge_id']}/approve", headers=puppet
+    )
+    assert approved.status == 409 and (await approved.json())["error"]["code"] == "approver_made_by_requester"
