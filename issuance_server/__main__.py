@@ -6,24 +6,14 @@ import argparse
 import logging
 from pathlib import Path
 
-from aiohttp import web
-from aiohttp.abc import AbstractAccessLogger
-
 from issuance_server.app import make_app
-from issuance_server.http_server import serve
+from issuance_server.http_server import RouteAccessLogger, serve
 from issuance_server.process_memory import limit_arenas
 from issuance_server.server_tls import ensure_server_tls, registry_ssl
 from issuance_server.settings import describe, settings_or_exit
 from wire.cli import CommandParser
 from wire.files import private_files
 from wire.serving import ListenError
-
-
-class PathOnlyAccessLogger(AbstractAccessLogger):
-    """One line a request: method, path without its query string (which may name a resident), status, time."""
-
-    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        self.logger.info("%s %s %s %.1fms", request.method, request.path, response.status, time * 1000)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
             tls.context() if tls is not None else None,
             settings.header_timeout_s,
             lambda: print(f"konbini-server listening on {settings.server_url}", flush=True),
-            access_log_class=PathOnlyAccessLogger,
+            access_log_class=RouteAccessLogger,
         )
     except ListenError as exc:
         raise SystemExit(f"konbini-server: {exc}") from None

@@ -20,8 +20,20 @@ class ClientGone(Exception):
     """The client closed the connection before its request was whole."""
 
 
+ECHO_CHARS = 80  # the most of a request's own text an error message repeats
+MESSAGE_CHARS = 300  # the longest message: a backstop for text that reached one without clip()
+
+
+def clip(value: object, limit: int = ECHO_CHARS) -> str:
+    """``value`` as text for an error message, cut to ``limit`` characters with an ellipsis: every message
+    that repeats request input (a field's value, a path segment, a parser's complaint) passes it here."""
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, **details: Any) -> None:
+        message = clip(message, MESSAGE_CHARS)
         super().__init__(message)
         self.status = status
         self.code = code
@@ -92,6 +104,14 @@ def field(data: dict[str, Any], name: str, typ: type, *, required: bool = True, 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def route_of(request: web.BaseRequest) -> str:
+    """The route template a request matched (``/clerk/api/residents/{atena_no}/mynumber``), for logs: never
+    the concrete path, which may name a resident; ``(no route)`` when none matched."""
+    match = request.match_info if isinstance(request, web.Request) else None
+    resource = match.route.resource if match is not None else None
+    return resource.canonical if resource is not None else "(no route)"
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
@@ -99,7 +119,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except ApiError as exc:
         return exc.response()
     except ClientGone as exc:  # nobody is left to answer: one line, no traceback
-        log.info("%s %s: %s", request.method, request.path, exc)
+        log.info("%s %s: %s", request.method, route_of(request), exc)
         return ApiError(400, "client_gone", str(exc)).response()
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -114,5 +134,5 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             response.headers["Allow"] = exc.headers["Allow"]
         return response
     except Exception:
-        log.exception("internal error on %s %s", request.method, request.path)
+        log.exception("internal error on %s %s", request.method, route_of(request))
         return ApiError(500, "internal_error", "internal error; the incident was logged").response()

@@ -6,11 +6,11 @@ on a broken trail, and ops' acknowledgement.
   follow from the last one.
 - **Durable before signed.** The database commits with ``synchronous=NORMAL``: a commit reaches the WAL
   but is fsynced only at SQLite's own checkpoints, while checkpoint lines are fsynced. So the head is read
-  and the WAL and the database file are fsynced under the writer's lock before the line is signed: a
+  and made durable (a commit with ``synchronous=FULL``) under the writer's lock before the line is signed: a
   power cut loses only rows after the last checkpoint, which verification reads as never checkpointed,
   not as a truncation (a false alarm that would stop every kiosk).
-- **A broken trail holds the kiosks.** They are refused with ``audit_trail_broken`` and ``/healthz`` (to
-  ops) says what broke and where, until ops acknowledge it (``konbini-ops audit-acknowledge``): a row
+- **A broken trail holds the kiosks.** They are refused with ``audit_trail_broken`` and
+  ``/ops/api/status`` (``audit_hold``) says what broke and where, until ops acknowledge it (``konbini-ops audit-acknowledge``): a row
   and an ``acknowledge`` line record what was seen, and the trail is checked again from there on.
 """
 
@@ -18,51 +18,50 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sqlite3
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from issuance_server.audit import SYSTEM, Actor, AuditLog
 from issuance_server.audit_checkpoints import CheckpointLog
 from issuance_server.audit_verify import PROBLEMS, TrailReport, verify_tail, verify_trail
+from issuance_server.clock import utc_now_iso
 from issuance_server.database import Database, Transaction
 
 log = logging.getLogger("konbini.audit")
 _MAX_ACKNOWLEDGED = 5  # problems acknowledged in one go (each its own row and line)
 
 
-def _fsync(path: Path) -> None:
+def _make_durable(conn: sqlite3.Connection) -> None:
+    """Every commit so far on disk: one small commit with ``synchronous=FULL`` fsyncs the WAL, which holds
+    every earlier commit not yet copied into the (then fsynced) database file. Never an fsync through a
+    descriptor of our own: closing it would drop SQLite's POSIX locks on the file for the whole process."""
+    conn.execute("PRAGMA synchronous=FULL")
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return
-    try:
-        os.fsync(fd)
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT OR REPLACE INTO durability_mark (id, at) VALUES (1, ?)", (utc_now_iso(),))
+        conn.execute("COMMIT")
     finally:
-        os.close(fd)
+        conn.execute("PRAGMA synchronous=NORMAL")
 
 
-def _durable_rows(from_seq: int, db_path: Path, conn: sqlite3.Connection) -> list[sqlite3.Row]:
+def _durable_rows(from_seq: int, conn: sqlite3.Connection) -> list[sqlite3.Row]:
     """The rows from ``from_seq`` on, made durable: on the writer's thread, under its lock, so no commit
     lands between the read and the fsync."""
     rows = conn.execute("SELECT * FROM audit_log WHERE seq >= ? ORDER BY seq", (from_seq,)).fetchall()
-    _fsync(Path(f"{db_path}-wal"))
-    _fsync(db_path)
+    _make_durable(conn)
     return rows
 
 
-def _durable_head(db_path: Path, conn: sqlite3.Connection) -> sqlite3.Row:
+def _durable_head(conn: sqlite3.Connection) -> sqlite3.Row:
     row = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-    _fsync(Path(f"{db_path}-wal"))
-    _fsync(db_path)
+    _make_durable(conn)
     return row
 
 
 class AuditGuard:
-    def __init__(self, db: Database, db_path: Path, audit: AuditLog, key: bytes, checkpoints: CheckpointLog):
-        self._db, self._db_path, self._audit, self._key = db, db_path, audit, key
+    def __init__(self, db: Database, audit: AuditLog, key: bytes, checkpoints: CheckpointLog):
+        self._db, self._audit, self._key = db, audit, key
         self.checkpoints = checkpoints
         self.hold: TrailReport | None = None  # set while the trail is broken and not acknowledged
         self._lock = asyncio.Lock()
@@ -82,7 +81,7 @@ class AuditGuard:
         valid = [p for p in points if p.valid]
         from_seq = valid[-1].seq if valid else 0
         async with self._db.lock:
-            rows = await Transaction(self._db.conn).run(partial(_durable_rows, from_seq, self._db_path))
+            rows = await Transaction(self._db.conn).run(partial(_durable_rows, from_seq))
         return await asyncio.to_thread(verify_tail, rows, self._key, points), rows
 
     async def checkpoint(self) -> bool:
@@ -139,7 +138,7 @@ class AuditGuard:
                 note = {"problem": report.problem, "seq": report.seq if report.line is None else None,
                         "lines": [p.line for p in points if not p.valid]}  # fmt: skip
                 async with self._db.lock:
-                    head = await Transaction(self._db.conn).run(partial(_durable_head, self._db_path))
+                    head = await Transaction(self._db.conn).run(_durable_head)
                 await asyncio.to_thread(
                     self.checkpoints.append, int(head["seq"]), str(head["hash"]), "acknowledge", note
                 )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from issuance_server.api_errors import ApiError
+from issuance_server.api_errors import ApiError, clip
 from issuance_server.audit import Actor
 from issuance_server.clock import JST, to_iso, utc_now_iso
 from issuance_server.core import ServerCore
@@ -59,9 +59,9 @@ def month_range(month: str) -> tuple[datetime, datetime]:
     try:
         first = date.fromisoformat(f"{month}-01")
     except ValueError:
-        raise ValueError(f"month must be YYYY-MM, not {month!r}") from None
+        raise ValueError(f"month must be YYYY-MM, not {clip(month)!r}") from None
     if len(month) != 7:
-        raise ValueError(f"month must be YYYY-MM, not {month!r}")
+        raise ValueError(f"month must be YYYY-MM, not {clip(month)!r}")
     following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
     start = datetime.combine(first, time(0), JST)
     return start, datetime.combine(following, time(0), JST)

@@ -105,7 +105,7 @@ class ServerCore:
             secrets=secrets,
             hasher=SecretHasher(settings, secrets.pin_pepper, on_time=metrics.argon2),
             audit=audit,
-            guard=AuditGuard(db, settings.db_path, audit, secrets.audit_chain_key, checkpoints),
+            guard=AuditGuard(db, audit, secrets.audit_chain_key, checkpoints),
             replica=replica,
             card_trust=CardTrust(
                 settings.card_ca_cert, settings.crl_source is not None, settings.card_crl_max_stale_s

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from issuance_server.api_errors import clip
 from issuance_server.certificates.wareki import format_nendo
 from issuance_server.service_hours import ServiceCalendar
 from issuance_server.settings import Settings
@@ -368,7 +369,7 @@ def _juminhyo_refusal(req: IssueRequest, facts: Facts, policy: Policy) -> Refusa
         raise ValueError(f"scope must be one of {', '.join(JUMINHYO_SCOPES)}")
     unknown = req.options - set(JUMINHYO_OPTIONS)
     if unknown:
-        raise ValueError(f"unknown option {sorted(unknown)[0]!r}")
+        raise ValueError(f"unknown option {clip(sorted(unknown)[0])!r}")
     if "kojin_bango" in req.options and not policy.allow_kojin_bango:
         return REFUSALS["option_not_allowed"]
     try:

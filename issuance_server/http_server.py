@@ -16,16 +16,25 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
-from issuance_server.api_errors import ApiError
+from issuance_server.api_errors import ApiError, route_of
 from issuance_server.thread_names import named_pool
 from wire.serving import start_site, until_stopped
 
 log = logging.getLogger("konbini.http")
 
 ANSWER_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Server": "konbini"}
+
+
+class RouteAccessLogger(AbstractAccessLogger):
+    """One line a request: method, route template (never the path or query, which may name a resident),
+    status, time."""
+
+    def log(self, request: BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info("%s %s %s %.1fms", request.method, route_of(request), response.status, time * 1000)
 
 
 class _JsonErrors(RequestHandler):

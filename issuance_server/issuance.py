@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from issuance_server import payments, serials
-from issuance_server.api_errors import ApiError, field
+from issuance_server.api_errors import ApiError, clip, field
 from issuance_server.audit import Actor
 from issuance_server.certificates.fonts import MissingGlyphError, check_coverage
 from issuance_server.certificates.pades import sign_pdf
@@ -56,7 +56,7 @@ def request_from_body(data: dict[str, Any]) -> tuple[IssueRequest, list[str]]:
     or 宛名番号 at the counter)."""
     kind = field(data, "kind", str)
     if kind not in {k.value for k in CertificateKind}:
-        raise ApiError(400, ErrorCode.KIND_UNKNOWN, f"unknown certificate kind {kind!r}", field="kind")
+        raise ApiError(400, ErrorCode.KIND_UNKNOWN, f"unknown certificate kind {clip(kind)!r}", field="kind")
     options = field(data, "options", list, required=False, default=[])
     members = field(data, "members", list, required=False, default=[])
     if not all(isinstance(o, str) for o in options) or not all(isinstance(m, str) for m in members):

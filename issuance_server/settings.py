@@ -115,7 +115,8 @@ class Settings:
         900, "how long a locked staff account stays locked (konbini-ops staff-unlock lifts it sooner)"
     )
     staff_session_max_s: int = _s(
-        12 * 3600, "a staff session ends this many seconds after its login, however active (then log in again)"
+        12 * 3600,
+        "a staff session ends this many seconds after its login, however active (then log in again)",
     )
     argon2_time_cost: int = _s(2, "argon2id iterations (OWASP minimum: 2 with 19 MiB)")
     argon2_memory_kib: int = _s(19 * 1024, "argon2id memory, KiB (OWASP minimum: 19456)")

@@ -33,10 +33,11 @@ def run_desk_demo(stack: Stack, card: Path, pin: str, out: Path) -> str:
         admin.wait_page("search")
         if f"{CLERK}: asked for" not in admin.create_staff(CLERK, "窓口 デモ", ["registrar", "counter"]):
             raise ServiceError(f"the desk did not take the request for {CLERK}")
-        second, second_password = stack.second_admin()
+        second, second_password, device = stack.second_admin()
         step(f"a second administrator ({second}, made with konbini-clerk bootstrap) approves it at the desk")
         approver = DeskPages(chromium, url, customer_url)
-        approver.first_login(second, second_password)
+        approver.log_in(second, second_password, device.code())
+        approver.wait_page("search")
         if f"{CLERK}: 承認しました" not in approver.approve_staff(CLERK, CLERK_PASSWORD):
             raise ServiceError(f"the second administrator could not approve {CLERK}")
         staff = approver.clerk.locator("#staff tbody tr").count()

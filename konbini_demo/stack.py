@@ -55,6 +55,7 @@ class Stack:
         self.services: dict[str, Service] = {}
         self.server_settings = server_settings or {}
         self._authenticator: Authenticator | None = None
+        self._second_device: Authenticator | None = None
 
     @property
     def plain_http(self) -> bool:
@@ -140,19 +141,39 @@ class Stack:
         self.staff_session_file.chmod(0o600)
         return token
 
-    def second_admin(self) -> tuple[str, str]:
+    def second_admin(self) -> tuple[str, str, Authenticator]:
         """A second administrator, made as a city makes one while only one exists: ``konbini-clerk
-        bootstrap`` on the server machine (once); (its id, its password). It enrols its second factor at
-        its first login."""
-        marker = self.root / "second-admin.made"
-        if not marker.exists():
+        bootstrap`` on the server machine, its TOTP enrolled with the command-line tool (once); its id,
+        password and authenticator."""
+        seed = self.root / "second-admin.totp"
+        if not seed.exists():
             run(
                 ["registration.cli", "--staff-id", SECOND_ADMIN, "bootstrap", "--data-dir", str(self.server_dir),
                  "--roles", "admin", "--name", "第二管理者"],
                 env={"KONBINI_STAFF_PASSWORD": SECOND_ADMIN_PASSWORD},
             )  # fmt: skip
-            marker.touch()
-        return SECOND_ADMIN, SECOND_ADMIN_PASSWORD
+            env = self._second_admin_env()
+            device = Authenticator.from_enrolment(run(["registration.cli", "totp-enrol"], env=env).stdout)
+            run(["registration.cli", "totp-confirm"], env={**env, "KONBINI_TOTP_CODE": device.code()})
+            device.save(seed)
+            self._second_device = device
+        if self._second_device is None:
+            self._second_device = Authenticator.load(seed)
+        return SECOND_ADMIN, SECOND_ADMIN_PASSWORD, self._second_device  # one device: no code used twice
+
+    def _second_admin_env(self) -> dict[str, str]:
+        return {
+            "KONBINI_STAFF_ID": SECOND_ADMIN,
+            "KONBINI_STAFF_PASSWORD": SECOND_ADMIN_PASSWORD,
+            "KONBINI_SERVER": self.server_url,
+            "KONBINI_SERVER_CA": str(self.server_ca),
+            "KONBINI_STAFF_SESSION": str(self.root / "second-admin.session"),
+        }
+
+    def second_admin_env(self) -> dict[str, str]:
+        """The command-line tools' environment as the second administrator (a fresh code for a login)."""
+        _, _, device = self.second_admin()
+        return {**self._second_admin_env(), "KONBINI_TOTP_CODE": device.code()}
 
     def clerk_env(self, pin: str | None = None) -> dict[str, str]:
         """The CLI tools' environment as the demo clerk (their kept session, renewed when needed)."""

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from issuance_server.secrets_store import write_private
 from konbini_demo.processes import Service, ServiceError, free_port
+from wire.tls import TLS12_AEAD_CIPHERS
 
 CONFIG = """\
 global
@@ -20,7 +21,7 @@ defaults
     timeout client 60s
     timeout server 60s
 frontend konbini
-    bind 127.0.0.1:{port} ssl crt {pem} ca-file {kiosk_ca} verify optional alpn http/1.1
+    bind 127.0.0.1:{port} ssl crt {pem} ca-file {kiosk_ca} verify optional alpn http/1.1 ssl-min-ver TLSv1.2 ciphers {ciphers}
     http-request del-header X-Client-Cert
     http-request set-header X-Client-Cert %[ssl_c_der,base64] if {{ ssl_c_used }} {{ ssl_c_verify 0 }}
     http-request set-header X-Konbini-Proxy-Secret {secret}
@@ -40,7 +41,12 @@ def start_tls_proxy(server_dir: Path, backend_port: int, log_dir: Path) -> tuple
     port = free_port()
     secret = (server_dir / "secrets" / "proxy-secret").read_text().strip()
     text = CONFIG.format(
-        port=port, pem=pem, kiosk_ca=tls / "kiosk-ca.crt", secret=secret, backend=backend_port
+        port=port,
+        pem=pem,
+        kiosk_ca=tls / "kiosk-ca.crt",
+        secret=secret,
+        backend=backend_port,
+        ciphers=TLS12_AEAD_CIPHERS,  # as the server's own listener
     )
     write_private(cfg, text.encode())
     svc = Service("haproxy", ["haproxy", "-f", str(cfg), "-db"], log_dir, raw=True)

@@ -293,12 +293,15 @@ async def audit_review_of_month(request: web.Request) -> web.Response:
     """The month's review of the operation logs (``month=YYYY-MM``, JST), as JSON or ``format=pdf``."""
     core, actor = ops_actor(request)
     month = request.query.get("month", "")
+    shape = request.query.get("format", "json")
+    if shape not in ("json", "pdf"):
+        raise ApiError(400, "bad_field", "format: json or pdf", field="format")
     try:
         figures = await audit_review.figures_of(core, month)
     except ValueError as exc:
         raise ApiError(400, "bad_field", str(exc), field="month") from None
     await core.audit.append(actor, "audit_review_read", "ok", None, month=month)
-    if request.query.get("format", "json") == "pdf":
+    if shape == "pdf":
         pdf = await asyncio.to_thread(
             report_pdf, figures, core.settings.municipality_name, figures["reviewed"]
         )

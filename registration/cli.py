@@ -104,12 +104,16 @@ def cmd_staff(args: argparse.Namespace) -> int:
         client.call("POST", base, body)
         print(f"staff account {args.target} asked for ({args.roles}): another administrator approves it")
     elif args.action == "approve":
-        pending = {s["staff_id"]: s for s in client.call("GET", base)["staff"]}.get(args.target)
-        answer: dict[str, object] = {}
-        if pending is not None and not pending["roles"]:  # a new account: the approver sets its password
-            answer["password"] = ask("KONBINI_NEW_STAFF_PASSWORD", f"temporary password for {args.target}: ")
-        approved = client.call("POST", f"{target}/approve", answer)
-        print(f"{args.target}: {','.join(approved['roles'])} in force; hand over the temporary password")
+        hand_over = ""
+        try:  # the server first says whether you may approve; a new account then needs its password
+            approved = client.call("POST", f"{target}/approve", {})
+        except HttpError as exc:
+            if exc.status != 400 or exc.body.get("field") != "password":
+                raise
+            password = ask("KONBINI_NEW_STAFF_PASSWORD", f"temporary password for {args.target}: ")
+            approved = client.call("POST", f"{target}/approve", {"password": password})
+            hand_over = "; hand over the temporary password"
+        print(f"{args.target}: {','.join(approved['roles'])} in force{hand_over}")
     elif args.action == "reject":
         client.call("POST", f"{target}/reject")
         print(f"{args.target}: the roles asked for are dropped")

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from issuance_server import audit_review, purge
 from issuance_server.access import actor_of, allow, staff
-from issuance_server.api_errors import ApiError, field, json_response, read_json
+from issuance_server.api_errors import ApiError, clip, field, json_response, read_json
 from issuance_server.core import core_of
 
 routes = web.RouteTableDef()
@@ -29,7 +29,7 @@ async def mark_reviewed(request: web.Request) -> web.Response:
             await audit_review.record_review(core, actor, field(data, "month", str), comment), status=201
         )
     except ValueError as exc:
-        raise ApiError(400, "bad_field", str(exc), field="month") from None
+        raise ApiError(400, "bad_field", clip(exc), field="month") from None
 
 
 @routes.get("/api/purges")

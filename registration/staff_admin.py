@@ -77,7 +77,8 @@ def _split(roles: str | None) -> list[str]:
 
 async def _existing(tx: Transaction, staff_id: str) -> dict[str, Any]:
     row = await tx.fetchone(
-        "SELECT staff_id, roles, active, pending_roles, pending_by FROM staff WHERE staff_id = ?", (staff_id,)
+        "SELECT staff_id, roles, active, pending_roles, pending_by, approved FROM staff WHERE staff_id = ?",
+        (staff_id,),
     )
     if row is None:
         raise ApiError(404, "staff_unknown", f"no staff account {staff_id}")
@@ -87,13 +88,14 @@ async def _existing(tx: Transaction, staff_id: str) -> dict[str, Any]:
         "active": bool(row["active"]),
         "pending_roles": _split(row["pending_roles"]) if row["pending_roles"] is not None else None,
         "pending_by": row["pending_by"],
+        "approved": bool(row["approved"]),
     }
 
 
 async def staff_list(core: ServerCore) -> list[dict[str, Any]]:
     rows = await core.db.fetchall(
         "SELECT staff_id, display_name, roles, active, locked_at, failed_logins, totp_secret IS NOT NULL AS"
-        " totp, created_at, created_by, pending_roles, pending_by, (SELECT count(*) FROM staff_recovery_codes c"
+        " totp, created_at, created_by, pending_roles, pending_by, approved, (SELECT count(*) FROM staff_recovery_codes c"
         " WHERE c.staff_id = staff.staff_id AND used_at IS NULL) AS recovery_codes_left FROM staff"
         " ORDER BY staff_id"
     )
@@ -105,6 +107,7 @@ async def staff_list(core: ServerCore) -> list[dict[str, Any]]:
             "pending_roles": _split(r["pending_roles"]) if r["pending_roles"] is not None else None,
             "pending_by": r["pending_by"],
             "created_by": r["created_by"],
+            "approved": bool(r["approved"]),
             "active": bool(r["active"]),
             "locked": r["locked_at"] is not None,
             "second_factor": bool(r["totp"]),
@@ -148,7 +151,7 @@ async def create_staff(request: web.Request) -> web.Response:
             raise ApiError(409, "staff_exists", f"staff account {staff_id} exists already")
         await tx.execute(
             "INSERT INTO staff (staff_id, display_name, roles, password_hash, created_at, created_by,"
-            " pending_roles, pending_by, pending_at) VALUES (?, ?, '', ?, ?, ?, ?, ?, ?)",
+            " pending_roles, pending_by, pending_at, approved) VALUES (?, ?, '', ?, ?, ?, ?, ?, ?, 0)",
             (staff_id, name, unusable, now, actor.actor_id, ",".join(roles), actor.actor_id, now),
         )
         await core.audit.append_in(
@@ -177,17 +180,14 @@ async def change_staff(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_field", "give roles and/or active")
     async with core.db.transaction() as tx:
         before = await _existing(tx, staff_id)
-        if roles is not None and set(roles) <= set(before["roles"]):  # taking roles away acts at once
+        if roles is not None:  # roles taken away go at once; roles added wait for another administrator
+            kept = [r for r in before["roles"] if r in roles]
+            added = set(roles) - set(before["roles"])
             await tx.execute(
-                "UPDATE staff SET roles = ?, pending_roles = NULL, pending_by = NULL, pending_at = NULL"
-                " WHERE staff_id = ?",
-                (",".join(roles), staff_id),
-            )
-        elif roles is not None:  # a grant waits for another administrator
-            await tx.execute(
-                "UPDATE staff SET pending_roles = ?, pending_by = ?, pending_at = ? WHERE staff_id = ?",
-                (",".join(roles), actor.actor_id, utc_now_iso(), staff_id),
-            )
+                "UPDATE staff SET roles = ?, pending_roles = ?, pending_by = ?, pending_at = ? WHERE staff_id = ?",
+                (",".join(kept), ",".join(roles) if added else None, actor.actor_id if added else None,
+                 utc_now_iso() if added else None, staff_id),
+            )  # fmt: skip
         if active is not None:
             await tx.execute("UPDATE staff SET active = ? WHERE staff_id = ?", (int(active), staff_id))
             if not active:
@@ -216,7 +216,7 @@ async def approve(request: web.Request) -> web.Response:
     except ApiError as exc:
         await core.audit.append(actor, "staff_approve", f"refused_{exc.code}", None, staff_id=staff_id)
         raise
-    new_account = not before["roles"]
+    new_account = not before["approved"]
     if new_account:
         pw_hash = await core.hasher.hash(STAFF_PASSWORD, _password(data))
     elif "password" in data:
@@ -230,7 +230,9 @@ async def approve(request: web.Request) -> web.Response:
         if not changed:
             raise ApiError(409, "nothing_pending", f"{staff_id}'s request changed meanwhile: look again")
         if new_account:
-            await tx.execute("UPDATE staff SET password_hash = ? WHERE staff_id = ?", (pw_hash, staff_id))
+            await tx.execute(
+                "UPDATE staff SET password_hash = ?, approved = 1 WHERE staff_id = ?", (pw_hash, staff_id)
+            )
         after = await _existing(tx, staff_id)
         await core.audit.append_in(
             tx, actor, "staff_approve", "ok", None, staff_id=staff_id, requested_by=before["pending_by"],

@@ -12,7 +12,7 @@ import aiosqlite
 from aiohttp import web
 
 from issuance_server.access import Rule
-from issuance_server.api_errors import ApiError
+from issuance_server.api_errors import ApiError, clip
 from issuance_server.audit import Actor
 from issuance_server.clock import utc_now, utc_now_iso
 from issuance_server.core import ServerCore, core_of, token_hash
@@ -65,18 +65,15 @@ def _login_failed(core: ServerCore) -> ApiError:
 
 
 async def _refuse(core: ServerCore, actor: Actor, row: aiosqlite.Row | None, result: str) -> NoReturn:
-    """Audit a failed attempt (locking the account when it reaches the limit) and refuse it."""
-    if (
-        row is not None
-        and row["locked_at"] is None
-        and row["failed_logins"] >= core.settings.staff_max_failures
-    ):
-        async with core.db.transaction() as tx:
-            await tx.execute(
-                "UPDATE staff SET locked_at = ? WHERE staff_id = ? AND locked_at IS NULL",
-                (utc_now_iso(), actor.actor_id),
-            )
-        result = "locked"
+    """Audit a failed attempt and refuse it. The attempt that locks the account is audited ``locked``, once
+    a lockout: parallel attempts that read the row before it was locked are ``refused_locked`` like the
+    ones after (the monthly review counts ``locked`` rows as lockouts)."""
+    if row is not None and row["failed_logins"] >= core.settings.staff_max_failures:
+        locked = row["locked_at"] is None and await core.db.execute(
+            "UPDATE staff SET locked_at = ? WHERE staff_id = ? AND locked_at IS NULL",
+            (utc_now_iso(), actor.actor_id),
+        )
+        result = "locked" if locked else "refused_locked"
     elif row is not None and row["locked_at"] is not None:
         result = "refused_locked"
     await core.audit.append(actor, "staff_login", result)
@@ -221,19 +218,24 @@ async def lift_lockout(core: ServerCore, actor: Actor, staff_id: str) -> None:
             return
         exists = await tx.fetchone("SELECT 1 FROM staff WHERE staff_id = ?", (staff_id,))
     if exists is None:
-        raise ApiError(404, "staff_unknown", f"no staff account {staff_id}")
-    raise ApiError(409, "staff_not_locked", f"staff account {staff_id} is not locked")
+        raise ApiError(404, "staff_unknown", f"no staff account {clip(staff_id)}")
+    raise ApiError(409, "staff_not_locked", f"staff account {clip(staff_id)} is not locked")
+
+
+def _instant(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
 
 async def authenticate_staff(request: web.Request, rule: Rule) -> Actor:
     """The access middleware's authenticator for staff routes: a logged-in staff member behind the
-    request's bearer token, who holds the route's role."""
+    request's bearer token, who holds the route's role. A session ends after ``IDLE_TIMEOUT_S`` idle and,
+    however active, ``staff_session_max_s`` after its login."""
     core = core_of(request)
     auth = request.headers.get("Authorization", "")
     token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
     row = (
         await core.db.fetchone(
-            "SELECT s.staff_id, s.terminal, s.last_seen_at, t.roles FROM staff_sessions s"
+            "SELECT s.staff_id, s.terminal, s.created_at, s.last_seen_at, t.roles FROM staff_sessions s"
             " JOIN staff t USING (staff_id) WHERE s.token_hash = ? AND t.active = 1",
             (token_hash(token),),
         )
@@ -242,10 +244,16 @@ async def authenticate_staff(request: web.Request, rule: Rule) -> Actor:
     )
     if row is None:
         raise ApiError(401, "staff_unauthorized", "log in first")
-    idle = (utc_now() - datetime.fromisoformat(row["last_seen_at"].replace("Z", "+00:00"))).total_seconds()
-    if idle > IDLE_TIMEOUT_S:
+    now = utc_now()
+    if (now - _instant(row["last_seen_at"])).total_seconds() > IDLE_TIMEOUT_S:
+        ended = "the session ended after idle time"
+    elif (now - _instant(row["created_at"])).total_seconds() > core.settings.staff_session_max_s:
+        ended = f"the session ended {core.settings.staff_session_max_s / 3600:g} hours after its login"
+    else:
+        ended = ""
+    if ended:
         await core.db.execute("DELETE FROM staff_sessions WHERE token_hash = ?", (token_hash(token),))
-        raise ApiError(401, "staff_session_expired", "the session ended after idle time; log in again")
+        raise ApiError(401, "staff_session_expired", f"{ended}; log in again")
     if rule.role is not None and not set(rule.role.split("|")) & set(row["roles"].split(",")):
         raise ApiError(403, "role_required", f"this needs the role {rule.role.replace('|', ' or ')}")
     await core.db.execute(

@@ -194,11 +194,16 @@ def kiosk_key_request(kiosk_id: str) -> tuple[ec.EllipticCurvePrivateKey, str]:
     return key, csr.public_bytes(serialization.Encoding.PEM).decode()
 
 
+TLS12_AEAD_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"  # forward secret, authenticated encryption; no CBC
+
+
 def server_context(cert: Path, key: Path, client_ca: Path | None = None) -> ssl.SSLContext:
-    """A listener's context (TLS 1.2+). With ``client_ca``, clients *may* present a certificate that CA
-    signed (one that does not verify fails the handshake); routes that need one check it themselves."""
+    """A listener's context (TLS 1.2+; TLS 1.2 only with ECDHE and AES-GCM or ChaCha20-Poly1305, TLS 1.3's
+    suites as OpenSSL has them). With ``client_ca``, clients *may* present a certificate that CA signed
+    (one that does not verify fails the handshake); routes that need one check it themselves."""
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(TLS12_AEAD_CIPHERS)  # TLS 1.3's suites are set apart and stay as they are
     ctx.load_cert_chain(cert, key)
     if client_ca is not None:
         ctx.load_verify_locations(cafile=str(client_ca))

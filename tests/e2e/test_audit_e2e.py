@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -135,6 +136,8 @@ def test_a_tampered_stopped_server_is_caught_by_audit_verify_and_holds_kiosks_un
     assert kiosk_opens(stack) == "audit_trail_broken"
     hold = stack.ops_status()["audit_hold"]
     assert hold is not None and hold["problem"], hold
+    public = stack.server_client().call("GET", "/healthz")
+    assert public["status"] == "degraded" and "audit" not in json.dumps(public)  # why: only to ops
     acknowledged = stack.ops("audit-acknowledge", "--reason", "tampering seen in an e2e test; files kept")
     assert "kiosks are served again" in acknowledged.stdout, acknowledged.stdout + acknowledged.stderr
     assert kiosk_opens(stack) == "ok"
@@ -148,10 +151,22 @@ def shim(tmp: Path) -> Path:
     return built
 
 
+MODELLED = (DB, f"{DB}-wal", f"{DB}-shm", str(CHECKPOINTS))
+
+
+def disk_at_start(data_dir: Path, shadow: Path) -> None:
+    """What is on disk before the server starts (flushed with sync): the shadow's first state."""
+    os.sync()
+    for rel in MODELLED:
+        if (data_dir / rel).exists():
+            (shadow / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(data_dir / rel, shadow / rel)
+
+
 def cut_power(data_dir: Path, shadow: Path) -> None:
-    """Every database file and the checkpoint file as at its last fsync; the rest of the folder (secrets,
-    keys, written once at first start) is taken as durable."""
-    for rel in (DB, f"{DB}-wal", f"{DB}-shm", str(CHECKPOINTS)):
+    """Every database file and the checkpoint file as at its last fsync (or as at the start); the rest of
+    the folder (secrets, keys, written once at first start) is taken as durable."""
+    for rel in MODELLED:
         live, kept = data_dir / rel, shadow / rel
         if kept.exists():
             shutil.copy2(kept, live)
@@ -169,6 +184,7 @@ def test_a_power_cut_after_a_checkpoint_loses_rows_but_raises_no_false_alarm(
 ) -> None:
     data_dir, shadow = stack.server_dir.resolve(), tmp_path / "durable"
     stack.services.pop("server").stop()
+    disk_at_start(data_dir, shadow)
     server = start_server(
         stack,
         LD_PRELOAD=str(shim(tmp_path)),
@@ -177,11 +193,7 @@ def test_a_power_cut_after_a_checkpoint_loses_rows_but_raises_no_false_alarm(
         KONBINI_AUDIT_CHECKPOINT_S="0.2",
     )
     audit_rows(stack, 3)
-    conn = sqlite3.connect(f"file:{data_dir / DB}?mode=ro", uri=True)
-    try:
-        head = conn.execute("SELECT max(seq) FROM audit_log").fetchone()[0]
-    finally:
-        conn.close()
+    head = last_seq(data_dir)
     deadline = time.monotonic() + 30
     while checkpointed_seq(data_dir) < head:  # signed by the server's own schedule
         assert time.monotonic() < deadline, "no checkpoint of the new rows within 30 s"
@@ -195,3 +207,41 @@ def test_a_power_cut_after_a_checkpoint_loses_rows_but_raises_no_false_alarm(
     start_server(stack)
     assert kiosk_opens(stack) == "ok"
     assert stack.ops_status()["audit_hold"] is None
+
+
+def test_rows_another_process_writes_while_the_server_checkpoints_are_kept(stack: Stack) -> None:
+    """Making the head durable must not disturb SQLite's locks: a descriptor of the database opened and
+    closed by the server (to fsync it) dropped its POSIX locks, and a command writing the same database
+    (here ``konbini-clerk bootstrap``) then reset the WAL under the server: each lost the other's rows."""
+    stack.services.pop("server").stop()
+    start_server(stack, KONBINI_AUDIT_CHECKPOINT_S="0.2")
+    audit_rows(stack, 2)
+    stack.second_admin()  # another process writes a staff row and its audit row
+    data_dir = stack.server_dir
+    bootstrap_seq = last_seq(data_dir)
+    deadline = time.monotonic() + 30
+    while checkpointed_seq(data_dir) < bootstrap_seq:
+        assert time.monotonic() < deadline, "no checkpoint of the bootstrap's row within 30 s"
+        time.sleep(0.05)
+    audit_rows(stack, 2)
+    stack.services.pop("server").stop()
+    conn = sqlite3.connect(f"file:{data_dir / DB}?mode=ro", uri=True)
+    try:
+        seqs = [r[0] for r in conn.execute("SELECT seq FROM audit_log ORDER BY seq")]
+        actions = [
+            r[0] for r in conn.execute("SELECT action FROM audit_log WHERE seq >= ?", (bootstrap_seq - 2,))
+        ]
+    finally:
+        conn.close()
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert actions == ["ops_token_add", "ops_token_add", "staff_bootstrap", "ops_token_add", "ops_token_add"]
+    assert "audit trail intact" in stack.ops("audit-verify").stdout
+    stack.start_server()
+
+
+def last_seq(data_dir: Path) -> int:
+    conn = sqlite3.connect(f"file:{data_dir / DB}?mode=ro", uri=True)
+    try:
+        return int(conn.execute("SELECT max(seq) FROM audit_log").fetchone()[0])
+    finally:
+        conn.close()

@@ -22,6 +22,7 @@ from issuance_server.app import make_app
 from issuance_server.clock import jst_now, utc_now_iso
 from issuance_server.core import CORE, ServerCore
 from issuance_server.eligibility import kiosk_fiscal_years
+from issuance_server.http_server import RouteAccessLogger
 from issuance_server.replica_store import ReplicaWriter
 from issuance_server.server_tls import ensure_server_tls
 from issuance_server.settings import Settings, load_settings
@@ -279,7 +280,7 @@ async def env(tmp_path: Path, aiohttp_client: Any, card_template: Path) -> Env:
     bootstrap_staff(settings, "clerk1", "テスト職員", STAFF_PASSWORD, ["registrar", "counter"])
     tls = ensure_server_tls(settings)
     server = TestServer(make_app(settings))
-    await server.start_server(ssl=tls.context())
+    await server.start_server(ssl=tls.context(), access_log_class=RouteAccessLogger)  # as konbini-server
     client = await aiohttp_client(server, connector=TCPConnector(ssl=client_context(tls.city_ca_path)))
     core = client.app[CORE]
     await load_replica(core, city())

@@ -4,6 +4,7 @@ before any kiosk route runs."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import ssl
 from pathlib import Path
@@ -107,6 +108,25 @@ async def test_a_bad_certificate_request_is_refused(env: Env) -> None:
 async def test_a_client_that_does_not_trust_the_city_ca_cannot_connect(env: Env) -> None:
     with pytest.raises(aiohttp.ClientConnectorCertificateError):
         await env.client.get("/healthz", ssl=ssl.create_default_context())
+
+
+CBC_SUITES = "ECDHE-ECDSA-AES128-SHA256:ECDHE-RSA-AES128-SHA256:ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA"
+
+
+@pytest.mark.parametrize(("suites", "agreed"), [(CBC_SUITES, False), ("ECDHE+AESGCM", True)])
+async def test_tls12_clients_get_only_aead_suites(env: Env, suites: str, agreed: bool) -> None:
+    context = client_context(env.core.tls.city_ca_path)
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers(suites)
+    host, port = env.client.server.host, env.client.server.port
+    try:
+        _, writer = await asyncio.open_connection(host, port, ssl=context, server_hostname="localhost")
+    except (ssl.SSLError, ConnectionResetError):  # the server's alert, or its close after it
+        assert not agreed
+    else:
+        cipher = writer.get_extra_info("cipher")
+        writer.close()
+        assert agreed and cipher[1] == "TLSv1.2" and "GCM" in cipher[0], cipher
 
 
 def test_plain_http_only_on_loopback(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ second person's approval, erases unrecoverably and leaves the audit trail verifi
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +37,20 @@ async def test_mynumber_is_masked_in_searches_and_unmasked_only_with_a_reason(en
     assert row is not None and (row["actor_id"], row["subject"]) == ("viewer", "0000000101")
     assert json.loads(row["details"])["reason"] == "本人確認のため"
     assert shown["kojin_bango"] not in row["details"]
+
+
+async def test_the_access_log_names_the_route_not_the_resident_whose_mynumber_was_shown(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="aiohttp.access")
+    viewer = await env.add_staff("viewer", "counter,mynumber")
+    url = "/clerk/api/residents/0000000101/mynumber?reason=本人確認"
+    assert (await env.client.get(url, headers=viewer)).status == 200
+    assert (await env.client.get("/clerk/api/residents/0000000101/no-such", headers=viewer)).status == 404
+    lines = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
+    assert any(line.startswith("GET /clerk/api/residents/{atena_no}/mynumber 200 ") for line in lines)
+    assert any(line.startswith("GET (no route) 404 ") for line in lines)
+    assert "0000000101" not in caplog.text
 
 
 async def test_the_months_review_as_json_and_pdf_and_marked_reviewed_once(env: Env) -> None:

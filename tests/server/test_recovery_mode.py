@@ -32,17 +32,31 @@ async def kiosk_issue(
 async def test_manual_recovery_is_audited_shown_and_stays(env: Env) -> None:
     result = await set_mode(env, "recovery", "main registry maintenance window")
     assert result["mode"]["mode"] == "recovery" and result["mode"]["manual"] is True
-    health = await (await env.client.get("/healthz")).json()
-    assert (
-        health["mode"]["mode"] == "recovery"
-        and health["mode"]["reason"] == "main registry maintenance window"
-    )
+    assert (await (await env.client.get("/healthz")).json())["mode"] == "recovery"
+    ops = {"Authorization": f"Bearer {env.core.secrets.ops_token}"}
+    status = await (await env.client.get("/ops/api/status", headers=ops)).json()
+    assert status["mode"]["reason"] == "main registry maintenance window"  # to ops only
     metrics = await (await env.client.get("/metrics")).text()
     assert 'konbini_mode{mode="recovery"} 1.0' in metrics and "konbini_mode_manual 1.0" in metrics
     rows = await env.core.db.fetchall("SELECT * FROM audit_log WHERE action = 'mode_switch'")
     assert rows and "recovery" in rows[-1]["details"]
     released = await set_mode(env, "normal", "")
     assert released["mode"] == {**released["mode"], "mode": "normal", "manual": False}
+
+
+async def test_public_healthz_shows_coarse_state_without_reasons_or_errors(env: Env) -> None:
+    await set_mode(env, "recovery", "ops note: call Tanaka on 090-0000-0000")
+    await env.core.db.execute("UPDATE sync_state SET last_error = 'snapshot failed at line 7: bad row'")
+    env.core.link_status = lambda: {"replica_seq": 7, "last_error": "registry.city.example refused"}
+    resp = await env.client.get("/healthz")
+    text = await resp.text()
+    assert resp.status == 200 and "Tanaka" not in text and "bad row" not in text and "refused" not in text
+    health = await resp.json()
+    assert health == {
+        "status": "ok",
+        "mode": "recovery",
+        "replica": {"loaded": True, "as_of": health["replica"]["as_of"]},
+    }
 
 
 async def test_a_reason_is_required_to_switch_by_hand(env: Env) -> None:

@@ -1,14 +1,20 @@
-"""Staff login: a lockout after repeated failures that parallel guesses cannot outrun, lifted only by ops,
-and the same argon2id work for an unknown id as for a real one."""
+"""Staff login: a lockout after repeated failures that parallel guesses cannot outrun (and that the monthly
+review counts once), lifted only by ops, the same argon2id work for an unknown id as for a real one, a
+bearer token that is not UTF-8 refused like any wrong one, and a session's 12-hour limit."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
+from issuance_server.audit_review import ReviewRules, review
+from issuance_server.clock import to_iso, utc_now
 from tests.server.conftest import STAFF_PASSWORD, Env
+from wire.tls import client_context
 
 
 async def login(env: Env, password: str, staff_id: str = "clerk1") -> int:
@@ -71,3 +77,70 @@ async def test_an_unknown_staff_id_costs_the_same_argon2id_work(
     assert await login(env, "whatever-password", staff_id="no-such-clerk") == 401
     assert await login(env, "wrong-password") == 401
     assert len(verified) == 2 and all(h.startswith("$argon2id$") for h in verified)
+
+
+async def test_a_bearer_token_that_is_not_utf8_is_refused_401_not_500(env: Env) -> None:
+    host, port = env.client.server.host, env.client.server.port
+    context = client_context(env.core.tls.city_ca_path)
+    for path, code in (("/clerk/api/me", "staff_unauthorized"), ("/ops/api/status", "ops_unauthorized")):
+        reader, writer = await asyncio.open_connection(host, port, ssl=context, server_hostname="localhost")
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n".encode())
+        writer.write(b"Authorization: Bearer \xff\xfe\r\n\r\n")  # a byte aiohttp keeps as a lone surrogate
+        head, _, body = (await asyncio.wait_for(reader.read(), timeout=10)).partition(b"\r\n\r\n")
+        writer.close()
+        assert head.split()[1] == b"401" and json.loads(body)["error"]["code"] == code, (path, head, body)
+
+
+async def test_parallel_guesses_are_one_lockout_in_the_monthly_review(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("issuance_server.audit.utc_now_iso", lambda: "2026-11-10T01:00:00.000Z")
+    guesses, arrived, all_counted = 12, [0], asyncio.Event()
+    real = env.core.hasher.verify_or_waste
+
+    async def together(context: str, stored: str | None, secret: str) -> bool:
+        arrived[0] += 1
+        if arrived[0] == guesses:
+            all_counted.set()
+        await all_counted.wait()  # every guess is counted before any is refused: the pen test's race
+        return await real(context, stored, secret)
+
+    monkeypatch.setattr(env.core.hasher, "verify_or_waste", together)
+    assert set(await asyncio.gather(*(login(env, f"guess-{n}") for n in range(guesses)))) == {401}
+    rows = await env.core.db.fetchall(
+        "SELECT seq, at, actor_kind, actor_id, action, result, details FROM audit_log"
+    )
+    figures = review([dict(r) for r in rows], "2026-11", ReviewRules.from_settings(env.settings))
+    assert figures["failed_logins"]["total"] == guesses
+    assert figures["failed_logins"]["lockouts"] == 1
+
+
+class SessionClock:
+    """The staff session's clock (registration.staff_auth's), moved on by hand."""
+
+    def __init__(self) -> None:
+        self.at = utc_now()
+
+    def now(self) -> datetime:
+        return self.at
+
+    def iso(self) -> str:
+        return to_iso(self.at)
+
+
+async def test_a_staff_session_ends_12_hours_after_login_however_active(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = SessionClock()
+    monkeypatch.setattr("registration.staff_auth.utc_now", clock.now)
+    monkeypatch.setattr("registration.staff_auth.utc_now_iso", clock.iso)
+    resp = await env.login()
+    assert resp.status == 200
+    headers = {"Authorization": f"Bearer {(await resp.json())['token']}"}
+    for _ in range(12 * 6 - 1):  # a request every 10 minutes: never idle, up to 11 h 50 min
+        clock.at += timedelta(minutes=10)
+        assert (await env.client.get("/clerk/api/me", headers=headers)).status == 200
+    clock.at += timedelta(minutes=10, seconds=1)
+    resp = await env.client.get("/clerk/api/me", headers=headers)
+    assert resp.status == 401 and (await resp.json())["error"]["code"] == "staff_session_expired"
+    assert (await env.client.get("/clerk/api/me", headers=headers)).status == 401  # and it is gone
