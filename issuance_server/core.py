@@ -24,6 +24,7 @@ from issuance_server.certificates.pades import PadesSigner
 from issuance_server.certificates.render import warm_up
 from issuance_server.database import Database
 from issuance_server.freshness import Freshness
+from issuance_server.keyed_locks import KeyedLocks
 from issuance_server.kiosk_sessions import SessionStore
 from issuance_server.metrics import Metrics
 from issuance_server.modes import ModeState, load_mode
@@ -60,6 +61,7 @@ class ServerCore:
     freshness: Freshness | None = None  # installed by the registry link (recovery/); None: no probes
     link_status: Callable[[], dict[str, Any]] | None = None  # the registry link's state, for status pages
     counters: dict[str, int] = field(default_factory=dict)
+    pin_turns: KeyedLocks = field(default_factory=KeyedLocks)  # PIN attempts on a registration, in turn
 
     @property
     def mode(self) -> str:

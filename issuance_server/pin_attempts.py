@@ -3,6 +3,10 @@
 The attempt is counted (and the registration locked when it reaches the limit) *before* the argon2id
 check, in one statement, so guesses sent at the same time can never exceed the limit (each is counted
 before any is verified); a right PIN then resets the count.
+
+Attempts on one registration are judged one at a time, in the order they arrive (on this server): a right
+PIN is accepted until the limit's failures have happened, even while other attempts wait, and after them
+every attempt is refused. Across several servers the count in the database still bounds the guesses.
 """
 
 from __future__ import annotations
@@ -21,6 +25,13 @@ from wire.kiosk_api import ErrorCode
 async def check_pin(core: ServerCore, registration_id: int, pin_hash: str, pin: str) -> tuple[str, int, bool]:
     """("ok" | pin_wrong | registration_locked | registration_suspended, tries left, whether this attempt
     locked the registration)."""
+    async with core.pin_turns.hold(registration_id):
+        return await _check_in_turn(core, registration_id, pin_hash, pin)
+
+
+async def _check_in_turn(
+    core: ServerCore, registration_id: int, pin_hash: str, pin: str
+) -> tuple[str, int, bool]:
     limit = core.settings.pin_max_failures
     counted, row = await core.db.write(partial(_count_attempt, registration_id, limit, utc_now_iso()))
     if not counted:

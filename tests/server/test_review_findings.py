@@ -6,7 +6,9 @@ import asyncio
 import base64
 import datetime as dt
 import json
+from typing import Any
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -134,11 +136,20 @@ async def test_the_sweeper_voids_what_no_session_will_report(env: Env) -> None:
     assert row["status"] == "voided"
 
 
-async def test_concurrent_right_pins_do_not_lock(env: Env) -> None:
-    # One card is in one reader at a time; two sessions at once is already more than a resident makes.
-    sessions = [await env.open_session() for _ in range(2)]
+async def test_concurrent_right_pins_do_not_lock(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """L10: attempts are judged in turn: more right-PIN attempts at once than the limit all pass (they were
+    refused registration_locked when each was counted before any was judged)."""
+    verify = env.core.hasher.verify
+
+    async def slow_verify(*args: Any) -> bool:  # argon2id at its real cost: the attempts overlap
+        await asyncio.sleep(0.05)
+        return await verify(*args)
+
+    monkeypatch.setattr(env.core.hasher, "verify", slow_verify)
+    sessions = [await env.open_session() for _ in range(env.settings.pin_max_failures + 1)]
     answers = await asyncio.gather(*(env.authenticate(s) for s in sessions))
-    assert [a.status for a in answers] == [200] * 2
+    assert [a.status for a in answers] == [200] * len(sessions)
+    assert len(env.core.pin_turns) == 0  # no lock kept once nobody waits
     row = await env.core.db.fetchone(
         "SELECT failures, status FROM registrations WHERE atena_no = '0000000101'"
     )
