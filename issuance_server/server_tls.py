@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -82,6 +83,16 @@ class ServerTls:
 
 CLIENT_CERT_HEADER = "X-Client-Cert"
 PROXY_SECRET_HEADER = "X-Konbini-Proxy-Secret"
+
+
+def client_address(request: web.Request, proxy_secret: str) -> str:
+    """The client's address: behind the TLS proxy (its secret beside it), the last ``X-Forwarded-For``
+    entry, the one the proxy appended; otherwise the connection's peer. A client's own header is ignored."""
+    given = request.headers.get(PROXY_SECRET_HEADER, "").encode("utf-8", "replace")
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    if forwarded and hmac.compare_digest(given, proxy_secret.encode()):
+        return forwarded.split(",")[-1].strip()[:64]
+    return request.remote or ""
 
 
 def forwarded_certificate(headers: Mapping[str, str], proxy_secret: str) -> bytes | None:

@@ -111,6 +111,10 @@ class Settings:
     pin_max_failures: int = _s(3, "consecutive PIN failures that lock a registration")
     staff_max_failures: int = _s(5, "failed staff logins in a row that lock the account for staff_lockout_s")
     ops_token_days: int = _s(90, "how long a named ops token works (token-add --days may ask for less)")
+    staff_source_max_failures: int = _s(
+        4, "failed staff logins from one address in staff_source_window_s after which the address waits"
+    )
+    staff_source_window_s: int = _s(900, "the window of staff_source_max_failures, seconds")
     staff_lockout_s: int = _s(
         900, "how long a locked staff account stays locked (konbini-ops staff-unlock lifts it sooner)"
     )
@@ -348,8 +352,11 @@ def _problems(s: Settings) -> list[tuple[str, str]]:
                  "argon2_memory_kib", "argon2_parallelism", "kiosk_max_open_sessions",
                  "kiosk_session_opens_per_minute", "kiosk_cert_days", "backups_kept", "nonce_ttl_s", "session_idle_s", "retention_days",
                  "review_failed_logins_per_day", "review_searches_per_day", "review_mynumber_views_per_day",
-                 "review_voids_per_day", "ops_token_days"]  # fmt: skip
+                 "review_voids_per_day", "ops_token_days", "staff_source_max_failures"]  # fmt: skip
     found += [(name, "a number above 0") for name in dict.fromkeys(positive) if getattr(s, name) <= 0]
+    if s.staff_source_max_failures >= s.staff_max_failures:
+        found.append(("staff_source_max_failures", f"below staff_max_failures ({s.staff_max_failures}), so that"
+                      " one address cannot lock an account"))  # fmt: skip
     if s.card_crl_max_stale_s < 0:
         found.append(("card_crl_max_stale_s", "0 or more seconds"))
     if not 1 <= s.db_readers <= 16:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import logging
+from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -15,7 +17,9 @@ from issuance_server.access import ANY_STAFF, PUBLIC, actor_of, allow, staff
 from issuance_server.api_errors import ApiError, field, json_response, read_json
 from issuance_server.audit import Actor
 from issuance_server.core import ServerCore, core_of
+from issuance_server.server_tls import client_address
 from registration import card_registration, counter, records_api, staff_admin
+from registration.login_throttle import THROTTLE, LoginThrottle, is_loopback
 from registration.staff_auth import (
     ROLES,
     STAFF_ROLES,
@@ -30,6 +34,8 @@ from registration.staff_auth import (
 )
 
 routes = web.RouteTableDef()
+log = logging.getLogger("konbini.staff")
+T = TypeVar("T")
 
 
 def _atena_no(data: dict[str, object]) -> str:
@@ -52,8 +58,25 @@ async def _credentials(request: web.Request) -> tuple[ServerCore, dict[str, Any]
         terminal = check_terminal(field(data, "terminal", str, required=False, default="unnamed"))
     except ValueError as exc:
         raise ApiError(400, "bad_field", str(exc), field="terminal") from None
-    actor = Actor("staff", staff_id, terminal, request.remote or "")
+    actor = Actor("staff", staff_id, terminal, client_address(request, core.secrets.proxy_secret))
     return core, data, actor, field(data, "password", str)
+
+
+async def _throttled(request: web.Request, actor: Actor, attempt: Callable[[], Awaitable[T]]) -> T:
+    """A password attempt, unless its address has failed too often lately (see login_throttle; the server
+    machine itself, loopback, is not throttled)."""
+    core, throttle = core_of(request), request.app[THROTTLE]
+    if is_loopback(actor.peer):
+        return await attempt()
+    limits = (core.settings.staff_source_max_failures, core.settings.staff_source_window_s)
+    throttle.refuse_if_throttled(actor.peer, *limits)
+    try:
+        return await attempt()
+    except ApiError as exc:
+        if exc.code == "login_failed" and throttle.failed(actor.peer, *limits):
+            log.warning("failed staff logins from %s: the address waits %d s", actor.peer, limits[1])
+            await core.audit.append(actor, "login_throttle", "throttled", None, failures=limits[0])
+        raise
 
 
 @routes.post("/api/login")
@@ -67,21 +90,26 @@ async def staff_login(request: web.Request) -> web.Response:
     if second.totp_code and second.recovery_code:
         message = "give totp_code (from your authenticator) or one recovery_code, not both"
         raise ApiError(400, "bad_field", message, field="totp_code")
-    return json_response({"token": await login(core, actor, password, second)})
+    return json_response(
+        {"token": await _throttled(request, actor, lambda: login(core, actor, password, second))}
+    )
 
 
 @routes.post("/api/totp/enrol")
 @allow(PUBLIC)
 async def totp_enrol(request: web.Request) -> web.Response:
     core, _, actor, password = await _credentials(request)
-    return json_response(await start_enrolment(core, actor, password))
+    return json_response(await _throttled(request, actor, lambda: start_enrolment(core, actor, password)))
 
 
 @routes.post("/api/totp/confirm")
 @allow(PUBLIC)
 async def totp_confirm(request: web.Request) -> web.Response:
     core, data, actor, password = await _credentials(request)
-    return json_response(await confirm_enrolment(core, actor, password, field(data, "totp_code", str)))
+    code = field(data, "totp_code", str)
+    return json_response(
+        await _throttled(request, actor, lambda: confirm_enrolment(core, actor, password, code))
+    )
 
 
 @routes.get("/api/me")
@@ -239,6 +267,7 @@ async def counter_print_report(request: web.Request) -> web.Response:
 
 def make_clerk_app() -> web.Application:
     app = web.Application()
+    app[THROTTLE] = LoginThrottle()
     app.add_routes(routes)
     app.add_routes(staff_admin.routes)
     app.add_routes(records_api.routes)

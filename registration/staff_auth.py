@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 from dataclasses import dataclass
@@ -18,8 +19,10 @@ from issuance_server.clock import utc_now, utc_now_iso
 from issuance_server.core import ServerCore, core_of, token_hash
 from issuance_server.database import Transaction
 from issuance_server.secret_hashing import STAFF_PASSWORD
+from issuance_server.server_tls import client_address
 from registration import second_factor
 
+log = logging.getLogger("konbini.staff")
 ROLES = ("registrar", "counter", "mynumber", "ops", "auditor", "admin")
 STAFF_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 TERMINAL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")  # a host name or address: no spaces, no controls
@@ -74,6 +77,11 @@ async def _refuse(core: ServerCore, actor: Actor, row: aiosqlite.Row | None, res
             (utc_now_iso(), actor.actor_id),
         )
         result = "locked" if locked else "refused_locked"
+        if locked:  # the alert: an account locked (ops or an administrator lift it)
+            log.warning(
+                "staff account %s locked after %d failed logins in a row (the last from %s)",
+                actor.actor_id, core.settings.staff_max_failures, actor.peer,
+            )  # fmt: skip
     elif row is not None and row["locked_at"] is not None:
         result = "refused_locked"
     await core.audit.append(actor, "staff_login", result)
@@ -261,4 +269,6 @@ async def authenticate_staff(request: web.Request, rule: Rule) -> Actor:
     )
     request[STAFF_ROLES] = frozenset(row["roles"].split(","))
     request[STAFF_TOKEN] = token_hash(token)
-    return Actor("staff", row["staff_id"], row["terminal"], request.remote or "")
+    return Actor(
+        "staff", row["staff_id"], row["terminal"], client_address(request, core.secrets.proxy_secret)
+    )

@@ -55,6 +55,7 @@ BAD_SETTINGS = [
     ({"KONBINI_OFFICE_HOURS": "17:15-08:30"}, None, "office_hours", "open before"),
     ({"KONBINI_OFFICE_DAYS": "mon,funday"}, None, "office_days", "mon,tue"),
     ({"KONBINI_RETENTION_DAYS": "0"}, None, "retention_days", "above 0"),
+    ({"KONBINI_STAFF_SOURCE_MAX_FAILURES": "5"}, None, "staff_source_max_failures", "cannot lock an account"),
 ]  # fmt: skip
 
 

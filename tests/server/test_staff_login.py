@@ -144,3 +144,45 @@ async def test_a_staff_session_ends_12_hours_after_login_however_active(
     resp = await env.client.get("/clerk/api/me", headers=headers)
     assert resp.status == 401 and (await resp.json())["error"]["code"] == "staff_session_expired"
     assert (await env.client.get("/clerk/api/me", headers=headers)).status == 401  # and it is gone
+
+
+def through_the_proxy(env: Env, address: str) -> dict[str, str]:
+    """A request relayed by the city's TLS proxy for a desk at ``address`` (the proxy's secret beside it)."""
+    return {
+        "X-Konbini-Proxy-Secret": env.core.secrets.proxy_secret,
+        "X-Forwarded-For": f"10.9.9.9, {address}",
+    }
+
+
+async def test_one_address_cannot_lock_an_account(env: Env) -> None:
+    """L2: after staff_source_max_failures (4) the address waits 429, before the account's limit (5)."""
+    wrong = {"staff_id": "clerk1", "password": "wrong-password-1", "totp_code": "000000"}
+    statuses = []
+    for _ in range(6):
+        resp = await env.client.post(
+            "/clerk/api/login", json=wrong, headers=through_the_proxy(env, "203.0.113.7")
+        )
+        statuses.append(resp.status)
+    assert statuses == [401, 401, 401, 401, 429, 429]
+    assert resp.headers["Retry-After"].isdigit() and (await resp.json())["error"]["code"] == "login_throttled"
+    row = await env.core.db.fetchone("SELECT failed_logins, locked_at FROM staff WHERE staff_id = 'clerk1'")
+    assert row is not None and (row["failed_logins"], row["locked_at"]) == (4, None)  # not locked
+    elsewhere = await env.client.post(
+        "/clerk/api/login",
+        json={"staff_id": "clerk1", "password": STAFF_PASSWORD, "totp_code": env.authenticator.code()},
+        headers=through_the_proxy(env, "198.51.100.20"),
+    )
+    assert elsewhere.status == 200  # the clerk at their own desk logs in
+    alerts = await env.core.db.fetchall("SELECT details FROM audit_log WHERE action = 'login_throttle'")
+    assert len(alerts) == 1 and '"peer": "203.0.113.7"' in alerts[0]["details"]
+
+
+async def test_a_forwarded_address_without_the_proxy_secret_is_not_believed(env: Env) -> None:
+    forged = {"X-Forwarded-For": "203.0.113.8", "X-Konbini-Proxy-Secret": "not-it"}
+    await env.client.post(
+        "/clerk/api/login", json={"staff_id": "clerk1", "password": "x" * 12}, headers=forged
+    )
+    row = await env.core.db.fetchone(
+        "SELECT details FROM audit_log WHERE action = 'staff_login' ORDER BY seq DESC"
+    )
+    assert row is not None and '"peer": "127.0.0.1"' in row["details"]
