@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from issuance_server.app import make_app
+from issuance_server.connection_gate import ConnectionGate, GateLimits
 from issuance_server.http_server import RouteAccessLogger, serve
 from issuance_server.process_memory import limit_arenas
 from issuance_server.server_tls import ensure_server_tls, registry_ssl
@@ -59,6 +60,13 @@ def main(argv: list[str] | None = None) -> None:
             tls.context() if tls is not None else None,
             settings.header_timeout_s,
             lambda: print(f"konbini-server listening on {settings.server_url}", flush=True),
+            ConnectionGate(
+                GateLimits(
+                    settings.max_connections,
+                    None if settings.plain_http else settings.max_connections_per_source,
+                    settings.tls_handshake_timeout_s,
+                )
+            ),
             access_log_class=RouteAccessLogger,
         )
     except ListenError as exc:

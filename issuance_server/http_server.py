@@ -21,11 +21,13 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
 from issuance_server.api_errors import ApiError, route_of
+from issuance_server.connection_gate import ConnectionGate, GatedSite
 from issuance_server.thread_names import named_pool
-from wire.serving import start_site, until_stopped
+from wire.serving import start_listening, until_stopped
 
 log = logging.getLogger("konbini.http")
 
+BACKLOG = 1024  # connections the kernel queues before the server accepts them (a flood is closed fast)
 ANSWER_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Server": "konbini"}
 
 
@@ -83,9 +85,10 @@ def serve(
     ssl_context: ssl.SSLContext | None,
     keepalive_timeout: float,
     ready: Callable[[], Any],
+    gate: ConnectionGate,
     **runner_kwargs: Any,
 ) -> None:
-    """Run until SIGTERM or SIGINT, calling ``ready`` once listening."""
+    """Run until SIGTERM or SIGINT, calling ``ready`` once listening; connections pass ``gate``."""
 
     async def run() -> None:
         asyncio.get_running_loop().set_default_executor(named_pool(None, "asyncio"))  # to_thread's threads
@@ -94,7 +97,7 @@ def serve(
         )
         await runner.setup()
         try:
-            await start_site(runner, host, port, ssl_context)
+            await start_listening(GatedSite(runner, host, port, gate, ssl_context=ssl_context, backlog=BACKLOG), host, port)
             ready()
             await until_stopped()
         finally:

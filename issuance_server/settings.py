@@ -104,6 +104,13 @@ class Settings:
         30, "sessions one kiosk may open a minute (beyond: 429 session_rate_limited)"
     )
     max_body_bytes: int = _s(64 * 1024, "largest request body the kiosk API accepts")
+    max_connections: int = _s(1000, "open connections at most; more are closed before TLS starts")
+    max_connections_per_source: int = _s(
+        200, "open connections from one address at most (off with plain_http: the proxy limits sources)"
+    )
+    tls_handshake_timeout_s: float = _s(
+        10.0, "a connection that has not finished its TLS handshake by then is closed"
+    )
     body_timeout_s: float = _s(10.0, "a request body must arrive whole within this many seconds (else 408)")
     header_timeout_s: float = _s(
         15.0, "a connection that sends no complete request for this long (idle keep-alive included) is closed"
@@ -352,7 +359,8 @@ def _problems(s: Settings) -> list[tuple[str, str]]:
                  "argon2_memory_kib", "argon2_parallelism", "kiosk_max_open_sessions",
                  "kiosk_session_opens_per_minute", "kiosk_cert_days", "backups_kept", "nonce_ttl_s", "session_idle_s", "retention_days",
                  "review_failed_logins_per_day", "review_searches_per_day", "review_mynumber_views_per_day",
-                 "review_voids_per_day", "ops_token_days", "staff_source_max_failures"]  # fmt: skip
+                 "review_voids_per_day", "ops_token_days", "staff_source_max_failures", "max_connections",
+                 "max_connections_per_source"]  # fmt: skip
     found += [(name, "a number above 0") for name in dict.fromkeys(positive) if getattr(s, name) <= 0]
     if s.staff_source_max_failures >= s.staff_max_failures:
         found.append(("staff_source_max_failures", f"below staff_max_failures ({s.staff_max_failures}), so that"

@@ -20,8 +20,12 @@ LOCAL_SHUTDOWN_S = 1.0  # a local app's stop waits this long for open requests (
 async def start_site(
     runner: web.BaseRunner, host: str, port: int, ssl_context: ssl.SSLContext | None = None
 ) -> None:
+    await start_listening(web.TCPSite(runner, host, port, ssl_context=ssl_context), host, port)
+
+
+async def start_listening(site: web.BaseSite, host: str, port: int) -> None:
     try:
-        await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
+        await site.start()
     except OSError as exc:
         raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
 
