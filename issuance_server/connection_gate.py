@@ -112,7 +112,7 @@ class _Gate(asyncio.Protocol):
         self._ticket: _Ticket | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        assert isinstance(transport, asyncio.Transport)  # noqa: S101  an invariant that narrows a type, not a check of input
         peer = transport.get_extra_info("peername")
         source = str(peer[0]) if peer else ""
         if not self._gate.admit(source):
@@ -128,7 +128,7 @@ class _Gate(asyncio.Protocol):
         asyncio.get_running_loop().create_task(self._start_tls(transport, counted))
 
     async def _start_tls(self, transport: asyncio.Transport, counted: _Counted) -> None:
-        assert self._ticket is not None and self._context is not None
+        assert self._ticket is not None and self._context is not None  # noqa: S101  an invariant that narrows a type, not a check of input
         try:
             tls = await asyncio.get_running_loop().start_tls(
                 transport, counted, self._context, server_side=True,
@@ -161,7 +161,7 @@ class GatedSite(web.TCPSite):
         await web.BaseSite.start(self)
         loop = asyncio.get_running_loop()
         server = self._runner.server
-        assert server is not None
+        assert server is not None  # noqa: S101  an invariant that narrows a type, not a check of input
         context = self._ssl_context
         self._server = await loop.create_server(
             lambda: _Gate(self.gate, server, context), self._host, self._port, backlog=self._backlog,

@@ -97,7 +97,9 @@ def serve(
         )
         await runner.setup()
         try:
-            await start_listening(GatedSite(runner, host, port, gate, ssl_context=ssl_context, backlog=BACKLOG), host, port)
+            await start_listening(
+                GatedSite(runner, host, port, gate, ssl_context=ssl_context, backlog=BACKLOG), host, port
+            )
             ready()
             await until_stopped()
         finally:

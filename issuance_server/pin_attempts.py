@@ -77,5 +77,5 @@ def _count_attempt(registration_id: int, limit: int, now: str, conn: sqlite3.Con
         )
     ) as cur:
         row = cur.fetchone()
-    assert row is not None
+    assert row is not None  # noqa: S101  an invariant that narrows a type, not a check of input
     return counted, row

@@ -62,7 +62,7 @@ async def request_purge(core: ServerCore, actor: Actor, before: str, reason: str
             " VALUES (?, ?, ?, ?, 'requested') RETURNING *",
             (before, actor.actor_id, utc_now_iso(), reason.strip()[:300]),
         )
-        assert row is not None
+        assert row is not None  # noqa: S101  an invariant that narrows a type, not a check of input
         await core.audit.append_in(
             tx, actor, "purge_request", "ok", None, purge_id=row["purge_id"], before=before
         )

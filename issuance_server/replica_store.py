@@ -63,7 +63,7 @@ def table_ddl(rtype: str) -> str:
 
 def insert_sql(rtype: str) -> str:
     names = list(FIELDS_BY_TYPE[rtype])
-    return f"INSERT INTO {rtype} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+    return f"INSERT INTO {rtype} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"  # noqa: S608  table, column and placeholder text from constants; values are bound
 
 
 def row_insert_sql(rtype: str) -> str:
@@ -71,7 +71,7 @@ def row_insert_sql(rtype: str) -> str:
     left out, so a row needs no copying; a row of another length (a stray type, a lost field) is an error."""
     names = list(FIELDS_BY_TYPE[rtype])
     values = ", ".join(f"?{i}" for i in range(2, len(names) + 2))
-    return f"INSERT INTO {rtype} ({', '.join(names)}) VALUES ({values})"
+    return f"INSERT INTO {rtype} ({', '.join(names)}) VALUES ({values})"  # noqa: S608  table, column and placeholder text from constants; values are bound
 
 
 def parse_rows(data: bytes) -> list[list[Any]]:
@@ -106,7 +106,7 @@ class SideWriter:
             **os.environ,
             "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p),
         }
-        self._proc = subprocess.Popen(
+        self._proc = subprocess.Popen(  # noqa: S603  a fixed argv, no shell
             [sys.executable, "-c", "from issuance_server.replica_store import side_writer_main; side_writer_main()",
              str(path), ",".join(types)],
             stdin=subprocess.PIPE,
@@ -121,7 +121,7 @@ class SideWriter:
 
     def _feed(self) -> None:
         stdin = self._proc.stdin
-        assert stdin is not None
+        assert stdin is not None  # noqa: S101  an invariant that narrows a type, not a check of input
         while (frame := self._queue.get()) is not None:
             if self._broken:
                 continue  # drain, so that send never blocks on a child that is gone
@@ -162,7 +162,7 @@ class SideWriter:
         return counts
 
     def _outcome(self) -> str:
-        assert self._proc.stdout is not None
+        assert self._proc.stdout is not None  # noqa: S101  an invariant that narrows a type, not a check of input
         out = self._proc.stdout.read().decode(errors="replace").strip()
         self._proc.wait()
         return out or f"the side writer exited with {self._proc.returncode}"
@@ -273,7 +273,7 @@ def _copy_tables(conn: apsw.Connection, path: str, types: Sequence[str]) -> dict
         conn.execute(table_ddl(rtype))
         for ddl in index_ddl(rtype):  # on the empty table: the copy brings the entries
             conn.execute(ddl)
-        conn.execute(f"INSERT INTO main.{rtype} SELECT * FROM other.{rtype}")
+        conn.execute(f"INSERT INTO main.{rtype} SELECT * FROM other.{rtype}")  # noqa: S608  table, column and placeholder text from constants; values are bound
         copied[rtype] = conn.changes()
     conn.execute("COMMIT")
     conn.execute("DETACH DATABASE other")
@@ -457,7 +457,7 @@ class Replica:
         previous = self.attached
         detach = "DETACH DATABASE replica;" if previous else ""
         await self._db.executescript(
-            f"{detach}ATTACH DATABASE {_quote(path)} AS replica;{_PRAGMAS}"
+            f"{detach}ATTACH DATABASE {_quote(path)} AS replica;{_PRAGMAS}"  # noqa: S608  table, column and placeholder text from constants; values are bound
             f"UPDATE main.sync_state SET replica_file = {_quote(path.name)}, replica_seq = {int(seq)},"
             f" replica_as_of = {_quote(as_of)}, last_full_sync_at = {_quote(synced_at)},"
             " last_error = NULL WHERE id = 1;"

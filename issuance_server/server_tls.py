@@ -26,6 +26,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from issuance_server.settings import Settings
+from wire.serving import is_any_address
 from wire.tls import (
     CA,
     LOOPBACK_NAMES,
@@ -82,7 +83,7 @@ class ServerTls:
 
 
 CLIENT_CERT_HEADER = "X-Client-Cert"
-PROXY_SECRET_HEADER = "X-Konbini-Proxy-Secret"
+PROXY_SECRET_HEADER = "X-Konbini-Proxy-Secret"  # noqa: S105  a name or label, not a secret
 
 
 def client_address(request: web.Request, proxy_secret: str) -> str:
@@ -111,7 +112,7 @@ def forwarded_certificate(headers: Mapping[str, str], proxy_secret: str) -> byte
 
 def server_names(settings: Settings) -> list[str]:
     extra = [n.strip() for n in settings.tls_names.split(",") if n.strip()]
-    host = [] if settings.host in ("0.0.0.0", "::", "") else [settings.host]
+    host = [] if is_any_address(settings.host) else [settings.host]
     return [*LOOPBACK_NAMES, *host, *extra]
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wire.serving import is_any_address
 from wire.tls import is_loopback
 
 _KINDS = ("juminhyo", "inkan", "tax_income", "tax_status", "tax_income_assessment", "tax_payment")
@@ -209,7 +210,7 @@ class Settings:
     @property
     def server_url(self) -> str:
         """How the command-line tools on this machine reach the server."""
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        host = "127.0.0.1" if is_any_address(self.host) else self.host
         host = f"[{host}]" if ":" in host else host
         return f"{'http' if self.plain_http else 'https'}://{host}:{self.port}"
 

@@ -275,9 +275,9 @@ class KioskEngine:
     async def choose(self, choices: dict[str, Any]) -> None:
         """The options of the chosen kind and the copies; the server quotes the fee."""
         self._expect(Step.OPTIONS)
-        assert self.visit.kind is not None
+        assert self.visit.kind is not None  # noqa: S101  an invariant that narrows a type, not a check of input
         item = self._item(self.visit.kind)
-        assert item is not None
+        assert item is not None  # noqa: S101  an invariant that narrows a type, not a check of input
         checked = _checked_choices(item, choices)
         self.visit.choices = checked
         self._run(self._quote(checked))
@@ -447,7 +447,7 @@ class KioskEngine:
 
     async def _quote(self, choices: dict[str, Any]) -> None:
         v = self.visit
-        assert v.kind is not None
+        assert v.kind is not None  # noqa: S101  an invariant that narrows a type, not a check of input
         try:
             v.quote = await self.api.quote(v.session_id, v.kind, **choices)
         except HttpError as exc:
@@ -463,7 +463,7 @@ class KioskEngine:
 
     async def _pay_and_issue(self) -> None:
         v = self.visit
-        assert v.quote is not None
+        assert v.quote is not None  # noqa: S101  an invariant that narrows a type, not a check of input
         self._go(Step.PAYMENT)
         result = await self._take_payment(int(v.quote["total_yen"]))
         if result.outcome is not PaymentOutcome.PAID or result.reference is None:

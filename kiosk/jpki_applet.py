@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 # DigestInfo prefixes the card accepts for COMPUTE SIGNATURE (RFC 8017, section 9.2, note 1).
 _DIGEST_INFO_PREFIXES: Final[dict[bytes, hashes.HashAlgorithm]] = {
-    bytes.fromhex("3021300906052b0e03021a05000414"): hashes.SHA1(),
+    bytes.fromhex("3021300906052b0e03021a05000414"): hashes.SHA1(),  # noqa: S303  the card's protocol names SHA-1 DigestInfo; not used for security here
     bytes.fromhex("302d300d06096086480165030402040500041c"): hashes.SHA224(),
     p.SHA256_DIGESTINFO_PREFIX: hashes.SHA256(),
     bytes.fromhex("3041300d060960864801650304020205000430"): hashes.SHA384(),

@@ -69,7 +69,7 @@ class SimulatedPaymentDevice:
         """The demo panel's answer to the payment waiting now; False when none waits."""
         if not self.waiting:
             return False
-        assert self._waiting is not None
+        assert self._waiting is not None  # noqa: S101  an invariant that narrows a type, not a check of input
         self._waiting.set_result(outcome)
         return True
 

@@ -107,7 +107,7 @@ def ensure_pcscd(timeout_s: float = 10, require_vpcd: bool = True, pool: Sequenc
         raise PcscdSetupError("pcscd is not running and must be started as root: run `sudo pcscd`")
     with tempfile.TemporaryFile() as err:
         # pcscd daemonises: the command returns once the daemon is forked.
-        rc = subprocess.run(
+        rc = subprocess.run(  # noqa: S603  a fixed argv, no shell
             [binary], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err
         ).returncode
         err.seek(0)

@@ -101,14 +101,20 @@ class CupsServer:
         self._add_queues()
 
     def _answers(self) -> bool:
-        result = subprocess.run(
-            ["lpstat", "-h", self.socket, "-r"], capture_output=True, text=True, check=False
+        result = subprocess.run(  # noqa: S603  a fixed argv, no shell
+            ["lpstat", "-h", self.socket, "-r"],  # noqa: S607  a Debian program on PATH
+            capture_output=True,
+            text=True,
+            check=False,
         )
         return "is running" in result.stdout
 
     def _lpadmin(self, *args: str) -> None:
-        result = subprocess.run(
-            ["lpadmin", "-h", self.socket, *args], capture_output=True, text=True, check=False
+        result = subprocess.run(  # noqa: S603  a fixed argv, no shell
+            ["lpadmin", "-h", self.socket, *args],  # noqa: S607  a Debian program on PATH
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if result.returncode != 0:
             raise ServiceError(f"lpadmin {' '.join(args[:2])} failed: {result.stderr.strip()}")
@@ -133,8 +139,10 @@ class CupsServer:
                 "-o",
                 "printer-error-policy=abort-job",
             )
-        subprocess.run(
-            ["cupsreject", "-h", self.socket, self.queues["offline"]], check=True, capture_output=True
+        subprocess.run(  # noqa: S603  a fixed argv, no shell
+            ["cupsreject", "-h", self.socket, self.queues["offline"]],  # noqa: S607  a Debian program on PATH
+            check=True,
+            capture_output=True,
         )
 
     def printed(self, title: str) -> list[Path]:

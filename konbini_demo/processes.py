@@ -25,7 +25,7 @@ class ServiceError(Exception):
 
 
 PORT_RANGE = (20000, 32000)  # below Linux's ephemeral ports (32768-60999): no outgoing connection takes one
-PORT_LOCKS = Path("/tmp/konbini-port-locks")  # fixed: every run on the machine, whatever its TMPDIR
+PORT_LOCKS = Path("/tmp/konbini-port-locks")  # fixed: every run on the machine, whatever its TMPDIR  # noqa: S108  a fixed folder every run on the machine shares (sticky, like /tmp); holds only lock files
 _reserved: dict[int, int] = {}  # port -> the fd of its lock file, held until this process ends
 
 
@@ -37,7 +37,7 @@ def free_port() -> int:
     with contextlib.suppress(PermissionError):
         PORT_LOCKS.chmod(0o1777)  # shared by every user's runs; made by the first
     for _ in range(1000):
-        port = random.randrange(*PORT_RANGE)
+        port = random.randrange(*PORT_RANGE)  # noqa: S311  synthetic data or a port to try, not a secret
         if port in _reserved:
             continue
         try:
@@ -91,7 +91,7 @@ class Service:
         fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)  # logs: 0600 like the rest
         self._log = os.fdopen(fd, "ab")
         self._log_start = self._log.tell()  # wait_log looks only at what this run writes
-        self.proc = subprocess.Popen(
+        self.proc = subprocess.Popen(  # noqa: S603  a fixed argv, no shell
             self.args,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -149,7 +149,7 @@ def run(
     args: Sequence[str], env: dict[str, str] | None = None, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python -m <args>`` to completion, capturing its output."""
-    result = subprocess.run(
+    result = subprocess.run(  # noqa: S603  a fixed argv, no shell
         [sys.executable, "-m", *args],
         capture_output=True,
         text=True,

@@ -28,7 +28,7 @@ class SoftKiosk:
             issue_card(stack.ca_dir, card_file, pin)
         state = load_state(card_file)
         key = serialization.load_pem_private_key(state.private_key_pem, password=None)
-        assert isinstance(key, rsa.RSAPrivateKey)
+        assert isinstance(key, rsa.RSAPrivateKey)  # noqa: S101  an invariant that narrows a type, not a check of input
         self.key, self.cert, self.pin, self.atena_no = key, state.certificate_der, pin, atena_no
         self.creds = KioskCredentials.load(stack.kiosk_credentials)
         self.stack = stack

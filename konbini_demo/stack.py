@@ -20,7 +20,7 @@ from registry_sim.tls_files import link_context
 from wire.http_json import JsonClient
 
 STAFF_ID = "demo-clerk"
-STAFF_PASSWORD = "demo-clerk-password-0001"  # synthetic, for the demo's throwaway data folder only
+STAFF_PASSWORD = "demo-clerk-password-0001"  # synthetic, for the demo's throwaway data folder only  # noqa: S105  a name or label, not a secret
 SECOND_ADMIN, SECOND_ADMIN_PASSWORD = "demo-admin-2", "demo-admin-2-password-01"  # synthetic, likewise
 KIOSK_ID = "kiosk-001"
 VPCD_READERS = {35963: "Virtual PCD 00 00", 35964: "Virtual PCD 00 01"}
@@ -407,8 +407,11 @@ class Stack:
 
     @staticmethod
     def pdf_text(path: Path) -> str:
-        return subprocess.run(
-            ["pdftotext", str(path), "-"], capture_output=True, text=True, check=True
+        return subprocess.run(  # noqa: S603  a fixed argv, no shell
+            ["pdftotext", str(path), "-"],  # noqa: S607  a Debian program on PATH
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
 
     def stop(self) -> None:

@@ -22,6 +22,7 @@ from wire.cli import CommandParser, http_url
 from wire.files import OutputError, private_files, writable_folder
 from wire.http_json import HttpError, JsonClient, server_ca_context
 from wire.progress import Progress
+from wire.serving import is_any_address
 from wire.staff_session import StaffLoginError, staff_session
 from wire.tls import key_pem, kiosk_key_request
 
@@ -29,7 +30,7 @@ from wire.tls import key_pem, kiosk_key_request
 def port_open(host: str, port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(1)
-        return s.connect_ex(("127.0.0.1" if host in ("0.0.0.0", "::", "") else host, port)) == 0
+        return s.connect_ex(("127.0.0.1" if is_any_address(host) else host, port)) == 0
 
 
 def _client(args: argparse.Namespace) -> JsonClient:

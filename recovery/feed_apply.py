@@ -29,7 +29,7 @@ def _upsert_sql(rtype: str) -> str:
         f"{c} = excluded.{c}" for c in cols if c not in keys and c not in indexed_columns(rtype)
     )
     return (
-        f"INSERT INTO replica.{rtype} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+        f"INSERT INTO replica.{rtype} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"  # noqa: S608  table, column and placeholder text from constants; values are bound
         f" ON CONFLICT({', '.join(keys)}) DO UPDATE SET {updates} WHERE excluded.version > {rtype}.version"
     )
 
@@ -46,7 +46,7 @@ def _indexed_update_sql(rtype: str) -> str | None:
     where = " AND ".join(f"{k} = ?{n + i}" for i, k in enumerate(keys, 1))
     differ = " OR ".join(f"{c} IS NOT ?{i}" for i, c in enumerate(indexed, 1))
     return (
-        f"UPDATE replica.{rtype} SET {sets} WHERE {where} AND version = ?{n + len(keys) + 1} AND ({differ})"
+        f"UPDATE replica.{rtype} SET {sets} WHERE {where} AND version = ?{n + len(keys) + 1} AND ({differ})"  # noqa: S608  table, column and placeholder text from constants; values are bound
     )
 
 
@@ -58,7 +58,7 @@ def _indexed_params(rtype: str) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
 
 
 def _delete_sql(rtype: str) -> str:
-    return f"DELETE FROM replica.{rtype} WHERE " + " AND ".join(f"{k} = ?" for k in KEYS_BY_TYPE[rtype])
+    return f"DELETE FROM replica.{rtype} WHERE " + " AND ".join(f"{k} = ?" for k in KEYS_BY_TYPE[rtype])  # noqa: S608  table, column and placeholder text from constants; values are bound
 
 
 def key_values(rtype: str, key: str) -> tuple[Any, ...]:
@@ -90,7 +90,7 @@ def _statements(changes: list[Change]) -> list[tuple[str, list[Sequence[Any]]]]:
     grouped: dict[str, list[Sequence[Any]]] = {}
     for change in last.values():
         if change.op == "upsert":
-            assert change.values is not None
+            assert change.values is not None  # noqa: S101  an invariant that narrows a type, not a check of input
             grouped.setdefault(UPSERT_SQL[change.rtype], []).append(change.values)
             indexed = _INDEXED_UPDATE_SQL[change.rtype]
             if indexed is not None:  # after the upsert of its type (the dict keeps that order)

@@ -46,7 +46,7 @@ async def search_residents(
         where.append("birth_date = ?")
         params.append(birth_date)
     rows = await core.db.fetchall(
-        f"SELECT {', '.join(SEARCH_FIELDS)}, kojin_bango FROM replica.resident WHERE {' AND '.join(where)}"
+        f"SELECT {', '.join(SEARCH_FIELDS)}, kojin_bango FROM replica.resident WHERE {' AND '.join(where)}"  # noqa: S608  table, column and placeholder text from constants; values are bound
         f" ORDER BY name_kana, birth_date LIMIT {SEARCH_LIMIT + 1}",
         params,
     )

@@ -140,7 +140,8 @@ class Batch:
         highest = ""
         for table in ("records", "gone"):
             row = self._conn.execute(
-                f"SELECT key FROM {table} WHERE type = ? ORDER BY key DESC LIMIT 1", (rtype,)
+                f"SELECT key FROM {table} WHERE type = ? ORDER BY key DESC LIMIT 1",  # noqa: S608  table, column and placeholder text from constants; values are bound
+                (rtype,),
             ).fetchone()
             if row is not None and (len(row[0]), row[0]) > (len(highest), highest):
                 highest = row[0]

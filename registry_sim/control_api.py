@@ -114,7 +114,7 @@ async def set_generate(request: web.Request, sim: Sim) -> web.Response:
     if duration is not None and (not _number(duration) or duration <= 0):
         raise BadRequest("'duration_s' must be a positive number of seconds or null (until stopped)")
     if seed is None:
-        seed = random.randrange(2**31)
+        seed = random.randrange(2**31)  # noqa: S311  synthetic data or a port to try, not a secret
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise BadRequest("'seed' must be an integer")
     if rate == 0:

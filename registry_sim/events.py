@@ -85,7 +85,7 @@ class CityEvents:
     """Draws events with one random stream; remembers filed move-outs and 異動中 flags it set, to undo them."""
 
     def __init__(self, seed: int) -> None:
-        self.rng = random.Random(seed)
+        self.rng = random.Random(seed)  # noqa: S311  synthetic data or a port to try, not a secret
         self.draw = _City(seed, date.today().year)
         self.kinds = _KindPicker(KINDS)
         self.filed: deque[list[str]] = deque()

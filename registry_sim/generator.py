@@ -146,7 +146,7 @@ class _City:
     """Generator state: one random stream, running counters, the as-of day."""
 
     def __init__(self, seed: int, fiscal_year: int) -> None:
-        self.rng = random.Random(seed)
+        self.rng = random.Random(seed)  # noqa: S311  synthetic data or a port to try, not a secret
         self.ids = Identifiers(self.rng)
         self.fiscal_year = fiscal_year
         self.as_of = as_of_date(fiscal_year)

@@ -13,6 +13,7 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
+from wire.serving import is_any_address
 from wire.tls import LOOPBACK_NAMES, client_context, ensure_ca, ensure_leaf, server_context
 
 
@@ -35,7 +36,7 @@ class RegistryTls:
 
 def ensure_registry_tls(folder: Path, host: str = "127.0.0.1") -> RegistryTls:
     ca = ensure_ca(folder, "registry-ca", "konbini registry_sim CA")
-    names = [*LOOPBACK_NAMES, *([] if host in ("0.0.0.0", "::", "") else [host])]
+    names = [*LOOPBACK_NAMES, *([] if is_any_address(host) else [host])]
     ensure_leaf(ca, folder, "registry", "registry_sim", server_names=names)
     ensure_leaf(ca, folder, "link-client", "konbini issuance server", client=True)
     return RegistryTls(folder)

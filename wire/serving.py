@@ -14,6 +14,14 @@ class ListenError(Exception):
     """The address cannot be listened on (in use, not this machine's, not allowed)."""
 
 
+ANY_ADDRESS = ("0.0.0.0", "::", "")  # noqa: S104  names the any-address to recognise it; binds nothing
+
+
+def is_any_address(host: str) -> bool:
+    """``host`` means every interface (listening there is reached locally on loopback)."""
+    return host in ANY_ADDRESS
+
+
 LOCAL_SHUTDOWN_S = 1.0  # a local app's stop waits this long for open requests (long-polls), then cuts them
 
 

@@ -84,7 +84,7 @@ def _instalment_values(kind: str, tax: Mapping[str, Any]) -> dict[str, str]:
             continue
         if slots is not None and period > slots:
             raise ValueError(f"the tax record has 第{period}期; the {kind} template prints {slots}")
-        assert due is not None and paid is not None
+        assert due is not None and paid is not None  # noqa: S101  an invariant that narrows a type, not a check of input
         values.update(
             {
                 f"inst{period}_period": f"第{period}期",
