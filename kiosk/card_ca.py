@@ -22,7 +22,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from kiosk import card_profile as p
-from kiosk.card_state import CardState, SignatureHalf, save_state
+from kiosk.card_state import CardState, IdentityHalf, SignatureHalf, save_state
+from wire import card_identity
+from wire.card_identity import CardIdentity
 
 CA_KEY_NAME: Final = "ca.key"
 CA_CERT_NAME: Final = "ca.crt"
@@ -242,12 +244,15 @@ def issue_card(
     *,
     sign_password: str | None = None,
     overwrite: bool = False,
+    identity: CardIdentity | None = None,
+    identity_pin: str | None = None,
 ) -> str:
     """Personalise a virtual card into ``out_file`` (0600) and return its card id.
 
     Both certificates have subject CN = card id and a random serial, and are valid from ``not_before``
     (default now; naive means UTC) for ``valid_days``. ``sign_password`` (6-16 of A-Z 0-9) is generated
-    when None; it is kept only in the card file.
+    when None; it is kept only in the card file. ``identity`` fills the 券面事項入力補助 application (signed
+    by the CA, as J-LIS signs a real card's), its PIN ``identity_pin`` (default: ``pin``).
     """
     validate_pin(pin)
     sign_password = (
@@ -260,8 +265,18 @@ def issue_card(
         raise ValueError("valid_days must be at least 1")
     if out_file.exists() and not overwrite:
         raise FileExistsError(f"{out_file} already exists; choose another file (a card file is a card)")
-    _, ca_cert = load_ca(ca_dir)
+    ca_key, ca_cert = load_ca(ca_dir)
     ca_der = ca_cert.public_bytes(serialization.Encoding.DER)
+    identity_half = None
+    if identity is not None:
+        if not isinstance(ca_key, rsa.RSAPrivateKey):
+            raise CardCaError("the identity application needs an RSA card CA key")
+        validate_pin(identity_pin or pin)
+        basic_four = card_identity.basic_four_file(identity)
+        identity_half = IdentityHalf(
+            basic_four, card_identity.signature_file(basic_four, ca_key), identity_pin or pin,
+            card_identity.IDENTITY_PIN_MAX_TRIES,
+        )  # fmt: skip
     start = not_before if not_before is not None else datetime.now(UTC).replace(microsecond=0)
     if start.tzinfo is None:
         start = start.replace(tzinfo=UTC)
@@ -283,6 +298,7 @@ def issue_card(
             password=sign_password,
             tries_left=p.SIGN_PASSWORD_MAX_TRIES,
         ),
+        identity=identity_half,
     )
     save_state(out_file, state)
     return card_id

@@ -11,7 +11,7 @@ import logging
 import signal
 import sys
 import threading
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from types import FrameType
 
@@ -32,6 +32,7 @@ from kiosk.card_reader import JpkiCard, card_id_from_certificate
 from kiosk.card_state import CardFileError, load_state
 from kiosk.pcscd import PcscdSetupError
 from kiosk.virtual_card import VirtualCard, run_card
+from wire.card_identity import SEX_CODES, CardIdentity
 from wire.cli import CommandParser
 from wire.files import private_files
 
@@ -68,8 +69,27 @@ def _cmd_personalise(args: argparse.Namespace) -> None:
         args.valid_days,
         not_before,
         sign_password=args.sign_password,
+        identity=_identity(args),
+        identity_pin=args.identity_pin,
     )
     print(card_id)
+
+
+def _identity(args: argparse.Namespace) -> CardIdentity | None:
+    given = [args.name, args.address, args.birth_date, args.sex]
+    if not any(given):
+        return None
+    if not all(given):
+        raise _CliError(
+            "identity_incomplete", "give all of --name, --address, --birth-date and --sex, or none"
+        )
+    try:
+        date.fromisoformat(args.birth_date)
+    except ValueError:
+        raise _CliError(
+            "bad_birth_date", f"--birth-date must be YYYY-MM-DD, not {args.birth_date[:20]!r}"
+        ) from None
+    return CardIdentity(args.name, args.address, args.birth_date, SEX_CODES.get(args.sex, "3"))
 
 
 def _cmd_revoke(args: argparse.Namespace) -> None:
@@ -134,6 +154,13 @@ def _parser() -> argparse.ArgumentParser:
     p_pers.add_argument("--ca-dir", type=Path, default=Path("var/card-ca"), help="CA folder")
     p_pers.add_argument("--valid-days", type=int, default=1825, help="certificate validity (default 1825)")
     p_pers.add_argument("--not-before", default=None, help="certificate start, ISO 8601 (default now)")
+    p_pers.add_argument(
+        "--name", help="氏名 in the card's 券面事項入力補助 application (with the three below)"
+    )
+    p_pers.add_argument("--address", help="住所, as the resident's record has it")
+    p_pers.add_argument("--birth-date", help="生年月日, YYYY-MM-DD")
+    p_pers.add_argument("--sex", choices=["M", "F", "X"], help="性別 (X: not stated)")
+    p_pers.add_argument("--identity-pin", help="the identity application's 4-digit PIN (default: --pin)")
     p_pers.set_defaults(func=_cmd_personalise)
 
     p_rev = sub.add_parser("revoke", help="revoke a card (lost or stolen): it joins the CA's CRL")

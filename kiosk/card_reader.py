@@ -33,6 +33,7 @@ from kiosk.card_errors import (
     PinFormatError,
     WrongPin,
 )
+from wire import card_identity
 
 __all__ = [
     "CardBusy",
@@ -371,6 +372,48 @@ class JpkiCard:
         if sw & 0xFFF0 == p.SW_PIN_TRIES_MASK:
             raise WrongPin(sw & 0x0F)
         raise CardProtocolError(sw, "VERIFY PIN")
+
+    def read_identity(self, pin: str) -> tuple[bytes, bytes]:
+        """The card's own identity files (:mod:`wire.card_identity`: EF 0002 and its issuer-signed EF 0003)
+        from its 券面事項入力補助 application, after that application's own PIN; raises WrongPin,
+        PinBlocked or PinFormatError like :meth:`verify_pin`. The JPKI application is selected again after
+        (its PIN verification is forgotten)."""
+        try:
+            apdu = p.verify_pin(pin)
+        except ValueError:
+            raise PinFormatError() from None
+        _, sw = self._transmit(p.select_aid(card_identity.AID_KENHOJO), "SELECT identity application")
+        if sw != p.SW_OK:
+            raise NotAJpkiCard(f"the card has no 券面事項入力補助 application (SW {sw:04X})")
+        try:
+            self._select_ef(card_identity.EF_IDENTITY_PIN, "identity PIN")
+            _, sw = self._transmit(apdu, "VERIFY identity PIN")
+            if sw == p.SW_PIN_BLOCKED or sw == p.pin_tries_sw(0):
+                raise PinBlocked()
+            if sw & 0xFFF0 == p.SW_PIN_TRIES_MASK:
+                raise WrongPin(sw & 0x0F)
+            if sw != p.SW_OK:
+                raise CardProtocolError(sw, "VERIFY identity PIN")
+            return (
+                self._read_tlv_file(card_identity.EF_BASIC_FOUR, "identity"),
+                self._read_tlv_file(card_identity.EF_SIGNATURE, "identity signature"),
+            )
+        finally:
+            self._transmit(p.select_aid(), "SELECT JPKI application")
+
+    def _read_tlv_file(self, fid: int, what: str) -> bytes:
+        """A file holding one BER-TLV with a two-byte tag, read whole."""
+        self._select_ef(fid, what)
+        data = bytearray(self._read(0, 5, what))
+        first = data[2] if len(data) > 2 else 0xFF
+        head = 3 if first < 0x80 else {0x81: 4, 0x82: 5}.get(first, 0)
+        if not head or len(data) < head:
+            raise CardIoError(f"the {what} on the card does not start with a TLV header")
+        total = head + (first if first < 0x80 else int.from_bytes(data[3:head], "big"))
+        del data[total:]
+        while len(data) < total:
+            data += self._read(len(data), min(p.READ_CHUNK, total - len(data)), what)
+        return bytes(data)
 
     def sign_digest(self, sha256_digest: bytes) -> bytes:
         """Sign a SHA-256 digest (PKCS#1 v1.5 over its DigestInfo) with the authentication key."""

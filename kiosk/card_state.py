@@ -59,6 +59,37 @@ class SignatureHalf:
 
 
 @dataclass
+class IdentityHalf:
+    """The 券面事項入力補助 application: the identity files as issued (EF 0002 and its signed EF 0003) and
+    their PIN (EF 0011)."""
+
+    basic_four: bytes
+    signature: bytes
+    pin: str
+    tries_left: int
+
+    def __repr__(self) -> str:  # never show the identity or the PIN
+        return f"IdentityHalf(tries_left={self.tries_left})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "pin": self.pin,
+            "tries_left": self.tries_left,
+            "basic_four_b64": base64.b64encode(self.basic_four).decode("ascii"),
+            "signature_b64": base64.b64encode(self.signature).decode("ascii"),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> IdentityHalf:
+        return cls(
+            basic_four=base64.b64decode(data["basic_four_b64"], validate=True),
+            signature=base64.b64decode(data["signature_b64"], validate=True),
+            pin=str(data["pin"]),
+            tries_left=int(data["tries_left"]),
+        )
+
+
+@dataclass
 class CardState:
     """Everything a virtual card remembers between power cycles (the authentication half at top level)."""
 
@@ -69,6 +100,7 @@ class CardState:
     pin: str
     tries_left: int
     signature: SignatureHalf | None = None
+    identity: IdentityHalf | None = None  # the 券面事項入力補助 application (cards made before it: None)
 
     def __repr__(self) -> str:  # never show the key or the PIN
         return f"CardState(card_id={self.card_id!r}, tries_left={self.tries_left})"
@@ -85,6 +117,8 @@ class CardState:
         }
         if self.signature is not None:
             data["signature"] = self.signature.to_json()
+        if self.identity is not None:
+            data["identity"] = self.identity.to_json()
         return data
 
     @classmethod
@@ -100,6 +134,7 @@ class CardState:
                 pin=str(data["pin"]),
                 tries_left=int(data["tries_left"]),
                 signature=SignatureHalf.from_json(data["signature"]) if data["format"] == FORMAT else None,
+                identity=IdentityHalf.from_json(data["identity"]) if "identity" in data else None,
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise CardFileError(f"card file is damaged: {type(exc).__name__} in field {exc}") from None

@@ -1,8 +1,10 @@
-"""The JPKI application of the virtual card, both halves as a real My Number card exposes them.
+"""The applications of the virtual card as a real My Number card exposes them.
 
-Authentication: certificate EF 000A and its CA 000B (readable without a PIN), key 0017, PIN 0018 (4 digits,
-3 tries). Signature: certificate 0001 (readable only after the signature password) and its CA 0002, key
-001A, password 001B (6-16 upper-case letters and digits, 5 tries). :class:`VirtualCard` is pure APDU logic
+JPKI, authentication: certificate EF 000A and its CA 000B (readable without a PIN), key 0017, PIN 0018 (4
+digits, 3 tries). JPKI, signature: certificate 0001 (readable only after the signature password) and its CA
+0002, key 001A, password 001B (6-16 upper-case letters and digits, 5 tries). 券面事項入力補助: the identity
+EF 0002 and its issuer's signature EF 0003, readable after the PIN EF 0011 (4 digits, 3 tries); see
+:mod:`wire.card_identity`. Each application has its own files; selecting one forgets the verifications. :class:`VirtualCard` is pure APDU logic
 (``process(apdu) -> response``), testable without sockets; the vpcd runner that plugs it into pcscd is
 :mod:`kiosk.virtual_card`.
 """
@@ -21,7 +23,16 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from kiosk import card_profile as p
-from kiosk.card_state import FORMAT_AUTH_ONLY, CardFileError, CardState, SignatureHalf, load_state, save_state
+from kiosk.card_state import (
+    FORMAT_AUTH_ONLY,
+    CardFileError,
+    CardState,
+    IdentityHalf,
+    SignatureHalf,
+    load_state,
+    save_state,
+)
+from wire import card_identity
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +92,17 @@ class _PinEf:
     put_tries: Callable[[int], None]
 
 
+@dataclass
+class _App:
+    """One application's files: readable EFs, PIN EFs, key EFs (with the PIN EF each needs) and the EFs
+    readable only after a PIN."""
+
+    files: dict[int, bytes]
+    pins: dict[int, _PinEf]
+    keys: dict[int, tuple[rsa.RSAPrivateKey, int]]
+    protected: dict[int, int]
+
+
 def _certificate_ef(der: bytes, what: str) -> bytes:
     """A certificate EF's content: the DER certificate, whose first 4 bytes (30 82 hi lo) give its length,
     as OpenSC's driver expects when it sizes the file."""
@@ -104,24 +126,24 @@ class VirtualCard:
             raise CardFileError("the card PIN is not 4 digits")
         self._state = state
         self._card_file = card_file
-        self._files: dict[int, bytes] = {
-            p.EF_AUTH_CERT: _certificate_ef(state.certificate_der, "authentication certificate"),
-            p.EF_AUTH_CA_CERT: _certificate_ef(state.ca_certificate_der, "authentication CA certificate"),
-        }
-        self._pins: dict[int, _PinEf] = {
-            p.EF_AUTH_PIN: _PinEf(
-                state.pin.encode("ascii"),
-                p.PIN_MAX_TRIES,
-                range(p.PIN_LENGTH, p.PIN_LENGTH + 1),
-                lambda: self._state.tries_left,
-                self._put_auth_tries,
-            )
-        }
-        # key EF -> (key, the PIN EF that must be verified first)
-        self._keys: dict[int, tuple[rsa.RSAPrivateKey, int]] = {
-            p.EF_AUTH_KEY: (_rsa_key(state.private_key_pem, "authentication key"), p.EF_AUTH_PIN)
-        }
-        self._protected: dict[int, int] = {}  # certificate EF -> the PIN EF that must be verified first
+        self._jpki = _App(
+            files={
+                p.EF_AUTH_CERT: _certificate_ef(state.certificate_der, "authentication certificate"),
+                p.EF_AUTH_CA_CERT: _certificate_ef(state.ca_certificate_der, "authentication CA certificate"),
+            },
+            pins={
+                p.EF_AUTH_PIN: _PinEf(
+                    state.pin.encode("ascii"),
+                    p.PIN_MAX_TRIES,
+                    range(p.PIN_LENGTH, p.PIN_LENGTH + 1),
+                    lambda: self._state.tries_left,
+                    self._put_auth_tries,
+                )
+            },
+            keys={p.EF_AUTH_KEY: (_rsa_key(state.private_key_pem, "authentication key"), p.EF_AUTH_PIN)},
+            protected={},
+        )
+        self._apps: dict[bytes, _App] = {p.AID_JPKI: self._jpki}
         if state.signature is not None:
             self._add_signature_half(state.signature)
         else:
@@ -131,24 +153,49 @@ class VirtualCard:
                 state.card_id,
                 FORMAT_AUTH_ONLY,
             )
-        self._app_selected = False
+        if state.identity is not None:
+            self._apps[card_identity.AID_KENHOJO] = self._identity_app(state.identity)
+        self._app: _App | None = None
         self._current_ef: int | None = None
         self._verified: set[int] = set()
+
+    def _identity_app(self, half: IdentityHalf) -> _App:
+        if len(half.pin) != p.PIN_LENGTH or not half.pin.isdigit() or not half.pin.isascii():
+            raise CardFileError("the card's identity PIN is not 4 digits")
+        return _App(
+            files={card_identity.EF_BASIC_FOUR: half.basic_four, card_identity.EF_SIGNATURE: half.signature},
+            pins={
+                card_identity.EF_IDENTITY_PIN: _PinEf(
+                    half.pin.encode("ascii"),
+                    card_identity.IDENTITY_PIN_MAX_TRIES,
+                    range(p.PIN_LENGTH, p.PIN_LENGTH + 1),
+                    lambda: half.tries_left,
+                    self._put_identity_tries,
+                )
+            },
+            keys={},
+            protected={
+                card_identity.EF_BASIC_FOUR: card_identity.EF_IDENTITY_PIN,
+                card_identity.EF_SIGNATURE: card_identity.EF_IDENTITY_PIN,
+            },
+        )
 
     def _add_signature_half(self, half: SignatureHalf) -> None:
         if not p.SIGN_PASSWORD_MIN <= len(half.password) <= p.SIGN_PASSWORD_MAX:
             raise CardFileError("the card's signature password is not 6-16 characters")
-        self._files[p.EF_SIGN_CERT] = _certificate_ef(half.certificate_der, "signature certificate")
-        self._files[p.EF_SIGN_CA_CERT] = _certificate_ef(half.ca_certificate_der, "signature CA certificate")
-        self._protected[p.EF_SIGN_CERT] = p.EF_SIGN_PIN
-        self._pins[p.EF_SIGN_PIN] = _PinEf(
+        self._jpki.files[p.EF_SIGN_CERT] = _certificate_ef(half.certificate_der, "signature certificate")
+        self._jpki.files[p.EF_SIGN_CA_CERT] = _certificate_ef(
+            half.ca_certificate_der, "signature CA certificate"
+        )
+        self._jpki.protected[p.EF_SIGN_CERT] = p.EF_SIGN_PIN
+        self._jpki.pins[p.EF_SIGN_PIN] = _PinEf(
             half.password.encode("ascii"),
             p.SIGN_PASSWORD_MAX_TRIES,
             range(p.SIGN_PASSWORD_MIN, p.SIGN_PASSWORD_MAX + 1),
             lambda: half.tries_left,
             self._put_sign_tries,
         )
-        self._keys[p.EF_SIGN_KEY] = (_rsa_key(half.private_key_pem, "signature key"), p.EF_SIGN_PIN)
+        self._jpki.keys[p.EF_SIGN_KEY] = (_rsa_key(half.private_key_pem, "signature key"), p.EF_SIGN_PIN)
 
     @classmethod
     def from_file(cls, card_file: Path) -> VirtualCard:
@@ -178,7 +225,7 @@ class VirtualCard:
 
     def reset(self) -> None:
         """Power off, power on or reset: the card forgets its selection and PIN verifications."""
-        self._app_selected = False
+        self._app = None
         self._current_ef = None
         self._verified.clear()
 
@@ -211,15 +258,17 @@ class VirtualCard:
         if not apdu.data or apdu.le is not None:
             return _sw(p.SW_WRONG_LENGTH)
         if apdu.p1 == p.P1_SELECT_DF_NAME:
-            if apdu.data != p.AID_JPKI:
+            app = self._apps.get(bytes(apdu.data))
+            if app is None:
                 return _sw(p.SW_FILE_NOT_FOUND)
             self.reset()
-            self._app_selected = True
+            self._app = app
             return _sw(p.SW_OK)
         if len(apdu.data) != 2:
             return _sw(p.SW_WRONG_LENGTH)
         fid = int.from_bytes(apdu.data, "big")
-        if not self._app_selected or not (fid in self._files or fid in self._keys or fid in self._pins):
+        app = self._app
+        if app is None or not (fid in app.files or fid in app.keys or fid in app.pins):
             return _sw(p.SW_FILE_NOT_FOUND)
         self._current_ef = fid
         return _sw(p.SW_OK)
@@ -229,12 +278,12 @@ class VirtualCard:
             return _sw(p.SW_WRONG_P1P2)
         if apdu.le is None or apdu.data:
             return _sw(p.SW_WRONG_LENGTH)
-        if self._current_ef is None:
+        if self._current_ef is None or self._app is None:
             return _sw(p.SW_NO_CURRENT_EF)
-        content = self._files.get(self._current_ef)
+        content = self._app.files.get(self._current_ef)
         if content is None:  # key or PIN EF: never readable
             return _sw(p.SW_INCOMPATIBLE_FILE)
-        needed = self._protected.get(self._current_ef)
+        needed = self._app.protected.get(self._current_ef)
         if needed is not None and needed not in self._verified:
             return _sw(p.SW_SECURITY_NOT_SATISFIED)
         offset = (apdu.p1 << 8) | apdu.p2
@@ -247,9 +296,9 @@ class VirtualCard:
         if apdu.p1 != 0x00 or apdu.p2 != p.P2_VERIFY_PIN:
             return _sw(p.SW_WRONG_P1P2)
         ef = self._current_ef
-        if ef is None or ef not in self._pins:
+        if ef is None or self._app is None or ef not in self._app.pins:
             return _sw(p.SW_NO_CURRENT_EF)
-        pin = self._pins[ef]
+        pin = self._app.pins[ef]
         if apdu.le is not None:
             return _sw(p.SW_WRONG_LENGTH)
         tries = pin.get_tries()
@@ -274,9 +323,9 @@ class VirtualCard:
             return _sw(p.SW_WRONG_P1P2)
         if not apdu.data or apdu.le is None:
             return _sw(p.SW_WRONG_LENGTH)
-        if self._current_ef not in self._keys:
+        if self._app is None or self._current_ef not in self._app.keys:
             return _sw(p.SW_NO_CURRENT_EF)
-        key, needed = self._keys[self._current_ef]
+        key, needed = self._app.keys[self._current_ef]
         if needed not in self._verified:
             return _sw(p.SW_SECURITY_NOT_SATISFIED)
         for prefix, algorithm in _DIGEST_INFO_PREFIXES.items():
@@ -299,6 +348,12 @@ class VirtualCard:
 
     def _put_sign_tries(self, tries: int) -> None:
         half = self._state.signature
+        if half is not None and tries != half.tries_left:
+            half.tries_left = tries
+            self._save()
+
+    def _put_identity_tries(self, tries: int) -> None:
+        half = self._state.identity
         if half is not None and tries != half.tries_left:
             half.tries_left = tries
             self._save()

@@ -27,9 +27,12 @@ from kiosk.card_ca import init_ca, issue_card  # noqa: E402
 from kiosk.pcscd import PcscdSetupError  # noqa: E402
 from kiosk.virtual_card import CardHandle, VirtualCard, start_card_thread  # noqa: E402
 from tests.pool import PoolError, Reader, lease_reader  # noqa: E402
+from wire.card_identity import CardIdentity  # noqa: E402
 
 PIN = "1234"
 SIGN_PASSWORD = "KONBINI2026"
+IDENTITY_PIN = "5678"
+IDENTITY = CardIdentity("試験　花子", "鹿児島県鹿児島市山下町11番1号", "1990-04-01", "2")  # synthetic
 
 
 def unavailable(reason: str) -> NoReturn:
@@ -51,14 +54,17 @@ def card_ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def _card_template(card_ca: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("card-template") / "card.json"
-    issue_card(card_ca, out, PIN, card_id="TEST-CARD-0001", sign_password=SIGN_PASSWORD)
+    issue_card(
+        card_ca, out, PIN, card_id="TEST-CARD-0001", sign_password=SIGN_PASSWORD, identity=IDENTITY,
+        identity_pin=IDENTITY_PIN,
+    )  # fmt: skip
     return out
 
 
 @pytest.fixture
 def card_file(_card_template: Path, tmp_path: Path) -> Path:
-    """A fresh copy of a personalised card (PIN 1234, 3 tries; signature password KONBINI2026, 5 tries)
-    that a test may use up."""
+    """A fresh copy of a personalised card (PIN 1234, 3 tries; signature password KONBINI2026, 5 tries;
+    IDENTITY behind PIN 5678) that a test may use up."""
     out = tmp_path / "card.json"
     shutil.copyfile(_card_template, out)
     out.chmod(0o600)

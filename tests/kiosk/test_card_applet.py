@@ -12,9 +12,12 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from kiosk import card_profile as p
+from kiosk.card_ca import load_ca
 from kiosk.card_state import load_state
 from kiosk.virtual_card import VirtualCard, parse_apdu
 from tests.kiosk.applet_apdus import ok, sw
+from tests.kiosk.conftest import IDENTITY, IDENTITY_PIN
+from wire import card_identity
 
 PIN = "1234"
 
@@ -282,3 +285,39 @@ def test_card_never_shows_pin_or_key(card: VirtualCard, card_file: Path) -> None
     state = load_state(card_file)
     assert PIN not in repr(card) and PIN not in repr(state)
     assert "PRIVATE" not in repr(state)
+
+
+def identity_apdus(card: VirtualCard, pin: str) -> tuple[int, bytes, bytes]:
+    """SELECT the 券面事項入力補助 application, VERIFY its PIN, read EF 0002 and 0003: (SW of VERIFY, files)."""
+    assert card.process(p.select_aid(card_identity.AID_KENHOJO))[-2:] == b"\x90\x00"
+    card.process(p.select_ef(card_identity.EF_IDENTITY_PIN))
+    sw = int.from_bytes(card.process(p.verify_pin(pin))[-2:], "big")
+    files = []
+    for fid in (card_identity.EF_BASIC_FOUR, card_identity.EF_SIGNATURE):
+        card.process(p.select_ef(fid))
+        content = b""
+        while (answer := card.process(p.read_binary(len(content), 256)))[-2:] in (b"\x90\x00", b"\x62\x82"):
+            content += answer[:-2]
+            if answer[-2:] == b"\x62\x82":
+                break
+        files.append(content)
+    return sw, files[0], files[1]
+
+
+def test_the_cards_identity_is_read_after_its_own_pin_and_verifies_with_the_issuer(
+    card: VirtualCard, card_ca: Path
+) -> None:
+    assert card.process(p.select_aid(card_identity.AID_KENHOJO))[-2:] == b"\x90\x00"
+    card.process(p.select_ef(card_identity.EF_BASIC_FOUR))
+    assert card.process(p.read_binary(0, 16)) == b"\x69\x82"  # not before the PIN
+    sw, _, _ = identity_apdus(card, PIN)  # the JPKI PIN is not this application's
+    assert sw == p.pin_tries_sw(2)
+    sw, basic_four, signed = identity_apdus(card, IDENTITY_PIN)
+    assert sw == p.SW_OK
+    _, ca_cert = load_ca(card_ca)
+    public = ca_cert.public_key()
+    assert isinstance(public, rsa.RSAPublicKey)
+    assert card_identity.verified_identity(basic_four, signed, public) == IDENTITY
+    assert card.process(p.select_aid())[-2:] == b"\x90\x00"  # back to JPKI: its own files again
+    card.process(p.select_ef(p.EF_AUTH_CERT))
+    assert card.process(p.read_binary(0, 4))[:2] == b"\x30\x82"

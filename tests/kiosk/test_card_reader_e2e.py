@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from kiosk import card_profile as p
 from kiosk import card_reader
+from kiosk.card_ca import load_ca
 from kiosk.card_reader import (
     CardBusy,
     CardIoError,
@@ -32,7 +33,9 @@ from kiosk.card_reader import (
 )
 from kiosk.card_state import load_state
 from kiosk.virtual_card import CardHandle, VirtualCard, run_card
+from tests.kiosk.conftest import IDENTITY, IDENTITY_PIN
 from tests.pool import lease_reader
+from wire import card_identity
 from wire.kiosk_api import auth_digest
 
 pytestmark = pytest.mark.e2e
@@ -292,3 +295,24 @@ def test_kiosk_keeps_to_the_authentication_half(pcscd: str, insert_card: Insert,
     assert set(recording.verified) == {p.EF_AUTH_PIN}
     state = load_state(card_file)
     assert state.signature is not None and state.signature.tries_left == p.SIGN_PASSWORD_MAX_TRIES
+
+
+def test_the_desk_reads_the_cards_identity_through_pcsc(
+    pcscd: str, insert_card: Insert, card_file: Path, card_ca: Path
+) -> None:
+    """M3: the 券面事項入力補助 application through pcscd: its own PIN, the identity the issuer signed,
+    and the JPKI application usable again afterwards."""
+    insert_card(card_file)
+    public = load_ca(card_ca)[1].public_key()
+    assert isinstance(public, rsa.RSAPublicKey)
+    with JpkiCard.connect(pcscd) as card:
+        with pytest.raises(WrongPin) as wrong:
+            card.read_identity(PIN)  # the card's JPKI PIN is not its identity PIN
+        assert wrong.value.tries_left == 2
+        basic_four, signed = card.read_identity(IDENTITY_PIN)
+        assert card_identity.verified_identity(basic_four, signed, public) == IDENTITY
+        card.verify_pin(PIN)  # the JPKI application again
+        digest = auth_digest("kiosk-001", "session-1", "nonce-abc")
+        _verify_signature(card.read_auth_certificate(), card.sign_digest(digest), digest)
+    identity = load_state(card_file).identity
+    assert identity is not None and identity.tries_left == 3  # the right PIN restored the count
