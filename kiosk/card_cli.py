@@ -7,6 +7,7 @@ signature password given to ``personalise``). No PIN or password is ever printed
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
@@ -76,20 +77,21 @@ def _cmd_personalise(args: argparse.Namespace) -> None:
 
 
 def _identity(args: argparse.Namespace) -> CardIdentity | None:
-    given = [args.name, args.address, args.birth_date, args.sex]
-    if not any(given):
+    """The identity application's four fields from ``--identity FILE`` (JSON: name, address, birth_date,
+    sex M/F, as ``konbini-registry card-identity`` writes it)."""
+    if args.identity is None:
         return None
-    if not all(given):
-        raise _CliError(
-            "identity_incomplete", "give all of --name, --address, --birth-date and --sex, or none"
-        )
     try:
-        date.fromisoformat(args.birth_date)
-    except ValueError:
+        held = json.loads(args.identity.read_text(encoding="utf-8"))
+        birth = str(held["birth_date"])
+        date.fromisoformat(birth)
+        return CardIdentity(str(held["name"]), str(held["address"]), birth, SEX_CODES.get(held["sex"], "3"))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise _CliError(
-            "bad_birth_date", f"--birth-date must be YYYY-MM-DD, not {args.birth_date[:20]!r}"
+            "bad_identity",
+            f"{args.identity}: not a card identity (JSON name, address, birth_date YYYY-MM-DD,"
+            f" sex): {type(exc).__name__}",
         ) from None
-    return CardIdentity(args.name, args.address, args.birth_date, SEX_CODES.get(args.sex, "3"))
 
 
 def _cmd_revoke(args: argparse.Namespace) -> None:
@@ -155,11 +157,11 @@ def _parser() -> argparse.ArgumentParser:
     p_pers.add_argument("--valid-days", type=int, default=1825, help="certificate validity (default 1825)")
     p_pers.add_argument("--not-before", default=None, help="certificate start, ISO 8601 (default now)")
     p_pers.add_argument(
-        "--name", help="氏名 in the card's 券面事項入力補助 application (with the three below)"
+        "--identity",
+        type=Path,
+        help="the holder's identity for the card's 券面事項入力補助 application: a JSON file as `konbini-registry"
+        " card-identity ATENA_NO` writes (without it the card has no such application)",
     )
-    p_pers.add_argument("--address", help="住所, as the resident's record has it")
-    p_pers.add_argument("--birth-date", help="生年月日, YYYY-MM-DD")
-    p_pers.add_argument("--sex", choices=["M", "F", "X"], help="性別 (X: not stated)")
     p_pers.add_argument("--identity-pin", help="the identity application's 4-digit PIN (default: --pin)")
     p_pers.set_defaults(func=_cmd_personalise)
 

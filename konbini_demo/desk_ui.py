@@ -81,11 +81,13 @@ class DeskPages:
         self.clerk.click("#register-card", no_wait_after=True)
         self.customer.wait_for_selector("main[data-step=first]")
 
-    def register_card(self, pin: str) -> str:
-        """A registration with the resident typing ``pin`` twice; the clerk's notice."""
+    def register_card(self, pin: str, identity_pin: str | None = None) -> str:
+        """A registration with the resident typing ``pin`` twice, then the card's identity PIN (default:
+        ``pin``, as the demo's cards have it); the clerk's notice."""
         self.start_registration()
         self.type_pin(pin, "repeat")
-        self.type_pin(pin, None)
+        self.type_pin(pin, "identity")
+        self.type_pin(identity_pin or pin, None)
         self.clerk.wait_for_selector(".notice, .error", timeout=60_000)
         return self.clerk.inner_text(".notice, .error")
 

@@ -25,8 +25,9 @@ class SoftKiosk:
     def __init__(self, stack: Stack, atena_no: str, pin: str = "1357", name: str = "soft") -> None:
         card_file = stack.root / "cards" / f"{name}-{atena_no}.json"
         if not card_file.exists():
-            issue_card(stack.ca_dir, card_file, pin)
+            issue_card(stack.ca_dir, card_file, pin, identity=stack.resident_identity(atena_no))
         state = load_state(card_file)
+        self.identity = state.identity
         key = serialization.load_pem_private_key(state.private_key_pem, password=None)
         assert isinstance(key, rsa.RSAPrivateKey)  # noqa: S101  an invariant that narrows a type, not a check of input
         self.key, self.cert, self.pin, self.atena_no = key, state.certificate_der, pin, atena_no
@@ -36,10 +37,16 @@ class SoftKiosk:
     def register(self) -> None:
         clerk = self.stack.server_client()
         clerk.headers["Authorization"] = f"Bearer {self.stack.staff_token()}"
+        if self.identity is None:
+            raise ValueError(f"the soft card of {self.atena_no} has no identity application: make it again")
         body = {
             "atena_no": self.atena_no,
             "certificate": base64.b64encode(self.cert).decode(),
             "pin": self.pin,
+            "identity": {  # as the desk reads it from the card after its identity PIN
+                "basic_four": base64.b64encode(self.identity.basic_four).decode(),
+                "signature": base64.b64encode(self.identity.signature).decode(),
+            },
         }
         clerk.call("POST", "/clerk/api/registrations", body)
 

@@ -16,7 +16,9 @@ from typing import Any
 from kiosk.card_reader import reader_has_card
 from konbini_demo.authenticator import Authenticator
 from konbini_demo.processes import Service, ServiceError, free_port, port_in_use, run
+from registry_sim.generator import DEMO_ATENA_NO
 from registry_sim.tls_files import link_context
+from wire.card_identity import SEX_CODES, CardIdentity
 from wire.http_json import JsonClient
 
 STAFF_ID = "demo-clerk"
@@ -186,7 +188,7 @@ class Stack:
         }
         if self.staff_seed.exists():
             self.staff_token()
-        return {**env, "KONBINI_PIN": pin} if pin else env
+        return {**env, "KONBINI_PIN": pin, "KONBINI_IDENTITY_PIN": pin} if pin else env
 
     def ops(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         as_staff = "--staff-id" in args  # the demo clerk acting as themselves: their kept session
@@ -314,7 +316,9 @@ class Stack:
         if svc is not None:
             svc.stop()
 
-    def personalise_card(self, name: str, pin: str, *extra: str) -> Path:
+    def personalise_card(self, name: str, pin: str, *extra: str, holder: str | None = DEMO_ATENA_NO) -> Path:
+        """A new card file; issued to ``holder`` (its identity application holds the resident's record, its
+        PIN ``pin`` as the card's), or with no identity application (``None``: a card of nobody here)."""
         out = self.root / "cards" / f"{name}.json"
         n = 1
         while out.exists():  # a card file is a card: a new card gets a new file
@@ -330,10 +334,26 @@ class Stack:
                 str(out),
                 "--ca-dir",
                 str(self.ca_dir),
+                *(self._identity_args(holder) if holder is not None else []),
                 *extra,
             ]
         )
         return out
+
+    def resident_identity(self, atena_no: str) -> CardIdentity:
+        """What a card issued to the resident holds: their record (as the card issuer has it), read through
+        the desk's API as the demo clerk."""
+        client = self.server_client({"Authorization": f"Bearer {self.staff_token()}"})
+        [person] = client.call("GET", f"/clerk/api/residents?atena_no={atena_no}")["residents"]
+        sex = SEX_CODES.get(person["sex"], "3")
+        return CardIdentity(person["name"], person["address"], person["birth_date"], sex)
+
+    def _identity_args(self, atena_no: str) -> list[str]:
+        """``konbini-card personalise`` options for the resident's identity: the file the card issuer takes
+        from the registry (``konbini-registry card-identity``)."""
+        out = self.root / "cards" / f"identity-{atena_no}.json"
+        run(["registry_sim", "card-identity", atena_no, "--db", str(self.registry_db), "--out", str(out)])
+        return ["--identity", str(out)]
 
     def insert_card(self, card_file: Path) -> Service:
         """Run the virtual card in the vpcd reader (what a resident inserting a card does)."""

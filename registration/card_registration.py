@@ -1,8 +1,15 @@
-"""Registering a resident's card and kiosk PIN (利用者登録), and unlocking or suspending it."""
+"""Registering a resident's card and kiosk PIN (利用者登録), and unlocking or suspending it.
+
+A registrar alone cannot bind a card to another person: the registration carries the card's own identity
+(its 券面事項入力補助 application's files, read at the desk after the resident typed that application's PIN)
+and the server refuses it unless the card issuer's signature holds and the four fields match the resident's
+record (``identity_mismatch``, audited). See :mod:`wire.card_identity`."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from issuance_server.api_errors import ApiError
 from issuance_server.audit import Actor
@@ -10,6 +17,7 @@ from issuance_server.clock import to_iso, utc_now, utc_now_iso
 from issuance_server.core import ServerCore
 from issuance_server.replica_store import Replica
 from issuance_server.secret_hashing import PIN
+from wire import card_identity
 
 
 def check_pin_format(pin: str) -> None:
@@ -24,20 +32,51 @@ def _writable(core: ServerCore) -> None:
         )
 
 
+def _card_identity(core: ServerCore, files: tuple[bytes, bytes]) -> card_identity.CardIdentity:
+    issuer = core.card_trust.ca.public_key()
+    if not isinstance(issuer, rsa.RSAPublicKey):
+        raise ApiError(503, "card_ca_unusable", "the card CA's key is not RSA: identities cannot be checked")
+    try:
+        return card_identity.verified_identity(*files, issuer)
+    except card_identity.IdentityError as exc:
+        raise ApiError(
+            409, "identity_unverified", f"the card's identity data do not verify: {exc}", field="identity"
+        ) from None
+
+
 async def register_card(
-    core: ServerCore, actor: Actor, atena_no: str, cert_der: bytes, pin: str
+    core: ServerCore, actor: Actor, atena_no: str, cert_der: bytes, pin: str, identity: tuple[bytes, bytes]
 ) -> dict[str, Any]:
+    """``identity``: the card's identity files as read (EF 0002, EF 0003 of its 券面事項入力補助 app)."""
     _writable(core)
     check_pin_format(pin)
     _cert, card = core.card_trust.check_certificate(cert_der, utc_now())
+    try:
+        held = _card_identity(core, identity)
+    except ApiError as exc:
+        await core.audit.append(actor, "register_card", f"refused_{exc.code}", atena_no, card=card.serial)
+        raise
     if not core.replica.ready:
         raise ApiError(503, "replica_not_loaded", "the resident replica is not loaded yet; run a sync")
     pin_hash = await core.hasher.hash(PIN, pin)
     now = utc_now_iso()
-    async with core.db.transaction() as tx:
+    async with core.db.transaction(write=False) as tx:
         person = await Replica.resident(tx, atena_no)
         if person is None or person["status"] != "resident":
             raise ApiError(404, "resident_not_found", "no current resident with this 宛名番号")
+        differ = card_identity.mismatches(
+            held, person["name"], person["address"], person["birth_date"], person["sex"]
+        )
+    if differ:  # audited outside the transaction the refusal rolls back
+        await core.audit.append(
+            actor, "register_card", "refused_identity_mismatch", atena_no, card=card.serial, fields=differ
+        )
+        raise ApiError(
+            409, "identity_mismatch",
+            f"the card belongs to someone else: its {', '.join(differ)} differ from this resident's record",
+            fields=differ,
+        )  # fmt: skip
+    async with core.db.transaction() as tx:
         existing = await tx.fetchone(
             "SELECT atena_no, status FROM registrations WHERE card_fingerprint = ?", (card.fingerprint,)
         )
@@ -66,7 +105,14 @@ async def register_card(
             ),
         )
         await core.audit.append_in(
-            tx, actor, "register_card", "ok", atena_no, card=card.serial, replaced=replaced
+            tx,
+            actor,
+            "register_card",
+            "ok",
+            atena_no,
+            card=card.serial,
+            replaced=replaced,
+            identity="matched",
         )
     return {
         "atena_no": atena_no,

@@ -147,14 +147,23 @@ async def logout(request: web.Request) -> web.Response:
 async def register(request: web.Request) -> web.Response:
     core, actor = core_of(request), actor_of(request)
     data = await read_json(request, core.settings.max_body_bytes)
-    try:
-        cert_der = base64.b64decode(field(data, "certificate", str), validate=True)
-    except (binascii.Error, ValueError):
-        raise ApiError(400, "bad_field", "certificate must be base64 DER", field="certificate") from None
+    cert_der = _base64(field(data, "certificate", str), "certificate")
+    identity = field(data, "identity", dict)
+    files = (
+        _base64(field(identity, "basic_four", str), "identity"),
+        _base64(field(identity, "signature", str), "identity"),
+    )
     result = await card_registration.register_card(
-        core, actor, _atena_no(data), cert_der, field(data, "pin", str)
+        core, actor, _atena_no(data), cert_der, field(data, "pin", str), files
     )
     return json_response(result, status=201)
+
+
+def _base64(text: str, name: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(400, "bad_field", f"{name} must be base64", field=name) from None
 
 
 @routes.post("/api/registrations/{action:unlock|suspend|resume|revoke}")

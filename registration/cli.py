@@ -160,13 +160,27 @@ def cmd_register(args: argparse.Namespace) -> int:
             cert = card.read_auth_certificate()
             pin = ask("KONBINI_PIN", "resident's 4-digit PIN: ")
             card.verify_pin(pin)
+            identity_pin = ask(
+                "KONBINI_IDENTITY_PIN",
+                "the 4-digit PIN of the card's identity (券面事項入力補助用暗証番号): ",
+            )
+            basic_four, signed = card.read_identity(identity_pin)
     except CardError as exc:
         print(f"error: {exc.code}: {exc}", file=sys.stderr)
         return 1
+    identity = {
+        "basic_four": base64.b64encode(basic_four).decode(),
+        "signature": base64.b64encode(signed).decode(),
+    }
     result = client.call(
         "POST",
         "/clerk/api/registrations",
-        {"atena_no": args.atena_no, "certificate": base64.b64encode(cert).decode(), "pin": pin},
+        {
+            "atena_no": args.atena_no,
+            "certificate": base64.b64encode(cert).decode(),
+            "pin": pin,
+            "identity": identity,
+        },
     )
     print(f"registered card {result['card_id']} for resident {args.atena_no}: {result['status']}")
     return 0

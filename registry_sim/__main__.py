@@ -23,6 +23,7 @@ from datetime import date
 from pathlib import Path
 
 from registry_sim.faults import Faults
+from registry_sim.feed import FeedReader
 from registry_sim.generator import DEMO_ATENA_NO, generate_city
 from registry_sim.linkage_file import LinkageFileError, checked_records, write_linkage
 from registry_sim.server import serve
@@ -183,6 +184,24 @@ def _changes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _card_identity(args: argparse.Namespace) -> int:
+    """What the card issuer (J-LIS, from the registry) writes into a resident's card: the four fields
+    ``konbini-card personalise --identity`` takes, as JSON."""
+    body = FeedReader(args.db).record("resident", args.atena_no) if args.db.exists() else None
+    if body is None:
+        print(f"no resident {args.atena_no} in {args.db}", file=sys.stderr)
+        return 1
+    person = json.loads(body)
+    held = {k: person[k] for k in ("name", "address", "birth_date", "sex")}
+    text = json.dumps(held, ensure_ascii=False) + "\n"
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text, encoding="utf-8")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = CommandParser(
         prog="konbini-registry",
@@ -285,6 +304,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--wait", action="store_true", help="wait until the generator stops, then print its state"
     )
     chg.set_defaults(func=_changes)
+
+    ident = with_db(
+        sub.add_parser(
+            "card-identity", help="a resident's four card fields (JSON) for konbini-card personalise"
+        )
+    )
+    ident.add_argument("atena_no", help="the resident's 宛名番号")
+    ident.add_argument("--out", type=Path, help="write to this file (default: standard output)")
+    ident.set_defaults(func=_card_identity)
     return parser
 
 

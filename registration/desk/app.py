@@ -396,15 +396,18 @@ def _read_certificate(reader: str | None) -> bytes:
         return card.read_auth_certificate()
 
 
-def _verify_on_card(reader: str | None, pin: str) -> None:
+def _check_on_card(reader: str | None, pin: str, identity_pin: str) -> tuple[bytes, bytes]:
+    """The new PIN verified on the card, then the card's identity files read with its identity PIN."""
     with JpkiCard.connect(reader, timeout_s=10.0) as card:
         card.verify_pin(pin)
+        return card.read_identity(identity_pin)
 
 
 @routes.post("/residents/{atena_no}/register")
 async def register_card(request: web.Request) -> web.Response:
     """The card on the desk reader, the PIN typed twice by the resident on the customer display, verified
-    on the card, then registered with the server. The PIN never reaches this page."""
+    on the card, and the card's own identity read with its identity PIN (typed there too), then registered
+    with the server, which checks that identity. The PINs never reach this page."""
     atena_no = _atena_no(request)
     entry, reader = request.app[ENTRY], request.app[READER]
     try:
@@ -412,15 +415,21 @@ async def register_card(request: web.Request) -> web.Response:
     except CardError as exc:
         return await _record_page(request, atena_no, 400, error=f"{exc} ({exc.code})")
     try:
-        pin = await asyncio.wait_for(entry.begin(), request.app[PIN_WAIT_S])
+        pin, identity_pin = await asyncio.wait_for(entry.begin(), request.app[PIN_WAIT_S])
     except (TimeoutError, asyncio.CancelledError):
         entry.cancel()
         return await _record_page(
             request, atena_no, 408, error="the PIN was not entered in time; start again"
         )
-    body = {"atena_no": atena_no, "certificate": base64.b64encode(certificate).decode(), "pin": pin}
+    body: dict[str, Any] = {
+        "atena_no": atena_no,
+        "certificate": base64.b64encode(certificate).decode(),
+        "pin": pin,
+    }
     try:
-        await asyncio.to_thread(_verify_on_card, reader, pin)
+        basic_four, signed = await asyncio.to_thread(_check_on_card, reader, pin, identity_pin)
+        body["identity"] = {"basic_four": base64.b64encode(basic_four).decode(),
+                            "signature": base64.b64encode(signed).decode()}  # fmt: skip
         registered = await _call(request, "POST", "/clerk/api/registrations", body=body)
     except CardError as exc:
         entry.finish(False)
@@ -429,7 +438,7 @@ async def register_card(request: web.Request) -> web.Response:
         entry.finish(False)
         return await _record_page(request, atena_no, _page_status(exc), error=_error_text(exc))
     finally:
-        del body, pin
+        del body, pin, identity_pin
     entry.finish(True)
     return await _record_page(
         request, atena_no, notice=f"カードを登録しました card {registered['card_id']} registered"

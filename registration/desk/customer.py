@@ -1,7 +1,9 @@
 """The customer display: a second local page, facing the resident, on its own port (another origin than
 the clerk's pages, so the clerk's page can neither script it nor read it), where the resident types the new
-PIN twice. The PIN lives only in this process's memory until it is verified on the card and sent to the
-server; no answer of the clerk's pages ever carries it, and neither does this page's state."""
+PIN twice, then the PIN of the card's identity application (券面事項入力補助用暗証番号: the desk reads the
+card's own identity with it, which the server compares with the resident's record). The PINs live only in
+this process's memory until they are used on the card and the new one sent to the server; no answer of the
+clerk's pages ever carries them, and neither does this page's state."""
 
 from __future__ import annotations
 
@@ -28,6 +30,10 @@ PROMPTS = {  # step -> what the resident reads (Japanese, English)
     "idle": ("しばらくお待ちください", "Please wait"),
     "first": ("新しい暗証番号（数字4桁）を入力してください", "Type your new 4-digit PIN"),
     "repeat": ("確認のため、もう一度入力してください", "Type it once more to confirm"),
+    "identity": (
+        "カードの券面事項入力補助用暗証番号（数字4桁）を入力してください",
+        "Type your card's 4-digit PIN for its identity data (券面事項入力補助用暗証番号)",
+    ),
     "mismatch": (
         "2回の入力が違いました。もう一度最初から入力してください",
         "The two entries differ: start again",
@@ -38,14 +44,19 @@ PROMPTS = {  # step -> what the resident reads (Japanese, English)
 }
 
 
+ASKING = ("first", "repeat", "mismatch", "identity")
+
+
 class PinEntry:
-    """What the customer display shows, and the PIN the resident typed twice (handed out once)."""
+    """What the customer display shows, and what the resident typed: the new PIN (twice alike) and the
+    card's identity PIN, handed out once."""
 
     def __init__(self) -> None:
         self.step = "idle"
         self.version = 0
         self._first: str | None = None
-        self._entered: asyncio.Future[str] | None = None
+        self._pin: str | None = None
+        self._entered: asyncio.Future[tuple[str, str]] | None = None
         self._changed = asyncio.Event()
 
     def _set(self, step: str) -> None:
@@ -57,7 +68,7 @@ class PinEntry:
     def state(self) -> dict[str, Any]:
         ja, en = PROMPTS[self.step]
         return {"step": self.step, "version": self.version, "prompt": ja, "prompt_en": en,
-                "accepts_pin": self.step in ("first", "repeat", "mismatch")}  # fmt: skip
+                "accepts_pin": self.step in ASKING}  # fmt: skip
 
     async def wait_change(self, since: int, timeout_s: float) -> None:
         if self.version != since:
@@ -65,11 +76,12 @@ class PinEntry:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._changed.wait(), timeout_s)
 
-    def begin(self) -> asyncio.Future[str]:
-        """Ask the resident for a new PIN; the future gives it once typed twice alike."""
+    def begin(self) -> asyncio.Future[tuple[str, str]]:
+        """Ask the resident for a new PIN and the card's identity PIN; the future gives (new PIN, identity
+        PIN) once the new one is typed twice alike and the identity PIN after it."""
         if self._entered is not None and not self._entered.done():
             self._entered.cancel()
-        self._first = None
+        self._first = self._pin = None
         self._entered = asyncio.get_running_loop().create_future()
         self._set("first")
         return self._entered
@@ -77,27 +89,30 @@ class PinEntry:
     def submit(self, pin: str) -> None:
         if not (len(pin) == PIN_LENGTH and pin.isascii() and pin.isdigit()):
             raise ValueError(f"the PIN is {PIN_LENGTH} digits")
-        if self._entered is None or self._entered.done() or self.step not in ("first", "repeat", "mismatch"):
+        if self._entered is None or self._entered.done() or self.step not in ASKING:
             raise LookupError("no PIN is asked for now")
-        if self._first is None:
+        if self.step == "identity" and self._pin is not None:
+            self._entered.set_result((self._pin, pin))
+            self._pin = None
+            self._set("checking")
+        elif self._first is None:
             self._first = pin
             self._set("repeat")
         elif self._first != pin:
             self._first = None
             self._set("mismatch")
         else:
-            self._first = None
-            self._entered.set_result(pin)
-            self._set("checking")
+            self._first, self._pin = None, pin
+            self._set("identity")
 
     def finish(self, ok: bool) -> None:
-        self._first = None
+        self._first = self._pin = None
         self._set("done" if ok else "failed")
 
     def cancel(self) -> None:
         if self._entered is not None and not self._entered.done():
             self._entered.cancel()
-        self._first = None
+        self._first = self._pin = None
         self._set("idle")
 
 

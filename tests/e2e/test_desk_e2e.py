@@ -67,7 +67,8 @@ def test_a_new_clerk_enrols_finds_unmasks_and_registers_a_card_with_the_pin_type
     stack.insert_card(stack.personalise_card("desk-card", PIN))  # the card's own PIN: the resident's
     desk.start_registration()
     desk.type_pin("1111", "repeat")
-    desk.type_pin("1111", None)  # twice alike, but not the card's PIN: the card refuses it
+    desk.type_pin("1111", "identity")  # twice alike, but not the card's PIN: the card refuses it
+    desk.type_pin(PIN, None)
     desk.clerk.wait_for_selector(".error", timeout=60_000)
     assert "pin" in desk.clerk.inner_text(".error").lower()
     desk.customer.wait_for_selector("main[data-step=failed]")
@@ -83,7 +84,8 @@ def test_a_new_clerk_enrols_finds_unmasks_and_registers_a_card_with_the_pin_type
     desk.type_pin(PIN, "repeat")
     desk.type_pin("1357", "mismatch")  # the two entries differ: start again
     desk.type_pin(PIN, "repeat")
-    desk.type_pin(PIN, None)
+    desk.type_pin(PIN, "identity")
+    desk.type_pin(PIN, None)  # the card's identity PIN: the server compares what the card holds
     desk.clerk.wait_for_selector(".notice", timeout=60_000)
     assert "registered" in desk.clerk.inner_text(".notice")
     assert PIN not in desk.clerk.content()
@@ -235,7 +237,7 @@ def test_unlocking_at_the_desk_needs_the_residents_own_card(stack: Stack, chromi
     desk.log_in(STAFF_ID, STAFF_PASSWORD, stack.authenticator().code())
     desk.wait_page("search")
     desk.clerk.goto(f"{url}/residents/{DEMO_ATENA_NO}")
-    stack.insert_card(stack.personalise_card("unlock-other", "2580"))  # somebody else's card
+    stack.insert_card(stack.personalise_card("unlock-other", "2580", holder=None))  # somebody else's card
     desk.clerk.select_option("#action", "unlock")
     desk.submit("form[action$='/status']")
     desk.clerk.wait_for_selector(".error")

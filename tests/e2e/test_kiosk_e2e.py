@@ -73,7 +73,7 @@ def test_wrong_pin_on_the_card_counts_down_and_blocks(
 
 
 def test_unregistered_card_is_refused(stack: Stack, tmp_path: Path) -> None:
-    stack.insert_card(stack.personalise_card("stranger", PIN))
+    stack.insert_card(stack.personalise_card("stranger", PIN, holder=None))
     try:
         result = stack.kiosk_session(PIN, tmp_path)
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -11,10 +12,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
+from kiosk.card_ca import load_ca
 from kiosk.card_cli import main
 from kiosk.card_state import load_state
 from konbini_demo.processes import free_port
+from registry_sim.__main__ import main as registry_main
+from registry_sim.generator import DEMO_ATENA_NO
+from wire.card_identity import verified_identity
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -150,3 +156,37 @@ def test_run_and_info_through_pcscd(
     await_reader(False)
     assert main(["info", "--reader", pcscd]) == 1
     assert capsys.readouterr().err.startswith("konbini-card: error no_card: ")
+
+
+def test_the_card_issuer_writes_the_residents_identity_from_the_registry(
+    card_ca: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``konbini-registry card-identity`` then ``konbini-card personalise --identity``: the card holds the
+    resident's four fields, signed by the card CA."""
+    db = tmp_path / "registry.sqlite3"
+    assert registry_main(["seed", "--residents", "3", "--seed", "1", "--db", str(db)]) == 0
+    identity = tmp_path / "identity.json"
+    assert registry_main(["card-identity", DEMO_ATENA_NO, "--db", str(db), "--out", str(identity)]) == 0
+    assert registry_main(["card-identity", "9999999999", "--db", str(db)]) == 1
+    out = tmp_path / "held.json"
+    argv = [
+        "personalise",
+        "--pin",
+        "4321",
+        "--identity",
+        str(identity),
+        "--out",
+        str(out),
+        "--ca-dir",
+        str(card_ca),
+    ]
+    assert main(argv) == 0
+    held = load_state(out).identity
+    assert held is not None and held.pin == "4321"
+    public = load_ca(card_ca)[1].public_key()
+    assert isinstance(public, rsa.RSAPublicKey)
+    record = json.loads(identity.read_text(encoding="utf-8"))
+    assert verified_identity(held.basic_four, held.signature, public).name == record["name"]
+    identity.write_text('{"name": "x"}', encoding="utf-8")
+    assert main([*argv[:-4], "--out", str(tmp_path / "bad.json"), "--ca-dir", str(card_ca)]) == 2
+    assert "bad_identity" in capsys.readouterr().err

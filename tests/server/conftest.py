@@ -23,16 +23,17 @@ from issuance_server.clock import jst_now, utc_now_iso
 from issuance_server.core import CORE, ServerCore
 from issuance_server.eligibility import kiosk_fiscal_years
 from issuance_server.http_server import RouteAccessLogger
-from issuance_server.replica_store import ReplicaWriter
+from issuance_server.replica_store import Replica, ReplicaWriter
 from issuance_server.server_tls import ensure_server_tls
 from issuance_server.settings import Settings, load_settings
-from kiosk.card_ca import init_ca, issue_card
+from kiosk.card_ca import init_ca, issue_card, load_ca
 from kiosk.card_state import load_state
 from konbini_demo import authenticator
 from konbini_demo.authenticator import Authenticator
 from registration import second_factor
 from registration.bootstrap import bootstrap_staff
 from tests.factories import household, resident, seal, tax
+from wire.card_identity import SEX_CODES, CardIdentity, basic_four_file, signature_file
 from wire.kiosk_api import API_PREFIX, auth_message
 from wire.linkage import FIELDS_BY_TYPE
 from wire.tls import client_context, key_pem, kiosk_key_request
@@ -186,12 +187,37 @@ class Env:
             headers=self.kiosk_headers,
         )
 
-    async def register(self, atena_no: str, card: TestCard, pin: str = PIN) -> Any:
+    async def register(
+        self, atena_no: str, card: TestCard, pin: str = PIN, identity: CardIdentity | None = None
+    ) -> Any:
+        """Register ``card`` for the resident; the desk sends the card's identity files, which (unless
+        ``identity`` says otherwise) are the resident's own, signed by the test card CA as the issuer."""
         return await self.client.post(
             "/clerk/api/registrations",
-            json={"atena_no": atena_no, "certificate": base64.b64encode(card.cert_der).decode(), "pin": pin},
+            json={"atena_no": atena_no, "certificate": base64.b64encode(card.cert_der).decode(), "pin": pin,
+                  "identity": await self.identity_files(identity or await self.identity_of(atena_no))},
             headers=self.clerk_headers,
-        )
+        )  # fmt: skip
+
+    async def identity_of(self, atena_no: str) -> CardIdentity:
+        """The identity a card issued to this resident holds (a stranger's, if there is no such resident)."""
+        async with self.core.db.transaction(write=False) as tx:
+            person = await Replica.resident(tx, atena_no)
+        if person is None:
+            return CardIdentity("不明　氏名", "不明", "1900-01-01", "3")
+        sex = SEX_CODES.get(person["sex"], "3")
+        return CardIdentity(person["name"], person["address"], person["birth_date"], sex)
+
+    async def identity_files(self, identity: CardIdentity) -> dict[str, str]:
+        """The card's EF 0002 and EF 0003 for ``identity``, signed by the test card CA (base64)."""
+        ca_key, _ = load_ca(self.tmp / "card-ca")
+        assert isinstance(ca_key, rsa.RSAPrivateKey)
+        basic_four = basic_four_file(identity)
+        signed = signature_file(basic_four, ca_key)
+        return {
+            "basic_four": base64.b64encode(basic_four).decode(),
+            "signature": base64.b64encode(signed).decode(),
+        }
 
 
 def city() -> list[dict[str, Any]]:

@@ -1,0 +1,58 @@
+"""A registrar alone cannot bind a card to another person (issue 27 M3): the registration carries the card's
+own identity, which must be signed by the card issuer and match the resident's record."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.server.conftest import Env, make_card
+from wire.card_identity import basic_four_file, signature_file
+
+RESIDENT, STRANGER = "0000000101", "0000000102"
+
+
+async def registrations(env: Env) -> list[Any]:
+    rows = await env.core.db.fetchall(
+        "SELECT card_serial, status FROM registrations WHERE atena_no = ?", (RESIDENT,)
+    )
+    return [tuple(r) for r in rows]
+
+
+async def error_of(resp: Any) -> tuple[int, str, Any]:
+    err = (await resp.json())["error"]
+    return resp.status, err["code"], err.get("fields")
+
+
+async def test_a_card_holding_another_persons_identity_is_refused_and_audited(env: Env) -> None:
+    card = make_card(env.tmp / "card-ca", env.tmp / "cards" / "stranger.json")
+    stranger = await env.identity_of(STRANGER)
+    before = await registrations(env)
+    refused = await env.register(RESIDENT, card, identity=stranger)
+    status, code, fields = await error_of(refused)
+    assert (status, code) == (409, "identity_mismatch") and "name" in fields
+    row = await env.core.db.fetchone(
+        "SELECT result, details FROM audit_log WHERE action = 'register_card' ORDER BY seq DESC LIMIT 1"
+    )
+    assert row is not None and row["result"] == "refused_identity_mismatch"
+    assert stranger.name not in row["details"]  # which fields differ, never their values
+    assert await registrations(env) == before  # nothing bound
+    assert (await env.register(RESIDENT, card)).status == 201  # the resident's own card: registered
+
+
+async def test_an_identity_the_card_issuer_did_not_sign_is_refused(env: Env) -> None:
+    card = make_card(env.tmp / "card-ca", env.tmp / "cards" / "forged.json")
+    forger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    basic_four = basic_four_file(await env.identity_of(RESIDENT))  # the right data, a made-up signature
+    body = {
+        "atena_no": RESIDENT, "certificate": base64.b64encode(card.cert_der).decode(), "pin": "4321",
+        "identity": {"basic_four": base64.b64encode(basic_four).decode(),
+                     "signature": base64.b64encode(signature_file(basic_four, forger)).decode()},
+    }  # fmt: skip
+    refused = await env.client.post("/clerk/api/registrations", json=body, headers=env.clerk_headers)
+    assert (await error_of(refused))[:2] == (409, "identity_unverified")
+    del body["identity"]
+    missing = await env.client.post("/clerk/api/registrations", json=body, headers=env.clerk_headers)
+    assert (await error_of(missing))[:2] == (400, "bad_field")
