@@ -12,6 +12,7 @@ import pytest
 
 from issuance_server.certificates.verify import extract_record_text
 from konbini_demo.stack import Stack
+from registry_sim.generator import DEMO_ATENA_NO, DEMO_SPOUSE_ATENA_NO
 from tests.e2e.stacks import registered_card as registered
 
 pytestmark = pytest.mark.e2e
@@ -79,6 +80,21 @@ def test_unregistered_card_is_refused(stack: Stack, tmp_path: Path) -> None:
     finally:
         stack.remove_card()
     assert result.returncode != 0 and "card_not_registered" in result.stderr
+
+
+def test_a_registrar_cannot_register_another_persons_card(stack: Stack) -> None:
+    """M3 across the real processes: a card the issuer made for another resident (the demo resident's
+    spouse), read at the desk with its identity PIN, is refused for the demo resident; nothing is bound."""
+    clerk = stack.server_client({"Authorization": f"Bearer {stack.staff_token()}"})
+    listed = f"/clerk/api/registrations?atena_no={DEMO_ATENA_NO}"
+    before = clerk.call("GET", listed)["registrations"]
+    stack.insert_card(stack.personalise_card("spouses-card", PIN, holder=DEMO_SPOUSE_ATENA_NO))
+    try:
+        refused = stack.register(DEMO_ATENA_NO, PIN, check=False)
+    finally:
+        stack.remove_card()
+    assert refused.returncode == 1 and "identity_mismatch" in refused.stderr, refused.stdout + refused.stderr
+    assert clerk.call("GET", listed)["registrations"] == before
 
 
 def test_no_card_in_the_reader(stack: Stack, tmp_path: Path) -> None:
