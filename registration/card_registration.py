@@ -11,6 +11,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from issuance_server import card_auth
 from issuance_server.api_errors import ApiError
 from issuance_server.audit import Actor
 from issuance_server.clock import to_iso, utc_now, utc_now_iso
@@ -76,13 +77,31 @@ async def register_card(
             f"the card belongs to someone else: its {', '.join(differ)} differ from this resident's record",
             fields=differ,
         )  # fmt: skip
+    replaced = await _bind(core, actor, atena_no, card, pin_hash, now)
+    if replaced is None:  # audited outside the transaction the refusal would roll back
+        await core.audit.append(
+            actor, "register_card", "card_registered_to_other", atena_no, card=card.serial
+        )
+        raise ApiError(409, "card_registered_to_other", "this card is registered to another resident")
+    return {
+        "atena_no": atena_no,
+        "card_id": card.serial,
+        "status": "active",
+        "replaced_registrations": replaced,
+    }
+
+
+async def _bind(
+    core: ServerCore, actor: Actor, atena_no: str, card: card_auth.CardIdentity, pin_hash: str, now: str
+) -> int | None:
+    """Register the card for the resident (their other cards revoked): how many were replaced, or None
+    when the card is registered to someone else (nothing written)."""
     async with core.db.transaction() as tx:
         existing = await tx.fetchone(
             "SELECT atena_no, status FROM registrations WHERE card_fingerprint = ?", (card.fingerprint,)
         )
         if existing is not None and existing["atena_no"] != atena_no and existing["status"] != "revoked":
-            await core.audit.append_in(tx, actor, "register_card", "card_registered_to_other", atena_no)
-            raise ApiError(409, "card_registered_to_other", "this card is registered to another resident")
+            return None
         replaced = await tx.execute(
             "UPDATE registrations SET status = 'revoked', updated_at = ?"
             " WHERE atena_no = ? AND card_fingerprint != ? AND status != 'revoked'",
@@ -114,12 +133,7 @@ async def register_card(
             replaced=replaced,
             identity="matched",
         )
-    return {
-        "atena_no": atena_no,
-        "card_id": card.serial,
-        "status": "active",
-        "replaced_registrations": replaced,
-    }
+    return replaced
 
 
 async def set_status(core: ServerCore, actor: Actor, atena_no: str, action: str, reason: str = "") -> int:

@@ -56,3 +56,15 @@ async def test_an_identity_the_card_issuer_did_not_sign_is_refused(env: Env) -> 
     del body["identity"]
     missing = await env.client.post("/clerk/api/registrations", json=body, headers=env.clerk_headers)
     assert (await error_of(missing))[:2] == (400, "bad_field")
+
+
+async def test_a_card_registered_to_another_resident_is_refused_and_the_refusal_stays_audited(
+    env: Env,
+) -> None:
+    """The refusal's audit row was written inside the transaction the refusal rolled back: it was lost."""
+    refused = await env.register(STRANGER, env.card)  # the fixture's card is registered to RESIDENT
+    assert (await error_of(refused))[:2] == (409, "card_registered_to_other")
+    row = await env.core.db.fetchone(
+        "SELECT result FROM audit_log WHERE action = 'register_card' ORDER BY seq DESC LIMIT 1"
+    )
+    assert row is not None and row["result"] == "card_registered_to_other"
