@@ -33,7 +33,7 @@ KEYED = 2  # the chain version of rows written with the keyed chain
 log = logging.getLogger("konbini.audit")
 
 
-def canonical(fields: Mapping[str, Any]) -> str:
+def canonical(fields: Any) -> str:
     return json.dumps(fields, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
@@ -159,5 +159,5 @@ async def erase_subjects_before(tx: Transaction, cutoff: str) -> int:
     audit row must record ``cutoff``: verification accepts erased fields only below a recorded one); the
     chain, over the field's MAC, stays whole. How many rows held one."""
     return await tx.execute(
-        "UPDATE audit_log SET subject = NULL WHERE at < ? AND subject IS NOT NULL", (cutoff,)
+        "UPDATE audit_log SET subject = NULL WHERE at < ? AND subject IS NOT NULL AND chain = 2", (cutoff,)
     )

@@ -24,7 +24,7 @@ from typing import Any
 
 from issuance_server.audit import SYSTEM, Actor, AuditLog
 from issuance_server.audit_checkpoints import CheckpointLog
-from issuance_server.audit_verify import PROBLEMS, TrailReport, verify_tail, verify_trail
+from issuance_server.audit_verify import PROBLEMS, TrailReport, range_digest, verify_tail, verify_trail
 from issuance_server.clock import utc_now_iso
 from issuance_server.database import Database, Transaction
 
@@ -82,7 +82,11 @@ class AuditGuard:
         from_seq = valid[-1].seq if valid else 0
         async with self._db.lock:
             rows = await Transaction(self._db.conn).run(partial(_durable_rows, from_seq))
-        return await asyncio.to_thread(verify_tail, rows, self._key, points), rows
+        try:
+            return await asyncio.to_thread(verify_tail, rows, self._key, points), rows
+        except (TypeError, ValueError, KeyError) as exc:  # a row no server wrote: held, never signed
+            log.error("audit trail unreadable: %s", type(exc).__name__)
+            return TrailReport().fail("row_altered", None), rows
 
     async def checkpoint(self) -> bool:
         """Check the tail; if it holds and the head moved, sign it. True when a line was written; a broken
@@ -135,10 +139,14 @@ class AuditGuard:
                 seen = {"problem": report.problem, "seq": report.seq, "line": report.line}
                 await self._audit.append(actor, "audit_acknowledge", "ok", None, reason=reason[:300], **seen)
                 points = await asyncio.to_thread(self.checkpoints.read)
-                note = {"problem": report.problem, "seq": report.seq if report.line is None else None,
-                        "lines": [p.line for p in points if not p.valid]}  # fmt: skip
+                first = report.seq if report.line is None else None
                 async with self._db.lock:
                     head = await Transaction(self._db.conn).run(_durable_head)
+                excused = [] if first is None else await self._db.fetchall(
+                    "SELECT * FROM audit_log WHERE seq >= ? AND seq < ? ORDER BY seq", (first, int(head["seq"]))
+                )  # fmt: skip
+                note = {"problem": report.problem, "seq": first, "lines": [p.line for p in points if not p.valid],
+                        "by": actor.actor_id, "range_digest": range_digest(excused)}  # fmt: skip
                 await asyncio.to_thread(
                     self.checkpoints.append, int(head["seq"]), str(head["hash"]), "acknowledge", note
                 )

@@ -14,6 +14,7 @@ since the last checkpoint and the checkpoint file (at start and before each new 
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import sqlite3
@@ -29,6 +30,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from issuance_server.audit import (
     GENESIS,
     KEYED,
+    canonical,
     keyed_fields,
     legacy_fields,
     legacy_row_hash,
@@ -50,6 +52,7 @@ PROBLEMS = {
     "checkpoints_missing": "audit/checkpoints.log is missing or empty beside a keyed trail",
     "checkpoint_mismatch": "the chain disagrees with a signed checkpoint (rewritten)",
     "truncated": "rows were deleted from the end (a signed checkpoint names later rows)",
+    "acknowledged_range_altered": "rows ops acknowledged as broken were changed after the acknowledgement",
 }
 
 
@@ -87,20 +90,46 @@ class TrailReport:
         }
 
 
-def _link_problem(row: Row, prev: str, key: bytes, keyed_seen: bool) -> str | None:
+def _chain_of(row: Row) -> int | None:
+    """The row's chain version: 1 (unkeyed) or 2 (keyed); anything else is not a row the server wrote."""
+    value = row["chain"]
+    return value if isinstance(value, int) and value in (1, KEYED) else None
+
+
+def _link_problem(row: Row, prev: str, key: bytes, unkeyed_allowed: bool) -> str | None:
     """What is wrong with this row's own link after ``prev`` (None: it holds)."""
-    if int(row["chain"] or 1) != KEYED:
-        if keyed_seen:
+    chain = _chain_of(row)
+    if chain is None or not isinstance(row["hash"], str):
+        return "row_altered"
+    if chain != KEYED:
+        if not unkeyed_allowed:
             return "unkeyed_row"
         fields = {name: row[name] for name in legacy_fields()}
         ok = row["prev_hash"] == prev and legacy_row_hash(prev, fields) == row["hash"]
         return None if ok else "row_altered"
-    fields = {name: row[name] for name in keyed_fields()}
-    if row["prev_hash"] != prev or not hmac.compare_digest(row_mac(key, prev, fields), row["hash"]):
+    return _keyed_problem(row, prev, key)
+
+
+def _keyed_problem(row: Row, prev: str, key: bytes) -> str | None:
+    """A keyed row's MAC over ``prev`` and its fields, and its subject's MAC."""
+    try:
+        fields = {name: row[name] for name in keyed_fields()}
+        mac = row_mac(key, prev, fields)
+    except (TypeError, ValueError):
         return "row_altered"
-    if row["subject"] is not None and subject_mac(key, row["subject"]) != row["subject_mac"]:
+    if row["prev_hash"] != prev or not hmac.compare_digest(mac, str(row["hash"])):
+        return "row_altered"
+    if row["subject"] is not None and subject_mac(key, str(row["subject"])) != row["subject_mac"]:
         return "subject_altered"
     return None
+
+
+def _head_problem(row: Row, key: bytes) -> str | None:
+    """A checkpointed head row checked on its own: its fields under its MAC (its link before is vouched for
+    by the checkpoint that names its hash)."""
+    if _chain_of(row) != KEYED:
+        return None  # an old unkeyed head: its hash is all there is, and the checkpoint names it
+    return _keyed_problem(row, str(row["prev_hash"]), key)
 
 
 def _is_erased(row: Row) -> bool:
@@ -110,7 +139,12 @@ def _is_erased(row: Row) -> bool:
 def _purge_cutoff(row: Row) -> str | None:
     if row["action"] != "purge" or row["result"] != "done":
         return None
-    details = json.loads(row["details"] or "{}")
+    try:
+        details = json.loads(row["details"] or "{}")
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(details, dict):
+        return None
     return str(details.get("cutoff") or details.get("before") or "") or None
 
 
@@ -180,12 +214,38 @@ def verify_tail(rows: Iterable[Row], key: bytes, points: list[Checkpoint]) -> Tr
     return report
 
 
+_RANGE_FIELDS = (
+    "seq",
+    "at",
+    "actor_kind",
+    "actor_id",
+    "terminal",
+    "action",
+    "subject_mac",
+    "result",
+    "details",
+    "prev_hash",
+    "hash",
+    "chain",
+)  # fmt: skip  (not ``subject``: a purge may erase it later)
+
+
+def range_digest(rows: Iterable[Row]) -> str:
+    """The rows an acknowledgement excuses, frozen as ops saw them: SHA-256 over their fields."""
+    return hashlib.sha256(
+        canonical([[row[name] for name in _RANGE_FIELDS] for row in rows]).encode()
+    ).hexdigest()
+
+
 def _walk(
     rows: Iterable[Row], key: bytes, points: list[Checkpoint], report: TrailReport, anchor: Checkpoint | None
 ) -> TrailReport:
     """Follow the chain. With an ``anchor`` (the last checkpoint), ``rows`` begin at its seq (at 1 after
-    the genesis line); without, ``rows`` are the whole trail."""
+    the genesis line); without, ``rows`` are the whole trail. A trail begun with a genesis line is keyed
+    from its first row; an older one may begin with unkeyed rows."""
+    rows = list(rows)
     acks = _acks(points)
+    born_keyed = any(p.valid and p.event == "genesis" for p in points)
     prev, expected, keyed_seen = GENESIS, None, False
     skip_to = anchor if anchor is not None and anchor.seq > 0 else None  # the next row must be its head
     erased: list[tuple[int, str]] = []
@@ -200,25 +260,30 @@ def _walk(
                 return report.fail("row_deleted", skip_to.seq)
             if row["hash"] != skip_to.head:
                 return report.fail("checkpoint_mismatch", seq)
+            if (problem := _head_problem(row, key)) is not None:
+                return report.fail(problem, seq)
+            if skip_to is not anchor and not _range_holds(rows, skip_to):
+                return report.fail("acknowledged_range_altered", skip_to.note.get("seq"))
             prev, expected, skip_to = skip_to.head, seq + 1, None
-            keyed_seen = keyed_seen or int(row["chain"] or 1) == KEYED
+            keyed_seen = keyed_seen or _chain_of(row) == KEYED
             report.heads[seq] = prev
             continue
         if expected is not None and seq != expected:
             return report.fail("row_deleted", expected)
         expected = seq + 1
-        problem = _link_problem(row, prev, key, keyed_seen)
+        problem = _link_problem(row, prev, key, unkeyed_allowed=not (born_keyed or keyed_seen))
         if problem is not None:
             ack = _covering_ack(acks, seq)
             if ack is None:
                 return report.fail(problem, seq)
-            report.acknowledged.append({"problem": problem, "seq": seq, "at": ack.at})
+            report.acknowledged.append(
+                {"problem": problem, "seq": seq, "at": ack.at, "by": ack.note.get("by")}
+            )
             if seq < ack.seq:
                 skip_to = ack
                 continue
-            if row["hash"] != ack.head:  # the acknowledgement's own head row
-                return report.fail("checkpoint_mismatch", seq)
-        keyed_seen = keyed_seen or int(row["chain"] or 1) == KEYED
+            return report.fail(problem, seq)  # the acknowledgement's own head row: written by the server
+        keyed_seen = keyed_seen or _chain_of(row) == KEYED
         if _is_erased(row):
             report.erased += 1
             erased.append((seq, str(row["at"])))
@@ -235,12 +300,21 @@ def _walk(
                 return report.fail("subject_erased", seq)
             report.acknowledged.append({"problem": "subject_erased", "seq": seq, "at": ack.at})
     valid = [p for p in points if p.valid]
-    if not valid and keyed_seen:
+    if not valid and report.rows:  # any trail has at least its genesis line (or an old log's lines)
         return report.fail("checkpoints_missing", min(report.heads, default=1))
     if valid:
         last = valid[-1]
         report.last_checkpoint = {"line": last.line, "event": last.event, "seq": last.seq, "head": last.head}
     return report
+
+
+def _range_holds(rows: list[Row], ack: Checkpoint) -> bool:
+    """The rows an acknowledgement excused are still those it froze (acknowledgements before the range
+    digest existed: nothing to compare)."""
+    frozen, first = ack.note.get("range_digest"), ack.note.get("seq")
+    if frozen is None or not isinstance(first, int):
+        return True
+    return range_digest(r for r in rows if first <= int(r["seq"]) < ack.seq) == frozen
 
 
 def _check_points(report: TrailReport, points: list[Checkpoint]) -> TrailReport:

@@ -88,11 +88,12 @@ PROXY_SECRET_HEADER = "X-Konbini-Proxy-Secret"  # noqa: S105  a name or label, n
 
 def client_address(request: web.Request, proxy_secret: str) -> str:
     """The client's address: behind the TLS proxy (its secret beside it), the last ``X-Forwarded-For``
-    entry, the one the proxy appended; otherwise the connection's peer. A client's own header is ignored."""
+    entry, the one the proxy added (HAProxy adds a header line of its own after any the client sent, and
+    a client's are never believed); otherwise the connection's peer."""
     given = request.headers.get(PROXY_SECRET_HEADER, "").encode("utf-8", "replace")
-    forwarded = request.headers.get("X-Forwarded-For", "")
+    forwarded = request.headers.getall("X-Forwarded-For", [])
     if forwarded and hmac.compare_digest(given, proxy_secret.encode()):
-        return forwarded.split(",")[-1].strip()[:64]
+        return forwarded[-1].split(",")[-1].strip()[:64]
     return request.remote or ""
 
 

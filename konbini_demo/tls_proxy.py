@@ -1,7 +1,7 @@
 """HAProxy terminating TLS in front of a server run with ``plain_http`` on loopback, as a load balancer in
 front of several servers would: it verifies kiosks' client certificates against the server's kiosk CA and
 forwards the certificate with the server's proxy secret (``X-Client-Cert``, ``X-Konbini-Proxy-Secret``) and
-the client's address (``X-Forwarded-For``, appended)."""
+the client's address (``X-Forwarded-For``, replacing any the client sent)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ frontend konbini
     http-request del-header X-Client-Cert
     http-request set-header X-Client-Cert %[ssl_c_der,base64] if {{ ssl_c_used }} {{ ssl_c_verify 0 }}
     http-request set-header X-Konbini-Proxy-Secret {secret}
-    option forwardfor
+    http-request set-header X-Forwarded-For %[src]
     default_backend server
 backend server
     server konbini 127.0.0.1:{backend}

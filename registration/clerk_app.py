@@ -69,14 +69,18 @@ async def _throttled(request: web.Request, actor: Actor, attempt: Callable[[], A
     if is_loopback(actor.peer):
         return await attempt()
     limits = (core.settings.staff_source_max_failures, core.settings.staff_source_window_s)
-    throttle.refuse_if_throttled(actor.peer, *limits)
+    mark = throttle.attempt(actor.peer, *limits)  # counted before it is checked: parallel ones too
     try:
-        return await attempt()
+        answer = await attempt()
     except ApiError as exc:
-        if exc.code == "login_failed" and throttle.failed(actor.peer, *limits):
+        if exc.code != "login_failed":
+            throttle.succeeded(actor.peer, mark)  # not a wrong password or code: it does not count
+        elif throttle.reaches(actor.peer, *limits):
             log.warning("failed staff logins from %s: the address waits %d s", actor.peer, limits[1])
             await core.audit.append(actor, "login_throttle", "throttled", None, failures=limits[0])
         raise
+    throttle.succeeded(actor.peer, mark)
+    return answer
 
 
 @routes.post("/api/login")

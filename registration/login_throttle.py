@@ -41,15 +41,36 @@ class LoginThrottle:
                 retry_after_s=wait,
             )  # fmt: skip
 
+    def attempt(self, source: str, limit: int, window_s: float) -> float:
+        """Count an attempt before it is checked (so parallel attempts cannot pass the limit), or refuse
+        it; its mark, to give back with :meth:`succeeded`."""
+        self.refuse_if_throttled(source, limit, window_s)
+        mark = self._clock()
+        self._count(source, window_s, mark)
+        return mark
+
+    def succeeded(self, source: str, mark: float) -> None:
+        """The attempt was right: it does not count against the address."""
+        times = self._failures.get(source)
+        if times is not None and mark in times:
+            times.remove(mark)
+
+    def reaches(self, source: str, limit: int, window_s: float) -> bool:
+        """True when the address has just reached the limit (the moment to alert)."""
+        return len(self._recent(source, window_s)) == limit
+
     def failed(self, source: str, limit: int, window_s: float) -> bool:
         """Count a failure; True when it makes the address wait (the moment to alert)."""
+        self._count(source, window_s, self._clock())
+        return self.reaches(source, limit, window_s)
+
+    def _count(self, source: str, window_s: float, mark: float) -> None:
         times = self._recent(source, window_s)
-        times.append(self._clock())
+        times.append(mark)
         self._failures.pop(source, None)
         self._failures[source] = times  # the most recent last
         while len(self._failures) > _MAX_SOURCES:
             del self._failures[next(iter(self._failures))]
-        return len(times) == limit
 
 
 THROTTLE: web.AppKey[LoginThrottle] = web.AppKey("login_throttle", LoginThrottle)

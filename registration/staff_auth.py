@@ -28,11 +28,16 @@ STAFF_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 TERMINAL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")  # a host name or address: no spaces, no controls
 
 
+RESERVED_IDS = frozenset({"server", "bootstrap", "system", "konbini-server"})  # who the server itself acts as
+
+
 def check_staff_id(staff_id: str) -> str:
     if not STAFF_ID.fullmatch(staff_id):
         raise ValueError(
             "staff_id: 1-64 ASCII letters, digits, '.', '_' or '-', starting with a letter or digit"
         )
+    if staff_id.lower() in RESERVED_IDS:
+        raise ValueError(f"staff_id: {staff_id} is reserved for the server itself; choose another")
     return staff_id
 
 

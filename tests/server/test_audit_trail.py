@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from issuance_server.audit import GENESIS, SYSTEM, canonical, erase_subjects_before, legacy_row_hash, row_mac
-from issuance_server.audit_checkpoints import read_checkpoints
-from issuance_server.audit_verify import TrailReport, verify_trail
+from issuance_server.audit_checkpoints import Checkpoint, read_checkpoints
+from issuance_server.audit_verify import TrailReport, verify_tail, verify_trail
 from tests.server.conftest import Env
 from wire.kiosk_api import API_PREFIX
 
@@ -203,12 +203,11 @@ async def test_rows_before_the_keyed_chain_still_verify(env: Env) -> None:
             (i, *fields.values(), prev_hash, prev),
         )
     await add_rows(env, 2)
-    points = read_checkpoints(
-        env.settings.audit_checkpoints_path, env.core.secrets.audit_signing_key.public_key()
-    )
     rows = await env.core.db.fetchall("SELECT * FROM audit_log ORDER BY seq")
-    # the server's own checkpoints named rows this log replaced: only its genesis line is kept
-    assert verify_trail(rows, env.core.secrets.audit_chain_key, points[:1]).intact
+    old_log = [Checkpoint(1, 3, prev, "2026-01-03T00:00:00Z", "checkpoint")]  # a log of the first format
+    assert verify_trail(rows, env.core.secrets.audit_chain_key, old_log).intact
+    genesis = [Checkpoint(1, 0, GENESIS, "2026-01-01T00:00:00Z", "genesis")]  # a trail begun keyed
+    assert verify_trail(rows, env.core.secrets.audit_chain_key, genesis).problem == "unkeyed_row"
     assert canonical({"b": 1, "a": "é"}) == '{"a":"é","b":1}'
 
 
@@ -314,3 +313,59 @@ async def test_lines_of_the_first_format_are_accepted_only_before_the_chain(env:
     assert (await report(env)).intact
     write_lines(env, [*lines(env), v1])
     assert (await report(env)).problem == "checkpoint_chain"
+
+
+async def tail_report(env: Env) -> TrailReport:
+    points = read_checkpoints(
+        env.settings.audit_checkpoints_path, env.core.secrets.audit_signing_key.public_key()
+    )
+    valid = [p for p in points if p.valid]
+    rows = await env.core.db.fetchall("SELECT * FROM audit_log WHERE seq >= ? ORDER BY seq", (valid[-1].seq,))
+    return verify_tail(rows, env.core.secrets.audit_chain_key, points)
+
+
+async def test_a_whole_trail_rewritten_unkeyed_with_its_checkpoints_deleted_is_detected(env: Env) -> None:
+    """Review finding: every row marked unkeyed and re-hashed from GENESIS, the checkpoint file deleted."""
+    await add_rows(env, 3)
+    rows = [dict(r) for r in await env.core.db.fetchall("SELECT * FROM audit_log ORDER BY seq")]
+    legacy = ("at", "actor_kind", "actor_id", "terminal", "action", "subject", "result", "details")
+    prev = GENESIS
+    for row in rows:
+        prev_hash, prev = prev, legacy_row_hash(prev, {f: row[f] for f in legacy})
+        await env.core.db.execute(
+            "UPDATE audit_log SET chain = 1, prev_hash = ?, hash = ? WHERE seq = ?",
+            (prev_hash, prev, row["seq"]),
+        )
+    env.settings.audit_checkpoints_path.unlink()
+    assert (await report(env)).problem == "checkpoints_missing"
+
+
+async def test_rows_changed_after_their_break_was_acknowledged_are_detected(env: Env) -> None:
+    """Review finding: an acknowledgement excuses only the rows as ops saw them, and its head row is checked."""
+    await add_rows(env, 5)
+    await checkpoint(env)
+    first = await last_seq(env) - 3
+    await env.core.db.execute("UPDATE audit_log SET result = 'refused' WHERE seq = ?", (first,))
+    assert await env.core.guard.acknowledge(SYSTEM, "seen: one row edited")
+    assert (await report(env)).intact
+    await env.core.db.execute("UPDATE audit_log SET actor_id = 'someone' WHERE seq = ?", (first + 1,))
+    assert (await report(env)).problem == "acknowledged_range_altered"
+    await env.core.db.execute("UPDATE audit_log SET actor_id = 'konbini-server' WHERE seq = ?", (first + 1,))
+    assert (await report(env)).intact
+    await env.core.db.execute("UPDATE audit_log SET result = 'x' WHERE action = 'audit_acknowledge'")
+    assert (await report(env)).problem == "row_altered"
+
+
+async def test_the_check_at_start_looks_at_the_checkpointed_row_itself(env: Env) -> None:
+    """Review finding: the last checkpointed row edited, its hash left alone."""
+    await add_rows(env, 3)
+    await checkpoint(env)
+    await env.core.db.execute("UPDATE audit_log SET result = 'refused' WHERE seq = ?", (await last_seq(env),))
+    assert (await tail_report(env)).problem == "row_altered"
+
+
+async def test_a_row_no_server_wrote_is_a_problem_not_a_crash(env: Env) -> None:
+    await add_rows(env, 2)
+    await env.core.db.execute("UPDATE audit_log SET chain = 'x' WHERE seq = ?", (await last_seq(env),))
+    assert (await report(env)).problem == "row_altered"
+    assert not await env.core.guard.checkpoint() and env.core.guard.hold is not None

@@ -30,3 +30,10 @@ def test_bootstrap_makes_the_first_account_and_only_a_second_administrator(tmp_p
         conn.close()
     assert made == [("first", "bootstrap"), ("second", "bootstrap")]
     assert [json.loads(d[0])["second_admin"] for d in audited] == [False, True]
+
+
+def test_the_servers_own_names_are_not_staff_ids(tmp_path: Path) -> None:
+    """Review finding: a staff member named ``server`` would make tokens that act as the server itself."""
+    settings = load_settings(env={}, data_dir=tmp_path / "var", argon2_memory_kib=1024, argon2_time_cost=1)
+    with pytest.raises(BootstrapError, match="reserved"):
+        bootstrap_staff(settings, "server", "x", STAFF_PASSWORD, ["admin"])

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from multidict import CIMultiDict
 
 from issuance_server.audit_review import ReviewRules, review
 from issuance_server.clock import to_iso, utc_now
@@ -186,3 +187,28 @@ async def test_a_forwarded_address_without_the_proxy_secret_is_not_believed(env:
         "SELECT details FROM audit_log WHERE action = 'staff_login' ORDER BY seq DESC"
     )
     assert row is not None and '"peer": "127.0.0.1"' in row["details"]
+
+
+async def test_parallel_wrong_logins_from_one_address_cannot_lock_an_account(env: Env) -> None:
+    """Review finding: attempts are counted against the address before they are checked."""
+    wrong = {"staff_id": "clerk1", "password": "wrong-password-1", "totp_code": "000000"}
+    answers = await asyncio.gather(*(
+        env.client.post("/clerk/api/login", json=wrong, headers=through_the_proxy(env, "203.0.113.9"))
+        for _ in range(8)
+    ))  # fmt: skip
+    assert sorted(a.status for a in answers) == [401] * 4 + [429] * 4
+    row = await env.core.db.fetchone("SELECT failed_logins, locked_at FROM staff WHERE staff_id = 'clerk1'")
+    assert row is not None and row["locked_at"] is None and row["failed_logins"] == 4
+
+
+async def test_a_forwarded_address_the_client_sent_before_the_proxys_is_not_believed(env: Env) -> None:
+    """Review finding: HAProxy adds its X-Forwarded-For line after any the client sent; the last one counts."""
+    headers = CIMultiDict([("X-Konbini-Proxy-Secret", env.core.secrets.proxy_secret),
+                           ("X-Forwarded-For", "127.0.0.1"), ("X-Forwarded-For", "203.0.113.10")])  # fmt: skip
+    await env.client.post(
+        "/clerk/api/login", json={"staff_id": "clerk1", "password": "x" * 12}, headers=headers
+    )
+    row = await env.core.db.fetchone(
+        "SELECT details FROM audit_log WHERE action = 'staff_login' ORDER BY seq DESC"
+    )
+    assert row is not None and '"peer": "203.0.113.10"' in row["details"]
