@@ -273,9 +273,10 @@ def issue_card(
             raise CardCaError("the identity application needs an RSA card CA key")
         validate_pin(identity_pin or pin)
         basic_four = card_identity.basic_four_file(identity)
+        identity_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         identity_half = IdentityHalf(
-            basic_four, card_identity.signature_file(basic_four, ca_key), identity_pin or pin,
-            card_identity.IDENTITY_PIN_MAX_TRIES,
+            basic_four, card_identity.signature_file(basic_four, ca_key, identity_key.public_key()),
+            identity_pin or pin, card_identity.IDENTITY_PIN_MAX_TRIES, _private_pem(identity_key),
         )  # fmt: skip
     start = not_before if not_before is not None else datetime.now(UTC).replace(microsecond=0)
     if start.tzinfo is None:

@@ -373,11 +373,12 @@ class JpkiCard:
             raise WrongPin(sw & 0x0F)
         raise CardProtocolError(sw, "VERIFY PIN")
 
-    def read_identity(self, pin: str) -> tuple[bytes, bytes]:
+    def read_identity(self, pin: str, challenge: bytes) -> tuple[bytes, bytes, bytes]:
         """The card's own identity files (:mod:`wire.card_identity`: EF 0002 and its issuer-signed EF 0003)
-        from its 券面事項入力補助 application, after that application's own PIN; raises WrongPin,
-        PinBlocked or PinFormatError like :meth:`verify_pin`. The JPKI application is selected again after
-        (its PIN verification is forgotten)."""
+        from its 券面事項入力補助 application, after that application's own PIN, and its key's signature
+        over ``challenge`` (the server's, for this registration); raises WrongPin, PinBlocked or
+        PinFormatError like :meth:`verify_pin`. The JPKI application is selected again after (its PIN
+        verification is forgotten)."""
         try:
             apdu = p.verify_pin(pin)
         except ValueError:
@@ -394,9 +395,13 @@ class JpkiCard:
                 raise WrongPin(sw & 0x0F)
             if sw != p.SW_OK:
                 raise CardProtocolError(sw, "VERIFY identity PIN")
-            return (
+            files = (
                 self._read_tlv_file(card_identity.EF_BASIC_FOUR, "identity"),
                 self._read_tlv_file(card_identity.EF_SIGNATURE, "identity signature"),
+            )
+            return (
+                *files,
+                self._sign_with(card_identity.EF_IDENTITY_KEY, card_identity.challenge_digest(challenge)),
             )
         finally:
             self._transmit(p.select_aid(), "SELECT JPKI application")
@@ -417,8 +422,11 @@ class JpkiCard:
 
     def sign_digest(self, sha256_digest: bytes) -> bytes:
         """Sign a SHA-256 digest (PKCS#1 v1.5 over its DigestInfo) with the authentication key."""
+        return self._sign_with(p.EF_AUTH_KEY, sha256_digest)
+
+    def _sign_with(self, key_ef: int, sha256_digest: bytes) -> bytes:
         digest_info = p.sha256_digest_info(sha256_digest)
-        self._select_ef(p.EF_AUTH_KEY, "authentication key")
+        self._select_ef(key_ef, "signing key")
         signature, sw = self._transmit(p.compute_signature(digest_info), _SIGNATURE_OP)
         if sw == p.SW_SECURITY_NOT_SATISFIED:
             raise CardProtocolError(sw, f"{_SIGNATURE_OP} (verify the PIN first)")

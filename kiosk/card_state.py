@@ -67,12 +67,14 @@ class IdentityHalf:
     signature: bytes
     pin: str
     tries_left: int
+    private_key_pem: bytes  # EF 0007: signs the server's registration challenge
 
-    def __repr__(self) -> str:  # never show the identity or the PIN
+    def __repr__(self) -> str:  # never show the identity, the key or the PIN
         return f"IdentityHalf(tries_left={self.tries_left})"
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "private_key_pem": self.private_key_pem.decode("ascii"),
             "pin": self.pin,
             "tries_left": self.tries_left,
             "basic_four_b64": base64.b64encode(self.basic_four).decode("ascii"),
@@ -86,6 +88,7 @@ class IdentityHalf:
             signature=base64.b64decode(data["signature_b64"], validate=True),
             pin=str(data["pin"]),
             tries_left=int(data["tries_left"]),
+            private_key_pem=str(data["private_key_pem"]).encode("ascii"),
         )
 
 

@@ -173,7 +173,12 @@ class VirtualCard:
                     self._put_identity_tries,
                 )
             },
-            keys={},
+            keys={
+                card_identity.EF_IDENTITY_KEY: (
+                    _rsa_key(half.private_key_pem, "identity key"),
+                    card_identity.EF_IDENTITY_PIN,
+                )
+            },
             protected={
                 card_identity.EF_BASIC_FOUR: card_identity.EF_IDENTITY_PIN,
                 card_identity.EF_SIGNATURE: card_identity.EF_IDENTITY_PIN,

@@ -12,10 +12,12 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from kiosk.card_ca import issue_card
 from kiosk.card_state import load_state
 from konbini_demo.stack import Stack
+from wire.card_identity import challenge_digest, registration_body
 from wire.http_json import HttpError
 from wire.kiosk_api import auth_message
 from wire.kiosk_client import KioskClient, KioskCredentials
@@ -39,16 +41,18 @@ class SoftKiosk:
         clerk.headers["Authorization"] = f"Bearer {self.stack.staff_token()}"
         if self.identity is None:
             raise ValueError(f"the soft card of {self.atena_no} has no identity application: make it again")
-        body = {
-            "atena_no": self.atena_no,
-            "certificate": base64.b64encode(self.cert).decode(),
-            "pin": self.pin,
-            "identity": {  # as the desk reads it from the card after its identity PIN
-                "basic_four": base64.b64encode(self.identity.basic_four).decode(),
-                "signature": base64.b64encode(self.identity.signature).decode(),
-            },
-        }
-        clerk.call("POST", "/clerk/api/registrations", body)
+        challenge = base64.b64decode(clerk.call("POST", "/clerk/api/registrations/challenge")["challenge"])
+        digest = challenge_digest(challenge)  # both of the card's keys sign it, as at the desk
+        identity_key = serialization.load_pem_private_key(self.identity.private_key_pem, password=None)
+        if not isinstance(identity_key, rsa.RSAPrivateKey):
+            raise ValueError(f"the soft card of {self.atena_no} has no RSA identity key: make it again")
+        signed = [
+            key.sign(digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+            for key in (self.key, identity_key)
+        ]
+        files = (self.identity.basic_four, self.identity.signature, signed[1])
+        clerk.call("POST", "/clerk/api/registrations",
+                   registration_body(self.atena_no, self.pin, challenge, self.cert, signed[0], files))  # fmt: skip
 
     def session(self, kind: str = "juminhyo", out: Path | None = None, **choices: Any) -> dict[str, Any]:
         """One whole session (quote, pay, issue, fetch, print report, end); returns {"serial", "pdf"} or

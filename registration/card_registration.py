@@ -3,13 +3,23 @@
 A registrar alone cannot bind a card to another person: the registration carries the card's own identity
 (its 券面事項入力補助 application's files, read at the desk after the resident typed that application's PIN)
 and the server refuses it unless the card issuer's signature holds and the four fields match the resident's
-record (``identity_mismatch``, audited). See :mod:`wire.card_identity`."""
+record (``identity_mismatch``, audited). Both of the card's keys (its identity application's and its JPKI
+authentication key) sign a one-time challenge the server issued for this registration, so files or a
+certificate seen once cannot be sent again without the card itself. See :mod:`wire.card_identity`."""
 
 from __future__ import annotations
 
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from issuance_server import card_auth
 from issuance_server.api_errors import ApiError
@@ -33,27 +43,81 @@ def _writable(core: ServerCore) -> None:
         )
 
 
-def _card_identity(core: ServerCore, files: tuple[bytes, bytes]) -> card_identity.CardIdentity:
+CHALLENGE_TTL_S = 300.0  # the clerk reads the card and the resident types two PINs meanwhile
+
+
+@dataclass
+class Challenges:
+    """One-time registration challenges, each for the staff member it was issued to (in this process)."""
+
+    clock: Callable[[], float] = time.monotonic
+    open: dict[bytes, tuple[str, float]] = field(default_factory=dict)
+
+    def issue(self, staff_id: str) -> bytes:
+        now = self.clock()
+        self.open = {c: v for c, v in self.open.items() if v[1] > now}  # forget the expired
+        challenge = secrets.token_bytes(32)
+        self.open[challenge] = (staff_id, now + CHALLENGE_TTL_S)
+        return challenge
+
+    def take(self, challenge: bytes, staff_id: str) -> None:
+        issued = self.open.pop(challenge, None)
+        if issued is None or issued[0] != staff_id or issued[1] <= self.clock():
+            raise ApiError(
+                409, "challenge_unknown", "ask for a new registration challenge (each is used once, for 5 minutes)",
+                field="challenge",
+            )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CardProof:
+    """What the desk read from the card for one registration."""
+
+    certificate: bytes  # the JPKI authentication certificate (DER)
+    card_signature: bytes  # its key's signature over the challenge
+    basic_four: bytes  # the identity application's EF 0002
+    identity_signed: bytes  # its EF 0003
+    identity_signature: bytes  # its key's signature over the challenge
+
+
+def _card_identity(core: ServerCore, proof: CardProof, challenge: bytes) -> card_identity.CardIdentity:
     issuer = core.card_trust.ca.public_key()
     if not isinstance(issuer, rsa.RSAPublicKey):
         raise ApiError(503, "card_ca_unusable", "the card CA's key is not RSA: identities cannot be checked")
     try:
-        return card_identity.verified_identity(*files, issuer)
+        held = card_identity.verified_identity(proof.basic_four, proof.identity_signed, issuer)
+        card_identity.check_presence(proof.identity_signed, challenge, proof.identity_signature)
+        return held
     except card_identity.IdentityError as exc:
         raise ApiError(
             409, "identity_unverified", f"the card's identity data do not verify: {exc}", field="identity"
         ) from None
 
 
+def _check_card_signature(cert: x509.Certificate, challenge: bytes, signature: bytes) -> None:
+    key = cert.public_key()
+    try:
+        if not isinstance(key, rsa.RSAPublicKey):
+            raise InvalidSignature
+        digest = card_identity.challenge_digest(challenge)
+        key.verify(signature, digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+    except InvalidSignature:
+        raise ApiError(
+            409, "card_not_present", "the card did not sign this registration's challenge: read it again",
+            field="card_signature",
+        ) from None  # fmt: skip
+
+
 async def register_card(
-    core: ServerCore, actor: Actor, atena_no: str, cert_der: bytes, pin: str, identity: tuple[bytes, bytes]
+    core: ServerCore, actor: Actor, atena_no: str, pin: str, proof: CardProof, challenge: bytes
 ) -> dict[str, Any]:
-    """``identity``: the card's identity files as read (EF 0002, EF 0003 of its 券面事項入力補助 app)."""
+    """``proof``: what the desk read from the card for ``challenge`` (taken by the caller)."""
     _writable(core)
     check_pin_format(pin)
-    _cert, card = core.card_trust.check_certificate(cert_der, utc_now())
+    cert, card = core.card_trust.check_certificate(proof.certificate, utc_now())
     try:
-        held = _card_identity(core, identity)
+        _check_card_signature(cert, challenge, proof.card_signature)
+        held = _card_identity(core, proof, challenge)
     except ApiError as exc:
         await core.audit.append(actor, "register_card", f"refused_{exc.code}", atena_no, card=card.serial)
         raise

@@ -36,6 +36,7 @@ from registration.staff_auth import (
 routes = web.RouteTableDef()
 log = logging.getLogger("konbini.staff")
 T = TypeVar("T")
+CHALLENGES: web.AppKey[card_registration.Challenges] = web.AppKey("challenges", card_registration.Challenges)
 
 
 def _atena_no(data: dict[str, object]) -> str:
@@ -146,20 +147,33 @@ async def logout(request: web.Request) -> web.Response:
     return json_response({"logged_out": True})
 
 
+@routes.post("/api/registrations/challenge")
+@allow(staff("registrar"))
+async def registration_challenge(request: web.Request) -> web.Response:
+    """A one-time challenge for the next registration: the card's keys sign it at the desk."""
+    challenge = request.app[CHALLENGES].issue(actor_of(request).actor_id)
+    return json_response(
+        {"challenge": base64.b64encode(challenge).decode(), "expires_in_s": card_registration.CHALLENGE_TTL_S}
+    )
+
+
 @routes.post("/api/registrations")
 @allow(staff("registrar"))
 async def register(request: web.Request) -> web.Response:
     core, actor = core_of(request), actor_of(request)
     data = await read_json(request, core.settings.max_body_bytes)
-    cert_der = _base64(field(data, "certificate", str), "certificate")
     identity = field(data, "identity", dict)
-    files = (
-        _base64(field(identity, "basic_four", str), "identity"),
-        _base64(field(identity, "signature", str), "identity"),
+    proof = card_registration.CardProof(
+        certificate=_base64(field(data, "certificate", str), "certificate"),
+        card_signature=_base64(field(data, "card_signature", str), "card_signature"),
+        basic_four=_base64(field(identity, "basic_four", str), "identity"),
+        identity_signed=_base64(field(identity, "signature", str), "identity"),
+        identity_signature=_base64(field(identity, "challenge_signature", str), "identity"),
     )
-    result = await card_registration.register_card(
-        core, actor, _atena_no(data), cert_der, field(data, "pin", str), files
-    )
+    atena_no, pin = _atena_no(data), field(data, "pin", str)
+    challenge = _base64(field(data, "challenge", str), "challenge")
+    request.app[CHALLENGES].take(challenge, actor.actor_id)
+    result = await card_registration.register_card(core, actor, atena_no, pin, proof, challenge)
     return json_response(result, status=201)
 
 
@@ -281,6 +295,7 @@ async def counter_print_report(request: web.Request) -> web.Response:
 def make_clerk_app() -> web.Application:
     app = web.Application()
     app[THROTTLE] = LoginThrottle()
+    app[CHALLENGES] = card_registration.Challenges()
     app.add_routes(routes)
     app.add_routes(staff_admin.routes)
     app.add_routes(records_api.routes)

@@ -17,6 +17,7 @@ from issuance_server.settings import settings_or_exit
 from kiosk.card_reader import CardError, JpkiCard
 from registration.bootstrap import BootstrapError, bootstrap_staff
 from registration.staff_auth import ROLES
+from wire.card_identity import challenge_digest, registration_body
 from wire.cli import CommandParser, http_url
 from wire.files import OutputError, private_files, writable_folder
 from wire.http_json import HttpError, JsonClient, server_ca_context
@@ -155,33 +156,24 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
 
 def cmd_register(args: argparse.Namespace) -> int:
     client = _client(args)
+    challenge = base64.b64decode(client.call("POST", "/clerk/api/registrations/challenge")["challenge"])
     try:
         with JpkiCard.connect(args.reader, timeout_s=args.wait) as card:
             cert = card.read_auth_certificate()
             pin = ask("KONBINI_PIN", "resident's 4-digit PIN: ")
             card.verify_pin(pin)
+            card_signature = card.sign_digest(challenge_digest(challenge))
             identity_pin = ask(
                 "KONBINI_IDENTITY_PIN",
                 "the 4-digit PIN of the card's identity (券面事項入力補助用暗証番号): ",
             )
-            basic_four, signed = card.read_identity(identity_pin)
+            basic_four, signed, identity_signature = card.read_identity(identity_pin, challenge)
     except CardError as exc:
         print(f"error: {exc.code}: {exc}", file=sys.stderr)
         return 1
-    identity = {
-        "basic_four": base64.b64encode(basic_four).decode(),
-        "signature": base64.b64encode(signed).decode(),
-    }
-    result = client.call(
-        "POST",
-        "/clerk/api/registrations",
-        {
-            "atena_no": args.atena_no,
-            "certificate": base64.b64encode(cert).decode(),
-            "pin": pin,
-            "identity": identity,
-        },
-    )
+    result = client.call("POST", "/clerk/api/registrations", registration_body(
+        args.atena_no, pin, challenge, cert, card_signature, (basic_four, signed, identity_signature)
+    ))  # fmt: skip
     print(f"registered card {result['card_id']} for resident {args.atena_no}: {result['status']}")
     return 0
 

@@ -32,6 +32,7 @@ from registration.desk.customer import PinEntry
 from registration.desk.server_api import ServerApi
 from registration.desk.sessions import DeskSession, DeskSessions, PendingEnrolment
 from registration.staff_auth import ROLES
+from wire.card_identity import challenge_digest, registration_body
 from wire.http_json import HttpError
 
 API: web.AppKey[ServerApi] = web.AppKey("api", ServerApi)
@@ -396,11 +397,15 @@ def _read_certificate(reader: str | None) -> bytes:
         return card.read_auth_certificate()
 
 
-def _check_on_card(reader: str | None, pin: str, identity_pin: str) -> tuple[bytes, bytes]:
-    """The new PIN verified on the card, then the card's identity files read with its identity PIN."""
+def _check_on_card(
+    reader: str | None, pin: str, identity_pin: str, challenge: bytes
+) -> tuple[bytes, tuple[bytes, bytes, bytes]]:
+    """The new PIN verified on the card and the challenge signed with its authentication key, then the
+    card's identity files read (and the challenge signed) with its identity PIN."""
     with JpkiCard.connect(reader, timeout_s=10.0) as card:
         card.verify_pin(pin)
-        return card.read_identity(identity_pin)
+        signature = card.sign_digest(challenge_digest(challenge))
+        return signature, card.read_identity(identity_pin, challenge)
 
 
 @routes.post("/residents/{atena_no}/register")
@@ -421,15 +426,12 @@ async def register_card(request: web.Request) -> web.Response:
         return await _record_page(
             request, atena_no, 408, error="the PIN was not entered in time; start again"
         )
-    body: dict[str, Any] = {
-        "atena_no": atena_no,
-        "certificate": base64.b64encode(certificate).decode(),
-        "pin": pin,
-    }
+    body: dict[str, Any] = {}
     try:
-        basic_four, signed = await asyncio.to_thread(_check_on_card, reader, pin, identity_pin)
-        body["identity"] = {"basic_four": base64.b64encode(basic_four).decode(),
-                            "signature": base64.b64encode(signed).decode()}  # fmt: skip
+        asked = await _call(request, "POST", "/clerk/api/registrations/challenge")
+        challenge = base64.b64decode(asked["challenge"])
+        signature, identity = await asyncio.to_thread(_check_on_card, reader, pin, identity_pin, challenge)
+        body = registration_body(atena_no, pin, challenge, certificate, signature, identity)
         registered = await _call(request, "POST", "/clerk/api/registrations", body=body)
     except CardError as exc:
         entry.finish(False)

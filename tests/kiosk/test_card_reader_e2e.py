@@ -307,10 +307,13 @@ def test_the_desk_reads_the_cards_identity_through_pcsc(
     assert isinstance(public, rsa.RSAPublicKey)
     with JpkiCard.connect(pcscd) as card:
         with pytest.raises(WrongPin) as wrong:
-            card.read_identity(PIN)  # the card's JPKI PIN is not its identity PIN
+            card.read_identity(PIN, b"challenge")  # the card's JPKI PIN is not its identity PIN
         assert wrong.value.tries_left == 2
-        basic_four, signed = card.read_identity(IDENTITY_PIN)
+        basic_four, signed, proof = card.read_identity(IDENTITY_PIN, b"challenge")
         assert card_identity.verified_identity(basic_four, signed, public) == IDENTITY
+        card_identity.check_presence(signed, b"challenge", proof)  # the card's own key signed it
+        with pytest.raises(card_identity.IdentityError):
+            card_identity.check_presence(signed, b"another challenge", proof)
         card.verify_pin(PIN)  # the JPKI application again
         digest = auth_digest("kiosk-001", "session-1", "nonce-abc")
         _verify_signature(card.read_auth_certificate(), card.sign_digest(digest), digest)

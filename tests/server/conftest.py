@@ -17,6 +17,7 @@ from aiohttp import TCPConnector
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from issuance_server.app import make_app
 from issuance_server.clock import jst_now, utc_now_iso
@@ -33,7 +34,14 @@ from konbini_demo.authenticator import Authenticator
 from registration import second_factor
 from registration.bootstrap import bootstrap_staff
 from tests.factories import household, resident, seal, tax
-from wire.card_identity import SEX_CODES, CardIdentity, basic_four_file, signature_file
+from wire.card_identity import (
+    SEX_CODES,
+    CardIdentity,
+    basic_four_file,
+    challenge_digest,
+    registration_body,
+    signature_file,
+)
 from wire.kiosk_api import API_PREFIX, auth_message
 from wire.linkage import FIELDS_BY_TYPE
 from wire.tls import client_context, key_pem, kiosk_key_request
@@ -190,14 +198,26 @@ class Env:
     async def register(
         self, atena_no: str, card: TestCard, pin: str = PIN, identity: CardIdentity | None = None
     ) -> Any:
-        """Register ``card`` for the resident; the desk sends the card's identity files, which (unless
-        ``identity`` says otherwise) are the resident's own, signed by the test card CA as the issuer."""
-        return await self.client.post(
-            "/clerk/api/registrations",
-            json={"atena_no": atena_no, "certificate": base64.b64encode(card.cert_der).decode(), "pin": pin,
-                  "identity": await self.identity_files(identity or await self.identity_of(atena_no))},
-            headers=self.clerk_headers,
-        )  # fmt: skip
+        """Register ``card`` for the resident, as the desk does: a challenge from the server, signed by the
+        card's authentication key and by its identity application, whose files (unless ``identity`` says
+        otherwise) hold the resident's record, signed by the test card CA as the issuer."""
+        asked = await self.client.post("/clerk/api/registrations/challenge", headers=self.clerk_headers)
+        challenge = base64.b64decode((await asked.json())["challenge"])
+        body = self.registration(atena_no, card, pin, identity or await self.identity_of(atena_no), challenge)
+        return await self.client.post("/clerk/api/registrations", json=body, headers=self.clerk_headers)
+
+    def registration(
+        self, atena_no: str, card: TestCard, pin: str, identity: CardIdentity, challenge: bytes
+    ) -> dict[str, Any]:
+        ca_key, _ = load_ca(self.tmp / "card-ca")
+        assert isinstance(ca_key, rsa.RSAPrivateKey)
+        identity_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # the card's own
+        basic_four = basic_four_file(identity)
+        signed = signature_file(basic_four, ca_key, identity_key.public_key())
+        digest = challenge_digest(challenge)
+        sign = lambda key: key.sign(digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))  # noqa: E731
+        files = (basic_four, signed, sign(identity_key))
+        return registration_body(atena_no, pin, challenge, card.cert_der, sign(card.key), files)
 
     async def identity_of(self, atena_no: str) -> CardIdentity:
         """The identity a card issued to this resident holds (a stranger's, if there is no such resident)."""
@@ -207,17 +227,6 @@ class Env:
             return CardIdentity("不明　氏名", "不明", "1900-01-01", "3")
         sex = SEX_CODES.get(person["sex"], "3")
         return CardIdentity(person["name"], person["address"], person["birth_date"], sex)
-
-    async def identity_files(self, identity: CardIdentity) -> dict[str, str]:
-        """The card's EF 0002 and EF 0003 for ``identity``, signed by the test card CA (base64)."""
-        ca_key, _ = load_ca(self.tmp / "card-ca")
-        assert isinstance(ca_key, rsa.RSAPrivateKey)
-        basic_four = basic_four_file(identity)
-        signed = signature_file(basic_four, ca_key)
-        return {
-            "basic_four": base64.b64encode(basic_four).decode(),
-            "signature": base64.b64encode(signed).decode(),
-        }
 
 
 def city() -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.server.conftest import Env, make_card
-from wire.card_identity import basic_four_file, signature_file
+from wire.card_identity import signature_file
 
 RESIDENT, STRANGER = "0000000101", "0000000102"
 
@@ -42,20 +42,41 @@ async def test_a_card_holding_another_persons_identity_is_refused_and_audited(en
     assert (await env.register(RESIDENT, card)).status == 201  # the resident's own card: registered
 
 
+async def challenge(env: Env) -> bytes:
+    asked = await env.client.post("/clerk/api/registrations/challenge", headers=env.clerk_headers)
+    return base64.b64decode((await asked.json())["challenge"])
+
+
+async def post(env: Env, body: dict[str, Any]) -> Any:
+    return await env.client.post("/clerk/api/registrations", json=body, headers=env.clerk_headers)
+
+
 async def test_an_identity_the_card_issuer_did_not_sign_is_refused(env: Env) -> None:
     card = make_card(env.tmp / "card-ca", env.tmp / "cards" / "forged.json")
     forger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    basic_four = basic_four_file(await env.identity_of(RESIDENT))  # the right data, a made-up signature
-    body = {
-        "atena_no": RESIDENT, "certificate": base64.b64encode(card.cert_der).decode(), "pin": "4321",
-        "identity": {"basic_four": base64.b64encode(basic_four).decode(),
-                     "signature": base64.b64encode(signature_file(basic_four, forger)).decode()},
-    }  # fmt: skip
-    refused = await env.client.post("/clerk/api/registrations", json=body, headers=env.clerk_headers)
-    assert (await error_of(refused))[:2] == (409, "identity_unverified")
+    body = env.registration(RESIDENT, card, "4321", await env.identity_of(RESIDENT), await challenge(env))
+    basic_four = base64.b64decode(body["identity"]["basic_four"])  # the right data, a made-up signature
+    forged = signature_file(basic_four, forger, forger.public_key())
+    body["identity"]["signature"] = base64.b64encode(forged).decode()
+    assert (await error_of(await post(env, body)))[:2] == (409, "identity_unverified")
     del body["identity"]
-    missing = await env.client.post("/clerk/api/registrations", json=body, headers=env.clerk_headers)
-    assert (await error_of(missing))[:2] == (400, "bad_field")
+    assert (await error_of(await post(env, body)))[:2] == (400, "bad_field")
+
+
+async def test_identity_files_seen_once_cannot_be_sent_again_with_another_card(env: Env) -> None:
+    """Review finding: the files the desk sent at a resident's registration, replayed by a registrar with
+    their own card; a challenge is used once, and each registration's is signed by the card present."""
+    first = await challenge(env)
+    seen = env.registration(RESIDENT, env.card, "4321", await env.identity_of(RESIDENT), first)
+    assert (await post(env, seen)).status == 201
+    assert (await error_of(await post(env, seen)))[:2] == (409, "challenge_unknown")  # used once
+    own = make_card(env.tmp / "card-ca", env.tmp / "cards" / "registrars.json")
+    mine = env.registration(RESIDENT, own, "4321", await env.identity_of(RESIDENT), await challenge(env))
+    mine["identity"] = seen["identity"]  # the resident's files, signed over the old challenge
+    assert (await error_of(await post(env, mine)))[:2] == (409, "identity_unverified")
+    forged = env.registration(RESIDENT, own, "4321", await env.identity_of(RESIDENT), await challenge(env))
+    forged["card_signature"] = seen["card_signature"]  # a certificate without its card's signature
+    assert (await error_of(await post(env, forged)))[:2] == (409, "card_not_present")
 
 
 async def test_a_card_registered_to_another_resident_is_refused_and_the_refusal_stays_audited(

@@ -25,19 +25,24 @@ def issuer() -> rsa.RSAPrivateKey:
 
 def test_identity_files_verify_with_the_issuers_key(issuer: rsa.RSAPrivateKey) -> None:
     basic_four = basic_four_file(IDENTITY)
-    assert verified_identity(basic_four, signature_file(basic_four, issuer), issuer.public_key()) == IDENTITY
+    assert (
+        verified_identity(
+            basic_four, signature_file(basic_four, issuer, issuer.public_key()), issuer.public_key()
+        )
+        == IDENTITY
+    )
     assert "𠮷田" not in repr(IDENTITY)  # personal data never reaches a log through repr
 
 
 def test_an_identity_made_up_or_signed_by_another_key_is_refused(issuer: rsa.RSAPrivateKey) -> None:
     basic_four = basic_four_file(IDENTITY)
-    signed = signature_file(basic_four, issuer)
+    signed = signature_file(basic_four, issuer, issuer.public_key())
     made_up = basic_four_file(CardIdentity("別人　太郎", IDENTITY.address, IDENTITY.birth_date, "1"))
     with pytest.raises(IdentityError, match="does not name"):
         verified_identity(made_up, signed, issuer.public_key())
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     with pytest.raises(IdentityError, match="signature"):
-        verified_identity(made_up, signature_file(made_up, other), issuer.public_key())
+        verified_identity(made_up, signature_file(made_up, other, other.public_key()), issuer.public_key())
     with pytest.raises(IdentityError):
         verified_identity(basic_four[:-3], signed, issuer.public_key())
 
