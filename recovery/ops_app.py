@@ -29,6 +29,7 @@ from registration.staff_auth import authenticate_staff, lift_lockout
 from wire.tls import cert_pem
 
 routes = web.RouteTableDef()
+ROTATION: web.AppKey[asyncio.Lock] = web.AppKey("local_token_rotation", asyncio.Lock)
 
 
 async def authenticate_ops(request: web.Request, rule: Rule) -> Actor:
@@ -272,7 +273,8 @@ async def rotate_local_token(request: web.Request) -> web.Response:
     core, actor = ops_actor(request)
     if not ops_tokens.from_this_machine(request):
         raise ApiError(403, "not_this_machine", "rotate the local ops token on the server machine itself")
-    await ops_tokens.rotate_local(core, actor)
+    async with request.app[ROTATION]:  # one at a time: the file and the database name the same token
+        await ops_tokens.rotate_local(core, actor)
     return json_response({"name": ops_tokens.LOCAL, "rotated": True, "file": "secrets/ops-token"})
 
 
@@ -339,5 +341,6 @@ async def consistency(request: web.Request) -> web.Response:
 
 def make_ops_app() -> web.Application:
     app = web.Application()
+    app[ROTATION] = asyncio.Lock()
     app.add_routes(routes)
     return app

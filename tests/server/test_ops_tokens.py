@@ -3,6 +3,7 @@ token (``local``) included; the tokens themselves are shown once and kept only a
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import socket
@@ -166,3 +167,14 @@ async def test_a_rotation_cut_short_is_finished_at_the_next_start(env: Env) -> N
     )
     assert await finish_rotation(env.core.db, env.settings.secrets_dir) == "the-new-local-token"
     assert (env.settings.secrets_dir / "ops-token").read_text() == "the-new-local-token"
+
+
+async def test_rotations_at_the_same_moment_leave_the_file_and_the_server_agreeing(env: Env) -> None:
+    """Review finding: two rotations at once could leave the file on one token and the database on another."""
+    old = {"Authorization": f"Bearer {env.core.secrets.ops_token}"}
+    answers = await asyncio.gather(
+        *(env.client.post("/ops/api/tokens/local/rotate", headers=old) for _ in range(3))
+    )
+    assert [a.status for a in answers] == [200] * 3  # each one in turn, none cut short
+    new = (env.settings.secrets_dir / "ops-token").read_text().strip()
+    assert (await env.client.get("/ops/api/status", headers={"Authorization": f"Bearer {new}"})).status == 200
