@@ -12,6 +12,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from datetime import date, datetime
 from pathlib import Path
 from types import FrameType
@@ -106,9 +107,11 @@ def _cmd_crl(args: argparse.Namespace) -> None:
 def _cmd_run(args: argparse.Namespace) -> None:
     card = VirtualCard.from_file(args.card_file)
     stop = threading.Event()
+    signalled: list[int] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+        # Only a plain list here: Event.set() takes a lock the interrupted main thread may hold (a hang).
+        signalled.append(signum)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -116,7 +119,15 @@ def _cmd_run(args: argparse.Namespace) -> None:
     def on_inserted() -> None:
         print(f"card {card.card_id} inserted in vpcd port {args.port}", flush=True)
 
-    run_card(args.card_file, args.host, args.port, stop, on_inserted, card=card)
+    worker = threading.Thread(
+        target=run_card, args=(args.card_file, args.host, args.port, stop, on_inserted), kwargs={"card": card},
+        name="virtual-card", daemon=True,
+    )  # fmt: skip
+    worker.start()
+    while not signalled and worker.is_alive():
+        time.sleep(0.1)
+    stop.set()
+    worker.join()
     print(f"card {card.card_id} removed", flush=True)
 
 
