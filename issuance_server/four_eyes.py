@@ -4,12 +4,26 @@ made a second account could otherwise approve their own requests through it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from issuance_server.api_errors import ApiError
-from issuance_server.database import Database, Transaction
+from issuance_server.audit import Actor, AuditLog
+from issuance_server.database import Database
 
 
-async def check_approver(db: Database | Transaction, approver: str, requester: str) -> None:
-    """Raise a 409 unless ``approver`` is independent of ``requester``."""
+async def check_approver(
+    db: Database, audit: AuditLog, approver: Actor, requester: str, action: str, **details: Any
+) -> None:
+    """Raise a 409 unless ``approver`` is independent of ``requester``; a refusal is audited as
+    ``action`` with result ``refused_<code>``."""
+    try:
+        await _independent(db, approver.actor_id, requester)
+    except ApiError as exc:
+        await audit.append(approver, action, f"refused_{exc.code}", None, **details)
+        raise
+
+
+async def _independent(db: Database, approver: str, requester: str) -> None:
     if approver == requester:
         raise ApiError(409, "approver_is_requester", "another administrator must approve your own request")
     row = await db.fetchone("SELECT created_by FROM staff WHERE staff_id = ?", (approver,))

@@ -80,11 +80,7 @@ async def approve_purge(core: ServerCore, actor: Actor, purge_id: int) -> dict[s
         raise ApiError(404, "purge_unknown", f"no purge request {purge_id}")
     if row["status"] != "requested":
         raise ApiError(409, "purge_not_pending", f"purge {purge_id} is {row['status']}")
-    try:
-        await check_approver(core.db, actor.actor_id, row["requested_by"])
-    except ApiError as exc:
-        await core.audit.append(actor, "purge_approve", f"refused_{exc.code}", None, purge_id=purge_id)
-        raise
+    await check_approver(core.db, core.audit, actor, row["requested_by"], "purge_approve", purge_id=purge_id)
     cutoff = to_iso(cutoff_of(row["before"], core.settings.retention_days, jst_now().date()))
     await core.db.execute("PRAGMA secure_delete = ON")  # deleted content is overwritten in the file
     try:

@@ -4,11 +4,15 @@ count how many the server kept, sample the server's memory meanwhile."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import resource
 import socket
+import struct
 import threading
 import time
 from pathlib import Path
+
+_SIOCGIFADDR = 0x8915  # Linux: an interface's IPv4 address
 
 
 def raise_fd_limit(needed: int) -> int:
@@ -89,9 +93,15 @@ class PeakRss:
 
 
 def other_address() -> str | None:
-    """An address of this machine that is not loopback (None if it has none)."""
-    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.connect(("192.0.2.1", 9))  # no packet is sent: this only picks the outgoing interface
-        address = str(s.getsockname()[0])
-        return None if address.startswith("127.") else address
+    """An IPv4 address of this machine that is not loopback (None if it has none), from its interfaces."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for _, name in socket.if_nameindex():
+            request = struct.pack("256s", name.encode()[:15])
+            try:
+                answer = fcntl.ioctl(s.fileno(), _SIOCGIFADDR, request)
+            except OSError:
+                continue  # no IPv4 address on this interface
+            address = socket.inet_ntoa(answer[20:24])
+            if not address.startswith("127."):
+                return address
     return None

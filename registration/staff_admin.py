@@ -92,6 +92,13 @@ async def _existing(tx: Transaction, staff_id: str) -> dict[str, Any]:
     }
 
 
+def _pending(account: dict[str, Any]) -> dict[str, Any]:
+    """The account, which must have roles waiting for approval (409 ``nothing_pending`` otherwise)."""
+    if account["pending_roles"] is None:
+        raise ApiError(409, "nothing_pending", f"{account['staff_id']} has no roles waiting for approval")
+    return account
+
+
 async def staff_list(core: ServerCore) -> list[dict[str, Any]]:
     rows = await core.db.fetchall(
         "SELECT staff_id, display_name, roles, active, locked_at, failed_logins, totp_secret IS NOT NULL AS"
@@ -208,14 +215,8 @@ async def approve(request: web.Request) -> web.Response:
     staff_id = _target(request)
     data = await read_json(request, core.settings.max_body_bytes)
     async with core.db.transaction(write=False) as tx:
-        before = await _existing(tx, staff_id)
-    if before["pending_roles"] is None:
-        raise ApiError(409, "nothing_pending", f"{staff_id} has no roles waiting for approval")
-    try:
-        await check_approver(core.db, actor.actor_id, before["pending_by"])
-    except ApiError as exc:
-        await core.audit.append(actor, "staff_approve", f"refused_{exc.code}", None, staff_id=staff_id)
-        raise
+        before = _pending(await _existing(tx, staff_id))
+    await check_approver(core.db, core.audit, actor, before["pending_by"], "staff_approve", staff_id=staff_id)
     new_account = not before["approved"]
     if new_account:
         pw_hash = await core.hasher.hash(STAFF_PASSWORD, _password(data))
@@ -248,9 +249,7 @@ async def reject(request: web.Request) -> web.Response:
     core, actor = core_of(request), actor_of(request)
     staff_id = _target(request)
     async with core.db.transaction() as tx:
-        before = await _existing(tx, staff_id)
-        if before["pending_roles"] is None:
-            raise ApiError(409, "nothing_pending", f"{staff_id} has no roles waiting for approval")
+        before = _pending(await _existing(tx, staff_id))
         await tx.execute(
             "UPDATE staff SET pending_roles = NULL, pending_by = NULL, pending_at = NULL WHERE staff_id = ?",
             (staff_id,),

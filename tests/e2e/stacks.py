@@ -13,8 +13,8 @@ from pathlib import Path
 from subprocess import CompletedProcess
 from typing import Any
 
-from konbini_demo.processes import free_port
-from konbini_demo.stack import Stack
+from konbini_demo.processes import free_port, run
+from konbini_demo.stack import KIOSK_ID, Stack
 from registry_sim.generator import DEMO_ATENA_NO
 from tests.pool import lease_reader
 
@@ -37,6 +37,19 @@ def running_stack(
             yield stack
         finally:
             stack.stop()
+
+
+@contextlib.contextmanager
+def server_only_stack(root: Path, settings: dict[str, str] | None = None) -> Iterator[Stack]:
+    """Only the server (no registry: its link off), a card CA and one enrolled kiosk; stopped on exit."""
+    stack = Stack(root, server_settings={"KONBINI_REGISTRY_LINK": "false", **(settings or {})})
+    run(["kiosk.card_cli", "init-ca", "--dir", str(stack.ca_dir)])
+    try:
+        stack.start_server()
+        stack.ops("kiosk-add", KIOSK_ID, "--location", "test store", "--out", str(stack.kiosk_credentials))
+        yield stack
+    finally:
+        stack.stop()
 
 
 def registered_card(stack: Stack, pin: str, name: str = "resident") -> Path:

@@ -24,8 +24,9 @@ from pathlib import Path
 import pytest
 
 from issuance_server.audit import legacy_fields, legacy_row_hash
-from konbini_demo.processes import Service, run
-from konbini_demo.stack import KIOSK_ID, Stack
+from konbini_demo.processes import Service
+from konbini_demo.stack import Stack
+from tests.e2e.stacks import server_only_stack
 from wire.http_json import HttpError
 from wire.kiosk_client import KioskClient, KioskCredentials
 
@@ -39,15 +40,8 @@ CHECKPOINTS = Path("audit") / "checkpoints.log"
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """One server, no registry (the trail needs none), one enrolled kiosk; each test leaves it running."""
-    root = tmp_path_factory.mktemp("audit")
-    stack = Stack(root, server_settings={"KONBINI_REGISTRY_LINK": "false"})
-    run(["kiosk.card_cli", "init-ca", "--dir", str(stack.ca_dir)])
-    stack.start_server()
-    stack.ops("kiosk-add", KIOSK_ID, "--location", "audit test", "--out", str(stack.kiosk_credentials))
-    try:
+    with server_only_stack(tmp_path_factory.mktemp("audit")) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 def start_server(stack: Stack, **env: str) -> Service:

@@ -19,8 +19,8 @@ from konbini_demo.connection_flood import (
     rss_mib,
     still_open,
 )
-from konbini_demo.processes import run
-from konbini_demo.stack import KIOSK_ID, Stack
+from konbini_demo.stack import Stack
+from tests.e2e.stacks import server_only_stack
 from wire.kiosk_client import KioskClient, KioskCredentials
 
 pytestmark = pytest.mark.e2e
@@ -32,17 +32,10 @@ SLACK_MIB = 40  # allocator and event-loop noise
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    root = tmp_path_factory.mktemp("flood")
-    settings = {"KONBINI_REGISTRY_LINK": "false", "KONBINI_MAX_CONNECTIONS": str(TOTAL),
+    settings = {"KONBINI_MAX_CONNECTIONS": str(TOTAL),
                 "KONBINI_MAX_CONNECTIONS_PER_SOURCE": str(PER_SOURCE), "KONBINI_TLS_HANDSHAKE_TIMEOUT_S": "30"}  # fmt: skip
-    stack = Stack(root, server_settings=settings)
-    run(["kiosk.card_cli", "init-ca", "--dir", str(stack.ca_dir)])
-    stack.start_server()
-    stack.ops("kiosk-add", KIOSK_ID, "--location", "flood test", "--out", str(stack.kiosk_credentials))
-    try:
+    with server_only_stack(tmp_path_factory.mktemp("flood"), settings) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 def kiosk_opens(stack: Stack) -> bool:

@@ -4,9 +4,6 @@ token (``local``) included; the tokens themselves are shown once and kept only a
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ipaddress
-import socket
 from datetime import timedelta
 from typing import Any
 
@@ -17,6 +14,7 @@ from issuance_server.app import make_app
 from issuance_server.clock import utc_now
 from issuance_server.core import token_hash
 from issuance_server.ops_tokens import finish_rotation
+from konbini_demo.connection_flood import other_address
 from tests.server.conftest import Env
 
 
@@ -115,18 +113,9 @@ async def test_the_local_token_works_only_from_the_server_machine(env: Env) -> N
     assert relayed_named.status == 200
 
 
-def non_loopback_address() -> str | None:
-    """An address of this machine that is not loopback (None if it has none)."""
-    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.connect(("192.0.2.1", 9))  # no packet is sent: this only picks the outgoing interface
-        address = str(s.getsockname()[0])
-        return None if ipaddress.ip_address(address).is_loopback else address
-    return None
-
-
 async def test_the_local_token_is_refused_from_another_address(env: Env, aiohttp_client: Any) -> None:
     """A real connection from a non-loopback address of this machine to the server listening on it."""
-    address = non_loopback_address()
+    address = other_address()
     if address is None:
         pytest.skip("this machine has no address but loopback")
     server = TestServer(make_app(env.settings), host=address)
