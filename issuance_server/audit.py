@@ -25,8 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from issuance_server.clock import utc_now_iso
 from issuance_server.database import Database, Transaction
+from wire.clock import utc_now_iso
 
 GENESIS = "0" * 64
 KEYED = 2  # the chain version of rows written with the keyed chain

@@ -35,7 +35,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from issuance_server.audit import GENESIS, canonical
-from issuance_server.clock import utc_now_iso
+from wire.clock import utc_now_iso
 
 EVENTS = ("genesis", "checkpoint", "restore", "acknowledge")
 log = logging.getLogger("konbini.audit")

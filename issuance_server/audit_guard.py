@@ -25,8 +25,8 @@ from typing import Any
 from issuance_server.audit import SYSTEM, Actor, AuditLog
 from issuance_server.audit_checkpoints import CheckpointLog
 from issuance_server.audit_verify import PROBLEMS, TrailReport, range_digest, verify_tail, verify_trail
-from issuance_server.clock import utc_now_iso
 from issuance_server.database import Database, Transaction
+from wire.clock import utc_now_iso
 
 log = logging.getLogger("konbini.audit")
 _MAX_ACKNOWLEDGED = 5  # problems acknowledged in one go (each its own row and line)

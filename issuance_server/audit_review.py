@@ -17,9 +17,9 @@ from typing import Any
 
 from issuance_server.api_errors import ApiError, clip
 from issuance_server.audit import Actor
-from issuance_server.clock import JST, to_iso, utc_now_iso
 from issuance_server.core import ServerCore
 from issuance_server.service_hours import parse_office_days, parse_office_hours
+from wire.clock import JST, to_iso, utc_now_iso
 
 FAILED_LOGIN = frozenset({"denied", "denied_second_factor", "locked", "refused_locked"})
 

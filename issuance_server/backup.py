@@ -28,8 +28,8 @@ from issuance_server import serials
 from issuance_server.audit import SYSTEM, Actor, append_sync
 from issuance_server.audit_checkpoints import CheckpointLog, read_checkpoints
 from issuance_server.audit_verify import verify_files, verify_trail
-from issuance_server.clock import JST
 from issuance_server.settings import Settings
+from wire.clock import JST
 
 if TYPE_CHECKING:
     from issuance_server.core import ServerCore

@@ -11,8 +11,8 @@ from typing import Any
 from issuance_server import payments
 from issuance_server.api_errors import ApiError
 from issuance_server.audit import SYSTEM, Actor
-from issuance_server.clock import to_iso, utc_now
 from issuance_server.core import ServerCore
+from wire.clock import to_iso, utc_now
 from wire.kiosk_api import (
     ErrorCode,
 )

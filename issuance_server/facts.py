@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 from issuance_server.api_errors import ApiError
-from issuance_server.clock import JST
 from issuance_server.core import ServerCore
 from issuance_server.database import Transaction
 from issuance_server.eligibility import (
@@ -20,6 +19,7 @@ from issuance_server.eligibility import (
     juminhyo_persons,
 )
 from issuance_server.replica_store import Replica
+from wire.clock import JST
 from wire.kiosk_api import (
     TAX_KINDS,
     CertificateKind,

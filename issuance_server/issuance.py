@@ -18,7 +18,6 @@ from issuance_server.audit import Actor
 from issuance_server.certificates.fonts import MissingGlyphError, check_coverage
 from issuance_server.certificates.pades import sign_pdf
 from issuance_server.certificates.render import CertificateRequest, RenderedCertificate, render_certificate
-from issuance_server.clock import to_iso, utc_now
 from issuance_server.core import ServerCore
 from issuance_server.database import Transaction
 from issuance_server.eligibility import (
@@ -33,6 +32,7 @@ from issuance_server.eligibility import (
 )
 from issuance_server.facts import age_s, confirmed_facts, printed_versions
 from issuance_server.metrics import timed
+from wire.clock import to_iso, utc_now
 from wire.kiosk_api import (
     MAX_COPIES,
     TAX_KINDS,

@@ -13,13 +13,13 @@ from issuance_server import documents, issuance, kiosk_enrolment, kiosk_menu, pa
 from issuance_server.access import KIOSK, Rule, actor_of, allow
 from issuance_server.api_errors import ApiError, field, json_response, read_json
 from issuance_server.audit import Actor
-from issuance_server.clock import JST, utc_now
 from issuance_server.core import ServerCore, core_of
 from issuance_server.eligibility import Facts, Policy, refusal_for
 from issuance_server.facts import data_as_of, load_facts, resolve_members
 from issuance_server.kiosk_sessions import KioskSession
 from issuance_server.pin_attempts import check_pin
 from issuance_server.server_tls import forwarded_certificate
+from wire.clock import JST, utc_now
 from wire.kiosk_api import ErrorCode, auth_message
 from wire.tls import peer_certificate
 

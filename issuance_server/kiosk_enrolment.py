@@ -13,8 +13,8 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from issuance_server.clock import utc_now_iso
 from issuance_server.database import Database, Transaction
+from wire.clock import utc_now_iso
 from wire.tls import fingerprint
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from issuance_server.audit import Actor, AuditLog
-from issuance_server.clock import utc_now_iso
 from issuance_server.database import Database
+from wire.clock import utc_now_iso
 
 MODES = ("normal", "recovery", "maintenance")
 

@@ -22,10 +22,10 @@ from aiohttp import web
 
 from issuance_server.api_errors import ApiError
 from issuance_server.audit import Actor
-from issuance_server.clock import to_iso, utc_now, utc_now_iso
 from issuance_server.core import ServerCore, token_hash
 from issuance_server.database import Database
 from issuance_server.server_tls import PROXY_SECRET_HEADER
+from wire.clock import to_iso, utc_now, utc_now_iso
 
 NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 LOCAL = "local"

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from issuance_server.api_errors import ApiError
-from issuance_server.clock import to_iso, utc_now
 from issuance_server.database import Database, Transaction
+from wire.clock import to_iso, utc_now
 from wire.kiosk_api import ErrorCode
 
 

@@ -16,9 +16,9 @@ from contextlib import closing
 from functools import partial
 from typing import Any
 
-from issuance_server.clock import utc_now_iso
 from issuance_server.core import ServerCore
 from issuance_server.secret_hashing import PIN
+from wire.clock import utc_now_iso
 from wire.kiosk_api import ErrorCode
 
 

@@ -17,9 +17,9 @@ from typing import Any
 from issuance_server import issuance, payments
 from issuance_server.api_errors import ApiError
 from issuance_server.audit import Actor, erase_subjects_before
-from issuance_server.clock import JST, jst_now, to_iso, utc_now_iso
 from issuance_server.core import ServerCore
 from issuance_server.four_eyes import check_approver
+from wire.clock import JST, jst_now, to_iso, utc_now_iso
 
 
 def cutoff_of(before: str, retention_days: int, today: date) -> datetime:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
-from issuance_server.clock import JST
+from wire.clock import JST
 
 
 def _hhmm(text: str) -> time:

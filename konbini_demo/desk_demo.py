@@ -8,12 +8,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from issuance_server.clock import jst_now
 from konbini_demo.desk_ui import DeskPages
 from konbini_demo.kiosk_ui import browser
 from konbini_demo.processes import ServiceError
 from konbini_demo.stack import STAFF_ID, STAFF_PASSWORD, Stack
 from registry_sim.generator import DEMO_ATENA_NO
+from wire.clock import jst_now
 
 CLERK, CLERK_PASSWORD = "desk-demo-clerk", "desk-demo-password-01"  # synthetic, for the throwaway folder
 

@@ -23,7 +23,6 @@ from aiohttp import web
 
 from issuance_server.api_errors import ApiError
 from issuance_server.audit import SYSTEM
-from issuance_server.clock import utc_now, utc_now_iso
 from issuance_server.core import CORE, ServerCore
 from issuance_server.metrics import timed
 from issuance_server.modes import switch_mode
@@ -32,6 +31,7 @@ from recovery.breaker import CircuitBreaker
 from recovery.feed_apply import ReplicaMoved, apply_batch, read_checkpoint
 from recovery.registry_client import Change, FeedBroken, FeedPage, RegistryClient, RegistryUnavailable
 from recovery.snapshot_sync import SnapshotSync
+from wire.clock import utc_now, utc_now_iso
 
 log = logging.getLogger("konbini.link")
 CATCH_UP_DEADLINE_S = 3.0

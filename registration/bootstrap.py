@@ -8,13 +8,13 @@ import sqlite3
 
 from issuance_server.audit import Actor, append_sync
 from issuance_server.audit_checkpoints import CheckpointLog
-from issuance_server.clock import utc_now_iso
 from issuance_server.secret_hashing import STAFF_PASSWORD, SecretHasher
 from issuance_server.secrets_store import load_or_create_secrets
 from issuance_server.settings import Settings
 from issuance_server.storage import prepare_database
 from registration.staff_admin import check_password_rule, check_roles
 from registration.staff_auth import check_staff_id
+from wire.clock import utc_now_iso
 
 
 class BootstrapError(Exception):

@@ -24,11 +24,11 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from issuance_server import card_auth
 from issuance_server.api_errors import ApiError
 from issuance_server.audit import Actor
-from issuance_server.clock import to_iso, utc_now, utc_now_iso
 from issuance_server.core import ServerCore
 from issuance_server.replica_store import Replica
 from issuance_server.secret_hashing import PIN
 from wire import card_identity
+from wire.clock import to_iso, utc_now, utc_now_iso
 
 
 def check_pin_format(pin: str) -> None:

@@ -21,7 +21,6 @@ from issuance_server.server_tls import client_address
 from registration import card_registration, counter, records_api, staff_admin
 from registration.login_throttle import THROTTLE, LoginThrottle, is_loopback
 from registration.staff_auth import (
-    ROLES,
     STAFF_ROLES,
     STAFF_TOKEN,
     SecondFactor,
@@ -32,6 +31,7 @@ from registration.staff_auth import (
     reauthenticate,
     start_enrolment,
 )
+from wire.roles import ROLES
 
 routes = web.RouteTableDef()
 log = logging.getLogger("konbini.staff")

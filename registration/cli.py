@@ -16,12 +16,12 @@ from pathlib import Path
 from issuance_server.settings import settings_or_exit
 from kiosk.card_reader import CardError, JpkiCard
 from registration.bootstrap import BootstrapError, bootstrap_staff
-from registration.staff_auth import ROLES
 from wire.card_identity import challenge_digest, registration_body
 from wire.cli import CommandParser, http_url
 from wire.files import OutputError, private_files, writable_folder
 from wire.http_json import HttpError, JsonClient, server_ca_context
 from wire.kiosk_api import JUMINHYO_OPTIONS, JUMINHYO_SCOPES, CertificateKind
+from wire.roles import ROLES
 from wire.staff_session import (
     StaffLoginError,
     ask,

@@ -17,8 +17,8 @@ import time
 import pyotp
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from issuance_server.clock import utc_now_iso
 from issuance_server.database import Transaction
+from wire.clock import utc_now_iso
 
 STEP_S = 30
 DRIFT_STEPS = 1  # a code of the step before or after is accepted too (clocks drift, people type slowly)

@@ -18,13 +18,14 @@ from aiohttp import web
 
 from issuance_server.access import actor_of, allow, staff
 from issuance_server.api_errors import ApiError, clip, field, json_response, read_json
-from issuance_server.clock import utc_now_iso
 from issuance_server.core import ServerCore, core_of
 from issuance_server.database import Transaction
 from issuance_server.four_eyes import check_approver
 from issuance_server.secret_hashing import STAFF_PASSWORD
 from registration import second_factor
-from registration.staff_auth import ROLES, check_staff_id, lift_lockout
+from registration.staff_auth import check_staff_id, lift_lockout
+from wire.clock import utc_now_iso
+from wire.roles import ROLES
 
 MIN_PASSWORD = 12
 ADMIN = staff("admin")

@@ -15,15 +15,14 @@ from aiohttp import web
 from issuance_server.access import Rule
 from issuance_server.api_errors import ApiError, clip
 from issuance_server.audit import Actor
-from issuance_server.clock import utc_now, utc_now_iso
 from issuance_server.core import ServerCore, core_of, token_hash
 from issuance_server.database import Transaction
 from issuance_server.secret_hashing import STAFF_PASSWORD
 from issuance_server.server_tls import client_address
 from registration import second_factor
+from wire.clock import utc_now, utc_now_iso
 
 log = logging.getLogger("konbini.staff")
-ROLES = ("registrar", "counter", "mynumber", "ops", "auditor", "admin")
 STAFF_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 TERMINAL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")  # a host name or address: no spaces, no controls
 

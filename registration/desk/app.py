@@ -25,15 +25,15 @@ import qrcode
 import qrcode.image.svg
 from aiohttp import web
 
-from issuance_server.clock import jst_now
 from kiosk.card_reader import CardError, JpkiCard, card_id_from_certificate
 from kiosk.printing import FolderPrinter, Printer
 from registration.desk.customer import PinEntry
 from registration.desk.server_api import ServerApi
 from registration.desk.sessions import DeskSession, DeskSessions, PendingEnrolment
-from registration.staff_auth import ROLES
 from wire.card_identity import challenge_digest, registration_body
+from wire.clock import jst_now
 from wire.http_json import HttpError
+from wire.roles import ROLES
 
 API: web.AppKey[ServerApi] = web.AppKey("api", ServerApi)
 SESSIONS: web.AppKey[DeskSessions] = web.AppKey("sessions", DeskSessions)

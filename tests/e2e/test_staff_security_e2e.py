@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from issuance_server.clock import jst_now
 from konbini_demo.authenticator import Authenticator
 from konbini_demo.processes import run
 from konbini_demo.soft_kiosk import SoftKiosk
 from konbini_demo.stack import STAFF_ID, Stack
 from registry_sim.generator import DEMO_ATENA_NO
 from tests.e2e.stacks import running_stack
+from wire.clock import jst_now
 
 pytestmark = pytest.mark.e2e
 NEW_PASSWORD = "second-admin-password-01"

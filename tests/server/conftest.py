@@ -20,7 +20,6 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from issuance_server.app import make_app
-from issuance_server.clock import jst_now, utc_now_iso
 from issuance_server.core import CORE, ServerCore
 from issuance_server.eligibility import kiosk_fiscal_years
 from issuance_server.http_server import RouteAccessLogger
@@ -42,6 +41,7 @@ from wire.card_identity import (
     registration_body,
     signature_file,
 )
+from wire.clock import jst_now, utc_now_iso
 from wire.kiosk_api import API_PREFIX, auth_message
 from wire.linkage import FIELDS_BY_TYPE
 from wire.tls import client_context, key_pem, kiosk_key_request

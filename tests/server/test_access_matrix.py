@@ -10,8 +10,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from issuance_server.access import Rule, rule_of
-from registration.staff_auth import ROLES
 from tests.server.conftest import Env
+from wire.roles import ROLES
 
 AUTH_CODES = {"kiosk_unauthorized", "staff_unauthorized", "role_required", "ops_unauthorized"}
 PARAMS = {

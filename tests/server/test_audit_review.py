@@ -13,8 +13,8 @@ import pytest
 
 from issuance_server.audit import Actor
 from issuance_server.audit_review import ReviewRules, review
-from issuance_server.clock import JST
 from tests.server.conftest import Env
+from wire.clock import JST
 
 MONTH = "2026-11"
 STAFF = ["clerk-a", "clerk-b", "clerk-c"]

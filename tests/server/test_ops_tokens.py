@@ -11,11 +11,11 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from issuance_server.app import make_app
-from issuance_server.clock import utc_now
 from issuance_server.core import token_hash
 from issuance_server.ops_tokens import finish_rotation
 from konbini_demo.connection_flood import other_address
 from tests.server.conftest import Env
+from wire.clock import utc_now
 
 
 async def test_a_named_token_acts_under_its_name_until_revoked(env: Env) -> None:

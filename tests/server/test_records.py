@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from issuance_server.clock import JST, jst_now
 from tests.server.conftest import Env
 from tests.server.test_issuance import authenticated_session, issue
+from wire.clock import JST, jst_now
 
 NAME = "𠮷田　髙志".encode()  # printed on 0000000101's certificates; kept in issuance_sources
 

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from issuance_server.clock import jst_now
 from issuance_server.eligibility import REFUSALS, TOLD_ONLY_AT_CITY_HALL, kiosk_fiscal_years
 from issuance_server.service_hours import ServiceCalendar
 from tests.factories import resident
 from tests.server.conftest import Env, city, load_replica, make_card
+from wire.clock import jst_now
 from wire.kiosk_api import API_PREFIX, ASK_AT_CITY_HALL
 
 FY = kiosk_fiscal_years(jst_now().date())

@@ -13,8 +13,8 @@ import pytest
 from multidict import CIMultiDict
 
 from issuance_server.audit_review import ReviewRules, review
-from issuance_server.clock import to_iso, utc_now
 from tests.server.conftest import STAFF_PASSWORD, Env
+from wire.clock import to_iso, utc_now
 from wire.tls import client_context
 
 

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from issuance_server.clock import JST, jst_now
 from issuance_server.eligibility import Facts, IssueRequest, Policy, refusal_for
 from issuance_server.settings import SettingsError, load_settings
 from tests.factories import resident, tax
 from tests.server.conftest import Env
 from tests.server.test_refusals import issue, menu, session_for
+from wire.clock import JST, jst_now
 
 KAGOSHIMA = (6, 10)
 KITAKYUSHU = (6, 4)
