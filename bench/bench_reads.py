@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from issuance_server.database import Database
-from issuance_server.replica_store import Replica, ReplicaWriter
-from issuance_server.storage import prepare_database
+from issuance_server.replica.store import Replica, ReplicaWriter
+from issuance_server.storage.database import Database
+from issuance_server.storage.migrate import prepare_database
 from konbini_demo.people import resident
 from recovery.feed_apply import apply_batch
 from recovery.registry_client import Change

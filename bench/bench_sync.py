@@ -19,7 +19,7 @@ from pathlib import Path
 
 import figures
 
-from issuance_server.replica_store import insert_sql, table_ddl
+from issuance_server.replica.store import insert_sql, table_ddl
 from konbini_demo.processes import run
 from konbini_demo.stack import Stack
 from registry_sim.store import holds_rows

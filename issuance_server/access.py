@@ -2,7 +2,7 @@
 
 Every handler carries a :class:`Rule` (``@allow(PUBLIC)``, ``@allow(KIOSK)``, ``@allow(staff("counter"))``,
 ``@allow(OPS)``); the middleware authenticates the caller for that rule before the handler runs and puts
-the :class:`~issuance_server.audit.Actor` in the request (:func:`actor_of`). A route without a rule is
+the :class:`~issuance_server.audit.trail.Actor` in the request (:func:`actor_of`). A route without a rule is
 refused (``route_undeclared``), so a new route cannot be reached by accident. The authenticators for
 kiosks, staff and ops come from the composition root (``issuance_server/app.py``).
 """
@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from issuance_server.api_errors import ApiError
-from issuance_server.audit import Actor
+from issuance_server.audit.trail import Actor
 
 
 @dataclass(frozen=True)

@@ -10,20 +10,21 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from issuance_server import status_api, verify_api
+from issuance_server import status_api
 from issuance_server.access import access_middleware
 from issuance_server.api_errors import BODY_TIMEOUT, error_middleware
-from issuance_server.audit_guard import checkpoint_loop
-from issuance_server.backup import backup_loop
-from issuance_server.card_crl import crl_loop, refresh_crl
+from issuance_server.audit.guard import checkpoint_loop
+from issuance_server.backups.backup import backup_loop
 from issuance_server.core import CORE, ServerCore
-from issuance_server.documents import sweep_unprinted
-from issuance_server.kiosk_api import authenticate_kiosk, make_kiosk_app
+from issuance_server.issuing import verify_api
+from issuance_server.issuing.documents import sweep_unprinted
+from issuance_server.kiosks.api import authenticate_kiosk, make_kiosk_app
+from issuance_server.registrations.card_crl import crl_loop, refresh_crl
 from issuance_server.settings import Settings
+from issuance_server.staff.auth import authenticate_staff
 from recovery.link import link_context
 from recovery.ops_app import authenticate_ops, make_ops_app
 from registration.clerk_app import make_clerk_app
-from registration.staff_auth import authenticate_staff
 from wire.kiosk_api import API_PREFIX
 
 log = logging.getLogger("konbini.server")

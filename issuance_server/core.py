@@ -15,26 +15,26 @@ from typing import Any
 
 from aiohttp import web
 
-from issuance_server.audit import AuditLog
-from issuance_server.audit_checkpoints import CheckpointLog
-from issuance_server.audit_guard import AuditGuard
-from issuance_server.card_auth import CardTrust
+from issuance_server.audit.checkpoints import CheckpointLog
+from issuance_server.audit.guard import AuditGuard
+from issuance_server.audit.trail import AuditLog
 from issuance_server.certificates import pades
 from issuance_server.certificates.pades import PadesSigner
 from issuance_server.certificates.render import warm_up
-from issuance_server.database import Database
-from issuance_server.freshness import Freshness
 from issuance_server.keyed_locks import KeyedLocks
-from issuance_server.kiosk_sessions import SessionStore
+from issuance_server.kiosks.sessions import SessionStore
 from issuance_server.metrics import Metrics
 from issuance_server.modes import ModeState, load_mode
-from issuance_server.replica_store import Replica
+from issuance_server.registrations.card_auth import CardTrust
+from issuance_server.replica.freshness import Freshness
+from issuance_server.replica.store import Replica
 from issuance_server.secret_hashing import SecretHasher
 from issuance_server.secrets_store import ServerSecrets, load_or_create_secrets
 from issuance_server.server_tls import ServerTls, ensure_server_tls, registry_ssl
 from issuance_server.service_hours import ServiceCalendar
 from issuance_server.settings import Settings
-from issuance_server.storage import prepare_database
+from issuance_server.storage.database import Database
+from issuance_server.storage.migrate import prepare_database
 from issuance_server.thread_names import named_pool
 
 log = logging.getLogger("konbini.server")
@@ -96,7 +96,10 @@ class ServerCore:
         checkpoints = CheckpointLog(settings.audit_checkpoints_path, secrets.audit_signing_key)
         checkpoints.begin(trail_is_empty=await db.fetchone("SELECT 1 FROM audit_log LIMIT 1") is None)
         audit = AuditLog(db, secrets.audit_chain_key)
-        from issuance_server.ops_tokens import finish_rotation, register_local  # it imports this module
+        from issuance_server.enrolment.ops_tokens import (  # it imports this module
+            finish_rotation,
+            register_local,
+        )
 
         if (rotated := await finish_rotation(db, settings.secrets_dir)) is not None:
             secrets = dataclasses.replace(secrets, ops_token=rotated)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from issuance_server.audit import Actor, AuditLog
-from issuance_server.database import Database
+from issuance_server.audit.trail import Actor, AuditLog
+from issuance_server.storage.database import Database
 from wire.clock import utc_now_iso
 
 MODES = ("normal", "recovery", "maintenance")

@@ -335,7 +335,7 @@ def _problems(s: Settings) -> list[tuple[str, str]]:
             parse(getattr(s, name))
         except ValueError as exc:
             found.append((name, str(exc)))
-    from issuance_server.eligibility import month_day
+    from issuance_server.issuing.eligibility import month_day
 
     try:
         month_day(s.tax_year_opens)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pyotp
 
-from registration.second_factor import DRIFT_STEPS, STEP_S
+from issuance_server.staff.second_factor import DRIFT_STEPS, STEP_S
 
 
 class Authenticator:

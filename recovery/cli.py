@@ -236,8 +236,8 @@ def cmd_backups(args: argparse.Namespace) -> int:
 def cmd_restore(args: argparse.Namespace) -> int:
     """Offline: the server must be stopped (its database is replaced)."""
     # Imported here: the server's audit and backup code is most of a start-up the other commands skip.
-    from issuance_server.audit import Actor
-    from issuance_server.backup import BackupError, restore
+    from issuance_server.audit.trail import Actor
+    from issuance_server.backups.backup import BackupError, restore
 
     settings = settings_or_exit("konbini-ops", args.config, data_dir=args.data_dir)
     url = urllib.parse.urlsplit(args.server or settings.server_url)
@@ -390,7 +390,7 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     # Imported here: the server's audit code is most of a start-up the other commands skip.
-    from issuance_server.audit_verify import PROBLEMS, verify_files
+    from issuance_server.audit.verify import PROBLEMS, verify_files
 
     try:
         result = _client(args).call("GET", "/ops/api/audit/verify")

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from issuance_server.audit import Actor
-from issuance_server.replica_store import parse_rows
+from issuance_server.audit.trail import Actor
+from issuance_server.replica.store import parse_rows
 from recovery.feed_apply import apply_batch, read_checkpoint
 from recovery.link import RegistryLink
 from recovery.snapshot_sync import SyncProgress, load_snapshot

@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from issuance_server.database import Database, Transaction
-from issuance_server.replica_store import indexed_columns
+from issuance_server.replica.store import indexed_columns
+from issuance_server.storage.database import Database, Transaction
 from recovery.registry_client import Change, FeedBroken
 from wire.clock import utc_now_iso
 from wire.linkage import FIELDS_BY_TYPE, KEYS_BY_TYPE

@@ -22,7 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from issuance_server.api_errors import ApiError
-from issuance_server.audit import SYSTEM
+from issuance_server.audit.trail import SYSTEM
 from issuance_server.core import CORE, ServerCore
 from issuance_server.metrics import timed
 from issuance_server.modes import switch_mode

@@ -11,21 +11,23 @@ import sqlite3
 
 from aiohttp import web
 
-from issuance_server import audit_review, kiosk_enrolment, ops_tokens
 from issuance_server.access import OPS, Rule, actor_of, allow, ops_or, staff
 from issuance_server.api_errors import ApiError, field, json_response, read_json
-from issuance_server.audit import Actor
-from issuance_server.backup import BackupError, backup_now, list_backups
+from issuance_server.audit import review as audit_review
+from issuance_server.audit.review_report import report_pdf
+from issuance_server.audit.trail import Actor
+from issuance_server.backups.backup import BackupError, backup_now, list_backups
 from issuance_server.core import ServerCore, core_of
+from issuance_server.enrolment import kiosks as kiosk_enrolment
+from issuance_server.enrolment import ops_tokens
 from issuance_server.modes import MODES, switch_mode
-from issuance_server.review_report import report_pdf
 from issuance_server.server_tls import KioskCsrError
+from issuance_server.staff.auth import authenticate_staff, lift_lockout
 from recovery.consistency import check_consistency
 from recovery.link import LINK
 from recovery.reconcile import reconcile
 from recovery.registry_client import FeedBroken, RegistryUnavailable
 from recovery.snapshot_sync import SnapshotSync, SyncError
-from registration.staff_auth import authenticate_staff, lift_lockout
 from wire.tls import cert_pem
 
 routes = web.RouteTableDef()

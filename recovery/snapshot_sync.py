@@ -20,10 +20,10 @@ from typing import Any, Final, Protocol
 
 import orjson
 
-from issuance_server.audit import SYSTEM, Actor
+from issuance_server.audit.trail import SYSTEM, Actor
 from issuance_server.core import ServerCore
 from issuance_server.process_memory import release_free_memory
-from issuance_server.replica_store import ReplicaBuildError, ReplicaWriter
+from issuance_server.replica.store import ReplicaBuildError, ReplicaWriter
 from wire.clock import utc_now_iso
 from wire.linkage import FIELDS_BY_TYPE, FORMAT, RECORD_TYPES, ROW_FIELDS, ROWS, format_problem
 

@@ -12,15 +12,15 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from issuance_server import documents, issuance
 from issuance_server.access import ANY_STAFF, PUBLIC, actor_of, allow, staff
 from issuance_server.api_errors import ApiError, field, json_response, read_json
-from issuance_server.audit import Actor
+from issuance_server.audit.trail import Actor
 from issuance_server.core import ServerCore, core_of
+from issuance_server.issuing import documents, issuance
+from issuance_server.registrations import card_registration
 from issuance_server.server_tls import client_address
-from registration import card_registration, counter, records_api, staff_admin
-from registration.login_throttle import THROTTLE, LoginThrottle, is_loopback
-from registration.staff_auth import (
+from issuance_server.staff import admin as staff_admin
+from issuance_server.staff.auth import (
     STAFF_ROLES,
     STAFF_TOKEN,
     SecondFactor,
@@ -31,6 +31,8 @@ from registration.staff_auth import (
     reauthenticate,
     start_enrolment,
 )
+from issuance_server.staff.login_throttle import THROTTLE, LoginThrottle, is_loopback
+from registration import counter, records_api
 from wire.roles import ROLES
 
 routes = web.RouteTableDef()

@@ -14,8 +14,8 @@ import urllib.parse
 from pathlib import Path
 
 from issuance_server.settings import settings_or_exit
+from issuance_server.staff.bootstrap import BootstrapError, bootstrap_staff
 from kiosk.card_reader import CardError, JpkiCard
-from registration.bootstrap import BootstrapError, bootstrap_staff
 from wire.card_identity import challenge_digest, registration_body
 from wire.cli import CommandParser, http_url
 from wire.files import OutputError, private_files, writable_folder

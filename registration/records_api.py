@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from issuance_server import audit_review, purge
 from issuance_server.access import actor_of, allow, staff
 from issuance_server.api_errors import ApiError, clip, field, json_response, read_json
+from issuance_server.audit import review as audit_review
+from issuance_server.backups import purge
 from issuance_server.core import core_of
 
 routes = web.RouteTableDef()

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from issuance_server.audit import legacy_fields, legacy_row_hash
+from issuance_server.audit.trail import legacy_fields, legacy_row_hash
 from konbini_demo.processes import Service
 from konbini_demo.stack import Stack
 from tests.e2e.stacks import server_only_stack

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from issuance_server.eligibility import REFUSALS
+from issuance_server.issuing.eligibility import REFUSALS
 from kiosk.catalogue import catalogue, languages, placeholders, render_message
 from wire.kiosk_api import CertificateKind
 

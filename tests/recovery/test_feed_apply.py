@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from issuance_server.database import Database
-from issuance_server.replica_store import Replica, ReplicaWriter
-from issuance_server.storage import prepare_database
+from issuance_server.replica.store import Replica, ReplicaWriter
+from issuance_server.storage.database import Database
+from issuance_server.storage.migrate import prepare_database
 from recovery.feed_apply import apply_batch
 from recovery.registry_client import Change
 from tests.factories import resident, seal

@@ -13,9 +13,9 @@ from typing import Any
 import orjson
 import pytest
 
-from issuance_server.database import Database
-from issuance_server.replica_store import Replica, ReplicaWriter
-from issuance_server.storage import prepare_database
+from issuance_server.replica.store import Replica, ReplicaWriter
+from issuance_server.storage.database import Database
+from issuance_server.storage.migrate import prepare_database
 from recovery.snapshot_sync import SyncError, SyncProgress, load_snapshot
 from registry_sim.generator import generate_city
 from wire.linkage import FORMAT, RECORD_TYPES

@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from issuance_server.replica_store import ReplicaBuildError, ReplicaWriter
+from issuance_server.replica.store import ReplicaBuildError, ReplicaWriter
 from recovery import snapshot_sync
 from recovery.snapshot_sync import SyncError, SyncProgress, load_snapshot
 from registry_sim.generator import generate_city

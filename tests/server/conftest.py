@@ -21,17 +21,17 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from issuance_server.app import make_app
 from issuance_server.core import CORE, ServerCore
-from issuance_server.eligibility import kiosk_fiscal_years
 from issuance_server.http_server import RouteAccessLogger
-from issuance_server.replica_store import Replica, ReplicaWriter
+from issuance_server.issuing.eligibility import kiosk_fiscal_years
+from issuance_server.replica.store import Replica, ReplicaWriter
 from issuance_server.server_tls import ensure_server_tls
 from issuance_server.settings import Settings, load_settings
+from issuance_server.staff import second_factor
+from issuance_server.staff.bootstrap import bootstrap_staff
 from kiosk.card_ca import init_ca, issue_card, load_ca
 from kiosk.card_state import load_state
 from konbini_demo import authenticator
 from konbini_demo.authenticator import Authenticator
-from registration import second_factor
-from registration.bootstrap import bootstrap_staff
 from tests.factories import household, resident, seal, tax
 from wire.card_identity import (
     SEX_CODES,

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from issuance_server.audit import Actor
-from issuance_server.audit_review import ReviewRules, review
+from issuance_server.audit.review import ReviewRules, review
+from issuance_server.audit.trail import Actor
 from tests.server.conftest import Env
 from wire.clock import JST
 
@@ -45,7 +45,7 @@ def office(moment: datetime) -> bool:
 
 async def generate(env: Env, monkeypatch: pytest.MonkeyPatch) -> Plan:
     now = {"at": ""}
-    monkeypatch.setattr("issuance_server.audit.utc_now_iso", lambda: now["at"])
+    monkeypatch.setattr("issuance_server.audit.trail.utc_now_iso", lambda: now["at"])
     rng, plan = random.Random(20261130), Plan()
 
     async def write(moment: datetime, actor: Actor, action: str, result: str, **details: Any) -> None:

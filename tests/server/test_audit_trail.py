@@ -11,9 +11,16 @@ from typing import Any
 
 import pytest
 
-from issuance_server.audit import GENESIS, SYSTEM, canonical, erase_subjects_before, legacy_row_hash, row_mac
-from issuance_server.audit_checkpoints import Checkpoint, read_checkpoints
-from issuance_server.audit_verify import TrailReport, verify_tail, verify_trail
+from issuance_server.audit.checkpoints import Checkpoint, read_checkpoints
+from issuance_server.audit.trail import (
+    GENESIS,
+    SYSTEM,
+    canonical,
+    erase_subjects_before,
+    legacy_row_hash,
+    row_mac,
+)
+from issuance_server.audit.verify import TrailReport, verify_tail, verify_trail
 from tests.server.conftest import Env
 from wire.kiosk_api import API_PREFIX
 
@@ -149,7 +156,7 @@ async def test_a_purge_erasing_personal_fields_keeps_the_trail_verifiable(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with monkeypatch.context() as m:
-        m.setattr("issuance_server.audit.utc_now_iso", lambda: "2019-01-05T01:00:00.000Z")
+        m.setattr("issuance_server.audit.trail.utc_now_iso", lambda: "2019-01-05T01:00:00.000Z")
         await add_rows(env, 3)
     seq = await last_seq(env) - 1
     await add_rows(env, 2)  # recent ones keep their subject

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from issuance_server.settings import load_settings
-from registration.bootstrap import BootstrapError, bootstrap_staff
+from issuance_server.staff.bootstrap import BootstrapError, bootstrap_staff
 from tests.server.conftest import STAFF_PASSWORD
 
 

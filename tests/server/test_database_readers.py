@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from issuance_server.database import Database
-from issuance_server.replica_store import Replica, ReplicaWriter
-from issuance_server.storage import prepare_database
+from issuance_server.replica.store import Replica, ReplicaWriter
+from issuance_server.storage.database import Database
+from issuance_server.storage.migrate import prepare_database
 
 # Generous: only a read stuck behind the writer's lock would take this long.
 STUCK_S = 10.0

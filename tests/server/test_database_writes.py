@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from issuance_server.database import Database
-from issuance_server.storage import prepare_database
+from issuance_server.storage.database import Database
+from issuance_server.storage.engine import Tx
+from issuance_server.storage.migrate import prepare_database
 
 
 @pytest.fixture
@@ -39,24 +40,38 @@ async def test_statements_return_rows_and_counts(db: Database) -> None:
 
 
 async def test_write_commits_what_fn_wrote_and_returns_its_result(db: Database) -> None:
-    def fn(conn: sqlite3.Connection) -> int:
-        conn.execute("INSERT INTO t VALUES (1, 'one')")
-        conn.execute("INSERT INTO t VALUES (2, 'two')")
-        return int(conn.execute("SELECT count(*) FROM t").fetchone()[0])
+    def fn(tx: Tx) -> int:
+        tx.execute("INSERT INTO t VALUES (1, 'one')")
+        tx.execute("INSERT INTO t VALUES (2, 'two')")
+        return int(tx.value("SELECT count(*) FROM t"))
 
     assert await db.write(fn) == 2
     assert [r[0] for r in await db.fetchall("SELECT word FROM t ORDER BY n")] == ["one", "two"]
     assert not db.conn.in_transaction
 
 
+async def test_read_runs_fn_on_a_reader_in_one_read_transaction(db: Database) -> None:
+    await db.write(lambda tx: tx.execute("INSERT INTO t VALUES (1, 'one')"))
+
+    def fn(tx: Tx) -> tuple[int, str]:
+        row = tx.one("SELECT n, word FROM t")
+        assert row is not None
+        return int(row["n"]), str(row["word"])
+
+    assert await db.read(fn) == (1, "one")
+    with pytest.raises(sqlite3.OperationalError):  # a reader is read-only
+        await db.read(lambda tx: tx.execute("INSERT INTO t VALUES (2, 'two')"))
+    assert await db.read(lambda tx: tx.value("SELECT count(*) FROM t")) == 1
+
+
 async def test_write_rolls_back_everything_when_fn_raises(db: Database) -> None:
-    def fn(conn: sqlite3.Connection) -> None:
-        conn.execute("INSERT INTO t VALUES (1, 'one')")
-        conn.execute("INSERT INTO t VALUES (1, 'again')")  # the primary key: IntegrityError
+    def fn(tx: Tx) -> None:
+        tx.execute("INSERT INTO t VALUES (1, 'one')")
+        tx.execute("INSERT INTO t VALUES (1, 'again')")  # the primary key: IntegrityError
 
     with pytest.raises(sqlite3.IntegrityError):
         await db.write(fn)
     assert await db.fetchall("SELECT * FROM t") == []
     assert not db.conn.in_transaction
-    await db.write(lambda conn: conn.execute("INSERT INTO t VALUES (3, 'three')"))  # the writer is free
+    await db.write(lambda tx: tx.execute("INSERT INTO t VALUES (3, 'three')"))  # the writer is free
     assert [r[0] for r in await db.fetchall("SELECT n FROM t")] == [3]

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestServer
 
 from issuance_server.app import make_app
 from issuance_server.core import token_hash
-from issuance_server.ops_tokens import finish_rotation
+from issuance_server.enrolment.ops_tokens import finish_rotation
 from konbini_demo.connection_flood import other_address
 from tests.server.conftest import Env
 from wire.clock import utc_now
@@ -96,7 +96,7 @@ async def test_a_token_expires(env: Env, monkeypatch: pytest.MonkeyPatch) -> Non
     token = await a_token_of(env, local, "weekly", days=7)
     assert (await env.client.get("/ops/api/status", headers=token)).status == 200
     later = (utc_now() + timedelta(days=7, seconds=1)).isoformat().replace("+00:00", "Z")
-    monkeypatch.setattr("issuance_server.ops_tokens.utc_now_iso", lambda: later)
+    monkeypatch.setattr("issuance_server.enrolment.ops_tokens.utc_now_iso", lambda: later)
     assert (await env.client.get("/ops/api/status", headers=token)).status == 401
     assert (await env.client.get("/ops/api/status", headers=local)).status == 200  # local does not expire
 

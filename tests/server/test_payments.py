@@ -133,7 +133,7 @@ async def test_an_unquoted_issue_is_refused(env: Env) -> None:
 
 
 async def test_a_paid_quote_left_by_a_vanished_kiosk_is_refunded(env: Env) -> None:
-    from issuance_server.payments import refund_abandoned, start_issue
+    from issuance_server.payments.ledger import refund_abandoned, start_issue
 
     session = await authenticated(env)
     q = await quote(env, session, {"kind": "juminhyo"})

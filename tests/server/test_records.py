@@ -88,7 +88,7 @@ def db_bytes(env: Env) -> bytes:
 
 async def an_old_issuance(env: Env, monkeypatch: pytest.MonkeyPatch) -> str:
     """A certificate issued (and audited) in 2019: past any retention."""
-    monkeypatch.setattr("issuance_server.audit.utc_now_iso", lambda: "2019-01-05T01:00:00.000Z")
+    monkeypatch.setattr("issuance_server.audit.trail.utc_now_iso", lambda: "2019-01-05T01:00:00.000Z")
     resp = await issue(env, await authenticated_session(env))
     monkeypatch.undo()
     serial = str((await resp.json())["certificates"][0]["serial"])

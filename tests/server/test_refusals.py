@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from issuance_server.eligibility import REFUSALS, TOLD_ONLY_AT_CITY_HALL, kiosk_fiscal_years
+from issuance_server.issuing.eligibility import REFUSALS, TOLD_ONLY_AT_CITY_HALL, kiosk_fiscal_years
 from issuance_server.service_hours import ServiceCalendar
 from tests.factories import resident
 from tests.server.conftest import Env, city, load_replica, make_card

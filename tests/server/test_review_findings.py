@@ -122,8 +122,8 @@ def test_a_page_never_ends_in_half_an_upstream_batch() -> None:
 
 
 async def test_the_sweeper_voids_what_no_session_will_report(env: Env) -> None:
-    from issuance_server.audit import SYSTEM
-    from issuance_server.documents import void_unprinted
+    from issuance_server.audit.trail import SYSTEM
+    from issuance_server.issuing.documents import void_unprinted
 
     session = await env.open_session()
     assert (await env.authenticate(session)).status == 200

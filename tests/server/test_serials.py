@@ -7,9 +7,9 @@ import re
 import sqlite3
 from pathlib import Path
 
-from issuance_server import serials
-from issuance_server.database import Database
-from issuance_server.storage import prepare_database
+from issuance_server.issuing import serials
+from issuance_server.storage.database import Database
+from issuance_server.storage.migrate import prepare_database
 
 SERIAL = re.compile(r"^(\d{8})-([0-9A-F]{6})-(\d{6})$")
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from multidict import CIMultiDict
 
-from issuance_server.audit_review import ReviewRules, review
+from issuance_server.audit.review import ReviewRules, review
 from tests.server.conftest import STAFF_PASSWORD, Env
 from wire.clock import to_iso, utc_now
 from wire.tls import client_context
@@ -95,7 +95,7 @@ async def test_a_bearer_token_that_is_not_utf8_is_refused_401_not_500(env: Env) 
 async def test_parallel_guesses_are_one_lockout_in_the_monthly_review(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("issuance_server.audit.utc_now_iso", lambda: "2026-11-10T01:00:00.000Z")
+    monkeypatch.setattr("issuance_server.audit.trail.utc_now_iso", lambda: "2026-11-10T01:00:00.000Z")
     guesses, arrived, all_counted = 12, [0], asyncio.Event()
     real = env.core.hasher.verify_or_waste
 
@@ -117,7 +117,7 @@ async def test_parallel_guesses_are_one_lockout_in_the_monthly_review(
 
 
 class SessionClock:
-    """The staff session's clock (registration.staff_auth's), moved on by hand."""
+    """The staff session's clock (issuance_server.staff.auth's), moved on by hand."""
 
     def __init__(self) -> None:
         self.at = utc_now()
@@ -133,8 +133,8 @@ async def test_a_staff_session_ends_12_hours_after_login_however_active(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = SessionClock()
-    monkeypatch.setattr("registration.staff_auth.utc_now", clock.now)
-    monkeypatch.setattr("registration.staff_auth.utc_now_iso", clock.iso)
+    monkeypatch.setattr("issuance_server.staff.auth.utc_now", clock.now)
+    monkeypatch.setattr("issuance_server.staff.auth.utc_now_iso", clock.iso)
     resp = await env.login()
     assert resp.status == 200
     headers = {"Authorization": f"Bearer {(await resp.json())['token']}"}

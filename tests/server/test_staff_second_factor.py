@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from issuance_server.staff import second_factor
 from konbini_demo.authenticator import Authenticator
-from registration import second_factor
 from tests.server.conftest import STAFF_PASSWORD, Env
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from issuance_server.eligibility import Facts, IssueRequest, Policy, refusal_for
+from issuance_server.issuing.eligibility import Facts, IssueRequest, Policy, refusal_for
 from issuance_server.settings import SettingsError, load_settings
 from tests.factories import resident, tax
 from tests.server.conftest import Env

@@ -1,0 +1,165 @@
+"""The append-only audit log: who, which terminal, when, what, on whom, the result; and the proof that it
+was not rewritten.
+
+- **A keyed chain.** Each row carries ``hash = HMAC(audit key, prev_hash + the row's fields)``; the key is
+  ``secrets/audit-chain-key``, outside the database, so someone holding only the database can neither
+  edit a row nor recompute the chain after it.
+- **The subject by its MAC.** The chain covers ``subject_mac = HMAC(key, subject)``, not the 宛名番号
+  itself: erasing the personal field of an old row (the desk's erasure, recorded elsewhere) leaves the
+  chain whole, and a subject changed to another person no longer matches its MAC.
+- **Signed checkpoints** of the head in a file outside the database (``audit_checkpoints``), checked and
+  written by ``audit_guard``; verification rules in ``audit_verify``.
+
+Details never hold names, 個人番号 or PINs. Rows written before the keyed chain (``chain = 1``) are
+checked with the old unkeyed hash, and only up to where the keyed chain starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from issuance_server.storage.database import Database, SqliteTx, Transaction
+from issuance_server.storage.engine import Tx
+from wire.clock import utc_now_iso
+
+GENESIS = "0" * 64
+KEYED = 2  # the chain version of rows written with the keyed chain
+log = logging.getLogger("konbini.audit")
+
+
+def canonical(fields: Any) -> str:
+    return json.dumps(fields, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def legacy_row_hash(prev_hash: str, fields: Mapping[str, Any]) -> str:
+    """The unkeyed hash of rows written before the keyed chain (``chain = 1``)."""
+    return hashlib.sha256((prev_hash + canonical(fields)).encode()).hexdigest()
+
+
+def row_mac(key: bytes, prev_hash: str, fields: Mapping[str, Any]) -> str:
+    return hmac.new(key, (prev_hash + canonical(fields)).encode(), hashlib.sha256).hexdigest()
+
+
+def subject_mac(key: bytes, subject: str | None) -> str:
+    if subject is None:
+        return ""
+    return hmac.new(key, b"subject|" + subject.encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class Actor:
+    kind: str  # kiosk, staff, ops, system
+    actor_id: str
+    terminal: str  # the kiosk, or the name a staff member's terminal gave at login (checked charset)
+    peer: str = ""  # the network address the request came from (recorded in the row's details)
+
+
+SYSTEM = Actor("system", "konbini-server", "server")
+
+
+class AuditLog:
+    """Appends go through :class:`Database`; inside a transaction use :meth:`append_in` so the audit row
+    commits (or rolls back) with the action it records."""
+
+    def __init__(self, db: Database, key: bytes) -> None:
+        self._db = db
+        self._key = key
+
+    async def append(
+        self, actor: Actor, action: str, result: str, subject: str | None = None, **details: Any
+    ) -> None:
+        key = self._key  # in a transaction of its own: one hop to the database's thread
+        await self._db.write(lambda tx: append_sync(tx, key, actor, action, result, subject, **details))
+
+    async def append_in(
+        self,
+        tx: Transaction,
+        actor: Actor,
+        action: str,
+        result: str,
+        subject: str | None = None,
+        **details: Any,
+    ) -> None:
+        key = self._key  # the chain's head read and the row written in one hop to the database's thread
+        await tx.run(lambda conn: append_sync(SqliteTx(conn), key, actor, action, result, subject, **details))
+
+
+_LAST_HASH = "SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1"
+_INSERT = (
+    "INSERT INTO audit_log (at, actor_kind, actor_id, terminal, action, subject, subject_mac, result, details,"
+    " prev_hash, hash, chain) VALUES (:at, :actor_kind, :actor_id, :terminal, :action, :subject, :subject_mac,"
+    " :result, :details, :prev_hash, :hash, :chain)"
+)
+_KEYED_FIELDS = ("at", "actor_kind", "actor_id", "terminal", "action", "subject_mac", "result", "details")
+_LEGACY_FIELDS = ("at", "actor_kind", "actor_id", "terminal", "action", "subject", "result", "details")
+
+
+def keyed_fields() -> tuple[str, ...]:
+    """The fields a keyed row's MAC covers."""
+    return _KEYED_FIELDS
+
+
+def legacy_fields() -> tuple[str, ...]:
+    """The fields an unkeyed row's hash covers."""
+    return _LEGACY_FIELDS
+
+
+def _row(
+    key: bytes,
+    prev_hash: str,
+    actor: Actor,
+    action: str,
+    result: str,
+    subject: str | None,
+    details: Mapping[str, Any],
+) -> dict[str, Any]:
+    fields = {
+        "at": utc_now_iso(),
+        "actor_kind": actor.kind,
+        "actor_id": actor.actor_id,
+        "terminal": actor.terminal,
+        "action": action,
+        "subject_mac": subject_mac(key, subject),
+        "result": result,
+        "details": json.dumps(
+            {**details, "peer": actor.peer} if actor.peer else details, ensure_ascii=False, sort_keys=True
+        ),
+    }
+    return {
+        **fields,
+        "subject": subject,
+        "prev_hash": prev_hash,
+        "hash": row_mac(key, prev_hash, fields),
+        "chain": KEYED,
+    }
+
+
+def append_sync(
+    tx: Tx,
+    key: bytes,
+    actor: Actor,
+    action: str,
+    result: str,
+    subject: str | None = None,
+    **details: Any,
+) -> None:
+    """For command-line tools writing the database directly, inside their own transaction."""
+    prev = tx.value(_LAST_HASH)
+    tx.execute(
+        _INSERT, _row(key, prev if prev is not None else GENESIS, actor, action, result, subject, details)
+    )
+
+
+async def erase_subjects_before(tx: Transaction, cutoff: str) -> int:
+    """Erase the personal field of the rows written before ``cutoff`` (a purge past retention, whose
+    audit row must record ``cutoff``: verification accepts erased fields only below a recorded one); the
+    chain, over the field's MAC, stays whole. How many rows held one."""
+    return await tx.execute(
+        "UPDATE audit_log SET subject = NULL WHERE at < ? AND subject IS NOT NULL AND chain = 2", (cutoff,)
+    )

@@ -1,0 +1,207 @@
+"""Backups of the server's own records (the seed's daily backup, line 743), each proven by a restore check.
+
+A backup is a folder ``<data_dir>/backups/<UTC stamp>/`` holding an online copy of the database made with
+SQLite's backup API (never a file copy of a live WAL database), the secrets, keys and TLS files needed to
+use it, the audit checkpoints, and ``manifest.json``: the proof, from restoring it into a temporary folder,
+that the copy passes ``PRAGMA integrity_check``, that its audit trail verifies with its key and checkpoints,
+and its row counts. The replica is not in it: ``konbini-ops sync`` rebuilds it from the registry.
+:func:`restore` (server stopped) brings one back and records the restore in the audit trail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+from issuance_server.audit.checkpoints import CheckpointLog, read_checkpoints
+from issuance_server.audit.trail import SYSTEM, Actor, append_sync
+from issuance_server.audit.verify import verify_files, verify_trail
+from issuance_server.issuing import serials
+from issuance_server.settings import Settings
+from issuance_server.storage.database import SqliteTx
+from wire.clock import JST
+
+if TYPE_CHECKING:
+    from issuance_server.core import ServerCore
+
+log = logging.getLogger("konbini.backup")
+
+DB_NAME = "konbini.sqlite3"
+CHECKPOINTS = Path("audit") / "checkpoints.log"
+FOLDERS = ("secrets", "keys", "tls")  # what the database needs to be used (keys 0600)
+COUNTED = ("issuances", "registrations", "staff", "kiosks", "audit_log", "kiosk_payments")
+
+
+class BackupError(Exception):
+    """A backup that cannot be made or proven, or a restore that cannot run; the message says why."""
+
+
+@dataclass(frozen=True)
+class Backup:
+    folder: Path
+    manifest: dict[str, Any]
+
+
+def backups_dir(settings: Settings) -> Path:
+    return settings.data_dir / "backups"
+
+
+def take_backup(settings: Settings, keep: int) -> Backup:
+    """Make, prove and keep a backup; older ones beyond ``keep`` are removed. Runs in a thread."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    folder = backups_dir(settings) / stamp
+    folder.mkdir(parents=True)
+    try:
+        checkpoints = settings.data_dir / CHECKPOINTS
+        if checkpoints.exists():  # before the database: every checkpoint copied names rows the copy holds
+            (folder / "audit").mkdir()
+            shutil.copy2(checkpoints, folder / CHECKPOINTS)
+        for name in FOLDERS:
+            if (settings.data_dir / name).is_dir():
+                shutil.copytree(settings.data_dir / name, folder / name)
+        source = sqlite3.connect(f"file:{settings.db_path}?mode=ro", uri=True)
+        target = sqlite3.connect(folder / DB_NAME)
+        try:
+            source.backup(target)  # one step: a consistent snapshot while the server writes on
+        finally:
+            target.close()
+            source.close()
+        manifest = {"taken_at": stamp, **prove(folder)}
+        (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    except Exception:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    if not manifest["proven"]:
+        raise BackupError(f"backup {stamp} failed its restore check: {manifest}")
+    for old in list_backups(settings)[keep:]:
+        shutil.rmtree(old.folder, ignore_errors=True)
+    return Backup(folder, manifest)
+
+
+def prove(folder: Path) -> dict[str, Any]:
+    """Restore ``folder`` into a temporary folder and check it: integrity, audit trail, row counts."""
+    with tempfile.TemporaryDirectory(prefix="konbini-restore-check-") as tmp:
+        copy = Path(tmp) / DB_NAME
+        shutil.copy2(folder / DB_NAME, copy)
+        conn = sqlite3.connect(copy)
+        conn.row_factory = sqlite3.Row
+        try:
+            integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
+            counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in COUNTED}  # noqa: S608  table, column and placeholder text from constants; values are bound
+        finally:
+            conn.close()
+        trail = verify_files(copy, folder / "secrets", folder / CHECKPOINTS).as_json()
+    return {
+        "integrity": integrity,
+        "audit": trail,
+        "counts": counts,
+        "proven": integrity == "ok" and bool(trail["intact"]),
+    }
+
+
+def list_backups(settings: Settings) -> list[Backup]:
+    """Backups with a manifest, newest first."""
+    found = []
+    for folder in sorted(backups_dir(settings).glob("*/"), reverse=True):
+        manifest = folder / "manifest.json"
+        if manifest.exists():
+            found.append(Backup(folder, json.loads(manifest.read_text())))
+    return found
+
+
+def restore(settings: Settings, name: str, actor: Actor = SYSTEM) -> dict[str, Any]:
+    """Bring backup ``name`` back (the server must be stopped): its database replaces the current one,
+    the restore is signed into the checkpoints (so the shorter trail is not read as truncated) and
+    recorded in the audit trail, which is then verified."""
+    folder = backups_dir(settings) / name
+    if not (folder / "manifest.json").exists():
+        raise BackupError(f"no backup {name} in {backups_dir(settings)} (konbini-ops backups lists them)")
+    checked = prove(folder)
+    if not checked["proven"]:
+        raise BackupError(f"backup {name} does not pass its restore check: {checked}")
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{settings.db_path}{suffix}").unlink(missing_ok=True)
+    shutil.copy2(folder / DB_NAME, settings.db_path)
+    _fsync(settings.db_path)  # durable before the restore line that names its head
+    chain_key = (settings.secrets_dir / "audit-chain-key").read_bytes()
+    signing = load_pem_private_key((settings.secrets_dir / "audit-ed25519.pem").read_bytes(), password=None)
+    log = CheckpointLog(settings.audit_checkpoints_path, signing)  # type: ignore[arg-type]
+    conn = sqlite3.connect(settings.db_path, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    try:
+        head = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+        if head is not None:
+            log.append(int(head["seq"]), str(head["hash"]), event="restore")
+        conn.execute("BEGIN IMMEDIATE")
+        series = serials.start_series(conn, "restore") if _has_table(conn, "serial_series") else None
+        append_sync(
+            SqliteTx(conn), chain_key, actor, "backup_restored", "ok", None, backup=name, serial_series=series
+        )
+        conn.execute("COMMIT")
+        rows = conn.execute("SELECT * FROM audit_log ORDER BY seq").fetchall()
+    finally:
+        conn.close()
+    points = read_checkpoints(settings.audit_checkpoints_path, signing.public_key())  # type: ignore[arg-type]
+    return {
+        "restored": name,
+        "serial_series": series,
+        "counts": checked["counts"],
+        "audit": verify_trail(rows, chain_key, points).as_json(),
+    }
+
+
+def _fsync(path: Path) -> None:
+    with path.open("rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    """Whether the (restored) database has table ``name``; a backup older than a migration lacks it, and
+    the migration then runs at the next start."""
+    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
+    return row is not None
+
+
+async def backup_now(core: ServerCore, actor: Actor) -> Backup:
+    """A backup while the server runs (ops, or the daily schedule), audited."""
+    try:
+        made = await asyncio.to_thread(take_backup, core.settings, core.settings.backups_kept)
+    except (BackupError, OSError, sqlite3.Error) as exc:
+        await core.audit.append(actor, "backup", "failed", None, error=str(exc)[:200])
+        raise
+    await core.audit.append(
+        actor, "backup", "ok", None, backup=made.folder.name, counts=made.manifest["counts"]
+    )
+    return made
+
+
+def seconds_until(at: str, now: datetime) -> float:
+    """Seconds from ``now`` to the next ``HH:MM`` Japan time."""
+    hours, minutes = (int(x) for x in at.split(":"))
+    local = now.astimezone(JST)
+    nxt = local.replace(hour=hours, minute=minutes, second=0, microsecond=0)
+    if nxt <= local:
+        nxt += timedelta(days=1)
+    return (nxt - local).total_seconds()
+
+
+async def backup_loop(core: ServerCore) -> None:
+    """The daily backup at ``backup_at``; a failure is logged and audited, and tried again the next day."""
+    while True:
+        await asyncio.sleep(seconds_until(core.settings.backup_at, datetime.now(UTC)))
+        try:
+            made = await backup_now(core, SYSTEM)
+            log.info("daily backup %s proven (%s)", made.folder.name, made.manifest["counts"])
+        except (BackupError, OSError, sqlite3.Error) as exc:
+            log.error("daily backup failed: %s", exc)

@@ -1,0 +1,363 @@
+"""The kiosk API (``/api/kiosk/v1``): sessions, card authentication, menu, issue, fetch, print reports."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+from typing import Any
+
+from aiohttp import web
+
+from issuance_server.access import KIOSK, Rule, actor_of, allow
+from issuance_server.api_errors import ApiError, field, json_response, read_json
+from issuance_server.audit.trail import Actor
+from issuance_server.core import ServerCore, core_of
+from issuance_server.enrolment import kiosks as kiosk_enrolment
+from issuance_server.issuing import documents, issuance
+from issuance_server.issuing.eligibility import Facts, Policy, refusal_for
+from issuance_server.kiosks import menu as kiosk_menu
+from issuance_server.kiosks.sessions import KioskSession
+from issuance_server.payments import ledger as payments
+from issuance_server.registrations.pin_attempts import check_pin
+from issuance_server.replica.facts import data_as_of, load_facts, resolve_members
+from issuance_server.server_tls import forwarded_certificate
+from wire.clock import JST, utc_now
+from wire.kiosk_api import ErrorCode, auth_message
+from wire.tls import peer_certificate
+
+routes = web.RouteTableDef()
+
+
+async def authenticate_kiosk(request: web.Request, rule: Rule) -> Actor:
+    """The access middleware's authenticator for kiosk routes: the TLS client certificate the handshake
+    verified against the kiosk CA must be the current one of an enrolled kiosk; the kiosk id is the one
+    enrolled with it, and an ``X-Kiosk-Id`` that names another kiosk is refused. Behind a TLS proxy
+    (``plain_http``) the certificate is the one the proxy forwards with its secret."""
+    core = core_of(request)
+    transport = request.transport
+    der = peer_certificate(transport.get_extra_info("ssl_object") if transport is not None else None)
+    if der is None and core.settings.plain_http:
+        der = forwarded_certificate(request.headers, core.secrets.proxy_secret)
+    if der is None:
+        raise ApiError(
+            401,
+            ErrorCode.KIOSK_UNAUTHORIZED,
+            "kiosk routes need the kiosk's TLS client certificate (enrol the kiosk with konbini-ops kiosk-add)",
+        )
+    kiosk_id = await kiosk_enrolment.kiosk_of(core.db, der)
+    if kiosk_id is None:
+        raise ApiError(
+            401,
+            ErrorCode.KIOSK_UNAUTHORIZED,
+            "this kiosk certificate is not enrolled or the kiosk was removed",
+        )
+    claimed = request.headers.get("X-Kiosk-Id")
+    if claimed is not None and claimed != kiosk_id:
+        raise ApiError(403, ErrorCode.KIOSK_MISMATCH, "X-Kiosk-Id names another kiosk than the certificate")
+    return Actor("kiosk", kiosk_id, kiosk_id, request.remote or "")
+
+
+async def kiosk_session(request: web.Request) -> tuple[ServerCore, Actor, KioskSession]:
+    actor = actor_of(request)
+    core = core_of(request)
+    return core, actor, core.sessions.get(request.match_info["session_id"], actor.actor_id)
+
+
+async def _authenticated(core: ServerCore, session: KioskSession) -> str:
+    """The card holder of an authenticated session whose registration is still active (a card suspended
+    at the desk mid-session, e.g. reported stolen, stops the session at its next step)."""
+    if session.atena_no is None:
+        raise ApiError(401, ErrorCode.NOT_AUTHENTICATED, "authenticate with the card and PIN first")
+    row = await core.db.fetchone(
+        "SELECT status FROM registrations WHERE registration_id = ?", (session.registration_id,)
+    )
+    if row is None or row["status"] != "active":
+        status = row["status"] if row else "revoked"
+        code = {"locked": ErrorCode.REGISTRATION_LOCKED, "suspended": ErrorCode.REGISTRATION_SUSPENDED}.get(
+            status, ErrorCode.CARD_NOT_REGISTERED
+        )
+        raise ApiError(403, code, f"kiosk use is {status} for this card; please ask at the city hall")
+    return session.atena_no
+
+
+def _b64(data: dict[str, object], name: str, max_len: int) -> bytes:
+    text = field(data, name, str)
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(400, ErrorCode.BAD_FIELD, f"field '{name}' must be base64", field=name) from None
+    if not raw or len(raw) > max_len:
+        raise ApiError(400, ErrorCode.BAD_FIELD, f"field '{name}' has a wrong length", field=name)
+    return raw
+
+
+def service_status(core: ServerCore) -> tuple[str, dict[str, Any] | None]:
+    """open / recovery / closed, and for closed the reason as a code with its parameters."""
+    now = utc_now()
+    reason: dict[str, Any] | None = None
+    if not core.replica.ready:
+        reason = {"code": "replica_not_loaded", "params": {}}
+    elif core.mode == "maintenance":
+        reason = {"code": "maintenance", "params": {}}
+    elif (closed := core.calendar.closed_reason(now)) is not None:
+        reason = {"code": closed, "params": core.calendar.params(closed, now)}
+    if reason is not None:
+        return "closed", reason
+    return ("recovery" if core.mode == "recovery" else "open"), None
+
+
+def _refuse_while_held(core: ServerCore) -> None:
+    """No new session and no new certificate while the audit trail is broken and not acknowledged."""
+    if core.guard.hold is not None:
+        raise ApiError(
+            503, ErrorCode.AUDIT_HOLD,
+            "the server's audit trail failed its check; ops must check it and acknowledge it"
+            " (konbini-ops audit-verify, audit-acknowledge) before kiosks are served again",
+        )  # fmt: skip
+
+
+@routes.post("/sessions")
+@allow(KIOSK)
+async def open_session(request: web.Request) -> web.Response:
+    actor = actor_of(request)
+    core = core_of(request)
+    _refuse_while_held(core)
+    session = core.sessions.open(actor.actor_id)
+    await core.audit.append(actor, "session_open", "ok", session=session.session_id)
+    core.count("kiosk_sessions_total")
+    service, reason = service_status(core)
+    return json_response(
+        {
+            "session_id": session.session_id,
+            "nonce": session.nonce,
+            "nonce_expires_in_s": core.settings.nonce_ttl_s,
+            "service": service,
+            "service_reason": reason,
+        },
+        status=201,
+    )
+
+
+@routes.post("/sessions/{session_id}/authenticate")
+@allow(KIOSK)
+async def authenticate(request: web.Request) -> web.Response:
+    core, actor, session = await kiosk_session(request)
+    data = await read_json(request, core.settings.max_body_bytes)
+    nonce = field(data, "nonce", str)
+    cert_der = _b64(data, "certificate", 8192)
+    signature = _b64(data, "signature", 1024)
+    pin = field(data, "pin", str)
+    if len(pin) != 4 or not pin.isascii() or not pin.isdigit():
+        raise ApiError(400, ErrorCode.BAD_FIELD, "field 'pin' must be 4 digits", field="pin")
+    if session.authenticated:
+        raise ApiError(409, ErrorCode.SESSION_STATE, "this session is already authenticated")
+    try:
+        core.sessions.consume_nonce(session, nonce)
+        cert, card = core.card_trust.check_certificate(cert_der, utc_now())
+        core.card_trust.check_signature(
+            cert, auth_message(actor.actor_id, session.session_id, nonce), signature
+        )
+    except ApiError as exc:
+        await core.audit.append(actor, "authenticate", exc.code, session=session.session_id)
+        raise
+    reg = await core.db.fetchone(
+        "SELECT registration_id, atena_no, pin_hash, status FROM registrations WHERE card_fingerprint = ?",
+        (card.fingerprint,),
+    )
+    if reg is None or reg["status"] == "revoked":
+        await core.audit.append(actor, "authenticate", ErrorCode.CARD_NOT_REGISTERED, card=card.serial)
+        raise ApiError(
+            403,
+            ErrorCode.CARD_NOT_REGISTERED,
+            "this card is not registered for kiosk use; please ask at the city hall",
+        )
+    subject = reg["atena_no"]
+    if reg["status"] in ("locked", "suspended"):
+        code = (
+            ErrorCode.REGISTRATION_LOCKED if reg["status"] == "locked" else ErrorCode.REGISTRATION_SUSPENDED
+        )
+        await core.audit.append(actor, "authenticate", code, subject, card=card.serial)
+        raise ApiError(
+            403, code, f"kiosk use is {reg['status']} for this card; please ask at the city hall to unlock it"
+        )
+    result, tries_left, locked_now = await check_pin(core, int(reg["registration_id"]), reg["pin_hash"], pin)
+    lock = (
+        {"locked_now": True} if locked_now else {}
+    )  # the attempt that locked it (the monthly review counts)
+    await core.audit.append(actor, "authenticate", result, subject, card=card.serial, **lock)
+    if result == "ok":
+        session.atena_no = subject
+        session.registration_id = int(reg["registration_id"])
+        return json_response({"authenticated": True, "card_id": card.serial})
+    if result == ErrorCode.PIN_WRONG:
+        raise ApiError(401, ErrorCode.PIN_WRONG, f"wrong PIN; {tries_left} tries left", tries_left=tries_left)
+    if result == ErrorCode.REGISTRATION_SUSPENDED:
+        raise ApiError(403, result, "kiosk use is suspended for this card; please ask at the city hall")
+    raise ApiError(
+        403,
+        ErrorCode.REGISTRATION_LOCKED,
+        "too many wrong PINs: kiosk use is locked; please ask at the city hall to unlock it",
+        tries_left=0,
+    )
+
+
+async def _facts_and_policy(core: ServerCore, atena_no: str) -> tuple[Facts, Policy]:
+    """The holder's facts and the one kiosk policy (mode and data-as-of read with them)."""
+    if not core.replica.ready:
+        raise ApiError(503, ErrorCode.SERVICE_CLOSED, "the resident replica is not loaded yet")
+    now = utc_now()
+    mode = core.mode
+    async with core.db.transaction(write=False) as tx:
+        facts = await load_facts(tx, atena_no, now.astimezone(JST))
+        as_of = await data_as_of(core, tx)
+    return facts, issuance.policy_of(core, "kiosk", mode, as_of, now)
+
+
+@routes.get("/sessions/{session_id}/menu")
+@allow(KIOSK)
+async def menu(request: web.Request) -> web.Response:
+    core, _actor, session = await kiosk_session(request)
+    atena_no = await _authenticated(core, session)
+    facts, policy = await _facts_and_policy(core, atena_no)
+    items = kiosk_menu.menu_for(core, session.session_id, facts, policy)
+    service, reason = service_status(core)
+    return json_response({"service": service, "service_reason": reason, "items": items})
+
+
+@routes.post("/sessions/{session_id}/quotes")
+@allow(KIOSK)
+async def quote(request: web.Request) -> web.Response:
+    """The fee for the chosen certificates, decided by the same rules as the issue; nothing is issued."""
+    core, actor, session = await kiosk_session(request)
+    atena_no = await _authenticated(core, session)
+    data = await read_json(request, core.settings.max_body_bytes)
+    copies = issuance.copies_of(data)
+    req, member_ids = issuance.request_from_body(data)
+    facts, policy = await _facts_and_policy(core, atena_no)
+    if member_ids:
+        req = dataclasses.replace(req, members=resolve_members(session.session_id, facts, member_ids))
+    try:
+        refusal = refusal_for(req, facts, policy)
+    except ValueError as exc:
+        raise ApiError(400, ErrorCode.BAD_FIELD, str(exc)) from None
+    if refusal is not None:
+        await core.audit.append(actor, "quote", "refused", atena_no, kind=req.kind, reason=refusal.code)
+        raise issuance.refused(refusal, "kiosk")
+    wanted = {
+        "kind": req.kind,
+        "scope": req.scope,
+        "members": member_ids,
+        "options": sorted(req.options),
+        "fiscal_year": req.fiscal_year,
+    }
+    q = await payments.create_quote(
+        core.db, session.session_id, actor.actor_id, wanted, copies, core.settings.kiosk_fees_yen[req.kind]
+    )
+    await core.audit.append(
+        actor, "quote", "ok", atena_no, kind=req.kind, copies=copies, total_yen=q.total_yen
+    )
+    return json_response(
+        {
+            "quote_id": q.quote_id,
+            "kind": req.kind,
+            "copies": copies,
+            "fee_yen": q.fee_yen,
+            "total_yen": q.total_yen,
+        },
+        status=201,
+    )
+
+
+@routes.post("/sessions/{session_id}/certificates")
+@allow(KIOSK)
+async def issue(request: web.Request) -> web.Response:
+    """Issue a paid quote. A retry of the same quote and payment gets the first answer: nothing is issued
+    or charged twice. A refusal after payment records the refund against the payment."""
+    core, actor, session = await kiosk_session(request)
+    atena_no = await _authenticated(core, session)
+    _refuse_while_held(core)
+    data = await read_json(request, core.settings.max_body_bytes)
+    quote_id = field(data, "quote_id", str)
+    reference = field(data, "payment_reference", str)
+    if not 1 <= len(reference) <= 64 or not reference.isascii() or not reference.isprintable():
+        raise ApiError(
+            400, ErrorCode.BAD_FIELD, "payment_reference must be 1-64 printable ASCII characters",
+            field="payment_reference",
+        )  # fmt: skip
+    q = await payments.start_issue(core.db, session.session_id, quote_id, reference)
+    if q.status == "refunded":
+        raise ApiError(
+            409, ErrorCode.SESSION_STATE, "this quote was refunded; ask for a new quote", payment=q.as_json()
+        )
+    if q.status != "issued":
+        req, member_ids = issuance.request_from_body(q.request)
+        try:
+            await issuance.issue(
+                core, actor, "kiosk", atena_no, req, q.copies,
+                session_id=session.session_id, member_ids=member_ids, payment_id=quote_id,
+            )  # fmt: skip
+        except ApiError as exc:
+            if exc.status == 503:  # passing: the same paid quote may be tried again
+                await payments.release(core.db, quote_id)
+                raise
+            await payments.refund_in_full(core.db, quote_id)
+            exc.details["payment"] = (
+                await payments.quote_of(core.db, session.session_id, quote_id)
+            ).as_json()
+            raise
+        except BaseException:
+            await payments.release(core.db, quote_id)
+            raise
+        q = await payments.quote_of(core.db, session.session_id, quote_id)
+    assert q.answer is not None  # noqa: S101  an invariant that narrows a type, not a check of input
+    return json_response({**q.answer, "payment": q.as_json()}, status=201)
+
+
+@routes.get("/sessions/{session_id}/certificates/{serial}/pdf")
+@allow(KIOSK)
+async def fetch_pdf(request: web.Request) -> web.Response:
+    core, actor, session = await kiosk_session(request)
+    await _authenticated(core, session)
+    serial = request.match_info["serial"]
+    pdf = await documents.document_for_session(core, session.session_id, serial)
+    await core.audit.append(actor, "fetch_pdf", "ok", session.atena_no, serial=serial)
+    return web.Response(body=pdf, content_type="application/pdf")
+
+
+@routes.post("/sessions/{session_id}/certificates/{serial}/print-report")
+@allow(KIOSK)
+async def print_report(request: web.Request) -> web.Response:
+    core, actor, session = await kiosk_session(request)
+    await _authenticated(core, session)
+    data = await read_json(request, core.settings.max_body_bytes)
+    printed = field(data, "printed", bool)
+    serial = request.match_info["serial"]
+    status = await documents.report_print(core, actor, session.session_id, serial, printed)
+    return json_response(
+        {"serial": serial, "status": status, "payment": await payments.payment_of_serial(core.db, serial)}
+    )
+
+
+@routes.delete("/sessions/{session_id}")
+@allow(KIOSK)
+async def end_session(request: web.Request) -> web.Response:
+    core, actor, session = await kiosk_session(request)
+    core.sessions.end(session)
+    await payments.close_session(core.db, session.session_id)  # first: no issue completes after this
+    voided = await documents.void_unprinted(
+        core, actor, "session ended before printing", session_id=session.session_id
+    )
+    async with core.db.transaction() as tx:
+        settled = await payments.of_session(tx, session.session_id)
+        await core.audit.append_in(
+            tx, actor, "session_end", "ok", session.atena_no, session=session.session_id, voided=voided,
+            refunded_yen=sum(p["refunded_yen"] for p in settled),
+        )  # fmt: skip
+    return json_response({"ended": True, "payments": settled})
+
+
+def make_kiosk_app() -> web.Application:
+    app = web.Application()
+    app.add_routes(routes)
+    return app

@@ -1,0 +1,484 @@
+"""The replica of the main registry: its schema (derived from the linkage format), the writer that builds a
+new generation file, and the read side the server uses.
+
+Each full sync builds a new SQLite file (``replica/replica-<stamp>.sqlite3``); only a complete, checked file
+is switched in, by one statement batch that re-attaches it and moves the pointer in ``sync_state``. A sync
+that fails half way leaves the current replica untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import queue
+import sqlite3
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import apsw
+import orjson
+
+from issuance_server.storage.database import Database, Transaction
+from wire.linkage import FIELDS_BY_TYPE, FORMAT, KEYS_BY_TYPE, RECORD_TYPES
+
+SCHEMA_VERSION = (
+    2  # 2: konbini-linkage/2 (the tax records' items); a generation of another version is not used
+)
+REPLICA_DIR = "replica"
+
+# Each table's indexes beside its primary key: index name -> the column it orders.
+INDEXES: Final[dict[str, dict[str, str]]] = {
+    "resident": {
+        "resident_household": "household_no",
+        "resident_kana": "name_kana",  # counter search
+        "resident_birth": "birth_date",  # counter search by birth date alone
+    },
+    "seal": {"seal_owner": "owner_atena_no"},
+}
+
+
+def index_ddl(rtype: str) -> tuple[str, ...]:
+    """The statements that create a table's indexes (none for most)."""
+    return tuple(
+        f"CREATE INDEX {name} ON {rtype}({column})" for name, column in INDEXES.get(rtype, {}).items()
+    )
+
+
+def indexed_columns(rtype: str) -> tuple[str, ...]:
+    return tuple(INDEXES.get(rtype, {}).values())
+
+
+def table_ddl(rtype: str) -> str:
+    cols = ", ".join(f"{name} {sqltype}" for name, (sqltype, _) in FIELDS_BY_TYPE[rtype].items())
+    keys = ", ".join(KEYS_BY_TYPE[rtype])
+    return f"CREATE TABLE {rtype} ({cols}, PRIMARY KEY ({keys})) WITHOUT ROWID"
+
+
+def insert_sql(rtype: str) -> str:
+    names = list(FIELDS_BY_TYPE[rtype])
+    return f"INSERT INTO {rtype} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"  # noqa: S608  table, column and placeholder text from constants; values are bound
+
+
+def row_insert_sql(rtype: str) -> str:
+    """Insert a row of the rows encoding as it is parsed, ``[type, value, ...]``: the type (?1) is bound and
+    left out, so a row needs no copying; a row of another length (a stray type, a lost field) is an error."""
+    names = list(FIELDS_BY_TYPE[rtype])
+    values = ", ".join(f"?{i}" for i in range(2, len(names) + 2))
+    return f"INSERT INTO {rtype} ({', '.join(names)}) VALUES ({values})"  # noqa: S608  table, column and placeholder text from constants; values are bound
+
+
+def parse_rows(data: bytes) -> list[list[Any]]:
+    """Newline-separated lines of the rows encoding, parsed in one call (``orjson.JSONDecodeError`` if one
+    is not JSON). A newline never occurs inside JSON text, so each separates two rows."""
+    return list(orjson.loads(b"[" + data.replace(b"\n", b",") + b"]"))
+
+
+# Record types whose rows child processes parse and insert, with their indexes, while this one routes the
+# stream (a full sync of 600,000 residents is ~3.1 million records: 0.9 million wide household and resident
+# rows, 2.2 million seals and tax), one child per group, about equal in work. The file of the child sent
+# the most bytes becomes the generation: when the stream ends, each child builds its indexes, and that
+# child then copies the others' tables into its file as soon as they are done, which SQLite does by
+# copying records and index entries (the transfer optimisation: same table and indexes, empty target).
+SIDE_GROUPS: Final = (("household", "resident"), ("seal", "tax"))
+SIDE_TYPES: Final = tuple(t for group in SIDE_GROUPS for t in group)
+_SIDE_QUEUE: Final = 4  # payloads waiting for a child: this process routes on while a child is busy
+
+
+class SideWriter:
+    """A child process that builds the tables of ``types`` in a file of their own (``side_writer_main``).
+
+    Payloads go to it through a queue and a thread of its own, so that routing never waits for one child
+    while another has nothing to do (a pipe holds 64 KiB; a payload is megabytes)."""
+
+    def __init__(self, path: Path, types: tuple[str, ...]) -> None:
+        self.path = path
+        self.types = types
+        path.unlink(missing_ok=True)
+        root = str(Path(__file__).resolve().parents[2])
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p),
+        }
+        self._proc = subprocess.Popen(  # noqa: S603  a fixed argv, no shell
+            [sys.executable, "-c", "from issuance_server.replica.store import side_writer_main; side_writer_main()",
+             str(path), ",".join(types)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+        )  # fmt: skip
+        self._queue: queue.Queue[tuple[bytes, bytes] | None] = queue.Queue(_SIDE_QUEUE)  # head, payload
+        self._broken = False  # the child stopped reading (it failed): its outcome says why
+        self.sent = 0  # bytes of rows sent
+        self._feeder = threading.Thread(target=self._feed, name=f"side-{types[0]}", daemon=True)
+        self._feeder.start()
+
+    def _feed(self) -> None:
+        stdin = self._proc.stdin
+        assert stdin is not None  # noqa: S101  an invariant that narrows a type, not a check of input
+        while (frame := self._queue.get()) is not None:
+            if self._broken:
+                continue  # drain, so that send never blocks on a child that is gone
+            try:
+                stdin.write(frame[0])
+                stdin.write(frame[1])  # as it is: megabytes are not copied to join them to the head
+            except (BrokenPipeError, OSError):
+                self._broken = True
+        with contextlib.suppress(BrokenPipeError, OSError):
+            stdin.close()
+
+    def send(self, rtype: str, payload: bytes) -> None:
+        self._put(self.types.index(rtype), payload)
+        self.sent += len(payload)
+
+    def end_rows(self, base: bool) -> None:
+        """No more rows: the child builds its indexes now, while the others finish theirs; the ``base``
+        child's file will be the generation's, so it also writes it to disk while it waits for the others."""
+        self._put(_END_ROWS, _BASE if base else b"")
+
+    def copy_from(self, other: SideWriter) -> None:
+        """The child copies ``other``'s tables (built and committed) into its file."""
+        self._put(_COPY, orjson.dumps({"path": str(other.path), "types": other.types}))
+
+    def _put(self, kind: int, payload: bytes) -> None:
+        if self._broken:
+            raise ReplicaBuildError(self._outcome())
+        self._queue.put((_FRAME.pack(kind, len(payload)), payload))
+
+    def finish(self) -> dict[str, float]:
+        """Wait for the child to commit; its counts per type (and ``cpu_s``, the CPU seconds it used)."""
+        self._queue.put(None)
+        self._feeder.join()
+        outcome = self._outcome()
+        if self._proc.returncode != 0 or not outcome.startswith("{"):
+            raise ReplicaBuildError(outcome)
+        counts: dict[str, float] = orjson.loads(outcome)
+        return counts
+
+    def _outcome(self) -> str:
+        assert self._proc.stdout is not None  # noqa: S101  an invariant that narrows a type, not a check of input
+        out = self._proc.stdout.read().decode(errors="replace").strip()
+        self._proc.wait()
+        return out or f"the side writer exited with {self._proc.returncode}"
+
+    def discard(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
+        if self._feeder.is_alive():
+            self._broken = True
+            self._queue.put(None)
+            self._feeder.join()
+        for stream in (self._proc.stdin, self._proc.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        self.path.unlink(missing_ok=True)
+
+
+class ReplicaBuildError(Exception):
+    """A row that could not be written (malformed), or the side writer failed; says which."""
+
+
+_FRAME = struct.Struct("<BI")  # side type index, payload length; the payload: newline-joined rows
+_END_ROWS: Final = 254  # a frame kind: the rows have ended (payload: _BASE or nothing)
+_BASE: Final = b"base"
+_COPY: Final = 255  # a frame kind: copy another side file's tables (payload: its path and types, JSON)
+
+
+def _fresh_file(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=OFF")  # a fresh file: on failure it is thrown away
+    conn.execute("PRAGMA synchronous=OFF")
+    return conn
+
+
+def side_writer_main() -> None:
+    """The side writer (``SideWriter``): frames from stdin into the file ``argv[1]`` for the types
+    ``argv[2]`` (comma-separated), one transaction, then the indexes (at ``_END_ROWS`` or the end of stdin)
+    and the tables of other side files (``_COPY``); prints the counts per type when stdin ends, or why it
+    failed (exit 1).
+
+    It writes through apsw and the SQLite it bundles (3.46 or later), not the sqlite3 module and the
+    system's SQLite 3.40: a resident row (36 mostly Japanese text columns) is parsed and inserted in ~40 %
+    less CPU (bench/bench_sync.py). The file it writes is an ordinary SQLite 3 file that the server's SQLite
+    reads and checks (``PRAGMA integrity_check`` in the tests)."""
+    # Parsing makes millions of short-lived lists, none in a reference cycle: the cycle collector would
+    # only scan them (~40 % of the parse's CPU).
+    gc.disable()
+    conn = apsw.Connection(sys.argv[1])
+    conn.execute("PRAGMA journal_mode=OFF")  # a fresh file: on failure it is thrown away
+    conn.execute("PRAGMA synchronous=OFF")
+    types = tuple(sys.argv[2].split(","))
+    conn.execute("BEGIN")
+    counts: dict[str, int | float] = dict.fromkeys(types, 0)
+    for rtype in types:
+        conn.execute(table_ddl(rtype))
+    sql = [row_insert_sql(t) for t in types]
+    source = sys.stdin.buffer
+    rows_open = True
+    kind = 0
+    try:
+        while len(head := source.read(_FRAME.size)) == _FRAME.size:
+            kind, size = _FRAME.unpack(head)
+            data = source.read(size)
+            if len(data) != size:
+                raise ReplicaBuildError("the side writer's input stopped in the middle of a frame")
+            if kind >= _END_ROWS:
+                if rows_open:
+                    _index_and_commit(conn, types)
+                    rows_open = False
+                if kind == _END_ROWS and data == _BASE:
+                    with open(sys.argv[1], "rb") as fh:  # the final fsync then has only the copy to write
+                        os.fdatasync(fh.fileno())
+                if kind == _COPY:
+                    other = orjson.loads(data)
+                    counts.update(_copy_tables(conn, other["path"], other["types"]))
+                continue
+            if not rows_open:
+                raise ReplicaBuildError("rows came after the end of the rows")
+            rows = parse_rows(data)
+            conn.executemany(sql[kind], rows)
+            counts[types[kind]] += len(rows)
+        if rows_open:
+            _index_and_commit(conn, types)
+        counts["cpu_s"] = round(time.process_time(), 3)
+    except (ValueError, TypeError, KeyError, IndexError, apsw.Error, ReplicaBuildError) as exc:
+        print(f"malformed {types[kind] if kind < len(types) else ''} record: {exc}", flush=True)
+        sys.exit(1)
+    conn.close()
+    print(orjson.dumps(counts).decode(), flush=True)
+
+
+def _index_and_commit(conn: apsw.Connection, types: Sequence[str]) -> None:
+    for rtype in types:
+        for ddl in index_ddl(rtype):
+            conn.execute(ddl)
+    conn.execute("COMMIT")
+
+
+def _copy_tables(conn: apsw.Connection, path: str, types: Sequence[str]) -> dict[str, int]:
+    """Copy the tables ``types`` of the side file ``path`` (with their indexes) into ``conn``'s file;
+    the rows copied per type."""
+    conn.execute("ATTACH DATABASE ? AS other", (path,))  # not inside a transaction
+    copied: dict[str, int] = {}
+    conn.execute("BEGIN")
+    for rtype in types:
+        conn.execute(table_ddl(rtype))
+        for ddl in index_ddl(rtype):  # on the empty table: the copy brings the entries
+            conn.execute(ddl)
+        conn.execute(f"INSERT INTO main.{rtype} SELECT * FROM other.{rtype}")  # noqa: S608  table, column and placeholder text from constants; values are bound
+        copied[rtype] = conn.changes()
+    conn.execute("COMMIT")
+    conn.execute("DETACH DATABASE other")
+    return copied
+
+
+class ReplicaWriter:
+    """Builds one replica generation file. Not durable until :meth:`finish`; :meth:`discard` on failure.
+
+    Rows come as tuples (:meth:`insert`) or as lines of the rows encoding (:meth:`insert_rows`); the lines
+    of ``SIDE_TYPES`` go to child processes (``SideWriter``, one per group of ``SIDE_GROUPS``) that build
+    those tables beside this one."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            path.unlink()
+        # Built on one thread, finished on another: use is sequential, never concurrent.
+        self._conn = _fresh_file(path)
+        self._conn.execute("PRAGMA cache_size=-200000")
+        self._conn.execute("BEGIN")
+        for rtype in RECORD_TYPES:
+            self._conn.execute(table_ddl(rtype))
+        self._conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+        self._sql = {rtype: insert_sql(rtype) for rtype in RECORD_TYPES}
+        self._row_sql = {rtype: row_insert_sql(rtype) for rtype in RECORD_TYPES}
+        self.counts = dict.fromkeys(RECORD_TYPES, 0)
+        self._sides: dict[str, SideWriter] = {}  # by record type; one writer per group
+        self._own_rows = False  # rows inserted here (the objects encoding)
+        self.timings: dict[str, float] = {}  # where finish spent its time, and the side writer's CPU
+
+    def insert(self, rtype: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._conn.executemany(self._sql[rtype], rows)
+        self._own_rows = True
+        self.counts[rtype] += len(rows)
+
+    def insert_rows(self, rtype: str, data: bytes, count: int) -> None:
+        """``count`` rows of the rows encoding, newline-separated (``ReplicaBuildError`` if one is malformed)."""
+        if rtype in SIDE_TYPES:
+            if rtype not in self._sides:
+                group = next(g for g in SIDE_GROUPS if rtype in g)
+                side = SideWriter(self.path.with_name(f"{self.path.name}.side-{group[0]}"), group)
+                self._sides.update(dict.fromkeys(group, side))
+            self._sides[rtype].send(rtype, data)
+        else:
+            try:
+                self._conn.executemany(self._row_sql[rtype], parse_rows(data))
+            except (ValueError, TypeError, sqlite3.Error) as exc:
+                raise ReplicaBuildError(f"malformed {rtype} record: {exc}") from None
+        self.counts[rtype] += count
+
+    def finish(self, meta: dict[str, str]) -> None:
+        t0 = time.perf_counter()
+        sides = list(dict.fromkeys(self._sides.values()))
+        if sides:
+            self._merge_sides(sides, t0)
+        t1 = time.perf_counter()
+        built = {t for side in sides for t in side.types}  # their indexes came with them
+        for rtype in RECORD_TYPES:
+            if rtype not in built:
+                for ddl in index_ddl(rtype):
+                    self._conn.execute(ddl)
+        meta = {**meta, "schema_version": str(SCHEMA_VERSION)}
+        self._conn.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))
+        self._conn.execute("COMMIT")
+        self.timings["indexes_s"] = round(time.perf_counter() - t1, 3)
+        self._conn.execute("PRAGMA journal_mode=WAL")  # from now on the feed writes it, crash-safe
+        self._conn.close()
+        with open(self.path, "rb") as fh:
+            os.fsync(fh.fileno())
+
+    def _merge_sides(self, sides: list[SideWriter], t0: float) -> None:
+        """Let the children build their indexes; the file of the one sent the most becomes this generation's
+        file (a rows snapshot sends this process no rows): that child copies the others' tables into it."""
+        if self._own_rows:
+            raise ReplicaBuildError("a snapshot sent records both as objects and in the rows encoding")
+        base = max(sides, key=lambda side: side.sent)  # the most bytes: the most to copy otherwise
+        for side in sides:
+            side.end_rows(side is base)
+        outcomes = []
+        for side in sides:
+            if side is not base:
+                outcomes.append(self._checked(side, side.finish(), side.types))
+                base.copy_from(side)
+        t1 = time.perf_counter()
+        outcomes.append(self._checked(base, base.finish(), self._sides_types(sides)))
+        self.timings.update(
+            side_wait_s=round(t1 - t0, 3),
+            side_cpu_s=round(sum(o["cpu_s"] for o in outcomes), 3),
+            merge_s=round(time.perf_counter() - t1, 3),
+        )
+        self._conn.execute("ROLLBACK")  # only the empty tables: the base file takes this one's place
+        self._conn.close()
+        # Unlinked first: ext4 writes out a file renamed over another one before the rename returns.
+        self.path.unlink()
+        os.replace(base.path, self.path)
+        for side in sides:
+            side.discard()
+        self._sides = {}
+        self._conn = _fresh_file(self.path)
+        self._conn.execute("BEGIN")
+        for rtype in RECORD_TYPES:
+            if rtype not in self._sides_types(sides):  # no row of its group came: an empty table
+                self._conn.execute(table_ddl(rtype))
+        self._conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+
+    @staticmethod
+    def _sides_types(sides: list[SideWriter]) -> list[str]:
+        return [t for side in sides for t in side.types]
+
+    def _checked(self, side: SideWriter, counts: dict[str, float], types: Sequence[str]) -> dict[str, float]:
+        if any(counts.get(t, 0) != self.counts[t] for t in types):
+            raise ReplicaBuildError(f"the side writer wrote {counts}, not {self.counts}")
+        return counts
+
+    def discard(self) -> None:
+        try:
+            for side in dict.fromkeys(self._sides.values()):
+                side.discard()
+            self._conn.close()
+        finally:
+            self.path.unlink(missing_ok=True)
+
+
+# The feed rewrites random rows of a large file: a bigger page cache than SQLite's 8 MB default.
+_PRAGMAS = "PRAGMA replica.cache_size=-16384;PRAGMA replica.synchronous=NORMAL;"
+
+
+def schema_version(path: Path) -> str | None:
+    """The schema version a replica generation file was built with (None if it has none)."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    except sqlite3.Error:
+        return None
+    return None if row is None else str(row[0])
+
+
+def _quote(value: str | Path) -> str:
+    """An SQL string literal (ATTACH takes no bound parameters inside executescript)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+class Replica:
+    """The server's read side of the replica, attached as schema ``replica`` on the writer and the readers."""
+
+    def __init__(self, db: Database, data_dir: Path) -> None:
+        self._db = db
+        self._dir = data_dir / REPLICA_DIR
+        self.attached: str | None = None
+
+    def new_generation_path(self, stamp: str) -> Path:
+        return self._dir / f"replica-{stamp}.sqlite3"
+
+    async def attach_current(self) -> None:
+        """Attach the current generation, unless it was built for another schema version (an older linkage
+        format): then none is attached, ``sync_state.last_error`` says so, and a full sync builds one."""
+        row = await self._db.fetchone("SELECT replica_file FROM sync_state WHERE id = 1")
+        if row and row[0] and (self._dir / row[0]).exists():
+            version = schema_version(self._dir / row[0])
+            if version != str(SCHEMA_VERSION):
+                await self._db.execute(
+                    "UPDATE sync_state SET last_error = ? WHERE id = 1",
+                    (
+                        f"the replica {row[0]} has schema version {version}, this server needs"
+                        f" {SCHEMA_VERSION} ({FORMAT}): run a full sync (konbini-ops sync)",
+                    ),
+                )
+                return
+            await self._db.executescript(
+                f"ATTACH DATABASE {_quote(self._dir / row[0])} AS replica;{_PRAGMAS}"
+            )
+            await self._db.use_replica(self._dir / row[0])
+            self.attached = row[0]
+
+    async def switch_to(self, path: Path, seq: int, as_of: str, synced_at: str) -> str | None:
+        """Attach the finished generation at ``path`` and point ``sync_state`` at it, in one batch that no
+        other write can interleave with, then move the readers to it (each between two reads). Returns the
+        previous file name, which no reader reads any more (to delete)."""
+        previous = self.attached
+        detach = "DETACH DATABASE replica;" if previous else ""
+        await self._db.executescript(
+            f"{detach}ATTACH DATABASE {_quote(path)} AS replica;{_PRAGMAS}"  # noqa: S608  table, column and placeholder text from constants; values are bound
+            f"UPDATE main.sync_state SET replica_file = {_quote(path.name)}, replica_seq = {int(seq)},"
+            f" replica_as_of = {_quote(as_of)}, last_full_sync_at = {_quote(synced_at)},"
+            " last_error = NULL WHERE id = 1;"
+        )
+        await self._db.use_replica(path)
+        self.attached = path.name
+        return previous
+
+    def remove_generation(self, name: str) -> None:
+        (self._dir / name).unlink(missing_ok=True)
+
+    @property
+    def ready(self) -> bool:
+        return self.attached is not None
+
+    @staticmethod
+    async def resident(tx: Transaction, atena_no: str) -> dict[str, Any] | None:
+        row = await tx.fetchone("SELECT * FROM replica.resident WHERE atena_no = ?", (atena_no,))
+        return dict(row) if row else None
+
+    async def meta(self) -> dict[str, str]:
+        if not self.ready:
+            return {}
+        return {r[0]: r[1] for r in await self._db.fetchall("SELECT key, value FROM replica.meta")}

@@ -1,0 +1,75 @@
+"""Create staff accounts directly in the database, on the server machine (physical access, audited): the
+first account, and a second administrator while only one exists (the desk's four-eyes rule needs two, and
+never makes the second from the web)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from issuance_server.audit.checkpoints import CheckpointLog
+from issuance_server.audit.trail import Actor, append_sync
+from issuance_server.secret_hashing import STAFF_PASSWORD, SecretHasher
+from issuance_server.secrets_store import load_or_create_secrets
+from issuance_server.settings import Settings
+from issuance_server.staff.admin import check_password_rule, check_roles
+from issuance_server.staff.auth import check_staff_id
+from issuance_server.storage.database import SqliteTx
+from issuance_server.storage.migrate import prepare_database
+from wire.clock import utc_now_iso
+
+
+class BootstrapError(Exception):
+    pass
+
+
+def bootstrap_staff(settings: Settings, staff_id: str, name: str, password: str, roles: list[str]) -> None:
+    try:
+        check_staff_id(staff_id)
+        check_password_rule(password)
+        roles = check_roles(roles)
+    except ValueError as exc:
+        raise BootstrapError(str(exc)) from None
+    prepare_database(settings.db_path)
+    secrets = load_or_create_secrets(settings.data_dir)
+    hasher = SecretHasher(settings, secrets.pin_pepper, workers=1)
+    try:
+        pw_hash = hasher.hash_sync(STAFF_PASSWORD, password)
+    finally:
+        hasher.close()
+    conn = sqlite3.connect(settings.db_path, isolation_level=None)
+    try:
+        empty = conn.execute("SELECT 1 FROM audit_log LIMIT 1").fetchone() is None
+        CheckpointLog(settings.audit_checkpoints_path, secrets.audit_signing_key).begin(trail_is_empty=empty)
+        conn.execute("BEGIN IMMEDIATE")
+        staff = conn.execute("SELECT COUNT(*) FROM staff").fetchone()[0]
+        admins = conn.execute(
+            "SELECT COUNT(*) FROM staff WHERE active = 1 AND ',' || roles || ',' LIKE '%,admin,%'"
+        ).fetchone()[0]
+        second_admin = bool(staff) and admins <= 1 and "admin" in roles
+        if staff and not second_admin:
+            conn.execute("ROLLBACK")
+            raise BootstrapError(
+                "staff accounts exist already: this command makes only the first account, or a second"
+                " administrator (roles including admin) while only one exists; other accounts are asked for"
+                " at the desk and approved by a second administrator"
+            )
+        if conn.execute("SELECT 1 FROM staff WHERE staff_id = ?", (staff_id,)).fetchone():
+            conn.execute("ROLLBACK")
+            raise BootstrapError(f"staff account {staff_id} exists already")
+        conn.execute(
+            "INSERT INTO staff (staff_id, display_name, roles, password_hash, created_at, created_by)"
+            " VALUES (?, ?, ?, ?, ?, 'bootstrap')",
+            (staff_id, name, ",".join(roles), pw_hash, utc_now_iso()),
+        )
+        append_sync(
+            SqliteTx(conn),
+            secrets.audit_chain_key,
+            Actor("staff", staff_id, "bootstrap"),
+            "staff_bootstrap",
+            "ok",
+            roles=roles,
+            second_admin=second_admin,
+        )
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
