@@ -21,7 +21,6 @@ SQL = re.compile(
 NOT_YET_MOVED = {
     "issuance_server/audit/guard.py",
     "issuance_server/audit/review.py",
-    "issuance_server/audit/trail.py",
     "issuance_server/audit/verify.py",
     "issuance_server/backups/backup.py",
     "issuance_server/backups/purge.py",
@@ -62,7 +61,7 @@ def sql_literals(path: Path) -> list[tuple[int, str]]:
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             text = node.value
         elif isinstance(node, ast.JoinedStr):
-            text = "".join(v.value if isinstance(v, ast.Constant) else "x" for v in node.values)
+            text = "".join(str(v.value) if isinstance(v, ast.Constant) else "x" for v in node.values)
         else:
             continue
         if SQL.match(text):

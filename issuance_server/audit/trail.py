@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from issuance_server.audit import store
 from issuance_server.storage.database import Database, SqliteTx, Transaction
 from issuance_server.storage.engine import Tx
 from wire.clock import utc_now_iso
@@ -90,12 +91,6 @@ class AuditLog:
         await tx.run(lambda conn: append_sync(SqliteTx(conn), key, actor, action, result, subject, **details))
 
 
-_LAST_HASH = "SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1"
-_INSERT = (
-    "INSERT INTO audit_log (at, actor_kind, actor_id, terminal, action, subject, subject_mac, result, details,"
-    " prev_hash, hash, chain) VALUES (:at, :actor_kind, :actor_id, :terminal, :action, :subject, :subject_mac,"
-    " :result, :details, :prev_hash, :hash, :chain)"
-)
 _KEYED_FIELDS = ("at", "actor_kind", "actor_id", "terminal", "action", "subject_mac", "result", "details")
 _LEGACY_FIELDS = ("at", "actor_kind", "actor_id", "terminal", "action", "subject", "result", "details")
 
@@ -150,9 +145,9 @@ def append_sync(
     **details: Any,
 ) -> None:
     """For command-line tools writing the database directly, inside their own transaction."""
-    prev = tx.value(_LAST_HASH)
-    tx.execute(
-        _INSERT, _row(key, prev if prev is not None else GENESIS, actor, action, result, subject, details)
+    prev = store.last_hash(tx)
+    store.insert(
+        tx, _row(key, prev if prev is not None else GENESIS, actor, action, result, subject, details)
     )
 
 
@@ -160,6 +155,4 @@ async def erase_subjects_before(tx: Transaction, cutoff: str) -> int:
     """Erase the personal field of the rows written before ``cutoff`` (a purge past retention, whose
     audit row must record ``cutoff``: verification accepts erased fields only below a recorded one); the
     chain, over the field's MAC, stays whole. How many rows held one."""
-    return await tx.execute(
-        "UPDATE audit_log SET subject = NULL WHERE at < ? AND subject IS NOT NULL AND chain = 2", (cutoff,)
-    )
+    return await tx.run(lambda conn: store.erase_subjects_before(SqliteTx(conn), cutoff))
