@@ -32,6 +32,7 @@ from issuance_server.staff.auth import (
     start_enrolment,
 )
 from issuance_server.staff.login_throttle import THROTTLE, LoginThrottle, is_loopback
+from issuance_server.storage.engine import Tx
 from registration import counter, records_api
 from wire.roles import ROLES
 
@@ -279,8 +280,13 @@ async def counter_issue(request: web.Request) -> web.Response:
 async def counter_pdf(request: web.Request) -> web.Response:
     core, actor = core_of(request), actor_of(request)
     serial = request.match_info["serial"]
-    pdf = await documents.document_at_counter(core, actor, serial)
-    await core.audit.append(actor, "fetch_pdf", "ok", None, serial=serial, channel="counter")
+
+    def fetch(tx: Tx) -> bytes:
+        pdf = documents.document_at_counter(tx, actor, serial)
+        core.audit.record(tx, actor, "fetch_pdf", "ok", None, serial=serial, channel="counter")
+        return pdf
+
+    pdf = await core.db.write(fetch)
     return web.Response(body=pdf, content_type="application/pdf")
 
 
@@ -290,8 +296,11 @@ async def counter_print_report(request: web.Request) -> web.Response:
     core, actor = core_of(request), actor_of(request)
     data = await read_json(request, core.settings.max_body_bytes)
     printed = field(data, "printed", bool)
-    status = await documents.report_print(core, actor, None, request.match_info["serial"], printed)
-    return json_response({"serial": request.match_info["serial"], "status": status})
+    serial = request.match_info["serial"]
+    status, _ = await core.db.write(
+        lambda tx: documents.report_print(tx, core.audit, actor, None, serial, printed)
+    )
+    return json_response({"serial": serial, "status": status})
 
 
 def make_clerk_app() -> web.Application:

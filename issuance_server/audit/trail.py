@@ -78,6 +78,12 @@ class AuditLog:
         key = self._key  # in a transaction of its own: one hop to the database's thread
         await self._db.write(lambda tx: append_sync(tx, key, actor, action, result, subject, **details))
 
+    def record(
+        self, tx: Tx, actor: Actor, action: str, result: str, subject: str | None = None, **details: Any
+    ) -> None:
+        """Append inside a store transaction (``db.write(fn)``): the row commits with what it records."""
+        append_sync(tx, self._key, actor, action, result, subject, **details)
+
     async def append_in(
         self,
         tx: Transaction,

@@ -144,7 +144,9 @@ def restore(settings: Settings, name: str, actor: Actor = SYSTEM) -> dict[str, A
         if head is not None:
             log.append(int(head["seq"]), str(head["hash"]), event="restore")
         conn.execute("BEGIN IMMEDIATE")
-        series = serials.start_series(conn, "restore") if _has_table(conn, "serial_series") else None
+        series = (
+            serials.start_series(SqliteTx(conn), "restore") if _has_table(conn, "serial_series") else None
+        )
         append_sync(
             SqliteTx(conn), chain_key, actor, "backup_restored", "ok", None, backup=name, serial_series=series
         )

@@ -20,6 +20,7 @@ from issuance_server.core import ServerCore
 from issuance_server.issuing import issuance
 from issuance_server.payments import ledger as payments
 from issuance_server.staff.four_eyes import check_approver
+from issuance_server.storage.database import SqliteTx
 from wire.clock import JST, jst_now, to_iso, utc_now_iso
 
 
@@ -86,8 +87,8 @@ async def approve_purge(core: ServerCore, actor: Actor, purge_id: int) -> dict[s
     await core.db.execute("PRAGMA secure_delete = ON")  # deleted content is overwritten in the file
     try:
         async with core.db.transaction() as tx:
-            erased = await issuance.erase_before(tx, cutoff)
-            erased["payments"] = await payments.erase_before(tx, cutoff)
+            erased = await tx.run(lambda conn: issuance.erase_before(SqliteTx(conn), cutoff))
+            erased["payments"] = await tx.run(lambda conn: payments.erase_before(SqliteTx(conn), cutoff))
             erased["audit_rows_erased"] = await erase_subjects_before(tx, cutoff)
             done = utc_now_iso()
             await tx.execute(

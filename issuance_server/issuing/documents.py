@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from issuance_server.api_errors import ApiError
-from issuance_server.audit.trail import SYSTEM, Actor
+from issuance_server.audit.trail import SYSTEM, Actor, AuditLog
 from issuance_server.core import ServerCore
+from issuance_server.issuing import store
 from issuance_server.payments import ledger as payments
+from issuance_server.storage.engine import Row, Tx
 from wire.clock import to_iso, utc_now
 from wire.kiosk_api import (
     ErrorCode,
@@ -20,70 +23,56 @@ from wire.kiosk_api import (
 log = logging.getLogger("konbini.documents")
 
 
-async def document_for_session(core: ServerCore, session_id: str, serial: str) -> bytes:
+def document_for_session(tx: Tx, session_id: str, serial: str) -> bytes:
     """The PDF of ``serial``, only to the session that issued it and only until it is printed."""
-    row = await core.db.fetchone(
-        "SELECT d.pdf, i.status FROM issuances i LEFT JOIN issuance_documents d USING (serial)"
-        " WHERE i.serial = ? AND i.session_id = ?",
-        (serial, session_id),
-    )
+    row = store.document_of_session(tx, serial, session_id)
     if row is None:
         raise ApiError(404, ErrorCode.ISSUANCE_UNKNOWN, "no such certificate in this session")
-    if row[0] is None:
-        raise ApiError(409, ErrorCode.SESSION_STATE, f"the certificate is already {row[1]}")
-    return bytes(row[0])
+    return _pdf(row)
 
 
-async def document_at_counter(core: ServerCore, actor: Actor, serial: str) -> bytes:
+def document_at_counter(tx: Tx, actor: Actor, serial: str) -> bytes:
     """The PDF of a certificate issued at the counter, to the clerk who issued it, until it is printed."""
-    row = await core.db.fetchone(
-        "SELECT d.pdf, i.status FROM issuances i LEFT JOIN issuance_documents d USING (serial)"
-        " WHERE i.serial = ? AND i.channel = 'counter' AND i.issued_by = ?",
-        (serial, actor.actor_id),
-    )
+    row = store.document_at_counter(tx, serial, actor.actor_id)
     if row is None:
         raise ApiError(404, ErrorCode.ISSUANCE_UNKNOWN, "no such certificate issued at the counter")
-    if row[0] is None:
-        raise ApiError(409, ErrorCode.SESSION_STATE, f"the certificate is already {row[1]}")
-    return bytes(row[0])
+    return _pdf(row)
 
 
-async def report_print(
-    core: ServerCore, actor: Actor, session_id: str | None, serial: str, printed: bool
-) -> str:
+def _pdf(row: Row) -> bytes:
+    if row["pdf"] is None:
+        raise ApiError(409, ErrorCode.SESSION_STATE, f"the certificate is already {row['status']}")
+    return bytes(row["pdf"])
+
+
+def report_print(
+    tx: Tx, audit: AuditLog, actor: Actor, session_id: str | None, serial: str, printed: bool
+) -> tuple[str, str | None]:
     """printed -> 'printed'; print failed -> 'voided' with the fee refunded. The PDF is dropped either way.
-    ``session_id`` None: a counter certificate, reported by the clerk who issued it."""
+    ``session_id`` None: a counter certificate, reported by the clerk who issued it. The new status and
+    the payment (quote id) the certificate was paid with."""
     new_status = "printed" if printed else "voided"
-    async with core.db.transaction() as tx:
-        row = await tx.fetchone(
-            "SELECT status, holder_atena_no, fee_yen FROM issuances WHERE serial = ?"  # noqa: S608  table, column and placeholder text from constants; values are bound
-            + (
-                " AND session_id = ?"
-                if session_id is not None
-                else " AND channel = 'counter' AND issued_by = ?"
-            ),
-            (serial, session_id if session_id is not None else actor.actor_id),
-        )
-        if row is None:
-            raise ApiError(404, ErrorCode.ISSUANCE_UNKNOWN, "no such certificate in this session")
-        if row[0] != "issued":
-            raise ApiError(409, ErrorCode.SESSION_STATE, f"the certificate is already {row[0]}")
-        refund = 0 if printed else int(row[2])
-        await tx.execute(
-            "UPDATE issuances SET status = ?, refund_yen = ?, updated_at = ? WHERE serial = ?",
-            (new_status, refund, to_iso(utc_now()), serial),
-        )
-        await tx.execute("DELETE FROM issuance_documents WHERE serial = ?", (serial,))
-        details: dict[str, Any] = {"serial": serial}
-        if not printed:
-            details["refund_yen"] = refund
-            await payments.add_refund(tx, serial, refund)
-        await core.audit.append_in(tx, actor, "print_report", new_status, row[1], **details)
-    return new_status
+    if session_id is not None:
+        row = store.issuance_of_session(tx, serial, session_id)
+    else:
+        row = store.issuance_at_counter(tx, serial, actor.actor_id)
+    if row is None:
+        raise ApiError(404, ErrorCode.ISSUANCE_UNKNOWN, "no such certificate in this session")
+    if row["status"] != "issued":
+        raise ApiError(409, ErrorCode.SESSION_STATE, f"the certificate is already {row['status']}")
+    refund = 0 if printed else int(row["fee_yen"])
+    store.set_status(tx, serial, new_status, refund, to_iso(utc_now()))
+    details: dict[str, Any] = {"serial": serial}
+    if not printed:
+        details["refund_yen"] = refund
+        payments.add_refund(tx, row["payment_id"], refund)
+    audit.record(tx, actor, "print_report", new_status, row["holder_atena_no"], **details)
+    return new_status, row["payment_id"]
 
 
-async def void_unprinted(
-    core: ServerCore,
+def void_unprinted(
+    tx: Tx,
+    audit: AuditLog,
     actor: Actor,
     reason: str,
     *,
@@ -94,28 +83,27 @@ async def void_unprinted(
     """Void (and refund) certificates issued but never reported printed: those of an ended session, or
     all issued before ``issued_before`` except those of sessions still live (``keep_sessions``: a long
     print run goes on). Their PDFs are deleted: nothing personal lingers."""
-    where, params = (
-        ("session_id = ?", (session_id,)) if session_id is not None else ("issued_at < ?", (issued_before,))
-    )
+    if session_id is not None:
+        rows = store.unprinted_of_session(tx, session_id)
+    else:
+        assert issued_before is not None  # noqa: S101  an invariant that narrows a type, not a check of input
+        rows = store.unprinted_before(tx, issued_before)
+    rows = [r for r in rows if r["session_id"] not in keep_sessions]
     now = to_iso(utc_now())
-    async with core.db.transaction() as tx:
-        rows = await tx.fetchall(
-            f"SELECT serial, fee_yen, holder_atena_no, session_id FROM issuances WHERE status = 'issued' AND {where}",  # noqa: S608  table, column and placeholder text from constants; values are bound
-            params,
-        )
-        rows = [r for r in rows if r["session_id"] not in keep_sessions]
-        for row in rows:
-            await tx.execute(
-                "UPDATE issuances SET status = 'voided', refund_yen = fee_yen, updated_at = ? WHERE serial = ?",
-                (now, row["serial"]),
-            )
-            await tx.execute("DELETE FROM issuance_documents WHERE serial = ?", (row["serial"],))
-            await payments.add_refund(tx, row["serial"], int(row["fee_yen"]))
-            await core.audit.append_in(
-                tx, actor, "void_unprinted", "voided", row["holder_atena_no"], serial=row["serial"],
-                refund_yen=row["fee_yen"], reason=reason,
-            )  # fmt: skip
+    for row in rows:
+        store.set_status(tx, row["serial"], "voided", int(row["fee_yen"]), now)
+        payments.add_refund(tx, row["payment_id"], int(row["fee_yen"]))
+        audit.record(
+            tx, actor, "void_unprinted", "voided", row["holder_atena_no"], serial=row["serial"],
+            refund_yen=row["fee_yen"], reason=reason,
+        )  # fmt: skip
     return len(rows)
+
+
+def _sweep(audit: AuditLog, cutoff: str, live: frozenset[str], tx: Tx) -> None:
+    void_unprinted(tx, audit, SYSTEM, "never reported printed", issued_before=cutoff, keep_sessions=live)
+    if payments.refund_abandoned(tx, cutoff):
+        audit.record(tx, SYSTEM, "refund_abandoned_payments", "refunded")
 
 
 async def sweep_unprinted(core: ServerCore, every_s: float = 30.0) -> None:
@@ -126,14 +114,6 @@ async def sweep_unprinted(core: ServerCore, every_s: float = 30.0) -> None:
         await asyncio.sleep(every_s)
         cutoff = to_iso(utc_now() - timedelta(seconds=2 * core.settings.session_idle_s))
         try:
-            await void_unprinted(
-                core,
-                SYSTEM,
-                "never reported printed",
-                issued_before=cutoff,
-                keep_sessions=core.sessions.live_ids(),
-            )
-            if await payments.refund_abandoned(core.db, cutoff):
-                await core.audit.append(SYSTEM, "refund_abandoned_payments", "refunded")
+            await core.db.write(partial(_sweep, core.audit, cutoff, core.sessions.live_ids()))
         except Exception:  # keep sweeping; say what went wrong
             log.exception("sweeping unprinted certificates failed")

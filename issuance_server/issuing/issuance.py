@@ -18,7 +18,7 @@ from issuance_server.certificates.fonts import MissingGlyphError, check_coverage
 from issuance_server.certificates.pades import sign_pdf
 from issuance_server.certificates.render import CertificateRequest, RenderedCertificate, render_certificate
 from issuance_server.core import ServerCore
-from issuance_server.issuing import serials
+from issuance_server.issuing import serials, store
 from issuance_server.issuing.eligibility import (
     REFUSALS,
     Facts,
@@ -32,7 +32,7 @@ from issuance_server.issuing.eligibility import (
 from issuance_server.metrics import timed
 from issuance_server.payments import ledger as payments
 from issuance_server.replica.facts import age_s, confirmed_facts, printed_versions
-from issuance_server.storage.database import Transaction
+from issuance_server.storage.engine import Tx
 from wire.clock import to_iso, utc_now
 from wire.kiosk_api import (
     MAX_COPIES,
@@ -185,8 +185,8 @@ async def _issue(
             actor, "issue", "refused", atena_no, kind=req.kind, channel=channel, reason=refusal.code
         )
         raise refused(refusal, channel)
-    async with core.db.transaction() as tx:
-        numbers = [await serials.allocate(tx, f"{facts.today:%Y%m%d}") for _ in range(copies)]
+    day = f"{facts.today:%Y%m%d}"
+    numbers = await core.db.write(lambda tx: [serials.allocate(tx, day) for _ in range(copies)])
     printed_as_of = (
         datetime.fromisoformat(as_of.replace("Z", "+00:00")) if mode == "recovery" and as_of else None
     )
@@ -208,36 +208,34 @@ async def _issue(
     options = {"scope": req.scope, "options": sorted(req.options), "fiscal_year": req.fiscal_year}
     versions = printed_versions(req, facts)
     sources = json.dumps(_sources(requests[0]), ensure_ascii=False)
-    issued: list[Issued] = []
-    async with core.db.transaction() as tx:
-        for cert_req, doc in zip(requests, rendered, strict=True):
-            persons = [p["atena_no"] for p in cert_req.persons]
-            await tx.execute(
-                "INSERT INTO issuances (serial, kind, options, atena_nos, channel, terminal, session_id, fee_yen,"
-                " status, mode, data_as_of, content_digest, pages, issued_at, updated_at, record_versions,"
-                " issued_by, holder_atena_no, payment_id)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'issued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    cert_req.serial, req.kind, json.dumps(options), json.dumps(persons), channel, actor.terminal,
-                    session_id, fee, mode, as_of, doc.content_digest, doc.pages, to_iso(now), to_iso(now),
-                    json.dumps(versions), actor.actor_id, atena_no, payment_id,
-                ),
+    rows = [
+        {
+            "serial": cert_req.serial, "kind": req.kind, "options": json.dumps(options),
+            "atena_nos": json.dumps([p["atena_no"] for p in cert_req.persons]), "channel": channel,
+            "terminal": actor.terminal, "session_id": session_id, "fee_yen": fee, "mode": mode,
+            "data_as_of": as_of, "content_digest": doc.content_digest, "pages": doc.pages,
+            "issued_at": to_iso(now), "record_versions": json.dumps(versions), "issued_by": actor.actor_id,
+            "holder_atena_no": atena_no, "payment_id": payment_id,
+        }
+        for cert_req, doc in zip(requests, rendered, strict=True)
+    ]  # fmt: skip
+    issued = [
+        Issued(row["serial"], req.kind, fee, doc.pages) for row, doc in zip(rows, rendered, strict=True)
+    ]
+
+    def record(tx: Tx) -> None:
+        for row, doc in zip(rows, rendered, strict=True):
+            store.insert_issuance(tx, row, doc.pdf, sources)
+            core.audit.record(
+                tx, actor, "issue", "ok", atena_no, kind=req.kind, serial=row["serial"], fee_yen=fee,
+                persons=len(json.loads(row["atena_nos"])), channel=channel, mode=mode,
             )  # fmt: skip
-            await tx.execute(
-                "INSERT INTO issuance_documents (serial, pdf) VALUES (?, ?)", (cert_req.serial, doc.pdf)
-            )
-            await tx.execute(
-                "INSERT INTO issuance_sources (serial, records) VALUES (?, ?)", (cert_req.serial, sources)
-            )
-            await core.audit.append_in(
-                tx, actor, "issue", "ok", atena_no, kind=req.kind, serial=cert_req.serial, fee_yen=fee,
-                persons=len(persons), channel=channel, mode=mode,
-            )  # fmt: skip
-            issued.append(Issued(cert_req.serial, req.kind, fee, doc.pages))
-        if payment_id is not None and not await payments.mark_issued(tx, payment_id, issued_json(issued)):
+        if payment_id is not None and not payments.mark_issued(tx, payment_id, issued_json(issued)):
             raise ApiError(
                 409, ErrorCode.SESSION_STATE, "the session ended while issuing; nothing was issued"
             )
+
+    await core.db.write(record)
     core.count("issuances_total", len(issued))
     return issued
 
@@ -263,33 +261,17 @@ async def _render(core: ServerCore, req: CertificateRequest, pades_sign: bool) -
     return await asyncio.get_running_loop().run_in_executor(core.render_pool, work)
 
 
-async def erase_before(tx: Transaction, cutoff: str) -> dict[str, Any]:
+def erase_before(tx: Tx, cutoff: str) -> dict[str, Any]:
     """Delete the issuance records issued before ``cutoff`` (UTC ISO) with the records as printed and any
     PDF left (a purge past retention): their count and the first and last serial and time erased."""
-    span = await tx.fetchone(
-        "SELECT count(*), min(serial), max(serial), min(issued_at), max(issued_at) FROM issuances"
-        " WHERE issued_at < ?",
-        (cutoff,),
-    )
-    assert span is not None  # noqa: S101  an invariant that narrows a type, not a check of input
-    for table in ("issuance_sources", "issuance_documents"):
-        await tx.execute(
-            f"DELETE FROM {table} WHERE serial IN (SELECT serial FROM issuances WHERE issued_at < ?)",  # noqa: S608  table, column and placeholder text from constants; values are bound
-            (cutoff,),
-        )
-    await tx.execute("DELETE FROM issuances WHERE issued_at < ?", (cutoff,))
+    span = store.erase_before(tx, cutoff)
     return {
-        "issuances": int(span[0]),
-        "serials": [span[1], span[2]] if span[0] else None,
-        "issued": [span[3], span[4]] if span[0] else None,
+        "issuances": int(span["n"]),
+        "serials": [span["first_serial"], span["last_serial"]] if span["n"] else None,
+        "issued": [span["first_at"], span["last_at"]] if span["n"] else None,
     }
 
 
 async def issuances_of(core: ServerCore, atena_no: str, limit: int = 100) -> list[dict[str, Any]]:
     """The certificates issued to ``atena_no`` as holder, newest first (at most ``limit``)."""
-    rows = await core.db.fetchall(
-        "SELECT serial, kind, channel, status, fee_yen, refund_yen, mode, issued_at FROM issuances"
-        " WHERE holder_atena_no = ? ORDER BY issued_at DESC LIMIT ?",
-        (atena_no, limit),
-    )
-    return [dict(r) for r in rows]
+    return [dict(r) for r in await core.db.read(lambda tx: store.issuances_of(tx, atena_no, limit))]

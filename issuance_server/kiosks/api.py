@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -19,10 +20,12 @@ from issuance_server.issuing.eligibility import Facts, Policy, refusal_for
 from issuance_server.kiosks import menu as kiosk_menu
 from issuance_server.kiosks.sessions import KioskSession
 from issuance_server.payments import ledger as payments
-from issuance_server.registrations.pin_attempts import check_pin
-from issuance_server.replica.facts import data_as_of, load_facts, resolve_members
+from issuance_server.registrations import store as registrations
+from issuance_server.registrations.pin_attempts import PinCheck, check_pin
+from issuance_server.replica.facts import facts_and_as_of, resolve_members
 from issuance_server.server_tls import forwarded_certificate
-from wire.clock import JST, utc_now
+from issuance_server.storage.engine import Tx
+from wire.clock import utc_now
 from wire.kiosk_api import ErrorCode, auth_message
 from wire.tls import peer_certificate
 
@@ -64,21 +67,25 @@ async def kiosk_session(request: web.Request) -> tuple[ServerCore, Actor, KioskS
     return core, actor, core.sessions.get(request.match_info["session_id"], actor.actor_id)
 
 
-async def _authenticated(core: ServerCore, session: KioskSession) -> str:
-    """The card holder of an authenticated session whose registration is still active (a card suspended
-    at the desk mid-session, e.g. reported stolen, stops the session at its next step)."""
+def _signed_in(session: KioskSession) -> str:
     if session.atena_no is None:
         raise ApiError(401, ErrorCode.NOT_AUTHENTICATED, "authenticate with the card and PIN first")
-    row = await core.db.fetchone(
-        "SELECT status FROM registrations WHERE registration_id = ?", (session.registration_id,)
-    )
-    if row is None or row["status"] != "active":
-        status = row["status"] if row else "revoked"
+    return session.atena_no
+
+
+def _holder(session: KioskSession, tx: Tx) -> str:
+    """The card holder of an authenticated session whose registration is still active (a card suspended
+    at the desk mid-session, e.g. reported stolen, stops the session at its next step): the first read of
+    every step after authentication, in the step's own transaction."""
+    atena_no = _signed_in(session)
+    assert session.registration_id is not None  # noqa: S101  an invariant that narrows a type, not a check of input
+    status = registrations.status_of(tx, session.registration_id) or "revoked"
+    if status != "active":
         code = {"locked": ErrorCode.REGISTRATION_LOCKED, "suspended": ErrorCode.REGISTRATION_SUSPENDED}.get(
             status, ErrorCode.CARD_NOT_REGISTERED
         )
         raise ApiError(403, code, f"kiosk use is {status} for this card; please ask at the city hall")
-    return session.atena_no
+    return atena_no
 
 
 def _b64(data: dict[str, object], name: str, max_len: int) -> bytes:
@@ -161,39 +168,34 @@ async def authenticate(request: web.Request) -> web.Response:
     except ApiError as exc:
         await core.audit.append(actor, "authenticate", exc.code, session=session.session_id)
         raise
-    reg = await core.db.fetchone(
-        "SELECT registration_id, atena_no, pin_hash, status FROM registrations WHERE card_fingerprint = ?",
-        (card.fingerprint,),
-    )
-    if reg is None or reg["status"] == "revoked":
-        await core.audit.append(actor, "authenticate", ErrorCode.CARD_NOT_REGISTERED, card=card.serial)
+
+    def record(tx: Tx, check: PinCheck) -> None:
+        lock = (
+            {"locked_now": True} if check.locked_now else {}
+        )  # the attempt that locked it (the review counts)
+        core.audit.record(tx, actor, "authenticate", check.result, check.atena_no, card=card.serial, **lock)
+
+    check = await check_pin(core, card.fingerprint, pin, record)
+    if check.result == "ok":
+        session.atena_no = check.atena_no
+        session.registration_id = check.registration_id
+        return json_response({"authenticated": True, "card_id": card.serial})
+    if check.result == ErrorCode.CARD_NOT_REGISTERED:
         raise ApiError(
             403,
             ErrorCode.CARD_NOT_REGISTERED,
             "this card is not registered for kiosk use; please ask at the city hall",
         )
-    subject = reg["atena_no"]
-    if reg["status"] in ("locked", "suspended"):
-        code = (
-            ErrorCode.REGISTRATION_LOCKED if reg["status"] == "locked" else ErrorCode.REGISTRATION_SUSPENDED
-        )
-        await core.audit.append(actor, "authenticate", code, subject, card=card.serial)
+    if check.result == ErrorCode.PIN_WRONG:
         raise ApiError(
-            403, code, f"kiosk use is {reg['status']} for this card; please ask at the city hall to unlock it"
+            401, ErrorCode.PIN_WRONG, f"wrong PIN; {check.tries_left} tries left", tries_left=check.tries_left
         )
-    result, tries_left, locked_now = await check_pin(core, int(reg["registration_id"]), reg["pin_hash"], pin)
-    lock = (
-        {"locked_now": True} if locked_now else {}
-    )  # the attempt that locked it (the monthly review counts)
-    await core.audit.append(actor, "authenticate", result, subject, card=card.serial, **lock)
-    if result == "ok":
-        session.atena_no = subject
-        session.registration_id = int(reg["registration_id"])
-        return json_response({"authenticated": True, "card_id": card.serial})
-    if result == ErrorCode.PIN_WRONG:
-        raise ApiError(401, ErrorCode.PIN_WRONG, f"wrong PIN; {tries_left} tries left", tries_left=tries_left)
-    if result == ErrorCode.REGISTRATION_SUSPENDED:
-        raise ApiError(403, result, "kiosk use is suspended for this card; please ask at the city hall")
+    if check.result == ErrorCode.REGISTRATION_SUSPENDED:
+        raise ApiError(403, check.result, "kiosk use is suspended for this card; please ask at the city hall")
+    if not check.locked_now:
+        raise ApiError(
+            403, check.result, "kiosk use is locked for this card; please ask at the city hall to unlock it"
+        )
     raise ApiError(
         403,
         ErrorCode.REGISTRATION_LOCKED,
@@ -202,24 +204,27 @@ async def authenticate(request: web.Request) -> web.Response:
     )
 
 
-async def _facts_and_policy(core: ServerCore, atena_no: str) -> tuple[Facts, Policy]:
-    """The holder's facts and the one kiosk policy (mode and data-as-of read with them)."""
-    if not core.replica.ready:
-        raise ApiError(503, ErrorCode.SERVICE_CLOSED, "the resident replica is not loaded yet")
+async def _facts_and_policy(core: ServerCore, session: KioskSession) -> tuple[str, Facts, Policy]:
+    """The holder, their facts and the one kiosk policy (mode and data-as-of read with them), in one read."""
+    _signed_in(session)
     now = utc_now()
     mode = core.mode
-    async with core.db.transaction(write=False) as tx:
-        facts = await load_facts(tx, atena_no, now.astimezone(JST))
-        as_of = await data_as_of(core, tx)
-    return facts, issuance.policy_of(core, "kiosk", mode, as_of, now)
+
+    def read(tx: Tx) -> tuple[str, Facts, str]:
+        atena_no = _holder(session, tx)
+        if not core.replica.ready:
+            raise ApiError(503, ErrorCode.SERVICE_CLOSED, "the resident replica is not loaded yet")
+        return atena_no, *facts_and_as_of(core, atena_no, now, tx)
+
+    atena_no, facts, as_of = await core.db.read(read)
+    return atena_no, facts, issuance.policy_of(core, "kiosk", mode, as_of, now)
 
 
 @routes.get("/sessions/{session_id}/menu")
 @allow(KIOSK)
 async def menu(request: web.Request) -> web.Response:
     core, _actor, session = await kiosk_session(request)
-    atena_no = await _authenticated(core, session)
-    facts, policy = await _facts_and_policy(core, atena_no)
+    _atena_no, facts, policy = await _facts_and_policy(core, session)
     items = kiosk_menu.menu_for(core, session.session_id, facts, policy)
     service, reason = service_status(core)
     return json_response({"service": service, "service_reason": reason, "items": items})
@@ -230,11 +235,11 @@ async def menu(request: web.Request) -> web.Response:
 async def quote(request: web.Request) -> web.Response:
     """The fee for the chosen certificates, decided by the same rules as the issue; nothing is issued."""
     core, actor, session = await kiosk_session(request)
-    atena_no = await _authenticated(core, session)
+    _signed_in(session)
     data = await read_json(request, core.settings.max_body_bytes)
     copies = issuance.copies_of(data)
     req, member_ids = issuance.request_from_body(data)
-    facts, policy = await _facts_and_policy(core, atena_no)
+    atena_no, facts, policy = await _facts_and_policy(core, session)
     if member_ids:
         req = dataclasses.replace(req, members=resolve_members(session.session_id, facts, member_ids))
     try:
@@ -251,12 +256,16 @@ async def quote(request: web.Request) -> web.Response:
         "options": sorted(req.options),
         "fiscal_year": req.fiscal_year,
     }
-    q = await payments.create_quote(
-        core.db, session.session_id, actor.actor_id, wanted, copies, core.settings.kiosk_fees_yen[req.kind]
-    )
-    await core.audit.append(
-        actor, "quote", "ok", atena_no, kind=req.kind, copies=copies, total_yen=q.total_yen
-    )
+    fee = core.settings.kiosk_fees_yen[req.kind]
+
+    def create(tx: Tx) -> payments.Quote:
+        q = payments.create_quote(tx, session.session_id, actor.actor_id, wanted, copies, fee)
+        core.audit.record(
+            tx, actor, "quote", "ok", atena_no, kind=req.kind, copies=copies, total_yen=q.total_yen
+        )
+        return q
+
+    q = await core.db.write(create)
     return json_response(
         {
             "quote_id": q.quote_id,
@@ -275,7 +284,7 @@ async def issue(request: web.Request) -> web.Response:
     """Issue a paid quote. A retry of the same quote and payment gets the first answer: nothing is issued
     or charged twice. A refusal after payment records the refund against the payment."""
     core, actor, session = await kiosk_session(request)
-    atena_no = await _authenticated(core, session)
+    _signed_in(session)
     _refuse_while_held(core)
     data = await read_json(request, core.settings.max_body_bytes)
     quote_id = field(data, "quote_id", str)
@@ -285,43 +294,56 @@ async def issue(request: web.Request) -> web.Response:
             400, ErrorCode.BAD_FIELD, "payment_reference must be 1-64 printable ASCII characters",
             field="payment_reference",
         )  # fmt: skip
-    q = await payments.start_issue(core.db, session.session_id, quote_id, reference)
+
+    def claim(tx: Tx) -> tuple[str, payments.Quote]:
+        return _holder(session, tx), payments.start_issue(tx, session.session_id, quote_id, reference)
+
+    atena_no, q = await core.db.write(claim)
     if q.status == "refunded":
         raise ApiError(
             409, ErrorCode.SESSION_STATE, "this quote was refunded; ask for a new quote", payment=q.as_json()
         )
-    if q.status != "issued":
-        req, member_ids = issuance.request_from_body(q.request)
-        try:
-            await issuance.issue(
-                core, actor, "kiosk", atena_no, req, q.copies,
-                session_id=session.session_id, member_ids=member_ids, payment_id=quote_id,
-            )  # fmt: skip
-        except ApiError as exc:
-            if exc.status == 503:  # passing: the same paid quote may be tried again
-                await payments.release(core.db, quote_id)
-                raise
-            await payments.refund_in_full(core.db, quote_id)
-            exc.details["payment"] = (
-                await payments.quote_of(core.db, session.session_id, quote_id)
-            ).as_json()
+    if q.status == "issued":  # a retry: the first answer again
+        assert q.answer is not None  # noqa: S101  an invariant that narrows a type, not a check of input
+        return json_response({**q.answer, "payment": q.as_json()}, status=201)
+    req, member_ids = issuance.request_from_body(q.request)
+    try:
+        issued = await issuance.issue(
+            core, actor, "kiosk", atena_no, req, q.copies,
+            session_id=session.session_id, member_ids=member_ids, payment_id=quote_id,
+        )  # fmt: skip
+    except ApiError as exc:
+        if exc.status == 503:  # passing: the same paid quote may be tried again
+            await core.db.write(partial(payments.release, quote_id=quote_id))
             raise
-        except BaseException:
-            await payments.release(core.db, quote_id)
-            raise
-        q = await payments.quote_of(core.db, session.session_id, quote_id)
-    assert q.answer is not None  # noqa: S101  an invariant that narrows a type, not a check of input
-    return json_response({**q.answer, "payment": q.as_json()}, status=201)
+
+        def refund(tx: Tx) -> dict[str, Any]:
+            payments.refund_in_full(tx, quote_id)
+            return payments.quote_of(tx, session.session_id, quote_id).as_json()
+
+        exc.details["payment"] = await core.db.write(refund)
+        raise
+    except BaseException:
+        await core.db.write(partial(payments.release, quote_id=quote_id))
+        raise
+    # The quote as issued: its answer is what was just stored with it, its payment unchanged since claimed.
+    return json_response({**issuance.issued_json(issued), "payment": q.as_json()}, status=201)
 
 
 @routes.get("/sessions/{session_id}/certificates/{serial}/pdf")
 @allow(KIOSK)
 async def fetch_pdf(request: web.Request) -> web.Response:
     core, actor, session = await kiosk_session(request)
-    await _authenticated(core, session)
+    _signed_in(session)
     serial = request.match_info["serial"]
-    pdf = await documents.document_for_session(core, session.session_id, serial)
-    await core.audit.append(actor, "fetch_pdf", "ok", session.atena_no, serial=serial)
+
+    def fetch(tx: Tx) -> bytes:
+        atena_no = _holder(session, tx)
+        pdf = documents.document_for_session(tx, session.session_id, serial)
+        core.audit.record(tx, actor, "fetch_pdf", "ok", atena_no, serial=serial)
+        return pdf
+
+    pdf = await core.db.write(fetch)
     return web.Response(body=pdf, content_type="application/pdf")
 
 
@@ -329,14 +351,18 @@ async def fetch_pdf(request: web.Request) -> web.Response:
 @allow(KIOSK)
 async def print_report(request: web.Request) -> web.Response:
     core, actor, session = await kiosk_session(request)
-    await _authenticated(core, session)
+    _signed_in(session)
     data = await read_json(request, core.settings.max_body_bytes)
     printed = field(data, "printed", bool)
     serial = request.match_info["serial"]
-    status = await documents.report_print(core, actor, session.session_id, serial, printed)
-    return json_response(
-        {"serial": serial, "status": status, "payment": await payments.payment_of_serial(core.db, serial)}
-    )
+
+    def report(tx: Tx) -> tuple[str, dict[str, Any] | None]:
+        _holder(session, tx)
+        status, quote_id = documents.report_print(tx, core.audit, actor, session.session_id, serial, printed)
+        return status, payments.payment_of(tx, quote_id)
+
+    status, payment = await core.db.write(report)
+    return json_response({"serial": serial, "status": status, "payment": payment})
 
 
 @routes.delete("/sessions/{session_id}")
@@ -344,16 +370,20 @@ async def print_report(request: web.Request) -> web.Response:
 async def end_session(request: web.Request) -> web.Response:
     core, actor, session = await kiosk_session(request)
     core.sessions.end(session)
-    await payments.close_session(core.db, session.session_id)  # first: no issue completes after this
-    voided = await documents.void_unprinted(
-        core, actor, "session ended before printing", session_id=session.session_id
-    )
-    async with core.db.transaction() as tx:
-        settled = await payments.of_session(tx, session.session_id)
-        await core.audit.append_in(
+
+    def end(tx: Tx) -> list[dict[str, Any]]:
+        payments.close_session(tx, session.session_id)  # first: no issue completes after this
+        voided = documents.void_unprinted(
+            tx, core.audit, actor, "session ended before printing", session_id=session.session_id
+        )
+        settled = payments.of_session(tx, session.session_id)
+        core.audit.record(
             tx, actor, "session_end", "ok", session.atena_no, session=session.session_id, voided=voided,
             refunded_yen=sum(p["refunded_yen"] for p in settled),
         )  # fmt: skip
+        return settled
+
+    settled = await core.db.write(end)
     return json_response({"ended": True, "payments": settled})
 
 

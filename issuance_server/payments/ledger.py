@@ -1,7 +1,8 @@
 """Kiosk payments (owner of ``kiosk_payments``): a quote per request, the store device's payment against
 it, the issue it pays for, and every refund recorded against it.
 
-The order on the wire: quote (nothing issued) -> the kiosk takes the money -> issue carrying the quote id
+Functions of a transaction (``tx``): a handler runs them, with the audit row of its step, in one
+``db.write``. The order on the wire: quote (nothing issued) -> the kiosk takes the money -> issue carrying the quote id
 and the payment reference -> print -> report. One quote is paid and issued at most once: a retried issue
 gets the first answer again, so nothing is issued or charged twice.
 """
@@ -14,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from issuance_server.api_errors import ApiError
-from issuance_server.storage.database import Database, Transaction
+from issuance_server.payments import store
+from issuance_server.storage.engine import Row, Tx
 from wire.clock import to_iso, utc_now
 from wire.kiosk_api import ErrorCode
 
@@ -42,10 +44,7 @@ class Quote:
         }
 
 
-_COLUMNS = "quote_id, session_id, request, copies, fee_yen, total_yen, status, payment_reference, answer, refunded_yen"
-
-
-def _quote(row: Any) -> Quote:
+def _quote(row: Row) -> Quote:
     return Quote(
         quote_id=row["quote_id"],
         session_id=row["session_id"],
@@ -60,125 +59,98 @@ def _quote(row: Any) -> Quote:
     )
 
 
-async def create_quote(
-    db: Database, session_id: str, kiosk_id: str, request: dict[str, Any], copies: int, fee_yen: int
+def _now() -> str:
+    return to_iso(utc_now())
+
+
+def create_quote(
+    tx: Tx, session_id: str, kiosk_id: str, request: dict[str, Any], copies: int, fee_yen: int
 ) -> Quote:
-    now = to_iso(utc_now())
     quote_id = secrets.token_urlsafe(12)
-    await db.execute(
-        f"INSERT INTO kiosk_payments ({_COLUMNS}, kiosk_id, created_at, updated_at)"  # noqa: S608  table, column and placeholder text from constants; values are bound
-        " VALUES (?, ?, ?, ?, ?, ?, 'quoted', NULL, NULL, 0, ?, ?, ?)",
-        (quote_id, session_id, json.dumps(request), copies, fee_yen, fee_yen * copies, kiosk_id, now, now),
+    store.insert_quote(
+        tx,
+        {
+            "quote_id": quote_id,
+            "session_id": session_id,
+            "request": json.dumps(request),
+            "copies": copies,
+            "fee_yen": fee_yen,
+            "total_yen": fee_yen * copies,
+            "kiosk_id": kiosk_id,
+            "now": _now(),
+        },
     )
-    return await quote_of(db, session_id, quote_id)
+    return quote_of(tx, session_id, quote_id)
 
 
-async def quote_of(db: Database | Transaction, session_id: str, quote_id: str) -> Quote:
-    row = await db.fetchone(
-        f"SELECT {_COLUMNS} FROM kiosk_payments WHERE quote_id = ? AND session_id = ?",  # noqa: S608  table, column and placeholder text from constants; values are bound
-        (quote_id, session_id),
-    )
+def quote_of(tx: Tx, session_id: str, quote_id: str) -> Quote:
+    row = store.quote(tx, session_id, quote_id)
     if row is None:
         raise ApiError(404, ErrorCode.QUOTE_UNKNOWN, "no such quote in this session; ask for a new quote")
     return _quote(row)
 
 
-async def start_issue(db: Database, session_id: str, quote_id: str, reference: str) -> Quote:
+def start_issue(tx: Tx, session_id: str, quote_id: str, reference: str) -> Quote:
     """Record the payment and claim the quote for issuing. A quote already issued with this payment is
     returned as it is (its stored answer is repeated); any other state refuses with a stable code."""
-    async with db.transaction() as tx:
-        quote = await quote_of(tx, session_id, quote_id)
-        if quote.payment_reference not in (None, reference):
-            raise ApiError(
-                409, ErrorCode.PAYMENT_MISMATCH, "this quote was paid with another payment reference"
-            )
-        if quote.status in ("issued", "refunded"):
-            return quote
-        if quote.status == "issuing":
-            raise ApiError(409, ErrorCode.ISSUE_IN_PROGRESS, "this quote is being issued; ask again shortly")
-        await tx.execute(
-            "UPDATE kiosk_payments SET status = 'issuing', payment_reference = ?, updated_at = ?"
-            " WHERE quote_id = ?",
-            (reference, to_iso(utc_now()), quote_id),
-        )
-        return await quote_of(tx, session_id, quote_id)
+    quote = quote_of(tx, session_id, quote_id)
+    if quote.payment_reference not in (None, reference):
+        raise ApiError(409, ErrorCode.PAYMENT_MISMATCH, "this quote was paid with another payment reference")
+    if quote.status in ("issued", "refunded"):
+        return quote
+    if quote.status == "issuing":
+        raise ApiError(409, ErrorCode.ISSUE_IN_PROGRESS, "this quote is being issued; ask again shortly")
+    store.claim_for_issue(tx, quote_id, reference, _now())
+    return quote_of(tx, session_id, quote_id)
 
 
-async def mark_issued(tx: Transaction, quote_id: str, answer: dict[str, Any]) -> bool:
+def mark_issued(tx: Tx, quote_id: str, answer: dict[str, Any]) -> bool:
     """In the transaction that records the issuances: the quote's answer, repeated to a retry. False
     when the quote is no longer being issued (its session ended meanwhile and refunded it)."""
-    changed = await tx.execute(
-        "UPDATE kiosk_payments SET status = 'issued', answer = ?, updated_at = ?"
-        " WHERE quote_id = ? AND status = 'issuing'",
-        (json.dumps(answer), to_iso(utc_now()), quote_id),
-    )
-    return changed == 1
+    return store.mark_issued(tx, quote_id, json.dumps(answer), _now())
 
 
-async def release(db: Database, quote_id: str) -> None:
+def release(tx: Tx, quote_id: str) -> None:
     """Issuing failed for a passing reason (the replica was catching up): the paid quote may be retried."""
-    await db.execute(
-        "UPDATE kiosk_payments SET status = 'paid', updated_at = ? WHERE quote_id = ? AND status = 'issuing'",
-        (to_iso(utc_now()), quote_id),
-    )
+    store.release(tx, quote_id, _now())
 
 
-async def refund_in_full(db: Database | Transaction, quote_id: str) -> None:
+def refund_in_full(tx: Tx, quote_id: str) -> None:
     """Nothing was issued for a paid quote (refused, or the session ended first): all the money back."""
-    await db.execute(
-        "UPDATE kiosk_payments SET status = 'refunded', refunded_yen = total_yen, updated_at = ?"
-        " WHERE quote_id = ? AND status IN ('paid', 'issuing')",
-        (to_iso(utc_now()), quote_id),
-    )
+    store.refund_in_full(tx, quote_id, _now())
 
 
-async def add_refund(tx: Transaction, serial: str, refund_yen: int) -> None:
-    """A certificate of an issued quote was voided: its fee goes back, recorded against the payment."""
-    await tx.execute(
-        "UPDATE kiosk_payments SET refunded_yen = refunded_yen + ?, updated_at = ?"
-        " WHERE quote_id = (SELECT payment_id FROM issuances WHERE serial = ?)",
-        (refund_yen, to_iso(utc_now()), serial),
-    )
+def add_refund(tx: Tx, quote_id: str | None, refund_yen: int) -> None:
+    """A certificate of an issued quote (``quote_id``: the issuance's payment) was voided: its fee goes
+    back, recorded against the payment."""
+    if quote_id is not None:
+        store.add_refund(tx, quote_id, refund_yen, _now())
 
 
-async def close_session(db: Database, session_id: str) -> None:
+def close_session(tx: Tx, session_id: str) -> None:
     """First thing at the end of a session: paid quotes not yet issued are refunded in full, so an issue
     still running for the session can no longer complete (:func:`mark_issued` refuses)."""
-    await db.execute(
-        "UPDATE kiosk_payments SET status = 'refunded', refunded_yen = total_yen, updated_at = ?"
-        " WHERE session_id = ? AND status IN ('paid', 'issuing')",
-        (to_iso(utc_now()), session_id),
-    )
+    store.refund_session(tx, session_id, _now())
 
 
-async def of_session(tx: Transaction, session_id: str) -> list[dict[str, Any]]:
+def of_session(tx: Tx, session_id: str) -> list[dict[str, Any]]:
     """Every payment of the session with what was paid and refunded, so the kiosk gives back exactly
     what is owed."""
-    rows = await tx.fetchall(
-        f"SELECT {_COLUMNS} FROM kiosk_payments WHERE session_id = ? AND payment_reference IS NOT NULL",  # noqa: S608  table, column and placeholder text from constants; values are bound
-        (session_id,),
-    )
-    return [_quote(r).as_json() for r in rows]
+    return [_quote(r).as_json() for r in store.paid_of_session(tx, session_id)]
 
 
-async def payment_of_serial(db: Database, serial: str) -> dict[str, Any] | None:
-    row = await db.fetchone(
-        f"SELECT {_COLUMNS} FROM kiosk_payments WHERE quote_id = (SELECT payment_id FROM issuances WHERE serial = ?)",  # noqa: S608  table, column and placeholder text from constants; values are bound
-        (serial,),
-    )
+def payment_of(tx: Tx, quote_id: str | None) -> dict[str, Any] | None:
+    """The payment ``quote_id`` as the kiosk sees it (None: no payment, e.g. a counter certificate)."""
+    row = store.quote_by_id(tx, quote_id) if quote_id is not None else None
     return _quote(row).as_json() if row is not None else None
 
 
-async def refund_abandoned(db: Database, before: str) -> int:
+def refund_abandoned(tx: Tx, before: str) -> int:
     """Paid quotes never issued whose session can no longer end them (a kiosk or the server restarted):
     refunded in full, so no payment is left without an answer."""
-    return await db.execute(
-        "UPDATE kiosk_payments SET status = 'refunded', refunded_yen = total_yen, updated_at = ?"
-        " WHERE status IN ('paid', 'issuing') AND updated_at < ?",
-        (to_iso(utc_now()), before),
-    )
+    return store.refund_abandoned(tx, before, _now())
 
 
-async def erase_before(tx: Transaction, cutoff: str) -> int:
+def erase_before(tx: Tx, cutoff: str) -> int:
     """Delete the kiosk payments created before ``cutoff`` (a purge past retention); how many."""
-    return await tx.execute("DELETE FROM kiosk_payments WHERE created_at < ?", (cutoff,))
+    return store.erase_before(tx, cutoff)

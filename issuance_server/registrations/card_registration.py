@@ -24,9 +24,10 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from issuance_server.api_errors import ApiError
 from issuance_server.audit.trail import Actor
 from issuance_server.core import ServerCore
-from issuance_server.registrations import card_auth
-from issuance_server.replica.store import Replica
+from issuance_server.registrations import card_auth, store
+from issuance_server.replica import store as replica
 from issuance_server.secret_hashing import PIN
+from issuance_server.storage.engine import Tx
 from wire import card_identity
 from wire.clock import to_iso, utc_now, utc_now_iso
 
@@ -125,13 +126,12 @@ async def register_card(
         raise ApiError(503, "replica_not_loaded", "the resident replica is not loaded yet; run a sync")
     pin_hash = await core.hasher.hash(PIN, pin)
     now = utc_now_iso()
-    async with core.db.transaction(write=False) as tx:
-        person = await Replica.resident(tx, atena_no)
-        if person is None or person["status"] != "resident":
-            raise ApiError(404, "resident_not_found", "no current resident with this 宛名番号")
-        differ = card_identity.mismatches(
-            held, person["name"], person["address"], person["birth_date"], person["sex"]
-        )
+    person = await core.db.read(lambda tx: replica.resident(tx, atena_no))
+    if person is None or person["status"] != "resident":
+        raise ApiError(404, "resident_not_found", "no current resident with this 宛名番号")
+    differ = card_identity.mismatches(
+        held, person["name"], person["address"], person["birth_date"], person["sex"]
+    )
     if differ:  # audited outside the transaction the refusal rolls back
         await core.audit.append(
             actor, "register_card", "refused_identity_mismatch", atena_no, card=card.serial, fields=differ
@@ -160,34 +160,21 @@ async def _bind(
 ) -> int | None:
     """Register the card for the resident (their other cards revoked): how many were replaced, or None
     when the card is registered to someone else (nothing written)."""
-    async with core.db.transaction() as tx:
-        existing = await tx.fetchone(
-            "SELECT atena_no, status FROM registrations WHERE card_fingerprint = ?", (card.fingerprint,)
-        )
+
+    def bind(tx: Tx) -> int | None:
+        existing = store.by_card(tx, card.fingerprint)
         if existing is not None and existing["atena_no"] != atena_no and existing["status"] != "revoked":
             return None
-        replaced = await tx.execute(
-            "UPDATE registrations SET status = 'revoked', updated_at = ?"
-            " WHERE atena_no = ? AND card_fingerprint != ? AND status != 'revoked'",
-            (now, atena_no, card.fingerprint),
-        )
-        await tx.execute(
-            "INSERT INTO registrations (atena_no, card_fingerprint, card_serial, card_not_after, pin_hash, status,"
-            " failures, registered_by, registered_at, updated_at) VALUES (?, ?, ?, ?, ?, 'active', 0, ?, ?, ?)"
-            " ON CONFLICT(card_fingerprint) DO UPDATE SET atena_no = excluded.atena_no, pin_hash = excluded.pin_hash,"
-            " status = 'active', failures = 0, registered_by = excluded.registered_by, updated_at = excluded.updated_at",
-            (
-                atena_no,
-                card.fingerprint,
-                card.serial,
-                to_iso(card.not_after),
-                pin_hash,
-                actor.actor_id,
-                now,
-                now,
-            ),
-        )
-        await core.audit.append_in(
+        replaced = store.revoke_other_cards(tx, atena_no, card.fingerprint, now)
+        store.bind_card(
+            tx,
+            {
+                "atena_no": atena_no, "card_fingerprint": card.fingerprint, "card_serial": card.serial,
+                "card_not_after": to_iso(card.not_after), "pin_hash": pin_hash, "registered_by": actor.actor_id,
+                "now": now,
+            },
+        )  # fmt: skip
+        core.audit.record(
             tx,
             actor,
             "register_card",
@@ -197,7 +184,9 @@ async def _bind(
             replaced=replaced,
             identity="matched",
         )
-    return replaced
+        return replaced
+
+    return await core.db.write(bind)
 
 
 async def set_status(core: ServerCore, actor: Actor, atena_no: str, action: str, reason: str = "") -> int:
@@ -210,15 +199,15 @@ async def set_status(core: ServerCore, actor: Actor, atena_no: str, action: str,
         "revoke": ("revoked", ("active", "locked", "suspended")),
     }
     new, allowed = transitions[action]
-    marks = ",".join("?" * len(allowed))
-    async with core.db.transaction() as tx:
-        changed = await tx.execute(
-            f"UPDATE registrations SET status = ?, failures = 0, updated_at = ? WHERE atena_no = ? AND status IN ({marks})",  # noqa: S608  table, column and placeholder text from constants; values are bound
-            (new, utc_now_iso(), atena_no, *allowed),
-        )
-        await core.audit.append_in(
+
+    def change(tx: Tx) -> int:
+        changed = store.set_status(tx, atena_no, new, allowed, utc_now_iso())
+        core.audit.record(
             tx, actor, action, "ok" if changed else "nothing_to_change", atena_no, reason=reason
         )
+        return changed
+
+    changed = await core.db.write(change)
     if not changed:
         done = {"revoke": "revoked"}.get(action, f"{action}ed")
         raise ApiError(409, "nothing_to_change", f"no registration of this resident can be {done}")
@@ -226,9 +215,4 @@ async def set_status(core: ServerCore, actor: Actor, atena_no: str, action: str,
 
 
 async def registrations_of(core: ServerCore, atena_no: str) -> list[dict[str, Any]]:
-    rows = await core.db.fetchall(
-        "SELECT card_serial, status, failures, registered_at, updated_at FROM registrations WHERE atena_no = ?"
-        " ORDER BY registration_id",
-        (atena_no,),
-    )
-    return [dict(r) for r in rows]
+    return [dict(r) for r in await core.db.read(lambda tx: store.of_resident(tx, atena_no))]

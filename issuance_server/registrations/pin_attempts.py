@@ -4,6 +4,9 @@ The attempt is counted (and the registration locked when it reaches the limit) *
 check, in one statement, so guesses sent at the same time can never exceed the limit (each is counted
 before any is verified); a right PIN then resets the count.
 
+The registration is read and the attempt counted in one write transaction, and the outcome written with
+its audit row in a second: two trips to the database per attempt.
+
 Attempts on one registration are judged one at a time, in the order they arrive (on this server): a right
 PIN is accepted until the limit's failures have happened, even while other attempts wait, and after them
 every attempt is refused. Across several servers the count in the database still bounds the guesses.
@@ -11,61 +14,88 @@ every attempt is refused. Across several servers the count in the database still
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 
 from issuance_server.core import ServerCore
+from issuance_server.registrations import store
 from issuance_server.secret_hashing import PIN
 from issuance_server.storage.engine import Row, Tx
 from wire.clock import utc_now_iso
 from wire.kiosk_api import ErrorCode
 
 
-async def check_pin(core: ServerCore, registration_id: int, pin_hash: str, pin: str) -> tuple[str, int, bool]:
-    """("ok" | pin_wrong | registration_locked | registration_suspended, tries left, whether this attempt
-    locked the registration)."""
-    async with core.pin_turns.hold(registration_id):
-        return await _check_in_turn(core, registration_id, pin_hash, pin)
+@dataclass(frozen=True)
+class PinCheck:
+    """The outcome of one attempt: ``result`` is "ok", pin_wrong, registration_locked,
+    registration_suspended or card_not_registered (no registration, or a revoked one)."""
+
+    result: str
+    registration_id: int | None = None
+    atena_no: str | None = None
+    tries_left: int = 0
+    locked_now: bool = False  # this attempt reached the limit and locked the registration
 
 
-async def _check_in_turn(
-    core: ServerCore, registration_id: int, pin_hash: str, pin: str
-) -> tuple[str, int, bool]:
+# The audit row of an attempt, written in the transaction that settles it.
+Record = Callable[[Tx, PinCheck], None]
+
+
+async def check_pin(core: ServerCore, card_fingerprint: str, pin: str, record: Record) -> PinCheck:
+    """Check ``pin`` against the registration of the card (registrations and cards are one to one, so
+    the card's fingerprint keys the turn of its registration)."""
+    async with core.pin_turns.hold(card_fingerprint):
+        return await _check_in_turn(core, card_fingerprint, pin, record)
+
+
+async def _check_in_turn(core: ServerCore, card_fingerprint: str, pin: str, record: Record) -> PinCheck:
     limit = core.settings.pin_max_failures
-    counted, row = await core.db.write(partial(_count_attempt, registration_id, limit, utc_now_iso()))
-    if not counted:
-        return (
-            (
-                ErrorCode.REGISTRATION_SUSPENDED
-                if row["status"] == "suspended"
-                else ErrorCode.REGISTRATION_LOCKED
-            ),
-            0,
-            False,
+    refused, reg, failures = await core.db.write(
+        partial(_count_attempt, card_fingerprint, limit, utc_now_iso(), record)
+    )
+    if refused is not None:
+        return refused
+    assert reg is not None  # noqa: S101  an invariant that narrows a type, not a check of input
+    right = await core.hasher.verify(PIN, reg["pin_hash"], pin)
+    return await core.db.write(partial(_settle, reg, right, failures, limit, utc_now_iso(), record))
+
+
+def _count_attempt(
+    fingerprint: str, limit: int, now: str, record: Record, tx: Tx
+) -> tuple[PinCheck | None, Row | None, int]:
+    """The card's registration and the attempt counted against it (locking at the limit); a refusal,
+    recorded, when there is nothing to count against."""
+    reg = store.by_card(tx, fingerprint)
+    if reg is None or reg["status"] == "revoked":
+        refused = PinCheck(ErrorCode.CARD_NOT_REGISTERED)
+    elif store.count_failure(tx, int(reg["registration_id"]), limit, now):
+        after = store.failures_and_status(tx, int(reg["registration_id"]))
+        assert after is not None  # noqa: S101  an invariant that narrows a type, not a check of input
+        return None, reg, int(after["failures"])
+    else:
+        code = (
+            ErrorCode.REGISTRATION_SUSPENDED
+            if reg["status"] == "suspended"
+            else ErrorCode.REGISTRATION_LOCKED
         )
-    failures = int(row["failures"])
-    if await core.hasher.verify(PIN, pin_hash, pin):
+        refused = PinCheck(code, int(reg["registration_id"]), reg["atena_no"])
+    record(tx, refused)
+    return refused, reg, 0
+
+
+def _settle(reg: Row, right: bool, failures: int, limit: int, now: str, record: Record, tx: Tx) -> PinCheck:
+    registration_id, atena_no = int(reg["registration_id"]), str(reg["atena_no"])
+    if right:
         # A lock now can only come from attempts counted while this one was in flight (a registration
         # locked before it started refused it above): the right PIN clears them.
-        restored = await core.db.execute(
-            "UPDATE registrations SET failures = 0, status = 'active', updated_at = ?"
-            " WHERE registration_id = ? AND status IN ('active', 'locked')",
-            (utc_now_iso(), registration_id),
-        )
-        return ("ok", limit, False) if restored else (ErrorCode.REGISTRATION_SUSPENDED, 0, False)
-    tries_left = max(0, limit - failures)
-    if tries_left:
-        return ErrorCode.PIN_WRONG, tries_left, False
-    return ErrorCode.REGISTRATION_LOCKED, 0, True
-
-
-def _count_attempt(registration_id: int, limit: int, now: str, tx: Tx) -> tuple[int, Row]:
-    """Count the attempt (locking at the limit) and read the count back, in one write transaction."""
-    counted = tx.execute(
-        "UPDATE registrations SET failures = failures + 1,"
-        " status = CASE WHEN failures + 1 >= ? THEN 'locked' ELSE status END, updated_at = ?"
-        " WHERE registration_id = ? AND status = 'active'",
-        (limit, now, registration_id),
-    )
-    row = tx.one("SELECT failures, status FROM registrations WHERE registration_id = ?", (registration_id,))
-    assert row is not None  # noqa: S101  an invariant that narrows a type, not a check of input
-    return counted, row
+        if store.clear_failures(tx, registration_id, now):
+            check = PinCheck("ok", registration_id, atena_no, limit)
+        else:
+            check = PinCheck(ErrorCode.REGISTRATION_SUSPENDED, registration_id, atena_no)
+    elif tries_left := max(0, limit - failures):
+        check = PinCheck(ErrorCode.PIN_WRONG, registration_id, atena_no, tries_left)
+    else:
+        check = PinCheck(ErrorCode.REGISTRATION_LOCKED, registration_id, atena_no, locked_now=True)
+    record(tx, check)
+    return check

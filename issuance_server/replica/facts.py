@@ -6,9 +6,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import sqlite3
 from datetime import datetime
-from typing import Any
+from functools import partial
 
 from issuance_server.api_errors import ApiError
 from issuance_server.core import ServerCore
@@ -17,8 +16,8 @@ from issuance_server.issuing.eligibility import (
     IssueRequest,
     juminhyo_persons,
 )
-from issuance_server.replica.store import Replica
-from issuance_server.storage.database import Transaction
+from issuance_server.replica import store as replica
+from issuance_server.storage.engine import Tx
 from wire.clock import JST
 from wire.kiosk_api import (
     TAX_KINDS,
@@ -27,40 +26,18 @@ from wire.kiosk_api import (
 )
 
 
-async def load_facts(tx: Transaction, atena_no: str, now: datetime) -> Facts:
+def load_facts(tx: Tx, atena_no: str, now: datetime) -> Facts:
     """Everything the rules and the renderer need about the card holder, from one transaction."""
-    holder = await Replica.resident(tx, atena_no)
+    holder = replica.resident(tx, atena_no)
     if holder is None:
         return Facts(now=now, holder=None)
-    household, seals, tax = await tx.run(lambda conn: _records_of(conn, holder["household_no"], atena_no))
     return Facts(
         now=now,
         holder=holder,
-        household=[dict(p) for p in household],
-        seals=[dict(s) for s in seals],
-        tax={int(t["fiscal_year"]): dict(t) for t in tax},
+        household=[dict(p) for p in replica.household_members(tx, holder["household_no"])],
+        seals=[dict(s) for s in replica.seals_of(tx, atena_no)],
+        tax={int(t["fiscal_year"]): dict(t) for t in replica.taxes_of(tx, atena_no)},
     )
-
-
-def _records_of(conn: sqlite3.Connection, household_no: str, atena_no: str) -> tuple[list[Any], ...]:
-    """The holder's household, seals and tax records: three statements in one hop to the database's thread."""
-    return (
-        conn.execute(
-            "SELECT * FROM replica.resident WHERE household_no = ? AND status = 'resident'"
-            " ORDER BY relationship != '世帯主', birth_date, atena_no",
-            (household_no,),
-        ).fetchall(),
-        conn.execute(
-            "SELECT * FROM replica.seal WHERE owner_atena_no = ? ORDER BY status != 'active', registered_on DESC",
-            (atena_no,),
-        ).fetchall(),
-        conn.execute("SELECT * FROM replica.tax WHERE owner_atena_no = ?", (atena_no,)).fetchall(),
-    )
-
-
-async def replica_as_of(tx: Transaction) -> str:
-    row = await tx.fetchone("SELECT replica_as_of FROM main.sync_state WHERE id = 1")
-    return str(row[0]) if row and row[0] else ""
 
 
 def member_id(session_id: str, atena_no: str) -> str:
@@ -96,10 +73,15 @@ def printed_versions(req: IssueRequest, facts: Facts) -> dict[str, int | None]:
     return versions
 
 
-async def data_as_of(core: ServerCore, tx: Transaction) -> str:
+def data_as_of(core: ServerCore, tx: Tx) -> str:
     """Up to when the replica is known to match the registry."""
     confirmed = core.freshness.data_as_of() if core.freshness is not None else ""
-    return confirmed or await replica_as_of(tx)
+    return confirmed or replica.replica_as_of(tx)
+
+
+def facts_and_as_of(core: ServerCore, atena_no: str, now: datetime, tx: Tx) -> tuple[Facts, str]:
+    """The holder's facts and the data-as-of time, read together."""
+    return load_facts(tx, atena_no, now.astimezone(JST)), data_as_of(core, tx)
 
 
 def age_s(as_of: str, now: datetime) -> float:
@@ -116,9 +98,7 @@ async def confirmed_facts(
     (normal mode): a replica found behind catches up and the facts are read again. Also returns the
     data-as-of time and the mode, read once, for everything the issuance records and prints."""
     for _ in range(3):
-        async with core.db.transaction(write=False) as tx:
-            facts = await load_facts(tx, atena_no, now.astimezone(JST))
-            as_of = await data_as_of(core, tx)
+        facts, as_of = await core.db.read(partial(facts_and_as_of, core, atena_no, now))
         if member_ids:
             req = dataclasses.replace(req, members=resolve_members(session_id, facts, member_ids))
         whole = req.kind == CertificateKind.JUMINHYO and req.scope != "self"  # membership matters

@@ -26,6 +26,7 @@ import apsw
 import orjson
 
 from issuance_server.storage.database import Database, Transaction
+from issuance_server.storage.engine import Row, Tx
 from wire.linkage import FIELDS_BY_TYPE, FORMAT, KEYS_BY_TYPE, RECORD_TYPES
 
 SCHEMA_VERSION = (
@@ -482,3 +483,38 @@ class Replica:
         if not self.ready:
             return {}
         return {r[0]: r[1] for r in await self._db.fetchall("SELECT key, value FROM replica.meta")}
+
+
+# --- reads of the kiosk and desk steps (facts) ---
+
+
+def resident(tx: Tx, atena_no: str) -> dict[str, Any] | None:
+    row = tx.one("SELECT * FROM replica.resident WHERE atena_no = ?", (atena_no,))
+    return dict(row) if row else None
+
+
+def household_members(tx: Tx, household_no: str) -> list[Row]:
+    """The residents of a household, the householder first, then by birth date."""
+    return tx.all(
+        "SELECT * FROM replica.resident WHERE household_no = ? AND status = 'resident'"
+        " ORDER BY relationship != '世帯主', birth_date, atena_no",
+        (household_no,),
+    )
+
+
+def seals_of(tx: Tx, atena_no: str) -> list[Row]:
+    """A resident's seals, the active one first, then the newest."""
+    return tx.all(
+        "SELECT * FROM replica.seal WHERE owner_atena_no = ? ORDER BY status != 'active', registered_on DESC",
+        (atena_no,),
+    )
+
+
+def taxes_of(tx: Tx, atena_no: str) -> list[Row]:
+    return tx.all("SELECT * FROM replica.tax WHERE owner_atena_no = ?", (atena_no,))
+
+
+def replica_as_of(tx: Tx) -> str:
+    """Up to when the loaded replica matched the registry ('' before the first load)."""
+    value = tx.value("SELECT replica_as_of FROM main.sync_state WHERE id = 1")
+    return str(value) if value else ""

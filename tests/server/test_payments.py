@@ -137,8 +137,11 @@ async def test_a_paid_quote_left_by_a_vanished_kiosk_is_refunded(env: Env) -> No
 
     session = await authenticated(env)
     q = await quote(env, session, {"kind": "juminhyo"})
-    await start_issue(env.core.db, session["session_id"], q["quote_id"], "dev-lost")  # then the kiosk died
-    assert await refund_abandoned(env.core.db, before="2000-01-01T00:00:00Z") == 0
-    assert await refund_abandoned(env.core.db, before="2100-01-01T00:00:00Z") == 1
+    db = env.core.db
+    await db.write(
+        lambda tx: start_issue(tx, session["session_id"], q["quote_id"], "dev-lost")
+    )  # then the kiosk died
+    assert await db.write(lambda tx: refund_abandoned(tx, before="2000-01-01T00:00:00Z")) == 0
+    assert await db.write(lambda tx: refund_abandoned(tx, before="2100-01-01T00:00:00Z")) == 1
     row = await payment_row(env, q["quote_id"])
     assert row["status"] == "refunded" and row["refunded_yen"] == q["total_yen"]

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import datetime as dt
 import json
+from functools import partial
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
+from issuance_server.storage.engine import Tx
 from recovery.link import complete_batches
 from recovery.registry_client import Change, FeedPage
 from tests.server.conftest import PIN, Env
@@ -129,8 +131,12 @@ async def test_the_sweeper_voids_what_no_session_will_report(env: Env) -> None:
     assert (await env.authenticate(session)).status == 200
     resp = await env.buy(session, {"kind": "juminhyo"})
     serial = (await resp.json())["certificates"][0]["serial"]
-    assert await void_unprinted(env.core, SYSTEM, "test", issued_before="2000-01-01T00:00:00Z") == 0
-    assert await void_unprinted(env.core, SYSTEM, "test", issued_before="2100-01-01T00:00:00Z") == 1
+
+    def void_before(before: str, tx: Tx) -> int:
+        return void_unprinted(tx, env.core.audit, SYSTEM, "test", issued_before=before)
+
+    assert await env.core.db.write(partial(void_before, "2000-01-01T00:00:00Z")) == 0
+    assert await env.core.db.write(partial(void_before, "2100-01-01T00:00:00Z")) == 1
     row = await env.core.db.fetchone("SELECT status FROM issuances WHERE serial = ?", (serial,))
     assert row is not None
     assert row["status"] == "voided"

@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 from issuance_server.issuing import serials
-from issuance_server.storage.database import Database
+from issuance_server.storage.database import Database, SqliteTx
 from issuance_server.storage.migrate import prepare_database
 
 SERIAL = re.compile(r"^(\d{8})-([0-9A-F]{6})-(\d{6})$")
@@ -17,8 +17,7 @@ SERIAL = re.compile(r"^(\d{8})-([0-9A-F]{6})-(\d{6})$")
 async def allocate(db_path: Path, day: str, n: int) -> list[str]:
     db = await Database.open(db_path)
     try:
-        async with db.transaction() as tx:
-            return [await serials.allocate(tx, day) for _ in range(n)]
+        return await db.write(lambda tx: [serials.allocate(tx, day) for _ in range(n)])
     finally:
         await db.close()
 
@@ -50,7 +49,7 @@ async def test_a_new_series_numbers_afresh_under_another_prefix(tmp_path: Path) 
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("BEGIN IMMEDIATE")
-        prefix = serials.start_series(conn, "restore")
+        prefix = serials.start_series(SqliteTx(conn), "restore")
         conn.execute("COMMIT")
         reasons = [r[0] for r in conn.execute("SELECT reason FROM serial_series ORDER BY rowid")]
     finally:
