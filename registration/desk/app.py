@@ -25,8 +25,9 @@ import qrcode
 import qrcode.image.svg
 from aiohttp import web
 
-from kiosk.card_reader import CardError, JpkiCard, card_id_from_certificate
-from kiosk.printing import FolderPrinter, Printer
+from devices.card.errors import CardError
+from devices.card.jpki import JpkiCard, card_id_from_certificate
+from devices.printing import FolderPrinter, Printer
 from registration.desk.customer import PinEntry
 from registration.desk.server_api import ServerApi
 from registration.desk.sessions import DeskSession, DeskSessions, PendingEnrolment

@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
+from devices.card.virtual.ca import init_ca, issue_card, load_ca
+from devices.card.virtual.state import load_state
 from issuance_server.app import make_app
 from issuance_server.core import CORE, ServerCore
 from issuance_server.eligibility import kiosk_fiscal_years
@@ -26,8 +28,6 @@ from issuance_server.http_server import RouteAccessLogger
 from issuance_server.replica_store import Replica, ReplicaWriter
 from issuance_server.server_tls import ensure_server_tls
 from issuance_server.settings import Settings, load_settings
-from kiosk.card_ca import init_ca, issue_card, load_ca
-from kiosk.card_state import load_state
 from konbini_demo import authenticator
 from konbini_demo.authenticator import Authenticator
 from registration import second_factor

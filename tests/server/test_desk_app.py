@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from kiosk.printing import FolderPrinter
+from devices.printing import FolderPrinter
 from konbini_demo.authenticator import Authenticator
 from konbini_demo.processes import free_port
 from registration import second_factor

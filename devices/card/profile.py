@@ -1,6 +1,7 @@
-"""The JPKI (My Number card) application profile: identifiers, APDU builders and status words.
+"""The JPKI (My Number card) application profile: identifiers and APDU builders (status words are in
+:mod:`devices.card.apdu`).
 
-APDUs follow OpenSC's ``card-jpki.c``; the virtual card and the kiosk's card layer both use this module,
+APDUs follow OpenSC's ``card-jpki.c``; the virtual card and the card layer both use this module,
 so the two sides cannot drift apart.
 """
 
@@ -45,50 +46,6 @@ P2_SIGN: Final = 0x80
 # DER DigestInfo prefix for SHA-256 (RFC 8017, section 9.2, note 1).
 SHA256_DIGESTINFO_PREFIX: Final = bytes.fromhex("3031300d060960864801650304020105000420")
 
-# Status words.
-SW_OK: Final = 0x9000
-SW_END_OF_FILE: Final = 0x6282  # fewer bytes than Le: end of file reached
-SW_WRONG_LENGTH: Final = 0x6700
-SW_INCOMPATIBLE_FILE: Final = 0x6981  # command incompatible with the file structure
-SW_SECURITY_NOT_SATISFIED: Final = 0x6982
-SW_PIN_BLOCKED: Final = 0x6983
-SW_NO_CURRENT_EF: Final = 0x6986
-SW_WRONG_DATA: Final = 0x6A80
-SW_FILE_NOT_FOUND: Final = 0x6A82
-SW_WRONG_P1P2: Final = 0x6A86
-SW_WRONG_OFFSET: Final = 0x6B00
-SW_INS_NOT_SUPPORTED: Final = 0x6D00
-SW_CLA_NOT_SUPPORTED: Final = 0x6E00
-SW_PIN_TRIES_MASK: Final = 0x63C0  # 63Cx: verification failed / x tries left
-
-SW_NAMES: Final[dict[int, str]] = {
-    SW_OK: "success",
-    SW_END_OF_FILE: "end of file reached",
-    SW_WRONG_LENGTH: "wrong length",
-    SW_INCOMPATIBLE_FILE: "command incompatible with file",
-    SW_SECURITY_NOT_SATISFIED: "security status not satisfied (PIN not verified)",
-    SW_PIN_BLOCKED: "PIN blocked",
-    SW_NO_CURRENT_EF: "no file selected",
-    SW_WRONG_DATA: "wrong data",
-    SW_FILE_NOT_FOUND: "file or application not found",
-    SW_WRONG_P1P2: "wrong P1/P2",
-    SW_WRONG_OFFSET: "offset beyond end of file",
-    SW_INS_NOT_SUPPORTED: "instruction not supported",
-    SW_CLA_NOT_SUPPORTED: "class not supported",
-}
-
-
-def sw_name(sw: int) -> str:
-    """A short English name for a status word (for error messages and logs)."""
-    if sw & 0xFFF0 == SW_PIN_TRIES_MASK:
-        return f"verification failed, {sw & 0x0F} tries left"
-    return SW_NAMES.get(sw, "unknown status")
-
-
-def pin_tries_sw(tries_left: int) -> int:
-    """The 63Cx status word for ``tries_left`` (0..15)."""
-    return SW_PIN_TRIES_MASK | (tries_left & 0x0F)
-
 
 def select_aid(aid: bytes = AID_JPKI) -> bytes:
     """SELECT by DF name (AID), no FCI returned: ``00 A4 04 0C Lc AID``."""
@@ -117,15 +74,6 @@ def verify_pin(pin: str) -> bytes:
 def verify_status() -> bytes:
     """VERIFY with no data ``00 20 00 80``: the card answers 63Cx with the tries left."""
     return bytes([CLA_ISO, INS_VERIFY, 0x00, P2_VERIFY_PIN])
-
-
-def expected_length(apdu: bytes) -> int:
-    """The most response data a short command APDU asks for: its Le (00 = 256), or 0 without Le."""
-    if len(apdu) <= 4:
-        return 0
-    if len(apdu) == 5:  # case 2: header + Le
-        return apdu[4] or 256
-    return 0 if len(apdu) == 5 + apdu[4] else apdu[-1] or 256  # case 3 (no Le) or case 4
 
 
 def sha256_digest_info(digest: bytes) -> bytes:

@@ -6,7 +6,7 @@ digits, 3 tries). JPKI, signature: certificate 0001 (readable only after the sig
 EF 0002 and its issuer's signature EF 0003, readable after the PIN EF 0011 (4 digits, 3 tries); see
 :mod:`wire.card_identity`. Each application has its own files; selecting one forgets the verifications. :class:`VirtualCard` is pure APDU logic
 (``process(apdu) -> response``), testable without sockets; the vpcd runner that plugs it into pcscd is
-:mod:`kiosk.virtual_card`.
+:mod:`devices.card.virtual.vpcd`.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from kiosk import card_profile as p
-from kiosk.card_state import (
+from devices.card import profile as p
+from devices.card.apdu import StatusWord, pin_tries_sw
+from devices.card.virtual.state import (
     FORMAT_AUTH_ONLY,
     CardFileError,
     CardState,
@@ -243,7 +244,7 @@ class VirtualCard:
         """Answer one command APDU with a response APDU (data + SW1 SW2)."""
         apdu = parse_apdu(raw)
         if apdu is None:
-            return _sw(p.SW_WRONG_LENGTH)
+            return _sw(StatusWord.WRONG_LENGTH)
         handlers = {
             (p.CLA_ISO, p.INS_SELECT): self._select,
             (p.CLA_ISO, p.INS_READ_BINARY): self._read_binary,
@@ -254,95 +255,95 @@ class VirtualCard:
         if handler is not None:
             return handler(apdu)
         if apdu.cla not in (p.CLA_ISO, p.CLA_PROPRIETARY) or any(ins == apdu.ins for _, ins in handlers):
-            return _sw(p.SW_CLA_NOT_SUPPORTED)
-        return _sw(p.SW_INS_NOT_SUPPORTED)
+            return _sw(StatusWord.CLA_NOT_SUPPORTED)
+        return _sw(StatusWord.INS_NOT_SUPPORTED)
 
     def _select(self, apdu: Apdu) -> bytes:
         if apdu.p2 != p.P2_SELECT_NO_FCI or apdu.p1 not in (p.P1_SELECT_DF_NAME, p.P1_SELECT_EF):
-            return _sw(p.SW_WRONG_P1P2)
+            return _sw(StatusWord.WRONG_P1P2)
         if not apdu.data or apdu.le is not None:
-            return _sw(p.SW_WRONG_LENGTH)
+            return _sw(StatusWord.WRONG_LENGTH)
         if apdu.p1 == p.P1_SELECT_DF_NAME:
             app = self._apps.get(bytes(apdu.data))
             if app is None:
-                return _sw(p.SW_FILE_NOT_FOUND)
+                return _sw(StatusWord.FILE_NOT_FOUND)
             self.reset()
             self._app = app
-            return _sw(p.SW_OK)
+            return _sw(StatusWord.OK)
         if len(apdu.data) != 2:
-            return _sw(p.SW_WRONG_LENGTH)
+            return _sw(StatusWord.WRONG_LENGTH)
         fid = int.from_bytes(apdu.data, "big")
         app = self._app
         if app is None or not (fid in app.files or fid in app.keys or fid in app.pins):
-            return _sw(p.SW_FILE_NOT_FOUND)
+            return _sw(StatusWord.FILE_NOT_FOUND)
         self._current_ef = fid
-        return _sw(p.SW_OK)
+        return _sw(StatusWord.OK)
 
     def _read_binary(self, apdu: Apdu) -> bytes:
         if apdu.p1 & 0x80:  # short EF identifier addressing: not supported
-            return _sw(p.SW_WRONG_P1P2)
+            return _sw(StatusWord.WRONG_P1P2)
         if apdu.le is None or apdu.data:
-            return _sw(p.SW_WRONG_LENGTH)
+            return _sw(StatusWord.WRONG_LENGTH)
         if self._current_ef is None or self._app is None:
-            return _sw(p.SW_NO_CURRENT_EF)
+            return _sw(StatusWord.NO_CURRENT_EF)
         content = self._app.files.get(self._current_ef)
         if content is None:  # key or PIN EF: never readable
-            return _sw(p.SW_INCOMPATIBLE_FILE)
+            return _sw(StatusWord.INCOMPATIBLE_FILE)
         needed = self._app.protected.get(self._current_ef)
         if needed is not None and needed not in self._verified:
-            return _sw(p.SW_SECURITY_NOT_SATISFIED)
+            return _sw(StatusWord.SECURITY_NOT_SATISFIED)
         offset = (apdu.p1 << 8) | apdu.p2
         if offset >= len(content):
-            return _sw(p.SW_WRONG_OFFSET)
+            return _sw(StatusWord.WRONG_OFFSET)
         chunk = content[offset : offset + apdu.le]
-        return _sw(p.SW_OK if len(chunk) == apdu.le else p.SW_END_OF_FILE, chunk)
+        return _sw(StatusWord.OK if len(chunk) == apdu.le else StatusWord.END_OF_FILE, chunk)
 
     def _verify(self, apdu: Apdu) -> bytes:
         if apdu.p1 != 0x00 or apdu.p2 != p.P2_VERIFY_PIN:
-            return _sw(p.SW_WRONG_P1P2)
+            return _sw(StatusWord.WRONG_P1P2)
         ef = self._current_ef
         if ef is None or self._app is None or ef not in self._app.pins:
-            return _sw(p.SW_NO_CURRENT_EF)
+            return _sw(StatusWord.NO_CURRENT_EF)
         pin = self._app.pins[ef]
         if apdu.le is not None:
-            return _sw(p.SW_WRONG_LENGTH)
+            return _sw(StatusWord.WRONG_LENGTH)
         tries = pin.get_tries()
         if not apdu.data:  # status query: tries left (63C0 once blocked), no attempt used
-            return _sw(p.pin_tries_sw(tries))
+            return _sw(pin_tries_sw(tries))
         if len(apdu.data) not in pin.lengths:
-            return _sw(p.SW_WRONG_LENGTH)
+            return _sw(StatusWord.WRONG_LENGTH)
         if tries <= 0:
-            return _sw(p.SW_PIN_BLOCKED)
+            return _sw(StatusWord.PIN_BLOCKED)
         # Count the attempt before comparing, as a card does against tearing (pulling the card mid-check).
         self._verified.discard(ef)
         pin.put_tries(tries - 1)
         if hmac.compare_digest(apdu.data, pin.secret):
             pin.put_tries(pin.max_tries)
             self._verified.add(ef)
-            return _sw(p.SW_OK)
+            return _sw(StatusWord.OK)
         log.info("card %s: wrong secret for EF %04X, %d tries left", self.card_id, ef, tries - 1)
-        return _sw(p.pin_tries_sw(tries - 1))
+        return _sw(pin_tries_sw(tries - 1))
 
     def _compute_signature(self, apdu: Apdu) -> bytes:
         if apdu.p1 != p.P1_SIGN or apdu.p2 != p.P2_SIGN:
-            return _sw(p.SW_WRONG_P1P2)
+            return _sw(StatusWord.WRONG_P1P2)
         if not apdu.data or apdu.le is None:
-            return _sw(p.SW_WRONG_LENGTH)
+            return _sw(StatusWord.WRONG_LENGTH)
         if self._app is None or self._current_ef not in self._app.keys:
-            return _sw(p.SW_NO_CURRENT_EF)
+            return _sw(StatusWord.NO_CURRENT_EF)
         key, needed = self._app.keys[self._current_ef]
         if needed not in self._verified:
-            return _sw(p.SW_SECURITY_NOT_SATISFIED)
+            return _sw(StatusWord.SECURITY_NOT_SATISFIED)
         for prefix, algorithm in _DIGEST_INFO_PREFIXES.items():
             if apdu.data.startswith(prefix) and len(apdu.data) == len(prefix) + algorithm.digest_size:
                 digest = apdu.data[len(prefix) :]
                 break
         else:
-            return _sw(p.SW_WRONG_DATA)
+            return _sw(StatusWord.WRONG_DATA)
         signature = key.sign(digest, padding.PKCS1v15(), utils.Prehashed(algorithm))
         if apdu.le < len(signature):
-            return _sw(p.SW_WRONG_LENGTH)
-        return _sw(p.SW_OK, signature)
+            return _sw(StatusWord.WRONG_LENGTH)
+        return _sw(StatusWord.OK, signature)
 
     # -- retry counters ------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from kiosk.card_profile import sw_name
+from devices.card.apdu import sw_name
 
 
 class CardError(Exception):

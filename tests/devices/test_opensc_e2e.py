@@ -23,10 +23,12 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from kiosk.card_reader import JpkiCard, WrongPin, list_readers
-from kiosk.card_state import load_state
-from kiosk.virtual_card import CardHandle
-from tests.kiosk.conftest import PIN, SIGN_PASSWORD, unavailable
+from devices.card.errors import WrongPin
+from devices.card.jpki import JpkiCard
+from devices.card.pcsc import list_readers
+from devices.card.virtual.state import load_state
+from devices.card.virtual.vpcd import CardHandle
+from tests.devices.conftest import PIN, SIGN_PASSWORD, unavailable
 
 pytestmark = pytest.mark.e2e
 

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import cups
 
-log = logging.getLogger("konbini.kiosk.printing")
+log = logging.getLogger("konbini.devices.printing")
 
 # IPP job-state values (RFC 8011 5.3.7)
 _PENDING, _HELD, _PROCESSING, _STOPPED, _CANCELED, _ABORTED, _COMPLETED = range(3, 10)

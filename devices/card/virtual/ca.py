@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from kiosk import card_profile as p
-from kiosk.card_state import CardState, IdentityHalf, SignatureHalf, save_state
+from devices.card import profile as p
+from devices.card.virtual.state import CardState, IdentityHalf, SignatureHalf, save_state
 from wire import card_identity
 from wire.card_identity import CardIdentity
 

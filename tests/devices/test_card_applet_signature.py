@@ -14,10 +14,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-from kiosk import card_profile as p
-from kiosk.card_state import FORMAT_AUTH_ONLY, load_state
-from kiosk.virtual_card import VirtualCard
-from tests.kiosk.applet_apdus import ok, sw
+from devices.card import profile as p
+from devices.card.apdu import StatusWord, pin_tries_sw
+from devices.card.virtual.applet import VirtualCard
+from devices.card.virtual.state import FORMAT_AUTH_ONLY, load_state
+from tests.devices.applet_apdus import ok, sw
 
 PIN = "1234"
 SIGN_PASSWORD = "KONBINI2026"  # conftest's card
@@ -59,7 +60,7 @@ def test_certificate_efs_give_their_der_length_in_the_first_four_bytes(
     state = load_state(card_file)
     assert state.signature is not None
     ok(card, p.select_aid())
-    assert verify_sign(card, SIGN_PASSWORD) == p.SW_OK
+    assert verify_sign(card, SIGN_PASSWORD) == StatusWord.OK
     expected = {
         p.EF_AUTH_CERT: state.certificate_der,
         p.EF_AUTH_CA_CERT: state.ca_certificate_der,
@@ -70,19 +71,19 @@ def test_certificate_efs_give_their_der_length_in_the_first_four_bytes(
         ok(card, p.select_ef(fid))
         assert len(der) > 256  # a long file: several READ BINARY at growing offsets
         assert read_sized_by_header(card) == der
-        assert sw(card.process(p.read_binary(len(der), 1))) == p.SW_WRONG_OFFSET
+        assert sw(card.process(p.read_binary(len(der), 1))) == StatusWord.WRONG_OFFSET
 
 
 def test_signature_certificate_is_refused_until_the_signature_password(card: VirtualCard) -> None:
     select(card, p.EF_SIGN_CERT)  # selecting is allowed; reading is not
-    assert card.process(p.read_binary(0, 4)) == p.SW_SECURITY_NOT_SATISFIED.to_bytes(2, "big")
+    assert card.process(p.read_binary(0, 4)) == StatusWord.SECURITY_NOT_SATISFIED.to_bytes(2, "big")
     ok(card, p.select_ef(p.EF_AUTH_PIN))
     ok(card, p.verify_pin(PIN))  # the authentication PIN does not open the signature half
     ok(card, p.select_ef(p.EF_SIGN_CERT))
-    assert sw(card.process(p.read_binary(0, 4))) == p.SW_SECURITY_NOT_SATISFIED
+    assert sw(card.process(p.read_binary(0, 4))) == StatusWord.SECURITY_NOT_SATISFIED
     ok(card, p.select_ef(p.EF_SIGN_CA_CERT))  # its CA certificate is public
     assert ok(card, p.read_binary(0, 4))[:2] == b"\x30\x82"
-    assert verify_sign(card, SIGN_PASSWORD) == p.SW_OK
+    assert verify_sign(card, SIGN_PASSWORD) == StatusWord.OK
     ok(card, p.select_ef(p.EF_SIGN_CERT))
     assert ok(card, p.read_binary(0, 4))[:2] == b"\x30\x82"
 
@@ -91,8 +92,8 @@ def test_signature_password_counts_down_five_tries_then_blocks(card: VirtualCard
     select(card, p.EF_SIGN_PIN)
     assert card.process(p.verify_status()) == b"\x63\xc5"
     for left in (4, 3, 2, 1, 0):
-        assert verify_sign(card, "WRONG1") == p.pin_tries_sw(left)
-    assert verify_sign(card, SIGN_PASSWORD) == p.SW_PIN_BLOCKED
+        assert verify_sign(card, "WRONG1") == pin_tries_sw(left)
+    assert verify_sign(card, SIGN_PASSWORD) == StatusWord.PIN_BLOCKED
     assert card.process(p.verify_status()) == b"\x63\xc0"  # the status query of a blocked password
     state = load_state(card_file)
     assert state.signature is not None and state.signature.tries_left == 0
@@ -105,7 +106,7 @@ def test_right_signature_password_resets_its_counter(card: VirtualCard, card_fil
     ok(card, p.select_aid())
     assert verify_sign(card, "ABCDEF") == 0x63C4
     assert verify_sign(card, SIGN_PASSWORD.lower()) == 0x63C3  # upper-case only: lower case is wrong
-    assert verify_sign(card, SIGN_PASSWORD) == p.SW_OK
+    assert verify_sign(card, SIGN_PASSWORD) == StatusWord.OK
     state = load_state(card_file)
     assert state.signature is not None and state.signature.tries_left == p.SIGN_PASSWORD_MAX_TRIES
 
@@ -113,7 +114,7 @@ def test_right_signature_password_resets_its_counter(card: VirtualCard, card_fil
 @pytest.mark.parametrize("length", [1, 5, 17])
 def test_signature_password_of_a_wrong_length_uses_no_try(card: VirtualCard, length: int) -> None:
     ok(card, p.select_aid())
-    assert verify_sign(card, "A" * length) == p.SW_WRONG_LENGTH
+    assert verify_sign(card, "A" * length) == StatusWord.WRONG_LENGTH
     assert card.process(p.verify_status()) == b"\x63\xc5"
 
 
@@ -125,8 +126,8 @@ def test_each_key_signs_only_after_its_own_secret(card: VirtualCard, card_file: 
     select(card, p.EF_AUTH_PIN)
     ok(card, p.verify_pin(PIN))
     ok(card, p.select_ef(p.EF_SIGN_KEY))
-    assert sw(card.process(sign)) == p.SW_SECURITY_NOT_SATISFIED
-    assert verify_sign(card, SIGN_PASSWORD) == p.SW_OK
+    assert sw(card.process(sign)) == StatusWord.SECURITY_NOT_SATISFIED
+    assert verify_sign(card, SIGN_PASSWORD) == StatusWord.OK
     ok(card, p.select_ef(p.EF_SIGN_KEY))
     by_sign_key = ok(card, sign)
     ok(card, p.select_ef(p.EF_AUTH_KEY))
@@ -137,20 +138,23 @@ def test_each_key_signs_only_after_its_own_secret(card: VirtualCard, card_file: 
     assert by_sign_key != by_auth_key
     card.reset()
     select(card, p.EF_SIGN_KEY)
-    assert sw(card.process(sign)) == p.SW_SECURITY_NOT_SATISFIED
+    assert sw(card.process(sign)) == StatusWord.SECURITY_NOT_SATISFIED
 
 
 @pytest.mark.parametrize(
     ("apdu", "expected"),
     [
-        ("00C0000010", p.SW_INS_NOT_SUPPORTED),  # GET RESPONSE: the card never leaves data waiting
-        ("002400800831323334353637AB", p.SW_INS_NOT_SUPPORTED),  # CHANGE REFERENCE DATA
-        ("002C000000", p.SW_INS_NOT_SUPPORTED),  # RESET RETRY COUNTER
-        ("002241B6", p.SW_INS_NOT_SUPPORTED),  # MANAGE SECURITY ENVIRONMENT
-        ("002A9E9A00", p.SW_CLA_NOT_SUPPORTED),  # ISO PERFORM SECURITY OPERATION: JPKI signs with CLA 80
-        ("00A4000C023F00", p.SW_WRONG_P1P2),  # SELECT MF by file id: the driver keeps a virtual MF
-        ("00A4020002000A", p.SW_WRONG_P1P2),  # SELECT asking for the FCI
-        ("00A4020C02000A00", p.SW_WRONG_LENGTH),  # SELECT with Le
+        ("00C0000010", StatusWord.INS_NOT_SUPPORTED),  # GET RESPONSE: the card never leaves data waiting
+        ("002400800831323334353637AB", StatusWord.INS_NOT_SUPPORTED),  # CHANGE REFERENCE DATA
+        ("002C000000", StatusWord.INS_NOT_SUPPORTED),  # RESET RETRY COUNTER
+        ("002241B6", StatusWord.INS_NOT_SUPPORTED),  # MANAGE SECURITY ENVIRONMENT
+        (
+            "002A9E9A00",
+            StatusWord.CLA_NOT_SUPPORTED,
+        ),  # ISO PERFORM SECURITY OPERATION: JPKI signs with CLA 80
+        ("00A4000C023F00", StatusWord.WRONG_P1P2),  # SELECT MF by file id: the driver keeps a virtual MF
+        ("00A4020002000A", StatusWord.WRONG_P1P2),  # SELECT asking for the FCI
+        ("00A4020C02000A00", StatusWord.WRONG_LENGTH),  # SELECT with Le
     ],
 )
 def test_unsupported_commands_get_iso_answers(card: VirtualCard, apdu: str, expected: int) -> None:
@@ -172,7 +176,7 @@ def test_auth_only_card_file_loads_and_says_to_re_personalise(
     select(card, p.EF_AUTH_PIN)
     assert sw(card.process(p.verify_pin("0000"))) == 0x63C2  # the authentication half works as before
     for fid in (p.EF_SIGN_CERT, p.EF_SIGN_CA_CERT, p.EF_SIGN_KEY, p.EF_SIGN_PIN):
-        assert sw(card.process(p.select_ef(fid))) == p.SW_FILE_NOT_FOUND
+        assert sw(card.process(p.select_ef(fid))) == StatusWord.FILE_NOT_FOUND
     saved = json.loads(card_file.read_text())
     assert saved["format"] == FORMAT_AUTH_ONLY and "signature" not in saved and saved["tries_left"] == 2
 

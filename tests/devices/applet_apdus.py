@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from kiosk import card_profile as p
-from kiosk.jpki_applet import VirtualCard
+from devices.card.apdu import StatusWord
+from devices.card.virtual.applet import VirtualCard
 
 
 def sw(resp: bytes) -> int:
@@ -14,5 +14,5 @@ def sw(resp: bytes) -> int:
 def ok(card: VirtualCard, apdu: bytes) -> bytes:
     """Send ``apdu``, insist on 90 00, return the data."""
     resp = card.process(apdu)
-    assert sw(resp) == p.SW_OK, f"{apdu.hex()} -> {resp[-2:].hex()}"
+    assert sw(resp) == StatusWord.OK, f"{apdu.hex()} -> {resp[-2:].hex()}"
     return resp[:-2]

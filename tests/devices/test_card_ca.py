@@ -11,9 +11,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-from kiosk import card_profile as p
-from kiosk.card_ca import CardCaError, SignPasswordFormatError, init_ca, issue_card
-from kiosk.card_state import CardFileError, load_state
+from devices.card import profile as p
+from devices.card.apdu import expected_length, sw_name
+from devices.card.virtual.ca import CardCaError, SignPasswordFormatError, init_ca, issue_card
+from devices.card.virtual.state import CardFileError, load_state
 
 
 def test_init_ca_is_idempotent_and_private(tmp_path: Path) -> None:
@@ -161,7 +162,7 @@ def test_damaged_card_files(card_ca: Path, tmp_path: Path) -> None:
     ],
 )
 def test_expected_length_of_an_apdu(apdu: bytes, asked: int) -> None:
-    assert p.expected_length(apdu) == asked
+    assert expected_length(apdu) == asked
 
 
 def test_profile_apdus() -> None:
@@ -181,4 +182,4 @@ def test_profile_apdus() -> None:
         p.read_binary(0x8000, 1)
     with pytest.raises(ValueError):
         p.sha256_digest_info(bytes(20))
-    assert p.sw_name(0x63C1) == "verification failed, 1 tries left"
+    assert sw_name(0x63C1) == "verification failed, 1 tries left"

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from kiosk.card_ca import load_ca
-from kiosk.card_cli import main
-from kiosk.card_state import load_state
+from devices.card.cli import main
+from devices.card.virtual.ca import load_ca
+from devices.card.virtual.state import load_state
 from konbini_demo.processes import free_port
 from registry_sim.__main__ import main as registry_main
 from registry_sim.generator import DEMO_ATENA_NO
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.Popen(
-        [sys.executable, "-m", "kiosk.card_cli", *args],
+        [sys.executable, "-m", "devices.card.cli", *args],
         cwd=ROOT,
         env=full_env,
         stdout=subprocess.PIPE,

@@ -14,26 +14,26 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-from kiosk import card_profile as p
-from kiosk import card_reader
-from kiosk.card_ca import load_ca
-from kiosk.card_reader import (
+from devices.card import pcsc
+from devices.card import profile as p
+from devices.card.errors import (
     CardBusy,
     CardIoError,
     CardProtocolError,
     CardRemoved,
-    JpkiCard,
     NoCard,
     NoReader,
     NotAJpkiCard,
     PinBlocked,
     PinFormatError,
     WrongPin,
-    card_id_from_certificate,
 )
-from kiosk.card_state import load_state
-from kiosk.virtual_card import CardHandle, VirtualCard, run_card
-from tests.kiosk.conftest import IDENTITY, IDENTITY_PIN
+from devices.card.jpki import JpkiCard, card_id_from_certificate
+from devices.card.virtual.applet import VirtualCard
+from devices.card.virtual.ca import load_ca
+from devices.card.virtual.state import load_state
+from devices.card.virtual.vpcd import CardHandle, run_card
+from tests.devices.conftest import IDENTITY, IDENTITY_PIN
 from tests.pool import lease_reader
 from wire import card_identity
 from wire.kiosk_api import auth_digest
@@ -80,11 +80,11 @@ def test_connect_picks_the_reader_with_a_card(
     pcscd: str, insert_card: Insert, card_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with lease_reader() as empty:  # held empty: nobody else's card goes in while the test looks
-        listed = card_reader.list_readers()
+        listed = pcsc.list_readers()
         assert empty.name in listed and pcscd in listed
         # Of the readers pcscd lists, this test sees only its own two (other runs' cards sit in the rest);
         # the empty one listed first, so that picking the first reader would pick the wrong one.
-        monkeypatch.setattr(card_reader, "_list_readers", lambda ctx: [empty.name, pcscd])
+        monkeypatch.setattr(pcsc, "_list_readers", lambda ctx: [empty.name, pcscd])
         insert_card(card_file)
         with JpkiCard.connect() as card:
             assert card.reader == pcscd

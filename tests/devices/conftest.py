@@ -23,9 +23,10 @@ if str(ROOT) not in sys.path:  # the package may not be installed in the venv
 
 from smartcard import scard  # noqa: E402
 
-from kiosk.card_ca import init_ca, issue_card  # noqa: E402
-from kiosk.pcscd import PcscdSetupError  # noqa: E402
-from kiosk.virtual_card import CardHandle, VirtualCard, start_card_thread  # noqa: E402
+from devices.card.pcscd import PcscdSetupError  # noqa: E402
+from devices.card.virtual.applet import VirtualCard  # noqa: E402
+from devices.card.virtual.ca import init_ca, issue_card  # noqa: E402
+from devices.card.virtual.vpcd import CardHandle, start_card_thread  # noqa: E402
 from tests.pool import PoolError, Reader, lease_reader  # noqa: E402
 from wire.card_identity import CardIdentity  # noqa: E402
 

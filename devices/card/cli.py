@@ -19,7 +19,11 @@ from types import FrameType
 
 from cryptography import x509
 
-from kiosk.card_ca import (
+from devices.card.errors import CardError
+from devices.card.jpki import JpkiCard, card_id_from_certificate
+from devices.card.pcscd import PcscdSetupError
+from devices.card.virtual.applet import VirtualCard
+from devices.card.virtual.ca import (
     CRL_NAME,
     CardCaError,
     SignPasswordFormatError,
@@ -29,11 +33,8 @@ from kiosk.card_ca import (
     validate_sign_password,
     write_crl,
 )
-from kiosk.card_errors import CardError
-from kiosk.card_reader import JpkiCard, card_id_from_certificate
-from kiosk.card_state import CardFileError, load_state
-from kiosk.pcscd import PcscdSetupError
-from kiosk.virtual_card import VirtualCard, run_card
+from devices.card.virtual.state import CardFileError, load_state
+from devices.card.virtual.vpcd import run_card
 from wire.card_identity import SEX_CODES, CardIdentity
 from wire.cli import CommandParser
 from wire.files import private_files

@@ -11,12 +11,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-from kiosk import card_profile as p
-from kiosk.card_ca import load_ca
-from kiosk.card_state import load_state
-from kiosk.virtual_card import VirtualCard, parse_apdu
-from tests.kiosk.applet_apdus import ok, sw
-from tests.kiosk.conftest import IDENTITY, IDENTITY_PIN
+from devices.card import profile as p
+from devices.card.apdu import StatusWord, pin_tries_sw
+from devices.card.virtual.applet import VirtualCard, parse_apdu
+from devices.card.virtual.ca import load_ca
+from devices.card.virtual.state import load_state
+from tests.devices.applet_apdus import ok, sw
+from tests.devices.conftest import IDENTITY, IDENTITY_PIN
 from wire import card_identity
 
 PIN = "1234"
@@ -35,9 +36,9 @@ def read_all(card: VirtualCard, fid: int) -> bytes:
     while True:
         resp = card.process(p.read_binary(len(data), 256))
         data += resp[:-2]
-        if sw(resp) == p.SW_END_OF_FILE:
+        if sw(resp) == StatusWord.END_OF_FILE:
             return data
-        assert sw(resp) == p.SW_OK
+        assert sw(resp) == StatusWord.OK
 
 
 def verify(card: VirtualCard, pin: str) -> int:
@@ -59,7 +60,7 @@ def test_parse_apdu_cases() -> None:
 
 
 def p_apdu(cla: int, ins: int, p1: int, p2: int, data: bytes, le: int | None) -> object:
-    from kiosk.jpki_applet import Apdu
+    from devices.card.virtual.applet import Apdu
 
     return Apdu(cla, ins, p1, p2, data, le)
 
@@ -67,16 +68,16 @@ def p_apdu(cla: int, ins: int, p1: int, p2: int, data: bytes, le: int | None) ->
 @pytest.mark.parametrize(
     ("apdu", "expected"),
     [
-        ("00B000", p.SW_WRONG_LENGTH),  # shorter than a header
-        ("00B00000000100", p.SW_WRONG_LENGTH),  # extended length
-        ("00A4040C0AD392", p.SW_WRONG_LENGTH),  # Lc larger than the data
-        ("00CA000000", p.SW_INS_NOT_SUPPORTED),  # GET DATA: not in the profile
-        ("0084000008", p.SW_INS_NOT_SUPPORTED),  # GET CHALLENGE
-        ("002A00800100" + "00", p.SW_CLA_NOT_SUPPORTED),  # sign needs CLA 80
-        ("80A4040C0AD392F000260100000001", p.SW_CLA_NOT_SUPPORTED),  # select needs CLA 00
-        ("10A4040C0AD392F000260100000001", p.SW_CLA_NOT_SUPPORTED),  # command chaining
-        ("0CB0000004", p.SW_CLA_NOT_SUPPORTED),  # secure messaging
-        ("A0B0000004", p.SW_CLA_NOT_SUPPORTED),
+        ("00B000", StatusWord.WRONG_LENGTH),  # shorter than a header
+        ("00B00000000100", StatusWord.WRONG_LENGTH),  # extended length
+        ("00A4040C0AD392", StatusWord.WRONG_LENGTH),  # Lc larger than the data
+        ("00CA000000", StatusWord.INS_NOT_SUPPORTED),  # GET DATA: not in the profile
+        ("0084000008", StatusWord.INS_NOT_SUPPORTED),  # GET CHALLENGE
+        ("002A00800100" + "00", StatusWord.CLA_NOT_SUPPORTED),  # sign needs CLA 80
+        ("80A4040C0AD392F000260100000001", StatusWord.CLA_NOT_SUPPORTED),  # select needs CLA 00
+        ("10A4040C0AD392F000260100000001", StatusWord.CLA_NOT_SUPPORTED),  # command chaining
+        ("0CB0000004", StatusWord.CLA_NOT_SUPPORTED),  # secure messaging
+        ("A0B0000004", StatusWord.CLA_NOT_SUPPORTED),
     ],
 )
 def test_malformed_or_unsupported(card: VirtualCard, apdu: str, expected: int) -> None:
@@ -103,16 +104,20 @@ def test_select_application_and_files_of_both_halves(card: VirtualCard) -> None:
 
 
 def test_select_errors(card: VirtualCard) -> None:
-    assert sw(card.process(p.select_aid(bytes.fromhex("A000000063504B43532D3135")))) == p.SW_FILE_NOT_FOUND
-    assert sw(card.process(p.select_ef(p.EF_AUTH_CERT))) == p.SW_FILE_NOT_FOUND  # application not selected
+    assert (
+        sw(card.process(p.select_aid(bytes.fromhex("A000000063504B43532D3135")))) == StatusWord.FILE_NOT_FOUND
+    )
+    assert (
+        sw(card.process(p.select_ef(p.EF_AUTH_CERT))) == StatusWord.FILE_NOT_FOUND
+    )  # application not selected
     ok(card, p.select_aid())
-    assert sw(card.process(p.select_ef(0x0003))) == p.SW_FILE_NOT_FOUND  # no such EF in the application
-    assert sw(card.process(p.select_ef(0x3F00))) == p.SW_FILE_NOT_FOUND
-    assert sw(card.process(bytes.fromhex("00A4020C03000A00"))) == p.SW_WRONG_LENGTH
-    assert sw(card.process(bytes.fromhex("00A4020C00"))) == p.SW_WRONG_LENGTH  # no file id
-    assert sw(card.process(bytes.fromhex("00A40400") + bytes([10]) + p.AID_JPKI)) == p.SW_WRONG_P1P2
-    assert sw(card.process(bytes.fromhex("00A4010C02000A"))) == p.SW_WRONG_P1P2
-    assert sw(card.process(bytes.fromhex("00A4080C02000A"))) == p.SW_WRONG_P1P2
+    assert sw(card.process(p.select_ef(0x0003))) == StatusWord.FILE_NOT_FOUND  # no such EF in the application
+    assert sw(card.process(p.select_ef(0x3F00))) == StatusWord.FILE_NOT_FOUND
+    assert sw(card.process(bytes.fromhex("00A4020C03000A00"))) == StatusWord.WRONG_LENGTH
+    assert sw(card.process(bytes.fromhex("00A4020C00"))) == StatusWord.WRONG_LENGTH  # no file id
+    assert sw(card.process(bytes.fromhex("00A40400") + bytes([10]) + p.AID_JPKI)) == StatusWord.WRONG_P1P2
+    assert sw(card.process(bytes.fromhex("00A4010C02000A"))) == StatusWord.WRONG_P1P2
+    assert sw(card.process(bytes.fromhex("00A4080C02000A"))) == StatusWord.WRONG_P1P2
 
 
 # -- READ BINARY ---------------------------------------------------------------------------------------
@@ -132,22 +137,22 @@ def test_read_binary_at_and_beyond_end(card: VirtualCard, card_file: Path) -> No
     cert = load_state(card_file).certificate_der
     selected(card, p.EF_AUTH_CERT)
     resp = card.process(p.read_binary(len(cert) - 3, 16))
-    assert resp == cert[-3:] + p.SW_END_OF_FILE.to_bytes(2, "big")
+    assert resp == cert[-3:] + StatusWord.END_OF_FILE.to_bytes(2, "big")
     assert card.process(p.read_binary(len(cert) - 3, 3)) == cert[-3:] + b"\x90\x00"
-    assert sw(card.process(p.read_binary(len(cert), 1))) == p.SW_WRONG_OFFSET
-    assert sw(card.process(p.read_binary(0x7FFF, 1))) == p.SW_WRONG_OFFSET
+    assert sw(card.process(p.read_binary(len(cert), 1))) == StatusWord.WRONG_OFFSET
+    assert sw(card.process(p.read_binary(0x7FFF, 1))) == StatusWord.WRONG_OFFSET
 
 
 def test_read_binary_errors(card: VirtualCard) -> None:
     ok(card, p.select_aid())
-    assert sw(card.process(p.read_binary(0, 4))) == p.SW_NO_CURRENT_EF
+    assert sw(card.process(p.read_binary(0, 4))) == StatusWord.NO_CURRENT_EF
     ok(card, p.select_ef(p.EF_AUTH_CERT))
-    assert sw(card.process(bytes.fromhex("00B00000"))) == p.SW_WRONG_LENGTH  # no Le
-    assert sw(card.process(bytes.fromhex("00B000000100"))) == p.SW_WRONG_LENGTH  # data instead of Le
-    assert sw(card.process(bytes.fromhex("00B0810004"))) == p.SW_WRONG_P1P2  # short EF id addressing
+    assert sw(card.process(bytes.fromhex("00B00000"))) == StatusWord.WRONG_LENGTH  # no Le
+    assert sw(card.process(bytes.fromhex("00B000000100"))) == StatusWord.WRONG_LENGTH  # data instead of Le
+    assert sw(card.process(bytes.fromhex("00B0810004"))) == StatusWord.WRONG_P1P2  # short EF id addressing
     for secret_ef in (p.EF_AUTH_KEY, p.EF_AUTH_PIN, p.EF_SIGN_KEY, p.EF_SIGN_PIN):
         ok(card, p.select_ef(secret_ef))
-        assert card.process(p.read_binary(0, 4)) == p.SW_INCOMPATIBLE_FILE.to_bytes(2, "big")
+        assert card.process(p.read_binary(0, 4)) == StatusWord.INCOMPATIBLE_FILE.to_bytes(2, "big")
 
 
 # -- VERIFY --------------------------------------------------------------------------------------------
@@ -160,7 +165,7 @@ def test_verify_status_without_data(card: VirtualCard) -> None:
 
 
 def test_verify_right_pin(card: VirtualCard) -> None:
-    assert verify(card, PIN) == p.SW_OK
+    assert verify(card, PIN) == StatusWord.OK
     assert card.process(p.verify_status()) == b"\x63\xc3"
 
 
@@ -168,19 +173,19 @@ def test_wrong_pins_count_down_then_block_even_the_right_pin(card: VirtualCard, 
     assert verify(card, "0000") == 0x63C2
     assert verify(card, "9999") == 0x63C1
     assert verify(card, "1235") == 0x63C0
-    assert verify(card, PIN) == p.SW_PIN_BLOCKED
+    assert verify(card, PIN) == StatusWord.PIN_BLOCKED
     assert card.process(p.verify_status()) == b"\x63\xc0"
     assert load_state(card_file).tries_left == 0
     ok(card, p.select_ef(p.EF_AUTH_KEY))
     digest_info = p.sha256_digest_info(bytes(32))
-    assert sw(card.process(p.compute_signature(digest_info))) == p.SW_SECURITY_NOT_SATISFIED
+    assert sw(card.process(p.compute_signature(digest_info))) == StatusWord.SECURITY_NOT_SATISFIED
 
 
 def test_right_pin_resets_the_counter(card: VirtualCard, card_file: Path) -> None:
     assert verify(card, "0000") == 0x63C2
     assert verify(card, "1111") == 0x63C1
     assert load_state(card_file).tries_left == 1
-    assert verify(card, PIN) == p.SW_OK
+    assert verify(card, PIN) == StatusWord.OK
     assert load_state(card_file).tries_left == 3
 
 
@@ -193,16 +198,18 @@ def test_retry_counter_persists_across_card_restarts(card_file: Path) -> None:
 
 def test_verify_errors_use_no_attempt(card: VirtualCard) -> None:
     ok(card, p.select_aid())
-    assert sw(card.process(p.verify_pin(PIN))) == p.SW_NO_CURRENT_EF  # PIN EF not selected
+    assert sw(card.process(p.verify_pin(PIN))) == StatusWord.NO_CURRENT_EF  # PIN EF not selected
     ok(card, p.select_ef(p.EF_AUTH_CERT))
-    assert sw(card.process(p.verify_pin(PIN))) == p.SW_NO_CURRENT_EF
+    assert sw(card.process(p.verify_pin(PIN))) == StatusWord.NO_CURRENT_EF
     ok(card, p.select_ef(p.EF_AUTH_PIN))
-    assert sw(card.process(bytes.fromhex("0020008003313233"))) == p.SW_WRONG_LENGTH
-    assert sw(card.process(bytes.fromhex("002000800531323334 35".replace(" ", "")))) == p.SW_WRONG_LENGTH
-    assert sw(card.process(bytes.fromhex("002000810431323334"))) == p.SW_WRONG_P1P2
-    assert sw(card.process(bytes.fromhex("002001800431323334"))) == p.SW_WRONG_P1P2
-    assert sw(card.process(bytes.fromhex("00200080043132333400"))) == p.SW_WRONG_LENGTH  # Le on VERIFY
-    assert sw(card.process(bytes.fromhex("0020008000"))) == p.SW_WRONG_LENGTH  # case 2
+    assert sw(card.process(bytes.fromhex("0020008003313233"))) == StatusWord.WRONG_LENGTH
+    assert (
+        sw(card.process(bytes.fromhex("002000800531323334 35".replace(" ", "")))) == StatusWord.WRONG_LENGTH
+    )
+    assert sw(card.process(bytes.fromhex("002000810431323334"))) == StatusWord.WRONG_P1P2
+    assert sw(card.process(bytes.fromhex("002001800431323334"))) == StatusWord.WRONG_P1P2
+    assert sw(card.process(bytes.fromhex("00200080043132333400"))) == StatusWord.WRONG_LENGTH  # Le on VERIFY
+    assert sw(card.process(bytes.fromhex("0020008000"))) == StatusWord.WRONG_LENGTH  # case 2
     assert card.process(p.verify_status()) == b"\x63\xc3"
 
 
@@ -222,7 +229,7 @@ def _public_key(card_file: Path) -> rsa.RSAPublicKey:
 
 def test_sign_after_pin_verifies_with_certificate_key(card: VirtualCard, card_file: Path) -> None:
     digest = hashlib.sha256(b"konbini-kiosk-auth/1|kiosk|session|nonce").digest()
-    assert verify(card, PIN) == p.SW_OK
+    assert verify(card, PIN) == StatusWord.OK
     ok(card, p.select_ef(p.EF_AUTH_KEY))
     signature = ok(card, p.compute_signature(p.sha256_digest_info(digest)))
     assert len(signature) == 256
@@ -234,7 +241,7 @@ def test_sign_after_pin_verifies_with_certificate_key(card: VirtualCard, card_fi
 def test_sign_accepts_sha384_digest_info(card: VirtualCard, card_file: Path) -> None:
     digest = hashlib.sha384(b"x").digest()
     prefix = bytes.fromhex("3041300d060960864801650304020205000430")
-    assert verify(card, PIN) == p.SW_OK
+    assert verify(card, PIN) == StatusWord.OK
     ok(card, p.select_ef(p.EF_AUTH_KEY))
     signature = ok(card, p.compute_signature(prefix + digest))
     _public_key(card_file).verify(signature, digest, padding.PKCS1v15(), Prehashed(hashes.SHA384()))
@@ -243,26 +250,30 @@ def test_sign_accepts_sha384_digest_info(card: VirtualCard, card_file: Path) -> 
 def test_sign_before_pin_is_refused(card: VirtualCard) -> None:
     selected(card, p.EF_AUTH_KEY)
     resp = card.process(p.compute_signature(p.sha256_digest_info(bytes(32))))
-    assert resp == p.SW_SECURITY_NOT_SATISFIED.to_bytes(2, "big")
+    assert resp == StatusWord.SECURITY_NOT_SATISFIED.to_bytes(2, "big")
 
 
 def test_sign_errors(card: VirtualCard) -> None:
     digest_info = p.sha256_digest_info(bytes(32))
-    assert verify(card, PIN) == p.SW_OK
-    assert sw(card.process(p.compute_signature(digest_info))) == p.SW_NO_CURRENT_EF  # PIN EF selected
+    assert verify(card, PIN) == StatusWord.OK
+    assert sw(card.process(p.compute_signature(digest_info))) == StatusWord.NO_CURRENT_EF  # PIN EF selected
     ok(card, p.select_ef(p.EF_AUTH_KEY))
     no_le = p.compute_signature(digest_info)[:-1]
-    assert sw(card.process(no_le)) == p.SW_WRONG_LENGTH
-    assert sw(card.process(p.compute_signature(digest_info)[:-1] + b"\x80")) == p.SW_WRONG_LENGTH  # Le 128
+    assert sw(card.process(no_le)) == StatusWord.WRONG_LENGTH
+    assert (
+        sw(card.process(p.compute_signature(digest_info)[:-1] + b"\x80")) == StatusWord.WRONG_LENGTH
+    )  # Le 128
     assert sw(card.process(bytes.fromhex("802A9E9A") + p.compute_signature(digest_info)[4:])) == 0x6A86
-    assert sw(card.process(bytes.fromhex("802A0080020102" + "00"))) == p.SW_WRONG_DATA  # not a DigestInfo
-    assert sw(card.process(p.compute_signature(digest_info + b"\x00"))) == p.SW_WRONG_DATA
-    assert sw(card.process(bytes.fromhex("802A00800000"))) == p.SW_WRONG_LENGTH  # extended / empty
+    assert (
+        sw(card.process(bytes.fromhex("802A0080020102" + "00"))) == StatusWord.WRONG_DATA
+    )  # not a DigestInfo
+    assert sw(card.process(p.compute_signature(digest_info + b"\x00"))) == StatusWord.WRONG_DATA
+    assert sw(card.process(bytes.fromhex("802A00800000"))) == StatusWord.WRONG_LENGTH  # extended / empty
 
 
 @pytest.mark.parametrize("how", ["reset", "power_off", "reselect"])
 def test_pin_verification_is_forgotten(card: VirtualCard, how: str) -> None:
-    assert verify(card, PIN) == p.SW_OK
+    assert verify(card, PIN) == StatusWord.OK
     if how == "reselect":
         ok(card, p.select_aid())
     else:
@@ -270,15 +281,15 @@ def test_pin_verification_is_forgotten(card: VirtualCard, how: str) -> None:
         ok(card, p.select_aid())
     ok(card, p.select_ef(p.EF_AUTH_KEY))
     resp = card.process(p.compute_signature(p.sha256_digest_info(bytes(32))))
-    assert sw(resp) == p.SW_SECURITY_NOT_SATISFIED
+    assert sw(resp) == StatusWord.SECURITY_NOT_SATISFIED
 
 
 def test_failed_verify_clears_verification(card: VirtualCard) -> None:
-    assert verify(card, PIN) == p.SW_OK
+    assert verify(card, PIN) == StatusWord.OK
     assert verify(card, "0000") == 0x63C2
     ok(card, p.select_ef(p.EF_AUTH_KEY))
     resp = card.process(p.compute_signature(p.sha256_digest_info(bytes(32))))
-    assert sw(resp) == p.SW_SECURITY_NOT_SATISFIED
+    assert sw(resp) == StatusWord.SECURITY_NOT_SATISFIED
 
 
 def test_card_never_shows_pin_or_key(card: VirtualCard, card_file: Path) -> None:
@@ -311,9 +322,9 @@ def test_the_cards_identity_is_read_after_its_own_pin_and_verifies_with_the_issu
     card.process(p.select_ef(card_identity.EF_BASIC_FOUR))
     assert card.process(p.read_binary(0, 16)) == b"\x69\x82"  # not before the PIN
     sw, _, _ = identity_apdus(card, PIN)  # the JPKI PIN is not this application's
-    assert sw == p.pin_tries_sw(2)
+    assert sw == pin_tries_sw(2)
     sw, basic_four, signed = identity_apdus(card, IDENTITY_PIN)
-    assert sw == p.SW_OK
+    assert sw == StatusWord.OK
     _, ca_cert = load_ca(card_ca)
     public = ca_cert.public_key()
     assert isinstance(public, rsa.RSAPublicKey)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kiosk import pcscd as pcscd_mod
-from kiosk.pcscd import PcscdSetupError, ensure_pcscd, stop_pcscd_if_started
+from devices.card import pcscd as pcscd_mod
+from devices.card.pcscd import PcscdSetupError, ensure_pcscd, stop_pcscd_if_started
 
 
 @pytest.fixture

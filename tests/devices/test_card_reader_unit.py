@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from kiosk import card_errors
-from kiosk.card_reader import NotAJpkiCard, WrongPin, _der_total_length
+from devices.card import errors as card_errors
+from devices.card.errors import NotAJpkiCard, WrongPin
+from devices.card.jpki import _der_total_length
 
 
 @pytest.mark.parametrize(

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
-from kiosk.jpki_applet import VirtualCard, parse_apdu
+from devices.card.virtual.applet import VirtualCard
 
-__all__ = ["VPCD_PORTS", "CardHandle", "VirtualCard", "parse_apdu", "run_card", "start_card_thread"]
+__all__ = ["VPCD_PORTS", "CardHandle", "run_card", "start_card_thread"]
 
 log = logging.getLogger(__name__)
 
