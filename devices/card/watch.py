@@ -1,4 +1,4 @@
-"""Card inserted / removed events from one PC/SC reader, delivered to the kiosk app's event loop.
+"""Card inserted / removed events from one PC/SC reader, delivered to an event loop (the kiosk app's).
 
 A thread blocks in ``SCardGetStatusChange`` (0.5 s at a time, so it stops promptly) and calls back on the
 loop whenever the reader's card presence changes. pcscd going away or the reader vanishing counts as no
