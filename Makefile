@@ -25,7 +25,7 @@ lint:
 	.venv/bin/ruff format --check .
 
 typecheck:
-	.venv/bin/mypy wire issuance_server registration recovery kiosk registry_sim konbini_demo bench tests
+	.venv/bin/mypy wire devices issuance_server registration recovery kiosk registry_sim konbini_demo bench tests
 
 # Parallel workers, a module to a worker (its stacks and fixtures with it): tests/README.md has the figures.
 WORKERS ?= 3

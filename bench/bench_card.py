@@ -18,11 +18,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kiosk import card_profile as p
-from kiosk.card_ca import init_ca, issue_card
-from kiosk.card_reader import JpkiCard, reader_has_card
-from kiosk.pcscd import ensure_pcscd
-from kiosk.virtual_card import VPCD_PORTS, VirtualCard, start_card_thread
+from devices.card import profile as p
+from devices.card.jpki import JpkiCard
+from devices.card.pcsc import reader_has_card
+from devices.card.pcscd import ensure_pcscd
+from devices.card.virtual.applet import VirtualCard
+from devices.card.virtual.ca import init_ca, issue_card
+from devices.card.virtual.vpcd import VPCD_PORTS, start_card_thread
 from wire.kiosk_api import auth_digest
 
 PIN = "1234"

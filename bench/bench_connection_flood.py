@@ -25,7 +25,7 @@ from konbini_demo.stack import Stack
 
 def server(root: Path, **settings: str) -> Stack:
     stack = Stack(root, server_settings={"KONBINI_REGISTRY_LINK": "false", **settings})
-    run(["kiosk.card_cli", "init-ca", "--dir", str(stack.ca_dir)])
+    run(["devices.card.cli", "init-ca", "--dir", str(stack.ca_dir)])
     stack.start_server()
     time.sleep(1.0)  # settle after start
     return stack

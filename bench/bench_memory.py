@@ -137,7 +137,7 @@ def main() -> None:
     try:
         args.root.mkdir(parents=True, exist_ok=True)
         stack.start_registry()
-        run(["kiosk.card_cli", "init-ca", "--dir", str(stack.ca_dir)])
+        run(["devices.card.cli", "init-ca", "--dir", str(stack.ca_dir)])
         stack.start_server()
         pid = stack.services["server"].proc.pid
         time.sleep(1)

@@ -69,7 +69,7 @@ def main() -> None:
         print(
             f"registry ready in {time.perf_counter() - t0:.1f} s ({args.residents:,} residents)", flush=True
         )
-        run(["kiosk.card_cli", "init-ca", "--dir", str(stack.ca_dir)])
+        run(["devices.card.cli", "init-ca", "--dir", str(stack.ca_dir)])
         stack.start_server()
         walls = []
         for _ in range(args.syncs):

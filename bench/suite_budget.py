@@ -26,7 +26,7 @@ AREAS: dict[str, tuple[str, ...]] = {
         "tests/e2e/test_desk_demo_e2e.py",
         "tests/e2e/test_kiosk_ui_e2e.py",
     ),
-    "kiosk and card": ("tests/kiosk/", "tests/e2e/test_kiosk_app_e2e.py"),
+    "kiosk and card": ("tests/kiosk/", "tests/devices/", "tests/e2e/test_kiosk_app_e2e.py"),
     "recovery": (
         "tests/e2e/test_registry_link_e2e.py",
         "tests/recovery/",

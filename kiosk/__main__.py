@@ -19,9 +19,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from devices.card.errors import CardError
 from kiosk import settings as kiosk_settings
 from kiosk.app import make_engine, resolve_reader, running, serve
-from kiosk.card_errors import CardError
 from kiosk.catalogue import render, render_message
 from kiosk.engine import KioskEngine, Step
 from kiosk.payment import PaymentOutcome, SimulatedPaymentDevice

@@ -10,15 +10,16 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from kiosk.card_reader import CardError, NoReader, list_readers
-from kiosk.card_watch import CardWatcher
+from devices.card.errors import CardError, NoReader
+from devices.card.pcsc import list_readers
+from devices.card.watch import CardWatcher
+from devices.printing import CupsPrinter, FolderPrinter, Printer
 from kiosk.catalogue import languages
 from kiosk.demo_card import DemoCard
 from kiosk.engine import KioskEngine
 from kiosk.local_api import make_local_app
 from kiosk.payment import SimulatedPaymentDevice
 from kiosk.pcsc_card import PcscCard
-from kiosk.printing import CupsPrinter, FolderPrinter, Printer
 from kiosk.settings import KioskSettings
 from wire.kiosk_client import KioskClient, KioskCredentials
 from wire.serving import LOCAL_SHUTDOWN_S, ListenError, start_site, until_stopped

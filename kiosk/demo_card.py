@@ -24,7 +24,7 @@ class DemoCard:
         if self.inserted:
             return
         self._proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "kiosk.card_cli", "run", str(self.card_file), "--port", str(self.vpcd_port),
+            sys.executable, "-m", "devices.card.cli", "run", str(self.card_file), "--port", str(self.vpcd_port),
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from kiosk.card_errors import CardError, PinBlocked, WrongPin
+from devices.card.errors import CardError, PinBlocked, WrongPin
+from devices.printing import Printer
 from kiosk.payment import PaymentDevice, PaymentOutcome, PaymentResult
-from kiosk.printing import Printer
 from wire.http_json import HttpError
 from wire.kiosk_api import ASK_AT_CITY_HALL, JUMINHYO_OPTIONS, MAX_COPIES, auth_digest
 from wire.kiosk_client import KioskClient

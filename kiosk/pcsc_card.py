@@ -1,4 +1,4 @@
-"""The card in the kiosk's reader, for the engine: :class:`~kiosk.card_reader.JpkiCard` (blocking pyscard
+"""The card in the kiosk's reader, for the engine: :class:`~devices.card.jpki.JpkiCard` (blocking pyscard
 calls) run on one worker thread of its own, so the event loop never waits on the card."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from kiosk.card_reader import CardIoError, JpkiCard
+from devices.card.errors import CardIoError
+from devices.card.jpki import JpkiCard
 
 T = TypeVar("T")
 CARD_WAIT_S = 3.0

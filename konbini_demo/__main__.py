@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from kiosk.pcscd import ensure_pcscd
+from devices.card.pcscd import ensure_pcscd
 from konbini_demo.desk_demo import run_desk_demo
 from konbini_demo.kiosk_app_demo import run_kiosk_app_demo
 from konbini_demo.kiosk_ui_demo import run_kiosk_for_a_person, run_kiosk_ui_demo

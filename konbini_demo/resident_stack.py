@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from kiosk.pcscd import ensure_pcscd, stop_pcscd_if_started
+from devices.card.pcscd import ensure_pcscd, stop_pcscd_if_started
 from konbini_demo.cups import CupsServer
 from konbini_demo.processes import free_port
 from konbini_demo.stack import Stack

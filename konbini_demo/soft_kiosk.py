@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-from kiosk.card_ca import issue_card
-from kiosk.card_state import load_state
+from devices.card.virtual.ca import issue_card
+from devices.card.virtual.state import load_state
 from konbini_demo.stack import Stack
 from wire.card_identity import challenge_digest, registration_body
 from wire.http_json import HttpError

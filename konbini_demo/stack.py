@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kiosk.card_reader import reader_has_card
+from devices.card.pcsc import reader_has_card
 from konbini_demo.authenticator import Authenticator
 from konbini_demo.processes import Service, ServiceError, free_port, port_in_use, run
 from registry_sim.generator import DEMO_ATENA_NO
@@ -258,7 +258,7 @@ class Stack:
         """Everything up to a kiosk ready to serve: registry, CA, server, synced replica, staff, kiosk."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.start_registry()
-        run(["kiosk.card_cli", "init-ca", "--dir", str(self.ca_dir)])
+        run(["devices.card.cli", "init-ca", "--dir", str(self.ca_dir)])
         self.start_server()
         self.ops("sync", "--full")
         self.enrol()
@@ -326,7 +326,7 @@ class Stack:
             out = self.root / "cards" / f"{name}-{n}.json"
         run(
             [
-                "kiosk.card_cli",
+                "devices.card.cli",
                 "personalise",
                 "--pin",
                 pin,
@@ -359,7 +359,7 @@ class Stack:
         """Run the virtual card in the vpcd reader (what a resident inserting a card does)."""
         self.remove_card()
         svc = Service(
-            "card", ["kiosk.card_cli", "run", str(card_file), "--port", str(self.vpcd_port)], self.logs
+            "card", ["devices.card.cli", "run", str(card_file), "--port", str(self.vpcd_port)], self.logs
         )
         self.services["card"] = svc
         svc.wait_log("inserted")

@@ -13,9 +13,10 @@ import sys
 import urllib.parse
 from pathlib import Path
 
+from devices.card.errors import CardError
+from devices.card.jpki import JpkiCard
 from issuance_server.settings import settings_or_exit
 from issuance_server.staff.bootstrap import BootstrapError, bootstrap_staff
-from kiosk.card_reader import CardError, JpkiCard
 from wire.card_identity import challenge_digest, registration_body
 from wire.cli import CommandParser, http_url
 from wire.files import OutputError, private_files, writable_folder

@@ -78,8 +78,9 @@ def _try_lock(path: Path) -> int | None:
 def lease_reader(wait_s: float = LEASE_WAIT_S) -> Iterator[Reader]:
     """A reader of the pool that no other process holds and that has no card in it, for as long as the
     ``with`` lasts (waiting up to ``wait_s`` while every reader is taken)."""
-    from kiosk.card_reader import NoReader, reader_has_card
-    from kiosk.pcscd import ensure_pcscd
+    from devices.card.errors import NoReader
+    from devices.card.pcsc import reader_has_card
+    from devices.card.pcscd import ensure_pcscd
 
     readers = pool_readers()
     ensure_pcscd(pool=[r.name for r in readers])

@@ -7,10 +7,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from devices.card.cli import _parser as card
 from issuance_server.__main__ import build_parser as server
 from issuance_server.certificates.verify_cli import _parser as verify
 from kiosk.__main__ import build_parser as kiosk
-from kiosk.card_cli import _parser as card
 from konbini_demo.__main__ import build_parser as demo
 from recovery.cli import build_parser as ops
 from registration.cli import build_parser as clerk

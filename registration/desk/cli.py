@@ -13,7 +13,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from kiosk.printing import CupsPrinter, FolderPrinter, Printer
+from devices.printing import CupsPrinter, FolderPrinter, Printer
 from registration.desk.app import make_desk_app
 from registration.desk.customer import PinEntry, make_customer_app
 from registration.desk.server_api import ServerApi

@@ -97,10 +97,10 @@ def test_form_page() -> None:
 
 @pytest.fixture
 async def app_env(tmp_path: Path, aiohttp_client: Any) -> Any:
+    from devices.card.virtual.ca import init_ca
     from issuance_server.app import make_app
     from issuance_server.core import CORE
     from issuance_server.settings import load_settings
-    from kiosk.card_ca import init_ca
 
     init_ca(tmp_path / "ca")
     settings = load_settings(

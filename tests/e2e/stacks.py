@@ -43,7 +43,7 @@ def running_stack(
 def server_only_stack(root: Path, settings: dict[str, str] | None = None) -> Iterator[Stack]:
     """Only the server (no registry: its link off), a card CA and one enrolled kiosk; stopped on exit."""
     stack = Stack(root, server_settings={"KONBINI_REGISTRY_LINK": "false", **(settings or {})})
-    run(["kiosk.card_cli", "init-ca", "--dir", str(stack.ca_dir)])
+    run(["devices.card.cli", "init-ca", "--dir", str(stack.ca_dir)])
     try:
         stack.start_server()
         stack.ops("kiosk-add", KIOSK_ID, "--location", "test store", "--out", str(stack.kiosk_credentials))

@@ -284,7 +284,7 @@ def test_a_card_revoked_at_the_card_ca_is_refused_within_a_refresh(stack: Stack)
     lost = SoftKiosk(stack, DEMO_ATENA_NO, name="lost-card")
     lost.register()
     assert "serial" in lost.session()
-    run(["kiosk.card_cli", "revoke", str(stack.root / "cards" / f"lost-card-{DEMO_ATENA_NO}.json"),
+    run(["devices.card.cli", "revoke", str(stack.root / "cards" / f"lost-card-{DEMO_ATENA_NO}.json"),
          "--ca-dir", str(stack.ca_dir)])  # fmt: skip
     wait_for("the revocation to reach the server", lambda: lost.session().get("error") == "card_revoked", 15)
     crl = stack.registry().fetch("/crl/card-ca.crl")

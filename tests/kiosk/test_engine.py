@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from kiosk.card_errors import PinBlocked, WrongPin
+from devices.card.errors import PinBlocked, WrongPin
+from devices.printing import PrintResult
 from kiosk.engine import KioskEngine, Step, StepError
 from kiosk.payment import SimulatedPaymentDevice
-from kiosk.printing import PrintResult
 from wire.http_json import HttpError
 
 MENU = [

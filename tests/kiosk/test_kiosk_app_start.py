@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.printing import FolderPrinter
+from devices.printing import FolderPrinter
 from konbini_demo.processes import free_port
 
 

@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
+from devices.card.virtual.ca import init_ca, issue_card, load_ca
+from devices.card.virtual.state import load_state
 from issuance_server.app import make_app
 from issuance_server.core import CORE, ServerCore
 from issuance_server.http_server import RouteAccessLogger
@@ -28,8 +30,6 @@ from issuance_server.server_tls import ensure_server_tls
 from issuance_server.settings import Settings, load_settings
 from issuance_server.staff import second_factor
 from issuance_server.staff.bootstrap import bootstrap_staff
-from kiosk.card_ca import init_ca, issue_card, load_ca
-from kiosk.card_state import load_state
 from konbini_demo import authenticator
 from konbini_demo.authenticator import Authenticator
 from tests.factories import household, resident, seal, tax

@@ -12,11 +12,11 @@ import pytest
 from aiohttp import web
 from cryptography import x509
 
+from devices.card.virtual.ca import CRL_NAME, DEFAULT_CRL_URL, init_ca, issue_card, revoke, write_crl
+from devices.card.virtual.state import load_state
 from issuance_server.api_errors import ApiError
 from issuance_server.registrations.card_auth import CardTrust
 from issuance_server.registrations.card_crl import refresh_crl
-from kiosk.card_ca import CRL_NAME, DEFAULT_CRL_URL, init_ca, issue_card, revoke, write_crl
-from kiosk.card_state import load_state
 from tests.server.conftest import Env
 
 

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from devices.printing import FolderPrinter
 from issuance_server.staff import second_factor
-from kiosk.printing import FolderPrinter
 from konbini_demo.authenticator import Authenticator
 from konbini_demo.processes import free_port
-from registration.desk.app import COOKIE, SESSIONS, make_desk_app
+from registration.desk.app import make_desk_app
+from registration.desk.keys import COOKIE, SESSIONS
 from registration.desk.server_api import ServerApi
 from tests.server.conftest import STAFF_PASSWORD, Env
 from tests.server.test_issuance import authenticated_session, issue

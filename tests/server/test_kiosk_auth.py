@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from kiosk.card_ca import init_ca
+from devices.card.virtual.ca import init_ca
 from tests.server.conftest import Env, enrol_kiosk, make_card
 from wire.kiosk_api import API_PREFIX
 

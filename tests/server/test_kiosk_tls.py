@@ -15,10 +15,10 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from devices.card.virtual.ca import init_ca
 from issuance_server.app import make_app
 from issuance_server.core import CORE
 from issuance_server.settings import load_settings
-from kiosk.card_ca import init_ca
 from tests.server.conftest import Env, enrol_kiosk
 from wire.kiosk_api import API_PREFIX
 from wire.tls import client_context, ensure_ca, ensure_leaf, kiosk_key_request

@@ -1,0 +1,1 @@
+"""What the kiosk app and the desk app both drive: the card layer (:mod:`devices.card`) and printing."""

@@ -1,0 +1,147 @@
+"""Printing a certificate: through CUPS (``lp`` takes the PDF on stdin, so no copy is left on disk), watched
+until the job completes, fails or times out; or, for scripts without a printer, into a folder.
+
+``pycups`` (OpenPrinting's binding of libcups) reads the job's IPP state, which ``lpstat`` does not print:
+completed, aborted (a jam: the queue's error policy is ``abort-job``) or canceled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import cups
+
+log = logging.getLogger("konbini.devices.printing")
+
+# IPP job-state values (RFC 8011 5.3.7)
+_PENDING, _HELD, _PROCESSING, _STOPPED, _CANCELED, _ABORTED, _COMPLETED = range(3, 10)
+_JOB_ID = re.compile(r"request id is (\S+)-(\d+)")
+
+
+@dataclass(frozen=True)
+class PrintResult:
+    printed: bool
+    code: str  # printed, printer_refused, print_failed, print_timeout
+    detail: str = ""  # the printer's own words, for the log (never shown to a resident)
+    path: Path | None = None  # where a folder printer wrote the file
+
+
+class Printer(Protocol):
+    async def print_pdf(
+        self, pdf: bytes, title: str, accepted: Callable[[], None] | None = None
+    ) -> PrintResult: ...
+
+
+@dataclass
+class CupsPrinter:
+    """A CUPS queue. ``server``: CUPS_SERVER (a socket path or host[:port]); None: the system's default."""
+
+    queue: str
+    server: str | None = None
+    timeout_s: float = 120.0
+    poll_s: float = 0.1
+
+    async def print_pdf(
+        self, pdf: bytes, title: str, accepted: Callable[[], None] | None = None
+    ) -> PrintResult:
+        args = ["lp", *(["-h", self.server] if self.server else []), "-d", self.queue, "-t", title, "-"]
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *args,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env={**os.environ, "LC_ALL": "C"},
+            )
+        except OSError as exc:
+            return PrintResult(False, "printer_refused", f"cannot run lp: {exc}")
+        out, err = await proc.communicate(pdf)
+        match = _JOB_ID.search(out.decode(errors="replace"))
+        if proc.returncode != 0 or match is None:
+            return PrintResult(False, "printer_refused", err.decode(errors="replace").strip()[:300])
+        if accepted is not None:
+            accepted()
+        return await self._watch(int(match[2]))
+
+    async def _watch(self, job: int) -> PrintResult:
+        """Follow the job to its end. Any end but completed (failed, timed out, the state unreadable, the
+        kiosk giving up) cancels and purges the job, so a voided certificate never comes out later."""
+        loop = asyncio.get_running_loop()
+        deadline = time.monotonic() + self.timeout_s
+        completed = False
+        try:
+            while True:
+                try:
+                    attrs = await loop.run_in_executor(None, self._job_attributes, job)
+                except (cups.IPPError, RuntimeError) as exc:
+                    return PrintResult(False, "print_failed", f"cannot read job {job}: {exc}")
+                state = int(attrs.get("job-state", 0))
+                message = str(attrs.get("job-printer-state-message", ""))
+                if state == _COMPLETED:
+                    completed = True
+                    return PrintResult(True, "printed")
+                if state in (_ABORTED, _CANCELED, _STOPPED):
+                    return PrintResult(False, "print_failed", message or f"job state {state}")
+                if time.monotonic() > deadline:
+                    return PrintResult(
+                        False, "print_timeout", message or f"not printed in {self.timeout_s:.0f} s"
+                    )
+                await asyncio.sleep(self.poll_s)
+        finally:
+            if not completed:
+                await asyncio.shield(loop.run_in_executor(None, self._cancel, job))
+
+    def _connection(self) -> cups.Connection:
+        return cups.Connection(host=self.server) if self.server else cups.Connection()
+
+    def _job_attributes(self, job: int) -> dict[str, Any]:
+        return dict(
+            self._connection().getJobAttributes(
+                job, requested_attributes=["job-state", "job-printer-state-message"]
+            )
+        )
+
+    def _cancel(self, job: int) -> None:
+        try:
+            self._connection().cancelJob(job, purge_job=True)
+        except (cups.IPPError, RuntimeError) as exc:
+            log.warning("could not cancel print job %s: %s", job, exc)
+
+
+@dataclass
+class FolderPrinter:
+    """Writes each certificate to ``folder`` (scripts, and machines without a printer), never over a file
+    already there: a second certificate with the same serial (another data folder's) gets ``-2``, ``-3``..."""
+
+    folder: Path
+
+    async def print_pdf(
+        self, pdf: bytes, title: str, accepted: Callable[[], None] | None = None
+    ) -> PrintResult:
+        tmp = self.folder / f".certificate-{title}.{os.getpid()}.part"
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(pdf)
+            n = 1
+            while True:  # link, not rename: whole or absent, and never over another file
+                name = f"certificate-{title}.pdf" if n == 1 else f"certificate-{title}-{n}.pdf"
+                path = self.folder / name
+                try:
+                    os.link(tmp, path)
+                    break
+                except FileExistsError:
+                    n += 1
+            tmp.unlink()
+        except OSError as exc:
+            return PrintResult(False, "printer_refused", f"cannot write to {self.folder}: {exc}")
+        if accepted is not None:
+            accepted()
+        return PrintResult(True, "printed", path=path)

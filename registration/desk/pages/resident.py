@@ -1,0 +1,53 @@
+"""A resident's record: shown, its 個人番号 unmasked for a reason, its registrations' status changed."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from registration.desk.pages.card import card_refusal
+from registration.desk.pages.record import STATUS_ACTIONS, atena_no_of, record_page
+from registration.desk.staff_calls import call, error_text, page_status
+from wire.http_json import HttpError
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/residents/{atena_no}")
+async def resident(request: web.Request) -> web.Response:
+    return await record_page(request, atena_no_of(request))
+
+
+@routes.post("/residents/{atena_no}/mynumber")
+async def unmask(request: web.Request) -> web.Response:
+    """The 個人番号 shown in this answer only (the page is not cached), for the reason typed."""
+    atena_no = atena_no_of(request)
+    form = await request.post()
+    try:
+        shown = await call(
+            request,
+            "GET",
+            f"/clerk/api/residents/{atena_no}/mynumber",
+            query={"reason": str(form.get("reason", ""))},
+        )
+    except HttpError as exc:
+        return await record_page(request, atena_no, 400, error=error_text(exc))
+    return await record_page(request, atena_no, mynumber=shown["kojin_bango"])
+
+
+@routes.post("/residents/{atena_no}/status")
+async def change_status(request: web.Request) -> web.Response:
+    atena_no = atena_no_of(request)
+    form = await request.post()
+    action = str(form.get("action", ""))
+    if action not in STATUS_ACTIONS:
+        return await record_page(request, atena_no, 400, error="choose unlock, suspend, resume or revoke")
+    body = {"atena_no": atena_no, "reason": str(form.get("reason", ""))}
+    if action == "unlock":  # the resident is here with the card: it must be the card registered to them
+        refusal = await card_refusal(request, atena_no)
+        if refusal:
+            return await record_page(request, atena_no, 400, error=refusal)
+    try:
+        await call(request, "POST", f"/clerk/api/registrations/{action}", body=body)
+    except HttpError as exc:
+        return await record_page(request, atena_no, page_status(exc), error=error_text(exc))
+    return await record_page(request, atena_no, notice=f"{STATUS_ACTIONS[action]}: done")

@@ -1,0 +1,51 @@
+"""Starting pcscd: clear errors when a piece is missing; no start when it already runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from devices.card import pcscd as pcscd_mod
+from devices.card.pcscd import PcscdSetupError, ensure_pcscd, stop_pcscd_if_started
+
+
+@pytest.fixture
+def no_pcscd_running(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pcscd_mod, "pcscd_readers", lambda: None)
+
+
+def test_pcscd_not_installed(no_pcscd_running: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pcscd_mod.shutil, "which", lambda name: None)
+    monkeypatch.setattr(pcscd_mod, "PCSCD_PATHS", (Path("/nonexistent/pcscd"),))
+    with pytest.raises(PcscdSetupError, match="Debian package pcscd"):
+        ensure_pcscd(timeout_s=0.1)
+
+
+def test_vpcd_not_installed(no_pcscd_running: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(pcscd_mod.shutil, "which", lambda name: "/usr/sbin/pcscd")
+    monkeypatch.setattr(pcscd_mod, "VPCD_DRIVER", tmp_path / "libifdvpcd.so")
+    with pytest.raises(PcscdSetupError, match="vsmartcard-vpcd"):
+        ensure_pcscd(timeout_s=0.1)
+
+
+def test_not_root(no_pcscd_running: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pcscd_mod.shutil, "which", lambda name: "/usr/sbin/pcscd")
+    monkeypatch.setattr(pcscd_mod, "_vpcd_installed", lambda: True)
+    monkeypatch.setattr(pcscd_mod.os, "geteuid", lambda: 1000)
+    with pytest.raises(PcscdSetupError, match="sudo pcscd"):
+        ensure_pcscd(timeout_s=0.1)
+
+
+def test_pcscd_without_vpcd_readers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pcscd_mod, "pcscd_readers", lambda: ["Some USB Reader 00 00"])
+    with pytest.raises(PcscdSetupError, match="vsmartcard-vpcd and restart pcscd"):
+        ensure_pcscd(timeout_s=0.2)
+
+
+@pytest.mark.e2e
+def test_already_running_is_not_started_again(pcscd: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert ensure_pcscd() is False
+    assert pcscd in (pcscd_mod.pcscd_readers() or [])
+    monkeypatch.setattr(pcscd_mod, "_started_pid", None)  # as if this process had not started it
+    assert stop_pcscd_if_started() is False  # never stops a pcscd it did not start
