@@ -18,11 +18,27 @@ from tests.registry_sim.follower import apply, load_snapshot, read_body, read_fe
 AiohttpClient = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
 
 
+async def seq_beyond(client: TestClient[Any, Any], seq: int) -> int:
+    """Wait (polling /health, at most 60 s) until the generator has written past ``seq``: no fixed sleep,
+    so a slow or busy machine only takes longer."""
+    for _ in range(6000):
+        now = int((await (await client.get("/health")).json())["seq"])
+        if now > seq:
+            return now
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the generator wrote nothing past seq {seq} in 60 s")
+
+
 async def slow_snapshot(client: TestClient[Any, Any]) -> tuple[dict[str, Any], dict[tuple[str, str], Any]]:
-    """A snapshot read in small pieces with pauses, so that the generator writes while it streams."""
+    """A snapshot read in small pieces, held after its first piece until the generator has written past
+    the snapshot's seq: changes are written while it streams."""
     resp = await client.get("/snapshot")
     data = b""
     async for part in resp.content.iter_chunked(16 * 1024):
+        if not data:
+            data = part
+            await seq_beyond(client, orjson.loads(data.split(b"\n", 1)[0])["seq"])
+            continue
         data += part
         await asyncio.sleep(0.005)
     lines = [orjson.loads(line) for line in data.splitlines()]
@@ -35,13 +51,13 @@ async def test_snapshot_then_feed_misses_nothing_and_repeats_nothing(
 ) -> None:
     client = await aiohttp_client(make_app(fresh_db))
     await client.post("/control/generate", json={"rate": 3000, "seed": 9})
-    await asyncio.sleep(0.2)
+    await seq_beyond(client, 0)
     header, replica = await slow_snapshot(client)
     during = (await (await client.get("/health")).json())["seq"]
     assert during > header["seq"] > 0  # changes were written while the snapshot streamed
     changes, _ = await read_feed(client, header["seq"], epoch=header["epoch"], limit=100)
     apply(replica, changes)
-    await asyncio.sleep(0.2)
+    await seq_beyond(client, changes[-1]["seq"])
     await client.post("/control/generate", json={"rate": 0})
     more, last_seq = await read_feed(client, changes[-1]["seq"], epoch=header["epoch"])
     apply(replica, more)
