@@ -22,8 +22,9 @@ from kiosk import settings as kiosk_settings
 from kiosk.app import make_engine, resolve_reader, running, serve
 from kiosk.card_errors import CardError
 from kiosk.catalogue import render, render_message
-from kiosk.engine import KioskEngine, Step
+from kiosk.engine import KioskEngine
 from kiosk.payment import PaymentOutcome, SimulatedPaymentDevice
+from kiosk.session_steps import Step
 from wire.cli import CommandParser, http_url, run_command
 from wire.kiosk_api import JUMINHYO_OPTIONS, JUMINHYO_SCOPES, CertificateKind
 

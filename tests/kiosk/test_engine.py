@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from kiosk.card_errors import PinBlocked, WrongPin
-from kiosk.engine import KioskEngine, Step, StepError
+from kiosk.engine import KioskEngine
 from kiosk.payment import SimulatedPaymentDevice
 from kiosk.printing import PrintResult
+from kiosk.session_steps import Step, StepError
 from wire.http_json import HttpError
 
 MENU = [
