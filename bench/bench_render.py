@@ -35,7 +35,9 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
-from issuance_server.certificates import engine, fonts, pades
+from issuance_server.certificates import fonts, pades
+from issuance_server.certificates.drawing import binary_streams
+from issuance_server.certificates.layout import Layout, fill, on_page
 from issuance_server.certificates.qr import QRMatrix, image_ops, mask_bits, qr_matrix
 from issuance_server.certificates.record import JST
 from issuance_server.certificates.render import CertificateRequest, build_layout, render_certificate
@@ -103,7 +105,7 @@ def interleaved_ms(fns: dict[str, Callable[[], object]], n: int) -> dict[str, fl
     return {name: statistics.median(t) * 1000 for name, t in times.items()}
 
 
-def page_texts(layout: engine.Layout) -> list[list[tuple[str, str]]]:
+def page_texts(layout: Layout) -> list[list[tuple[str, str]]]:
     """Per page, (text, font role) of every text the certificate prints there, from its own layout."""
     t = layout.template
     total = len(layout.pages)
@@ -111,11 +113,11 @@ def page_texts(layout: engine.Layout) -> list[list[tuple[str, str]]]:
     for number, block_indexes in enumerate(layout.pages, start=1):
         values = {**layout.values, "page": str(number), "pages": str(total)}
         texts = [
-            (engine.fill(str(i.params["text"]), values, "bench"), str(i.params.get("font", t.font)))
+            (fill(str(i.params["text"]), values, "bench"), str(i.params.get("font", t.font)))
             for i in layout.items()
-            if i.type == "text" and engine._on_page(i.on, number, total)
+            if i.type == "text" and on_page(i.on, number, total)
         ]
-        blocks = [table.block for table in layout.tables if engine._on_page(table.spec.on, number, total)]
+        blocks = [table.block for table in layout.tables if on_page(table.spec.on, number, total)]
         blocks += [layout.blocks[i] for i in block_indexes]
         for block in blocks:
             for row in block.rows:
@@ -140,7 +142,7 @@ def text_pages(pages: list[list[tuple[str, str]]]) -> bytes:
                 x += canvas.stringWidth(seg, name, 10.5)
             y -= 14
         canvas.showPage()
-    with engine.binary_streams():
+    with binary_streams():
         canvas.save()
     return buf.getvalue()
 

@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_render import ISSUED_AT, KEY, interleaved_ms, requests
 
-from issuance_server.certificates import engine
+from issuance_server.certificates.drawing import draw
 from issuance_server.certificates.record import public_key_pem, qr_text
 from issuance_server.certificates.render import CertificateRequest, build_layout, render_certificate
 from issuance_server.certificates.verify import extract_record_text, verify_text
@@ -60,7 +60,7 @@ def without_tint(req: CertificateRequest, record_text: str) -> bytes:
     layout = build_layout(req)
     template = layout.template
     bare = replace(template, items=tuple(i for i in template.items if i.type != "anti_copy"))
-    pdf, _ = engine.draw(replace(layout, template=bare), qr_text(record_text, req.public_base_url), ISSUED_AT)
+    pdf, _ = draw(replace(layout, template=bare), qr_text(record_text, req.public_base_url), ISSUED_AT)
     return pdf
 
 

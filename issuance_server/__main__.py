@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 from issuance_server.app import make_app
@@ -11,10 +12,8 @@ from issuance_server.connection_gate import ConnectionGate, GateLimits
 from issuance_server.http_server import RouteAccessLogger, serve
 from issuance_server.process_memory import limit_arenas
 from issuance_server.server_tls import ensure_server_tls, registry_ssl
-from issuance_server.settings import describe, settings_or_exit
-from wire.cli import CommandParser
-from wire.files import private_files
-from wire.serving import ListenError
+from issuance_server.settings import describe, load_settings
+from wire.cli import CommandParser, run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,51 +26,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     limit_arenas()  # before any thread starts
-    private_files()
-    args = build_parser().parse_args(argv)
+    return run_command(build_parser(), _run, argv, log_level=logging.INFO)
+
+
+def _run(args: argparse.Namespace) -> None:
     if args.help_settings:
-        rows = [
-            (name, f"KONBINI_{name.upper()}", f"default {default!s}", text)
-            for name, default, text in describe()
-        ]
-        widths = [min(max(len(row[i]) for row in rows), 40) for i in range(3)]
-        for row in rows:  # columns as wide as their longest entry (a long default, a fee table, overflows)
-            print(
-                "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[3]
-            )
+        _print_settings()
         return
-    settings = settings_or_exit(
-        "konbini-server", args.config, data_dir=args.data_dir, host=args.host, port=args.port
-    )
+    settings = load_settings(args.config, data_dir=args.data_dir, host=args.host, port=args.port)
     try:
         tls = None if settings.plain_http else ensure_server_tls(settings)  # first start: CAs, certificate
         if settings.registry_link:
             registry_ssl(settings)  # its files must be there before the link starts
     except (ValueError, OSError) as exc:
         raise SystemExit(f"konbini-server: {exc}") from None
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    try:
-        serve(
-            make_app(settings),
-            settings.host,
-            settings.port,
-            tls.context() if tls is not None else None,
-            settings.header_timeout_s,
-            lambda: print(f"konbini-server listening on {settings.server_url}", flush=True),
-            ConnectionGate(
-                GateLimits(
-                    settings.max_connections,
-                    None if settings.plain_http else settings.max_connections_per_source,
-                    settings.tls_handshake_timeout_s,
-                )
-            ),
-            access_log_class=RouteAccessLogger,
-        )
-    except ListenError as exc:
-        raise SystemExit(f"konbini-server: {exc}") from None
+    serve(
+        make_app(settings),
+        settings.host,
+        settings.port,
+        tls.context() if tls is not None else None,
+        settings.header_timeout_s,
+        lambda: print(f"konbini-server listening on {settings.server_url}", flush=True),
+        ConnectionGate(
+            GateLimits(
+                settings.max_connections,
+                None if settings.plain_http else settings.max_connections_per_source,
+                settings.tls_handshake_timeout_s,
+            )
+        ),
+        access_log_class=RouteAccessLogger,
+    )
+
+
+def _print_settings() -> None:
+    rows = [
+        (name, f"KONBINI_{name.upper()}", f"default {default!s}", text) for name, default, text in describe()
+    ]
+    widths = [min(max(len(row[i]) for row in rows), 40) for i in range(3)]
+    for row in rows:  # columns as wide as their longest entry (a long default, a fee table, overflows)
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[3])
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import getpass
 import logging
 import os
@@ -23,12 +22,11 @@ from devices.card.errors import CardError
 from kiosk import settings as kiosk_settings
 from kiosk.app import make_engine, resolve_reader, running, serve
 from kiosk.catalogue import render, render_message
-from kiosk.engine import KioskEngine, Step
+from kiosk.engine import KioskEngine
 from kiosk.payment import PaymentOutcome, SimulatedPaymentDevice
-from wire.cli import CommandParser, http_url
-from wire.files import private_files
+from kiosk.session_steps import Step
+from wire.cli import CommandParser, http_url, run_command
 from wire.kiosk_api import JUMINHYO_OPTIONS, JUMINHYO_SCOPES, CertificateKind
-from wire.serving import ListenError
 
 CARD_CODES = frozenset({"card_unreadable", "pin_blocked"})
 SERVER_CODES = frozenset(
@@ -40,6 +38,7 @@ SERVER_CODES = frozenset(
         "service_unavailable",
     }
 )
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 class SessionFailed(Exception):
@@ -208,18 +207,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> None:
-    private_files()
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def main(argv: list[str] | None = None) -> int:
+    return run_command(build_parser(), _run, argv, log_level=logging.INFO, log_format=LOG_FORMAT)
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "serve":
-        settings = kiosk_settings.load(args)
-        try:
-            with contextlib.suppress(KeyboardInterrupt):
-                asyncio.run(serve(settings))
-        except ListenError as exc:
-            raise SystemExit(f"konbini-kiosk: {exc}") from None
-        return
+        asyncio.run(serve(kiosk_settings.load(args)))
+        return 0
     logging.getLogger().setLevel(logging.WARNING)
     try:
         for cert in asyncio.run(run_session(args)):
@@ -227,8 +222,9 @@ def main(argv: list[str] | None = None) -> None:
             print(f"printed serial={cert['serial']} certificate={where}", flush=True)
     except SessionFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+        return exc.exit_code
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

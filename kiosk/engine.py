@@ -1,7 +1,5 @@
-"""The kiosk terminal's engine: one resident session at a time as a state machine.
-
-    language -> card -> pin -> menu -> options -> confirm (quote) -> payment -> issuing -> ready
-             -> printing -> take_card -> (card taken) language
+"""The kiosk terminal's engine: one resident session at a time as a state machine, its steps and their
+transitions declared in :mod:`kiosk.session_steps` (one table, checked in :meth:`KioskEngine._go`).
 
 Every action checks the step it belongs to, so a reload, a second client or a crafted request cannot
 skip one (:class:`StepError`). Long work (reading the card, authenticating, paying, issuing, printing)
@@ -18,51 +16,25 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Protocol
 
 from devices.card.errors import CardError, PinBlocked, WrongPin
 from devices.printing import Printer
+from kiosk.menu_choices import checked_choices, default_choices
 from kiosk.payment import PaymentDevice, PaymentOutcome, PaymentResult
+from kiosk.session_steps import WAITING_FOR_RESIDENT, Event, Step, StepError, next_step
+from kiosk.visit import Paid, Visit
 from wire.http_json import HttpError
-from wire.kiosk_api import ASK_AT_CITY_HALL, JUMINHYO_OPTIONS, MAX_COPIES, auth_digest
+from wire.kiosk_api import ASK_AT_CITY_HALL, MAX_COPIES, auth_digest
 from wire.kiosk_client import KioskClient
 
 log = logging.getLogger("konbini.kiosk")
 
 
-class Step(StrEnum):
-    LANGUAGE = "language"
-    CARD = "card"
-    PIN = "pin"
-    MENU = "menu"
-    OPTIONS = "options"
-    CONFIRM = "confirm"
-    PAYMENT = "payment"
-    ISSUING = "issuing"
-    READY = "ready"
-    PRINTING = "printing"
-    TAKE_CARD = "take_card"
-
-
-# Steps where the engine waits for the resident (the idle timeout runs) rather than for a device.
-WAITING_FOR_RESIDENT = frozenset(
-    {Step.CARD, Step.PIN, Step.MENU, Step.OPTIONS, Step.CONFIRM, Step.READY, Step.TAKE_CARD}
-)
 PAYMENT_ANSWER_S = 10.0  # how long a cancelled payment device may take to give its last answer
 REPORT_ATTEMPTS = 3
 # Server answers that end the session with a message for the resident.
 _ENDING_CODES = frozenset({"registration_locked", "registration_suspended", "card_not_registered"})
-
-
-class StepError(Exception):
-    """An action that does not belong to the current step, or a choice the menu did not offer."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 class CardPort(Protocol):
@@ -77,34 +49,6 @@ class CardPort(Protocol):
     async def sign(self, digest: bytes) -> bytes: ...
 
     async def close(self) -> None: ...
-
-
-@dataclass
-class Paid:
-    reference: str
-    amount_yen: int
-    kept_yen: int = 0  # fees of copies printed
-    refunded_yen: int = 0
-    refund_failed_yen: int = 0  # the device failed to give this back: the store's staff must
-
-
-@dataclass
-class Visit:
-    """Everything about the resident in front of the kiosk; dropped whole when the session ends."""
-
-    certificate: bytes = b""
-    session_id: str = ""
-    nonce: str = ""
-    nonce_deadline: float = 0.0
-    service: str = ""
-    tries_left: int | None = None
-    menu: list[dict[str, Any]] | None = None
-    kind: str | None = None
-    choices: dict[str, Any] | None = None
-    quote: dict[str, Any] | None = None
-    payments: dict[str, Paid] = field(default_factory=dict)
-    certificates: list[dict[str, Any]] = field(default_factory=list)
-    card_pulled: bool = False
 
 
 class KioskEngine:
@@ -202,7 +146,9 @@ class KioskEngine:
 
         asyncio.get_running_loop().create_task(notify())
 
-    def _go(self, step: Step, message: dict[str, Any] | None = None) -> None:
+    def _go(self, event: Event, message: dict[str, Any] | None = None) -> None:
+        """The one place the step changes: to where the transition table leads on ``event``."""
+        step = next_step(self.step, event)
         if step != self.step:
             log.info("step %s -> %s%s", self.step, step, f" ({message['code']})" if message else "")
         self.step = step
@@ -243,7 +189,7 @@ class KioskEngine:
             raise StepError("bad_choice", f"language must be one of {', '.join(self.languages)}")
         self.language = language
         if self.step is Step.LANGUAGE:
-            self._go(Step.CARD)
+            self._go(Event.LANGUAGE_CHOSEN)
             if self.card_present:
                 self._run(self._card_in())
         else:
@@ -269,8 +215,8 @@ class KioskEngine:
         if item is None or not item["available"]:
             raise StepError("bad_choice", f"{kind!r} is not offered to this resident")
         self.visit.kind = kind
-        self.visit.choices = _default_choices(item)
-        self._go(Step.OPTIONS)
+        self.visit.choices = default_choices(item)
+        self._go(Event.KIND_SELECTED)
 
     async def choose(self, choices: dict[str, Any]) -> None:
         """The options of the chosen kind and the copies; the server quotes the fee."""
@@ -278,7 +224,7 @@ class KioskEngine:
         assert self.visit.kind is not None  # noqa: S101  an invariant that narrows a type, not a check of input
         item = self._item(self.visit.kind)
         assert item is not None  # noqa: S101  an invariant that narrows a type, not a check of input
-        checked = _checked_choices(item, choices)
+        checked = checked_choices(item, choices)
         self.visit.choices = checked
         self._run(self._quote(checked))
 
@@ -286,10 +232,9 @@ class KioskEngine:
         self._expect(Step.OPTIONS, Step.CONFIRM)
         if self.step is Step.CONFIRM:
             self.visit.quote = None
-            self._go(Step.OPTIONS)
         else:
             self.visit.kind = self.visit.choices = None
-            self._go(Step.MENU)
+        self._go(Event.BACK)
 
     async def pay(self) -> None:
         self._expect(Step.CONFIRM)
@@ -341,7 +286,7 @@ class KioskEngine:
         if self.step in (Step.LANGUAGE, Step.CARD):
             if self.step is Step.CARD or self.language != self.languages[0]:
                 self.language = self.languages[0]
-                self._go(Step.LANGUAGE)
+                self._go(Event.IDLE)
             else:
                 self._idle_deadline = self._clock() + self.idle_timeout_s
             return
@@ -386,7 +331,7 @@ class KioskEngine:
             return
         if not await self._open_server_session():
             return
-        self._go(Step.PIN)
+        self._go(Event.CARD_READ)
 
     async def _open_server_session(self) -> bool:
         try:
@@ -409,7 +354,7 @@ class KioskEngine:
             await self.card.verify_pin(pin)
         except WrongPin as exc:
             v.tries_left = exc.tries_left
-            self._go(Step.PIN, _msg("pin_wrong", tries_left=exc.tries_left))
+            self._go(Event.PIN_WRONG, _msg("pin_wrong", tries_left=exc.tries_left))
             return
         except PinBlocked:
             await self._end_visit(_msg("pin_blocked"))
@@ -435,7 +380,7 @@ class KioskEngine:
                 v.tries_left = int(exc.body.get("tries_left", 0))
                 await self._end_server_session()
                 if await self._open_server_session():
-                    self._go(Step.PIN, _msg("pin_wrong", tries_left=v.tries_left))
+                    self._go(Event.PIN_WRONG, _msg("pin_wrong", tries_left=v.tries_left))
                 return
             shown = "registration_suspended" if exc.code == "card_revoked" else exc.code
             await self._end_visit(_msg(shown if shown in _ENDING_CODES else "service_unavailable"))
@@ -443,7 +388,7 @@ class KioskEngine:
         v.menu = menu["items"]
         v.service = menu["service"]
         v.tries_left = None
-        self._go(Step.MENU)
+        self._go(Event.AUTHENTICATED)
 
     async def _quote(self, choices: dict[str, Any]) -> None:
         v = self.visit
@@ -452,28 +397,28 @@ class KioskEngine:
             v.quote = await self.api.quote(v.session_id, v.kind, **choices)
         except HttpError as exc:
             if exc.code == "refused":
-                self._go(Step.OPTIONS, exc.body.get("refusal") or _msg(ASK_AT_CITY_HALL))
+                self._go(Event.CHOICE_REFUSED, exc.body.get("refusal") or _msg(ASK_AT_CITY_HALL))
                 return
             if exc.code == "bad_field":
-                self._go(Step.OPTIONS, _msg("choice_not_possible"))
+                self._go(Event.CHOICE_REFUSED, _msg("choice_not_possible"))
                 return
             await self._end_visit(_msg("service_unavailable"))
             return
-        self._go(Step.CONFIRM)
+        self._go(Event.QUOTED)
 
     async def _pay_and_issue(self) -> None:
         v = self.visit
         assert v.quote is not None  # noqa: S101  an invariant that narrows a type, not a check of input
-        self._go(Step.PAYMENT)
+        self._go(Event.PAY)
         result = await self._take_payment(int(v.quote["total_yen"]))
         if result.outcome is not PaymentOutcome.PAID or result.reference is None:
-            self._go(Step.CONFIRM, _msg(f"payment_{result.outcome.value}"))
+            self._go(Event.PAYMENT_FAILED, _msg(f"payment_{result.outcome.value}"))
             return
         paid = Paid(result.reference, result.amount_yen)
         v.payments[paid.reference] = paid
         if self._stopping:
             return  # the card was pulled as the money went in: the session's end gives it back
-        self._go(Step.ISSUING)
+        self._go(Event.PAID)
         started = time.perf_counter()
         answer = await self._issue(v.quote["quote_id"], paid)
         if answer is None:
@@ -484,7 +429,7 @@ class KioskEngine:
              "payment_reference": paid.reference}
             for c in answer["certificates"]
         ]  # fmt: skip
-        self._go(Step.READY)
+        self._go(Event.ISSUED)
 
     async def _take_payment(self, amount_yen: int) -> PaymentResult:
         """The device's answer; a resident who walks away is cancelled at the device after
@@ -525,11 +470,11 @@ class KioskEngine:
             await self._end_visit(_msg("service_unavailable"))
             return
         self.visit.kind = self.visit.choices = None
-        self._go(Step.MENU, message)
+        self._go(Event.ISSUE_REFUSED, message)
 
     async def _print_all(self) -> None:
         v = self.visit
-        self._go(Step.PRINTING)
+        self._go(Event.PRINT)
         started = time.perf_counter()
         first = True
 
@@ -648,7 +593,7 @@ class KioskEngine:
             self.last_printed = [c for c in self.visit.certificates if c["status"] == "printed"]
             # the reminder keeps the totals and the serials to take, nothing about the resident
             self.visit = Visit(payments=self.visit.payments, certificates=done)
-            self._go(Step.TAKE_CARD, message)
+            self._go(Event.ENDED_WITH_CARD, message)
         else:
             self._wipe(message)
 
@@ -657,7 +602,7 @@ class KioskEngine:
         self.visit = Visit()
         self.last_printed = []
         self.language = self.languages[0]
-        self._go(Step.LANGUAGE, message)
+        self._go(Event.WIPED, message)
 
     def _item(self, kind: str) -> dict[str, Any] | None:
         return next((i for i in self.visit.menu or [] if i["kind"] == kind), None)
@@ -665,58 +610,3 @@ class KioskEngine:
 
 def _msg(code: str, **params: Any) -> dict[str, Any]:
     return {"code": code, "params": params}
-
-
-def _default_choices(item: dict[str, Any]) -> dict[str, Any]:
-    choices: dict[str, Any] = {"copies": 1}
-    if item["kind"] == "juminhyo":
-        choices.update(scope="self", members=[], options=[])
-    elif "fiscal_years" in item:
-        years = [y["fiscal_year"] for y in item["fiscal_years"] if y["available"]]
-        choices["fiscal_year"] = years[0] if years else None
-    return choices
-
-
-def _checked_choices(item: dict[str, Any], choices: dict[str, Any]) -> dict[str, Any]:
-    """The resident's choices, only as the menu offered them (StepError otherwise)."""
-    try:
-        return _offered_choices(item, choices)
-    except TypeError:  # lists or objects where a name was expected
-        raise StepError("bad_choice", "a choice has the wrong type") from None
-
-
-def _offered_choices(item: dict[str, Any], choices: dict[str, Any]) -> dict[str, Any]:
-
-    def bad(what: str) -> StepError:
-        return StepError("bad_choice", what)
-
-    copies = choices.get("copies", 1)
-    if not isinstance(copies, int) or isinstance(copies, bool) or not 1 <= copies <= MAX_COPIES:
-        raise bad(f"copies must be 1 to {MAX_COPIES}")
-    out: dict[str, Any] = {"copies": copies}
-    if item["kind"] == "juminhyo":
-        scopes = {s["scope"] for s in item.get("scopes", []) if s["available"]}
-        scope = choices.get("scope", "self")
-        if scope not in scopes:
-            raise bad(f"scope must be one of {', '.join(sorted(scopes))}")
-        members = choices.get("members") or []
-        offered = {m["member_id"] for m in item.get("members", [])}
-        if scope == "members" and (
-            not members or not isinstance(members, list) or not set(members) <= offered
-        ):
-            raise bad("choose one or more members of the household list")
-        options = choices.get("options") or []
-        if not isinstance(options, list) or not set(options) <= set(item.get("options", [])) & set(
-            JUMINHYO_OPTIONS
-        ):
-            raise bad("an item that is not offered was chosen")
-        out.update(scope=scope, members=list(members) if scope == "members" else [], options=sorted(options))
-    elif "fiscal_years" in item:
-        years = {y["fiscal_year"] for y in item["fiscal_years"] if y["available"]}
-        year = choices.get("fiscal_year")
-        if year not in years:
-            raise bad("choose one of the fiscal years offered")
-        out["fiscal_year"] = year
-    elif set(choices) - {"copies"}:
-        raise bad("this certificate has no options")
-    return out

@@ -17,8 +17,9 @@ from aiohttp import web
 
 from kiosk.catalogue import catalogue, render_message
 from kiosk.demo_card import DemoCard
-from kiosk.engine import KioskEngine, StepError
+from kiosk.engine import KioskEngine
 from kiosk.payment import PaymentOutcome, SimulatedPaymentDevice
+from kiosk.session_steps import StepError
 
 ENGINE: web.AppKey[KioskEngine] = web.AppKey("engine", KioskEngine)
 ORIGINS: web.AppKey[frozenset[str]] = web.AppKey("origins", frozenset)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 from devices.card.pcscd import ensure_pcscd
@@ -21,7 +22,7 @@ from konbini_demo.processes import ServiceError
 from konbini_demo.recovery_demo import run_recovery_demo
 from konbini_demo.stack import VPCD_READERS, Stack
 from registry_sim.generator import DEMO_ATENA_NO
-from wire.cli import CommandParser
+from wire.cli import CommandParser, run_command
 
 DEMO_PIN = "1234"
 ONE_KIND = [("juminhyo", ())]
@@ -90,9 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    return run_command(parser, partial(run_demo, parser), argv, private=False)
+
+
+def run_demo(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.reader is None and args.vpcd_port not in VPCD_READERS:
         parser.error(f"--reader: name the reader of vpcd port {args.vpcd_port} (vpcd's own: 35963, 35964)")
     started = time.monotonic()
@@ -173,4 +177,4 @@ def kiosk_certificate(stack: Stack, out: Path, *extra: str) -> tuple[str, Path]:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

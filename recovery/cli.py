@@ -18,8 +18,8 @@ from pathlib import Path
 
 from issuance_server.secrets_store import read_ops_token, write_private
 from issuance_server.settings import settings_or_exit
-from wire.cli import CommandParser, http_url
-from wire.files import OutputError, private_files, writable_folder
+from wire.cli import CommandParser, http_url, run_command
+from wire.files import OutputError, writable_folder
 from wire.http_json import HttpError, JsonClient, server_ca_context
 from wire.progress import Progress
 from wire.serving import is_any_address
@@ -552,18 +552,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> None:
-    private_files()
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None) -> int:
+    return run_command(build_parser(), _run, argv)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
-        sys.exit(args.func(args))
+        code: int = args.func(args)
     except HttpError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
-        sys.exit(1)
+        return 1
     except (FileNotFoundError, OutputError, StaffLoginError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        sys.exit(1)
+        return 1
+    return code
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -18,8 +18,8 @@ from devices.card.jpki import JpkiCard
 from issuance_server.settings import settings_or_exit
 from issuance_server.staff.bootstrap import BootstrapError, bootstrap_staff
 from wire.card_identity import challenge_digest, registration_body
-from wire.cli import CommandParser, http_url
-from wire.files import OutputError, private_files, writable_folder
+from wire.cli import CommandParser, http_url, run_command
+from wire.files import OutputError, writable_folder
 from wire.http_json import HttpError, JsonClient, server_ca_context
 from wire.kiosk_api import JUMINHYO_OPTIONS, JUMINHYO_SCOPES, CertificateKind
 from wire.roles import ROLES
@@ -362,22 +362,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> None:
-    private_files()
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None) -> int:
+    return run_command(build_parser(), _run, argv)
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command != "bootstrap" and not args.staff_id:
         raise SystemExit("error: --staff-id (or KONBINI_STAFF_ID) is required")
     if args.command == "bootstrap" and not args.staff_id:
         raise SystemExit("error: --staff-id is required")
     try:
-        sys.exit(args.func(args))
+        code: int = args.func(args)
     except HttpError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
-        sys.exit(1)
+        return 1
     except (FileNotFoundError, OutputError, StaffLoginError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        sys.exit(1)
+        return 1
+    return code
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -29,8 +29,7 @@ from registry_sim.linkage_file import LinkageFileError, checked_records, write_l
 from registry_sim.server import serve
 from registry_sim.store import Counts, StoreReader, build_store
 from registry_sim.tls_files import ensure_registry_tls, link_context
-from wire.cli import CommandParser, http_url
-from wire.files import private_files
+from wire.cli import CommandParser, http_url, run_command
 from wire.http_json import HttpError, JsonClient
 from wire.progress import Progress
 from wire.serving import ListenError
@@ -317,8 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    private_files()
-    args = build_parser().parse_args(argv)
+    return run_command(build_parser(), _run, argv)
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "seed" and args.residents < 3:
         print("--residents must be at least 3 (the demo household)", file=sys.stderr)
         return 2

@@ -1,9 +1,66 @@
-"""What every konbini command's ``--help`` looks like: each option's help followed by its default."""
+"""What every konbini command shares: its ``--help`` (each option's help followed by its default) and what
+its ``main`` does around its work (:func:`run_command`)."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
+
+from wire.files import private_files
+from wire.settings import SettingsError
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+INTERRUPTED = 130  # the shell's status of a command stopped by Ctrl-C
+
+
+class StartError(Exception):
+    """What keeps a command from starting (a port it cannot listen on, ...): one line, exit status 1."""
+
+
+@contextlib.contextmanager
+def exit_on_bad_setting(prog: str) -> Iterator[None]:
+    """A bad setting (:class:`SettingsError`) ends the command with one line naming it and exit status 2
+    (where a command reads its settings deep in its work)."""
+    try:
+        yield
+    except SettingsError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def run_command(
+    parser: argparse.ArgumentParser,
+    work: Callable[[argparse.Namespace], int | None],
+    argv: Sequence[str] | None = None,
+    *,
+    private: bool = True,
+    log_level: int | Callable[[argparse.Namespace], int] | None = None,
+    log_format: str = LOG_FORMAT,
+) -> int:
+    """A command's ``main``: files private to its user (unless ``private`` is false), its arguments (a bad
+    one: usage and exit status 2), logging to stderr at ``log_level`` (a level, one read from the arguments,
+    or None: no set-up), then ``work``, whose result is the exit status. A bad setting ends it with one line
+    and status 2, a :class:`StartError` with one line and status 1, Ctrl-C quietly with status 130."""
+    if private:
+        private_files()
+    args = parser.parse_args(argv)
+    if log_level is not None:
+        level = log_level(args) if callable(log_level) else log_level
+        logging.basicConfig(level=level, format=log_format, stream=sys.stderr)
+    try:
+        return work(args) or 0
+    except SettingsError as exc:
+        print(f"{parser.prog}: {exc}", file=sys.stderr)
+        return 2
+    except StartError as exc:
+        print(f"{parser.prog}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return INTERRUPTED
 
 
 class DefaultsShown(argparse.HelpFormatter):

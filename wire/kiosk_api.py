@@ -72,6 +72,17 @@ class CertificateKind(StrEnum):
     TAX_PAYMENT = "tax_payment"  # 市・県民税納税証明書
 
 
+# Kagoshima City's names of the kinds, as the kiosk's Japanese catalogue (kiosk/messages/ja.po) has them.
+KIND_NAMES_JA: Final = {
+    CertificateKind.JUMINHYO: "住民票の写し",
+    CertificateKind.INKAN: "印鑑登録証明書",
+    CertificateKind.TAX_INCOME: "所得額証明書",
+    CertificateKind.TAX_STATUS: "課税額（非課税）証明書",
+    CertificateKind.TAX_INCOME_ASSESSMENT: "所得額・課税額証明書",
+    CertificateKind.TAX_PAYMENT: "市・県民税納税証明書",
+}
+
+
 TAX_KINDS: Final = frozenset(
     {
         CertificateKind.TAX_INCOME,

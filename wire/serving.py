@@ -9,8 +9,10 @@ import ssl
 
 from aiohttp import web
 
+from wire.cli import StartError
 
-class ListenError(Exception):
+
+class ListenError(StartError):
     """The address cannot be listened on (in use, not this machine's, not allowed)."""
 
 

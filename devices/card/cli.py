@@ -36,8 +36,7 @@ from devices.card.virtual.ca import (
 from devices.card.virtual.state import CardFileError, load_state
 from devices.card.virtual.vpcd import run_card
 from wire.card_identity import SEX_CODES, CardIdentity
-from wire.cli import CommandParser
-from wire.files import private_files
+from wire.cli import CommandParser, run_command
 
 PROG = "konbini-card"
 
@@ -202,13 +201,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    private_files()
-    args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format=f"{PROG}: %(levelname)s: %(message)s",
-        stream=sys.stderr,
+    return run_command(
+        _parser(),
+        _run,
+        argv,
+        log_level=lambda args: logging.DEBUG if args.verbose else logging.WARNING,
+        log_format=f"{PROG}: %(levelname)s: %(message)s",
     )
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         args.func(args)
     except _CliError as exc:

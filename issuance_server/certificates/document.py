@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from issuance_server.certificates.engine import PersonInput
+from issuance_server.certificates.layout import PersonInput
 from issuance_server.certificates.record import CertRecord
 
 
@@ -23,7 +23,7 @@ class Content:
 class RenderedCertificate:
     pdf: bytes
     record_text: str  # the QR's text
-    content_digest: str  # hex SHA-256 of the printed content (engine.content_digest)
+    content_digest: str  # hex SHA-256 of the printed content (layout.content_digest)
     pages: int
     record: CertRecord  # the first sheet's
     sheet_records: tuple[str, ...] = ()  # each sheet's record text (the 個人票 name each sheet's person)

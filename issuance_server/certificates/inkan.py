@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from issuance_server.certificates import engine
 from issuance_server.certificates.document import Content
 from issuance_server.certificates.formatting import check_person, date_text, identity_values, text
+from issuance_server.certificates.layout import PersonInput
 
 KIND: Final = "inkan"
 TEMPLATE: Final = "inkan"
@@ -51,6 +51,6 @@ def content(
     return Content(
         template=TEMPLATE,
         values=values,
-        persons=[engine.PersonInput(values=person_values, kind=str(person["kind"]))],
+        persons=[PersonInput(values=person_values, kind=str(person["kind"]))],
         options=options,
     )

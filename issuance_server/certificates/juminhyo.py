@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from issuance_server.certificates import engine
 from issuance_server.certificates.document import Content
 from issuance_server.certificates.formatting import check_person, date_text, identity_values, text
+from issuance_server.certificates.layout import PersonInput
+from issuance_server.certificates.template import load_template
 
 if TYPE_CHECKING:
     from issuance_server.certificates.document import RenderedCertificate
@@ -98,7 +99,7 @@ def content(
         "household_katagaki": text(principal, "katagaki"),
         "householder_name": text(principal, "householder_name"),
     }
-    people = [engine.PersonInput(values=person_values(p), kind=str(p["kind"])) for p in persons]
+    people = [PersonInput(values=person_values(p), kind=str(p["kind"])) for p in persons]
     return Content(
         template=TEMPLATES[layout],
         values=values,
@@ -124,7 +125,7 @@ def render_juminhyo(
     """A 住民票の写し; a thin wrapper of :func:`render.render_certificate` (``options`` None: 世帯主・続柄)."""
     from issuance_server.certificates.render import CertificateRequest, render_certificate
 
-    template = engine.load_template(TEMPLATES.get(layout, TEMPLATES["setai"]))
+    template = load_template(TEMPLATES.get(layout, TEMPLATES["setai"]))
     chosen = template.default_options if options is None else frozenset(options)
     request = CertificateRequest(
         kind=KIND,

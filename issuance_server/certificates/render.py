@@ -16,10 +16,13 @@ from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from issuance_server.certificates import engine, inkan, juminhyo, tax
+from issuance_server.certificates import inkan, juminhyo, tax
 from issuance_server.certificates.document import Content, RenderedCertificate
+from issuance_server.certificates.drawing import draw
 from issuance_server.certificates.formatting import moment_text
+from issuance_server.certificates.layout import Layout, content_digest, lay_out
 from issuance_server.certificates.record import JST, CertRecord, digest_prefix, qr_text, sign_record
+from issuance_server.certificates.template import load_template
 from issuance_server.certificates.wareki import format_wareki
 
 __all__ = ["KINDS", "CertificateRequest", "RenderedCertificate", "build_layout", "render_certificate"]
@@ -67,7 +70,7 @@ def _issued_at(req: CertificateRequest) -> datetime:
     return req.issued_at.replace(microsecond=0)
 
 
-def build_layout(req: CertificateRequest) -> engine.Layout:
+def build_layout(req: CertificateRequest) -> Layout:
     """The resolved layout of ``req`` (every printed text, the pages); ``MissingGlyphError`` if any
     character cannot be printed, ``ValueError`` on a bad request."""
     if req.kind not in _BUILDERS:
@@ -82,8 +85,8 @@ def build_layout(req: CertificateRequest) -> engine.Layout:
         "data_as_of": moment_text(req.data_as_of) if req.data_as_of is not None else "",
         **kind_content.values,
     }
-    template = engine.load_template(kind_content.template)
-    return engine.lay_out(template, values, kind_content.persons, kind_content.options)
+    template = load_template(kind_content.template)
+    return lay_out(template, values, kind_content.persons, kind_content.options)
 
 
 def render_certificate(req: CertificateRequest, key: Ed25519PrivateKey) -> RenderedCertificate:
@@ -95,7 +98,7 @@ def render_certificate(req: CertificateRequest, key: Ed25519PrivateKey) -> Rende
     """
     layout = build_layout(req)
     issued_at = _issued_at(req)
-    digest = engine.content_digest(
+    digest = content_digest(
         layout,
         kind=req.kind,
         serial=req.serial,
@@ -119,7 +122,7 @@ def render_certificate(req: CertificateRequest, key: Ed25519PrivateKey) -> Rende
     }
     texts = {pid: sign_record(record, key) for pid, record in records.items()}
     sheet_texts = [qr_text(texts[id(person)], req.public_base_url) for person in named]
-    pdf, pages = engine.draw(layout, sheet_texts, created=issued_at)
+    pdf, pages = draw(layout, sheet_texts, created=issued_at)
     first = id(named[0])
     return RenderedCertificate(
         pdf=pdf,

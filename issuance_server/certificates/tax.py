@@ -14,9 +14,10 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any, Final
 
-from issuance_server.certificates import engine
 from issuance_server.certificates.document import Content
 from issuance_server.certificates.formatting import check_person, identity_values, text, yen
+from issuance_server.certificates.layout import PersonInput
+from issuance_server.certificates.template import load_template
 from issuance_server.certificates.wareki import format_nendo, format_wareki, format_year
 from wire.linkage import TAX_FIELDS, parse_instalments
 
@@ -55,7 +56,7 @@ def status_and_basis(tax: Mapping[str, Any]) -> tuple[str, str]:
 
 def _period_slots(kind: str) -> int:
     """How many 普通徴収 期 the kind's template has rows for (``{instN_amount}``)."""
-    template = engine.load_template(kind)
+    template = load_template(kind)
     tables = (template.block, *template.tables)
     found = [
         int(n)
@@ -163,6 +164,6 @@ def content(
     return Content(
         template=kind,
         values=values,
-        persons=[engine.PersonInput(values=identity_values(person), kind=str(person["kind"]))],
+        persons=[PersonInput(values=identity_values(person), kind=str(person["kind"]))],
         options=options,  # the templates have none: any is refused when laid out
     )

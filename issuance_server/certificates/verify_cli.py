@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final, NamedTuple
 
-from wire.cli import CommandParser, http_url
+from wire.cli import CommandParser, http_url, run_command
 
 KEY_RELATIVE_PATH: Final = Path("keys") / "issuing-ed25519.pub"
 TRUST_RELATIVE_PATH: Final = Path("keys") / "city-issuing.crt"
@@ -181,7 +181,10 @@ UNCHECKED: Final = 3  # the record verified, but the server asked about it could
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    return run_command(_parser(), _run, argv, private=False)
+
+
+def _run(args: argparse.Namespace) -> int:
     from issuance_server.certificates.record import load_public_key
 
     try:

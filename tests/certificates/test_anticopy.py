@@ -13,8 +13,9 @@ import pytest
 from PIL import Image, ImageFilter, ImageStat
 from pypdf import PdfReader
 
-from issuance_server.certificates import anticopy, engine
+from issuance_server.certificates import anticopy
 from issuance_server.certificates.document import RenderedCertificate
+from issuance_server.certificates.drawing import draw
 from issuance_server.certificates.render import CertificateRequest, build_layout
 from tests.certificates.conftest import KINDS, pdftotext, request
 
@@ -167,7 +168,7 @@ def _drawn_with(req: CertificateRequest, keep: Callable[[str], bool], tables: bo
     layout = replace(layout, template=template)
     if not tables:
         layout = replace(layout, blocks=(), tables=(), pages=((),))
-    pdf, _ = engine.draw(layout, None)
+    pdf, _ = draw(layout, None)
     return pdf
 
 

@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 
-from issuance_server.certificates import engine
+from issuance_server.certificates.drawing import draw
+from issuance_server.certificates.layout import PersonInput, lay_out
+from issuance_server.certificates.template import TemplateError, load_template, parse_template
 
 MINIMAL: dict[str, Any] = {
     "kind": "test",
@@ -24,20 +26,20 @@ MINIMAL: dict[str, Any] = {
 
 
 def test_pagination_and_printed_content() -> None:
-    template = engine.parse_template("t", MINIMAL)
-    people = [engine.PersonInput(values={"name": n}, kind="japanese") for n in ("甲", "乙", "丙")]
-    layout = engine.lay_out(template, {"title": "題"}, people)
+    template = parse_template("t", MINIMAL)
+    people = [PersonInput(values={"name": n}, kind="japanese") for n in ("甲", "乙", "丙")]
+    layout = lay_out(template, {"title": "題"}, people)
     assert layout.pages == ((0, 1), (2,))  # 30 + 4 + 30 fits in 80 mm, a third does not
     assert layout.printed_persons() == [[["氏名", "甲"]], [["氏名", "乙"]], [["氏名", "丙"]]]
     assert layout.document_texts() == []  # page-numbered texts are not part of the digest
-    pdf, pages = engine.draw(layout, None)
+    pdf, pages = draw(layout, None)
     assert pages == 2 and pdf.startswith(b"%PDF-")
 
 
 def test_unknown_placeholder_is_an_error_not_printed_raw() -> None:
-    template = engine.parse_template("t", MINIMAL)
-    with pytest.raises(engine.TemplateError, match="title"):
-        engine.lay_out(template, {}, [engine.PersonInput(values={"name": "甲"}, kind="japanese")])
+    template = parse_template("t", MINIMAL)
+    with pytest.raises(TemplateError, match="title"):
+        lay_out(template, {}, [PersonInput(values={"name": "甲"}, kind="japanese")])
 
 
 @pytest.mark.parametrize(
@@ -50,12 +52,12 @@ def test_unknown_placeholder_is_an_error_not_printed_raw() -> None:
     ],
 )
 def test_bad_templates(change: dict[str, Any]) -> None:
-    with pytest.raises(engine.TemplateError):
-        engine.parse_template("t", {**MINIMAL, **change})
+    with pytest.raises(TemplateError):
+        parse_template("t", {**MINIMAL, **change})
 
 
 def test_the_shipped_template_loads() -> None:
-    template = engine.load_template("juminhyo_setai")
+    template = load_template("juminhyo_setai")
     assert template.kind == "juminhyo"
     assert template.default_options == frozenset({"householder"})
     assert "kojin_bango" in template.options
@@ -63,9 +65,9 @@ def test_the_shipped_template_loads() -> None:
 
 def test_per_page_caps_the_blocks_a_sheet() -> None:
     data = {**MINIMAL, "block": {**MINIMAL["block"], "bottom": 280, "per_page": 2, "gap": 0}}
-    template = engine.parse_template("t", data)
-    people = [engine.PersonInput(values={"name": n}, kind="japanese") for n in "甲乙丙丁戊"]
-    assert engine.lay_out(template, {"title": "題"}, people).pages == ((0, 1), (2, 3), (4,))
+    template = parse_template("t", data)
+    people = [PersonInput(values={"name": n}, kind="japanese") for n in "甲乙丙丁戊"]
+    assert lay_out(template, {"title": "題"}, people).pages == ((0, 1), (2, 3), (4,))
 
 
 def test_conditions_on_rows_cells_and_items() -> None:
@@ -91,14 +93,14 @@ def test_conditions_on_rows_cells_and_items() -> None:
             ],
         },
     }
-    template = engine.parse_template("t", data)
-    person = engine.PersonInput(values={"a": "1", "b": "", "c": "3", "d": ""}, kind="japanese")
-    plain = engine.lay_out(template, {"as_of": ""}, [person], options=set())
+    template = parse_template("t", data)
+    person = PersonInput(values={"a": "1", "b": "", "c": "3", "d": ""}, kind="japanese")
+    plain = lay_out(template, {"as_of": ""}, [person], options=set())
     assert plain.printed_persons() == [[]] and plain.document_texts() == []
-    full = engine.lay_out(
+    full = lay_out(
         template,
         {"as_of": "今"},
-        [engine.PersonInput(values={"a": "1", "b": "2", "c": "3", "d": "4"}, kind="foreign")],
+        [PersonInput(values={"a": "1", "b": "2", "c": "3", "d": "4"}, kind="foreign")],
         options={"extra"},
     )
     assert full.printed_persons() == [[["A", "1"], ["B", "2"], ["C", "3"], ["D", "4"]]]
@@ -119,15 +121,15 @@ def test_base_templates_are_merged(tmp_path, monkeypatch) -> None:  # type: igno
     )
     (tmp_path / "loop.toml").write_text('base = "loop"\n', encoding="utf-8")
     monkeypatch.setenv("KONBINI_TEMPLATES_DIR", str(tmp_path))
-    engine.load_template.cache_clear()
+    load_template.cache_clear()
     try:
-        template = engine.load_template("kind")
+        template = load_template("kind")
         assert [i.params["text"] for i in template.items] == ["base {page}/{pages}", "own"]
         assert template.metadata == {"author": "base"} and template.version == 3
-        with pytest.raises(engine.TemplateError, match="loop"):
-            engine.load_template("loop")
+        with pytest.raises(TemplateError, match="loop"):
+            load_template("loop")
     finally:
-        engine.load_template.cache_clear()
+        load_template.cache_clear()
 
 
 @pytest.mark.parametrize(
@@ -143,7 +145,7 @@ def test_base_templates_are_merged(tmp_path, monkeypatch) -> None:  # type: igno
     ],
 )
 def test_every_shipped_template_has_the_common_furniture(name: str) -> None:
-    template = engine.load_template(name)
+    template = load_template(name)
     types = [item.type for item in template.items]
     assert types[0] == "anti_copy"  # drawn first, underneath
     assert types.count("microtext") >= 1 and types.count("qr") == 1

@@ -12,8 +12,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from issuance_server.certificates.document import RenderedCertificate
-from issuance_server.certificates.engine import TemplateError
 from issuance_server.certificates.render import CertificateRequest
+from issuance_server.certificates.template import TemplateError
 from issuance_server.certificates.verify import extract_record_text, verify_text
 from tests.certificates.conftest import foreign_person, page_png, pdftotext, request, synthetic_person
 from tests.certificates.test_juminhyo_layouts import household

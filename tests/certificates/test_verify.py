@@ -11,21 +11,24 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from PIL import Image
 
-from issuance_server.certificates import engine, verify
+from issuance_server.certificates import verify
 from issuance_server.certificates.document import RenderedCertificate
+from issuance_server.certificates.drawing import draw
+from issuance_server.certificates.layout import PersonInput, lay_out
+from issuance_server.certificates.template import TemplateError, load_template, parse_template
 from issuance_server.certificates.verify import VerifyError, extract_record_text, verify_file, verify_text
 from tests.certificates.conftest import page_png, synthetic_person
 
 
 def test_pdf_without_qr_is_no_qr_found(tmp_path: Path) -> None:
-    template = engine.load_template("juminhyo_kojin")
+    template = load_template("juminhyo_kojin")
     values = {
         k: "x" for k in ("title", "serial", "issued_date", "municipality_name", "mayor_name", "data_as_of")
     }
-    person = engine.PersonInput(values=dict.fromkeys(("name", "address"), "山田"), kind="japanese")
-    with pytest.raises(engine.TemplateError):  # the template needs every person value it prints
-        engine.lay_out(template, values, [person])
-    minimal = engine.parse_template(
+    person = PersonInput(values=dict.fromkeys(("name", "address"), "山田"), kind="japanese")
+    with pytest.raises(TemplateError):  # the template needs every person value it prints
+        lay_out(template, values, [person])
+    minimal = parse_template(
         "t",
         {
             "kind": "t",
@@ -40,7 +43,7 @@ def test_pdf_without_qr_is_no_qr_found(tmp_path: Path) -> None:
             },
         },
     )
-    pdf, pages = engine.draw(engine.lay_out(minimal, {}, [person, person]), None)
+    pdf, pages = draw(lay_out(minimal, {}, [person, person]), None)
     assert pages == 2  # every page is searched, then the search stops
     path = tmp_path / "noqr.pdf"
     path.write_bytes(pdf)

@@ -12,8 +12,9 @@ import pytest
 
 from devices.card.errors import PinBlocked, WrongPin
 from devices.printing import PrintResult
-from kiosk.engine import KioskEngine, Step, StepError
+from kiosk.engine import KioskEngine
 from kiosk.payment import SimulatedPaymentDevice
+from kiosk.session_steps import Step, StepError
 from wire.http_json import HttpError
 
 MENU = [

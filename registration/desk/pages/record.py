@@ -9,6 +9,7 @@ from aiohttp import web
 from registration.desk.keys import SESSION
 from registration.desk.rendering import page
 from registration.desk.staff_calls import call
+from wire.kiosk_api import KIND_NAMES_JA
 
 STATUS_ACTIONS = {
     "unlock": "ロック解除 unlock",
@@ -18,11 +19,7 @@ STATUS_ACTIONS = {
 }
 
 
-KINDS = {  # Kagoshima City's names, as the kiosk's Japanese catalogue (kiosk/messages/ja.po) has them
-    "juminhyo": "住民票の写し", "inkan": "印鑑登録証明書", "tax_income": "所得額証明書",
-    "tax_status": "課税額（非課税）証明書", "tax_income_assessment": "所得額・課税額証明書",
-    "tax_payment": "市・県民税納税証明書",
-}  # fmt: skip
+KINDS = {kind.value: name for kind, name in KIND_NAMES_JA.items()}
 
 
 async def _resident(request: web.Request, atena_no: str) -> dict[str, Any]:
