@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from issuance_server.audit import store as audit_store
 from issuance_server.audit.checkpoints import CheckpointLog
 from issuance_server.audit.guard import AuditGuard
 from issuance_server.audit.trail import AuditLog
@@ -24,7 +25,7 @@ from issuance_server.certificates.render import warm_up
 from issuance_server.keyed_locks import KeyedLocks
 from issuance_server.kiosks.sessions import SessionStore
 from issuance_server.metrics import Metrics
-from issuance_server.modes import ModeState, load_mode
+from issuance_server.modes.state import ModeState, load_mode
 from issuance_server.registrations.card_auth import CardTrust
 from issuance_server.replica.freshness import Freshness
 from issuance_server.replica.store import Replica
@@ -94,7 +95,7 @@ class ServerCore:
         await replica.attach_current()
         mode_state = await load_mode(db)
         checkpoints = CheckpointLog(settings.audit_checkpoints_path, secrets.audit_signing_key)
-        checkpoints.begin(trail_is_empty=await db.fetchone("SELECT 1 FROM audit_log LIMIT 1") is None)
+        checkpoints.begin(trail_is_empty=await db.read(audit_store.is_empty))
         audit = AuditLog(db, secrets.audit_chain_key)
         from issuance_server.enrolment.ops_tokens import (  # it imports this module
             finish_rotation,

@@ -25,7 +25,7 @@ from issuance_server.api_errors import ApiError
 from issuance_server.audit.trail import SYSTEM
 from issuance_server.core import CORE, ServerCore
 from issuance_server.metrics import timed
-from issuance_server.modes import switch_mode
+from issuance_server.modes.state import switch_mode
 from issuance_server.process_memory import cycle_collection_paused
 from recovery.breaker import CircuitBreaker
 from recovery.feed_apply import ReplicaMoved, apply_batch, read_checkpoint
@@ -272,7 +272,7 @@ class RegistryLink:
         state = self.core.mode_state
         if state.manual:
             return  # a mode set by hand stays until ops releases it
-        await switch_mode(self.core.db, self.core.audit, state, mode, False, reason, SYSTEM)
+        await switch_mode(self.core.db, self.core.secrets.audit_chain_key, state, mode, False, reason, SYSTEM)
 
     # -- Freshness, for the core ---------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from issuance_server.backups.backup import BackupError, backup_now, list_backups
 from issuance_server.core import ServerCore, core_of
 from issuance_server.enrolment import kiosks as kiosk_enrolment
 from issuance_server.enrolment import ops_tokens
-from issuance_server.modes import MODES, switch_mode
+from issuance_server.modes.state import MODES, switch_mode
 from issuance_server.server_tls import KioskCsrError
 from issuance_server.staff.auth import authenticate_staff, lift_lockout
 from recovery.consistency import check_consistency
@@ -131,9 +131,13 @@ async def set_mode(request: web.Request) -> web.Response:
         target, why = (
             ("recovery", "released by ops; catching up") if following else ("normal", "released by ops")
         )
-        changed = await switch_mode(core.db, core.audit, core.mode_state, target, False, reason or why, actor)
+        changed = await switch_mode(
+            core.db, core.secrets.audit_chain_key, core.mode_state, target, False, reason or why, actor
+        )
     else:
-        changed = await switch_mode(core.db, core.audit, core.mode_state, mode, True, reason, actor)
+        changed = await switch_mode(
+            core.db, core.secrets.audit_chain_key, core.mode_state, mode, True, reason, actor
+        )
     return json_response({"changed": changed, "mode": core.mode_state.as_json()})
 
 

@@ -18,45 +18,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from functools import partial
 from typing import Any
 
+from issuance_server.audit import store
 from issuance_server.audit.checkpoints import CheckpointLog
 from issuance_server.audit.trail import SYSTEM, Actor, AuditLog
 from issuance_server.audit.verify import PROBLEMS, TrailReport, range_digest, verify_tail, verify_trail
-from issuance_server.storage.database import Database, Transaction
+from issuance_server.storage.database import Database
+from issuance_server.storage.engine import Row, Tx
+from issuance_server.storage.sqlite_durability import read_durably
 from wire.clock import utc_now_iso
 
 log = logging.getLogger("konbini.audit")
 _MAX_ACKNOWLEDGED = 5  # problems acknowledged in one go (each its own row and line)
 
 
-def _make_durable(conn: sqlite3.Connection) -> None:
-    """Every commit so far on disk: one small commit with ``synchronous=FULL`` fsyncs the WAL, which holds
-    every earlier commit not yet copied into the (then fsynced) database file. Never an fsync through a
-    descriptor of our own: closing it would drop SQLite's POSIX locks on the file for the whole process."""
-    conn.execute("PRAGMA synchronous=FULL")
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("INSERT OR REPLACE INTO durability_mark (id, at) VALUES (1, ?)", (utc_now_iso(),))
-        conn.execute("COMMIT")
-    finally:
-        conn.execute("PRAGMA synchronous=NORMAL")
-
-
-def _durable_rows(from_seq: int, conn: sqlite3.Connection) -> list[sqlite3.Row]:
-    """The rows from ``from_seq`` on, made durable: on the writer's thread, under its lock, so no commit
-    lands between the read and the fsync."""
-    rows = conn.execute("SELECT * FROM audit_log WHERE seq >= ? ORDER BY seq", (from_seq,)).fetchall()
-    _make_durable(conn)
-    return rows
-
-
-def _durable_head(conn: sqlite3.Connection) -> sqlite3.Row:
-    row = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-    _make_durable(conn)
-    return row
+def _mark(tx: Tx) -> None:
+    store.mark_durable(tx, utc_now_iso())
 
 
 class AuditGuard:
@@ -76,12 +55,11 @@ class AuditGuard:
             "checkpoint_line": self.hold.line,
         }
 
-    async def _durable_tail(self) -> tuple[TrailReport, list[sqlite3.Row]]:
+    async def _durable_tail(self) -> tuple[TrailReport, list[Row]]:
         points = await asyncio.to_thread(self.checkpoints.read)
         valid = [p for p in points if p.valid]
         from_seq = valid[-1].seq if valid else 0
-        async with self._db.lock:
-            rows = await Transaction(self._db.conn).run(partial(_durable_rows, from_seq))
+        rows = await read_durably(self._db, lambda tx: store.rows_from(tx, from_seq), _mark)
         try:
             return await asyncio.to_thread(verify_tail, rows, self._key, points), rows
         except (TypeError, ValueError, KeyError) as exc:  # a row no server wrote: held, never signed
@@ -123,7 +101,7 @@ class AuditGuard:
             )
 
     async def full_report(self) -> TrailReport:
-        rows = await self._db.fetchall("SELECT * FROM audit_log ORDER BY seq")
+        rows = await self._db.read(store.rows)
         points = await asyncio.to_thread(self.checkpoints.read)
         return await asyncio.to_thread(verify_trail, rows, self._key, points)
 
@@ -140,16 +118,17 @@ class AuditGuard:
                 await self._audit.append(actor, "audit_acknowledge", "ok", None, reason=reason[:300], **seen)
                 points = await asyncio.to_thread(self.checkpoints.read)
                 first = report.seq if report.line is None else None
-                async with self._db.lock:
-                    head = await Transaction(self._db.conn).run(_durable_head)
-                excused = [] if first is None else await self._db.fetchall(
-                    "SELECT * FROM audit_log WHERE seq >= ? AND seq < ? ORDER BY seq", (first, int(head["seq"]))
-                )  # fmt: skip
+                head = await read_durably(self._db, store.head, _mark)
+                assert head is not None  # noqa: S101  the acknowledgement's own row was just appended
+                last = int(head["seq"])
+                excused = (
+                    []
+                    if first is None
+                    else await self._db.read(partial(store.rows_between, first=first, before=last))
+                )
                 note = {"problem": report.problem, "seq": first, "lines": [p.line for p in points if not p.valid],
                         "by": actor.actor_id, "range_digest": range_digest(excused)}  # fmt: skip
-                await asyncio.to_thread(
-                    self.checkpoints.append, int(head["seq"]), str(head["hash"]), "acknowledge", note
-                )
+                await asyncio.to_thread(self.checkpoints.append, last, str(head["hash"]), "acknowledge", note)
                 done.append(seen)
             self.hold = None if (await self.full_report()).intact else self.hold
         return done

@@ -13,12 +13,15 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import partial
 from typing import Any
 
 from issuance_server.api_errors import ApiError, clip
-from issuance_server.audit.trail import Actor
+from issuance_server.audit import store
+from issuance_server.audit.trail import Actor, append_sync
 from issuance_server.core import ServerCore
 from issuance_server.service_hours import parse_office_days, parse_office_hours
+from issuance_server.storage.engine import Row, Tx
 from wire.clock import JST, to_iso, utc_now_iso
 
 FAILED_LOGIN = frozenset({"denied", "denied_second_factor", "locked", "refused_locked"})
@@ -172,32 +175,33 @@ def review(rows: Iterable[Mapping[str, Any]], month: str, rules: ReviewRules) ->
     }
 
 
+def _month_rows(tx: Tx, month: str, start: str, end: str) -> tuple[list[Row], Row | None]:
+    return store.rows_written(tx, start, end), store.review_of(tx, month)
+
+
 async def figures_of(core: ServerCore, month: str) -> dict[str, Any]:
     """The month's review from the audit rows (read in one transaction) and whether it was reviewed."""
     start, end = month_range(month)
     margin = timedelta(days=1)  # rows are stored in UTC; review() keeps exactly the JST month
-    async with core.db.transaction(write=False) as tx:
-        rows = await tx.fetchall(
-            "SELECT seq, at, actor_kind, actor_id, action, result, details FROM audit_log"
-            " WHERE at >= ? AND at < ? ORDER BY seq",
-            (to_iso(start - margin), to_iso(end + margin)),
-        )
-        done = await tx.fetchone("SELECT * FROM audit_reviews WHERE month = ?", (month,))
+    rows, done = await core.db.read(
+        partial(_month_rows, month=month, start=to_iso(start - margin), end=to_iso(end + margin))
+    )
     figures = review([dict(r) for r in rows], month, ReviewRules.from_settings(core.settings))
     figures["reviewed"] = dict(done) if done else None
     return figures
 
 
+def _record(tx: Tx, key: bytes, actor: Actor, month: str, at: str, comment: str) -> None:
+    if store.review_of(tx, month) is not None:
+        raise ApiError(409, "already_reviewed", f"{month} was reviewed already")
+    store.insert_review(tx, month, actor.actor_id, at, comment)
+    append_sync(tx, key, actor, "audit_reviewed", "ok", None, month=month)
+
+
 async def record_review(core: ServerCore, actor: Actor, month: str, comment: str) -> dict[str, Any]:
     """An auditor's "reviewed", with a comment (a month is reviewed once; owns ``audit_reviews``)."""
     month_range(month)
-    async with core.db.transaction() as tx:
-        if await tx.fetchone("SELECT 1 FROM audit_reviews WHERE month = ?", (month,)):
-            raise ApiError(409, "already_reviewed", f"{month} was reviewed already")
-        at = utc_now_iso()
-        await tx.execute(
-            "INSERT INTO audit_reviews (month, reviewed_by, reviewed_at, comment) VALUES (?, ?, ?, ?)",
-            (month, actor.actor_id, at, comment),
-        )
-        await core.audit.append_in(tx, actor, "audit_reviewed", "ok", None, month=month)
+    at = utc_now_iso()
+    key = core.secrets.audit_chain_key
+    await core.db.write(lambda tx: _record(tx, key, actor, month, at, comment))
     return {"month": month, "reviewed_by": actor.actor_id, "reviewed_at": at, "comment": comment}

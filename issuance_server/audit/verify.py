@@ -17,16 +17,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from issuance_server.audit import store
 from issuance_server.audit.checkpoints import Checkpoint, read_checkpoints
 from issuance_server.audit.trail import (
     GENESIS,
@@ -38,8 +37,10 @@ from issuance_server.audit.trail import (
     row_mac,
     subject_mac,
 )
+from issuance_server.storage import engine
+from issuance_server.storage.sqlite_files import read_file
 
-Row = sqlite3.Row | Mapping[str, Any]
+Row = engine.Row | Mapping[str, Any]
 
 PROBLEMS = {
     "row_altered": "a row was changed (or the chain recomputed without the key)",
@@ -339,10 +340,5 @@ def verify_files(db_path: Path, secrets_dir: Path, checkpoints_path: Path) -> Tr
     signing = load_pem_private_key((secrets_dir / "audit-ed25519.pem").read_bytes(), password=None)
     if not isinstance(signing, Ed25519PrivateKey):
         raise ValueError(f"{secrets_dir / 'audit-ed25519.pem'} is not an Ed25519 key")
-    conn = sqlite3.connect(f"file:{quote(str(db_path.resolve()))}?mode=ro", uri=True)
-    conn.row_factory = sqlite3.Row
-    try:
-        rows = conn.execute("SELECT * FROM audit_log ORDER BY seq").fetchall()
-    finally:
-        conn.close()
+    rows = read_file(db_path, store.rows)
     return verify_trail(rows, key, read_checkpoints(checkpoints_path, signing.public_key()))

@@ -24,12 +24,21 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from issuance_server.audit import store as audit_store
 from issuance_server.audit.checkpoints import CheckpointLog, read_checkpoints
 from issuance_server.audit.trail import SYSTEM, Actor, append_sync
 from issuance_server.audit.verify import verify_files, verify_trail
 from issuance_server.issuing import serials
 from issuance_server.settings import Settings
 from issuance_server.storage.database import SqliteTx
+from issuance_server.storage.engine import Tx
+from issuance_server.storage.sqlite_files import (
+    check_file,
+    has_table,
+    in_write_transaction,
+    online_copy,
+    opened,
+)
 from wire.clock import JST
 
 if TYPE_CHECKING:
@@ -70,13 +79,7 @@ def take_backup(settings: Settings, keep: int) -> Backup:
         for name in FOLDERS:
             if (settings.data_dir / name).is_dir():
                 shutil.copytree(settings.data_dir / name, folder / name)
-        source = sqlite3.connect(f"file:{settings.db_path}?mode=ro", uri=True)
-        target = sqlite3.connect(folder / DB_NAME)
-        try:
-            source.backup(target)  # one step: a consistent snapshot while the server writes on
-        finally:
-            target.close()
-            source.close()
+        online_copy(settings.db_path, folder / DB_NAME)  # a consistent snapshot while the server writes on
         manifest = {"taken_at": stamp, **prove(folder)}
         (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
     except Exception:
@@ -94,13 +97,7 @@ def prove(folder: Path) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="konbini-restore-check-") as tmp:
         copy = Path(tmp) / DB_NAME
         shutil.copy2(folder / DB_NAME, copy)
-        conn = sqlite3.connect(copy)
-        conn.row_factory = sqlite3.Row
-        try:
-            integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
-            counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in COUNTED}  # noqa: S608  table, column and placeholder text from constants; values are bound
-        finally:
-            conn.close()
+        integrity, counts = check_file(copy, COUNTED)
         trail = verify_files(copy, folder / "secrets", folder / CHECKPOINTS).as_json()
     return {
         "integrity": integrity,
@@ -137,23 +134,20 @@ def restore(settings: Settings, name: str, actor: Actor = SYSTEM) -> dict[str, A
     chain_key = (settings.secrets_dir / "audit-chain-key").read_bytes()
     signing = load_pem_private_key((settings.secrets_dir / "audit-ed25519.pem").read_bytes(), password=None)
     log = CheckpointLog(settings.audit_checkpoints_path, signing)  # type: ignore[arg-type]
-    conn = sqlite3.connect(settings.db_path, isolation_level=None)
-    conn.row_factory = sqlite3.Row
-    try:
-        head = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+    with opened(settings.db_path) as conn:
+        head = audit_store.head(SqliteTx(conn))
         if head is not None:
             log.append(int(head["seq"]), str(head["hash"]), event="restore")
-        conn.execute("BEGIN IMMEDIATE")
-        series = (
-            serials.start_series(SqliteTx(conn), "restore") if _has_table(conn, "serial_series") else None
-        )
-        append_sync(
-            SqliteTx(conn), chain_key, actor, "backup_restored", "ok", None, backup=name, serial_series=series
-        )
-        conn.execute("COMMIT")
-        rows = conn.execute("SELECT * FROM audit_log ORDER BY seq").fetchall()
-    finally:
-        conn.close()
+
+        def record(tx: Tx) -> str | None:
+            series = serials.start_series(tx, "restore") if has_table(tx, "serial_series") else None
+            append_sync(
+                tx, chain_key, actor, "backup_restored", "ok", None, backup=name, serial_series=series
+            )
+            return series
+
+        series = in_write_transaction(conn, record)
+        rows = audit_store.rows(SqliteTx(conn))
     points = read_checkpoints(settings.audit_checkpoints_path, signing.public_key())  # type: ignore[arg-type]
     return {
         "restored": name,
@@ -166,13 +160,6 @@ def restore(settings: Settings, name: str, actor: Actor = SYSTEM) -> dict[str, A
 def _fsync(path: Path) -> None:
     with path.open("rb") as fh:
         os.fsync(fh.fileno())
-
-
-def _has_table(conn: sqlite3.Connection, name: str) -> bool:
-    """Whether the (restored) database has table ``name``; a backup older than a migration lacks it, and
-    the migration then runs at the next start."""
-    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
-    return row is not None
 
 
 async def backup_now(core: ServerCore, actor: Actor) -> Backup:

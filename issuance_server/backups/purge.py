@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, time, timedelta
+from functools import partial
 from typing import Any
 
 from issuance_server.api_errors import ApiError
-from issuance_server.audit.trail import Actor, erase_subjects_before
+from issuance_server.audit import store as audit_store
+from issuance_server.audit.trail import Actor, append_sync
+from issuance_server.backups import store
 from issuance_server.core import ServerCore
 from issuance_server.issuing import issuance
 from issuance_server.payments import ledger as payments
 from issuance_server.staff.four_eyes import check_approver
-from issuance_server.storage.database import SqliteTx
+from issuance_server.storage.engine import Row, Tx
+from issuance_server.storage.sqlite_durability import compact, secure_delete
 from wire.clock import JST, jst_now, to_iso, utc_now_iso
 
 
@@ -58,51 +62,48 @@ async def request_purge(core: ServerCore, actor: Actor, before: str, reason: str
     cutoff_of(before, core.settings.retention_days, jst_now().date())
     if not reason.strip():
         raise ApiError(400, "bad_field", "say why (reason): it is kept with the purge", field="reason")
-    async with core.db.transaction() as tx:
-        row = await tx.fetchone(
-            "INSERT INTO purges (before, requested_by, requested_at, reason, status)"
-            " VALUES (?, ?, ?, ?, 'requested') RETURNING *",
-            (before, actor.actor_id, utc_now_iso(), reason.strip()[:300]),
-        )
-        assert row is not None  # noqa: S101  an invariant that narrows a type, not a check of input
-        await core.audit.append_in(
-            tx, actor, "purge_request", "ok", None, purge_id=row["purge_id"], before=before
-        )
-    return _as_json(row)
+    key = core.secrets.audit_chain_key
+
+    def request(tx: Tx) -> Row:
+        row = store.insert_request(tx, before, actor.actor_id, utc_now_iso(), reason.strip()[:300])
+        append_sync(tx, key, actor, "purge_request", "ok", None, purge_id=row["purge_id"], before=before)
+        return row
+
+    return _as_json(await core.db.write(request))
 
 
 async def list_purges(core: ServerCore) -> list[dict[str, Any]]:
-    return [_as_json(r) for r in await core.db.fetchall("SELECT * FROM purges ORDER BY purge_id DESC")]
+    return [_as_json(r) for r in await core.db.read(store.purges)]
+
+
+def _erase(key: bytes, actor: Actor, row: Row, cutoff: str, tx: Tx) -> None:
+    """The purge in one transaction: issuance records and payments before ``cutoff`` deleted, audit rows'
+    personal field erased, the purge recorded done with what it erased, and audited."""
+    erased = issuance.erase_before(tx, cutoff)
+    erased["payments"] = payments.erase_before(tx, cutoff)
+    erased["audit_rows_erased"] = audit_store.erase_subjects_before(tx, cutoff)
+    purge_id = row["purge_id"]
+    store.mark_done(tx, purge_id, actor.actor_id, utc_now_iso(), json.dumps(erased))
+    append_sync(
+        tx, key, actor, "purge", "done", None, purge_id=purge_id, before=row["before"], cutoff=cutoff,
+        requested_by=row["requested_by"], approved_by=actor.actor_id, erased=erased,
+    )  # fmt: skip
 
 
 async def approve_purge(core: ServerCore, actor: Actor, purge_id: int) -> dict[str, Any]:
     """Carry out a requested purge: the approver is an administrator other than the requester."""
-    row = await core.db.fetchone("SELECT * FROM purges WHERE purge_id = ?", (purge_id,))
+    row = await core.db.read(partial(store.purge, purge_id=purge_id))
     if row is None:
         raise ApiError(404, "purge_unknown", f"no purge request {purge_id}")
     if row["status"] != "requested":
         raise ApiError(409, "purge_not_pending", f"purge {purge_id} is {row['status']}")
     await check_approver(core.db, core.audit, actor, row["requested_by"], "purge_approve", purge_id=purge_id)
     cutoff = to_iso(cutoff_of(row["before"], core.settings.retention_days, jst_now().date()))
-    await core.db.execute("PRAGMA secure_delete = ON")  # deleted content is overwritten in the file
+    key = core.secrets.audit_chain_key
+    await secure_delete(core.db, True)  # deleted content is overwritten in the file
     try:
-        async with core.db.transaction() as tx:
-            erased = await tx.run(lambda conn: issuance.erase_before(SqliteTx(conn), cutoff))
-            erased["payments"] = await tx.run(lambda conn: payments.erase_before(SqliteTx(conn), cutoff))
-            erased["audit_rows_erased"] = await erase_subjects_before(tx, cutoff)
-            done = utc_now_iso()
-            await tx.execute(
-                "UPDATE purges SET status = 'done', approved_by = ?, done_at = ?, erased = ? WHERE purge_id = ?",
-                (actor.actor_id, done, json.dumps(erased), purge_id),
-            )
-            await core.audit.append_in(
-                tx, actor, "purge", "done", None, purge_id=purge_id, before=row["before"], cutoff=cutoff,
-                requested_by=row["requested_by"], approved_by=actor.actor_id, erased=erased,
-            )  # fmt: skip
-        async with core.db.lock:  # outside any transaction: rewrite the file, then empty the WAL
-            await core.db.conn.execute("VACUUM")
-            await core.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        await core.db.write(partial(_erase, key, actor, row, cutoff))
+        await compact(core.db)  # outside any transaction: rewrite the file, then empty the WAL
     finally:
-        await core.db.execute("PRAGMA secure_delete = OFF")
-    updated = await core.db.fetchone("SELECT * FROM purges WHERE purge_id = ?", (purge_id,))
-    return _as_json(updated)
+        await secure_delete(core.db, False)
+    return _as_json(await core.db.read(partial(store.purge, purge_id=purge_id)))

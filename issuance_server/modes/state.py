@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from issuance_server.audit.trail import Actor, AuditLog
+from issuance_server.audit.trail import Actor, append_sync
+from issuance_server.modes import store
 from issuance_server.storage.database import Database
+from issuance_server.storage.engine import Tx
 from wire.clock import utc_now_iso
 
 MODES = ("normal", "recovery", "maintenance")
@@ -27,36 +29,30 @@ class ModeState:
 
 
 async def load_mode(db: Database) -> ModeState:
-    row = await db.fetchone("SELECT mode, manual, since, reason FROM mode_state WHERE id = 1")
+    row = await db.read(store.load)
     if row is None:
         return ModeState(since=utc_now_iso())
     return ModeState(row["mode"], bool(row["manual"]), row["since"], row["reason"])
 
 
 async def switch_mode(
-    db: Database, audit: AuditLog, state: ModeState, mode: str, manual: bool, reason: str, actor: Actor
+    db: Database, chain_key: bytes, state: ModeState, mode: str, manual: bool, reason: str, actor: Actor
 ) -> bool:
-    """Switch (in place) and record it; returns False when nothing changed."""
+    """Switch (in place) and record it, audited with the trail's ``chain_key``; returns False when nothing
+    changed."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
     if (state.mode, state.manual) == (mode, manual):
         return False
     previous = state.mode
     state.mode, state.manual, state.since, state.reason = mode, manual, utc_now_iso(), reason[:300]
-    async with db.transaction() as tx:
-        await tx.execute(
-            "UPDATE mode_state SET mode = ?, manual = ?, since = ?, reason = ? WHERE id = 1",
-            (state.mode, int(state.manual), state.since, state.reason),
-        )
-        await audit.append_in(
-            tx,
-            actor,
-            "mode_switch",
-            "ok",
-            None,
-            previous=previous,
-            mode=mode,
-            manual=manual,
-            reason=reason[:300],
-        )
+
+    def record(tx: Tx) -> None:
+        store.save(tx, state.mode, state.manual, state.since, state.reason)
+        append_sync(
+            tx, chain_key, actor, "mode_switch", "ok", None,
+            previous=previous, mode=mode, manual=manual, reason=reason[:300],
+        )  # fmt: skip
+
+    await db.write(record)
     return True
