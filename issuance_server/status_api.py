@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from issuance_server.access import PUBLIC, allow
 from issuance_server.api_errors import json_response
 from issuance_server.core import core_of
+from issuance_server.replica import store as replica_store
 
 routes = web.RouteTableDef()
 
@@ -20,7 +21,7 @@ async def healthz(request: web.Request) -> web.Response:
     """Coarse state for load balancers and probes: no free text (ops' mode reason, link and sync errors
     are at ``/ops/api/status``)."""
     core = core_of(request)
-    state = await core.db.fetchone("SELECT replica_as_of FROM sync_state")
+    state = await core.db.read(replica_store.sync_state)
     return json_response(
         {
             # degraded: no replica yet, or kiosks held by a broken audit trail (why: ops status)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import sqlite3
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from issuance_server.audit.trail import Actor
-from issuance_server.replica.store import parse_rows
+from issuance_server.replica.store import generation_reader, parse_rows, scan_versions
+from issuance_server.storage.engine import Row
 from recovery.feed_apply import apply_batch, read_checkpoint
 from recovery.link import RegistryLink
 from recovery.snapshot_sync import SyncProgress, load_snapshot
@@ -51,6 +52,15 @@ class TableDigest:
     def insert_rows(self, rtype: str, data: bytes, count: int) -> None:
         self.insert(rtype, [row[1:] for row in parse_rows(data)])
 
+    def insert_versions(self, rtype: str, rows: Sequence[Row]) -> None:
+        """Rows of the record's key columns and ``version``, by column name."""
+        keys = KEYS_BY_TYPE[rtype]
+        total = self.sums[rtype]
+        for row in rows:
+            total = (total + _row_hash([row[k] for k in keys], row["version"])) & _MASK
+        self.sums[rtype] = total
+        self.counts[rtype] += len(rows)
+
     def as_json(self) -> dict[str, Any]:
         return {t: {"count": self.counts[t], "checksum": f"{self.sums[t]:016x}"} for t in RECORD_TYPES}
 
@@ -58,15 +68,9 @@ class TableDigest:
 def replica_digest(path: Path) -> TableDigest:
     """Read the replica file directly (a second reader; WAL lets it run beside the server's writes)."""
     digest = TableDigest()
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
+    with generation_reader(path) as tx:
         for rtype in RECORD_TYPES:
-            cols = ", ".join(FIELDS_BY_TYPE[rtype])
-            cur = conn.execute(f"SELECT {cols} FROM {rtype}")  # noqa: S608  table, column and placeholder text from constants; values are bound
-            while rows := cur.fetchmany(50_000):
-                digest.insert(rtype, rows)
-    finally:
-        conn.close()
+            scan_versions(tx, rtype, partial(digest.insert_versions, rtype))
     return digest
 
 
@@ -86,8 +90,7 @@ async def check_consistency(link: RegistryLink, actor: Actor, repair: bool = Fal
                 link.core.registry_ssl,
             )
             target = int(header.get("seq", 0))
-            async with core.db.transaction(write=False) as tx:
-                checkpoint = await read_checkpoint(tx)
+            checkpoint = await read_checkpoint(core.db)
             seq = checkpoint.seq
             while seq < target:
                 page = await link.client.feed(seq, min(s.feed_batch, target - seq), checkpoint.epoch)

@@ -159,8 +159,7 @@ class RegistryLink:
         records are checked (in the checker process) and applied (HTTP and JSON on the event loop overlap
         SQLite in its own thread)."""
         async with self._poll_lock:
-            async with self.core.db.transaction(write=False) as tx:
-                checkpoint = await read_checkpoint(tx)
+            checkpoint = await read_checkpoint(self.core.db)
             page, verdict = await self._page_after(checkpoint.seq, checkpoint.epoch)
             seq = checkpoint.seq
             if not page.changes:

@@ -21,6 +21,7 @@ from issuance_server.core import ServerCore, core_of
 from issuance_server.enrolment import kiosks as kiosk_enrolment
 from issuance_server.enrolment import ops_tokens
 from issuance_server.modes.state import MODES, switch_mode
+from issuance_server.replica import store as replica_store
 from issuance_server.server_tls import KioskCsrError
 from issuance_server.staff.auth import authenticate_staff, lift_lockout
 from recovery.consistency import check_consistency
@@ -94,13 +95,15 @@ async def sync_progress(request: web.Request) -> web.Response:
 @allow(OPS)
 async def status(request: web.Request) -> web.Response:
     core, _ = ops_actor(request)
-    state = await core.db.fetchone("SELECT * FROM sync_state WHERE id = 1")
-    meta = await core.replica.meta()
+    ready = core.replica.ready
+    state, meta = await core.db.read(
+        lambda tx: (replica_store.sync_state(tx), replica_store.replica_meta(tx) if ready else {})
+    )
     return json_response(
         {
             "mode": core.mode_state.as_json(),
             "link": request.config_dict[LINK].status(),
-            "replica": {**(dict(state) if state else {}), "meta": meta},
+            "replica": {**(state or {}), "meta": meta},
             "open_kiosk_sessions": len(core.sessions),
             "sync": snapshot_sync(request, core).progress.as_json(),
             "audit_hold": core.guard.hold_json(),

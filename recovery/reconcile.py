@@ -4,32 +4,27 @@ since, and what changed (field names only: the report names what to look at, not
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 from issuance_server.core import ServerCore
-from recovery.feed_apply import key_values
-from wire.linkage import KEYS_BY_TYPE
+from issuance_server.issuing import store as issuing_store
+from issuance_server.replica import store as replica_store
+from issuance_server.storage.engine import Tx
 
 IGNORED = {"version", "updated_at"}
 
 
 async def reconcile(core: ServerCore, since: str | None = None) -> list[dict[str, Any]]:
-    rows = await core.db.fetchall(
-        "SELECT i.serial, i.kind, i.channel, i.terminal, i.status, i.issued_at, i.data_as_of, s.records"
-        " FROM issuances i JOIN issuance_sources s USING (serial)"
-        " WHERE i.mode = 'recovery' AND i.issued_at >= ? ORDER BY i.issued_at",
-        (since or "",),
-    )
+    rows = await core.db.read(partial(issuing_store.recovery_issuances, since=since or ""))
+    printed_by_serial = [json.loads(row["records"]) for row in rows]
+    refs = sorted({ref for records in printed_by_serial for ref in records})
+    current_of = await core.db.read(partial(_current_records, refs))  # one read for the whole report
     report = []
-    for row in rows:
+    for row, records in zip(rows, printed_by_serial, strict=True):
         changes = []
-        for ref, printed in json.loads(row["records"]).items():
-            rtype, key = ref.split("/", 1)
-            where = " AND ".join(f"{k} = ?" for k in KEYS_BY_TYPE[rtype])
-            current = await core.db.fetchone(
-                f"SELECT * FROM replica.{rtype} WHERE {where}",  # noqa: S608  table, column and placeholder text from constants; values are bound
-                key_values(rtype, key),
-            )
+        for ref, printed in records.items():
+            current = current_of[ref]
             if current is None:
                 changes.append({"record": ref, "change": "removed upstream", "fields": []})
             elif current["version"] != printed["version"]:
@@ -53,3 +48,12 @@ async def reconcile(core: ServerCore, since: str | None = None) -> list[dict[str
                 | {"changes": changes}
             )
     return report
+
+
+def _current_records(refs: list[str], tx: Tx) -> dict[str, dict[str, Any] | None]:
+    """Each record reference ('type/key') -> the record in the replica now (None: removed upstream)."""
+    out: dict[str, dict[str, Any] | None] = {}
+    for ref in refs:
+        rtype, key = ref.split("/", 1)
+        out[ref] = replica_store.record(tx, rtype, replica_store.key_values(rtype, key))
+    return out

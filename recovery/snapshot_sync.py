@@ -15,6 +15,7 @@ import time
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Final, Protocol
 
@@ -23,6 +24,7 @@ import orjson
 from issuance_server.audit.trail import SYSTEM, Actor
 from issuance_server.core import ServerCore
 from issuance_server.process_memory import release_free_memory
+from issuance_server.replica import store as replica_store
 from issuance_server.replica.store import ReplicaBuildError, ReplicaWriter
 from wire.clock import utc_now_iso
 from wire.linkage import FIELDS_BY_TYPE, FORMAT, RECORD_TYPES, ROW_FIELDS, ROWS, format_problem
@@ -320,7 +322,7 @@ class SnapshotSync:
             reason = str(exc) if isinstance(exc, SyncError) else f"{type(exc).__name__}: {exc}"
             _ended(progress, started)
             progress.state, progress.error = "failed", reason
-            await core.db.execute("UPDATE sync_state SET last_error = ? WHERE id = 1", (reason,))
+            await core.db.write(partial(replica_store.set_sync_error, reason=reason))
             await core.audit.append(actor, "sync_full", "failed", reason=reason[:200])
         finally:
             # The build's page cache (freed when the writer closed) goes back to the OS, not kept.

@@ -3,10 +3,12 @@ certificates at the counter from the replica (the seed's サブシステム機�
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from issuance_server.api_errors import ApiError
 from issuance_server.core import ServerCore
+from issuance_server.replica import store as replica_store
 
 SEARCH_LIMIT = 50
 SEARCH_FIELDS = (
@@ -35,20 +37,15 @@ async def search_residents(
         raise ApiError(400, "bad_field", "give kana, atena_no or birth_date to search by")
     if not core.replica.ready:
         raise ApiError(503, "replica_not_loaded", "the resident replica is not loaded yet")
-    where, params = [], []
-    if kana:
-        where.append("name_kana >= ? AND name_kana < ?")
-        params += [kana, kana + "\U0010ffff"]
-    if atena_no:
-        where.append("atena_no = ?")
-        params.append(atena_no)
-    if birth_date:
-        where.append("birth_date = ?")
-        params.append(birth_date)
-    rows = await core.db.fetchall(
-        f"SELECT {', '.join(SEARCH_FIELDS)}, kojin_bango FROM replica.resident WHERE {' AND '.join(where)}"  # noqa: S608  table, column and placeholder text from constants; values are bound
-        f" ORDER BY name_kana, birth_date LIMIT {SEARCH_LIMIT + 1}",
-        params,
+    rows = await core.db.read(
+        partial(
+            replica_store.search_residents,
+            columns=(*SEARCH_FIELDS, "kojin_bango"),
+            limit=SEARCH_LIMIT + 1,
+            kana=kana,
+            atena_no=atena_no,
+            birth_date=birth_date,
+        )
     )
     out = []
     for row in rows[:SEARCH_LIMIT]:
@@ -71,7 +68,7 @@ async def kojin_bango_of(core: ServerCore, atena_no: str) -> str | None:
     """One resident's 個人番号 unmasked (the caller audits who asked and why)."""
     if not core.replica.ready:
         raise ApiError(503, "replica_not_loaded", "the resident replica is not loaded yet")
-    row = await core.db.fetchone("SELECT kojin_bango FROM replica.resident WHERE atena_no = ?", (atena_no,))
-    if row is None:
+    found, number = await core.db.read(partial(replica_store.kojin_bango, atena_no=atena_no))
+    if not found:
         raise ApiError(404, "resident_not_found", f"no resident {atena_no}")
-    return row["kojin_bango"]
+    return number

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Final
 
 from aiohttp import web
@@ -16,6 +17,7 @@ from issuance_server.certificates.record import CertRecord
 from issuance_server.certificates.verify import verify_text
 from issuance_server.certificates.verify_page import Status, choose_language, form_page, result_page
 from issuance_server.core import ServerCore, core_of
+from issuance_server.issuing import store
 
 routes = web.RouteTableDef()
 
@@ -35,8 +37,7 @@ PAGE_HEADERS: Final = {
 
 async def serial_result(core: ServerCore, record: CertRecord) -> tuple[str, str]:
     """(VALID | VOIDED | UNKNOWN_SERIAL, the issuance's status or 'unknown') for a verified record."""
-    row = await core.db.fetchone("SELECT status FROM issuances WHERE serial = ?", (record.serial,))
-    status = str(row[0]) if row else "unknown"
+    status = await core.db.read(partial(store.status_of, serial=record.serial)) or "unknown"
     if status in ("issued", "printed"):
         return "VALID", status
     if status in ("voided", "refunded"):

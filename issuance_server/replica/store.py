@@ -1,5 +1,6 @@
-"""The replica of the main registry: its schema (derived from the linkage format), the writer that builds a
-new generation file, and the read side the server uses.
+"""The replica of the main registry and ``sync_state``: the one place their SQL lives. The replica's schema
+(derived from the linkage format), its one writer (a full sync builds a new generation file; the feed
+applies its pages to the current one), and the reads of the link, the desk and ops.
 
 Each full sync builds a new SQLite file (``replica/replica-<stamp>.sqlite3``); only a complete, checked file
 is switched in, by one statement batch that re-attaches it and moves the pointer in ``sync_state``. A sync
@@ -18,14 +19,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import apsw
 import orjson
 
-from issuance_server.storage.database import Database, Transaction
+from issuance_server.storage.database import Database, SqliteTx
 from issuance_server.storage.engine import Row, Tx
 from wire.linkage import FIELDS_BY_TYPE, FORMAT, KEYS_BY_TYPE, RECORD_TYPES
 
@@ -408,10 +411,10 @@ def schema_version(path: Path) -> str | None:
     """The schema version a replica generation file was built with (None if it has none)."""
     try:
         with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
-            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            value = SqliteTx(conn).value("SELECT value FROM meta WHERE key = 'schema_version'")
     except sqlite3.Error:
         return None
-    return None if row is None else str(row[0])
+    return None if value is None else str(value)
 
 
 def _quote(value: str | Path) -> str:
@@ -433,23 +436,19 @@ class Replica:
     async def attach_current(self) -> None:
         """Attach the current generation, unless it was built for another schema version (an older linkage
         format): then none is attached, ``sync_state.last_error`` says so, and a full sync builds one."""
-        row = await self._db.fetchone("SELECT replica_file FROM sync_state WHERE id = 1")
-        if row and row[0] and (self._dir / row[0]).exists():
-            version = schema_version(self._dir / row[0])
+        name = await self._db.read(replica_file)
+        if name and (self._dir / name).exists():
+            version = schema_version(self._dir / name)
             if version != str(SCHEMA_VERSION):
-                await self._db.execute(
-                    "UPDATE sync_state SET last_error = ? WHERE id = 1",
-                    (
-                        f"the replica {row[0]} has schema version {version}, this server needs"
-                        f" {SCHEMA_VERSION} ({FORMAT}): run a full sync (konbini-ops sync)",
-                    ),
+                why = (
+                    f"the replica {name} has schema version {version}, this server needs"
+                    f" {SCHEMA_VERSION} ({FORMAT}): run a full sync (konbini-ops sync)"
                 )
+                await self._db.write(partial(set_sync_error, reason=why))
                 return
-            await self._db.executescript(
-                f"ATTACH DATABASE {_quote(self._dir / row[0])} AS replica;{_PRAGMAS}"
-            )
-            await self._db.use_replica(self._dir / row[0])
-            self.attached = row[0]
+            await self._db.executescript(f"ATTACH DATABASE {_quote(self._dir / name)} AS replica;{_PRAGMAS}")
+            await self._db.use_replica(self._dir / name)
+            self.attached = name
 
     async def switch_to(self, path: Path, seq: int, as_of: str, synced_at: str) -> str | None:
         """Attach the finished generation at ``path`` and point ``sync_state`` at it, in one batch that no
@@ -474,23 +473,229 @@ class Replica:
     def ready(self) -> bool:
         return self.attached is not None
 
-    @staticmethod
-    async def resident(tx: Transaction, atena_no: str) -> dict[str, Any] | None:
-        row = await tx.fetchone("SELECT * FROM replica.resident WHERE atena_no = ?", (atena_no,))
-        return dict(row) if row else None
-
     async def meta(self) -> dict[str, str]:
         if not self.ready:
             return {}
-        return {r[0]: r[1] for r in await self._db.fetchall("SELECT key, value FROM replica.meta")}
+        return await self._db.read(replica_meta)
 
 
-# --- reads of the kiosk and desk steps (facts) ---
+# --- sync_state: the main database's one row on where the replica stands ---
+
+
+def sync_state(tx: Tx) -> dict[str, Any] | None:
+    """The whole row (replica file, its seq and as-of, the last full sync and the last error)."""
+    row = tx.one("SELECT * FROM sync_state WHERE id = 1")
+    return dict(row) if row else None
+
+
+def replica_file(tx: Tx) -> str | None:
+    """The file name of the current generation (None before the first full sync)."""
+    value = tx.value("SELECT replica_file FROM sync_state WHERE id = 1")
+    return str(value) if value else None
+
+
+def set_sync_error(tx: Tx, reason: str) -> None:
+    """Why the last full sync (or the attach of the current generation) failed."""
+    tx.execute("UPDATE sync_state SET last_error = ? WHERE id = 1", (reason,))
+
+
+# --- the replica's meta (in its file): the full sync's header, the feed's checkpoint ---
+
+
+def replica_meta(tx: Tx) -> dict[str, str]:
+    return {r["key"]: r["value"] for r in tx.all("SELECT key, value FROM replica.meta")}
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The last feed change applied to the replica, and the feed's epoch it belongs to."""
+
+    seq: int
+    epoch: str | None
+
+
+def feed_checkpoint(tx: Tx) -> Checkpoint:
+    rows = tx.all("SELECT key, value FROM replica.meta WHERE key IN ('seq', 'epoch')")
+    meta = {r["key"]: r["value"] for r in rows}
+    return Checkpoint(int(meta.get("seq") or 0), meta.get("epoch") or None)
+
+
+def set_feed_checkpoint(tx: Tx, seq: int, applied_at: str) -> None:
+    """Written in the transaction of the changes up to ``seq``: both or neither."""
+    tx.executemany(
+        "INSERT INTO replica.meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [("seq", str(seq)), ("applied_at", applied_at)],
+    )
+
+
+# --- the feed's writes: changes applied as batches ---
+
+
+def _upsert_sql(rtype: str) -> str:
+    """Insert a record, or update it if the change is newer; the indexed columns are left to
+    ``_INDEXED_UPDATE_SQL``: SQLite rewrites an index's entry whenever its column is set, even to the same
+    value, and most changes (an address, a tax figure) leave them as they were."""
+    cols = list(FIELDS_BY_TYPE[rtype])
+    keys = KEYS_BY_TYPE[rtype]
+    updates = ", ".join(
+        f"{c} = excluded.{c}" for c in cols if c not in keys and c not in indexed_columns(rtype)
+    )
+    return (
+        f"INSERT INTO replica.{rtype} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"  # noqa: S608  table, column and placeholder text from constants; values are bound
+        f" ON CONFLICT({', '.join(keys)}) DO UPDATE SET {updates} WHERE excluded.version > {rtype}.version"
+    )
+
+
+def _indexed_update_sql(rtype: str) -> str | None:
+    """After the upsert: the indexed columns of the record the change wrote (its version is now the
+    record's), only where they differ. Parameters: the indexed columns, the key, the version."""
+    indexed = indexed_columns(rtype)
+    if not indexed:
+        return None
+    n = len(indexed)
+    keys = KEYS_BY_TYPE[rtype]
+    sets = ", ".join(f"{c} = ?{i}" for i, c in enumerate(indexed, 1))
+    where = " AND ".join(f"{k} = ?{n + i}" for i, k in enumerate(keys, 1))
+    differ = " OR ".join(f"{c} IS NOT ?{i}" for i, c in enumerate(indexed, 1))
+    return (
+        f"UPDATE replica.{rtype} SET {sets} WHERE {where} AND version = ?{n + len(keys) + 1} AND ({differ})"  # noqa: S608  table, column and placeholder text from constants; values are bound
+    )
+
+
+def _indexed_params(rtype: str) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    """A record's values -> the parameters of its ``_indexed_update_sql``."""
+    fields = list(FIELDS_BY_TYPE[rtype])
+    at = [fields.index(c) for c in (*indexed_columns(rtype), *KEYS_BY_TYPE[rtype], "version")]
+    return lambda values: tuple([values[i] for i in at])
+
+
+def _delete_sql(rtype: str) -> str:
+    return f"DELETE FROM replica.{rtype} WHERE " + " AND ".join(f"{k} = ?" for k in KEYS_BY_TYPE[rtype])  # noqa: S608  table, column and placeholder text from constants; values are bound
+
+
+def key_values(rtype: str, key: str) -> tuple[Any, ...]:
+    """The primary-key values of a feed key ('owner|fiscal_year' for tax records)."""
+    parts = key.split("|")
+    if len(parts) != len(KEYS_BY_TYPE[rtype]):
+        raise ValueError(f"bad {rtype} key {key!r}")
+    return tuple(int(p) if c == "fiscal_year" else p for p, c in zip(parts, KEYS_BY_TYPE[rtype], strict=True))
+
+
+_UPSERT_SQL = {t: _upsert_sql(t) for t in FIELDS_BY_TYPE}
+_INDEXED_UPDATE_SQL = {t: _indexed_update_sql(t) for t in FIELDS_BY_TYPE}
+_INDEXED_PARAMS = {t: _indexed_params(t) for t in FIELDS_BY_TYPE}
+_DELETE_SQL = {t: _delete_sql(t) for t in FIELDS_BY_TYPE}
+
+
+class RecordChange(Protocol):
+    """A change of the feed as the store applies it: the whole record (``upsert``) or its removal."""
+
+    op: str  # upsert | remove
+    rtype: str
+    key: str  # the feed's key (see key_values)
+    values: Sequence[Any] | None  # an upsert's whole record, its type's fields in the format's order
+
+
+def apply_changes(tx: Tx, changes: Iterable[RecordChange]) -> None:
+    """Apply ``changes`` (in order) as batches: each record's final state, grouped by statement.
+
+    A change carries the whole record, so only the last change to a key decides its state; changes to
+    different keys commute. That leaves at most one executemany per (operation, type). An upsert never
+    replaces a newer version."""
+    last: dict[tuple[str, str], RecordChange] = {}
+    for change in changes:
+        last[(change.rtype, change.key)] = change
+    grouped: dict[str, list[Sequence[Any]]] = {}
+    for change in last.values():
+        if change.op == "upsert":
+            assert change.values is not None  # noqa: S101  an invariant that narrows a type, not a check of input
+            grouped.setdefault(_UPSERT_SQL[change.rtype], []).append(change.values)
+            indexed = _INDEXED_UPDATE_SQL[change.rtype]
+            if indexed is not None:  # after the upsert of its type (the dict keeps that order)
+                grouped.setdefault(indexed, []).append(_INDEXED_PARAMS[change.rtype](change.values))
+        else:
+            grouped.setdefault(_DELETE_SQL[change.rtype], []).append(key_values(change.rtype, change.key))
+    for sql, rows in grouped.items():
+        tx.executemany(sql, rows)
+
+
+# --- reads of the link, the desk and ops ---
+
+
+@contextlib.contextmanager
+def generation_reader(path: Path) -> Iterator[Tx]:
+    """A connection of its own to the generation file ``path``, attached read-only as ``replica``, in one read
+    transaction: the store's reads on it see one state however long they take, beside the server's."""
+    with contextlib.closing(sqlite3.connect("file::memory:", uri=True, isolation_level=None)) as conn:
+        conn.row_factory = sqlite3.Row
+        conn.execute("ATTACH DATABASE ? AS replica", (f"{path.resolve().as_uri()}?mode=ro",))
+        conn.execute("BEGIN")
+        try:
+            yield SqliteTx(conn)
+        finally:
+            conn.execute("ROLLBACK")
+
+
+def record(tx: Tx, rtype: str, key: Sequence[Any]) -> dict[str, Any] | None:
+    """One record by its primary-key values (``key_values``), or None if it is not in the replica."""
+    where = " AND ".join(f"{k} = ?" for k in KEYS_BY_TYPE[rtype])
+    row = tx.one(f"SELECT * FROM replica.{rtype} WHERE {where}", key)  # noqa: S608  table, column and placeholder text from constants; values are bound
+    return dict(row) if row else None
+
+
+def scan_versions(tx: Tx, rtype: str, consume: Callable[[list[Row]], None], page: int = 50_000) -> None:
+    """Every record's primary key and version, in key order, ``page`` rows at a time to ``consume``
+    (rows by column name: the key's columns and ``version``)."""
+    keys = KEYS_BY_TYPE[rtype]
+    cols = ", ".join(keys)
+    first = f"SELECT {cols}, version FROM replica.{rtype} ORDER BY {cols} LIMIT {int(page)}"  # noqa: S608  table, column and placeholder text from constants; values are bound
+    after = (
+        f"SELECT {cols}, version FROM replica.{rtype} WHERE ({cols}) > ({', '.join('?' * len(keys))})"  # noqa: S608  table, column and placeholder text from constants; values are bound
+        f" ORDER BY {cols} LIMIT {int(page)}"
+    )
+    rows = tx.all(first)
+    while rows:
+        consume(rows)
+        if len(rows) < page:
+            return
+        rows = tx.all(after, [rows[-1][k] for k in keys])
 
 
 def resident(tx: Tx, atena_no: str) -> dict[str, Any] | None:
     row = tx.one("SELECT * FROM replica.resident WHERE atena_no = ?", (atena_no,))
     return dict(row) if row else None
+
+
+def search_residents(
+    tx: Tx, columns: Sequence[str], limit: int, *, kana: str = "", atena_no: str = "", birth_date: str = ""
+) -> list[Row]:
+    """``columns`` of up to ``limit`` residents by ふりがな prefix, 宛名番号 and birth date (those given,
+    combined with AND; at least one), by ふりがな then birth date."""
+    where: list[str] = []
+    params: list[str] = []
+    if kana:
+        where.append("name_kana >= ? AND name_kana < ?")
+        params += [kana, kana + "\U0010ffff"]
+    if atena_no:
+        where.append("atena_no = ?")
+        params.append(atena_no)
+    if birth_date:
+        where.append("birth_date = ?")
+        params.append(birth_date)
+    return tx.all(
+        f"SELECT {', '.join(columns)} FROM replica.resident WHERE {' AND '.join(where)}"  # noqa: S608  table, column and placeholder text from constants; values are bound
+        f" ORDER BY name_kana, birth_date LIMIT {int(limit)}",
+        params,
+    )
+
+
+def kojin_bango(tx: Tx, atena_no: str) -> tuple[bool, str | None]:
+    """Whether the resident is in the replica, and their 個人番号 (None when it has none)."""
+    row = tx.one("SELECT kojin_bango FROM replica.resident WHERE atena_no = ?", (atena_no,))
+    return (False, None) if row is None else (True, row["kojin_bango"])
+
+
+# --- reads of the kiosk and desk steps (facts) ---
 
 
 def household_members(tx: Tx, household_no: str) -> list[Row]:

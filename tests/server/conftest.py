@@ -25,7 +25,8 @@ from issuance_server.app import make_app
 from issuance_server.core import CORE, ServerCore
 from issuance_server.http_server import RouteAccessLogger
 from issuance_server.issuing.eligibility import kiosk_fiscal_years
-from issuance_server.replica.store import Replica, ReplicaWriter
+from issuance_server.replica import store as replica_store
+from issuance_server.replica.store import ReplicaWriter
 from issuance_server.server_tls import ensure_server_tls
 from issuance_server.settings import Settings, load_settings
 from issuance_server.staff import second_factor
@@ -221,8 +222,7 @@ class Env:
 
     async def identity_of(self, atena_no: str) -> CardIdentity:
         """The identity a card issued to this resident holds (a stranger's, if there is no such resident)."""
-        async with self.core.db.transaction(write=False) as tx:
-            person = await Replica.resident(tx, atena_no)
+        person = await self.core.db.read(lambda tx: replica_store.resident(tx, atena_no))
         if person is None:
             return CardIdentity("不明　氏名", "不明", "1900-01-01", "3")
         sex = SEX_CODES.get(person["sex"], "3")

@@ -17,8 +17,7 @@ async def test_a_page_its_check_refuses_is_not_applied_and_the_next_is_dropped(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     link = RegistryLink(env.core)
-    async with env.core.db.transaction(write=False) as tx:
-        before = await read_checkpoint(tx)
+    before = await read_checkpoint(env.core.db)
     asked: list[int] = []
     next_asked = asyncio.Event()
 
@@ -46,7 +45,6 @@ async def test_a_page_its_check_refuses_is_not_applied_and_the_next_is_dropped(
             await link.poll_once()
         assert asked == [before.seq, before.seq + 10]  # the next page was asked for during the check
         assert link._prefetch is None  # and dropped with the refused one
-        async with env.core.db.transaction(write=False) as tx:
-            assert await read_checkpoint(tx) == before  # nothing of the refused page applied
+        assert await read_checkpoint(env.core.db) == before  # nothing of the refused page applied
     finally:
         await link.client.close()
