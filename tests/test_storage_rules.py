@@ -38,18 +38,12 @@ NOT_YET_MOVED = {
     "issuance_server/registrations/pin_attempts.py",
     "issuance_server/replica/facts.py",
     "issuance_server/replica/store.py",
-    "issuance_server/staff/admin.py",
-    "issuance_server/staff/auth.py",
-    "issuance_server/staff/bootstrap.py",
-    "issuance_server/staff/four_eyes.py",
-    "issuance_server/staff/second_factor.py",
     "issuance_server/status_api.py",
     "recovery/consistency.py",
     "recovery/feed_apply.py",
     "recovery/ops_app.py",
     "recovery/reconcile.py",
     "recovery/snapshot_sync.py",
-    "registration/clerk_app.py",
     "registration/counter.py",
 }
 
