@@ -25,8 +25,6 @@ NOT_YET_MOVED = {
     "issuance_server/backups/backup.py",
     "issuance_server/backups/purge.py",
     "issuance_server/core.py",
-    "issuance_server/enrolment/kiosks.py",
-    "issuance_server/enrolment/ops_tokens.py",
     "issuance_server/issuing/documents.py",
     "issuance_server/issuing/issuance.py",
     "issuance_server/issuing/serials.py",
