@@ -158,9 +158,7 @@ async def enrol_kiosk(request: web.Request) -> web.Response:
         cert = core.tls.issue_kiosk_certificate(kiosk_id, csr, core.settings.kiosk_cert_days)
     except KioskCsrError as exc:
         raise ApiError(400, "bad_field", str(exc), field="csr") from None
-    async with core.db.transaction() as tx:
-        await kiosk_enrolment.enrol(tx, kiosk_id, location, cert)
-        await core.audit.append_in(tx, actor, "kiosk_enrol", "ok", None, kiosk_id=kiosk_id)
+    await kiosk_enrolment.enrol(core, actor, kiosk_id, location, cert)
     return json_response(
         {
             "kiosk_id": kiosk_id,
@@ -178,11 +176,7 @@ async def remove_kiosk(request: web.Request) -> web.Response:
     """Remove a kiosk: its certificate is refused from the next request on; its open sessions end."""
     core, actor = ops_actor(request)
     kiosk_id = _kiosk_id(request.match_info["kiosk_id"])
-    async with core.db.transaction() as tx:
-        removed = await kiosk_enrolment.remove(tx, kiosk_id)
-        if removed:
-            await core.audit.append_in(tx, actor, "kiosk_remove", "ok", None, kiosk_id=kiosk_id)
-    if not removed:
+    if not await kiosk_enrolment.remove(core, actor, kiosk_id):
         raise ApiError(404, "kiosk_unknown", f"no enrolled kiosk {kiosk_id}")
     ended = core.sessions.end_for_kiosk(kiosk_id)
     return json_response({"kiosk_id": kiosk_id, "removed": True, "sessions_ended": ended})

@@ -28,6 +28,7 @@ from issuance_server.staff.auth import (
     check_terminal,
     confirm_enrolment,
     login,
+    logout_session,
     reauthenticate,
     start_enrolment,
 )
@@ -144,9 +145,7 @@ async def reauth(request: web.Request) -> web.Response:
 @allow(ANY_STAFF)
 async def logout(request: web.Request) -> web.Response:
     core, actor = core_of(request), actor_of(request)
-    async with core.db.transaction() as tx:
-        await tx.execute("DELETE FROM staff_sessions WHERE token_hash = ?", (request[STAFF_TOKEN],))
-        await core.audit.append_in(tx, actor, "staff_logout", "ok")
+    await logout_session(core, actor, request[STAFF_TOKEN])
     return json_response({"logged_out": True})
 
 

@@ -17,17 +17,6 @@ SQL = re.compile(
     r"|ALTER\s+TABLE\s|WITH\s+\w+\s+AS\s*\(|PRAGMA\s|ATTACH\s|DETACH\s|BEGIN\b|COMMIT\b|ROLLBACK\b|VACUUM\b)",
     re.DOTALL,
 )
-# Modules still holding SQL while issue 28 moves it into stores; empty when it is resolved.
-NOT_YET_MOVED = {
-    "issuance_server/enrolment/kiosks.py",
-    "issuance_server/enrolment/ops_tokens.py",
-    "issuance_server/staff/admin.py",
-    "issuance_server/staff/auth.py",
-    "issuance_server/staff/bootstrap.py",
-    "issuance_server/staff/four_eyes.py",
-    "issuance_server/staff/second_factor.py",
-    "registration/clerk_app.py",
-}
 
 
 def sql_literals(path: Path) -> list[tuple[int, str]]:
@@ -59,18 +48,12 @@ def test_sql_only_in_store_modules() -> None:
     outside = [
         f"{relative}:{line}: {text}"
         for relative in server_modules()
-        if not may_hold_sql(relative) and relative not in NOT_YET_MOVED
+        if not may_hold_sql(relative)
         for line, text in sql_literals(ROOT / relative)
     ]
     assert not outside, (
         "SQL outside a store module (move it into the owning domain's store.py):\n" + "\n".join(outside)
     )
-
-
-def test_modules_listed_as_not_yet_moved_still_hold_sql() -> None:
-    """The list only shrinks: a module whose SQL has moved leaves it."""
-    moved = sorted(m for m in NOT_YET_MOVED if not (ROOT / m).exists() or not sql_literals(ROOT / m))
-    assert not moved, f"no SQL left in {moved}: take them off NOT_YET_MOVED"
 
 
 def test_the_detector_finds_sql_and_ignores_prose(tmp_path: Path) -> None:

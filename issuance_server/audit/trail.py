@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from issuance_server.audit import store
-from issuance_server.storage.database import Database, SqliteTx, Transaction
+from issuance_server.storage.database import Database
 from issuance_server.storage.engine import Tx
 from wire.clock import utc_now_iso
 
@@ -65,8 +65,8 @@ SYSTEM = Actor("system", "konbini-server", "server")
 
 
 class AuditLog:
-    """Appends go through :class:`Database`; inside a transaction use :meth:`append_in` so the audit row
-    commits (or rolls back) with the action it records."""
+    """:meth:`append` writes a row in a transaction of its own; inside a store transaction (``db.write(fn)``)
+    :meth:`record` writes it with the action it records, committed or rolled back together."""
 
     def __init__(self, db: Database, key: bytes) -> None:
         self._db = db
@@ -83,18 +83,6 @@ class AuditLog:
     ) -> None:
         """Append inside a store transaction (``db.write(fn)``): the row commits with what it records."""
         append_sync(tx, self._key, actor, action, result, subject, **details)
-
-    async def append_in(
-        self,
-        tx: Transaction,
-        actor: Actor,
-        action: str,
-        result: str,
-        subject: str | None = None,
-        **details: Any,
-    ) -> None:
-        key = self._key  # the chain's head read and the row written in one hop to the database's thread
-        await tx.run(lambda conn: append_sync(SqliteTx(conn), key, actor, action, result, subject, **details))
 
 
 _KEYED_FIELDS = ("at", "actor_kind", "actor_id", "terminal", "action", "subject_mac", "result", "details")
@@ -155,10 +143,3 @@ def append_sync(
     store.insert(
         tx, _row(key, prev if prev is not None else GENESIS, actor, action, result, subject, details)
     )
-
-
-async def erase_subjects_before(tx: Transaction, cutoff: str) -> int:
-    """Erase the personal field of the rows written before ``cutoff`` (a purge past retention, whose
-    audit row must record ``cutoff``: verification accepts erased fields only below a recorded one); the
-    chain, over the field's MAC, stays whole. How many rows held one."""
-    return await tx.run(lambda conn: store.erase_subjects_before(SqliteTx(conn), cutoff))

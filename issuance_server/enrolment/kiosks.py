@@ -1,4 +1,4 @@
-"""The ``kiosks`` table: which kiosk certificates may use the kiosk API (this module holds its SQL).
+"""The ``kiosks`` table: which kiosk certificates may use the kiosk API (its SQL in :mod:`issuance_server.enrolment.store`).
 
 A kiosk is enrolled (``konbini-ops kiosk-add``) with a client certificate from the kiosk CA; the table keeps
 that certificate's fingerprint, so enrolling again replaces it and removing the kiosk (``kiosk-remove``)
@@ -8,56 +8,57 @@ refuses it on the next request, whatever its validity dates say.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from issuance_server.storage.database import Database, Transaction
+from issuance_server.audit.trail import Actor, append_sync
+from issuance_server.enrolment import store
+from issuance_server.storage.database import Database
+from issuance_server.storage.engine import Tx
 from wire.clock import utc_now_iso
 from wire.tls import fingerprint
 
-
-async def enrol(tx: Transaction, kiosk_id: str, location: str, cert: x509.Certificate) -> None:
-    await tx.execute(
-        "INSERT INTO kiosks (kiosk_id, cert_sha256, cert_serial, cert_not_after, location, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(kiosk_id) DO UPDATE SET cert_sha256 = excluded.cert_sha256,"
-        " cert_serial = excluded.cert_serial, cert_not_after = excluded.cert_not_after,"
-        " location = excluded.location, active = 1, removed_at = NULL",
-        (
-            kiosk_id,
-            fingerprint(cert.public_bytes(serialization.Encoding.DER)),
-            format(cert.serial_number, "x"),
-            cert.not_valid_after_utc.isoformat(),
-            location,
-            utc_now_iso(),
-        ),
-    )
+if TYPE_CHECKING:
+    from issuance_server.core import ServerCore
 
 
-async def remove(tx: Transaction, kiosk_id: str) -> bool:
-    """Refuse the kiosk's certificate from now on; False when no such kiosk is enrolled."""
-    changed = await tx.execute(
-        "UPDATE kiosks SET active = 0, cert_sha256 = NULL, removed_at = ? WHERE kiosk_id = ? AND active = 1",
-        (utc_now_iso(), kiosk_id),
-    )
-    return changed == 1
+async def enrol(core: ServerCore, actor: Actor, kiosk_id: str, location: str, cert: x509.Certificate) -> None:
+    """Enrol (or re-key) the kiosk with ``cert``, audited."""
+    sha256 = fingerprint(cert.public_bytes(serialization.Encoding.DER))
+    serial, not_after = format(cert.serial_number, "x"), cert.not_valid_after_utc.isoformat()
+    now, key = utc_now_iso(), core.secrets.audit_chain_key
+
+    def enrolled(tx: Tx) -> None:
+        store.enrol_kiosk(tx, kiosk_id, sha256, serial, not_after, location, now)
+        append_sync(tx, key, actor, "kiosk_enrol", "ok", None, kiosk_id=kiosk_id)
+
+    await core.db.write(enrolled)
+
+
+async def remove(core: ServerCore, actor: Actor, kiosk_id: str) -> bool:
+    """Refuse the kiosk's certificate from now on (audited); False when no such kiosk is enrolled."""
+    now, key = utc_now_iso(), core.secrets.audit_chain_key
+
+    def removed(tx: Tx) -> bool:
+        if not store.remove_kiosk(tx, kiosk_id, now):
+            return False
+        append_sync(tx, key, actor, "kiosk_remove", "ok", None, kiosk_id=kiosk_id)
+        return True
+
+    return await core.db.write(removed)
 
 
 async def kiosk_of(db: Database, cert_der: bytes) -> str | None:
-    """The enrolled, active kiosk whose current certificate this is."""
-    row = await db.fetchone(
-        "SELECT kiosk_id, cert_not_after FROM kiosks WHERE cert_sha256 = ? AND active = 1",
-        (fingerprint(cert_der),),
-    )
+    """The enrolled, active kiosk whose current certificate this is (one read: every kiosk request asks)."""
+    sha256 = fingerprint(cert_der)
+    row = await db.read(lambda tx: store.kiosk_by_certificate(tx, sha256))
     if row is None or datetime.fromisoformat(row["cert_not_after"]) <= datetime.now(UTC):
         return None
     return str(row["kiosk_id"])
 
 
 async def listing(db: Database) -> list[dict[str, Any]]:
-    rows = await db.fetchall(
-        "SELECT kiosk_id, location, active, cert_serial, cert_not_after, created_at, removed_at FROM kiosks"
-        " ORDER BY kiosk_id"
-    )
+    rows = await db.read(store.kiosks)
     return [{**dict(r), "active": bool(r["active"])} for r in rows]

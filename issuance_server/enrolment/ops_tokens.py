@@ -1,4 +1,5 @@
-"""Named, revocable, expiring ops tokens for automation (owns ``ops_tokens``). Staff with the ops role act as
+"""Named, revocable, expiring ops tokens for automation (``ops_tokens``, its SQL in
+:mod:`issuance_server.enrolment.store`). Staff with the ops role act as
 themselves; a token acts under its name (``token:<name>`` in the audit trail) for its creator, and works
 only while its creator may: a staff creator still active and holding the ops role, a token creator still
 working. Tokens expire (``ops_token_days``, 90 by default).
@@ -21,10 +22,13 @@ from typing import Any
 from aiohttp import web
 
 from issuance_server.api_errors import ApiError
-from issuance_server.audit.trail import Actor
+from issuance_server.audit.trail import Actor, append_sync
 from issuance_server.core import ServerCore, token_hash
+from issuance_server.enrolment import store
 from issuance_server.server_tls import PROXY_SECRET_HEADER
+from issuance_server.staff import store as staff_store
 from issuance_server.storage.database import Database
+from issuance_server.storage.engine import Tx
 from wire.clock import to_iso, utc_now, utc_now_iso
 
 NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
@@ -37,10 +41,8 @@ log = logging.getLogger("konbini.ops")
 
 async def register_local(db: Database, token: str) -> None:
     """Record the first-start token as ``local`` (once; a revoked ``local`` stays revoked)."""
-    await db.execute(
-        "INSERT OR IGNORE INTO ops_tokens (name, token_hash, created_by, created_at) VALUES (?, ?, ?, ?)",
-        (LOCAL, token_hash(token), SERVER, utc_now_iso()),
-    )
+    hashed, now = token_hash(token), utc_now_iso()
+    await db.write(lambda tx: store.insert_token_once(tx, LOCAL, hashed, SERVER, now))
 
 
 def from_this_machine(request: web.Request) -> bool:
@@ -55,30 +57,27 @@ def from_this_machine(request: web.Request) -> bool:
 
 async def name_of(db: Database, token: str) -> str | None:
     """The name of a token that works now (known, not revoked, not expired, its creator still may act),
-    or None."""
-    row = await db.fetchone(
-        "SELECT name, created_by, expires_at FROM ops_tokens WHERE token_hash = ? AND revoked_at IS NULL",
-        (token_hash(token),),
-    )
-    if row is None or not await _works(db, row["created_by"], row["expires_at"]):
-        return None
-    return str(row["name"])
+    or None (one read)."""
+    hashed, now = token_hash(token), utc_now_iso()
+
+    def working_name(tx: Tx) -> str | None:
+        row = store.live_token_by_hash(tx, hashed)
+        if row is None or not _works(tx, row["created_by"], row["expires_at"], now):
+            return None
+        return str(row["name"])
+
+    return await db.read(working_name)
 
 
-async def _works(db: Database, creator: str, expires_at: str | None) -> bool:
-    now = utc_now_iso()
+def _works(tx: Tx, creator: str, expires_at: str | None, now: str) -> bool:
     for _ in range(_MAX_DEPTH):
         if expires_at is not None and expires_at <= now:
             return False
         if creator == SERVER:
             return True
         if not creator.startswith("token:"):
-            staff = await db.fetchone("SELECT active, roles FROM staff WHERE staff_id = ?", (creator,))
-            return staff is not None and bool(staff["active"]) and "ops" in staff["roles"].split(",")
-        parent = await db.fetchone(
-            "SELECT created_by, expires_at FROM ops_tokens WHERE name = ? AND revoked_at IS NULL",
-            (creator.removeprefix("token:"),),
-        )
+            return staff_store.holds_role(tx, creator, "ops")
+        parent = store.live_token(tx, creator.removeprefix("token:"))
         if parent is None:
             return False
         creator, expires_at = str(parent["created_by"]), parent["expires_at"]
@@ -100,40 +99,44 @@ async def add(core: ServerCore, actor: Actor, name: str, days: int | None = None
         )
     token = secrets.token_urlsafe(32)
     expires_at = to_iso(utc_now() + timedelta(days=days))
-    async with core.db.transaction() as tx:
-        if await tx.fetchone("SELECT 1 FROM ops_tokens WHERE name = ?", (_name(name),)):
+    name, hashed, now, key = _name(name), token_hash(token), utc_now_iso(), core.secrets.audit_chain_key
+
+    def added(tx: Tx) -> None:
+        if store.token_exists(tx, name):
             raise ApiError(
                 409, "token_exists", f"an ops token named {name} exists (revoked ones keep their name)"
             )
-        await tx.execute(
-            "INSERT INTO ops_tokens (name, token_hash, created_by, created_at, expires_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (name, token_hash(token), actor.actor_id, utc_now_iso(), expires_at),
-        )
-        await core.audit.append_in(tx, actor, "ops_token_add", "ok", None, name=name, expires_at=expires_at)
+        store.insert_token(tx, name, hashed, actor.actor_id, now, expires_at)
+        append_sync(tx, key, actor, "ops_token_add", "ok", None, name=name, expires_at=expires_at)
+
+    await core.db.write(added)
     return {"token": token, "expires_at": expires_at}
 
 
 async def revoke(core: ServerCore, actor: Actor, name: str) -> None:
-    async with core.db.transaction() as tx:
-        changed = await tx.execute(
-            "UPDATE ops_tokens SET revoked_by = ?, revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
-            (actor.actor_id, utc_now_iso(), _name(name)),
-        )
-        if not changed:
+    name, now, key = _name(name), utc_now_iso(), core.secrets.audit_chain_key
+
+    def revoked(tx: Tx) -> None:
+        if not store.revoke_token(tx, name, actor.actor_id, now):
             raise ApiError(404, "token_unknown", f"no live ops token named {name}")
-        await core.audit.append_in(tx, actor, "ops_token_revoke", "ok", None, name=name)
+        append_sync(tx, key, actor, "ops_token_revoke", "ok", None, name=name)
+
+    await core.db.write(revoked)
 
 
 async def listed(core: ServerCore) -> list[dict[str, Any]]:
-    rows = await core.db.fetchall(
-        "SELECT name, created_by, created_at, expires_at, revoked_by, revoked_at FROM ops_tokens ORDER BY name"
-    )
-    out = []
-    for r in rows:
-        works = r["revoked_at"] is None and await _works(core.db, r["created_by"], r["expires_at"])
-        out.append({**dict(r), "works": works})
-    return out
+    now = utc_now_iso()
+
+    def listing(tx: Tx) -> list[dict[str, Any]]:
+        return [
+            {
+                **dict(r),
+                "works": r["revoked_at"] is None and _works(tx, r["created_by"], r["expires_at"], now),
+            }
+            for r in store.tokens(tx)
+        ]
+
+    return await core.db.read(listing)
 
 
 def _pending(path: Path) -> Path:
@@ -155,15 +158,17 @@ async def rotate_local(core: ServerCore, actor: Actor) -> None:
     path = core.settings.secrets_dir / "ops-token"
     token = secrets.token_urlsafe(32)
     _write_private(_pending(path), token)
-    async with core.db.transaction() as tx:
-        changed = await tx.execute(
-            "UPDATE ops_tokens SET token_hash = ?, created_at = ? WHERE name = ? AND revoked_at IS NULL",
-            (token_hash(token), utc_now_iso(), LOCAL),
-        )
-        if not changed:
-            _pending(path).unlink()
-            raise ApiError(404, "token_unknown", "the local ops token is revoked; it cannot be rotated")
-        await core.audit.append_in(tx, actor, "ops_token_rotate", "ok", None, name=LOCAL)
+    hashed, now, key = token_hash(token), utc_now_iso(), core.secrets.audit_chain_key
+
+    def rotated(tx: Tx) -> bool:
+        if not store.replace_token(tx, LOCAL, hashed, now):
+            return False
+        append_sync(tx, key, actor, "ops_token_rotate", "ok", None, name=LOCAL)
+        return True
+
+    if not await core.db.write(rotated):
+        _pending(path).unlink()
+        raise ApiError(404, "token_unknown", "the local ops token is revoked; it cannot be rotated")
     os.replace(_pending(path), path)
 
 
@@ -174,8 +179,7 @@ async def finish_rotation(db: Database, secrets_dir: Path) -> str | None:
     if not pending.exists():
         return None
     token = pending.read_text().strip()
-    row = await db.fetchone("SELECT token_hash FROM ops_tokens WHERE name = ?", (LOCAL,))
-    if row is not None and row["token_hash"] == token_hash(token):
+    if await db.read(lambda tx: store.token_hash_of(tx, LOCAL)) == token_hash(token):
         os.replace(pending, secrets_dir / "ops-token")
         log.info("finished rotating the local ops token")
         return token

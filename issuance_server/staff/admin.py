@@ -18,12 +18,13 @@ from aiohttp import web
 
 from issuance_server.access import actor_of, allow, staff
 from issuance_server.api_errors import ApiError, clip, field, json_response, read_json
+from issuance_server.audit.trail import append_sync
 from issuance_server.core import ServerCore, core_of
 from issuance_server.secret_hashing import STAFF_PASSWORD
-from issuance_server.staff import second_factor
+from issuance_server.staff import second_factor, store
 from issuance_server.staff.auth import check_staff_id, lift_lockout
 from issuance_server.staff.four_eyes import check_approver
-from issuance_server.storage.database import Transaction
+from issuance_server.storage.engine import Tx
 from wire.clock import utc_now_iso
 from wire.roles import ROLES
 
@@ -76,11 +77,8 @@ def _split(roles: str | None) -> list[str]:
     return [r for r in (roles or "").split(",") if r]
 
 
-async def _existing(tx: Transaction, staff_id: str) -> dict[str, Any]:
-    row = await tx.fetchone(
-        "SELECT staff_id, roles, active, pending_roles, pending_by, approved FROM staff WHERE staff_id = ?",
-        (staff_id,),
-    )
+def _existing(tx: Tx, staff_id: str) -> dict[str, Any]:
+    row = store.account(tx, staff_id)
     if row is None:
         raise ApiError(404, "staff_unknown", f"no staff account {staff_id}")
     return {
@@ -101,12 +99,7 @@ def _pending(account: dict[str, Any]) -> dict[str, Any]:
 
 
 async def staff_list(core: ServerCore) -> list[dict[str, Any]]:
-    rows = await core.db.fetchall(
-        "SELECT staff_id, display_name, roles, active, locked_at, failed_logins, totp_secret IS NOT NULL AS"
-        " totp, created_at, created_by, pending_roles, pending_by, approved, (SELECT count(*) FROM staff_recovery_codes c"
-        " WHERE c.staff_id = staff.staff_id AND used_at IS NULL) AS recovery_codes_left FROM staff"
-        " ORDER BY staff_id"
-    )
+    rows = await core.db.read(store.listing)
     return [
         {
             "staff_id": r["staff_id"],
@@ -153,18 +146,15 @@ async def create_staff(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_field", "display_name: 1-100 characters", field="display_name")
     roles = _roles(data)
     unusable = await core.hasher.hash(STAFF_PASSWORD, secrets.token_urlsafe(32))  # no one knows it
-    now = utc_now_iso()
-    async with core.db.transaction() as tx:
-        if await tx.fetchone("SELECT 1 FROM staff WHERE staff_id = ?", (staff_id,)):
+    now, key = utc_now_iso(), core.secrets.audit_chain_key
+
+    def requested(tx: Tx) -> None:
+        if store.exists(tx, staff_id):
             raise ApiError(409, "staff_exists", f"staff account {staff_id} exists already")
-        await tx.execute(
-            "INSERT INTO staff (staff_id, display_name, roles, password_hash, created_at, created_by,"
-            " pending_roles, pending_by, pending_at, approved) VALUES (?, ?, '', ?, ?, ?, ?, ?, ?, 0)",
-            (staff_id, name, unusable, now, actor.actor_id, ",".join(roles), actor.actor_id, now),
-        )
-        await core.audit.append_in(
-            tx, actor, "staff_create", "requested", None, staff_id=staff_id, roles=roles
-        )
+        store.insert_requested(tx, staff_id, name, unusable, ",".join(roles), actor.actor_id, now)
+        append_sync(tx, key, actor, "staff_create", "requested", None, staff_id=staff_id, roles=roles)
+
+    await core.db.write(requested)
     return json_response(
         {"staff_id": staff_id, "roles": [], "pending_roles": roles, "second_factor": False}, status=201
     )
@@ -186,25 +176,26 @@ async def change_staff(request: web.Request) -> web.Response:
     active = field(data, "active", bool) if "active" in data else None
     if roles is None and active is None:
         raise ApiError(400, "bad_field", "give roles and/or active")
-    async with core.db.transaction() as tx:
-        before = await _existing(tx, staff_id)
+    now, key = utc_now_iso(), core.secrets.audit_chain_key
+
+    def changed(tx: Tx) -> dict[str, Any]:
+        before = _existing(tx, staff_id)
         if roles is not None:  # roles taken away go at once; roles added wait for another administrator
             kept = [r for r in before["roles"] if r in roles]
             added = set(roles) - set(before["roles"])
-            await tx.execute(
-                "UPDATE staff SET roles = ?, pending_roles = ?, pending_by = ?, pending_at = ? WHERE staff_id = ?",
-                (",".join(kept), ",".join(roles) if added else None, actor.actor_id if added else None,
-                 utc_now_iso() if added else None, staff_id),
+            store.set_roles(
+                tx, staff_id, ",".join(kept), ",".join(roles) if added else None,
+                actor.actor_id if added else None, now if added else None,
             )  # fmt: skip
         if active is not None:
-            await tx.execute("UPDATE staff SET active = ? WHERE staff_id = ?", (int(active), staff_id))
+            store.set_active(tx, staff_id, active)
             if not active:
-                await tx.execute("DELETE FROM staff_sessions WHERE staff_id = ?", (staff_id,))
-        after = await _existing(tx, staff_id)
-        await core.audit.append_in(
-            tx, actor, "staff_change", "ok", None, staff_id=staff_id, before=before, after=after
-        )
-    return json_response(after)
+                store.end_sessions_of(tx, staff_id)
+        after = _existing(tx, staff_id)
+        append_sync(tx, key, actor, "staff_change", "ok", None, staff_id=staff_id, before=before, after=after)
+        return after
+
+    return json_response(await core.db.write(changed))
 
 
 @routes.post("/api/admin/staff/{staff_id}/approve")
@@ -215,32 +206,28 @@ async def approve(request: web.Request) -> web.Response:
     core, actor = core_of(request), actor_of(request)
     staff_id = _target(request)
     data = await read_json(request, core.settings.max_body_bytes)
-    async with core.db.transaction(write=False) as tx:
-        before = _pending(await _existing(tx, staff_id))
+    before = _pending(await core.db.read(lambda tx: _existing(tx, staff_id)))
     await check_approver(core.db, core.audit, actor, before["pending_by"], "staff_approve", staff_id=staff_id)
     new_account = not before["approved"]
     if new_account:
         pw_hash = await core.hasher.hash(STAFF_PASSWORD, _password(data))
     elif "password" in data:
         raise ApiError(400, "bad_field", "password: only for a new account", field="password")
-    async with core.db.transaction() as tx:
-        changed = await tx.execute(
-            "UPDATE staff SET roles = pending_roles, pending_roles = NULL, pending_by = NULL, pending_at = NULL"
-            " WHERE staff_id = ? AND pending_roles = ? AND pending_by = ?",
-            (staff_id, ",".join(before["pending_roles"]), before["pending_by"]),
-        )
-        if not changed:
+    key = core.secrets.audit_chain_key
+
+    def approved(tx: Tx) -> dict[str, Any]:
+        if not store.approve_pending(tx, staff_id, ",".join(before["pending_roles"]), before["pending_by"]):
             raise ApiError(409, "nothing_pending", f"{staff_id}'s request changed meanwhile: look again")
         if new_account:
-            await tx.execute(
-                "UPDATE staff SET password_hash = ?, approved = 1 WHERE staff_id = ?", (pw_hash, staff_id)
-            )
-        after = await _existing(tx, staff_id)
-        await core.audit.append_in(
-            tx, actor, "staff_approve", "ok", None, staff_id=staff_id, requested_by=before["pending_by"],
+            store.approve_account(tx, staff_id, pw_hash)
+        after = _existing(tx, staff_id)
+        append_sync(
+            tx, key, actor, "staff_approve", "ok", None, staff_id=staff_id, requested_by=before["pending_by"],
             roles=after["roles"], new_account=new_account,
         )  # fmt: skip
-    return json_response(after)
+        return after
+
+    return json_response(await core.db.write(approved))
 
 
 @routes.post("/api/admin/staff/{staff_id}/reject")
@@ -249,17 +236,18 @@ async def reject(request: web.Request) -> web.Response:
     """Drop the roles waiting for approval (the one who asked may withdraw them too)."""
     core, actor = core_of(request), actor_of(request)
     staff_id = _target(request)
-    async with core.db.transaction() as tx:
-        before = _pending(await _existing(tx, staff_id))
-        await tx.execute(
-            "UPDATE staff SET pending_roles = NULL, pending_by = NULL, pending_at = NULL WHERE staff_id = ?",
-            (staff_id,),
+    key = core.secrets.audit_chain_key
+
+    def rejected(tx: Tx) -> dict[str, Any]:
+        before = _pending(_existing(tx, staff_id))
+        store.drop_pending(tx, staff_id)
+        after = _existing(tx, staff_id)
+        append_sync(
+            tx, key, actor, "staff_reject", "ok", None, staff_id=staff_id, requested_by=before["pending_by"]
         )
-        after = await _existing(tx, staff_id)
-        await core.audit.append_in(
-            tx, actor, "staff_reject", "ok", None, staff_id=staff_id, requested_by=before["pending_by"]
-        )
-    return json_response(after)
+        return after
+
+    return json_response(await core.db.write(rejected))
 
 
 @routes.post("/api/admin/staff/{staff_id}/password")
@@ -270,11 +258,15 @@ async def set_password(request: web.Request) -> web.Response:
     staff_id = _target(request)
     data = await read_json(request, core.settings.max_body_bytes)
     pw_hash = await core.hasher.hash(STAFF_PASSWORD, _password(data))
-    async with core.db.transaction() as tx:
-        await _existing(tx, staff_id)
-        await tx.execute("UPDATE staff SET password_hash = ? WHERE staff_id = ?", (pw_hash, staff_id))
-        await tx.execute("DELETE FROM staff_sessions WHERE staff_id = ?", (staff_id,))
-        await core.audit.append_in(tx, actor, "staff_password_set", "ok", None, staff_id=staff_id)
+    key = core.secrets.audit_chain_key
+
+    def password_set(tx: Tx) -> None:
+        _existing(tx, staff_id)
+        store.set_password(tx, staff_id, pw_hash)
+        store.end_sessions_of(tx, staff_id)
+        append_sync(tx, key, actor, "staff_password_set", "ok", None, staff_id=staff_id)
+
+    await core.db.write(password_set)
     return json_response({"staff_id": staff_id, "password_set": True})
 
 
@@ -284,11 +276,15 @@ async def reset_second_factor(request: web.Request) -> web.Response:
     """Forget a lost authenticator: the staff member enrols again at the next login; sessions end."""
     core, actor = core_of(request), actor_of(request)
     staff_id = _target(request)
-    async with core.db.transaction() as tx:
-        await _existing(tx, staff_id)
-        await second_factor.reset(tx, staff_id)
-        await tx.execute("DELETE FROM staff_sessions WHERE staff_id = ?", (staff_id,))
-        await core.audit.append_in(tx, actor, "totp_reset", "ok", None, staff_id=staff_id)
+    key = core.secrets.audit_chain_key
+
+    def reset(tx: Tx) -> None:
+        _existing(tx, staff_id)
+        second_factor.reset(tx, staff_id)
+        store.end_sessions_of(tx, staff_id)
+        append_sync(tx, key, actor, "totp_reset", "ok", None, staff_id=staff_id)
+
+    await core.db.write(reset)
     return json_response({"staff_id": staff_id, "second_factor": False})
 
 

@@ -7,19 +7,18 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NoReturn
+from typing import Any, NoReturn
 
-import aiosqlite
 from aiohttp import web
 
 from issuance_server.access import Rule
 from issuance_server.api_errors import ApiError, clip
-from issuance_server.audit.trail import Actor
+from issuance_server.audit.trail import Actor, append_sync
 from issuance_server.core import ServerCore, core_of, token_hash
 from issuance_server.secret_hashing import STAFF_PASSWORD
 from issuance_server.server_tls import client_address
-from issuance_server.staff import second_factor
-from issuance_server.storage.database import Transaction
+from issuance_server.staff import second_factor, store
+from issuance_server.storage.engine import Row, Tx
 from wire.clock import utc_now, utc_now_iso
 
 log = logging.getLogger("konbini.staff")
@@ -71,28 +70,29 @@ def _login_failed(core: ServerCore) -> ApiError:
     )
 
 
-async def _refuse(core: ServerCore, actor: Actor, row: aiosqlite.Row | None, result: str) -> NoReturn:
+async def _refuse(core: ServerCore, actor: Actor, row: Row | None, result: str) -> NoReturn:
     """Audit a failed attempt and refuse it. The attempt that locks the account is audited ``locked``, once
     a lockout: parallel attempts that read the row before it was locked are ``refused_locked`` like the
     ones after (the monthly review counts ``locked`` rows as lockouts)."""
-    if row is not None and row["failed_logins"] >= core.settings.staff_max_failures:
-        locked = row["locked_at"] is None and await core.db.execute(
-            "UPDATE staff SET locked_at = ? WHERE staff_id = ? AND locked_at IS NULL",
-            (utc_now_iso(), actor.actor_id),
-        )
-        result = "locked" if locked else "refused_locked"
-        if locked:  # the alert: an account locked (ops or an administrator lift it)
-            log.warning(
-                "staff account %s locked after %d failed logins in a row (the last from %s)",
-                actor.actor_id, core.settings.staff_max_failures, actor.peer,
-            )  # fmt: skip
-    elif row is not None and row["locked_at"] is not None:
-        result = "refused_locked"
-    await core.audit.append(actor, "staff_login", result)
+    reached = row is not None and row["failed_logins"] >= core.settings.staff_max_failures
+    was_locked = row is not None and row["locked_at"] is not None
+    now, key = utc_now_iso(), core.secrets.audit_chain_key
+
+    def refuse(tx: Tx) -> bool:
+        locked = reached and not was_locked and store.lock(tx, actor.actor_id, now)
+        outcome = ("locked" if locked else "refused_locked") if reached or was_locked else result
+        append_sync(tx, key, actor, "staff_login", outcome)
+        return locked
+
+    if await core.db.write(refuse):  # the alert: an account locked (ops or an administrator lift it)
+        log.warning(
+            "staff account %s locked after %d failed logins in a row (the last from %s)",
+            actor.actor_id, core.settings.staff_max_failures, actor.peer,
+        )  # fmt: skip
     raise _login_failed(core)
 
 
-async def check_password(core: ServerCore, actor: Actor, password: str) -> aiosqlite.Row:
+async def check_password(core: ServerCore, actor: Actor, password: str) -> Row:
     """The staff row when ``password`` is right, else 401 ``login_failed`` alike for an unknown id, a wrong
     password and a locked account (argon2id runs in each case, so the time does not tell them apart
     either). Each attempt is counted before the password is checked, so parallel guesses cannot pass
@@ -101,16 +101,13 @@ async def check_password(core: ServerCore, actor: Actor, password: str) -> aiosq
     limit = core.settings.staff_max_failures
     since = utc_now() - timedelta(seconds=core.settings.staff_lockout_s)
     expired = since.isoformat(timespec="milliseconds").replace("+00:00", "Z")  # as utc_now_iso writes it
-    async with core.db.transaction() as tx:
-        await tx.execute(  # a lockout that has run its time ends: the count starts again
-            "UPDATE staff SET locked_at = NULL, failed_logins = 0 WHERE staff_id = ? AND locked_at < ?",
-            (actor.actor_id, expired),
-        )
-        row = await tx.fetchone(
-            "UPDATE staff SET failed_logins = failed_logins + 1 WHERE staff_id = ? AND active = 1"
-            " RETURNING password_hash, failed_logins, locked_at, totp_secret, totp_pending",
-            (actor.actor_id,),
-        )
+    staff_id = actor.actor_id
+
+    def count_attempt(tx: Tx) -> Row | None:
+        store.end_lockout_before(tx, staff_id, expired)  # a lockout that has run its time ends
+        return store.count_attempt(tx, staff_id)
+
+    row = await core.db.write(count_attempt)
     open_account = row is not None and row["locked_at"] is None and row["failed_logins"] <= limit
     stored = row["password_hash"] if open_account and row is not None else None
     if not await core.hasher.verify_or_waste(STAFF_PASSWORD, stored, password):
@@ -119,15 +116,11 @@ async def check_password(core: ServerCore, actor: Actor, password: str) -> aiosq
     return row
 
 
-async def open_session(tx: Transaction, actor: Actor) -> str:
+def open_session(tx: Tx, actor: Actor) -> str:
     """A new session token for a staff member who has passed both factors (their failures cleared)."""
     token = secrets.token_urlsafe(32)
-    now = utc_now_iso()
-    await tx.execute("UPDATE staff SET failed_logins = 0 WHERE staff_id = ?", (actor.actor_id,))
-    await tx.execute(
-        "INSERT INTO staff_sessions (token_hash, staff_id, terminal, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?)",
-        (token_hash(token), actor.actor_id, actor.terminal, now, now),
-    )
+    store.clear_failures(tx, actor.actor_id)
+    store.insert_session(tx, token_hash(token), actor.actor_id, actor.terminal, utc_now_iso())
     return token
 
 
@@ -136,35 +129,45 @@ async def login(core: ServerCore, actor: Actor, password: str, second: SecondFac
     code); a staff member without a second factor yet gets 403 ``totp_enrolment_required`` (a code is then
     not needed: the first login starts the enrolment)."""
     row = await check_password(core, actor, password)
+    staff_id, audit_key = actor.actor_id, core.secrets.audit_chain_key
     if row["totp_secret"] is None:
-        await core.db.execute("UPDATE staff SET failed_logins = 0 WHERE staff_id = ?", (actor.actor_id,))
-        await core.audit.append(actor, "staff_login", "enrolment_required")
+
+        def enrolment_required(tx: Tx) -> None:
+            store.clear_failures(tx, staff_id)
+            append_sync(tx, audit_key, actor, "staff_login", "enrolment_required")
+
+        await core.db.write(enrolment_required)
         raise ApiError(
             403,
             "totp_enrolment_required",
             "enrol your second factor first (konbini-clerk login, or the desk, shows the QR code once)",
         )
     key = core.secrets.totp_key
-    async with core.db.transaction() as tx:
-        left = None
-        if not (second.totp_code or second.recovery_code):
-            passed = False  # the password alone is not enough
-        elif second.totp_code:
-            passed = await second_factor.accept_code(
-                tx, key, actor.actor_id, row["totp_secret"], second.totp_code
-            )
+    step = (
+        second_factor.matching_step(second_factor.unseal(key, staff_id, row["totp_secret"]), second.totp_code)
+        if second.totp_code
+        else None
+    )
+
+    def second_factor_passed(tx: Tx) -> str | None:
+        """The session's token, or None when the second factor is wrong (nothing changed then)."""
+        how: dict[str, Any]
+        if second.totp_code:
+            if not second_factor.use_code(tx, staff_id, step):
+                return None
+            how = {"second_factor": "totp"}
         else:
-            left = await second_factor.use_recovery_code(tx, key, actor.actor_id, second.recovery_code)
-            passed = left is not None
-        if passed:
-            token = await open_session(tx, actor)
-            how = (
-                {"second_factor": "totp"}
-                if left is None
-                else {"second_factor": "recovery_code", "left": left}
-            )
-            await core.audit.append_in(tx, actor, "staff_login", "ok", **how)
-    if not passed:
+            left = second_factor.use_recovery_code(tx, key, staff_id, second.recovery_code)
+            if left is None:
+                return None
+            how = {"second_factor": "recovery_code", "left": left}
+        token = open_session(tx, actor)
+        append_sync(tx, audit_key, actor, "staff_login", "ok", **how)
+        return token
+
+    passed = second.totp_code or second.recovery_code  # the password alone is not enough
+    token = await core.db.write(second_factor_passed) if passed else None
+    if token is None:
         await _refuse(core, actor, row, "denied_second_factor")
     return token
 
@@ -173,9 +176,13 @@ async def reauthenticate(core: ServerCore, actor: Actor, password: str) -> None:
     """The password again on an open session (the desk's lock screen): counted like a login attempt, so
     guesses at a locked screen lock the account as well."""
     await check_password(core, actor, password)
-    async with core.db.transaction() as tx:
-        await tx.execute("UPDATE staff SET failed_logins = 0 WHERE staff_id = ?", (actor.actor_id,))
-        await core.audit.append_in(tx, actor, "staff_reauth", "ok")
+    key = core.secrets.audit_chain_key
+
+    def reauthenticated(tx: Tx) -> None:
+        store.clear_failures(tx, actor.actor_id)
+        append_sync(tx, key, actor, "staff_reauth", "ok")
+
+    await core.db.write(reauthenticated)
 
 
 async def start_enrolment(core: ServerCore, actor: Actor, password: str) -> dict[str, str]:
@@ -188,12 +195,16 @@ async def start_enrolment(core: ServerCore, actor: Actor, password: str) -> dict
             409, "totp_enrolled", "a second factor is enrolled already; an administrator can reset it"
         )
     seed = second_factor.new_seed()
-    async with core.db.transaction() as tx:
-        await tx.execute(
-            "UPDATE staff SET totp_pending = ?, failed_logins = 0 WHERE staff_id = ?",
-            (second_factor.seal(core.secrets.totp_key, actor.actor_id, seed), actor.actor_id),
-        )
-        await core.audit.append_in(tx, actor, "totp_enrol", "started")
+    sealed, key = (
+        second_factor.seal(core.secrets.totp_key, actor.actor_id, seed),
+        core.secrets.audit_chain_key,
+    )
+
+    def started(tx: Tx) -> None:
+        store.start_totp_enrolment(tx, actor.actor_id, sealed)
+        append_sync(tx, key, actor, "totp_enrol", "started")
+
+    await core.db.write(started)
     return {
         "secret": seed,
         "otpauth_uri": second_factor.otpauth_uri(seed, actor.actor_id, core.settings.municipality_name),
@@ -210,28 +221,44 @@ async def confirm_enrolment(core: ServerCore, actor: Actor, password: str, code:
     step = second_factor.matching_step(seed, code)
     if step is None:
         await _refuse(core, actor, row, "denied_second_factor")
-    async with core.db.transaction() as tx:
-        codes = await second_factor.enrol(tx, core.secrets.totp_key, actor.actor_id, seed, step)
-        token = await open_session(tx, actor)
-        await core.audit.append_in(tx, actor, "totp_enrol", "ok")
-    return {"token": token, "recovery_codes": codes}
+    totp_key, audit_key = core.secrets.totp_key, core.secrets.audit_chain_key
+
+    def enrolled(tx: Tx) -> dict[str, object]:
+        codes = second_factor.enrol(tx, totp_key, actor.actor_id, seed, step)
+        token = open_session(tx, actor)
+        append_sync(tx, audit_key, actor, "totp_enrol", "ok")
+        return {"token": token, "recovery_codes": codes}
+
+    return await core.db.write(enrolled)
+
+
+async def logout_session(core: ServerCore, actor: Actor, hashed_token: str) -> None:
+    """End the session whose token hash this is, audited."""
+    key = core.secrets.audit_chain_key
+
+    def logged_out(tx: Tx) -> None:
+        store.end_session(tx, hashed_token)
+        append_sync(tx, key, actor, "staff_logout", "ok")
+
+    await core.db.write(logged_out)
 
 
 async def lift_lockout(core: ServerCore, actor: Actor, staff_id: str) -> None:
     """Unlock a staff account and clear its failures: 404 ``staff_unknown`` when there is no such account,
     409 ``staff_not_locked`` when it is not locked."""
-    async with core.db.transaction() as tx:
-        changed = await tx.execute(
-            "UPDATE staff SET locked_at = NULL, failed_logins = 0 WHERE staff_id = ? AND locked_at IS NOT NULL",
-            (staff_id,),
-        )
-        if changed:
-            await core.audit.append_in(tx, actor, "staff_unlock", "ok", None, staff_id=staff_id)
-            return
-        exists = await tx.fetchone("SELECT 1 FROM staff WHERE staff_id = ?", (staff_id,))
-    if exists is None:
+    key = core.secrets.audit_chain_key
+
+    def lift(tx: Tx) -> str:
+        if store.lift_lockout(tx, staff_id):
+            append_sync(tx, key, actor, "staff_unlock", "ok", None, staff_id=staff_id)
+            return "unlocked"
+        return "not_locked" if store.exists(tx, staff_id) else "unknown"
+
+    outcome = await core.db.write(lift)
+    if outcome == "unknown":
         raise ApiError(404, "staff_unknown", f"no staff account {clip(staff_id)}")
-    raise ApiError(409, "staff_not_locked", f"staff account {clip(staff_id)} is not locked")
+    if outcome == "not_locked":
+        raise ApiError(409, "staff_not_locked", f"staff account {clip(staff_id)} is not locked")
 
 
 def _instant(stamp: str) -> datetime:
@@ -245,15 +272,8 @@ async def authenticate_staff(request: web.Request, rule: Rule) -> Actor:
     core = core_of(request)
     auth = request.headers.get("Authorization", "")
     token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
-    row = (
-        await core.db.fetchone(
-            "SELECT s.staff_id, s.terminal, s.created_at, s.last_seen_at, t.roles FROM staff_sessions s"
-            " JOIN staff t USING (staff_id) WHERE s.token_hash = ? AND t.active = 1",
-            (token_hash(token),),
-        )
-        if token
-        else None
-    )
+    hashed = token_hash(token)
+    row = await core.db.read(lambda tx: store.session(tx, hashed)) if token else None
     if row is None:
         raise ApiError(401, "staff_unauthorized", "log in first")
     now = utc_now()
@@ -264,15 +284,14 @@ async def authenticate_staff(request: web.Request, rule: Rule) -> Actor:
     else:
         ended = ""
     if ended:
-        await core.db.execute("DELETE FROM staff_sessions WHERE token_hash = ?", (token_hash(token),))
+        await core.db.write(lambda tx: store.end_session(tx, hashed))
         raise ApiError(401, "staff_session_expired", f"{ended}; log in again")
     if rule.role is not None and not set(rule.role.split("|")) & set(row["roles"].split(",")):
         raise ApiError(403, "role_required", f"this needs the role {rule.role.replace('|', ' or ')}")
-    await core.db.execute(
-        "UPDATE staff_sessions SET last_seen_at = ? WHERE token_hash = ?", (utc_now_iso(), token_hash(token))
-    )
+    seen = utc_now_iso()
+    await core.db.write(lambda tx: store.touch_session(tx, hashed, seen))
     request[STAFF_ROLES] = frozenset(row["roles"].split(","))
-    request[STAFF_TOKEN] = token_hash(token)
+    request[STAFF_TOKEN] = hashed
     return Actor(
         "staff", row["staff_id"], row["terminal"], client_address(request, core.secrets.proxy_secret)
     )

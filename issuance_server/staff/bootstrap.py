@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import sqlite3
 
+from issuance_server.audit import store as audit_store
 from issuance_server.audit.checkpoints import CheckpointLog
 from issuance_server.audit.trail import Actor, append_sync
 from issuance_server.secret_hashing import STAFF_PASSWORD, SecretHasher
 from issuance_server.secrets_store import load_or_create_secrets
 from issuance_server.settings import Settings
+from issuance_server.staff import store
 from issuance_server.staff.admin import check_password_rule, check_roles
 from issuance_server.staff.auth import check_staff_id
 from issuance_server.storage.database import SqliteTx
+from issuance_server.storage.database import _in_write_transaction as write_transaction
+from issuance_server.storage.engine import Tx
 from issuance_server.storage.migrate import prepare_database
 from wire.clock import utc_now_iso
 
@@ -38,38 +42,27 @@ def bootstrap_staff(settings: Settings, staff_id: str, name: str, password: str,
         hasher.close()
     conn = sqlite3.connect(settings.db_path, isolation_level=None)
     try:
-        empty = conn.execute("SELECT 1 FROM audit_log LIMIT 1").fetchone() is None
+        empty = audit_store.last_hash(SqliteTx(conn)) is None
         CheckpointLog(settings.audit_checkpoints_path, secrets.audit_signing_key).begin(trail_is_empty=empty)
-        conn.execute("BEGIN IMMEDIATE")
-        staff = conn.execute("SELECT COUNT(*) FROM staff").fetchone()[0]
-        admins = conn.execute(
-            "SELECT COUNT(*) FROM staff WHERE active = 1 AND ',' || roles || ',' LIKE '%,admin,%'"
-        ).fetchone()[0]
-        second_admin = bool(staff) and admins <= 1 and "admin" in roles
-        if staff and not second_admin:
-            conn.execute("ROLLBACK")
-            raise BootstrapError(
-                "staff accounts exist already: this command makes only the first account, or a second"
-                " administrator (roles including admin) while only one exists; other accounts are asked for"
-                " at the desk and approved by a second administrator"
-            )
-        if conn.execute("SELECT 1 FROM staff WHERE staff_id = ?", (staff_id,)).fetchone():
-            conn.execute("ROLLBACK")
-            raise BootstrapError(f"staff account {staff_id} exists already")
-        conn.execute(
-            "INSERT INTO staff (staff_id, display_name, roles, password_hash, created_at, created_by)"
-            " VALUES (?, ?, ?, ?, ?, 'bootstrap')",
-            (staff_id, name, ",".join(roles), pw_hash, utc_now_iso()),
-        )
-        append_sync(
-            SqliteTx(conn),
-            secrets.audit_chain_key,
-            Actor("staff", staff_id, "bootstrap"),
-            "staff_bootstrap",
-            "ok",
-            roles=roles,
-            second_admin=second_admin,
-        )
-        conn.execute("COMMIT")
+        now, key = utc_now_iso(), secrets.audit_chain_key
+
+        def make(tx: Tx) -> None:
+            staff = store.count(tx)
+            second_admin = bool(staff) and store.active_admins(tx) <= 1 and "admin" in roles
+            if staff and not second_admin:
+                raise BootstrapError(
+                    "staff accounts exist already: this command makes only the first account, or a second"
+                    " administrator (roles including admin) while only one exists; other accounts are asked"
+                    " for at the desk and approved by a second administrator"
+                )
+            if store.exists(tx, staff_id):
+                raise BootstrapError(f"staff account {staff_id} exists already")
+            store.insert_bootstrapped(tx, staff_id, name, ",".join(roles), pw_hash, now)
+            append_sync(
+                tx, key, Actor("staff", staff_id, "bootstrap"), "staff_bootstrap", "ok", roles=roles,
+                second_admin=second_admin,
+            )  # fmt: skip
+
+        write_transaction(make, conn)
     finally:
         conn.close()

@@ -8,6 +8,7 @@ from typing import Any
 
 from issuance_server.api_errors import ApiError
 from issuance_server.audit.trail import Actor, AuditLog
+from issuance_server.staff import store
 from issuance_server.storage.database import Database
 
 
@@ -26,8 +27,7 @@ async def check_approver(
 async def _independent(db: Database, approver: str, requester: str) -> None:
     if approver == requester:
         raise ApiError(409, "approver_is_requester", "another administrator must approve your own request")
-    row = await db.fetchone("SELECT created_by FROM staff WHERE staff_id = ?", (approver,))
-    if row is not None and row["created_by"] == requester:
+    if await db.read(lambda tx: store.created_by(tx, approver)) == requester:
         raise ApiError(
             409,
             "approver_made_by_requester",

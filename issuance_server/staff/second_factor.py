@@ -1,5 +1,5 @@
 """Staff second factor: TOTP (RFC 6238, by pyotp) with each code accepted once, and one-time recovery codes
-(owns ``staff_recovery_codes`` and the ``totp_*`` columns of ``staff``).
+(``staff_recovery_codes`` and the ``totp_*`` columns of ``staff``, through :mod:`issuance_server.staff.store`).
 
 Seeds are sealed with ``secrets/totp-key`` (AES-GCM, the staff id as associated data), so a copy of the
 database alone yields no second factor; recovery codes are kept as HMACs under the same key.
@@ -17,7 +17,8 @@ import time
 import pyotp
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from issuance_server.storage.database import Transaction
+from issuance_server.staff import store
+from issuance_server.storage.engine import Tx
 from wire.clock import utc_now_iso
 
 STEP_S = 30
@@ -57,16 +58,10 @@ def matching_step(seed: str, code: str, now: float | None = None) -> int | None:
     return None
 
 
-async def accept_code(tx: Transaction, key: bytes, staff_id: str, sealed: str, code: str) -> bool:
-    """Whether ``code`` is valid for the enrolled seed and not used before; marks its step used."""
-    step = matching_step(unseal(key, staff_id, sealed), code)
-    if step is None:
-        return False
-    changed = await tx.execute(
-        "UPDATE staff SET totp_last_step = ? WHERE staff_id = ? AND totp_last_step < ?",
-        (step, staff_id, step),
-    )
-    return changed == 1
+def use_code(tx: Tx, staff_id: str, step: int | None) -> bool:
+    """Whether a code of time step ``step`` (:func:`matching_step`; None: no valid code) is not used
+    before; marks its step used."""
+    return step is not None and store.use_totp_step(tx, staff_id, step)
 
 
 def _code_hash(key: bytes, staff_id: str, code: str) -> str:
@@ -83,42 +78,26 @@ def new_recovery_codes() -> list[str]:
     return codes
 
 
-async def enrol(tx: Transaction, key: bytes, staff_id: str, seed: str, step: int) -> list[str]:
+def enrol(tx: Tx, key: bytes, staff_id: str, seed: str, step: int) -> list[str]:
     """Make ``seed`` the staff member's second factor (its confirming code's step used) and replace their
     recovery codes; returns the new codes, shown once."""
-    await tx.execute(
-        "UPDATE staff SET totp_secret = ?, totp_pending = NULL, totp_last_step = ? WHERE staff_id = ?",
-        (seal(key, staff_id, seed), step, staff_id),
-    )
-    await tx.execute("DELETE FROM staff_recovery_codes WHERE staff_id = ?", (staff_id,))
+    store.set_totp(tx, staff_id, seal(key, staff_id, seed), step)
+    store.delete_recovery_codes(tx, staff_id)
     codes = new_recovery_codes()
-    now = utc_now_iso()
-    for code in codes:
-        await tx.execute(
-            "INSERT INTO staff_recovery_codes (code_hash, staff_id, created_at) VALUES (?, ?, ?)",
-            (_code_hash(key, staff_id, code), staff_id, now),
-        )
+    store.insert_recovery_codes(
+        tx, staff_id, [_code_hash(key, staff_id, code) for code in codes], utc_now_iso()
+    )
     return codes
 
 
-async def use_recovery_code(tx: Transaction, key: bytes, staff_id: str, code: str) -> int | None:
+def use_recovery_code(tx: Tx, key: bytes, staff_id: str, code: str) -> int | None:
     """Spend a recovery code; the number of codes left, or None when it is not an unused code of theirs."""
-    changed = await tx.execute(
-        "UPDATE staff_recovery_codes SET used_at = ? WHERE code_hash = ? AND staff_id = ? AND used_at IS NULL",
-        (utc_now_iso(), _code_hash(key, staff_id, code), staff_id),
-    )
-    if not changed:
+    if not store.spend_recovery_code(tx, staff_id, _code_hash(key, staff_id, code), utc_now_iso()):
         return None
-    row = await tx.fetchone(
-        "SELECT count(*) FROM staff_recovery_codes WHERE staff_id = ? AND used_at IS NULL", (staff_id,)
-    )
-    return int(row[0]) if row else 0
+    return store.recovery_codes_left(tx, staff_id)
 
 
-async def reset(tx: Transaction, staff_id: str) -> None:
+def reset(tx: Tx, staff_id: str) -> None:
     """Forget the staff member's second factor and recovery codes (they enrol again at their next login)."""
-    await tx.execute(
-        "UPDATE staff SET totp_secret = NULL, totp_pending = NULL, totp_last_step = 0 WHERE staff_id = ?",
-        (staff_id,),
-    )
-    await tx.execute("DELETE FROM staff_recovery_codes WHERE staff_id = ?", (staff_id,))
+    store.forget_totp(tx, staff_id)
+    store.delete_recovery_codes(tx, staff_id)

@@ -11,16 +11,17 @@ from typing import Any
 
 import pytest
 
+from issuance_server.audit import store as audit_store
 from issuance_server.audit.checkpoints import Checkpoint, read_checkpoints
 from issuance_server.audit.trail import (
     GENESIS,
     SYSTEM,
     canonical,
-    erase_subjects_before,
     legacy_row_hash,
     row_mac,
 )
 from issuance_server.audit.verify import TrailReport, verify_tail, verify_trail
+from issuance_server.storage.engine import Tx
 from tests.server.conftest import Env
 from wire.kiosk_api import API_PREFIX
 
@@ -160,9 +161,13 @@ async def test_a_purge_erasing_personal_fields_keeps_the_trail_verifiable(
         await add_rows(env, 3)
     seq = await last_seq(env) - 1
     await add_rows(env, 2)  # recent ones keep their subject
-    async with env.core.db.transaction() as tx:
-        assert await erase_subjects_before(tx, "2020-01-01T00:00:00.000Z") >= 1
-        await env.core.audit.append_in(tx, SYSTEM, "purge", "done", None, cutoff="2020-01-01T00:00:00.000Z")
+
+    def purge(tx: Tx) -> int:
+        erased = audit_store.erase_subjects_before(tx, "2020-01-01T00:00:00.000Z")
+        env.core.audit.record(tx, SYSTEM, "purge", "done", None, cutoff="2020-01-01T00:00:00.000Z")
+        return erased
+
+    assert await env.core.db.write(purge) >= 1
     result = await report(env)
     assert result.intact and result.erased >= 1, result
     row = await env.core.db.fetchone("SELECT subject, subject_mac FROM audit_log WHERE seq = ?", (seq,))
@@ -177,8 +182,8 @@ async def test_a_personal_field_erased_outside_a_purge_is_detected(env: Env) -> 
     await env.core.db.execute("UPDATE audit_log SET subject = NULL WHERE seq = ?", (seq,))
     result = await report(env)
     assert (result.problem, result.seq) == ("subject_erased", seq)
-    async with env.core.db.transaction() as tx:  # a purge whose cut-off is older than the row
-        await env.core.audit.append_in(tx, SYSTEM, "purge", "done", None, cutoff="2020-01-01T00:00:00.000Z")
+    # a purge whose cut-off is older than the row
+    await env.core.audit.append(SYSTEM, "purge", "done", None, cutoff="2020-01-01T00:00:00.000Z")
     assert (await report(env)).problem == "subject_erased"
 
 

@@ -12,7 +12,9 @@ from aiohttp.test_utils import TestServer
 
 from issuance_server.app import make_app
 from issuance_server.core import token_hash
+from issuance_server.enrolment import ops_tokens
 from issuance_server.enrolment.ops_tokens import finish_rotation
+from issuance_server.storage.database import Database
 from konbini_demo.connection_flood import other_address
 from tests.server.conftest import Env
 from wire.clock import utc_now
@@ -158,9 +160,22 @@ async def test_a_rotation_cut_short_is_finished_at_the_next_start(env: Env) -> N
     assert (env.settings.secrets_dir / "ops-token").read_text() == "the-new-local-token"
 
 
-async def test_rotations_at_the_same_moment_leave_the_file_and_the_server_agreeing(env: Env) -> None:
+async def test_rotations_at_the_same_moment_leave_the_file_and_the_server_agreeing(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Review finding: two rotations at once could leave the file on one token and the database on another."""
     old = {"Authorization": f"Bearer {env.core.secrets.ops_token}"}
+    real, arrived, all_in = ops_tokens.name_of, [0], asyncio.Event()
+
+    async def together(db: Database, token: str) -> str | None:
+        name = await real(db, token)
+        arrived[0] += 1
+        if arrived[0] == 3:
+            all_in.set()
+        await all_in.wait()  # the three are let in with the old token before any rotates: the same moment
+        return name
+
+    monkeypatch.setattr(ops_tokens, "name_of", together)
     answers = await asyncio.gather(
         *(env.client.post("/ops/api/tokens/local/rotate", headers=old) for _ in range(3))
     )
