@@ -17,10 +17,10 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Final
 
-import aiohttp
 import orjson
 
 from issuance_server.process_memory import cycle_collection_paused
+from wire.http_client import AsyncHttpClient
 from wire.linkage import FIELDS_BY_TYPE, ROWS, record_problem, row_problem
 
 
@@ -128,38 +128,22 @@ def feed_problem(raw: bytes) -> str | None:
 CHECK_ASIDE_BYTES: Final = 256 * 1024
 
 
-class RegistryClient:
+class RegistryClient(AsyncHttpClient):
     def __init__(self, base_url: str, timeout_s: float, context: ssl.SSLContext | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._ssl: ssl.SSLContext | bool = context if context is not None else True
-        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self._session: aiohttp.ClientSession | None = None
+        super().__init__(base_url, context, timeout_s, json_serialize=lambda o: orjson.dumps(o).decode())
         self._checker: ProcessPoolExecutor | None = None
 
-    async def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                timeout=self.timeout,
-                connector=aiohttp.TCPConnector(ssl=self._ssl),
-                json_serialize=lambda o: orjson.dumps(o).decode(),
-            )
-        return self._session
-
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        await super().close()
         if self._checker is not None:
             self._checker.shutdown(wait=False, cancel_futures=True)
             self._checker = None
 
+    def unreachable(self, path: str, exc: BaseException) -> Exception:
+        return RegistryUnavailable(f"{path}: {type(exc).__name__}: {exc}".strip(": "))
+
     async def _fetch(self, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
-        try:
-            http = await self._http()
-            async with http.request(method, self.base_url + path, json=body) as resp:
-                raw = await resp.read()
-                status = resp.status
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise RegistryUnavailable(f"{path}: {type(exc).__name__}: {exc}".strip(": ")) from exc
+        status, raw, _ = await self.request(method, path, body)
         if status >= 500:
             raise RegistryUnavailable(f"{path}: HTTP {status}")
         return status, raw

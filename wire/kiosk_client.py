@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
-from wire.http_json import HttpError, error_answer, json_answer
+from wire.http_client import AsyncHttpClient
+from wire.http_json import HttpError
 from wire.kiosk_api import API_PREFIX
 from wire.tls import client_context
 
@@ -56,49 +55,21 @@ class KioskCredentials:
         return client_context(self.server_ca, self.client_cert, self.client_key)
 
 
-class KioskClient:
+class KioskClient(AsyncHttpClient):
     """``async with KioskClient(creds) as api: ...``; every error answer raises :class:`HttpError` with the
     server's stable code; a server that cannot be reached raises it with ``server_unreachable``."""
 
     def __init__(self, creds: KioskCredentials, server: str | None = None, timeout_s: float = 30.0) -> None:
+        super().__init__(
+            (server or creds.server).rstrip("/") + API_PREFIX,
+            creds.ssl_context(),
+            timeout_s,
+            headers={"X-Kiosk-Id": creds.kiosk_id},
+        )
         self.kiosk_id = creds.kiosk_id
-        self.base = (server or creds.server).rstrip("/") + API_PREFIX
-        self._headers = {"X-Kiosk-Id": creds.kiosk_id}
-        self._ssl = creds.ssl_context()
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self._http: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> KioskClient:
         return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
-
-    def _session(self) -> aiohttp.ClientSession:
-        if self._http is None or self._http.closed:
-            connector = aiohttp.TCPConnector(ssl=self._ssl)
-            self._http = aiohttp.ClientSession(
-                headers=self._headers, timeout=self._timeout, connector=connector
-            )
-        return self._http
-
-    async def _request(
-        self, method: str, path: str, body: dict[str, Any] | None = None
-    ) -> tuple[int, bytes, str]:
-        try:
-            async with self._session().request(method, self.base + path, json=body) as resp:
-                return resp.status, await resp.read(), resp.content_type
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise HttpError(0, "server_unreachable", f"cannot reach {self.base}: {exc!r}") from exc
-
-    async def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        status, data, ctype = await self._request(method, path, body)
-        return json_answer(status, data, ctype, path)
 
     async def open_session(self) -> dict[str, Any]:
         return await self.call("POST", "/sessions", {})
@@ -127,11 +98,9 @@ class KioskClient:
         return await self.call("POST", f"/sessions/{session_id}/certificates", body)
 
     async def fetch_pdf(self, session_id: str, serial: str) -> bytes:
-        status, data, ctype = await self._request("GET", f"/sessions/{session_id}/certificates/{serial}/pdf")
-        if status >= 400:
-            raise error_answer(status, data)
+        data, ctype = await self.fetch(f"/sessions/{session_id}/certificates/{serial}/pdf")
         if ctype != "application/pdf":
-            raise HttpError(status, "bad_response", f"expected a PDF, got {ctype or 'nothing'}")
+            raise HttpError(200, "bad_response", f"expected a PDF, got {ctype or 'nothing'}")
         return data
 
     async def report_print(self, session_id: str, serial: str, printed: bool) -> dict[str, Any]:
