@@ -17,6 +17,8 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from wire.kiosk_api import Mode
+
 if TYPE_CHECKING:
     from issuance_server.core import ServerCore
 
@@ -71,7 +73,7 @@ class _StateCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         core = self.core
         mode = GaugeMetricFamily("konbini_mode", "1 for the server's current mode", labels=["mode"])
-        for m in ("normal", "recovery", "maintenance"):
+        for m in Mode:
             mode.add_metric([m], int(core.mode == m))
         yield mode
         yield GaugeMetricFamily(

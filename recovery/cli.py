@@ -21,6 +21,7 @@ from issuance_server.settings import settings_or_exit
 from wire.cli import CommandParser, http_url, run_command
 from wire.files import OutputError, writable_folder
 from wire.http_json import HttpError, JsonClient, server_ca_context
+from wire.kiosk_api import Mode
 from wire.progress import Progress
 from wire.serving import is_any_address
 from wire.staff_session import StaffLoginError, staff_session
@@ -107,12 +108,12 @@ def cmd_mode(args: argparse.Namespace) -> int:
     result = client.call("POST", "/ops/api/mode", {"mode": args.mode, "reason": args.reason})
     mode = result["mode"]
     deadline = time.monotonic() + args.wait
-    if args.mode == "normal" and mode["mode"] != "normal":  # released: the server catches up first
+    if args.mode == Mode.NORMAL and mode["mode"] != Mode.NORMAL:  # released: the server catches up first
         print(f"released; {mode['reason']} ...", file=sys.stderr, flush=True)
-        while mode["mode"] != "normal" and time.monotonic() < deadline:
+        while mode["mode"] != Mode.NORMAL and time.monotonic() < deadline:
             time.sleep(0.5)
             mode = client.call("GET", "/ops/api/status")["mode"]
-        if mode["mode"] != "normal":
+        if mode["mode"] != Mode.NORMAL:
             print(
                 f"still {mode['mode']} after {args.wait:g} s: {mode['reason']} (see konbini-ops status)",
                 file=sys.stderr,
@@ -487,9 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("kiosks", help="list enrolled and removed kiosks")
     p.set_defaults(func=cmd_kiosks)
     p = sub.add_parser("mode", help="switch mode by hand (recovery/maintenance stay until 'mode normal')")
-    p.add_argument(
-        "mode", choices=["normal", "recovery", "maintenance"], help="normal releases a mode held by hand"
-    )
+    p.add_argument("mode", choices=[m.value for m in Mode], help="normal releases a mode held by hand")
     p.add_argument(
         "--reason", default="", help="why (required for recovery and maintenance; in the audit log)"
     )

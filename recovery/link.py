@@ -32,6 +32,7 @@ from recovery.feed_apply import ReplicaMoved, apply_batch, read_checkpoint
 from recovery.registry_client import Change, FeedBroken, FeedPage, RegistryClient, RegistryUnavailable
 from recovery.snapshot_sync import SnapshotSync
 from wire.clock import utc_now, utc_now_iso
+from wire.kiosk_api import Mode
 
 log = logging.getLogger("konbini.link")
 CATCH_UP_DEADLINE_S = 3.0
@@ -110,7 +111,7 @@ class RegistryLink:
         """Changes are not applied in recovery mode set by hand, nor while a full sync runs."""
         state = self.core.mode_state
         return (
-            (state.manual and state.mode == "recovery")
+            (state.manual and state.mode == Mode.RECOVERY)
             or self.sync.running
             or self.checking
             or not self.core.replica.ready
@@ -148,8 +149,8 @@ class RegistryLink:
         self._first_failure_at = None
         self.breaker.record_success()
         state = self.core.mode_state
-        if not more and state.mode == "recovery" and not state.manual:
-            await self._set_mode("normal", f"caught up with the registry at seq {self.replica_seq}")
+        if not more and state.mode == Mode.RECOVERY and not state.manual:
+            await self._set_mode(Mode.NORMAL, f"caught up with the registry at seq {self.replica_seq}")
         return more
 
     async def poll_once(self) -> bool:
@@ -232,7 +233,7 @@ class RegistryLink:
         if self.breaker.record_failure(reason, trip=trip):
             self.failovers += 1
             self.last_failover_s = time.monotonic() - self._first_failure_at
-            await self._set_mode("recovery", f"registry unreachable: {reason}")
+            await self._set_mode(Mode.RECOVERY, f"registry unreachable: {reason}")
 
     async def _probe_and_catch_up(self) -> None:
         self.breaker.start_probe()
@@ -255,7 +256,7 @@ class RegistryLink:
         self._first_failure_at = None
         self.last_catch_up_s = time.monotonic() - started
         await self._set_mode(
-            "normal", f"registry back; caught up to seq {self.replica_seq} in {self.last_catch_up_s:.2f} s"
+            Mode.NORMAL, f"registry back; caught up to seq {self.replica_seq} in {self.last_catch_up_s:.2f} s"
         )
 
     async def _resync(self, reason: str) -> None:
@@ -276,7 +277,7 @@ class RegistryLink:
     # -- Freshness, for the core ---------------------------------------------------------------------
 
     async def confirm(self, versions: dict[str, int | None], whole: bool = False) -> bool:
-        if self.core.mode != "normal" or self.breaker.state != "closed" or not versions:
+        if self.core.mode != Mode.NORMAL or self.breaker.state != "closed" or not versions:
             return True
         keys = [(k.split("/", 1)[0], k.split("/", 1)[1]) for k in versions]
         try:

@@ -29,6 +29,7 @@ from recovery.link import LINK
 from recovery.reconcile import reconcile
 from recovery.registry_client import FeedBroken, RegistryUnavailable
 from recovery.snapshot_sync import SnapshotSync, SyncError
+from wire.kiosk_api import Mode
 from wire.tls import cert_pem
 
 routes = web.RouteTableDef()
@@ -121,18 +122,18 @@ async def set_mode(request: web.Request) -> web.Response:
     reason = field(data, "reason", str, required=False, default="")
     if mode not in MODES:
         raise ApiError(400, "bad_field", f"mode must be one of {', '.join(MODES)}", field="mode")
-    if mode != "normal" and not reason.strip():
+    if mode != Mode.NORMAL and not reason.strip():
         raise ApiError(400, "bad_field", "say why (reason) when switching by hand", field="reason")
-    if mode == "normal" and not core.mode_state.manual:
+    if mode == Mode.NORMAL and not core.mode_state.manual:
         # Nothing is held by hand: the link decides (a no-op, not a detour through recovery).
         return json_response({"changed": False, "mode": core.mode_state.as_json()})
-    if mode == "normal":
+    if mode == Mode.NORMAL:
         # Release: the replica was not followed meanwhile, so stay in (automatic) recovery until the link
         # has caught up with the registry; the link then switches to normal itself. Without a registry
         # link configured there is nothing to catch up with.
         following = core.freshness is not None
         target, why = (
-            ("recovery", "released by ops; catching up") if following else ("normal", "released by ops")
+            (Mode.RECOVERY, "released by ops; catching up") if following else (Mode.NORMAL, "released by ops")
         )
         changed = await switch_mode(
             core.db, core.secrets.audit_chain_key, core.mode_state, target, False, reason or why, actor
@@ -329,7 +330,9 @@ async def consistency(request: web.Request) -> web.Response:
     core, actor = ops_actor(request)
     data = await read_json(request, core.settings.max_body_bytes) if request.can_read_body else {}
     repair = field(data, "repair", bool, required=False, default=False)
-    if core.mode != "normal":  # the check brings the replica up to the registry's seq: not while it is held
+    if (
+        core.mode != Mode.NORMAL
+    ):  # the check brings the replica up to the registry's seq: not while it is held
         raise ApiError(
             409,
             "read_only_mode",

@@ -35,6 +35,7 @@ from issuance_server.staff.auth import (
 from issuance_server.staff.login_throttle import THROTTLE, LoginThrottle, is_loopback
 from issuance_server.storage.engine import Tx
 from registration import counter, records_api
+from wire.kiosk_api import Channel
 from wire.roles import ROLES
 
 routes = web.RouteTableDef()
@@ -270,7 +271,7 @@ async def counter_issue(request: web.Request) -> web.Response:
     req, members = issuance.request_from_body(data)
     req = dataclasses.replace(req, members=tuple(members))
     copies = issuance.copies_of(data)
-    issued = await issuance.issue(core, actor, "counter", atena_no, req, copies)
+    issued = await issuance.issue(core, actor, Channel.COUNTER, atena_no, req, copies)
     return json_response(issuance.issued_json(issued), status=201)
 
 
@@ -282,7 +283,7 @@ async def counter_pdf(request: web.Request) -> web.Response:
 
     def fetch(tx: Tx) -> bytes:
         pdf = documents.document_at_counter(tx, actor, serial)
-        core.audit.record(tx, actor, "fetch_pdf", "ok", None, serial=serial, channel="counter")
+        core.audit.record(tx, actor, "fetch_pdf", "ok", None, serial=serial, channel=Channel.COUNTER)
         return pdf
 
     pdf = await core.db.write(fetch)

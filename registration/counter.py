@@ -9,6 +9,7 @@ from typing import Any
 from issuance_server.api_errors import ApiError
 from issuance_server.core import ServerCore
 from issuance_server.replica import store as replica_store
+from wire.kiosk_api import Mode
 
 SEARCH_LIMIT = 50
 SEARCH_FIELDS = (
@@ -56,7 +57,7 @@ async def search_residents(
 
 
 def require_recovery(core: ServerCore) -> None:
-    if core.mode != "recovery":
+    if core.mode != Mode.RECOVERY:
         raise ApiError(
             409,
             "counter_issuance_recovery_only",

@@ -63,6 +63,21 @@ class ErrorCode(StrEnum):
     AUDIT_HOLD = "audit_trail_broken"
 
 
+class Mode(StrEnum):
+    """The server's mode: following the registry, serving from the replica alone, or closed for work."""
+
+    NORMAL = "normal"
+    RECOVERY = "recovery"  # standalone read-only recovery mode: the registry link is down
+    MAINTENANCE = "maintenance"
+
+
+class Channel(StrEnum):
+    """Where a certificate is issued: at a store's kiosk or at the city hall's counter."""
+
+    KIOSK = "kiosk"
+    COUNTER = "counter"
+
+
 class CertificateKind(StrEnum):
     JUMINHYO = "juminhyo"  # 住民票の写し
     INKAN = "inkan"  # 印鑑登録証明書

@@ -23,6 +23,7 @@ from issuance_server.core import ServerCore
 from issuance_server.service_hours import parse_office_days, parse_office_hours
 from issuance_server.storage.engine import Row, Tx
 from wire.clock import JST, to_iso, utc_now_iso
+from wire.kiosk_api import Channel
 
 FAILED_LOGIN = frozenset({"denied", "denied_second_factor", "locked", "refused_locked"})
 
@@ -104,7 +105,7 @@ def review(rows: Iterable[Mapping[str, Any]], month: str, rules: ReviewRules) ->
         day = _day(row)
         staff = row["actor_kind"] == "staff"
         if action == "issue" and result == "ok":
-            issued[day][details.get("channel", "kiosk")] += 1
+            issued[day][details.get("channel", Channel.KIOSK.value)] += 1
         elif action == "staff_login" and result in FAILED_LOGIN:
             failed[actor].append(seq)
             failed_days[day] += 1

@@ -22,9 +22,13 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 
 from issuance_server.audit.review import month_range
 from issuance_server.certificates.fonts import IPAEX_GOTHIC, font_file
+from wire.kiosk_api import Channel
 
 FONT = "KB-Review-Gothic"
-CHANNEL_COLOURS = {"kiosk": colors.HexColor("#1f5fa8"), "counter": colors.HexColor("#d9822b")}
+CHANNEL_COLOURS: dict[str, colors.Color] = {
+    Channel.KIOSK: colors.HexColor("#1f5fa8"),
+    Channel.COUNTER: colors.HexColor("#d9822b"),
+}
 
 
 def _font() -> str:
@@ -89,7 +93,7 @@ def report_pdf(figures: dict[str, Any], municipality: str, reviewed: dict[str, A
     month = figures["month"]
     days = _days(month)
     issued = figures["issuances"]
-    channels = sorted(issued["by_channel"]) or ["kiosk"]
+    channels = sorted(issued["by_channel"]) or [Channel.KIOSK.value]
     per_channel = {c: [issued["by_day"].get(d, {}).get(c, 0) for d in days] for c in channels}
     failed, views, late = (
         figures[k]["by_staff"] for k in ("failed_logins", "mynumber_views", "outside_office_hours")

@@ -38,7 +38,9 @@ from wire.kiosk_api import (
     MAX_COPIES,
     TAX_KINDS,
     CertificateKind,
+    Channel,
     ErrorCode,
+    Mode,
 )
 
 log = logging.getLogger("konbini.issuance")
@@ -90,15 +92,15 @@ def issued_json(issued: list[Issued]) -> dict[str, Any]:
 def policy_of(core: ServerCore, channel: str, mode: str, as_of: str, now: datetime) -> Policy:
     """The one policy for a channel, a mode and the replica's data-as-of time: the kiosk menu, the quote
     and the issue all decide with it, so a resident is never offered what the issue step would refuse."""
-    stale = mode == "recovery" and age_s(as_of, now) > core.settings.recovery_max_replica_age_s
+    stale = mode == Mode.RECOVERY and age_s(as_of, now) > core.settings.recovery_max_replica_age_s
     opens = month_day(core.settings.tax_year_opens)
-    if channel == "counter":
+    if channel == Channel.COUNTER:
         return Policy(True, None, check_coverage, replica_stale=stale, min_age=None, tax_year_opens=opens)
     return Policy(
         core.settings.kiosk_allow_kojin_bango,
         core.calendar,
         check_coverage,
-        maintenance=mode == "maintenance",
+        maintenance=mode == Mode.MAINTENANCE,
         replica_stale=stale,
         tax_year_opens=opens,
     )
@@ -107,7 +109,7 @@ def policy_of(core: ServerCore, channel: str, mode: str, as_of: str, now: dateti
 def refused(refusal: Refusal, channel: str, **details: Any) -> ApiError:
     """The refusal as the channel may see it: the kiosk a code (neutral where the reason must not be
     told at a store), the desk the whole reason."""
-    shown = refusal.for_kiosk() if channel == "kiosk" else refusal.as_json()
+    shown = refusal.for_kiosk() if channel == Channel.KIOSK else refusal.as_json()
     return ApiError(
         403, ErrorCode.REFUSED, "this certificate cannot be issued here", refusal=shown, **details
     )
@@ -188,11 +190,11 @@ async def _issue(
     day = f"{facts.today:%Y%m%d}"
     numbers = await core.db.write(lambda tx: [serials.allocate(tx, day) for _ in range(copies)])
     printed_as_of = (
-        datetime.fromisoformat(as_of.replace("Z", "+00:00")) if mode == "recovery" and as_of else None
+        datetime.fromisoformat(as_of.replace("Z", "+00:00")) if mode == Mode.RECOVERY and as_of else None
     )
     requests = [_render_request(core, req, facts, serial, now, printed_as_of) for serial in numbers]
     try:
-        pades_sign = channel == "counter" or core.settings.pades_for_kiosk
+        pades_sign = channel == Channel.COUNTER or core.settings.pades_for_kiosk
         rendered = await asyncio.gather(*(_render(core, r, pades_sign) for r in requests))
     except MissingGlyphError:
         refusal = REFUSALS["unprintable_character"]
@@ -203,7 +205,7 @@ async def _issue(
         refusal = REFUSALS["records_inconsistent"]
         await core.audit.append(actor, "issue", "refused", atena_no, kind=req.kind, reason=refusal.code)
         raise refused(refusal, channel) from None
-    fees = core.settings.counter_fees_yen if channel == "counter" else core.settings.kiosk_fees_yen
+    fees = core.settings.counter_fees_yen if channel == Channel.COUNTER else core.settings.kiosk_fees_yen
     fee = fees[req.kind]
     options = {"scope": req.scope, "options": sorted(req.options), "fiscal_year": req.fiscal_year}
     versions = printed_versions(req, facts)

@@ -26,7 +26,7 @@ from issuance_server.replica.facts import facts_and_as_of, resolve_members
 from issuance_server.server_tls import forwarded_certificate
 from issuance_server.storage.engine import Tx
 from wire.clock import utc_now
-from wire.kiosk_api import ErrorCode, auth_message
+from wire.kiosk_api import Channel, ErrorCode, Mode, auth_message
 from wire.tls import peer_certificate
 
 routes = web.RouteTableDef()
@@ -105,13 +105,13 @@ def service_status(core: ServerCore) -> tuple[str, dict[str, Any] | None]:
     reason: dict[str, Any] | None = None
     if not core.replica.ready:
         reason = {"code": "replica_not_loaded", "params": {}}
-    elif core.mode == "maintenance":
+    elif core.mode == Mode.MAINTENANCE:
         reason = {"code": "maintenance", "params": {}}
     elif (closed := core.calendar.closed_reason(now)) is not None:
         reason = {"code": closed, "params": core.calendar.params(closed, now)}
     if reason is not None:
         return "closed", reason
-    return ("recovery" if core.mode == "recovery" else "open"), None
+    return (Mode.RECOVERY.value if core.mode == Mode.RECOVERY else "open"), None
 
 
 def _refuse_while_held(core: ServerCore) -> None:
@@ -217,7 +217,7 @@ async def _facts_and_policy(core: ServerCore, session: KioskSession) -> tuple[st
         return atena_no, *facts_and_as_of(core, atena_no, now, tx)
 
     atena_no, facts, as_of = await core.db.read(read)
-    return atena_no, facts, issuance.policy_of(core, "kiosk", mode, as_of, now)
+    return atena_no, facts, issuance.policy_of(core, Channel.KIOSK, mode, as_of, now)
 
 
 @routes.get("/sessions/{session_id}/menu")
@@ -248,7 +248,7 @@ async def quote(request: web.Request) -> web.Response:
         raise ApiError(400, ErrorCode.BAD_FIELD, str(exc)) from None
     if refusal is not None:
         await core.audit.append(actor, "quote", "refused", atena_no, kind=req.kind, reason=refusal.code)
-        raise issuance.refused(refusal, "kiosk")
+        raise issuance.refused(refusal, Channel.KIOSK)
     wanted = {
         "kind": req.kind,
         "scope": req.scope,
@@ -309,7 +309,7 @@ async def issue(request: web.Request) -> web.Response:
     req, member_ids = issuance.request_from_body(q.request)
     try:
         issued = await issuance.issue(
-            core, actor, "kiosk", atena_no, req, q.copies,
+            core, actor, Channel.KIOSK, atena_no, req, q.copies,
             session_id=session.session_id, member_ids=member_ids, payment_id=quote_id,
         )  # fmt: skip
     except ApiError as exc:

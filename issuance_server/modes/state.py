@@ -13,13 +13,14 @@ from issuance_server.modes import store
 from issuance_server.storage.database import Database
 from issuance_server.storage.engine import Tx
 from wire.clock import utc_now_iso
+from wire.kiosk_api import Mode
 
-MODES = ("normal", "recovery", "maintenance")
+MODES = tuple(Mode)
 
 
 @dataclass
 class ModeState:
-    mode: str = "normal"
+    mode: str = Mode.NORMAL
     manual: bool = False
     since: str = ""
     reason: str = ""

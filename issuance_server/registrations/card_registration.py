@@ -30,6 +30,7 @@ from issuance_server.secret_hashing import PIN
 from issuance_server.storage.engine import Tx
 from wire import card_identity
 from wire.clock import to_iso, utc_now, utc_now_iso
+from wire.kiosk_api import Mode
 
 
 def check_pin_format(pin: str) -> None:
@@ -38,7 +39,7 @@ def check_pin_format(pin: str) -> None:
 
 
 def _writable(core: ServerCore) -> None:
-    if core.mode == "recovery":
+    if core.mode == Mode.RECOVERY:
         raise ApiError(
             409, "read_only_mode", "registrations wait until the main registry is back (recovery mode)"
         )
