@@ -3,9 +3,11 @@ SQL lives."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from issuance_server.storage.engine import Row, Tx
+
+TABLES: Final = ("audit_log", "audit_reviews", "durability_mark")
 
 
 def last_hash(tx: Tx) -> str | None:

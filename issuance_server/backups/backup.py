@@ -30,12 +30,11 @@ from issuance_server.audit.trail import SYSTEM, Actor, append_sync
 from issuance_server.audit.verify import verify_files, verify_trail
 from issuance_server.issuing import serials
 from issuance_server.settings import Settings
-from issuance_server.storage.database import SqliteTx
+from issuance_server.storage.database import SqliteTx, in_write_transaction
 from issuance_server.storage.engine import Tx
 from issuance_server.storage.sqlite_files import (
     check_file,
     has_table,
-    in_write_transaction,
     online_copy,
     opened,
 )

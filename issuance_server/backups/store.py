@@ -3,7 +3,11 @@ folder with its manifest (``backups.backup``)."""
 
 from __future__ import annotations
 
+from typing import Final
+
 from issuance_server.storage.engine import Row, Tx
+
+TABLES: Final = ("purges",)
 
 
 def insert_request(tx: Tx, before: str, requested_by: str, requested_at: str, reason: str) -> Row:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from issuance_server.storage.engine import Row, Tx
+
+TABLES: Final = ("kiosks", "ops_tokens")
 
 # --- kiosks ---------------------------------------------------------------------------------------------
 

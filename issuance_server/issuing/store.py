@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from issuance_server.storage.engine import Row, Tx
+
+TABLES: Final = ("issuances", "issuance_documents", "issuance_sources", "serial_counter", "serial_series")
 
 # --- serials ---
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from issuance_server.storage.engine import Row, Tx
+
+TABLES: Final = ("kiosk_payments",)
 
 _COLUMNS = "quote_id, session_id, request, copies, fee_yen, total_yen, status, payment_reference, answer, refunded_yen"
 

@@ -3,9 +3,11 @@ consecutive failures): the one place its SQL lives."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from issuance_server.storage.engine import Row, Tx
+
+TABLES: Final = ("registrations",)
 
 
 def by_card(tx: Tx, fingerprint: str) -> Row | None:

@@ -32,6 +32,8 @@ from issuance_server.storage.database import Database, SqliteTx
 from issuance_server.storage.engine import Row, Tx
 from wire.linkage import FIELDS_BY_TYPE, FORMAT, KEYS_BY_TYPE, RECORD_TYPES
 
+TABLES: Final = ("sync_state",)  # and the replica's own file (schema ``replica``)
+
 SCHEMA_VERSION = (
     2  # 2: konbini-linkage/2 (the tax records' items); a generation of another version is not used
 )

@@ -15,8 +15,7 @@ from issuance_server.settings import Settings
 from issuance_server.staff import store
 from issuance_server.staff.admin import check_password_rule, check_roles
 from issuance_server.staff.auth import check_staff_id
-from issuance_server.storage.database import SqliteTx
-from issuance_server.storage.database import _in_write_transaction as write_transaction
+from issuance_server.storage.database import SqliteTx, in_write_transaction
 from issuance_server.storage.engine import Tx
 from issuance_server.storage.migrate import prepare_database
 from wire.clock import utc_now_iso
@@ -63,6 +62,6 @@ def bootstrap_staff(settings: Settings, staff_id: str, name: str, password: str,
                 second_admin=second_admin,
             )  # fmt: skip
 
-        write_transaction(make, conn)
+        in_write_transaction(conn, make)
     finally:
         conn.close()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Final
 
 from issuance_server.storage.engine import Row, Tx
+
+TABLES: Final = ("staff", "staff_sessions", "staff_recovery_codes")
 
 # --- accounts -------------------------------------------------------------------------------------------
 

@@ -100,7 +100,9 @@ class SqliteTx:
         return None if row is None else row[0]
 
 
-def _in_write_transaction(fn: Callable[[Tx], T], conn: sqlite3.Connection) -> T:
+def in_write_transaction(conn: sqlite3.Connection, fn: Callable[[Tx], T]) -> T:
+    """``fn(tx)`` in a write transaction on ``conn`` (the writer's, or a tool's own connection to the file):
+    committed when it returns, rolled back if it raises."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         result = fn(SqliteTx(conn))
@@ -111,7 +113,7 @@ def _in_write_transaction(fn: Callable[[Tx], T], conn: sqlite3.Connection) -> T:
     return result
 
 
-def _in_read_transaction(fn: Callable[[Tx], T], conn: sqlite3.Connection) -> T:
+def _in_read_transaction(conn: sqlite3.Connection, fn: Callable[[Tx], T]) -> T:
     conn.execute("BEGIN")
     try:
         return fn(SqliteTx(conn))
@@ -236,15 +238,15 @@ class Database:
         """``fn(tx)`` in a write transaction of its own (committed, or rolled back if it raises), in one
         hop to the writer's thread where ``transaction()`` takes one for BEGIN, each statement and COMMIT."""
         async with self.lock:
-            return await Transaction(self.conn).run(partial(_in_write_transaction, fn))
+            return await Transaction(self.conn).run(lambda conn: in_write_transaction(conn, fn))
 
     async def read(self, fn: Callable[[Tx], T]) -> T:
         """``fn(tx)`` in a read transaction on a reader, in one hop to the reader's thread."""
         if not self._readers:
             async with self.lock:
-                return await Transaction(self.conn).run(partial(_in_read_transaction, fn))
+                return await Transaction(self.conn).run(lambda conn: _in_read_transaction(conn, fn))
         async with self._reader() as conn:
-            return await Transaction(conn).run(partial(_in_read_transaction, fn))
+            return await Transaction(conn).run(lambda conn: _in_read_transaction(conn, fn))
 
     async def executescript(self, script: str) -> None:
         async with self.lock:

@@ -14,9 +14,8 @@ import sqlite3
 from collections.abc import Callable
 from typing import TypeVar
 
-from issuance_server.storage.database import Database, SqliteTx, Transaction
+from issuance_server.storage.database import Database, SqliteTx, Transaction, in_write_transaction
 from issuance_server.storage.engine import Tx
-from issuance_server.storage.sqlite_files import in_write_transaction
 
 T = TypeVar("T")
 

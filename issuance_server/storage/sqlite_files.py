@@ -43,18 +43,6 @@ def read_file(path: Path, fn: Callable[[Tx], T]) -> T:
         return fn(SqliteTx(conn))
 
 
-def in_write_transaction(conn: sqlite3.Connection, fn: Callable[[Tx], T]) -> T:
-    """``fn(tx)`` in a write transaction on ``conn``: committed when it returns, rolled back if it raises."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        result = fn(SqliteTx(conn))
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    return result
-
-
 def has_table(tx: Tx, name: str) -> bool:
     """Whether the database has table ``name`` (a backup older than a migration lacks it)."""
     return tx.one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)) is not None
