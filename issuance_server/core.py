@@ -22,6 +22,7 @@ from issuance_server.audit.trail import AuditLog
 from issuance_server.certificates import pades
 from issuance_server.certificates.pades import PadesSigner
 from issuance_server.certificates.render import warm_up
+from issuance_server.enrolment.kiosks import EnrolledKiosks
 from issuance_server.keyed_locks import KeyedLocks
 from issuance_server.kiosks.sessions import SessionStore
 from issuance_server.metrics import Metrics
@@ -63,6 +64,7 @@ class ServerCore:
     link_status: Callable[[], dict[str, Any]] | None = None  # the registry link's state, for status pages
     counters: dict[str, int] = field(default_factory=dict)
     pin_turns: KeyedLocks = field(default_factory=KeyedLocks)  # PIN attempts on a registration, in turn
+    enrolled_kiosks: EnrolledKiosks = field(default_factory=EnrolledKiosks)  # kiosk certificates checked
 
     @property
     def mode(self) -> str:

@@ -14,7 +14,6 @@ from issuance_server.access import KIOSK, Rule, actor_of, allow
 from issuance_server.api_errors import ApiError, field, json_response, read_json
 from issuance_server.audit.trail import Actor
 from issuance_server.core import ServerCore, core_of
-from issuance_server.enrolment import kiosks as kiosk_enrolment
 from issuance_server.issuing import documents, issuance
 from issuance_server.issuing.eligibility import Facts, Policy, refusal_for
 from issuance_server.kiosks import menu as kiosk_menu
@@ -48,7 +47,7 @@ async def authenticate_kiosk(request: web.Request, rule: Rule) -> Actor:
             ErrorCode.KIOSK_UNAUTHORIZED,
             "kiosk routes need the kiosk's TLS client certificate (enrol the kiosk with konbini-ops kiosk-add)",
         )
-    kiosk_id = await kiosk_enrolment.kiosk_of(core.db, der)
+    kiosk_id = await core.enrolled_kiosks.kiosk_of(core.db, der)
     if kiosk_id is None:
         raise ApiError(
             401,
