@@ -19,7 +19,8 @@ from wire.http_json import HttpError, error_answer, json_answer
 
 class AsyncHttpClient:
     """``base_url`` https:// trusts ``ssl_context`` (with a client certificate, if it holds one), else the
-    system's CAs; ``headers`` go with every request."""
+    system's CAs; ``headers`` go with every request; ``keepalive_s``: how long an idle connection is kept
+    (aiohttp's default otherwise)."""
 
     def __init__(
         self,
@@ -28,12 +29,14 @@ class AsyncHttpClient:
         timeout_s: float = 30.0,
         headers: Mapping[str, str] | None = None,
         json_serialize: Callable[[Any], str] | None = None,
+        keepalive_s: float | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._headers = dict(headers or {})
         self._json_serialize = json_serialize
+        self._keepalive_s = keepalive_s
         self._http: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> AsyncHttpClient:
@@ -50,11 +53,12 @@ class AsyncHttpClient:
     def _session(self) -> aiohttp.ClientSession:
         if self._http is None or self._http.closed:
             extra: dict[str, Any] = {"json_serialize": self._json_serialize} if self._json_serialize else {}
+            if self._keepalive_s is None:
+                connector = aiohttp.TCPConnector(ssl=self._ssl)
+            else:
+                connector = aiohttp.TCPConnector(ssl=self._ssl, keepalive_timeout=self._keepalive_s)
             self._http = aiohttp.ClientSession(
-                headers=self._headers,
-                timeout=self._timeout,
-                connector=aiohttp.TCPConnector(ssl=self._ssl),
-                **extra,
+                headers=self._headers, timeout=self._timeout, connector=connector, **extra
             )
         return self._http
 

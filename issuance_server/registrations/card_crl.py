@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import aiohttp
-
 from issuance_server.core import ServerCore
+from wire.http_client import AsyncHttpClient
+from wire.http_json import HttpError
 
 log = logging.getLogger("konbini.card_crl")
 
@@ -18,32 +18,29 @@ log = logging.getLogger("konbini.card_crl")
 _KEEPALIVE_S = 15.0
 
 
-def crl_session(core: ServerCore, url: str, timeout_s: float = 5.0) -> aiohttp.ClientSession:
+def crl_client(core: ServerCore, url: str, timeout_s: float = 5.0) -> AsyncHttpClient:
     """An HTTP client for the CRL's source. The registry (J-LIS's stand-in) publishes it: reached like the
     registry, with the link's TLS. Kept for the refresh loop's life, so that refreshes a few seconds apart
     (tests, demos) reuse the connection instead of a TLS handshake each."""
     same_host = core.registry_ssl is not None and url.startswith(core.settings.registry_url.rstrip("/"))
-    connector = aiohttp.TCPConnector(
-        ssl=core.registry_ssl if same_host and core.registry_ssl else True, keepalive_timeout=_KEEPALIVE_S
-    )
-    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s), connector=connector)
+    context = core.registry_ssl if same_host else None
+    return AsyncHttpClient(url, context, timeout_s, keepalive_s=_KEEPALIVE_S)
 
 
-async def refresh_crl(core: ServerCore, url: str, http: aiohttp.ClientSession | None = None) -> bool:
+async def refresh_crl(core: ServerCore, url: str, http: AsyncHttpClient | None = None) -> bool:
     """Fetch the CRL and hold it if it is valid (``http``: the loop's client; default a client of its own)."""
     if http is None:
-        async with crl_session(core, url) as own:
+        async with crl_client(core, url) as own:
             return await refresh_crl(core, url, own)
     try:
-        async with http.get(url) as resp:
-            if resp.status != 200:
-                log.warning("card CRL not fetched from %s: HTTP %d", url, resp.status)
-                return False
-            der = await resp.read()
+        status, der, _ = await http.request("GET", "")
+        if status != 200:
+            log.warning("card CRL not fetched from %s: HTTP %d", url, status)
+            return False
         before = core.card_trust.crl
         held = core.card_trust.load_crl(der)
-    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        log.warning("card CRL not fetched from %s: %s", url, type(exc).__name__)
+    except HttpError as exc:
+        log.warning("card CRL not fetched from %s: %s", url, exc.code)
         return False
     except ValueError as exc:
         log.error("card CRL from %s refused: %s", url, exc)
@@ -57,7 +54,7 @@ async def refresh_crl(core: ServerCore, url: str, http: aiohttp.ClientSession | 
 
 
 async def crl_loop(core: ServerCore, url: str) -> None:
-    async with crl_session(core, url) as http:
+    async with crl_client(core, url) as http:
         while True:
             await asyncio.sleep(core.settings.card_crl_refresh_s)
             await refresh_crl(core, url, http)
