@@ -550,24 +550,22 @@ def _upsert_sql(rtype: str) -> str:
 
 def _indexed_update_sql(rtype: str) -> str | None:
     """After the upsert: the indexed columns of the record the change wrote (its version is now the
-    record's), only where they differ. Parameters: the indexed columns, the key, the version."""
+    record's), only where they differ. Parameters: the indexed columns, the key, the version, the indexed
+    columns again."""
     indexed = indexed_columns(rtype)
     if not indexed:
         return None
-    n = len(indexed)
-    keys = KEYS_BY_TYPE[rtype]
-    sets = ", ".join(f"{c} = ?{i}" for i, c in enumerate(indexed, 1))
-    where = " AND ".join(f"{k} = ?{n + i}" for i, k in enumerate(keys, 1))
-    differ = " OR ".join(f"{c} IS NOT ?{i}" for i, c in enumerate(indexed, 1))
-    return (
-        f"UPDATE replica.{rtype} SET {sets} WHERE {where} AND version = ?{n + len(keys) + 1} AND ({differ})"  # noqa: S608  table, column and placeholder text from constants; values are bound
-    )
+    sets = ", ".join(f"{c} = ?" for c in indexed)
+    where = " AND ".join(f"{k} = ?" for k in KEYS_BY_TYPE[rtype])
+    differ = " OR ".join(f"{c} IS DISTINCT FROM ?" for c in indexed)
+    return f"UPDATE replica.{rtype} SET {sets} WHERE {where} AND version = ? AND ({differ})"  # noqa: S608  table, column and placeholder text from constants; values are bound
 
 
 def _indexed_params(rtype: str) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
     """A record's values -> the parameters of its ``_indexed_update_sql``."""
     fields = list(FIELDS_BY_TYPE[rtype])
-    at = [fields.index(c) for c in (*indexed_columns(rtype), *KEYS_BY_TYPE[rtype], "version")]
+    indexed = indexed_columns(rtype)
+    at = [fields.index(c) for c in (*indexed, *KEYS_BY_TYPE[rtype], "version", *indexed)]
     return lambda values: tuple([values[i] for i in at])
 
 
