@@ -295,6 +295,10 @@ async def issue(request: web.Request) -> web.Response:
         )  # fmt: skip
 
     def claim(tx: Tx) -> tuple[str, payments.Quote]:
+        # The session's end refunds the quotes it finds being issued; one ended after this request came in
+        # but before this claim would not find this one: refused here, on the writer, after the end.
+        if session.ended:
+            raise ApiError(404, ErrorCode.SESSION_UNKNOWN, "no such session; start a new one")
         return _holder(session, tx), payments.start_issue(tx, session.session_id, quote_id, reference)
 
     atena_no, q = await core.db.write(claim)

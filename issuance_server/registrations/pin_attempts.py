@@ -89,7 +89,7 @@ def _settle(reg: Row, right: bool, failures: int, limit: int, now: str, record: 
     if right:
         # A lock now can only come from attempts counted while this one was in flight (a registration
         # locked before it started refused it above): the right PIN clears them.
-        if store.clear_failures(tx, registration_id, now):
+        if store.clear_failures(tx, registration_id, atena_no, str(reg["pin_hash"]), now):
             check = PinCheck("ok", registration_id, atena_no, limit)
         else:
             check = PinCheck(ErrorCode.REGISTRATION_SUSPENDED, registration_id, atena_no)

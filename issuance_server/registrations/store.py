@@ -37,13 +37,14 @@ def failures_and_status(tx: Tx, registration_id: int) -> Row | None:
     return tx.one("SELECT failures, status FROM registrations WHERE registration_id = ?", (registration_id,))
 
 
-def clear_failures(tx: Tx, registration_id: int, now: str) -> int:
+def clear_failures(tx: Tx, registration_id: int, atena_no: str, pin_hash: str, now: str) -> int:
     """A right PIN: failures cleared (and a lock from attempts counted meanwhile lifted); 0 when the
-    registration was suspended or revoked meanwhile."""
+    registration was suspended or revoked meanwhile, or bound again (another holder or PIN) since the
+    PIN was checked against it."""
     return tx.execute(
         "UPDATE registrations SET failures = 0, status = 'active', updated_at = ?"
-        " WHERE registration_id = ? AND status IN ('active', 'locked')",
-        (now, registration_id),
+        " WHERE registration_id = ? AND status IN ('active', 'locked') AND atena_no = ? AND pin_hash = ?",
+        (now, registration_id, atena_no, pin_hash),
     )
 
 
