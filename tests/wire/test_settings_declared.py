@@ -9,39 +9,39 @@ from typing import Any
 
 import pytest
 
-from wire.settings import SettingsError, SettingsLoader, port_number, setting
+from wire.settings import SettingsError, SettingsLoader, above_zero, setting
 
 
 @dataclass(frozen=True)
 class Example:
-    port: int = setting(8000, "a port", port_number)
+    copies: int = setting(1, "copies a resident may ask for", above_zero)
     server: str = setting("https://a", "the server", env="EXAMPLE_SERVER")
     verbose: bool = setting(False, "say more")
 
 
-def _same_port(s: Example) -> list[tuple[str, str]]:
-    return [("port", "not 8999")] if s.port == 8999 else []
+def _not_thirteen(s: Example) -> list[tuple[str, str]]:
+    return [("copies", "not 13")] if s.copies == 13 else []
 
 
-LOADER = SettingsLoader(Example, env_prefix="EX_", cross_checks=_same_port)
+LOADER = SettingsLoader(Example, env_prefix="EX_", cross_checks=_not_thirteen)
 
 
 def test_defaults_then_environment_then_command_line() -> None:
     assert LOADER.load(env={}) == Example()
-    env = {"EX_PORT": "9000", "EXAMPLE_SERVER": "https://b", "EX_VERBOSE": "yes"}
-    assert LOADER.load(env=env, port=9100) == Example(9100, "https://b", True)
+    env = {"EX_COPIES": "2", "EXAMPLE_SERVER": "https://b", "EX_VERBOSE": "yes"}
+    assert LOADER.load(env=env, copies=3) == Example(3, "https://b", True)
 
 
 @pytest.mark.parametrize(
     ("env", "given", "says"),
     [
         (
-            {"EX_PORT": "x"},
+            {"EX_COPIES": "x"},
             {},
-            "port = 'x' (from environment variable EX_PORT): expected int (invalid literal for int() with base 10: 'x')",
+            "copies = 'x' (from environment variable EX_COPIES): expected int (invalid literal for int() with base 10: 'x')",
         ),
-        ({}, {"port": 0}, "port = 0 (from the command line): a port number, 1-65535"),
-        ({"EX_PORT": "8999"}, {}, "port = 8999 (from environment variable EX_PORT): not 8999"),
+        ({}, {"copies": 0}, "copies = 0 (from the command line): a number above 0"),
+        ({"EX_COPIES": "13"}, {}, "copies = 13 (from environment variable EX_COPIES): not 13"),
     ],
 )
 def test_a_bad_setting_is_one_line_naming_it(env: dict[str, str], given: dict[str, Any], says: str) -> None:
@@ -51,10 +51,10 @@ def test_a_bad_setting_is_one_line_naming_it(env: dict[str, str], given: dict[st
 
 
 def test_flags_take_their_defaults_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("EX_PORT", "9200")
+    monkeypatch.setenv("EX_COPIES", "4")
     parser = argparse.ArgumentParser()
     LOADER.add_arguments(parser)
-    assert LOADER.from_arguments(parser.parse_args([]), env={}).port == 9200
-    assert LOADER.from_arguments(parser.parse_args(["--port", "9300", "--verbose"]), env={}) == Example(
-        9300, "https://a", True
+    assert LOADER.from_arguments(parser.parse_args([]), env={}).copies == 4
+    assert LOADER.from_arguments(parser.parse_args(["--copies", "5", "--verbose"]), env={}) == Example(
+        5, "https://a", True
     )
