@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from issuance_server.replica.store import Replica, ReplicaWriter
+from issuance_server.replica.store import Replica
 from issuance_server.storage.database import Database
 from issuance_server.storage.migrate import prepare_database
 from konbini_demo.people import resident
@@ -36,9 +36,9 @@ def atena(i: int) -> str:
     return f"{i + 1:010d}"
 
 
-def build_replica(replica: Replica, residents: int) -> Path:
-    path = replica.new_generation_path("bench")
-    writer = ReplicaWriter(path)
+def build_replica(replica: Replica, residents: int) -> str:
+    name = replica.new_generation("bench")
+    writer = replica.writer(name)
     fields = list(RESIDENT_FIELDS)
     rows = []
     for i in range(residents):
@@ -46,7 +46,7 @@ def build_replica(replica: Replica, residents: int) -> Path:
         rows.append(tuple(person[f] for f in fields))
     writer.insert("resident", rows)
     writer.finish({"seq": "0"})
-    return path
+    return name
 
 
 def page(residents: int, changes: int, first_seq: int, rng: random.Random) -> list[Change]:

@@ -29,14 +29,14 @@ from issuance_server.metrics import Metrics
 from issuance_server.modes.state import ModeState, load_mode
 from issuance_server.registrations.card_auth import CardTrust
 from issuance_server.replica.freshness import Freshness
-from issuance_server.replica.store import Replica
+from issuance_server.replica.generations import ReplicaGenerations, replica_of
 from issuance_server.secret_hashing import SecretHasher
 from issuance_server.secrets_store import ServerSecrets, load_or_create_secrets
 from issuance_server.server_tls import ServerTls, ensure_server_tls, registry_ssl
 from issuance_server.service_hours import ServiceCalendar
 from issuance_server.settings import Settings
-from issuance_server.storage.database import Database
-from issuance_server.storage.migrate import prepare_database
+from issuance_server.storage.engine import Engine
+from issuance_server.storage.engines import open_engine
 from issuance_server.thread_names import named_pool
 
 log = logging.getLogger("konbini.server")
@@ -45,12 +45,12 @@ log = logging.getLogger("konbini.server")
 @dataclass
 class ServerCore:
     settings: Settings
-    db: Database
+    db: Engine
     secrets: ServerSecrets
     hasher: SecretHasher
     audit: AuditLog
     guard: AuditGuard  # checks and checkpoints the audit trail; holds kiosks while it is broken
-    replica: Replica
+    replica: ReplicaGenerations
     card_trust: CardTrust
     sessions: SessionStore
     calendar: ServiceCalendar
@@ -77,9 +77,6 @@ class ServerCore:
         )
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(settings.data_dir, 0o700)  # a folder made before umask 077 was the rule: closed now
-        applied = prepare_database(settings.db_path)
-        if applied:
-            log.info("applied migrations: %s", ", ".join(applied))
         secrets = load_or_create_secrets(settings.data_dir)
         pades.create_signing_identity(
             settings.secrets_dir, settings.data_dir / "keys", settings.municipality_name
@@ -92,8 +89,8 @@ class ServerCore:
             *(asyncio.get_running_loop().run_in_executor(render_pool, warm_up) for _ in range(2))
         )
         metrics = Metrics()
-        db = await Database.open(settings.db_path, settings.db_readers)
-        replica = Replica(db, settings.data_dir)
+        db = await open_engine(settings)
+        replica = replica_of(db, settings.data_dir)
         await replica.attach_current()
         mode_state = await load_mode(db)
         checkpoints = CheckpointLog(settings.audit_checkpoints_path, secrets.audit_signing_key)

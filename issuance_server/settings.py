@@ -36,6 +36,18 @@ def _database_readers(count: int) -> str | None:
     return None if 1 <= count <= 16 else "1 to 16 connections"
 
 
+def _database_url(url: str) -> str | None:
+    """Empty (SQLite in the data folder) or a PostgreSQL URL with a database name."""
+    if not url:
+        return None
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        return "empty (SQLite in data_dir) or postgresql://user@host:5432/database"
+    if not parts.path.strip("/"):
+        return "a URL that names the database (postgresql://user@host:5432/database)"
+    return None
+
+
 def _not_negative_seconds(value: int) -> str | None:
     return None if value >= 0 else "0 or more seconds"
 
@@ -155,6 +167,12 @@ class Settings:
     )
     feed_batch: int = setting(
         10000, "changes asked for in one feed request (one transaction each)", check=above_zero
+    )
+    database_url: str = setting(
+        "",
+        "the database: empty for SQLite in data_dir (konbini.sqlite3), or postgresql://user@host:5432/db"
+        " (PostgreSQL: migrate it with konbini-ops migrate)",
+        check=_database_url,
     )
     db_readers: int = setting(
         2,
@@ -342,7 +360,13 @@ class Settings:
 
     @property
     def db_path(self) -> Path:
+        """The SQLite database (when ``database_url`` is empty)."""
         return self.data_dir / "konbini.sqlite3"
+
+    @property
+    def engine(self) -> str:
+        """``sqlite`` or ``postgresql``, by ``database_url``."""
+        return "postgresql" if self.database_url else "sqlite"
 
     @property
     def crl_source(self) -> str | None:

@@ -12,11 +12,11 @@ import asyncio
 import hashlib
 from collections.abc import Sequence
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from issuance_server.audit.trail import Actor
-from issuance_server.replica.store import generation_reader, parse_rows, scan_versions
+from issuance_server.replica.generations import ReplicaGenerations
+from issuance_server.replica.store import parse_rows, scan_versions
 from issuance_server.storage.engine import Row
 from recovery.feed_apply import apply_batch, read_checkpoint
 from recovery.link import RegistryLink
@@ -65,10 +65,10 @@ class TableDigest:
         return {t: {"count": self.counts[t], "checksum": f"{self.sums[t]:016x}"} for t in RECORD_TYPES}
 
 
-def replica_digest(path: Path) -> TableDigest:
-    """Read the replica file directly (a second reader; WAL lets it run beside the server's writes)."""
+def replica_digest(replica: ReplicaGenerations) -> TableDigest:
+    """Read the current generation on a connection of its own, beside the server's reads and writes."""
     digest = TableDigest()
-    with generation_reader(path) as tx:
+    with replica.reader() as tx:
         for rtype in RECORD_TYPES:
             scan_versions(tx, rtype, partial(digest.insert_versions, rtype))
     return digest
@@ -97,9 +97,7 @@ async def check_consistency(link: RegistryLink, actor: Actor, repair: bool = Fal
                 if not page.changes:
                     break
                 seq = await apply_batch(core.db, page.changes[: target - seq], seq)
-            assert core.replica.attached is not None  # noqa: S101  an invariant that narrows a type, not a check of input
-            path = core.settings.data_dir / "replica" / core.replica.attached
-            replica = await asyncio.to_thread(replica_digest, path)
+            replica = await asyncio.to_thread(replica_digest, core.replica)
     finally:
         link.checking = False
     mismatched = [

@@ -13,8 +13,7 @@ from functools import partial
 
 from issuance_server.replica import store
 from issuance_server.replica.store import Checkpoint
-from issuance_server.storage.database import Database
-from issuance_server.storage.engine import Tx
+from issuance_server.storage.engine import Engine, Tx
 from recovery.registry_client import Change, FeedBroken
 from wire.clock import utc_now_iso
 
@@ -23,7 +22,7 @@ class ReplicaMoved(Exception):
     """A full sync switched the replica generation under the follower: read the checkpoint again."""
 
 
-async def read_checkpoint(db: Database) -> Checkpoint:
+async def read_checkpoint(db: Engine) -> Checkpoint:
     """The replica's checkpoint, read on a reader."""
     return await db.read(store.feed_checkpoint)
 
@@ -44,7 +43,7 @@ def _apply(changes: list[Change], expected_after: int, tx: Tx) -> int:
     return seq
 
 
-async def apply_batch(db: Database, changes: list[Change], expected_after: int) -> int:
+async def apply_batch(db: Engine, changes: list[Change], expected_after: int) -> int:
     """Apply ``changes`` (read after ``expected_after``) in one transaction; return the new checkpoint.
 
     Raises ReplicaMoved when the replica moved under the follower (another generation), FeedBroken when

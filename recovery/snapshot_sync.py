@@ -16,7 +16,6 @@ import urllib.parse
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import Any, Final, Protocol
 
 import orjson
@@ -25,7 +24,8 @@ from issuance_server.audit.trail import SYSTEM, Actor
 from issuance_server.core import ServerCore
 from issuance_server.process_memory import release_free_memory
 from issuance_server.replica import store as replica_store
-from issuance_server.replica.store import ReplicaBuildError, ReplicaWriter
+from issuance_server.replica.generations import GenerationWriter
+from issuance_server.replica.store import ReplicaBuildError
 from wire.clock import utc_now_iso
 from wire.linkage import FIELDS_BY_TYPE, FORMAT, RECORD_TYPES, ROW_FIELDS, ROWS, format_problem
 
@@ -280,11 +280,11 @@ class SnapshotSync:
         progress.state = "running"
         started, cpu0 = time.perf_counter(), time.process_time()
         stamp = utc_now_iso().replace(":", "").replace("-", "").replace(".", "")
-        path: Path = core.replica.new_generation_path(stamp)
+        name = core.replica.new_generation(stamp)
         await core.audit.append(actor, "sync_full", "started")
-        writer: ReplicaWriter | None = None
+        writer: GenerationWriter | None = None
         try:
-            writer = ReplicaWriter(path)
+            writer = core.replica.writer(name)
             header = await asyncio.to_thread(
                 load_snapshot,
                 core.settings.registry_url,
@@ -306,14 +306,14 @@ class SnapshotSync:
                 await asyncio.to_thread(writer.finish, meta)
             except ReplicaBuildError as exc:
                 raise SyncError(str(exc)) from exc
-            previous = await core.replica.switch_to(path, seq, as_of, utc_now_iso())
+            previous = await core.replica.switch_to(name, seq, as_of, utc_now_iso())
             built, writer = writer, None  # the file is the replica now: nothing below may discard it
             progress.timings["finish_s"] = round(time.perf_counter() - t1, 3)
             progress.timings.update(built.timings, server_cpu_s=round(time.process_time() - cpu0, 3))
             progress.seq = seq
             _ended(progress, started)
             progress.state = "done"  # last: whoever sees it sees the whole outcome
-            if previous and previous != path.name:  # no longer read: removed off the loop, after
+            if previous and previous != name:  # no longer read: removed off the loop, after
                 await asyncio.to_thread(core.replica.remove_generation, previous)
             await core.audit.append(actor, "sync_full", "ok", records=progress.records, seq=seq)
         except Exception as exc:  # any failure: keep the current replica, say why

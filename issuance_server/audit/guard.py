@@ -25,9 +25,7 @@ from issuance_server.audit import store
 from issuance_server.audit.checkpoints import CheckpointLog
 from issuance_server.audit.trail import SYSTEM, Actor, AuditLog
 from issuance_server.audit.verify import PROBLEMS, TrailReport, range_digest, verify_tail, verify_trail
-from issuance_server.storage.database import Database
-from issuance_server.storage.engine import Row, Tx
-from issuance_server.storage.sqlite_durability import read_durably
+from issuance_server.storage.engine import Engine, Row, Tx
 from wire.clock import utc_now_iso
 
 log = logging.getLogger("konbini.audit")
@@ -39,7 +37,7 @@ def _mark(tx: Tx) -> None:
 
 
 class AuditGuard:
-    def __init__(self, db: Database, audit: AuditLog, key: bytes, checkpoints: CheckpointLog):
+    def __init__(self, db: Engine, audit: AuditLog, key: bytes, checkpoints: CheckpointLog):
         self._db, self._audit, self._key = db, audit, key
         self.checkpoints = checkpoints
         self.hold: TrailReport | None = None  # set while the trail is broken and not acknowledged
@@ -59,7 +57,7 @@ class AuditGuard:
         points = await asyncio.to_thread(self.checkpoints.read)
         valid = [p for p in points if p.valid]
         from_seq = valid[-1].seq if valid else 0
-        rows = await read_durably(self._db, lambda tx: store.rows_from(tx, from_seq), _mark)
+        rows = await self._db.read_durably(lambda tx: store.rows_from(tx, from_seq), _mark)
         try:
             return await asyncio.to_thread(verify_tail, rows, self._key, points), rows
         except (TypeError, ValueError, KeyError) as exc:  # a row no server wrote: held, never signed
@@ -118,7 +116,7 @@ class AuditGuard:
                 await self._audit.append(actor, "audit_acknowledge", "ok", None, reason=reason[:300], **seen)
                 points = await asyncio.to_thread(self.checkpoints.read)
                 first = report.seq if report.line is None else None
-                head = await read_durably(self._db, store.head, _mark)
+                head = await self._db.read_durably(store.head, _mark)
                 assert head is not None  # noqa: S101  the acknowledgement's own row was just appended
                 last = int(head["seq"])
                 excused = (

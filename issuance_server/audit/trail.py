@@ -25,8 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from issuance_server.audit import store
-from issuance_server.storage.database import Database
-from issuance_server.storage.engine import Tx
+from issuance_server.storage.engine import Engine, Tx
 from wire.clock import utc_now_iso
 
 GENESIS = "0" * 64
@@ -68,7 +67,7 @@ class AuditLog:
     """:meth:`append` writes a row in a transaction of its own; inside a store transaction (``db.write(fn)``)
     :meth:`record` writes it with the action it records, committed or rolled back together."""
 
-    def __init__(self, db: Database, key: bytes) -> None:
+    def __init__(self, db: Engine, key: bytes) -> None:
         self._db = db
         self._key = key
 

@@ -32,9 +32,9 @@ from issuance_server.issuing import serials
 from issuance_server.settings import Settings
 from issuance_server.storage.database import SqliteTx, in_write_transaction
 from issuance_server.storage.engine import Tx
+from issuance_server.storage.migrate import prepare_database
 from issuance_server.storage.sqlite_files import (
     check_file,
-    has_table,
     online_copy,
     opened,
 )
@@ -130,6 +130,7 @@ def restore(settings: Settings, name: str, actor: Actor = SYSTEM) -> dict[str, A
         Path(f"{settings.db_path}{suffix}").unlink(missing_ok=True)
     shutil.copy2(folder / DB_NAME, settings.db_path)
     _fsync(settings.db_path)  # durable before the restore line that names its head
+    prepare_database(settings.db_path)  # a backup of an older schema is brought up to this server's
     chain_key = (settings.secrets_dir / "audit-chain-key").read_bytes()
     signing = load_pem_private_key((settings.secrets_dir / "audit-ed25519.pem").read_bytes(), password=None)
     log = CheckpointLog(settings.audit_checkpoints_path, signing)  # type: ignore[arg-type]
@@ -138,8 +139,8 @@ def restore(settings: Settings, name: str, actor: Actor = SYSTEM) -> dict[str, A
         if head is not None:
             log.append(int(head["seq"]), str(head["hash"]), event="restore")
 
-        def record(tx: Tx) -> str | None:
-            series = serials.start_series(tx, "restore") if has_table(tx, "serial_series") else None
+        def record(tx: Tx) -> str:
+            series = serials.start_series(tx, "restore")
             append_sync(
                 tx, chain_key, actor, "backup_restored", "ok", None, backup=name, serial_series=series
             )

@@ -24,7 +24,6 @@ from issuance_server.issuing import issuance
 from issuance_server.payments import ledger as payments
 from issuance_server.staff.four_eyes import check_approver
 from issuance_server.storage.engine import Row, Tx
-from issuance_server.storage.sqlite_durability import compact, secure_delete
 from wire.clock import JST, jst_now, to_iso, utc_now_iso
 
 
@@ -100,10 +99,10 @@ async def approve_purge(core: ServerCore, actor: Actor, purge_id: int) -> dict[s
     await check_approver(core.db, core.audit, actor, row["requested_by"], "purge_approve", purge_id=purge_id)
     cutoff = to_iso(cutoff_of(row["before"], core.settings.retention_days, jst_now().date()))
     key = core.secrets.audit_chain_key
-    await secure_delete(core.db, True)  # deleted content is overwritten in the file
+    await core.db.secure_delete(True)  # deleted content is overwritten in the file
     try:
         await core.db.write(partial(_erase, key, actor, row, cutoff))
-        await compact(core.db)  # outside any transaction: rewrite the file, then empty the WAL
+        await core.db.compact()  # outside any transaction: rewrite the file, then empty the WAL
     finally:
-        await secure_delete(core.db, False)
+        await core.db.secure_delete(False)
     return _as_json(await core.db.read(partial(store.purge, purge_id=purge_id)))

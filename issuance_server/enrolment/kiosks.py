@@ -17,8 +17,7 @@ from cryptography.hazmat.primitives import serialization
 
 from issuance_server.audit.trail import Actor, append_sync
 from issuance_server.enrolment import store
-from issuance_server.storage.database import Database
-from issuance_server.storage.engine import Tx
+from issuance_server.storage.engine import Engine, Tx
 from wire.clock import utc_now_iso
 from wire.tls import fingerprint
 
@@ -71,7 +70,7 @@ class EnrolledKiosks:
         self._known: dict[str, tuple[str, datetime, float]] = {}  # fingerprint: kiosk, not after, checked
         self._generation = 0  # counts forget(): a read begun before one is not remembered
 
-    async def kiosk_of(self, db: Database, cert_der: bytes) -> str | None:
+    async def kiosk_of(self, db: Engine, cert_der: bytes) -> str | None:
         """The enrolled, active kiosk whose current certificate this is."""
         sha256 = fingerprint(cert_der)
         known = self._known.get(sha256)
@@ -91,6 +90,6 @@ class EnrolledKiosks:
         self._generation += 1
 
 
-async def listing(db: Database) -> list[dict[str, Any]]:
+async def listing(db: Engine) -> list[dict[str, Any]]:
     rows = await db.read(store.kiosks)
     return [{**dict(r), "active": bool(r["active"])} for r in rows]

@@ -27,8 +27,7 @@ from issuance_server.core import ServerCore, token_hash
 from issuance_server.enrolment import store
 from issuance_server.server_tls import PROXY_SECRET_HEADER
 from issuance_server.staff import store as staff_store
-from issuance_server.storage.database import Database
-from issuance_server.storage.engine import Tx
+from issuance_server.storage.engine import Engine, Tx
 from wire.clock import to_iso, utc_now, utc_now_iso
 
 NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
@@ -39,7 +38,7 @@ _MAX_DEPTH = 16  # tokens made by tokens made by tokens ...
 log = logging.getLogger("konbini.ops")
 
 
-async def register_local(db: Database, token: str) -> None:
+async def register_local(db: Engine, token: str) -> None:
     """Record the first-start token as ``local`` (once; a revoked ``local`` stays revoked)."""
     hashed, now = token_hash(token), utc_now_iso()
     await db.write(lambda tx: store.insert_token_once(tx, LOCAL, hashed, SERVER, now))
@@ -55,7 +54,7 @@ def from_this_machine(request: web.Request) -> bool:
     return loopback and not relayed
 
 
-async def name_of(db: Database, token: str) -> str | None:
+async def name_of(db: Engine, token: str) -> str | None:
     """The name of a token that works now (known, not revoked, not expired, its creator still may act),
     or None (one read)."""
     hashed, now = token_hash(token), utc_now_iso()
@@ -172,7 +171,7 @@ async def rotate_local(core: ServerCore, actor: Actor) -> None:
     os.replace(_pending(path), path)
 
 
-async def finish_rotation(db: Database, secrets_dir: Path) -> str | None:
+async def finish_rotation(db: Engine, secrets_dir: Path) -> str | None:
     """At start: a rotation cut short (``ops-token.new`` left) is finished if the database has its hash,
     else dropped. The local token now in force, if it changed."""
     pending = _pending(secrets_dir / "ops-token")

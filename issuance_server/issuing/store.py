@@ -19,7 +19,7 @@ TABLES: Final = ("issuances", "issuance_documents", "issuance_sources", "serial_
 
 def next_serial(tx: Tx, day: str) -> str:
     """The next serial of ``day`` (``YYYYMMDD``) in the current series."""
-    prefix = tx.value("SELECT prefix FROM serial_series ORDER BY rowid DESC LIMIT 1")
+    prefix = tx.value("SELECT prefix FROM serial_series ORDER BY series_no DESC LIMIT 1")
     assert prefix is not None, "migration 0009 makes the first series"  # noqa: S101  an invariant that narrows a type, not a check of input
     tx.execute(
         "INSERT INTO serial_counter (day, last) VALUES (?, 1) ON CONFLICT(day) DO UPDATE SET last = last + 1",
@@ -35,7 +35,8 @@ def start_series(tx: Tx, reason: str) -> str:
         prefix = secrets.token_hex(3).upper()
         started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         if tx.execute(
-            "INSERT INTO serial_series (prefix, started_at, reason) SELECT ?, ?, ?"
+            "INSERT INTO serial_series (prefix, started_at, reason, series_no)"
+            " SELECT ?, ?, ?, (SELECT coalesce(max(series_no), 0) + 1 FROM serial_series)"
             " WHERE NOT EXISTS (SELECT 1 FROM serial_series WHERE prefix = ?)",
             (prefix, started, reason, prefix),
         ):

@@ -10,8 +10,7 @@ from dataclasses import asdict, dataclass
 
 from issuance_server.audit.trail import Actor, append_sync
 from issuance_server.modes import store
-from issuance_server.storage.database import Database
-from issuance_server.storage.engine import Tx
+from issuance_server.storage.engine import Engine, Tx
 from wire.clock import utc_now_iso
 from wire.kiosk_api import Mode
 
@@ -29,7 +28,7 @@ class ModeState:
         return asdict(self)
 
 
-async def load_mode(db: Database) -> ModeState:
+async def load_mode(db: Engine) -> ModeState:
     row = await db.read(store.load)
     if row is None:
         return ModeState(since=utc_now_iso())
@@ -37,7 +36,7 @@ async def load_mode(db: Database) -> ModeState:
 
 
 async def switch_mode(
-    db: Database, chain_key: bytes, state: ModeState, mode: str, manual: bool, reason: str, actor: Actor
+    db: Engine, chain_key: bytes, state: ModeState, mode: str, manual: bool, reason: str, actor: Actor
 ) -> bool:
     """Switch (in place) and record it, audited with the trail's ``chain_key``; returns False when nothing
     changed."""

@@ -424,16 +424,27 @@ def _quote(value: str | Path) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def version_mismatch(name: str, version: str | None) -> str:
+    return (
+        f"the replica {name} has schema version {version}, this server needs"
+        f" {SCHEMA_VERSION} ({FORMAT}): run a full sync (konbini-ops sync)"
+    )
+
+
 class Replica:
-    """The server's read side of the replica, attached as schema ``replica`` on the writer and the readers."""
+    """The server's replica generations on SQLite: a file each, attached as schema ``replica`` on the
+    writer and the readers. (On PostgreSQL: ``storage.postgres_replica.PgGenerations``, the same calls.)"""
 
     def __init__(self, db: Database, data_dir: Path) -> None:
         self._db = db
         self._dir = data_dir / REPLICA_DIR
         self.attached: str | None = None
 
-    def new_generation_path(self, stamp: str) -> Path:
-        return self._dir / f"replica-{stamp}.sqlite3"
+    def new_generation(self, stamp: str) -> str:
+        return f"replica-{stamp}.sqlite3"
+
+    def writer(self, name: str) -> ReplicaWriter:
+        return ReplicaWriter(self._dir / name)
 
     async def attach_current(self) -> None:
         """Attach the current generation, unless it was built for another schema version (an older linkage
@@ -442,34 +453,40 @@ class Replica:
         if name and (self._dir / name).exists():
             version = schema_version(self._dir / name)
             if version != str(SCHEMA_VERSION):
-                why = (
-                    f"the replica {name} has schema version {version}, this server needs"
-                    f" {SCHEMA_VERSION} ({FORMAT}): run a full sync (konbini-ops sync)"
-                )
-                await self._db.write(partial(set_sync_error, reason=why))
+                await self._db.write(partial(set_sync_error, reason=version_mismatch(name, version)))
                 return
             await self._db.executescript(f"ATTACH DATABASE {_quote(self._dir / name)} AS replica;{_PRAGMAS}")
             await self._db.use_replica(self._dir / name)
             self.attached = name
 
-    async def switch_to(self, path: Path, seq: int, as_of: str, synced_at: str) -> str | None:
-        """Attach the finished generation at ``path`` and point ``sync_state`` at it, in one batch that no
+    async def switch_to(self, name: str, seq: int, as_of: str, synced_at: str) -> str | None:
+        """Attach the finished generation ``name`` and point ``sync_state`` at it, in one batch that no
         other write can interleave with, then move the readers to it (each between two reads). Returns the
         previous file name, which no reader reads any more (to delete)."""
         previous = self.attached
+        path = self._dir / name
         detach = "DETACH DATABASE replica;" if previous else ""
         await self._db.executescript(
             f"{detach}ATTACH DATABASE {_quote(path)} AS replica;{_PRAGMAS}"  # noqa: S608  table, column and placeholder text from constants; values are bound
-            f"UPDATE main.sync_state SET replica_file = {_quote(path.name)}, replica_seq = {int(seq)},"
+            f"UPDATE main.sync_state SET replica_file = {_quote(name)}, replica_seq = {int(seq)},"
             f" replica_as_of = {_quote(as_of)}, last_full_sync_at = {_quote(synced_at)},"
             " last_error = NULL WHERE id = 1;"
         )
         await self._db.use_replica(path)
-        self.attached = path.name
+        self.attached = name
         return previous
 
     def remove_generation(self, name: str) -> None:
         (self._dir / name).unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[Tx]:
+        """The current generation on a connection of its own, in one read transaction (a long scan beside
+        the server's reads and writes)."""
+        if self.attached is None:
+            raise ReplicaBuildError("no replica generation is loaded")
+        with generation_reader(self._dir / self.attached) as tx:
+            yield tx
 
     @property
     def ready(self) -> bool:

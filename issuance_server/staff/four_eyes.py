@@ -9,11 +9,11 @@ from typing import Any
 from issuance_server.api_errors import ApiError
 from issuance_server.audit.trail import Actor, AuditLog
 from issuance_server.staff import store
-from issuance_server.storage.database import Database
+from issuance_server.storage.engine import Engine
 
 
 async def check_approver(
-    db: Database, audit: AuditLog, approver: Actor, requester: str, action: str, **details: Any
+    db: Engine, audit: AuditLog, approver: Actor, requester: str, action: str, **details: Any
 ) -> None:
     """Raise a 409 unless ``approver`` is independent of ``requester``; a refusal is audited as
     ``action`` with result ``refused_<code>``."""
@@ -24,7 +24,7 @@ async def check_approver(
         raise
 
 
-async def _independent(db: Database, approver: str, requester: str) -> None:
+async def _independent(db: Engine, approver: str, requester: str) -> None:
     if approver == requester:
         raise ApiError(409, "approver_is_requester", "another administrator must approve your own request")
     if await db.read(lambda tx: store.created_by(tx, approver)) == requester:

@@ -136,6 +136,10 @@ def _read_only_uri(path: Path) -> str:
 
 
 class Database:
+    """The stores' engine on SQLite (the :class:`~issuance_server.storage.engine.Engine` protocol)."""
+
+    kind: str = "sqlite"
+
     def __init__(self, conn: aiosqlite.Connection, readers: list[aiosqlite.Connection] | None = None) -> None:
         self.conn = conn  # the writer
         self.lock = asyncio.Lock()
@@ -248,25 +252,40 @@ class Database:
         async with self._reader() as conn:
             return await Transaction(conn).run(lambda conn: _in_read_transaction(conn, fn))
 
+    async def read_durably(self, fn: Callable[[Tx], T], mark: Callable[[Tx], None]) -> T:
+        from issuance_server.storage import sqlite_durability  # it builds on this module
+
+        return await sqlite_durability.read_durably(self, fn, mark)
+
+    async def secure_delete(self, on: bool) -> None:
+        from issuance_server.storage import sqlite_durability
+
+        await sqlite_durability.secure_delete(self, on)
+
+    async def compact(self) -> None:
+        from issuance_server.storage import sqlite_durability
+
+        await sqlite_durability.compact(self)
+
     async def executescript(self, script: str) -> None:
         async with self.lock:
             await self.conn.executescript(script)
 
-    async def fetchone(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         """One statement: its own read transaction, on a reader."""
         if not self._readers:
             async with self.lock:
-                return await Transaction(self.conn).fetchone(sql, params)
+                return cast(Row | None, await Transaction(self.conn).fetchone(sql, params))
         async with self._reader() as conn:
-            return await Transaction(conn).fetchone(sql, params)
+            return cast(Row | None, await Transaction(conn).fetchone(sql, params))
 
-    async def fetchall(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         """One statement: its own read transaction, on a reader."""
         if not self._readers:
             async with self.lock:
-                return await Transaction(self.conn).fetchall(sql, params)
+                return cast(list[Row], await Transaction(self.conn).fetchall(sql, params))
         async with self._reader() as conn:
-            return await Transaction(conn).fetchall(sql, params)
+            return cast(list[Row], await Transaction(conn).fetchall(sql, params))
 
     async def close(self) -> None:
         for reader in self._readers:

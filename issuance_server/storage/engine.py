@@ -19,6 +19,11 @@ T = TypeVar("T")
 Params = Sequence[Any] | Mapping[str, Any]
 
 
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached or refused the connection (says why, in one line): a trip that
+    raises it changed nothing, and the request that made it gets ``service_unavailable``."""
+
+
 class Row(Protocol):
     """A result row, read by column name (``dict(row)`` gives all of it)."""
 
@@ -46,7 +51,9 @@ class Tx(Protocol):
 
 
 class Engine(Protocol):
-    """The database as the stores see it."""
+    """The database as the stores see it: ``kind`` is ``sqlite`` or ``postgresql``."""
+
+    kind: str
 
     async def read(self, fn: Callable[[Tx], T]) -> T:
         """``fn`` in a read transaction: it sees one committed state from its first statement to its last."""
@@ -56,3 +63,26 @@ class Engine(Protocol):
         """``fn`` in a write transaction of its own: committed when it returns, rolled back if it raises.
         Write transactions run one at a time."""
         ...
+
+    async def read_durably(self, fn: Callable[[Tx], T], mark: Callable[[Tx], None]) -> T:
+        """``fn(tx)``, then every commit so far made durable by committing ``mark(tx)``: what ``fn`` read
+        is on disk when this returns."""
+        ...
+
+    async def secure_delete(self, on: bool) -> None:
+        """While on, what is deleted is overwritten where the engine can (SQLite's ``secure_delete``)."""
+        ...
+
+    async def compact(self) -> None:
+        """Reclaim the space of what was deleted, so nothing deleted stays in the files."""
+        ...
+
+    async def close(self) -> None: ...
+
+    # One statement in a trip of its own: for tools and tests (a step composes store functions instead).
+
+    async def execute(self, sql: str, params: Params = ()) -> int: ...
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None: ...
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]: ...

@@ -94,7 +94,7 @@ async def test_a_replica_generation_of_schema_1_is_not_attached(tmp_path: Path) 
     db = await Database.open(data_dir / "konbini.sqlite3")
     try:
         replica = Replica(db, data_dir)
-        path = replica.new_generation_path("old")
+        path = data_dir / "replica" / replica.new_generation("old")
         writer = ReplicaWriter(path)
         writer.finish({"seq": "1", "format": "konbini-linkage/1"})
         with sqlite3.connect(path) as conn:
@@ -103,7 +103,11 @@ async def test_a_replica_generation_of_schema_1_is_not_attached(tmp_path: Path) 
         await replica.attach_current()
         assert not replica.ready
         row = await db.fetchone("SELECT last_error FROM sync_state WHERE id = 1")
-        assert row is not None and "schema version 1" in row[0] and "konbini-ops sync" in row[0]
+        assert (
+            row is not None
+            and "schema version 1" in row["last_error"]
+            and "konbini-ops sync" in row["last_error"]
+        )
         with sqlite3.connect(path) as conn:  # a generation of this version is used
             conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
         await replica.attach_current()

@@ -4,6 +4,7 @@ certificate of kiosk ``kiosk-t1`` from the server's kiosk CA."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import shutil
 import ssl
@@ -26,7 +27,6 @@ from issuance_server.core import CORE, ServerCore
 from issuance_server.http_server import RouteAccessLogger
 from issuance_server.issuing.eligibility import kiosk_fiscal_years
 from issuance_server.replica import store as replica_store
-from issuance_server.replica.store import ReplicaWriter
 from issuance_server.server_tls import ensure_server_tls
 from issuance_server.settings import Settings, load_settings
 from issuance_server.staff import second_factor
@@ -73,12 +73,12 @@ def load_card(path: Path) -> TestCard:
 
 
 async def load_replica(core: ServerCore, records: list[dict[str, Any]], seq: int = 1) -> None:
-    path = core.replica.new_generation_path(f"test{seq}")
-    writer = ReplicaWriter(path)
+    name = core.replica.new_generation(f"test{seq}")
+    writer = core.replica.writer(name)
     for rec in records:
         writer.insert(rec["t"], [tuple(rec[f] for f in FIELDS_BY_TYPE[rec["t"]])])
-    writer.finish({"seq": str(seq)})
-    await core.replica.switch_to(path, seq, utc_now_iso(), utc_now_iso())
+    await asyncio.to_thread(writer.finish, {"seq": str(seq)})
+    await core.replica.switch_to(name, seq, utc_now_iso(), utc_now_iso())
 
 
 async def enrol_kiosk(

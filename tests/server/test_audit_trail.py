@@ -49,9 +49,9 @@ async def restore_line(env: Env) -> None:
 
 
 async def last_seq(env: Env) -> int:
-    row = await env.core.db.fetchone("SELECT max(seq) FROM audit_log")
+    row = await env.core.db.fetchone("SELECT max(seq) AS seq FROM audit_log")
     assert row is not None
-    return int(row[0])
+    return int(row["seq"])
 
 
 async def test_an_untouched_trail_verifies_through_the_ops_api(env: Env) -> None:

@@ -18,7 +18,7 @@ async def registrations(env: Env) -> list[Any]:
     rows = await env.core.db.fetchall(
         "SELECT card_serial, status FROM registrations WHERE atena_no = ?", (RESIDENT,)
     )
-    return [tuple(r) for r in rows]
+    return [(r["card_serial"], r["status"]) for r in rows]
 
 
 async def error_of(resp: Any) -> tuple[int, str, Any]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from issuance_server.replica.store import Replica, ReplicaWriter
+from issuance_server.replica.store import Replica
 from issuance_server.storage.database import Database
 from issuance_server.storage.migrate import prepare_database
 
@@ -26,12 +26,11 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
     await database.close()
 
 
-def generation(replica: Replica, name: str) -> Path:
+def generation(replica: Replica, name: str) -> str:
     """A replica generation whose ``meta`` says ``name`` (and nothing else)."""
-    path = replica.new_generation_path(name)
-    writer = ReplicaWriter(path)
-    writer.finish({"generation": name})
-    return path
+    file = replica.new_generation(name)
+    replica.writer(file).finish({"generation": name})
+    return file
 
 
 async def test_a_read_does_not_wait_behind_an_open_write(db: Database) -> None:
@@ -46,16 +45,16 @@ async def test_a_read_does_not_wait_behind_an_open_write(db: Database) -> None:
     writer = asyncio.create_task(long_write())
     await writing.wait()
     row = await asyncio.wait_for(
-        db.fetchone("SELECT count(*) FROM schema_migrations WHERE number = 9999"), STUCK_S
+        db.fetchone("SELECT count(*) AS n FROM schema_migrations WHERE number = 9999"), STUCK_S
     )
-    assert row is not None and row[0] == 0  # the write is not committed yet: not seen
+    assert row is not None and row["n"] == 0  # the write is not committed yet: not seen
     async with asyncio.timeout(STUCK_S):
         async with db.transaction(write=False) as tx:
             assert await tx.fetchone("SELECT name FROM schema_migrations WHERE number = 9999") is None
     release.set()
     await writer
     row = await db.fetchone("SELECT name FROM schema_migrations WHERE number = 9999")
-    assert row is not None and row[0] == "uncommitted"  # committed: every later read sees it
+    assert row is not None and row["name"] == "uncommitted"  # committed: every later read sees it
 
 
 async def test_a_read_transaction_cannot_write(db: Database) -> None:
@@ -79,7 +78,7 @@ async def test_a_read_sees_one_generation_while_a_sync_switches(db: Database, tm
             await go_on.wait()
             after = await tx.fetchone(query)
         assert before is not None and after is not None
-        return before[0], after[0]
+        return before["value"], after["value"]
 
     read = asyncio.create_task(long_read())
     await reading.wait()
@@ -87,15 +86,15 @@ async def test_a_read_sees_one_generation_while_a_sync_switches(db: Database, tm
     await asyncio.sleep(0.2)
     assert not switch.done()  # it waits for the read that still reads the old generation
     row = await asyncio.wait_for(db.fetchone(query), STUCK_S)  # meanwhile the other reader answers
-    assert row is not None and row[0] in ("g1", "g2")
+    assert row is not None and row["value"] in ("g1", "g2")
     go_on.set()
     assert await read == ("g1", "g1")
     previous = await switch
-    assert previous == first.name
-    replica.remove_generation(previous)  # no reader reads it any more
+    assert previous == first
+    replica.remove_generation(first)  # no reader reads it any more
     for _ in range(4):  # every reader now reads the new generation
         row = await db.fetchone(query)
-        assert row is not None and row[0] == "g2"
+        assert row is not None and row["value"] == "g2"
 
 
 async def test_reads_during_repeated_switches_each_see_one_generation(db: Database, tmp_path: Path) -> None:

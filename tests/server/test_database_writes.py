@@ -29,10 +29,10 @@ async def test_statements_return_rows_and_counts(db: Database) -> None:
             await tx.execute("INSERT INTO t VALUES (?, ?)", (n, word))
         assert await tx.execute("UPDATE t SET word = word || '!' WHERE n >= ?", (1,)) == 2
         first = await tx.fetchone("SELECT n, word FROM t ORDER BY n DESC")  # the first of three rows
-        assert first is not None and tuple(first) == (2, "c!")
+        assert first is not None and (first["n"], first["word"]) == (2, "c!")
         assert first["word"] == "c!"  # rows by name, as before
         assert await tx.fetchone("SELECT n FROM t WHERE n = 99") is None
-    assert [tuple(r) for r in await db.fetchall("SELECT n, word FROM t ORDER BY n")] == [
+    assert [(r["n"], r["word"]) for r in await db.fetchall("SELECT n, word FROM t ORDER BY n")] == [
         (0, "a"),
         (1, "b!"),
         (2, "c!"),
@@ -46,7 +46,7 @@ async def test_write_commits_what_fn_wrote_and_returns_its_result(db: Database) 
         return int(tx.value("SELECT count(*) FROM t"))
 
     assert await db.write(fn) == 2
-    assert [r[0] for r in await db.fetchall("SELECT word FROM t ORDER BY n")] == ["one", "two"]
+    assert [r["word"] for r in await db.fetchall("SELECT word FROM t ORDER BY n")] == ["one", "two"]
     assert not db.conn.in_transaction
 
 
@@ -74,4 +74,4 @@ async def test_write_rolls_back_everything_when_fn_raises(db: Database) -> None:
     assert await db.fetchall("SELECT * FROM t") == []
     assert not db.conn.in_transaction
     await db.write(lambda tx: tx.execute("INSERT INTO t VALUES (3, 'three')"))  # the writer is free
-    assert [r[0] for r in await db.fetchall("SELECT n FROM t")] == [3]
+    assert [r["n"] for r in await db.fetchall("SELECT n FROM t")] == [3]

@@ -105,7 +105,7 @@ async def test_a_counter_clerk_sees_the_mynumber_masked_and_a_mynumber_clerk_unm
     assert status == 200 and "0000000101" in text
     row = await env.core.db.fetchone("SELECT kojin_bango FROM replica.resident WHERE atena_no = '0000000101'")
     assert row is not None
-    full = row[0]
+    full = row["kojin_bango"]
     assert full not in text and "********" + full[-4:] in text
     record = await (await desk.client.get("/residents/0000000101")).text()
     assert full not in record and 'action="/residents/0000000101/mynumber"' not in record  # no mynumber role

@@ -204,7 +204,7 @@ async def test_a_burst_of_session_openings_is_limited_to_thirty_a_minute(env: En
     resp = await env.kiosk.post(f"{API_PREFIX}/sessions")
     assert await code_of(resp) == (429, "session_rate_limited")
     assert 1 <= int(resp.headers["Retry-After"]) <= 61
-    opened = await env.core.db.fetchone("SELECT count(*) FROM audit_log WHERE action = 'session_open'")
-    assert opened is not None and opened[0] <= 30  # the refused opening wrote no audit row
+    opened = await env.core.db.fetchone("SELECT count(*) AS n FROM audit_log WHERE action = 'session_open'")
+    assert opened is not None and opened["n"] <= 30  # the refused opening wrote no audit row
     env.core.sessions._opened["kiosk-t1"].clear()  # as a minute later
     assert (await env.kiosk.post(f"{API_PREFIX}/sessions")).status == 201

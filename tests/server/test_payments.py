@@ -33,9 +33,9 @@ async def pay_and_issue(env: Env, session: dict[str, Any], quote_id: str, refere
 
 
 async def issuance_count(env: Env) -> int:
-    row = await env.core.db.fetchone("SELECT count(*) FROM issuances")
+    row = await env.core.db.fetchone("SELECT count(*) AS n FROM issuances")
     assert row is not None
-    return int(row[0])
+    return int(row["n"])
 
 
 async def payment_row(env: Env, quote_id: str) -> Any:

@@ -33,5 +33,5 @@ async def test_a_failure_after_the_switch_keeps_the_new_replica(
     assert progress.state == "failed" and "disk full" in str(progress.error)
     attached = env.core.replica.attached
     assert attached is not None and (env.settings.data_dir / "replica" / attached).exists()
-    row = await env.core.db.fetchone("SELECT count(*) FROM replica.resident")
-    assert row is not None and row[0] > 0
+    row = await env.core.db.fetchone("SELECT count(*) AS n FROM replica.resident")
+    assert row is not None and row["n"] > 0
