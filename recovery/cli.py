@@ -238,7 +238,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     """Offline: the server must be stopped (its database is replaced)."""
     # Imported here: the server's audit and backup code is most of a start-up the other commands skip.
     from issuance_server.audit.trail import Actor
-    from issuance_server.backups.backup import BackupError, restore
+    from issuance_server.backups.backup import BACKUP_FAILURES, restore
 
     settings = settings_or_exit("konbini-ops", args.config, data_dir=args.data_dir)
     url = urllib.parse.urlsplit(args.server or settings.server_url)
@@ -247,7 +247,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         return 1
     try:
         result = restore(settings, args.backup, Actor("ops", "konbini-ops restore", "ops"))
-    except BackupError as exc:
+    except BACKUP_FAILURES as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     audit = result["audit"]
@@ -391,7 +391,8 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     # Imported here: the server's audit code is most of a start-up the other commands skip.
-    from issuance_server.audit.verify import PROBLEMS, verify_files
+    from issuance_server.audit.verify import PROBLEMS
+    from issuance_server.backups.backup import verify_stored
 
     try:
         result = _client(args).call("GET", "/ops/api/audit/verify")
@@ -400,7 +401,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
             raise
         settings = settings_or_exit("konbini-ops", args.config, data_dir=args.data_dir)
         print(f"the server does not answer ({exc.message}); checking its files in {settings.data_dir}")
-        report = verify_files(settings.db_path, settings.secrets_dir, settings.audit_checkpoints_path)
+        report = verify_stored(settings)
         result = report.as_json()
     for seen in result["acknowledged"]:
         where = f"seq {seen['seq']}" if seen.get("seq") is not None else f"checkpoint line {seen.get('line')}"

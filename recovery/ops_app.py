@@ -7,7 +7,6 @@ logins with roles and TOTP for ops arrive with the ops web pages.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 
 from aiohttp import web
 
@@ -16,7 +15,7 @@ from issuance_server.api_errors import ApiError, field, json_response, read_json
 from issuance_server.audit import review as audit_review
 from issuance_server.audit.review_report import report_pdf
 from issuance_server.audit.trail import Actor
-from issuance_server.backups.backup import BackupError, backup_now, list_backups
+from issuance_server.backups.backup import BACKUP_FAILURES, backup_now, list_backups
 from issuance_server.core import ServerCore, core_of
 from issuance_server.enrolment import kiosks as kiosk_enrolment
 from issuance_server.enrolment import ops_tokens
@@ -197,7 +196,7 @@ async def backup(request: web.Request) -> web.Response:
     core, actor = ops_actor(request)
     try:
         made = await backup_now(core, actor)
-    except (BackupError, OSError, sqlite3.Error) as exc:
+    except BACKUP_FAILURES as exc:
         raise ApiError(503, "backup_failed", f"the backup failed: {exc}") from None
     return json_response({"backup": made.folder.name, **made.manifest}, status=201)
 

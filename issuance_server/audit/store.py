@@ -17,10 +17,13 @@ def last_hash(tx: Tx) -> str | None:
 
 
 def insert(tx: Tx, row: dict[str, Any]) -> None:
+    """The next row: ``seq`` one past the last (writes run one at a time), so a trail cut back to an
+    earlier row (a restore) goes on from there without a gap, on either engine."""
     tx.execute(
-        "INSERT INTO audit_log (at, actor_kind, actor_id, terminal, action, subject, subject_mac, result,"
-        " details, prev_hash, hash, chain) VALUES (:at, :actor_kind, :actor_id, :terminal, :action, :subject,"
-        " :subject_mac, :result, :details, :prev_hash, :hash, :chain)",
+        "INSERT INTO audit_log (seq, at, actor_kind, actor_id, terminal, action, subject, subject_mac, result,"
+        " details, prev_hash, hash, chain) VALUES ((SELECT coalesce(max(seq), 0) + 1 FROM audit_log), :at,"
+        " :actor_kind, :actor_id, :terminal, :action, :subject, :subject_mac, :result, :details, :prev_hash,"
+        " :hash, :chain)",
         row,
     )
 

@@ -336,9 +336,13 @@ def _check_points(report: TrailReport, points: list[Checkpoint]) -> TrailReport:
 def verify_files(db_path: Path, secrets_dir: Path, checkpoints_path: Path) -> TrailReport:
     """Everything, from the files of a stopped server (or a backup): its database read-only, its chain
     key and the public half of its checkpoint key."""
+    return verify_rows(read_file(db_path, store.rows), secrets_dir, checkpoints_path)
+
+
+def verify_rows(rows: list[engine.Row], secrets_dir: Path, checkpoints_path: Path) -> TrailReport:
+    """The trail ``rows`` (read from any engine) against the chain key and the checkpoints' public key."""
     key = (secrets_dir / "audit-chain-key").read_bytes()
     signing = load_pem_private_key((secrets_dir / "audit-ed25519.pem").read_bytes(), password=None)
     if not isinstance(signing, Ed25519PrivateKey):
         raise ValueError(f"{secrets_dir / 'audit-ed25519.pem'} is not an Ed25519 key")
-    rows = read_file(db_path, store.rows)
     return verify_trail(rows, key, read_checkpoints(checkpoints_path, signing.public_key()))

@@ -1,10 +1,11 @@
 """Backups of the server's own records (the seed's daily backup, line 743), each proven by a restore check.
 
-A backup is a folder ``<data_dir>/backups/<UTC stamp>/`` holding an online copy of the database made with
-SQLite's backup API (never a file copy of a live WAL database), the secrets, keys and TLS files needed to
-use it, the audit checkpoints, and ``manifest.json``: the proof, from restoring it into a temporary folder,
-that the copy passes ``PRAGMA integrity_check``, that its audit trail verifies with its key and checkpoints,
-and its row counts. The replica is not in it: ``konbini-ops sync`` rebuilds it from the registry.
+A backup is a folder ``<data_dir>/backups/<UTC stamp>/`` holding a consistent copy of the database (on
+SQLite an online copy made with its backup API, never a file copy of a live WAL database; on PostgreSQL a
+``pg_dump``), the secrets, keys and TLS files needed to use it, the audit checkpoints, and
+``manifest.json``: the proof, from restoring it into a temporary folder (SQLite) or a scratch database
+(PostgreSQL), that the copy is sound (``PRAGMA integrity_check``; ``pg_restore`` without error), that its
+audit trail verifies with its key and checkpoints, and its row counts. The replica is not in it: ``konbini-ops sync`` rebuilds it from the registry.
 :func:`restore` (server stopped) brings one back and records the restore in the audit trail.
 """
 
@@ -27,17 +28,13 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from issuance_server.audit import store as audit_store
 from issuance_server.audit.checkpoints import CheckpointLog, read_checkpoints
 from issuance_server.audit.trail import SYSTEM, Actor, append_sync
-from issuance_server.audit.verify import verify_files, verify_trail
+from issuance_server.audit.verify import TrailReport, verify_files, verify_rows, verify_trail
 from issuance_server.issuing import serials
 from issuance_server.settings import Settings
-from issuance_server.storage.database import SqliteTx, in_write_transaction
-from issuance_server.storage.engine import Tx
-from issuance_server.storage.migrate import prepare_database
-from issuance_server.storage.sqlite_files import (
-    check_file,
-    online_copy,
-    opened,
-)
+from issuance_server.storage import postgres_files
+from issuance_server.storage.engine import DatabaseUnavailable, Tx
+from issuance_server.storage.engines import migrate, read_now, write_now
+from issuance_server.storage.sqlite_files import check_file, online_copy
 from wire.clock import JST
 
 if TYPE_CHECKING:
@@ -46,6 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("konbini.backup")
 
 DB_NAME = "konbini.sqlite3"
+DUMP_NAME = "konbini.pgdump"  # a PostgreSQL database's backup (pg_dump's custom format)
 CHECKPOINTS = Path("audit") / "checkpoints.log"
 FOLDERS = ("secrets", "keys", "tls")  # what the database needs to be used (keys 0600)
 COUNTED = ("issuances", "registrations", "staff", "kiosks", "audit_log", "kiosk_payments")
@@ -53,6 +51,10 @@ COUNTED = ("issuances", "registrations", "staff", "kiosks", "audit_log", "kiosk_
 
 class BackupError(Exception):
     """A backup that cannot be made or proven, or a restore that cannot run; the message says why."""
+
+
+# What a backup or restore can fail with, each saying why in its message.
+BACKUP_FAILURES = (BackupError, OSError, sqlite3.Error, postgres_files.DumpError, DatabaseUnavailable)
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,11 @@ def take_backup(settings: Settings, keep: int) -> Backup:
         for name in FOLDERS:
             if (settings.data_dir / name).is_dir():
                 shutil.copytree(settings.data_dir / name, folder / name)
-        online_copy(settings.db_path, folder / DB_NAME)  # a consistent snapshot while the server writes on
-        manifest = {"taken_at": stamp, **prove(folder)}
+        if settings.database_url:  # a consistent snapshot while the server writes on
+            postgres_files.dump(settings.database_url, folder / DUMP_NAME)
+        else:
+            online_copy(settings.db_path, folder / DB_NAME)
+        manifest = {"taken_at": stamp, "engine": settings.engine, **prove(folder, settings)}
         (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
     except Exception:
         shutil.rmtree(folder, ignore_errors=True)
@@ -91,13 +96,29 @@ def take_backup(settings: Settings, keep: int) -> Backup:
     return Backup(folder, manifest)
 
 
-def prove(folder: Path) -> dict[str, Any]:
-    """Restore ``folder`` into a temporary folder and check it: integrity, audit trail, row counts."""
-    with tempfile.TemporaryDirectory(prefix="konbini-restore-check-") as tmp:
-        copy = Path(tmp) / DB_NAME
-        shutil.copy2(folder / DB_NAME, copy)
-        integrity, counts = check_file(copy, COUNTED)
-        trail = verify_files(copy, folder / "secrets", folder / CHECKPOINTS).as_json()
+def prove(folder: Path, settings: Settings) -> dict[str, Any]:
+    """Restore ``folder`` into a temporary folder (a scratch database beside the server's, for a
+    PostgreSQL backup) and check it: integrity, audit trail, row counts."""
+    if (folder / DUMP_NAME).exists():
+        if not settings.database_url:
+            raise BackupError(
+                f"{folder.name} is a PostgreSQL backup: database_url names no PostgreSQL server"
+            )
+        with postgres_files.scratch_database(settings.database_url) as url:
+            try:
+                postgres_files.restore_into(url, folder / DUMP_NAME, clean=False)
+                integrity = "ok"
+            except postgres_files.DumpError as exc:
+                integrity = str(exc)
+            counts = postgres_files.counts(url, COUNTED) if integrity == "ok" else {}
+            rows = postgres_files.read_database(url, audit_store.rows) if integrity == "ok" else []
+        trail = verify_rows(rows, folder / "secrets", folder / CHECKPOINTS).as_json()
+    else:
+        with tempfile.TemporaryDirectory(prefix="konbini-restore-check-") as tmp:
+            copy = Path(tmp) / DB_NAME
+            shutil.copy2(folder / DB_NAME, copy)
+            integrity, counts = check_file(copy, COUNTED)
+            trail = verify_files(copy, folder / "secrets", folder / CHECKPOINTS).as_json()
     return {
         "integrity": integrity,
         "audit": trail,
@@ -123,31 +144,33 @@ def restore(settings: Settings, name: str, actor: Actor = SYSTEM) -> dict[str, A
     folder = backups_dir(settings) / name
     if not (folder / "manifest.json").exists():
         raise BackupError(f"no backup {name} in {backups_dir(settings)} (konbini-ops backups lists them)")
-    checked = prove(folder)
+    checked = prove(folder, settings)
     if not checked["proven"]:
         raise BackupError(f"backup {name} does not pass its restore check: {checked}")
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{settings.db_path}{suffix}").unlink(missing_ok=True)
-    shutil.copy2(folder / DB_NAME, settings.db_path)
-    _fsync(settings.db_path)  # durable before the restore line that names its head
-    prepare_database(settings.db_path)  # a backup of an older schema is brought up to this server's
+    if (folder / DUMP_NAME).exists():
+        postgres_files.restore_into(settings.database_url, folder / DUMP_NAME, clean=True)
+    else:
+        if settings.database_url:
+            raise BackupError(f"{name} is a SQLite backup: restore it with database_url empty")
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{settings.db_path}{suffix}").unlink(missing_ok=True)
+        shutil.copy2(folder / DB_NAME, settings.db_path)
+        _fsync(settings.db_path)  # durable before the restore line that names its head
+    migrate(settings)  # a backup of an older schema is brought up to this server's
     chain_key = (settings.secrets_dir / "audit-chain-key").read_bytes()
     signing = load_pem_private_key((settings.secrets_dir / "audit-ed25519.pem").read_bytes(), password=None)
     log = CheckpointLog(settings.audit_checkpoints_path, signing)  # type: ignore[arg-type]
-    with opened(settings.db_path) as conn:
-        head = audit_store.head(SqliteTx(conn))
-        if head is not None:
-            log.append(int(head["seq"]), str(head["hash"]), event="restore")
+    head = read_now(settings, audit_store.head)
+    if head is not None:
+        log.append(int(head["seq"]), str(head["hash"]), event="restore")
 
-        def record(tx: Tx) -> str:
-            series = serials.start_series(tx, "restore")
-            append_sync(
-                tx, chain_key, actor, "backup_restored", "ok", None, backup=name, serial_series=series
-            )
-            return series
+    def record(tx: Tx) -> str:
+        series = serials.start_series(tx, "restore")
+        append_sync(tx, chain_key, actor, "backup_restored", "ok", None, backup=name, serial_series=series)
+        return series
 
-        series = in_write_transaction(conn, record)
-        rows = audit_store.rows(SqliteTx(conn))
+    series = write_now(settings, record)
+    rows = read_now(settings, audit_store.rows)
     points = read_checkpoints(settings.audit_checkpoints_path, signing.public_key())  # type: ignore[arg-type]
     return {
         "restored": name,
@@ -155,6 +178,13 @@ def restore(settings: Settings, name: str, actor: Actor = SYSTEM) -> dict[str, A
         "counts": checked["counts"],
         "audit": verify_trail(rows, chain_key, points).as_json(),
     }
+
+
+def verify_stored(settings: Settings) -> TrailReport:
+    """The audit trail of a stopped server, read from its database on either engine."""
+    return verify_rows(
+        read_now(settings, audit_store.rows), settings.secrets_dir, settings.audit_checkpoints_path
+    )
 
 
 def _fsync(path: Path) -> None:
@@ -166,7 +196,7 @@ async def backup_now(core: ServerCore, actor: Actor) -> Backup:
     """A backup while the server runs (ops, or the daily schedule), audited."""
     try:
         made = await asyncio.to_thread(take_backup, core.settings, core.settings.backups_kept)
-    except (BackupError, OSError, sqlite3.Error) as exc:
+    except BACKUP_FAILURES as exc:
         await core.audit.append(actor, "backup", "failed", None, error=str(exc)[:200])
         raise
     await core.audit.append(
@@ -192,5 +222,5 @@ async def backup_loop(core: ServerCore) -> None:
         try:
             made = await backup_now(core, SYSTEM)
             log.info("daily backup %s proven (%s)", made.folder.name, made.manifest["counts"])
-        except (BackupError, OSError, sqlite3.Error) as exc:
+        except BACKUP_FAILURES as exc:
             log.error("daily backup failed: %s", exc)

@@ -5,7 +5,8 @@ One staff member requests a purge of everything older than a day; an administrat
 requester approves it, and only then is it carried out: issuance records of earlier days (with the
 records as printed, the PDFs and the payments) are deleted and the personal field of older audit rows is
 erased, with SQLite's ``secure_delete`` on, then ``VACUUM`` and a WAL checkpoint, so that nothing is left in
-free pages. The audit trail still verifies (its chain covers a MAC of the personal field, not the field).
+free pages (on PostgreSQL: ``VACUUM FULL`` of the tables erased from, which rewrites each into a new file
+and removes the old one; the WAL keeps what it held until its segments are recycled). The audit trail still verifies (its chain covers a MAC of the personal field, not the field).
 """
 
 from __future__ import annotations
@@ -21,10 +22,16 @@ from issuance_server.audit.trail import Actor, append_sync
 from issuance_server.backups import store
 from issuance_server.core import ServerCore
 from issuance_server.issuing import issuance
+from issuance_server.issuing import store as issuing_store
 from issuance_server.payments import ledger as payments
+from issuance_server.payments import store as payments_store
 from issuance_server.staff.four_eyes import check_approver
 from issuance_server.storage.engine import Row, Tx
 from wire.clock import JST, jst_now, to_iso, utc_now_iso
+
+# What a purge erases from: the certificates with their documents and sources, the payments, the trail's
+# personal field (``_erase``); rewritten afterwards so that nothing erased stays in their files.
+ERASED_TABLES = (*issuing_store.TABLES, *payments_store.TABLES, *audit_store.TABLES)
 
 
 def cutoff_of(before: str, retention_days: int, today: date) -> datetime:
@@ -102,7 +109,7 @@ async def approve_purge(core: ServerCore, actor: Actor, purge_id: int) -> dict[s
     await core.db.secure_delete(True)  # deleted content is overwritten in the file
     try:
         await core.db.write(partial(_erase, key, actor, row, cutoff))
-        await core.db.compact()  # outside any transaction: rewrite the file, then empty the WAL
+        await core.db.compact(ERASED_TABLES)  # outside any transaction: rewritten without what was erased
     finally:
         await core.db.secure_delete(False)
     return _as_json(await core.db.read(partial(store.purge, purge_id=purge_id)))

@@ -22,7 +22,7 @@ def next_serial(tx: Tx, day: str) -> str:
     prefix = tx.value("SELECT prefix FROM serial_series ORDER BY series_no DESC LIMIT 1")
     assert prefix is not None, "migration 0009 makes the first series"  # noqa: S101  an invariant that narrows a type, not a check of input
     tx.execute(
-        "INSERT INTO serial_counter (day, last) VALUES (?, 1) ON CONFLICT(day) DO UPDATE SET last = last + 1",
+        "INSERT INTO serial_counter (day, last) VALUES (?, 1) ON CONFLICT(day) DO UPDATE SET last = serial_counter.last + 1",
         (day,),
     )
     count = tx.value("SELECT last FROM serial_counter WHERE day = ?", (day,))

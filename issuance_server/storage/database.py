@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass
 from functools import partial
@@ -262,7 +262,7 @@ class Database:
 
         await sqlite_durability.secure_delete(self, on)
 
-    async def compact(self) -> None:
+    async def compact(self, tables: Sequence[str]) -> None:
         from issuance_server.storage import sqlite_durability
 
         await sqlite_durability.compact(self)

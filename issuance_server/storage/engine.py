@@ -73,8 +73,9 @@ class Engine(Protocol):
         """While on, what is deleted is overwritten where the engine can (SQLite's ``secure_delete``)."""
         ...
 
-    async def compact(self) -> None:
-        """Reclaim the space of what was deleted, so nothing deleted stays in the files."""
+    async def compact(self, tables: Sequence[str]) -> None:
+        """Rewrite ``tables`` without what was deleted from them, so nothing deleted stays in their files
+        (SQLite rewrites its whole file)."""
         ...
 
     async def close(self) -> None: ...

@@ -8,12 +8,17 @@ the server does not start, with one line naming ``database_url`` and what failed
 from __future__ import annotations
 
 import logging
+import sqlite3
 import urllib.parse
-from typing import Any
+from collections.abc import Callable
+from contextlib import closing
+from typing import TypeVar
 
 from issuance_server.settings import Settings
+from issuance_server.storage import postgres
 from issuance_server.storage.database import Database
-from issuance_server.storage.engine import DatabaseUnavailable, Engine
+from issuance_server.storage.database import in_write_transaction as sqlite_write
+from issuance_server.storage.engine import DatabaseUnavailable, Engine, Tx
 from issuance_server.storage.migrate import (
     latest_schema,
     migrate_postgres,
@@ -22,8 +27,10 @@ from issuance_server.storage.migrate import (
     schema_problem,
 )
 from issuance_server.storage.postgres import PostgresDatabase, connect
+from issuance_server.storage.sqlite_files import read_file
 from wire.settings import SettingsError
 
+T = TypeVar("T")
 log = logging.getLogger("konbini.server")
 
 
@@ -80,6 +87,30 @@ async def open_engine(settings: Settings) -> Engine:
         raise _unusable(settings, f"cannot connect: {exc}") from None
 
 
-def describe(db: Any) -> str:
-    """The engine for logs and status: ``sqlite`` or ``postgresql``."""
-    return str(getattr(db, "kind", "sqlite"))
+# --- a command's own trip, outside the running server (``konbini-clerk bootstrap``, audit checks) ---
+
+
+def write_now(settings: Settings, fn: Callable[[Tx], T]) -> T:
+    """``fn(tx)`` in a write transaction on a connection of this process's own (the database migrated
+    first on SQLite; on PostgreSQL it must be at this code's schema)."""
+    if not settings.database_url:
+        prepare_database(settings.db_path)
+        with closing(sqlite3.connect(settings.db_path, isolation_level=None)) as conn:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA busy_timeout=5000")
+            return sqlite_write(conn, fn)
+    check_postgres(settings)
+    with connect(settings.database_url) as conn:
+        return postgres.in_write_transaction(conn, fn, None)
+
+
+def read_now(settings: Settings, fn: Callable[[Tx], T]) -> T:
+    """``fn(tx)`` in a read transaction on a connection of this process's own."""
+    if not settings.database_url:
+        return read_file(settings.db_path, fn)
+    try:
+        conn = connect(settings.database_url)
+    except DatabaseUnavailable as exc:
+        raise _unusable(settings, f"cannot connect: {exc}") from None
+    with conn:
+        return postgres.in_read_transaction(conn, fn, None)

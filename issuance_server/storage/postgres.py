@@ -21,11 +21,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final, TypeVar, cast
 
 import psycopg
+import psycopg.sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -279,11 +280,13 @@ class PostgresDatabase:
     async def secure_delete(self, on: bool) -> None:
         """PostgreSQL has no per-write overwrite: :meth:`compact` removes what was deleted."""
 
-    async def compact(self) -> None:
-        """``VACUUM`` (outside a transaction): deleted rows' space is reclaimed and reused."""
+    async def compact(self, tables: Sequence[str]) -> None:
+        """``VACUUM FULL`` of ``tables`` (outside a transaction): each is rewritten into a new file without
+        its deleted rows, and the old file is removed. It holds each table exclusively while it runs."""
 
         def vacuum(conn: psycopg.Connection[Any], _: str | None) -> None:
-            conn.execute("VACUUM")
+            names = psycopg.sql.SQL(", ").join(psycopg.sql.Identifier(t) for t in tables)
+            conn.execute(psycopg.sql.SQL("VACUUM FULL {}").format(names))
 
         await self._trip(vacuum)
 

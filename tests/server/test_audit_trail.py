@@ -378,6 +378,6 @@ async def test_the_check_at_start_looks_at_the_checkpointed_row_itself(env: Env)
 
 async def test_a_row_no_server_wrote_is_a_problem_not_a_crash(env: Env) -> None:
     await add_rows(env, 2)
-    await env.core.db.execute("UPDATE audit_log SET chain = 'x' WHERE seq = ?", (await last_seq(env),))
+    await env.core.db.execute("UPDATE audit_log SET chain = 7 WHERE seq = ?", (await last_seq(env),))
     assert (await report(env)).problem == "row_altered"
     assert not await env.core.guard.checkpoint() and env.core.guard.hold is not None

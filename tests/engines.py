@@ -1,0 +1,49 @@
+"""The server's tests on both engines: ``database_url`` is a fixture with a parameter per engine (``""`` for
+SQLite in the test's data folder; for PostgreSQL a database of its own in the run's throwaway cluster, made
+from this worker's migrated template, dropped after the test). Import the fixtures into a conftest."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from issuance_server.storage.migrate import migrate_postgres
+from tests.postgres_cluster import PostgresCluster, fresh_database
+
+ENGINES = ("sqlite", "postgresql")
+_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_cluster: PostgresCluster, postgres_database_name: str) -> str:
+    """This worker's template database, migrated once: each test's database is a copy (``CREATE DATABASE
+    ... TEMPLATE``), faster than migrating each."""
+    name = fresh_database(postgres_cluster, f"{postgres_database_name}_template")
+    with psycopg.connect(postgres_cluster.url(name), autocommit=True) as conn:
+        migrate_postgres(conn)
+    return name
+
+
+@pytest.fixture(params=ENGINES)
+def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The test's database on each engine in turn."""
+    if request.param == "sqlite":
+        yield ""
+        return
+    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+    template: str = request.getfixturevalue("postgres_template")
+    name = f"{request.getfixturevalue('postgres_database_name')}_{next(_numbers)}"
+    cluster.create_database(name, template)
+    try:
+        yield cluster.url(name)
+    finally:
+        cluster.drop_database(name)
+
+
+def on_postgres(item: pytest.Item) -> bool:
+    """Whether a collected test runs on PostgreSQL (it starts a service: an end-to-end test)."""
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and callspec.params.get("database_url") == "postgresql"
