@@ -13,6 +13,7 @@ from issuance_server.http_server import RouteAccessLogger, serve
 from issuance_server.process_memory import limit_arenas
 from issuance_server.server_tls import ensure_server_tls, registry_ssl
 from issuance_server.settings import describe, load_settings
+from issuance_server.storage.engines import check_postgres
 from wire.cli import CommandParser, run_command
 
 
@@ -36,6 +37,8 @@ def _run(args: argparse.Namespace) -> None:
         _print_settings()
         return
     settings = load_settings(args.config, data_dir=args.data_dir, host=args.host, port=args.port)
+    if settings.database_url:
+        check_postgres(settings)  # reachable and at this code's schema, or one line and exit status 2
     try:
         tls = None if settings.plain_http else ensure_server_tls(settings)  # first start: CAs, certificate
         if settings.registry_link:

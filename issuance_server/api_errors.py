@@ -11,6 +11,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from issuance_server.storage.engine import DatabaseUnavailable
 from wire.kiosk_api import ErrorCode
 
 log = logging.getLogger("konbini.api")
@@ -20,6 +21,7 @@ class ClientGone(Exception):
     """The client closed the connection before its request was whole."""
 
 
+RETRY_AFTER_S = 5  # what a 503 for an unreachable database asks the client to wait
 ECHO_CHARS = 80  # the most of a request's own text an error message repeats
 MESSAGE_CHARS = 300  # the longest message: a backstop for text that reached one without clip()
 
@@ -118,6 +120,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ApiError as exc:
         return exc.response()
+    except DatabaseUnavailable:  # nothing was changed (a trip commits whole or not at all): try again
+        log.warning("%s %s: the database is unavailable", request.method, route_of(request))
+        return ApiError(
+            503, ErrorCode.SERVICE_UNAVAILABLE, "the database cannot be reached; try again shortly",
+            retry_after_s=RETRY_AFTER_S,
+        ).response()  # fmt: skip
     except ClientGone as exc:  # nobody is left to answer: one line, no traceback
         log.info("%s %s: %s", request.method, route_of(request), exc)
         return ApiError(400, "client_gone", str(exc)).response()

@@ -36,6 +36,15 @@ def _database_readers(count: int) -> str | None:
     return None if 1 <= count <= 16 else "1 to 16 connections"
 
 
+def redacted_url(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
 def _database_url(url: str) -> str | None:
     """Empty (SQLite in the data folder) or a PostgreSQL URL with a database name."""
     if not url:
@@ -173,6 +182,7 @@ class Settings:
         "the database: empty for SQLite in data_dir (konbini.sqlite3), or postgresql://user@host:5432/db"
         " (PostgreSQL: migrate it with konbini-ops migrate)",
         check=_database_url,
+        shown=lambda url: repr(redacted_url(str(url))),
     )
     db_readers: int = setting(
         2,

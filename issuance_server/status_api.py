@@ -11,6 +11,7 @@ from issuance_server.access import PUBLIC, allow
 from issuance_server.api_errors import json_response
 from issuance_server.core import core_of
 from issuance_server.replica import store as replica_store
+from issuance_server.storage.engine import DatabaseUnavailable
 
 routes = web.RouteTableDef()
 
@@ -21,7 +22,10 @@ async def healthz(request: web.Request) -> web.Response:
     """Coarse state for load balancers and probes: no free text (ops' mode reason, link and sync errors
     are at ``/ops/api/status``)."""
     core = core_of(request)
-    state = await core.db.read(replica_store.sync_state)
+    try:
+        state = await core.db.read(replica_store.sync_state)
+    except DatabaseUnavailable:  # kiosks get service_unavailable meanwhile; it comes back by itself
+        return json_response({"status": "unavailable", "mode": core.mode, "database": "unreachable"}, 503)
     return json_response(
         {
             # degraded: no replica yet, or kiosks held by a broken audit trail (why: ops status)

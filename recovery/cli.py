@@ -234,6 +234,17 @@ def cmd_backups(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Offline: bring the database to this code's schema (PostgreSQL; SQLite also migrates at start)."""
+    from issuance_server.storage.engines import migrate  # the server's storage code: only this command
+
+    settings = settings_or_exit("konbini-ops", args.config, data_dir=args.data_dir)
+    engine, applied, schema = migrate(settings)
+    done = f"applied {', '.join(applied)}" if applied else "nothing to apply"
+    print(f"migrate ({engine}): {done}; the database is at schema {schema}")
+    return 0
+
+
 def cmd_restore(args: argparse.Namespace) -> int:
     """Offline: the server must be stopped (its database is replaced)."""
     # Imported here: the server's audit and backup code is most of a start-up the other commands skip.
@@ -460,6 +471,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--full", action="store_true", help="a full snapshot sync (the only kind; may be left out)"
     )
     p.set_defaults(func=cmd_sync)
+    p = sub.add_parser(
+        "migrate", help="apply the database's numbered migrations (PostgreSQL: before starting new code)"
+    )
+    p.set_defaults(func=cmd_migrate)
     p = sub.add_parser("status", help="mode, replica age, last sync")
     p.add_argument("--json", action="store_true", help="the whole status as JSON")
     p.set_defaults(func=cmd_status)

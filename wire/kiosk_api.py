@@ -61,6 +61,7 @@ class ErrorCode(StrEnum):
     REPLICA_BEHIND = "replica_behind"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     AUDIT_HOLD = "audit_trail_broken"
+    SERVICE_UNAVAILABLE = "service_unavailable"  # the database cannot be reached: try again shortly
 
 
 class Mode(StrEnum):

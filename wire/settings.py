@@ -28,10 +28,17 @@ class SettingsError(ValueError):
     """A setting the program cannot run with: the message names it, where it came from and what is allowed."""
 
 
-def setting(default: Any, help_text: str, check: Check | None = None, env: str | None = None) -> Any:
+def setting(
+    default: Any,
+    help_text: str,
+    check: Check | None = None,
+    env: str | None = None,
+    shown: Callable[[Any], str] = repr,
+) -> Any:
     """A dataclass field declaring one setting. ``check``: what is allowed when a value is not (else None);
-    ``env``: its environment variable when not the loader's ``<prefix><NAME>``."""
-    metadata = {"help": help_text, "check": check, "default": default, "env": env}
+    ``env``: its environment variable when not the loader's ``<prefix><NAME>``; ``shown``: the value as an
+    error message may repeat it (e.g. without the password a URL holds)."""
+    metadata = {"help": help_text, "check": check, "default": default, "env": env, "shown": shown}
     if isinstance(default, dict):
         return dataclasses.field(default_factory=lambda: dict(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -59,6 +66,7 @@ class Declared:
     help: str
     check: Check | None
     env: str
+    shown: Callable[[Any], str] = repr
 
 
 class FromEnvironment(str):
@@ -103,8 +111,9 @@ class SettingsLoader(Generic[T]):
         for f in dataclasses.fields(self.declares):  # type: ignore[arg-type]
             env = f.metadata["env"] or f"{self.env_prefix}{f.name.upper()}"
             yield Declared(
-                f.name, types[f.name], f.metadata["default"], f.metadata["help"], f.metadata["check"], env
-            )
+                f.name, types[f.name], f.metadata["default"], f.metadata["help"], f.metadata["check"], env,
+                f.metadata["shown"],
+            )  # fmt: skip
 
     def describe(self) -> list[tuple[str, Any, str]]:
         """(name, default, help) of every setting, for ``--help-settings`` and the README."""
@@ -142,7 +151,8 @@ class SettingsLoader(Generic[T]):
                 typed[name] = _typed(value, declared[name].type)
             except (ValueError, TypeError) as exc:
                 raise SettingsError(
-                    f"{name} = {value!r} (from {source[name]}): expected {declared[name].type.__name__} ({exc})"
+                    f"{name} = {declared[name].shown(value)} (from {source[name]}): expected"
+                    f" {declared[name].type.__name__} ({exc})"
                 ) from None
         settings = self.declares(**typed)
         problems = [(d.name, d.check(getattr(settings, d.name))) for d in declared.values() if d.check]
@@ -150,7 +160,8 @@ class SettingsLoader(Generic[T]):
         for name, problem in problems:
             if problem:
                 where = source.get(name, "the embedded default")
-                raise SettingsError(f"{name} = {getattr(settings, name)!r} (from {where}): {problem}")
+                shown = declared[name].shown(getattr(settings, name))
+                raise SettingsError(f"{name} = {shown} (from {where}): {problem}")
         return settings
 
     @staticmethod

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import urllib.parse
 from collections.abc import Callable
 from contextlib import closing
 from typing import TypeVar
 
-from issuance_server.settings import Settings
+from issuance_server.settings import Settings, redacted_url
 from issuance_server.storage import postgres
 from issuance_server.storage.database import Database
 from issuance_server.storage.database import in_write_transaction as sqlite_write
@@ -34,17 +33,8 @@ T = TypeVar("T")
 log = logging.getLogger("konbini.server")
 
 
-def redacted(url: str) -> str:
-    """The URL without its password, for messages."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
-
-
 def _unusable(settings: Settings, why: str) -> SettingsError:
-    return SettingsError(f"database_url ({redacted(settings.database_url)}): {why}")
+    return SettingsError(f"database_url ({redacted_url(settings.database_url)}): {why}")
 
 
 def check_postgres(settings: Settings) -> None:
