@@ -9,12 +9,24 @@ APT_PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev swig pkg-config gcc fonts-ip
               cups cups-client cups-filters printer-driver-cups-pdf ghostscript libcups2-dev
               chromium fonts-noto-cjk fonts-noto-core haproxy
               opensc opensc-pkcs11  # OpenSC: a JPKI client nobody here wrote, for the card tests
+              postgresql  # Debian 12's PostgreSQL 15: the tests start throwaway clusters of their own (initdb)
               procps)  # pgrep, pkill: restarting pcscd when the test readers change
 command -v npm >/dev/null || APT_PACKAGES+=(npm)  # a machine whose Node.js came with its own npm keeps it
 # Debian's own python3 needs these to make a venv and build pyscard; a python3 of its own (pyenv) has them.
 $PY -c "import ensurepip" 2>/dev/null || APT_PACKAGES+=(python3-venv)
 $PY -c "import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))" \
   || APT_PACKAGES+=(python3-dev)
+
+# Debian's postgresql creates a cluster 'main' (port 5432) on its first install, and starts it where services
+# may start: the project never uses it (tests/postgres_cluster.py runs initdb and pg_ctl itself, on free
+# ports), so none is made. Written before the install; postgresql-common's createcluster.conf reads the folder.
+PG_NO_MAIN=/etc/postgresql-common/createcluster.d/konbini-no-main-cluster.conf
+PG_NO_MAIN_TEXT="create_main_cluster = false  # konbini: scripts/install.sh (the tests make their own clusters)"
+if [ "$(cat "$PG_NO_MAIN" 2>/dev/null)" != "$PG_NO_MAIN_TEXT" ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO mkdir -p "$(dirname "$PG_NO_MAIN")"
+  echo "$PG_NO_MAIN_TEXT" | $SUDO tee "$PG_NO_MAIN" >/dev/null
+fi
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -27,6 +39,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# The PostgreSQL binaries the tests run (initdb, pg_ctl, postgres): found as tests/postgres_cluster.py finds them.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+  || { echo "install: no /usr/lib/postgresql/*/bin/initdb after installing postgresql" >&2; exit 1; }
 
 # A pool of virtual card readers for the tests (tests/pool.py leases one per stack under a lock file, so
 # parallel workers and two test runs never share a reader), beside vsmartcard-vpcd's own entry (the demo's

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:  # imported by the fixtures: psycopg takes ~0.2 s to import, and most runs need no cluster
+    from tests.postgres_cluster import PostgresCluster
 
 
 @pytest.fixture(autouse=True)
@@ -16,3 +20,30 @@ def _umask_restored() -> Iterator[None]:
     os.umask(before)
     yield
     os.umask(before)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """The run's throwaway PostgreSQL cluster (tests/postgres_cluster.py), shared by the xdist workers: started
+    by the first that asks, stopped by the last to finish. A run whose tests ask for none starts none."""
+    from tests.postgres_cluster import acquire_shared_cluster, release_shared_cluster
+
+    cluster = acquire_shared_cluster()
+    yield cluster
+    release_shared_cluster(cluster)
+
+
+@pytest.fixture(scope="session")
+def postgres_database_name() -> str:
+    """This worker's database in the cluster (``konbini_gw0``, ...; ``konbini_main`` without xdist): made with
+    ``tests.postgres_cluster.fresh_database``, by the tests that use it."""
+    from tests.postgres_cluster import worker_database_name
+
+    return worker_database_name()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses the cluster starts a service: it is an end-to-end test (``-m "not e2e"`` leaves it out)."""
+    for item in items:
+        if "postgres_cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.e2e)
