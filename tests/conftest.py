@@ -8,6 +8,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.engines import on_postgres
+
+pytest_plugins = ["tests.engines"]  # database_url: the server's tests on each engine
+
 if TYPE_CHECKING:  # imported by the fixtures: psycopg takes ~0.2 s to import, and most runs need no cluster
     from tests.postgres_cluster import PostgresCluster
 
@@ -45,5 +49,5 @@ def postgres_database_name() -> str:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test that uses the cluster starts a service: it is an end-to-end test (``-m "not e2e"`` leaves it out)."""
     for item in items:
-        if "postgres_cluster" in getattr(item, "fixturenames", ()):
+        if "postgres_cluster" in getattr(item, "fixturenames", ()) or on_postgres(item):
             item.add_marker(pytest.mark.e2e)

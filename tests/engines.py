@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-import psycopg
 import pytest
 
-from issuance_server.storage.migrate import migrate_postgres
-from tests.postgres_cluster import PostgresCluster, fresh_database
+if TYPE_CHECKING:  # imported by the fixtures: psycopg takes ~0.2 s to import, and most runs need no cluster
+    from tests.postgres_cluster import PostgresCluster
 
 ENGINES = ("sqlite", "postgresql")
 _numbers = itertools.count(1)
@@ -21,8 +21,13 @@ _numbers = itertools.count(1)
 def postgres_template(postgres_cluster: PostgresCluster, postgres_database_name: str) -> str:
     """This worker's template database, migrated once: each test's database is a copy (``CREATE DATABASE
     ... TEMPLATE``), faster than migrating each."""
-    name = fresh_database(postgres_cluster, f"{postgres_database_name}_template")
-    with psycopg.connect(postgres_cluster.url(name), autocommit=True) as conn:
+    import psycopg
+
+    from issuance_server.storage.migrate import migrate_postgres
+    from tests.postgres_cluster import fresh_database
+
+    name = f"{postgres_database_name}_template"
+    with psycopg.connect(fresh_database(postgres_cluster, name), autocommit=True) as conn:
         migrate_postgres(conn)
     return name
 

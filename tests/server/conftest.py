@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
 import shutil
 import ssl
 import time as _time
@@ -296,21 +295,8 @@ def card_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _devdb() -> str:  # TEMPORARY
-    if not os.environ.get("PGDEV"):
-        return ""
-    import uuid
-
-    import psycopg
-
-    name = "t" + uuid.uuid4().hex[:10]
-    with psycopg.connect("postgresql://postgres@/postgres?host=/tmp/pgdev&port=54329", autocommit=True) as c:
-        c.execute(f"CREATE DATABASE {name} TEMPLATE tpl")
-    return f"postgresql://postgres@/{name}?host=/tmp/pgdev&port=54329"
-
-
 @pytest.fixture
-async def env(tmp_path: Path, aiohttp_client: Any, card_template: Path) -> Env:
+async def env(database_url: str, tmp_path: Path, aiohttp_client: Any, card_template: Path) -> Env:
     ca_dir = tmp_path / "card-ca"
     shutil.copytree(card_template / "card-ca", ca_dir)
     shutil.copytree(card_template / "cards", tmp_path / "cards")
@@ -325,7 +311,7 @@ async def env(tmp_path: Path, aiohttp_client: Any, card_template: Path) -> Env:
         registry_link=False,  # no registry here; tests/e2e run the link against registry_sim
         kiosk_max_open_sessions=1000,  # tests open many sessions from one kiosk; test_kiosk_tls checks the limits
         kiosk_session_opens_per_minute=100_000,
-        database_url=_devdb(),
+        database_url=database_url,
     )
     bootstrap_staff(settings, "clerk1", "テスト職員", STAFF_PASSWORD, ["registrar", "counter"])
     tls = ensure_server_tls(settings)
