@@ -8,8 +8,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.engines import on_postgres
-
 pytest_plugins = ["tests.engines"]  # database_url: the server's tests on each engine
 
 if TYPE_CHECKING:  # imported by the fixtures: psycopg takes ~0.2 s to import, and most runs need no cluster
@@ -44,6 +42,12 @@ def postgres_database_name() -> str:
     from tests.postgres_cluster import worker_database_name
 
     return worker_database_name()
+
+
+def on_postgres(item: pytest.Item) -> bool:
+    """Whether a collected test runs on PostgreSQL (``database_url``'s parameter, tests/engines.py)."""
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and callspec.params.get("database_url") == "postgresql"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -46,9 +46,3 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
         yield cluster.url(name)
     finally:
         cluster.drop_database(name)
-
-
-def on_postgres(item: pytest.Item) -> bool:
-    """Whether a collected test runs on PostgreSQL (it starts a service: an end-to-end test)."""
-    callspec = getattr(item, "callspec", None)
-    return callspec is not None and callspec.params.get("database_url") == "postgresql"
