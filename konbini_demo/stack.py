@@ -5,6 +5,7 @@ Used by ``konbini-demo`` and by the end-to-end tests, so both exercise the same 
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import ssl
@@ -26,6 +27,19 @@ STAFF_PASSWORD = "demo-clerk-password-0001"  # synthetic, for the demo's throwaw
 SECOND_ADMIN, SECOND_ADMIN_PASSWORD = "demo-admin-2", "demo-admin-2-password-01"  # synthetic, likewise
 KIOSK_ID = "kiosk-001"
 VPCD_READERS = {35963: "Virtual PCD 00 00", 35964: "Virtual PCD 00 01"}
+
+
+def empty_database(url: str) -> None:
+    """A PostgreSQL database given to the demo emptied: the server's tables and replica generations."""
+    import psycopg  # only for a stack on PostgreSQL
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        schemas = conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname = 'public' OR nspname LIKE 'replica\\_%'"
+        ).fetchall()
+        for (schema,) in schemas:
+            conn.execute(psycopg.sql.SQL("DROP SCHEMA {} CASCADE").format(psycopg.sql.Identifier(schema)))
+        conn.execute("CREATE SCHEMA public")
 
 
 class Stack:
@@ -58,6 +72,16 @@ class Stack:
         self.server_settings = server_settings or {}
         self._authenticator: Authenticator | None = None
         self._second_device: Authenticator | None = None
+
+    @property
+    def database_url(self) -> str:
+        """The server's PostgreSQL database (``KONBINI_DATABASE_URL`` in its settings or this process's
+        environment), or empty: SQLite in its data folder."""
+        return self.server_settings.get("KONBINI_DATABASE_URL") or os.environ.get("KONBINI_DATABASE_URL", "")
+
+    def database_env(self) -> dict[str, str]:
+        """What the server's command-line tools need to reach its database."""
+        return {"KONBINI_DATABASE_URL": self.database_url} if self.database_url else {}
 
     @property
     def plain_http(self) -> bool:
@@ -152,7 +176,7 @@ class Stack:
             run(
                 ["registration.cli", "--staff-id", SECOND_ADMIN, "bootstrap", "--data-dir", str(self.server_dir),
                  "--roles", "admin", "--name", "第二管理者"],
-                env={"KONBINI_STAFF_PASSWORD": SECOND_ADMIN_PASSWORD},
+                env={**self.database_env(), "KONBINI_STAFF_PASSWORD": SECOND_ADMIN_PASSWORD},
             )  # fmt: skip
             env = self._second_admin_env()
             device = Authenticator.from_enrolment(run(["registration.cli", "totp-enrol"], env=env).stdout)
@@ -165,6 +189,7 @@ class Stack:
 
     def _second_admin_env(self) -> dict[str, str]:
         return {
+            **self.database_env(),
             "KONBINI_STAFF_ID": SECOND_ADMIN,
             "KONBINI_STAFF_PASSWORD": SECOND_ADMIN_PASSWORD,
             "KONBINI_SERVER": self.server_url,
@@ -180,6 +205,7 @@ class Stack:
     def clerk_env(self, pin: str | None = None) -> dict[str, str]:
         """The CLI tools' environment as the demo clerk (their kept session, renewed when needed)."""
         env = {
+            **self.database_env(),
             "KONBINI_STAFF_PASSWORD": STAFF_PASSWORD,
             "KONBINI_STAFF_ID": STAFF_ID,
             "KONBINI_SERVER": self.server_url,
@@ -194,7 +220,7 @@ class Stack:
         as_staff = "--staff-id" in args  # the demo clerk acting as themselves: their kept session
         return run(
             ["recovery.cli", "--data-dir", str(self.server_dir), "--server", self.server_url, *args],
-            env=self.clerk_env() if as_staff else None,
+            env=self.clerk_env() if as_staff else self.database_env(),
             check=check,
         )
 
@@ -259,6 +285,8 @@ class Stack:
         self.root.mkdir(parents=True, exist_ok=True)
         self.start_registry()
         run(["devices.card.cli", "init-ca", "--dir", str(self.ca_dir)])
+        if self.database_url:  # PostgreSQL is migrated before the server starts (SQLite: at its start)
+            self.ops("migrate")
         self.start_server()
         self.ops("sync", "--full")
         self.enrol()
@@ -439,5 +467,8 @@ class Stack:
             self.services.pop(name).stop()
 
     def wipe(self) -> None:
+        """Stop everything and start again from nothing: the folder, and the PostgreSQL database given."""
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
+        if self.database_url:
+            empty_database(self.database_url)
