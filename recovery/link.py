@@ -27,6 +27,7 @@ from issuance_server.core import CORE, ServerCore
 from issuance_server.metrics import timed
 from issuance_server.modes.state import switch_mode
 from issuance_server.process_memory import cycle_collection_paused
+from issuance_server.storage.engine import DatabaseUnavailable
 from recovery.breaker import CircuitBreaker
 from recovery.feed_apply import ReplicaMoved, apply_batch, read_checkpoint
 from recovery.registry_client import Change, FeedBroken, FeedPage, RegistryClient, RegistryUnavailable
@@ -36,6 +37,7 @@ from wire.kiosk_api import Mode
 
 log = logging.getLogger("konbini.link")
 CATCH_UP_DEADLINE_S = 3.0
+DATABASE_RETRY_S = 1.0  # the pause before the link tries again while its database is unreachable
 
 
 def _parse_at(text: str) -> float | None:
@@ -133,6 +135,9 @@ class RegistryLink:
                     await asyncio.sleep(min(poll, 0.1))
             except asyncio.CancelledError:
                 raise
+            except DatabaseUnavailable as exc:  # the server's own database, not the registry: wait for it
+                log.warning("registry link waits for the database: %s", exc)
+                await asyncio.sleep(max(poll, DATABASE_RETRY_S))
             except Exception:  # keep following whatever happens; say what
                 log.exception("registry link error")
                 await asyncio.sleep(poll)

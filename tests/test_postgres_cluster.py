@@ -53,7 +53,7 @@ def test_the_worker_database_is_reachable_over_the_socket_and_over_tcp(
 def test_a_database_from_a_template_has_its_schema_and_drop_ends_its_sessions(
     postgres_cluster: PostgresCluster, postgres_database_name: str
 ) -> None:
-    template = f"{postgres_database_name}_template"
+    template = f"{postgres_database_name}_cluster_test"
     fresh_database(postgres_cluster, template)
     postgres_cluster.sql("CREATE TABLE serials (n bigint PRIMARY KEY)", dbname=template)
     postgres_cluster.sql("INSERT INTO serials VALUES (7)", dbname=template)

@@ -14,7 +14,7 @@ from issuance_server.audit.trail import SYSTEM, Actor, AuditLog
 from issuance_server.core import ServerCore
 from issuance_server.issuing import store
 from issuance_server.payments import ledger as payments
-from issuance_server.storage.engine import Row, Tx
+from issuance_server.storage.engine import DatabaseUnavailable, Row, Tx
 from wire.clock import to_iso, utc_now
 from wire.kiosk_api import (
     ErrorCode,
@@ -115,5 +115,7 @@ async def sweep_unprinted(core: ServerCore, every_s: float = 30.0) -> None:
         cutoff = to_iso(utc_now() - timedelta(seconds=2 * core.settings.session_idle_s))
         try:
             await core.db.write(partial(_sweep, core.audit, cutoff, core.sessions.live_ids()))
+        except DatabaseUnavailable as exc:  # the next sweep does it
+            log.warning("sweeping unprinted certificates waits for the database: %s", exc)
         except Exception:  # keep sweeping; say what went wrong
             log.exception("sweeping unprinted certificates failed")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final, TypeVar, cast
@@ -37,7 +38,8 @@ log = logging.getLogger("konbini.storage")
 
 WRITE_LOCK: Final = 0x6B6F6E62  # 'konb': the advisory lock every write transaction holds
 CONNECT_TIMEOUT_S: Final = 5
-POOL_TIMEOUT_S: Final = 10.0  # a trip that cannot get a connection this long: DatabaseUnavailable
+POOL_TIMEOUT_S: Final = 5.0  # a trip that cannot get a connection this long: DatabaseUnavailable
+PROBE_EVERY_S: Final = 1.0  # while the database is unreachable, how often a trip tries it
 
 
 def is_postgres_url(url: str) -> bool:
@@ -203,20 +205,26 @@ class PostgresDatabase:
 
     def __init__(self, url: str, connections: int) -> None:
         self.url = url
-        self._pool = ConnectionPool(
-            url,
-            min_size=connections,
-            max_size=connections,
-            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
-            timeout=POOL_TIMEOUT_S,
-            open=False,
-            name="konbini",
-        )
+        self._connections = connections
+        self._pool = self._new_pool()
+        self._down_until: float | None = None  # unreachable: trips fail at once until then, then one probes
+        self._probing = asyncio.Lock()
         self._threads = ThreadPoolExecutor(connections, thread_name_prefix="pg")
         self._write_lock = asyncio.Lock()  # one write trip of this node at a time (the others wait here)
         self.replica_schema: str | None = None
         self._on_generation: dict[str | None, int] = {}  # trips running on each generation
         self._trip_ended = asyncio.Condition()
+
+    def _new_pool(self) -> ConnectionPool[Any]:
+        return ConnectionPool(
+            self.url,
+            min_size=self._connections,
+            max_size=self._connections,
+            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
+            timeout=POOL_TIMEOUT_S,
+            open=False,
+            name="konbini",
+        )
 
     @classmethod
     async def open(cls, url: str, readers: int) -> PostgresDatabase:
@@ -234,13 +242,40 @@ class PostgresDatabase:
             raise DatabaseUnavailable(why_failed(exc)) from None
         return db
 
+    async def _reachable(self) -> None:
+        """While the database is unreachable, trips fail at once (a 503 in milliseconds, not a wait for a
+        connection); one trip a second probes it with a connection of its own, and when that succeeds the
+        pool is made anew (its connections all died with the server) and trips go on."""
+        if self._down_until is None:
+            return
+        async with self._probing:
+            if self._down_until is None:
+                return  # another trip's probe found it back
+            if time.monotonic() < self._down_until:
+                raise DatabaseUnavailable("the database is unreachable; trying again every second")
+            try:
+                await asyncio.to_thread(lambda: connect(self.url).close())
+            except DatabaseUnavailable:
+                self._down_until = time.monotonic() + PROBE_EVERY_S
+                raise
+            old, self._pool = self._pool, self._new_pool()
+            await asyncio.to_thread(self._pool.open, False)
+            await asyncio.to_thread(old.close, 0)
+            self._down_until = None
+            log.warning("the database is reachable again")
+
     async def _trip(self, fn: Callable[[psycopg.Connection[Any], str | None], T]) -> T:
+        await self._reachable()
         schema = self.replica_schema
         self._on_generation[schema] = self._on_generation.get(schema, 0) + 1
         try:
             return await asyncio.get_running_loop().run_in_executor(
                 self._threads, self._with_connection, fn, schema
             )
+        except DatabaseUnavailable:
+            if self._down_until is None:
+                self._down_until = time.monotonic() + PROBE_EVERY_S
+            raise
         finally:
             self._on_generation[schema] -= 1
             async with self._trip_ended:
@@ -253,11 +288,8 @@ class PostgresDatabase:
             with self._pool.connection() as conn:
                 return fn(conn, schema)
         except (psycopg.OperationalError, PoolTimeout) as exc:
-            # The server went away or cannot be reached: broken connections leave the pool on return;
-            # the idle ones are checked now, so the next trips find live ones when it is back.
+            # The server went away or cannot be reached: trips fail at once until a probe finds it back.
             log.warning("database unavailable: %s", why_failed(exc))
-            with contextlib.suppress(Exception):
-                self._pool.check()
             raise DatabaseUnavailable(why_failed(exc)) from None
 
     async def write(self, fn: Callable[[Tx], T]) -> T:
