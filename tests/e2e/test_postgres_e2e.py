@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import psycopg.sql
 import pytest
 
 from konbini_demo.processes import ServiceError
@@ -169,3 +170,39 @@ def test_postgresql_down_at_start_stops_the_server_with_one_line_and_status_2(
     )
     assert refused.returncode == 2 and "wrong" not in refused.stderr  # the password is never shown
     assert "database_url (postgresql://nobody:***@" in refused.stderr, refused.stderr
+
+
+def test_a_damaged_replica_is_found_by_the_check_and_repaired_by_a_resync_on_postgresql(
+    stack: Stack, cluster: PostgresCluster
+) -> None:
+    [(generation,)] = rows(cluster, "SELECT replica_file FROM sync_state")
+    with psycopg.connect(cluster.url("konbini"), autocommit=True) as conn:  # damage behind the server's back
+        conn.execute(
+            psycopg.sql.SQL(
+                "DELETE FROM {0}.seal WHERE seal_no = (SELECT min(seal_no) FROM {0}.seal)"
+            ).format(psycopg.sql.Identifier(generation))
+        )
+    found = stack.ops("check", check=False)
+    assert found.returncode == 1 and "MISMATCH" in found.stdout and "seal" in found.stdout
+    repaired = stack.ops("check", "--repair", check=False)
+    assert repaired.returncode == 0 and "repaired" in repaired.stdout, repaired.stdout + repaired.stderr
+    assert "consistent" in stack.ops("check").stdout
+    generations = rows(cluster, "SELECT nspname FROM pg_namespace WHERE nspname LIKE %s", "replica\\_%")
+    assert len(generations) == 1 and generations[0][0] != generation  # the damaged one was dropped
+
+
+def test_reconcile_reports_what_changed_upstream_after_a_recovery_issuance_on_postgresql(
+    stack: Stack, kiosk: SoftKiosk, tmp_path: Path
+) -> None:
+    stack.ops("mode", "recovery", "--reason", "test: registry maintenance")
+    try:
+        issued = kiosk.session()
+        assert "serial" in issued
+        person = dict(stack.registry().call("GET", f"/records/resident/{DEMO_ATENA_NO}"))
+        change = {"op": "upsert", "record": {**person, "kyuuji": "鹿児島", "version": person["version"] + 1}}
+        stack.registry().call("POST", "/control/apply", {"changes": [change]})
+    finally:
+        stack.ops("mode", "normal")
+    wait_for("catch-up", lambda: "kyuuji" in stack.ops("reconcile").stdout, 30)
+    report = stack.ops("reconcile", "--csv", str(tmp_path / "reconcile.csv"))
+    assert issued["serial"] in report.stdout and issued["serial"] in (tmp_path / "reconcile.csv").read_text()
