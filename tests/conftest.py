@@ -11,7 +11,7 @@ import pytest
 pytest_plugins = ["tests.engines"]  # database_url: the server's tests on each engine
 
 if TYPE_CHECKING:  # imported by the fixtures: psycopg takes ~0.2 s to import, and most runs need no cluster
-    from tests.postgres_cluster import PostgresCluster
+    from konbini_demo.postgres_cluster import PostgresCluster
 
 
 @pytest.fixture(autouse=True)
@@ -28,7 +28,7 @@ def _umask_restored() -> Iterator[None]:
 def postgres_cluster() -> Iterator[PostgresCluster]:
     """The run's throwaway PostgreSQL cluster (tests/postgres_cluster.py), shared by the xdist workers: started
     by the first that asks, stopped by the last to finish. A run whose tests ask for none starts none."""
-    from tests.postgres_cluster import acquire_shared_cluster, release_shared_cluster
+    from konbini_demo.postgres_cluster import acquire_shared_cluster, release_shared_cluster
 
     cluster = acquire_shared_cluster()
     yield cluster
@@ -38,8 +38,8 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
 @pytest.fixture(scope="session")
 def postgres_database_name() -> str:
     """This worker's database in the cluster (``konbini_gw0``, ...; ``konbini_main`` without xdist): made with
-    ``tests.postgres_cluster.fresh_database``, by the tests that use it."""
-    from tests.postgres_cluster import worker_database_name
+    ``konbini_demo.postgres_cluster.fresh_database``, by the tests that use it."""
+    from konbini_demo.postgres_cluster import worker_database_name
 
     return worker_database_name()
 

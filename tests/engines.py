@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:  # imported by the fixtures: psycopg takes ~0.2 s to import, and most runs need no cluster
-    from tests.postgres_cluster import PostgresCluster
+    from konbini_demo.postgres_cluster import PostgresCluster
 
 ENGINES = ("sqlite", "postgresql")
 _numbers = itertools.count(1)
@@ -24,7 +24,7 @@ def postgres_template(postgres_cluster: PostgresCluster, postgres_database_name:
     import psycopg
 
     from issuance_server.storage.migrate import migrate_postgres
-    from tests.postgres_cluster import fresh_database
+    from konbini_demo.postgres_cluster import fresh_database
 
     name = f"{postgres_database_name}_template"
     with psycopg.connect(fresh_database(postgres_cluster, name), autocommit=True) as conn:

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.postgres_cluster import (
+from konbini_demo.postgres_cluster import (
     BASE_DIR,
     RUN_FILE,
     PostgresCluster,

@@ -24,7 +24,7 @@ from konbini_demo.soft_kiosk import SoftKiosk
 from konbini_demo.stack import Stack
 from registry_sim.generator import DEMO_ATENA_NO
 from tests.e2e.stacks import registered_card, running_stack
-from tests.postgres_cluster import PostgresCluster, private_cluster
+from konbini_demo.postgres_cluster import PostgresCluster, private_cluster
 from wire.http_client import HttpError
 
 pytestmark = pytest.mark.e2e

@@ -1,4 +1,5 @@
-"""Throwaway PostgreSQL clusters for the tests: Debian's binaries (``initdb``, ``pg_ctl``), never a system cluster.
+"""Throwaway PostgreSQL clusters for the tests, the benches and the demos: Debian's binaries (``initdb``,
+``pg_ctl``), never a system cluster.
 
 :class:`PostgresCluster` makes a cluster in a folder of its own (``initdb``) and runs it on a free loopback
 port, with its unix socket in that folder and the durability settings of a test (``fsync=off``, ...). As root
@@ -47,6 +48,8 @@ WAIT_S = 60.0  # pg_ctl's wait for the server to be ready or gone
 SOCKET_PATH_MAX = 100  # a unix socket's path is at most 107 bytes (sun_path); the name adds .s.PGSQL.<port>
 
 # The settings of a throwaway cluster: nothing survives a crash, nothing needs to.
+# Left at PostgreSQL's own defaults in a durable cluster (a bench's): crash safety and a server's sizes.
+TEST_ONLY = ("fsync", "synchronous_commit", "full_page_writes", "shared_buffers", "max_wal_size", "min_wal_size")
 SETTINGS: dict[str, str | int] = {
     "listen_addresses": "127.0.0.1",
     "fsync": "off",
@@ -63,7 +66,7 @@ SETTINGS: dict[str, str | int] = {
 # Superuser without a password (socket and loopback); every other role with its password over TCP, so a test can
 # see a wrong password refused.
 PG_HBA = f"""\
-# konbini test cluster (tests/postgres_cluster.py)
+# konbini's throwaway cluster (konbini_demo/postgres_cluster.py)
 local all all trust
 host all {OS_USER} 127.0.0.1/32 trust
 host all all 127.0.0.1/32 scram-sha-256
@@ -162,8 +165,11 @@ class PostgresCluster:
     The folder holds ``data/`` (the cluster), ``socket/`` (its unix socket), ``postgres.log`` and
     ``cluster.json`` (what :meth:`attach` reads: another process's handle on the same running cluster)."""
 
-    def __init__(self, bindir: Path | None = None) -> None:
+    def __init__(self, bindir: Path | None = None, durable: bool = False) -> None:
+        """``durable``: PostgreSQL's own durability settings (fsync, synchronous commits, full pages), for a
+        bench that compares engines; otherwise a test's (:data:`SETTINGS`: nothing survives a crash)."""
         self.bindir = bindir or find_bindir()
+        self.durable = durable
         self._folder: Path | None = None
         self._port: int | None = None
 
@@ -232,10 +238,11 @@ class PostgresCluster:
             )
             self._write(self.data_dir / "pg_hba.conf", PG_HBA)
             with (self.data_dir / "postgresql.conf").open("a") as conf:
-                conf.write("\ninclude = 'konbini.conf'  # tests/postgres_cluster.py\n")
+                conf.write("\ninclude = 'konbini.conf'  # konbini_demo/postgres_cluster.py\n")
             for attempt in range(1, START_TRIES + 1):
                 port = _free_port()
-                settings = {**SETTINGS, "port": port, "unix_socket_directories": str(self.socket_dir)}
+                chosen = {k: v for k, v in SETTINGS.items() if not (self.durable and k in TEST_ONLY)}
+                settings = {**chosen, "port": port, "unix_socket_directories": str(self.socket_dir)}
                 self._write(
                     self.data_dir / "konbini.conf", "".join(_setting(k, v) for k, v in settings.items())
                 )
@@ -544,13 +551,13 @@ def release_shared_cluster(
 
 
 @contextlib.contextmanager
-def private_cluster(base: Path = BASE_DIR) -> Iterator[PostgresCluster]:
-    """A cluster of the caller's own (a test that stops or breaks it), swept like the shared ones if the run is
-    killed before the ``with`` ends."""
+def private_cluster(base: Path = BASE_DIR, durable: bool = False) -> Iterator[PostgresCluster]:
+    """A cluster of the caller's own (a test that stops or breaks it, a bench, a demo), swept like the shared
+    ones if the run is killed before the ``with`` ends."""
     folder = base / f"own-{uuid.uuid4().hex}"
     owner = run_process()
     with _locked(base):
-        cluster = PostgresCluster()
+        cluster = PostgresCluster(durable=durable)
         cluster.start(folder)
         _write_run(folder, {"pid": owner.pid, "start": owner.start, "created": time.time(), "holders": []})
     try:
