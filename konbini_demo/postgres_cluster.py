@@ -39,7 +39,7 @@ import psycopg
 from psycopg import sql
 
 PG_LIB = Path("/usr/lib/postgresql")  # Debian's binaries: /usr/lib/postgresql/<major>/bin
-SHM = Path("/dev/shm")
+SHM = Path("/dev/shm")  # noqa: S108  a folder of our own is made in it, mode 0700, owned by the OS user
 SHM_MIN_FREE = 2 << 30  # in memory only with room to spare (a container's /dev/shm may be 64 MB)
 OS_USER = "postgres"  # the OS user that runs the binaries when the tests run as root
 STALE_AFTER_S = 6 * 3600.0  # a cluster older than this belongs to no test run still going (a run is ~10 min)
@@ -49,7 +49,14 @@ SOCKET_PATH_MAX = 100  # a unix socket's path is at most 107 bytes (sun_path); t
 
 # The settings of a throwaway cluster: nothing survives a crash, nothing needs to.
 # Left at PostgreSQL's own defaults in a durable cluster (a bench's): crash safety and a server's sizes.
-TEST_ONLY = ("fsync", "synchronous_commit", "full_page_writes", "shared_buffers", "max_wal_size", "min_wal_size")
+TEST_ONLY = (
+    "fsync",
+    "synchronous_commit",
+    "full_page_writes",
+    "shared_buffers",
+    "max_wal_size",
+    "min_wal_size",
+)
 SETTINGS: dict[str, str | int] = {
     "listen_addresses": "127.0.0.1",
     "fsync": "off",
@@ -85,7 +92,7 @@ def default_base() -> Path:
         shm = os.statvfs(SHM)
         if shm.f_bavail * shm.f_frsize >= SHM_MIN_FREE and os.access(SHM, os.W_OK | os.X_OK):
             return SHM / "konbini-postgres"
-    return Path("/tmp/konbini-postgres")
+    return Path("/tmp/konbini-postgres")  # noqa: S108  each cluster's folder in it is 0700, the OS user's
 
 
 BASE_DIR = default_base()
@@ -379,7 +386,7 @@ class PostgresCluster:
         env = {
             k: v for k, v in os.environ.items() if not k.startswith("PG")
         }  # no PGDATA, PGPORT of the caller
-        done = subprocess.run(
+        done = subprocess.run(  # noqa: S603  Debian's own binaries, a fixed argv, no shell
             argv,
             cwd=self.folder,  # a folder the OS user can enter (not the caller's, which may be closed to it)
             env=env,
@@ -526,7 +533,8 @@ def acquire_shared_cluster(
             owner = run_process()
             holders = [] if record is None else record["holders"]
             record = {"pid": owner.pid, "start": owner.start, "created": time.time(), "holders": holders}
-        assert record is not None
+        if record is None:
+            raise ClusterError(f"{folder}: no record of the run that holds it")
         record["holders"] = [*record["holders"], [holder.pid, holder.start]]
         _write_run(folder, record)
         return cluster

@@ -19,12 +19,12 @@ import psycopg
 import psycopg.sql
 import pytest
 
+from konbini_demo.postgres_cluster import PostgresCluster, private_cluster
 from konbini_demo.processes import ServiceError
 from konbini_demo.soft_kiosk import SoftKiosk
 from konbini_demo.stack import Stack
 from registry_sim.generator import DEMO_ATENA_NO
 from tests.e2e.stacks import registered_card, running_stack
-from konbini_demo.postgres_cluster import PostgresCluster, private_cluster
 from wire.http_client import HttpError
 
 pytestmark = pytest.mark.e2e

@@ -12,8 +12,8 @@ import pytest
 from issuance_server.settings import load_settings
 from issuance_server.storage.engines import check_postgres, migrate
 from issuance_server.storage.migrate import latest_schema, schema_problem
-from recovery.cli import main as ops_main
 from konbini_demo.postgres_cluster import PostgresCluster, fresh_database
+from recovery.cli import main as ops_main
 from wire.settings import SettingsError
 
 N = latest_schema()
