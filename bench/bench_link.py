@@ -2,7 +2,10 @@
 
 - failover: registry SIGKILLed -> server in recovery mode, and whether a kiosk session in flight survives;
 - feed lag p50/p99 at 500 changes/s;
-- catch-up after an hour of recovery at 50 changes/s (180,000 changes);
+- catch-up after an hour of recovery at 50 changes/s (180,000 changes), its CPU a change across every
+  process (the server, its page checker, registry_sim; PostgreSQL's processes with ``--engine postgresql``)
+  against its floor: the same feed pages applied to a copy of the replica through the engine alone, in this
+  process once it is quiet (issue 29: at most 3x);
 - the version probe's cost per issuance (RegistryClient.versions on localhost).
 """
 
@@ -10,7 +13,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import gc
 import os
+import sqlite3
 import statistics
 import tempfile
 import time
@@ -21,13 +27,23 @@ from pathlib import Path
 import figures
 from proc_cpu import by_role, children, cpu_seconds, thread_cpu
 
+from issuance_server.replica.store import Replica
+from issuance_server.storage.database import Database
+from issuance_server.storage.engine import Engine
+from issuance_server.storage.migrate import prepare_database
+from issuance_server.storage.postgres import PostgresDatabase
+from konbini_demo.postgres_cluster import private_cluster
 from konbini_demo.soft_kiosk import SoftKiosk
 from konbini_demo.stack import Stack
+from recovery.feed_apply import apply_batch
 from recovery.registry_client import RegistryClient
 from registry_sim.generator import DEMO_ATENA_NO
 from registry_sim.tls_files import link_context
+from wire.linkage import RECORD_TYPES
 
 PARTS = ("probe", "failover", "lag", "catch-up")
+FLOOR_GOAL = 3.0  # issue 29: the catch-up's CPU a change at most 3x the bare apply of the same pages
+FEED_BATCH = 10_000  # the server's feed_batch: changes a page, a transaction each
 
 
 def wait(check: Callable[[], bool], timeout_s: float, every_s: float = 0.02) -> float:
@@ -76,7 +92,7 @@ def feed_lag(stack: Stack, seconds: float) -> None:
     )
 
 
-def catch_up(stack: Stack, changes: int) -> None:
+def catch_up(stack: Stack, changes: int, postmaster: int | None) -> None:
     stack.ops("mode", "recovery", "--reason", "bench: an hour of recovery")
     rate = 5000
     stack.registry().call(
@@ -85,18 +101,20 @@ def catch_up(stack: Stack, changes: int) -> None:
     wait(lambda: not stack.registry().call("GET", "/control/generate")["running"], changes / rate * 3 + 30)
     behind = stack.ops_status()["link"]
     registry_seq = stack.registry().call("GET", "/health")["seq"]
+    copy = snapshot_replica(stack)  # as it stands before the catch-up: the floor applies the same pages to it
     # From the release to the server's own record of switching back to normal (caught up): neither a
     # command's start-up nor how often this process looks is counted, and looking seldom takes little of
     # the server's CPU from the catch-up.
     server = stack.services["server"].proc.pid
     sim = stack.services["registry_sim"].proc.pid
-    cpu0 = {pid: cpu_seconds(pid) for pid in [sim, *children(server)]}
+    database = children(postmaster) if postmaster else []  # PostgreSQL's processes work for the server too
+    cpu0 = {pid: cpu_seconds(pid) for pid in [sim, *children(server), *database]}
     threads0 = thread_cpu(server)
     t0 = time.time()
     stack.ops_call("POST", "/ops/api/mode", {"mode": "normal", "reason": "bench: released"})
     wait(lambda: mode(stack) == "normal", 120, every_s=0.25)
     server_roles = by_role(threads0, thread_cpu(server))
-    others = {pid: cpu_seconds(pid) - cpu0.get(pid, 0.0) for pid in [sim, *children(server)]}
+    others = {pid: cpu_seconds(pid) - cpu0.get(pid, 0.0) for pid in [sim, *children(server), *database]}
     since = stack.ops_status()["mode"]["since"]
     elapsed = datetime.fromisoformat(since.replace("Z", "+00:00")).timestamp() - t0
     assert caught_up(stack)
@@ -114,17 +132,97 @@ def catch_up(stack: Stack, changes: int) -> None:
     )
     # Where the CPU went: with every process's CPU a change, the machine's cores bound the figure from below.
     us = 1e6 / caught
-    checker = sum(seconds for pid, seconds in others.items() if pid != sim)
+    checker = sum(seconds for pid, seconds in others.items() if pid != sim and pid not in database)
+    in_database = sum(others.get(pid, 0.0) for pid in database)
     total = sum(server_roles.values()) + sum(others.values())
     threads = ", ".join(
         f"{role} {seconds * us:.1f}" for role, seconds in sorted(server_roles.items(), key=lambda kv: -kv[1])
     )
     print(
         f"  CPU a change: server {sum(server_roles.values()) * us:.1f} µs ({threads}), its child processes"
-        f" (the page checker) {checker * us:.1f} µs, registry_sim {others[sim] * us:.1f} µs; all"
-        f" {total * us:.1f} µs: at best {total * us / (os.cpu_count() or 1):.1f} µs a change on"
+        f" (the page checker) {checker * us:.1f} µs, registry_sim {others[sim] * us:.1f} µs"
+        + (f", PostgreSQL {in_database * us:.1f} µs" if database else "")
+        + f"; all {total * us:.1f} µs: at best {total * us / (os.cpu_count() or 1):.1f} µs a change on"
         f" {os.cpu_count()} cores"
     )
+    floor_us = asyncio.run(bare_apply(stack, copy, behind["replica_seq"] or 0, registry_seq, postmaster))
+    engine = "PostgreSQL" if postmaster else "SQLite"
+    print(
+        f"  floor: the same pages applied through the engine alone in this quiet process: {floor_us:.1f} µs of CPU"
+        f" a change ({engine}{', its processes included' if postmaster else ''}); the catch-up's CPU is"
+        f" {total * us / floor_us:.1f}x it (goal <= {FLOOR_GOAL})"
+    )
+    figures.record(
+        f"catch-up CPU a change / bare apply, on {engine}",
+        round(total * us / floor_us, 1),
+        "x",
+        FLOOR_GOAL,
+        detail=f"{total * us:.1f} µs against {floor_us:.1f} µs ({caught:,} changes, {stack.residents:,} residents)",
+    )
+
+
+def snapshot_replica(stack: Stack) -> str:
+    """A copy of the replica as it stands (the link is held in recovery: nothing writes it): a file for
+    SQLite, a schema for PostgreSQL."""
+    status = stack.ops_status()
+    generation = status["replica"]["replica_file"]
+    if stack.database_url:
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(stack.database_url, autocommit=True) as conn:
+            conn.execute("DROP SCHEMA IF EXISTS bench_floor CASCADE")
+            conn.execute("CREATE SCHEMA bench_floor")
+            for table in (*RECORD_TYPES, "meta"):
+                source = sql.Identifier(generation, table)
+                target = sql.Identifier("bench_floor", table)
+                conn.execute(sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL)").format(target, source))
+                conn.execute(sql.SQL("INSERT INTO {} SELECT * FROM {}").format(target, source))
+        return "bench_floor"
+    copy = stack.root / "floor" / "replica" / "replica-floor.sqlite3"
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(stack.server_dir / "replica" / generation) as src, sqlite3.connect(copy) as dst:
+        src.backup(dst)
+    return copy.name
+
+
+async def bare_apply(stack: Stack, copy: str, after: int, last: int, postmaster: int | None) -> float:
+    """CPU µs a change of applying the feed's pages ``after``..``last`` (fetched first, not counted) to the
+    copy through the engine alone (``recovery.feed_apply.apply_batch``, the link's own call), one page a
+    transaction as the link applies them."""
+    client = RegistryClient(stack.registry_url, 30.0, link_context(stack.registry_tls))
+    pages = []
+    seq = after
+    try:
+        while seq < last:
+            page = await client.feed(seq, min(FEED_BATCH, last - seq), None)
+            if not page.changes:
+                break
+            pages.append((seq, page.changes))
+            seq = page.changes[-1].seq
+    finally:
+        await client.close()
+    db: Engine
+    if stack.database_url:
+        pg = await PostgresDatabase.open(stack.database_url, 1)
+        await pg.use_replica(copy)
+        db = pg
+    else:
+        folder = stack.root / "floor"
+        prepare_database(folder / "floor.sqlite3")
+        sqlite = await Database.open(folder / "floor.sqlite3")
+        await Replica(sqlite, folder).switch_to(copy, after, "t", "t")
+        db = sqlite
+    backends = children(postmaster) if postmaster else []
+    try:
+        gc.collect()
+        cpu0, db0 = time.process_time(), sum(cpu_seconds(p) for p in backends)
+        for first, changes in pages:
+            await apply_batch(db, changes, first)
+        cpu = time.process_time() - cpu0 + sum(cpu_seconds(p) for p in backends) - db0
+    finally:
+        await db.close()
+    return cpu * 1e6 / max(1, seq - after)
 
 
 async def probe_cost(stack: Stack, n: int) -> None:
@@ -146,6 +244,9 @@ async def probe_cost(stack: Stack, n: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--engine", choices=("sqlite", "postgresql"), default="sqlite", help="the server's database engine"
+    )
     parser.add_argument("--residents", type=int, default=20_000)
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--lag-seconds", type=float, default=20)
@@ -154,12 +255,16 @@ def main() -> None:
         "--only", choices=PARTS, action="append", help="run only these parts (repeatable; default: all)"
     )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(
-            Path(tmp),
-            residents=args.residents,
-            server_settings={"KONBINI_BREAKER_COOLDOWN_S": "0.5", "KONBINI_BREAKER_STABLE_S": "2"},
-        )
+    with contextlib.ExitStack() as cleanup:
+        tmp = cleanup.enter_context(tempfile.TemporaryDirectory())
+        settings = {"KONBINI_BREAKER_COOLDOWN_S": "0.5", "KONBINI_BREAKER_STABLE_S": "2"}
+        postmaster = None
+        if args.engine == "postgresql":  # on disk with its own durability settings, as SQLite's file is
+            cluster = cleanup.enter_context(private_cluster(Path("/tmp/konbini-postgres"), durable=True))
+            cluster.create_database("konbini")
+            settings["KONBINI_DATABASE_URL"] = cluster.url("konbini")
+            postmaster = cluster.postmaster_pid()
+        stack = Stack(Path(tmp), residents=args.residents, server_settings=settings)
         try:
             stack.start()
             parts = args.only or PARTS
@@ -172,7 +277,7 @@ def main() -> None:
             if "lag" in parts:
                 feed_lag(stack, args.lag_seconds)
             if "catch-up" in parts:
-                catch_up(stack, args.catch_up_changes)
+                catch_up(stack, args.catch_up_changes, postmaster)
         finally:
             stack.stop()
 

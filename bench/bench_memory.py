@@ -33,12 +33,14 @@ import threading
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import figures
 from bench_session import eligible_adults
 from bench_sync import reusable_store
 
+from konbini_demo.postgres_cluster import private_cluster
 from konbini_demo.processes import run
 from konbini_demo.soft_kiosk import SoftKiosk
 from konbini_demo.stack import Stack
@@ -118,26 +120,32 @@ def largest_mappings(pid: int, n: int) -> list[tuple[int, str]]:
     return sorted(((v, k) for k, v in sizes.items()), reverse=True)[:n]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--residents", type=int, default=600_000)
-    parser.add_argument("--concurrency", type=int, default=100)
-    parser.add_argument("--sessions", type=int, default=2, help="complete sessions per kiosk under load")
-    parser.add_argument("--smaps", type=int, default=0, help="list this many largest mappings after the load")
-    parser.add_argument("--root", type=Path, default=Path("var/bench/memory"))
-    args = parser.parse_args()
-    stack = Stack(
-        args.root,
-        residents=args.residents,
-        seed=1,
-        server_settings={"KONBINI_KIOSK_MAX_OPEN_SESSIONS": str(2 * args.concurrency)},
-    )
+@dataclass
+class Measured:
+    lines: list[str]
+    peak: int
+    idle: dict[str, int]
+    sessions: int
+    failed: int
+    wall: float
+    mappings: list[tuple[int, str]]
+
+
+def measure(args: argparse.Namespace, engine: str, database_url: str) -> Measured:
+    """The server's memory through a full sync and a load, on ``engine``."""
+    settings = {"KONBINI_KIOSK_MAX_OPEN_SESSIONS": str(2 * args.concurrency)}
+    if database_url:
+        settings["KONBINI_DATABASE_URL"] = database_url
+    stack = Stack(args.root / engine, residents=args.residents, seed=1, server_settings=settings)
+    stack.wipe()
     stack.registry_db = reusable_store(args.root.parent / f"registry-{args.residents}.sqlite3")
     lines = []
     try:
-        args.root.mkdir(parents=True, exist_ok=True)
+        (args.root / engine).mkdir(parents=True, exist_ok=True)
         stack.start_registry()
         run(["devices.card.cli", "init-ca", "--dir", str(stack.ca_dir)])
+        if database_url:
+            stack.ops("migrate")
         stack.start_server()
         pid = stack.services["server"].proc.pid
         time.sleep(1)
@@ -164,7 +172,6 @@ def main() -> None:
             )
         wall = time.perf_counter() - t0
         loaded = memory(pid)
-        failed = sum("serial" not in r for r in results)
         lines.append(
             line(f"{args.concurrency} concurrent kiosks, {len(results)} sessions", loaded, load_peak.peak)
         )
@@ -173,27 +180,50 @@ def main() -> None:
         mappings = largest_mappings(pid, args.smaps) if args.smaps else []
     finally:
         stack.stop()
-    print(
-        f"issuance server memory, {args.residents:,}-resident replica (load: {Path('/proc/loadavg').read_text().strip()})"
-    )
-    for text in lines:
-        print(text)
-    print(f"{len(results)} sessions ({failed} failed) in {wall:.1f} s ({len(results) / wall:.1f} sessions/s)")
-    peak = max(load_peak.peak, loaded["VmHWM"])
-    verdict = "meets" if peak <= GOAL_MB * MB else "misses"
-    print(
-        f"peak RSS under {args.concurrency} concurrent kiosks: {peak / MB:.0f} MB (goal <= {GOAL_MB} MB: {verdict});"
-        f" idle after the sync {idle['VmRSS'] / MB:.0f} MB"
-    )
-    figures.record(
-        f"server RSS peak, {args.concurrency} kiosks",
-        round(peak / MB),
-        "MB",
-        GOAL_MB,
-        detail=f"{args.residents:,}-resident replica; idle after the sync {idle['VmRSS'] / MB:.0f} MB",
-    )
-    for size, name in mappings:
-        print(f"  {size / MB:7.1f} MB  {name}")
+    failed = sum("serial" not in r for r in results)
+    return Measured(lines, max(load_peak.peak, loaded["VmHWM"]), idle, len(results), failed, wall, mappings)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--residents", type=int, default=600_000)
+    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--sessions", type=int, default=2, help="complete sessions per kiosk under load")
+    parser.add_argument("--smaps", type=int, default=0, help="list this many largest mappings after the load")
+    parser.add_argument("--root", type=Path, default=Path("var/bench/memory"))
+    parser.add_argument("--engines", default="sqlite,postgresql", help="engines to measure, in this order")
+    args = parser.parse_args()
+    for engine in args.engines.split(","):
+        if engine == "postgresql":
+            with private_cluster(Path("/tmp/konbini-postgres"), durable=True) as cluster:
+                cluster.create_database("konbini")
+                got = measure(args, engine, cluster.url("konbini"))
+        else:
+            got = measure(args, engine, "")
+        print(
+            f"issuance server memory on {engine}, {args.residents:,}-resident replica"
+            f" (load: {Path('/proc/loadavg').read_text().strip()})"
+        )
+        for text in got.lines:
+            print(text)
+        print(
+            f"{got.sessions} sessions ({got.failed} failed) in {got.wall:.1f} s ({got.sessions / got.wall:.1f} sessions/s)"
+        )
+        verdict = "meets" if got.peak <= GOAL_MB * MB else "misses"
+        print(
+            f"peak RSS under {args.concurrency} concurrent kiosks: {got.peak / MB:.0f} MB (goal <= {GOAL_MB} MB:"
+            f" {verdict}); idle after the sync {got.idle['VmRSS'] / MB:.0f} MB"
+        )
+        figures.record(
+            f"server RSS peak, {args.concurrency} kiosks"
+            + (", on PostgreSQL" if engine == "postgresql" else ""),
+            round(got.peak / MB),
+            "MB",
+            GOAL_MB,
+            detail=f"{args.residents:,}-resident replica; idle after the sync {got.idle['VmRSS'] / MB:.0f} MB",
+        )
+        for size, name in got.mappings:
+            print(f"  {size / MB:7.1f} MB  {name}")
 
 
 if __name__ == "__main__":

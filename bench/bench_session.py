@@ -20,6 +20,7 @@ the thread holding the GIL (where the CPU of Python code goes).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import signal
@@ -40,6 +41,7 @@ from issuance_server.certificates import fonts
 from issuance_server.certificates.qr import qr_matrix
 from issuance_server.certificates.render import build_layout, render_certificate
 from issuance_server.settings import load_settings
+from konbini_demo.postgres_cluster import private_cluster
 from konbini_demo.soft_kiosk import SoftKiosk
 from konbini_demo.stack import Stack
 from konbini_demo.tls_proxy import start_tls_proxy
@@ -47,31 +49,41 @@ from konbini_demo.tls_proxy import start_tls_proxy
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_render  # a sibling script: the floor's page is its base page
 import figures
-from proc_cpu import by_role, cpu_seconds, thread_cpu
+from proc_cpu import by_role, children, cpu_seconds, thread_cpu
 
 GOAL = 1.2
 BEYOND_GOAL = 0.35  # issue 28: the rest of the server's CPU (loop, SQLite) / its argon2id + render threads
 FLOOR_PAGE = "juminhyo (setai, 1 person)"
 
 
+ELIGIBLE = (
+    "SELECT atena_no FROM {table} WHERE status = 'resident' AND in_transition = 0 AND support_measure = 0"
+    " AND moveout_planned_date IS NULL AND birth_date < '1990-01-01' ORDER BY atena_no LIMIT {limit}"
+)
+
+
 def eligible_adults(stack: Stack, n: int) -> list[str]:
-    """Residents a kiosk serves (adult, no flags), from the server's replica file."""
+    """Residents a kiosk serves (adult, no flags), from the server's replica (its file, or its schema)."""
+    if stack.database_url:
+        import psycopg
+
+        with psycopg.connect(stack.database_url) as pg:
+            [(generation,)] = pg.execute("SELECT replica_file FROM sync_state").fetchall()
+            table = f'"{generation}".resident'
+            return [r[0] for r in pg.execute(ELIGIBLE.format(table=table, limit=int(n))).fetchall()]
     replica = next((stack.server_dir / "replica").glob("replica-*.sqlite3"))
     conn = sqlite3.connect(f"file:{replica}?mode=ro", uri=True)
     try:
-        rows = conn.execute(
-            "SELECT atena_no FROM resident WHERE status = 'resident' AND in_transition = 0 AND support_measure = 0"
-            " AND moveout_planned_date IS NULL AND birth_date < '1990-01-01' ORDER BY atena_no LIMIT ?",
-            (n,),
-        ).fetchall()
+        rows = conn.execute(ELIGIBLE.format(table="resident", limit=int(n))).fetchall()
     finally:
         conn.close()
     return [r[0] for r in rows]
 
 
-def kiosks_of(stack: Stack, n: int, server: str | None = None) -> list[SoftKiosk]:
-    """One registered card per concurrent worker (a card is in one reader at a time), warmed up."""
-    kiosks = [SoftKiosk(stack, atena_no) for atena_no in eligible_adults(stack, n)]
+def kiosks_of(stack: Stack, residents: list[str], server: str | None = None) -> list[SoftKiosk]:
+    """One registered card per concurrent worker (a card is in one reader at a time), warmed up; the stacks
+    hold the same synthetic city, so ``residents`` (eligible_adults of one) serve all."""
+    kiosks = [SoftKiosk(stack, atena_no) for atena_no in residents]
     for kiosk in kiosks:
         kiosk.register()
         if server is not None:
@@ -141,11 +153,17 @@ class Target:
     pids: list[int]
     cpu: list[float] = dataclasses.field(default_factory=list)
     by_role: dict[str, float] = dataclasses.field(default_factory=dict)  # the server's CPU by thread role
+    helper: str = "HAProxy doing the TLS"  # what the pids after the server's are
+    database_postmaster: int | None = None  # PostgreSQL: its processes' CPU is counted beside the server's
+    database_cpu: float = 0.0
 
     def run(self, n: int, concurrency: int) -> int:
         """n sessions; adds their CPU; returns how many failed."""
         threads0 = thread_cpu(self.pids[0])
+        backends = children(self.database_postmaster) if self.database_postmaster else []
+        db0 = sum(cpu_seconds(p) for p in backends)
         cpu, failed = run_sessions(self.kiosks, n, concurrency, self.pids)
+        self.database_cpu += sum(cpu_seconds(p) for p in backends) - db0
         for role, seconds in by_role(threads0, thread_cpu(self.pids[0])).items():
             self.by_role[role] = self.by_role.get(role, 0.0) + seconds
         self.cpu = [a + b for a, b in zip(self.cpu, cpu, strict=True)] if self.cpu else cpu
@@ -180,8 +198,16 @@ def main() -> None:
     parser.add_argument(
         "--profile", type=Path, help="write a py-spy profile (raw folded stacks) of the TLS server here"
     )
+    parser.add_argument(
+        "--no-postgresql", action="store_true", help="leave out the server on PostgreSQL (mutual TLS)"
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    with contextlib.ExitStack() as cleanup:
+        tmp = cleanup.enter_context(tempfile.TemporaryDirectory())
+        cluster = None
+        if not args.no_postgresql:  # on disk with its own durability settings, as SQLite's file is
+            cluster = cleanup.enter_context(private_cluster(Path("/tmp/konbini-postgres"), durable=True))
+            cluster.create_database("konbini")
         # ``python -m`` puts the working folder first on the path: run from one with no code in it, so
         # that each server runs the code it is meant to (this checkout's, or --against's on PYTHONPATH).
         os.chdir(tmp)
@@ -191,6 +217,11 @@ def main() -> None:
         if not args.no_proxy:
             proxied = Stack(Path(tmp) / "plain", residents=1000, server_settings={"KONBINI_PLAIN_HTTP": "1"})
             stacks.append(proxied)
+        on_postgres = None
+        if cluster is not None:
+            settings = {"KONBINI_DATABASE_URL": cluster.url("konbini")}
+            on_postgres = Stack(Path(tmp) / "postgresql", residents=1000, server_settings=settings)
+            stacks.append(on_postgres)
         if args.against is not None:
             code = str(args.against.resolve())
             against = Stack(Path(tmp) / "against", residents=1000, server_settings={"PYTHONPATH": code})
@@ -201,17 +232,23 @@ def main() -> None:
                 stack.start()
             floor = Floor(direct.server_env())
             server_pid = direct.services["server"].proc.pid
-            targets.append(Target("mutual TLS", kiosks_of(direct, args.concurrency), [server_pid]))
+            residents = eligible_adults(direct, args.concurrency)
+            targets.append(Target("mutual TLS", kiosks_of(direct, residents), [server_pid]))
             if proxied is not None:
                 haproxy, port = start_tls_proxy(proxied.server_dir, proxied.server_port, proxied.logs)
                 proxied.services["haproxy"] = haproxy
-                kiosks = kiosks_of(proxied, args.concurrency, f"https://127.0.0.1:{port}")
+                kiosks = kiosks_of(proxied, residents, f"https://127.0.0.1:{port}")
                 pids = [proxied.services["server"].proc.pid, haproxy.proc.pid]
                 targets.append(Target("plain HTTP behind HAProxy", kiosks, pids))
             if against is not None:
                 pid = against.services["server"].proc.pid
                 label = f"mutual TLS, code of {args.against}"
-                targets.append(Target(label, kiosks_of(against, args.concurrency), [pid]))
+                targets.append(Target(label, kiosks_of(against, residents), [pid]))
+            if on_postgres is not None and cluster is not None:
+                pid = on_postgres.services["server"].proc.pid
+                target = Target("mutual TLS, on PostgreSQL", kiosks_of(on_postgres, residents), [pid])
+                target.database_postmaster = cluster.postmaster_pid()
+                targets.append(target)
             spy = start_profile(server_pid, args.profile) if args.profile else None
             batch = max(1, args.n // args.rounds)
             failed = 0
@@ -255,7 +292,9 @@ def main() -> None:
                 detail=f"{server / n * 1000:.1f} ms against a floor of {floor_s * 1000:.1f} ms ({target.label})",
             )
         if len(target.cpu) > 1:
-            print(f"  {'  + HAProxy doing the TLS':<40} {ms(target.cpu[1])}")
+            print(f"  {'  + ' + target.helper:<40} {ms(target.cpu[1])}")
+        if target.database_postmaster:
+            print(f"  {'  + PostgreSQL (its processes)':<40} {ms(target.database_cpu)}")
         roles = sorted(target.by_role.items(), key=lambda kv: -kv[1])
         print("    by thread: " + ", ".join(f"{role} {ms(s).strip()}" for role, s in roles if s / n >= 5e-5))
         fixed = target.by_role.get("argon2", 0.0) + target.by_role.get("render", 0.0)
@@ -273,6 +312,15 @@ def main() -> None:
                     BEYOND_GOAL,
                     detail=f"{(server - fixed) / n * 1000:.1f} of {fixed / n * 1000:.1f} ms ({target.label})",
                 )
+        if fixed and target.database_postmaster:
+            figures.record(
+                "server CPU per kiosk session beyond argon2id + render / those threads, on PostgreSQL",
+                round((server - fixed) / fixed, 2),
+                "x",
+                BEYOND_GOAL,
+                detail=f"{(server - fixed) / n * 1000:.1f} of {fixed / n * 1000:.1f} ms; PostgreSQL's own processes"
+                f" {target.database_cpu / n * 1000:.1f} ms a session",
+            )
         if target is targets[0]:
             print(
                 f"    argon2id + render threads alone: {ms(fixed).strip()} = {fixed / n / floor_s:.2f}x the floor;"
