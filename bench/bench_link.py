@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 
 import figures
-from proc_cpu import by_role, children, cpu_seconds, thread_cpu
+from proc_cpu import by_role, children, cpu_seconds, thread_cpu, tree_cpu_seconds
 
 from issuance_server.replica.store import Replica
 from issuance_server.storage.database import Database
@@ -107,14 +107,15 @@ def catch_up(stack: Stack, changes: int, postmaster: int | None) -> None:
     # the server's CPU from the catch-up.
     server = stack.services["server"].proc.pid
     sim = stack.services["registry_sim"].proc.pid
-    database = children(postmaster) if postmaster else []  # PostgreSQL's processes work for the server too
-    cpu0 = {pid: cpu_seconds(pid) for pid in [sim, *children(server), *database]}
+    cpu0 = {pid: cpu_seconds(pid) for pid in [sim, *children(server)]}
+    database0 = tree_cpu_seconds(postmaster) if postmaster else 0.0  # PostgreSQL works for the server too
     threads0 = thread_cpu(server)
     t0 = time.time()
     stack.ops_call("POST", "/ops/api/mode", {"mode": "normal", "reason": "bench: released"})
     wait(lambda: mode(stack) == "normal", 120, every_s=0.25)
     server_roles = by_role(threads0, thread_cpu(server))
-    others = {pid: cpu_seconds(pid) - cpu0.get(pid, 0.0) for pid in [sim, *children(server), *database]}
+    others = {pid: cpu_seconds(pid) - cpu0.get(pid, 0.0) for pid in [sim, *children(server)]}
+    in_database = tree_cpu_seconds(postmaster) - database0 if postmaster else 0.0
     since = stack.ops_status()["mode"]["since"]
     elapsed = datetime.fromisoformat(since.replace("Z", "+00:00")).timestamp() - t0
     assert caught_up(stack)
@@ -132,16 +133,15 @@ def catch_up(stack: Stack, changes: int, postmaster: int | None) -> None:
     )
     # Where the CPU went: with every process's CPU a change, the machine's cores bound the figure from below.
     us = 1e6 / caught
-    checker = sum(seconds for pid, seconds in others.items() if pid != sim and pid not in database)
-    in_database = sum(others.get(pid, 0.0) for pid in database)
-    total = sum(server_roles.values()) + sum(others.values())
+    checker = sum(seconds for pid, seconds in others.items() if pid != sim)
+    total = sum(server_roles.values()) + sum(others.values()) + in_database
     threads = ", ".join(
         f"{role} {seconds * us:.1f}" for role, seconds in sorted(server_roles.items(), key=lambda kv: -kv[1])
     )
     print(
         f"  CPU a change: server {sum(server_roles.values()) * us:.1f} µs ({threads}), its child processes"
         f" (the page checker) {checker * us:.1f} µs, registry_sim {others[sim] * us:.1f} µs"
-        + (f", PostgreSQL {in_database * us:.1f} µs" if database else "")
+        + (f", PostgreSQL {in_database * us:.1f} µs" if postmaster else "")
         + f"; all {total * us:.1f} µs: at best {total * us / (os.cpu_count() or 1):.1f} µs a change on"
         f" {os.cpu_count()} cores"
     )
@@ -213,13 +213,13 @@ async def bare_apply(stack: Stack, copy: str, after: int, last: int, postmaster:
         sqlite = await Database.open(folder / "floor.sqlite3")
         await Replica(sqlite, folder).switch_to(copy, after, "t", "t")
         db = sqlite
-    backends = children(postmaster) if postmaster else []
     try:
         gc.collect()
-        cpu0, db0 = time.process_time(), sum(cpu_seconds(p) for p in backends)
+        cpu0, db0 = time.process_time(), tree_cpu_seconds(postmaster) if postmaster else 0.0
         for first, changes in pages:
             await apply_batch(db, changes, first)
-        cpu = time.process_time() - cpu0 + sum(cpu_seconds(p) for p in backends) - db0
+        db1 = tree_cpu_seconds(postmaster) if postmaster else 0.0
+        cpu = time.process_time() - cpu0 + db1 - db0
     finally:
         await db.close()
     return cpu * 1e6 / max(1, seq - after)

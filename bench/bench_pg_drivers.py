@@ -26,7 +26,7 @@ from pathlib import Path
 
 import asyncpg
 import figures  # noqa: F401  (imported for the path set-up the other benches share)
-from proc_cpu import children, cpu_seconds
+from proc_cpu import tree_cpu_seconds
 
 from issuance_server.replica.store import _UPSERT_SQL
 from issuance_server.storage import postgres
@@ -89,7 +89,7 @@ class Cpu:
         self.postmaster = postmaster
 
     def read(self) -> tuple[float, float]:
-        return time.process_time(), sum(cpu_seconds(p) for p in children(self.postmaster))
+        return time.process_time(), tree_cpu_seconds(self.postmaster)
 
 
 async def timed(cpu: Cpu, fn: Callable[[], Awaitable[None]]) -> tuple[float, float, float]:

@@ -54,3 +54,17 @@ def children(pid: int) -> list[int]:
         except OSError:
             continue
     return out
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of ``pid``, of its children that ended (the kernel adds them to it when it reaps them)
+    and of those alive: the whole of a server that forks workers which come and go (PostgreSQL's
+    backends, autovacuum, parallel workers). A difference of two readings counts every child in between."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    total = sum(int(f) for f in fields[11:15]) / _TICK  # utime, stime, cutime, cstime
+    for child in children(pid):
+        try:
+            total += cpu_seconds(child)
+        except OSError:  # it ended meanwhile: counted in cutime at the next reading
+            continue
+    return total

@@ -97,28 +97,30 @@ SIDE_TYPES: Final = tuple(t for group in SIDE_GROUPS for t in group)
 _SIDE_QUEUE: Final = 4  # payloads waiting for a child: this process routes on while a child is busy
 
 
-class SideWriter:
-    """A child process that builds the tables of ``types`` in a file of their own (``side_writer_main``).
+class ChildFeeder:
+    """A child process (``python -c "from <module> import <main>; <main>()" *args``) that reads frames of
+    record types' rows from its stdin and prints its outcome (JSON counts, or why it failed) when stdin ends.
 
     Payloads go to it through a queue and a thread of its own, so that routing never waits for one child
     while another has nothing to do (a pipe holds 64 KiB; a payload is megabytes)."""
 
-    def __init__(self, path: Path, types: tuple[str, ...]) -> None:
-        self.path = path
+    def __init__(
+        self, main: str, args: list[str], types: tuple[str, ...], env: dict[str, str] | None = None
+    ) -> None:
         self.types = types
-        path.unlink(missing_ok=True)
+        module, function = main.rsplit(".", 1)
         root = str(Path(__file__).resolve().parents[2])
-        env = {
+        child_env = {
             **os.environ,
+            **(env or {}),
             "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p),
         }
         self._proc = subprocess.Popen(  # noqa: S603  a fixed argv, no shell
-            [sys.executable, "-c", "from issuance_server.replica.store import side_writer_main; side_writer_main()",
-             str(path), ",".join(types)],
+            [sys.executable, "-c", f"from {module} import {function}; {function}()", *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            env=env,
-        )  # fmt: skip
+            env=child_env,
+        )
         self._queue: queue.Queue[tuple[bytes, bytes] | None] = queue.Queue(_SIDE_QUEUE)  # head, payload
         self._broken = False  # the child stopped reading (it failed): its outcome says why
         self.sent = 0  # bytes of rows sent
@@ -142,15 +144,6 @@ class SideWriter:
     def send(self, rtype: str, payload: bytes) -> None:
         self._put(self.types.index(rtype), payload)
         self.sent += len(payload)
-
-    def end_rows(self, base: bool) -> None:
-        """No more rows: the child builds its indexes now, while the others finish theirs; the ``base``
-        child's file will be the generation's, so it also writes it to disk while it waits for the others."""
-        self._put(_END_ROWS, _BASE if base else b"")
-
-    def copy_from(self, other: SideWriter) -> None:
-        """The child copies ``other``'s tables (built and committed) into its file."""
-        self._put(_COPY, orjson.dumps({"path": str(other.path), "types": other.types}))
 
     def _put(self, kind: int, payload: bytes) -> None:
         if self._broken:
@@ -185,6 +178,39 @@ class SideWriter:
             if stream is not None:
                 with contextlib.suppress(OSError):
                     stream.close()
+
+
+def frames(source: Any) -> Iterator[tuple[int, bytes]]:
+    """A child's frames from its stdin (``ChildFeeder``): (kind, payload) until the stream ends."""
+    while len(head := source.read(_FRAME.size)) == _FRAME.size:
+        kind, size = _FRAME.unpack(head)
+        data = source.read(size)
+        if len(data) != size:
+            raise ReplicaBuildError("the side writer's input stopped in the middle of a frame")
+        yield kind, data
+
+
+class SideWriter(ChildFeeder):
+    """A child process that builds the tables of ``types`` in a file of their own (``side_writer_main``)."""
+
+    def __init__(self, path: Path, types: tuple[str, ...]) -> None:
+        self.path = path
+        path.unlink(missing_ok=True)
+        super().__init__(
+            "issuance_server.replica.store.side_writer_main", [str(path), ",".join(types)], types
+        )
+
+    def end_rows(self, base: bool) -> None:
+        """No more rows: the child builds its indexes now, while the others finish theirs; the ``base``
+        child's file will be the generation's, so it also writes it to disk while it waits for the others."""
+        self._put(_END_ROWS, _BASE if base else b"")
+
+    def copy_from(self, other: SideWriter) -> None:
+        """The child copies ``other``'s tables (built and committed) into its file."""
+        self._put(_COPY, orjson.dumps({"path": str(other.path), "types": other.types}))
+
+    def discard(self) -> None:
+        super().discard()
         self.path.unlink(missing_ok=True)
 
 
@@ -231,11 +257,7 @@ def side_writer_main() -> None:
     rows_open = True
     kind = 0
     try:
-        while len(head := source.read(_FRAME.size)) == _FRAME.size:
-            kind, size = _FRAME.unpack(head)
-            data = source.read(size)
-            if len(data) != size:
-                raise ReplicaBuildError("the side writer's input stopped in the middle of a frame")
+        for kind, data in frames(source):
             if kind >= _END_ROWS:
                 if rows_open:
                     _index_and_commit(conn, types)

@@ -1,9 +1,10 @@
 """The replica on PostgreSQL: a schema per generation (``replica_<stamp>``), built with ``COPY``.
 
-A full sync builds the new generation on connections of its own, one ``COPY`` per record type running
-beside the others (PostgreSQL parses and stores rows in its own processes while this one routes the
-stream), then adds the primary keys and indexes (one table per connection, at once) and the ``meta``
-rows. Only then is it switched in: ``sync_state`` names it in a write transaction, and the engine's trips
+A full sync builds the new generation on connections of its own: its tables first, then one ``COPY`` per
+record type. Rows in the rows encoding go to child processes (one per group of ``SIDE_GROUPS``, as SQLite's
+side writers) that parse them and copy them in while this process routes the stream: parsing is most of a
+sync's CPU, and two processes use both cores. Then the primary keys and indexes (one table per connection,
+at once) and the ``meta`` rows. Only then is it switched in: ``sync_state`` names it in a write transaction, and the engine's trips
 name it from then on (:meth:`PostgresDatabase.use_replica`: a trip keeps the generation it began on). The
 generation before is dropped once no trip reads it. A build that fails is dropped; the current replica
 is untouched.
@@ -13,19 +14,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import os
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from functools import partial
 from typing import Any, Final
 
+import orjson
 import psycopg
 from psycopg import sql
 
 from issuance_server.replica.store import (
     INDEXES,
     SCHEMA_VERSION,
+    SIDE_GROUPS,
+    ChildFeeder,
     ReplicaBuildError,
+    frames,
     parse_rows,
     replica_file,
     replica_meta,
@@ -37,6 +45,7 @@ from issuance_server.storage.postgres import PostgresDatabase, connect
 from wire.linkage import FIELDS_BY_TYPE, KEYS_BY_TYPE, RECORD_TYPES
 
 PREFIX: Final = "replica_"
+SIDE_URL: Final = "KONBINI_SIDE_DATABASE_URL"  # the side copies' database, from their environment
 _TYPES: Final = {"INTEGER": "BIGINT", "TEXT": 'TEXT COLLATE "C"'}
 
 
@@ -80,7 +89,6 @@ class _Copy:
         self.conn = connect(url)
         self.rtype = rtype
         self.conn.execute("BEGIN")
-        self.conn.execute(_create_table(schema, rtype))
         cols = sql.SQL(", ").join(sql.Identifier(c) for c in FIELDS_BY_TYPE[rtype])
         self._cursor = self.conn.cursor()
         self._manager = self._cursor.copy(
@@ -108,7 +116,10 @@ class PgReplicaWriter:
         with connect(url) as conn:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
             conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+            for rtype in RECORD_TYPES:
+                conn.execute(_create_table(schema, rtype))
         self._copies: dict[str, _Copy] = {}
+        self._sides: dict[str, ChildFeeder] = {}  # by record type; one child per group
 
     def _copy(self, rtype: str) -> _Copy:
         found = self._copies.get(rtype)
@@ -126,18 +137,17 @@ class PgReplicaWriter:
         self.counts[rtype] += len(rows)
 
     def insert_rows(self, rtype: str, data: bytes, count: int) -> None:
-        """``count`` rows of the rows encoding (``[type, value, ...]`` lines)."""
-        width = len(FIELDS_BY_TYPE[rtype])
-        copy = self._copy(rtype).copy
-        try:
-            rows = parse_rows(data)
-            for row in rows:
-                if len(row) != width + 1 or row[0] != rtype:
-                    raise ValueError(f"a row of {len(row) - 1} fields, {width} expected")
-                del row[0]
-                copy.write_row(row)
-        except (psycopg.Error, ValueError, TypeError) as exc:
-            raise ReplicaBuildError(f"malformed {rtype} record: {exc}") from None
+        """``count`` rows of the rows encoding (``[type, value, ...]`` lines), to the child of its group."""
+        if rtype not in self._sides:
+            group = next(g for g in SIDE_GROUPS if rtype in g)
+            side = ChildFeeder(
+                "issuance_server.storage.postgres_replica.side_copy_main",
+                [self.schema, ",".join(group)],
+                group,
+                env={SIDE_URL: self.url},  # never on a command line: it may hold a password
+            )
+            self._sides.update(dict.fromkeys(group, side))
+        self._sides[rtype].send(rtype, data)
         self.counts[rtype] += count
 
     def finish(self, meta: dict[str, str]) -> None:
@@ -148,14 +158,19 @@ class PgReplicaWriter:
                 copy.end()
         except psycopg.Error as exc:
             raise ReplicaBuildError(f"the copy failed: {exc}") from None
+        side_cpu = 0.0
+        for side in dict.fromkeys(self._sides.values()):
+            copied = side.finish()
+            side_cpu += copied.pop("cpu_s", 0.0)
+            if any(copied.get(t, 0) != self.counts[t] for t in side.types):
+                raise ReplicaBuildError(f"the side copy wrote {copied}, not {self.counts}")
+        self.timings["side_cpu_s"] = round(side_cpu, 3)
         t1 = time.perf_counter()
         errors: list[str] = []
 
         def build(rtype: str) -> None:
             try:
                 with connect(self.url) as conn:
-                    if rtype not in self._copies:
-                        conn.execute(_create_table(self.schema, rtype))
                     for statement in _keys_and_indexes(self.schema, rtype):
                         conn.execute(statement)
             except psycopg.Error as exc:
@@ -185,10 +200,44 @@ class PgReplicaWriter:
         for copy in self._copies.values():
             copy.close()
         self._copies = {}
+        for side in dict.fromkeys(self._sides.values()):
+            side.discard()
+        self._sides = {}
 
     def discard(self) -> None:
         self._close()
         drop_generation(self.url, self.schema)
+
+
+def side_copy_main() -> None:
+    """A side copy (``PgReplicaWriter.insert_rows``): frames of the rows encoding from stdin, for the types
+    ``argv[2]`` (comma-separated), parsed and copied into the generation ``argv[1]`` (the database's URL in
+    the environment), one ``COPY`` per type committed when stdin ends; prints the counts per type, or why it
+    failed (exit 1)."""
+    gc.disable()  # millions of short-lived lists, none in a cycle (as SQLite's side writers)
+    url, schema, types = os.environ[SIDE_URL], sys.argv[1], tuple(sys.argv[2].split(","))
+    counts: dict[str, int | float] = dict.fromkeys(types, 0)
+    copies: dict[str, _Copy] = {}
+    rtype = types[0]
+    try:
+        for kind, data in frames(sys.stdin.buffer):
+            rtype = types[kind]
+            copy = copies.get(rtype) or copies.setdefault(rtype, _Copy(url, schema, rtype))
+            width = len(FIELDS_BY_TYPE[rtype])
+            rows = parse_rows(data)
+            for row in rows:
+                if len(row) != width + 1 or row[0] != rtype:
+                    raise ValueError(f"a row of {len(row) - 1} fields, {width} expected")
+                del row[0]
+                copy.copy.write_row(row)
+            counts[rtype] += len(rows)
+        for copy in copies.values():
+            copy.end()
+        counts["cpu_s"] = round(time.process_time(), 3)
+    except (ValueError, TypeError, KeyError, IndexError, psycopg.Error, ReplicaBuildError) as exc:
+        print(f"malformed {rtype} record: {' '.join(str(exc).split())[:300]}", flush=True)
+        sys.exit(1)
+    print(orjson.dumps(counts).decode(), flush=True)
 
 
 def drop_generation(url: str, schema: str) -> None:
