@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final, TypeVar, cast
@@ -119,45 +120,55 @@ def _translated(sql: str, replica_schema: str | None) -> str:
 
 
 class PgTx:
-    """The engine's :class:`~issuance_server.storage.engine.Tx` over one psycopg connection."""
+    """The engine's :class:`~issuance_server.storage.engine.Tx` over one psycopg connection, its statements
+    on one cursor kept with the connection (a new cursor a statement costs ~20 µs of CPU)."""
 
-    __slots__ = ("conn", "replica_schema")
+    __slots__ = ("conn", "cur", "replica_schema")
 
     def __init__(self, conn: psycopg.Connection[Any], replica_schema: str | None) -> None:
         self.conn = conn
+        self.cur = cursor_of(conn)
         self.replica_schema = replica_schema
 
     def _sql(self, sql: str) -> Any:
         return _translated(sql, self.replica_schema)
 
     def execute(self, sql: str, params: Params = ()) -> int:
-        with self.conn.cursor() as cur:
-            cur.execute(self._sql(sql), params)
-            return cur.rowcount
+        self.cur.execute(self._sql(sql), params)
+        return self.cur.rowcount
 
     def executemany(self, sql: str, rows: Iterable[Params]) -> int:
         rows = list(rows)
         if not rows:
             return 0
-        with self.conn.cursor() as cur:
-            cur.executemany(self._sql(sql), rows)
-            return cur.rowcount
+        self.cur.executemany(self._sql(sql), rows)
+        return self.cur.rowcount
 
     def one(self, sql: str, params: Params = ()) -> Row | None:
-        with self.conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(self._sql(sql), params)
-            return cast(Row | None, cur.fetchone())
+        self.cur.execute(self._sql(sql), params)
+        return cast(Row | None, self.cur.fetchone())
 
     def all(self, sql: str, params: Params = ()) -> list[Row]:
-        with self.conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(self._sql(sql), params)
-            return cast(list[Row], cur.fetchall())
+        self.cur.execute(self._sql(sql), params)
+        return cast(list[Row], self.cur.fetchall())
 
     def value(self, sql: str, params: Params = ()) -> Any:
-        with self.conn.cursor() as cur:
-            cur.execute(self._sql(sql), params)
-            row = cur.fetchone()
-            return None if row is None else row[0]
+        self.cur.execute(self._sql(sql), params)
+        row = self.cur.fetchone()
+        return None if row is None else next(iter(row.values()))
+
+
+_CURSORS: weakref.WeakKeyDictionary[psycopg.Connection[Any], psycopg.Cursor[dict[str, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def cursor_of(conn: psycopg.Connection[Any]) -> psycopg.Cursor[dict[str, Any]]:
+    """The connection's one cursor (rows by column name), made on its first use."""
+    cur = _CURSORS.get(conn)
+    if cur is None:
+        cur = _CURSORS[conn] = conn.cursor(row_factory=dict_row)
+    return cur
 
 
 def in_write_transaction(conn: psycopg.Connection[Any], fn: Callable[[Tx], T], replica: str | None) -> T:
