@@ -24,7 +24,6 @@ import logging
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final, TypeVar, cast
 
 import psycopg
@@ -33,6 +32,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from issuance_server.storage.engine import DatabaseUnavailable, Params, Row, Tx
+from issuance_server.thread_names import named_pool
 
 T = TypeVar("T")
 log = logging.getLogger("konbini.storage")
@@ -220,7 +220,7 @@ class PostgresDatabase:
         self._pool = self._new_pool()
         self._down_until: float | None = None  # unreachable: trips fail at once until then, then one probes
         self._probing = asyncio.Lock()
-        self._threads = ThreadPoolExecutor(connections, thread_name_prefix="pg")
+        self._threads = named_pool(connections, "pg-trip")  # named for the OS: top -H, the benches
         self._write_lock = asyncio.Lock()  # one write trip of this node at a time (the others wait here)
         self.replica_schema: str | None = None
         self._on_generation: dict[str | None, int] = {}  # trips running on each generation

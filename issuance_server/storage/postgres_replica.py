@@ -277,6 +277,8 @@ class PgGenerations:
         if not name:
             return
         version = await asyncio.to_thread(schema_version, self._db.url, name)
+        if version is None:  # no such generation (a database restored from a backup): a full sync builds one
+            return
         if version != str(SCHEMA_VERSION):
             await self._db.write(partial(set_sync_error, reason=version_mismatch(name, version)))
             return

@@ -8,7 +8,7 @@ import contextlib
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from subprocess import CompletedProcess
 from typing import Any
@@ -19,6 +19,29 @@ from registry_sim.generator import DEMO_ATENA_NO
 from tests.pool import lease_reader
 
 ROOT = Path(__file__).resolve().parents[2]
+# A registry link that notices a dead registry, and trusts a living one again, within seconds.
+FAST_LINK = {
+    "KONBINI_BREAKER_COOLDOWN_S": "0.5",
+    "KONBINI_BREAKER_STABLE_S": "3",
+    "KONBINI_REGISTRY_TIMEOUT_S": "0.5",
+}
+
+
+def wait_for(
+    what: str, check: Callable[[], Any], timeout_s: float = 15.0, ignoring: tuple[type[Exception], ...] = ()
+) -> Any:
+    """``check()``'s first true value within ``timeout_s`` (an exception of ``ignoring`` counts as false),
+    or an AssertionError naming ``what``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+        except ignoring:
+            value = None
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 @contextlib.contextmanager

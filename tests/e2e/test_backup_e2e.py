@@ -1,5 +1,6 @@
-"""A backup restored across the real processes: what was issued after it is gone, and the audit trail (with
-its signed checkpoints) still verifies, the restore recorded."""
+"""A backup restored across the real processes, on each engine (SQLite's backup API; pg_dump and pg_restore):
+what was issued after it is gone, and the audit trail (with its signed checkpoints) still verifies, the
+restore recorded."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from konbini_demo.processes import run
@@ -19,9 +21,23 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with running_stack(tmp_path_factory.mktemp("backup"), residents=200) as s:
+def stack(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[Stack]:
+    settings = {"KONBINI_DATABASE_URL": database_url} if database_url else None
+    with running_stack(tmp_path_factory.mktemp("backup"), residents=200, server_settings=settings) as s:
         yield s
+
+
+def backup_actors(stack: Stack) -> list[tuple[str, str]]:
+    """Who the audit trail says took backups, read from the server's database."""
+    query = "SELECT actor_kind, actor_id FROM audit_log WHERE action = 'backup'"
+    if stack.database_url:
+        with psycopg.connect(stack.database_url) as pg:
+            return [(r[0], r[1]) for r in pg.execute(query).fetchall()]
+    conn = sqlite3.connect(f"file:{stack.server_dir / 'konbini.sqlite3'}?mode=ro", uri=True)
+    try:
+        return [(r[0], r[1]) for r in conn.execute(query).fetchall()]
+    finally:
+        conn.close()
 
 
 def test_a_restored_backup_verifies_and_records_the_restore(stack: Stack, tmp_path: Path) -> None:
@@ -35,12 +51,7 @@ def test_a_restored_backup_verifies_and_records_the_restore(stack: Stack, tmp_pa
     )  # fmt: skip
     assert "proven" in made.stdout, made.stdout + made.stderr
     name = made.stdout.split()[1]
-    conn = sqlite3.connect(f"file:{stack.server_dir / 'konbini.sqlite3'}?mode=ro", uri=True)
-    try:
-        who = conn.execute("SELECT actor_kind, actor_id FROM audit_log WHERE action = 'backup'").fetchall()
-    finally:
-        conn.close()
-    assert who == [("staff", STAFF_ID)]  # audited under the staff member's name
+    assert backup_actors(stack) == [("staff", STAFF_ID)]  # audited under the staff member's name
     after = kiosk.session()  # issued after the backup: the restore takes it back
     assert "serial" in after
     refused = stack.ops("restore", name, check=False)

@@ -8,10 +8,9 @@ import json
 import ssl
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,29 +23,12 @@ from konbini_demo.processes import ServiceError
 from konbini_demo.soft_kiosk import SoftKiosk
 from konbini_demo.stack import Stack
 from registry_sim.generator import DEMO_ATENA_NO
-from tests.e2e.stacks import registered_card, running_stack
+from tests.e2e.stacks import FAST_LINK, registered_card, running_stack, wait_for
 from wire.http_client import HttpError
 
 pytestmark = pytest.mark.e2e
+TRANSIENT = (HttpError, ServiceError)  # a server or command that does not answer yet
 PIN = "1357"
-FAST_LINK = {
-    "KONBINI_BREAKER_COOLDOWN_S": "0.5",
-    "KONBINI_BREAKER_STABLE_S": "3",
-    "KONBINI_REGISTRY_TIMEOUT_S": "0.5",
-}
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout_s: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-        except (HttpError, ServiceError):
-            value = None
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -117,11 +99,11 @@ def test_registry_killed_fails_over_keeps_issuing_and_comes_back_on_postgresql(
     stack.kill("registry_sim")
     try:
         assert "serial" in kiosk.session()  # the probe fails: failover at once, the session is not lost
-        wait_for("recovery mode", lambda: mode(stack) == "recovery")
+        wait_for("recovery mode", lambda: mode(stack) == "recovery", 20, ignoring=TRANSIENT)
         assert "serial" in kiosk.session()
     finally:
         stack.restart_registry()
-    wait_for("normal mode after catch-up", lambda: mode(stack) == "normal", 30)
+    wait_for("normal mode after catch-up", lambda: mode(stack) == "normal", 30, ignoring=TRANSIENT)
     assert "serial" in kiosk.session()
 
 
@@ -139,7 +121,7 @@ def test_postgresql_gone_while_serving_is_service_unavailable_and_the_server_res
         assert (refused.value.status, refused.value.code) == (503, "service_unavailable")
     finally:
         cluster.resume()
-    wait_for("the server to reach PostgreSQL again", lambda: health(stack)[0] == 200)
+    wait_for("the server to reach PostgreSQL again", lambda: health(stack)[0] == 200, 20, ignoring=TRANSIENT)
     assert "serial" in kiosk.session()
     assert rows(cluster, "SELECT count(*) FROM issuances")[0][0] == issued_before + 1  # nothing half-issued
     log = (stack.logs / "server.log").read_text(encoding="utf-8", errors="replace")
@@ -203,6 +185,6 @@ def test_reconcile_reports_what_changed_upstream_after_a_recovery_issuance_on_po
         stack.registry().call("POST", "/control/apply", {"changes": [change]})
     finally:
         stack.ops("mode", "normal")
-    wait_for("catch-up", lambda: "kyuuji" in stack.ops("reconcile").stdout, 30)
+    wait_for("catch-up", lambda: "kyuuji" in stack.ops("reconcile").stdout, 30, ignoring=TRANSIENT)
     report = stack.ops("reconcile", "--csv", str(tmp_path / "reconcile.csv"))
     assert issued["serial"] in report.stdout and issued["serial"] in (tmp_path / "reconcile.csv").read_text()

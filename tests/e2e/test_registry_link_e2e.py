@@ -7,7 +7,7 @@ import json
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,25 +18,9 @@ from konbini_demo.processes import run
 from konbini_demo.soft_kiosk import SoftKiosk
 from konbini_demo.stack import Stack
 from registry_sim.generator import DEMO_ATENA_NO
-from tests.e2e.stacks import running_stack
+from tests.e2e.stacks import FAST_LINK, running_stack, wait_for
 
 pytestmark = pytest.mark.e2e
-
-FAST_LINK = {
-    "KONBINI_BREAKER_COOLDOWN_S": "0.5",
-    "KONBINI_BREAKER_STABLE_S": "3",
-    "KONBINI_REGISTRY_TIMEOUT_S": "0.5",
-}
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout_s: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """The replica built on PostgreSQL (a schema per generation, ``COPY``) from the same snapshot holds what the
 SQLite build holds, in the rows encoding and in the objects encoding; a malformed row fails the build and
-leaves no schema behind."""
+leaves no schema behind; a generation of another schema version is not used."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from issuance_server.replica.store import ReplicaBuildError
-from issuance_server.storage.postgres_replica import PgReplicaWriter
+from issuance_server.replica.store import SCHEMA_VERSION, ReplicaBuildError
+from issuance_server.storage import postgres
+from issuance_server.storage.migrate import migrate_postgres
+from issuance_server.storage.postgres_replica import PgGenerations, PgReplicaWriter
 from konbini_demo.postgres_cluster import PostgresCluster, fresh_database
 from recovery.snapshot_sync import SyncError, SyncProgress, load_snapshot
 from registry_sim.generator import generate_city
@@ -92,3 +94,33 @@ def test_a_row_missing_a_value_fails_the_build_on_postgresql_and_leaves_no_schem
     with pytest.raises((SyncError, ReplicaBuildError), match=f"malformed {rtype} record"):
         build(database, "replica_broken", snapshot(store, rows=True, broken=rtype))
     assert schemas(database) == []
+
+
+async def test_a_generation_of_another_schema_version_is_not_used_on_postgresql(
+    store: Path, database: str
+) -> None:
+    with postgres.connect(database) as conn:
+        migrate_postgres(conn)
+    build(database, "replica_old", snapshot(store, rows=True))
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute("UPDATE replica_old.meta SET value = '1' WHERE key = 'schema_version'")
+        conn.execute("UPDATE sync_state SET replica_file = 'replica_old' WHERE id = 1")
+    db = await postgres.PostgresDatabase.open(database, 1)
+    try:
+        generations = PgGenerations(db)
+        await generations.attach_current()
+        assert not generations.ready
+        row = await db.fetchone("SELECT last_error FROM sync_state WHERE id = 1")
+        assert (
+            row is not None
+            and "schema version 1" in row["last_error"]
+            and "konbini-ops sync" in row["last_error"]
+        )
+        with psycopg.connect(database, autocommit=True) as conn:  # a generation of this version is used
+            conn.execute(
+                "UPDATE replica_old.meta SET value = %s WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
+            )
+        await generations.attach_current()
+        assert generations.ready and (await generations.meta())["seq"] == "0"
+    finally:
+        await db.close()
