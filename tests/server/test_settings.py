@@ -9,32 +9,34 @@ from pathlib import Path
 
 import pytest
 
-from issuance_server.settings import load_settings
+from issuance_server.settings import describe, load_settings
 from konbini_demo.processes import free_port
 
 
 def test_defaults_run_embedded() -> None:
     s = load_settings(env={})
+    declared_port = next(default for name, default, _ in describe() if name == "port")
     assert (
         s.db_path == Path("var/konbini.sqlite3")
-        and s.port == 8470
+        and s.database_url == ""  # SQLite in the data folder: no database server
+        and s.port == declared_port
         and s.registry_url.startswith("https://127.0.0.1")
-        and s.server_url == "https://127.0.0.1:8470"
+        and s.server_url == f"https://127.0.0.1:{declared_port}"
     )
 
 
 def test_toml_then_environment(tmp_path: Path) -> None:
     cfg = tmp_path / "konbini.toml"
     cfg.write_text(
-        'port = 9000\nmunicipality_name = "テスト市"\ndata_dir = "/srv/konbini"\n', encoding="utf-8"
+        'feed_batch = 500\nmunicipality_name = "テスト市"\ndata_dir = "/srv/konbini"\n', encoding="utf-8"
     )
-    s = load_settings(env={"KONBINI_CONFIG": str(cfg), "KONBINI_PORT": "9100"})
-    assert s.port == 9100 and s.municipality_name == "テスト市" and s.data_dir == Path("/srv/konbini")
+    s = load_settings(env={"KONBINI_CONFIG": str(cfg), "KONBINI_FEED_BATCH": "700"})
+    assert s.feed_batch == 700 and s.municipality_name == "テスト市" and s.data_dir == Path("/srv/konbini")
 
 
 def test_unknown_setting_is_an_error(tmp_path: Path) -> None:
     cfg = tmp_path / "konbini.toml"
-    cfg.write_text("prot = 9000\n")
+    cfg.write_text("prot = 1\n")
     with pytest.raises(ValueError, match="prot"):
         load_settings(cfg, env={})
 
