@@ -35,7 +35,7 @@ from issuance_server.storage.migrate import migrate_postgres
 from issuance_server.storage.postgres_replica import PgGenerations
 from konbini_demo.people import resident
 from konbini_demo.postgres_cluster import private_cluster
-from recovery.registry_client import Change
+from recovery.feed_page import Change
 from wire.linkage import RESIDENT_FIELDS
 
 CHECKPOINT = "INSERT INTO replica.meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"

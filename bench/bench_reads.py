@@ -26,7 +26,7 @@ from issuance_server.storage.database import Database
 from issuance_server.storage.migrate import prepare_database
 from konbini_demo.people import resident
 from recovery.feed_apply import apply_batch
-from recovery.registry_client import Change
+from recovery.feed_page import Change
 from wire.linkage import RESIDENT_FIELDS
 
 READ_TASKS = 4

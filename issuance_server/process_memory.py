@@ -21,6 +21,8 @@ from typing import Final
 
 ARENAS: Final = 2  # one for the event loop's thread, one shared by the worker threads
 _M_ARENA_MAX: Final = -8  # <malloc.h>
+_M_TRIM_THRESHOLD: Final = -1
+_M_MMAP_THRESHOLD: Final = -3
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -37,6 +39,17 @@ _LIBC: Final = _libc()
 def limit_arenas(arenas: int = ARENAS) -> bool:
     """At most ``arenas`` malloc arenas for the whole process (call before starting threads)."""
     return _LIBC is not None and bool(_LIBC.mallopt(_M_ARENA_MAX, arenas))
+
+
+def keep_freed_memory(up_to: int = 256 << 20) -> bool:
+    """Keep freed memory for reuse rather than give it back to the OS (up to ``up_to`` bytes), for a process
+    that allocates and frees the same large amounts over and over: the page checker, whose pages each
+    faulted 16 MB in afresh (measured: a tenth of its CPU). Its memory stays at its peak while it lives."""
+    return (
+        _LIBC is not None
+        and bool(_LIBC.mallopt(_M_MMAP_THRESHOLD, 32 << 20))
+        and bool(_LIBC.mallopt(_M_TRIM_THRESHOLD, up_to))
+    )
 
 
 def release_free_memory() -> bool:

@@ -14,7 +14,7 @@ from functools import partial
 from issuance_server.replica import store
 from issuance_server.replica.store import Checkpoint
 from issuance_server.storage.engine import Engine, Tx
-from recovery.registry_client import Change, FeedBroken
+from recovery.feed_page import Change, FeedBroken
 from wire.clock import utc_now_iso
 
 

@@ -30,7 +30,8 @@ from issuance_server.process_memory import cycle_collection_paused
 from issuance_server.storage.engine import DatabaseUnavailable
 from recovery.breaker import CircuitBreaker
 from recovery.feed_apply import ReplicaMoved, apply_batch, read_checkpoint
-from recovery.registry_client import Change, FeedBroken, FeedPage, RegistryClient, RegistryUnavailable
+from recovery.feed_page import Change, FeedBroken, FeedPage, RegistryUnavailable
+from recovery.registry_client import RegistryClient
 from recovery.snapshot_sync import SnapshotSync
 from wire.clock import utc_now, utc_now_iso
 from wire.kiosk_api import Mode
@@ -47,10 +48,10 @@ def _parse_at(text: str) -> float | None:
         return None
 
 
-def _cancel_fetch(task: asyncio.Future[tuple[FeedPage, asyncio.Future[None]]]) -> None:
-    """A page fetched for nothing: its fetch, or its check if fetched, is cancelled."""
-    if task.done() and not task.cancelled() and task.exception() is None:
-        task.result()[1].cancel()
+def _cancel_fetch(task: asyncio.Future[FeedPage]) -> None:
+    """A page fetched for nothing: its fetch (and check) is cancelled, or its outcome dropped."""
+    if task.done() and not task.cancelled():
+        task.exception()  # a failure of a page nobody will use is not news
     task.cancel()
 
 
@@ -92,7 +93,7 @@ class RegistryLink:
         self.checking = False  # a consistency check holds the replica still
         self._batch = s.feed_batch
         # The next page, fetched and checked while this one is applied: (after, its fetch).
-        self._prefetch: tuple[int, asyncio.Future[tuple[FeedPage, asyncio.Future[None]]]] | None = None
+        self._prefetch: tuple[int, asyncio.Future[FeedPage]] | None = None
         self._task: asyncio.Task[None] | None = None
 
     # -- the background task -------------------------------------------------------------------------
@@ -161,15 +162,13 @@ class RegistryLink:
     async def poll_once(self) -> bool:
         """Read one feed page after the replica's checkpoint and apply it; True if more are waiting.
 
-        While catching up, the next page is fetched as soon as this one is decoded, while this one's
-        records are checked (in the checker process) and applied (HTTP and JSON on the event loop overlap
-        SQLite in its own thread)."""
+        While catching up, the next page is fetched, checked (large pages in the checker process) and
+        decoded while this one is applied (HTTP and JSON on the event loop and a thread overlap SQLite in
+        its own thread)."""
         async with self._poll_lock:
             checkpoint = await read_checkpoint(self.core.db)
-            page, verdict = await self._page_after(checkpoint.seq, checkpoint.epoch)
+            page = await self._page_after(checkpoint.seq, checkpoint.epoch)
             seq = checkpoint.seq
-            if not page.changes:
-                await verdict
             if not page.changes and page.last_seq > seq:
                 raise FeedBroken(f"changes {seq + 1}..{page.last_seq} are missing from the feed (gap)")
             changes = complete_batches(page)
@@ -180,13 +179,8 @@ class RegistryLink:
                 if last < page.last_seq:
                     self._prefetch = (
                         last,
-                        asyncio.ensure_future(self.client.feed_in_check(last, self._batch, checkpoint.epoch)),
+                        asyncio.ensure_future(self.client.feed(last, self._batch, checkpoint.epoch)),
                     )
-                try:
-                    await verdict
-                except RegistryUnavailable:
-                    self._drop_prefetch()
-                    raise
                 try:
                     with timed(self.core.metrics.feed_apply.observe), cycle_collection_paused():
                         seq = await apply_batch(self.core.db, page.changes, checkpoint.seq)
@@ -199,14 +193,14 @@ class RegistryLink:
                 self.confirmed_at = utc_now_iso()
             return page.last_seq > seq
 
-    async def _page_after(self, seq: int, epoch: str | None) -> tuple[FeedPage, asyncio.Future[None]]:
+    async def _page_after(self, seq: int, epoch: str | None) -> FeedPage:
         if self._prefetch is not None:
             after, task = self._prefetch
             self._prefetch = None
             if after == seq:
                 return await task
             _cancel_fetch(task)
-        return await self.client.feed_in_check(seq, self._batch, epoch)
+        return await self.client.feed(seq, self._batch, epoch)
 
     def _drop_prefetch(self) -> None:
         if self._prefetch is not None:

@@ -24,9 +24,9 @@ from issuance_server.replica import store as replica_store
 from issuance_server.server_tls import KioskCsrError
 from issuance_server.staff.auth import authenticate_staff, lift_lockout
 from recovery.consistency import check_consistency
+from recovery.feed_page import FeedBroken, RegistryUnavailable
 from recovery.link import LINK
 from recovery.reconcile import reconcile
-from recovery.registry_client import FeedBroken, RegistryUnavailable
 from recovery.snapshot_sync import SnapshotSync, SyncError
 from wire.kiosk_api import Mode
 from wire.tls import cert_pem

@@ -25,7 +25,7 @@ import functools
 import operator
 from collections.abc import Callable, Sequence
 from datetime import date
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import orjson
 
@@ -242,12 +242,38 @@ def record_problem(record: dict[str, object], rtype: str) -> str | None:
 
 def row_problem(rtype: str, row: Sequence[object]) -> str | None:
     """Why the values of a record, in its type's field order (the ``rows`` encoding), break this format's
-    rules (:func:`record_problem`), or None. The rules run as a compiled list of checks per field, since the
-    change feed checks every record it applies (tens of thousands a second while catching up)."""
+    rules (:func:`record_problem`), or None. The change feed checks every record it applies (tens of
+    thousands a second while catching up), so a row is first tried the quick way: its value types looked
+    up among the combinations already found to pass, then only the fields with value rules. Any doubt goes
+    to :func:`_row_problem_by_field`, which applies every rule field by field and names the first broken."""
+    if len(row) != len(_CHECKS[rtype]):
+        return _row_problem_by_field(rtype, row)
+    passing = _PASSING_TYPES[rtype]
+    types = tuple(map(type, row))
+    if types not in passing:
+        problem = _row_problem_by_field(rtype, row)
+        if problem or len(passing) >= _PASSING_TYPES_KEPT:
+            return problem
+        passing.add(types)
+        return None
+    if "" in row:  # only text and integers and null are left: no other value equals ""
+        return _row_problem_by_field(rtype, row)
+    for i, rules in _RULED_FIELDS[rtype]:
+        value = row[i]
+        if value is not None:
+            for rule in rules:
+                if not rule.holds(value):
+                    return _row_problem_by_field(rtype, row)
+    if rtype == "tax":
+        return _tax_problem(row)
+    return None
+
+
+def _row_problem_by_field(rtype: str, row: Sequence[object]) -> str | None:
     checks = _CHECKS[rtype]
     if len(row) != len(checks):
         return f"{rtype} record has {len(row)} values, not the {len(checks)} fields of its type"
-    for (name, expected, not_null, value_checks), value in zip(checks, row):  # noqa: B905 (lengths checked)
+    for (name, expected, not_null, value_rules), value in zip(checks, row):  # noqa: B905 (lengths checked)
         if value is None:
             if not_null:
                 return f"{rtype} record: field {name} is null"
@@ -256,10 +282,9 @@ def row_problem(rtype: str, row: Sequence[object]) -> str | None:
             return f"{rtype} record: field {name} must be {'text' if expected is str else 'an integer'}"
         if value == "":
             return f"{rtype} record: field {name} is empty (an absent value is null)"
-        for check in value_checks:
-            problem = check(value)
-            if problem:
-                return f"{rtype} record: field {name} {problem}"
+        for rule in value_rules:
+            if not rule.holds(value):
+                return f"{rtype} record: field {name} {rule.says(value)}"
     if rtype == "tax":
         return _tax_problem(row)
     return None
@@ -363,68 +388,60 @@ def _tax_problem(row: Sequence[object]) -> str | None:
     return None
 
 
-# The per-value rules beyond type and emptiness, in the order they are checked; each answers a problem ("must be ...") or None.
-ValueCheck = Callable[[object], str | None]
+class ValueRule(NamedTuple):
+    """A rule on a value beyond its type and emptiness: ``holds`` (fast: most are C methods) and, for a
+    value that breaks it, what it must be ("must be ...")."""
+
+    holds: Callable[[Any], object]
+    says: Callable[[Any], str]
 
 
-def _one_of(allowed: tuple[str, ...]) -> ValueCheck:
-    def check(value: object) -> str | None:
-        return None if value in allowed else f"must be one of {', '.join(allowed)}, not {value!r}"
-
-    return check
-
-
-def _flag(value: object) -> str | None:
-    return None if value in (0, 1) else f"must be 0 or 1, not {value!r}"
+def _one_of(allowed: tuple[str, ...]) -> ValueRule:
+    return ValueRule(
+        frozenset(allowed).__contains__, lambda v: f"must be one of {', '.join(allowed)}, not {v!r}"
+    )
 
 
-def _version(value: object) -> str | None:
-    return f"must be 1 or more, not {value}" if isinstance(value, int) and value < 1 else None
+_FLAG: Final = ValueRule(frozenset((0, 1)).__contains__, lambda v: f"must be 0 or 1, not {v!r}")
+_VERSION: Final = ValueRule((1).__le__, lambda v: f"must be 1 or more, not {v}")
+_DATE: Final = ValueRule(_is_date, lambda v: f"must be a date YYYY-MM-DD, not {v!r}")
+_KOJIN_BANGO: Final = ValueRule(
+    lambda v: is_valid_kojin_bango(v), lambda v: "is not a 個人番号 (12 digits with the check digit)"
+)
 
 
-def _date(value: object) -> str | None:
-    return None if _is_date(str(value)) else f"must be a date YYYY-MM-DD, not {value!r}"
+def _digits(n: int) -> ValueRule:
+    return ValueRule(
+        lambda v: len(v) == n and v.isascii() and v.isdigit(), lambda v: f"must be {n} digits, not {v!r}"
+    )
 
 
-def _digits(n: int) -> ValueCheck:
-    def check(value: object) -> str | None:
-        text = str(value)
-        ok = len(text) == n and text.isascii() and text.isdigit()
-        return None if ok else f"must be {n} digits, not {value!r}"
-
-    return check
-
-
-def _kojin_bango(value: object) -> str | None:
-    return None if is_valid_kojin_bango(str(value)) else "is not a 個人番号 (12 digits with the check digit)"
-
-
-def _value_checks(rtype: str, name: str) -> tuple[ValueCheck, ...]:
-    checks: list[ValueCheck] = []
+def _value_rules(rtype: str, name: str) -> tuple[ValueRule, ...]:
+    rules: list[ValueRule] = []
     allowed = _ENUMS.get((rtype, name))
     if allowed is not None:
-        checks.append(_one_of(allowed))
+        rules.append(_one_of(allowed))
     if name in _FLAGS:
-        checks.append(_flag)
+        rules.append(_FLAG)
     if name == "version":
-        checks.append(_version)
+        rules.append(_VERSION)
     if name in _DATES:
-        checks.append(_date)
+        rules.append(_DATE)
     if name in _DIGITS:
-        checks.append(_digits(_DIGITS[name]))
+        rules.append(_digits(_DIGITS[name]))
     if name == "kojin_bango":
-        checks.append(_kojin_bango)
-    return tuple(checks)
+        rules.append(_KOJIN_BANGO)
+    return tuple(rules)
 
 
 # rtype -> per field: (name, Python type, null refused (keys and version), value checks)
-_CHECKS: Final[dict[str, tuple[tuple[str, type, bool, tuple[ValueCheck, ...]], ...]]] = {
+_CHECKS: Final[dict[str, tuple[tuple[str, type, bool, tuple[ValueRule, ...]], ...]]] = {
     rtype: tuple(
         (
             name,
             _PY_TYPES[sql_type],
             name in KEYS_BY_TYPE[rtype] or name == "version",
-            _value_checks(rtype, name),
+            _value_rules(rtype, name),
         )
         for name, (sql_type, _) in fields.items()
     )
@@ -432,7 +449,18 @@ _CHECKS: Final[dict[str, tuple[tuple[str, type, bool, tuple[ValueCheck, ...]], .
 }
 
 
+# For row_problem's quick way: per type, the fields with value rules (index, rules), and the combinations
+# of value types (null's included) seen to pass the type and null rules; at most so many are kept, so odd
+# input cannot grow the set without bound (beyond it rows take the field-by-field way).
+_RULED_FIELDS: Final = {
+    rtype: tuple((i, rules) for i, (_, _, _, rules) in enumerate(checks) if rules)
+    for rtype, checks in _CHECKS.items()
+}
+_PASSING_TYPES: Final[dict[str, set[tuple[type, ...]]]] = {rtype: set() for rtype in _CHECKS}
+_PASSING_TYPES_KEPT: Final = 512
+
 _KOJIN_WEIGHTS: Final = (6, 5, 4, 3, 2, 7, 6, 5, 4, 3, 2)  # of digits 1-11, from 番号法施行令 第8条
+_KOJIN_ASCII_EXCESS: Final = ord("0") * sum(_KOJIN_WEIGHTS)
 
 
 def kojin_bango_check_digit(first11: str) -> int:
@@ -450,7 +478,8 @@ def kojin_bango_check_digit(first11: str) -> int:
 
 def is_valid_kojin_bango(number: str) -> bool:
     """:func:`kojin_bango_check_digit` with its weights laid out (this runs for every resident checked)."""
-    if len(number) != 12 or not number.isdigit():
+    if len(number) != 12 or not number.isascii() or not number.isdigit():
         return False
-    r = sum(map(operator.mul, map(int, number[:11]), _KOJIN_WEIGHTS)) % 11
-    return (0 if r <= 1 else 11 - r) == int(number[11])
+    digits = number.encode()  # a digit's byte is ord("0") more than the digit: the sum less what those add
+    r = (sum(map(operator.mul, digits, _KOJIN_WEIGHTS)) - _KOJIN_ASCII_EXCESS) % 11
+    return (0 if r <= 1 else 11 - r) == digits[11] - 48

@@ -18,7 +18,7 @@ from issuance_server.storage.engine import Engine
 from issuance_server.storage.migrate import prepare_database
 from issuance_server.storage.postgres import PostgresDatabase
 from recovery.feed_apply import apply_batch
-from recovery.registry_client import Change
+from recovery.feed_page import Change
 from tests.factories import resident, seal
 from wire.linkage import FIELDS_BY_TYPE
 

@@ -1,5 +1,5 @@
 """Issue 15: feed pages in the rows encoding; a large page's records are checked in a second process
-while this one decodes it, with the same outcome as checking here: a malformed record refuses the page."""
+before this one decodes it, with the same outcome as checking here: a malformed record refuses the page."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import orjson
 import pytest
 
 from recovery import registry_client
-from recovery.registry_client import RegistryClient, RegistryUnavailable, _feed_page
+from recovery.feed_page import FeedPage, RegistryUnavailable, feed_page
+from recovery.registry_client import RegistryClient
 from registry_sim.generator import generate_city
 from wire.linkage import FIELDS_BY_TYPE, encode_row
 
@@ -28,7 +29,7 @@ def body(broken_at: int | None = None) -> bytes:
     return orjson.dumps({"epoch": "e", "changes": changes, "last_seq": len(changes)})
 
 
-async def fetch(monkeypatch: pytest.MonkeyPatch, raw: bytes) -> registry_client.FeedPage:
+async def fetch(monkeypatch: pytest.MonkeyPatch, raw: bytes) -> FeedPage:
     client = RegistryClient("http://127.0.0.1:1", 1.0)
 
     async def canned(method: str, path: str, body: object = None) -> tuple[int, bytes]:
@@ -46,7 +47,7 @@ async def fetch(monkeypatch: pytest.MonkeyPatch, raw: bytes) -> registry_client.
 async def test_a_page_checked_aside_is_the_page_checked_here(monkeypatch: pytest.MonkeyPatch) -> None:
     raw = body()
     page = await fetch(monkeypatch, raw)
-    assert page.changes and page.changes == _feed_page(0, "e", 200, raw).changes
+    assert page.changes and page.changes == feed_page(0, "e", 200, raw).changes
     first = page.changes[0]
     assert first.values is not None and len(first.values) == len(FIELDS_BY_TYPE[first.rtype])
 
@@ -56,7 +57,7 @@ async def test_a_malformed_record_refuses_the_page_with_the_same_reason(
 ) -> None:
     raw = body(broken_at=7)
     with pytest.raises(RegistryUnavailable) as here:
-        _feed_page(0, "e", 200, raw)
+        feed_page(0, "e", 200, raw)
     with pytest.raises(RegistryUnavailable) as aside:
         await fetch(monkeypatch, raw)
     assert (
@@ -64,21 +65,51 @@ async def test_a_malformed_record_refuses_the_page_with_the_same_reason(
     )
 
 
-async def test_a_page_comes_decoded_before_its_check_which_refuses_a_malformed_one(
+async def test_a_page_checked_aside_is_decoded_only_once_its_check_passed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     client = RegistryClient("http://127.0.0.1:1", 1.0)
+    pages = [body(broken_at=7), body()]
+    decoded: list[bool] = []
+
+    async def canned(method: str, path: str, body: object = None) -> tuple[int, bytes]:
+        return 200, pages.pop(0)
+
+    def counted(after: int, epoch: str | None, status: int, raw: bytes, check: bool = True) -> FeedPage:
+        decoded.append(check)
+        return feed_page(after, epoch, status, raw, check)
+
+    monkeypatch.setattr(client, "_fetch", canned)
+    monkeypatch.setattr(registry_client, "feed_page", counted)
+    monkeypatch.setattr(registry_client, "CHECK_ASIDE_BYTES", 1)
+    try:
+        with pytest.raises(RegistryUnavailable, match="change 7"):
+            await client.feed(0, 10_000, "e")
+        assert decoded == []  # nothing of the refused page was made into changes
+        page = await client.feed(0, 10_000, "e")
+        assert decoded == [False] and page.changes  # checked aside, then decoded without checking again
+    finally:
+        await client.close()
+
+
+async def test_the_checker_process_ends_when_pages_are_small_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    client = RegistryClient("http://127.0.0.1:1", 1.0)
+    raw = body()
 
     async def canned(method: str, path: str, body: object = None) -> tuple[int, bytes]:
         return 200, raw
 
-    raw = body(broken_at=7)
     monkeypatch.setattr(client, "_fetch", canned)
-    monkeypatch.setattr(registry_client, "CHECK_ASIDE_BYTES", 1)
     try:
-        page, verdict = await client.feed_in_check(0, 10_000, "e")
-        assert len(page.changes) == len(orjson.loads(raw)["changes"])  # decoded, its check still to come
-        with pytest.raises(RegistryUnavailable, match="change 7"):
-            await verdict  # the link applies nothing of a page before this
+        monkeypatch.setattr(registry_client, "CHECK_ASIDE_BYTES", 1)  # a catch-up's large pages
+        await client.feed(0, 10_000, "e")
+        checker = client._checker
+        assert checker is not None
+        worker = next(iter(checker._processes.values()))
+        monkeypatch.setattr(registry_client, "CHECK_ASIDE_BYTES", len(raw) + 1)  # caught up: small pages
+        page = await client.feed(0, 10_000, "e")
+        assert page.changes and client._checker is None
+        worker.join(timeout=10)
+        assert not worker.is_alive()
     finally:
         await client.close()

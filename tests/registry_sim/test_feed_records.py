@@ -6,7 +6,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from recovery.registry_client import RegistryUnavailable, _feed_page
+from recovery.feed_page import RegistryUnavailable, feed_page
 from registry_sim.generator import generate_city
 
 
@@ -17,8 +17,8 @@ def page(record: dict[str, object]) -> bytes:
 
 def test_a_valid_record_passes_and_a_bad_one_refuses_the_page() -> None:
     resident = next(r for r in generate_city(3, 1, 2026) if r["t"] == "resident")
-    assert len(_feed_page(0, None, 200, page(resident)).changes) == 1
+    assert len(feed_page(0, None, 200, page(resident)).changes) == 1
     with pytest.raises(RegistryUnavailable, match="sex must be one of M, F"):
-        _feed_page(0, None, 200, page({**resident, "sex": "male"}))
+        feed_page(0, None, 200, page({**resident, "sex": "male"}))
     with pytest.raises(RegistryUnavailable, match="birth_date must be a date"):
-        _feed_page(0, None, 200, page({**resident, "birth_date": "1995/07/01"}))
+        feed_page(0, None, 200, page({**resident, "birth_date": "1995/07/01"}))

@@ -1,5 +1,5 @@
-"""Catch-up: the next feed page is fetched while this one's records are still being checked; a page its
-check refuses is not applied, and the page fetched after it is dropped."""
+"""Catch-up: the next feed page is fetched while this one is applied; a page its check refuses is not
+applied, and no page after it is asked for."""
 
 from __future__ import annotations
 
@@ -8,43 +8,58 @@ import asyncio
 import pytest
 
 from recovery.feed_apply import read_checkpoint
+from recovery.feed_page import Change, FeedPage, RegistryUnavailable
 from recovery.link import RegistryLink
-from recovery.registry_client import Change, FeedPage, RegistryUnavailable
 from tests.server.conftest import Env
 
 
-async def test_a_page_its_check_refuses_is_not_applied_and_the_next_is_dropped(
+def removals(after: int) -> FeedPage:
+    changes = [Change(s, "remove", "seal", f"{s:010d}", 1, "", None) for s in range(after + 1, after + 11)]
+    return FeedPage("e", changes, after + 100)
+
+
+async def test_the_next_page_is_fetched_while_this_one_is_applied(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     link = RegistryLink(env.core)
     before = await read_checkpoint(env.core.db)
     asked: list[int] = []
-    next_asked = asyncio.Event()
 
-    async def refuse_once_the_next_is_asked() -> None:
-        await next_asked.wait()
+    async def feed(after: int, limit: int, epoch: str | None) -> FeedPage:
+        asked.append(after)
+        return removals(after)
+
+    monkeypatch.setattr(link.client, "feed", feed)
+    try:
+        assert await link.poll_once()  # more are waiting
+        assert asked == [before.seq, before.seq + 10]
+        assert link._prefetch is not None and link._prefetch[0] == before.seq + 10
+        assert (await read_checkpoint(env.core.db)).seq == before.seq + 10
+        assert await link.poll_once()  # the page fetched ahead is the one used
+        assert asked == [before.seq, before.seq + 10, before.seq + 20]
+        assert (await read_checkpoint(env.core.db)).seq == before.seq + 20
+    finally:
+        link._drop_prefetch()
+        await link.client.close()
+
+
+async def test_a_page_its_check_refuses_is_not_applied_and_none_after_it_is_asked(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    link = RegistryLink(env.core)
+    before = await read_checkpoint(env.core.db)
+    asked: list[int] = []
+
+    async def feed(after: int, limit: int, epoch: str | None) -> FeedPage:
+        asked.append(after)
+        await asyncio.sleep(0)
         raise RegistryUnavailable("/feed: malformed answer (change 7: version)")
 
-    async def feed_in_check(
-        after: int, limit: int, epoch: str | None
-    ) -> tuple[FeedPage, asyncio.Future[None]]:
-        asked.append(after)
-        changes = [
-            Change(s, "remove", "seal", f"{s:010d}", 1, "", None) for s in range(after + 1, after + 11)
-        ]
-        if after != before.seq:  # the page after the one refused
-            next_asked.set()
-            passed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            passed.set_result(None)
-            return FeedPage("e", changes, after + 100), passed
-        return FeedPage("e", changes, after + 100), asyncio.ensure_future(refuse_once_the_next_is_asked())
-
-    monkeypatch.setattr(link.client, "feed_in_check", feed_in_check)
+    monkeypatch.setattr(link.client, "feed", feed)
     try:
         with pytest.raises(RegistryUnavailable, match="change 7"):
             await link.poll_once()
-        assert asked == [before.seq, before.seq + 10]  # the next page was asked for during the check
-        assert link._prefetch is None  # and dropped with the refused one
+        assert asked == [before.seq] and link._prefetch is None
         assert await read_checkpoint(env.core.db) == before  # nothing of the refused page applied
     finally:
         await link.client.close()

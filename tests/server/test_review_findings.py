@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
 from issuance_server.storage.engine import Tx
+from recovery.feed_page import Change, FeedPage
 from recovery.link import complete_batches
-from recovery.registry_client import Change, FeedPage
 from tests.server.conftest import PIN, Env
 from wire.kiosk_api import API_PREFIX
 
