@@ -26,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 
 import figures
-from proc_cpu import by_role, children, cpu_seconds, thread_cpu, tree_cpu_seconds
+from proc_cpu import by_role, cpu_seconds, thread_cpu, tree_cpu_seconds
 
 from issuance_server.replica.store import Replica
 from issuance_server.storage.database import Database
@@ -106,10 +106,18 @@ class CatchUp:
         return self.cpu_us / self.floor_us
 
 
-def catch_up(stack: Stack, changes: int, postmaster: int | None, runs: int) -> None:
-    """``runs`` catch-ups, each against its own floor; the figures are the median run's (this machine's
-    neighbours sometimes slow every process at once for a while)."""
-    done = [catch_up_once(stack, changes, postmaster, run) for run in range(runs)]
+def catch_up(new_stack: Callable[[str], Stack], changes: int, postmaster: int | None, runs: int) -> None:
+    """``runs`` catch-ups, each on a new stack (the same start: the same changes from the same city) against
+    its own floor; the figures are the median run's (this machine's neighbours sometimes slow every process
+    at once for a while)."""
+    done = []
+    for run in range(runs):
+        stack = new_stack(f"catch_up_{run}")
+        try:
+            done.append(catch_up_once(stack, changes, postmaster, run))
+        finally:
+            stack.stop()
+        residents = stack.residents
     median = sorted(done, key=lambda c: c.ratio)[len(done) // 2]
     engine = "PostgreSQL" if postmaster else "SQLite"
     print(
@@ -129,17 +137,19 @@ def catch_up(stack: Stack, changes: int, postmaster: int | None, runs: int) -> N
         "x",
         FLOOR_GOAL,
         detail=f"{median.cpu_us:.1f} µs against {median.floor_us:.1f} µs ({median.caught:,} changes,"
-        f" {stack.residents:,} residents; median of {runs} runs: {', '.join(f'{c.ratio:.2f}' for c in done)})",
+        f" {residents:,} residents; median of {runs} runs: {', '.join(f'{c.ratio:.2f}' for c in done)})",
     )
 
 
 def catch_up_once(stack: Stack, changes: int, postmaster: int | None, run: int) -> CatchUp:
     stack.ops("mode", "recovery", "--reason", "bench: an hour of recovery")
-    rate = 5000
-    stack.registry().call(
-        "POST", "/control/generate", {"rate": rate, "duration_s": changes / rate, "seed": 4 + run}
-    )
-    wait(lambda: not stack.registry().call("GET", "/control/generate")["running"], changes / rate * 3 + 30)
+    # As many changes as asked (the generator's rate falls as the registry's log grows), stopped when there
+    # are enough; at 5,000 a second an upstream batch (a generator's tick) is at most 2,501 changes.
+    target = stack.registry().call("GET", "/health")["seq"] + changes
+    stack.registry().call("POST", "/control/generate", {"rate": 5000, "duration_s": None, "seed": 4})
+    wait(lambda: stack.registry().call("GET", "/health")["seq"] >= target, changes / 500 + 30, every_s=0.5)
+    stack.registry().call("POST", "/control/generate", {"rate": 0})
+    wait(lambda: not stack.registry().call("GET", "/control/generate")["running"], 30)
     behind = stack.ops_status()["link"]
     registry_seq = stack.registry().call("GET", "/health")["seq"]
     # The replica as it stands before the catch-up, a copy for each run of the floor (the median is taken).
@@ -149,14 +159,14 @@ def catch_up_once(stack: Stack, changes: int, postmaster: int | None, run: int) 
     # the server's CPU from the catch-up.
     server = stack.services["server"].proc.pid
     sim = stack.services["registry_sim"].proc.pid
-    cpu0 = {pid: cpu_seconds(pid) for pid in [sim, *children(server)]}
+    sim0, children0 = cpu_seconds(sim), ended_or_alive_children(server)
     database0 = tree_cpu_seconds(postmaster) if postmaster else 0.0  # PostgreSQL works for the server too
     threads0 = thread_cpu(server)
     t0 = time.time()
     stack.ops_call("POST", "/ops/api/mode", {"mode": "normal", "reason": "bench: released"})
     wait(lambda: mode(stack) == "normal", 120, every_s=0.25)
     server_roles = by_role(threads0, thread_cpu(server))
-    others = {pid: cpu_seconds(pid) - cpu0.get(pid, 0.0) for pid in [sim, *children(server)]}
+    in_sim, in_children = cpu_seconds(sim) - sim0, ended_or_alive_children(server) - children0
     in_database = tree_cpu_seconds(postmaster) - database0 if postmaster else 0.0
     since = stack.ops_status()["mode"]["since"]
     elapsed = datetime.fromisoformat(since.replace("Z", "+00:00")).timestamp() - t0
@@ -168,14 +178,13 @@ def catch_up_once(stack: Stack, changes: int, postmaster: int | None, run: int) 
     )
     # Where the CPU went: with every process's CPU a change, the machine's cores bound the figure from below.
     us = 1e6 / caught
-    checker = sum(seconds for pid, seconds in others.items() if pid != sim)
-    total = sum(server_roles.values()) + sum(others.values()) + in_database
+    total = sum(server_roles.values()) + in_children + in_sim + in_database
     threads = ", ".join(
         f"{role} {seconds * us:.1f}" for role, seconds in sorted(server_roles.items(), key=lambda kv: -kv[1])
     )
     print(
         f"  CPU a change: server {sum(server_roles.values()) * us:.1f} µs ({threads}), its child processes"
-        f" (the page checker) {checker * us:.1f} µs, registry_sim {others[sim] * us:.1f} µs"
+        f" (the page checker) {in_children * us:.1f} µs, registry_sim {in_sim * us:.1f} µs"
         + (f", PostgreSQL {in_database * us:.1f} µs" if postmaster else "")
         + f"; all {total * us:.1f} µs: at best {total * us / (os.cpu_count() or 1):.1f} µs a change on"
         f" {os.cpu_count()} cores"
@@ -193,6 +202,12 @@ def catch_up_once(stack: Stack, changes: int, postmaster: int | None, run: int) 
         f" (goal <= {FLOOR_GOAL})"
     )
     return CatchUp(caught, elapsed, total * us, floor_us)
+
+
+def ended_or_alive_children(pid: int) -> float:
+    """CPU seconds of ``pid``'s child processes, those it reaped included (the page checker ends with the
+    catch-up, maybe before the bench looks)."""
+    return tree_cpu_seconds(pid) - cpu_seconds(pid)
 
 
 def snapshot_replica(stack: Stack, n: int) -> str:
@@ -287,37 +302,47 @@ def main() -> None:
     parser.add_argument("--lag-seconds", type=float, default=20)
     parser.add_argument("--catch-up-changes", type=int, default=180_000)
     parser.add_argument(
-        "--catch-up-runs", type=int, default=3, help="catch-ups measured; the figures are the median run's"
+        "--catch-up-runs",
+        type=int,
+        default=3,
+        help="catch-ups measured, each on a stack of its own; the figures are the median run's",
     )
     parser.add_argument(
         "--only", choices=PARTS, action="append", help="run only these parts (repeatable; default: all)"
     )
     args = parser.parse_args()
+    parts = args.only or PARTS
     with contextlib.ExitStack() as cleanup:
-        tmp = cleanup.enter_context(tempfile.TemporaryDirectory())
-        settings = {"KONBINI_BREAKER_COOLDOWN_S": "0.5", "KONBINI_BREAKER_STABLE_S": "2"}
-        postmaster = None
+        tmp = Path(cleanup.enter_context(tempfile.TemporaryDirectory()))
+        cluster = None
         if args.engine == "postgresql":  # on disk with its own durability settings, as SQLite's file is
             cluster = cleanup.enter_context(private_cluster(Path("/tmp/konbini-postgres"), durable=True))
-            cluster.create_database("konbini")
-            settings["KONBINI_DATABASE_URL"] = cluster.url("konbini")
-            postmaster = cluster.postmaster_pid()
-        stack = Stack(Path(tmp), residents=args.residents, server_settings=settings)
-        try:
+
+        def new_stack(name: str) -> Stack:
+            settings = {"KONBINI_BREAKER_COOLDOWN_S": "0.5", "KONBINI_BREAKER_STABLE_S": "2"}
+            if cluster is not None:
+                cluster.create_database(name)
+                settings["KONBINI_DATABASE_URL"] = cluster.url(name)
+            stack = Stack(tmp / name, residents=args.residents, server_settings=settings)
             stack.start()
-            parts = args.only or PARTS
-            kiosk = SoftKiosk(stack, DEMO_ATENA_NO)
-            kiosk.register()
-            if "probe" in parts:
-                asyncio.run(probe_cost(stack, 300))
-            if "failover" in parts:
-                failover(stack, kiosk, args.trials)
-            if "lag" in parts:
-                feed_lag(stack, args.lag_seconds)
-            if "catch-up" in parts:
-                catch_up(stack, args.catch_up_changes, postmaster, args.catch_up_runs)
-        finally:
-            stack.stop()
+            return stack
+
+        if {"probe", "failover", "lag"} & set(parts):
+            stack = new_stack("konbini")
+            try:
+                kiosk = SoftKiosk(stack, DEMO_ATENA_NO)
+                kiosk.register()
+                if "probe" in parts:
+                    asyncio.run(probe_cost(stack, 300))
+                if "failover" in parts:
+                    failover(stack, kiosk, args.trials)
+                if "lag" in parts:
+                    feed_lag(stack, args.lag_seconds)
+            finally:
+                stack.stop()
+        if "catch-up" in parts:
+            postmaster = cluster.postmaster_pid() if cluster is not None else None
+            catch_up(new_stack, args.catch_up_changes, postmaster, args.catch_up_runs)
 
 
 if __name__ == "__main__":
