@@ -18,6 +18,7 @@ from pathlib import Path
 
 from issuance_server.secrets_store import read_ops_token, write_private
 from issuance_server.settings import settings_or_exit
+from recovery.haproxy import Node, haproxy_config
 from wire.cli import CommandParser, http_url, run_command
 from wire.files import OutputError, writable_folder
 from wire.http_json import HttpError, JsonClient, server_ca_context
@@ -451,6 +452,36 @@ def cmd_audit_acknowledge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _node(text: str) -> Node:
+    try:
+        return Node.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def cmd_haproxy_config(args: argparse.Namespace) -> int:
+    """Offline: HAProxy's configuration for the nodes, written 0600 (it holds the proxy secret)."""
+    data_dir = args.data_dir or Path("var")
+    kiosk_ca = args.kiosk_ca or data_dir / "tls" / "kiosk-ca.crt"
+    secret_file = args.proxy_secret_file or data_dir / "secrets" / "proxy-secret"
+    for what, path in (("--pem", args.pem), ("--kiosk-ca", kiosk_ca), ("--proxy-secret-file", secret_file)):
+        if not path.is_file():
+            print(f"error: {what}: no file {path}", file=sys.stderr)
+            return 2
+    try:
+        text = haproxy_config(args.bind, args.pem, kiosk_ca, secret_file.read_text().strip(), args.node)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    write_private(args.out, text.encode())
+    nodes = ", ".join(str(n) for n in args.node)
+    print(
+        f"wrote {args.out} (mode 0600): TLS on {args.bind}, {len(args.node)} node(s) {nodes} checked on /healthz"
+    )
+    print(f"check it with: haproxy -c -f {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = CommandParser(prog="konbini-ops", description=__doc__)
     parser.add_argument(
@@ -475,6 +506,27 @@ def build_parser() -> argparse.ArgumentParser:
         "migrate", help="apply the database's numbered migrations (PostgreSQL: before starting new code)"
     )
     p.set_defaults(func=cmd_migrate)
+    p = sub.add_parser(
+        "haproxy-config", help="HAProxy's configuration for TLS in front of the server's nodes (offline)"
+    )
+    p.add_argument(
+        "--node", type=_node, action="append", required=True, metavar="HOST:PORT",
+        help="a node's plain_http listener (repeat for each node)",
+    )  # fmt: skip
+    p.add_argument(
+        "--bind", default="0.0.0.0:8443", help="HAProxy's TLS address and port for kiosks and staff"
+    )
+    p.add_argument(
+        "--pem", type=Path, required=True, help="the server certificate and its key in one PEM file"
+    )
+    p.add_argument("--kiosk-ca", type=Path, help="the kiosk CA (default: <data dir>/tls/kiosk-ca.crt)")
+    p.add_argument(
+        "--proxy-secret-file",
+        type=Path,
+        help="the cluster's proxy secret (default: <data dir>/secrets/proxy-secret)",
+    )
+    p.add_argument("--out", type=Path, required=True, help="the configuration file to write (mode 0600)")
+    p.set_defaults(func=cmd_haproxy_config)
     p = sub.add_parser("status", help="mode, replica age, last sync")
     p.add_argument("--json", action="store_true", help="the whole status as JSON")
     p.set_defaults(func=cmd_status)
