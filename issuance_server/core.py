@@ -65,6 +65,7 @@ class ServerCore:
     counters: dict[str, int] = field(default_factory=dict)
     pin_turns: KeyedLocks = field(default_factory=KeyedLocks)  # PIN attempts on a registration, in turn
     enrolled_kiosks: EnrolledKiosks = field(default_factory=EnrolledKiosks)  # kiosk certificates checked
+    draining: bool = False  # this node: /healthz says so, and the load balancer sends it nothing new
 
     @property
     def mode(self) -> str:

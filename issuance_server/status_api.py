@@ -22,6 +22,8 @@ async def healthz(request: web.Request) -> web.Response:
     """Coarse state for load balancers and probes: no free text (ops' mode reason, link and sync errors
     are at ``/ops/api/status``)."""
     core = core_of(request)
+    if core.draining:  # taken out by ops (konbini-ops drain): requests in progress still finish
+        return json_response({"status": "draining", "mode": core.mode}, 503)
     try:
         state = await core.db.read(replica_store.sync_state)
     except DatabaseUnavailable:  # kiosks get service_unavailable meanwhile; it comes back by itself

@@ -101,6 +101,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     )
     print(f"last error      {rep.get('last_error') or '-'}")
     print(f"kiosk sessions  {status['open_kiosk_sessions']}")
+    print(f"this node       {'draining (konbini-ops drain --undo)' if status['draining'] else 'serving'}")
     return 0
 
 
@@ -122,6 +123,19 @@ def cmd_mode(args: argparse.Namespace) -> int:
             return 1
     how = "by hand, until released with 'konbini-ops mode normal'" if mode["manual"] else "automatic"
     print(f"mode {mode['mode']} ({how}) since {mode['since']}: {mode['reason']}")
+    return 0
+
+
+def cmd_drain(args: argparse.Namespace) -> int:
+    """Take the node at --server out of the load balancer (or back in with --undo)."""
+    result = _client(args).call("POST", "/ops/api/drain", {"draining": not args.undo})
+    if result["draining"]:
+        print(
+            "draining: /healthz answers 503, so HAProxy sends this node nothing new after two checks (~2 s);"
+            " requests in progress finish. Stop it once `konbini-ops status` shows no open kiosk sessions."
+        )
+    else:
+        print("serving: /healthz answers 200 again; HAProxy sends this node requests after two checks (~2 s)")
     return 0
 
 
@@ -527,6 +541,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", type=Path, required=True, help="the configuration file to write (mode 0600)")
     p.set_defaults(func=cmd_haproxy_config)
+    p = sub.add_parser("drain", help="take the node at --server out of the load balancer (/healthz 503)")
+    p.add_argument("--undo", action="store_true", help="put it back in")
+    p.set_defaults(func=cmd_drain)
     p = sub.add_parser("status", help="mode, replica age, last sync")
     p.add_argument("--json", action="store_true", help="the whole status as JSON")
     p.set_defaults(func=cmd_status)

@@ -105,10 +105,25 @@ async def status(request: web.Request) -> web.Response:
             "link": request.config_dict[LINK].status(),
             "replica": {**(state or {}), "meta": meta},
             "open_kiosk_sessions": len(core.sessions),
+            "draining": core.draining,
             "sync": snapshot_sync(request, core).progress.as_json(),
             "audit_hold": core.guard.hold_json(),
         }
     )
+
+
+@routes.post("/api/drain")
+@allow(OPS)
+async def drain(request: web.Request) -> web.Response:
+    """Take this node out of the load balancer (``/healthz`` answers 503 draining) or put it back."""
+    core, actor = ops_actor(request)
+    data = await read_json(request, core.settings.max_body_bytes)
+    draining = field(data, "draining", bool)
+    changed = core.draining != draining
+    if changed:
+        core.draining = draining
+        await core.audit.append(actor, "node_drain", "draining" if draining else "serving")
+    return json_response({"draining": core.draining, "changed": changed})
 
 
 @routes.post("/api/mode")

@@ -14,9 +14,12 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -204,3 +207,58 @@ def test_behind_haproxy_a_kiosk_still_authenticates_by_its_certificate(
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(no_cert, context=ssl.create_default_context(cafile=str(stack.server_ca)))
         assert refused.value.code == 401
+
+
+def test_konbini_ops_writes_haproxy_a_configuration_and_drains_the_node_through_it(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Issue 30, across real processes: the configuration ``konbini-ops haproxy-config`` writes runs HAProxy
+    in front of the node (checked on /healthz); ``konbini-ops drain`` takes it out (kiosks then get
+    service_unavailable from HAProxy, as JSON) and ``drain --undo`` puts it back."""
+    with running_stack(
+        tmp_path_factory.mktemp("drained"), server_settings={"KONBINI_PLAIN_HTTP": "1"}
+    ) as stack:
+        tls = stack.server_dir / "tls"
+        pem, cfg, port = stack.root / "haproxy.pem", stack.root / "haproxy.cfg", free_port()
+        pem.write_bytes((tls / "server.crt").read_bytes() + (tls / "server.key").read_bytes())
+        pem.chmod(0o600)
+        wrote = stack.ops(
+            "haproxy-config", "--node", f"127.0.0.1:{stack.server_port}", "--bind", f"127.0.0.1:{port}",
+            "--pem", str(pem), "--out", str(cfg),
+        )  # fmt: skip
+        assert "1 node(s)" in wrote.stdout and cfg.stat().st_mode & 0o777 == 0o600
+        proxy = subprocess.Popen(
+            ["haproxy", "-f", str(cfg), "-db"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            kiosk = SoftKiosk(stack, DEMO_ATENA_NO)
+            kiosk.register()
+            kiosk.creds = dataclasses.replace(kiosk.creds, server=f"https://127.0.0.1:{port}")
+            assert "serial" in wait_for_session(kiosk)
+            assert "draining" in stack.ops("drain").stdout
+            assert "draining" in stack.ops("status").stdout
+            refused = wait_for_session(kiosk, until=lambda r: r.get("error") == "service_unavailable")
+            assert refused.get("error") == "service_unavailable", refused
+            assert "serving" in stack.ops("drain", "--undo").stdout
+            assert "serial" in wait_for_session(kiosk)
+        finally:
+            proxy.terminate()
+            proxy.wait(timeout=10)
+
+
+def wait_for_session(
+    kiosk: SoftKiosk, until: Callable[[dict[str, Any]], bool] = lambda r: "serial" in r, timeout_s: float = 20
+) -> dict[str, Any]:
+    """Kiosk sessions until one ends as ``until`` says (HAProxy takes two checks, a second apart, to
+    change its mind); the last one's result, or its error code as ``{"error": code}``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            result = dict(kiosk.session())
+        except HttpError as exc:
+            result = {"error": exc.code}
+        except OSError as exc:  # HAProxy still starting
+            result = {"error": type(exc).__name__}
+        if until(result) or time.monotonic() > deadline:
+            return result
+        time.sleep(0.3)
