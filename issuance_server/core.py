@@ -117,6 +117,7 @@ class ServerCore:
                 settings.card_ca_cert, settings.crl_source is not None, settings.card_crl_max_stale_s
             ),
             sessions=SessionStore(
+                db,
                 settings.nonce_ttl_s,
                 settings.session_idle_s,
                 settings.kiosk_max_open_sessions,

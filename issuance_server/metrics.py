@@ -82,7 +82,9 @@ class _StateCollector(Collector):
         yield GaugeMetricFamily(
             "konbini_replica_loaded", "1 when a replica is attached", int(core.replica.ready)
         )
-        yield GaugeMetricFamily("konbini_kiosk_sessions_open", "open kiosk sessions", len(core.sessions))
+        yield GaugeMetricFamily(
+            "konbini_kiosk_sessions_open", "open kiosk sessions", core.sessions.open_count
+        )
         link = core.link_status() if core.link_status else {}
         if link:
             yield GaugeMetricFamily(

@@ -42,8 +42,10 @@ async def healthz(request: web.Request) -> web.Response:
 @allow(PUBLIC)
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus text format (``prometheus_client``): histograms, state and counters; see metrics.py."""
+    core = core_of(request)
+    await core.sessions.count_open()
     return web.Response(
-        body=generate_latest(core_of(request).metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        body=generate_latest(core.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
     )
 
 

@@ -104,7 +104,7 @@ async def status(request: web.Request) -> web.Response:
             "mode": core.mode_state.as_json(),
             "link": request.config_dict[LINK].status(),
             "replica": {**(state or {}), "meta": meta},
-            "open_kiosk_sessions": len(core.sessions),
+            "open_kiosk_sessions": await core.sessions.count_open(),
             "draining": core.draining,
             "sync": snapshot_sync(request, core).progress.as_json(),
             "audit_hold": core.guard.hold_json(),
@@ -193,7 +193,7 @@ async def remove_kiosk(request: web.Request) -> web.Response:
     kiosk_id = _kiosk_id(request.match_info["kiosk_id"])
     if not await kiosk_enrolment.remove(core, actor, kiosk_id):
         raise ApiError(404, "kiosk_unknown", f"no enrolled kiosk {kiosk_id}")
-    ended = core.sessions.end_for_kiosk(kiosk_id)
+    ended = await core.sessions.end_for_kiosk(kiosk_id)
     return json_response({"kiosk_id": kiosk_id, "removed": True, "sessions_ended": ended})
 
 

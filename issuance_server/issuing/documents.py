@@ -13,6 +13,7 @@ from issuance_server.api_errors import ApiError
 from issuance_server.audit.trail import SYSTEM, Actor, AuditLog
 from issuance_server.core import ServerCore
 from issuance_server.issuing import store
+from issuance_server.kiosks.sessions import SessionStore
 from issuance_server.payments import ledger as payments
 from issuance_server.storage.engine import DatabaseUnavailable, Row, Tx
 from wire.clock import to_iso, utc_now
@@ -100,8 +101,10 @@ def void_unprinted(
     return len(rows)
 
 
-def _sweep(audit: AuditLog, cutoff: str, live: frozenset[str], tx: Tx) -> None:
+def _sweep(audit: AuditLog, cutoff: str, sessions: SessionStore, tx: Tx) -> None:
+    live = sessions.live_ids(tx)
     void_unprinted(tx, audit, SYSTEM, "never reported printed", issued_before=cutoff, keep_sessions=live)
+    sessions.forget_old(tx)
     if payments.refund_abandoned(tx, cutoff):
         audit.record(tx, SYSTEM, "refund_abandoned_payments", "refunded")
 
@@ -114,7 +117,7 @@ async def sweep_unprinted(core: ServerCore, every_s: float = 30.0) -> None:
         await asyncio.sleep(every_s)
         cutoff = to_iso(utc_now() - timedelta(seconds=2 * core.settings.session_idle_s))
         try:
-            await core.db.write(partial(_sweep, core.audit, cutoff, core.sessions.live_ids()))
+            await core.db.write(partial(_sweep, core.audit, cutoff, core.sessions))
         except DatabaseUnavailable as exc:  # the next sweep does it
             log.warning("sweeping unprinted certificates waits for the database: %s", exc)
         except Exception:  # keep sweeping; say what went wrong

@@ -17,6 +17,7 @@ from issuance_server.core import ServerCore, core_of
 from issuance_server.issuing import documents, issuance
 from issuance_server.issuing.eligibility import Facts, Policy, refusal_for
 from issuance_server.kiosks import menu as kiosk_menu
+from issuance_server.kiosks import store as kiosk_store
 from issuance_server.kiosks.sessions import KioskSession
 from issuance_server.payments import ledger as payments
 from issuance_server.registrations import store as registrations
@@ -63,7 +64,7 @@ async def authenticate_kiosk(request: web.Request, rule: Rule) -> Actor:
 async def kiosk_session(request: web.Request) -> tuple[ServerCore, Actor, KioskSession]:
     actor = actor_of(request)
     core = core_of(request)
-    return core, actor, core.sessions.get(request.match_info["session_id"], actor.actor_id)
+    return core, actor, await core.sessions.get(request.match_info["session_id"], actor.actor_id)
 
 
 def _signed_in(session: KioskSession) -> str:
@@ -129,7 +130,7 @@ async def open_session(request: web.Request) -> web.Response:
     actor = actor_of(request)
     core = core_of(request)
     _refuse_while_held(core)
-    session = core.sessions.open(actor.actor_id)
+    session = await core.sessions.open(actor.actor_id)
     await core.audit.append(actor, "session_open", "ok", session=session.session_id)
     core.count("kiosk_sessions_total")
     service, reason = service_status(core)
@@ -159,7 +160,7 @@ async def authenticate(request: web.Request) -> web.Response:
     if session.authenticated:
         raise ApiError(409, ErrorCode.SESSION_STATE, "this session is already authenticated")
     try:
-        core.sessions.consume_nonce(session, nonce)
+        await core.sessions.consume_nonce(session, nonce)
         cert, card = core.card_trust.check_certificate(cert_der, utc_now())
         core.card_trust.check_signature(
             cert, auth_message(actor.actor_id, session.session_id, nonce), signature
@@ -173,11 +174,11 @@ async def authenticate(request: web.Request) -> web.Response:
             {"locked_now": True} if check.locked_now else {}
         )  # the attempt that locked it (the review counts)
         core.audit.record(tx, actor, "authenticate", check.result, check.atena_no, card=card.serial, **lock)
+        if check.atena_no is not None and check.registration_id is not None and check.result == "ok":
+            kiosk_store.sign_in(tx, session.session_id, check.atena_no, check.registration_id)
 
     check = await check_pin(core, card.fingerprint, pin, record)
     if check.result == "ok":
-        session.atena_no = check.atena_no
-        session.registration_id = check.registration_id
         return json_response({"authenticated": True, "card_id": card.serial})
     if check.result == ErrorCode.CARD_NOT_REGISTERED:
         raise ApiError(
@@ -297,7 +298,8 @@ async def issue(request: web.Request) -> web.Response:
     def claim(tx: Tx) -> tuple[str, payments.Quote]:
         # The session's end refunds the quotes it finds being issued; one ended after this request came in
         # but before this claim would not find this one: refused here, on the writer, after the end.
-        if session.ended:
+        current = kiosk_store.session(tx, session.session_id)
+        if current is None or current.ended:
             raise ApiError(404, ErrorCode.SESSION_UNKNOWN, "no such session; start a new one")
         return _holder(session, tx), payments.start_issue(tx, session.session_id, quote_id, reference)
 
@@ -372,9 +374,9 @@ async def print_report(request: web.Request) -> web.Response:
 @allow(KIOSK)
 async def end_session(request: web.Request) -> web.Response:
     core, actor, session = await kiosk_session(request)
-    core.sessions.end(session)
 
     def end(tx: Tx) -> list[dict[str, Any]]:
+        kiosk_store.end(tx, session.session_id)
         payments.close_session(tx, session.session_id)  # first: no issue completes after this
         voided = documents.void_unprinted(
             tx, core.audit, actor, "session ended before printing", session_id=session.session_id

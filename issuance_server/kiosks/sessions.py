@@ -1,128 +1,125 @@
-"""Kiosk sessions held in memory: id, single-use nonce, idle timeout, who authenticated, what was issued.
+"""Kiosk sessions in the database: id, single-use nonce, idle timeout, who authenticated.
 
-A restart of the server ends every open session; the kiosk then starts a new one.
+Nothing of a session is in a server's memory, so any node serves any step and a restart ends no session
+(issue 30). Every step reads and touches its session in one write trip; the nonce is spent with a
+conditional update, so it is used once whichever node is asked. Expiry uses the nodes' wall clocks (kept
+by NTP): seconds of skew against minutes of idle timeout.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Final
 
 from issuance_server.api_errors import ApiError
+from issuance_server.kiosks import store
+from issuance_server.kiosks.store import KioskSession
+from issuance_server.storage.engine import Engine, Tx
 from wire.kiosk_api import ErrorCode
 
+__all__ = ["KioskSession", "SessionStore"]
 
-@dataclass
-class KioskSession:
-    session_id: str
-    kiosk_id: str
-    nonce: str
-    nonce_expires: float
-    last_seen: float
-    nonce_used: bool = False
-    atena_no: str | None = None
-    registration_id: int | None = None
-    ended: bool = False
-
-    @property
-    def authenticated(self) -> bool:
-        return self.atena_no is not None
+RATE_WINDOW_S: Final = 60.0  # the per-kiosk opening limit counts this many seconds
 
 
 class SessionStore:
     def __init__(
         self,
+        db: Engine,
         nonce_ttl_s: float,
         idle_s: float,
         max_open: int = 4,
         opens_per_minute: int = 30,
-        now: Callable[[], float] = time.monotonic,
+        now: Callable[[], float] = time.time,
     ) -> None:
+        self.db = db
         self.nonce_ttl_s = nonce_ttl_s
         self.idle_s = idle_s
         self.max_open = max_open
         self.opens_per_minute = opens_per_minute
-        self._sessions: dict[str, KioskSession] = {}
-        self._opened: dict[str, deque[float]] = {}  # per kiosk: when its sessions of the last minute opened
-        self._now = now
+        self.now = now
+        self.open_count = 0  # as last counted (metrics, status): see count_open
 
-    def open(self, kiosk_id: str) -> KioskSession:
+    async def open(self, kiosk_id: str) -> KioskSession:
         """A new session, within the kiosk's limits: ``max_open`` live at once and ``opens_per_minute``."""
-        self._prune()
-        now = self._now()
-        recent = self._opened.setdefault(kiosk_id, deque())
-        while recent and now - recent[0] >= 60:
-            recent.popleft()
+        now = self.now()
+        session_id, nonce = secrets.token_urlsafe(18), secrets.token_urlsafe(32)  # 256-bit nonce
+
+        def opening(tx: Tx) -> tuple[list[float], int]:
+            recent = store.opened_since(tx, kiosk_id, now - RATE_WINDOW_S)
+            live = store.live_count(tx, kiosk_id, now - self.idle_s)
+            if len(recent) < self.opens_per_minute and live < self.max_open:
+                store.insert(tx, session_id, kiosk_id, nonce, now + self.nonce_ttl_s, now)
+            return recent, live
+
+        recent, live = await self.db.write(opening)
         if len(recent) >= self.opens_per_minute:
             raise ApiError(
                 429,
                 ErrorCode.SESSION_RATE_LIMITED,
                 f"this kiosk opened {len(recent)} sessions in the last minute; wait before opening another",
-                retry_after_s=int(60 - (now - recent[0])) + 1,
+                retry_after_s=int(RATE_WINDOW_S - (now - recent[0])) + 1,
             )
-        live = sum(1 for s in self._sessions.values() if s.kiosk_id == kiosk_id)
         if live >= self.max_open:
             raise ApiError(
                 429,
                 ErrorCode.TOO_MANY_SESSIONS,
                 f"this kiosk has {live} open sessions; end one (DELETE) before opening another",
             )
-        recent.append(now)
-        session = KioskSession(
-            session_id=secrets.token_urlsafe(18),
-            kiosk_id=kiosk_id,
-            nonce=secrets.token_urlsafe(32),  # 256 bits
-            nonce_expires=now + self.nonce_ttl_s,
-            last_seen=now,
+        return KioskSession(
+            session_id, kiosk_id, nonce, now + self.nonce_ttl_s, False, now, None, None, False
         )
-        self._sessions[session.session_id] = session
-        return session
 
-    def get(self, session_id: str, kiosk_id: str) -> KioskSession:
-        """The kiosk's own live session; another kiosk's session is as unknown as a made-up id."""
-        session = self._sessions.get(session_id)
-        if session is None or session.kiosk_id != kiosk_id or session.ended:
+    async def get(self, session_id: str, kiosk_id: str) -> KioskSession:
+        """The kiosk's own live session, seen now; another kiosk's session is as unknown as a made-up id."""
+        now = self.now()
+
+        def seen(tx: Tx) -> KioskSession | None:
+            session = store.session(tx, session_id)
+            if session is None or session.kiosk_id != kiosk_id or session.ended:
+                return None
+            if now - session.last_seen_at > self.idle_s:
+                store.end(tx, session_id)
+            else:
+                store.touch(tx, session_id, now)
+            return session
+
+        session = await self.db.write(seen)
+        if session is None:
             raise ApiError(404, ErrorCode.SESSION_UNKNOWN, "no such session; start a new one")
-        now = self._now()
-        if now - session.last_seen > self.idle_s:
-            self.end(session)
+        if now - session.last_seen_at > self.idle_s:
             raise ApiError(410, ErrorCode.SESSION_EXPIRED, "the session timed out; start a new one")
-        session.last_seen = now
-        return session
+        return dataclasses.replace(session, last_seen_at=now)
 
-    def consume_nonce(self, session: KioskSession, nonce: str) -> None:
+    async def consume_nonce(self, session: KioskSession, nonce: str) -> None:
         """Single use: the first presentation spends it, whatever the outcome of the check after it."""
-        if session.nonce_used:
+        if session.nonce_used or not await self.db.write(
+            lambda tx: store.spend_nonce(tx, session.session_id)
+        ):
             raise ApiError(409, ErrorCode.NONCE_USED, "this nonce was already used; start a new session")
-        session.nonce_used = True
         if not secrets.compare_digest(session.nonce, nonce):
             raise ApiError(400, ErrorCode.NONCE_MISMATCH, "the nonce does not belong to this session")
-        if self._now() > session.nonce_expires:
+        if self.now() > session.nonce_expires_at:
             raise ApiError(410, ErrorCode.NONCE_EXPIRED, "the nonce expired; start a new session")
 
-    def end(self, session: KioskSession) -> None:
-        session.ended = True
-        self._sessions.pop(session.session_id, None)
-
-    def end_for_kiosk(self, kiosk_id: str) -> int:
+    async def end_for_kiosk(self, kiosk_id: str) -> int:
         """End every session of a kiosk (removed by ops); returns how many."""
-        mine = [s for s in self._sessions.values() if s.kiosk_id == kiosk_id]
-        for session in mine:
-            self.end(session)
-        return len(mine)
+        return await self.db.write(lambda tx: store.end_for_kiosk(tx, kiosk_id))
 
-    def _prune(self) -> None:
-        now = self._now()
-        for sid in [s for s, v in self._sessions.items() if now - v.last_seen > self.idle_s]:
-            del self._sessions[sid]
+    def live_ids(self, tx: Tx) -> frozenset[str]:
+        """Sessions not ended and not (yet) idle past the timeout, in the caller's transaction."""
+        return store.live_ids(tx, self.now() - self.idle_s)
 
-    def live_ids(self) -> frozenset[str]:
-        """Sessions not (yet) idle past the timeout."""
-        now = self._now()
-        return frozenset(sid for sid, s in self._sessions.items() if now - s.last_seen <= self.idle_s)
+    def forget_old(self, tx: Tx) -> int:
+        """Forget sessions that ended or went idle, once the opening limit no longer counts them."""
+        now = self.now()
+        return store.prune(tx, now - RATE_WINDOW_S, now - self.idle_s)
 
-    def __len__(self) -> int:
-        return len(self._sessions)
+    async def count_open(self) -> int:
+        """Count the open sessions (kept in ``open_count`` for the metrics' collector, which cannot wait)."""
+        now = self.now()
+        self.open_count = await self.db.read(lambda tx: store.open_count(tx, now - self.idle_s))
+        return self.open_count

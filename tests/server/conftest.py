@@ -154,6 +154,11 @@ class Env:
         assert resp.status == 200, await resp.text()
         return {"Authorization": f"Bearer {(await resp.json())['token']}"}
 
+    def later(self, seconds: float) -> None:
+        """The kiosk sessions' clock moved ``seconds`` on (the server's own clock is left alone)."""
+        earlier = self.core.sessions.now
+        self.core.sessions.now = lambda: earlier() + seconds
+
     async def open_session(self, headers: dict[str, str] | None = None) -> dict[str, Any]:
         resp = await self.kiosk.post(f"{API_PREFIX}/sessions", headers=headers or self.kiosk_headers)
         assert resp.status == 201, await resp.text()

@@ -97,14 +97,13 @@ async def test_nonce_is_single_use(env: Env) -> None:
 
 async def test_expired_nonce_is_refused(env: Env) -> None:
     session = await env.open_session()
-    live = env.core.sessions._sessions[session["session_id"]]
-    live.nonce_expires -= env.settings.nonce_ttl_s + 1
+    env.later(env.settings.nonce_ttl_s + 1)  # the session is not idle that long
     assert await error_of(await env.authenticate(session)) == (410, "nonce_expired")
 
 
 async def test_idle_session_expires(env: Env) -> None:
     session = await env.open_session()
-    env.core.sessions._sessions[session["session_id"]].last_seen -= env.settings.session_idle_s + 1
+    env.later(env.settings.session_idle_s + 1)
     assert await error_of(await env.authenticate(session)) == (410, "session_expired")
 
 
