@@ -130,8 +130,10 @@ async def open_session(request: web.Request) -> web.Response:
     actor = actor_of(request)
     core = core_of(request)
     _refuse_while_held(core)
-    session = await core.sessions.open(actor.actor_id)
-    await core.audit.append(actor, "session_open", "ok", session=session.session_id)
+    session = await core.sessions.open(
+        actor.actor_id,
+        lambda tx, session_id: core.audit.record(tx, actor, "session_open", "ok", session=session_id),
+    )
     core.count("kiosk_sessions_total")
     service, reason = service_status(core)
     return json_response(
@@ -146,10 +148,8 @@ async def open_session(request: web.Request) -> web.Response:
     )
 
 
-@routes.post("/sessions/{session_id}/authenticate")
-@allow(KIOSK)
-async def authenticate(request: web.Request) -> web.Response:
-    core, actor, session = await kiosk_session(request)
+async def _authentication(request: web.Request, core: ServerCore) -> tuple[str, bytes, bytes, str]:
+    """The nonce, card certificate, signature and PIN of an authenticate request, checked for form."""
     data = await read_json(request, core.settings.max_body_bytes)
     nonce = field(data, "nonce", str)
     cert_der = _b64(data, "certificate", 8192)
@@ -157,10 +157,26 @@ async def authenticate(request: web.Request) -> web.Response:
     pin = field(data, "pin", str)
     if len(pin) != 4 or not pin.isascii() or not pin.isdigit():
         raise ApiError(400, ErrorCode.BAD_FIELD, "field 'pin' must be 4 digits", field="pin")
+    return nonce, cert_der, signature, pin
+
+
+@routes.post("/sessions/{session_id}/authenticate")
+@allow(KIOSK)
+async def authenticate(request: web.Request) -> web.Response:
+    actor = actor_of(request)
+    core = core_of(request)
+    session_id = request.match_info["session_id"]
+    try:
+        nonce, cert_der, signature, pin = await _authentication(request, core)
+    except ApiError:  # an unknown or expired session says so first, as at every other step
+        await core.sessions.get(session_id, actor.actor_id)
+        raise
+    # The session read and its nonce spent in one trip, once the request is known to be well formed.
+    session = await core.sessions.get(session_id, actor.actor_id, spend_nonce=True)
     if session.authenticated:
         raise ApiError(409, ErrorCode.SESSION_STATE, "this session is already authenticated")
     try:
-        await core.sessions.consume_nonce(session, nonce)
+        core.sessions.consume_nonce(session, nonce)
         cert, card = core.card_trust.check_certificate(cert_der, utc_now())
         core.card_trust.check_signature(
             cert, auth_message(actor.actor_id, session.session_id, nonce), signature

@@ -1,9 +1,10 @@
 """Kiosk sessions in the database: id, single-use nonce, idle timeout, who authenticated.
 
 Nothing of a session is in a server's memory, so any node serves any step and a restart ends no session
-(issue 30). Every step reads and touches its session in one write trip; the nonce is spent with a
-conditional update, so it is used once whichever node is asked. Expiry uses the nodes' wall clocks (kept
-by NTP): seconds of skew against minutes of idle timeout.
+(issue 30). A step reads its session (one read trip), and writes its last sight only when that is
+``TOUCH_EVERY_S`` old, so the idle timeout counts from up to that long before the last step; the nonce is
+spent with a conditional update, so it is used once whichever node is asked. Expiry uses the nodes' wall
+clocks (kept by NTP): seconds of skew against minutes of idle timeout.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from wire.kiosk_api import ErrorCode
 __all__ = ["KioskSession", "SessionStore"]
 
 RATE_WINDOW_S: Final = 60.0  # the per-kiosk opening limit counts this many seconds
+TOUCH_EVERY_S: Final = 15.0  # a session's last sight is written when a step comes this long after it
 
 
 class SessionStore:
@@ -43,8 +45,9 @@ class SessionStore:
         self.now = now
         self.open_count = 0  # as last counted (metrics, status): see count_open
 
-    async def open(self, kiosk_id: str) -> KioskSession:
-        """A new session, within the kiosk's limits: ``max_open`` live at once and ``opens_per_minute``."""
+    async def open(self, kiosk_id: str, record: Callable[[Tx, str], None]) -> KioskSession:
+        """A new session, within the kiosk's limits: ``max_open`` live at once and ``opens_per_minute``;
+        ``record(tx, session_id)`` writes its audit row in the same transaction."""
         now = self.now()
         session_id, nonce = secrets.token_urlsafe(18), secrets.token_urlsafe(32)  # 256-bit nonce
 
@@ -53,6 +56,7 @@ class SessionStore:
             live = store.live_count(tx, kiosk_id, now - self.idle_s)
             if len(recent) < self.opens_per_minute and live < self.max_open:
                 store.insert(tx, session_id, kiosk_id, nonce, now + self.nonce_ttl_s, now)
+                record(tx, session_id)
             return recent, live
 
         recent, live = await self.db.write(opening)
@@ -73,32 +77,37 @@ class SessionStore:
             session_id, kiosk_id, nonce, now + self.nonce_ttl_s, False, now, None, None, False
         )
 
-    async def get(self, session_id: str, kiosk_id: str) -> KioskSession:
-        """The kiosk's own live session, seen now; another kiosk's session is as unknown as a made-up id."""
+    async def get(self, session_id: str, kiosk_id: str, spend_nonce: bool = False) -> KioskSession:
+        """The kiosk's own live session; another kiosk's session is as unknown as a made-up id. A read trip,
+        and a write when its last sight is ``TOUCH_EVERY_S`` old; with ``spend_nonce`` one write trip that
+        also spends the nonce (the session then says whether it had been spent before: see consume_nonce)."""
         now = self.now()
+        if spend_nonce:
 
-        def seen(tx: Tx) -> KioskSession | None:
-            session = store.session(tx, session_id)
-            if session is None or session.kiosk_id != kiosk_id or session.ended:
-                return None
-            if now - session.last_seen_at > self.idle_s:
-                store.end(tx, session_id)
-            else:
+            def spending(tx: Tx) -> KioskSession:
+                session = self._live(tx, session_id, kiosk_id, now)
+                fresh = store.spend_nonce(tx, session_id)
                 store.touch(tx, session_id, now)
-            return session
+                return dataclasses.replace(session, nonce_used=not fresh, last_seen_at=now)
 
-        session = await self.db.write(seen)
-        if session is None:
-            raise ApiError(404, ErrorCode.SESSION_UNKNOWN, "no such session; start a new one")
-        if now - session.last_seen_at > self.idle_s:
-            raise ApiError(410, ErrorCode.SESSION_EXPIRED, "the session timed out; start a new one")
+            return await self.db.write(spending)
+        session = await self.db.read(lambda tx: self._live(tx, session_id, kiosk_id, now))
+        if now - session.last_seen_at >= TOUCH_EVERY_S:
+            await self.db.write(lambda tx: store.touch(tx, session_id, now))
         return dataclasses.replace(session, last_seen_at=now)
 
-    async def consume_nonce(self, session: KioskSession, nonce: str) -> None:
-        """Single use: the first presentation spends it, whatever the outcome of the check after it."""
-        if session.nonce_used or not await self.db.write(
-            lambda tx: store.spend_nonce(tx, session.session_id)
-        ):
+    def _live(self, tx: Tx, session_id: str, kiosk_id: str, now: float) -> KioskSession:
+        session = store.session(tx, session_id)
+        if session is None or session.kiosk_id != kiosk_id or session.ended:
+            raise ApiError(404, ErrorCode.SESSION_UNKNOWN, "no such session; start a new one")
+        if now - session.last_seen_at > self.idle_s:  # expired: nothing to write, the row is swept later
+            raise ApiError(410, ErrorCode.SESSION_EXPIRED, "the session timed out; start a new one")
+        return session
+
+    def consume_nonce(self, session: KioskSession, nonce: str) -> None:
+        """Single use: the first presentation spends it (``get(..., spend_nonce=True)``), whatever the outcome
+        of the checks here and after."""
+        if session.nonce_used:
             raise ApiError(409, ErrorCode.NONCE_USED, "this nonce was already used; start a new session")
         if not secrets.compare_digest(session.nonce, nonce):
             raise ApiError(400, ErrorCode.NONCE_MISMATCH, "the nonce does not belong to this session")
