@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -16,6 +18,7 @@ from issuance_server.audit.trail import Actor
 from issuance_server.core import ServerCore, core_of
 from issuance_server.issuing import documents, issuance
 from issuance_server.issuing.eligibility import Facts, Policy, refusal_for
+from issuance_server.issuing.issuance import IssueRequest
 from issuance_server.kiosks import menu as kiosk_menu
 from issuance_server.kiosks import store as kiosk_store
 from issuance_server.kiosks.sessions import KioskSession
@@ -28,6 +31,8 @@ from issuance_server.storage.engine import Tx
 from wire.clock import utc_now
 from wire.kiosk_api import Channel, ErrorCode, Mode, auth_message
 from wire.tls import peer_certificate
+
+T = TypeVar("T")
 
 routes = web.RouteTableDef()
 
@@ -61,10 +66,39 @@ async def authenticate_kiosk(request: web.Request, rule: Rule) -> Actor:
     return Actor("kiosk", kiosk_id, kiosk_id, request.remote or "")
 
 
-async def kiosk_session(request: web.Request) -> tuple[ServerCore, Actor, KioskSession]:
-    actor = actor_of(request)
+@dataclass(frozen=True)
+class Step:
+    """A kiosk step on one of its sessions. The session lives in the database (any node serves any step):
+    the step's own first transaction reads it (``session``, ``holder``), so it costs no trip of its own."""
+
+    core: ServerCore
+    actor: Actor
+    session_id: str
+    now: float
+
+    def session(self, tx: Tx, writing: bool = True) -> KioskSession:
+        return self.core.sessions.seen(tx, self.session_id, self.actor.actor_id, self.now, writing)
+
+    def holder(self, tx: Tx, writing: bool = True) -> tuple[KioskSession, str]:
+        """The session and its card holder, whose registration is still active (``_holder``)."""
+        session = self.session(tx, writing)
+        return session, _holder(session, tx)
+
+    async def parsed(self, parse: Callable[[], Awaitable[T]], signed_in: bool = True) -> T:
+        """``parse()`` the request; if it is malformed, an unknown, expired or (``signed_in``) not yet
+        authenticated session says so first, as it would with a well-formed request."""
+        try:
+            return await parse()
+        except ApiError:
+            session = await self.core.sessions.get(self.session_id, self.actor.actor_id)
+            if signed_in:
+                _signed_in(session)
+            raise
+
+
+def kiosk_step(request: web.Request) -> Step:
     core = core_of(request)
-    return core, actor, await core.sessions.get(request.match_info["session_id"], actor.actor_id)
+    return Step(core, actor_of(request), request.match_info["session_id"], core.sessions.now())
 
 
 def _signed_in(session: KioskSession) -> str:
@@ -220,28 +254,31 @@ async def authenticate(request: web.Request) -> web.Response:
     )
 
 
-async def _facts_and_policy(core: ServerCore, session: KioskSession) -> tuple[str, Facts, Policy]:
-    """The holder, their facts and the one kiosk policy (mode and data-as-of read with them), in one read."""
-    _signed_in(session)
+async def _facts_and_policy(step: Step) -> tuple[str, Facts, Policy]:
+    """The session, its holder, their facts and the one kiosk policy (mode and data-as-of read with them), in
+    one read; the session's last sight written after it when due."""
+    core = step.core
     now = utc_now()
     mode = core.mode
 
-    def read(tx: Tx) -> tuple[str, Facts, str]:
-        atena_no = _holder(session, tx)
+    def read(tx: Tx) -> tuple[KioskSession, str, Facts, str]:
+        session, atena_no = step.holder(tx, writing=False)
         if not core.replica.ready:
             raise ApiError(503, ErrorCode.SERVICE_CLOSED, "the resident replica is not loaded yet")
-        return atena_no, *facts_and_as_of(core, atena_no, now, tx)
+        return session, atena_no, *facts_and_as_of(core, atena_no, now, tx)
 
-    atena_no, facts, as_of = await core.db.read(read)
+    session, atena_no, facts, as_of = await core.db.read(read)
+    await core.sessions.touch_if_due(session, step.now)
     return atena_no, facts, issuance.policy_of(core, Channel.KIOSK, mode, as_of, now)
 
 
 @routes.get("/sessions/{session_id}/menu")
 @allow(KIOSK)
 async def menu(request: web.Request) -> web.Response:
-    core, _actor, session = await kiosk_session(request)
-    _atena_no, facts, policy = await _facts_and_policy(core, session)
-    items = kiosk_menu.menu_for(core, session.session_id, facts, policy)
+    step = kiosk_step(request)
+    core = step.core
+    _atena_no, facts, policy = await _facts_and_policy(step)
+    items = kiosk_menu.menu_for(core, step.session_id, facts, policy)
     service, reason = service_status(core)
     return json_response({"service": service, "service_reason": reason, "items": items})
 
@@ -250,14 +287,17 @@ async def menu(request: web.Request) -> web.Response:
 @allow(KIOSK)
 async def quote(request: web.Request) -> web.Response:
     """The fee for the chosen certificates, decided by the same rules as the issue; nothing is issued."""
-    core, actor, session = await kiosk_session(request)
-    _signed_in(session)
-    data = await read_json(request, core.settings.max_body_bytes)
-    copies = issuance.copies_of(data)
-    req, member_ids = issuance.request_from_body(data)
-    atena_no, facts, policy = await _facts_and_policy(core, session)
+    step = kiosk_step(request)
+    core, actor = step.core, step.actor
+
+    async def parse() -> tuple[int, tuple[IssueRequest, list[str]]]:
+        data = await read_json(request, core.settings.max_body_bytes)
+        return issuance.copies_of(data), issuance.request_from_body(data)
+
+    copies, (req, member_ids) = await step.parsed(parse)
+    atena_no, facts, policy = await _facts_and_policy(step)
     if member_ids:
-        req = dataclasses.replace(req, members=resolve_members(session.session_id, facts, member_ids))
+        req = dataclasses.replace(req, members=resolve_members(step.session_id, facts, member_ids))
     try:
         refusal = refusal_for(req, facts, policy)
     except ValueError as exc:
@@ -275,7 +315,8 @@ async def quote(request: web.Request) -> web.Response:
     fee = core.settings.kiosk_fees_yen[req.kind]
 
     def create(tx: Tx) -> payments.Quote:
-        q = payments.create_quote(tx, session.session_id, actor.actor_id, wanted, copies, fee)
+        step.session(tx)  # still live (and seen)
+        q = payments.create_quote(tx, step.session_id, actor.actor_id, wanted, copies, fee)
         core.audit.record(
             tx, actor, "quote", "ok", atena_no, kind=req.kind, copies=copies, total_yen=q.total_yen
         )
@@ -299,25 +340,28 @@ async def quote(request: web.Request) -> web.Response:
 async def issue(request: web.Request) -> web.Response:
     """Issue a paid quote. A retry of the same quote and payment gets the first answer: nothing is issued
     or charged twice. A refusal after payment records the refund against the payment."""
-    core, actor, session = await kiosk_session(request)
-    _signed_in(session)
+    step = kiosk_step(request)
+    core, actor = step.core, step.actor
     _refuse_while_held(core)
-    data = await read_json(request, core.settings.max_body_bytes)
-    quote_id = field(data, "quote_id", str)
-    reference = field(data, "payment_reference", str)
-    if not 1 <= len(reference) <= 64 or not reference.isascii() or not reference.isprintable():
-        raise ApiError(
-            400, ErrorCode.BAD_FIELD, "payment_reference must be 1-64 printable ASCII characters",
-            field="payment_reference",
-        )  # fmt: skip
+
+    async def parse() -> tuple[str, str]:
+        data = await read_json(request, core.settings.max_body_bytes)
+        quote_id = field(data, "quote_id", str)
+        reference = field(data, "payment_reference", str)
+        if not 1 <= len(reference) <= 64 or not reference.isascii() or not reference.isprintable():
+            raise ApiError(
+                400, ErrorCode.BAD_FIELD, "payment_reference must be 1-64 printable ASCII characters",
+                field="payment_reference",
+            )  # fmt: skip
+        return quote_id, reference
+
+    quote_id, reference = await step.parsed(parse)
 
     def claim(tx: Tx) -> tuple[str, payments.Quote]:
         # The session's end refunds the quotes it finds being issued; one ended after this request came in
-        # but before this claim would not find this one: refused here, on the writer, after the end.
-        current = kiosk_store.session(tx, session.session_id)
-        if current is None or current.ended:
-            raise ApiError(404, ErrorCode.SESSION_UNKNOWN, "no such session; start a new one")
-        return _holder(session, tx), payments.start_issue(tx, session.session_id, quote_id, reference)
+        # but before this claim would not find this one: refused here, in the claim's transaction.
+        _session, atena_no = step.holder(tx)
+        return atena_no, payments.start_issue(tx, step.session_id, quote_id, reference)
 
     atena_no, q = await core.db.write(claim)
     if q.status == "refunded":
@@ -331,7 +375,7 @@ async def issue(request: web.Request) -> web.Response:
     try:
         issued = await issuance.issue(
             core, actor, Channel.KIOSK, atena_no, req, q.copies,
-            session_id=session.session_id, member_ids=member_ids, payment_id=quote_id,
+            session_id=step.session_id, member_ids=member_ids, payment_id=quote_id,
         )  # fmt: skip
     except ApiError as exc:
         if exc.status == 503:  # passing: the same paid quote may be tried again
@@ -340,7 +384,7 @@ async def issue(request: web.Request) -> web.Response:
 
         def refund(tx: Tx) -> dict[str, Any]:
             payments.refund_in_full(tx, quote_id)
-            return payments.quote_of(tx, session.session_id, quote_id).as_json()
+            return payments.quote_of(tx, step.session_id, quote_id).as_json()
 
         exc.details["payment"] = await core.db.write(refund)
         raise
@@ -354,13 +398,13 @@ async def issue(request: web.Request) -> web.Response:
 @routes.get("/sessions/{session_id}/certificates/{serial}/pdf")
 @allow(KIOSK)
 async def fetch_pdf(request: web.Request) -> web.Response:
-    core, actor, session = await kiosk_session(request)
-    _signed_in(session)
+    step = kiosk_step(request)
+    core, actor = step.core, step.actor
     serial = request.match_info["serial"]
 
     def fetch(tx: Tx) -> bytes:
-        atena_no = _holder(session, tx)
-        pdf = documents.document_for_session(tx, session.session_id, serial)
+        _session, atena_no = step.holder(tx)
+        pdf = documents.document_for_session(tx, step.session_id, serial)
         core.audit.record(tx, actor, "fetch_pdf", "ok", atena_no, serial=serial)
         return pdf
 
@@ -371,15 +415,18 @@ async def fetch_pdf(request: web.Request) -> web.Response:
 @routes.post("/sessions/{session_id}/certificates/{serial}/print-report")
 @allow(KIOSK)
 async def print_report(request: web.Request) -> web.Response:
-    core, actor, session = await kiosk_session(request)
-    _signed_in(session)
-    data = await read_json(request, core.settings.max_body_bytes)
-    printed = field(data, "printed", bool)
+    step = kiosk_step(request)
+    core, actor = step.core, step.actor
+
+    async def parse() -> bool:
+        return field(await read_json(request, core.settings.max_body_bytes), "printed", bool)
+
+    printed = await step.parsed(parse)
     serial = request.match_info["serial"]
 
     def report(tx: Tx) -> tuple[str, dict[str, Any] | None]:
-        _holder(session, tx)
-        status, quote_id = documents.report_print(tx, core.audit, actor, session.session_id, serial, printed)
+        step.holder(tx)
+        status, quote_id = documents.report_print(tx, core.audit, actor, step.session_id, serial, printed)
         return status, payments.payment_of(tx, quote_id)
 
     status, payment = await core.db.write(report)
@@ -389,9 +436,11 @@ async def print_report(request: web.Request) -> web.Response:
 @routes.delete("/sessions/{session_id}")
 @allow(KIOSK)
 async def end_session(request: web.Request) -> web.Response:
-    core, actor, session = await kiosk_session(request)
+    step = kiosk_step(request)
+    core, actor = step.core, step.actor
 
     def end(tx: Tx) -> list[dict[str, Any]]:
+        session = step.session(tx)
         kiosk_store.end(tx, session.session_id)
         payments.close_session(tx, session.session_id)  # first: no issue completes after this
         voided = documents.void_unprinted(

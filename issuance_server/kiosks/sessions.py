@@ -96,6 +96,21 @@ class SessionStore:
             await self.db.write(lambda tx: store.touch(tx, session_id, now))
         return dataclasses.replace(session, last_seen_at=now)
 
+    def seen(self, tx: Tx, session_id: str, kiosk_id: str, now: float, writing: bool) -> KioskSession:
+        """The session as a step's own transaction reads it first (404 unknown, 410 expired); in a write
+        transaction its last sight is written when due, in a read one the step calls ``touch_if_due`` after."""
+        session = self._live(tx, session_id, kiosk_id, now)
+        if writing and now - session.last_seen_at >= TOUCH_EVERY_S:
+            store.touch(tx, session_id, now)
+            return dataclasses.replace(session, last_seen_at=now)
+        return session
+
+    async def touch_if_due(self, session: KioskSession, now: float) -> None:
+        """After a read step: write the session's last sight if it is ``TOUCH_EVERY_S`` old (rarely: a
+        resident who paused)."""
+        if now - session.last_seen_at >= TOUCH_EVERY_S:
+            await self.db.write(lambda tx: store.touch(tx, session.session_id, now))
+
     def _live(self, tx: Tx, session_id: str, kiosk_id: str, now: float) -> KioskSession:
         session = store.session(tx, session_id)
         if session is None or session.kiosk_id != kiosk_id or session.ended:
