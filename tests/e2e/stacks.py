@@ -14,6 +14,7 @@ from subprocess import CompletedProcess
 from typing import Any
 
 from konbini_demo.processes import free_port, run
+from konbini_demo.soft_kiosk import SoftKiosk
 from konbini_demo.stack import KIOSK_ID, Stack
 from registry_sim.generator import DEMO_ATENA_NO
 from tests.pool import lease_reader
@@ -73,6 +74,13 @@ def server_only_stack(root: Path, settings: dict[str, str] | None = None) -> Ite
         yield stack
     finally:
         stack.stop()
+
+
+def demo_kiosk(stack: Stack) -> SoftKiosk:
+    """A software kiosk of the stack with the demo resident's card registered (at the desk, by API)."""
+    kiosk = SoftKiosk(stack, DEMO_ATENA_NO)
+    kiosk.register()
+    return kiosk
 
 
 def registered_card(stack: Stack, pin: str, name: str = "resident") -> Path:

@@ -12,10 +12,8 @@ import psycopg
 import pytest
 
 from konbini_demo.processes import run
-from konbini_demo.soft_kiosk import SoftKiosk
 from konbini_demo.stack import STAFF_ID, Stack
-from registry_sim.generator import DEMO_ATENA_NO
-from tests.e2e.stacks import running_stack
+from tests.e2e.stacks import demo_kiosk, running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -41,8 +39,7 @@ def backup_actors(stack: Stack) -> list[tuple[str, str]]:
 
 
 def test_a_restored_backup_verifies_and_records_the_restore(stack: Stack, tmp_path: Path) -> None:
-    kiosk = SoftKiosk(stack, DEMO_ATENA_NO)
-    kiosk.register()
+    kiosk = demo_kiosk(stack)
     assert "serial" in kiosk.session()
     made = run(  # as a staff member with the ops role, acting as themselves (not the shared ops token)
         ["recovery.cli", "--data-dir", str(stack.server_dir), "--server", stack.server_url, "--staff-id", STAFF_ID,

@@ -23,7 +23,7 @@ from konbini_demo.processes import ServiceError
 from konbini_demo.soft_kiosk import SoftKiosk
 from konbini_demo.stack import Stack
 from registry_sim.generator import DEMO_ATENA_NO
-from tests.e2e.stacks import FAST_LINK, registered_card, running_stack, wait_for
+from tests.e2e.stacks import FAST_LINK, demo_kiosk, registered_card, running_stack, wait_for
 from wire.http_client import HttpError
 
 pytestmark = pytest.mark.e2e
@@ -49,9 +49,7 @@ def stack(cluster: PostgresCluster, tmp_path_factory: pytest.TempPathFactory) ->
 
 @pytest.fixture(scope="module")
 def kiosk(stack: Stack) -> SoftKiosk:
-    k = SoftKiosk(stack, DEMO_ATENA_NO)
-    k.register()
-    return k
+    return demo_kiosk(stack)
 
 
 def rows(cluster: PostgresCluster, sql: str, *params: Any) -> list[tuple[Any, ...]]:

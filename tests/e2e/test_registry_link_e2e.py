@@ -18,7 +18,7 @@ from konbini_demo.processes import run
 from konbini_demo.soft_kiosk import SoftKiosk
 from konbini_demo.stack import Stack
 from registry_sim.generator import DEMO_ATENA_NO
-from tests.e2e.stacks import FAST_LINK, running_stack, wait_for
+from tests.e2e.stacks import FAST_LINK, demo_kiosk, running_stack, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -31,9 +31,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def kiosk(stack: Stack) -> SoftKiosk:
-    k = SoftKiosk(stack, DEMO_ATENA_NO)
-    k.register()
-    return k
+    return demo_kiosk(stack)
 
 
 @pytest.fixture(autouse=True)

@@ -16,10 +16,8 @@ import pytest
 
 from konbini_demo.authenticator import Authenticator
 from konbini_demo.processes import run
-from konbini_demo.soft_kiosk import SoftKiosk
 from konbini_demo.stack import STAFF_ID, Stack
-from registry_sim.generator import DEMO_ATENA_NO
-from tests.e2e.stacks import running_stack
+from tests.e2e.stacks import demo_kiosk, running_stack
 from wire.clock import jst_now
 
 pytestmark = pytest.mark.e2e
@@ -74,8 +72,7 @@ def test_a_new_administrator_enrols_and_a_replayed_code_is_refused(stack: Stack)
 def test_the_months_review_and_a_purge_approved_by_a_second_administrator(
     stack: Stack, tmp_path: Path
 ) -> None:
-    kiosk = SoftKiosk(stack, DEMO_ATENA_NO)
-    kiosk.register()
+    kiosk = demo_kiosk(stack)
     serial = kiosk.session()["serial"]
     month = f"{serial[:4]}-{serial[4:6]}"  # its serial starts with the day it was issued, in Japan time
     pdf = tmp_path / "review.pdf"

@@ -29,7 +29,7 @@ from konbini_demo.soft_kiosk import SoftKiosk
 from konbini_demo.stack import Stack
 from konbini_demo.tls_proxy import start_tls_proxy
 from registry_sim.generator import DEMO_ATENA_NO
-from tests.e2e.stacks import running_stack
+from tests.e2e.stacks import demo_kiosk, running_stack
 from wire.http_json import HttpError
 from wire.kiosk_client import KioskClient, KioskCredentials
 from wire.tls import client_context, ensure_ca, ensure_leaf
@@ -73,8 +73,7 @@ class Relay:
 
 
 def test_a_relay_between_kiosk_and_server_sees_no_pin_and_no_certificate(stack: Stack) -> None:
-    kiosk = SoftKiosk(stack, DEMO_ATENA_NO)
-    kiosk.register()
+    kiosk = demo_kiosk(stack)
     relay = Relay(stack.server_port)
     try:
         kiosk.creds = dataclasses.replace(kiosk.creds, server=f"https://127.0.0.1:{relay.port}")
@@ -185,8 +184,7 @@ def test_behind_haproxy_a_kiosk_still_authenticates_by_its_certificate(
     ) as stack:
         proxy, port = start_tls_proxy(stack.server_dir, stack.server_port, stack.logs)
         stack.services["haproxy"] = proxy
-        kiosk = SoftKiosk(stack, DEMO_ATENA_NO)
-        kiosk.register()
+        kiosk = demo_kiosk(stack)
         kiosk.creds = dataclasses.replace(kiosk.creds, server=f"https://127.0.0.1:{port}")
         result = kiosk.session()
         assert "serial" in result, result
@@ -231,8 +229,7 @@ def test_konbini_ops_writes_haproxy_a_configuration_and_drains_the_node_through_
             ["haproxy", "-f", str(cfg), "-db"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         try:
-            kiosk = SoftKiosk(stack, DEMO_ATENA_NO)
-            kiosk.register()
+            kiosk = demo_kiosk(stack)
             kiosk.creds = dataclasses.replace(kiosk.creds, server=f"https://127.0.0.1:{port}")
             assert "serial" in wait_for_session(kiosk)
             assert "draining" in stack.ops("drain").stdout
