@@ -28,6 +28,7 @@ from pathlib import Path
 import figures
 from proc_cpu import by_role, cpu_seconds, thread_cpu, tree_cpu_seconds
 
+from issuance_server.replica.generations import unfenced
 from issuance_server.replica.store import Replica
 from issuance_server.storage.database import Database
 from issuance_server.storage.engine import Engine
@@ -261,13 +262,13 @@ async def bare_apply(stack: Stack, copy: str, after: int, last: int, postmaster:
         folder = stack.root / "floor"
         prepare_database(folder / "floor.sqlite3")
         sqlite = await Database.open(folder / "floor.sqlite3")
-        await Replica(sqlite, folder).switch_to(copy, after, "t", "t")
+        await Replica(sqlite, folder).switch_to(copy, after, "t", "t", unfenced)
         db = sqlite
     try:
         gc.collect()
         cpu0, db0 = time.process_time(), tree_cpu_seconds(postmaster) if postmaster else 0.0
         for first, changes in pages:
-            await apply_batch(db, changes, first)
+            await apply_batch(db, changes, first, unfenced)
         db1 = tree_cpu_seconds(postmaster) if postmaster else 0.0
         cpu = time.process_time() - cpu0 + db1 - db0
     finally:

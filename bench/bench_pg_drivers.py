@@ -28,6 +28,7 @@ import asyncpg
 import figures  # noqa: F401  (imported for the path set-up the other benches share)
 from proc_cpu import tree_cpu_seconds
 
+from issuance_server.replica.generations import unfenced
 from issuance_server.replica.store import _UPSERT_SQL
 from issuance_server.storage import postgres
 from issuance_server.storage.engine import Tx
@@ -125,7 +126,7 @@ async def main_async(args: argparse.Namespace) -> None:
             rows.append(tuple(record[f] for f in RESIDENT_FIELDS))
         writer.insert("resident", rows)
         await asyncio.to_thread(writer.finish, {"seq": "0"})
-        await generations.switch_to(name, 0, "t", "t")
+        await generations.switch_to(name, 0, "t", "t", unfenced)
         pool = await asyncpg.create_pool(
             host=str(cluster.socket_dir),
             port=cluster.port,

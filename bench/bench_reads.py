@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from issuance_server.replica.generations import unfenced
 from issuance_server.replica.store import Replica
 from issuance_server.storage.database import Database
 from issuance_server.storage.migrate import prepare_database
@@ -72,7 +73,7 @@ async def measure(readers: int, residents: int, changes: int, rounds: int) -> tu
         prepare_database(folder / "server.sqlite3")
         db = await Database.open(folder / "server.sqlite3", readers=readers)
         replica = Replica(db, folder)
-        await replica.switch_to(build_replica(replica, residents), 0, "t", "t")
+        await replica.switch_to(build_replica(replica, residents), 0, "t", "t", unfenced)
         rng = random.Random(1)
         applying = asyncio.Event()
         latencies: list[float] = []
@@ -93,7 +94,7 @@ async def measure(readers: int, residents: int, changes: int, rounds: int) -> tu
             await asyncio.sleep(0.2)
             applying.set()
             t0 = time.perf_counter()
-            seq = await apply_batch(db, changes_page, seq)
+            seq = await apply_batch(db, changes_page, seq, unfenced)
             apply_s.append(time.perf_counter() - t0)
             await asyncio.sleep(0.05)  # reads begun during the page end now
             applying.clear()

@@ -15,6 +15,7 @@ from issuance_server.access import access_middleware
 from issuance_server.api_errors import BODY_TIMEOUT, error_middleware
 from issuance_server.audit.guard import checkpoint_loop
 from issuance_server.backups.backup import backup_loop
+from issuance_server.cluster.nodes import NodeFollower
 from issuance_server.core import CORE, ServerCore
 from issuance_server.issuing import verify_api
 from issuance_server.issuing.documents import sweep_unprinted
@@ -58,6 +59,9 @@ def make_app(settings: Settings) -> web.Application:
             ),
         ]
         tasks.append(loop.create_task(backup_loop(core), name="daily-backup"))
+        follower = NodeFollower(core, core.node)
+        await follower.seen()  # this incarnation is known (its predecessor's claims are taken over) first
+        tasks.append(loop.create_task(follower.run(), name="cluster-follower"))
         if settings.crl_source is not None:
             await refresh_crl(core, settings.crl_source)
             tasks.append(loop.create_task(crl_loop(core, settings.crl_source), name="card-crl"))

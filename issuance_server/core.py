@@ -22,6 +22,7 @@ from issuance_server.audit.trail import AuditLog
 from issuance_server.certificates import pades
 from issuance_server.certificates.pades import PadesSigner
 from issuance_server.certificates.render import warm_up
+from issuance_server.cluster.identity import NodeIdentity
 from issuance_server.enrolment.kiosks import EnrolledKiosks
 from issuance_server.keyed_locks import KeyedLocks
 from issuance_server.kiosks.sessions import SessionStore
@@ -60,8 +61,10 @@ class ServerCore:
     tls: ServerTls  # the CAs and certificate; kiosk certificates are issued from its kiosk CA
     registry_ssl: ssl.SSLContext | None  # the registry link's client context (None: http on loopback)
     metrics: Metrics
+    node: NodeIdentity  # this node among the nodes on one database
     freshness: Freshness | None = None  # installed by the registry link (recovery/); None: no probes
     link_status: Callable[[], dict[str, Any]] | None = None  # the registry link's state, for status pages
+    holds_lease: Callable[[], bool] = lambda: True  # this node holds the registry lease (the link says)
     counters: dict[str, int] = field(default_factory=dict)
     pin_turns: KeyedLocks = field(default_factory=KeyedLocks)  # PIN attempts on a registration, in turn
     enrolled_kiosks: EnrolledKiosks = field(default_factory=EnrolledKiosks)  # kiosk certificates checked
@@ -130,6 +133,7 @@ class ServerCore:
             tls=ensure_server_tls(settings),
             registry_ssl=registry_ssl(settings) if settings.registry_link else None,
             metrics=metrics,
+            node=NodeIdentity.of(settings.node_name, settings.port),
         )
         metrics.watch(core)
         return core

@@ -45,6 +45,12 @@ def redacted_url(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
+def _node_name(name: str) -> str | None:
+    if len(name) > 64 or not all(c.isascii() and (c.isalnum() or c in ".-_:") for c in name):
+        return "at most 64 letters, digits and . - _ :"
+    return None
+
+
 def _database_url(url: str) -> str | None:
     """Empty (SQLite in the data folder) or a PostgreSQL URL with a database name."""
     if not url:
@@ -137,6 +143,12 @@ class Settings:
     data_dir: Path = setting(Path("var"), "folder for the database, secrets (mode 0600) and keys")
     host: str = setting("127.0.0.1", "address the issuance server listens on")
     port: int = setting(8470, "port the issuance server listens on", check=port_number)
+    node_name: str = setting(
+        "",
+        "this node's name among the nodes on one database (konbini-ops status, the registry lease); empty:"
+        " host:port",
+        check=_node_name,
+    )
     plain_http: bool = setting(
         False,
         "serve plain HTTP instead of HTTPS: only on a loopback host, behind a TLS proxy that verifies kiosks'"
@@ -171,6 +183,12 @@ class Settings:
         30.0, "timeout between two reads of a snapshot stream, seconds", check=above_zero
     )
     registry_link: bool = setting(True, "follow the registry's change feed and probe versions before issuing")
+    issue_claim_s: float = setting(
+        30.0,
+        "an issue's claim on a paid quote lapses after this (a retry then takes it over; sooner when its node"
+        " died), seconds",
+        check=above_zero,
+    )
     feed_poll_s: float = setting(
         0.2, "pause between change-feed polls when the replica is current, seconds", check=above_zero
     )

@@ -96,7 +96,7 @@ async def check_consistency(link: RegistryLink, actor: Actor, repair: bool = Fal
                 page = await link.client.feed(seq, min(s.feed_batch, target - seq), checkpoint.epoch)
                 if not page.changes:
                     break
-                seq = await apply_batch(core.db, page.changes[: target - seq], seq)
+                seq = await apply_batch(core.db, page.changes[: target - seq], seq, link.lease.fence)
             replica = await asyncio.to_thread(replica_digest, core.replica)
     finally:
         link.checking = False

@@ -9,6 +9,7 @@ replica's one writer, with the full sync).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 from issuance_server.replica import store
@@ -27,7 +28,8 @@ async def read_checkpoint(db: Engine) -> Checkpoint:
     return await db.read(store.feed_checkpoint)
 
 
-def _apply(changes: list[Change], expected_after: int, tx: Tx) -> int:
+def _apply(changes: list[Change], expected_after: int, fence: Callable[[Tx], None], tx: Tx) -> int:
+    fence(tx)
     checkpoint = store.feed_checkpoint(tx)
     if checkpoint.seq != expected_after:
         raise ReplicaMoved(f"the replica is at {checkpoint.seq}, the batch follows {expected_after}")
@@ -43,9 +45,12 @@ def _apply(changes: list[Change], expected_after: int, tx: Tx) -> int:
     return seq
 
 
-async def apply_batch(db: Engine, changes: list[Change], expected_after: int) -> int:
+async def apply_batch(
+    db: Engine, changes: list[Change], expected_after: int, fence: Callable[[Tx], None]
+) -> int:
     """Apply ``changes`` (read after ``expected_after``) in one transaction; return the new checkpoint.
 
-    Raises ReplicaMoved when the replica moved under the follower (another generation), FeedBroken when
+    ``fence`` (the registry lease's) refuses first when this node no longer holds the lease. Raises
+    ReplicaMoved when the replica moved under the follower (another generation), FeedBroken when
     a sequence number is missing (changes were lost upstream)."""
-    return await db.write(partial(_apply, changes, expected_after))
+    return await db.write(partial(_apply, changes, expected_after, fence))

@@ -6,6 +6,11 @@ failures feed the breaker; when it opens the server switches to recovery (unless
 and stops applying changes. After the cool-down it probes; when the registry answers it catches up
 with the feed and only then switches back to normal. A feed the follower cannot continue (a sequence
 reset or gap) triggers a full snapshot resync.
+
+Of several nodes on one database only the holder of the registry lease (``cluster.lease``) follows: the
+others ask for the lease twice a second, read the holder's confirmation from the database, and probe record
+versions themselves before issuing (a read); a failed probe there answers "try again" while the holder's
+breaker decides the mode, which every node follows (``cluster.nodes``).
 """
 
 from __future__ import annotations
@@ -17,12 +22,16 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from aiohttp import web
 
 from issuance_server.api_errors import ApiError
 from issuance_server.audit.trail import SYSTEM
+from issuance_server.cluster import store as cluster_store
+from issuance_server.cluster.lease import lease_for
+from issuance_server.cluster.store import LeaseLost
 from issuance_server.core import CORE, ServerCore
 from issuance_server.metrics import timed
 from issuance_server.modes.state import switch_mode
@@ -38,6 +47,8 @@ from wire.kiosk_api import Mode
 
 log = logging.getLogger("konbini.link")
 CATCH_UP_DEADLINE_S = 3.0
+LEASE_TRY_S = 0.5  # a node without the lease asks for it (and reads the holder's news) this often
+LEASE_CHECK_S = 1.0  # the holder checks its lease connection (and writes its news) this often
 DATABASE_RETRY_S = 1.0  # the pause before the link tries again while its database is unreachable
 
 
@@ -76,8 +87,12 @@ class RegistryLink:
         s = core.settings
         self.core = core
         self.client = RegistryClient(s.registry_url, s.registry_timeout_s, core.registry_ssl)
-        self.breaker = CircuitBreaker(s.breaker_failures, s.breaker_cooldown_s, stable_s=s.breaker_stable_s)
-        self.sync = SnapshotSync(core)
+        self.breaker = self._new_breaker()
+        self.lease = lease_for(core.db, s.database_url, core.node.name, core.node.incarnation)
+        self.sync = SnapshotSync(core, self.lease.fence)
+        self.lease_checked = 0.0
+        self.lease_taken_at: str | None = None  # when this node last took the lease
+        self._noted: tuple[str | None, int | None] = (None, None)  # the news last written for the others
         self.registry_seq: int | None = None
         self.replica_seq: int | None = None
         self.confirmed_at: str | None = None  # the replica matched the registry at this time
@@ -96,6 +111,10 @@ class RegistryLink:
         self._prefetch: tuple[int, asyncio.Future[FeedPage]] | None = None
         self._task: asyncio.Task[None] | None = None
 
+    def _new_breaker(self) -> CircuitBreaker:
+        s = self.core.settings
+        return CircuitBreaker(s.breaker_failures, s.breaker_cooldown_s, stable_s=s.breaker_stable_s)
+
     # -- the background task -------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -107,7 +126,13 @@ class RegistryLink:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self.lease.release()
         await self.client.close()
+
+    @property
+    def leading(self) -> bool:
+        """This node holds the registry lease: it follows the registry for all nodes."""
+        return self.lease.held
 
     @property
     def paused(self) -> bool:
@@ -124,7 +149,12 @@ class RegistryLink:
         poll = self.core.settings.feed_poll_s
         while True:
             try:
-                if self.paused:
+                if not await self._hold_lease():
+                    await self._hear_holder()
+                    await asyncio.sleep(LEASE_TRY_S)
+                elif not self.core.settings.registry_link:
+                    await asyncio.sleep(LEASE_TRY_S)  # the lease held for syncs by hand; no feed followed
+                elif self.paused:
                     await asyncio.sleep(poll)
                 elif self.breaker.state == "closed":
                     more = await self._poll_guarded()
@@ -136,12 +166,62 @@ class RegistryLink:
                     await asyncio.sleep(min(poll, 0.1))
             except asyncio.CancelledError:
                 raise
+            except LeaseLost as exc:
+                self._lost_lease(str(exc))
             except DatabaseUnavailable as exc:  # the server's own database, not the registry: wait for it
                 log.warning("registry link waits for the database: %s", exc)
                 await asyncio.sleep(max(poll, DATABASE_RETRY_S))
             except Exception:  # keep following whatever happens; say what
                 log.exception("registry link error")
                 await asyncio.sleep(poll)
+
+    async def _hold_lease(self) -> bool:
+        """Whether this node holds the lease: checked every ``LEASE_CHECK_S`` while held (the news for the
+        other nodes written then), asked for while not."""
+        lease, now = self.lease, time.monotonic()
+        if lease.held:
+            if now - self.lease_checked < LEASE_CHECK_S:
+                return True
+            self.lease_checked = now
+            if not await lease.still_held():
+                self._lost_lease("its connection to the database failed")
+                return False
+            await self._tell_others()
+            return True
+        if not await lease.try_take():
+            return False
+        self.lease_checked, self.lease_taken_at = now, utc_now_iso()
+        self.breaker = self._new_breaker()  # the registry as this node finds it, not as it last found it
+        self._noted = (None, None)
+        await self.core.audit.append(SYSTEM, "registry_lease", "taken", node=self.core.node.name)
+        return True
+
+    def _lost_lease(self, why: str) -> None:
+        log.warning("this node no longer holds the registry lease: %s", why)
+        self._drop_prefetch()
+        self.lease.token = None
+
+    async def _tell_others(self) -> None:
+        """The holder's confirmation and the registry's seq, for the other nodes' certificates and status."""
+        news = (self.confirmed_at, self.registry_seq)
+        if news != self._noted and self.lease.token is not None:
+            await self.core.db.write(
+                partial(
+                    cluster_store.note_link,
+                    token=self.lease.token,
+                    confirmed_at=news[0],
+                    registry_seq=news[1],
+                )
+            )
+            self._noted = news
+
+    async def _hear_holder(self) -> None:
+        """Not the holder: the holder's news, and how far the shared replica is."""
+        row = await self.core.db.read(cluster_store.lease)
+        if row is not None:
+            self.confirmed_at, self.registry_seq = row["confirmed_at"], row["registry_seq"]
+        if self.core.replica.ready:
+            self.replica_seq = (await read_checkpoint(self.core.db)).seq
 
     async def _poll_guarded(self) -> bool:
         try:
@@ -183,7 +263,7 @@ class RegistryLink:
                     )
                 try:
                     with timed(self.core.metrics.feed_apply.observe), cycle_collection_paused():
-                        seq = await apply_batch(self.core.db, page.changes, checkpoint.seq)
+                        seq = await apply_batch(self.core.db, page.changes, checkpoint.seq, self.lease.fence)
                 except ReplicaMoved:
                     self._drop_prefetch()
                     return True
@@ -276,7 +356,11 @@ class RegistryLink:
     # -- Freshness, for the core ---------------------------------------------------------------------
 
     async def confirm(self, versions: dict[str, int | None], whole: bool = False) -> bool:
-        if self.core.mode != Mode.NORMAL or self.breaker.state != "closed" or not versions:
+        if self.core.mode != Mode.NORMAL or not versions:
+            return True
+        if not self.leading:
+            return await self._confirm_as_follower(versions, whole)
+        if self.breaker.state != "closed":
             return True
         keys = [(k.split("/", 1)[0], k.split("/", 1)[1]) for k in versions]
         try:
@@ -306,6 +390,30 @@ class RegistryLink:
             )
         return False
 
+    async def _confirm_as_follower(self, versions: dict[str, int | None], whole: bool) -> bool:
+        """As :meth:`confirm`, on a node without the lease: the holder applies the feed, this node waits for
+        the shared replica to reach the registry's seq; a registry that does not answer is the holder's to
+        judge (its breaker switches every node to recovery): meanwhile the step is to be tried again."""
+        keys = [(k.split("/", 1)[0], k.split("/", 1)[1]) for k in versions]
+        try:
+            with timed(self.core.metrics.version_probe.observe):
+                registry_seq, current = await self.client.versions(keys)
+        except RegistryUnavailable as exc:
+            raise ApiError(
+                503, "registry_unreachable", "the records cannot be confirmed now; please try again"
+            ) from exc
+        same = all(current.get(k) == v for k, v in versions.items())
+        end = time.monotonic() + CATCH_UP_DEADLINE_S
+        while True:
+            seq = (await read_checkpoint(self.core.db)).seq
+            if seq >= registry_seq or (same and not whole):
+                return same
+            if time.monotonic() >= end:
+                raise ApiError(
+                    503, "replica_behind", "the records are being updated; please try again in a moment"
+                )
+            await asyncio.sleep(0.05)
+
     def data_as_of(self) -> str:
         return self.confirmed_at or ""
 
@@ -321,6 +429,9 @@ class RegistryLink:
             else self.registry_seq - self.replica_seq
         )
         return {
+            "node": self.core.node.name,
+            "lease_held": self.leading,
+            "lease_taken_at": self.lease_taken_at,
             "breaker": self.breaker.as_json(),
             "registry_seq": self.registry_seq,
             "replica_seq": self.replica_seq,
@@ -354,9 +465,10 @@ async def link_context(app: web.Application) -> AsyncIterator[None]:
     core = app[CORE]
     link = RegistryLink(core)
     app[LINK] = link
+    core.holds_lease = lambda: link.leading
     if core.settings.registry_link:
         core.freshness = link
         core.link_status = link.status
-        link.start()
+    link.start()
     yield
     await link.stop()

@@ -7,6 +7,7 @@ logins with roles and TOTP for ops arrive with the ops web pages.
 from __future__ import annotations
 
 import asyncio
+import time
 
 from aiohttp import web
 
@@ -16,6 +17,8 @@ from issuance_server.audit import review as audit_review
 from issuance_server.audit.review_report import report_pdf
 from issuance_server.audit.trail import Actor
 from issuance_server.backups.backup import BACKUP_FAILURES, backup_now, list_backups
+from issuance_server.cluster import store as cluster_store
+from issuance_server.cluster.nodes import cluster_status
 from issuance_server.core import ServerCore, core_of
 from issuance_server.enrolment import kiosks as kiosk_enrolment
 from issuance_server.enrolment import ops_tokens
@@ -73,10 +76,25 @@ def snapshot_sync(request: web.Request, core: ServerCore) -> SnapshotSync:
     return request.config_dict[LINK].sync
 
 
+async def lease_holder_only(request: web.Request, core: ServerCore) -> None:
+    """Replica work (a full sync, a consistency check) is the registry lease holder's: another node says
+    which node to ask."""
+    if request.config_dict[LINK].leading:
+        return
+    lease = await core.db.read(cluster_store.lease)
+    holder = lease["holder"] if lease is not None and lease["holder"] else "no node yet"
+    raise ApiError(
+        409, "not_lease_holder",
+        f"this node does not follow the registry; the lease holder ({holder}) does: ask it with --server",
+        holder=holder,
+    )  # fmt: skip
+
+
 @routes.post("/api/sync/full")
 @allow(OPS)
 async def start_full_sync(request: web.Request) -> web.Response:
     core, actor = ops_actor(request)
+    await lease_holder_only(request, core)
     sync = snapshot_sync(request, core)
     started = sync.start(actor)
     return json_response(
@@ -95,9 +113,13 @@ async def sync_progress(request: web.Request) -> web.Response:
 @allow(OPS)
 async def status(request: web.Request) -> web.Response:
     core, _ = ops_actor(request)
-    ready = core.replica.ready
-    state, meta = await core.db.read(
-        lambda tx: (replica_store.sync_state(tx), replica_store.replica_meta(tx) if ready else {})
+    ready, now = core.replica.ready, time.time()
+    state, meta, cluster = await core.db.read(
+        lambda tx: (
+            replica_store.sync_state(tx),
+            replica_store.replica_meta(tx) if ready else {},
+            cluster_status(tx, now),
+        )
     )
     return json_response(
         {
@@ -106,6 +128,8 @@ async def status(request: web.Request) -> web.Response:
             "replica": {**(state or {}), "meta": meta},
             "open_kiosk_sessions": await core.sessions.count_open(),
             "draining": core.draining,
+            "node": core.node.name,
+            "cluster": cluster,
             "sync": snapshot_sync(request, core).progress.as_json(),
             "audit_hold": core.guard.hold_json(),
         }
@@ -344,6 +368,7 @@ async def consistency(request: web.Request) -> web.Response:
     core, actor = ops_actor(request)
     data = await read_json(request, core.settings.max_body_bytes) if request.can_read_body else {}
     repair = field(data, "repair", bool, required=False, default=False)
+    await lease_holder_only(request, core)
     if (
         core.mode != Mode.NORMAL
     ):  # the check brings the replica up to the registry's seq: not while it is held

@@ -13,7 +13,7 @@ import re
 import ssl
 import time
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from typing import Any, Final, Protocol
@@ -21,11 +21,13 @@ from typing import Any, Final, Protocol
 import orjson
 
 from issuance_server.audit.trail import SYSTEM, Actor
+from issuance_server.cluster.nodes import remove_when_unread
 from issuance_server.core import ServerCore
 from issuance_server.process_memory import release_free_memory
 from issuance_server.replica import store as replica_store
 from issuance_server.replica.generations import GenerationWriter
 from issuance_server.replica.store import ReplicaBuildError
+from issuance_server.storage.engine import Tx
 from wire.clock import utc_now_iso
 from wire.linkage import FIELDS_BY_TYPE, FORMAT, RECORD_TYPES, ROW_FIELDS, ROWS, format_problem
 
@@ -253,8 +255,10 @@ def _insert(writer: RecordSink, rtype: str, batch: list[Any], count: int, rows: 
 class SnapshotSync:
     """One full sync at a time per server."""
 
-    def __init__(self, core: ServerCore) -> None:
+    def __init__(self, core: ServerCore, fence: Callable[[Tx], None]) -> None:
         self.core = core
+        self.fence = fence  # the registry lease's: the new generation is switched in only by its holder
+        self._removals: set[asyncio.Task[None]] = set()
         self.progress = SyncProgress()
         self._task: asyncio.Task[SyncProgress] | None = None
 
@@ -306,15 +310,17 @@ class SnapshotSync:
                 await asyncio.to_thread(writer.finish, meta)
             except ReplicaBuildError as exc:
                 raise SyncError(str(exc)) from exc
-            previous = await core.replica.switch_to(name, seq, as_of, utc_now_iso())
+            previous = await core.replica.switch_to(name, seq, as_of, utc_now_iso(), self.fence)
             built, writer = writer, None  # the file is the replica now: nothing below may discard it
             progress.timings["finish_s"] = round(time.perf_counter() - t1, 3)
             progress.timings.update(built.timings, server_cpu_s=round(time.process_time() - cpu0, 3))
             progress.seq = seq
             _ended(progress, started)
             progress.state = "done"  # last: whoever sees it sees the whole outcome
-            if previous and previous != name:  # no longer read: removed off the loop, after
-                await asyncio.to_thread(core.replica.remove_generation, previous)
+            if previous and previous != name:  # removed once no node reads it, in the background
+                removal = asyncio.get_running_loop().create_task(remove_when_unread(core, previous))
+                self._removals.add(removal)
+                removal.add_done_callback(self._removals.discard)
             await core.audit.append(actor, "sync_full", "ok", records=progress.records, seq=seq)
         except Exception as exc:  # any failure: keep the current replica, say why
             if writer is not None:

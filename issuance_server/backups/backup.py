@@ -219,6 +219,9 @@ async def backup_loop(core: ServerCore) -> None:
     """The daily backup at ``backup_at``; a failure is logged and audited, and tried again the next day."""
     while True:
         await asyncio.sleep(seconds_until(core.settings.backup_at, datetime.now(UTC)))
+        if not core.holds_lease():
+            log.info("daily backup: made by the registry lease holder, not this node")
+            continue
         try:
             made = await backup_now(core, SYSTEM)
             log.info("daily backup %s proven (%s)", made.folder.name, made.manifest["counts"])

@@ -49,7 +49,8 @@ def _pdf(row: Row) -> bytes:
 def report_print(
     tx: Tx, audit: AuditLog, actor: Actor, session_id: str | None, serial: str, printed: bool
 ) -> tuple[str, str | None]:
-    """printed -> 'printed'; print failed -> 'voided' with the fee refunded. The PDF is dropped either way.
+    """printed -> 'printed'; print failed -> 'voided' with the fee refunded. The PDF is dropped either way; a
+    report repeated is answered as the first, changing nothing.
     ``session_id`` None: a counter certificate, reported by the clerk who issued it. The new status and
     the payment (quote id) the certificate was paid with."""
     new_status = "printed" if printed else "voided"
@@ -59,6 +60,8 @@ def report_print(
         row = store.issuance_at_counter(tx, serial, actor.actor_id)
     if row is None:
         raise ApiError(404, ErrorCode.ISSUANCE_UNKNOWN, "no such certificate in this session")
+    if row["status"] == new_status:  # the same report again (its answer was lost): the same answer
+        return new_status, row["payment_id"]
     if row["status"] != "issued":
         raise ApiError(409, ErrorCode.SESSION_STATE, f"the certificate is already {row['status']}")
     refund = 0 if printed else int(row["fee_yen"])

@@ -232,7 +232,9 @@ async def _issue(
                 tx, actor, "issue", "ok", atena_no, kind=req.kind, serial=row["serial"], fee_yen=fee,
                 persons=len(json.loads(row["atena_nos"])), channel=channel, mode=mode,
             )  # fmt: skip
-        if payment_id is not None and not payments.mark_issued(tx, payment_id, issued_json(issued)):
+        if payment_id is not None and not payments.mark_issued(
+            tx, payment_id, core.node.incarnation, issued_json(issued)
+        ):
             raise ApiError(
                 409, ErrorCode.SESSION_STATE, "the session ended while issuing; nothing was issued"
             )

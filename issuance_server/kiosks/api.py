@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
@@ -15,6 +16,7 @@ from aiohttp import web
 from issuance_server.access import KIOSK, Rule, actor_of, allow
 from issuance_server.api_errors import ApiError, field, json_response, read_json
 from issuance_server.audit.trail import Actor
+from issuance_server.cluster.nodes import runs_still
 from issuance_server.core import ServerCore, core_of
 from issuance_server.issuing import documents, issuance
 from issuance_server.issuing.eligibility import Facts, Policy, refusal_for
@@ -207,7 +209,11 @@ async def authenticate(request: web.Request) -> web.Response:
         raise
     # The session read and its nonce spent in one trip, once the request is known to be well formed.
     session = await core.sessions.get(session_id, actor.actor_id, spend_nonce=True)
+    digest = hashlib.sha256(nonce.encode() + b"\0" + signature).hexdigest()
     if session.authenticated:
+        if session.auth_digest == digest:  # this request again (its answer was lost): the same answer
+            cert, card = core.card_trust.check_certificate(cert_der, utc_now())
+            return json_response({"authenticated": True, "card_id": card.serial})
         raise ApiError(409, ErrorCode.SESSION_STATE, "this session is already authenticated")
     try:
         core.sessions.consume_nonce(session, nonce)
@@ -225,7 +231,7 @@ async def authenticate(request: web.Request) -> web.Response:
         )  # the attempt that locked it (the review counts)
         core.audit.record(tx, actor, "authenticate", check.result, check.atena_no, card=card.serial, **lock)
         if check.atena_no is not None and check.registration_id is not None and check.result == "ok":
-            kiosk_store.sign_in(tx, session.session_id, check.atena_no, check.registration_id)
+            kiosk_store.sign_in(tx, session.session_id, check.atena_no, check.registration_id, digest)
 
     check = await check_pin(core, card.fingerprint, pin, record)
     if check.result == "ok":
@@ -356,12 +362,14 @@ async def issue(request: web.Request) -> web.Response:
         return quote_id, reference
 
     quote_id, reference = await step.parsed(parse)
+    owner = core.node.incarnation
+    claimant = payments.Claimant(owner, step.now, core.settings.issue_claim_s, runs_still(step.now))
 
     def claim(tx: Tx) -> tuple[str, payments.Quote]:
         # The session's end refunds the quotes it finds being issued; one ended after this request came in
         # but before this claim would not find this one: refused here, in the claim's transaction.
         _session, atena_no = step.holder(tx)
-        return atena_no, payments.start_issue(tx, step.session_id, quote_id, reference)
+        return atena_no, payments.start_issue(tx, step.session_id, quote_id, reference, claimant)
 
     atena_no, q = await core.db.write(claim)
     if q.status == "refunded":
@@ -379,7 +387,7 @@ async def issue(request: web.Request) -> web.Response:
         )  # fmt: skip
     except ApiError as exc:
         if exc.status == 503:  # passing: the same paid quote may be tried again
-            await core.db.write(partial(payments.release, quote_id=quote_id))
+            await core.db.write(partial(payments.release, quote_id=quote_id, owner=owner))
             raise
 
         def refund(tx: Tx) -> dict[str, Any]:
@@ -389,7 +397,7 @@ async def issue(request: web.Request) -> web.Response:
         exc.details["payment"] = await core.db.write(refund)
         raise
     except BaseException:
-        await core.db.write(partial(payments.release, quote_id=quote_id))
+        await core.db.write(partial(payments.release, quote_id=quote_id, owner=owner))
         raise
     # The quote as issued: its answer is what was just stored with it, its payment unchanged since claimed.
     return json_response({**issuance.issued_json(issued), "payment": q.as_json()}, status=201)
@@ -440,6 +448,9 @@ async def end_session(request: web.Request) -> web.Response:
     core, actor = step.core, step.actor
 
     def end(tx: Tx) -> list[dict[str, Any]]:
+        found = kiosk_store.session(tx, step.session_id)
+        if found is not None and found.ended and found.kiosk_id == actor.actor_id:
+            return payments.of_session(tx, found.session_id)  # ended again (its answer was lost): the same
         session = step.session(tx)
         kiosk_store.end(tx, session.session_id)
         payments.close_session(tx, session.session_id)  # first: no issue completes after this

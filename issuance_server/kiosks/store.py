@@ -13,7 +13,10 @@ from issuance_server.storage.engine import Row, Tx
 
 TABLES: Final = ("kiosk_sessions",)
 
-_COLUMNS: Final = "session_id, kiosk_id, nonce, nonce_expires_at, nonce_used, last_seen_at, atena_no, registration_id, ended"
+_COLUMNS: Final = (
+    "session_id, kiosk_id, nonce, nonce_expires_at, nonce_used, last_seen_at, atena_no, registration_id, ended,"
+    " auth_digest"
+)
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,7 @@ class KioskSession:
     atena_no: str | None
     registration_id: int | None
     ended: bool
+    auth_digest: str | None = None  # the signed-in request's digest: the same request again is answered again
 
     @property
     def authenticated(self) -> bool:
@@ -37,6 +41,7 @@ def _session(row: Row) -> KioskSession:
     return KioskSession(
         row["session_id"], row["kiosk_id"], row["nonce"], float(row["nonce_expires_at"]), bool(row["nonce_used"]),
         float(row["last_seen_at"]), row["atena_no"], row["registration_id"], bool(row["ended"]),
+        row["auth_digest"],
     )  # fmt: skip
 
 
@@ -86,10 +91,10 @@ def spend_nonce(tx: Tx, session_id: str) -> bool:
     )
 
 
-def sign_in(tx: Tx, session_id: str, atena_no: str, registration_id: int) -> None:
+def sign_in(tx: Tx, session_id: str, atena_no: str, registration_id: int, auth_digest: str) -> None:
     tx.execute(
-        "UPDATE kiosk_sessions SET atena_no = ?, registration_id = ? WHERE session_id = ?",
-        (atena_no, registration_id, session_id),
+        "UPDATE kiosk_sessions SET atena_no = ?, registration_id = ?, auth_digest = ? WHERE session_id = ?",
+        (atena_no, registration_id, auth_digest, session_id),
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,8 @@ class Quote:
     payment_reference: str | None
     answer: dict[str, Any] | None
     refunded_yen: int
+    claim_owner: str | None = None  # the node incarnation issuing it, while 'issuing'
+    claim_expires_at: float | None = None  # when that claim lapses (seconds since the epoch)
 
     def as_json(self) -> dict[str, Any]:
         """What the kiosk sees of a payment: the money taken and given back."""
@@ -56,6 +59,8 @@ def _quote(row: Row) -> Quote:
         payment_reference=row["payment_reference"],
         answer=json.loads(row["answer"]) if row["answer"] else None,
         refunded_yen=int(row["refunded_yen"]),
+        claim_owner=row["claim_owner"],
+        claim_expires_at=None if row["claim_expires_at"] is None else float(row["claim_expires_at"]),
     )
 
 
@@ -90,29 +95,51 @@ def quote_of(tx: Tx, session_id: str, quote_id: str) -> Quote:
     return _quote(row)
 
 
-def start_issue(tx: Tx, session_id: str, quote_id: str, reference: str) -> Quote:
+@dataclass(frozen=True)
+class Claimant:
+    """Who claims a quote for issuing: a node incarnation, for ``claim_s`` seconds from ``now``;
+    ``alive(tx, owner)`` says whether another claim's owner still runs (a node seen lately, not restarted)."""
+
+    owner: str
+    now: float
+    claim_s: float
+    alive: Callable[[Tx, str], bool]
+
+
+def start_issue(tx: Tx, session_id: str, quote_id: str, reference: str, claimant: Claimant) -> Quote:
     """Record the payment and claim the quote for issuing. A quote already issued with this payment is
-    returned as it is (its stored answer is repeated); any other state refuses with a stable code."""
+    returned as it is (its stored answer is repeated); a claim whose node died or whose time ran out is
+    taken over (that node can no longer record its issue: :func:`mark_issued` names the owner); any other
+    state refuses with a stable code."""
     quote = quote_of(tx, session_id, quote_id)
     if quote.payment_reference not in (None, reference):
         raise ApiError(409, ErrorCode.PAYMENT_MISMATCH, "this quote was paid with another payment reference")
     if quote.status in ("issued", "refunded"):
         return quote
-    if quote.status == "issuing":
+    if quote.status == "issuing" and not _claim_lapsed(tx, quote, claimant):
         raise ApiError(409, ErrorCode.ISSUE_IN_PROGRESS, "this quote is being issued; ask again shortly")
-    store.claim_for_issue(tx, quote_id, reference, _now())
+    store.claim_for_issue(tx, quote_id, reference, claimant.owner, claimant.now + claimant.claim_s, _now())
     return quote_of(tx, session_id, quote_id)
 
 
-def mark_issued(tx: Tx, quote_id: str, answer: dict[str, Any]) -> bool:
+def _claim_lapsed(tx: Tx, quote: Quote, claimant: Claimant) -> bool:
+    if quote.claim_owner is None or quote.claim_expires_at is None:
+        return True  # claimed by a server before claims had owners
+    if quote.claim_expires_at <= claimant.now:
+        return True
+    return quote.claim_owner != claimant.owner and not claimant.alive(tx, quote.claim_owner)
+
+
+def mark_issued(tx: Tx, quote_id: str, owner: str, answer: dict[str, Any]) -> bool:
     """In the transaction that records the issuances: the quote's answer, repeated to a retry. False
-    when the quote is no longer being issued (its session ended meanwhile and refunded it)."""
-    return store.mark_issued(tx, quote_id, json.dumps(answer), _now())
+    when the quote is no longer being issued by ``owner`` (its session ended meanwhile and refunded it, or
+    another node took the claim over)."""
+    return store.mark_issued(tx, quote_id, owner, json.dumps(answer), _now())
 
 
-def release(tx: Tx, quote_id: str) -> None:
+def release(tx: Tx, quote_id: str, owner: str) -> None:
     """Issuing failed for a passing reason (the replica was catching up): the paid quote may be retried."""
-    store.release(tx, quote_id, _now())
+    store.release(tx, quote_id, owner, _now())
 
 
 def refund_in_full(tx: Tx, quote_id: str) -> None:

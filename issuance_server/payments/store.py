@@ -8,7 +8,10 @@ from issuance_server.storage.engine import Row, Tx
 
 TABLES: Final = ("kiosk_payments",)
 
-_COLUMNS = "quote_id, session_id, request, copies, fee_yen, total_yen, status, payment_reference, answer, refunded_yen"
+_COLUMNS = (
+    "quote_id, session_id, request, copies, fee_yen, total_yen, status, payment_reference, answer, refunded_yen,"
+    " claim_owner, claim_expires_at"
+)
 
 
 def insert_quote(tx: Tx, row: dict[str, Any]) -> None:
@@ -38,29 +41,31 @@ def paid_of_session(tx: Tx, session_id: str) -> list[Row]:
     )
 
 
-def claim_for_issue(tx: Tx, quote_id: str, reference: str, now: str) -> None:
+def claim_for_issue(tx: Tx, quote_id: str, reference: str, owner: str, expires_at: float, now: str) -> None:
     tx.execute(
-        "UPDATE kiosk_payments SET status = 'issuing', payment_reference = ?, updated_at = ? WHERE quote_id = ?",
-        (reference, now, quote_id),
+        "UPDATE kiosk_payments SET status = 'issuing', payment_reference = ?, claim_owner = ?,"
+        " claim_expires_at = ?, updated_at = ? WHERE quote_id = ?",
+        (reference, owner, expires_at, now, quote_id),
     )
 
 
-def mark_issued(tx: Tx, quote_id: str, answer: str, now: str) -> bool:
-    """False when the quote is no longer being issued."""
+def mark_issued(tx: Tx, quote_id: str, owner: str, answer: str, now: str) -> bool:
+    """False when the quote is no longer being issued by ``owner``."""
     return (
         tx.execute(
             "UPDATE kiosk_payments SET status = 'issued', answer = ?, updated_at = ?"
-            " WHERE quote_id = ? AND status = 'issuing'",
-            (answer, now, quote_id),
+            " WHERE quote_id = ? AND status = 'issuing' AND claim_owner = ?",
+            (answer, now, quote_id, owner),
         )
         == 1
     )
 
 
-def release(tx: Tx, quote_id: str, now: str) -> None:
+def release(tx: Tx, quote_id: str, owner: str, now: str) -> None:
     tx.execute(
-        "UPDATE kiosk_payments SET status = 'paid', updated_at = ? WHERE quote_id = ? AND status = 'issuing'",
-        (now, quote_id),
+        "UPDATE kiosk_payments SET status = 'paid', updated_at = ?"
+        " WHERE quote_id = ? AND status = 'issuing' AND claim_owner = ?",
+        (now, quote_id, owner),
     )
 
 

@@ -4,13 +4,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
 from issuance_server.storage.database import Database
 from issuance_server.storage.engine import Engine, Tx
+
+
+def unfenced(tx: Tx) -> None:
+    """The fence of a writer that holds no registry lease on purpose: a test's or a bench's own database."""
+    return None
 
 
 class GenerationWriter(Protocol):
@@ -40,7 +45,9 @@ class ReplicaGenerations(Protocol):
 
     async def attach_current(self) -> None: ...
 
-    async def switch_to(self, name: str, seq: int, as_of: str, synced_at: str) -> str | None: ...
+    async def switch_to(
+        self, name: str, seq: int, as_of: str, synced_at: str, fence: Callable[[Tx], None]
+    ) -> str | None: ...
 
     def remove_generation(self, name: str) -> None: ...
 

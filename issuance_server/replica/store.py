@@ -481,10 +481,14 @@ class Replica:
             await self._db.use_replica(self._dir / name)
             self.attached = name
 
-    async def switch_to(self, name: str, seq: int, as_of: str, synced_at: str) -> str | None:
+    async def switch_to(
+        self, name: str, seq: int, as_of: str, synced_at: str, fence: Callable[[Tx], None]
+    ) -> str | None:
         """Attach the finished generation ``name`` and point ``sync_state`` at it, in one batch that no
         other write can interleave with, then move the readers to it (each between two reads). Returns the
-        previous file name, which no reader reads any more (to delete)."""
+        previous file name, which no reader reads any more (to delete). ``fence``: the registry lease's
+        check, which cannot fail here (one server owns a SQLite file), is made before the switch."""
+        await self._db.read(fence)
         previous = self.attached
         path = self._dir / name
         detach = "DETACH DATABASE replica;" if previous else ""

@@ -19,7 +19,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from typing import Any, Final
 
@@ -285,11 +285,15 @@ class PgGenerations:
         await self._db.use_replica(name)
         self.attached = name
 
-    async def switch_to(self, name: str, seq: int, as_of: str, synced_at: str) -> str | None:
-        """Point ``sync_state`` at generation ``name``, then every new trip; the previous name (to drop)."""
+    async def switch_to(
+        self, name: str, seq: int, as_of: str, synced_at: str, fence: Callable[[Tx], None]
+    ) -> str | None:
+        """Point ``sync_state`` at generation ``name`` (``fence`` first: the registry lease's holder only),
+        then every new trip; the previous name (to drop once no node reads it)."""
         previous = self.attached
 
         def point(tx: Tx) -> None:
+            fence(tx)
             tx.execute(
                 "UPDATE sync_state SET replica_file = ?, replica_seq = ?, replica_as_of = ?,"
                 " last_full_sync_at = ?, last_error = NULL WHERE id = 1",

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from issuance_server.replica.generations import replica_of
+from issuance_server.replica.generations import replica_of, unfenced
 from issuance_server.storage.database import Database
 from issuance_server.storage.engine import Engine
 from issuance_server.storage.migrate import prepare_database
@@ -55,7 +55,7 @@ async def db(tmp_path: Path, database_url: str) -> AsyncIterator[Engine]:
     )
     writer.insert("seal", [values({**seal("0000000501", "0000000001"), "version": 1})])
     await asyncio.to_thread(writer.finish, {"seq": "0"})
-    await replica.switch_to(name, 0, "t", "t")
+    await replica.switch_to(name, 0, "t", "t", unfenced)
     yield database
     await database.close()
 
@@ -95,14 +95,16 @@ async def test_a_move_to_another_household_moves_the_index_entry_and_an_older_ch
     readdressed = resident(
         "0000000002", household_no="0000000010", address="鹿児島市山下町11番1号", version=2
     )
-    await apply_batch(db, [feed.upsert(moved, "0000000001"), feed.upsert(readdressed, "0000000002")], 0)
+    await apply_batch(
+        db, [feed.upsert(moved, "0000000001"), feed.upsert(readdressed, "0000000002")], 0, unfenced
+    )
     assert await household_members(db, "0000000020") == ["0000000001"]
     assert await household_members(db, "0000000010") == ["0000000002"]
     row = await db.fetchone("SELECT address, version FROM replica.resident WHERE atena_no = '0000000002'")
     assert row is not None and (row["address"], row["version"]) == ("鹿児島市山下町11番1号", 2)
     # an older version arriving late (a replay upstream) changes nothing, indexed or not
     stale = resident("0000000001", household_no="0000000010", name_kana="フルイ", version=1)
-    await apply_batch(db, [feed.upsert(stale, "0000000001")], 2)
+    await apply_batch(db, [feed.upsert(stale, "0000000001")], 2, unfenced)
     assert await household_members(db, "0000000020") == ["0000000001"]
     kana = "SELECT atena_no FROM replica.resident INDEXED BY resident_kana WHERE name_kana = ?"
     assert await by_index(db, kana, "フルイ") == []
@@ -119,7 +121,7 @@ async def test_a_new_record_and_a_changed_reading_and_owner_are_found_by_their_i
         feed.upsert(renamed, "0000000002"),
         feed.upsert(handed, "0000000501"),
     ]
-    await apply_batch(db, changes, 0)
+    await apply_batch(db, changes, 0, unfenced)
     birth = "SELECT atena_no FROM replica.resident INDEXED BY resident_birth WHERE birth_date = ?"
     assert await by_index(db, birth, "2026-11-30") == ["0000000003"]
     kana = "SELECT atena_no FROM replica.resident INDEXED BY resident_kana WHERE name_kana = ?"
@@ -129,5 +131,5 @@ async def test_a_new_record_and_a_changed_reading_and_owner_are_found_by_their_i
     assert await by_index(db, owner, "0000000001") == []
     assert await household_members(db, "0000000010") == ["0000000001", "0000000002", "0000000003"]
     # the same page again (a retry after a lost answer): skipped by the checkpoint, nothing changes
-    assert await apply_batch(db, changes, 3) == 3
+    assert await apply_batch(db, changes, 3, unfenced) == 3
     assert await integrity(db) == "ok"

@@ -27,6 +27,7 @@ from issuance_server.core import CORE, ServerCore
 from issuance_server.http_server import RouteAccessLogger
 from issuance_server.issuing.eligibility import kiosk_fiscal_years
 from issuance_server.replica import store as replica_store
+from issuance_server.replica.generations import unfenced
 from issuance_server.server_tls import ensure_server_tls
 from issuance_server.settings import Settings, load_settings
 from issuance_server.staff import second_factor
@@ -78,7 +79,7 @@ async def load_replica(core: ServerCore, records: list[dict[str, Any]], seq: int
     for rec in records:
         writer.insert(rec["t"], [tuple(rec[f] for f in FIELDS_BY_TYPE[rec["t"]])])
     await asyncio.to_thread(writer.finish, {"seq": str(seq)})
-    await core.replica.switch_to(name, seq, utc_now_iso(), utc_now_iso())
+    await core.replica.switch_to(name, seq, utc_now_iso(), utc_now_iso(), unfenced)
 
 
 async def enrol_kiosk(

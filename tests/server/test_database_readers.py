@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from issuance_server.replica.generations import unfenced
 from issuance_server.replica.store import Replica
 from issuance_server.storage.database import Database
 from issuance_server.storage.migrate import prepare_database
@@ -67,7 +68,7 @@ async def test_a_read_transaction_cannot_write(db: Database) -> None:
 async def test_a_read_sees_one_generation_while_a_sync_switches(db: Database, tmp_path: Path) -> None:
     replica = Replica(db, tmp_path)
     first = generation(replica, "g1")
-    await replica.switch_to(first, 1, "t", "t")
+    await replica.switch_to(first, 1, "t", "t", unfenced)
     query = "SELECT value FROM replica.meta WHERE key = 'generation'"
     reading, go_on = asyncio.Event(), asyncio.Event()
 
@@ -82,7 +83,7 @@ async def test_a_read_sees_one_generation_while_a_sync_switches(db: Database, tm
 
     read = asyncio.create_task(long_read())
     await reading.wait()
-    switch = asyncio.create_task(replica.switch_to(generation(replica, "g2"), 2, "t", "t"))
+    switch = asyncio.create_task(replica.switch_to(generation(replica, "g2"), 2, "t", "t", unfenced))
     await asyncio.sleep(0.2)
     assert not switch.done()  # it waits for the read that still reads the old generation
     row = await asyncio.wait_for(db.fetchone(query), STUCK_S)  # meanwhile the other reader answers
@@ -99,7 +100,7 @@ async def test_a_read_sees_one_generation_while_a_sync_switches(db: Database, tm
 
 async def test_reads_during_repeated_switches_each_see_one_generation(db: Database, tmp_path: Path) -> None:
     replica = Replica(db, tmp_path)
-    await replica.switch_to(generation(replica, "g0"), 0, "t", "t")
+    await replica.switch_to(generation(replica, "g0"), 0, "t", "t", unfenced)
     query = "SELECT value FROM replica.meta WHERE key = 'generation'"
     seen: list[tuple[str, str]] = []
     stop = asyncio.Event()
@@ -115,7 +116,7 @@ async def test_reads_during_repeated_switches_each_see_one_generation(db: Databa
 
     readers = [asyncio.create_task(reads()) for _ in range(3)]
     for n in range(1, 6):
-        previous = await replica.switch_to(generation(replica, f"g{n}"), n, "t", "t")
+        previous = await replica.switch_to(generation(replica, f"g{n}"), n, "t", "t", unfenced)
         if previous:
             replica.remove_generation(previous)
         await asyncio.sleep(0.01)

@@ -133,13 +133,19 @@ async def test_an_unquoted_issue_is_refused(env: Env) -> None:
 
 
 async def test_a_paid_quote_left_by_a_vanished_kiosk_is_refunded(env: Env) -> None:
-    from issuance_server.payments.ledger import refund_abandoned, start_issue
+    from issuance_server.payments.ledger import Claimant, refund_abandoned, start_issue
 
     session = await authenticated(env)
     q = await quote(env, session, {"kind": "juminhyo"})
     db = env.core.db
     await db.write(
-        lambda tx: start_issue(tx, session["session_id"], q["quote_id"], "dev-lost")
+        lambda tx: start_issue(
+            tx,
+            session["session_id"],
+            q["quote_id"],
+            "dev-lost",
+            Claimant("gone", env.core.sessions.now(), 30.0, lambda tx, owner: False),
+        )
     )  # then the kiosk died
     assert await db.write(lambda tx: refund_abandoned(tx, before="2000-01-01T00:00:00Z")) == 0
     assert await db.write(lambda tx: refund_abandoned(tx, before="2100-01-01T00:00:00Z")) == 1

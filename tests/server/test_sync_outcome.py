@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from issuance_server.replica.generations import unfenced
 from recovery.snapshot_sync import SnapshotSync
 from tests.recovery.test_linkage_version import serve, stream
 from tests.server.conftest import Env
@@ -29,7 +30,7 @@ async def test_a_failure_after_the_switch_keeps_the_new_replica(
     monkeypatch.setattr(env.core.audit, "append", audit_fails_on_success)
     for url in serve(stream(FORMAT)):
         monkeypatch.setattr(env.core, "settings", dataclasses.replace(env.core.settings, registry_url=url))
-        progress = await SnapshotSync(env.core).run()
+        progress = await SnapshotSync(env.core, unfenced).run()
     assert progress.state == "failed" and "disk full" in str(progress.error)
     assert env.core.replica.attached is not None
     assert (await env.core.replica.meta())["format"] == FORMAT  # the new generation is the one in use

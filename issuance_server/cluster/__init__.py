@@ -1,0 +1,1 @@
+"""Several nodes on one database: the registry lease, the nodes' table, and what a node follows."""

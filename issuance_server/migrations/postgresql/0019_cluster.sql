@@ -1,0 +1,32 @@
+-- Several nodes on one database (issue 30). The registry lease: the one node that follows the registry
+-- (feed, version probes, breaker, mode) names itself here; its fencing token grows at every takeover and is
+-- checked in every transaction that writes the replica, so a node that lost the lease writes nothing.
+CREATE TABLE cluster_lease (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    token        BIGINT NOT NULL DEFAULT 0,
+    holder       TEXT,
+    incarnation  TEXT,
+    since        TEXT,
+    confirmed_at TEXT,
+    registry_seq BIGINT
+);
+INSERT INTO cluster_lease (id, token) VALUES (1, 0);
+-- Every node that runs on this database, one row each, seen every second or so: which replica generation it
+-- reads (an old one is dropped once no live node reads it), whether it drains, and its incarnation (a
+-- restarted node is another incarnation: claims of the one before are taken over at once).
+CREATE TABLE cluster_nodes (
+    node        TEXT COLLATE "C" PRIMARY KEY,
+    incarnation TEXT NOT NULL,
+    started_at  DOUBLE PRECISION NOT NULL,
+    seen_at     DOUBLE PRECISION NOT NULL,
+    draining    BIGINT NOT NULL DEFAULT 0,
+    generation  TEXT,
+    schema      BIGINT NOT NULL
+);
+-- An issue's claim on a paid quote names the node incarnation issuing it and when the claim lapses: a retry
+-- on another node takes over a claim whose node died or whose time ran out (one certificate, one charge).
+ALTER TABLE kiosk_payments ADD COLUMN claim_owner TEXT;
+ALTER TABLE kiosk_payments ADD COLUMN claim_expires_at DOUBLE PRECISION;
+-- A kiosk step retried on another node gets the first answer: authenticate knows its own request again by
+-- this digest of the nonce and the card's signature (no PIN counted twice).
+ALTER TABLE kiosk_sessions ADD COLUMN auth_digest TEXT;
