@@ -24,7 +24,6 @@ import contextlib
 import dataclasses
 import os
 import signal
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -42,7 +41,7 @@ from issuance_server.certificates.qr import qr_matrix
 from issuance_server.certificates.render import build_layout, render_certificate
 from issuance_server.settings import load_settings
 from konbini_demo.postgres_cluster import private_cluster
-from konbini_demo.soft_kiosk import SoftKiosk
+from konbini_demo.soft_kiosk import SoftKiosk, eligible_adults
 from konbini_demo.stack import Stack
 from konbini_demo.tls_proxy import start_tls_proxy
 
@@ -54,30 +53,6 @@ from proc_cpu import by_role, cpu_seconds, thread_cpu, tree_cpu_seconds
 GOAL = 1.2
 BEYOND_GOAL = 0.35  # issue 28: the rest of the server's CPU (loop, SQLite) / its argon2id + render threads
 FLOOR_PAGE = "juminhyo (setai, 1 person)"
-
-
-ELIGIBLE = (
-    "SELECT atena_no FROM {table} WHERE status = 'resident' AND in_transition = 0 AND support_measure = 0"
-    " AND moveout_planned_date IS NULL AND birth_date < '1990-01-01' ORDER BY atena_no LIMIT {limit}"
-)
-
-
-def eligible_adults(stack: Stack, n: int) -> list[str]:
-    """Residents a kiosk serves (adult, no flags), from the server's replica (its file, or its schema)."""
-    if stack.database_url:
-        import psycopg
-
-        with psycopg.connect(stack.database_url) as pg:
-            [(generation,)] = pg.execute("SELECT replica_file FROM sync_state").fetchall()
-            table = f'"{generation}".resident'
-            return [r[0] for r in pg.execute(ELIGIBLE.format(table=table, limit=int(n))).fetchall()]
-    replica = next((stack.server_dir / "replica").glob("replica-*.sqlite3"))
-    conn = sqlite3.connect(f"file:{replica}?mode=ro", uri=True)
-    try:
-        rows = conn.execute(ELIGIBLE.format(table="resident", limit=int(n))).fetchall()
-    finally:
-        conn.close()
-    return [r[0] for r in rows]
 
 
 def kiosks_of(stack: Stack, residents: list[str], server: str | None = None) -> list[SoftKiosk]:

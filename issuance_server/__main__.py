@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from issuance_server.app import make_app
+from issuance_server.cluster.keys import check_node_keys
 from issuance_server.connection_gate import ConnectionGate, GateLimits
 from issuance_server.http_server import RouteAccessLogger, serve
 from issuance_server.process_memory import limit_arenas
@@ -45,6 +46,8 @@ def _run(args: argparse.Namespace) -> None:
             registry_ssl(settings)  # its files must be there before the link starts
     except (ValueError, OSError) as exc:
         raise SystemExit(f"konbini-server: {exc}") from None
+    if settings.database_url:
+        check_node_keys(settings)  # the cluster's keys, or one line and exit status 2
     serve(
         make_app(settings),
         settings.host,

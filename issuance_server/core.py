@@ -11,6 +11,7 @@ import ssl
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -22,6 +23,7 @@ from issuance_server.audit.trail import AuditLog
 from issuance_server.certificates import pades
 from issuance_server.certificates.pades import PadesSigner
 from issuance_server.certificates.render import warm_up
+from issuance_server.cluster import store as cluster_store
 from issuance_server.cluster.identity import NodeIdentity
 from issuance_server.enrolment.kiosks import EnrolledKiosks
 from issuance_server.keyed_locks import KeyedLocks
@@ -98,7 +100,12 @@ class ServerCore:
         await replica.attach_current()
         mode_state = await load_mode(db)
         checkpoints = CheckpointLog(settings.audit_checkpoints_path, secrets.audit_signing_key)
-        checkpoints.begin(trail_is_empty=await db.read(audit_store.is_empty))
+        node = NodeIdentity.of(settings.node_name, settings.port)
+        # A node new to a cluster on PostgreSQL begins its own checkpoint log beside a trail other nodes wrote:
+        # its first checkpoint (at start) checks the whole chain from the start before it signs. A node that
+        # ran here before and lost its log is reported, as a lone server is.
+        joining = db.kind == "postgresql" and not await db.read(partial(cluster_store.known, node=node.name))
+        checkpoints.begin(trail_is_empty=joining or await db.read(audit_store.is_empty))
         audit = AuditLog(db, secrets.audit_chain_key)
         from issuance_server.enrolment.ops_tokens import (  # it imports this module
             finish_rotation,
@@ -133,7 +140,7 @@ class ServerCore:
             tls=ensure_server_tls(settings),
             registry_ssl=registry_ssl(settings) if settings.registry_link else None,
             metrics=metrics,
-            node=NodeIdentity.of(settings.node_name, settings.port),
+            node=node,
         )
         metrics.watch(core)
         return core

@@ -50,7 +50,7 @@ def make_printer(settings: KioskSettings) -> Printer:
 def make_engine(settings: KioskSettings, reader: str) -> KioskEngine:
     creds = KioskCredentials.load(settings.credentials)
     return KioskEngine(
-        KioskClient(creds, settings.server or None),
+        KioskClient(creds, settings.server or None, retry_s=settings.retry_s),
         PcscCard(reader),
         make_printer(settings),
         SimulatedPaymentDevice(manual=settings.payment_manual),

@@ -8,7 +8,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from wire.settings import SettingsLoader, port_number, seconds_above_zero, setting
+from wire.settings import SettingsLoader, not_negative, port_number, seconds_above_zero, setting
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
@@ -30,6 +30,12 @@ class KioskSettings:
     reader: str = setting("", "PC/SC reader of the card (default: the first reader pcscd lists)")
     printer: str = setting(
         "", "CUPS queue to print on (default: write PDFs into spool_dir, for scripts only)"
+    )
+    retry_s: float = setting(
+        15.0,
+        "a step whose answer was lost (a server node died, the load balancer found none) is tried again for"
+        " this long, seconds; 0: never",
+        check=not_negative,
     )
     cups_server: str = setting("", "CUPS server (socket path or host:port; default: the system's)")
     spool_dir: Path = setting(Path("out"), "folder for certificates when no CUPS queue is set")

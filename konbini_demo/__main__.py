@@ -9,6 +9,7 @@ other programs, a test run among them, may be using).
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from functools import partial
@@ -20,6 +21,7 @@ from konbini_demo.kiosk_app_demo import run_kiosk_app_demo
 from konbini_demo.kiosk_ui_demo import run_kiosk_for_a_person, run_kiosk_ui_demo
 from konbini_demo.processes import ServiceError
 from konbini_demo.recovery_demo import run_recovery_demo
+from konbini_demo.scale_demo import run_scale_demo
 from konbini_demo.stack import VPCD_READERS, Stack
 from registry_sim.generator import DEMO_ATENA_NO
 from wire.cli import CommandParser, run_command
@@ -64,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reader", help="the reader's name, when it is not one of vpcd's own two")
     parser.add_argument("--all-kinds", action="store_true", help="every kind and each 住民票 scope")
     parser.add_argument(
+        "--nodes", type=int, metavar="N",
+        help="N server nodes on a throwaway PostgreSQL behind HAProxy; nodes are killed under load (no card reader)",
+    )  # fmt: skip
+    parser.add_argument(
         "--recovery", action="store_true", help="the registry dies and returns while kiosks issue"
     )
     parser.add_argument(
@@ -100,6 +106,18 @@ def run_demo(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.reader is None and args.vpcd_port not in VPCD_READERS:
         parser.error(f"--reader: name the reader of vpcd port {args.vpcd_port} (vpcd's own: 35963, 35964)")
     started = time.monotonic()
+    if args.nodes is not None:
+        if not 2 <= args.nodes <= 5:
+            parser.error("--nodes: 2 to 5 nodes")
+        stack_root = args.root
+        if stack_root.exists():
+            shutil.rmtree(stack_root)
+        line = run_scale_demo(stack_root, args.nodes, args.residents)
+        step(f"done in {time.monotonic() - started:.1f} s")
+        print(line, flush=True)
+        if not line.startswith("SCALE DEMO OK"):
+            sys.exit(1)
+        return
     stack = Stack(
         args.root,
         residents=args.residents,

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import contextlib
 import secrets
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,29 @@ from wire.card_identity import challenge_digest, registration_body
 from wire.http_json import HttpError
 from wire.kiosk_api import auth_message
 from wire.kiosk_client import KioskClient, KioskCredentials
+
+ELIGIBLE = (
+    "SELECT atena_no FROM {table} WHERE status = 'resident' AND in_transition = 0 AND support_measure = 0"
+    " AND moveout_planned_date IS NULL AND birth_date < '1990-01-01' ORDER BY atena_no LIMIT {limit}"
+)
+
+
+def eligible_adults(stack: Stack, n: int) -> list[str]:
+    """Residents a kiosk serves (adult, no flags), from the server's replica (its file, or its schema)."""
+    if stack.database_url:
+        import psycopg
+
+        with psycopg.connect(stack.database_url) as pg:
+            [(generation,)] = pg.execute("SELECT replica_file FROM sync_state").fetchall()
+            table = f'"{generation}".resident'
+            return [r[0] for r in pg.execute(ELIGIBLE.format(table=table, limit=int(n))).fetchall()]
+    replica = next((stack.server_dir / "replica").glob("replica-*.sqlite3"))
+    conn = sqlite3.connect(f"file:{replica}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(ELIGIBLE.format(table="resident", limit=int(n))).fetchall()
+    finally:
+        conn.close()
+    return [r[0] for r in rows]
 
 
 class SoftKiosk:

@@ -496,6 +496,39 @@ def cmd_haproxy_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cluster_init(args: argparse.Namespace) -> int:
+    """Offline: the keys of a cluster of nodes, made once into a folder for the operator to copy to each node."""
+    import dataclasses
+
+    from issuance_server.certificates import pades  # the server's key-making code: only this command
+    from issuance_server.cluster.keys import fingerprint, strip_node_own
+    from issuance_server.secrets_store import load_or_create_secrets
+    from issuance_server.server_tls import ensure_server_tls
+
+    out: Path = args.out
+    if out.exists() and any(out.iterdir()):
+        print(
+            f"error: {out} is not empty: cluster-init makes new keys only into a new folder", file=sys.stderr
+        )
+        return 2
+    settings = dataclasses.replace(settings_or_exit("konbini-ops", args.config), data_dir=out)
+    out.mkdir(parents=True, exist_ok=True, mode=0o700)
+    load_or_create_secrets(out)
+    pades.create_signing_identity(settings.secrets_dir, out / "keys", settings.municipality_name)
+    ensure_server_tls(settings)
+    strip_node_own(out)
+    print(
+        f"made the cluster's keys in {out} (files 0600), fingerprint {fingerprint(settings.secrets_dir, settings.tls_dir)[:12]}"
+    )
+    print(
+        f"copy its secrets/, keys/ and tls/ folders into every node's data folder (e.g. rsync -a {out}/ NODE:/var/lib/konbini/)"
+    )
+    print(
+        "each node makes its own ops token and TLS server certificate (from the city CA) at its first start"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = CommandParser(prog="konbini-ops", description=__doc__)
     parser.add_argument(
@@ -541,6 +574,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", type=Path, required=True, help="the configuration file to write (mode 0600)")
     p.set_defaults(func=cmd_haproxy_config)
+    p = sub.add_parser(
+        "cluster-init",
+        help="make the keys of a cluster of nodes once, into a new folder to copy to each node",
+    )
+    p.add_argument("--out", type=Path, required=True, help="a new folder for the keys (mode 0700)")
+    p.set_defaults(func=cmd_cluster_init)
     p = sub.add_parser("drain", help="take the node at --server out of the load balancer (/healthz 503)")
     p.add_argument("--undo", action="store_true", help="put it back in")
     p.set_defaults(func=cmd_drain)

@@ -4,15 +4,19 @@ and trusts a given CA for the server's certificate."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import logging
 import ssl
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from wire.http_client import AsyncHttpClient
-from wire.http_json import HttpError
+from wire.http_json import HttpError, error_answer
 from wire.kiosk_api import API_PREFIX
 from wire.tls import client_context
 
@@ -55,11 +59,33 @@ class KioskCredentials:
         return client_context(self.server_ca, self.client_cert, self.client_key)
 
 
+log = logging.getLogger("konbini.kiosk_client")
+RETRY_PAUSE_S: Final = 0.25  # the first pause before a step is tried again (it grows to 2 s)
+
+
+def _passing(status: int, data: bytes) -> bool:
+    """An answer lost on the way (no answer, or the load balancer's: its node died mid-request or none
+    serves): the step may be tried again, on whichever node answers."""
+    if status in (0, 502, 504):
+        return True
+    return status == 503 and error_answer(status, data).code == "service_unavailable"
+
+
 class KioskClient(AsyncHttpClient):
     """``async with KioskClient(creds) as api: ...``; every error answer raises :class:`HttpError` with the
-    server's stable code; a server that cannot be reached raises it with ``server_unreachable``."""
+    server's stable code; a server that cannot be reached raises it with ``server_unreachable``.
 
-    def __init__(self, creds: KioskCredentials, server: str | None = None, timeout_s: float = 30.0) -> None:
+    ``retry_s``: for this long a step whose answer was lost is tried again (every kiosk step is safe to
+    repeat: the server answers a repeated authenticate, issue, print report or end as it did the first
+    time); 0 sends each step once."""
+
+    def __init__(
+        self,
+        creds: KioskCredentials,
+        server: str | None = None,
+        timeout_s: float = 30.0,
+        retry_s: float = 0.0,
+    ) -> None:
         super().__init__(
             (server or creds.server).rstrip("/") + API_PREFIX,
             creds.ssl_context(),
@@ -67,6 +93,31 @@ class KioskClient(AsyncHttpClient):
             headers={"X-Kiosk-Id": creds.kiosk_id},
         )
         self.kiosk_id = creds.kiosk_id
+        self.retry_s = retry_s
+        self.retries = 0  # steps tried again, for scripts and the demo's figures
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> tuple[int, bytes, str]:
+        end, pause = time.monotonic() + self.retry_s, RETRY_PAUSE_S
+        while True:
+            try:
+                answer = await super().request(method, path, body, query, headers)
+            except HttpError:  # no answer at all
+                if time.monotonic() + pause > end:
+                    raise
+            else:
+                if not _passing(answer[0], answer[1]) or time.monotonic() + pause > end:
+                    return answer
+            self.retries += 1
+            log.info("%s %s: the answer was lost; trying again", method, path.rsplit("/", 1)[-1])
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 2.0)
 
     async def __aenter__(self) -> KioskClient:
         return self

@@ -52,6 +52,10 @@ def seconds_above_zero(value: float) -> str | None:
     return None if value > 0 else "a number of seconds above 0"
 
 
+def not_negative(value: float) -> str | None:
+    return None if value >= 0 else "must be 0 or more"
+
+
 def port_number(value: int) -> str | None:
     return None if 1 <= value <= 65535 else "a port number, 1-65535"
 

@@ -116,15 +116,11 @@ class AdvisoryLease(_TokenLease):
                 keepalives=1, keepalives_idle=2, keepalives_interval=1, keepalives_count=2,
                 application_name=f"konbini-lease {self.node}",
             )  # fmt: skip
-        row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (LEASE_LOCK,)).fetchone()
+        row = self._conn.execute(store.TRY_LEASE_SQL, (LEASE_LOCK,)).fetchone()
         return bool(row and row[0])
 
     def _check(self) -> bool:
-        row = self._conn.execute(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
-            " AND objid = %s AND granted",
-            (LEASE_LOCK,),
-        ).fetchone()
+        row = self._conn.execute(store.LEASE_HELD_SQL).fetchone()
         return bool(row and row[0])
 
     def _close(self) -> None:

@@ -6,7 +6,12 @@ from typing import Final
 
 from issuance_server.storage.engine import Row, Tx
 
-TABLES: Final = ("cluster_lease", "cluster_nodes")
+TABLES: Final = ("cluster_lease", "cluster_nodes", "cluster_keys")
+
+# On the registry lease's own PostgreSQL connection (not a trip): take the advisory lock if free; whether
+# this connection holds it.
+TRY_LEASE_SQL: Final = "SELECT pg_try_advisory_lock(%s)"
+LEASE_HELD_SQL: Final = "SELECT 1"  # a session lock ends only with its session: a live connection holds it
 
 
 class LeaseLost(Exception):
@@ -56,6 +61,11 @@ def seen(
     )
 
 
+def known(tx: Tx, node: str) -> bool:
+    """Whether ``node`` ran on this database before."""
+    return tx.one("SELECT 1 AS known FROM cluster_nodes WHERE node = ?", (node,)) is not None
+
+
 def nodes(tx: Tx) -> list[Row]:
     return tx.all(
         "SELECT node, incarnation, started_at, seen_at, draining, generation, schema FROM cluster_nodes"
@@ -86,3 +96,11 @@ def generations_in_use(tx: Tx, seen_after: float) -> set[str]:
 def forget(tx: Tx, node: str) -> int:
     """Remove a node's row (a node taken out for good); how many rows."""
     return tx.execute("DELETE FROM cluster_nodes WHERE node = ?", (node,))
+
+
+def record_keys(tx: Tx, fingerprint: str) -> str:
+    """Record ``fingerprint`` as the cluster's keys' if none is yet; the cluster's."""
+    tx.execute(
+        "INSERT INTO cluster_keys (id, fingerprint) VALUES (1, ?) ON CONFLICT (id) DO NOTHING", (fingerprint,)
+    )
+    return str(tx.value("SELECT fingerprint FROM cluster_keys WHERE id = 1"))

@@ -208,8 +208,8 @@ async def authenticate(request: web.Request) -> web.Response:
         await core.sessions.get(session_id, actor.actor_id)
         raise
     # The session read and its nonce spent in one trip, once the request is known to be well formed.
-    session = await core.sessions.get(session_id, actor.actor_id, spend_nonce=True)
     digest = hashlib.sha256(nonce.encode() + b"\0" + signature).hexdigest()
+    session = await core.sessions.get(session_id, actor.actor_id, spend_nonce=digest)
     if session.authenticated:
         if session.auth_digest == digest:  # this request again (its answer was lost): the same answer
             cert, card = core.card_trust.check_certificate(cert_der, utc_now())
@@ -231,7 +231,9 @@ async def authenticate(request: web.Request) -> web.Response:
         )  # the attempt that locked it (the review counts)
         core.audit.record(tx, actor, "authenticate", check.result, check.atena_no, card=card.serial, **lock)
         if check.atena_no is not None and check.registration_id is not None and check.result == "ok":
-            kiosk_store.sign_in(tx, session.session_id, check.atena_no, check.registration_id, digest)
+            kiosk_store.sign_in(tx, session.session_id, check.atena_no, check.registration_id)
+        else:  # counted once: the same request again is refused as a spent nonce
+            kiosk_store.answered(tx, session.session_id)
 
     check = await check_pin(core, card.fingerprint, pin, record)
     if check.result == "ok":

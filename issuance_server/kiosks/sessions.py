@@ -77,18 +77,22 @@ class SessionStore:
             session_id, kiosk_id, nonce, now + self.nonce_ttl_s, False, now, None, None, False
         )
 
-    async def get(self, session_id: str, kiosk_id: str, spend_nonce: bool = False) -> KioskSession:
+    async def get(self, session_id: str, kiosk_id: str, spend_nonce: str | None = None) -> KioskSession:
         """The kiosk's own live session; another kiosk's session is as unknown as a made-up id. A read trip,
-        and a write when its last sight is ``TOUCH_EVERY_S`` old; with ``spend_nonce`` one write trip that
-        also spends the nonce (the session then says whether it had been spent before: see consume_nonce)."""
+        and a write when its last sight is ``TOUCH_EVERY_S`` old; with ``spend_nonce`` (the authenticate
+        request's digest) one write trip that also spends the nonce for that request: the session then says
+        whether another request had spent it (see consume_nonce). The same request again, whose first try was
+        never answered (its node died), finds the nonce spent for it and goes on."""
         now = self.now()
-        if spend_nonce:
+        if spend_nonce is not None:
+            digest = spend_nonce
 
             def spending(tx: Tx) -> KioskSession:
                 session = self._live(tx, session_id, kiosk_id, now)
-                fresh = store.spend_nonce(tx, session_id)
+                fresh = store.spend_nonce(tx, session_id, digest)
+                again = not fresh and session.auth_digest == digest and not session.authenticated
                 store.touch(tx, session_id, now)
-                return dataclasses.replace(session, nonce_used=not fresh, last_seen_at=now)
+                return dataclasses.replace(session, nonce_used=not (fresh or again), last_seen_at=now)
 
             return await self.db.write(spending)
         session = await self.db.read(lambda tx: self._live(tx, session_id, kiosk_id, now))

@@ -81,20 +81,29 @@ def touch(tx: Tx, session_id: str, now: float) -> None:
     tx.execute("UPDATE kiosk_sessions SET last_seen_at = ? WHERE session_id = ?", (now, session_id))
 
 
-def spend_nonce(tx: Tx, session_id: str) -> bool:
-    """Mark the session's nonce used; False if it already was (by this node or another)."""
+def spend_nonce(tx: Tx, session_id: str, digest: str) -> bool:
+    """Mark the session's nonce used by the authenticate request ``digest``; False if it already was (by
+    this node or another)."""
     return (
         tx.execute(
-            "UPDATE kiosk_sessions SET nonce_used = 1 WHERE session_id = ? AND nonce_used = 0", (session_id,)
+            "UPDATE kiosk_sessions SET nonce_used = 1, auth_digest = ? WHERE session_id = ? AND nonce_used = 0",
+            (digest, session_id),
         )
         == 1
     )
 
 
-def sign_in(tx: Tx, session_id: str, atena_no: str, registration_id: int, auth_digest: str) -> None:
+def answered(tx: Tx, session_id: str) -> None:
+    """The authenticate request that spent the nonce was answered with a refusal: not to be tried again."""
+    tx.execute("UPDATE kiosk_sessions SET auth_digest = NULL WHERE session_id = ?", (session_id,))
+
+
+def sign_in(tx: Tx, session_id: str, atena_no: str, registration_id: int) -> None:
+    """The request that spent the nonce signed the resident in (its digest stays: the same request again is
+    answered again)."""
     tx.execute(
-        "UPDATE kiosk_sessions SET atena_no = ?, registration_id = ?, auth_digest = ? WHERE session_id = ?",
-        (atena_no, registration_id, auth_digest, session_id),
+        "UPDATE kiosk_sessions SET atena_no = ?, registration_id = ? WHERE session_id = ?",
+        (atena_no, registration_id, session_id),
     )
 
 

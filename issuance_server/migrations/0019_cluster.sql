@@ -30,3 +30,9 @@ ALTER TABLE kiosk_payments ADD COLUMN claim_expires_at REAL;
 -- A kiosk step retried on another node gets the first answer: authenticate knows its own request again by
 -- this digest of the nonce and the card's signature (no PIN counted twice).
 ALTER TABLE kiosk_sessions ADD COLUMN auth_digest TEXT;
+-- The cluster's keys: the fingerprint of the shared keys, written by the first node; a node with other keys
+-- refuses to start (issuing key, PIN pepper, audit and TOTP keys, proxy secret, the city and kiosk CAs).
+CREATE TABLE cluster_keys (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    fingerprint TEXT NOT NULL
+);

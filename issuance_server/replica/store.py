@@ -486,9 +486,8 @@ class Replica:
     ) -> str | None:
         """Attach the finished generation ``name`` and point ``sync_state`` at it, in one batch that no
         other write can interleave with, then move the readers to it (each between two reads). Returns the
-        previous file name, which no reader reads any more (to delete). ``fence``: the registry lease's
-        check, which cannot fail here (one server owns a SQLite file), is made before the switch."""
-        await self._db.read(fence)
+        previous file name, which no reader reads any more (to delete). ``fence`` (the registry lease's check)
+        is not needed here: one server owns a SQLite file, so its lease cannot move."""
         previous = self.attached
         path = self._dir / name
         detach = "DETACH DATABASE replica;" if previous else ""

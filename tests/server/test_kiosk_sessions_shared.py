@@ -39,7 +39,9 @@ async def test_a_session_opened_and_authenticated_here_is_served_by_another_node
 async def test_the_nonce_is_spent_once_whichever_node_is_asked(env: Env) -> None:
     session = await env.open_session()
     nodes = [env.core.sessions, another_node(env), another_node(env)]
-    seen = await asyncio.gather(*(n.get(session["session_id"], "kiosk-t1", spend_nonce=True) for n in nodes))
+    seen = await asyncio.gather(
+        *(n.get(session["session_id"], "kiosk-t1", spend_nonce=f"request-{i}") for i, n in enumerate(nodes))
+    )
     assert sorted(s.nonce_used for s in seen) == [
         False,
         True,

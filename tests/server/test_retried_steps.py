@@ -3,6 +3,8 @@ counted, issued or charged twice; an issue claimed by a node that died is taken 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import time
 from typing import Any
 
@@ -68,6 +70,29 @@ async def test_a_repeated_authenticate_is_answered_again_without_counting_a_pin(
     other["signature"] = other["signature"][:-4] + "AAA="
     refused = await env.kiosk.post(path, json=other, headers=env.kiosk_headers)
     assert refused.status == 409 and (await refused.json())["error"]["code"] == "session_state"
+
+
+async def test_an_authenticate_whose_node_died_after_spending_the_nonce_goes_on_when_repeated(
+    env: Env,
+) -> None:
+    session = await env.open_session()
+    body = env.auth_body(session)
+    digest = hashlib.sha256(body["nonce"].encode() + b"\0" + base64.b64decode(body["signature"])).hexdigest()
+    await env.core.sessions.get(session["session_id"], "kiosk-t1", spend_nonce=digest)  # then that node died
+    path = f"{API_PREFIX}/sessions/{session['session_id']}/authenticate"
+    retried = await env.kiosk.post(path, json=body, headers=env.kiosk_headers)
+    assert retried.status == 200, await retried.text()
+    other = await env.open_session()
+    refused = await env.kiosk.post(
+        f"{API_PREFIX}/sessions/{other['session_id']}/authenticate", json=env.auth_body(other, pin="0000"),
+        headers=env.kiosk_headers,
+    )  # fmt: skip
+    assert refused.status == 401
+    again = await env.kiosk.post(
+        f"{API_PREFIX}/sessions/{other['session_id']}/authenticate", json=env.auth_body(other, pin="0000"),
+        headers=env.kiosk_headers,
+    )  # fmt: skip
+    assert again.status == 409 and (await again.json())["error"]["code"] == "nonce_used"  # counted once
 
 
 async def test_a_repeated_print_report_changes_nothing(env: Env) -> None:

@@ -1,0 +1,328 @@
+"""``konbini-demo --nodes N``: PostgreSQL (a throwaway cluster), registry_sim, N server nodes and HAProxy in
+front; kiosks of several identities run sessions through the balancer while one node is SIGKILLed and then
+the node holding the registry lease; both come back; every PDF is read back (its signed QR must name the
+serial issued and the session's resident), the books are checked for duplicates and double charges, and the
+audit chain is verified.
+
+TLS ends at HAProxy, which verifies the kiosks' client certificates and forwards them to the nodes (plain
+HTTP on loopback, vouched for by the cluster's proxy secret), as ``konbini-ops haproxy-config`` writes it: one
+place checks certificates and sees every request, and a node is a process that can die without taking a TLS
+session with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import secrets
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+
+from issuance_server.certificates.verify import extract_record_text, verify_text
+from issuance_server.secrets_store import write_private
+from konbini_demo.postgres_cluster import PostgresCluster
+from konbini_demo.processes import Service, ServiceError, free_port, run
+from konbini_demo.soft_kiosk import SoftKiosk, eligible_adults
+from konbini_demo.stack import Stack
+from recovery.haproxy import Node, haproxy_config
+from wire.http_json import HttpError, JsonClient
+from wire.kiosk_api import auth_message
+from wire.kiosk_client import KioskClient, KioskCredentials
+
+KIOSKS = 4  # kiosk identities, each running sessions one after another
+STEP_RETRY_S = 20.0  # a kiosk retries a step whose answer was lost for this long
+ISSUE_WAIT_S = 20.0  # and an issue still claimed by a node (that may have died) for this long
+PHASE_S = 6.0  # load before the first kill, between the kills, and after the restarts
+
+
+def step(text: str) -> None:
+    print(f"scale demo: {text}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Tally:
+    sessions: int = 0
+    failed: list[str] = field(default_factory=list)
+    printed: list[tuple[str, str, bytes]] = field(default_factory=list)  # (atena_no, serial, pdf)
+    retries: int = 0
+    longest_step_s: float = 0.0
+
+
+class ScaleNodes:
+    """The N nodes of one cluster on this machine: each its own data folder (the cluster's keys copied in) and
+    port, one PostgreSQL database."""
+
+    def __init__(self, stack: Stack, n: int) -> None:
+        self.stack = stack
+        self.ports = [free_port() for _ in range(n)]
+        self.dirs = [stack.root / f"node-{i + 1}" for i in range(n)]
+
+    def name(self, i: int) -> str:
+        return f"node-{i + 1}"
+
+    def place_keys(self, keys: Path) -> None:
+        for folder in self.dirs:
+            shutil.copytree(keys, folder, dirs_exist_ok=True)
+
+    def start(self, i: int) -> None:
+        env = {
+            **self.stack.server_env(),
+            "KONBINI_DATA_DIR": str(self.dirs[i]),
+            "KONBINI_PORT": str(self.ports[i]),
+            "KONBINI_NODE_NAME": self.name(i),
+        }
+        svc = Service(self.name(i), ["issuance_server"], self.stack.logs, env=env)
+        self.stack.services[self.name(i)] = svc
+        svc.wait_log("konbini-server listening on")
+
+    def kill(self, i: int) -> None:
+        self.stack.kill(self.name(i))
+
+    def ops(self, i: int) -> JsonClient:
+        token = (self.dirs[i] / "secrets" / "ops-token").read_text().strip()
+        return JsonClient(f"http://127.0.0.1:{self.ports[i]}", {"Authorization": f"Bearer {token}"}, 5.0)
+
+    def status(self, i: int) -> dict[str, Any]:
+        return dict(self.ops(i).call("GET", "/ops/api/status"))
+
+    def holder(self, alive: list[int]) -> int | None:
+        """The node holding the registry lease, as a live node says."""
+        for i in alive:
+            try:
+                lease = self.status(i)["cluster"]["lease"]
+            except (HttpError, KeyError, TypeError):
+                continue
+            for j in alive:
+                if lease and lease["holder"] == self.name(j) and self.status(j)["link"]["lease_held"]:
+                    return j
+        return None
+
+
+def start_balancer(stack: Stack, nodes: ScaleNodes) -> str:
+    folder = stack.root / "haproxy"
+    tls = nodes.dirs[0] / "tls"
+    pem, cfg = folder / "server.pem", folder / "haproxy.cfg"
+    write_private(pem, (tls / "server.crt").read_bytes() + (tls / "server.key").read_bytes())
+    port = free_port()
+    secret = (nodes.dirs[0] / "secrets" / "proxy-secret").read_text().strip()
+    text = haproxy_config(
+        f"127.0.0.1:{port}", pem, tls / "kiosk-ca.crt", secret, [Node("127.0.0.1", p) for p in nodes.ports]
+    )
+    write_private(cfg, text.encode())
+    stack.services["haproxy"] = Service("haproxy", ["haproxy", "-f", str(cfg), "-db"], stack.logs, raw=True)
+    url = f"https://127.0.0.1:{port}"
+    stack.services["haproxy"].wait_http(url + "/healthz", 15, stack.server_client().ssl_context)
+    return url
+
+
+async def one_session(kiosk: SoftKiosk, creds: KioskCredentials, url: str, tally: Tally) -> None:
+    async with KioskClient(creds, server=url, retry_s=STEP_RETRY_S) as api:
+        started = time.monotonic()
+        s = await api.open_session()
+        sid = s["session_id"]
+        sig = kiosk.key.sign(auth_message(api.kiosk_id, sid, s["nonce"]), padding.PKCS1v15(), hashes.SHA256())
+        await api.authenticate(sid, s["nonce"], kiosk.cert, sig, kiosk.pin)
+        await api.menu(sid)
+        quote = await api.quote(sid, "juminhyo")
+        reference = f"scale-{secrets.token_hex(6)}"
+        end = time.monotonic() + ISSUE_WAIT_S
+        while True:
+            try:
+                issued = await api.issue(sid, quote["quote_id"], reference)
+                break
+            except HttpError as exc:  # a claim of a node that died, or the registry being judged: again
+                if exc.code not in ("issue_in_progress", "registry_unreachable", "replica_behind"):
+                    raise
+                if time.monotonic() > end:
+                    raise
+                tally.retries += 1
+                await asyncio.sleep(0.5)
+        serial = issued["certificates"][0]["serial"]
+        pdf = await api.fetch_pdf(sid, serial)
+        await api.report_print(sid, serial, True)
+        await api.end_session(sid)
+        tally.retries += api.retries
+        tally.longest_step_s = max(tally.longest_step_s, (time.monotonic() - started) / 7)
+        tally.printed.append((kiosk.atena_no, serial, pdf))
+
+
+async def kiosk_loop(
+    kiosks: list[SoftKiosk], creds: KioskCredentials, url: str, tally: Tally, stop: asyncio.Event
+) -> None:
+    n = 0
+    while not stop.is_set():
+        kiosk = kiosks[n % len(kiosks)]
+        n += 1
+        tally.sessions += 1
+        try:
+            await one_session(kiosk, creds, url, tally)
+        except HttpError as exc:
+            tally.failed.append(f"{creds.kiosk_id}: {exc.code} ({exc.status})")
+
+
+def read_back(stack: Stack, nodes: ScaleNodes, tally: Tally) -> tuple[int, int]:
+    """(duplicate serials, certificates of someone else): every PDF's signed QR against the session's
+    resident and the serial the server issued."""
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    key = load_pem_public_key((nodes.dirs[0] / "keys" / "issuing-ed25519.pub").read_bytes())
+    folder = stack.root / "printed"
+    folder.mkdir(exist_ok=True)
+    serials = [serial for _, serial, _ in tally.printed]
+    cross = 0
+    for atena_no, serial, pdf in tally.printed:
+        path = folder / f"{serial}.pdf"
+        path.write_bytes(pdf)
+        outcome = verify_text(extract_record_text(path), key)  # type: ignore[arg-type]
+        identity = stack.resident_identity(atena_no)
+        record = outcome.record
+        if (
+            not outcome.valid
+            or record is None
+            or record.serial != serial
+            or record.birth_date.isoformat() != identity.birth_date
+            or "".join(record.name.split()) != "".join(identity.name.split())
+        ):
+            cross += 1
+    return len(serials) - len(set(serials)), cross
+
+
+def double_charges(url: str) -> int:
+    """Payments that paid for more certificates than their quote's copies, or that were taken twice."""
+    import psycopg
+
+    with psycopg.connect(url) as pg:
+        over = pg.execute(
+            "SELECT count(*) FROM kiosk_payments p WHERE (SELECT count(*) FROM issuances i"
+            " WHERE i.payment_id = p.quote_id) > p.copies"
+        ).fetchone()
+        twice = pg.execute(
+            "SELECT count(*) FROM (SELECT payment_reference FROM kiosk_payments WHERE payment_reference IS NOT"
+            " NULL GROUP BY payment_reference HAVING count(*) > 1) t"
+        ).fetchone()
+    return int(over[0] if over else 0) + int(twice[0] if twice else 0)
+
+
+def wait_for(what: str, check: Any, timeout_s: float) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        if check():
+            return time.monotonic() - started
+        time.sleep(0.05)
+    raise ServiceError(f"timed out waiting for {what}")
+
+
+async def load_while(actions: Any, kiosks: list[SoftKiosk], creds: list[KioskCredentials], url: str) -> Tally:
+    tally, stop = Tally(), asyncio.Event()
+    loops = [asyncio.create_task(kiosk_loop(kiosks, c, url, tally, stop)) for c in creds]
+    try:
+        await asyncio.to_thread(actions)
+    finally:
+        stop.set()
+        await asyncio.gather(*loops)
+    return tally
+
+
+def run_scale_demo(root: Path, n_nodes: int, residents: int) -> str:
+    cluster = PostgresCluster()
+    step(f"PostgreSQL (a throwaway cluster in {root / 'postgres'})")
+    root.mkdir(parents=True, exist_ok=True)
+    cluster.start(root / "postgres")
+    try:
+        cluster.create_database("konbini")
+        url = cluster.url("konbini")
+        stack = Stack(
+            root, residents, server_settings={"KONBINI_DATABASE_URL": url, "KONBINI_PLAIN_HTTP": "true"}
+        )
+        try:
+            return _run(stack, url, n_nodes)
+        finally:
+            stack.stop()
+    finally:
+        cluster.stop()
+
+
+def _run(stack: Stack, url: str, n_nodes: int) -> str:
+    step(f"registry_sim ({stack.residents} residents), the card CA, the schema, the cluster's keys")
+    stack.start_registry()
+    run(["devices.card.cli", "init-ca", "--dir", str(stack.ca_dir)])
+    stack.ops("migrate")
+    keys = stack.root / "cluster-keys"
+    stack.ops("cluster-init", "--out", str(keys))
+    nodes = ScaleNodes(stack, n_nodes)
+    nodes.place_keys(keys)
+    stack.server_dir, stack.server_port = nodes.dirs[0], nodes.ports[0]  # the tools talk to node 1
+    step(f"{n_nodes} server nodes on one database")
+    for i in range(n_nodes):
+        nodes.start(i)
+    wait_for("a lease holder", lambda: nodes.holder(list(range(n_nodes))) is not None, 15)
+    holder = nodes.holder(list(range(n_nodes)))
+    assert holder is not None  # noqa: S101  waited for just above
+    stack.server_port = nodes.ports[holder]  # a full sync is the lease holder's
+    stack.server_dir = nodes.dirs[holder]
+    stack.ops("sync", "--full")
+    wait_for(
+        "every node on the replica",
+        lambda: all(nodes.status(i)["replica"]["meta"] for i in range(n_nodes)),
+        15,
+    )
+    stack.enrol()
+    creds = [KioskCredentials.load(stack.kiosk_credentials)]
+    for k in range(2, KIOSKS + 1):
+        path = stack.root / "kiosks" / f"kiosk-{k:03d}.json"
+        stack.ops("kiosk-add", f"kiosk-{k:03d}", "--location", f"store {k}", "--out", str(path))
+        creds.append(KioskCredentials.load(path))
+    balancer = start_balancer(stack, nodes)
+    creds = [dataclasses.replace(c, server=balancer) for c in creds]
+    people = [SoftKiosk(stack, a, name="scale") for a in eligible_adults(stack, 6)]
+    for person in people:
+        person.register()
+    step(f"HAProxy on {balancer}; {KIOSKS} kiosks of {len(people)} residents issuing through it")
+    alive = list(range(n_nodes))
+    moved: dict[str, float] = {}
+
+    def kills() -> None:
+        time.sleep(PHASE_S)
+        first = next(i for i in alive if i != nodes.holder(alive))
+        step(f"SIGKILL {nodes.name(first)} (not the lease holder)")
+        nodes.kill(first)
+        alive.remove(first)
+        time.sleep(PHASE_S)
+        holder = nodes.holder(alive)
+        if holder is None:
+            raise ServiceError("no node holds the registry lease")
+        step(f"SIGKILL {nodes.name(holder)} (the registry lease holder)")
+        killed_at = time.monotonic()
+        nodes.kill(holder)
+        alive.remove(holder)
+        wait_for("the lease to move", lambda: nodes.holder(alive) is not None, 15)
+        moved["s"] = time.monotonic() - killed_at
+        step(f"the lease moved to {nodes.name(nodes.holder(alive) or 0)} in {moved['s']:.2f} s")
+        for i in (first, holder):
+            nodes.start(i)
+            alive.append(i)
+        step(f"{nodes.name(first)} and {nodes.name(holder)} restarted")
+        time.sleep(PHASE_S)
+
+    tally = asyncio.run(load_while(kills, people, creds, balancer))
+    step(f"{tally.sessions} sessions, {len(tally.printed)} printed, {tally.retries} steps tried again")
+    duplicates, cross = read_back(stack, nodes, tally)
+    charged = double_charges(url)
+    audit = stack.ops("audit-verify", check=False)
+    if audit.returncode != 0:
+        raise ServiceError(f"the audit trail did not verify: {audit.stdout.strip()} {audit.stderr.strip()}")
+    for failure in tally.failed[:5]:
+        step(f"failed session: {failure}")
+    ok = not tally.failed and not duplicates and not cross and not charged and tally.printed
+    return (
+        f"{'SCALE DEMO OK' if ok else 'SCALE DEMO FAILED'} nodes={n_nodes} engine=postgresql"
+        f" sessions={len(tally.printed)} failed={len(tally.failed)} duplicates={duplicates} cross={cross}"
+        f" double_charged={charged} lease_moved={moved.get('s', float('nan')):.2f}s"
+    )
