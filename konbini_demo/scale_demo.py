@@ -52,7 +52,20 @@ class Tally:
     failed: list[str] = field(default_factory=list)
     printed: list[tuple[str, str, bytes]] = field(default_factory=list)  # (atena_no, serial, pdf)
     retries: int = 0
-    longest_step_s: float = 0.0
+    step_s: list[float] = field(default_factory=list)  # how long each kiosk step took, retries included
+
+    def step_wait(self) -> tuple[float, float]:
+        """(p99, max) of a kiosk step's wait, seconds."""
+        waits = sorted(self.step_s) or [0.0]
+        return waits[min(len(waits) - 1, int(0.99 * len(waits)))], waits[-1]
+
+
+async def timed(tally: Tally, call: Any) -> Any:
+    started = time.monotonic()
+    try:
+        return await call
+    finally:
+        tally.step_s.append(time.monotonic() - started)
 
 
 class ScaleNodes:
@@ -124,33 +137,36 @@ def start_balancer(stack: Stack, nodes: ScaleNodes) -> str:
 
 async def one_session(kiosk: SoftKiosk, creds: KioskCredentials, url: str, tally: Tally) -> None:
     async with KioskClient(creds, server=url, retry_s=STEP_RETRY_S) as api:
-        started = time.monotonic()
-        s = await api.open_session()
+        s = await timed(tally, api.open_session())
         sid = s["session_id"]
         sig = kiosk.key.sign(auth_message(api.kiosk_id, sid, s["nonce"]), padding.PKCS1v15(), hashes.SHA256())
-        await api.authenticate(sid, s["nonce"], kiosk.cert, sig, kiosk.pin)
-        await api.menu(sid)
-        quote = await api.quote(sid, "juminhyo")
-        reference = f"scale-{secrets.token_hex(6)}"
-        end = time.monotonic() + ISSUE_WAIT_S
-        while True:
-            try:
-                issued = await api.issue(sid, quote["quote_id"], reference)
-                break
-            except HttpError as exc:  # a claim of a node that died, or the registry being judged: again
-                if exc.code not in ("issue_in_progress", "registry_unreachable", "replica_behind"):
-                    raise
-                if time.monotonic() > end:
-                    raise
-                tally.retries += 1
-                await asyncio.sleep(0.5)
+        await timed(tally, api.authenticate(sid, s["nonce"], kiosk.cert, sig, kiosk.pin))
+        await timed(tally, api.menu(sid))
+        quote = await timed(tally, api.quote(sid, "juminhyo"))
+        issued = await timed(tally, _issue(api, sid, quote["quote_id"], tally))
         serial = issued["certificates"][0]["serial"]
-        pdf = await api.fetch_pdf(sid, serial)
-        await api.report_print(sid, serial, True)
-        await api.end_session(sid)
+        pdf = await timed(tally, api.fetch_pdf(sid, serial))
+        await timed(tally, api.report_print(sid, serial, True))
+        await timed(tally, api.end_session(sid))
         tally.retries += api.retries
-        tally.longest_step_s = max(tally.longest_step_s, (time.monotonic() - started) / 7)
         tally.printed.append((kiosk.atena_no, serial, pdf))
+
+
+async def _issue(api: KioskClient, sid: str, quote_id: str, tally: Tally) -> dict[str, Any]:
+    """The paid quote issued; again while a node's claim on it stands (that node may have died) or the
+    registry is being judged, as the kiosk app does."""
+    reference = f"scale-{secrets.token_hex(6)}"
+    end = time.monotonic() + ISSUE_WAIT_S
+    while True:
+        try:
+            return await api.issue(sid, quote_id, reference)
+        except HttpError as exc:
+            if exc.code not in ("issue_in_progress", "registry_unreachable", "replica_behind"):
+                raise
+            if time.monotonic() > end:
+                raise
+            tally.retries += 1
+            await asyncio.sleep(0.5)
 
 
 async def kiosk_loop(
@@ -220,6 +236,7 @@ def wait_for(what: str, check: Any, timeout_s: float) -> float:
 
 
 async def load_while(actions: Any, kiosks: list[SoftKiosk], creds: list[KioskCredentials], url: str) -> Tally:
+    """Kiosk sessions from every identity in ``creds`` while ``actions()`` runs (in a thread)."""
     tally, stop = Tally(), asyncio.Event()
     loops = [asyncio.create_task(kiosk_loop(kiosks, c, url, tally, stop)) for c in creds]
     try:
@@ -230,99 +247,173 @@ async def load_while(actions: Any, kiosks: list[SoftKiosk], creds: list[KioskCre
     return tally
 
 
+@dataclass
+class Books:
+    """What the books and the printed pages say after a load."""
+
+    duplicates: int
+    cross: int
+    double_charged: int
+    audit_ok: bool
+
+    @property
+    def clean(self) -> bool:
+        return not (self.duplicates or self.cross or self.double_charged) and self.audit_ok
+
+
+class ScaleCluster:
+    """PostgreSQL (the given database), registry_sim, N nodes, HAProxy, enrolled kiosks and registered
+    residents: the stack of the scale demo and of its end-to-end test."""
+
+    def __init__(
+        self, root: Path, database_url: str, n_nodes: int, residents: int, settings: dict[str, str]
+    ) -> None:
+        self.url = database_url
+        self.stack = Stack(
+            root, residents,
+            server_settings={"KONBINI_DATABASE_URL": database_url, "KONBINI_PLAIN_HTTP": "true", **settings},
+        )  # fmt: skip
+        self.nodes = ScaleNodes(self.stack, n_nodes)
+        self.alive = list(range(n_nodes))
+        self.balancer = ""
+        self.creds: list[KioskCredentials] = []
+        self.people: list[SoftKiosk] = []
+
+    def start(self) -> None:
+        stack, nodes = self.stack, self.nodes
+        step(f"registry_sim ({stack.residents} residents), the card CA, the schema, the cluster's keys")
+        stack.start_registry()
+        run(["devices.card.cli", "init-ca", "--dir", str(stack.ca_dir)])
+        stack.ops("migrate")
+        keys = stack.root / "cluster-keys"
+        stack.ops("cluster-init", "--out", str(keys))
+        nodes.place_keys(keys)
+        stack.server_dir, stack.server_port = nodes.dirs[0], nodes.ports[0]  # the tools talk to node 1
+        step(f"{len(nodes.dirs)} server nodes on one database")
+        for i in self.alive:
+            nodes.start(i)
+        self.use_holder()
+        stack.ops("sync", "--full")  # a full sync is the lease holder's
+        wait_for(
+            "every node on the replica",
+            lambda: all(nodes.status(i)["replica"]["meta"] for i in self.alive),
+            15,
+        )
+        stack.enrol()
+        creds = [KioskCredentials.load(stack.kiosk_credentials)]
+        for k in range(2, KIOSKS + 1):
+            path = stack.root / "kiosks" / f"kiosk-{k:03d}.json"
+            stack.ops("kiosk-add", f"kiosk-{k:03d}", "--location", f"store {k}", "--out", str(path))
+            creds.append(KioskCredentials.load(path))
+        self.balancer = start_balancer(stack, nodes)
+        self.creds = [dataclasses.replace(c, server=self.balancer) for c in creds]
+        self.people = [SoftKiosk(stack, a, name="scale") for a in eligible_adults(stack, 6)]
+        for person in self.people:
+            person.register()
+        step(
+            f"HAProxy on {self.balancer}; {KIOSKS} kiosks of {len(self.people)} residents issuing through it"
+        )
+
+    def use_holder(self) -> int:
+        """Wait for a lease holder among the live nodes and point the tools at it."""
+        wait_for("a lease holder", lambda: self.nodes.holder(self.alive) is not None, 15)
+        holder = self.nodes.holder(self.alive)
+        assert holder is not None  # noqa: S101  waited for just above
+        self.stack.server_dir, self.stack.server_port = self.nodes.dirs[holder], self.nodes.ports[holder]
+        return holder
+
+    def kill(self, i: int) -> None:
+        step(f"SIGKILL {self.nodes.name(i)}")
+        self.nodes.kill(i)
+        self.alive.remove(i)
+
+    def restart(self, i: int) -> None:
+        self.nodes.start(i)
+        self.alive.append(i)
+
+    def kill_holder(self) -> float:
+        """SIGKILL the lease holder; seconds until another node holds the lease."""
+        holder = self.nodes.holder(self.alive)
+        if holder is None:
+            raise ServiceError("no node holds the registry lease")
+        killed_at = time.monotonic()
+        self.kill(holder)
+        wait_for("the lease to move", lambda: self.nodes.holder(self.alive) is not None, 15)
+        moved = time.monotonic() - killed_at
+        step(f"the lease moved to {self.nodes.name(self.nodes.holder(self.alive) or 0)} in {moved:.2f} s")
+        return moved
+
+    def rolling_restart(self, pause_s: float) -> None:
+        """Each node in turn: drained (HAProxy stops sending it work), stopped, started again, put back."""
+        for i in list(self.alive):
+            ops = self.nodes.ops(i)
+            ops.call("POST", "/ops/api/drain", {"draining": True})
+            time.sleep(2.5)  # HAProxy's checks (inter 1 s, fall 2) take it out; open requests finish
+            self.stack.services.pop(self.nodes.name(i)).stop()
+            self.alive.remove(i)
+            self.restart(i)
+            step(f"{self.nodes.name(i)} restarted (drained first)")
+            time.sleep(pause_s)
+
+    def load(self, actions: Any) -> Tally:
+        return asyncio.run(load_while(actions, self.people, self.creds, self.balancer))
+
+    def books(self, tally: Tally) -> Books:
+        self.use_holder()
+        duplicates, cross = read_back(self.stack, self.nodes, tally)
+        audit = self.stack.ops("audit-verify", check=False)
+        if audit.returncode != 0:
+            step(f"the audit trail did not verify: {audit.stdout.strip()} {audit.stderr.strip()}")
+        return Books(duplicates, cross, double_charges(self.url), audit.returncode == 0)
+
+    def stop(self) -> None:
+        self.stack.stop()
+
+
 def run_scale_demo(root: Path, n_nodes: int, residents: int) -> str:
-    cluster = PostgresCluster()
     step(f"PostgreSQL (a throwaway cluster in {root / 'postgres'})")
     root.mkdir(parents=True, exist_ok=True)
-    cluster.start(root / "postgres")
+    pg = PostgresCluster()
+    pg.start(root / "postgres")
     try:
-        cluster.create_database("konbini")
-        url = cluster.url("konbini")
-        stack = Stack(
-            root, residents, server_settings={"KONBINI_DATABASE_URL": url, "KONBINI_PLAIN_HTTP": "true"}
-        )
+        pg.create_database("konbini")
+        cluster = ScaleCluster(root, pg.url("konbini"), n_nodes, residents, {})
         try:
-            return _run(stack, url, n_nodes)
+            cluster.start()
+            return _run(cluster)
         finally:
-            stack.stop()
+            cluster.stop()
     finally:
-        cluster.stop()
+        pg.stop()
 
 
-def _run(stack: Stack, url: str, n_nodes: int) -> str:
-    step(f"registry_sim ({stack.residents} residents), the card CA, the schema, the cluster's keys")
-    stack.start_registry()
-    run(["devices.card.cli", "init-ca", "--dir", str(stack.ca_dir)])
-    stack.ops("migrate")
-    keys = stack.root / "cluster-keys"
-    stack.ops("cluster-init", "--out", str(keys))
-    nodes = ScaleNodes(stack, n_nodes)
-    nodes.place_keys(keys)
-    stack.server_dir, stack.server_port = nodes.dirs[0], nodes.ports[0]  # the tools talk to node 1
-    step(f"{n_nodes} server nodes on one database")
-    for i in range(n_nodes):
-        nodes.start(i)
-    wait_for("a lease holder", lambda: nodes.holder(list(range(n_nodes))) is not None, 15)
-    holder = nodes.holder(list(range(n_nodes)))
-    assert holder is not None  # noqa: S101  waited for just above
-    stack.server_port = nodes.ports[holder]  # a full sync is the lease holder's
-    stack.server_dir = nodes.dirs[holder]
-    stack.ops("sync", "--full")
-    wait_for(
-        "every node on the replica",
-        lambda: all(nodes.status(i)["replica"]["meta"] for i in range(n_nodes)),
-        15,
-    )
-    stack.enrol()
-    creds = [KioskCredentials.load(stack.kiosk_credentials)]
-    for k in range(2, KIOSKS + 1):
-        path = stack.root / "kiosks" / f"kiosk-{k:03d}.json"
-        stack.ops("kiosk-add", f"kiosk-{k:03d}", "--location", f"store {k}", "--out", str(path))
-        creds.append(KioskCredentials.load(path))
-    balancer = start_balancer(stack, nodes)
-    creds = [dataclasses.replace(c, server=balancer) for c in creds]
-    people = [SoftKiosk(stack, a, name="scale") for a in eligible_adults(stack, 6)]
-    for person in people:
-        person.register()
-    step(f"HAProxy on {balancer}; {KIOSKS} kiosks of {len(people)} residents issuing through it")
-    alive = list(range(n_nodes))
+def _run(cluster: ScaleCluster) -> str:
     moved: dict[str, float] = {}
 
     def kills() -> None:
         time.sleep(PHASE_S)
-        first = next(i for i in alive if i != nodes.holder(alive))
-        step(f"SIGKILL {nodes.name(first)} (not the lease holder)")
-        nodes.kill(first)
-        alive.remove(first)
+        first = next(i for i in cluster.alive if i != cluster.nodes.holder(cluster.alive))
+        cluster.kill(first)
         time.sleep(PHASE_S)
-        holder = nodes.holder(alive)
-        if holder is None:
-            raise ServiceError("no node holds the registry lease")
-        step(f"SIGKILL {nodes.name(holder)} (the registry lease holder)")
-        killed_at = time.monotonic()
-        nodes.kill(holder)
-        alive.remove(holder)
-        wait_for("the lease to move", lambda: nodes.holder(alive) is not None, 15)
-        moved["s"] = time.monotonic() - killed_at
-        step(f"the lease moved to {nodes.name(nodes.holder(alive) or 0)} in {moved['s']:.2f} s")
+        holder = cluster.nodes.holder(cluster.alive)
+        moved["s"] = cluster.kill_holder()
         for i in (first, holder):
-            nodes.start(i)
-            alive.append(i)
-        step(f"{nodes.name(first)} and {nodes.name(holder)} restarted")
+            if i is not None:
+                cluster.restart(i)
+        step("both restarted")
         time.sleep(PHASE_S)
 
-    tally = asyncio.run(load_while(kills, people, creds, balancer))
-    step(f"{tally.sessions} sessions, {len(tally.printed)} printed, {tally.retries} steps tried again")
-    duplicates, cross = read_back(stack, nodes, tally)
-    charged = double_charges(url)
-    audit = stack.ops("audit-verify", check=False)
-    if audit.returncode != 0:
-        raise ServiceError(f"the audit trail did not verify: {audit.stdout.strip()} {audit.stderr.strip()}")
+    tally = cluster.load(kills)
+    step(
+        f"{tally.sessions} sessions, {len(tally.printed)} printed, {tally.retries} steps tried again;"
+        " a kiosk step's wait p99 {:.2f} s, max {:.2f} s".format(*tally.step_wait())
+    )
+    books = cluster.books(tally)
     for failure in tally.failed[:5]:
         step(f"failed session: {failure}")
-    ok = not tally.failed and not duplicates and not cross and not charged and tally.printed
+    ok = not tally.failed and books.clean and tally.printed
     return (
-        f"{'SCALE DEMO OK' if ok else 'SCALE DEMO FAILED'} nodes={n_nodes} engine=postgresql"
-        f" sessions={len(tally.printed)} failed={len(tally.failed)} duplicates={duplicates} cross={cross}"
-        f" double_charged={charged} lease_moved={moved.get('s', float('nan')):.2f}s"
+        f"{'SCALE DEMO OK' if ok else 'SCALE DEMO FAILED'} nodes={len(cluster.nodes.dirs)} engine=postgresql"
+        f" sessions={len(tally.printed)} failed={len(tally.failed)} duplicates={books.duplicates}"
+        f" cross={books.cross} double_charged={books.double_charged} lease_moved={moved.get('s', float('nan')):.2f}s"
     )
