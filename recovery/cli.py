@@ -18,7 +18,7 @@ from pathlib import Path
 
 from issuance_server.secrets_store import read_ops_token, write_private
 from issuance_server.settings import settings_or_exit
-from recovery.haproxy import Node, haproxy_config
+from recovery.haproxy import Node, front_config, haproxy_config
 from wire.cli import CommandParser, http_url, run_command
 from wire.files import OutputError, writable_folder
 from wire.http_json import HttpError, JsonClient, server_ca_context
@@ -496,6 +496,24 @@ def cmd_haproxy_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_haproxy_front_config(args: argparse.Namespace) -> int:
+    """Offline: the front HAProxy's configuration, TLS passed through to the machines' own HAProxies."""
+    city_ca = args.city_ca or (args.data_dir or Path("var")) / "tls" / "city-ca.crt"
+    if not city_ca.is_file():
+        print(f"error: --city-ca: no file {city_ca}", file=sys.stderr)
+        return 2
+    try:
+        text = front_config(args.bind, args.machine, city_ca)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    write_private(args.out, text.encode())
+    machines = ", ".join(str(m) for m in args.machine)
+    print(f"wrote {args.out}: TLS passed through on {args.bind} to {len(args.machine)} machine(s) {machines}")
+    print(f"check it with: haproxy -c -f {args.out}")
+    return 0
+
+
 def cmd_cluster_init(args: argparse.Namespace) -> int:
     """Offline: the keys of a cluster of nodes, made once into a folder for the operator to copy to each node."""
     import dataclasses
@@ -574,6 +592,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", type=Path, required=True, help="the configuration file to write (mode 0600)")
     p.set_defaults(func=cmd_haproxy_config)
+    p = sub.add_parser(
+        "haproxy-front-config",
+        help="the front HAProxy's configuration for nodes on several machines: TLS passed through (offline)",
+    )
+    p.add_argument(
+        "--machine", type=_node, action="append", required=True, metavar="HOST:PORT",
+        help="a machine's own HAProxy (its TLS port; repeat for each machine)",
+    )  # fmt: skip
+    p.add_argument("--bind", default="0.0.0.0:443", help="the front's address and port for kiosks and staff")
+    p.add_argument("--city-ca", type=Path, help="the city CA (default: <data dir>/tls/city-ca.crt)")
+    p.add_argument("--out", type=Path, required=True, help="the configuration file to write")
+    p.set_defaults(func=cmd_haproxy_front_config)
     p = sub.add_parser(
         "cluster-init",
         help="make the keys of a cluster of nodes once, into a new folder to copy to each node",

@@ -6,6 +6,11 @@ certificate with the cluster's proxy secret (``X-Client-Cert``, ``X-Konbini-Prox
 address (``X-Forwarded-For``, replacing any the client sent) to nodes run with ``plain_http``. It asks each
 node's ``/healthz`` every second and sends nothing to a node that answers other than 200 twice (its database
 unreachable, or draining); when no node is left, kiosks get the server's own ``service_unavailable`` error.
+
+Nodes on several machines (``konbini-ops haproxy-front-config``): each machine runs its node behind its own
+HAProxy as above (plain HTTP stays on the machine's loopback), and a front HAProxy passes TLS through (TCP) to
+the machines, asking each machine's ``/healthz`` over TLS (the city CA) every second. A kiosk's TLS session
+ends on the machine that serves it, and no personal data crosses the network unencrypted.
 """
 
 from __future__ import annotations
@@ -75,5 +80,33 @@ backend nodes
     option httpchk GET /healthz
     http-check expect status 200
     default-server inter 1s fall 2 rise 2 init-addr libc,none
+{servers}
+"""
+
+
+def front_config(bind: str, machines: Sequence[Node], city_ca: Path) -> str:
+    """The front HAProxy's configuration: TLS passed through (TCP) on ``bind`` to ``machines`` (each a
+    machine's own HAProxy), checked on ``/healthz`` over TLS trusting ``city_ca``."""
+    if not machines:
+        raise ValueError("the front HAProxy needs at least one machine")
+    servers = "\n".join(f"    server machine{n} {m}" for n, m in enumerate(machines, 1))
+    return f"""\
+global
+    maxconn 4000
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    retries 2
+    option redispatch
+frontend konbini_front
+    bind {bind}
+    default_backend machines
+backend machines
+    balance leastconn
+    option httpchk GET /healthz
+    http-check expect status 200
+    default-server check check-ssl verify required ca-file {city_ca} inter 1s fall 2 rise 2 init-addr libc,none
 {servers}
 """

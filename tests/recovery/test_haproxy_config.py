@@ -96,6 +96,25 @@ def test_a_missing_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "--pem: no file" in capsys.readouterr().err and not out.exists()
 
 
+def test_the_front_configuration_passes_tls_through_to_every_machine_and_haproxy_accepts_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _pem, ca, _secret = tls_files(tmp_path)
+    out = tmp_path / "front.cfg"
+    machines = ["10.0.1.1:8443", "10.0.1.2:8443"]
+    args = ["haproxy-front-config", "--bind", "127.0.0.1:9443", "--city-ca", str(ca), "--out", str(out)]
+    assert ops_main([*args, *(a for m in machines for a in ("--machine", m))]) == 0, capsys.readouterr().err
+    text = out.read_text()
+    assert "mode tcp" in text and "ssl crt" not in text  # passed through: the machines end TLS
+    assert [line.split()[2] for line in text.splitlines() if line.strip().startswith("server ")] == machines
+    assert f"check-ssl verify required ca-file {ca}" in text
+    checked = subprocess.run(["haproxy", "-c", "-f", str(out)], capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    no_ca = ["haproxy-front-config", "--machine", machines[0], "--city-ca", str(tmp_path / "none.crt")]
+    assert ops_main([*no_ca, "--out", str(tmp_path / "other.cfg")]) == 2
+    assert "--city-ca: no file" in capsys.readouterr().err
+
+
 class Node(BaseHTTPRequestHandler):
     """A stand-in for a server node: ``/healthz`` answers with the server's ``health`` status (503: its
     database unreachable, or draining), anything else names the node."""
