@@ -75,6 +75,7 @@ SETTINGS: dict[str, str | int] = {
 PG_HBA = f"""\
 # konbini's throwaway cluster (konbini_demo/postgres_cluster.py)
 local all all trust
+local replication all trust
 host all {OS_USER} 127.0.0.1/32 trust
 host all all 127.0.0.1/32 scram-sha-256
 """
@@ -280,6 +281,37 @@ class PostgresCluster:
         except BaseException:
             self.stop()
             raise
+
+    def start_standby(self, primary: PostgresCluster, folder: Path) -> None:
+        """A streaming standby of ``primary`` in ``folder`` (made now), as docs/deploy.md makes one:
+        ``pg_basebackup -R -X stream`` (it writes ``primary_conninfo`` and ``standby.signal``), then started on
+        a port and socket of its own."""
+        folder.mkdir(mode=0o700)
+        self._folder = folder
+        try:
+            self._own(folder)
+            self.socket_dir.mkdir(mode=0o700)
+            self._own(self.socket_dir)
+            data = str(self.data_dir)
+            self._run(
+                "pg_basebackup",
+                ["-h", str(primary.socket_dir), "-p", str(primary.port), "-U", OS_USER, "-D", data, "-R",
+                 "-X", "stream", "--no-sync"],
+            )  # fmt: skip
+            port = _free_port()
+            settings = {k: v for k, v in SETTINGS.items() if not (self.durable and k in TEST_ONLY)}
+            settings = {**settings, "port": port, "unix_socket_directories": str(self.socket_dir)}
+            self._write(self.data_dir / "konbini.conf", "".join(_setting(k, v) for k, v in settings.items()))
+            wait = ["-w", "-t", str(int(WAIT_S))]
+            self._run("pg_ctl", [*wait, "-D", data, "-l", str(self.log_path), "start"])
+            self._port = port
+        except BaseException:
+            self.stop()
+            raise
+
+    def promote(self) -> None:
+        """A standby becomes a primary (``pg_ctl promote``), as after its primary failed."""
+        self._run("pg_ctl", ["-w", "-t", str(int(WAIT_S)), "-D", str(self.data_dir), "promote"])
 
     @classmethod
     def attach(cls, folder: Path) -> PostgresCluster:

@@ -67,6 +67,7 @@ async def test_a_holder_whose_connection_died_knows_it_lost_the_lease(env: Env) 
 
 async def test_a_mode_recorded_by_another_node_is_followed_and_an_older_one_is_not(env: Env) -> None:
     core = env.core
+    await env.client.app[LINK].stop()  # this node's own link decides nothing meanwhile
     other = ModeState(core.mode_state.mode, core.mode_state.manual, core.mode_state.since, "")
     await switch_mode(
         core.db, core.secrets.audit_chain_key, other, "recovery", True, "by hand on node b", SYSTEM

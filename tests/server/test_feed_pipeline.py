@@ -10,7 +10,7 @@ import pytest
 
 from recovery.feed_apply import read_checkpoint
 from recovery.feed_page import Change, FeedPage, RegistryUnavailable
-from recovery.link import RegistryLink
+from recovery.link import LINK, RegistryLink
 from tests.server.conftest import Env
 
 
@@ -21,11 +21,15 @@ def removals(after: int) -> FeedPage:
 
 @pytest.fixture
 async def link(env: Env) -> AsyncIterator[RegistryLink]:
+    """A link of the test's own, holding the registry lease (the server's link lets go of it)."""
+    await env.client.app[LINK].stop()
     link = RegistryLink(env.core)
+    assert await link.lease.try_take()
     try:
         yield link
     finally:
         link._drop_prefetch()
+        await link.lease.release()
         await link.client.close()
 
 
