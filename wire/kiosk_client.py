@@ -8,6 +8,7 @@ import asyncio
 import base64
 import json
 import logging
+import secrets
 import ssl
 import time
 from collections.abc import Mapping
@@ -76,8 +77,9 @@ class KioskClient(AsyncHttpClient):
     server's stable code; a server that cannot be reached raises it with ``server_unreachable``.
 
     ``retry_s``: for this long a step whose answer was lost is tried again (every kiosk step is safe to
-    repeat: the server answers a repeated authenticate, issue, print report or end as it did the first
-    time); 0 sends each step once."""
+    repeat: each carries an ``X-Request-Id``, the same on every try, so a repeated opening or quote gets the
+    session or quote the first try made, and the server answers a repeated authenticate, issue, print report
+    or end as it did the first time); 0 sends each step once."""
 
     def __init__(
         self,
@@ -105,6 +107,7 @@ class KioskClient(AsyncHttpClient):
         headers: Mapping[str, str] | None = None,
     ) -> tuple[int, bytes, str]:
         end, pause = time.monotonic() + self.retry_s, RETRY_PAUSE_S
+        headers = {**(headers or {}), "X-Request-Id": secrets.token_hex(12)}  # one step: the same on each try
         while True:
             try:
                 answer = await super().request(method, path, body, query, headers)

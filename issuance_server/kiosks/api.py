@@ -98,6 +98,25 @@ class Step:
             raise
 
 
+REQUEST_ID = "X-Request-Id"  # the kiosk client's id of one step, the same on every try of it
+
+
+def request_id_of(request: web.Request) -> str | None:
+    """The step's request id (None: not sent); one that is not 1-64 letters, digits, '-', '_' or '.' is
+    refused."""
+    value = request.headers.get(REQUEST_ID)
+    if value is None:
+        return None
+    if not 1 <= len(value) <= 64 or not all(c.isascii() and (c.isalnum() or c in "-_.") for c in value):
+        raise ApiError(
+            400,
+            ErrorCode.BAD_FIELD,
+            f"{REQUEST_ID} must be 1-64 letters, digits, '-', '_' or '.'",
+            field=REQUEST_ID,
+        )
+    return value
+
+
 def kiosk_step(request: web.Request) -> Step:
     core = core_of(request)
     return Step(core, actor_of(request), request.match_info["session_id"], core.sessions.now())
@@ -169,6 +188,7 @@ async def open_session(request: web.Request) -> web.Response:
     session = await core.sessions.open(
         actor.actor_id,
         lambda tx, session_id: core.audit.record(tx, actor, "session_open", "ok", session=session_id),
+        request_id_of(request),
     )
     core.count("kiosk_sessions_total")
     service, reason = service_status(core)
@@ -303,6 +323,7 @@ async def quote(request: web.Request) -> web.Response:
         return issuance.copies_of(data), issuance.request_from_body(data)
 
     copies, (req, member_ids) = await step.parsed(parse)
+    request_id = request_id_of(request)
     atena_no, facts, policy = await _facts_and_policy(step)
     if member_ids:
         req = dataclasses.replace(req, members=resolve_members(step.session_id, facts, member_ids))
@@ -324,7 +345,9 @@ async def quote(request: web.Request) -> web.Response:
 
     def create(tx: Tx) -> payments.Quote:
         step.session(tx)  # still live (and seen)
-        q = payments.create_quote(tx, step.session_id, actor.actor_id, wanted, copies, fee)
+        if request_id is not None and (made := payments.quote_of_request(tx, step.session_id, request_id)):
+            return made  # this step again: the quote it made, not another
+        q = payments.create_quote(tx, step.session_id, actor.actor_id, wanted, copies, fee, request_id)
         core.audit.record(
             tx, actor, "quote", "ok", atena_no, kind=req.kind, copies=copies, total_yen=q.total_yen
         )

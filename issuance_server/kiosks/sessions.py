@@ -45,21 +45,31 @@ class SessionStore:
         self.now = now
         self.open_count = 0  # as last counted (metrics, status): see count_open
 
-    async def open(self, kiosk_id: str, record: Callable[[Tx, str], None]) -> KioskSession:
+    async def open(
+        self, kiosk_id: str, record: Callable[[Tx, str], None], request_id: str | None = None
+    ) -> KioskSession:
         """A new session, within the kiosk's limits: ``max_open`` live at once and ``opens_per_minute``;
-        ``record(tx, session_id)`` writes its audit row in the same transaction."""
+        ``record(tx, session_id)`` writes its audit row in the same transaction. An opening ``request_id``
+        made before (its answer was lost) gets the session it made, while that session is live."""
         now = self.now()
         session_id, nonce = secrets.token_urlsafe(18), secrets.token_urlsafe(32)  # 256-bit nonce
 
-        def opening(tx: Tx) -> tuple[list[float], int]:
+        def opening(tx: Tx) -> tuple[list[float], int] | KioskSession:
+            if request_id is not None:
+                made = store.opened_by_request(tx, kiosk_id, request_id)
+                if made is not None and not made.ended and now - made.last_seen_at <= self.idle_s:
+                    return made
             recent = store.opened_since(tx, kiosk_id, now - RATE_WINDOW_S)
             live = store.live_count(tx, kiosk_id, now - self.idle_s)
             if len(recent) < self.opens_per_minute and live < self.max_open:
-                store.insert(tx, session_id, kiosk_id, nonce, now + self.nonce_ttl_s, now)
+                store.insert(tx, session_id, kiosk_id, nonce, now + self.nonce_ttl_s, now, request_id)
                 record(tx, session_id)
             return recent, live
 
-        recent, live = await self.db.write(opening)
+        opened = await self.db.write(opening)
+        if isinstance(opened, KioskSession):
+            return opened
+        recent, live = opened
         if len(recent) >= self.opens_per_minute:
             raise ApiError(
                 429,

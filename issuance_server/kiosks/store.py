@@ -45,12 +45,29 @@ def _session(row: Row) -> KioskSession:
     )  # fmt: skip
 
 
-def insert(tx: Tx, session_id: str, kiosk_id: str, nonce: str, nonce_expires_at: float, now: float) -> None:
+def insert(
+    tx: Tx,
+    session_id: str,
+    kiosk_id: str,
+    nonce: str,
+    nonce_expires_at: float,
+    now: float,
+    request_id: str | None,
+) -> None:
     tx.execute(
-        "INSERT INTO kiosk_sessions (session_id, kiosk_id, nonce, nonce_expires_at, opened_at, last_seen_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (session_id, kiosk_id, nonce, nonce_expires_at, now, now),
+        "INSERT INTO kiosk_sessions (session_id, kiosk_id, nonce, nonce_expires_at, opened_at, last_seen_at,"
+        " open_request_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (session_id, kiosk_id, nonce, nonce_expires_at, now, now, request_id),
     )
+
+
+def opened_by_request(tx: Tx, kiosk_id: str, request_id: str) -> KioskSession | None:
+    """The session the kiosk's opening ``request_id`` made, if one did."""
+    row = tx.one(
+        f"SELECT {_COLUMNS} FROM kiosk_sessions WHERE kiosk_id = ? AND open_request_id = ?",  # noqa: S608  column list from a constant; values are bound
+        (kiosk_id, request_id),
+    )
+    return None if row is None else _session(row)
 
 
 def opened_since(tx: Tx, kiosk_id: str, since: float) -> list[float]:

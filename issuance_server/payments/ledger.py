@@ -69,8 +69,15 @@ def _now() -> str:
 
 
 def create_quote(
-    tx: Tx, session_id: str, kiosk_id: str, request: dict[str, Any], copies: int, fee_yen: int
+    tx: Tx,
+    session_id: str,
+    kiosk_id: str,
+    request: dict[str, Any],
+    copies: int,
+    fee_yen: int,
+    request_id: str | None = None,
 ) -> Quote:
+    """A new quote (``request_id``: the step's, kept to know it again: :func:`quote_of_request`)."""
     quote_id = secrets.token_urlsafe(12)
     store.insert_quote(
         tx,
@@ -83,9 +90,16 @@ def create_quote(
             "total_yen": fee_yen * copies,
             "kiosk_id": kiosk_id,
             "now": _now(),
+            "request_id": request_id,
         },
     )
     return quote_of(tx, session_id, quote_id)
+
+
+def quote_of_request(tx: Tx, session_id: str, request_id: str) -> Quote | None:
+    """The quote the step ``request_id`` of this session made before (its answer was lost), if it did."""
+    row = store.quote_by_request(tx, session_id, request_id)
+    return None if row is None else _quote(row)
 
 
 def quote_of(tx: Tx, session_id: str, quote_id: str) -> Quote:

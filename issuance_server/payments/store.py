@@ -17,9 +17,17 @@ _COLUMNS = (
 def insert_quote(tx: Tx, row: dict[str, Any]) -> None:
     tx.execute(
         "INSERT INTO kiosk_payments (quote_id, session_id, request, copies, fee_yen, total_yen, status,"
-        " payment_reference, answer, refunded_yen, kiosk_id, created_at, updated_at) VALUES (:quote_id,"
-        " :session_id, :request, :copies, :fee_yen, :total_yen, 'quoted', NULL, NULL, 0, :kiosk_id, :now, :now)",
+        " payment_reference, answer, refunded_yen, kiosk_id, created_at, updated_at, request_id) VALUES (:quote_id,"
+        " :session_id, :request, :copies, :fee_yen, :total_yen, 'quoted', NULL, NULL, 0, :kiosk_id, :now, :now,"
+        " :request_id)",
         row,
+    )
+
+
+def quote_by_request(tx: Tx, session_id: str, request_id: str) -> Row | None:
+    return tx.one(
+        f"SELECT {_COLUMNS} FROM kiosk_payments WHERE session_id = ? AND request_id = ?",  # noqa: S608  columns from a constant; values are bound
+        (session_id, request_id),
     )
 
 

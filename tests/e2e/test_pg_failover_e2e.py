@@ -17,6 +17,7 @@ from konbini_demo.postgres_cluster import BASE_DIR, PostgresCluster, private_clu
 from konbini_demo.soft_kiosk import SoftKiosk
 from konbini_demo.stack import Stack
 from tests.e2e.stacks import FAST_LINK, demo_kiosk, running_stack, wait_for
+from wire.http_json import HttpError
 
 pytestmark = pytest.mark.e2e
 
@@ -78,7 +79,9 @@ def test_a_promoted_standby_serves_the_server_again_with_what_was_committed(
 
         primary.halt()  # the primary fails (and stays down: fenced)
         standby.promote()
-        after = wait_for("a kiosk session on the promoted standby", lambda: session_ok(kiosk), 60)
+        after = wait_for(
+            "a kiosk session on the promoted standby", lambda: session_ok(kiosk), 60, ignoring=(HttpError,)
+        )
         assert after != before and {before, after} <= issued(standby)
         status = holds_lease(stack)
         assert status, "the server took the registry lease again on the new primary"

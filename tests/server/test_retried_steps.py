@@ -124,3 +124,28 @@ async def test_a_repeated_end_gives_the_same_settlement(env: Env) -> None:
     other = env.kiosk_headers | {"X-Kiosk-Id": "kiosk-other"}
     stranger = await env.kiosk.delete(url(session, ""), headers=other)
     assert stranger.status in (401, 403, 404)
+
+
+async def test_an_opening_and_a_quote_tried_again_with_their_request_id_make_nothing_new(env: Env) -> None:
+    first_try = env.kiosk_headers | {"X-Request-Id": "open-1"}
+    opened = [await env.open_session(headers=first_try) for _ in range(2)]
+    assert opened[0]["session_id"] == opened[1]["session_id"] and opened[0]["nonce"] == opened[1]["nonce"]
+    assert (await env.open_session())["session_id"] != opened[0]["session_id"]  # another step: a new one
+    session = opened[0]
+    assert (await env.authenticate(session)).status == 200
+    path = url(session, "/quotes")
+    tries = [
+        await (
+            await env.kiosk.post(
+                path, json={"kind": "juminhyo"}, headers=env.kiosk_headers | {"X-Request-Id": "q-1"}
+            )
+        ).json()
+        for _ in range(2)
+    ]
+    assert tries[0]["quote_id"] == tries[1]["quote_id"]
+    quotes = await env.core.db.fetchone("SELECT count(*) AS n FROM kiosk_payments")
+    assert quotes is not None and quotes["n"] == 1
+    bad = await env.kiosk.post(
+        path, json={"kind": "juminhyo"}, headers=env.kiosk_headers | {"X-Request-Id": "a b"}
+    )
+    assert bad.status == 400 and (await bad.json())["error"]["field"] == "X-Request-Id"

@@ -36,3 +36,9 @@ CREATE TABLE cluster_keys (
     id          INTEGER PRIMARY KEY CHECK (id = 1),
     fingerprint TEXT NOT NULL
 );
+-- Request ids (X-Request-Id, the kiosk client's, the same on every try of one step): an opening or a quote
+-- tried again after its answer was lost gets the session or quote the first try made, not a second one.
+ALTER TABLE kiosk_sessions ADD COLUMN open_request_id TEXT;
+CREATE INDEX kiosk_sessions_by_request ON kiosk_sessions (kiosk_id, open_request_id);
+ALTER TABLE kiosk_payments ADD COLUMN request_id TEXT;
+CREATE INDEX kiosk_payments_by_request ON kiosk_payments (session_id, request_id);
