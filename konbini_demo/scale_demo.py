@@ -238,7 +238,11 @@ def wait_for(what: str, check: Any, timeout_s: float) -> float:
 async def load_while(actions: Any, kiosks: list[SoftKiosk], creds: list[KioskCredentials], url: str) -> Tally:
     """Kiosk sessions from every identity in ``creds`` while ``actions()`` runs (in a thread)."""
     tally, stop = Tally(), asyncio.Event()
-    loops = [asyncio.create_task(kiosk_loop(kiosks, c, url, tally, stop)) for c in creds]
+    # A card is in one reader at a time: each kiosk has residents of its own.
+    loops = [
+        asyncio.create_task(kiosk_loop(kiosks[k :: len(creds)], c, url, tally, stop))
+        for k, c in enumerate(creds)
+    ]
     try:
         await asyncio.to_thread(actions)
     finally:
@@ -307,7 +311,7 @@ class ScaleCluster:
             creds.append(KioskCredentials.load(path))
         self.balancer = start_balancer(stack, nodes)
         self.creds = [dataclasses.replace(c, server=self.balancer) for c in creds]
-        self.people = [SoftKiosk(stack, a, name="scale") for a in eligible_adults(stack, 6)]
+        self.people = [SoftKiosk(stack, a, name="scale") for a in eligible_adults(stack, 2 * KIOSKS)]
         for person in self.people:
             person.register()
         step(

@@ -17,14 +17,14 @@ from konbini_demo.scale_demo import ScaleCluster, wait_for
 from tests.e2e.stacks import FAST_LINK
 
 pytestmark = pytest.mark.e2e
-PHASE_S = 3.0
+PHASE_S = 2.0
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScaleCluster]:
     with private_cluster() as pg:
         pg.create_database("konbini")
-        scale = ScaleCluster(tmp_path_factory.mktemp("nodes"), pg.url("konbini"), 3, 300, FAST_LINK)
+        scale = ScaleCluster(tmp_path_factory.mktemp("nodes"), pg.url("konbini"), 3, 150, FAST_LINK)
         try:
             scale.start()
             yield scale
@@ -59,7 +59,7 @@ def test_killing_a_node_and_the_lease_holder_under_load_fails_no_session(cluster
 
 
 def test_a_rolling_restart_under_load_fails_no_session(cluster: ScaleCluster) -> None:
-    tally = cluster.load(lambda: cluster.rolling_restart(1.0))
+    tally = cluster.load(lambda: cluster.rolling_restart(0.2))
     books = cluster.books(tally)
     assert not tally.failed, tally.failed[:5]
     assert tally.printed and books.clean, books
@@ -74,7 +74,7 @@ def test_every_node_switches_to_recovery_with_the_registry_and_back(cluster: Sca
         return {str(cluster.nodes.status(i)["mode"]["mode"]) for i in cluster.alive}
 
     def outage() -> None:
-        time.sleep(1.0)
+        time.sleep(0.5)
         cluster.stack.kill("registry_sim")
         wait_for("every node in recovery", lambda: modes() == {"recovery"}, 20)
         time.sleep(PHASE_S)  # kiosks issue from the replica meanwhile

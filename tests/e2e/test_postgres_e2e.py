@@ -167,8 +167,14 @@ def test_a_damaged_replica_is_found_by_the_check_and_repaired_by_a_resync_on_pos
     repaired = stack.ops("check", "--repair", check=False)
     assert repaired.returncode == 0 and "repaired" in repaired.stdout, repaired.stdout + repaired.stderr
     assert "consistent" in stack.ops("check").stdout
-    generations = rows(cluster, "SELECT nspname FROM pg_namespace WHERE nspname LIKE %s", "replica\\_%")
-    assert len(generations) == 1 and generations[0][0] != generation  # the damaged one was dropped
+
+    # The damaged one is dropped once no node reads it (this node says so within a second).
+    def one_generation() -> list[tuple[Any, ...]] | None:
+        found = rows(cluster, "SELECT nspname FROM pg_namespace WHERE nspname LIKE %s", "replica\\_%")
+        return found if len(found) == 1 else None
+
+    generations = wait_for("the damaged generation dropped", one_generation, 10)
+    assert generations[0][0] != generation
 
 
 def test_reconcile_reports_what_changed_upstream_after_a_recovery_issuance_on_postgresql(
