@@ -84,6 +84,10 @@ def main() -> int:
                     f" = {beyond:.2f}x argon2id+render)  {pg_s / done * 1000:7.1f} ms   failed={len(tally.failed)}",
                     flush=True,
                 )
+                shown = ", ".join(
+                    f"{r} {v / done * 1000:.1f}" for r, v in sorted(roles.items(), key=lambda kv: -kv[1])
+                )
+                print(f"       by thread role, ms a session: {shown}", flush=True)
                 if n == 3:
                     figures.record(
                         "node CPU per kiosk session beyond argon2id + render / those threads, 3 nodes on PostgreSQL",

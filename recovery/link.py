@@ -8,7 +8,7 @@ with the feed and only then switches back to normal. A feed the follower cannot 
 reset or gap) triggers a full snapshot resync.
 
 Of several nodes on one database only the holder of the registry lease (``cluster.lease``) follows: the
-others ask for the lease twice a second, read the holder's confirmation from the database, and probe record
+others ask for the lease twice a second, read the holder's confirmation from the database every second, and probe record
 versions themselves before issuing (a read); a failed probe there answers "try again" while the holder's
 breaker decides the mode, which every node follows (``cluster.nodes``).
 """
@@ -48,7 +48,7 @@ from wire.kiosk_api import Mode
 log = logging.getLogger("konbini.link")
 CATCH_UP_DEADLINE_S = 3.0
 LEASE_TRY_S = 0.5  # a node without the lease asks for it (and reads the holder's news) this often
-LEASE_CHECK_S = 1.0  # the holder checks its lease connection (and writes its news) this often
+LEASE_CHECK_S = 1.0  # the holder checks its lease (and writes its news), the others read the news, this often
 DATABASE_RETRY_S = 1.0  # the pause before the link tries again while its database is unreachable
 
 
@@ -93,6 +93,7 @@ class RegistryLink:
         self.lease_checked = 0.0
         self.lease_taken_at: str | None = None  # when this node last took the lease
         self._noted: tuple[str | None, int | None] = (None, None)  # the news last written for the others
+        self._heard_at = 0.0  # when this node (without the lease) last read the holder's news
         self.registry_seq: int | None = None
         self.replica_seq: int | None = None
         self.confirmed_at: str | None = None  # the replica matched the registry at this time
@@ -150,7 +151,7 @@ class RegistryLink:
         while True:
             try:
                 if not await self._hold_lease():
-                    await self._hear_holder()
+                    await self._hear_holder_when_due()
                     await asyncio.sleep(LEASE_TRY_S)
                 elif not self.core.settings.registry_link:
                     await asyncio.sleep(LEASE_TRY_S)  # the lease held for syncs by hand; no feed followed
@@ -214,6 +215,12 @@ class RegistryLink:
                 )
             )
             self._noted = news
+
+    async def _hear_holder_when_due(self) -> None:
+        now = time.monotonic()
+        if now - self._heard_at >= LEASE_CHECK_S:
+            self._heard_at = now
+            await self._hear_holder()
 
     async def _hear_holder(self) -> None:
         """Not the holder: the holder's news, and how far the shared replica is."""

@@ -1,5 +1,5 @@
 """This node among the others on one database: its row in ``cluster_nodes``, seen every second, and what it
-follows of the shared state (the mode, and on PostgreSQL the replica generation) twice a second.
+follows of the shared state (the mode, and on PostgreSQL the replica generation) every second.
 
 A node's incarnation is new at every start, so a claim of a node that restarted is known to be dead at once.
 A replica generation replaced by a full sync is dropped once no live node reads it any more.
@@ -24,8 +24,8 @@ from issuance_server.storage.migrate import latest_schema
 
 log = logging.getLogger("konbini.cluster")
 
-FOLLOW_S: Final = 0.5  # how often a node reads the shared mode and replica generation
-SEEN_EVERY_S: Final = 1.0  # how often a node writes that it is alive
+FOLLOW_S: Final = 1.0  # how often a node reads the shared mode and replica generation
+SEEN_EVERY_S: Final = 1.0  # how often a node writes that it is alive (at most: once a FOLLOW_S)
 NODE_STALE_S: Final = 3.0  # a node not seen for this long is dead (its claims are taken over)
 DROP_WAIT_S: Final = 600.0  # a replaced generation still read by a live node is dropped after this anyway
 
