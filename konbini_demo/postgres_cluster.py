@@ -232,14 +232,8 @@ class PostgresCluster:
     def start(self, folder: Path) -> None:
         """``initdb`` in ``folder`` (made now: it must not exist; its parents must let the OS user in) and start
         the server on a free port, trying another if the one chosen was taken meanwhile."""
-        if len(str(folder / "socket" / ".s.PGSQL.65535")) > SOCKET_PATH_MAX:
-            raise ClusterError(f"{folder}: too long a path for a unix socket in it")
-        folder.mkdir(mode=0o700)
-        self._folder = folder
+        self._make_folder(folder)
         try:
-            self._own(folder)
-            self.socket_dir.mkdir(mode=0o700)
-            self._own(self.socket_dir)
             data = str(self.data_dir)
             self._run(
                 "initdb", ["-D", data, "-U", OS_USER, "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"]
@@ -282,16 +276,26 @@ class PostgresCluster:
             self.stop()
             raise
 
-    def start_standby(self, primary: PostgresCluster, folder: Path) -> None:
-        """A streaming standby of ``primary`` in ``folder`` (made now), as docs/deploy.md makes one:
-        ``pg_basebackup -R -X stream`` (it writes ``primary_conninfo`` and ``standby.signal``), then started on
-        a port and socket of its own."""
+    def _make_folder(self, folder: Path) -> None:
+        """The cluster's folder and its socket folder, made now (the folder must not exist), the OS user's."""
+        if len(str(folder / "socket" / ".s.PGSQL.65535")) > SOCKET_PATH_MAX:
+            raise ClusterError(f"{folder}: too long a path for a unix socket in it")
         folder.mkdir(mode=0o700)
         self._folder = folder
         try:
             self._own(folder)
             self.socket_dir.mkdir(mode=0o700)
             self._own(self.socket_dir)
+        except BaseException:
+            self.stop()
+            raise
+
+    def start_standby(self, primary: PostgresCluster, folder: Path) -> None:
+        """A streaming standby of ``primary`` in ``folder`` (made now), as docs/deploy.md makes one:
+        ``pg_basebackup -R -X stream`` (it writes ``primary_conninfo`` and ``standby.signal``), then started on
+        a port and socket of its own."""
+        self._make_folder(folder)
+        try:
             data = str(self.data_dir)
             self._run(
                 "pg_basebackup",

@@ -29,6 +29,7 @@ from issuance_server.certificates.verify import extract_record_text, verify_text
 from issuance_server.secrets_store import write_private
 from konbini_demo.postgres_cluster import PostgresCluster
 from konbini_demo.processes import Service, ServiceError, free_port, run
+from konbini_demo.recovery_demo import wait_until as wait_for
 from konbini_demo.soft_kiosk import SoftKiosk, eligible_adults
 from konbini_demo.stack import Stack
 from recovery.haproxy import Node, haproxy_config
@@ -224,15 +225,6 @@ def double_charges(url: str) -> int:
             " NULL GROUP BY payment_reference HAVING count(*) > 1) t"
         ).fetchone()
     return int(over[0] if over else 0) + int(twice[0] if twice else 0)
-
-
-def wait_for(what: str, check: Any, timeout_s: float) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout_s:
-        if check():
-            return time.monotonic() - started
-        time.sleep(0.05)
-    raise ServiceError(f"timed out waiting for {what}")
 
 
 async def load_while(actions: Any, kiosks: list[SoftKiosk], creds: list[KioskCredentials], url: str) -> Tally:

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Final
 
@@ -30,10 +31,18 @@ NODE_STALE_S: Final = 3.0  # a node not seen for this long is dead (its claims a
 DROP_WAIT_S: Final = 600.0  # a replaced generation still read by a live node is dropped after this anyway
 
 
+def _moment(since: str) -> datetime:
+    """When a mode was set (its ``since``, ISO 8601 with or without milliseconds; unreadable: long ago)."""
+    try:
+        return datetime.fromisoformat(since.replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        return datetime.min.replace(tzinfo=UTC)
+
+
 def _adopt_mode(core: ServerCore, row: Any) -> bool:
     """Take the mode another node recorded, unless this node's own is newer; whether it changed."""
     state = core.mode_state
-    if row is None or row["since"] <= state.since:
+    if row is None or _moment(row["since"]) <= _moment(state.since):
         return False
     found = (row["mode"], bool(row["manual"]), row["since"], row["reason"])
     if found == (state.mode, state.manual, state.since, state.reason):

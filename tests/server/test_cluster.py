@@ -76,6 +76,10 @@ async def test_a_mode_recorded_by_another_node_is_followed_and_an_older_one_is_n
     assert core.mode_state.mode == "recovery" and core.mode_state.manual
     stale = {"mode": "normal", "manual": 0, "since": "2000-01-01T00:00:00Z", "reason": "old"}
     assert not _adopt_mode(core, stale) and core.mode_state.mode == "recovery"
+    # A switch a moment after one written without milliseconds (a first start's) is still the later one.
+    core.mode_state.since = "2030-01-01T00:00:00Z"
+    later = {"mode": "normal", "manual": 0, "since": "2030-01-01T00:00:00.001Z", "reason": "back"}
+    assert _adopt_mode(core, later) and core.mode_state.mode == "normal"
 
 
 async def test_nodes_are_listed_with_the_lease_holder_and_dead_ones_marked(env: Env) -> None:
