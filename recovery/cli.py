@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.parse
 from pathlib import Path
+from typing import Any
 
 from issuance_server.secrets_store import read_ops_token, write_private
 from issuance_server.settings import settings_or_exit
@@ -101,8 +102,26 @@ def cmd_status(args: argparse.Namespace) -> int:
     )
     print(f"last error      {rep.get('last_error') or '-'}")
     print(f"kiosk sessions  {status['open_kiosk_sessions']}")
-    print(f"this node       {'draining (konbini-ops drain --undo)' if status['draining'] else 'serving'}")
+    serving = "draining (konbini-ops drain --undo)" if status["draining"] else "serving"
+    holds = ", holds the registry lease" if link.get("lease_held") else ""
+    print(f"this node       {status.get('node', '-')}: {serving}{holds}")
+    for line in cluster_lines(status.get("cluster") or {}):
+        print(line)
     return 0
+
+
+def cluster_lines(cluster: dict[str, Any]) -> list[str]:
+    """The registry lease's holder and every node of the database, as ``konbini-ops status`` prints them."""
+    lease = cluster.get("lease") or {}
+    lines = [
+        f"registry lease  {lease.get('holder') or 'nobody yet'} (token {lease.get('token')}, since"
+        f" {lease.get('since') or '-'})"
+    ]
+    for node in cluster.get("nodes", []):
+        seen = "alive" if node["alive"] else f"not seen for {node['seen_s_ago']} s"
+        marks = (", draining" if node["draining"] else "") + (", lease holder" if node["holds_lease"] else "")
+        lines.append(f"node            {node['node']}: {seen}{marks}, schema {node['schema']}")
+    return lines
 
 
 def cmd_mode(args: argparse.Namespace) -> int:

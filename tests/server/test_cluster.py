@@ -16,6 +16,8 @@ from issuance_server.cluster.lease import AdvisoryLease, SoleLease, lease_for
 from issuance_server.cluster.nodes import NODE_STALE_S, NodeFollower, _adopt_mode, cluster_status
 from issuance_server.cluster.store import LeaseLost
 from issuance_server.modes.state import ModeState, switch_mode
+from issuance_server.storage.migrate import latest_schema
+from recovery.cli import cluster_lines
 from recovery.cli import main as ops_main
 from recovery.link import LINK
 from tests.server.conftest import Env
@@ -94,6 +96,13 @@ async def test_nodes_are_listed_with_the_lease_holder_and_dead_ones_marked(env: 
     assert by_name[core.node.name]["alive"] and by_name[core.node.name]["holds_lease"]
     assert not by_name["gone"]["alive"] and not by_name["gone"]["holds_lease"]
     assert status["lease"]["holder"] == core.node.name
+    printed = cluster_lines(status)  # as konbini-ops status prints them
+    assert printed[0].startswith(f"registry lease  {core.node.name} (token ")
+    assert any(
+        line.endswith(f"lease holder, schema {latest_schema()}") and core.node.name in line
+        for line in printed
+    )
+    assert any("gone: not seen for" in line for line in printed)
 
 
 async def test_a_node_with_other_keys_is_refused_and_one_with_the_same_keys_is_not(
