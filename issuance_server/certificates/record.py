@@ -11,14 +11,26 @@ Payload, version 1 (binary, then UTF-8)::
      3 bytes  birth date of the principal, proleptic Gregorian ordinal (date.toordinal), big-endian
      rest     UTF-8 text: serial, kind, municipality code, name, address, separated by U+001F
 
+Version 2 (``KB2``, the print guard: issue 31) adds, after the birth date::
+
+     1 byte   the sheet's index (1..total)
+     1 byte   the certificate's number of sheets
+    12 bytes  the requester tag: the first 96 bits of SHA-256("konbini requester\0" || serial || "\0" ||
+              SHA-256(DER of the credential certificate the session authenticated)), see requester_tag
+
+so a terminal that read the card (or phone) computes the tag itself and checks that every sheet it is about
+to print belongs to this session's serial, to the person in front of it, and is sheet i of n.
+
 A typical record for one person is 200-240 characters: a version-12/13 QR code at level Q.
 The signature covers the version prefix, so a record cannot be replayed under another version.
+Verification accepts both versions.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
@@ -28,6 +40,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 PREFIX: Final = "KB1"
+PREFIX_V2: Final = "KB2"
+TAG_BYTES: Final = 12
 JST: Final = timezone(timedelta(hours=9), "JST")
 DIGEST_BYTES: Final = 16
 _SEP: Final = "\x1f"
@@ -60,6 +74,13 @@ class CertRecord(NamedTuple):
     birth_date: date
     address: str
     content_digest: str  # hex, the first 128 bits (32 hex digits) of the certificate's content digest
+    sheet: int = 0  # KB2: this sheet's index, 1..sheets (0: a KB1 record, which names no sheet)
+    sheets: int = 0  # KB2: the certificate's number of sheets
+    requester_tag: str = ""  # KB2: hex, see requester_tag (empty: a KB1 record)
+
+    @property
+    def version(self) -> str:
+        return PREFIX_V2 if self.requester_tag else PREFIX
 
     def fields(self) -> list[tuple[str, str]]:
         """(name, value) pairs for display, in a fixed order; the issue time in JST."""
@@ -72,7 +93,21 @@ class CertRecord(NamedTuple):
             ("birth_date", self.birth_date.isoformat()),
             ("address", self.address),
             ("content_digest", self.content_digest),
+            *(
+                [("sheet", f"{self.sheet}/{self.sheets}"), ("requester_tag", self.requester_tag)]
+                if self.requester_tag
+                else []
+            ),
         ]
+
+
+def requester_tag(serial: str, credential_der_sha256: bytes) -> str:
+    """The tag binding a certificate's sheets to the credential its session authenticated: both the server
+    (from the certificate it verified) and the terminal (from the card it read) compute it."""
+    if len(credential_der_sha256) != 32:
+        raise ValueError("the credential certificate's SHA-256 is 32 bytes")
+    digest = hashlib.sha256(b"konbini requester\0" + serial.encode("utf-8") + b"\0" + credential_der_sha256)
+    return digest.digest()[:TAG_BYTES].hex()
 
 
 def digest_prefix(content_digest_hex: str) -> str:
@@ -134,21 +169,47 @@ def encode_payload(record: CertRecord) -> bytes:
         digest
         + seconds.to_bytes(5, "big")
         + record.birth_date.toordinal().to_bytes(3, "big")
+        + _sheet_bytes(record)
         + _SEP.join(texts.values()).encode("utf-8")
     )
 
 
-def decode_payload(payload: bytes) -> CertRecord:
-    """Parse a version-1 payload; raises ``InvalidRecord("malformed")``."""
-    if len(payload) <= _FIXED:
+def _sheet_bytes(record: CertRecord) -> bytes:
+    """KB2's sheet index, total and requester tag (nothing for a KB1 record)."""
+    if not record.requester_tag:
+        if record.sheet or record.sheets:
+            raise ValueError("a record naming its sheet needs a requester tag (KB2)")
+        return b""
+    try:
+        tag = bytes.fromhex(record.requester_tag)
+    except ValueError as exc:
+        raise ValueError("requester_tag must be hex") from exc
+    if len(tag) != TAG_BYTES:
+        raise ValueError(f"requester_tag must be {TAG_BYTES * 2} hex digits")
+    if not 1 <= record.sheet <= record.sheets <= 255:
+        raise ValueError("sheet must be 1..sheets, and sheets at most 255")
+    return bytes((record.sheet, record.sheets)) + tag
+
+
+def decode_payload(payload: bytes, version: str = PREFIX) -> CertRecord:
+    """Parse a payload of ``version`` (``KB1`` or ``KB2``); raises ``InvalidRecord("malformed")``."""
+    fixed = _FIXED + (2 + TAG_BYTES if version == PREFIX_V2 else 0)
+    if len(payload) <= fixed:
         raise InvalidRecord("malformed", "payload too short")
     try:
-        texts = payload[_FIXED:].decode("utf-8").split(_SEP)
+        texts = payload[fixed:].decode("utf-8").split(_SEP)
         birth = date.fromordinal(int.from_bytes(payload[DIGEST_BYTES + 5 : _FIXED], "big"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidRecord("malformed", "bad payload") from exc
     if len(texts) != 5 or not all(texts):
         raise InvalidRecord("malformed", "wrong number of fields")
+    sheet = sheets = 0
+    tag = ""
+    if version == PREFIX_V2:
+        sheet, sheets = payload[_FIXED], payload[_FIXED + 1]
+        if not 1 <= sheet <= sheets:
+            raise InvalidRecord("malformed", "sheet index outside 1..sheets")
+        tag = payload[_FIXED + 2 : fixed].hex()
     serial, kind, municipality_code, name, address = texts
     seconds = int.from_bytes(payload[DIGEST_BYTES : DIGEST_BYTES + 5], "big")
     return CertRecord(
@@ -160,12 +221,15 @@ def decode_payload(payload: bytes) -> CertRecord:
         birth_date=birth,
         address=address,
         content_digest=payload[:DIGEST_BYTES].hex(),
+        sheet=sheet,
+        sheets=sheets,
+        requester_tag=tag,
     )
 
 
 def sign_record(record: CertRecord, key: Ed25519PrivateKey) -> str:
     """The record's QR text, signed with the city's issuing key."""
-    signed_part = f"{PREFIX}.{_b64e(encode_payload(record))}"
+    signed_part = f"{record.version}.{_b64e(encode_payload(record))}"
     return f"{signed_part}.{_b64e(key.sign(signed_part.encode('ascii')))}"
 
 
@@ -194,7 +258,7 @@ def verify_record(text: str, public_key: Ed25519PublicKey) -> CertRecord:
     if len(parts) != 3:
         raise InvalidRecord("malformed", "expected three dot-separated parts")
     version, payload_b64, signature_b64 = parts
-    if version != PREFIX:
+    if version not in (PREFIX, PREFIX_V2):
         known_shape = len(version) > 2 and version.startswith("KB") and version[2:].isdigit()
         raise InvalidRecord("unknown_version" if known_shape else "malformed", version[:16])
     payload = _b64d(payload_b64)
@@ -205,7 +269,7 @@ def verify_record(text: str, public_key: Ed25519PublicKey) -> CertRecord:
         public_key.verify(signature, f"{version}.{payload_b64}".encode("ascii"))
     except InvalidSignature as exc:
         raise InvalidRecord("bad_signature") from exc
-    return decode_payload(payload)
+    return decode_payload(payload, version)
 
 
 # RFC 8410: SEQUENCE { SEQUENCE { OID 1.3.101.112 (Ed25519) }, BIT STRING { the 32-byte key } }

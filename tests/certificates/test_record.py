@@ -13,6 +13,7 @@ from issuance_server.certificates.record import (
     load_public_key,
     private_key_pem,
     public_key_pem,
+    requester_tag,
     sign_record,
     verify_record,
 )
@@ -100,7 +101,7 @@ def test_wrong_key_is_bad_signature(issuing_key: Ed25519PrivateKey) -> None:
         ("KB1.abc", "malformed"),
         ("KB1.a.b.c", "malformed"),
         ("KB1.!!!.AAAA", "malformed"),
-        ("KB2.AAAA.AAAA", "unknown_version"),
+        ("KB3.AAAA.AAAA", "unknown_version"),
         ("XY1.AAAA.AAAA", "malformed"),
     ],
 )
@@ -145,3 +146,69 @@ def test_fields_for_display() -> None:
     assert fields["issued_at"] == "2026-11-26T10:30:15+09:00"
     assert fields["birth_date"] == "1980-01-01"
     assert fields["name"] == "𠮷田　髙志"
+
+
+# --- KB2: the sheet and the requester (issue 31's print guard) ---
+
+CARD_DER_SHA256 = bytes(range(32))  # the SHA-256 of a (synthetic) credential certificate's DER
+
+
+def sheet_record(sheet: int = 1, sheets: int = 2, serial: str = RECORD.serial) -> CertRecord:
+    return RECORD._replace(
+        serial=serial, sheet=sheet, sheets=sheets, requester_tag=requester_tag(serial, CARD_DER_SHA256)
+    )
+
+
+def test_a_kb2_record_round_trips_its_sheet_and_requester(issuing_key: Ed25519PrivateKey) -> None:
+    text = sign_record(sheet_record(2, 3), issuing_key)
+    assert text.startswith("KB2.") and text.isascii()
+    back = verify_record(text, issuing_key.public_key())
+    assert back == sheet_record(2, 3) and (back.sheet, back.sheets) == (2, 3)
+    assert ("sheet", "2/3") in back.fields()
+    kb1 = verify_record(sign_record(RECORD, issuing_key), issuing_key.public_key())
+    assert kb1.requester_tag == "" and kb1.sheet == 0  # KB1 is still accepted, naming no sheet
+
+
+def test_the_requester_tag_binds_the_serial_and_the_credential() -> None:
+    tag = requester_tag("20261126-000123", CARD_DER_SHA256)
+    assert len(tag) == 24 and tag == requester_tag("20261126-000123", CARD_DER_SHA256)
+    assert tag != requester_tag("20261126-000124", CARD_DER_SHA256)  # another certificate
+    assert tag != requester_tag("20261126-000123", bytes(32))  # another person's card
+    with pytest.raises(ValueError):
+        requester_tag("20261126-000123", b"short")
+
+
+def test_a_kb2_payload_cannot_pass_as_kb1_nor_the_reverse(issuing_key: Ed25519PrivateKey) -> None:
+    kb2 = sign_record(sheet_record(), issuing_key)
+    kb1 = sign_record(RECORD, issuing_key)
+    for forged in ("KB1" + kb2[3:], "KB2" + kb1[3:]):
+        with pytest.raises(InvalidRecord) as exc:
+            verify_record(forged, issuing_key.public_key())
+        assert exc.value.reason == "bad_signature"  # the version is signed
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"sheet": 0, "sheets": 2},  # sheets count from 1
+        {"sheet": 3, "sheets": 2},
+        {"sheet": 1, "sheets": 256},
+        {"requester_tag": "abcd"},
+        {"requester_tag": ""},  # a sheet without a requester is neither KB1 nor KB2
+    ],
+)
+def test_unsignable_kb2_records_are_refused(
+    issuing_key: Ed25519PrivateKey, change: dict[str, object]
+) -> None:
+    with pytest.raises(ValueError):
+        sign_record(sheet_record()._replace(**change), issuing_key)  # type: ignore[arg-type]
+
+
+def test_kb2_costs_the_qr_at_most_one_version_at_the_same_error_correction(
+    issuing_key: Ed25519PrivateKey,
+) -> None:
+    from issuance_server.certificates.qr import _version_for
+
+    before = _version_for(len(sign_record(RECORD, issuing_key)))
+    after = _version_for(len(sign_record(sheet_record(), issuing_key)))
+    assert before <= after <= before + 1, (before, after)
