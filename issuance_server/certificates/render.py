@@ -21,7 +21,14 @@ from issuance_server.certificates.document import Content, RenderedCertificate
 from issuance_server.certificates.drawing import draw
 from issuance_server.certificates.formatting import moment_text
 from issuance_server.certificates.layout import Layout, content_digest, lay_out
-from issuance_server.certificates.record import JST, CertRecord, digest_prefix, qr_text, sign_record
+from issuance_server.certificates.record import (
+    JST,
+    CertRecord,
+    digest_prefix,
+    qr_text,
+    requester_tag,
+    sign_record,
+)
 from issuance_server.certificates.template import load_template
 from issuance_server.certificates.wareki import format_wareki
 
@@ -46,6 +53,9 @@ class CertificateRequest:
     tax: Mapping[str, Any] | None = None  # tax kinds: the tax record (TAX_FIELDS keys) of the fiscal year
     data_as_of: datetime | None = None  # recovery mode: print that the data is as of this moment
     public_base_url: str = ""  # the city's public site: the QR then links to its check page
+    # The SHA-256 of the DER of the credential certificate the requester's session authenticated: each sheet's
+    # QR is then a KB2 record naming its sheet and the requester (the print guard); None: KB1 records.
+    requester_sha256: bytes | None = None
 
 
 def _one_person(req: CertificateRequest) -> Mapping[str, Any]:
@@ -107,8 +117,9 @@ def render_certificate(req: CertificateRequest, key: Ed25519PrivateKey) -> Rende
     )
     one_a_sheet = layout.template.block.per_page == 1
     named = [req.persons[blocks[0] if one_a_sheet else 0] for blocks in layout.pages]
-    records = {
-        id(person): CertRecord(
+    tag = requester_tag(req.serial, req.requester_sha256) if req.requester_sha256 is not None else ""
+    records = [
+        CertRecord(
             serial=req.serial,
             kind=req.kind,
             issued_at=issued_at,
@@ -117,20 +128,21 @@ def render_certificate(req: CertificateRequest, key: Ed25519PrivateKey) -> Rende
             birth_date=date.fromisoformat(str(person["birth_date"])),
             address=str(person["address"]),
             content_digest=digest_prefix(digest),
+            sheet=n if tag else 0,
+            sheets=len(named) if tag else 0,
+            requester_tag=tag,
         )
-        for person in named
-    }
-    texts = {pid: sign_record(record, key) for pid, record in records.items()}
-    sheet_texts = [qr_text(texts[id(person)], req.public_base_url) for person in named]
-    pdf, pages = draw(layout, sheet_texts, created=issued_at)
-    first = id(named[0])
+        for n, person in enumerate(named, 1)
+    ]
+    texts = [sign_record(record, key) for record in records]
+    pdf, pages = draw(layout, [qr_text(text, req.public_base_url) for text in texts], created=issued_at)
     return RenderedCertificate(
         pdf=pdf,
-        record_text=texts[first],
+        record_text=texts[0],
         content_digest=digest,
         pages=pages,
-        record=records[first],
-        sheet_records=tuple(texts[id(person)] for person in named),
+        record=records[0],
+        sheet_records=tuple(texts),
     )
 
 

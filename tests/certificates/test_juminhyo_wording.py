@@ -4,6 +4,7 @@ its person, and the wording coming from the templates."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from issuance_server.certificates.document import RenderedCertificate
+from issuance_server.certificates.record import requester_tag
 from issuance_server.certificates.render import CertificateRequest
 from issuance_server.certificates.template import TemplateError
 from issuance_server.certificates.verify import extract_record_text, verify_text
@@ -140,3 +142,22 @@ def test_template_wording_may_not_shadow_a_value(own_templates: Path, render_req
     path.write_text(text.replace("[texts]\n", '[texts]\nhousehold_address = "x"\n', 1), encoding="utf-8")
     with pytest.raises(TemplateError, match="household_address"):
         render_req(request("juminhyo"))
+
+
+def test_with_a_requester_each_sheet_is_a_kb2_record_of_its_index_and_the_requester(
+    render_req: RenderReq, tmp_path: Path, issuing_key: Ed25519PrivateKey
+) -> None:
+    credential = hashlib.sha256(b"the DER of the card the session authenticated").digest()
+    cert = render_req(request("juminhyo", persons=household(9), requester_sha256=credential))
+    path = tmp_path / "household.pdf"
+    path.write_bytes(cert.pdf)
+    assert cert.pages == 3 and len(set(cert.sheet_records)) == 3  # one record a sheet, each its own
+    tag = requester_tag(cert.record.serial, credential)
+    for sheet in (1, 2, 3):
+        text = extract_record_text(page_png(path, sheet, 300, "-gray"))  # as printed: read from the raster
+        outcome = verify_text(text, issuing_key.public_key())
+        assert outcome.valid and outcome.record is not None and text.startswith("KB2.")
+        assert (outcome.record.sheet, outcome.record.sheets, outcome.record.requester_tag) == (sheet, 3, tag)
+        assert outcome.record.serial == cert.record.serial
+    without = render_req(request("juminhyo", persons=household(9)))
+    assert all(t.startswith("KB1.") for t in without.sheet_records)  # no requester: KB1 as before
