@@ -116,7 +116,13 @@ def refused(refusal: Refusal, channel: str, **details: Any) -> ApiError:
 
 
 def _render_request(
-    core: ServerCore, req: IssueRequest, facts: Facts, serial: str, now: datetime, as_of: datetime | None
+    core: ServerCore,
+    req: IssueRequest,
+    facts: Facts,
+    serial: str,
+    now: datetime,
+    as_of: datetime | None,
+    requester_sha256: bytes | None = None,
 ) -> CertificateRequest:
     s = core.settings
     kind = CertificateKind(req.kind)
@@ -137,6 +143,7 @@ def _render_request(
         tax=facts.tax.get(req.fiscal_year or 0) if kind in TAX_KINDS else None,
         data_as_of=as_of,
         public_base_url=s.public_base_url,
+        requester_sha256=requester_sha256,
     )
 
 
@@ -151,12 +158,16 @@ async def issue(
     session_id: str | None = None,
     member_ids: list[str] | None = None,
     payment_id: str | None = None,
+    requester_sha256: bytes | None = None,
 ) -> list[Issued]:
     """Issue ``copies`` certificates of ``req`` for ``atena_no``: at a kiosk to the card holder (with
-    ``member_ids`` from the menu, paid against the quote ``payment_id``), or at the counter by a clerk
+    ``member_ids`` from the menu, paid against the quote ``payment_id``; ``requester_sha256``: the digest of
+    the credential certificate the session authenticated, tagged on every sheet), or at the counter by a clerk
     (``req.members`` as 宛名番号)."""
     with timed(core.metrics.issue.labels(channel).observe):
-        return await _issue(core, actor, channel, atena_no, req, copies, session_id, member_ids, payment_id)
+        return await _issue(
+            core, actor, channel, atena_no, req, copies, session_id, member_ids, payment_id, requester_sha256
+        )
 
 
 async def _issue(
@@ -169,6 +180,7 @@ async def _issue(
     session_id: str | None,
     member_ids: list[str] | None,
     payment_id: str | None,
+    requester_sha256: bytes | None,
 ) -> list[Issued]:
     if not 1 <= copies <= MAX_COPIES:
         raise ApiError(400, ErrorCode.BAD_FIELD, f"copies must be 1 to {MAX_COPIES}", field="copies")
@@ -192,7 +204,9 @@ async def _issue(
     printed_as_of = (
         datetime.fromisoformat(as_of.replace("Z", "+00:00")) if mode == Mode.RECOVERY and as_of else None
     )
-    requests = [_render_request(core, req, facts, serial, now, printed_as_of) for serial in numbers]
+    requests = [
+        _render_request(core, req, facts, serial, now, printed_as_of, requester_sha256) for serial in numbers
+    ]
     try:
         pades_sign = channel == Channel.COUNTER or core.settings.pades_for_kiosk
         rendered = await asyncio.gather(*(_render(core, r, pades_sign) for r in requests))

@@ -251,7 +251,9 @@ async def authenticate(request: web.Request) -> web.Response:
         )  # the attempt that locked it (the review counts)
         core.audit.record(tx, actor, "authenticate", check.result, check.atena_no, card=card.serial, **lock)
         if check.atena_no is not None and check.registration_id is not None and check.result == "ok":
-            kiosk_store.sign_in(tx, session.session_id, check.atena_no, check.registration_id)
+            kiosk_store.sign_in(
+                tx, session.session_id, check.atena_no, check.registration_id, card.fingerprint
+            )
         else:  # counted once: the same request again is refused as a spent nonce
             kiosk_store.answered(tx, session.session_id)
 
@@ -390,13 +392,13 @@ async def issue(request: web.Request) -> web.Response:
     owner = core.node.incarnation
     claimant = payments.Claimant(owner, step.now, core.settings.issue_claim_s, runs_still(step.now))
 
-    def claim(tx: Tx) -> tuple[str, payments.Quote]:
+    def claim(tx: Tx) -> tuple[KioskSession, str, payments.Quote]:
         # The session's end refunds the quotes it finds being issued; one ended after this request came in
         # but before this claim would not find this one: refused here, in the claim's transaction.
-        _session, atena_no = step.holder(tx)
-        return atena_no, payments.start_issue(tx, step.session_id, quote_id, reference, claimant)
+        session, atena_no = step.holder(tx)
+        return session, atena_no, payments.start_issue(tx, step.session_id, quote_id, reference, claimant)
 
-    atena_no, q = await core.db.write(claim)
+    session, atena_no, q = await core.db.write(claim)
     if q.status == "refunded":
         raise ApiError(
             409, ErrorCode.SESSION_STATE, "this quote was refunded; ask for a new quote", payment=q.as_json()
@@ -409,6 +411,7 @@ async def issue(request: web.Request) -> web.Response:
         issued = await issuance.issue(
             core, actor, Channel.KIOSK, atena_no, req, q.copies,
             session_id=step.session_id, member_ids=member_ids, payment_id=quote_id,
+            requester_sha256=bytes.fromhex(session.credential_sha256) if session.credential_sha256 else None,
         )  # fmt: skip
     except ApiError as exc:
         if exc.status == 503:  # passing: the same paid quote may be tried again

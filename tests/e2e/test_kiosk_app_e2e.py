@@ -134,7 +134,7 @@ def test_a_resident_gets_every_kind_through_the_kiosk_app(
         assert done["message"]["code"] == "printed", done["message"]
         serial = done["certificates"][0]["serial"]
         [printed] = cups.printed(serial)
-        assert extract_record_text(printed).startswith(f"{PUBLIC_SITE}/verify/KB1.")  # a phone opens the page
+        assert extract_record_text(printed).startswith(f"{PUBLIC_SITE}/verify/KB2.")  # a phone opens the page
         verdict = stack.verify(printed)  # the QR survives cups-pdf's Ghostscript pass, and verifies offline
         assert verdict.returncode == 0 and verdict.stdout.startswith("VALID"), verdict.stdout + verdict.stderr
         row = issuance(stack, serial)
