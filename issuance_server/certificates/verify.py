@@ -260,6 +260,24 @@ def _embedded_qr_texts(path: Path) -> list[str]:
     return texts or _embedded_qr_texts_pypdf(path)
 
 
+def sheet_qr_texts(path: Path) -> list[list[str]]:
+    """The QR texts each page paints as an image, page by page (``[]`` for a page with none), read from the
+    file without rasterising: what the print guard checks of every sheet before printing. A file that is not
+    of the shape konbini writes (:mod:`pdf_objects`) raises :class:`VerifyError` ``unreadable``."""
+    from issuance_server.certificates.pdf_objects import PdfObjects, Unsupported
+
+    try:
+        doc = PdfObjects.open(path)
+        return [
+            [text for texts in _painted_images(page.get("/Resources"), doc.contents(page)) for text in texts]
+            for page in doc.pages(_MAX_PAGES)
+        ]
+    except (Unsupported, ValueError, TypeError, KeyError, AttributeError, zlib.error, OSError) as exc:
+        raise VerifyError(
+            "unreadable_file", f"the PDF's sheets cannot be read ({type(exc).__name__})"
+        ) from exc
+
+
 def _embedded_qr_texts_pypdf(path: Path) -> list[str]:
     """:func:`_embedded_qr_texts` for any PDF pypdf reads."""
     from pypdf import PdfReader

@@ -16,7 +16,7 @@ from issuance_server.certificates.document import RenderedCertificate
 from issuance_server.certificates.record import requester_tag
 from issuance_server.certificates.render import CertificateRequest
 from issuance_server.certificates.template import TemplateError
-from issuance_server.certificates.verify import extract_record_text, verify_text
+from issuance_server.certificates.verify import VerifyError, extract_record_text, sheet_qr_texts, verify_text
 from tests.certificates.conftest import foreign_person, page_png, pdftotext, request, synthetic_person
 from tests.certificates.test_juminhyo_layouts import household
 
@@ -161,3 +161,19 @@ def test_with_a_requester_each_sheet_is_a_kb2_record_of_its_index_and_the_reques
         assert outcome.record.serial == cert.record.serial
     without = render_req(request("juminhyo", persons=household(9)))
     assert all(t.startswith("KB1.") for t in without.sheet_records)  # no requester: KB1 as before
+
+
+def test_every_sheets_record_is_read_from_the_file_page_by_page(
+    render_req: RenderReq, tmp_path: Path, issuing_key: Ed25519PrivateKey
+) -> None:
+    credential = hashlib.sha256(b"a card").digest()
+    cert = render_req(request("juminhyo", persons=household(9), requester_sha256=credential))
+    path = tmp_path / "household.pdf"
+    path.write_bytes(cert.pdf)
+    pages = sheet_qr_texts(path)
+    assert [len(texts) for texts in pages] == [1, 1, 1] and [t[0] for t in pages] == list(cert.sheet_records)
+    records = [verify_text(texts[0], issuing_key.public_key()).record for texts in pages]
+    assert [(r.sheet, r.sheets) for r in records if r is not None] == [(1, 3), (2, 3), (3, 3)]
+    (tmp_path / "not.pdf").write_bytes(b"%PDF-1.7 nothing")
+    with pytest.raises(VerifyError):
+        sheet_qr_texts(tmp_path / "not.pdf")
