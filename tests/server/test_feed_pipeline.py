@@ -12,6 +12,7 @@ from recovery.feed_apply import read_checkpoint
 from recovery.feed_page import Change, FeedPage, RegistryUnavailable
 from recovery.link import LINK, RegistryLink
 from tests.server.conftest import Env
+from tests.server.test_cluster import taken
 
 
 def removals(after: int) -> FeedPage:
@@ -24,7 +25,7 @@ async def link(env: Env) -> AsyncIterator[RegistryLink]:
     """A link of the test's own, holding the registry lease (the server's link lets go of it)."""
     await env.client.app[LINK].stop()
     link = RegistryLink(env.core)
-    assert await link.lease.try_take()
+    assert await taken(link.lease)
     try:
         yield link
     finally:
