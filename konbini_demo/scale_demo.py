@@ -339,6 +339,22 @@ class ScaleCluster:
         step(f"the lease moved to {self.nodes.name(self.nodes.holder(self.alive) or 0)} in {moved:.2f} s")
         return moved
 
+    def kill_a_node_then_the_holder(self, phase_s: float) -> float:
+        """Under load: SIGKILL a node that does not hold the lease, then the lease holder, ``phase_s`` apart;
+        restart both and let ``phase_s`` pass. Seconds until the lease moved."""
+        time.sleep(phase_s)
+        first = next(i for i in self.alive if i != self.nodes.holder(self.alive))
+        self.kill(first)
+        time.sleep(phase_s)
+        holder = self.nodes.holder(self.alive)
+        moved = self.kill_holder()
+        for i in (first, holder):
+            if i is not None:
+                self.restart(i)
+        step(f"{self.nodes.name(first)} and the former holder restarted")
+        time.sleep(phase_s)
+        return moved
+
     def rolling_restart(self, pause_s: float) -> None:
         """Each node in turn: drained (HAProxy stops sending it work), stopped, started again, put back."""
         for i in list(self.alive):
@@ -387,17 +403,7 @@ def _run(cluster: ScaleCluster) -> str:
     moved: dict[str, float] = {}
 
     def kills() -> None:
-        time.sleep(PHASE_S)
-        first = next(i for i in cluster.alive if i != cluster.nodes.holder(cluster.alive))
-        cluster.kill(first)
-        time.sleep(PHASE_S)
-        holder = cluster.nodes.holder(cluster.alive)
-        moved["s"] = cluster.kill_holder()
-        for i in (first, holder):
-            if i is not None:
-                cluster.restart(i)
-        step("both restarted")
-        time.sleep(PHASE_S)
+        moved["s"] = cluster.kill_a_node_then_the_holder(PHASE_S)
 
     tally = cluster.load(kills)
     step(

@@ -37,16 +37,7 @@ def test_killing_a_node_and_the_lease_holder_under_load_fails_no_session(cluster
     first_holder = cluster.nodes.holder(cluster.alive)
 
     def kills() -> None:
-        time.sleep(PHASE_S)
-        other = next(i for i in cluster.alive if i != cluster.nodes.holder(cluster.alive))
-        cluster.kill(other)
-        time.sleep(PHASE_S)
-        holder = cluster.nodes.holder(cluster.alive)
-        moved.append(cluster.kill_holder())
-        cluster.restart(other)
-        assert holder is not None
-        cluster.restart(holder)
-        time.sleep(PHASE_S)
+        moved.append(cluster.kill_a_node_then_the_holder(PHASE_S))
 
     tally = cluster.load(kills)
     books = cluster.books(tally)
