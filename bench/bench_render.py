@@ -39,9 +39,9 @@ from issuance_server.certificates import fonts, pades
 from issuance_server.certificates.drawing import binary_streams
 from issuance_server.certificates.layout import Layout, fill, on_page
 from issuance_server.certificates.qr import QRMatrix, image_ops, mask_bits, qr_matrix
-from issuance_server.certificates.record import JST
 from issuance_server.certificates.render import CertificateRequest, build_layout, render_certificate
 from konbini_demo import people
+from wire.cert_record import JST
 
 ISSUED_AT = datetime(2026, 11, 26, 10, 30, tzinfo=JST)
 KEY = Ed25519PrivateKey.generate()

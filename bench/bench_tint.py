@@ -50,9 +50,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_render import ISSUED_AT, KEY, interleaved_ms, requests
 
 from issuance_server.certificates.drawing import draw
-from issuance_server.certificates.record import public_key_pem, qr_text
 from issuance_server.certificates.render import CertificateRequest, build_layout, render_certificate
-from issuance_server.certificates.verify import extract_record_text, verify_text
+from wire.cert_qr import extract_record_text, verify_text
+from wire.cert_record import public_key_pem, qr_text
 
 
 def without_tint(req: CertificateRequest, record_text: str) -> bytes:

@@ -25,7 +25,6 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from issuance_server.certificates.verify import extract_record_text, verify_text
 from issuance_server.secrets_store import write_private
 from konbini_demo.postgres_cluster import PostgresCluster
 from konbini_demo.processes import Service, ServiceError, free_port, run
@@ -33,6 +32,7 @@ from konbini_demo.recovery_demo import wait_until as wait_for
 from konbini_demo.soft_kiosk import SoftKiosk, eligible_adults
 from konbini_demo.stack import Stack
 from recovery.haproxy import Node, haproxy_config
+from wire.cert_qr import extract_record_text, verify_text
 from wire.http_json import HttpError, JsonClient
 from wire.kiosk_api import auth_message
 from wire.kiosk_client import KioskClient, KioskCredentials

@@ -28,9 +28,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from PIL import Image
 
 from issuance_server.certificates import pades
-from issuance_server.certificates.record import JST, public_key_pem
 from issuance_server.certificates.render import CertificateRequest, render_certificate
 from konbini_demo import people
+from wire.cert_record import JST, public_key_pem
 
 OUT: Final = Path(__file__).resolve().parents[1] / "docs" / "samples"
 SAMPLE_SEED: Final = b"konbini sample issuing key: published, not secret"

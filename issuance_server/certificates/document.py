@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from issuance_server.certificates.layout import PersonInput
-from issuance_server.certificates.record import CertRecord
+from wire.cert_record import CertRecord
 
 
 @dataclass(frozen=True)

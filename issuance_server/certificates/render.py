@@ -21,7 +21,9 @@ from issuance_server.certificates.document import Content, RenderedCertificate
 from issuance_server.certificates.drawing import draw
 from issuance_server.certificates.formatting import moment_text
 from issuance_server.certificates.layout import Layout, content_digest, lay_out
-from issuance_server.certificates.record import (
+from issuance_server.certificates.template import load_template
+from issuance_server.certificates.wareki import format_wareki
+from wire.cert_record import (
     JST,
     CertRecord,
     digest_prefix,
@@ -29,8 +31,6 @@ from issuance_server.certificates.record import (
     requester_tag,
     sign_record,
 )
-from issuance_server.certificates.template import load_template
-from issuance_server.certificates.wareki import format_wareki
 
 __all__ = ["KINDS", "CertificateRequest", "RenderedCertificate", "build_layout", "render_certificate"]
 

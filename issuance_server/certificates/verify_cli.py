@@ -185,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from issuance_server.certificates.record import load_public_key
+    from wire.cert_record import load_public_key
 
     try:
         key_path = args.key if args.key is not None else default_key_path()
@@ -210,7 +210,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _verify_one(target_text: str, public_key: Any, args: argparse.Namespace) -> int:
-    from issuance_server.certificates.verify import VerifyError, extract_record_text, verify_text
+    from wire.cert_qr import VerifyError, extract_record_text, verify_text
 
     target = Path(target_text)
     is_file = _is_file(target)

@@ -18,9 +18,9 @@ from typing import Literal
 
 from babel.messages.pofile import read_po
 
-from issuance_server.certificates.record import JST, CertRecord
 from issuance_server.certificates.template import templates_dir
 from issuance_server.certificates.wareki import format_wareki
+from wire.cert_record import JST, CertRecord
 from wire.kiosk_api import LANGUAGES
 
 Status = Literal["valid", "voided", "unconfirmed"]

@@ -13,11 +13,11 @@ from aiohttp import web
 
 from issuance_server.access import PUBLIC, allow
 from issuance_server.api_errors import field, json_response, read_json
-from issuance_server.certificates.record import CertRecord
-from issuance_server.certificates.verify import verify_text
 from issuance_server.certificates.verify_page import Status, choose_language, form_page, result_page
 from issuance_server.core import ServerCore, core_of
 from issuance_server.issuing import store
+from wire.cert_qr import verify_text
+from wire.cert_record import CertRecord
 
 routes = web.RouteTableDef()
 

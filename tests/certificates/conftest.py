@@ -16,9 +16,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from issuance_server.certificates import template as template_module
 from issuance_server.certificates.document import RenderedCertificate
 from issuance_server.certificates.juminhyo import render_juminhyo
-from issuance_server.certificates.record import JST, public_key_pem
 from issuance_server.certificates.render import CertificateRequest, render_certificate
 from konbini_demo import people
+from wire.cert_record import JST, public_key_pem
 
 NAME = people.HOLDER_NAME
 ADDRESS = people.ADDRESS

@@ -15,8 +15,6 @@ from pypdf.generic import DictionaryObject
 
 from issuance_server.certificates.document import RenderedCertificate
 from issuance_server.certificates.fonts import MissingGlyphError
-from issuance_server.certificates.record import digest_prefix
-from issuance_server.certificates.verify import extract_record_text, verify_file, verify_text
 from tests.certificates.conftest import (
     ADDRESS,
     JUMINHYO_CODE,
@@ -28,6 +26,8 @@ from tests.certificates.conftest import (
     pdftotext,
     synthetic_person,
 )
+from wire.cert_qr import extract_record_text, verify_file, verify_text
+from wire.cert_record import digest_prefix
 
 Render = Callable[..., RenderedCertificate]
 

@@ -14,7 +14,6 @@ from pypdf import PdfReader
 
 from issuance_server.certificates.document import RenderedCertificate
 from issuance_server.certificates.render import CertificateRequest
-from issuance_server.certificates.verify import verify_file
 from tests.certificates.conftest import (
     JUMINHYO_CODE,
     KOJIN_BANGO,
@@ -25,6 +24,7 @@ from tests.certificates.conftest import (
     request,
     synthetic_person,
 )
+from wire.cert_qr import verify_file
 from wire.kiosk_api import JUMINHYO_LAYOUTS, JUMINHYO_OPTIONS
 
 RenderReq = Callable[[CertificateRequest], RenderedCertificate]

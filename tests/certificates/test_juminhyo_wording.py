@@ -13,12 +13,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from issuance_server.certificates.document import RenderedCertificate
-from issuance_server.certificates.record import requester_tag
 from issuance_server.certificates.render import CertificateRequest
 from issuance_server.certificates.template import TemplateError
-from issuance_server.certificates.verify import VerifyError, extract_record_text, sheet_qr_texts, verify_text
 from tests.certificates.conftest import foreign_person, page_png, pdftotext, request, synthetic_person
 from tests.certificates.test_juminhyo_layouts import household
+from wire.cert_qr import VerifyError, extract_record_text, sheet_qr_texts, verify_text
+from wire.cert_record import requester_tag
 
 RenderReq = Callable[[CertificateRequest], RenderedCertificate]
 WHOLE = "この写しは、世帯全員の住民票の原本と相違ないことを証明する。"

@@ -14,10 +14,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from issuance_server.certificates.document import RenderedCertificate
 from issuance_server.certificates.fonts import MissingGlyphError
-from issuance_server.certificates.record import JST, digest_prefix
 from issuance_server.certificates.render import KINDS as RENDER_KINDS
 from issuance_server.certificates.render import CertificateRequest
-from issuance_server.certificates.verify import extract_record_text, verify_text
 from tests.certificates.conftest import (
     ADDRESS,
     JUMINHYO_CODE,
@@ -31,6 +29,8 @@ from tests.certificates.conftest import (
     synthetic_person,
     tax_record,
 )
+from wire.cert_qr import extract_record_text, verify_text
+from wire.cert_record import JST, digest_prefix
 from wire.kiosk_api import CertificateKind
 
 RenderReq = Callable[[CertificateRequest], RenderedCertificate]

@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from issuance_server.certificates.record import (
+from wire.cert_record import (
     JST,
     CertRecord,
     InvalidRecord,

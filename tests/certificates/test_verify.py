@@ -11,13 +11,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from PIL import Image
 
-from issuance_server.certificates import verify
 from issuance_server.certificates.document import RenderedCertificate
 from issuance_server.certificates.drawing import draw
 from issuance_server.certificates.layout import PersonInput, lay_out
 from issuance_server.certificates.template import TemplateError, load_template, parse_template
-from issuance_server.certificates.verify import VerifyError, extract_record_text, verify_file, verify_text
 from tests.certificates.conftest import page_png, synthetic_person
+from wire import cert_qr as verify
+from wire.cert_qr import VerifyError, extract_record_text, verify_file, verify_text
 
 
 def test_pdf_without_qr_is_no_qr_found(tmp_path: Path) -> None:
@@ -185,7 +185,7 @@ def test_a_konbini_pdf_is_read_without_loading_pypdf_pil_or_pyzbar(
     path.write_bytes(cert.pdf)
     script = (
         "import sys; from pathlib import Path\n"
-        "from issuance_server.certificates.verify import extract_record_text\n"
+        "from wire.cert_qr import extract_record_text\n"
         f"print(extract_record_text(Path({str(path)!r})))\n"
         "print(sorted(m for m in ('pypdf', 'PIL', 'pyzbar', 'reportlab') if m in sys.modules))\n"
     )
@@ -200,7 +200,7 @@ def test_pages_and_contents_are_those_pypdf_reads(
     from pypdf.generic import DictionaryObject
 
     from issuance_server.certificates.pades import create_signing_identity, load_signer, sign_pdf
-    from issuance_server.certificates.pdf_objects import PdfObjects
+    from wire.pdf_objects import PdfObjects
 
     cert = render([synthetic_person(atena_no=f"000000010{i}") for i in range(3)], layout="kojin")
     create_signing_identity(tmp_path / "secrets", tmp_path / "keys", "鹿児島市")
@@ -248,7 +248,7 @@ def _startxref(pdf: bytes) -> int:
 def test_files_of_another_shape_are_left_to_pypdf(
     damage: Callable[[bytes], bytes], certificate_pdf: Path, certificate: RenderedCertificate, tmp_path: Path
 ) -> None:
-    from issuance_server.certificates.pdf_objects import PdfObjects, Unsupported
+    from wire.pdf_objects import PdfObjects, Unsupported
 
     pdf = damage(certificate_pdf.read_bytes())
     with pytest.raises(Unsupported):
@@ -262,7 +262,7 @@ def test_a_file_pdf_objects_cannot_read_is_read_by_pypdf(
     certificate: RenderedCertificate, certificate_pdf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A file re-saved with an offset off (viewers and pypdf repair that) is still read from the file."""
-    from issuance_server.certificates.pdf_objects import PdfObjects, Unsupported
+    from wire.pdf_objects import PdfObjects, Unsupported
 
     path = tmp_path / "shifted.pdf"
     path.write_bytes(certificate_pdf.read_bytes().replace(b"\n1 0 obj", b"\n 1 0 obj", 1))
@@ -275,7 +275,7 @@ def test_a_file_pdf_objects_cannot_read_is_read_by_pypdf(
 def test_public_key_files_read_directly_and_by_cryptography_agree(tmp_path: Path) -> None:
     from cryptography.hazmat.primitives import serialization
 
-    from issuance_server.certificates.record import load_public_key, public_key_pem
+    from wire.cert_record import load_public_key, public_key_pem
 
     key = Ed25519PrivateKey.generate().public_key()
     raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)

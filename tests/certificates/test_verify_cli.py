@@ -18,9 +18,9 @@ from PIL import Image
 
 from issuance_server.certificates import pades
 from issuance_server.certificates.document import RenderedCertificate
-from issuance_server.certificates.record import public_key_pem
 from konbini_demo.processes import free_port
 from tests.certificates.conftest import ADDRESS, NAME
+from wire.cert_record import public_key_pem
 
 REPO = Path(__file__).resolve().parents[2]
 

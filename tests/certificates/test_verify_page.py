@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from issuance_server.certificates.record import CertRecord
 from issuance_server.certificates.render import render_certificate
 from issuance_server.certificates.verify_page import (
     catalogue,
@@ -18,6 +17,7 @@ from issuance_server.certificates.verify_page import (
     result_page,
 )
 from tests.certificates.conftest import ADDRESS, ISSUED_AT, NAME, request, synthetic_person
+from wire.cert_record import CertRecord
 
 RECORD = CertRecord(
     serial="20261126-000123",

@@ -18,7 +18,6 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from issuance_server.certificates.verify import extract_record_text
 from konbini_demo.cups import CupsServer
 from konbini_demo.kiosk_app_client import KioskAppClient
 from konbini_demo.processes import free_port
@@ -26,6 +25,7 @@ from konbini_demo.stack import Stack
 from registry_sim.generator import DEMO_ATENA_NO
 from tests.e2e.conftest import PUBLIC_SITE
 from tests.e2e.stacks import change_upstream, registered_card
+from wire.cert_qr import extract_record_text
 from wire.http_json import HttpError
 from wire.kiosk_api import ASK_AT_CITY_HALL
 from wire.kiosk_client import KioskCredentials

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from issuance_server.certificates.verify import extract_record_text
 from konbini_demo.stack import Stack
 from registry_sim.generator import DEMO_ATENA_NO, DEMO_SPOUSE_ATENA_NO
 from tests.e2e.stacks import registered_card as registered
+from wire.cert_qr import extract_record_text
 
 pytestmark = pytest.mark.e2e
 PIN = "2468"

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from issuance_server.certificates.verify import extract_record_text, verify_text
 from tests.server.conftest import Env, make_card
+from wire.cert_qr import extract_record_text, verify_text
 from wire.kiosk_api import API_PREFIX
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from issuance_server.certificates.record import requester_tag
-from issuance_server.certificates.verify import extract_record_text, verify_text
 from tests.server.conftest import Env
 from tests.server.test_payments import authenticated, pay_and_issue, quote, url
+from wire.cert_qr import extract_record_text, verify_text
+from wire.cert_record import requester_tag
 
 
 async def test_a_kiosk_certificate_names_its_sheet_and_the_card_that_asked_for_it(

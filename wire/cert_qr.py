@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
-from issuance_server.certificates.record import CertRecord, InvalidRecord, record_text_of, verify_record
+from wire.cert_record import CertRecord, InvalidRecord, record_text_of, verify_record
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -49,7 +49,7 @@ class VerifyOutcome(NamedTuple):
 
 def _decode_image(grey: bytes, width: int, height: int) -> list[str]:
     """The texts of the QR codes zbar finds in an 8-bit grey image."""
-    from issuance_server.certificates.zbar import decode_qr
+    from wire.zbar import decode_qr
 
     texts = []
     for data in decode_qr(grey, width, height):
@@ -249,7 +249,7 @@ def _embedded_qr_texts(path: Path) -> list[str]:
     rasterising; ``[]`` for a PDF that has none or that pypdf cannot read (it is rasterised then).
     A file of the shape konbini writes is read by :mod:`pdf_objects` (pypdf costs 80 ms to import);
     any other, or one in which that finds no QR, by pypdf."""
-    from issuance_server.certificates.pdf_objects import PdfObjects, Unsupported
+    from wire.pdf_objects import PdfObjects, Unsupported
 
     try:
         doc = PdfObjects.open(path)
@@ -264,7 +264,7 @@ def sheet_qr_texts(path: Path) -> list[list[str]]:
     """The QR texts each page paints as an image, page by page (``[]`` for a page with none), read from the
     file without rasterising: what the print guard checks of every sheet before printing. A file that is not
     of the shape konbini writes (:mod:`pdf_objects`) raises :class:`VerifyError` ``unreadable``."""
-    from issuance_server.certificates.pdf_objects import PdfObjects, Unsupported
+    from wire.pdf_objects import PdfObjects, Unsupported
 
     try:
         doc = PdfObjects.open(path)
