@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
@@ -260,22 +260,37 @@ def _embedded_qr_texts(path: Path) -> list[str]:
     return texts or _embedded_qr_texts_pypdf(path)
 
 
-def sheet_qr_texts(path: Path) -> list[list[str]]:
-    """The QR texts each page paints as an image, page by page (``[]`` for a page with none), read from the
-    file without rasterising: what the print guard checks of every sheet before printing. A file that is not
-    of the shape konbini writes (:mod:`pdf_objects`) raises :class:`VerifyError` ``unreadable``."""
+def sheet_qr_texts(pdf: bytes) -> list[list[str]]:
+    """The QR texts each page of ``pdf`` paints as an image, page by page (``[]`` for a page with none), read
+    from the file without rasterising: what the print guard checks of every sheet before printing. A file
+    of the shape konbini writes is read by :mod:`pdf_objects`, any other by pypdf; one neither reads, or
+    one of more than 50 pages, raises :class:`VerifyError` ``unreadable_file``."""
     from wire.pdf_objects import PdfObjects, Unsupported
 
     try:
-        doc = PdfObjects.open(path)
-        return [
-            [text for texts in _painted_images(page.get("/Resources"), doc.contents(page)) for text in texts]
-            for page in doc.pages(_MAX_PAGES)
-        ]
-    except (Unsupported, ValueError, TypeError, KeyError, AttributeError, zlib.error, OSError) as exc:
-        raise VerifyError(
-            "unreadable_file", f"the PDF's sheets cannot be read ({type(exc).__name__})"
-        ) from exc
+        doc = PdfObjects(pdf)
+        return _texts_by_page(
+            (page.get("/Resources"), doc.contents(page)) for page in doc.pages(_MAX_PAGES + 1)
+        )
+    except (Unsupported, ValueError, TypeError, KeyError, AttributeError, zlib.error, OSError):
+        pass
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        reader = PdfReader(io.BytesIO(pdf))
+        return _texts_by_page(
+            (page.get("/Resources"), _content(page)) for page in reader.pages[: _MAX_PAGES + 1]
+        )
+    except (PyPdfError, ValueError, TypeError, KeyError, AttributeError, zlib.error, OSError) as exc:
+        raise VerifyError("unreadable_file", f"not a readable PDF ({type(exc).__name__})") from exc
+
+
+def _texts_by_page(pages: Iterable[tuple[Any, bytes]]) -> list[list[str]]:
+    found = [[text for texts in _painted_images(res, content) for text in texts] for res, content in pages]
+    if len(found) > _MAX_PAGES:
+        raise VerifyError("unreadable_file", f"the PDF has more than {_MAX_PAGES} pages")
+    return found
 
 
 def _embedded_qr_texts_pypdf(path: Path) -> list[str]:
