@@ -340,7 +340,7 @@ def cmd_audit_report(args: argparse.Namespace) -> int:
         f"{args.month}: {figures['rows']:,} audit rows; issuances {issued['total']:,}"
         f" ({', '.join(f'{c} {n:,}' for c, n in issued['by_channel'].items()) or 'none'}); failed logins"
         f" {failed['total']} ({failed['lockouts']} lockouts); PIN locks {figures['pin_locks']['total']};"
-        f" voids {figures['voids']['total']}; refunds {figures['refunds']['total']} ({figures['refunds']['yen']:,}"
+        f" print guard alarms {figures['print_guard']['total']}; voids {figures['voids']['total']}; refunds {figures['refunds']['total']} ({figures['refunds']['yen']:,}"
         f" yen); mode switches {len(figures['mode_switches'])}"
     )
     for a in figures["anomalies"]:

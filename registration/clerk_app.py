@@ -271,7 +271,15 @@ async def counter_issue(request: web.Request) -> web.Response:
     req, members = issuance.request_from_body(data)
     req = dataclasses.replace(req, members=tuple(members))
     copies = issuance.copies_of(data)
-    issued = await issuance.issue(core, actor, Channel.COUNTER, atena_no, req, copies)
+    issued = await issuance.issue(
+        core,
+        actor,
+        Channel.COUNTER,
+        atena_no,
+        req,
+        copies,
+        requester_sha256=bytes.fromhex(request[STAFF_TOKEN]),
+    )  # the desk's print guard checks its sheets against its own session (wire.print_guard)
     return json_response(issuance.issued_json(issued), status=201)
 
 
@@ -294,11 +302,10 @@ async def counter_pdf(request: web.Request) -> web.Response:
 @allow(staff("counter"))
 async def counter_print_report(request: web.Request) -> web.Response:
     core, actor = core_of(request), actor_of(request)
-    data = await read_json(request, core.settings.max_body_bytes)
-    printed = field(data, "printed", bool)
+    printed, guard = documents.print_report_of(await read_json(request, core.settings.max_body_bytes))
     serial = request.match_info["serial"]
     status, _ = await core.db.write(
-        lambda tx: documents.report_print(tx, core.audit, actor, None, serial, printed)
+        lambda tx: documents.report_print(tx, core.audit, actor, None, serial, printed, guard)
     )
     return json_response({"serial": serial, "status": status})
 

@@ -87,6 +87,7 @@ def review(rows: Iterable[Mapping[str, Any]], month: str, rules: ReviewRules) ->
     failed_days: Counter[str] = Counter()
     locked: list[int] = []
     pin_locks: list[int] = []
+    guard_alarms: list[dict[str, Any]] = []
     views: dict[str, list[int]] = defaultdict(list)
     after_hours: dict[str, list[int]] = defaultdict(list)
     voids: list[int] = []
@@ -114,6 +115,12 @@ def review(rows: Iterable[Mapping[str, Any]], month: str, rules: ReviewRules) ->
                 locked.append(seq)
         elif action == "authenticate" and details.get("locked_now"):
             pin_locks.append(seq)
+        elif action == "print_guard":
+            guard_alarms.append(
+                {"seq": seq, "at": moment.astimezone(JST).isoformat(timespec="seconds"), "actor": actor,
+                 "staff": staff, "terminal": row["terminal"], "serial": details.get("serial"),
+                 "finding": details.get("finding"), "sheet": details.get("sheet", 0)}
+            )  # fmt: skip
         elif action == "mynumber_view":
             views[actor].append(seq)
             per_day[("mynumber_views", actor, day)].append(seq)
@@ -150,6 +157,13 @@ def review(rows: Iterable[Mapping[str, Any]], month: str, rules: ReviewRules) ->
          "what": f"{len(seqs)} actions by {who} outside office hours", "seqs": seqs}
         for who, seqs in sorted(after_hours.items())
     ]  # fmt: skip
+    anomalies += [
+        {"rule": "print_guard", "staff_id": a["actor"] if a["staff"] else None, "day": a["at"][:10],
+         "count": 1, "threshold": 1, "seqs": [a["seq"]],
+         "what": f"the print guard at {a['terminal']} stopped certificate {a['serial']}: {a['finding']}"
+                 + (f" (sheet {a['sheet']})" if a["sheet"] else "")}
+        for a in guard_alarms
+    ]  # fmt: skip
     channels = sorted({c for per in issued.values() for c in per})
     return {
         "month": month,
@@ -167,6 +181,7 @@ def review(rows: Iterable[Mapping[str, Any]], month: str, rules: ReviewRules) ->
             "seqs": sorted(s for v in failed.values() for s in v),
         },
         "pin_locks": {"total": len(pin_locks), "seqs": pin_locks},
+        "print_guard": {"total": len(guard_alarms), "alarms": guard_alarms},
         "mynumber_views": {"by_staff": {k: len(v) for k, v in sorted(views.items())}},
         "outside_office_hours": {"by_staff": {k: len(v) for k, v in sorted(after_hours.items())}},
         "voids": {"total": len(voids), "seqs": voids},

@@ -110,7 +110,8 @@ def report_pdf(figures: dict[str, Any], municipality: str, reviewed: dict[str, A
             f"audit rows {figures['rows']:,}; issuances {issued['total']:,}"
             f" ({', '.join(f'{c} {n:,}' for c, n in sorted(issued['by_channel'].items())) or 'none'});"
             f" failed logins {figures['failed_logins']['total']} ({figures['failed_logins']['lockouts']} lockouts);"
-            f" PIN locks {figures['pin_locks']['total']}; voids {figures['voids']['total']};"
+            f" PIN locks {figures['pin_locks']['total']}; print guard alarms {figures['print_guard']['total']};"
+            f" voids {figures['voids']['total']};"
             f" refunds {figures['refunds']['total']} ({figures['refunds']['yen']:,} yen);"
             f" mode switches {len(figures['mode_switches'])}; anomalies {len(figures['anomalies'])}",
             body,

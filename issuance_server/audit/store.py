@@ -63,7 +63,7 @@ def rows_between(tx: Tx, first: int, before: int) -> list[Row]:
 def rows_written(tx: Tx, start: str, end: str) -> list[Row]:
     """The rows written in [``start``, ``end``) (UTC ISO), with what the month's review reads."""
     return tx.all(
-        "SELECT seq, at, actor_kind, actor_id, action, result, details FROM audit_log"
+        "SELECT seq, at, actor_kind, actor_id, terminal, action, result, details FROM audit_log"
         " WHERE at >= ? AND at < ? ORDER BY seq",
         (start, end),
     )

@@ -7,9 +7,9 @@ import asyncio
 import logging
 from datetime import timedelta
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
-from issuance_server.api_errors import ApiError
+from issuance_server.api_errors import ApiError, field
 from issuance_server.audit.trail import SYSTEM, Actor, AuditLog
 from issuance_server.core import ServerCore
 from issuance_server.issuing import store
@@ -20,6 +20,7 @@ from wire.clock import to_iso, utc_now
 from wire.kiosk_api import (
     ErrorCode,
 )
+from wire.print_guard import Finding
 
 log = logging.getLogger("konbini.documents")
 
@@ -46,11 +47,52 @@ def _pdf(row: Row) -> bytes:
     return bytes(row["pdf"])
 
 
+class GuardReport(NamedTuple):
+    """What a terminal's print guard found in a PDF it would not print (:mod:`wire.print_guard`)."""
+
+    finding: Finding
+    sheet: int  # the page where it was found, 0 for the file as a whole
+
+
+def print_report_of(data: dict[str, Any]) -> tuple[bool, GuardReport | None]:
+    """A print report's body: ``printed``, and with ``printed: false`` an optional ``guard``
+    (``{"finding": <code>, "sheet": <n>}``) when the terminal's print guard refused the PDF."""
+    printed = field(data, "printed", bool)
+    guard = field(data, "guard", dict, required=False)
+    if guard is None:
+        return printed, None
+    if printed:
+        raise ApiError(
+            400, ErrorCode.BAD_FIELD, "a certificate the print guard stopped was not printed", field="guard"
+        )
+    try:
+        finding = Finding(guard.get("finding"))
+    except ValueError:
+        known = ", ".join(f.value for f in Finding)
+        raise ApiError(
+            400, ErrorCode.BAD_FIELD, f"guard.finding must be one of {known}", field="guard"
+        ) from None
+    sheet = guard.get("sheet", 0)
+    if not isinstance(sheet, int) or isinstance(sheet, bool) or not 0 <= sheet <= MAX_SHEETS:
+        raise ApiError(400, ErrorCode.BAD_FIELD, f"guard.sheet must be 0-{MAX_SHEETS}", field="guard")
+    return False, GuardReport(finding, sheet)
+
+
+MAX_SHEETS = 255
+
+
 def report_print(
-    tx: Tx, audit: AuditLog, actor: Actor, session_id: str | None, serial: str, printed: bool
+    tx: Tx,
+    audit: AuditLog,
+    actor: Actor,
+    session_id: str | None,
+    serial: str,
+    printed: bool,
+    guard: GuardReport | None = None,
 ) -> tuple[str, str | None]:
     """printed -> 'printed'; print failed -> 'voided' with the fee refunded. The PDF is dropped either way; a
-    report repeated is answered as the first, changing nothing.
+    report repeated is answered as the first, changing nothing. A report from the terminal's print guard
+    (``guard``) also writes an alarm row (``print_guard``), which the monthly review lists.
     ``session_id`` None: a counter certificate, reported by the clerk who issued it. The new status and
     the payment (quote id) the certificate was paid with."""
     new_status = "printed" if printed else "voided"
@@ -70,7 +112,21 @@ def report_print(
     if not printed:
         details["refund_yen"] = refund
         payments.add_refund(tx, row["payment_id"], refund)
+    if guard is not None:
+        details["guard"] = guard.finding.value
     audit.record(tx, actor, "print_report", new_status, row["holder_atena_no"], **details)
+    if guard is not None:
+        audit.record(
+            tx, actor, "print_guard", "alarm", row["holder_atena_no"], serial=serial,
+            finding=guard.finding.value, sheet=guard.sheet,
+        )  # fmt: skip
+        log.warning(
+            "print guard alarm from %s %s: %s (sheet %d)",
+            actor.kind,
+            actor.actor_id,
+            guard.finding,
+            guard.sheet,
+        )
     return new_status, row["payment_id"]
 
 

@@ -454,15 +454,17 @@ async def print_report(request: web.Request) -> web.Response:
     step = kiosk_step(request)
     core, actor = step.core, step.actor
 
-    async def parse() -> bool:
-        return field(await read_json(request, core.settings.max_body_bytes), "printed", bool)
+    async def parse() -> tuple[bool, documents.GuardReport | None]:
+        return documents.print_report_of(await read_json(request, core.settings.max_body_bytes))
 
-    printed = await step.parsed(parse)
+    printed, guard = await step.parsed(parse)
     serial = request.match_info["serial"]
 
     def report(tx: Tx) -> tuple[str, dict[str, Any] | None]:
         step.holder(tx)
-        status, quote_id = documents.report_print(tx, core.audit, actor, step.session_id, serial, printed)
+        status, quote_id = documents.report_print(
+            tx, core.audit, actor, step.session_id, serial, printed, guard
+        )
         return status, payments.payment_of(tx, quote_id)
 
     status, payment = await core.db.write(report)

@@ -36,6 +36,7 @@ class Plan:
     refunds: int = 0
     refunded_yen: int = 0
     switches: int = 0
+    guard_alarms: list[tuple[str, str, str]] = field(default_factory=list)  # (JST day, serial, finding)
     per_day: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
 
@@ -80,10 +81,11 @@ async def generate(env: Env, monkeypatch: pytest.MonkeyPatch) -> Plan:
                     "search",
                     "void",
                     "voided_print",
+                    "guard",
                     "mode",
                     "ok",
                 ],
-                weights=[30, 6, 8, 1, 2, 5, 8, 2, 2, 1, 10],
+                weights=[30, 6, 8, 1, 2, 5, 8, 2, 2, 1, 1, 10],
             )[0]
             if kind in ("kiosk", "counter"):
                 await write(moment, kiosk if kind == "kiosk" else staff, "issue", "ok", channel=kind)
@@ -109,10 +111,20 @@ async def generate(env: Env, monkeypatch: pytest.MonkeyPatch) -> Plan:
             elif kind == "search":
                 await write(moment, staff, "resident_search", "ok", by=["kana"], found=[])
                 plan.per_day[("searches", who, date_key)] += 1
-            elif kind in ("void", "voided_print"):
+            elif kind in ("void", "voided_print", "guard"):
                 yen = rng.choice([200, 300])
                 if kind == "void":
                     await write(moment, system, "void_unprinted", "voided", refund_yen=yen)
+                elif kind == "guard":
+                    serial, finding = (
+                        f"20261130-{len(plan.guard_alarms):06d}",
+                        rng.choice(["wrong_serial", "sheets_not_1_to_n"]),
+                    )
+                    await write(moment, kiosk, "print_report", "voided", refund_yen=yen, guard=finding)
+                    await write(
+                        moment, kiosk, "print_guard", "alarm", serial=serial, finding=finding, sheet=2
+                    )
+                    plan.guard_alarms.append((date_key, serial, finding))
                 else:
                     await write(moment, kiosk, "print_report", "voided", refund_yen=yen)
                 plan.voids += 1
@@ -165,8 +177,21 @@ async def test_every_figure_of_the_month_matches_the_generated_activity(
         (r, w or None, d): n for (r, w, d), n in plan.per_day.items() if n >= limits[r]
     }
     expected |= {("outside_office_hours", w, None): n for w, n in plan.late.items()}
-    found = {(a["rule"], a["staff_id"], a["day"]): a["count"] for a in figures["anomalies"]}
+    found = {
+        (a["rule"], a["staff_id"], a["day"]): a["count"]
+        for a in figures["anomalies"]
+        if a["rule"] != "print_guard"
+    }
     assert found == expected
+    alarms = [a for a in figures["anomalies"] if a["rule"] == "print_guard"]
+    assert figures["print_guard"]["total"] == len(alarms) == len(plan.guard_alarms) > 0
+    for alarm, (day, serial, finding) in zip(
+        alarms, sorted(plan.guard_alarms, key=lambda g: g[1]), strict=True
+    ):
+        assert (
+            alarm["day"] == day
+            and alarm["what"] == f"the print guard at k1 stopped certificate {serial}: {finding} (sheet 2)"
+        )
     assert expected, "the generated month should hold some anomalies"
     by_seq = {r["seq"]: r for r in rows}
     for anomaly in figures["anomalies"]:  # the rows behind each anomaly are real rows of that rule

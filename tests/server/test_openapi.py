@@ -14,6 +14,7 @@ from openapi_spec_validator import validate
 from issuance_server.app import make_app
 from issuance_server.settings import load_settings
 from wire.kiosk_api import ErrorCode
+from wire.print_guard import Finding
 
 
 def document(package: str = "issuance_server") -> dict[str, Any]:
@@ -66,3 +67,8 @@ def test_the_error_schema_lists_every_code_the_server_answers() -> None:
         codes |= set(re.findall(r'ApiError\(\s*\d+,\s*"([a-z_]+)"', source.read_text(encoding="utf-8")))
     error = document()["components"]["schemas"]["Error"]["properties"]["error"]
     assert codes - set(error["properties"]["code"]["enum"]) == set()
+
+
+def test_the_print_guard_schema_lists_every_finding() -> None:
+    schema = document()["components"]["schemas"]["PrintGuard"]
+    assert schema["properties"]["finding"]["enum"] == [finding.value for finding in Finding]
