@@ -7,8 +7,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from devices.card.errors import CardError, NoReader
 from devices.card.pcsc import list_readers
@@ -21,6 +23,7 @@ from kiosk.local_api import make_local_app
 from kiosk.payment import SimulatedPaymentDevice
 from kiosk.pcsc_card import PcscCard
 from kiosk.settings import KioskSettings
+from wire.cert_record import load_public_key
 from wire.kiosk_client import KioskClient, KioskCredentials
 from wire.serving import LOCAL_SHUTDOWN_S, ListenError, start_site, until_stopped
 
@@ -47,6 +50,21 @@ def make_printer(settings: KioskSettings) -> Printer:
     return FolderPrinter(settings.spool_dir)
 
 
+def issuing_key(creds: KioskCredentials, path: Path) -> Ed25519PublicKey:
+    """The city's issuing public key from the enrolment, which the print guard checks every sheet against."""
+    if creds.issuing_key is None:
+        raise SystemExit(
+            f"error: kiosk credentials {path} name no issuing key (the print guard checks every certificate"
+            " against it); enrol the kiosk again with konbini-ops kiosk-add"
+        )
+    try:
+        return load_public_key(creds.issuing_key)
+    except (ValueError, OSError) as exc:
+        raise SystemExit(
+            f"error: the issuing key {creds.issuing_key} cannot be read ({exc}); enrol again"
+        ) from None
+
+
 def make_engine(settings: KioskSettings, reader: str) -> KioskEngine:
     creds = KioskCredentials.load(settings.credentials)
     return KioskEngine(
@@ -54,6 +72,7 @@ def make_engine(settings: KioskSettings, reader: str) -> KioskEngine:
         PcscCard(reader),
         make_printer(settings),
         SimulatedPaymentDevice(manual=settings.payment_manual),
+        issuing_key(creds, settings.credentials),
         languages=languages(),
         idle_timeout_s=settings.idle_timeout_s,
         payment_timeout_s=settings.payment_timeout_s,

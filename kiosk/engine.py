@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from devices.card.errors import CardError, PinBlocked, WrongPin
 from devices.printing import Printer
@@ -27,6 +28,10 @@ from kiosk.visit import Paid, Visit
 from wire.http_json import HttpError
 from wire.kiosk_api import ASK_AT_CITY_HALL, MAX_COPIES, auth_digest
 from wire.kiosk_client import KioskClient
+from wire.print_guard import GuardRefused, check_sheets
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 log = logging.getLogger("konbini.kiosk")
 
@@ -58,6 +63,7 @@ class KioskEngine:
         card: CardPort,
         printer: Printer,
         payment: PaymentDevice,
+        issuing_key: Ed25519PublicKey,
         *,
         languages: tuple[str, ...] = ("ja", "en"),
         idle_timeout_s: float = 60.0,
@@ -70,6 +76,7 @@ class KioskEngine:
         self.card = card
         self.printer = printer
         self.payment = payment
+        self.issuing_key = issuing_key  # the city's, from the enrolment: what the print guard checks against
         self.languages = languages
         self.idle_timeout_s = idle_timeout_s
         self.issue_attempts = issue_attempts
@@ -490,17 +497,21 @@ class KioskEngine:
                 break  # nothing more goes to the printer once the card is gone
             cert["status"] = "printing"
             self._changed_now()
-            printed = await self._print_one(cert, accepted)
-            cert["status"] = "printed" if printed else "failed"
-            failed += 0 if printed else 1
+            cert["status"] = await self._print_one(cert, accepted)
             self._changed_now()
+            if cert["status"] == "stopped":  # the print guard: nothing more is printed in this session
+                await self._end_visit(_msg("print_stopped", serial=cert["serial"]))
+                return
+            failed += cert["status"] != "printed"
         copies = sum(c["status"] == "printed" for c in v.certificates)
         message = (
             _msg("print_failed", failed=failed, printed=copies) if failed else _msg("printed", printed=copies)
         )
         await self._end_visit(message)
 
-    async def _print_one(self, cert: dict[str, Any], accepted: Callable[[], None]) -> bool:
+    async def _print_one(self, cert: dict[str, Any], accepted: Callable[[], None]) -> str:
+        """Fetch, guard and print one certificate, and report it: ``printed``, ``failed`` (voided and
+        refunded), or ``stopped`` (the print guard refused the PDF: voided, refunded, alarmed)."""
         v = self.visit
         serial = cert["serial"]
         paid = v.payments[cert["payment_reference"]]
@@ -508,7 +519,14 @@ class KioskEngine:
             pdf = await self.api.fetch_pdf(v.session_id, serial)
         except HttpError as exc:
             log.warning("cannot fetch certificate %s: %s", serial, exc.code)
-            return False  # the session end voids and refunds it
+            return "failed"  # the session end voids and refunds it
+        refused = self._guard(pdf, serial)
+        if refused is not None:
+            del pdf
+            log.warning("print guard stopped certificate %s: %s", serial, refused)
+            answer = await self._retried(lambda: self.api.report_print(v.session_id, serial, False, refused))
+            await self._settle(paid, answer.get("payment") if answer else None)
+            return "stopped"
         result = await self.printer.print_pdf(pdf, serial, accepted)
         del pdf  # the kiosk keeps no certificate data
         if result.printed:
@@ -521,7 +539,16 @@ class KioskEngine:
             log.warning("print report for %s was not answered", serial)
         elif not result.printed:
             await self._settle(paid, answer.get("payment"))
-        return result.printed
+        return "printed" if result.printed else "failed"
+
+    def _guard(self, pdf: bytes, serial: str) -> GuardRefused | None:
+        """Why ``pdf`` must not be printed (:mod:`wire.print_guard`), checked against the card this kiosk
+        read; None when every sheet is sheet i of n of ``serial`` for that card, signed by the city."""
+        try:
+            check_sheets(pdf, serial, hashlib.sha256(self.visit.certificate).digest(), self.issuing_key)
+        except GuardRefused as refused:
+            return refused
+        return None
 
     async def _retried(self, call: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any] | None:
         """A report the server must hear (print report, session end): tried again on a lost answer."""

@@ -217,6 +217,7 @@ def cmd_kiosk_add(args: argparse.Namespace) -> int:
         stem.with_name(f"{stem.name}.key"): key_pem(key),
         stem.with_name(f"{stem.name}.crt"): result["certificate"].encode(),
         stem.with_name(f"{stem.name}.server-ca.crt"): result["server_ca"].encode(),
+        stem.with_name(f"{stem.name}.issuing-key.pem"): result["issuing_key"].encode(),
     }
     paths = list(files)
     creds = {
@@ -225,6 +226,7 @@ def cmd_kiosk_add(args: argparse.Namespace) -> int:
         "client_key": paths[0].name,
         "client_cert": paths[1].name,
         "server_ca": paths[2].name,
+        "issuing_key": paths[3].name,  # the city's public key: the print guard checks every sheet against it
     }
     files[out] = json.dumps(creds, indent=2).encode()
     for path, data in files.items():

@@ -31,6 +31,7 @@ from recovery.feed_page import FeedBroken, RegistryUnavailable
 from recovery.link import LINK
 from recovery.reconcile import reconcile
 from recovery.snapshot_sync import SnapshotSync, SyncError
+from wire.cert_record import public_key_pem
 from wire.kiosk_api import Mode
 from wire.tls import cert_pem
 
@@ -203,6 +204,7 @@ async def enrol_kiosk(request: web.Request) -> web.Response:
             "kiosk_id": kiosk_id,
             "certificate": cert_pem(cert).decode(),
             "server_ca": core.tls.city_ca_path.read_text(),
+            "issuing_key": public_key_pem(core.secrets.issuing_public_key).decode(),
             "not_after": cert.not_valid_after_utc.isoformat(),
         },
         status=201,

@@ -19,19 +19,23 @@ from typing import Any, Final
 from wire.http_client import AsyncHttpClient
 from wire.http_json import HttpError, error_answer
 from wire.kiosk_api import API_PREFIX
+from wire.print_guard import GuardRefused
 from wire.tls import client_context
 
 
 @dataclass(frozen=True)
 class KioskCredentials:
     """What ``konbini-ops kiosk-add`` writes for a kiosk: its id and server, its client certificate and key
-    (the server knows the kiosk by that certificate) and the CA that signed the server's certificate."""
+    (the server knows the kiosk by that certificate), the CA that signed the server's certificate, and the
+    city's issuing public key, against which the kiosk's print guard checks every sheet (None in a file
+    written before the guard: the kiosk app asks for a new enrolment)."""
 
     kiosk_id: str
     server: str
     client_cert: Path
     client_key: Path
     server_ca: Path
+    issuing_key: Path | None = None
 
     @classmethod
     def load(cls, path: Path) -> KioskCredentials:
@@ -43,7 +47,10 @@ class KioskCredentials:
             creds = cls(
                 str(data["kiosk_id"]),
                 str(data["server"]),
-                *(path.parent / str(data[k]) for k in ("client_cert", "client_key", "server_ca")),
+                client_cert=path.parent / str(data["client_cert"]),
+                client_key=path.parent / str(data["client_key"]),
+                server_ca=path.parent / str(data["server_ca"]),
+                issuing_key=path.parent / str(data["issuing_key"]) if data.get("issuing_key") else None,
             )
         except FileNotFoundError:
             raise SystemExit(
@@ -51,8 +58,8 @@ class KioskCredentials:
             ) from None
         except (ValueError, KeyError, TypeError) as exc:
             raise SystemExit(f"error: kiosk credentials {path} are malformed ({exc})") from None
-        for file in (creds.client_cert, creds.client_key, creds.server_ca):
-            if not file.exists():
+        for file in (creds.client_cert, creds.client_key, creds.server_ca, creds.issuing_key):
+            if file is not None and not file.exists():
                 raise SystemExit(f"error: {file} (named in {path}) not found; enrol the kiosk again")
         return creds
 
@@ -157,10 +164,14 @@ class KioskClient(AsyncHttpClient):
             raise HttpError(200, "bad_response", f"expected a PDF, got {ctype or 'nothing'}")
         return data
 
-    async def report_print(self, session_id: str, serial: str, printed: bool) -> dict[str, Any]:
-        return await self.call(
-            "POST", f"/sessions/{session_id}/certificates/{serial}/print-report", {"printed": printed}
-        )
+    async def report_print(
+        self, session_id: str, serial: str, printed: bool, guard: GuardRefused | None = None
+    ) -> dict[str, Any]:
+        """Printed or not; ``guard``: the print guard stopped it (the server voids, refunds and alarms)."""
+        body: dict[str, Any] = {"printed": printed}
+        if guard is not None:
+            body["guard"] = {"finding": guard.finding.value, "sheet": guard.sheet}
+        return await self.call("POST", f"/sessions/{session_id}/certificates/{serial}/print-report", body)
 
     async def end_session(self, session_id: str) -> dict[str, Any]:
         return await self.call("DELETE", f"/sessions/{session_id}")

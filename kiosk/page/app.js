@@ -302,7 +302,7 @@
     },
     printing(s) {
       const total = s.certificates.length;
-      const done = s.certificates.filter((c) => c.status === "printed" || c.status === "failed").length;
+      const done = s.certificates.filter((c) => ["printed", "failed", "stopped"].includes(c.status)).length;
       return [
         heading(t("step.printing", { done, total })),
         el("progress", { max: total, value: done, "aria-label": t("step.printing", { done, total }) }),

@@ -4,18 +4,24 @@ are in tests/e2e/test_kiosk_app_e2e.py): step order, timeouts, card removal, ret
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from devices.card.errors import PinBlocked, WrongPin
 from devices.printing import PrintResult
+from issuance_server.certificates.render import render_certificate
 from kiosk.engine import KioskEngine
 from kiosk.payment import SimulatedPaymentDevice
 from kiosk.session_steps import Step, StepError
+from tests.certificates.conftest import request
 from wire.http_json import HttpError
+from wire.print_guard import Finding, GuardRefused
 
 MENU = [
     {"kind": "juminhyo", "fee_yen": 200, "available": True, "refusal": None,
@@ -25,6 +31,17 @@ MENU = [
      "options": ["householder", "honseki"]},
     {"kind": "inkan", "fee_yen": 200, "available": False, "refusal": {"code": "ask_at_city_hall", "params": {}}},
 ]  # fmt: skip
+
+
+CARD_DER = b"cert"  # what FakeCard reads
+ISSUING_KEY = Ed25519PrivateKey.generate()
+
+
+@cache
+def genuine_pdf(serial: str, card_der: bytes = CARD_DER) -> bytes:
+    """A one-sheet certificate of ``serial`` for the card ``card_der``, signed with the test's issuing key."""
+    tagged = request("inkan", serial=serial, requester_sha256=hashlib.sha256(card_der).digest())
+    return render_certificate(tagged, ISSUING_KEY).pdf
 
 
 class FakeServer:
@@ -38,6 +55,8 @@ class FakeServer:
         self.refuse_next = False
         self.issued: list[str] = []
         self.reports: list[tuple[str, bool]] = []
+        self.guard_reports: list[tuple[str, Finding]] = []
+        self.pdf_for: Callable[[str], bytes] = genuine_pdf  # what a fetch of a serial hands over
         self.ended = 0
         self.quotes: dict[str, int] = {}
         self.payments: dict[str, dict[str, int]] = {}  # reference -> paid, refunded
@@ -99,11 +118,15 @@ class FakeServer:
         return {"certificates": certs, "total_fee_yen": total, "payment": self._payment(reference)}
 
     async def fetch_pdf(self, session_id: str, serial: str) -> bytes:
-        return b"%PDF-fake"
+        return self.pdf_for(serial)
 
-    async def report_print(self, session_id: str, serial: str, printed: bool) -> dict[str, Any]:
+    async def report_print(
+        self, session_id: str, serial: str, printed: bool, guard: GuardRefused | None = None
+    ) -> dict[str, Any]:
         self._maybe_fail("report_print")
         self.reports.append((serial, printed))
+        if guard is not None:
+            self.guard_reports.append((serial, guard.finding))
         ref, _ = self.serials[serial]
         self.serials[serial] = (ref, "printed" if printed else "voided")
         if not printed:
@@ -178,7 +201,16 @@ def parts() -> tuple[KioskEngine, FakeServer, FakeCard, FakePrinter, SimulatedPa
         SimulatedPaymentDevice(),
         Clock(),
     )
-    engine = KioskEngine(server, card, printer, device, idle_timeout_s=60, retry_pause_s=0, clock=clock)  # type: ignore[arg-type]
+    engine = KioskEngine(
+        server,  # type: ignore[arg-type]
+        card,
+        printer,
+        device,
+        ISSUING_KEY.public_key(),
+        idle_timeout_s=60,
+        retry_pause_s=0,
+        clock=clock,
+    )
     return engine, server, card, printer, device, clock
 
 
@@ -341,6 +373,39 @@ async def test_a_failed_print_refunds_its_copy(parts: Any) -> None:
     state = await settle(engine, Step.TAKE_CARD)
     assert state["message"]["code"] == "print_failed" and state["message"]["params"]["refunded_yen"] == 200
     assert server.reports == [("S1", False)] and device.totals() == (200, 200)
+
+
+@pytest.mark.parametrize(
+    ("pdf_for", "finding"),
+    [
+        (lambda serial: genuine_pdf(serial, b"another resident's card"), Finding.WRONG_REQUESTER),
+        (lambda serial: genuine_pdf("S99"), Finding.WRONG_SERIAL),  # an earlier certificate, replayed
+        (lambda serial: b"%PDF-1.7 not a certificate", Finding.UNREADABLE),
+    ],
+    ids=["another_card", "another_serial", "not_a_certificate"],
+)
+async def test_the_print_guard_prints_nothing_and_refunds_what_is_not_the_residents(
+    parts: Any, pdf_for: Callable[[str], bytes], finding: Finding
+) -> None:
+    engine, server, _, printer, device, _ = parts
+    server.pdf_for = pdf_for
+    await to_confirm(engine)
+    await engine.back()  # two copies: the guard stops the first, the second is never printed
+    await engine.choose({"scope": "self", "copies": 2})
+    await settle(engine, Step.CONFIRM)
+    await engine.pay()
+    await settle(engine, Step.READY)
+    await engine.start_print()
+    state = await settle(engine, Step.TAKE_CARD)
+    assert state["message"]["code"] == "print_stopped" and state["message"]["params"]["serial"] == "S1"
+    assert state["message"]["params"]["refunded_yen"] == 400
+    assert printer.jobs == 0  # the second copy is not even tried
+    assert server.guard_reports == [("S1", finding)] and server.reports == [("S1", False)]
+    assert device.totals() == (400, 400) and server.ended == 1
+    assert state["certificates"] == [
+        {"serial": "S1", "status": "stopped"},
+        {"serial": "S2", "status": "issued"},
+    ]
 
 
 async def test_card_pulled_during_payment_cancels_it(parts: Any) -> None:

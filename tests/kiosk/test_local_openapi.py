@@ -10,5 +10,5 @@ from tests.server.test_openapi import documented, served
 
 
 def test_the_local_openapi_matches_the_routes() -> None:
-    engine = KioskEngine(None, None, None, SimulatedPaymentDevice())  # type: ignore[arg-type]
+    engine = KioskEngine(None, None, None, SimulatedPaymentDevice(), None)  # type: ignore[arg-type]
     assert served(make_local_app(engine, "127.0.0.1", free_port(), demo=True)) == documented("kiosk")
