@@ -332,7 +332,7 @@ class Stack:
         svc = Service(
             f"desk-{port}",
             ["registration.desk.cli", "serve", "--server", self.server_url, "--server-ca", str(self.server_ca),
-             "--port", str(port), "--customer-port", str(customer), "--reader", self.reader, *flags],
+             "--issuing-key", str(self.public_key), "--port", str(port), "--customer-port", str(customer), "--reader", self.reader, *flags],
             self.logs,
         )  # fmt: skip
         self.services[f"desk-{port}"] = svc

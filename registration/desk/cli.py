@@ -16,6 +16,7 @@ from registration.desk.app import make_desk_app
 from registration.desk.customer import PinEntry, make_customer_app
 from registration.desk.server_api import ServerApi
 from registration.desk.settings import DESK_SETTINGS, DeskSettings
+from wire.cert_record import load_public_key
 from wire.cli import CommandParser, run_command
 from wire.http_json import server_ca_context
 from wire.serving import LOCAL_SHUTDOWN_S, ListenError, start_site, until_stopped
@@ -30,7 +31,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def serve(settings: DeskSettings) -> int:
-    """The two apps on 127.0.0.1 until stopped; 2 when the server's CA file is missing."""
+    """The two apps on 127.0.0.1 until stopped; 2 when the server's CA or the issuing key is missing."""
+    try:
+        issuing_key = load_public_key(settings.issuing_key)
+    except (OSError, ValueError) as exc:
+        print(
+            f"konbini-desk: the city's issuing key {settings.issuing_key} cannot be read"
+            f" ({getattr(exc, 'strerror', None) or exc}); copy the server's keys/issuing-ed25519.pub here"
+            " or set --issuing-key",
+            file=sys.stderr,
+        )
+        return 2
     try:
         api = ServerApi(settings.server, server_ca_context(settings.server, settings.server_ca))
     except FileNotFoundError as exc:
@@ -50,6 +61,7 @@ async def serve(settings: DeskSettings) -> int:
         api,
         local(settings.port),
         settings.terminal,
+        issuing_key,
         settings.idle_lock,
         entry,
         settings.reader or None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from devices.printing import Printer
 from registration.desk.customer import PinEntry
@@ -17,6 +18,7 @@ ENTRY: web.AppKey[PinEntry] = web.AppKey("desk_pin_entry", PinEntry)
 READER: web.AppKey[str | None] = web.AppKey("reader")
 PIN_WAIT_S: web.AppKey[float] = web.AppKey("pin_wait_s", float)
 PRINTER: web.AppKey[Printer] = web.AppKey("printer")
+ISSUING_KEY: web.AppKey[Ed25519PublicKey] = web.AppKey("issuing_key")  # what the print guard checks against
 SESSION: web.RequestKey[DeskSession] = web.RequestKey("desk_session", DeskSession)
 
 

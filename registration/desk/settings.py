@@ -34,6 +34,11 @@ class DeskSettings:
         "the CA that signed the server's certificate ($KONBINI_SERVER_CA)",
         env="KONBINI_SERVER_CA",
     )
+    issuing_key: Path = setting(
+        Path("var/keys/issuing-ed25519.pub"),
+        "the city's certificate-signing public key (the server's keys/issuing-ed25519.pub): the print guard"
+        " checks every counter certificate against it before printing",
+    )
     port: int = setting(8490, "port of the clerk's pages (on 127.0.0.1)", port_number)
     customer_port: int = setting(8491, "port of the customer display (on 127.0.0.1)", port_number)
     reader: str = setting("", "the desk's PC/SC card reader (default: the first with a card)")

@@ -52,7 +52,13 @@ async def desk(env: Env) -> AsyncIterator[Desk]:
     origin = f"http://127.0.0.1:{port}"
     printer = FolderPrinter(env.tmp / "desk-printed")
     app = make_desk_app(
-        api, frozenset({origin}), "desk-test", idle_lock_s=300, printer=printer, reader="No Such Reader 00"
+        api,
+        frozenset({origin}),
+        "desk-test",
+        env.core.secrets.issuing_public_key,
+        idle_lock_s=300,
+        printer=printer,
+        reader="No Such Reader 00",
     )  # no card reader here: tests/e2e/test_desk_e2e.py has the real one
     client = TestClient(TestServer(app, host="127.0.0.1", port=port))
     await client.start_server()
@@ -227,6 +233,34 @@ async def test_counter_issuance_at_the_desk_prints_in_recovery_mode_only(desk: D
     assert len(printed) == 2 and all(p.read_bytes().startswith(b"%PDF") for p in printed)
     rows = await env.core.db.fetchall("SELECT status FROM issuances WHERE channel = 'counter'")
     assert [r["status"] for r in rows] == ["printed", "printed"]
+
+
+async def test_the_desks_print_guard_prints_no_counter_certificate_made_for_another_session(
+    desk: Desk, env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PDF that another clerk's session had issued (here: the first request's, handed over again for the
+    second) is not printed: voided, refunded and alarmed; the clerk is told."""
+    await desk.log_in(env)
+    ops = {"Authorization": f"Bearer {env.core.secrets.ops_token}"}
+    await env.client.post("/ops/api/mode", json={"mode": "recovery", "reason": "test"}, headers=ops)
+    path = "/residents/0000000101/issue"
+    fetch = ServerApi.fetch
+    first: dict[str, bytes] = {}
+
+    async def replaying(self: ServerApi, url: str, token: str, query: dict[str, str] | None = None) -> bytes:
+        pdf = await fetch(self, url, token, query)
+        return first.setdefault("pdf", pdf)  # every fetch after the first gets the first PDF again
+
+    monkeypatch.setattr(ServerApi, "fetch", replaying)
+    status, text = await desk.post(path, {"kind": "juminhyo", "copies": "2"}, "/residents/0000000101")
+    assert status == 502 and "print guard" in text and "wrong_serial" in text, text[-800:]
+    assert len(sorted((env.tmp / "desk-printed").glob("certificate-*.pdf"))) == 1  # the first, genuine
+    rows = await env.core.db.fetchall(
+        "SELECT serial, status, refund_yen FROM issuances WHERE channel = 'counter' ORDER BY serial"
+    )
+    assert [r["status"] for r in rows] == ["printed", "voided"] and rows[1]["refund_yen"] > 0
+    [alarm] = await env.core.db.fetchall("SELECT * FROM audit_log WHERE action = 'print_guard'")
+    assert alarm["actor_kind"] == "staff" and rows[1]["serial"] in alarm["details"]
 
 
 async def test_a_purge_requested_at_the_desk_is_carried_out_on_another_administrators_approval(
