@@ -4,19 +4,15 @@ and the simulated payment device; driven through the app's local interface as it
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
-import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
-from aiohttp import web
 
 from konbini_demo.cups import CupsServer
 from konbini_demo.kiosk_app_client import KioskAppClient
@@ -24,12 +20,11 @@ from konbini_demo.processes import free_port
 from konbini_demo.stack import Stack
 from registry_sim.generator import DEMO_ATENA_NO
 from tests.e2e.conftest import PUBLIC_SITE
+from tests.e2e.kiosk_proxy import LosingProxy
 from tests.e2e.stacks import change_upstream, registered_card
 from wire.cert_qr import extract_record_text
 from wire.http_json import HttpError
 from wire.kiosk_api import ASK_AT_CITY_HALL
-from wire.kiosk_client import KioskCredentials
-from wire.tls import server_context
 
 pytestmark = pytest.mark.e2e
 PIN = "8642"
@@ -239,57 +234,11 @@ def test_a_print_failure_voids_and_refunds(stack: Stack, cups: CupsServer, card_
     assert app.ledger()["refunded_yen"] == app.ledger()["taken_yen"] == FEE
 
 
-class LosingProxy:
-    """Between the kiosk app and the server: forwards everything, but answers the first issue request
-    with 504 after the server has issued (the answer was lost on the way back). It holds the server's
-    certificate and the kiosk's (a test's privilege) to sit inside both TLS connections."""
-
-    def __init__(self, stack: Stack) -> None:
-        self.target = stack.server_url
-        tls = stack.server_dir / "tls"
-        self.server_ssl = server_context(tls / "server.crt", tls / "server.key")
-        self.upstream_ssl = KioskCredentials.load(stack.kiosk_credentials).ssl_context()
-        self.port = free_port()
-        self.lost = 0
-        self.issue_requests = 0
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        threading.Thread(target=self._run, daemon=True).start()
-        self._ready.wait(5)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._forward)
-        runner = web.AppRunner(app)
-        self._loop.run_until_complete(runner.setup())
-        site = web.TCPSite(runner, "127.0.0.1", self.port, ssl_context=self.server_ssl)
-        self._loop.run_until_complete(site.start())
-        self._ready.set()
-        self._loop.run_forever()
-
-    async def _forward(self, request: web.Request) -> web.Response:
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
-        async with (
-            aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=self.upstream_ssl)) as http,
-            http.request(
-                request.method, self.target + request.path_qs, headers=headers, data=await request.read()
-            ) as r,
-        ):
-            body = await r.read()
-            issue = request.method == "POST" and request.path.endswith("/certificates")
-            self.issue_requests += issue
-            if issue and self.lost == 0:
-                self.lost += 1
-                return web.Response(status=504, text="gateway timeout")
-            return web.Response(status=r.status, body=body, content_type=r.content_type)
-
-
 def test_a_retried_issue_after_a_lost_answer_neither_issues_nor_charges_twice(
     stack: Stack, cups: CupsServer, card_in: Path
 ) -> None:
     proxy = LosingProxy(stack)
-    app = kiosk_app(stack, cups, "pdf", "--server", f"https://127.0.0.1:{proxy.port}")
+    app = kiosk_app(stack, cups, "pdf", "--server", proxy.url)
     state = to_ready(app, copies=1)
     assert proxy.lost == 1 and proxy.issue_requests == 2
     [cert] = state["certificates"]

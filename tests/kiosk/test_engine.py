@@ -408,6 +408,22 @@ async def test_the_print_guard_prints_nothing_and_refunds_what_is_not_the_reside
     ]
 
 
+async def test_the_print_guard_stops_at_the_copy_it_refuses_and_keeps_what_was_printed(parts: Any) -> None:
+    engine, server, _, printer, device, _ = parts
+    server.pdf_for = lambda serial: genuine_pdf(serial if serial == "S1" else "S1")  # S2 gets S1's again
+    await to_confirm(engine)
+    await engine.back()
+    await engine.choose({"scope": "self", "copies": 2})
+    await settle(engine, Step.CONFIRM)
+    await engine.pay()
+    await settle(engine, Step.READY)
+    await engine.start_print()
+    state = await settle(engine, Step.TAKE_CARD)
+    assert state["message"]["code"] == "print_stopped" and state["message"]["params"]["serial"] == "S2"
+    assert printer.jobs == 1 and server.reports == [("S1", True), ("S2", False)]
+    assert server.guard_reports == [("S2", Finding.WRONG_SERIAL)] and device.totals() == (400, 200)
+
+
 async def test_card_pulled_during_payment_cancels_it(parts: Any) -> None:
     engine, server, _, _, device, _ = parts
     device.manual = True
