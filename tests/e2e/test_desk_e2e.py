@@ -22,6 +22,7 @@ from konbini_demo.processes import free_port, run
 from konbini_demo.resident_stack import private_cups
 from konbini_demo.stack import STAFF_ID, STAFF_PASSWORD, Stack
 from registry_sim.generator import DEMO_ATENA_NO
+from tests.e2e.kiosk_proxy import TamperingProxy
 
 pytestmark = pytest.mark.e2e
 CLERK, PASSWORD, PIN = "desk-clerk", "desk-clerk-password-01", "2468"
@@ -112,11 +113,24 @@ def test_an_idle_desk_locks_and_shows_nothing_personal(stack: Stack, chromium: B
     desk.close()
 
 
-def test_counter_issuance_at_the_desk_prints_on_the_desks_cups_printer(
+def counter_issue(desk: DeskPages) -> str:
+    """The text the desk shows after a counter issuance of a 住民票 (on the resident's page)."""
+    desk.clerk.select_option("#kind", "juminhyo")
+    desk.submit("#counter-issue")
+    desk.clerk.wait_for_selector(".notice, .error", timeout=120_000)
+    return desk.clerk.inner_text(".notice, .error")
+
+
+def test_counter_issuance_at_the_desk_prints_on_the_desks_cups_printer_and_guards_every_sheet(
     stack: Stack, chromium: Browser
 ) -> None:
+    """The desk talks to the server through a proxy: a genuine certificate prints; the same PDF handed over
+    again for the next one is stopped by the desk's print guard (not printed, voided, refunded, alarmed)."""
+    proxy = TamperingProxy(stack)
     with private_cups(stack, f"konbini-desk{free_port()}") as cups:
-        url, customer_url = stack.start_desk("--printer", cups.queue("pdf"), "--cups-server", cups.socket)
+        url, customer_url = stack.start_desk(
+            "--printer", cups.queue("pdf"), "--cups-server", cups.socket, "--server", proxy.url
+        )
         stack.ops("mode", "recovery", "--reason", "main registry maintenance (desk test)")
         try:
             desk = DeskPages(chromium, url, customer_url)
@@ -124,14 +138,14 @@ def test_counter_issuance_at_the_desk_prints_on_the_desks_cups_printer(
             desk.wait_page("search")
             desk.search("よしだ")
             desk.open_resident(DEMO_ATENA_NO)
-            desk.clerk.select_option("#kind", "juminhyo")
-            desk.submit("#counter-issue")
-            desk.clerk.wait_for_selector(".notice, .error", timeout=120_000)
-            notice = desk.clerk.inner_text(".notice, .error")
+            notice = counter_issue(desk)
             assert "printed" in notice and "not printed" not in notice, notice
             serial = re.search(r"printed: (\S+)", notice)
             assert serial
             assert serial[1] in desk.clerk.inner_text("#issuances")
+            first = proxy.pdfs[serial[1]]
+            proxy.tamper = lambda _serial, _pdf: first  # the earlier PDF again
+            stopped = counter_issue(desk)
             desk.close()
         finally:
             stack.ops("mode", "normal")
@@ -140,6 +154,16 @@ def test_counter_issuance_at_the_desk_prints_on_the_desks_cups_printer(
         assert verdict.returncode == 0 and f"serial: {serial[1]}" in verdict.stdout, (
             verdict.stdout + verdict.stderr
         )
+    replayed = re.search(r"the print guard stopped, voided and refunded: (\S+) \(wrong_serial\)", stopped)
+    assert replayed, stopped
+    assert cups.printed(replayed[1]) == []
+    with sqlite3.connect(f"file:{stack.server_dir / 'konbini.sqlite3'}?mode=ro", uri=True) as conn:
+        status = conn.execute("SELECT status FROM issuances WHERE serial = ?", (replayed[1],)).fetchone()
+        alarms = conn.execute(
+            "SELECT actor_id FROM audit_log WHERE action = 'print_guard' AND details LIKE ?",
+            (f"%{replayed[1]}%",),
+        ).fetchall()
+    assert status == ("voided",) and alarms == [(STAFF_ID,)]
 
 
 def test_staff_security_in_the_browser(stack: Stack, chromium: Browser) -> None:
