@@ -1,10 +1,18 @@
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from issuance_server.certificates.document import RenderedCertificate
+from issuance_server.certificates.qr import qr_matrix
+from issuance_server.certificates.render import CertificateRequest
+from tests.certificates.conftest import page_png, request
+from wire.cert_qr import extract_record_text, verify_text
 from wire.cert_record import (
     JST,
     CertRecord,
@@ -212,3 +220,27 @@ def test_kb2_costs_the_qr_at_most_one_version_at_the_same_error_correction(
     before = _version_for(len(sign_record(RECORD, issuing_key)))
     after = _version_for(len(sign_record(sheet_record(), issuing_key)))
     assert before <= after <= before + 1, (before, after)
+
+
+def test_the_largest_kb2_qr_a_check_page_link_decodes_from_a_300_dpi_raster(
+    render_req: Callable[[CertificateRequest], RenderedCertificate],
+    tmp_path: Path,
+    issuing_key: Ed25519PrivateKey,
+) -> None:
+    """The 所得額・課税額証明書 carries the longest record; as a link to the city's check page it is the one
+    kind whose QR grows to version 16 with KB2 (bench/bench_print_guard.py)."""
+    credential = hashlib.sha256(b"a card").digest()
+    cert = render_req(
+        request(
+            "tax_income_assessment",
+            requester_sha256=credential,
+            public_base_url="https://www.city.example.lg.jp",
+        )
+    )
+    path = tmp_path / "tax.pdf"
+    path.write_bytes(cert.pdf)
+    read = extract_record_text(page_png(path, 1, 300, "-gray"))
+    assert read.startswith("https://www.city.example.lg.jp/verify/KB2.")
+    assert qr_matrix(read).version == 16
+    outcome = verify_text(read, issuing_key.public_key())
+    assert outcome.valid and outcome.record is not None and outcome.record.requester_tag
