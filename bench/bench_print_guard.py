@@ -23,6 +23,7 @@ import argparse
 import hashlib
 import sys
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -58,12 +59,7 @@ def main() -> int:
         plain = render_certificate(req, KEY)
         sheets = check_sheets(tagged.pdf, req.serial, CARD, KEY.public_key())
         [ms] = interleaved_ms(
-            {
-                "guard": lambda pdf=tagged.pdf, serial=req.serial: check_sheets(
-                    pdf, serial, CARD, KEY.public_key()
-                )
-            },
-            args.n,
+            {"guard": partial(check_sheets, tagged.pdf, req.serial, CARD, KEY.public_key())}, args.n
         ).values()
         per_sheet = ms / sheets
         worst = max(worst, per_sheet)
