@@ -142,17 +142,12 @@ def _check_text(label: str, value: str) -> None:
 
 
 def encode_payload(record: CertRecord) -> bytes:
-    """The version-1 payload bytes (see the module docstring)."""
+    """The payload bytes of the record's version (see the module docstring)."""
     if record.issued_at.tzinfo is None or record.issued_at.utcoffset() is None:
         raise ValueError("issued_at must be timezone-aware")
     if record.issued_at.microsecond:
         raise ValueError("issued_at must be whole seconds (the record keeps seconds)")
-    try:
-        digest = bytes.fromhex(record.content_digest)
-    except ValueError as exc:
-        raise ValueError("content_digest must be hex") from exc
-    if len(digest) != DIGEST_BYTES:
-        raise ValueError(f"content_digest must be {DIGEST_BYTES * 2} hex digits (use digest_prefix)")
+    digest = _hex_bytes("content_digest", record.content_digest, DIGEST_BYTES, " (use digest_prefix)")
     texts = {
         "serial": record.serial,
         "kind": record.kind,
@@ -174,18 +169,23 @@ def encode_payload(record: CertRecord) -> bytes:
     )
 
 
+def _hex_bytes(label: str, value: str, length: int, hint: str = "") -> bytes:
+    try:
+        data = bytes.fromhex(value)
+    except ValueError as exc:
+        raise ValueError(f"{label} must be hex") from exc
+    if len(data) != length:
+        raise ValueError(f"{label} must be {length * 2} hex digits{hint}")
+    return data
+
+
 def _sheet_bytes(record: CertRecord) -> bytes:
     """KB2's sheet index, total and requester tag (nothing for a KB1 record)."""
     if not record.requester_tag:
         if record.sheet or record.sheets:
             raise ValueError("a record naming its sheet needs a requester tag (KB2)")
         return b""
-    try:
-        tag = bytes.fromhex(record.requester_tag)
-    except ValueError as exc:
-        raise ValueError("requester_tag must be hex") from exc
-    if len(tag) != TAG_BYTES:
-        raise ValueError(f"requester_tag must be {TAG_BYTES * 2} hex digits")
+    tag = _hex_bytes("requester_tag", record.requester_tag, TAG_BYTES)
     if not 1 <= record.sheet <= record.sheets <= 255:
         raise ValueError("sheet must be 1..sheets, and sheets at most 255")
     return bytes((record.sheet, record.sheets)) + tag

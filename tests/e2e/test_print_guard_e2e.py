@@ -71,8 +71,9 @@ def proxy(stack: Stack) -> TamperingProxy:
     return TamperingProxy(stack)
 
 
-@pytest.fixture
-def app(stack: Stack, cups: CupsServer, resident: Path, proxy: TamperingProxy) -> KioskAppClient:
+def kiosk_app_behind(proxy: TamperingProxy, stack: Stack, cups: CupsServer, resident: Path) -> KioskAppClient:
+    """A kiosk app that talks to the server through ``proxy`` (handing over what it gets, for now), the
+    resident's card in its reader."""
     card = stack.services.get("card")
     if card is None or str(resident) not in card.args:
         stack.insert_card(resident)
@@ -81,6 +82,11 @@ def app(stack: Stack, cups: CupsServer, resident: Path, proxy: TamperingProxy) -
         free_port(), "--printer", cups.queue("pdf"), "--cups-server", cups.socket, "--server", proxy.url
     )
     return KioskAppClient(url)
+
+
+@pytest.fixture
+def app(stack: Stack, cups: CupsServer, resident: Path, proxy: TamperingProxy) -> KioskAppClient:
+    return kiosk_app_behind(proxy, stack, cups, resident)
 
 
 def household_juminhyo_printed(app: KioskAppClient) -> dict[str, Any]:
@@ -104,14 +110,7 @@ def household_juminhyo_printed(app: KioskAppClient) -> dict[str, Any]:
 def earlier_pdf(stack: Stack, cups: CupsServer, resident: Path, proxy: TamperingProxy) -> bytes:
     """A genuine household 住民票 of the resident, printed through the proxy untouched (the guard passes
     it): the earlier PDF a replay hands over."""
-    card = stack.services.get("card")
-    if card is None or str(resident) not in card.args:
-        stack.insert_card(resident)
-    proxy.tamper = None
-    url = stack.start_kiosk_app(
-        free_port(), "--printer", cups.queue("pdf"), "--cups-server", cups.socket, "--server", proxy.url
-    )
-    end = household_juminhyo_printed(KioskAppClient(url))
+    end = household_juminhyo_printed(kiosk_app_behind(proxy, stack, cups, resident))
     assert end["message"]["code"] == "printed", end["message"]
     assert len(cups.printed(end["serial"])) == 1
     stack.stop_kiosk_app()

@@ -326,14 +326,26 @@ async def test_two_payments_in_one_session_are_each_settled(parts: Any) -> None:
     assert {ref: (e.paid_yen, e.refunded_yen) for ref, e in device.ledger.items()} == books
 
 
-async def test_without_the_server_only_what_was_not_printed_is_refunded(parts: Any) -> None:
-    engine, server, _, printer, device, _ = parts
+async def paid_for_two_copies(engine: KioskEngine) -> None:
+    """A session of two copies, paid and issued, ready to print."""
     await to_confirm(engine)
     await engine.back()
     await engine.choose({"scope": "self", "copies": 2})
     await settle(engine, Step.CONFIRM)
     await engine.pay()
     await settle(engine, Step.READY)
+
+
+async def two_copies_printed(engine: KioskEngine) -> dict[str, Any]:
+    """A session of two copies to its last screen."""
+    await paid_for_two_copies(engine)
+    await engine.start_print()
+    return await settle(engine, Step.TAKE_CARD)
+
+
+async def test_without_the_server_only_what_was_not_printed_is_refunded(parts: Any) -> None:
+    engine, server, _, printer, device, _ = parts
+    await paid_for_two_copies(engine)
     lost = HttpError(0, "server_unreachable", "")
     server.fail["report_print"] = [lost] * 6  # the network goes as the first copy comes out
     server.fail["end_session"] = [lost] * 3
@@ -389,14 +401,7 @@ async def test_the_print_guard_prints_nothing_and_refunds_what_is_not_the_reside
 ) -> None:
     engine, server, _, printer, device, _ = parts
     server.pdf_for = pdf_for
-    await to_confirm(engine)
-    await engine.back()  # two copies: the guard stops the first, the second is never printed
-    await engine.choose({"scope": "self", "copies": 2})
-    await settle(engine, Step.CONFIRM)
-    await engine.pay()
-    await settle(engine, Step.READY)
-    await engine.start_print()
-    state = await settle(engine, Step.TAKE_CARD)
+    state = await two_copies_printed(engine)  # the guard stops the first, the second is never printed
     assert state["message"]["code"] == "print_stopped" and state["message"]["params"]["serial"] == "S1"
     assert state["message"]["params"]["refunded_yen"] == 400
     assert printer.jobs == 0  # the second copy is not even tried
@@ -411,14 +416,7 @@ async def test_the_print_guard_prints_nothing_and_refunds_what_is_not_the_reside
 async def test_the_print_guard_stops_at_the_copy_it_refuses_and_keeps_what_was_printed(parts: Any) -> None:
     engine, server, _, printer, device, _ = parts
     server.pdf_for = lambda serial: genuine_pdf(serial if serial == "S1" else "S1")  # S2 gets S1's again
-    await to_confirm(engine)
-    await engine.back()
-    await engine.choose({"scope": "self", "copies": 2})
-    await settle(engine, Step.CONFIRM)
-    await engine.pay()
-    await settle(engine, Step.READY)
-    await engine.start_print()
-    state = await settle(engine, Step.TAKE_CARD)
+    state = await two_copies_printed(engine)
     assert state["message"]["code"] == "print_stopped" and state["message"]["params"]["serial"] == "S2"
     assert printer.jobs == 1 and server.reports == [("S1", True), ("S2", False)]
     assert server.guard_reports == [("S2", Finding.WRONG_SERIAL)] and device.totals() == (400, 200)
