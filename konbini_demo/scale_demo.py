@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import secrets
 import shutil
 import sys
@@ -33,9 +34,11 @@ from konbini_demo.soft_kiosk import SoftKiosk, eligible_adults
 from konbini_demo.stack import Stack
 from recovery.haproxy import Node, haproxy_config
 from wire.cert_qr import extract_record_text, verify_text
+from wire.cert_record import load_public_key
 from wire.http_json import HttpError, JsonClient
 from wire.kiosk_api import auth_message
 from wire.kiosk_client import KioskClient, KioskCredentials
+from wire.print_guard import GuardRefused, check_sheets
 
 KIOSKS = 4  # kiosk identities, each running sessions one after another
 STEP_RETRY_S = 20.0  # a kiosk retries a step whose answer was lost for this long
@@ -51,7 +54,9 @@ def step(text: str) -> None:
 class Tally:
     sessions: int = 0
     failed: list[str] = field(default_factory=list)
-    printed: list[tuple[str, str, bytes]] = field(default_factory=list)  # (atena_no, serial, pdf)
+    printed: list[tuple[str, str, bytes, bytes]] = field(
+        default_factory=list
+    )  # (atena_no, serial, pdf, card)
     retries: int = 0
     step_s: list[float] = field(default_factory=list)  # how long each kiosk step took, retries included
 
@@ -150,7 +155,7 @@ async def one_session(kiosk: SoftKiosk, creds: KioskCredentials, url: str, tally
         await timed(tally, api.report_print(sid, serial, True))
         await timed(tally, api.end_session(sid))
         tally.retries += api.retries
-        tally.printed.append((kiosk.atena_no, serial, pdf))
+        tally.printed.append((kiosk.atena_no, serial, pdf, kiosk.cert))
 
 
 async def _issue(api: KioskClient, sid: str, quote_id: str, tally: Tally) -> dict[str, Any]:
@@ -185,25 +190,26 @@ async def kiosk_loop(
 
 
 def read_back(stack: Stack, nodes: ScaleNodes, tally: Tally) -> tuple[int, int]:
-    """(duplicate serials, certificates of someone else): every PDF's signed QR against the session's
-    resident and the serial the server issued."""
-    from cryptography.hazmat.primitives.serialization import load_pem_public_key
-
-    key = load_pem_public_key((nodes.dirs[0] / "keys" / "issuing-ed25519.pub").read_bytes())
+    """(duplicate serials, certificates of someone else): every PDF as a kiosk's print guard checks it (each
+    sheet signed by the city, of the serial issued, tagged for the session's card, sheets 1..n), and its
+    first record's name and birth date against the session's resident."""
+    key = load_public_key(nodes.dirs[0] / "keys" / "issuing-ed25519.pub")
     folder = stack.root / "printed"
     folder.mkdir(exist_ok=True)
-    serials = [serial for _, serial, _ in tally.printed]
+    serials = [serial for _, serial, _, _ in tally.printed]
     cross = 0
-    for atena_no, serial, pdf in tally.printed:
+    for atena_no, serial, pdf, card in tally.printed:
         path = folder / f"{serial}.pdf"
         path.write_bytes(pdf)
-        outcome = verify_text(extract_record_text(path), key)  # type: ignore[arg-type]
+        try:
+            check_sheets(pdf, serial, hashlib.sha256(card).digest(), key)
+        except GuardRefused:
+            cross += 1
+            continue
+        record = verify_text(extract_record_text(path), key).record
         identity = stack.resident_identity(atena_no)
-        record = outcome.record
         if (
-            not outcome.valid
-            or record is None
-            or record.serial != serial
+            record is None
             or record.birth_date.isoformat() != identity.birth_date
             or "".join(record.name.split()) != "".join(identity.name.split())
         ):
