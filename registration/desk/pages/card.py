@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 
-from devices.card.errors import CardError
+from devices.card.errors import CardError, NoReader
 from devices.card.jpki import JpkiCard, card_id_from_certificate
+from devices.card.pcsc import list_readers
 from registration.desk.keys import ENTRY, PIN_WAIT_S, READER
 from registration.desk.pages.record import atena_no_of, record_page
 from registration.desk.staff_calls import call, error_text, page_status
@@ -33,8 +34,23 @@ async def card_refusal(request: web.Request, atena_no: str) -> str:
     return ""
 
 
+CARD_WAIT_S: Final = 10.0  # how long the desk waits for the resident's card to be put on its reader
+
+
+def _connect(reader: str | None) -> JpkiCard:
+    """The card on the desk reader, waited for up to ``CARD_WAIT_S``; a named reader that is not connected
+    at all is said at once (the clerk plugs it in), not after the wait."""
+    if reader is not None:
+        connected = list_readers()
+        if reader not in connected:
+            raise NoReader(
+                f"the desk reader {reader!r} is not connected; plug it in (readers: {', '.join(connected) or 'none'})"
+            )
+    return JpkiCard.connect(reader, timeout_s=CARD_WAIT_S)
+
+
 def _read_certificate(reader: str | None) -> bytes:
-    with JpkiCard.connect(reader, timeout_s=10.0) as card:
+    with _connect(reader) as card:
         return card.read_auth_certificate()
 
 
@@ -43,7 +59,7 @@ def _check_on_card(
 ) -> tuple[bytes, tuple[bytes, bytes, bytes]]:
     """The new PIN verified on the card and the challenge signed with its authentication key, then the
     card's identity files read (and the challenge signed) with its identity PIN."""
-    with JpkiCard.connect(reader, timeout_s=10.0) as card:
+    with _connect(reader) as card:
         card.verify_pin(pin)
         signature = card.sign_digest(challenge_digest(challenge))
         return signature, card.read_identity(identity_pin, challenge)
