@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wire.kiosk_api import CertificateKind
+from wire.kiosk_api import KIOSK_KEEPALIVE_S, CertificateKind
 from wire.serving import is_any_address
 from wire.settings import SettingsError, SettingsLoader, above_zero, port_number, setting
 from wire.tls import is_loopback
@@ -61,6 +61,14 @@ def _database_url(url: str) -> str | None:
     if not parts.path.strip("/"):
         return "a URL that names the database (postgresql://user@host:5432/database)"
     return None
+
+
+def _longer_than_kiosk_keepalive(seconds: float) -> str | None:
+    if seconds > KIOSK_KEEPALIVE_S:
+        return None
+    return (
+        f"more than {KIOSK_KEEPALIVE_S:g} s: kiosks keep an idle connection that long and must close it first"
+    )
 
 
 def _not_negative_seconds(value: int) -> str | None:
@@ -266,8 +274,9 @@ class Settings:
     )
     header_timeout_s: float = setting(
         15.0,
-        "a connection that sends no complete request for this long (idle keep-alive included) is closed",
-        check=above_zero,
+        "a connection that sends no complete request for this long (idle keep-alive included) is closed;"
+        f" longer than the {KIOSK_KEEPALIVE_S:g} s after which kiosks close an idle connection themselves",
+        check=_longer_than_kiosk_keepalive,
     )
     pin_max_failures: int = setting(3, "consecutive PIN failures that lock a registration", check=above_zero)
     staff_max_failures: int = setting(

@@ -112,6 +112,9 @@ TAX_KINDS: Final = frozenset(
 JUMINHYO_OPTIONS: Final = ("householder", "honseki", "kojin_bango", "zairyu_card_no")
 JUMINHYO_SCOPES: Final = ("self", "household", "members")
 MAX_COPIES: Final = 10  # copies of one certificate in one request
+# A kiosk closes a connection idle this long itself, before the server's idle limit (the server's setting
+# header_timeout_s, which must be longer) can close it under a request just sent on it (a lost answer).
+KIOSK_KEEPALIVE_S: Final = 5.0
 # The languages residents are served in, in the order a language screen lists them (BCP 47-like codes;
 # "easy-ja" is やさしい日本語). Catalogues: kiosk/messages/<code>.po and templates/verify/<code>.po.
 LANGUAGES: Final = ("ja", "easy-ja", "en", "zh-Hans", "zh-Hant", "ko", "vi", "pt", "tl", "id", "ne")

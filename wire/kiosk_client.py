@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from wire.http_client import AsyncHttpClient
 from wire.http_json import HttpError, error_answer
-from wire.kiosk_api import API_PREFIX
+from wire.kiosk_api import API_PREFIX, KIOSK_KEEPALIVE_S
 from wire.print_guard import GuardRefused
 from wire.tls import client_context
 
@@ -100,6 +100,7 @@ class KioskClient(AsyncHttpClient):
             creds.ssl_context(),
             timeout_s,
             headers={"X-Kiosk-Id": creds.kiosk_id},
+            keepalive_s=KIOSK_KEEPALIVE_S,  # closed here before the server's idle limit can close it
         )
         self.kiosk_id = creds.kiosk_id
         self.retry_s = retry_s

@@ -3,6 +3,7 @@ refuses a server its CA did not sign."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import ipaddress
 import json
@@ -16,9 +17,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from issuance_server.settings import load_settings
 from wire.http_json import HttpError
-from wire.kiosk_api import API_PREFIX
+from wire.kiosk_api import API_PREFIX, KIOSK_KEEPALIVE_S
 from wire.kiosk_client import KioskClient, KioskCredentials
+from wire.settings import SettingsError
 
 
 def _cert(name: str, key: ec.EllipticCurvePrivateKey, issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None,
@@ -106,3 +109,36 @@ async def test_the_client_presents_its_certificate(pki: Path, unused_tcp_port: i
             assert exc.value.code == "server_unreachable"
     finally:
         await runner.cleanup()
+
+
+async def test_the_client_closes_an_idle_connection_before_the_servers_idle_limit(
+    pki: Path, unused_tcp_port: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kiosk closes a connection idle for KIOSK_KEEPALIVE_S itself (shortened here), so it never sends a
+    request on one the server is closing; the server's idle limit must be longer (a setting check)."""
+    monkeypatch.setattr("wire.kiosk_client.KIOSK_KEEPALIVE_S", 0.3)
+    ports: list[int] = []
+
+    async def opened(request: web.Request) -> web.Response:
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        ports.append(peer[1] if peer else 0)
+        return web.json_response({"session_id": "s"}, status=201)
+
+    app = web.Application()
+    app.router.add_post(f"{API_PREFIX}/sessions", opened)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(pki / "ca.crt"))
+    ctx.load_cert_chain(pki / "127.0.0.1.crt", pki / "127.0.0.1.key")
+    runner = web.AppRunner(app, keepalive_timeout=60)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", unused_tcp_port, ssl_context=ctx).start()
+    try:
+        async with KioskClient(_creds(pki, unused_tcp_port, tmp_path)) as api:
+            await api.open_session()
+            await api.open_session()  # at once: the same connection
+            await asyncio.sleep(1.0)  # idle longer than the kiosk keeps it
+            await api.open_session()
+        assert ports[0] == ports[1] != ports[2]
+    finally:
+        await runner.cleanup()
+    with pytest.raises(SettingsError, match="header_timeout_s"):
+        load_settings(env={"KONBINI_HEADER_TIMEOUT_S": str(KIOSK_KEEPALIVE_S)})
