@@ -19,11 +19,14 @@ from devices.printing import CupsPrinter, FolderPrinter, Printer
 from kiosk.catalogue import languages
 from kiosk.demo_card import DemoCard
 from kiosk.engine import KioskEngine
+from kiosk.journal import Journal
 from kiosk.local_api import make_local_app
 from kiosk.payment import SimulatedPaymentDevice
 from kiosk.pcsc_card import PcscCard
-from kiosk.settings import KioskSettings
+from kiosk.settings import KioskSettings, data_folder
+from kiosk.unfinished import finish_unfinished
 from wire.cert_record import load_public_key
+from wire.files import OutputError, writable_folder
 from wire.kiosk_client import KioskClient, KioskCredentials
 from wire.serving import LOCAL_SHUTDOWN_S, ListenError, start_site, until_stopped
 
@@ -67,12 +70,18 @@ def issuing_key(creds: KioskCredentials, path: Path) -> Ed25519PublicKey:
 
 def make_engine(settings: KioskSettings, reader: str) -> KioskEngine:
     creds = KioskCredentials.load(settings.credentials)
+    folder = data_folder(settings)
+    try:
+        writable_folder(folder)
+    except OutputError as exc:
+        raise SystemExit(f"error: the kiosk's data folder: {exc}; set --data-dir") from None
     return KioskEngine(
         KioskClient(creds, settings.server or None, retry_s=settings.retry_s),
         PcscCard(reader),
         make_printer(settings),
-        SimulatedPaymentDevice(manual=settings.payment_manual),
+        SimulatedPaymentDevice(manual=settings.payment_manual, ledger_file=folder / "payment-device.json"),
         issuing_key(creds, settings.credentials),
+        journal=Journal(folder / "journal.sqlite3"),
         languages=languages(),
         idle_timeout_s=settings.idle_timeout_s,
         payment_timeout_s=settings.payment_timeout_s,
@@ -103,12 +112,23 @@ async def running(engine: KioskEngine, reader: str) -> AsyncIterator[CardWatcher
         await engine.api.close()
 
 
+async def finish_what_was_left_open(engine: KioskEngine) -> None:
+    """What the terminal's journal holds from a run that died (power, kill -9), finished before the first
+    resident: print reports, the server's sessions ended, refunds the device has not given."""
+    if engine.journal is None or not engine.journal.open_sessions():
+        return
+    finished = await finish_unfinished(engine.journal, engine.api, engine.payment)
+    log.warning("%s", finished)
+    print(f"kiosk app: {finished}", flush=True)
+
+
 async def serve(settings: KioskSettings) -> None:
     try:
         reader = resolve_reader(settings)
     except CardError as exc:
         raise SystemExit(f"error: {exc.code}: {exc}") from None
     engine = make_engine(settings, reader)
+    await finish_what_was_left_open(engine)
     card = (
         DemoCard(settings.demo_card, settings.demo_vpcd_port)
         if str(settings.demo_card) not in ("", ".")

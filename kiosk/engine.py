@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from devices.card.errors import CardError, PinBlocked, WrongPin
 from devices.printing import Printer
+from kiosk.journal import Journal
 from kiosk.menu_choices import checked_choices, default_choices
 from kiosk.payment import PaymentDevice, PaymentOutcome, PaymentResult
 from kiosk.session_steps import WAITING_FOR_RESIDENT, Event, Step, StepError, next_step
@@ -65,6 +66,7 @@ class KioskEngine:
         payment: PaymentDevice,
         issuing_key: Ed25519PublicKey,
         *,
+        journal: Journal | None = None,
         languages: tuple[str, ...] = ("ja", "en"),
         idle_timeout_s: float = 60.0,
         issue_attempts: int = 8,
@@ -77,6 +79,9 @@ class KioskEngine:
         self.printer = printer
         self.payment = payment
         self.issuing_key = issuing_key  # the city's, from the enrolment: what the print guard checks against
+        self.journal = (
+            journal  # what is owed and printed, on disk before it is acted on (None: scripts, tests)
+        )
         self.languages = languages
         self.idle_timeout_s = idle_timeout_s
         self.issue_attempts = issue_attempts
@@ -417,12 +422,17 @@ class KioskEngine:
         v = self.visit
         assert v.quote is not None  # noqa: S101  an invariant that narrows a type, not a check of input
         self._go(Event.PAY)
-        result = await self._take_payment(int(v.quote["total_yen"]))
+        order = str(v.quote["quote_id"])
+        if self.journal is not None:
+            self.journal.paying(v.session_id, order, int(v.quote["total_yen"]))
+        result = await self._take_payment(int(v.quote["total_yen"]), order)
         if result.outcome is not PaymentOutcome.PAID or result.reference is None:
             self._go(Event.PAYMENT_FAILED, _msg(f"payment_{result.outcome.value}"))
             return
         paid = Paid(result.reference, result.amount_yen)
         v.payments[paid.reference] = paid
+        if self.journal is not None:
+            self.journal.paid(order, paid.reference)
         if self._stopping:
             return  # the card was pulled as the money went in: the session's end gives it back
         self._go(Event.PAID)
@@ -431,6 +441,8 @@ class KioskEngine:
         if answer is None:
             return
         log.info("timing paid_to_issued_ms=%.1f", (time.perf_counter() - started) * 1000)
+        if self.journal is not None:
+            self.journal.issued(order, [(c["serial"], int(c["fee_yen"])) for c in answer["certificates"]])
         v.certificates = [
             {"serial": c["serial"], "kind": c["kind"], "fee_yen": c["fee_yen"], "status": "issued",
              "payment_reference": paid.reference}
@@ -438,10 +450,10 @@ class KioskEngine:
         ]  # fmt: skip
         self._go(Event.ISSUED)
 
-    async def _take_payment(self, amount_yen: int) -> PaymentResult:
+    async def _take_payment(self, amount_yen: int, order: str) -> PaymentResult:
         """The device's answer; a resident who walks away is cancelled at the device after
         ``payment_timeout_s`` (and its answer still awaited, so money it took is not lost)."""
-        pay = asyncio.ensure_future(self.payment.pay(amount_yen))
+        pay = asyncio.ensure_future(self.payment.pay(amount_yen, order))
         try:
             return await asyncio.wait_for(asyncio.shield(pay), self.payment_timeout_s)
         except TimeoutError:
@@ -524,22 +536,36 @@ class KioskEngine:
         if refused is not None:
             del pdf
             log.warning("print guard stopped certificate %s: %s", serial, refused)
+            self._journal_printed(serial, False)
             answer = await self._retried(lambda: self.api.report_print(v.session_id, serial, False, refused))
+            self._journal_reported(serial, answer)
             await self._settle(paid, answer.get("payment") if answer else None)
             return "stopped"
+        if self.journal is not None:
+            self.journal.printing(serial)
         result = await self.printer.print_pdf(pdf, serial, accepted)
         del pdf  # the kiosk keeps no certificate data
+        self._journal_printed(serial, result.printed)
         if result.printed:
             paid.kept_yen += int(cert["fee_yen"])  # the resident has it, whatever the report's fate
         else:
             log.warning("print of %s failed: %s %s", serial, result.code, result.detail)
         cert["path"] = str(result.path) if result.path else None
         answer = await self._retried(lambda: self.api.report_print(v.session_id, serial, result.printed))
+        self._journal_reported(serial, answer)
         if answer is None:
             log.warning("print report for %s was not answered", serial)
         elif not result.printed:
             await self._settle(paid, answer.get("payment"))
         return "printed" if result.printed else "failed"
+
+    def _journal_printed(self, serial: str, printed: bool) -> None:
+        if self.journal is not None:
+            self.journal.printed(serial, printed)
+
+    def _journal_reported(self, serial: str, answer: dict[str, Any] | None) -> None:
+        if self.journal is not None and answer is not None:
+            self.journal.reported(serial)
 
     def _guard(self, pdf: bytes, serial: str) -> GuardRefused | None:
         """Why ``pdf`` must not be printed (:mod:`wire.print_guard`), checked against the card this kiosk
@@ -586,12 +612,16 @@ class KioskEngine:
         give back what is owed on every payment of the visit."""
         v = self.visit
         answer: dict[str, Any] | None = None
-        if v.session_id:
-            session_id, v.session_id, v.nonce = v.session_id, "", ""
+        session_id = v.session_id
+        if session_id:
+            v.session_id, v.nonce = "", ""
             answer = await self._retried(lambda: self.api.end_session(session_id))
         recorded = {p["payment_reference"]: p for p in (answer or {}).get("payments", [])}
         for paid in v.payments.values():
             await self._settle(paid, recorded.get(paid.reference))
+        settled = answer is not None and not any(p.refund_failed_yen for p in v.payments.values())
+        if self.journal is not None and session_id and settled:
+            self.journal.settled(session_id)  # else the next start finishes it (kiosk.unfinished)
 
     async def _end_visit(self, message: dict[str, Any]) -> None:
         """End the server session (refunding what is owed), release the card; then the take-card

@@ -27,6 +27,11 @@ class KioskSettings:
         Path("var/kiosks/kiosk-001.json"), "kiosk credentials from konbini-ops kiosk-add"
     )
     server: str = setting("", "server URL (default: the one in the credentials file)")
+    data_dir: Path = setting(
+        Path(""),
+        "the terminal's own files: its journal (journal.sqlite3) and the simulated payment device's ledger"
+        " (default: <credentials>-data beside the credentials file)",
+    )
     reader: str = setting("", "PC/SC reader of the card (default: the first reader pcscd lists)")
     printer: str = setting(
         "", "CUPS queue to print on (default: write PDFs into spool_dir, for scripts only)"
@@ -59,6 +64,13 @@ class KioskSettings:
         Path(""), "demo: the virtual card file the demo panel inserts into the vpcd reader"
     )
     demo_vpcd_port: int = setting(35963, "demo: the vpcd port of the reader (35963: Virtual PCD 00 00)")
+
+
+def data_folder(settings: KioskSettings) -> Path:
+    """The terminal's own folder (``data_dir``, else beside its credentials: one per kiosk identity)."""
+    if str(settings.data_dir) not in ("", "."):
+        return settings.data_dir
+    return settings.credentials.with_name(f"{settings.credentials.stem}-data")
 
 
 KIOSK_SETTINGS = SettingsLoader(KioskSettings, env_prefix="KONBINI_KIOSK_")

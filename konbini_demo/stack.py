@@ -310,13 +310,18 @@ class Stack:
 
     def start_kiosk_app(self, port: int, *settings: str) -> str:
         """The kiosk app (``konbini-kiosk serve``) on this stack's reader, in demo mode; returns its URL.
-        ``settings``: more ``serve`` flags (``--printer``, ``--cups-server``, ...)."""
+        ``settings``: more ``serve`` flags (``--printer``, ``--cups-server``, ...). Each start has a data
+        folder (journal, payment device) of its own unless ``--data-dir`` is given (a restart of the same
+        terminal)."""
         self.stop_kiosk_app()
+        own = (
+            [] if "--data-dir" in settings else ["--data-dir", str(self.root / "kiosk-data" / f"app-{port}")]
+        )
         svc = Service(
             "kiosk_app",
             [
                 "kiosk", "serve", "--credentials", str(self.kiosk_credentials), "--reader", self.reader,
-                "--port", str(port), "--demo", *settings,
+                "--port", str(port), "--demo", *own, *settings,
             ],
             self.logs,
         )  # fmt: skip

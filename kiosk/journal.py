@@ -1,0 +1,130 @@
+"""The kiosk's journal: what the terminal owes and printed, on disk before it acts, so that a kiosk app that
+dies (power, kill -9) finishes at its next start what it left open (:mod:`kiosk.unfinished`).
+
+One SQLite file in the kiosk's data folder (mode 0600, ``synchronous=FULL``: a line is on the disk when the
+call returns). Per server session: each payment (the order it pays for, the device's reference once taken)
+and each certificate issued on it (printing, printed, not printed, reported). A session's lines are
+deleted once the server has ended the session and every payment is settled with the device: the journal
+holds only what is open, and nothing about the resident (no name, no card).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS payments (
+    order_id TEXT PRIMARY KEY,           -- the quote the payment is for
+    session_id TEXT NOT NULL,
+    amount_yen INTEGER NOT NULL,
+    reference TEXT                       -- the device's, once it took the money
+);
+CREATE TABLE IF NOT EXISTS certificates (
+    serial TEXT PRIMARY KEY,
+    order_id TEXT NOT NULL REFERENCES payments (order_id),
+    fee_yen INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('issued', 'printing', 'printed', 'not_printed')),
+    reported INTEGER NOT NULL DEFAULT 0  -- the server has the print report
+);
+"""
+
+
+@dataclass
+class OpenCertificate:
+    serial: str
+    state: str
+    reported: bool
+
+
+@dataclass
+class OpenPayment:
+    order_id: str
+    amount_yen: int
+    reference: str | None
+    certificates: list[OpenCertificate] = field(default_factory=list)
+
+
+@dataclass
+class OpenSession:
+    session_id: str
+    payments: list[OpenPayment] = field(default_factory=list)
+
+
+class Journal:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _write(self, sql: str, args: tuple[object, ...]) -> None:
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(sql, args)
+
+    def paying(self, session_id: str, order_id: str, amount_yen: int) -> None:
+        """Before the device is asked: a payment for ``order_id`` may be taken from now on."""
+        self._write(
+            "INSERT OR REPLACE INTO payments (order_id, session_id, amount_yen) VALUES (?, ?, ?)",
+            (order_id, session_id, amount_yen),
+        )
+
+    def paid(self, order_id: str, reference: str) -> None:
+        self._write("UPDATE payments SET reference = ? WHERE order_id = ?", (reference, order_id))
+
+    def issued(self, order_id: str, certificates: list[tuple[str, int]]) -> None:
+        """The server's answer: the serials (and fees) issued on the order."""
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany(
+                "INSERT OR IGNORE INTO certificates (serial, order_id, fee_yen, state) VALUES (?, ?, ?, 'issued')",
+                [(serial, order_id, fee) for serial, fee in certificates],
+            )
+
+    def printing(self, serial: str) -> None:
+        """Before the job goes to the printer."""
+        self._write("UPDATE certificates SET state = 'printing' WHERE serial = ?", (serial,))
+
+    def printed(self, serial: str, printed: bool) -> None:
+        state = "printed" if printed else "not_printed"
+        self._write("UPDATE certificates SET state = ? WHERE serial = ?", (state, serial))
+
+    def reported(self, serial: str) -> None:
+        self._write("UPDATE certificates SET reported = 1 WHERE serial = ?", (serial,))
+
+    def settled(self, session_id: str) -> None:
+        """The server ended the session and every payment is settled with the device: nothing is open."""
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(
+                "DELETE FROM certificates WHERE order_id IN (SELECT order_id FROM payments WHERE session_id = ?)",
+                (session_id,),
+            )
+            self._db.execute("DELETE FROM payments WHERE session_id = ?", (session_id,))
+
+    def open_sessions(self) -> list[OpenSession]:
+        """What a kiosk that died left open, by session, in the order the payments were journaled."""
+        sessions: dict[str, OpenSession] = {}
+        payments: dict[str, OpenPayment] = {}
+        for order_id, session_id, amount, reference in self._db.execute(
+            "SELECT order_id, session_id, amount_yen, reference FROM payments ORDER BY rowid"
+        ):
+            payment = OpenPayment(order_id, amount, reference)
+            payments[order_id] = payment
+            sessions.setdefault(session_id, OpenSession(session_id)).payments.append(payment)
+        for serial, order_id, state, reported in self._db.execute(
+            "SELECT serial, order_id, state, reported FROM certificates ORDER BY rowid"
+        ):
+            payments[order_id].certificates.append(OpenCertificate(serial, state, bool(reported)))
+        return list(sessions.values())

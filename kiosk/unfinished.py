@@ -1,0 +1,123 @@
+"""At the kiosk app's start: finish what a kiosk that died left open in its journal (:mod:`kiosk.journal`).
+
+The server's books are the authority and the payment device's own ledger says what it took and gave back:
+for each open session the kiosk reports what it printed (or did not), ends the server's session (which voids
+what was not printed and says what it refunded), then gives back, once, what the device took and the
+resident did not get. A server that cannot be reached leaves the session open for the next start (its
+sweep voids and refunds a session no kiosk ends). A certificate whose print job was handed to the printer
+and whose end the journal does not know (``printing``) is left to the session's end, which voids it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from kiosk.journal import Journal, OpenSession
+from kiosk.payment import PaymentDevice
+from wire.http_json import HttpError
+
+log = logging.getLogger("konbini.kiosk")
+
+
+class ServerSteps(Protocol):
+    async def report_print(self, session_id: str, serial: str, printed: bool) -> dict[str, Any]: ...
+
+    async def end_session(self, session_id: str) -> dict[str, Any]: ...
+
+
+@dataclass
+class Finished:
+    sessions: int = 0
+    reported: int = 0
+    refunded_yen: int = 0
+    owed_yen: int = 0  # the device could not give it back: the store's staff must
+    left_open: int = 0  # the server could not be reached: tried again at the next start
+
+    def __str__(self) -> str:
+        return (
+            f"finished {self.sessions} session(s) left open: {self.reported} print report(s),"
+            f" {self.refunded_yen} yen refunded, {self.owed_yen} yen owed, {self.left_open} left for later"
+        )
+
+
+def _lost(exc: HttpError) -> bool:
+    return exc.status == 0 or exc.status >= 500
+
+
+async def finish_unfinished(journal: Journal, api: ServerSteps, device: PaymentDevice) -> Finished:
+    done = Finished()
+    for session in journal.open_sessions():
+        try:
+            done.reported += await _report(journal, api, session)
+            answer = await api.end_session(session.session_id)
+        except HttpError as exc:
+            if _lost(exc):
+                log.warning(
+                    "session %s left open: the server did not answer (%s)", session.session_id, exc.code
+                )
+                done.left_open += 1
+                continue
+            answer = {"payments": []}  # the server knows no such session: nothing of it was kept
+            log.warning(
+                "session %s unknown to the server (%s): every payment of it given back",
+                session.session_id,
+                exc.code,
+            )
+        refunded, owed = await _settle(session, answer.get("payments", []), device)
+        done.refunded_yen += refunded
+        done.owed_yen += owed
+        done.sessions += 1
+        if not owed:
+            journal.settled(session.session_id)
+    return done
+
+
+async def _report(journal: Journal, api: ServerSteps, session: OpenSession) -> int:
+    """Print reports the server did not get: what was printed, and what was not."""
+    sent = 0
+    for payment in session.payments:
+        for cert in payment.certificates:
+            if cert.reported or cert.state not in ("printed", "not_printed"):
+                continue
+            try:
+                await api.report_print(session.session_id, cert.serial, cert.state == "printed")
+            except HttpError as exc:
+                if _lost(exc):
+                    raise
+                log.warning(
+                    "print report of %s refused: %s", cert.serial, exc.code
+                )  # e.g. voided by the sweep
+            journal.reported(cert.serial)
+            sent += 1
+    return sent
+
+
+async def _settle(
+    session: OpenSession, recorded: list[dict[str, Any]], device: PaymentDevice
+) -> tuple[int, int]:
+    """(given back, still owed): for each payment the device took, what the resident did not get (the server's
+    books: paid less refunded is what was kept) less what the device already gave back."""
+    by_order = {str(p.get("quote_id")): p for p in recorded}
+    refunded = owed = 0
+    for payment in session.payments:
+        found = await device.payment_for(payment.order_id)
+        if found is None:
+            continue  # the device took nothing for it
+        reference, entry = found
+        server = by_order.get(payment.order_id)
+        kept = 0
+        if server is not None and server.get("payment_reference") == reference:
+            kept = int(server.get("paid_yen", 0)) - int(server.get("refunded_yen", 0))
+        due = entry.paid_yen - kept - entry.refunded_yen
+        if due <= 0:
+            continue
+        try:
+            await device.refund(reference, due)
+        except Exception:
+            log.exception("the payment device did not refund %d yen of %s", due, reference)
+            owed += due
+            continue
+        refunded += due
+    return refunded, owed
