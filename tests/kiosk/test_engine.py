@@ -59,7 +59,7 @@ class FakeServer:
         self.pdf_for: Callable[[str], bytes] = genuine_pdf  # what a fetch of a serial hands over
         self.ended = 0
         self.quotes: dict[str, int] = {}
-        self.payments: dict[str, dict[str, int]] = {}  # reference -> paid, refunded
+        self.payments: dict[str, dict[str, Any]] = {}  # reference -> paid, refunded, quote
         self.serials: dict[str, tuple[str, str]] = {}  # serial -> (reference, status)
 
     def _maybe_fail(self, name: str) -> None:
@@ -69,7 +69,7 @@ class FakeServer:
     def _payment(self, ref: str) -> dict[str, Any]:
         p = self.payments[ref]
         return {
-            "quote_id": "q",
+            "quote_id": p.get("quote", "q"),
             "payment_reference": ref,
             "paid_yen": p["paid"],
             "refunded_yen": p["refunded"],
@@ -101,7 +101,7 @@ class FakeServer:
     async def issue(self, session_id: str, quote_id: str, reference: str) -> dict[str, Any]:
         self.issued.append(reference)  # the request reached the server
         total = 200 * self.quotes[quote_id]
-        self.payments.setdefault(reference, {"paid": total, "refunded": 0})
+        self.payments.setdefault(reference, {"paid": total, "refunded": 0, "quote": quote_id})
         self._maybe_fail("issue")
         if self.refuse_next:
             self.refuse_next = False

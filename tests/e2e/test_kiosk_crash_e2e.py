@@ -1,0 +1,101 @@
+"""The kiosk app killed (SIGKILL) in the middle of a session and started again on the same data folder,
+across the real parts (pcscd + vpcd with the card, the server and registry_sim, a private cupsd): at its
+start it finishes what the journal holds, and money and certificates reconcile exactly."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from konbini_demo.cups import CupsServer
+from konbini_demo.kiosk_app_client import KioskAppClient
+from konbini_demo.processes import free_port
+from konbini_demo.stack import Stack
+from tests.e2e.kiosk_proxy import KioskProxy
+from tests.e2e.stacks import registered_card
+from tests.e2e.test_kiosk_app_e2e import FEE, PIN, issuance, to_ready
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def card(stack: Stack) -> Path:
+    return registered_card(stack, PIN, "crash-resident")
+
+
+def terminal(stack: Stack, cups: CupsServer, card: Path, folder: Path, *flags: str) -> KioskAppClient:
+    """The kiosk app on the terminal's data folder ``folder`` (the same folder after a restart)."""
+    running = stack.services.get("card")
+    if running is None or str(card) not in running.args:
+        stack.insert_card(card)
+    url = stack.start_kiosk_app(
+        free_port(), "--printer", cups.queue("pdf"), "--cups-server", cups.socket, "--data-dir", str(folder),
+        *flags,
+    )  # fmt: skip
+    return KioskAppClient(url)
+
+
+def killed(stack: Stack) -> str:
+    """SIGKILL the kiosk app; what it logged."""
+    app = stack.services["kiosk_app"]
+    app.kill()
+    return app.output()
+
+
+def test_killed_after_payment_the_next_start_voids_and_refunds_once(
+    stack: Stack, cups: CupsServer, card: Path, tmp_path: Path
+) -> None:
+    app = terminal(stack, cups, card, tmp_path / "terminal")
+    serial = to_ready(app)["certificates"][0]["serial"]  # paid and issued, not printed
+    killed(stack)
+    again = terminal(stack, cups, card, tmp_path / "terminal")
+    said = stack.services["kiosk_app"].output()
+    assert "finished 1 session(s) left open: 0 print report(s), 200 yen refunded, 0 yen owed" in said, said
+    assert again.ledger()["taken_yen"] == again.ledger()["refunded_yen"] == FEE  # the device's own books
+    row = issuance(stack, serial)
+    assert row["status"] == "voided" and row["refunded_yen"] == row["total_yen"] == FEE
+    assert cups.printed(serial) == []
+    assert again.state()["step"] == "language"  # ready for the next resident
+    stack.stop_kiosk_app()
+    third = terminal(stack, cups, card, tmp_path / "terminal")  # nothing is finished twice
+    assert "finished" not in stack.services["kiosk_app"].output()
+    assert third.ledger()["refunded_yen"] == FEE
+
+
+class HoldingProxy(KioskProxy):
+    """Forwards everything but the print report, which it holds (the kiosk dies waiting for it)."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.held = 0
+        super().__init__(stack)
+
+    async def _forward(self, request: web.Request) -> web.Response:
+        if request.path.endswith("/print-report"):
+            self.held += 1
+            await asyncio.sleep(3600)
+        return await super()._forward(request)
+
+
+def test_killed_after_printing_before_its_report_the_next_start_reports_it_printed(
+    stack: Stack, cups: CupsServer, card: Path, tmp_path: Path
+) -> None:
+    proxy = HoldingProxy(stack)
+    app = terminal(stack, cups, card, tmp_path / "terminal", "--server", proxy.url)
+    serial = to_ready(app)["certificates"][0]["serial"]
+    app.act("print")
+    deadline = time.monotonic() + 60
+    while not (proxy.held and cups.printed(serial)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert proxy.held and len(cups.printed(serial)) == 1  # on paper; the report never reached the server
+    killed(stack)
+    again = terminal(stack, cups, card, tmp_path / "terminal")  # straight to the server now
+    said = stack.services["kiosk_app"].output()
+    assert "finished 1 session(s) left open: 1 print report(s), 0 yen refunded, 0 yen owed" in said, said
+    row = issuance(stack, serial)
+    assert row["status"] == "printed" and row["refunded_yen"] == 0
+    assert again.ledger()["taken_yen"] == FEE and again.ledger()["refunded_yen"] == 0
+    assert len(cups.printed(serial)) == 1  # printed once
