@@ -36,8 +36,17 @@ class PrintResult:
 
 class Printer(Protocol):
     async def print_pdf(
-        self, pdf: bytes, title: str, accepted: Callable[[], None] | None = None
-    ) -> PrintResult: ...
+        self, pdf: bytes, title: str, accepted: Callable[[str], None] | None = None
+    ) -> PrintResult:
+        """Print and follow the job to its end; ``accepted`` is told the job's reference once the printer
+        has the job (before it ends: a process that dies then can ask :meth:`outcome`)."""
+        ...
+
+    async def outcome(self, job: str | None) -> PrintResult:
+        """What became of a job that a process which died handed over: followed to its end as
+        :meth:`print_pdf` would have (any end but printed cancels it). ``None``: the process died before it
+        learnt the job's reference: every job of the queue not yet ended is cancelled, none printed."""
+        ...
 
 
 @dataclass
@@ -50,7 +59,7 @@ class CupsPrinter:
     poll_s: float = 0.1
 
     async def print_pdf(
-        self, pdf: bytes, title: str, accepted: Callable[[], None] | None = None
+        self, pdf: bytes, title: str, accepted: Callable[[str], None] | None = None
     ) -> PrintResult:
         args = ["lp", *(["-h", self.server] if self.server else []), "-d", self.queue, "-t", title, "-"]
         try:
@@ -68,7 +77,7 @@ class CupsPrinter:
         if proc.returncode != 0 or match is None:
             return PrintResult(False, "printer_refused", err.decode(errors="replace").strip()[:300])
         if accepted is not None:
-            accepted()
+            accepted(match[2])
         return await self._watch(int(match[2]))
 
     async def _watch(self, job: int) -> PrintResult:
@@ -99,6 +108,24 @@ class CupsPrinter:
             if not completed:
                 await asyncio.shield(loop.run_in_executor(None, self._cancel, job))
 
+    async def outcome(self, job: str | None) -> PrintResult:
+        if job is not None:
+            return await self._watch(int(job))  # a job that completed answers at once
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(None, self._cancel_unfinished)
+        except (cups.IPPError, RuntimeError) as exc:
+            log.warning("could not cancel the queue's unfinished jobs: %s", exc)
+        return PrintResult(False, "print_failed", "the job's reference was not kept")
+
+    def _cancel_unfinished(self) -> None:
+        jobs = self._connection().getJobs(
+            which_jobs="not-completed", requested_attributes=["job-printer-uri"]
+        )
+        for job, attrs in jobs.items():
+            if str(attrs.get("job-printer-uri", "")).rstrip("/").endswith(f"/{self.queue}"):
+                self._cancel(job)
+
     def _connection(self) -> cups.Connection:
         return cups.Connection(host=self.server) if self.server else cups.Connection()
 
@@ -123,8 +150,14 @@ class FolderPrinter:
 
     folder: Path
 
+    async def outcome(self, job: str | None) -> PrintResult:
+        """A certificate is in the folder whole (linked into place, ``job`` its path) or not at all."""
+        if job is not None and Path(job).exists():
+            return PrintResult(True, "printed", path=Path(job))
+        return PrintResult(False, "print_failed")
+
     async def print_pdf(
-        self, pdf: bytes, title: str, accepted: Callable[[], None] | None = None
+        self, pdf: bytes, title: str, accepted: Callable[[str], None] | None = None
     ) -> PrintResult:
         tmp = self.folder / f".certificate-{title}.{os.getpid()}.part"
         try:
@@ -143,5 +176,5 @@ class FolderPrinter:
         except OSError as exc:
             return PrintResult(False, "printer_refused", f"cannot write to {self.folder}: {exc}")
         if accepted is not None:
-            accepted()
+            accepted(str(path))
         return PrintResult(True, "printed", path=path)

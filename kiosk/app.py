@@ -117,7 +117,7 @@ async def finish_what_was_left_open(engine: KioskEngine) -> None:
     resident: print reports, the server's sessions ended, refunds the device has not given."""
     if engine.journal is None or not engine.journal.open_sessions():
         return
-    finished = await finish_unfinished(engine.journal, engine.api, engine.payment)
+    finished = await finish_unfinished(engine.journal, engine.api, engine.payment, engine.printer)
     log.warning("%s", finished)
     print(f"kiosk app: {finished}", flush=True)
 

@@ -497,7 +497,7 @@ class KioskEngine:
         started = time.perf_counter()
         first = True
 
-        def accepted() -> None:
+        def accepted(_job: str) -> None:
             nonlocal first
             if first:
                 first = False
@@ -521,7 +521,7 @@ class KioskEngine:
         )
         await self._end_visit(message)
 
-    async def _print_one(self, cert: dict[str, Any], accepted: Callable[[], None]) -> str:
+    async def _print_one(self, cert: dict[str, Any], accepted: Callable[[str], None]) -> str:
         """Fetch, guard and print one certificate, and report it: ``printed``, ``failed`` (voided and
         refunded), or ``stopped`` (the print guard refused the PDF: voided, refunded, alarmed)."""
         v = self.visit
@@ -543,7 +543,13 @@ class KioskEngine:
             return "stopped"
         if self.journal is not None:
             self.journal.printing(serial)
-        result = await self.printer.print_pdf(pdf, serial, accepted)
+
+        def handed_over(job: str) -> None:
+            accepted(job)
+            if self.journal is not None:
+                self.journal.print_job(serial, job)
+
+        result = await self.printer.print_pdf(pdf, serial, handed_over)
         del pdf  # the kiosk keeps no certificate data
         self._journal_printed(serial, result.printed)
         if result.printed:

@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS certificates (
     order_id TEXT NOT NULL REFERENCES payments (order_id),
     fee_yen INTEGER NOT NULL,
     state TEXT NOT NULL CHECK (state IN ('issued', 'printing', 'printed', 'not_printed')),
+    job TEXT,                            -- the printer's reference of its job, once it has it
     reported INTEGER NOT NULL DEFAULT 0  -- the server has the print report
 );
 """
@@ -38,6 +39,7 @@ class OpenCertificate:
     serial: str
     state: str
     reported: bool
+    job: str | None = None
 
 
 @dataclass
@@ -96,6 +98,10 @@ class Journal:
         """Before the job goes to the printer."""
         self._write("UPDATE certificates SET state = 'printing' WHERE serial = ?", (serial,))
 
+    def print_job(self, serial: str, job: str) -> None:
+        """The printer has the job (``job``: its reference), whatever becomes of it."""
+        self._write("UPDATE certificates SET job = ? WHERE serial = ?", (job, serial))
+
     def printed(self, serial: str, printed: bool) -> None:
         state = "printed" if printed else "not_printed"
         self._write("UPDATE certificates SET state = ? WHERE serial = ?", (state, serial))
@@ -123,8 +129,8 @@ class Journal:
             payment = OpenPayment(order_id, amount, reference)
             payments[order_id] = payment
             sessions.setdefault(session_id, OpenSession(session_id)).payments.append(payment)
-        for serial, order_id, state, reported in self._db.execute(
-            "SELECT serial, order_id, state, reported FROM certificates ORDER BY rowid"
+        for serial, order_id, state, reported, job in self._db.execute(
+            "SELECT serial, order_id, state, reported, job FROM certificates ORDER BY rowid"
         ):
-            payments[order_id].certificates.append(OpenCertificate(serial, state, bool(reported)))
+            payments[order_id].certificates.append(OpenCertificate(serial, state, bool(reported), job))
         return list(sessions.values())

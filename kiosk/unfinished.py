@@ -5,7 +5,9 @@ for each open session the kiosk reports what it printed (or did not), ends the s
 what was not printed and says what it refunded), then gives back, once, what the device took and the
 resident did not get. A server that cannot be reached leaves the session open for the next start (its
 sweep voids and refunds a session no kiosk ends). A certificate whose print job was handed to the printer
-and whose end the journal does not know (``printing``) is left to the session's end, which voids it.
+and whose end the journal does not know (``printing``) is asked of the printer by the job's reference the
+journal kept: printed if the job completed, else cancelled and not printed
+(:meth:`devices.printing.Printer.outcome`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from devices.printing import Printer
 from kiosk.journal import Journal, OpenSession
 from kiosk.payment import PaymentDevice
 from wire.http_json import HttpError
@@ -46,9 +49,12 @@ def _lost(exc: HttpError) -> bool:
     return exc.status == 0 or exc.status >= 500
 
 
-async def finish_unfinished(journal: Journal, api: ServerSteps, device: PaymentDevice) -> Finished:
+async def finish_unfinished(
+    journal: Journal, api: ServerSteps, device: PaymentDevice, printer: Printer
+) -> Finished:
     done = Finished()
     for session in journal.open_sessions():
+        await _learn_print_outcomes(journal, printer, session)
         try:
             done.reported += await _report(journal, api, session)
             answer = await api.end_session(session.session_id)
@@ -72,6 +78,17 @@ async def finish_unfinished(journal: Journal, api: ServerSteps, device: PaymentD
         if not owed:
             journal.settled(session.session_id)
     return done
+
+
+async def _learn_print_outcomes(journal: Journal, printer: Printer, session: OpenSession) -> None:
+    """Jobs handed to the printer before the kiosk died: printed or not, as the printer says."""
+    for payment in session.payments:
+        for cert in payment.certificates:
+            if cert.state == "printing":
+                result = await printer.outcome(cert.job)
+                log.info("print job of %s, left by a kiosk that died: %s", cert.serial, result.code)
+                journal.printed(cert.serial, result.printed)
+                cert.state = "printed" if result.printed else "not_printed"
 
 
 async def _report(journal: Journal, api: ServerSteps, session: OpenSession) -> int:

@@ -5,7 +5,9 @@ start it finishes what the journal holds, and money and certificates reconcile e
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,7 @@ from konbini_demo.processes import free_port
 from konbini_demo.stack import Stack
 from tests.e2e.kiosk_proxy import KioskProxy
 from tests.e2e.stacks import registered_card
-from tests.e2e.test_kiosk_app_e2e import FEE, PIN, issuance, to_ready
+from tests.e2e.test_kiosk_app_e2e import FEE, PIN, issuance, server_db, to_menu, to_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -67,30 +69,94 @@ def test_killed_after_payment_the_next_start_voids_and_refunds_once(
 
 
 class HoldingProxy(KioskProxy):
-    """Forwards everything but the print report, which it holds (the kiosk dies waiting for it)."""
+    """Forwards everything but the requests whose path ends with ``held``: those it holds (the kiosk dies
+    waiting), before the server sees them or, with ``after``, once the server has answered."""
 
-    def __init__(self, stack: Stack) -> None:
-        self.held = 0
+    def __init__(self, stack: Stack, held: str, after: bool = False) -> None:
+        self.held_path, self.after, self.held = held, after, 0
         super().__init__(stack)
 
     async def _forward(self, request: web.Request) -> web.Response:
-        if request.path.endswith("/print-report"):
-            self.held += 1
-            await asyncio.sleep(3600)
-        return await super()._forward(request)
+        if not (request.method == "POST" and request.path.endswith(self.held_path)):
+            return await super()._forward(request)
+        answer = await super()._forward(request) if self.after else None
+        self.held += 1
+        await asyncio.sleep(3600)
+        return answer or web.Response(status=504)
+
+
+def wait_until(done: Callable[[], object], what: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_killed_while_the_server_issued_the_next_start_voids_and_refunds_once(
+    stack: Stack, cups: CupsServer, card: Path, tmp_path: Path
+) -> None:
+    proxy = HoldingProxy(stack, "/certificates", after=True)  # issued; the answer never reaches the kiosk
+    app = terminal(stack, cups, card, tmp_path / "terminal", "--server", proxy.url)
+    to_menu(app)
+    app.act("select", {"kind": "inkan"})
+    app.act("options", {})
+    app.wait_step("confirm")
+    app.act("pay")
+    wait_until(lambda: proxy.held, "the issue request")
+    killed(stack)
+    again = terminal(stack, cups, card, tmp_path / "terminal")
+    said = stack.services["kiosk_app"].output()
+    assert "finished 1 session(s) left open: 0 print report(s), 200 yen refunded, 0 yen owed" in said, said
+    assert again.ledger()["taken_yen"] == again.ledger()["refunded_yen"] == FEE
+    with server_db(stack) as conn:
+        [row] = conn.execute(
+            "SELECT i.serial, i.status, p.refunded_yen FROM issuances i JOIN kiosk_payments p"
+            " ON p.quote_id = i.payment_id ORDER BY i.rowid DESC LIMIT 1"
+        ).fetchall()
+    assert (row["status"], row["refunded_yen"]) == ("voided", FEE) and cups.printed(row["serial"]) == []
+
+
+def print_job_handed_over(folder: Path, serial: str) -> bool:
+    """The terminal's journal has the printer's reference of the job (the printer has it)."""
+    with sqlite3.connect(f"file:{folder / 'journal.sqlite3'}?mode=ro", uri=True) as conn:
+        row = conn.execute("SELECT job FROM certificates WHERE serial = ?", (serial,)).fetchone()
+    return bool(row and row[0])
+
+
+@pytest.mark.parametrize(("queue", "printed"), [("pdf", True), ("stuck", False)])
+def test_killed_while_printing_the_next_start_asks_the_printer_what_came_out(
+    stack: Stack, cups: CupsServer, card: Path, tmp_path: Path, queue: str, printed: bool
+) -> None:
+    """The job is in CUPS when the kiosk dies: it comes out (pdf) or hangs (stuck); the next start follows it
+    to its end (cancelling one that does not end in time) and reports what the printer says."""
+    flags = ("--printer", cups.queue(queue), "--print-timeout-s", "3")
+    app = terminal(stack, cups, card, tmp_path / "terminal", *flags)
+    serial = to_ready(app)["certificates"][0]["serial"]
+    app.act("print")
+    wait_until(lambda: print_job_handed_over(tmp_path / "terminal", serial), "the print job in CUPS")
+    killed(stack)
+    again = terminal(stack, cups, card, tmp_path / "terminal", *flags)
+    said = stack.services["kiosk_app"].output()
+    refund = 0 if printed else FEE
+    assert f"finished 1 session(s) left open: 1 print report(s), {refund} yen refunded, 0 yen owed" in said, (
+        said
+    )
+    row = issuance(stack, serial)
+    assert row["status"] == ("printed" if printed else "voided") and row["refunded_yen"] == refund
+    assert again.ledger()["taken_yen"] == FEE and again.ledger()["refunded_yen"] == refund
+    wait_until(lambda: len(cups.printed(serial)) == int(printed), "the printer's output", 30)
+    assert len(cups.printed(serial)) == int(printed)
 
 
 def test_killed_after_printing_before_its_report_the_next_start_reports_it_printed(
     stack: Stack, cups: CupsServer, card: Path, tmp_path: Path
 ) -> None:
-    proxy = HoldingProxy(stack)
+    proxy = HoldingProxy(stack, "/print-report")
     app = terminal(stack, cups, card, tmp_path / "terminal", "--server", proxy.url)
     serial = to_ready(app)["certificates"][0]["serial"]
     app.act("print")
-    deadline = time.monotonic() + 60
-    while not (proxy.held and cups.printed(serial)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert proxy.held and len(cups.printed(serial)) == 1  # on paper; the report never reached the server
+    wait_until(lambda: proxy.held and cups.printed(serial), "the print and its report")
+    assert len(cups.printed(serial)) == 1  # on paper; the report never reached the server
     killed(stack)
     again = terminal(stack, cups, card, tmp_path / "terminal")  # straight to the server now
     said = stack.services["kiosk_app"].output()

@@ -171,17 +171,24 @@ class FakePrinter:
         self.outcomes: list[bool] = []  # per job, before ``printed``
         self.during: Callable[[], None] | None = None  # runs while the first job prints
         self.jobs = 0
+        self.completed: set[str] = set()  # jobs left by a kiosk that died that came out
 
     async def print_pdf(
-        self, pdf: bytes, title: str, accepted: Callable[[], None] | None = None
+        self, pdf: bytes, title: str, accepted: Callable[[str], None] | None = None
     ) -> PrintResult:
         self.jobs += 1
+        if accepted is not None:
+            accepted(f"job-{self.jobs}")
         if self.during is not None:
             self.during()
             self.during = None
             await asyncio.sleep(0.01)
         ok = self.outcomes.pop(0) if self.outcomes else self.printed
         return PrintResult(ok, "printed" if ok else "print_failed", path=Path("/dev/null"))
+
+    async def outcome(self, job: str | None) -> PrintResult:
+        ok = job in self.completed
+        return PrintResult(ok, "printed" if ok else "print_failed")
 
 
 class Clock:

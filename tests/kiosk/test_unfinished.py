@@ -47,6 +47,9 @@ async def died_at(folder: Path, server: FakeServer, point: str) -> None:
         return
     journal.printing(cert["serial"])
     if point == "printing":
+        return  # died before the printer said it had the job
+    journal.print_job(cert["serial"], "job-7")
+    if point.startswith("printing"):
         return
     journal.printed(cert["serial"], point != "print_failed")
     if point in ("printed", "print_failed"):
@@ -62,7 +65,9 @@ async def died_at(folder: Path, server: FakeServer, point: str) -> None:
         ("paid_before_journal", FEE, []),  # the server never heard of the payment: all of it back
         ("paid", FEE, []),
         ("issued", FEE, []),  # the end of the session voids it
-        ("printing", FEE, []),  # a job whose end is unknown: voided with the session (see kiosk.unfinished)
+        ("printing", FEE, [("S1", False)]),  # no job reference kept: the queue's unfinished jobs cancelled
+        ("printing_failed", FEE, [("S1", False)]),  # the printer has the job; it did not come out
+        ("printing_completed", 0, [("S1", True)]),  # the job came out after the kiosk died
         ("print_failed", FEE, [("S1", False)]),
         ("printed", 0, [("S1", True)]),  # the resident has it: reported, kept
         ("reported", 0, []),
@@ -76,11 +81,13 @@ async def test_a_kiosk_that_died_is_finished_once_at_its_next_start(
     if point == "reported":
         server.reports.clear()  # reported before it died: not again
     journal, pay = Journal(tmp_path / "journal.sqlite3"), device(tmp_path)  # the next start
-    finished = await finish_unfinished(journal, server, pay)
+    printer = FakePrinter()
+    printer.completed = {"job-7"} if point == "printing_completed" else set()
+    finished = await finish_unfinished(journal, server, pay, printer)
     assert (finished.sessions, finished.refunded_yen, finished.owed_yen) == (1, refunded, 0)
     assert server.reports == reports and server.ended == 1
     assert pay.totals() == (FEE, refunded) and journal.open_sessions() == []
-    again = await finish_unfinished(Journal(tmp_path / "journal.sqlite3"), server, device(tmp_path))
+    again = await finish_unfinished(Journal(tmp_path / "journal.sqlite3"), server, device(tmp_path), printer)
     assert again.sessions == 0 and device(tmp_path).totals() == (FEE, refunded)  # nothing twice
 
 
@@ -89,7 +96,9 @@ async def test_a_refund_given_just_before_the_kiosk_died_is_not_given_again(tmp_
     await died_at(tmp_path, server, "issued")
     [(reference, _)] = device(tmp_path).ledger.items()
     await device(tmp_path).refund(reference, FEE)  # the device gave it back; the kiosk died before noting it
-    finished = await finish_unfinished(Journal(tmp_path / "journal.sqlite3"), server, device(tmp_path))
+    finished = await finish_unfinished(
+        Journal(tmp_path / "journal.sqlite3"), server, device(tmp_path), FakePrinter()
+    )
     assert finished.refunded_yen == 0 and device(tmp_path).totals() == (FEE, FEE)
 
 
@@ -98,9 +107,13 @@ async def test_a_server_out_of_reach_leaves_the_session_for_the_next_start(tmp_p
     await died_at(tmp_path, server, "printed")
     lost = HttpError(0, "server_unreachable", "")
     server.fail["report_print"] = [lost]
-    first = await finish_unfinished(Journal(tmp_path / "journal.sqlite3"), server, device(tmp_path))
+    first = await finish_unfinished(
+        Journal(tmp_path / "journal.sqlite3"), server, device(tmp_path), FakePrinter()
+    )
     assert (first.sessions, first.left_open) == (0, 1) and server.ended == 0
-    second = await finish_unfinished(Journal(tmp_path / "journal.sqlite3"), server, device(tmp_path))
+    second = await finish_unfinished(
+        Journal(tmp_path / "journal.sqlite3"), server, device(tmp_path), FakePrinter()
+    )
     assert (second.sessions, second.refunded_yen) == (1, 0) and server.reports == [("S1", True)]
 
 
@@ -114,7 +127,7 @@ async def test_a_refund_the_device_cannot_give_stays_owed_and_open(tmp_path: Pat
 
     broken.refund = fails  # type: ignore[method-assign]
     journal = Journal(tmp_path / "journal.sqlite3")
-    finished = await finish_unfinished(journal, server, broken)
+    finished = await finish_unfinished(journal, server, broken, FakePrinter())
     assert (finished.refunded_yen, finished.owed_yen) == (0, FEE) and len(journal.open_sessions()) == 1
 
 
