@@ -5,6 +5,7 @@ reader leased from the pool (tests/pool.py)."""
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import subprocess
 import sys
 import time
@@ -120,3 +121,10 @@ def change_upstream(stack: Stack, record: dict[str, Any], timeout_s: float = 30)
         if time.monotonic() > deadline:
             raise AssertionError(f"the replica did not catch up with the registry within {timeout_s:g} s")
         time.sleep(0.1)
+
+
+def print_job_handed_over(folder: Path, serial: str) -> bool:
+    """The terminal's journal has the printer's reference of the job (the printer has it)."""
+    with sqlite3.connect(f"file:{folder / 'journal.sqlite3'}?mode=ro", uri=True) as conn:
+        row = conn.execute("SELECT job FROM certificates WHERE serial = ?", (serial,)).fetchone()
+    return bool(row and row[0])

@@ -5,7 +5,6 @@ start it finishes what the journal holds, and money and certificates reconcile e
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +17,7 @@ from konbini_demo.kiosk_app_client import KioskAppClient
 from konbini_demo.processes import free_port
 from konbini_demo.stack import Stack
 from tests.e2e.kiosk_proxy import KioskProxy
-from tests.e2e.stacks import registered_card
+from tests.e2e.stacks import print_job_handed_over, registered_card
 from tests.e2e.test_kiosk_app_e2e import FEE, PIN, issuance, server_db, to_menu, to_ready
 
 pytestmark = pytest.mark.e2e
@@ -114,13 +113,6 @@ def test_killed_while_the_server_issued_the_next_start_voids_and_refunds_once(
             " ON p.quote_id = i.payment_id ORDER BY i.rowid DESC LIMIT 1"
         ).fetchall()
     assert (row["status"], row["refunded_yen"]) == ("voided", FEE) and cups.printed(row["serial"]) == []
-
-
-def print_job_handed_over(folder: Path, serial: str) -> bool:
-    """The terminal's journal has the printer's reference of the job (the printer has it)."""
-    with sqlite3.connect(f"file:{folder / 'journal.sqlite3'}?mode=ro", uri=True) as conn:
-        row = conn.execute("SELECT job FROM certificates WHERE serial = ?", (serial,)).fetchone()
-    return bool(row and row[0])
 
 
 @pytest.mark.parametrize(("queue", "printed"), [("pdf", True), ("stuck", False)])
