@@ -11,7 +11,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from issuance_server.storage.engine import DatabaseUnavailable
+from issuance_server.storage.engine import DatabaseUnavailable, StorageFull
 from wire.kiosk_api import ErrorCode
 
 log = logging.getLogger("konbini.api")
@@ -120,6 +120,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ApiError as exc:
         return exc.response()
+    except StorageFull:  # nothing was changed; the disk must be freed: ops see it in the log
+        log.error("%s %s: the disk is full; nothing was changed", request.method, route_of(request))
+        return ApiError(
+            503, ErrorCode.STORAGE_FULL, "the server's disk is full; nothing was changed; try again later",
+            retry_after_s=RETRY_AFTER_S,
+        ).response()  # fmt: skip
     except DatabaseUnavailable:  # nothing was changed (a trip commits whole or not at all): try again
         log.warning("%s %s: the database is unavailable", request.method, route_of(request))
         return ApiError(

@@ -62,6 +62,7 @@ class ErrorCode(StrEnum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     AUDIT_HOLD = "audit_trail_broken"
     SERVICE_UNAVAILABLE = "service_unavailable"  # the database cannot be reached: try again shortly
+    STORAGE_FULL = "storage_full"  # the server's disk is full: nothing was changed; try again later
 
 
 class Mode(StrEnum):

@@ -13,6 +13,7 @@ two reads, so a read sees one generation from its first statement to its last.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager, closing
@@ -24,7 +25,7 @@ from urllib.parse import quote
 
 import aiosqlite
 
-from issuance_server.storage.engine import Params, Row, Tx
+from issuance_server.storage.engine import Params, Row, StorageFull, Tx
 from issuance_server.storage.migrate import open_database
 from issuance_server.thread_names import name_os_thread
 
@@ -106,11 +107,18 @@ def in_write_transaction(conn: sqlite3.Connection, fn: Callable[[Tx], T]) -> T:
     conn.execute("BEGIN IMMEDIATE")
     try:
         result = fn(SqliteTx(conn))
-    except BaseException:
-        conn.execute("ROLLBACK")
+        conn.execute("COMMIT")
+    except BaseException as exc:
+        with contextlib.suppress(sqlite3.Error):  # a COMMIT that failed (a full disk) leaves it open
+            conn.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.Error) and _disk_full(exc):
+            raise StorageFull("the disk of the server's data folder is full") from None
         raise
-    conn.execute("COMMIT")
     return result
+
+
+def _disk_full(exc: sqlite3.Error) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
 
 
 def _in_read_transaction(conn: sqlite3.Connection, fn: Callable[[Tx], T]) -> T:

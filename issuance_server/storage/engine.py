@@ -24,6 +24,11 @@ class DatabaseUnavailable(Exception):
     raises it changed nothing, and the request that made it gets ``service_unavailable``."""
 
 
+class StorageFull(DatabaseUnavailable):
+    """The disk under the database is full: the trip changed nothing (rolled back whole), and requests get
+    ``storage_full`` until space returns; nothing needs repairing then."""
+
+
 class Row(Protocol):
     """A result row, read by column name (``dict(row)`` gives all of it)."""
 

@@ -27,11 +27,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Final, TypeVar, cast
 
 import psycopg
+import psycopg.errors
 import psycopg.sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from issuance_server.storage.engine import DatabaseUnavailable, Params, Row, Tx
+from issuance_server.storage.engine import DatabaseUnavailable, Params, Row, StorageFull, Tx
 from issuance_server.thread_names import named_pool
 
 T = TypeVar("T")
@@ -177,10 +178,13 @@ def in_write_transaction(conn: psycopg.Connection[Any], fn: Callable[[Tx], T], r
     conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})")
     try:
         result = fn(PgTx(conn, replica))
-    except BaseException:
-        conn.execute("ROLLBACK")
+        conn.execute("COMMIT")
+    except BaseException as exc:
+        with contextlib.suppress(psycopg.Error):
+            conn.execute("ROLLBACK")
+        if isinstance(exc, psycopg.errors.DiskFull):
+            raise StorageFull("the disk of the database server is full") from None
         raise
-    conn.execute("COMMIT")
     return result
 
 
