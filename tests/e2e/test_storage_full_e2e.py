@@ -15,6 +15,7 @@ import pytest
 from konbini_demo.processes import Service
 from konbini_demo.stack import Stack
 from tests.e2e.stacks import demo_kiosk, running_stack
+from wire.http_json import HttpError
 
 pytestmark = pytest.mark.e2e
 ROOM_MB = 24  # the tmpfs: what the data folder holds now, and this much more
@@ -67,8 +68,9 @@ def test_a_full_data_folder_gives_storage_full_and_service_resumes_when_space_re
     filler = str(stack.server_dir / "filler")
     inside(server, "sh", "-c", f"dd if=/dev/zero of={shlex.quote(filler)} bs=64k 2>/dev/null; sync")
     assert "100%" in inside(server, "df", str(stack.server_dir)).stdout
-    refused = kiosk.session("inkan")
-    assert refused.get("error") == "storage_full" and refused.get("status") == 503, refused
+    with pytest.raises(HttpError) as refused:
+        kiosk.session("inkan")  # its first step, the session's opening, is a write
+    assert (refused.value.code, refused.value.status) == ("storage_full", 503)
     assert "the disk is full; nothing was changed" in server.output()
     assert inside(server, "rm", filler).returncode == 0  # space again
     issued = kiosk.session("inkan")
