@@ -57,16 +57,9 @@ def haproxy_config(
         raise ValueError("the proxy secret must be one word of printable characters")
     check = " check" if health_checks else ""
     servers = "\n".join(f"    server node{n} {node}{check}" for n, node in enumerate(nodes, 1))
-    return f"""\
-global
-    maxconn 2000
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 60s
-    timeout server 60s
-    retries 2
-    option redispatch
+    return (
+        _preamble("http", 2000)
+        + f"""\
 frontend konbini
     bind {bind} ssl crt {pem} ca-file {kiosk_ca} verify optional alpn http/1.1 ssl-min-ver TLSv1.2 ciphers {TLS12_AEAD_CIPHERS}
     http-request del-header X-Client-Cert
@@ -82,6 +75,23 @@ backend nodes
     default-server inter 1s fall 2 rise 2 init-addr libc,none
 {servers}
 """
+    )
+
+
+def _preamble(mode: str, maxconn: int) -> str:
+    """The ``global`` and ``defaults`` sections both layers share: a node that dies mid-connection is
+    tried again on another (``redispatch``)."""
+    return f"""\
+global
+    maxconn {maxconn}
+defaults
+    mode {mode}
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    retries 2
+    option redispatch
+"""
 
 
 def front_config(bind: str, machines: Sequence[Node], city_ca: Path) -> str:
@@ -90,16 +100,9 @@ def front_config(bind: str, machines: Sequence[Node], city_ca: Path) -> str:
     if not machines:
         raise ValueError("the front HAProxy needs at least one machine")
     servers = "\n".join(f"    server machine{n} {m}" for n, m in enumerate(machines, 1))
-    return f"""\
-global
-    maxconn 4000
-defaults
-    mode tcp
-    timeout connect 5s
-    timeout client 60s
-    timeout server 60s
-    retries 2
-    option redispatch
+    return (
+        _preamble("tcp", 4000)
+        + f"""\
 frontend konbini_front
     bind {bind}
     default_backend machines
@@ -110,3 +113,4 @@ backend machines
     default-server check check-ssl verify required ca-file {city_ca} inter 1s fall 2 rise 2 init-addr libc,none
 {servers}
 """
+    )
