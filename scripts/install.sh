@@ -81,6 +81,21 @@ if [ "$(cat "$READER_CONF" 2>/dev/null)" != "$(readers_conf)" ] || [ "$drivers_o
   fi
 fi
 
+# The vpcd readers' ports (the demo's 35963-35964 and the pool's) are taken from Linux's ephemeral range:
+# an outgoing connection or a bind to port 0 that holds one when pcscd starts makes that reader vanish.
+# Reserve them (per network namespace; a container whose /proc/sys is read-only keeps the risk: say so).
+RESERVED=/proc/sys/net/ipv4/ip_local_reserved_ports
+VPCD_PORTS=35963-35976
+current=$(cat "$RESERVED" 2>/dev/null || true)
+if ! printf '%s\n' "${current//,/$'\n'}" | grep -qx "$VPCD_PORTS"; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  if echo "${current:+$current,}$VPCD_PORTS" | $SUDO tee "$RESERVED" >/dev/null 2>&1; then
+    echo "install: reserved the card readers' ports $VPCD_PORTS ($RESERVED)"
+  else
+    echo "install: warning: could not reserve ports $VPCD_PORTS in $RESERVED; a reader may go missing" >&2
+  fi
+fi
+
 if [ ! -x .venv/bin/python ]; then
   echo "install: creating .venv with $($PY --version)"
   $PY -m venv .venv

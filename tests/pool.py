@@ -80,10 +80,14 @@ def lease_reader(wait_s: float = LEASE_WAIT_S) -> Iterator[Reader]:
     ``with`` lasts (waiting up to ``wait_s`` while every reader is taken)."""
     from devices.card.errors import NoReader
     from devices.card.pcsc import reader_has_card
-    from devices.card.pcscd import ensure_pcscd
+    from devices.card.pcscd import ensure_pcscd, pcscd_readers
 
-    readers = pool_readers()
-    ensure_pcscd(pool=[r.name for r in readers])
+    pool = pool_readers()
+    ensure_pcscd(pool=[r.name for r in pool])
+    listed = pcscd_readers() or []
+    readers = [r for r in pool if r.name in listed]  # missing: its port was taken when pcscd started
+    if not readers:  # pcscd stopped since ensure_pcscd
+        raise PoolError("pcscd lists none of the test readers; restart pcscd")
     folder = _lock_dir()
     start = os.getpid() % len(readers)  # workers start at different readers: fewer lock attempts
     deadline = time.monotonic() + wait_s

@@ -62,10 +62,16 @@ def _listed(readers: list[str] | None, need: Sequence[str]) -> bool:
     return readers is not None and all(r in readers for r in need)
 
 
-def _wait_readers(deadline: float, need: Sequence[str]) -> list[str] | None:
+def _enough(readers: list[str] | None, need: Sequence[str], pool: Sequence[str]) -> bool:
+    return _listed(readers, need) and (not pool or any(r in (readers or []) for r in pool))
+
+
+def _wait_readers(deadline: float, need: Sequence[str], pool: Sequence[str] = ()) -> list[str] | None:
+    """pcscd's readers once it lists ``need`` and every reader of ``pool``, or whatever it lists at
+    ``deadline``."""
     while True:
         readers = pcscd_readers()
-        if _listed(readers, need):
+        if _listed(readers, [*need, *pool]):
             return readers
         if time.monotonic() >= deadline:
             return readers
@@ -73,22 +79,23 @@ def _wait_readers(deadline: float, need: Sequence[str]) -> list[str] | None:
 
 
 def ensure_pcscd(timeout_s: float = 10, require_vpcd: bool = True, pool: Sequence[str] = ()) -> bool:
-    """Make sure pcscd answers (and lists the two vpcd readers, and the test readers of ``pool``); return
-    True if this call started it."""
+    """Make sure pcscd answers and lists the two vpcd readers and at least one reader of ``pool`` (a pool
+    reader whose port was taken when pcscd started is missing; the caller leases among those listed);
+    return True if this call started it."""
     global _started_pid
     deadline = time.monotonic() + timeout_s
-    need = [*VPCD_READERS, *pool] if require_vpcd else []
+    need = [*VPCD_READERS] if require_vpcd else []
     readers = pcscd_readers()
     if readers is not None:
-        if _listed(readers, need):
+        if _enough(readers, need, pool):
             return False
-        readers = _wait_readers(deadline, need)  # pcscd may still be loading its drivers
-        if _listed(readers, need):
+        readers = _wait_readers(deadline, need, pool)  # pcscd may still be loading its drivers
+        if _enough(readers, need, pool):
             return False
         if pool and _listed(readers, VPCD_READERS):
             raise PcscdSetupError(
-                f"pcscd is running without the test readers ({pool[0]!r}, ...): it started before "
-                "`make install` added them; restart pcscd"
+                f"pcscd is running without any of the test readers ({pool[0]!r}, ...): it started before "
+                "`make install` added them, or their ports were taken when it started; restart pcscd"
             )
         raise PcscdSetupError(
             "pcscd is running without the vpcd readers 'Virtual PCD 00 00/01'; install the Debian package "
@@ -112,16 +119,19 @@ def ensure_pcscd(timeout_s: float = 10, require_vpcd: bool = True, pool: Sequenc
         ).returncode
         err.seek(0)
         detail = err.read().decode(errors="replace").strip()
-    readers = _wait_readers(deadline, need)
-    if readers is None or not _listed(readers, need):
+    readers = _wait_readers(deadline, need, pool)
+    if not _enough(readers, need, pool):
         raise PcscdSetupError(
             f"started pcscd (exit {rc}) but it did not list the readers within {timeout_s:g} s"
             + (f": {detail}" if detail else "")
         )
+    if missing := [r for r in pool if r not in (readers or [])]:
+        log.warning("pcscd lists %d of the %d test readers (a port taken?); missing: %s",
+                    len(pool) - len(missing), len(pool), ", ".join(missing))  # fmt: skip
     if rc != 0:  # another process started it at the same time: not ours to stop
         return False
     _started_pid = _read_pid()
-    log.info("started pcscd (pid %s); readers: %s", _started_pid, ", ".join(readers))
+    log.info("started pcscd (pid %s); readers: %s", _started_pid, ", ".join(readers or []))
     return True
 
 

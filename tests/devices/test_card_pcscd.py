@@ -49,3 +49,18 @@ def test_already_running_is_not_started_again(pcscd: str, monkeypatch: pytest.Mo
     assert pcscd in (pcscd_mod.pcscd_readers() or [])
     monkeypatch.setattr(pcscd_mod, "_started_pid", None)  # as if this process had not started it
     assert stop_pcscd_if_started() is False  # never stops a pcscd it did not start
+
+
+POOL = ["Konbini Test A 00 00", "Konbini Test A 00 01"]
+
+
+def test_a_pool_reader_missing_from_a_running_pcscd_is_tolerated(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reader whose port was taken when pcscd started is missing; the pool leases among the others."""
+    monkeypatch.setattr(pcscd_mod, "pcscd_readers", lambda: [*pcscd_mod.VPCD_READERS, POOL[1]])
+    assert ensure_pcscd(timeout_s=0.2, pool=POOL) is False
+
+
+def test_pcscd_without_any_pool_reader_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pcscd_mod, "pcscd_readers", lambda: [*pcscd_mod.VPCD_READERS])
+    with pytest.raises(PcscdSetupError, match=r"without any of the test readers.*restart pcscd"):
+        ensure_pcscd(timeout_s=0.2, pool=POOL)
