@@ -8,6 +8,7 @@ completed, aborted (a jam: the queue's error policy is ``abort-job``) or cancele
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -29,9 +30,15 @@ _JOB_ID = re.compile(r"request id is (\S+)-(\d+)")
 @dataclass(frozen=True)
 class PrintResult:
     printed: bool
-    code: str  # printed, printer_refused, print_failed, print_timeout
+    code: str  # printed, printer_refused, print_failed, print_timeout, print_in_doubt
     detail: str = ""  # the printer's own words, for the log (never shown to a resident)
     path: Path | None = None  # where a folder printer wrote the file
+
+    @property
+    def in_doubt(self) -> bool:
+        """The printer has the job and stopped answering before it could say whether the page came out, or
+        cancel it: it may still come out when the printer answers again (ask :meth:`Printer.outcome`)."""
+        return self.code == "print_in_doubt"
 
 
 class Printer(Protocol):
@@ -81,32 +88,48 @@ class CupsPrinter:
         return await self._watch(int(match[2]))
 
     async def _watch(self, job: int) -> PrintResult:
-        """Follow the job to its end. Any end but completed (failed, timed out, the state unreadable, the
-        kiosk giving up) cancels and purges the job, so a voided certificate never comes out later."""
+        """Follow the job to its end. Any end but completed (failed, timed out, the kiosk giving up) cancels
+        and purges the job, so a voided certificate never comes out later. A CUPS that stops answering is
+        asked again until the deadline (it may be restarting, and it resumes its jobs when it comes back);
+        one that cannot be asked to cancel by then leaves the job in doubt."""
+        result: PrintResult | None = None
+        try:
+            result = await self._follow(job)
+        finally:
+            if result is None or not result.printed:
+                result = await asyncio.shield(self._stop(job, result))
+        return result
+
+    async def _follow(self, job: int) -> PrintResult:
         loop = asyncio.get_running_loop()
         deadline = time.monotonic() + self.timeout_s
-        completed = False
-        try:
-            while True:
-                try:
-                    attrs = await loop.run_in_executor(None, self._job_attributes, job)
-                except (cups.IPPError, RuntimeError) as exc:
-                    return PrintResult(False, "print_failed", f"cannot read job {job}: {exc}")
-                state = int(attrs.get("job-state", 0))
-                message = str(attrs.get("job-printer-state-message", ""))
-                if state == _COMPLETED:
-                    completed = True
-                    return PrintResult(True, "printed")
-                if state in (_ABORTED, _CANCELED, _STOPPED):
-                    return PrintResult(False, "print_failed", message or f"job state {state}")
-                if time.monotonic() > deadline:
-                    return PrintResult(
-                        False, "print_timeout", message or f"not printed in {self.timeout_s:.0f} s"
-                    )
-                await asyncio.sleep(self.poll_s)
-        finally:
-            if not completed:
-                await asyncio.shield(loop.run_in_executor(None, self._cancel, job))
+        unanswered = ""
+        while True:
+            try:
+                result = _ended(await loop.run_in_executor(None, self._job_attributes, job))
+            except (cups.IPPError, RuntimeError) as exc:
+                if _not_found(exc):  # purged (cancelled) before: it will never print
+                    return PrintResult(False, "print_failed", f"job {job}: {exc}")
+                unanswered, result = f"cannot read job {job}: {exc}", None
+            if result is not None:
+                return result
+            if time.monotonic() > deadline:
+                return PrintResult(
+                    False, "print_timeout", unanswered or f"not printed in {self.timeout_s:.0f} s"
+                )
+            await asyncio.sleep(self.poll_s)
+
+    async def _stop(self, job: int, result: PrintResult | None) -> PrintResult:
+        """An unprinted job's last word: printed after all (it completed meanwhile), cancelled (not printed),
+        or in doubt (CUPS could not be asked to cancel it: it may still come out)."""
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(cups.IPPError, RuntimeError):
+            ended = _ended(await loop.run_in_executor(None, self._job_attributes, job))
+            if ended is not None and ended.printed:
+                return ended
+        if not await loop.run_in_executor(None, self._cancel, job):
+            return PrintResult(False, "print_in_doubt", result.detail if result else "")
+        return result or PrintResult(False, "print_failed", "cancelled")
 
     async def outcome(self, job: str | None) -> PrintResult:
         if job is not None:
@@ -116,6 +139,7 @@ class CupsPrinter:
             await loop.run_in_executor(None, self._cancel_unfinished)
         except (cups.IPPError, RuntimeError) as exc:
             log.warning("could not cancel the queue's unfinished jobs: %s", exc)
+            return PrintResult(False, "print_in_doubt", f"the job's reference was not kept; {exc}")
         return PrintResult(False, "print_failed", "the job's reference was not kept")
 
     def _cancel_unfinished(self) -> None:
@@ -123,8 +147,9 @@ class CupsPrinter:
             which_jobs="not-completed", requested_attributes=["job-printer-uri"]
         )
         for job, attrs in jobs.items():
-            if str(attrs.get("job-printer-uri", "")).rstrip("/").endswith(f"/{self.queue}"):
-                self._cancel(job)
+            ours = str(attrs.get("job-printer-uri", "")).rstrip("/").endswith(f"/{self.queue}")
+            if ours and not self._cancel(job):
+                raise RuntimeError(f"CUPS stopped answering while job {job} was cancelled")
 
     def _connection(self) -> cups.Connection:
         return cups.Connection(host=self.server) if self.server else cups.Connection()
@@ -136,11 +161,38 @@ class CupsPrinter:
             )
         )
 
-    def _cancel(self, job: int) -> None:
+    def _cancel(self, job: int) -> bool:
+        """Cancel and purge ``job``: True unless CUPS could not be asked (then it may still print)."""
         try:
             self._connection().cancelJob(job, purge_job=True)
         except (cups.IPPError, RuntimeError) as exc:
-            log.warning("could not cancel print job %s: %s", job, exc)
+            if _unreachable(exc):
+                log.warning("could not cancel print job %s: %s", job, exc)
+                return False
+            # not found (purged already: a cancel repeated) or not possible (it ended): nothing will print
+        return True
+
+
+def _ended(attrs: dict[str, Any]) -> PrintResult | None:
+    """The job's end from its IPP attributes; None while it is pending, held or processing."""
+    state = int(attrs.get("job-state", 0))
+    message = str(attrs.get("job-printer-state-message", ""))
+    if state == _COMPLETED:
+        return PrintResult(True, "printed")
+    if state in (_ABORTED, _CANCELED, _STOPPED):
+        return PrintResult(False, "print_failed", message or f"job state {state}")
+    return None
+
+
+def _not_found(exc: cups.IPPError | RuntimeError) -> bool:
+    return isinstance(exc, cups.IPPError) and bool(exc.args) and exc.args[0] == cups.IPP_NOT_FOUND
+
+
+def _unreachable(exc: cups.IPPError | RuntimeError) -> bool:
+    """No CUPS to ask: pycups cannot connect (RuntimeError), or libcups's request got no answer."""
+    return isinstance(exc, RuntimeError) or (
+        bool(exc.args) and exc.args[0] in (cups.IPP_SERVICE_UNAVAILABLE, cups.IPP_INTERNAL_ERROR, -1)
+    )
 
 
 @dataclass

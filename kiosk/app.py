@@ -18,6 +18,7 @@ from devices.card.watch import CardWatcher
 from devices.printing import CupsPrinter, FolderPrinter, Printer
 from kiosk.catalogue import languages
 from kiosk.demo_card import DemoCard
+from kiosk.doubts import settle_doubts
 from kiosk.engine import KioskEngine
 from kiosk.journal import Journal
 from kiosk.local_api import make_local_app
@@ -89,9 +90,11 @@ def make_engine(settings: KioskSettings, reader: str) -> KioskEngine:
 
 
 @contextlib.asynccontextmanager
-async def running(engine: KioskEngine, reader: str) -> AsyncIterator[CardWatcher]:
-    """The engine live: card events from ``reader`` and the idle clock; on exit the session is ended
-    (refunding what is owed) and the card released."""
+async def running(
+    engine: KioskEngine, reader: str, doubt_retry_s: float = 30.0
+) -> AsyncIterator[CardWatcher]:
+    """The engine live: card events from ``reader``, the idle clock and prints in doubt asked about every
+    ``doubt_retry_s``; on exit the session is ended (refunding what is owed) and the card released."""
     watcher = CardWatcher(reader, engine.card_changed, asyncio.get_running_loop())
     watcher.start()
 
@@ -100,16 +103,35 @@ async def running(engine: KioskEngine, reader: str) -> AsyncIterator[CardWatcher
             await asyncio.sleep(0.5)
             await engine.tick()
 
-    ticker = asyncio.get_running_loop().create_task(clock())
+    loop = asyncio.get_running_loop()
+    tasks = [loop.create_task(clock()), loop.create_task(keep_settling_doubts(engine, doubt_retry_s))]
     try:
         yield watcher
     finally:
-        ticker.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await ticker
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         watcher.stop()
         await engine.close()
         await engine.api.close()
+
+
+async def keep_settling_doubts(engine: KioskEngine, every_s: float) -> None:
+    """Between residents, ask the printer about each print in doubt (:mod:`kiosk.doubts`): at once, then
+    every ``every_s``."""
+    journal = engine.journal
+    while journal is not None:
+        if journal.doubts() and engine.between_visits:
+            try:
+                settled = await settle_doubts(journal, engine.api, engine.payment, engine.printer)
+            except Exception:  # keep asking; say what went wrong
+                log.exception("settling prints in doubt failed")
+            else:
+                if settled.anything:
+                    log.warning("%s", settled)
+                    print(f"kiosk app: {settled}", flush=True)
+        await asyncio.sleep(every_s)
 
 
 async def finish_what_was_left_open(engine: KioskEngine) -> None:
@@ -139,7 +161,7 @@ async def serve(settings: KioskSettings) -> None:
     # and release the card (the next app on this reader found it still held by a process killed late).
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=LOCAL_SHUTDOWN_S)
     await runner.setup()
-    async with running(engine, reader):
+    async with running(engine, reader, settings.doubt_retry_s):
         try:
             await start_site(runner, settings.host, settings.port)
         except ListenError:

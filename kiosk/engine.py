@@ -107,6 +107,11 @@ class KioskEngine:
     def busy(self) -> bool:
         return self._task is not None and not self._task.done()
 
+    @property
+    def between_visits(self) -> bool:
+        """No resident's session is open and no step runs (the printer is not printing for one)."""
+        return not self.visit.session_id and not self.busy
+
     def snapshot(self) -> dict[str, Any]:
         v = self.visit
         counting = self.step in WAITING_FOR_RESIDENT and self.step is not Step.TAKE_CARD and not self.busy
@@ -514,6 +519,9 @@ class KioskEngine:
             if cert["status"] == "stopped":  # the print guard: nothing more is printed in this session
                 await self._end_visit(_msg("print_stopped", serial=cert["serial"]))
                 return
+            if cert["status"] == "in_doubt":  # the printer stopped answering: nothing more goes to it
+                await self._end_visit(_msg("print_in_doubt", serial=cert["serial"]))
+                return
             failed += cert["status"] != "printed"
         copies = sum(c["status"] == "printed" for c in v.certificates)
         message = (
@@ -523,7 +531,9 @@ class KioskEngine:
 
     async def _print_one(self, cert: dict[str, Any], accepted: Callable[[str], None]) -> str:
         """Fetch, guard and print one certificate, and report it: ``printed``, ``failed`` (voided and
-        refunded), or ``stopped`` (the print guard refused the PDF: voided, refunded, alarmed)."""
+        refunded), ``stopped`` (the print guard refused the PDF: voided, refunded, alarmed) or ``in_doubt``
+        (the printer stopped answering with the job: kept by the server, settled when the printer answers,
+        :mod:`kiosk.doubts`)."""
         v = self.visit
         serial = cert["serial"]
         paid = v.payments[cert["payment_reference"]]
@@ -551,6 +561,14 @@ class KioskEngine:
 
         result = await self.printer.print_pdf(pdf, serial, handed_over)
         del pdf  # the kiosk keeps no certificate data
+        if result.in_doubt:
+            log.warning("print of %s in doubt: %s", serial, result.detail)
+            if self.journal is not None:
+                self.journal.in_doubt(serial)
+            answer = await self._retried(lambda: self.api.report_doubt(serial, None))
+            if answer is not None and self.journal is not None:
+                self.journal.doubt_reported(serial)
+            return "in_doubt"
         self._journal_printed(serial, result.printed)
         if result.printed:
             paid.kept_yen += int(cert["fee_yen"])  # the resident has it, whatever the report's fate

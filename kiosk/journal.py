@@ -5,7 +5,8 @@ One SQLite file in the kiosk's data folder (mode 0600, ``synchronous=FULL``: a l
 call returns). Per server session: each payment (the order it pays for, the device's reference once taken)
 and each certificate issued on it (printing, printed, not printed, reported). A session's lines are
 deleted once the server has ended the session and every payment is settled with the device: the journal
-holds only what is open, and nothing about the resident (no name, no card).
+holds only what is open, and nothing about the resident (no name, no card). A print in doubt (the printer
+stopped answering mid-job) outlives its session's lines in ``doubts`` until the printer says what came out.
 """
 
 from __future__ import annotations
@@ -27,9 +28,15 @@ CREATE TABLE IF NOT EXISTS certificates (
     serial TEXT PRIMARY KEY,
     order_id TEXT NOT NULL REFERENCES payments (order_id),
     fee_yen INTEGER NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('issued', 'printing', 'printed', 'not_printed')),
+    state TEXT NOT NULL CHECK (state IN ('issued', 'printing', 'printed', 'not_printed', 'in_doubt')),
     job TEXT,                            -- the printer's reference of its job, once it has it
     reported INTEGER NOT NULL DEFAULT 0  -- the server has the print report
+);
+CREATE TABLE IF NOT EXISTS doubts (
+    serial TEXT PRIMARY KEY,
+    order_id TEXT NOT NULL,              -- the payment it was paid with (the device's ledger knows it)
+    job TEXT,                            -- the printer's reference of its job
+    reported INTEGER NOT NULL DEFAULT 0  -- the server keeps it as in doubt
 );
 """
 
@@ -40,6 +47,16 @@ class OpenCertificate:
     state: str
     reported: bool
     job: str | None = None
+
+
+@dataclass(frozen=True)
+class Doubt:
+    """A certificate whose job the printer had when it stopped answering: it may still come out."""
+
+    serial: str
+    order_id: str
+    job: str | None
+    reported: bool
 
 
 @dataclass
@@ -108,6 +125,32 @@ class Journal:
 
     def reported(self, serial: str) -> None:
         self._write("UPDATE certificates SET reported = 1 WHERE serial = ?", (serial,))
+
+    def in_doubt(self, serial: str) -> None:
+        """The printer stopped answering before it said whether the job came out, or cancelled it."""
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("UPDATE certificates SET state = 'in_doubt' WHERE serial = ?", (serial,))
+            self._db.execute(
+                "INSERT OR IGNORE INTO doubts (serial, order_id, job)"
+                " SELECT serial, order_id, job FROM certificates WHERE serial = ?",
+                (serial,),
+            )
+
+    def doubt_reported(self, serial: str) -> None:
+        """The server keeps the certificate as in doubt: no session end or sweep voids it."""
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("UPDATE certificates SET reported = 1 WHERE serial = ?", (serial,))
+            self._db.execute("UPDATE doubts SET reported = 1 WHERE serial = ?", (serial,))
+
+    def doubts(self) -> list[Doubt]:
+        rows = self._db.execute("SELECT serial, order_id, job, reported FROM doubts ORDER BY rowid")
+        return [Doubt(serial, order_id, job, bool(reported)) for serial, order_id, job, reported in rows]
+
+    def doubt_settled(self, serial: str) -> None:
+        """The printer said what came out, the server has it and the device gave back what was owed."""
+        self._write("DELETE FROM doubts WHERE serial = ?", (serial,))
 
     def settled(self, session_id: str) -> None:
         """The server ended the session and every payment is settled with the device: nothing is open."""

@@ -47,6 +47,12 @@ class KioskSettings:
     print_timeout_s: float = setting(
         120.0, "a print job not completed in this time is cancelled and refunded", check=seconds_above_zero
     )
+    doubt_retry_s: float = setting(
+        30.0,
+        "a print in doubt (the printer stopped answering with the job) is asked of the printer again this"
+        " often, seconds, between residents",
+        check=seconds_above_zero,
+    )
     payment: str = setting(
         "simulated", "payment device: 'simulated' (demos and tests)", check=_payment_device
     )

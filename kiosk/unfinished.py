@@ -7,7 +7,8 @@ resident did not get. A server that cannot be reached leaves the session open fo
 sweep voids and refunds a session no kiosk ends). A certificate whose print job was handed to the printer
 and whose end the journal does not know (``printing``) is asked of the printer by the job's reference the
 journal kept: printed if the job completed, else cancelled and not printed
-(:meth:`devices.printing.Printer.outcome`).
+(:meth:`devices.printing.Printer.outcome`); when the printer does not answer, the certificate is in doubt,
+kept by the server, and :mod:`kiosk.doubts` settles it once the printer answers.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ log = logging.getLogger("konbini.kiosk")
 
 class ServerSteps(Protocol):
     async def report_print(self, session_id: str, serial: str, printed: bool) -> dict[str, Any]: ...
+
+    async def report_doubt(self, serial: str, printed: bool | None) -> dict[str, Any]: ...
 
     async def end_session(self, session_id: str) -> dict[str, Any]: ...
 
@@ -54,8 +57,8 @@ async def finish_unfinished(
 ) -> Finished:
     done = Finished()
     for session in journal.open_sessions():
-        await _learn_print_outcomes(journal, printer, session)
         try:
+            await _learn_print_outcomes(journal, printer, api, session)
             done.reported += await _report(journal, api, session)
             answer = await api.end_session(session.session_id)
         except HttpError as exc:
@@ -80,15 +83,31 @@ async def finish_unfinished(
     return done
 
 
-async def _learn_print_outcomes(journal: Journal, printer: Printer, session: OpenSession) -> None:
-    """Jobs handed to the printer before the kiosk died: printed or not, as the printer says."""
+async def _learn_print_outcomes(
+    journal: Journal, printer: Printer, api: ServerSteps, session: OpenSession
+) -> None:
+    """Jobs handed to the printer before the kiosk died: printed or not, as the printer says; in doubt when
+    it does not answer, and then kept by the server before the session's end could void it."""
     for payment in session.payments:
         for cert in payment.certificates:
             if cert.state == "printing":
                 result = await printer.outcome(cert.job)
                 log.info("print job of %s, left by a kiosk that died: %s", cert.serial, result.code)
-                journal.printed(cert.serial, result.printed)
-                cert.state = "printed" if result.printed else "not_printed"
+                if result.in_doubt:
+                    journal.in_doubt(cert.serial)
+                    cert.state = "in_doubt"
+                else:
+                    journal.printed(cert.serial, result.printed)
+                    cert.state = "printed" if result.printed else "not_printed"
+            if cert.state == "in_doubt" and not cert.reported:
+                try:
+                    await api.report_doubt(cert.serial, None)
+                except HttpError as exc:
+                    if _lost(exc):
+                        raise  # the session waits for the next start
+                    log.error("the server would not keep %s in doubt: %s", cert.serial, exc.code)
+                journal.doubt_reported(cert.serial)
+                cert.reported = True
 
 
 async def _report(journal: Journal, api: ServerSteps, session: OpenSession) -> int:
@@ -114,27 +133,35 @@ async def _report(journal: Journal, api: ServerSteps, session: OpenSession) -> i
 async def _settle(
     session: OpenSession, recorded: list[dict[str, Any]], device: PaymentDevice
 ) -> tuple[int, int]:
-    """(given back, still owed): for each payment the device took, what the resident did not get (the server's
-    books: paid less refunded is what was kept) less what the device already gave back."""
+    """(given back, still owed) over the session's payments (:func:`settle_order`)."""
     by_order = {str(p.get("quote_id")): p for p in recorded}
     refunded = owed = 0
     for payment in session.payments:
-        found = await device.payment_for(payment.order_id)
-        if found is None:
-            continue  # the device took nothing for it
-        reference, entry = found
-        server = by_order.get(payment.order_id)
-        kept = 0
-        if server is not None and server.get("payment_reference") == reference:
-            kept = int(server.get("paid_yen", 0)) - int(server.get("refunded_yen", 0))
-        due = entry.paid_yen - kept - entry.refunded_yen
-        if due <= 0:
-            continue
-        try:
-            await device.refund(reference, due)
-        except Exception:
-            log.exception("the payment device did not refund %d yen of %s", due, reference)
-            owed += due
-            continue
-        refunded += due
+        given, due = await settle_order(payment.order_id, by_order.get(payment.order_id), device)
+        refunded += given
+        owed += due
     return refunded, owed
+
+
+async def settle_order(
+    order_id: str, server: dict[str, Any] | None, device: PaymentDevice
+) -> tuple[int, int]:
+    """(given back, still owed) for the payment of ``order_id``: what the device took less what the resident
+    kept (the server's books: paid less refunded; nothing when the server has no such payment) less what the
+    device already gave back. Asked again, it gives back nothing more."""
+    found = await device.payment_for(order_id)
+    if found is None:
+        return 0, 0  # the device took nothing for it
+    reference, entry = found
+    kept = 0
+    if server is not None and server.get("payment_reference") == reference:
+        kept = int(server.get("paid_yen", 0)) - int(server.get("refunded_yen", 0))
+    due = entry.paid_yen - kept - entry.refunded_yen
+    if due <= 0:
+        return 0, 0
+    try:
+        await device.refund(reference, due)
+    except Exception:
+        log.exception("the payment device did not refund %d yen of %s", due, reference)
+        return 0, due
+    return due, 0

@@ -166,13 +166,28 @@ class KioskClient(AsyncHttpClient):
         return data
 
     async def report_print(
-        self, session_id: str, serial: str, printed: bool, guard: GuardRefused | None = None
+        self,
+        session_id: str,
+        serial: str,
+        printed: bool,
+        guard: GuardRefused | None = None,
+        *,
+        in_doubt: bool = False,
     ) -> dict[str, Any]:
-        """Printed or not; ``guard``: the print guard stopped it (the server voids, refunds and alarms)."""
+        """Printed or not; ``guard``: the print guard stopped it (the server voids, refunds and alarms);
+        ``in_doubt``: the printer has the job and cannot say whether it came out (the server keeps it)."""
         body: dict[str, Any] = {"printed": printed}
         if guard is not None:
             body["guard"] = {"finding": guard.finding.value, "sheet": guard.sheet}
+        if in_doubt:
+            body["in_doubt"] = True
         return await self.call("POST", f"/sessions/{session_id}/certificates/{serial}/print-report", body)
+
+    async def report_doubt(self, serial: str, printed: bool | None) -> dict[str, Any]:
+        """A print in doubt, after its session: what the printer finally said (``None``: mark it in doubt,
+        for a kiosk that restarted and found its printer not answering)."""
+        body = {"printed": False, "in_doubt": True} if printed is None else {"printed": printed}
+        return await self.call("POST", f"/certificates/{serial}/print-report", body)
 
     async def end_session(self, session_id: str) -> dict[str, Any]:
         return await self.call("DELETE", f"/sessions/{session_id}")

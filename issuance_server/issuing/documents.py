@@ -81,6 +81,18 @@ def print_report_of(data: dict[str, Any]) -> tuple[bool, GuardReport | None]:
 MAX_SHEETS = 255
 
 
+def kiosk_print_report_of(data: dict[str, Any]) -> tuple[bool, GuardReport | None, bool]:
+    """A kiosk's print report: :func:`print_report_of`, and ``in_doubt: true`` (with ``printed: false``) when
+    the printer has the job and stopped answering before it could say whether the page came out."""
+    printed, guard = print_report_of(data)
+    in_doubt = field(data, "in_doubt", bool, required=False) or False
+    if in_doubt and (printed or guard is not None):
+        raise ApiError(
+            400, ErrorCode.BAD_FIELD, "a print in doubt is neither printed nor stopped", field="in_doubt"
+        )
+    return printed, guard, in_doubt
+
+
 def report_print(
     tx: Tx,
     audit: AuditLog,
@@ -89,23 +101,26 @@ def report_print(
     serial: str,
     printed: bool,
     guard: GuardReport | None = None,
+    *,
+    in_doubt: bool = False,
 ) -> tuple[str, str | None]:
     """printed -> 'printed'; print failed -> 'voided' with the fee refunded. The PDF is dropped either way; a
     report repeated is answered as the first, changing nothing. A report from the terminal's print guard
-    (``guard``) also writes an alarm row (``print_guard``), which the monthly review lists.
-    ``session_id`` None: a counter certificate, reported by the clerk who issued it. The new status and
-    the payment (quote id) the certificate was paid with."""
+    (``guard``) also writes an alarm row (``print_guard``), which the monthly review lists. ``in_doubt``:
+    -> 'in_doubt', the certificate kept (not voided, not refunded) until the kiosk's final report.
+    ``session_id`` None: a counter certificate, reported by the clerk who issued it, or (``actor`` a kiosk)
+    a kiosk's certificate in doubt, reported after its session. The new status and the payment (quote id)
+    the certificate was paid with."""
     new_status = "printed" if printed else "voided"
-    if session_id is not None:
-        row = store.issuance_of_session(tx, serial, session_id)
-    else:
-        row = store.issuance_at_counter(tx, serial, actor.actor_id)
-    if row is None:
-        raise ApiError(404, ErrorCode.ISSUANCE_UNKNOWN, "no such certificate in this session")
+    row = _reported(tx, actor, session_id, serial)
+    if in_doubt:
+        return _in_doubt(tx, audit, actor, serial, row), row["payment_id"]
     if row["status"] == new_status:  # the same report again (its answer was lost): the same answer
         return new_status, row["payment_id"]
     if row["status"] != "issued":
         raise ApiError(409, ErrorCode.SESSION_STATE, f"the certificate is already {row['status']}")
+    if session_id is None and actor.kind == "kiosk" and row["print_in_doubt_at"] is None:
+        raise ApiError(409, ErrorCode.SESSION_STATE, "only a print in doubt is reported outside its session")
     refund = 0 if printed else int(row["fee_yen"])
     store.set_status(tx, serial, new_status, refund, to_iso(utc_now()))
     details: dict[str, Any] = {"serial": serial}
@@ -128,6 +143,27 @@ def report_print(
             guard.sheet,
         )
     return new_status, row["payment_id"]
+
+
+def _reported(tx: Tx, actor: Actor, session_id: str | None, serial: str) -> Row:
+    if session_id is not None:
+        row = store.issuance_of_session(tx, serial, session_id)
+    elif actor.kind == "kiosk":
+        row = store.issuance_of_kiosk(tx, serial, actor.actor_id)
+    else:
+        row = store.issuance_at_counter(tx, serial, actor.actor_id)
+    if row is None:
+        raise ApiError(404, ErrorCode.ISSUANCE_UNKNOWN, "no such certificate in this session")
+    return row
+
+
+def _in_doubt(tx: Tx, audit: AuditLog, actor: Actor, serial: str, row: Row) -> str:
+    if row["status"] != "issued":
+        raise ApiError(409, ErrorCode.SESSION_STATE, f"the certificate is already {row['status']}")
+    if row["print_in_doubt_at"] is None:  # else: the same report again, the same answer
+        store.mark_in_doubt(tx, serial, to_iso(utc_now()))
+        audit.record(tx, actor, "print_report", "in_doubt", row["holder_atena_no"], serial=serial)
+    return "in_doubt"
 
 
 def void_unprinted(

@@ -80,7 +80,9 @@ def document_at_counter(tx: Tx, serial: str, clerk: str) -> Row | None:
     )
 
 
-_REPORTED = "SELECT status, holder_atena_no, fee_yen, payment_id FROM issuances WHERE serial = ?"
+_REPORTED = (
+    "SELECT status, holder_atena_no, fee_yen, payment_id, print_in_doubt_at FROM issuances WHERE serial = ?"
+)
 
 
 def issuance_of_session(tx: Tx, serial: str, session_id: str) -> Row | None:
@@ -89,6 +91,17 @@ def issuance_of_session(tx: Tx, serial: str, session_id: str) -> Row | None:
 
 def issuance_at_counter(tx: Tx, serial: str, clerk: str) -> Row | None:
     return tx.one(_REPORTED + " AND channel = 'counter' AND issued_by = ?", (serial, clerk))
+
+
+def issuance_of_kiosk(tx: Tx, serial: str, kiosk_id: str) -> Row | None:
+    return tx.one(_REPORTED + " AND channel = 'kiosk' AND issued_by = ?", (serial, kiosk_id))
+
+
+def mark_in_doubt(tx: Tx, serial: str, now: str) -> None:
+    """The kiosk's printer cannot say whether the page came out: no end of session or sweep voids it."""
+    tx.execute(
+        "UPDATE issuances SET print_in_doubt_at = ?, updated_at = ? WHERE serial = ?", (now, now, serial)
+    )
 
 
 def status_of(tx: Tx, serial: str) -> str | None:
@@ -108,7 +121,7 @@ def set_status(tx: Tx, serial: str, status: str, refund_yen: int, now: str) -> N
 def unprinted_of_session(tx: Tx, session_id: str) -> list[Row]:
     return tx.all(
         "SELECT serial, fee_yen, holder_atena_no, session_id, payment_id FROM issuances"
-        " WHERE status = 'issued' AND session_id = ?",
+        " WHERE status = 'issued' AND print_in_doubt_at IS NULL AND session_id = ?",
         (session_id,),
     )
 
@@ -116,7 +129,7 @@ def unprinted_of_session(tx: Tx, session_id: str) -> list[Row]:
 def unprinted_before(tx: Tx, issued_before: str) -> list[Row]:
     return tx.all(
         "SELECT serial, fee_yen, holder_atena_no, session_id, payment_id FROM issuances"
-        " WHERE status = 'issued' AND issued_at < ?",
+        " WHERE status = 'issued' AND print_in_doubt_at IS NULL AND issued_at < ?",
         (issued_before,),
     )
 

@@ -454,16 +454,38 @@ async def print_report(request: web.Request) -> web.Response:
     step = kiosk_step(request)
     core, actor = step.core, step.actor
 
-    async def parse() -> tuple[bool, documents.GuardReport | None]:
-        return documents.print_report_of(await read_json(request, core.settings.max_body_bytes))
+    async def parse() -> tuple[bool, documents.GuardReport | None, bool]:
+        return documents.kiosk_print_report_of(await read_json(request, core.settings.max_body_bytes))
 
-    printed, guard = await step.parsed(parse)
+    printed, guard, in_doubt = await step.parsed(parse)
     serial = request.match_info["serial"]
 
     def report(tx: Tx) -> tuple[str, dict[str, Any] | None]:
         step.holder(tx)
         status, quote_id = documents.report_print(
-            tx, core.audit, actor, step.session_id, serial, printed, guard
+            tx, core.audit, actor, step.session_id, serial, printed, guard, in_doubt=in_doubt
+        )
+        return status, payments.payment_of(tx, quote_id)
+
+    status, payment = await core.db.write(report)
+    return json_response({"serial": serial, "status": status, "payment": payment})
+
+
+@routes.post("/certificates/{serial}/print-report")
+@allow(KIOSK)
+async def print_report_after_session(request: web.Request) -> web.Response:
+    """A certificate of this kiosk whose print was in doubt, reported once its printer answers (its session
+    long ended): printed, or not (voided, refunded); or marked in doubt by a kiosk that restarted."""
+    core, actor = core_of(request), actor_of(request)
+    data = await read_json(request, core.settings.max_body_bytes)
+    printed, guard, in_doubt = documents.kiosk_print_report_of(data)
+    if guard is not None:
+        raise ApiError(400, ErrorCode.BAD_FIELD, "the print guard reports in the session", field="guard")
+    serial = request.match_info["serial"]
+
+    def report(tx: Tx) -> tuple[str, dict[str, Any] | None]:
+        status, quote_id = documents.report_print(
+            tx, core.audit, actor, None, serial, printed, in_doubt=in_doubt
         )
         return status, payments.payment_of(tx, quote_id)
 

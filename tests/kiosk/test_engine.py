@@ -61,6 +61,7 @@ class FakeServer:
         self.quotes: dict[str, int] = {}
         self.payments: dict[str, dict[str, Any]] = {}  # reference -> paid, refunded, quote
         self.serials: dict[str, tuple[str, str]] = {}  # serial -> (reference, status)
+        self.doubt_reports: list[tuple[str, bool]] = []  # prints in doubt settled after their session
 
     def _maybe_fail(self, name: str) -> None:
         if self.fail.get(name):
@@ -133,6 +134,23 @@ class FakeServer:
             self.payments[ref]["refunded"] += 200
         return {"serial": serial, "status": self.serials[serial][1], "payment": self._payment(ref)}
 
+    async def report_doubt(self, serial: str, printed: bool | None) -> dict[str, Any]:
+        """As the server: ``None`` keeps an issued certificate in doubt; then its final word."""
+        self._maybe_fail("report_doubt")
+        ref, status = self.serials[serial]
+        if printed is None:
+            if status not in ("issued", "in_doubt"):
+                raise HttpError(409, "session_state", f"the certificate is already {status}")
+            self.serials[serial] = (ref, "in_doubt")
+        elif status == "in_doubt":
+            self.doubt_reports.append((serial, printed))
+            self.serials[serial] = (ref, "printed" if printed else "voided")
+            if not printed:
+                self.payments[ref]["refunded"] += 200
+        elif status != ("printed" if printed else "voided"):
+            raise HttpError(409, "session_state", "only a print in doubt is reported outside its session")
+        return {"serial": serial, "status": self.serials[serial][1], "payment": self._payment(ref)}
+
     async def end_session(self, session_id: str) -> dict[str, Any]:
         self._maybe_fail("end_session")
         self.ended += 1
@@ -168,7 +186,8 @@ class FakeCard:
 class FakePrinter:
     def __init__(self, printed: bool = True) -> None:
         self.printed = printed
-        self.outcomes: list[bool] = []  # per job, before ``printed``
+        self.outcomes: list[bool | None] = []  # per job, before ``printed``; None: the printer went silent
+        self.answering = True  # False: the printer does not answer (every outcome in doubt)
         self.during: Callable[[], None] | None = None  # runs while the first job prints
         self.jobs = 0
         self.completed: set[str] = set()  # jobs left by a kiosk that died that came out
@@ -184,9 +203,14 @@ class FakePrinter:
             self.during = None
             await asyncio.sleep(0.01)
         ok = self.outcomes.pop(0) if self.outcomes else self.printed
+        if ok is None:
+            self.answering = False
+            return PrintResult(False, "print_in_doubt")
         return PrintResult(ok, "printed" if ok else "print_failed", path=Path("/dev/null"))
 
     async def outcome(self, job: str | None) -> PrintResult:
+        if not self.answering:
+            return PrintResult(False, "print_in_doubt")
         ok = job in self.completed
         return PrintResult(ok, "printed" if ok else "print_failed")
 
