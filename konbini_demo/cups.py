@@ -86,6 +86,12 @@ class CupsServer:
             f"CacheDir {r}/cache\nStateDir {r}/state\nAccessLog {r}/logs/access_log\n"
             f"ErrorLog {r}/logs/error_log\nPageLog {r}/logs/page_log\nSystemGroup root\n"
         )
+        self.start_daemon()
+        self._add_queues()
+
+    def start_daemon(self) -> None:
+        """cupsd on this server's folder (again, after :meth:`stop_daemon`: it resumes the spooled jobs)."""
+        conf = self.root / "conf"
         cupsd = shutil.which("cupsd") or "/usr/sbin/cupsd"
         self.service = Service(
             f"cupsd-{self.name}",
@@ -96,9 +102,22 @@ class CupsServer:
         deadline = time.monotonic() + 15
         while not self._answers():
             if time.monotonic() > deadline:
-                raise ServiceError(f"cupsd did not start; see {r}/logs/error_log and {self.service.log_path}")
+                raise ServiceError(
+                    f"cupsd did not start; see {self.root}/logs/error_log and {self.service.log_path}"
+                )
             time.sleep(0.1)
-        self._add_queues()
+
+    def stop_daemon(self) -> None:
+        """Stop cupsd only (as a printer service that dies): its folder, queues and spooled jobs stay."""
+        if self.service is not None:
+            self.service.stop()
+            self.service = None
+
+    def lp(self, command: str, *args: str) -> None:
+        """A CUPS command (cupsenable, cupsdisable, ...) on this server."""
+        subprocess.run(  # noqa: S603  a fixed argv, no shell
+            [command, "-h", self.socket, *args], check=True, capture_output=True
+        )
 
     def _answers(self) -> bool:
         result = subprocess.run(  # noqa: S603  a fixed argv, no shell
@@ -139,20 +158,14 @@ class CupsServer:
                 "-o",
                 "printer-error-policy=abort-job",
             )
-        subprocess.run(  # noqa: S603  a fixed argv, no shell
-            ["cupsreject", "-h", self.socket, self.queues["offline"]],  # noqa: S607  a Debian program on PATH
-            check=True,
-            capture_output=True,
-        )
+        self.lp("cupsreject", self.queues["offline"])
 
     def printed(self, title: str) -> list[Path]:
         """Files the PDF printer wrote for jobs titled ``title`` (a certificate's serial)."""
         return sorted(self.out_dir.glob(f"{title}*.pdf"))
 
     def stop(self) -> None:
-        if self.service is not None:
-            self.service.stop()
-            self.service = None
+        self.stop_daemon()
         if self._pdf_conf is not None:
             self._pdf_conf.unlink(missing_ok=True)
         shutil.rmtree(self.root, ignore_errors=True)

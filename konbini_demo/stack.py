@@ -308,11 +308,11 @@ class Stack:
             self._authenticator = device
         self.ops("kiosk-add", KIOSK_ID, "--location", "demo store", "--out", str(self.kiosk_credentials))
 
-    def start_kiosk_app(self, port: int, *settings: str) -> str:
+    def start_kiosk_app(self, port: int, *settings: str, env: dict[str, str] | None = None) -> str:
         """The kiosk app (``konbini-kiosk serve``) on this stack's reader, in demo mode; returns its URL.
         ``settings``: more ``serve`` flags (``--printer``, ``--cups-server``, ...). Each start has a data
         folder (journal, payment device) of its own unless ``--data-dir`` is given (a restart of the same
-        terminal)."""
+        terminal). ``env``: more environment (``PCSCLITE_CSOCK_NAME`` for a pcscd of its own)."""
         self.stop_kiosk_app()
         own = (
             [] if "--data-dir" in settings else ["--data-dir", str(self.root / "kiosk-data" / f"app-{port}")]
@@ -324,6 +324,7 @@ class Stack:
                 "--port", str(port), "--demo", *own, *settings,
             ],
             self.logs,
+            env=env,
         )  # fmt: skip
         self.services["kiosk_app"] = svc
         url = f"http://127.0.0.1:{port}"

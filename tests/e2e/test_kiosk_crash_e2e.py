@@ -14,9 +14,11 @@ from aiohttp import web
 
 from konbini_demo.cups import CupsServer
 from konbini_demo.kiosk_app_client import KioskAppClient
-from konbini_demo.processes import free_port
+from konbini_demo.processes import Service, free_port
+from konbini_demo.resident_stack import private_cups
 from konbini_demo.stack import Stack
 from tests.e2e.kiosk_proxy import KioskProxy
+from tests.e2e.private_pcscd import PrivatePcscd
 from tests.e2e.stacks import print_job_handed_over, registered_card
 from tests.e2e.test_kiosk_app_e2e import FEE, PIN, issuance, server_db, to_menu, to_ready
 
@@ -157,3 +159,82 @@ def test_killed_after_printing_before_its_report_the_next_start_reports_it_print
     assert row["status"] == "printed" and row["refunded_yen"] == 0
     assert again.ledger()["taken_yen"] == FEE and again.ledger()["refunded_yen"] == 0
     assert len(cups.printed(serial)) == 1  # printed once
+
+
+@pytest.mark.parametrize("came_out", [True, False], ids=["resumed_and_printed", "cancelled"])
+def test_cupsd_stopped_mid_job_keeps_the_certificate_in_doubt_until_the_printer_answers(
+    stack: Stack, card: Path, tmp_path: Path, came_out: bool
+) -> None:
+    """The printer service dies with the job spooled (cupsd resumes its jobs when it comes back): the kiosk
+    neither voids nor refunds it, the server keeps it past the session's end, and once cupsd answers the
+    kiosk reports what came out: printed (the fee kept) or cancelled (voided, refunded once, never on
+    paper)."""
+    with private_cups(stack, "doubt") as cups:
+        queue = cups.queue("pdf")
+        cups.lp("cupsdisable", queue)  # the job waits in the queue, as behind a printer warming up
+        folder = tmp_path / "terminal"
+        app = terminal(stack, cups, card, folder, "--print-timeout-s", "3", "--doubt-retry-s", "1")
+        serial = to_ready(app)["certificates"][0]["serial"]
+        app.act("print")
+        wait_until(lambda: print_job_handed_over(folder, serial), "the print job in CUPS")
+        cups.stop_daemon()
+        state = app.wait_step("take_card", timeout_s=60)
+        assert state["message"]["code"] == "print_in_doubt" and state["message"]["params"]["serial"] == serial
+        row = issuance(stack, serial)  # the session has ended: it would have voided an ordinary one
+        assert (row["status"], row["refunded_yen"]) == ("issued", 0)
+        assert app.ledger()["taken_yen"] == FEE and app.ledger()["refunded_yen"] == 0
+        cups.start_daemon()
+        if came_out:
+            cups.lp("cupsenable", queue)
+        wait_until(lambda: issuance(stack, serial)["status"] != "issued", "the doubt settled", 60)
+        row = issuance(stack, serial)
+        refund = 0 if came_out else FEE
+        assert (row["status"], row["refunded_yen"]) == ("printed" if came_out else "voided", refund)
+        wait_until(lambda: app.ledger()["refunded_yen"] == refund, "the device's refund")
+        said = stack.services["kiosk_app"].output()
+        expected = f"prints in doubt: {int(came_out)} printed, {int(not came_out)} not printed, {refund} yen"
+        assert expected in said, said
+        if not came_out:
+            cups.lp("cupsenable", queue)  # the printer back in service prints nothing of a voided certificate
+            time.sleep(2)
+        wait_until(lambda: len(cups.printed(serial)) == int(came_out), "the printer's output", 30)
+        assert len(cups.printed(serial)) == int(came_out) and app.ledger()["refunded_yen"] == refund
+
+
+def test_pcscd_stopped_mid_session_ends_it_with_a_refund_and_the_kiosk_serves_once_it_is_back(
+    stack: Stack, cups: CupsServer, card: Path, tmp_path: Path
+) -> None:
+    """The reader's service dies after payment (the card cannot be read or signed with any more): the session
+    ends as on a card pull (voided, refunded once); pcscd back, the same kiosk app serves the next resident.
+    A pcscd of the test's own (tests/e2e/private_pcscd.py): the machine's and every other test's go on."""
+    pcscd = PrivatePcscd(tmp_path / "pcscd", stack.logs)
+    pcscd.start()
+    inserted = Service(
+        "card-private", ["devices.card.cli", "run", str(card), "--port", str(pcscd.port)], stack.logs
+    )
+    try:
+        inserted.wait_log("inserted")
+        url = stack.start_kiosk_app(
+            free_port(), "--reader", pcscd.reader, "--printer", cups.queue("pdf"), "--cups-server", cups.socket,
+            "--data-dir", str(tmp_path / "terminal"), env=pcscd.env,
+        )  # fmt: skip
+        app = KioskAppClient(url)
+        serial = to_ready(app)["certificates"][0]["serial"]
+        pcscd.stop()
+        state = app.wait_step("language", "take_card", timeout_s=30)
+        assert state["message"]["code"] == "card_removed", state
+        row = issuance(stack, serial)
+        assert (row["status"], row["refunded_yen"]) == ("voided", FEE) and cups.printed(serial) == []
+        wait_until(lambda: app.ledger()["refunded_yen"] == FEE, "the device's refund")
+        pcscd.start()
+        wait_until(lambda: app.state()["card_present"], "the card seen again", 30)
+        app.wait_step("language", timeout_s=30)
+        second = to_ready(app)["certificates"][0]["serial"]
+        app.act("print")
+        assert app.wait_step("take_card", timeout_s=60)["message"]["code"] == "printed"
+        assert issuance(stack, second)["status"] == "printed" and len(cups.printed(second)) == 1
+        assert app.ledger()["taken_yen"] == 2 * FEE and app.ledger()["refunded_yen"] == FEE
+    finally:
+        stack.stop_kiosk_app()
+        inserted.stop()
+        pcscd.stop()
