@@ -11,6 +11,7 @@ APT_PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev swig pkg-config gcc fonts-ip
               opensc opensc-pkcs11  # OpenSC: a JPKI client nobody here wrote, for the card tests
               postgresql  # Debian 12's PostgreSQL 15: the tests start throwaway clusters of their own (initdb)
               systemd  # systemd-analyze verify: the deployment's units are checked (PID 1 here is not systemd)
+              faketime  # libfaketime: the clock-step tests step the wall clock of a server and a kiosk app
               procps)  # pgrep, pkill: restarting pcscd when the test readers change
 command -v npm >/dev/null || APT_PACKAGES+=(npm)  # a machine whose Node.js came with its own npm keeps it
 # Debian's own python3 needs these to make a venv and build pyscard; a python3 of its own (pyenv) has them.

@@ -3,15 +3,16 @@
 Nothing of a session is in a server's memory, so any node serves any step and a restart ends no session
 (issue 30). A step reads its session (one read trip), and writes its last sight only when that is
 ``TOUCH_EVERY_S`` old, so the idle timeout counts from up to that long before the last step; the nonce is
-spent with a conditional update, so it is used once whichever node is asked. Expiry uses the nodes' wall
-clocks (kept by NTP): seconds of skew against minutes of idle timeout.
+spent with a conditional update, so it is used once whichever node is asked. Expiry uses the nodes'
+steady clocks (:func:`wire.clock.steady_time`: the wall clock at the node's start, advanced by the
+monotonic clock): seconds of skew between nodes against minutes of idle timeout, and no effect of a step of
+the wall clock during sessions.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import secrets
-import time
 from collections.abc import Callable
 from typing import Final
 
@@ -19,6 +20,7 @@ from issuance_server.api_errors import ApiError
 from issuance_server.kiosks import store
 from issuance_server.kiosks.store import KioskSession
 from issuance_server.storage.engine import Engine, Tx
+from wire.clock import steady_time
 from wire.kiosk_api import ErrorCode
 
 __all__ = ["KioskSession", "SessionStore"]
@@ -35,7 +37,7 @@ class SessionStore:
         idle_s: float,
         max_open: int = 4,
         opens_per_minute: int = 30,
-        now: Callable[[], float] = time.time,
+        now: Callable[[], float] = steady_time,
     ) -> None:
         self.db = db
         self.nonce_ttl_s = nonce_ttl_s
