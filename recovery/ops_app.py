@@ -7,7 +7,6 @@ logins with roles and TOTP for ops arrive with the ops web pages.
 from __future__ import annotations
 
 import asyncio
-import time
 
 from aiohttp import web
 
@@ -32,6 +31,7 @@ from recovery.link import LINK
 from recovery.reconcile import reconcile
 from recovery.snapshot_sync import SnapshotSync, SyncError
 from wire.cert_record import public_key_pem
+from wire.clock import steady_time
 from wire.kiosk_api import Mode
 from wire.tls import cert_pem
 
@@ -114,7 +114,7 @@ async def sync_progress(request: web.Request) -> web.Response:
 @allow(OPS)
 async def status(request: web.Request) -> web.Response:
     core, _ = ops_actor(request)
-    ready, now = core.replica.ready, time.time()
+    ready, now = core.replica.ready, steady_time()  # the nodes' clock of liveness
     state, meta, cluster = await core.db.read(
         lambda tx: (
             replica_store.sync_state(tx),

@@ -200,7 +200,7 @@ def _sweep(audit: AuditLog, cutoff: str, sessions: SessionStore, tx: Tx) -> None
     live = sessions.live_ids(tx)
     void_unprinted(tx, audit, SYSTEM, "never reported printed", issued_before=cutoff, keep_sessions=live)
     sessions.forget_old(tx)
-    if payments.refund_abandoned(tx, cutoff):
+    if payments.refund_abandoned(tx, cutoff, keep_sessions=live):
         audit.record(tx, SYSTEM, "refund_abandoned_payments", "refunded")
 
 

@@ -186,10 +186,15 @@ def payment_of(tx: Tx, quote_id: str | None) -> dict[str, Any] | None:
     return _quote(row).as_json() if row is not None else None
 
 
-def refund_abandoned(tx: Tx, before: str) -> int:
+def refund_abandoned(tx: Tx, before: str, keep_sessions: frozenset[str] = frozenset()) -> int:
     """Paid quotes never issued whose session can no longer end them (a kiosk or the server restarted):
-    refunded in full, so no payment is left without an answer."""
-    return store.refund_abandoned(tx, before, _now())
+    refunded in full, so no payment is left without an answer. A quote of a session still live
+    (``keep_sessions``) is its kiosk's to finish, whatever the wall clock says."""
+    now = _now()
+    rows = [r for r in store.abandoned(tx, before) if r["session_id"] not in keep_sessions]
+    for row in rows:
+        store.refund_whole(tx, row["quote_id"], now)
+    return len(rows)
 
 
 def erase_before(tx: Tx, cutoff: str) -> int:

@@ -100,11 +100,18 @@ def refund_session(tx: Tx, session_id: str, now: str) -> None:
     )
 
 
-def refund_abandoned(tx: Tx, before: str, now: str) -> int:
-    return tx.execute(
+def abandoned(tx: Tx, before: str) -> list[Row]:
+    return tx.all(
+        "SELECT quote_id, session_id FROM kiosk_payments WHERE status IN ('paid', 'issuing') AND updated_at < ?",
+        (before,),
+    )
+
+
+def refund_whole(tx: Tx, quote_id: str, now: str) -> None:
+    tx.execute(
         "UPDATE kiosk_payments SET status = 'refunded', refunded_yen = total_yen, updated_at = ?"
-        " WHERE status IN ('paid', 'issuing') AND updated_at < ?",
-        (now, before),
+        " WHERE quote_id = ? AND status IN ('paid', 'issuing')",
+        (now, quote_id),
     )
 
 
