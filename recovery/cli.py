@@ -102,6 +102,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     )
     print(f"last error      {rep.get('last_error') or '-'}")
     print(f"kiosk sessions  {status['open_kiosk_sessions']}")
+    doubts = status.get("prints_in_doubt") or {"count": 0}
+    if doubts["count"]:
+        print(
+            f"prints in doubt {doubts['count']} (the oldest since {doubts['oldest_since']}): a kiosk's printer"
+        )
     serving = "draining (konbini-ops drain --undo)" if status["draining"] else "serving"
     holds = ", holds the registry lease" if link.get("lease_held") else ""
     print(f"this node       {status.get('node', '-')}: {serving}{holds}")

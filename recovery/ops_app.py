@@ -21,6 +21,7 @@ from issuance_server.cluster.nodes import cluster_status
 from issuance_server.core import ServerCore, core_of
 from issuance_server.enrolment import kiosks as kiosk_enrolment
 from issuance_server.enrolment import ops_tokens
+from issuance_server.issuing import documents
 from issuance_server.modes.state import MODES, switch_mode
 from issuance_server.replica import store as replica_store
 from issuance_server.server_tls import KioskCsrError
@@ -115,11 +116,12 @@ async def sync_progress(request: web.Request) -> web.Response:
 async def status(request: web.Request) -> web.Response:
     core, _ = ops_actor(request)
     ready, now = core.replica.ready, steady_time()  # the nodes' clock of liveness
-    state, meta, cluster = await core.db.read(
+    state, meta, cluster, doubts = await core.db.read(
         lambda tx: (
             replica_store.sync_state(tx),
             replica_store.replica_meta(tx) if ready else {},
             cluster_status(tx, now),
+            documents.prints_in_doubt(tx),
         )
     )
     return json_response(
@@ -128,6 +130,7 @@ async def status(request: web.Request) -> web.Response:
             "link": request.config_dict[LINK].status(),
             "replica": {**(state or {}), "meta": meta},
             "open_kiosk_sessions": await core.sessions.count_open(),
+            "prints_in_doubt": doubts,
             "draining": core.draining,
             "node": core.node.name,
             "cluster": cluster,

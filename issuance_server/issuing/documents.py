@@ -166,6 +166,13 @@ def _in_doubt(tx: Tx, audit: AuditLog, actor: Actor, serial: str, row: Row) -> s
     return "in_doubt"
 
 
+def prints_in_doubt(tx: Tx) -> dict[str, Any]:
+    """For ops: certificates whose kiosk's printer stopped answering with the job, not yet settled (their
+    kiosk settles each once its printer answers; one that stays means a printer or a kiosk to look at)."""
+    row = store.in_doubt(tx)
+    return {"count": int(row["n"]), "oldest_since": row["oldest"]}
+
+
 def void_unprinted(
     tx: Tx,
     audit: AuditLog,

@@ -104,6 +104,16 @@ def mark_in_doubt(tx: Tx, serial: str, now: str) -> None:
     )
 
 
+def in_doubt(tx: Tx) -> Row:
+    """How many kiosk prints are in doubt now, and since when the oldest."""
+    row = tx.one(
+        "SELECT count(*) AS n, min(print_in_doubt_at) AS oldest FROM issuances"
+        " WHERE status = 'issued' AND print_in_doubt_at IS NOT NULL"
+    )
+    assert row is not None  # noqa: S101  an aggregate always answers one row
+    return row
+
+
 def status_of(tx: Tx, serial: str) -> str | None:
     value = tx.value("SELECT status FROM issuances WHERE serial = ?", (serial,))
     return None if value is None else str(value)

@@ -30,6 +30,11 @@ async def status(env: Env, serial: str) -> str:
     return str(row["status"])
 
 
+async def ops_status(env: Env) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {env.core.secrets.ops_token}"}
+    return dict(await (await env.client.get("/ops/api/status", headers=headers)).json())
+
+
 async def sweep_everything(env: Env) -> int:
     def sweep(tx: Tx) -> int:
         return void_unprinted(tx, env.core.audit, SYSTEM, "test", issued_before="9999-12-31T00:00:00Z")
@@ -49,6 +54,7 @@ async def test_a_print_in_doubt_outlives_its_session_and_the_sweep_until_the_kio
     assert (await again.json())["status"] == "in_doubt"  # its answer was lost: the same, nothing more
     ended = await env.kiosk.delete(url(session, ""), headers=env.kiosk_headers)
     assert ended.status == 200 and await sweep_everything(env) == 0
+    assert (await ops_status(env))["prints_in_doubt"]["count"] == 1
     assert (
         await status(env, serial) == "issued" and (await payment_row(env, q["quote_id"]))["refunded_yen"] == 0
     )
@@ -61,6 +67,7 @@ async def test_a_print_in_doubt_outlives_its_session_and_the_sweep_until_the_kio
     )
     repeated = await after_session(env, serial, {"printed": came_out})
     assert await repeated.json() == answer
+    assert (await ops_status(env))["prints_in_doubt"] == {"count": 0, "oldest_since": None}
     results = [r["result"] for r in await audit_rows(env, "print_report")]
     assert results == ["in_doubt", "printed" if came_out else "voided"]
     assert all("name" not in json.loads(r["details"]) for r in await audit_rows(env, "print_report"))
