@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from devices.printing import Printer
 from kiosk.journal import Journal
 from kiosk.payment import PaymentDevice
-from kiosk.unfinished import ServerSteps, settle_order
+from kiosk.unfinished import ServerSteps, answer_lost, settle_order
 from wire.http_json import HttpError
 
 log = logging.getLogger("konbini.kiosk")
@@ -57,7 +57,7 @@ async def settle_doubts(
                 continue
             answer = await api.report_doubt(doubt.serial, result.printed)
         except HttpError as exc:
-            if exc.status == 0 or exc.status >= 500:
+            if answer_lost(exc):
                 done.still_in_doubt += 1  # the server does not answer: the next round
                 continue
             log.error(

@@ -48,7 +48,8 @@ class Finished:
         )
 
 
-def _lost(exc: HttpError) -> bool:
+def answer_lost(exc: HttpError) -> bool:
+    """No answer, or the server could not give one: asked again later (anything else is its answer)."""
     return exc.status == 0 or exc.status >= 500
 
 
@@ -62,7 +63,7 @@ async def finish_unfinished(
             done.reported += await _report(journal, api, session)
             answer = await api.end_session(session.session_id)
         except HttpError as exc:
-            if _lost(exc):
+            if answer_lost(exc):
                 log.warning(
                     "session %s left open: the server did not answer (%s)", session.session_id, exc.code
                 )
@@ -103,7 +104,7 @@ async def _learn_print_outcomes(
                 try:
                     await api.report_doubt(cert.serial, None)
                 except HttpError as exc:
-                    if _lost(exc):
+                    if answer_lost(exc):
                         raise  # the session waits for the next start
                     log.error("the server would not keep %s in doubt: %s", cert.serial, exc.code)
                 journal.doubt_reported(cert.serial)
@@ -120,7 +121,7 @@ async def _report(journal: Journal, api: ServerSteps, session: OpenSession) -> i
             try:
                 await api.report_print(session.session_id, cert.serial, cert.state == "printed")
             except HttpError as exc:
-                if _lost(exc):
+                if answer_lost(exc):
                     raise
                 log.warning(
                     "print report of %s refused: %s", cert.serial, exc.code

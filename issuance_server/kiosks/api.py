@@ -460,15 +460,13 @@ async def print_report(request: web.Request) -> web.Response:
     printed, guard, in_doubt = await step.parsed(parse)
     serial = request.match_info["serial"]
 
-    def report(tx: Tx) -> tuple[str, dict[str, Any] | None]:
+    def report(tx: Tx) -> tuple[str, str | None]:
         step.holder(tx)
-        status, quote_id = documents.report_print(
+        return documents.report_print(
             tx, core.audit, actor, step.session_id, serial, printed, guard, in_doubt=in_doubt
         )
-        return status, payments.payment_of(tx, quote_id)
 
-    status, payment = await core.db.write(report)
-    return json_response({"serial": serial, "status": status, "payment": payment})
+    return await _print_reported(core, serial, report)
 
 
 @routes.post("/certificates/{serial}/print-report")
@@ -483,13 +481,23 @@ async def print_report_after_session(request: web.Request) -> web.Response:
         raise ApiError(400, ErrorCode.BAD_FIELD, "the print guard reports in the session", field="guard")
     serial = request.match_info["serial"]
 
-    def report(tx: Tx) -> tuple[str, dict[str, Any] | None]:
-        status, quote_id = documents.report_print(
-            tx, core.audit, actor, None, serial, printed, in_doubt=in_doubt
-        )
+    def report(tx: Tx) -> tuple[str, str | None]:
+        return documents.report_print(tx, core.audit, actor, None, serial, printed, in_doubt=in_doubt)
+
+    return await _print_reported(core, serial, report)
+
+
+async def _print_reported(
+    core: ServerCore, serial: str, report: Callable[[Tx], tuple[str, str | None]]
+) -> web.Response:
+    """``report`` (the certificate's new status and its quote) in one write, answered with the payment as
+    it now stands, so the kiosk gives back exactly what was refunded."""
+
+    def reported(tx: Tx) -> tuple[str, dict[str, Any] | None]:
+        status, quote_id = report(tx)
         return status, payments.payment_of(tx, quote_id)
 
-    status, payment = await core.db.write(report)
+    status, payment = await core.db.write(reported)
     return json_response({"serial": serial, "status": status, "payment": payment})
 
 
