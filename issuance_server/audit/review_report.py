@@ -6,6 +6,7 @@ and whether and by whom the month was reviewed."""
 from __future__ import annotations
 
 import io
+import math
 from datetime import timedelta
 from typing import Any
 
@@ -53,7 +54,7 @@ def _bar_chart(title: str, days: list[str], series: dict[str, list[int]], font: 
     chart.categoryAxis.labels.fontSize = 6
     chart.valueAxis.labels.fontName = font
     chart.valueAxis.labels.fontSize = 7
-    chart.valueAxis.valueMin = 0
+    _whole_counts(chart.valueAxis, max((max(v, default=0) for v in chart.data), default=0))
     chart.groupSpacing = 1
     for i, name in enumerate(series):
         chart.bars[i].fillColor = CHANNEL_COLOURS.get(name, colors.HexColor("#b03a2e"))
@@ -67,6 +68,16 @@ def _bar_chart(title: str, days: list[str], series: dict[str, list[int]], font: 
         legend.colorNamePairs = [(CHANNEL_COLOURS.get(n, colors.grey), n) for n in series]
         drawing.add(legend)
     return drawing
+
+
+def _whole_counts(axis: Any, peak: int, ticks: int = 5) -> None:
+    """A count axis from 0 with whole-number ticks (about ``ticks`` of them, a step of 1, 2 or 5 times a
+    power of ten) and room above ``peak``: never 0.5 of a certificate."""
+    step = next(m * 10**e for e in range(12) for m in (1, 2, 5) if peak <= m * 10**e * ticks)
+    axis.valueMin = 0
+    axis.valueStep = step
+    axis.valueMax = step * max(1, math.ceil(peak / step))
+    axis.labelTextFormat = "%d"
 
 
 def _table(rows: list[list[Any]], font: str) -> Table:
