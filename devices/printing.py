@@ -30,7 +30,7 @@ _JOB_ID = re.compile(r"request id is (\S+)-(\d+)")
 @dataclass(frozen=True)
 class PrintResult:
     printed: bool
-    code: str  # printed, printer_refused, print_failed, print_timeout, print_in_doubt
+    code: str  # printed, printer_refused, print_failed, print_timeout, print_in_doubt, job_gone (never to print)
     detail: str = ""  # the printer's own words, for the log (never shown to a resident)
     path: Path | None = None  # where a folder printer wrote the file
 
@@ -49,10 +49,12 @@ class Printer(Protocol):
         has the job (before it ends: a process that dies then can ask :meth:`outcome`)."""
         ...
 
-    async def outcome(self, job: str | None) -> PrintResult:
-        """What became of a job that a process which died handed over: followed to its end as
-        :meth:`print_pdf` would have (any end but printed cancels it). ``None``: the process died before it
-        learnt the job's reference: every job of the queue not yet ended is cancelled, none printed."""
+    async def outcome(self, job: str | None, title: str) -> PrintResult:
+        """What became of the job titled ``title`` (a certificate's serial) that a process which died, or
+        lost its printer, handed over: followed to its end as :meth:`print_pdf` would have (any end but
+        printed cancels it). ``job``: its reference, if the process learnt it; a job of another title under
+        that reference (a printer that lost its jobs numbers anew) is not this one. No such job: not
+        printed. A printer that cannot be asked: in doubt."""
         ...
 
 
@@ -85,32 +87,33 @@ class CupsPrinter:
             return PrintResult(False, "printer_refused", err.decode(errors="replace").strip()[:300])
         if accepted is not None:
             accepted(match[2])
-        return await self._watch(int(match[2]))
+        return await self._watch(int(match[2]), title)
 
-    async def _watch(self, job: int) -> PrintResult:
+    async def _watch(self, job: int, title: str) -> PrintResult:
         """Follow the job to its end. Any end but completed (failed, timed out, the kiosk giving up) cancels
         and purges the job, so a voided certificate never comes out later. A CUPS that stops answering is
         asked again until the deadline (it may be restarting, and it resumes its jobs when it comes back);
         one that cannot be asked to cancel by then leaves the job in doubt."""
         result: PrintResult | None = None
         try:
-            result = await self._follow(job)
+            result = await self._follow(job, title)
         finally:
-            if result is None or not result.printed:
-                result = await asyncio.shield(self._stop(job, result))
+            if result is None or not (result.printed or result.code == "job_gone"):
+                result = await asyncio.shield(self._stop(job, title, result))
         return result
 
-    async def _follow(self, job: int) -> PrintResult:
+    async def _follow(self, job: int, title: str) -> PrintResult:
         loop = asyncio.get_running_loop()
         deadline = time.monotonic() + self.timeout_s
         unanswered = ""
         while True:
             try:
-                result = _ended(await loop.run_in_executor(None, self._job_attributes, job))
+                attrs = await loop.run_in_executor(None, self._job_attributes, job, title)
             except (cups.IPPError, RuntimeError) as exc:
-                if _not_found(exc):  # purged (cancelled) before: it will never print
-                    return PrintResult(False, "print_failed", f"job {job}: {exc}")
-                unanswered, result = f"cannot read job {job}: {exc}", None
+                unanswered, attrs = f"cannot read job {job}: {exc}", {}
+            if attrs is None:  # purged (cancelled) before, or the number is another job's: left alone
+                return PrintResult(False, "job_gone", f"job {job} of {title} is gone")
+            result = _ended(attrs)
             if result is not None:
                 return result
             if time.monotonic() > deadline:
@@ -119,57 +122,81 @@ class CupsPrinter:
                 )
             await asyncio.sleep(self.poll_s)
 
-    async def _stop(self, job: int, result: PrintResult | None) -> PrintResult:
+    async def _stop(self, job: int, title: str, result: PrintResult | None) -> PrintResult:
         """An unprinted job's last word: printed after all (it completed meanwhile), cancelled (not printed),
         or in doubt (CUPS could not be asked to cancel it: it may still come out)."""
         loop = asyncio.get_running_loop()
-        with contextlib.suppress(cups.IPPError, RuntimeError):
-            ended = _ended(await loop.run_in_executor(None, self._job_attributes, job))
-            if ended is not None and ended.printed:
-                return ended
-        if not await loop.run_in_executor(None, self._cancel, job):
+        cancelled = await loop.run_in_executor(None, self._cancel, job)
+        if cancelled is None:
             return PrintResult(False, "print_in_doubt", result.detail if result else "")
-        return result or PrintResult(False, "print_failed", "cancelled")
-
-    async def outcome(self, job: str | None) -> PrintResult:
-        if job is not None:
-            return await self._watch(int(job))  # a job that completed answers at once
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.run_in_executor(None, self._cancel_unfinished)
-        except (cups.IPPError, RuntimeError) as exc:
-            log.warning("could not cancel the queue's unfinished jobs: %s", exc)
-            return PrintResult(False, "print_in_doubt", f"the job's reference was not kept; {exc}")
-        return PrintResult(False, "print_failed", "the job's reference was not kept")
-
-    def _cancel_unfinished(self) -> None:
-        jobs = self._connection().getJobs(
-            which_jobs="not-completed", requested_attributes=["job-printer-uri"]
+        if not cancelled:  # it had ended: completed, just now?
+            with contextlib.suppress(cups.IPPError, RuntimeError):
+                attrs = await loop.run_in_executor(None, self._job_attributes, job, title)
+                ended = _ended(attrs or {})
+                if ended is not None and ended.printed:
+                    return ended
+        return (
+            result
+            if result is not None and not result.printed
+            else PrintResult(False, "print_failed", "cancelled")
         )
-        for job, attrs in jobs.items():
-            ours = str(attrs.get("job-printer-uri", "")).rstrip("/").endswith(f"/{self.queue}")
-            if ours and not self._cancel(job):
-                raise RuntimeError(f"CUPS stopped answering while job {job} was cancelled")
+
+    async def outcome(self, job: str | None, title: str) -> PrintResult:
+        if job is None:
+            loop = asyncio.get_running_loop()
+            try:
+                found = await loop.run_in_executor(None, self._job_titled, title)
+            except (cups.IPPError, RuntimeError) as exc:
+                return PrintResult(False, "print_in_doubt", f"cannot list the queue's jobs: {exc}")
+            if found is None:
+                return PrintResult(False, "print_failed", f"no job of {title} in the queue")
+            job = str(found)
+        return await self._watch(int(job), title)  # a job that completed answers at once
+
+    def _job_titled(self, title: str) -> int | None:
+        """The newest job of this queue titled ``title``, ended or not."""
+        jobs = self._connection().getJobs(
+            which_jobs="all", requested_attributes=["job-printer-uri", "job-name"]
+        )
+        ours = [
+            job
+            for job, attrs in jobs.items()
+            if str(attrs.get("job-printer-uri", "")).rstrip("/").endswith(f"/{self.queue}")
+            and attrs.get("job-name") == title
+        ]
+        return max(ours, default=None)
 
     def _connection(self) -> cups.Connection:
         return cups.Connection(host=self.server) if self.server else cups.Connection()
 
-    def _job_attributes(self, job: int) -> dict[str, Any]:
-        return dict(
-            self._connection().getJobAttributes(
-                job, requested_attributes=["job-state", "job-printer-state-message"]
+    def _job_attributes(self, job: int, title: str) -> dict[str, Any] | None:
+        """The job's state, or None when CUPS has no such job of ``title`` (purged, or the number is
+        another job's)."""
+        try:
+            attrs = dict(
+                self._connection().getJobAttributes(
+                    job, requested_attributes=["job-state", "job-printer-state-message", "job-name"]
+                )
             )
-        )
+        except cups.IPPError as exc:
+            if exc.args and exc.args[0] == cups.IPP_NOT_FOUND:
+                return None
+            raise
+        return attrs if attrs.get("job-name", title) == title else None
 
-    def _cancel(self, job: int) -> bool:
-        """Cancel and purge ``job``: True unless CUPS could not be asked (then it may still print)."""
+    def _cancel(self, job: int) -> bool | None:
+        """Cancel and purge ``job``: True once cancelled (or gone), False when it had already ended (it may
+        have completed), None when CUPS could not be asked (it may still print)."""
         try:
             self._connection().cancelJob(job, purge_job=True)
         except (cups.IPPError, RuntimeError) as exc:
-            if _unreachable(exc):
-                log.warning("could not cancel print job %s: %s", job, exc)
+            status = exc.args[0] if isinstance(exc, cups.IPPError) and exc.args else None
+            if status == cups.IPP_NOT_FOUND:
+                return True  # purged already: a cancel repeated
+            if status == cups.IPP_NOT_POSSIBLE:
                 return False
-            # not found (purged already: a cancel repeated) or not possible (it ended): nothing will print
+            log.warning("could not cancel print job %s: %s", job, exc)
+            return None
         return True
 
 
@@ -184,17 +211,6 @@ def _ended(attrs: dict[str, Any]) -> PrintResult | None:
     return None
 
 
-def _not_found(exc: cups.IPPError | RuntimeError) -> bool:
-    return isinstance(exc, cups.IPPError) and bool(exc.args) and exc.args[0] == cups.IPP_NOT_FOUND
-
-
-def _unreachable(exc: cups.IPPError | RuntimeError) -> bool:
-    """No CUPS to ask: pycups cannot connect (RuntimeError), or libcups's request got no answer."""
-    return isinstance(exc, RuntimeError) or (
-        bool(exc.args) and exc.args[0] in (cups.IPP_SERVICE_UNAVAILABLE, cups.IPP_INTERNAL_ERROR, -1)
-    )
-
-
 @dataclass
 class FolderPrinter:
     """Writes each certificate to ``folder`` (scripts, and machines without a printer), never over a file
@@ -202,10 +218,12 @@ class FolderPrinter:
 
     folder: Path
 
-    async def outcome(self, job: str | None) -> PrintResult:
-        """A certificate is in the folder whole (linked into place, ``job`` its path) or not at all."""
-        if job is not None and Path(job).exists():
-            return PrintResult(True, "printed", path=Path(job))
+    async def outcome(self, job: str | None, title: str) -> PrintResult:
+        """A certificate is in the folder whole (linked into place, ``job`` its path; without it, a file
+        named after ``title``) or not at all."""
+        found = [Path(job)] if job is not None else sorted(self.folder.glob(f"certificate-{title}*.pdf"))
+        if found and found[-1].exists():
+            return PrintResult(True, "printed", path=found[-1])
         return PrintResult(False, "print_failed")
 
     async def print_pdf(

@@ -8,6 +8,7 @@ import hashlib
 import logging
 import os
 import ssl
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -71,6 +72,9 @@ class ServerCore:
     pin_turns: KeyedLocks = field(default_factory=KeyedLocks)  # PIN attempts on a registration, in turn
     enrolled_kiosks: EnrolledKiosks = field(default_factory=EnrolledKiosks)  # kiosk certificates checked
     draining: bool = False  # this node: /healthz says so, and the load balancer sends it nothing new
+    # The nodes' shared wall clock (NTP keeps them within milliseconds): issue claims and node liveness,
+    # windows of seconds compared across nodes. Kiosk sessions count on ``sessions.now`` (steady).
+    wall_clock: Callable[[], float] = time.time
 
     @property
     def mode(self) -> str:

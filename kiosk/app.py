@@ -104,7 +104,7 @@ async def running(
             await engine.tick()
 
     loop = asyncio.get_running_loop()
-    tasks = [loop.create_task(clock()), loop.create_task(keep_settling_doubts(engine, doubt_retry_s))]
+    tasks = [loop.create_task(clock()), loop.create_task(keep_finishing(engine, doubt_retry_s))]
     try:
         yield watcher
     finally:
@@ -117,31 +117,46 @@ async def running(
         await engine.api.close()
 
 
-async def keep_settling_doubts(engine: KioskEngine, every_s: float) -> None:
-    """Between residents, ask the printer about each print in doubt (:mod:`kiosk.doubts`): at once, then
-    every ``every_s``."""
+async def keep_finishing(engine: KioskEngine, every_s: float) -> None:
+    """Between residents, every ``every_s``: sessions the journal holds open (a print whose end was not
+    known when a visit ended) are finished (:mod:`kiosk.unfinished`), and the printer is asked about each
+    print in doubt (:mod:`kiosk.doubts`)."""
     journal = engine.journal
     while journal is not None:
-        if journal.doubts() and engine.between_visits:
-            try:
-                settled = await settle_doubts(journal, engine.api, engine.payment, engine.printer)
-            except Exception:  # keep asking; say what went wrong
-                log.exception("settling prints in doubt failed")
-            else:
+        if not engine.between_visits:
+            await asyncio.sleep(every_s)
+            continue
+        try:
+            if journal.open_sessions():
+                finished = await finish_unfinished(
+                    journal, engine.api, engine.payment, engine.printer, lambda: engine.between_visits
+                )
+                if finished.sessions:
+                    log.warning("%s", finished)
+                    print(f"kiosk app: {finished}", flush=True)
+            if journal.doubts():
+                settled = await settle_doubts(
+                    journal, engine.api, engine.payment, engine.printer, lambda: engine.between_visits
+                )
                 if settled.anything:
                     log.warning("%s", settled)
                     print(f"kiosk app: {settled}", flush=True)
+        except Exception:  # keep trying; say what went wrong
+            log.exception("finishing what is open failed")
         await asyncio.sleep(every_s)
 
 
 async def finish_what_was_left_open(engine: KioskEngine) -> None:
     """What the terminal's journal holds from a run that died (power, kill -9), finished before the first
-    resident: print reports, the server's sessions ended, refunds the device has not given."""
-    if engine.journal is None or not engine.journal.open_sessions():
+    resident: print reports, the server's sessions ended, refunds the device has not given (prints in doubt
+    are asked about in the background: a printer that does not answer must not hold the first resident)."""
+    journal = engine.journal
+    if journal is None:
         return
-    finished = await finish_unfinished(engine.journal, engine.api, engine.payment, engine.printer)
-    log.warning("%s", finished)
-    print(f"kiosk app: {finished}", flush=True)
+    if journal.open_sessions():
+        finished = await finish_unfinished(journal, engine.api, engine.payment, engine.printer)
+        log.warning("%s", finished)
+        print(f"kiosk app: {finished}", flush=True)
 
 
 async def serve(settings: KioskSettings) -> None:

@@ -9,12 +9,13 @@ start and every ``doubt_retry_s`` between residents.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from devices.printing import Printer
 from kiosk.journal import Journal
 from kiosk.payment import PaymentDevice
-from kiosk.unfinished import ServerSteps, answer_lost, settle_order
+from kiosk.unfinished import ServerSteps, settle_order
 from wire.http_json import HttpError
 
 log = logging.getLogger("konbini.kiosk")
@@ -42,26 +43,43 @@ class Settled:
 
 
 async def settle_doubts(
-    journal: Journal, api: ServerSteps, device: PaymentDevice, printer: Printer
+    journal: Journal,
+    api: ServerSteps,
+    device: PaymentDevice,
+    printer: Printer,
+    idle: Callable[[], bool] = lambda: True,
 ) -> Settled:
-    """Ask the printer about each print in doubt and settle those it answers for."""
+    """Ask the printer about each print in doubt and settle those it answers for, while ``idle`` (no
+    resident's visit: the device and the queue are theirs then; the rest waits for the next round)."""
     done = Settled()
     for doubt in journal.doubts():
+        if not idle():
+            done.still_in_doubt += 1
+            continue
         try:
             if not doubt.reported:  # the server must keep it before anything else
                 await api.report_doubt(doubt.serial, None)
                 journal.doubt_reported(doubt.serial)
-            result = await printer.outcome(doubt.job)
-            if result.in_doubt:
+        except HttpError as exc:
+            if exc.status != 409:  # no answer, or not now (401, 403, 429, ...): the next round
+                log.warning("print in doubt %s not kept by the server yet: %s", doubt.serial, exc.code)
                 done.still_in_doubt += 1
                 continue
-            answer = await api.report_doubt(doubt.serial, result.printed)
+            # 409: the server ended it otherwise (its sweep, the city hall): the printer must not print it
+        result = await printer.outcome(doubt.job, doubt.serial)  # cancelled unless it came out
+        if result.in_doubt:
+            done.still_in_doubt += 1
+            continue
+        try:
+            answer = await api.report_doubt(doubt.serial, result.printed)  # voided already: the same answer
         except HttpError as exc:
-            if answer_lost(exc):
-                done.still_in_doubt += 1  # the server does not answer: the next round
+            if exc.status != 409:
+                done.still_in_doubt += 1
                 continue
             log.error(
-                "the server refused the print in doubt %s (%s): settle it by hand", doubt.serial, exc.code
+                "print in doubt %s came out, but the server had ended it otherwise (%s): take the page back",
+                doubt.serial,
+                exc.code,
             )
             journal.doubt_settled(doubt.serial)
             done.refused += 1

@@ -563,9 +563,11 @@ class KioskEngine:
         del pdf  # the kiosk keeps no certificate data
         if result.in_doubt:
             log.warning("print of %s in doubt: %s", serial, result.detail)
+            paid.kept_yen += int(cert["fee_yen"])  # kept until the printer says (kiosk.doubts)
             if self.journal is not None:
                 self.journal.in_doubt(serial)
             answer = await self._retried(lambda: self.api.report_doubt(serial, None))
+            cert["kept"] = answer is not None  # else the session is left open: no end may void it
             if answer is not None and self.journal is not None:
                 self.journal.doubt_reported(serial)
             return "in_doubt"
@@ -637,6 +639,12 @@ class KioskEngine:
         v = self.visit
         answer: dict[str, Any] | None = None
         session_id = v.session_id
+        if session_id and self.journal is not None and _printer_may_print(v.certificates):
+            # Ending it would void a certificate the printer may still print: the journal keeps the session
+            # open and kiosk.unfinished finishes it once the printer (and the server) say what came out.
+            log.warning("session %s left open: a print whose end is not known", session_id)
+            v.session_id, v.nonce = "", ""
+            return
         if session_id:
             v.session_id, v.nonce = "", ""
             answer = await self._retried(lambda: self.api.end_session(session_id))
@@ -687,6 +695,14 @@ class KioskEngine:
 
     def _item(self, kind: str) -> dict[str, Any] | None:
         return next((i for i in self.visit.menu or [] if i["kind"] == kind), None)
+
+
+def _printer_may_print(certificates: list[dict[str, Any]]) -> bool:
+    """A job whose end is not known (the kiosk stopped while it printed) or a print in doubt the server has
+    not been told of."""
+    return any(
+        c["status"] == "printing" or (c["status"] == "in_doubt" and not c.get("kept")) for c in certificates
+    )
 
 
 def _msg(code: str, **params: Any) -> dict[str, Any]:

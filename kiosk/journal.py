@@ -47,6 +47,7 @@ class OpenCertificate:
     state: str
     reported: bool
     job: str | None = None
+    fee_yen: int = 0
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,25 @@ class Journal:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        self._allow_in_doubt()
+
+    def _allow_in_doubt(self) -> None:
+        """A journal from before prints in doubt: its ``certificates`` table rebuilt with the new state allowed
+        (SQLite cannot change a CHECK in place), its lines kept."""
+        sql = self._db.execute("SELECT sql FROM sqlite_master WHERE name = 'certificates'").fetchone()[0]
+        if "'in_doubt'" in sql:
+            return
+        create = SCHEMA[
+            SCHEMA.index("CREATE TABLE IF NOT EXISTS certificates") : SCHEMA.index(
+                "CREATE TABLE IF NOT EXISTS doubts"
+            )
+        ]
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("ALTER TABLE certificates RENAME TO certificates_before")
+            self._db.execute(create)
+            self._db.execute("INSERT INTO certificates SELECT * FROM certificates_before")
+            self._db.execute("DROP TABLE certificates_before")
 
     def close(self) -> None:
         self._db.close()
@@ -172,8 +192,8 @@ class Journal:
             payment = OpenPayment(order_id, amount, reference)
             payments[order_id] = payment
             sessions.setdefault(session_id, OpenSession(session_id)).payments.append(payment)
-        for serial, order_id, state, reported, job in self._db.execute(
-            "SELECT serial, order_id, state, reported, job FROM certificates ORDER BY rowid"
+        for serial, order_id, state, reported, job, fee in self._db.execute(
+            "SELECT serial, order_id, state, reported, job, fee_yen FROM certificates ORDER BY rowid"
         ):
-            payments[order_id].certificates.append(OpenCertificate(serial, state, bool(reported), job))
+            payments[order_id].certificates.append(OpenCertificate(serial, state, bool(reported), job, fee))
         return list(sessions.values())

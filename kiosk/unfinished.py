@@ -14,6 +14,7 @@ kept by the server, and :mod:`kiosk.doubts` settles it once the printer answers.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -54,10 +55,19 @@ def answer_lost(exc: HttpError) -> bool:
 
 
 async def finish_unfinished(
-    journal: Journal, api: ServerSteps, device: PaymentDevice, printer: Printer
+    journal: Journal,
+    api: ServerSteps,
+    device: PaymentDevice,
+    printer: Printer,
+    idle: Callable[[], bool] = lambda: True,
 ) -> Finished:
+    """Each open session of the journal finished while ``idle`` (no resident's visit); the rest is left for
+    the next round."""
     done = Finished()
     for session in journal.open_sessions():
+        if not idle():
+            done.left_open += 1
+            continue
         try:
             await _learn_print_outcomes(journal, printer, api, session)
             done.reported += await _report(journal, api, session)
@@ -69,9 +79,11 @@ async def finish_unfinished(
                 )
                 done.left_open += 1
                 continue
-            answer = {"payments": []}  # the server knows no such session: nothing of it was kept
+            answer = {
+                "payments": []
+            }  # the server no longer knows the session: the journal says what was kept
             log.warning(
-                "session %s unknown to the server (%s): every payment of it given back",
+                "session %s unknown to the server (%s): given back all but what was printed or is in doubt",
                 session.session_id,
                 exc.code,
             )
@@ -92,7 +104,7 @@ async def _learn_print_outcomes(
     for payment in session.payments:
         for cert in payment.certificates:
             if cert.state == "printing":
-                result = await printer.outcome(cert.job)
+                result = await printer.outcome(cert.job, cert.serial)
                 log.info("print job of %s, left by a kiosk that died: %s", cert.serial, result.code)
                 if result.in_doubt:
                     journal.in_doubt(cert.serial)
@@ -138,23 +150,25 @@ async def _settle(
     by_order = {str(p.get("quote_id")): p for p in recorded}
     refunded = owed = 0
     for payment in session.payments:
-        given, due = await settle_order(payment.order_id, by_order.get(payment.order_id), device)
+        kept = sum(c.fee_yen for c in payment.certificates if c.state in ("printed", "in_doubt"))
+        given, due = await settle_order(payment.order_id, by_order.get(payment.order_id), device, kept)
         refunded += given
         owed += due
     return refunded, owed
 
 
 async def settle_order(
-    order_id: str, server: dict[str, Any] | None, device: PaymentDevice
+    order_id: str, server: dict[str, Any] | None, device: PaymentDevice, kept_otherwise: int = 0
 ) -> tuple[int, int]:
     """(given back, still owed) for the payment of ``order_id``: what the device took less what the resident
-    kept (the server's books: paid less refunded; nothing when the server has no such payment) less what the
-    device already gave back. Asked again, it gives back nothing more."""
+    kept (the server's books: paid less refunded; ``kept_otherwise`` when the server has no such payment:
+    what the journal says was printed or is in doubt) less what the device already gave back. Asked again,
+    it gives back nothing more."""
     found = await device.payment_for(order_id)
     if found is None:
         return 0, 0  # the device took nothing for it
     reference, entry = found
-    kept = 0
+    kept = kept_otherwise
     if server is not None and server.get("payment_reference") == reference:
         kept = int(server.get("paid_yen", 0)) - int(server.get("refunded_yen", 0))
     due = entry.paid_yen - kept - entry.refunded_yen

@@ -29,6 +29,8 @@ from wire.serving import is_any_address
 from wire.staff_session import StaffLoginError, staff_session
 from wire.tls import key_pem, kiosk_key_request
 
+CLOCK_STEP_WARN_S = 2.0  # beyond NTP's slewing: someone or something stepped the clock
+
 
 def port_open(host: str, port: int) -> bool:
     with socket.socket() as s:
@@ -102,6 +104,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     )
     print(f"last error      {rep.get('last_error') or '-'}")
     print(f"kiosk sessions  {status['open_kiosk_sessions']}")
+    step = float(status.get("clock_step_s") or 0)
+    if abs(step) > CLOCK_STEP_WARN_S:
+        print(
+            f"clock           stepped {step:+.1f} s since this node started: its kiosk sessions count on the"
+            " clock it started with; restart it (drain it first) once the clock is right"
+        )
     doubts = status.get("prints_in_doubt") or {"count": 0}
     if doubts["count"]:
         print(

@@ -7,6 +7,7 @@ logins with roles and TOTP for ops arrive with the ops web pages.
 from __future__ import annotations
 
 import asyncio
+import time
 
 from aiohttp import web
 
@@ -115,7 +116,7 @@ async def sync_progress(request: web.Request) -> web.Response:
 @allow(OPS)
 async def status(request: web.Request) -> web.Response:
     core, _ = ops_actor(request)
-    ready, now = core.replica.ready, steady_time()  # the nodes' clock of liveness
+    ready, now = core.replica.ready, time.time()
     state, meta, cluster, doubts = await core.db.read(
         lambda tx: (
             replica_store.sync_state(tx),
@@ -130,6 +131,8 @@ async def status(request: web.Request) -> web.Response:
             "link": request.config_dict[LINK].status(),
             "replica": {**(state or {}), "meta": meta},
             "open_kiosk_sessions": await core.sessions.count_open(),
+            # how far the wall clock stepped since this node started (kiosk sessions count on the start's)
+            "clock_step_s": round(time.time() - steady_time(), 3),
             "prints_in_doubt": doubts,
             "draining": core.draining,
             "node": core.node.name,

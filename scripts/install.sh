@@ -46,6 +46,27 @@ fi
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
   || { echo "install: no /usr/lib/postgresql/*/bin/initdb after installing postgresql" >&2; exit 1; }
 
+# The vpcd readers' ports (the demo's 35963-35964 and the pool's) are taken from Linux's ephemeral range:
+# an outgoing connection or a bind to port 0 that holds one when pcscd starts makes that reader vanish.
+# Reserve them now, before pcscd is (re)started below, and at every boot (/etc/sysctl.d); per network
+# namespace: a container whose /proc/sys is read-only keeps the risk, and says so.
+RESERVED=/proc/sys/net/ipv4/ip_local_reserved_ports
+VPCD_PORTS=35963-35976
+SYSCTL_CONF=/etc/sysctl.d/60-konbini-vpcd-ports.conf
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+current=$(cat "$RESERVED" 2>/dev/null || true)
+if ! printf '%s\n' "${current//,/$'\n'}" | grep -qx "$VPCD_PORTS"; then
+  if echo "${current:+$current,}$VPCD_PORTS" | $SUDO tee "$RESERVED" >/dev/null 2>&1; then
+    echo "install: reserved the card readers' ports $VPCD_PORTS ($RESERVED)"
+  else
+    echo "install: warning: could not reserve ports $VPCD_PORTS in $RESERVED; a reader may go missing" >&2
+  fi
+fi
+if [ -d /etc/sysctl.d ] && ! grep -qs "$VPCD_PORTS" "$SYSCTL_CONF"; then
+  printf '# konbini: the vpcd card readers (scripts/install.sh)\nnet.ipv4.ip_local_reserved_ports = %s\n' \
+    "$VPCD_PORTS" | $SUDO tee "$SYSCTL_CONF" >/dev/null || true
+fi
+
 # A pool of virtual card readers for the tests (tests/pool.py leases one per stack under a lock file, so
 # parallel workers and two test runs never share a reader), beside vsmartcard-vpcd's own entry (the demo's
 # 'Virtual PCD 00 00/01'). Each entry gives two readers, '<name> 00 00' on its CHANNELID's port and
@@ -79,21 +100,6 @@ if [ "$(cat "$READER_CONF" 2>/dev/null)" != "$(readers_conf)" ] || [ "$drivers_o
     $SUDO pkill -x pcscd || true
     for _ in $(seq 50); do pgrep -x pcscd >/dev/null || break; sleep 0.1; done
     $SUDO pcscd
-  fi
-fi
-
-# The vpcd readers' ports (the demo's 35963-35964 and the pool's) are taken from Linux's ephemeral range:
-# an outgoing connection or a bind to port 0 that holds one when pcscd starts makes that reader vanish.
-# Reserve them (per network namespace; a container whose /proc/sys is read-only keeps the risk: say so).
-RESERVED=/proc/sys/net/ipv4/ip_local_reserved_ports
-VPCD_PORTS=35963-35976
-current=$(cat "$RESERVED" 2>/dev/null || true)
-if ! printf '%s\n' "${current//,/$'\n'}" | grep -qx "$VPCD_PORTS"; then
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  if echo "${current:+$current,}$VPCD_PORTS" | $SUDO tee "$RESERVED" >/dev/null 2>&1; then
-    echo "install: reserved the card readers' ports $VPCD_PORTS ($RESERVED)"
-  else
-    echo "install: warning: could not reserve ports $VPCD_PORTS in $RESERVED; a reader may go missing" >&2
   fi
 fi
 

@@ -166,21 +166,13 @@ class KioskClient(AsyncHttpClient):
         return data
 
     async def report_print(
-        self,
-        session_id: str,
-        serial: str,
-        printed: bool,
-        guard: GuardRefused | None = None,
-        *,
-        in_doubt: bool = False,
+        self, session_id: str, serial: str, printed: bool, guard: GuardRefused | None = None
     ) -> dict[str, Any]:
-        """Printed or not; ``guard``: the print guard stopped it (the server voids, refunds and alarms);
-        ``in_doubt``: the printer has the job and cannot say whether it came out (the server keeps it)."""
+        """Printed or not; ``guard``: the print guard stopped it (the server voids, refunds and alarms). A
+        print in doubt is reported with :meth:`report_doubt`, in its session or after it."""
         body: dict[str, Any] = {"printed": printed}
         if guard is not None:
             body["guard"] = {"finding": guard.finding.value, "sheet": guard.sheet}
-        if in_doubt:
-            body["in_doubt"] = True
         return await self.call("POST", f"/sessions/{session_id}/certificates/{serial}/print-report", body)
 
     async def report_doubt(self, serial: str, printed: bool | None) -> dict[str, Any]:

@@ -71,8 +71,8 @@ def _bar_chart(title: str, days: list[str], series: dict[str, list[int]], font: 
 
 
 def _whole_counts(axis: Any, peak: int, ticks: int = 5) -> None:
-    """A count axis from 0 with whole-number ticks (about ``ticks`` of them, a step of 1, 2 or 5 times a
-    power of ten) and room above ``peak``: never 0.5 of a certificate."""
+    """A count axis from 0 up to at least ``peak`` with whole-number ticks (about ``ticks`` of them, a step
+    of 1, 2 or 5 times a power of ten): never 0.5 of a certificate."""
     step = next(m * 10**e for e in range(12) for m in (1, 2, 5) if peak <= m * 10**e * ticks)
     axis.valueMin = 0
     axis.valueStep = step

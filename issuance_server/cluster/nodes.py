@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
@@ -21,7 +22,6 @@ from issuance_server.modes import store as mode_store
 from issuance_server.replica import store as replica_store
 from issuance_server.storage.engine import DatabaseUnavailable, Tx
 from issuance_server.storage.migrate import latest_schema
-from wire.clock import steady_time
 
 log = logging.getLogger("konbini.cluster")
 
@@ -62,7 +62,7 @@ class NodeFollower:
     """The background work of :mod:`this module <issuance_server.cluster.nodes>` for one node."""
 
     def __init__(
-        self, core: ServerCore, identity: NodeIdentity, now: Callable[[], float] = steady_time
+        self, core: ServerCore, identity: NodeIdentity, now: Callable[[], float] = time.time
     ) -> None:
         self.core = core
         self.identity = identity
@@ -112,7 +112,7 @@ class NodeFollower:
             await asyncio.sleep(FOLLOW_S)
 
 
-async def remove_when_unread(core: ServerCore, name: str, now: Callable[[], float] = steady_time) -> None:
+async def remove_when_unread(core: ServerCore, name: str, now: Callable[[], float] = time.time) -> None:
     """Remove the replaced generation ``name``: at once on SQLite (one node), on PostgreSQL once no live
     node reports reading it (or after ``DROP_WAIT_S``, with a warning)."""
     if core.db.kind == "postgresql":

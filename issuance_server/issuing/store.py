@@ -98,10 +98,12 @@ def issuance_of_kiosk(tx: Tx, serial: str, kiosk_id: str) -> Row | None:
 
 
 def mark_in_doubt(tx: Tx, serial: str, now: str) -> None:
-    """The kiosk's printer cannot say whether the page came out: no end of session or sweep voids it."""
+    """The kiosk's printer cannot say whether the page came out: no end of session or sweep voids it. Its
+    PDF is dropped (the kiosk fetches it no more): nothing personal lingers however long the doubt lasts."""
     tx.execute(
         "UPDATE issuances SET print_in_doubt_at = ?, updated_at = ? WHERE serial = ?", (now, now, serial)
     )
+    tx.execute("DELETE FROM issuance_documents WHERE serial = ?", (serial,))
 
 
 def in_doubt(tx: Tx) -> Row:

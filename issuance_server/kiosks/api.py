@@ -389,8 +389,8 @@ async def issue(request: web.Request) -> web.Response:
         return quote_id, reference
 
     quote_id, reference = await step.parsed(parse)
-    owner = core.node.incarnation
-    claimant = payments.Claimant(owner, step.now, core.settings.issue_claim_s, runs_still(step.now))
+    owner, now = core.node.incarnation, core.wall_clock()  # claims and liveness: the nodes' wall clocks
+    claimant = payments.Claimant(owner, now, core.settings.issue_claim_s, runs_still(now))
 
     def claim(tx: Tx) -> tuple[KioskSession, str, payments.Quote]:
         # The session's end refunds the quotes it finds being issued; one ended after this request came in

@@ -193,7 +193,7 @@ def refund_abandoned(tx: Tx, before: str, keep_sessions: frozenset[str] = frozen
     now = _now()
     rows = [r for r in store.abandoned(tx, before) if r["session_id"] not in keep_sessions]
     for row in rows:
-        store.refund_whole(tx, row["quote_id"], now)
+        store.refund_in_full(tx, row["quote_id"], now)
     return len(rows)
 
 

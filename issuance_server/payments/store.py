@@ -107,13 +107,5 @@ def abandoned(tx: Tx, before: str) -> list[Row]:
     )
 
 
-def refund_whole(tx: Tx, quote_id: str, now: str) -> None:
-    tx.execute(
-        "UPDATE kiosk_payments SET status = 'refunded', refunded_yen = total_yen, updated_at = ?"
-        " WHERE quote_id = ? AND status IN ('paid', 'issuing')",
-        (now, quote_id),
-    )
-
-
 def erase_before(tx: Tx, cutoff: str) -> int:
     return tx.execute("DELETE FROM kiosk_payments WHERE created_at < ?", (cutoff,))

@@ -191,6 +191,7 @@ class FakePrinter:
         self.during: Callable[[], None] | None = None  # runs while the first job prints
         self.jobs = 0
         self.completed: set[str] = set()  # jobs left by a kiosk that died that came out
+        self.asked: list[tuple[str | None, str]] = []  # outcome asked: (job, title)
 
     async def print_pdf(
         self, pdf: bytes, title: str, accepted: Callable[[str], None] | None = None
@@ -208,7 +209,8 @@ class FakePrinter:
             return PrintResult(False, "print_in_doubt")
         return PrintResult(ok, "printed" if ok else "print_failed", path=Path("/dev/null"))
 
-    async def outcome(self, job: str | None) -> PrintResult:
+    async def outcome(self, job: str | None, title: str) -> PrintResult:
+        self.asked.append((job, title))
         if not self.answering:
             return PrintResult(False, "print_in_doubt")
         ok = job in self.completed

@@ -175,3 +175,29 @@ async def test_a_whole_session_leaves_nothing_open_in_the_journal(tmp_path: Path
     await settle(engine, Step.TAKE_CARD)
     assert journal.open_sessions() == [] and pay.totals() == (FEE, 0)
     assert device(tmp_path).totals() == (FEE, 0)  # the device's own file says the same
+
+
+def test_a_journal_from_before_prints_in_doubt_takes_them_and_keeps_its_lines(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "journal.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(
+        """
+        CREATE TABLE payments (order_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, amount_yen INTEGER NOT NULL,
+                               reference TEXT);
+        CREATE TABLE certificates (serial TEXT PRIMARY KEY, order_id TEXT NOT NULL REFERENCES payments (order_id),
+            fee_yen INTEGER NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('issued', 'printing', 'printed', 'not_printed')),
+            job TEXT, reported INTEGER NOT NULL DEFAULT 0);
+        INSERT INTO payments VALUES ('q1', 's1', 200, 'ref-1');
+        INSERT INTO certificates VALUES ('S1', 'q1', 200, 'printing', 'job-3', 0);
+        """
+    )
+    old.close()
+    journal = Journal(path)
+    journal.in_doubt("S1")
+    [session] = journal.open_sessions()
+    [cert] = session.payments[0].certificates
+    assert (cert.serial, cert.state, cert.job, cert.fee_yen) == ("S1", "in_doubt", "job-3", 200)
+    assert [(d.serial, d.job) for d in journal.doubts()] == [("S1", "job-3")]

@@ -156,9 +156,11 @@ class Env:
         return {"Authorization": f"Bearer {(await resp.json())['token']}"}
 
     def later(self, seconds: float) -> None:
-        """The kiosk sessions' clock moved ``seconds`` on (the server's own clock is left alone)."""
-        earlier = self.core.sessions.now
+        """The kiosk sessions' and the issue claims' clocks moved ``seconds`` on (the rest of the server's
+        is left alone)."""
+        earlier, wall = self.core.sessions.now, self.core.wall_clock
         self.core.sessions.now = lambda: earlier() + seconds
+        self.core.wall_clock = lambda: wall() + seconds
 
     async def open_session(self, headers: dict[str, str] | None = None) -> dict[str, Any]:
         resp = await self.kiosk.post(f"{API_PREFIX}/sessions", headers=headers or self.kiosk_headers)
