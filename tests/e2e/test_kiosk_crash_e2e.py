@@ -238,3 +238,10 @@ def test_pcscd_stopped_mid_session_ends_it_with_a_refund_and_the_kiosk_serves_on
         stack.stop_kiosk_app()
         inserted.stop()
         pcscd.stop()
+
+
+def test_after_every_crash_of_this_module_the_audit_chain_verifies(stack: Stack) -> None:
+    """Last in the module (pytest keeps the file's order): the kiosk apps killed, cupsd and pcscd stopped
+    above left the server's audit trail whole."""
+    result = stack.ops("audit-verify")
+    assert result.returncode == 0, result.stdout + result.stderr
