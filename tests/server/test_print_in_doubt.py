@@ -104,3 +104,26 @@ async def test_a_malformed_doubt_is_refused_and_changes_nothing(env: Env, body: 
     for resp in (await report(env, session, serial, body), await after_session(env, serial, body)):
         assert resp.status == 400 and (await resp.json())["error"]["code"] == "bad_field"
     assert await status(env, serial) == "issued" and await audit_rows(env, "print_report") == []
+
+
+async def test_ops_status_says_how_many_prints_are_in_doubt_and_whether_the_clock_stepped(
+    env: Env, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    from recovery import cli
+
+    _session, serial, _q = await issued_serial(env, "dev-doubt-status")
+    await after_session(env, serial, {"printed": False, "in_doubt": True})
+    status = {**await ops_status(env), "clock_step_s": 3600.0}  # as a node whose clock stepped an hour
+
+    class Answers:
+        def call(self, method: str, path: str) -> dict[str, Any]:
+            return status
+
+    monkeypatch.setattr(cli, "_client", lambda args: Answers())
+    assert cli.cmd_status(argparse.Namespace(json=False)) == 0
+    out = capsys.readouterr().out
+    assert (
+        "prints in doubt 1 (the oldest since " in out and "stepped +3600.0 s since this node started" in out
+    )
