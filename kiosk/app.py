@@ -126,21 +126,15 @@ async def keep_finishing(engine: KioskEngine, every_s: float) -> None:
         if not engine.between_visits:
             await asyncio.sleep(every_s)
             continue
+        idle = lambda: engine.between_visits  # noqa: E731  read again before each session and doubt
+        parts = (engine.api, engine.payment, engine.printer, idle)
         try:
             if journal.open_sessions():
-                finished = await finish_unfinished(
-                    journal, engine.api, engine.payment, engine.printer, lambda: engine.between_visits
-                )
-                if finished.sessions:
-                    log.warning("%s", finished)
-                    print(f"kiosk app: {finished}", flush=True)
+                finished = await finish_unfinished(journal, *parts)
+                _say(finished, bool(finished.sessions))
             if journal.doubts():
-                settled = await settle_doubts(
-                    journal, engine.api, engine.payment, engine.printer, lambda: engine.between_visits
-                )
-                if settled.anything:
-                    log.warning("%s", settled)
-                    print(f"kiosk app: {settled}", flush=True)
+                settled = await settle_doubts(journal, *parts)
+                _say(settled, settled.anything)
         except Exception:  # keep trying; say what went wrong
             log.exception("finishing what is open failed")
         await asyncio.sleep(every_s)
@@ -154,9 +148,14 @@ async def finish_what_was_left_open(engine: KioskEngine) -> None:
     if journal is None:
         return
     if journal.open_sessions():
-        finished = await finish_unfinished(journal, engine.api, engine.payment, engine.printer)
-        log.warning("%s", finished)
-        print(f"kiosk app: {finished}", flush=True)
+        _say(await finish_unfinished(journal, engine.api, engine.payment, engine.printer))
+
+
+def _say(done: object, anything: bool = True) -> None:
+    """What finishing did, in the log and on the app's output (people and tests read it there)."""
+    if anything:
+        log.warning("%s", done)
+        print(f"kiosk app: {done}", flush=True)
 
 
 async def serve(settings: KioskSettings) -> None:

@@ -26,11 +26,9 @@ def device(folder: Path) -> SimulatedPaymentDevice:
     return SimulatedPaymentDevice(ledger_file=folder / "payment-device.json")
 
 
-async def in_doubt_at_the_kiosk(folder: Path, copies: int = 2) -> tuple[FakeServer, FakePrinter, Journal]:
-    """A visit of ``copies`` copies whose first job the printer took and then went silent."""
-    server, printer, journal = FakeServer(), FakePrinter(), Journal(folder / "journal.sqlite3")
-    printer.outcomes = [None]
-    engine = KioskEngine(
+def journaled_kiosk(server: FakeServer, printer: FakePrinter, journal: Journal, folder: Path) -> KioskEngine:
+    """The engine with the fake server and printer, a journal and a device keeping its ledger in ``folder``."""
+    return KioskEngine(
         server,  # type: ignore[arg-type]
         FakeCard(),
         printer,
@@ -39,6 +37,13 @@ async def in_doubt_at_the_kiosk(folder: Path, copies: int = 2) -> tuple[FakeServ
         journal=journal,
         retry_pause_s=0,
     )
+
+
+async def in_doubt_at_the_kiosk(folder: Path, copies: int = 2) -> tuple[FakeServer, FakePrinter, Journal]:
+    """A visit of ``copies`` copies whose first job the printer took and then went silent."""
+    server, printer, journal = FakeServer(), FakePrinter(), Journal(folder / "journal.sqlite3")
+    printer.outcomes = [None]
+    engine = journaled_kiosk(server, printer, journal, folder)
     await to_confirm(engine)
     await engine.back()
     await engine.choose({"scope": "self", "copies": copies})
@@ -174,15 +179,7 @@ async def test_a_mark_the_server_never_answered_leaves_the_session_open_until_it
     server.fail["report_doubt"] = [HttpError(500, "internal", "")] * 8
     printer, journal = FakePrinter(), Journal(tmp_path / "journal.sqlite3")
     printer.outcomes = [None]
-    engine = KioskEngine(
-        server,  # type: ignore[arg-type]
-        FakeCard(),
-        printer,
-        device(tmp_path),
-        ISSUING_KEY.public_key(),
-        journal=journal,
-        retry_pause_s=0,
-    )
+    engine = journaled_kiosk(server, printer, journal, tmp_path)
     await to_confirm(engine)
     await engine.pay()
     await settle(engine, Step.READY)
@@ -201,15 +198,7 @@ async def test_a_kiosk_stopped_while_it_prints_leaves_the_session_for_the_printe
     tmp_path: Path,
 ) -> None:
     server, printer, journal = FakeServer(), FakePrinter(), Journal(tmp_path / "journal.sqlite3")
-    engine = KioskEngine(
-        server,  # type: ignore[arg-type]
-        FakeCard(),
-        printer,
-        device(tmp_path),
-        ISSUING_KEY.public_key(),
-        journal=journal,
-        retry_pause_s=0,
-    )
+    engine = journaled_kiosk(server, printer, journal, tmp_path)
     started = asyncio.Event()
 
     async def prints_forever(pdf: bytes, title: str, accepted: Any = None) -> Any:
