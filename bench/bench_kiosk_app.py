@@ -64,6 +64,8 @@ def main() -> None:
             done = app.wait_step("take_card", timeout_s=60)
             assert done["message"]["code"] == "printed", done["message"]
             stack.remove_card()
+            app.wait_step("done")
+            app.act("cancel")
             app.wait_step("language")
             stack.insert_card(card)
             print(f"session {i + 1}/{args.n} done", file=sys.stderr, flush=True)

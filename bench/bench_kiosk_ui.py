@@ -58,6 +58,8 @@ def main() -> None:
                 pay_to_ready.append(between(log, "pay", "ready"))
                 print_to_printing.append(between(log, "print", "printing"))
                 stack.remove_card()
+                screen.wait_step("done")
+                screen.tap("#done-close")
                 screen.wait_step("language")
                 stack.insert_card(card)
                 print(f"session {i + 1}/{args.n} done", file=sys.stderr, flush=True)

@@ -91,12 +91,12 @@ class ScriptedSession:
         e, a = self.engine, self.args
         await e.choose_language(self.lang)
         try:
-            state = await e.wait_for(Step.PIN, Step.TAKE_CARD, Step.LANGUAGE, timeout_s=a.wait + 3)
+            state = await e.wait_for(Step.PIN, Step.TAKE_CARD, Step.DONE, timeout_s=a.wait + 3)
         except TimeoutError:
             raise SessionFailed(3, f"no_card: no card found; insert the card into {self.reader!r}") from None
         self.fail_on(state, Step.PIN)
         await e.enter_pin(_pin())
-        state = await e.wait_for(Step.MENU, Step.PIN, Step.TAKE_CARD, Step.LANGUAGE)
+        state = await e.wait_for(Step.MENU, Step.PIN, Step.TAKE_CARD, Step.DONE)
         self.fail_on(state, Step.MENU)
         show_menu(self.lang, state["menu"])
         item = next(i for i in state["menu"] if i["kind"] == a.kind)
@@ -105,16 +105,14 @@ class ScriptedSession:
             raise SessionFailed(5, f"{label}: {render_message(self.lang, item['refusal'])}")
         await e.select(a.kind)
         await e.choose(self.choices(item))
-        state = await e.wait_for(Step.CONFIRM, Step.OPTIONS, Step.TAKE_CARD, Step.LANGUAGE)
+        state = await e.wait_for(Step.CONFIRM, Step.OPTIONS, Step.TAKE_CARD, Step.DONE)
         self.fail_on(state, Step.CONFIRM)
         _say(render(self.lang, "step.confirm", state["quote"]))
         await e.pay()
-        state = await e.wait_for(
-            Step.READY, Step.CONFIRM, Step.MENU, Step.TAKE_CARD, Step.LANGUAGE, timeout_s=60
-        )
+        state = await e.wait_for(Step.READY, Step.CONFIRM, Step.MENU, Step.TAKE_CARD, Step.DONE, timeout_s=60)
         self.fail_on(state, Step.READY)
         await e.start_print()
-        state = await e.wait_for(Step.TAKE_CARD, Step.LANGUAGE, timeout_s=a.print_timeout + 60)
+        state = await e.wait_for(Step.TAKE_CARD, Step.DONE, timeout_s=a.print_timeout + 60)
         if state["message"] and state["message"]["code"] != "printed":
             self.fail_on(state)
         return list(e.last_printed)

@@ -85,6 +85,9 @@ def make_engine(settings: KioskSettings, reader: str) -> KioskEngine:
         journal=Journal(folder / "journal.sqlite3"),
         languages=languages(),
         idle_timeout_s=settings.idle_timeout_s,
+        card_out_idle_s=settings.card_out_idle_s,
+        idle_warning_s=settings.idle_warning_s,
+        farewell_s=settings.farewell_s,
         payment_timeout_s=settings.payment_timeout_s,
     )
 

@@ -14,6 +14,15 @@ from babel.messages.pofile import read_po
 from wire.kiosk_api import LANGUAGES
 
 MESSAGES = "kiosk.messages"
+# Messages that say something went wrong for the resident: shown in the error style, next to the control.
+ERROR_MESSAGES = frozenset(
+    {
+        "pin_wrong", "pin_blocked", "registration_locked", "registration_suspended", "card_not_registered",
+        "card_unreadable", "service_unavailable", "choice_not_possible", "payment_insufficient",
+        "payment_device_error", "print_failed", "print_stopped", "print_in_doubt", "kiosk_error",
+        "refund_failed",
+    }
+)  # fmt: skip
 
 
 def languages() -> tuple[str, ...]:
@@ -45,6 +54,11 @@ def render(language: str, key: str, params: dict[str, Any] | None = None) -> str
         return text.format(**(params or {}))
     except (KeyError, IndexError, ValueError):
         return text
+
+
+def message_style(message: dict[str, Any]) -> str:
+    """``error`` for a message that says something went wrong, else ``info``."""
+    return "error" if message.get("code") in ERROR_MESSAGES else "info"
 
 
 def render_message(language: str, message: dict[str, Any]) -> str:

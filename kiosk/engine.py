@@ -4,8 +4,9 @@ transitions declared in :mod:`kiosk.session_steps` (one table, checked in :meth:
 Every action checks the step it belongs to, so a reload, a second client or a crafted request cannot
 skip one (:class:`StepError`). Long work (reading the card, authenticating, paying, issuing, printing)
 runs as one background task at a time; the screen follows :meth:`KioskEngine.snapshot`. Pulling the card
-or staying idle ends the session at any step: what was paid and not printed is refunded, and everything
-about the resident is wiped. Messages are codes with parameters, rendered by the client in the
+before the PIN is verified, staying idle or cancelling ends the session at any step: what was paid and not
+printed is refunded, and everything about the resident is wiped. The card is needed only until the PIN is
+verified: then it is released, its removal is expected, and a shorter idle limit applies without it. Messages are codes with parameters, rendered by the client in the
 resident's language.
 """
 
@@ -24,7 +25,7 @@ from devices.printing import Printer
 from kiosk.journal import Journal
 from kiosk.menu_choices import checked_choices, default_choices
 from kiosk.payment import PaymentDevice, PaymentOutcome, PaymentResult
-from kiosk.session_steps import WAITING_FOR_RESIDENT, Event, Step, StepError, next_step
+from kiosk.session_steps import CARD_NEEDED, WAITING_FOR_RESIDENT, Event, Step, StepError, next_step
 from kiosk.visit import Paid, Visit
 from wire.http_json import HttpError
 from wire.kiosk_api import ASK_AT_CITY_HALL, MAX_COPIES, auth_digest
@@ -69,6 +70,9 @@ class KioskEngine:
         journal: Journal | None = None,
         languages: tuple[str, ...] = ("ja", "en"),
         idle_timeout_s: float = 60.0,
+        card_out_idle_s: float = 30.0,
+        idle_warning_s: float = 20.0,
+        farewell_s: float = 10.0,
         issue_attempts: int = 8,
         payment_timeout_s: float = 180.0,
         retry_pause_s: float = 0.5,
@@ -84,6 +88,9 @@ class KioskEngine:
         )
         self.languages = languages
         self.idle_timeout_s = idle_timeout_s
+        self.card_out_idle_s = card_out_idle_s  # once the resident took the card back after the PIN
+        self.idle_warning_s = idle_warning_s  # "need more time?" this long before an idle end
+        self.farewell_s = farewell_s  # the done screen clears itself after this
         self.issue_attempts = issue_attempts
         self.payment_timeout_s = payment_timeout_s
         self.retry_pause_s = retry_pause_s
@@ -124,6 +131,8 @@ class KioskEngine:
             "languages": list(self.languages),
             "message": self.message,
             "card_present": self.card_present,
+            "card_needed": self.step in CARD_NEEDED,
+            "authenticated": v.authenticated,
             "service": v.service or None,
             "tries_left": v.tries_left,
             "menu": v.menu,
@@ -135,6 +144,7 @@ class KioskEngine:
             "refunded_yen": sum(p.refunded_yen for p in v.payments.values()),
             "certificates": v.certificates,
             "idle_s_left": None if idle is None else round(idle, 1),
+            "idle_warning_s": self.idle_warning_s,
         }
 
     async def wait_change(self, since: int, timeout_s: float) -> dict[str, Any]:
@@ -170,8 +180,17 @@ class KioskEngine:
             log.info("step %s -> %s%s", self.step, step, f" ({message['code']})" if message else "")
         self.step = step
         self.message = message
-        self._idle_deadline = self._clock() + self.idle_timeout_s
+        self._idle_deadline = self._clock() + self._idle_limit()
         self._changed_now()
+
+    def _idle_limit(self) -> float:
+        """How long the current screen may be left alone: the done screen clears itself soon; a session
+        whose card was taken back after the PIN gets the shorter limit (nobody may be standing there)."""
+        if self.step is Step.DONE:
+            return self.farewell_s
+        if self.visit.authenticated and not self.card_present:
+            return self.card_out_idle_s
+        return self.idle_timeout_s
 
     def _expect(self, *steps: Step) -> None:
         if self.step not in steps:
@@ -196,6 +215,8 @@ class KioskEngine:
                 log.exception("ending the session failed too")
                 self._leave(_msg("kiosk_error"))
         finally:
+            if self.step is Step.TAKE_CARD and not self.card_present:
+                self._go(Event.FINISHED, self.message)  # the card left as the session ended
             self._changed_now()
 
     # -- the resident's actions ----------------------------------------------------------------------
@@ -210,14 +231,14 @@ class KioskEngine:
             if self.card_present:
                 self._run(self._card_in())
         else:
-            self._idle_deadline = self._clock() + self.idle_timeout_s
+            self._idle_deadline = self._clock() + self._idle_limit()
             self._changed_now()
 
     def touch(self) -> None:
-        """The resident is working on the current screen (typing digits, ticking boxes): the idle
-        timeout starts again."""
+        """The resident is working on the current screen (typing digits, ticking boxes, "continue" on the
+        idle warning): the idle timeout starts again."""
         if self.step in WAITING_FOR_RESIDENT and not self.busy:
-            self._idle_deadline = self._clock() + self.idle_timeout_s
+            self._idle_deadline = self._clock() + self._idle_limit()
             self._changed_now()
 
     async def enter_pin(self, pin: str) -> None:
@@ -262,8 +283,15 @@ class KioskEngine:
         self._run(self._print_all())
 
     async def cancel(self) -> None:
-        """The resident ends the session (any step where they may act)."""
+        """The resident ends the session (any step where they may act), stops a payment not yet made (back
+        to the confirm screen, as the payment device answers), or closes the done screen."""
         if self.step is Step.LANGUAGE:
+            return
+        if self.step is Step.DONE:
+            self._wipe()
+            return
+        if self.step is Step.PAYMENT and self.busy and not self._stopping:
+            await self.payment.cancel()
             return
         self._expect(*WAITING_FOR_RESIDENT)
         self._run(self._end_visit(_msg("cancelled")))
@@ -280,12 +308,13 @@ class KioskEngine:
             else:
                 self._changed_now()
             return
-        if self.step is Step.PRINTING:
-            self.visit.card_pulled = True  # a job in the printer cannot be called back; end after it
+        if self.step is Step.TAKE_CARD and not self.busy:
+            self._go(Event.FINISHED, self.message)  # the same words, in the same language, then cleared
+        elif self.step in (Step.LANGUAGE, Step.CARD, Step.DONE) and not self.busy:
             self._changed_now()
-        elif self.step is Step.TAKE_CARD and not self.busy:
-            self._wipe()
-        elif self.step in (Step.LANGUAGE, Step.CARD) and not self.busy:
+        elif self.visit.authenticated or self.step is Step.TAKE_CARD:
+            # expected once the PIN is verified: the session goes on, with the shorter idle limit
+            self._idle_deadline = min(self._idle_deadline, self._clock() + self.card_out_idle_s)
             self._changed_now()
         else:
             self._stopping = True  # from now on no action is taken until the session has ended
@@ -293,12 +322,15 @@ class KioskEngine:
 
     async def tick(self) -> None:
         """Called about every half second: the idle timeout."""
-        if self.busy or self.step not in WAITING_FOR_RESIDENT | {Step.LANGUAGE}:
+        if self.busy or self.step not in WAITING_FOR_RESIDENT | {Step.LANGUAGE, Step.DONE}:
             return
         if self._clock() < self._idle_deadline:
             return
         if self.step is Step.TAKE_CARD:
             self._idle_deadline = self._clock() + self.idle_timeout_s  # keep reminding
+            return
+        if self.step is Step.DONE:
+            self._wipe()
             return
         if self.step in (Step.LANGUAGE, Step.CARD):
             if self.step is Step.CARD or self.language != self.languages[0]:
@@ -312,7 +344,7 @@ class KioskEngine:
 
     async def close(self) -> None:
         """Shut down: end any session (refunding what is owed) and release the card."""
-        if self.step not in (Step.LANGUAGE, Step.CARD) or self.visit.session_id:
+        if self.step not in (Step.LANGUAGE, Step.CARD, Step.DONE) or self.visit.session_id:
             await self._interrupt(_msg("kiosk_closing"))
         await self.card.close()
 
@@ -405,6 +437,9 @@ class KioskEngine:
         v.menu = menu["items"]
         v.service = menu["service"]
         v.tries_left = None
+        v.authenticated = True
+        with contextlib.suppress(Exception):  # released (and reset): the resident may take it back now
+            await self.card.close()
         self._go(Event.AUTHENTICATED)
 
     async def _quote(self, choices: dict[str, Any]) -> None:
@@ -510,8 +545,6 @@ class KioskEngine:
 
         failed = 0
         for cert in v.certificates:
-            if v.card_pulled and cert["status"] == "issued":
-                break  # nothing more goes to the printer once the card is gone
             cert["status"] = "printing"
             self._changed_now()
             cert["status"] = await self._print_one(cert, accepted)
@@ -668,8 +701,9 @@ class KioskEngine:
         self._leave(message)
 
     def _leave(self, message: dict[str, Any]) -> None:
-        """Nothing of the resident stays on screen: the take-card reminder (with what was refunded, or
-        what a failed refund still owes) while a card is in the reader, else the first screen."""
+        """Nothing of the resident stays on screen but what happened (with what was refunded, or what a
+        failed refund still owes): the take-card alarm while a card is in the reader, else the done
+        screen, both in the session's language."""
         payments = self.visit.payments.values()
         refunded = sum(p.refunded_yen for p in payments)
         owed = sum(p.refund_failed_yen for p in payments)
@@ -677,21 +711,18 @@ class KioskEngine:
             message = _msg("refund_failed", owed_yen=owed)
         elif refunded:
             message = {**message, "params": {**message.get("params", {}), "refunded_yen": refunded}}
-        if self.card_present and not self.visit.card_pulled:
-            done = [{"serial": c["serial"], "status": c["status"]} for c in self.visit.certificates]
-            self.last_printed = [c for c in self.visit.certificates if c["status"] == "printed"]
-            # the reminder keeps the totals and the serials to take, nothing about the resident
-            self.visit = Visit(payments=self.visit.payments, certificates=done)
-            self._go(Event.ENDED_WITH_CARD, message)
-        else:
-            self._wipe(message)
+        done = [{"serial": c["serial"], "status": c["status"]} for c in self.visit.certificates]
+        self.last_printed = [c for c in self.visit.certificates if c["status"] == "printed"]
+        # what is left keeps the totals and the serials to take, nothing about the resident
+        self.visit = Visit(payments=self.visit.payments, certificates=done)
+        self._go(Event.ENDED_WITH_CARD if self.card_present else Event.FINISHED, message)
 
-    def _wipe(self, message: dict[str, Any] | None = None) -> None:
-        """Nothing of the resident stays: back to the first screen."""
+    def _wipe(self) -> None:
+        """Nothing of the resident stays: back to the first screen, in the first language."""
         self.visit = Visit()
         self.last_printed = []
         self.language = self.languages[0]
-        self._go(Event.WIPED, message)
+        self._go(Event.WIPED)
 
     def _item(self, kind: str) -> dict[str, Any] | None:
         return next((i for i in self.visit.menu or [] if i["kind"] == kind), None)

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from kiosk.catalogue import catalogue, render_message
+from kiosk.catalogue import catalogue, message_style, render_message
 from kiosk.demo_card import DemoCard
 from kiosk.engine import KioskEngine
 from kiosk.payment import PaymentOutcome, SimulatedPaymentDevice
@@ -87,6 +87,7 @@ def view(engine: KioskEngine) -> dict[str, Any]:
     snap = engine.snapshot()
     message = snap.get("message")
     snap["message_text"] = render_message(engine.language, message) if message else None
+    snap["message_style"] = message_style(message) if message else None
     return snap
 
 
@@ -108,7 +109,12 @@ async def state(request: web.Request) -> web.Response:
 
 
 PAGE = resources.files("kiosk.page")
-PAGE_FILES = {"app.js": "text/javascript", "app.css": "text/css", "card.svg": "image/svg+xml"}
+PAGE_FILES = {
+    "app.js": "text/javascript",
+    "app.css": "text/css",
+    "card.svg": "image/svg+xml",
+    "card-out.svg": "image/svg+xml",
+}
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",

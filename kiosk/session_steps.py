@@ -1,10 +1,12 @@
 """The steps of a kiosk session and the one table of its transitions: (step, event) -> next step.
 
     language -> card -> pin -> menu -> options -> confirm (quote) -> payment -> issuing -> ready
-             -> printing -> take_card -> (card taken) language
+             -> printing -> done (what happened, in the session's language) -> language
 
-A session may end at any step (card pulled, idle, cancelled, refused, a defect): to the take-card reminder
-while the card is in the reader, else straight back to the first screen. :func:`next_step` is the one
+The card is needed only until the PIN is verified: the menu asks the resident to take it back, and its
+removal after that is expected (a shorter idle limit then applies). A session may end at any step (card
+pulled before the PIN was verified, idle, cancelled, refused, a defect): to the take-card alarm while a card
+is in the reader, else to the done screen, which clears itself after a few seconds. :func:`next_step` is the one
 place a transition is checked; one the table does not hold is a defect (:class:`IllegalTransition`).
 """
 
@@ -27,6 +29,7 @@ class Step(StrEnum):
     READY = "ready"
     PRINTING = "printing"
     TAKE_CARD = "take_card"
+    DONE = "done"
 
 
 class Event(StrEnum):
@@ -48,6 +51,7 @@ class Event(StrEnum):
     ISSUE_REFUSED = "issue_refused"  # back to the menu as the server now sees it
     PRINT = "print"
     ENDED_WITH_CARD = "ended_with_card"  # the session ended, the card still in the reader
+    FINISHED = "finished"  # the session ended (or the card left after it): what happened, then clear it
     WIPED = "wiped"  # nothing of the resident stays
 
 
@@ -76,9 +80,14 @@ TRANSITIONS: Mapping[tuple[Step, Event], Step] = MappingProxyType(
         (Step.ISSUING, Event.ISSUE_REFUSED): Step.MENU,
         (Step.READY, Event.PRINT): Step.PRINTING,
         **{(step, Event.ENDED_WITH_CARD): Step.TAKE_CARD for step in Step},
+        **{(step, Event.FINISHED): Step.DONE for step in Step},
         **{(step, Event.WIPED): Step.LANGUAGE for step in Step},
     }
 )
+
+
+# Steps where the card must stay in the reader: its removal ends the session.
+CARD_NEEDED = frozenset({Step.CARD, Step.PIN})
 
 
 class IllegalTransition(RuntimeError):

@@ -65,6 +65,20 @@ class KioskSettings:
     idle_timeout_s: float = setting(
         60.0, "a screen left alone this long ends the session and wipes it", check=seconds_above_zero
     )
+    card_out_idle_s: float = setting(
+        30.0,
+        "once the resident has taken the card back after the PIN, a screen left alone this long ends the"
+        " session (nobody may be standing there)",
+        check=seconds_above_zero,
+    )
+    idle_warning_s: float = setting(
+        20.0, 'the screen asks "need more time?" this long before an idle end', check=seconds_above_zero
+    )
+    farewell_s: float = setting(
+        10.0,
+        "the last screen (what happened, in the resident's language) clears itself after this long",
+        check=seconds_above_zero,
+    )
     demo: bool = setting(False, "demo controls: card and payment-device panels in the local API")
     demo_card: Path = setting(
         Path(""), "demo: the virtual card file the demo panel inserts into the vpcd reader"

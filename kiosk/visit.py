@@ -31,4 +31,4 @@ class Visit:
     quote: dict[str, Any] | None = None
     payments: dict[str, Paid] = field(default_factory=dict)
     certificates: list[dict[str, Any]] = field(default_factory=list)
-    card_pulled: bool = False
+    authenticated: bool = False  # the PIN was verified: the card is no longer needed

@@ -52,12 +52,14 @@ def run_kiosk_app_demo(stack: Stack, pin: str, out: Path) -> str:
         if ready["step"] != "ready":
             raise ServiceError(f"not issued: {ready['message']}")
         app.act("print")
-        done = app.wait_step("take_card", "language", timeout_s=90)
+        done = app.wait_step("take_card", "done", timeout_s=90)
         if not done["message"] or done["message"]["code"] != "printed":
             raise ServiceError(f"not printed: {done['message']}")
         serial = done["certificates"][0]["serial"]
         step(f"printed {serial} on CUPS queue {cups.queue('pdf')}; the resident takes the card")
         stack.remove_card()
+        app.wait_step("done", timeout_s=10)
+        app.act("cancel")  # the done screen closed: the first screen for the next resident
         app.wait_step("language", timeout_s=10)
         [printed] = cups.printed(serial)
         verdict = stack.verify(printed)

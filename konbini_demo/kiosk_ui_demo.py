@@ -25,7 +25,8 @@ def step(text: str) -> None:
 
 def resident_flow(stack: Stack, screen: KioskScreen, card: Path, pin: str, language: str,
                   shots: Path | None) -> str:  # fmt: skip
-    """Language, card, PIN, menu, options, confirm, pay, print, take card; returns the printed serial."""
+    """Language, card, PIN, menu (where the card is taken back, as the screen asks), options, confirm, pay,
+    print, done; returns the printed serial."""
     n = 0
 
     def shot(name: str) -> None:
@@ -50,6 +51,8 @@ def resident_flow(stack: Stack, screen: KioskScreen, card: Path, pin: str, langu
     screen.tap("#pin-ok")
     screen.wait_step("menu")
     shot("menu")
+    stack.remove_card()  # the card is needed only until the PIN
+    screen.page.wait_for_selector("#card-notice", state="detached")
     screen.tap("#kind-juminhyo")
     screen.wait_step("options")
     screen.tap("#option-householder")
@@ -64,10 +67,10 @@ def resident_flow(stack: Stack, screen: KioskScreen, card: Path, pin: str, langu
     screen.wait_step("ready", timeout_s=60)
     shot("ready")
     screen.tap("#print")
-    screen.wait_step("take_card", timeout_s=90)
-    shot("take-card")
+    screen.wait_step("done", timeout_s=90)
+    shot("done")
     serial = str(screen.state()["certificates"][0]["serial"])
-    stack.remove_card()
+    screen.tap("#done-close")
     screen.wait_step("language")
     return serial
 

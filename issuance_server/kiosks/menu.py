@@ -45,7 +45,7 @@ def menu_for(core: ServerCore, session_id: str, facts: Facts, policy: Policy) ->
                 if refusal is None
                 else []
             )
-            item["options"] = [o for o in JUMINHYO_OPTIONS if o != "kojin_bango" or policy.allow_kojin_bango]
+            item["options"] = options_offered(facts, policy)
         elif kind in TAX_KINDS:
             refusal = holder_refusal(facts, policy)
             years = [] if refusal is not None else _fiscal_year_choices(kind, facts, policy)
@@ -60,6 +60,23 @@ def menu_for(core: ServerCore, session_id: str, facts: Facts, policy: Policy) ->
         item["refusal"] = _json(refusal)
         items.append(item)
     return items
+
+
+# Items that only one kind of resident has on a 住民票: 本籍・筆頭者 (Japanese nationals), the residence card's
+# number (foreign residents); offered when someone in the household has them.
+_FOR_KIND = {"honseki": "japanese", "zairyu_card_no": "foreign"}
+
+
+def options_offered(facts: Facts, policy: Policy) -> list[str]:
+    kinds = {p.get("kind") for p in facts.household}
+
+    def offered(option: str) -> bool:
+        if option == "kojin_bango":
+            return policy.allow_kojin_bango
+        needs = _FOR_KIND.get(option)
+        return needs is None or not kinds or needs in kinds
+
+    return [o for o in JUMINHYO_OPTIONS if offered(o)]
 
 
 def _fiscal_year_choices(

@@ -5,6 +5,11 @@
 (() => {
   const screen = document.getElementById("screen");
   const messageBox = document.getElementById("message");
+  const dock = document.getElementById("dock");
+  const actionBar = document.getElementById("actions");
+  const idleWarning = document.getElementById("idle-warning");
+  const idleWarningText = document.getElementById("idle-warning-text");
+  const idleContinue = document.getElementById("idle-continue");
   const idleBox = document.getElementById("idle");
   const languageButton = document.getElementById("language-button");
   const languageList = document.getElementById("language-list");
@@ -106,6 +111,8 @@
   }
 
   // -- the screens --------------------------------------------------------------------------------
+  // Each screen gives its content (in <main>, which scrolls when it must) and its actions (in the dock,
+  // always on the screen, with an error message beside them).
   function render(moved) {
     const s = state;
     document.documentElement.lang = htmlLang(s.language);
@@ -113,19 +120,18 @@
     document.getElementById("title").textContent = t("ui.title");
     languageButton.textContent = `${t("ui.language")}: ${t("ui.language_name")}`;
     largerButton.textContent = t("ui.larger_text");
+    idleContinue.textContent = t("ui.continue");
     renderLanguageList();
     const focused = document.activeElement && document.activeElement.id;
     screen.dataset.step = s.step; // for tests and screen captures: which screen is up
     screen.dataset.busy = s.busy ? "1" : "0";
     screen.dataset.version = String(s.version);
-    screen.replaceChildren(...(SCREENS[s.step] || (() => []))(s).filter((c) => c !== null && c !== undefined));
-    if (s.message_text) {
-      messageBox.textContent = s.message_text;
-      messageBox.hidden = false;
-    } else {
-      messageBox.hidden = true;
-      messageBox.textContent = "";
-    }
+    const { content, actions } = (SCREENS[s.step] || (() => ({ content: [], actions: [] })))(s);
+    screen.replaceChildren(...content.filter((c) => c !== null && c !== undefined));
+    actionBar.replaceChildren(...(actions || []).filter((c) => c !== null && c !== undefined));
+    renderMessage(s);
+    dock.hidden = !actionBar.firstChild && (messageBox.hidden || !dock.contains(messageBox));
+    alarm(s.step === "take_card");
     updateIdle();
     if (moved) {
       const h = document.getElementById("step-heading");
@@ -133,6 +139,17 @@
     } else if (focused && document.getElementById(focused)) {
       document.getElementById(focused).focus();
     }
+  }
+
+  function renderMessage(s) {
+    // An error goes next to the controls (the dock), in the error style; anything else above the screen.
+    const error = s.message_style === "error";
+    messageBox.className = error ? "message error" : "message";
+    messageBox.setAttribute("role", error ? "alert" : "status");
+    if (error) dock.prepend(messageBox);
+    else screen.before(messageBox);
+    messageBox.textContent = s.message_text || "";
+    messageBox.hidden = !s.message_text;
   }
 
   function renderLanguageList() {
@@ -157,32 +174,62 @@
     return t(`kind.${kind}`);
   }
 
+  function year(y) {
+    // 令和8 where the catalogue writes years in the Japanese era, else 2026.
+    if (t("ui.year_style") !== "wareki" || y < 2019) return String(y);
+    return `令和${y === 2019 ? "元" : y - 2018}`;
+  }
+  const fiscalYearLabel = (fy) => t("label.fiscal_year", { fiscal_year: year(fy), income_year: year(fy - 1) });
+
+  function relation(rel) {
+    // 続柄 in the resident's language, with the Japanese beside it (as the certificate prints it).
+    const text = t(`relationship.${rel}`);
+    return text === `relationship.${rel}` || text === rel ? rel : `${text} / ${rel}`;
+  }
+  const memberLabel = (m) => `${m.name}（${relation(m.relationship)}）`;
+
+  function cardNotice(s) {
+    // After the PIN: the card is no longer needed; while it is still in the reader, ask for it back.
+    if (!s.authenticated || !s.card_present) return null;
+    return el(
+      "p",
+      { class: "notice card-notice", id: "card-notice", role: "status" },
+      el("img", { src: "/page/card-out.svg", alt: t("ui.card_out_picture") }),
+      t("ui.card_done"),
+    );
+  }
+
   const SCREENS = {
     language() {
       const title = config.languages.slice(0, 3).map((l) => el("span", { lang: htmlLang(l) }, t("step.language", null, l)));
-      return [
-        el("h2", { id: "step-heading", tabindex: "-1" }, ...title.flatMap((x, i) => (i ? [" / ", x] : [x]))),
-        el(
-          "div",
-          { class: "languages" },
-          config.languages.map((l) =>
-            button(t("ui.language_name", null, l), () => post("language", { language: l }), {
-              lang: htmlLang(l),
-              class: "primary",
-              id: `start-${l}`,
-            }),
+      return {
+        content: [
+          el("h2", { id: "step-heading", tabindex: "-1" }, ...title.flatMap((x, i) => (i ? [" / ", x] : [x]))),
+          el(
+            "div",
+            { class: "languages" },
+            config.languages.map((l) =>
+              button(t("ui.language_name", null, l), () => post("language", { language: l }), {
+                lang: htmlLang(l),
+                class: "primary",
+                id: `start-${l}`,
+              }),
+            ),
           ),
-        ),
-      ];
+        ],
+        actions: [],
+      };
     },
     card(s) {
-      return [
-        heading(t("step.card")),
-        el("img", { class: "picture", src: "/page/card.svg", alt: t("ui.card_picture") }),
-        el("p", {}, t("ui.card_hint")),
-        s.busy ? el("p", {}, spinner(), t("ui.checking")) : null,
-        el("div", { class: "actions" }, cancelButton()),
-      ];
+      return {
+        content: [
+          heading(t("step.card")),
+          el("img", { class: "picture", src: "/page/card.svg", alt: t("ui.card_picture") }),
+          el("p", {}, t("ui.card_hint")),
+          s.busy ? el("p", {}, spinner(), t("ui.checking")) : null,
+        ],
+        actions: [cancelButton()],
+      };
     },
     pin(s) {
       const dots = el(
@@ -199,19 +246,27 @@
         digit("0"),
         button(t("ui.clear"), clearPin, { id: "pin-clear", class: "wide", disabled: s.busy }),
       );
-      return [
-        heading(t("step.pin")),
-        s.tries_left !== null ? el("p", {}, t("ui.tries_left", { tries_left: s.tries_left })) : null,
-        dots,
-        pad,
-        s.busy ? el("p", {}, spinner(), t("ui.checking")) : null,
-        el(
-          "div",
-          { class: "actions" },
+      return {
+        content: [
+          el(
+            "div",
+            { class: "pin-layout" },
+            el(
+              "div",
+              {},
+              heading(t("step.pin")),
+              s.tries_left !== null ? el("p", {}, t("ui.tries_left", { tries_left: s.tries_left })) : null,
+              dots,
+              s.busy ? el("p", {}, spinner(), t("ui.checking")) : null,
+            ),
+            pad,
+          ),
+        ],
+        actions: [
           cancelButton(),
           button(t("ui.ok"), submitPin, { id: "pin-ok", class: "primary", disabled: pin.length !== 4 || s.busy }),
-        ),
-      ];
+        ],
+      };
     },
     menu(s) {
       const items = (s.menu || []).map((item) => {
@@ -232,91 +287,117 @@
           },
         );
       });
-      return [
-        heading(t("step.menu")),
-        s.service === "recovery" ? el("p", { class: "notice" }, t("ui.recovery")) : null,
-        el("div", { class: "grid" }, items),
-        el("div", { class: "actions" }, cancelButton()),
-      ];
+      return {
+        content: [
+          cardNotice(s),
+          heading(t("step.menu")),
+          s.service === "recovery" ? el("p", { class: "notice" }, t("ui.recovery")) : null,
+          el("div", { class: "grid" }, items),
+        ],
+        actions: [cancelButton()],
+      };
     },
     options(s) {
       const item = (s.menu || []).find((i) => i.kind === s.kind) || {};
-      const parts = [heading(kindLabel(s.kind)), el("p", {}, t("step.options"))];
+      const parts = [cardNotice(s), heading(kindLabel(s.kind)), el("p", {}, t("step.options"))];
       if (item.kind === "juminhyo") parts.push(...juminhyoOptions(item));
       if (item.fiscal_years) parts.push(fiscalYears(item));
       parts.push(copiesStepper(s));
-      parts.push(
-        el(
-          "div",
-          { class: "actions" },
+      const total = (item.fee_yen || 0) * (draft.copies || 1);
+      return {
+        content: parts,
+        actions: [
+          el("p", { class: "total", id: "running-total", "aria-live": "polite" }, t("ui.total", { total_yen: total })),
           button(t("ui.back"), () => post("back"), { id: "back" }),
           cancelButton(),
           button(t("ui.next"), () => post("options", draft), { id: "next", class: "primary", disabled: s.busy }),
-        ),
-      );
-      return parts;
+        ],
+      };
     },
     confirm(s) {
       const q = s.quote || {};
-      return [
-        heading(t("step.confirm", { total_yen: q.total_yen })),
-        el(
-          "dl",
-          { class: "summary" },
-          el("dt", {}, t("ui.certificate")),
-          el("dd", {}, kindLabel(q.kind)),
-          el("dt", {}, t("ui.copies")),
-          el("dd", {}, t("label.copies", { copies: q.copies })),
-          el("dt", {}, t("ui.fee_each", { fee_yen: q.fee_yen })),
-          el("dd", { class: "total" }, t("ui.total", { total_yen: q.total_yen })),
-        ),
-        el(
-          "div",
-          { class: "actions" },
+      return {
+        content: [cardNotice(s), heading(t("step.confirm", { total_yen: q.total_yen })), summary(s)],
+        actions: [
+          el("p", { class: "total" }, t("ui.total", { total_yen: q.total_yen })),
           button(t("ui.back"), () => post("back"), { id: "back" }),
           cancelButton(),
           button(t("ui.pay"), () => post("pay"), { id: "pay", class: "primary" }),
-        ),
-      ];
+        ],
+      };
     },
     payment(s) {
-      return [
-        heading(t("step.payment", { total_yen: (s.quote || {}).total_yen })),
-        el("p", {}, t("ui.pay_hint")),
-        spinner(),
-      ];
+      return {
+        content: [
+          cardNotice(s),
+          heading(t("step.payment", { total_yen: (s.quote || {}).total_yen })),
+          el("p", {}, t("ui.pay_hint")),
+          spinner(),
+        ],
+        actions: [cancelButton()],
+      };
     },
-    issuing() {
-      return [heading(t("step.issuing")), spinner()];
+    issuing(s) {
+      return { content: [cardNotice(s), heading(t("step.issuing")), spinner()], actions: [] };
     },
-    ready() {
-      return [
-        heading(t("step.ready")),
-        el(
-          "div",
-          { class: "actions" },
-          cancelButton(),
-          button(t("ui.print"), () => post("print"), { id: "print", class: "primary" }),
-        ),
-      ];
+    ready(s) {
+      return {
+        content: [cardNotice(s), heading(t("step.ready"))],
+        actions: [cancelButton(), button(t("ui.print"), () => post("print"), { id: "print", class: "primary" })],
+      };
     },
     printing(s) {
       const total = s.certificates.length;
       const done = s.certificates.filter((c) => ["printed", "failed", "stopped"].includes(c.status)).length;
-      return [
-        heading(t("step.printing", { done, total })),
-        el("progress", { max: total, value: done, "aria-label": t("step.printing", { done, total }) }),
-        el("p", {}, t("ui.printing_hint")),
-      ];
+      return {
+        content: [
+          cardNotice(s),
+          heading(t("step.printing", { done, total })),
+          el("progress", { max: total, value: done, "aria-label": t("step.printing", { done, total }) }),
+          el("p", {}, t("ui.printing_hint")),
+        ],
+        actions: [],
+      };
     },
-    take_card() {
-      return [
-        heading(t("step.take_card")),
-        el("img", { class: "picture", src: "/page/card.svg", alt: t("ui.card_picture") }),
-        el("p", {}, t("ui.thanks")),
-      ];
+    take_card(s) {
+      const printed = s.certificates.some((c) => c.status === "printed");
+      return {
+        content: [
+          el(
+            "div",
+            { class: "alarm", id: "card-alarm" },
+            el("img", { class: "picture", src: "/page/card-out.svg", alt: t("ui.card_out_picture") }),
+            el("div", {}, heading(t(printed ? "step.take_card" : "step.take_card_only")), el("p", {}, t("ui.card_left"))),
+          ),
+        ],
+        actions: [],
+      };
+    },
+    done(s) {
+      const printed = s.certificates.some((c) => c.status === "printed");
+      return {
+        content: [heading(t(printed ? "ui.take_certificates" : "ui.thanks")), printed ? el("p", {}, t("ui.thanks")) : null],
+        actions: [button(t("ui.close"), () => post("cancel"), { id: "done-close", class: "primary" })],
+      };
     },
   };
+
+  function summary(s) {
+    // What will be printed, as chosen: the certificate, whom and what it shows, the year, copies and fee.
+    const q = s.quote || {};
+    const c = s.choices || {};
+    const item = (s.menu || []).find((i) => i.kind === q.kind) || {};
+    const rows = [[t("ui.certificate"), kindLabel(q.kind)]];
+    if (q.kind === "juminhyo") {
+      const members = (item.members || []).filter((m) => (c.members || []).includes(m.member_id));
+      const whom = c.scope === "members" ? members.map(memberLabel).join("、") : t(`scope.${c.scope || "self"}`);
+      const items = (c.options || []).map((o) => t(`option.${o}`));
+      rows.push([t("ui.scope"), whom], [t("ui.items"), items.length ? items.join("、") : t("ui.no_items")]);
+    }
+    if (c.fiscal_year) rows.push([t("ui.fiscal_year"), fiscalYearLabel(c.fiscal_year)]);
+    rows.push([t("ui.copies"), `${t("label.copies", { copies: q.copies })}（${t("ui.fee_each", { fee_yen: q.fee_yen })}）`]);
+    return el("dl", { class: "summary", id: "summary" }, rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+  }
 
   function reasonText(reason) {
     return reason ? t(`reason.${reason.code}`, reason.params) : "";
@@ -353,7 +434,7 @@
           {},
           el("legend", {}, t("ui.members")),
           (item.members || []).map((m) =>
-            choice("checkbox", "member", m.member_id, `${m.name}（${m.relationship}）`,
+            choice("checkbox", "member", m.member_id, memberLabel(m),
               (draft.members || []).includes(m.member_id), true, (e) => {
                 const set = new Set(draft.members || []);
                 if (e.target.checked) set.add(m.member_id);
@@ -392,7 +473,7 @@
       {},
       el("legend", {}, t("ui.fiscal_year")),
       item.fiscal_years.map((y) =>
-        choice("radio", "fiscal_year", y.fiscal_year, t("label.fiscal_year", { fiscal_year: y.fiscal_year }),
+        choice("radio", "fiscal_year", y.fiscal_year, fiscalYearLabel(y.fiscal_year),
           draft.fiscal_year === y.fiscal_year, y.available, () => {
             draft.fiscal_year = y.fiscal_year;
             touch();
@@ -474,12 +555,57 @@
   function updateIdle() {
     if (!state || idleDeadline === null) {
       idleBox.textContent = "";
+      showIdleWarning(false);
       return;
     }
     const seconds = Math.max(0, Math.ceil((idleDeadline - Date.now()) / 1000));
     idleBox.textContent = t("ui.idle", { seconds });
+    idleWarningText.textContent = t("ui.idle_warning", { seconds });
+    showIdleWarning(seconds <= state.idle_warning_s);
   }
   setInterval(updateIdle, 1000);
+
+  function showIdleWarning(on) {
+    // "Need more time?" before an idle end; Continue starts the idle time again.
+    if (on === !idleWarning.hidden) return;
+    idleWarning.hidden = !on;
+    if (on) idleContinue.focus();
+  }
+  idleContinue.addEventListener("click", async () => {
+    idleWarning.hidden = true;
+    await fetch("/api/touch", { method: "POST" }).catch(() => {});
+  });
+
+  // -- the take-card alarm: a tone every 1.5 s until the card is taken ----------------------------
+  let audio = null;
+  let alarmTimer = null;
+  let beeps = 0;
+  function beep() {
+    beeps += 1;
+    screen.dataset.beeps = String(beeps); // for tests: the alarm sounds
+    try {
+      audio = audio || new AudioContext();
+      const tone = audio.createOscillator();
+      const gain = audio.createGain();
+      tone.frequency.value = 880;
+      gain.gain.value = 0.25;
+      tone.connect(gain).connect(audio.destination);
+      tone.start();
+      tone.stop(audio.currentTime + 0.35);
+    } catch (e) {
+      /* no audio device: the picture and the words remain */
+    }
+  }
+  function alarm(on) {
+    if (on && alarmTimer === null) {
+      beep();
+      alarmTimer = setInterval(beep, 1500);
+    } else if (!on && alarmTimer !== null) {
+      clearInterval(alarmTimer);
+      alarmTimer = null;
+    }
+    screen.dataset.alarm = on ? "sounding" : "off";
+  }
 
   function renderDemo() {
     const card = (present) => () =>

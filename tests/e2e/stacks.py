@@ -14,6 +14,7 @@ from pathlib import Path
 from subprocess import CompletedProcess
 from typing import Any
 
+from konbini_demo.kiosk_app_client import KioskAppClient
 from konbini_demo.processes import free_port, run
 from konbini_demo.soft_kiosk import SoftKiosk
 from konbini_demo.stack import KIOSK_ID, Stack
@@ -82,6 +83,16 @@ def demo_kiosk(stack: Stack) -> SoftKiosk:
     kiosk = SoftKiosk(stack, DEMO_ATENA_NO)
     kiosk.register()
     return kiosk
+
+
+def card_taken(stack: Stack, app: KioskAppClient) -> dict[str, Any]:
+    """The card taken out at the end of a visit: the done screen's state (what happened, in the session's
+    language), which is then closed as a resident may close it, back to the first screen."""
+    stack.remove_card()
+    done = app.wait_step("done", timeout_s=10)
+    app.act("cancel")
+    app.wait_step("language", timeout_s=10)
+    return done
 
 
 def registered_card(stack: Stack, pin: str, name: str = "resident") -> Path:

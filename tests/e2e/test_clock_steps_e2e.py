@@ -84,11 +84,11 @@ def test_a_clock_step_mid_session_costs_the_resident_nothing(
         app.act("options", {})
         assert app.wait_step("confirm", "options", "take_card")["step"] == "confirm"
         app.act("pay")
-        state = app.wait_step("ready", "take_card", "language")
+        state = app.wait_step("ready", "take_card", "done")
         assert state["step"] == "ready", state["message"]
         serial = state["certificates"][0]["serial"]
         app.act("print")
-        state = app.wait_step("take_card", "language", timeout_s=60)
+        state = app.wait_step("take_card", "done", timeout_s=60)
         assert state["message"]["code"] == "printed", state["message"]
         row = issuance(stack, serial)
         assert (row["status"], row["refunded_yen"]) == ("printed", 0)

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from kiosk.catalogue import catalogue
 from konbini_demo.cups import CupsServer
 from konbini_demo.kiosk_app_client import KioskAppClient
 from konbini_demo.processes import free_port
@@ -21,7 +22,7 @@ from konbini_demo.stack import Stack
 from registry_sim.generator import DEMO_ATENA_NO
 from tests.e2e.conftest import PUBLIC_SITE
 from tests.e2e.kiosk_proxy import LosingProxy
-from tests.e2e.stacks import change_upstream, registered_card
+from tests.e2e.stacks import card_taken, change_upstream, registered_card
 from wire.cert_qr import extract_record_text
 from wire.http_json import HttpError
 from wire.kiosk_api import ASK_AT_CITY_HALL
@@ -134,8 +135,7 @@ def test_a_resident_gets_every_kind_through_the_kiosk_app(
         assert verdict.returncode == 0 and verdict.stdout.startswith("VALID"), verdict.stdout + verdict.stderr
         row = issuance(stack, serial)
         assert row["status"] == "printed" and row["refunded_yen"] == 0 and row["payment_status"] == "issued"
-        stack.remove_card()
-        assert app.wait_step("language", timeout_s=10)["menu"] is None  # nothing of the resident is left
+        assert card_taken(stack, app)["menu"] is None  # nothing of the resident is left
         stack.insert_card(card_in)
     assert app.ledger() == {"waiting": False, "taken_yen": FEE * len(KINDS), "refunded_yen": 0}
 
@@ -186,15 +186,34 @@ def test_only_the_local_page_may_use_the_interface(stack: Stack, cups: CupsServe
     assert post({"Origin": app.base_url}) == 200
 
 
-def test_card_pulled_after_payment_voids_and_refunds_once(
+def test_the_card_pulled_at_the_pin_ends_the_session_in_its_language(
     stack: Stack, cups: CupsServer, card_in: Path
 ) -> None:
-    app = kiosk_app(stack, cups)
+    app = kiosk_app(stack, cups, "pdf", "--farewell-s", "1")
+    app.act("language", {"language": "vi"})
+    app.wait_step("pin")
+    stack.remove_card()
+    state = app.wait_step("done", timeout_s=10)
+    assert state["message"]["code"] == "card_removed" and state["language"] == "vi"
+    assert state["message_text"].startswith(catalogue("vi")["msg.card_removed"])
+    state = app.wait_step("language", timeout_s=10)  # then cleared, for the next person
+    assert state["message"] is None and state["language"] == "ja"
+
+
+def test_walking_away_after_paying_voids_and_refunds_once(
+    stack: Stack, cups: CupsServer, card_in: Path
+) -> None:
+    app = kiosk_app(stack, cups, "pdf", "--card-out-idle-s", "3")
     state = to_ready(app)
     serial = state["certificates"][0]["serial"]
-    stack.remove_card()
-    state = app.wait_step("language", timeout_s=10)
-    assert state["message"]["code"] == "card_removed" and state["certificates"] == []
+    stack.remove_card()  # taken back after the PIN, as the screen asks: the session goes on
+    deadline = time.monotonic() + 10
+    while (state := app.state())["card_present"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert state["step"] == "ready" and state["message"] is None and not state["card_present"]
+    assert state["idle_s_left"] <= 3
+    state = app.wait_step("done", timeout_s=20)  # nobody touches the screen: the shorter idle limit
+    assert state["message"]["code"] == "timed_out" and state["message"]["params"]["refunded_yen"] == FEE
     row = issuance(stack, serial)
     assert row["status"] == "voided" and row["refund_yen"] == FEE
     assert (
@@ -269,7 +288,8 @@ def test_the_kiosk_app_never_learns_a_support_measure(stack: Stack, cups: CupsSe
             if all(not i["available"] for i in state["menu"]) or time.monotonic() > deadline:
                 break
             app.act("cancel")
-            stack.remove_card()
+            app.wait_step("take_card")
+            card_taken(stack, app)
             stack.insert_card(card_in)
         assert {i["refusal"]["code"] for i in state["menu"]} == {ASK_AT_CITY_HALL}
         seen = json.dumps(state, ensure_ascii=False)

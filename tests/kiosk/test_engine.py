@@ -274,8 +274,52 @@ async def test_the_whole_session_in_order(parts: Any) -> None:
     assert state["menu"] is None and state["certificates"] == [{"serial": "S1", "status": "printed"}]
     assert server.reports == [("S1", True)] and device.totals() == (200, 0)
     engine.card_changed(False)
+    state = await settle(engine, Step.DONE)  # what happened stays a moment, in the session's language
+    assert state["language"] == "en" and state["message"]["code"] == "printed" and state["menu"] is None
+    assert state["certificates"] == [{"serial": "S1", "status": "printed"}]
+
+
+async def test_the_card_is_released_once_the_pin_is_verified_and_its_removal_goes_on(parts: Any) -> None:
+    engine, server, card, printer, device, clock = parts
+    await engine.choose_language("en")
+    engine.card_changed(True)
+    await settle(engine, Step.PIN)
+    assert engine.snapshot()["card_needed"] is True
+    await engine.enter_pin("1234")
+    state = await settle(engine, Step.MENU)
+    assert card.closed == 1 and state["card_needed"] is False and state["authenticated"] is True
+    engine.card_changed(False)  # the resident takes the card back, as the menu asks
+    state = await settle(engine, Step.MENU)
+    assert state["message"] is None and state["idle_s_left"] == 30  # the shorter limit without the card
+    await engine.select("juminhyo")
+    await engine.choose({"scope": "self", "copies": 1})
+    await settle(engine, Step.CONFIRM)
+    await engine.pay()
+    await settle(engine, Step.READY)
+    await engine.start_print()
+    state = await settle(engine, Step.DONE)  # the session ends at once: no card to wait for
+    assert state["message"]["code"] == "printed" and printer.jobs == 1 and device.totals() == (200, 0)
+    assert server.ended == 1 and state["language"] == "en"
+    clock.now += 10  # the done screen clears itself: nothing of the resident for the next person
+    await engine.tick()
     state = await settle(engine, Step.LANGUAGE)
-    assert state["menu"] is None and state["certificates"] == [] and state["quote"] is None
+    assert state["language"] == "ja" and state["message"] is None and state["certificates"] == []
+
+
+async def test_the_card_pulled_before_the_pin_is_verified_ends_the_session_in_its_language(
+    parts: Any,
+) -> None:
+    engine, server, *_ = parts
+    await engine.choose_language("en")
+    engine.card_changed(True)
+    await settle(engine, Step.PIN)
+    engine.card_changed(False)
+    state = await settle(engine, Step.DONE)
+    assert state["message"]["code"] == "card_removed" and state["language"] == "en"
+    assert server.ended == 1
+    await engine.cancel()  # "OK" on the done screen: the first screen at once
+    state = await settle(engine, Step.LANGUAGE)
+    assert state["language"] == "ja" and state["message"] is None
 
 
 @pytest.mark.parametrize(
@@ -382,12 +426,17 @@ async def test_without_the_server_only_what_was_not_printed_is_refunded(parts: A
     lost = HttpError(0, "server_unreachable", "")
     server.fail["report_print"] = [lost] * 6  # the network goes as the first copy comes out
     server.fail["end_session"] = [lost] * 3
-    printer.during = lambda: engine.card_changed(False)  # ... and the card is pulled meanwhile
+    printer.during = lambda: engine.card_changed(False)  # ... and the card is taken back meanwhile
+    printer.outcomes = [True, False]  # the second copy jams
     await engine.start_print()
-    state = await settle(engine, Step.LANGUAGE)
-    assert printer.jobs == 1  # nothing more goes to the printer once the card is gone
+    state = await settle(engine, Step.DONE)
+    assert printer.jobs == 2  # the card is not needed to print
     assert device.totals() == (400, 200)  # the printed copy is kept, the other given back
-    assert state["certificates"] == [] and state["menu"] is None
+    assert state["certificates"] == [
+        {"serial": "S1", "status": "printed"},
+        {"serial": "S2", "status": "failed"},
+    ]
+    assert state["menu"] is None
 
 
 async def test_a_refund_the_device_fails_is_owed_not_lost(parts: Any) -> None:
@@ -405,7 +454,7 @@ async def test_a_refund_the_device_fails_is_owed_not_lost(parts: Any) -> None:
     state = await settle(engine, Step.TAKE_CARD)
     assert state["message"] == {"code": "refund_failed", "params": {"owed_yen": 200}}
     engine.card_changed(False)
-    assert (await settle(engine, Step.LANGUAGE))["step"] == "language"  # not stuck
+    assert (await settle(engine, Step.DONE))["message"]["code"] == "refund_failed"  # not stuck
 
 
 async def test_a_failed_print_refunds_its_copy(parts: Any) -> None:
@@ -455,28 +504,53 @@ async def test_the_print_guard_stops_at_the_copy_it_refuses_and_keeps_what_was_p
     assert server.guard_reports == [("S2", Finding.WRONG_SERIAL)] and device.totals() == (400, 200)
 
 
-async def test_card_pulled_during_payment_cancels_it(parts: Any) -> None:
+async def until_the_device_waits(device: SimulatedPaymentDevice) -> None:
+    for _ in range(50):
+        if device.waiting:
+            return
+        await asyncio.sleep(0.01)
+
+
+async def test_cancel_on_the_payment_screen_stops_the_payment_and_goes_back(parts: Any) -> None:
     engine, server, _, _, device, _ = parts
     device.manual = True
     await to_confirm(engine)
     await engine.pay()
-    for _ in range(50):
-        if device.waiting:
-            break
-        await asyncio.sleep(0.01)
-    engine.card_changed(False)
-    state = await settle(engine, Step.LANGUAGE)
-    assert state["message"]["code"] == "card_removed" and device.totals() == (0, 0) and server.issued == []
+    await until_the_device_waits(device)
+    engine.card_changed(False)  # taking the card back while paying does not stop anything
+    assert engine.step is Step.PAYMENT
+    await engine.cancel()
+    state = await settle(engine, Step.CONFIRM)
+    assert state["message"]["code"] == "payment_cancelled" and state["quote"] is not None
+    assert device.totals() == (0, 0) and server.issued == []
 
 
-async def test_card_pulled_after_payment_refunds_everything(parts: Any) -> None:
-    engine, server, _, printer, device, _ = parts
+async def test_walking_away_after_paying_voids_and_refunds_once_at_the_idle_limit(parts: Any) -> None:
+    engine, server, _, printer, device, clock = parts
     await to_confirm(engine)
     await engine.pay()
     await settle(engine, Step.READY)
     engine.card_changed(False)
-    await settle(engine, Step.LANGUAGE)
+    clock.now += 29
+    await engine.tick()
+    assert engine.step is Step.READY and engine.snapshot()["idle_s_left"] == 1  # the warning shows
+    clock.now += 2
+    await engine.tick()
+    state = await settle(engine, Step.DONE)
+    assert state["message"]["code"] == "timed_out" and state["message"]["params"]["refunded_yen"] == 200
     assert printer.jobs == 0 and server.ended == 1 and device.totals() == (200, 200)
+    await engine.tick()
+    assert device.totals() == (200, 200) and server.ended == 1  # once
+
+
+async def test_continue_on_the_idle_warning_gives_the_shorter_limit_again(parts: Any) -> None:
+    engine, _, _, _, _, clock = parts
+    await to_confirm(engine)
+    engine.card_changed(False)
+    clock.now += 25
+    assert engine.snapshot()["idle_s_left"] == 5 and engine.snapshot()["idle_warning_s"] == 20
+    engine.touch()
+    assert engine.snapshot()["idle_s_left"] == 30
 
 
 async def test_an_idle_screen_ends_the_session_and_wipes_it(parts: Any) -> None:
@@ -488,7 +562,11 @@ async def test_an_idle_screen_ends_the_session_and_wipes_it(parts: Any) -> None:
     clock.now += 31
     await engine.tick()
     state = await settle(engine, Step.TAKE_CARD)
-    assert (state["message"]["code"] == "timed_out" and state["quote"] is None) or server.ended == 1
+    assert state["message"]["code"] == "timed_out" and state["quote"] is None and server.ended == 1
     engine.card_changed(False)
+    state = await settle(engine, Step.DONE)
+    assert state["menu"] is None and state["language"] == "en" and state["message"]["code"] == "timed_out"
+    clock.now += 10
+    await engine.tick()
     state = await settle(engine, Step.LANGUAGE)
-    assert state["menu"] is None and state["language"] == "ja"
+    assert state["language"] == "ja" and state["message"] is None
