@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
 
 from devices.card.errors import CardError, PinBlocked, WrongPin
+from devices.card.profile import PIN_MAX_TRIES
 from devices.printing import Printer
 from kiosk.journal import Journal
 from kiosk.menu_choices import checked_choices, default_choices
@@ -49,6 +50,10 @@ class CardPort(Protocol):
 
     async def open(self) -> bytes:
         """Connect and read the authentication certificate (DER)."""
+        ...
+
+    async def pin_tries_left(self) -> int:
+        """The PIN tries the card has left (0: blocked), asked without using one."""
         ...
 
     async def verify_pin(self, pin: str) -> None: ...
@@ -380,7 +385,28 @@ class KioskEngine:
             return
         if not await self._open_server_session():
             return
+        try:
+            tries = await self.card.pin_tries_left()
+        except CardError as exc:
+            log.info("card not usable: %s", exc.code)
+            await self._end_visit(_msg("card_unreadable"))
+            return
+        if tries == 0:  # blocked before: not asked for its PIN again, and the city is told
+            await self._card_blocked()
+            return
+        self.visit.tries_left = tries if tries < PIN_MAX_TRIES else None  # fewer left: said on the PIN screen
         self._go(Event.CARD_READ)
+
+    async def _card_blocked(self) -> None:
+        """The card's own PIN counter is blocked: the server locks its registration (the resident needs
+        J-LIS's PIN reset at the city hall), then the session ends."""
+        v = self.visit
+        session_id, certificate = v.session_id, v.certificate
+        answer = await self._retried(lambda: self.api.report_card_blocked(session_id, certificate))
+        log.warning(
+            "card PIN blocked: reported to the server (%s)", answer.get("result") if answer else "no answer"
+        )
+        await self._end_visit(_msg("pin_blocked"))
 
     async def _open_server_session(self) -> bool:
         try:
@@ -406,7 +432,7 @@ class KioskEngine:
             self._go(Event.PIN_WRONG, _msg("pin_wrong", tries_left=exc.tries_left))
             return
         except PinBlocked:
-            await self._end_visit(_msg("pin_blocked"))
+            await self._card_blocked()
             return
         except CardError as exc:
             log.info("card failed at PIN: %s", exc.code)

@@ -36,6 +36,10 @@ class PcscCard:
         self._card = await self._call(lambda: JpkiCard.connect(self.reader, timeout_s=CARD_WAIT_S))
         return await self._call(self._connected().read_auth_certificate)
 
+    async def pin_tries_left(self) -> int:
+        card = self._connected()
+        return await self._call(card.pin_tries_left)
+
     async def verify_pin(self, pin: str) -> None:
         card = self._connected()
         await self._call(lambda: card.verify_pin(pin))

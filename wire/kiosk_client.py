@@ -147,6 +147,11 @@ class KioskClient(AsyncHttpClient):
         }
         return await self.call("POST", f"/sessions/{session_id}/authenticate", body)
 
+    async def report_card_blocked(self, session_id: str, cert_der: bytes) -> dict[str, Any]:
+        """The card read in this session says its PIN is blocked: the server locks its registration."""
+        body = {"certificate": base64.b64encode(cert_der).decode()}
+        return await self.call("POST", f"/sessions/{session_id}/card-blocked", body)
+
     async def menu(self, session_id: str) -> dict[str, Any]:
         return await self.call("GET", f"/sessions/{session_id}/menu")
 

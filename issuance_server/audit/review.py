@@ -113,8 +113,10 @@ def review(rows: Iterable[Mapping[str, Any]], month: str, rules: ReviewRules) ->
             per_day[("failed_logins", actor, day)].append(seq)
             if result == "locked":
                 locked.append(seq)
-        elif action == "authenticate" and details.get("locked_now"):
-            pin_locks.append(seq)
+        elif (action == "authenticate" and details.get("locked_now")) or (
+            action == "card_pin_blocked" and result == "locked"
+        ):
+            pin_locks.append(seq)  # by wrong PINs at the server, or the card's own counter (a kiosk's report)
         elif action == "print_guard":
             guard_alarms.append(
                 {"seq": seq, "at": moment.astimezone(JST).isoformat(timespec="seconds"), "actor": actor,

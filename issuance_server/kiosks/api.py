@@ -26,11 +26,11 @@ from issuance_server.kiosks import store as kiosk_store
 from issuance_server.kiosks.sessions import KioskSession
 from issuance_server.payments import ledger as payments
 from issuance_server.registrations import store as registrations
-from issuance_server.registrations.pin_attempts import PinCheck, check_pin
+from issuance_server.registrations.pin_attempts import PinCheck, check_pin, lock_blocked_card
 from issuance_server.replica.facts import facts_and_as_of, resolve_members
 from issuance_server.server_tls import forwarded_certificate
 from issuance_server.storage.engine import Tx
-from wire.clock import utc_now
+from wire.clock import utc_now, utc_now_iso
 from wire.kiosk_api import Channel, ErrorCode, Mode, auth_message
 from wire.tls import peer_certificate
 
@@ -281,6 +281,34 @@ async def authenticate(request: web.Request) -> web.Response:
         ErrorCode.REGISTRATION_LOCKED,
         "too many wrong PINs: kiosk use is locked; please ask at the city hall to unlock it",
         tries_left=0,
+    )
+
+
+@routes.post("/sessions/{session_id}/card-blocked")
+@allow(KIOSK)
+async def card_blocked(request: web.Request) -> web.Response:
+    """The card read in this session answered that its PIN is blocked (the kiosk asks the card for its tries
+    left before the PIN, and hears it when the last try fails): an enrolled kiosk's claim, since a blocked
+    card cannot sign. The card's registration is locked (reversible at the desk) and audited as the kiosk's
+    report; the resident is sent to the city hall either way."""
+    actor = actor_of(request)
+    core = core_of(request)
+    session_id = request.match_info["session_id"]
+    data = await read_json(request, core.settings.max_body_bytes)
+    cert_der = _b64(data, "certificate", 8192)
+    await core.sessions.get(session_id, actor.actor_id)
+    _cert, card = core.card_trust.check_certificate(cert_der, utc_now())
+
+    def lock(tx: Tx) -> str:
+        result, atena_no = lock_blocked_card(tx, card.fingerprint, utc_now_iso())
+        core.audit.record(
+            tx, actor, "card_pin_blocked", result, atena_no, card=card.serial, session=session_id
+        )
+        return result
+
+    result = await core.db.write(lock)
+    return json_response(
+        {"card_id": card.serial, "result": result, "locked": result in ("locked", "already_locked")}
     )
 
 

@@ -42,6 +42,19 @@ class PinCheck:
 Record = Callable[[Tx, PinCheck], None]
 
 
+def lock_blocked_card(tx: Tx, card_fingerprint: str, now: str) -> tuple[str, str | None]:
+    """A kiosk found this card's own PIN blocked (three wrong PINs at the card: it cannot sign any more):
+    its active registration is locked as ``card_pin_blocked`` (unlocked or re-registered at the desk after
+    J-LIS's PIN reset). ``("locked" | "already_locked" | "not_active" | "card_not_registered", atena_no)``."""
+    reg = store.by_card(tx, card_fingerprint)
+    if reg is None or reg["status"] == "revoked":
+        return ErrorCode.CARD_NOT_REGISTERED, None
+    atena_no = str(reg["atena_no"])
+    if store.lock_blocked_card(tx, int(reg["registration_id"]), now):
+        return "locked", atena_no
+    return ("already_locked" if reg["status"] == "locked" else "not_active"), atena_no
+
+
 async def check_pin(core: ServerCore, card_fingerprint: str, pin: str, record: Record) -> PinCheck:
     """Check ``pin`` against the registration of the card (registrations and cards are one to one, so
     the card's fingerprint keys the turn of its registration)."""

@@ -27,9 +27,10 @@ def count_failure(tx: Tx, registration_id: int, limit: int, now: str) -> int:
     is not active."""
     return tx.execute(
         "UPDATE registrations SET failures = failures + 1,"
-        " status = CASE WHEN failures + 1 >= ? THEN 'locked' ELSE status END, updated_at = ?"
+        " status = CASE WHEN failures + 1 >= ? THEN 'locked' ELSE status END,"
+        " lock_reason = CASE WHEN failures + 1 >= ? THEN 'pin_failures' END, updated_at = ?"
         " WHERE registration_id = ? AND status = 'active'",
-        (limit, now, registration_id),
+        (limit, limit, now, registration_id),
     )
 
 
@@ -42,7 +43,7 @@ def clear_failures(tx: Tx, registration_id: int, atena_no: str, pin_hash: str, n
     registration was suspended or revoked meanwhile, or bound again (another holder or PIN) since the
     PIN was checked against it."""
     return tx.execute(
-        "UPDATE registrations SET failures = 0, status = 'active', updated_at = ?"
+        "UPDATE registrations SET failures = 0, status = 'active', lock_reason = NULL, updated_at = ?"
         " WHERE registration_id = ? AND status IN ('active', 'locked') AND atena_no = ? AND pin_hash = ?",
         (now, registration_id, atena_no, pin_hash),
     )
@@ -63,7 +64,8 @@ def bind_card(tx: Tx, row: dict[str, Any]) -> None:
         " failures, registered_by, registered_at, updated_at) VALUES (:atena_no, :card_fingerprint, :card_serial,"
         " :card_not_after, :pin_hash, 'active', 0, :registered_by, :now, :now) ON CONFLICT(card_fingerprint)"
         " DO UPDATE SET atena_no = excluded.atena_no, pin_hash = excluded.pin_hash, status = 'active',"
-        " failures = 0, registered_by = excluded.registered_by, updated_at = excluded.updated_at",
+        " failures = 0, lock_reason = NULL, registered_by = excluded.registered_by,"
+        " updated_at = excluded.updated_at",
         row,
     )
 
@@ -72,14 +74,24 @@ def set_status(tx: Tx, atena_no: str, new: str, allowed: tuple[str, ...], now: s
     """The resident's registrations in one of ``allowed`` set to ``new`` (failures cleared); how many."""
     marks = ",".join("?" * len(allowed))
     return tx.execute(
-        f"UPDATE registrations SET status = ?, failures = 0, updated_at = ? WHERE atena_no = ? AND status IN ({marks})",  # noqa: S608  placeholders only; values are bound
+        f"UPDATE registrations SET status = ?, failures = 0, lock_reason = NULL, updated_at = ? WHERE atena_no = ? AND status IN ({marks})",  # noqa: S608  placeholders only; values are bound
         (new, now, atena_no, *allowed),
+    )
+
+
+def lock_blocked_card(tx: Tx, registration_id: int, now: str) -> int:
+    """The card's own PIN is blocked (a kiosk's report): its active registration locked; 1, else 0."""
+    return tx.execute(
+        "UPDATE registrations SET status = 'locked', lock_reason = 'card_pin_blocked', updated_at = ?"
+        " WHERE registration_id = ? AND status = 'active'",
+        (now, registration_id),
     )
 
 
 def of_resident(tx: Tx, atena_no: str) -> list[Row]:
     return tx.all(
-        "SELECT card_serial, status, failures, registered_at, updated_at FROM registrations WHERE atena_no = ?"
+        "SELECT card_serial, status, lock_reason, failures, registered_at, updated_at FROM registrations"
+        " WHERE atena_no = ?"
         " ORDER BY registration_id",
         (atena_no,),
     )

@@ -318,4 +318,13 @@ def test_three_wrong_pins_lock_and_send_the_resident_to_the_city_hall(
     screen.type_pin("0000")
     screen.wait_step("take_card")
     assert screen.message() == catalogue("zh-Hans")["msg.pin_blocked"]
+    clerk = stack.server_client({"Authorization": f"Bearer {stack.staff_token()}"})
+    listed = clerk.call("GET", f"/clerk/api/registrations?atena_no={DEMO_ATENA_NO}")["registrations"]
+    assert [(r["status"], r["lock_reason"]) for r in listed if r["status"] != "revoked"] == [
+        ("locked", "card_pin_blocked")
+    ]  # the card's own block reached the city
+    next_resident(stack, screen, card_in)  # the same card again: not asked for a PIN it cannot take
+    screen.choose_language("ko")
+    assert screen.wait_step("take_card", "pin") == "take_card"
+    assert screen.message() == catalogue("ko")["msg.pin_blocked"]
     screen.close()

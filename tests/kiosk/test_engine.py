@@ -62,6 +62,7 @@ class FakeServer:
         self.payments: dict[str, dict[str, Any]] = {}  # reference -> paid, refunded, quote
         self.serials: dict[str, tuple[str, str]] = {}  # serial -> (reference, status)
         self.doubt_reports: list[tuple[str, bool]] = []  # prints in doubt settled after their session
+        self.blocked_cards: list[bytes] = []  # cards reported with their PIN blocked
 
     def _maybe_fail(self, name: str) -> None:
         if self.fail.get(name):
@@ -86,6 +87,10 @@ class FakeServer:
 
     async def menu(self, session_id: str) -> dict[str, Any]:
         return {"service": "open", "items": MENU}
+
+    async def report_card_blocked(self, session_id: str, cert_der: bytes) -> dict[str, Any]:
+        self.blocked_cards.append(cert_der)
+        return {"card_id": "c1", "result": "locked", "locked": True}
 
     async def quote(self, session_id: str, kind: str, copies: int = 1, **choices: Any) -> dict[str, Any]:
         self._maybe_fail("quote")
@@ -168,9 +173,13 @@ class FakeCard:
     def __init__(self) -> None:
         self.pin_errors: list[Exception] = []
         self.closed = 0
+        self.tries = 3
 
     async def open(self) -> bytes:
         return b"cert"
+
+    async def pin_tries_left(self) -> int:
+        return self.tries
 
     async def verify_pin(self, pin: str) -> None:
         if self.pin_errors:
@@ -347,7 +356,7 @@ async def test_only_what_the_menu_offers_can_be_chosen(parts: Any) -> None:
 
 
 async def test_wrong_pins_count_down_then_a_blocked_card_ends(parts: Any) -> None:
-    engine, _, card, *_ = parts
+    engine, server, card, *_ = parts
     card.pin_errors = [WrongPin(2), PinBlocked()]
     await engine.choose_language("en")
     engine.card_changed(True)
@@ -358,6 +367,26 @@ async def test_wrong_pins_count_down_then_a_blocked_card_ends(parts: Any) -> Non
     await engine.enter_pin("0000")
     state = await settle(engine, Step.TAKE_CARD)
     assert state["message"]["code"] == "pin_blocked"
+    assert server.blocked_cards == [CARD_DER]  # the city is told: the registration is locked there
+
+
+async def test_a_card_blocked_before_is_not_asked_for_its_pin_and_the_city_is_told(parts: Any) -> None:
+    engine, server, card, *_ = parts
+    card.tries = 0
+    await engine.choose_language("en")
+    engine.card_changed(True)
+    state = await settle(engine, Step.TAKE_CARD)
+    assert state["message"]["code"] == "pin_blocked" and server.blocked_cards == [CARD_DER]
+    assert server.ended == 1
+
+
+async def test_the_tries_the_card_has_left_are_said_before_the_pin(parts: Any) -> None:
+    engine, server, card, *_ = parts
+    card.tries = 1
+    await engine.choose_language("en")
+    engine.card_changed(True)
+    state = await settle(engine, Step.PIN)
+    assert state["tries_left"] == 1 and server.blocked_cards == []
 
 
 async def test_a_lost_issue_answer_is_retried_with_the_same_payment(parts: Any) -> None:
