@@ -39,7 +39,9 @@ async def test_a_blocked_card_locks_its_registration_until_the_desk_unlocks_it(e
     assert (await again.json())["result"] == "already_locked"
     refused = await env.authenticate(await env.open_session())
     assert (await refused.json())["error"]["code"] == "registration_locked"
-    rows = await env.core.db.fetchall("SELECT * FROM audit_log WHERE action = 'card_pin_blocked' ORDER BY seq")
+    rows = await env.core.db.fetchall(
+        "SELECT * FROM audit_log WHERE action = 'card_pin_blocked' ORDER BY seq"
+    )
     assert [(r["result"], r["actor_kind"], r["subject"]) for r in rows] == [
         ("locked", "kiosk", "0000000101"),
         ("already_locked", "kiosk", "0000000101"),
@@ -48,7 +50,9 @@ async def test_a_blocked_card_locks_its_registration_until_the_desk_unlocks_it(e
     month = at.astimezone(JST).strftime("%Y-%m")
     everything = [dict(r) for r in await env.core.db.fetchall("SELECT * FROM audit_log")]
     figures = review(everything, month, ReviewRules.from_settings(env.settings))
-    assert rows[0]["seq"] in figures["pin_locks"]["seqs"] and rows[1]["seq"] not in figures["pin_locks"]["seqs"]
+    assert (
+        rows[0]["seq"] in figures["pin_locks"]["seqs"] and rows[1]["seq"] not in figures["pin_locks"]["seqs"]
+    )
     unlocked = await env.client.post(
         "/clerk/api/registrations/unlock", json={"atena_no": "0000000101"}, headers=env.clerk_headers
     )
