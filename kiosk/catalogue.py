@@ -4,14 +4,9 @@ language; a code a catalogue lacks is shown as itself, never as another message.
 
 from __future__ import annotations
 
-import string
-from functools import cache
-from importlib import resources
 from typing import Any
 
-from babel.messages.pofile import read_po
-
-from wire.kiosk_api import LANGUAGES
+from wire.catalogues import fill, languages_of, read_catalogue
 
 MESSAGES = "kiosk.messages"
 # Messages that say something went wrong for the resident: shown in the error style, next to the control.
@@ -27,33 +22,16 @@ ERROR_MESSAGES = frozenset(
 
 def languages() -> tuple[str, ...]:
     """Languages with a catalogue, in the order of the language screen."""
-    found = {
-        p.name.removesuffix(".po") for p in resources.files(MESSAGES).iterdir() if p.name.endswith(".po")
-    }
-    return tuple(
-        sorted(found, key=lambda lang: (LANGUAGES.index(lang) if lang in LANGUAGES else len(LANGUAGES), lang))
-    )
+    return languages_of(MESSAGES)
 
 
-@cache
 def catalogue(language: str) -> dict[str, str]:
-    with resources.files(MESSAGES).joinpath(f"{language}.po").open("rb") as fh:
-        po = read_po(fh)
-    return {str(m.id): str(m.string) for m in po if m.id and m.string}
-
-
-def placeholders(text: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+    return read_catalogue(MESSAGES, language)
 
 
 def render(language: str, key: str, params: dict[str, Any] | None = None) -> str:
     text = catalogue(language).get(key)
-    if text is None:
-        return key
-    try:
-        return text.format(**(params or {}))
-    except (KeyError, IndexError, ValueError):
-        return text
+    return key if text is None else fill(text, params)
 
 
 def message_style(message: dict[str, Any]) -> str:

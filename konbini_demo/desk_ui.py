@@ -3,10 +3,13 @@ customer display): for ``konbini-demo --desk`` and the end-to-end tests."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from playwright.sync_api import Browser, Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from konbini_demo.authenticator import Authenticator
-from konbini_demo.kiosk_ui import AXE
+from konbini_demo.kiosk_ui import axe_violations
 
 
 class DeskPages:
@@ -16,7 +19,7 @@ class DeskPages:
         # bypass_csp only so that axe-core can be injected; the pages themselves run under their CSP
         self.context = b.new_context(bypass_csp=with_axe)
         self.clerk: Page = self.context.new_page()
-        self.customer: Page = b.new_context().new_page()
+        self.customer: Page = b.new_context(bypass_csp=with_axe).new_page()
         self.url, self.customer_url = url, customer_url
 
     def close(self) -> None:
@@ -49,9 +52,10 @@ class DeskPages:
         self.wait_page("search")
         return device, codes
 
-    def search(self, kana: str) -> str:
+    def search(self, name: str) -> str:
+        """A search by name as a clerk types it (kana, kanji or alphabet); the results' text."""
         self.clerk.goto(f"{self.url}/")
-        self.clerk.fill("#kana", kana)
+        self.clerk.fill("#name", name)
         self.submit("form[action='/search']")
         self.clerk.wait_for_selector("#results")
         return self.clerk.inner_text("#results")
@@ -88,7 +92,13 @@ class DeskPages:
         self.type_pin(pin, "repeat")
         self.type_pin(pin, "identity")
         self.type_pin(identity_pin or pin, None)
-        self.clerk.wait_for_selector(".notice, .error", timeout=60_000)
+        try:
+            self.clerk.wait_for_selector(".notice, .error", timeout=60_000)
+        except PlaywrightTimeout:
+            shown = f"{self.clerk.inner_text('main')} / customer display: {self.customer.inner_text('main')}"
+            raise PlaywrightTimeout(
+                f"no outcome on the clerk's page at {self.clerk.url}: {shown[:500]}"
+            ) from None
         return self.clerk.inner_text(".notice, .error")
 
     def create_staff(self, staff_id: str, name: str, roles: list[str]) -> str:
@@ -120,13 +130,9 @@ class DeskPages:
         self.wait_page("review")
         return self.context.request.get(f"{self.url}/review.pdf?month={month}").body()
 
-    def axe_violations(self) -> list[str]:
-        """axe-core's serious and critical findings on the clerk's page as it is now."""
-        self.clerk.add_script_tag(path=str(AXE))
-        found = self.clerk.evaluate(
-            "async () => (await axe.run(document)).violations.map(v => [v.id, v.impact])"
-        )
-        return [rule for rule, impact in found if impact in ("serious", "critical")]
+    def axe_violations(self, page: Page | None = None) -> list[dict[str, Any]]:
+        """axe-core's WCAG 2.1 AA violations of any impact on the clerk's page (or ``page``) as it is now."""
+        return axe_violations(page or self.clerk)
 
     def log_out(self) -> None:
         self.clerk.click("header form[action='/logout'] button")

@@ -36,6 +36,22 @@ def browser() -> Iterator[Browser]:
             b.close()
 
 
+def axe_violations(page: Page) -> list[dict[str, Any]]:
+    """axe-core's violations of the WCAG 2.1 A and AA rules (JIS X 8341-3 level AA), of any impact, on
+    ``page`` as it is now (its context must bypass the CSP for the script to be injected)."""
+    if not page.evaluate("() => typeof axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
+        """async (tags) => await axe.run(document,
+             {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})""",
+        list(WCAG21_AA),
+    )
+    return [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:3]}
+        for v in result["violations"]
+    ]
+
+
 class KioskScreen:
     """One touchscreen (a browser page on the kiosk app's URL) and what a resident does on it."""
 
@@ -94,19 +110,7 @@ class KioskScreen:
         self.page.screenshot(path=str(path), full_page=True)
 
     def axe_violations(self) -> list[dict[str, Any]]:
-        """axe-core's violations of the WCAG 2.1 A and AA rules (JIS X 8341-3 level AA), of any impact, on
-        the screen as it is now."""
-        if not self.page.evaluate("() => typeof axe !== 'undefined'"):
-            self.page.add_script_tag(path=str(AXE))
-        result = self.page.evaluate(
-            """async (tags) => await axe.run(document,
-                 {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})""",
-            list(WCAG21_AA),
-        )
-        return [
-            {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:3]}
-            for v in result["violations"]
-        ]
+        return axe_violations(self.page)
 
     def shown_text(self) -> str:
         """Every character on the screen (text and accessible labels), for the glyph check."""

@@ -208,8 +208,10 @@ async def list_registrations(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/residents")
-@allow(staff("counter"))
+@allow(staff("counter", "registrar"))
 async def search(request: web.Request) -> web.Response:
+    """Residents by name (``name``; ``kana`` is the same, kept for older clients), 宛名番号 or birth date;
+    for the counter and for registrars, who find the resident whose card they register."""
     core, actor = core_of(request), actor_of(request)
     q = request.query
     if q.get("atena_no") and not (
@@ -223,13 +225,17 @@ async def search(request: web.Request) -> web.Response:
             raise ApiError(
                 400, "bad_field", "birth_date must be a date, YYYY-MM-DD", field="birth_date"
             ) from None
+    name = q.get("name") or q.get("kana") or ""
+    if len(name) > 100:
+        raise ApiError(400, "bad_field", "name is at most 100 characters", field="name")
     found = await counter.search_residents(
-        core,
-        kana=q.get("kana", ""),
-        atena_no=q.get("atena_no", ""),
-        birth_date=q.get("birth_date", ""),
+        core, name=name, atena_no=q.get("atena_no", ""), birth_date=q.get("birth_date", "")
     )
-    by = sorted(k for k in ("kana", "atena_no", "birth_date") if q.get(k))
+    by = sorted(
+        k
+        for k, v in (("name", name), ("atena_no", q.get("atena_no")), ("birth_date", q.get("birth_date")))
+        if v
+    )
     await core.audit.append(
         actor, "resident_search", "ok", None, by=by, found=[r["atena_no"] for r in found]
     )  # what was searched by (not the name typed) and whom it showed, for the monthly review

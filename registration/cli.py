@@ -202,7 +202,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     query = urllib.parse.urlencode(
         {
             k: v
-            for k, v in (("kana", args.kana), ("atena_no", args.atena_no), ("birth_date", args.birth_date))
+            for k, v in (("name", args.name), ("atena_no", args.atena_no), ("birth_date", args.birth_date))
             if v
         }
     )
@@ -331,8 +331,10 @@ def build_parser() -> argparse.ArgumentParser:
             "--reason", default="", help="why (recorded in the audit log), e.g. 'card reported lost'"
         )
         p.set_defaults(func=cmd_status_change)
-    p = sub.add_parser("search", help="look residents up (role counter)")
-    p.add_argument("--kana", default="", help="ふりがな prefix")
+    p = sub.add_parser("search", help="look residents up (role counter or registrar)")
+    p.add_argument(
+        "--name", "--kana", default="", help="a name as typed: kana, kanji (吉田 finds 𠮷田) or alphabet"
+    )
     p.add_argument("--atena-no", default="", help="search by 宛名番号")
     p.add_argument("--birth-date", default="", help="YYYY-MM-DD")
     p.set_defaults(func=cmd_search)

@@ -17,6 +17,7 @@ SEARCH_FIELDS = (
     "name",
     "name_kana",
     "name_alpha",
+    "tsusho",
     "birth_date",
     "sex",
     "address",
@@ -30,12 +31,13 @@ def mask_kojin_bango(number: str | None) -> str | None:
 
 
 async def search_residents(
-    core: ServerCore, *, kana: str = "", atena_no: str = "", birth_date: str = ""
+    core: ServerCore, *, name: str = "", atena_no: str = "", birth_date: str = ""
 ) -> list[dict[str, Any]]:
-    """Residents by ふりがな prefix, 宛名番号 or birth date (combined with AND). 個人番号 is always masked:
-    staff with the mynumber role unmask one resident's with a reason (:func:`kojin_bango_of`)."""
-    if not (kana or atena_no or birth_date):
-        raise ApiError(400, "bad_field", "give kana, atena_no or birth_date to search by")
+    """Residents by name (kana, kanji or alphabet, as :mod:`wire.name_search` reads it), 宛名番号 or birth
+    date (combined with AND). 個人番号 is always masked: staff with the mynumber role unmask one resident's
+    with a reason (:func:`kojin_bango_of`)."""
+    if not (name.strip() or atena_no or birth_date):
+        raise ApiError(400, "bad_field", "give name, atena_no or birth_date to search by")
     if not core.replica.ready:
         raise ApiError(503, "replica_not_loaded", "the resident replica is not loaded yet")
     rows = await core.db.read(
@@ -43,7 +45,7 @@ async def search_residents(
             replica_store.search_residents,
             columns=(*SEARCH_FIELDS, "kojin_bango"),
             limit=SEARCH_LIMIT + 1,
-            kana=kana,
+            name=name.strip(),
             atena_no=atena_no,
             birth_date=birth_date,
         )

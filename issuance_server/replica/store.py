@@ -31,6 +31,7 @@ import orjson
 from issuance_server.storage.database import Database, SqliteTx
 from issuance_server.storage.engine import Row, Tx
 from wire.linkage import FIELDS_BY_TYPE, FORMAT, KEYS_BY_TYPE, RECORD_TYPES
+from wire.name_search import SPACES, VARIANTS, fold, name_query
 
 TABLES: Final = ("sync_state",)  # and the replica's own file (schema ``replica``)
 
@@ -708,27 +709,73 @@ def resident(tx: Tx, atena_no: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
+def _without_spaces(expr: str) -> str:
+    for space in SPACES:
+        expr = f"REPLACE({expr}, '{space}', '')"
+    return expr
+
+
+NARROWED_LIMIT: Final = 5000  # rows a kanji search reads before its exact test: far more than 50 shown
+
+
+def _has_each_character(column: str, folded: str, params: list[str]) -> str:
+    """SQL that narrows to values of ``column`` holding every character of ``folded`` in some spelling (吉 or
+    𠮷): nested REPLACEs of every variant overflow SQLite's parser, so the exact test (the folded value
+    contains ``folded``) is :func:`_folded_match`, in Python, on what this finds."""
+    spellings: dict[str, set[str]] = {c: {c} for c in folded}
+    for variant, everyday in VARIANTS.items():
+        if everyday in spellings:
+            spellings[everyday].add(variant)
+    parts = []
+    for forms in spellings.values():
+        parts.append("(" + " OR ".join(f"{column} LIKE ? ESCAPE '\\'" for _ in forms) + ")")
+        params += [_contains(form) for form in sorted(forms)]
+    return "(" + " AND ".join(parts) + ")"
+
+
+def _folded_match(row: Row, folded: str) -> bool:
+    return any(folded in fold(row[column] or "") for column in ("name", "tsusho"))
+
+
+def _contains(text: str) -> str:
+    """A LIKE pattern (ESCAPE '\\') for ``text`` anywhere."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def search_residents(
-    tx: Tx, columns: Sequence[str], limit: int, *, kana: str = "", atena_no: str = "", birth_date: str = ""
+    tx: Tx, columns: Sequence[str], limit: int, *, name: str = "", atena_no: str = "", birth_date: str = ""
 ) -> list[Row]:
-    """``columns`` of up to ``limit`` residents by ふりがな prefix, 宛名番号 and birth date (those given,
-    combined with AND; at least one), by ふりがな then birth date."""
+    """``columns`` of up to ``limit`` residents by name (as :func:`wire.name_search.name_query` reads it: in
+    the ふりがな, the alphabet name, or the kanji name and 通称 with variants folded), 宛名番号 and birth date
+    (those given, combined with AND; at least one), by ふりがな then birth date."""
     where: list[str] = []
     params: list[str] = []
-    if kana:
-        where.append("name_kana >= ? AND name_kana < ?")
-        params += [kana, kana + "\U0010ffff"]
+    if name:
+        query = name_query(name)
+        forms: list[str] = []
+        if query.kana:
+            forms.append(f"{_without_spaces('name_kana')} LIKE ? ESCAPE '\\'")
+            params.append(_contains(query.kana))
+        if query.alpha:
+            forms.append(f"LOWER({_without_spaces('name_alpha')}) LIKE ? ESCAPE '\\'")
+            params.append(_contains(query.alpha))
+        if query.folded:
+            forms += [_has_each_character(column, query.folded, params) for column in ("name", "tsusho")]
+            columns = [*columns, *(c for c in ("name", "tsusho") if c not in columns)]
+        where.append(f"({' OR '.join(forms)})" if forms else "1 = 0")
     if atena_no:
         where.append("atena_no = ?")
         params.append(atena_no)
     if birth_date:
         where.append("birth_date = ?")
         params.append(birth_date)
-    return tx.all(
+    folded = name_query(name).folded if name else None
+    rows = tx.all(
         f"SELECT {', '.join(columns)} FROM replica.resident WHERE {' AND '.join(where)}"  # noqa: S608  table, column and placeholder text from constants; values are bound
-        f" ORDER BY name_kana, birth_date LIMIT {int(limit)}",
+        f" ORDER BY name_kana, birth_date LIMIT {int(limit) if folded is None else NARROWED_LIMIT}",
         params,
     )
+    return rows if folded is None else [r for r in rows if _folded_match(r, folded)][:limit]
 
 
 def kojin_bango(tx: Tx, atena_no: str) -> tuple[bool, str | None]:

@@ -16,6 +16,8 @@ from typing import Any
 
 from aiohttp import web
 
+from wire.catalogues import languages_of, read_catalogue
+
 PIN_LENGTH = 4
 CUSTOMER_HEADERS = {
     "Cache-Control": "no-store",
@@ -26,22 +28,9 @@ CUSTOMER_HEADERS = {
         " base-uri 'none'; frame-ancestors 'none'"
     ),
 }
-PROMPTS = {  # step -> what the resident reads (Japanese, English)
-    "idle": ("しばらくお待ちください", "Please wait"),
-    "first": ("新しい暗証番号（数字4桁）を入力してください", "Type your new 4-digit PIN"),
-    "repeat": ("確認のため、もう一度入力してください", "Type it once more to confirm"),
-    "identity": (
-        "カードの券面事項入力補助用暗証番号（数字4桁）を入力してください",
-        "Type your card's 4-digit PIN for its identity data (券面事項入力補助用暗証番号)",
-    ),
-    "mismatch": (
-        "2回の入力が違いました。もう一度最初から入力してください",
-        "The two entries differ: start again",
-    ),
-    "checking": ("確認しています", "Checking"),
-    "done": ("登録が完了しました", "Registered"),
-    "failed": ("登録できませんでした。職員にお声がけください", "Not registered: please tell the clerk"),
-}
+# What the resident reads at each step, in the kiosk's eleven languages (customer.<step> in the catalogues).
+MESSAGES = "registration.desk.customer_messages"
+STEPS = ("idle", "first", "repeat", "identity", "mismatch", "checking", "done", "failed", "cancelled")
 
 
 ASKING = ("first", "repeat", "mismatch", "identity")
@@ -66,9 +55,11 @@ class PinEntry:
         self._changed = asyncio.Event()
 
     def state(self) -> dict[str, Any]:
-        ja, en = PROMPTS[self.step]
-        return {"step": self.step, "version": self.version, "prompt": ja, "prompt_en": en,
-                "accepts_pin": self.step in ASKING}  # fmt: skip
+        """The step (the page words it in the resident's language), with its Japanese and English."""
+        prompt = f"customer.{self.step}"
+        return {"step": self.step, "version": self.version, "accepts_pin": self.step in ASKING,
+                "prompt": read_catalogue(MESSAGES, "ja")[prompt],
+                "prompt_en": read_catalogue(MESSAGES, "en")[prompt]}  # fmt: skip
 
     async def wait_change(self, since: int, timeout_s: float) -> None:
         if self.version != since:
@@ -109,11 +100,12 @@ class PinEntry:
         self._first = self._pin = None
         self._set("done" if ok else "failed")
 
-    def cancel(self) -> None:
+    def cancel(self, step: str = "idle") -> None:
+        """Nothing more is asked; ``step``: what the display says (``cancelled``: the clerk cancelled)."""
         if self._entered is not None and not self._entered.done():
             self._entered.cancel()
         self._first = self._pin = None
-        self._set("idle")
+        self._set(step)
 
 
 ENTRY: web.AppKey[PinEntry] = web.AppKey("pin_entry", PinEntry)
@@ -173,6 +165,23 @@ async def state(request: web.Request) -> web.Response:
     if since >= 0:
         await entry.wait_change(since, 20.0)
     return _json(entry.state())
+
+
+@routes.get("/api/languages")
+async def display_languages(request: web.Request) -> web.Response:
+    """The languages the resident may choose, each named in itself, in the kiosk's order."""
+    return _json(
+        {"languages": [{"code": lang, "name": read_catalogue(MESSAGES, lang)["customer.language_name"]}
+                       for lang in languages_of(MESSAGES)]}
+    )  # fmt: skip
+
+
+@routes.get("/api/messages/{language}")
+async def display_messages(request: web.Request) -> web.Response:
+    language = request.match_info["language"]
+    if language not in languages_of(MESSAGES):
+        return _json({"error": {"code": "not_found", "message": "no such language"}}, 404)
+    return _json(read_catalogue(MESSAGES, language))
 
 
 @routes.post("/api/pin")

@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from registration.desk.keys import API, SESSION, SESSIONS
+from registration.desk.words import Said, said_of
 from wire.http_json import HttpError
 
 
@@ -27,5 +28,6 @@ def page_status(exc: HttpError) -> int:
     return 400 if 0 < exc.status < 500 else 502
 
 
-def error_text(exc: HttpError) -> str:
-    return f"{exc.message} ({exc.code})"
+def error_text(exc: HttpError) -> Said:
+    """The server's refusal as the clerk reads it (Japanese, then English, then the code)."""
+    return said_of(exc)

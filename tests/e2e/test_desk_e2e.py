@@ -191,7 +191,7 @@ def test_staff_security_in_the_browser(stack: Stack, chromium: Browser) -> None:
         "() => document.querySelector('form[action=\\'/logout\\'] input[name=csrf]').remove()"
     )
     clerk.clerk.click("header form[action='/logout'] button")
-    assert "CSRF" in clerk.clerk.inner_text("body")  # the form without its token is refused
+    assert "desk.form_expired" in clerk.clerk.inner_text("body")  # the form without its token is refused
     clerk.clerk.goto(f"{url}/")
     clerk.log_out()
 
@@ -262,14 +262,12 @@ def test_unlocking_at_the_desk_needs_the_residents_own_card(stack: Stack, chromi
     desk.wait_page("search")
     desk.clerk.goto(f"{url}/residents/{DEMO_ATENA_NO}")
     stack.insert_card(stack.personalise_card("unlock-other", "2580", holder=None))  # somebody else's card
-    desk.clerk.select_option("#action", "unlock")
-    desk.submit("form[action$='/status']")
+    desk.clerk.click("#action-unlock")
     desk.clerk.wait_for_selector(".error")
     assert "card_mismatch" in desk.clerk.inner_text(".error")
     stack.insert_card(own)
-    desk.clerk.select_option("#action", "unlock")
-    desk.submit("form[action$='/status']")
+    desk.clerk.click("#action-unlock")
     desk.clerk.wait_for_selector(".notice")
-    assert "unlock" in desk.clerk.inner_text(".notice")
-    assert "active" in desk.clerk.inner_text("#registrations")
+    assert "ロックを解除しました" in desk.clerk.inner_text(".notice")
+    assert "有効" in desk.clerk.inner_text("#registrations")
     desk.close()

@@ -90,11 +90,11 @@ async def test_every_answer_carries_a_strict_content_security_policy(desk: Desk)
 
 async def test_a_form_without_its_csrf_token_or_from_another_origin_is_refused(desk: Desk, env: Env) -> None:
     await desk.log_in(env)
-    no_token = await desk.client.post("/search", data={"kana": "よ"}, headers={"Origin": desk.origin})
-    assert no_token.status == 403 and "CSRF" in await no_token.text()
+    no_token = await desk.client.post("/search", data={"name": "よ"}, headers={"Origin": desk.origin})
+    assert no_token.status == 403 and "desk.form_expired" in await no_token.text()
     token = await desk.csrf_of("/")
     elsewhere = await desk.client.post(
-        "/search", data={"csrf": token, "kana": "よ"}, headers={"Origin": "http://evil.example"}
+        "/search", data={"csrf": token, "name": "よ"}, headers={"Origin": "http://evil.example"}
     )
     assert elsewhere.status == 403
     rebinding = await desk.client.get("/login", headers={"Host": "evil.example"})
@@ -107,7 +107,7 @@ async def test_a_counter_clerk_sees_the_mynumber_masked_and_a_mynumber_clerk_unm
     desk: Desk, env: Env
 ) -> None:
     await desk.log_in(env)
-    status, text = await desk.post("/search", {"kana": "よしだ"})
+    status, text = await desk.post("/search", {"name": "よしだ"})
     assert status == 200 and "0000000101" in text
     row = await env.core.db.fetchone("SELECT kojin_bango FROM replica.resident WHERE atena_no = '0000000101'")
     assert row is not None
@@ -209,8 +209,15 @@ async def test_the_record_lists_issuances_and_a_lost_card_is_revoked(desk: Desk,
     record = await (await desk.client.get("/residents/0000000101")).text()
     assert serial in record and 'id="issuances"' in record
     path = "/residents/0000000101/status"
+    assert 'id="action-suspend"' in record and 'id="action-unlock"' not in record  # what applies to "active"
     status, text = await desk.post(path, {"action": "revoke", "reason": "紛失届"}, "/residents/0000000101")
-    assert status == 200 and "revoke" in text
+    assert status == 200 and 'id="confirm-revoke"' in text and 'value="紛失届"' in text  # asked once more
+    row = await env.core.db.fetchone("SELECT status FROM registrations WHERE atena_no = '0000000101'")
+    assert row is not None and row["status"] == "active"
+    status, text = await desk.post(
+        path, {"action": "revoke", "reason": "紛失届", "confirmed": "yes"}, "/residents/0000000101"
+    )
+    assert status == 200 and "失効させました" in text and 'id="status-actions"' not in text
     row = await env.core.db.fetchone("SELECT status FROM registrations WHERE atena_no = '0000000101'")
     assert row is not None and row["status"] == "revoked"
     refused = await env.authenticate(await env.open_session())
@@ -302,6 +309,6 @@ async def test_unlocking_needs_the_residents_card_on_the_desk_reader(desk: Desk,
     status, text = await desk.post(
         "/residents/0000000101/status", {"action": "unlock", "reason": "本人来庁"}, "/residents/0000000101"
     )
-    assert status == 400 and "card on the desk reader to unlock" in text
+    assert status == 400 and "desk.put_card_on_reader" in text and "窓口のリーダー" in text
     row = await env.core.db.fetchone("SELECT status FROM registrations WHERE atena_no = '0000000101'")
     assert row is not None and row["status"] == "locked"

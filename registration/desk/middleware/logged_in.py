@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from registration.desk.keys import COOKIE, SESSION, SESSIONS
-from registration.desk.rendering import refusal_page
+from registration.desk.rendering import refusal_page, say
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -28,9 +28,7 @@ async def logged_in(request: web.Request, handler: Handler) -> web.StreamRespons
     if request.method == "POST":
         form = await request.post()
         if not hmac.compare_digest(str(form.get("csrf", "")), session.csrf):
-            return refusal_page(
-                403, "this form is out of date (its CSRF token does not match): open the page again"
-            )
+            return refusal_page(403, say("desk.form_expired"))
     if session.locked and request.path not in ("/lock", "/logout"):
         raise web.HTTPSeeOther("/lock")
     return await handler(request)

@@ -6,7 +6,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from registration.desk.rendering import refusal_page
+from registration.desk.keys import SESSION
+from registration.desk.rendering import forbidden, refusal_page, say
 from registration.desk.staff_calls import error_text
 from wire.http_json import HttpError
 
@@ -19,5 +20,8 @@ async def server_trouble(request: web.Request, handler: Handler) -> web.StreamRe
     try:
         return await handler(request)
     except HttpError as exc:
-        status = 502 if exc.status in (0,) or exc.status >= 500 else exc.status
-        return refusal_page(status, f"the issuance server answered: {error_text(exc)}")
+        if exc.status == 403 and request.get(SESSION) is not None:  # a role the clerk lacks: the way back
+            return forbidden(request, error_text(exc))
+        if 0 < exc.status < 500:
+            return refusal_page(exc.status, error_text(exc))
+        return refusal_page(502, say("desk.server_trouble", detail=f"{exc.message} ({exc.code})"))

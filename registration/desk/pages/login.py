@@ -16,12 +16,15 @@ from registration.desk.keys import API, COOKIE, ENROL_COOKIE, LOGIN_COOKIE, SESS
 from registration.desk.rendering import page
 from registration.desk.sessions import PendingEnrolment
 from registration.desk.staff_calls import error_text
+from registration.desk.words import Said
 from wire.http_json import HttpError
 
 routes = web.RouteTableDef()
 
 
-def _login_page(request: web.Request, error: str = "", status: int = 200, staff_id: str = "") -> web.Response:
+def _login_page(
+    request: web.Request, error: str | Said = "", status: int = 200, staff_id: str = ""
+) -> web.Response:
     # one token per browser until it logs in (a second tab or a favicon's redirect must not void the first)
     token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(32)
     response = page(request, "login.html", status, login_csrf=token, error=error, staff_id=staff_id)

@@ -6,7 +6,6 @@ from typing import Any
 
 from aiohttp import web
 
-from registration.desk.keys import SESSION
 from registration.desk.pages.needs_role import needs_role
 from registration.desk.rendering import page
 from registration.desk.staff_calls import call, error_text, page_status
@@ -23,8 +22,7 @@ async def _purges_page(request: web.Request, status: int = 200, **extra: Any) ->
 
 @routes.get("/purges")
 async def purges(request: web.Request) -> web.Response:
-    if not {"ops", "admin"} & request[SESSION].roles:
-        raise web.HTTPForbidden(text="this page needs the ops or admin role")
+    needs_role(request, "ops", "admin")
     return await _purges_page(request)
 
 

@@ -9,15 +9,18 @@ from aiohttp import web
 from registration.desk.keys import SESSION
 from registration.desk.rendering import page
 from registration.desk.staff_calls import call
+from registration.desk.words import say
 from wire.kiosk_api import KIND_NAMES_JA
 
+# Each status action, its label, and the registration statuses it applies to (the page offers only those).
 STATUS_ACTIONS = {
-    "unlock": "ロック解除 unlock",
-    "suspend": "一時停止 suspend",
-    "resume": "停止解除 resume",
-    "revoke": "失効（カード紛失） revoke: lost card",
+    "unlock": ("ロック解除", "unlock", ("locked",)),
+    "suspend": ("一時停止", "suspend", ("active", "locked")),
+    "resume": ("停止解除", "resume", ("suspended",)),
+    "revoke": ("失効（カード紛失）", "revoke: lost card", ("active", "locked", "suspended")),
 }
-
+# What the clerk is told about a lock, by its reason.
+LOCK_HELP = {"card_pin_blocked": "desk.card_pin_blocked_help", "pin_failures": "desk.pin_failures_help"}
 
 KINDS = {kind.value: name for kind, name in KIND_NAMES_JA.items()}
 
@@ -25,14 +28,14 @@ KINDS = {kind.value: name for kind, name in KIND_NAMES_JA.items()}
 async def _resident(request: web.Request, atena_no: str) -> dict[str, Any]:
     found = await call(request, "GET", "/clerk/api/residents", query={"atena_no": atena_no})
     if not found["residents"]:
-        raise web.HTTPNotFound(text="no such resident")
+        raise web.HTTPNotFound(text="no such resident (宛名番号が見つかりません)")
     return dict(found["residents"][0])
 
 
 async def record_page(request: web.Request, atena_no: str, status: int = 200, **extra: Any) -> web.Response:
     resident = await _resident(request, atena_no)
     registrations: list[dict[str, Any]] | None = None
-    if "registrar" in request[SESSION].roles:
+    if "registrar" in request[SESSION].roles:  # 個人番号 stays masked: only the mynumber role unmasks it
         registrations = (
             await call(request, "GET", "/clerk/api/registrations", query={"atena_no": atena_no})
         )["registrations"]
@@ -41,10 +44,15 @@ async def record_page(request: web.Request, atena_no: str, status: int = 200, **
         issued = (await call(request, "GET", "/clerk/api/issuances", query={"atena_no": atena_no}))[
             "issuances"
         ]
-    values: dict[str, Any] = {"mynumber": None, "error": "", "notice": ""} | extra
+    statuses = {r["status"] for r in registrations or []}
+    actions = {key: (ja, en) for key, (ja, en, applies) in STATUS_ACTIONS.items() if statuses & set(applies)}
+    helps = [
+        say(LOCK_HELP[r["lock_reason"]]) for r in registrations or [] if r.get("lock_reason") in LOCK_HELP
+    ]
+    values: dict[str, Any] = {"mynumber": None, "error": "", "notice": "", "confirm_revoke": None} | extra
     return page(
         request, "resident.html", status, resident=resident, registrations=registrations, issuances=issued,
-        actions=STATUS_ACTIONS, kinds=KINDS, **values,
+        actions=actions, kinds=KINDS, lock_help=helps, **values,
     )  # fmt: skip
 
 

@@ -7,6 +7,7 @@ from aiohttp import web
 from registration.desk.pages.card import card_refusal
 from registration.desk.pages.record import STATUS_ACTIONS, atena_no_of, record_page
 from registration.desk.staff_calls import call, error_text, page_status
+from registration.desk.words import say
 from wire.http_json import HttpError
 
 routes = web.RouteTableDef()
@@ -40,14 +41,16 @@ async def change_status(request: web.Request) -> web.Response:
     form = await request.post()
     action = str(form.get("action", ""))
     if action not in STATUS_ACTIONS:
-        return await record_page(request, atena_no, 400, error="choose unlock, suspend, resume or revoke")
+        return await record_page(request, atena_no, 400, error=say("desk.choose_action"))
     body = {"atena_no": atena_no, "reason": str(form.get("reason", ""))}
+    if action == "revoke" and form.get("confirmed") != "yes":  # for good: asked once more, with the reason
+        return await record_page(request, atena_no, confirm_revoke=body["reason"])
     if action == "unlock":  # the resident is here with the card: it must be the card registered to them
         refusal = await card_refusal(request, atena_no)
-        if refusal:
+        if refusal is not None:
             return await record_page(request, atena_no, 400, error=refusal)
     try:
         await call(request, "POST", f"/clerk/api/registrations/{action}", body=body)
     except HttpError as exc:
         return await record_page(request, atena_no, page_status(exc), error=error_text(exc))
-    return await record_page(request, atena_no, notice=f"{STATUS_ACTIONS[action]}: done")
+    return await record_page(request, atena_no, notice=say(f"desk.status_done.{action}"))

@@ -14,3 +14,25 @@
   }
   arm();
 })();
+
+// A card registration in progress: the page follows the customer display and shows the outcome once the
+// resident has typed (or the clerk cancelled).
+(function () {
+  const progress = document.getElementById("registration-progress");
+  if (!progress) return;
+  const status = `${window.location.pathname}/status`;
+  const poll = async () => {
+    try {
+      const answer = await (await fetch(status, { cache: "no-store" })).json();
+      if (answer.done) {
+        window.location.reload();
+        return;
+      }
+      if (answer.step !== progress.dataset.step) window.location.reload();
+    } catch (err) {
+      /* the desk restarting: try again */
+    }
+    window.setTimeout(poll, 1000);
+  };
+  window.setTimeout(poll, 1000);
+})();
