@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from issuance_server.issuing.eligibility import REFUSALS
-from kiosk.catalogue import catalogue, languages, placeholders, render_message
+from kiosk.catalogue import catalogue, languages, render_message
+from wire.catalogues import placeholders
 from wire.kiosk_api import CertificateKind
 
 KIOSK = Path(__file__).resolve().parents[2] / "kiosk"
