@@ -48,6 +48,7 @@ LABELS: Final[dict[str, dict[str, str]]] = {
     "lock_reason": {"pin_failures": "コンビニでの暗証番号の誤り", "card_pin_blocked": "カードの暗証番号ロック"},
     "issuance_status": {"issued": "交付（未印刷）", "printed": "印刷済み", "voided": "取消・返金", "in_doubt": "印刷確認中"},
     "channel": {"kiosk": "コンビニ", "counter": "窓口"},
+    "purge_status": {"requested": "承認待ち", "done": "消去済み"},
     "kind": {kind.value: name for kind, name in KIND_NAMES_JA.items()},
     "role": {
         "registrar": "利用登録", "counter": "窓口交付", "mynumber": "個人番号の表示", "auditor": "監査",

@@ -11,6 +11,7 @@ import yaml
 
 from devices.card import errors as card_errors
 from registration.desk.words import LABELS, MESSAGES, date_ja, label, say, time_ja, wareki
+from tests.server.conftest import Env
 from wire.catalogues import languages_of, placeholders, read_catalogue
 from wire.kiosk_api import LANGUAGES
 
@@ -80,3 +81,12 @@ def test_values_are_labelled_not_shown_as_codes() -> None:
         label("locked", "registration_status") == "ロック中" and label("juminhyo", "kind") == "住民票の写し"
     )
     assert all(code not in text for table in LABELS.values() for code, text in table.items() if len(code) > 2)
+
+
+async def test_nothing_to_resume_is_said_in_plain_words(env: Env) -> None:
+    resp = await env.client.post(
+        "/clerk/api/registrations/resume", json={"atena_no": "0000000101"}, headers=env.clerk_headers
+    )
+    error = (await resp.json())["error"]
+    assert (resp.status, error["code"]) == (409, "nothing_to_change")
+    assert error["message"] == "no registration of this resident can be resumed"
