@@ -22,7 +22,7 @@ from playwright.sync_api import Browser, Page
 from konbini_demo.desk_ui import DeskPages
 from konbini_demo.kiosk_ui import browser
 from konbini_demo.processes import run
-from konbini_demo.stack import Stack
+from konbini_demo.stack import STAFF_ID, STAFF_PASSWORD, Stack
 from registration.desk.words import say
 from registry_sim.generator import DEMO_ATENA_NO
 from wire.catalogues import read_catalogue
@@ -140,4 +140,26 @@ def test_a_wrong_login_is_said_in_japanese(stack: Stack, chromium: Browser) -> N
     error = desk.clerk.inner_text(".error")
     assert error.startswith(say("login_failed").ja) and "login_failed" in error
     checked(desk, "00-login-error")
+    desk.close()
+
+
+def test_every_other_page_of_the_desk_is_accessible(stack: Stack, chromium: Browser) -> None:
+    """The pages of the other roles (an administrator holding them all), and the lock screen."""
+    url, customer_url = stack.start_desk()
+    desk = DeskPages(chromium, url, customer_url, with_axe=True)
+    desk.log_in(STAFF_ID, STAFF_PASSWORD, stack.authenticator().code())
+    desk.wait_page("search")
+    for path, name in (
+        ("/admin/staff", "staff"),
+        ("/review", "review"),
+        ("/ops", "ops"),
+        ("/purges", "purges"),
+    ):
+        desk.clerk.goto(f"{url}{path}")
+        desk.wait_page(name)
+        assert "resident" not in desk.clerk.inner_text("main").split()  # labels, not codes
+        checked(desk, f"08-{name}")
+    desk.clerk.goto(f"{url}/lock")
+    desk.wait_page("lock")
+    checked(desk, "09-lock")
     desk.close()
