@@ -210,7 +210,9 @@ async def set_status(core: ServerCore, actor: Actor, atena_no: str, action: str,
 
     changed = await core.db.write(change)
     if not changed:
-        done = {"unlock": "unlocked", "suspend": "suspended", "resume": "resumed", "revoke": "revoked"}[action]
+        done = {"unlock": "unlocked", "suspend": "suspended", "resume": "resumed", "revoke": "revoked"}[
+            action
+        ]
         raise ApiError(409, "nothing_to_change", f"no registration of this resident can be {done}")
     return changed
 
