@@ -41,6 +41,8 @@ log = logging.getLogger("konbini.kiosk")
 
 PAYMENT_ANSWER_S = 10.0  # how long a cancelled payment device may take to give its last answer
 REPORT_ATTEMPTS = 3
+# Last words the done screen keeps longer than the rest (the resident or the store's staff must act).
+LINGERING = frozenset({"refund_failed", "print_in_doubt"})
 # Server answers that end the session with a message for the resident.
 _ENDING_CODES = frozenset({"registration_locked", "registration_suspended", "card_not_registered"})
 
@@ -191,8 +193,9 @@ class KioskEngine:
     def _idle_limit(self) -> float:
         """How long the current screen may be left alone: the done screen clears itself soon; a session
         whose card was taken back after the PIN gets the shorter limit (nobody may be standing there)."""
-        if self.step is Step.DONE:
-            return self.farewell_s
+        if self.step is Step.DONE:  # money still owed or a print in doubt: long enough for the store's staff
+            lingers = self.message is not None and self.message.get("code") in LINGERING
+            return self.farewell_s * 6 if lingers else self.farewell_s
         if self.visit.authenticated and not self.card_present:
             return self.card_out_idle_s
         return self.idle_timeout_s
@@ -317,7 +320,7 @@ class KioskEngine:
             self._go(Event.FINISHED, self.message)  # the same words, in the same language, then cleared
         elif self.step in (Step.LANGUAGE, Step.CARD, Step.DONE) and not self.busy:
             self._changed_now()
-        elif self.visit.authenticated or self.step is Step.TAKE_CARD:
+        elif self.visit.authenticated or self.visit.card_blocked or self.step is Step.TAKE_CARD:
             # expected once the PIN is verified: the session goes on, with the shorter idle limit
             self._idle_deadline = min(self._idle_deadline, self._clock() + self.card_out_idle_s)
             self._changed_now()
@@ -401,6 +404,7 @@ class KioskEngine:
         """The card's own PIN counter is blocked: the server locks its registration (the resident needs
         J-LIS's PIN reset at the city hall), then the session ends."""
         v = self.visit
+        v.card_blocked = True  # the card is no longer needed: pulling it now must not lose the report
         session_id, certificate = v.session_id, v.certificate
         answer = await self._retried(lambda: self.api.report_card_blocked(session_id, certificate))
         log.warning(

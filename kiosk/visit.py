@@ -32,3 +32,4 @@ class Visit:
     payments: dict[str, Paid] = field(default_factory=dict)
     certificates: list[dict[str, Any]] = field(default_factory=list)
     authenticated: bool = False  # the PIN was verified: the card is no longer needed
+    card_blocked: bool = False  # the card's own PIN is blocked: reported to the server, the session ends

@@ -24,8 +24,13 @@ VARIANTS: Final = {
     "濵": "浜", "齋": "斎", "齊": "斉", "德": "徳", "槗": "橋", "冨": "富", "國": "国", "櫻": "桜",
     "廣": "広", "惠": "恵", "眞": "真", "實": "実", "榮": "栄", "嶋": "島", "嶌": "島", "峯": "峰",
     "舘": "館", "藏": "蔵", "瀨": "瀬", "槇": "槙",
+    # the CJK compatibility ideographs (塚 U+FA10, 神 U+FA19, ...): their everyday character by NFKC
+    **{chr(c): unicodedata.normalize("NFKC", chr(c)) for c in range(0xF900, 0xFB00)
+       if len(unicodedata.normalize("NFKC", chr(c))) == 1 and unicodedata.normalize("NFKC", chr(c)) != chr(c)},
 }  # fmt: skip
-SPACES: Final = (" ", "\u3000")
+# Written between the parts of a name, never searched for: Anne-Marie, O'Brien, スミス・ジョン.
+SEPARATORS: Final = (" ", "\u3000", "-", "'", ".", ",", "・", "･", "‐", "－")
+_SEPARATORS = re.compile("[\\s" + re.escape("".join(SEPARATORS)) + "]+")
 _KANA = re.compile(r"[\u3041-\u3096\u30a1-\u30fa\u30fc]+")
 _LATIN = re.compile(r"[a-z]+")
 
@@ -41,22 +46,22 @@ class NameQuery:
 
 
 def fold(text: str) -> str:
-    """``text`` with its variant characters as the everyday ones, without spaces."""
-    for space in SPACES:
-        text = text.replace(space, "")
-    return "".join(VARIANTS.get(c, c) for c in text)
+    """``text`` with its variant characters as the everyday ones, without separators, in lower case."""
+    return "".join(VARIANTS.get(c, c) for c in _SEPARATORS.sub("", text)).lower()
 
 
 def name_query(typed: str) -> NameQuery:
     """The forms ``typed`` is searched as (an empty query when it has nothing to search by)."""
-    text = fold(unicodedata.normalize("NFKC", typed)).lower()
+    text = fold(_SEPARATORS.sub("", unicodedata.normalize("NFKC", typed))).lower()
     if not text:
         return NameQuery()
     if _KANA.fullmatch(text):
         return NameQuery(kana=jaconv.kata2hira(text))
-    if _LATIN.fullmatch(text):
-        read = jaconv.alphabet2kana(text)
-        return NameQuery(kana=read if re.fullmatch(r"[\u3041-\u3096\u30fc]+", read) else None, alpha=text)
+    plain = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    if _LATIN.fullmatch(plain):  # José, Nguyễn: as the alphabet name holds them, without the accents
+        read = jaconv.alphabet2kana(plain)
+        kana = read if re.fullmatch(r"[\u3041-\u3096\u30fc]+", read) else None
+        return NameQuery(kana=kana, alpha=plain, folded=text if plain != text else None)
     return NameQuery(folded=text)
 
 
@@ -65,7 +70,7 @@ def is_variant(char: str) -> bool:
     0208 (外字: not in Shift_JIS, like 𠮷 and 髙)."""
     if char in VARIANTS:
         return True
-    if char.isascii() or char in SPACES:
+    if char.isascii() or char in SEPARATORS:
         return False
     try:
         char.encode("shift_jis")

@@ -296,8 +296,18 @@ async def card_blocked(request: web.Request) -> web.Response:
     session_id = request.match_info["session_id"]
     data = await read_json(request, core.settings.max_body_bytes)
     cert_der = _b64(data, "certificate", 8192)
-    await core.sessions.get(session_id, actor.actor_id)
-    _cert, card = core.card_trust.check_certificate(cert_der, utc_now())
+    # One claim a session, instead of signing in: it spends the session's nonce (the same report again,
+    # its answer lost, is answered again), and a session that signed in has a card that is not blocked.
+    digest = hashlib.sha256(b"card-blocked\0" + cert_der).hexdigest()
+    session = await core.sessions.get(session_id, actor.actor_id, spend_nonce=digest)
+    if session.authenticated or session.nonce_used:
+        await core.audit.append(actor, "card_pin_blocked", ErrorCode.SESSION_STATE, session=session_id)
+        raise ApiError(409, ErrorCode.SESSION_STATE, "a card-blocked report is for a session not signed in")
+    try:
+        _cert, card = core.card_trust.check_certificate(cert_der, utc_now())
+    except ApiError as exc:
+        await core.audit.append(actor, "card_pin_blocked", exc.code, session=session_id)
+        raise
 
     def lock(tx: Tx) -> str:
         result, atena_no = lock_blocked_card(tx, card.fingerprint, utc_now_iso())

@@ -46,6 +46,8 @@ def menu_for(core: ServerCore, session_id: str, facts: Facts, policy: Policy) ->
                 else []
             )
             item["options"] = options_offered(facts, policy)
+            holder = [facts.holder] if facts.holder is not None else []
+            item["options_self"] = options_offered(dataclasses.replace(facts, household=holder), policy)
         elif kind in TAX_KINDS:
             refusal = holder_refusal(facts, policy)
             years = [] if refusal is not None else _fiscal_year_choices(kind, facts, policy)

@@ -42,6 +42,9 @@ class PinCheck:
 Record = Callable[[Tx, PinCheck], None]
 
 
+CARD_PIN_BLOCKED = "card_pin_blocked"
+
+
 def lock_blocked_card(tx: Tx, card_fingerprint: str, now: str) -> tuple[str, str | None]:
     """A kiosk found this card's own PIN blocked (three wrong PINs at the card: it cannot sign any more):
     its active registration is locked as ``card_pin_blocked`` (unlocked or re-registered at the desk after
@@ -80,6 +83,10 @@ def _count_attempt(
     """The card's registration and the attempt counted against it (locking at the limit); a refusal,
     recorded, when there is nothing to count against."""
     reg = store.by_card(tx, fingerprint)
+    if reg is not None and reg["status"] == "locked" and reg["lock_reason"] == CARD_PIN_BLOCKED:
+        # The card has just signed this attempt's challenge, so its own PIN is not blocked (any more: a
+        # report was wrong, or J-LIS reset the PIN): the lock reported for it has no ground left.
+        store.lift_card_block(tx, int(reg["registration_id"]), now)
     if reg is None or reg["status"] == "revoked":
         refused = PinCheck(ErrorCode.CARD_NOT_REGISTERED)
     elif store.count_failure(tx, int(reg["registration_id"]), limit, now):

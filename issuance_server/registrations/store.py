@@ -12,7 +12,8 @@ TABLES: Final = ("registrations",)
 
 def by_card(tx: Tx, fingerprint: str) -> Row | None:
     return tx.one(
-        "SELECT registration_id, atena_no, pin_hash, status FROM registrations WHERE card_fingerprint = ?",
+        "SELECT registration_id, atena_no, pin_hash, status, lock_reason FROM registrations"
+        " WHERE card_fingerprint = ?",
         (fingerprint,),
     )
 
@@ -51,7 +52,7 @@ def clear_failures(tx: Tx, registration_id: int, atena_no: str, pin_hash: str, n
 
 def revoke_other_cards(tx: Tx, atena_no: str, fingerprint: str, now: str) -> int:
     return tx.execute(
-        "UPDATE registrations SET status = 'revoked', updated_at = ?"
+        "UPDATE registrations SET status = 'revoked', lock_reason = NULL, updated_at = ?"
         " WHERE atena_no = ? AND card_fingerprint != ? AND status != 'revoked'",
         (now, atena_no, fingerprint),
     )
@@ -76,6 +77,15 @@ def set_status(tx: Tx, atena_no: str, new: str, allowed: tuple[str, ...], now: s
     return tx.execute(
         f"UPDATE registrations SET status = ?, failures = 0, lock_reason = NULL, updated_at = ? WHERE atena_no = ? AND status IN ({marks})",  # noqa: S608  placeholders only; values are bound
         (new, now, atena_no, *allowed),
+    )
+
+
+def lift_card_block(tx: Tx, registration_id: int, now: str) -> int:
+    """A lock for the card's own PIN lifted (the card signed again): active, its failures as they were."""
+    return tx.execute(
+        "UPDATE registrations SET status = 'active', lock_reason = NULL, updated_at = ?"
+        " WHERE registration_id = ? AND status = 'locked' AND lock_reason = 'card_pin_blocked'",
+        (now, registration_id),
     )
 
 

@@ -31,7 +31,9 @@ import orjson
 from issuance_server.storage.database import Database, SqliteTx
 from issuance_server.storage.engine import Row, Tx
 from wire.linkage import FIELDS_BY_TYPE, FORMAT, KEYS_BY_TYPE, RECORD_TYPES
-from wire.name_search import SPACES, VARIANTS, fold, name_query
+from wire.name_search import SEPARATORS, VARIANTS, NameQuery, fold, name_query
+
+NAME_COLUMNS: Final = ("name", "name_kana", "name_alpha", "tsusho")  # what a name search's exact test reads
 
 TABLES: Final = ("sync_state",)  # and the replica's own file (schema ``replica``)
 
@@ -709,32 +711,38 @@ def resident(tx: Tx, atena_no: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
-def _without_spaces(expr: str) -> str:
-    for space in SPACES:
-        expr = f"REPLACE({expr}, '{space}', '')"
+def _without_separators(expr: str) -> str:
+    """SQL for ``expr`` without what is written between a name's parts (as :func:`wire.name_search.fold`)."""
+    for separator in SEPARATORS:
+        expr = f"REPLACE({expr}, '{separator.replace(chr(39), chr(39) * 2)}', '')"
     return expr
 
 
-NARROWED_LIMIT: Final = 5000  # rows a kanji search reads before its exact test: far more than 50 shown
+NAME_PAGE: Final = 2000  # rows a name search reads at a time before its exact test (in Python)
 
 
 def _has_each_character(column: str, folded: str, params: list[str]) -> str:
     """SQL that narrows to values of ``column`` holding every character of ``folded`` in some spelling (吉 or
     𠮷): nested REPLACEs of every variant overflow SQLite's parser, so the exact test (the folded value
-    contains ``folded``) is :func:`_folded_match`, in Python, on what this finds."""
+    contains ``folded``) is :func:`_matches`, in Python, on what this finds."""
     spellings: dict[str, set[str]] = {c: {c} for c in folded}
     for variant, everyday in VARIANTS.items():
         if everyday in spellings:
             spellings[everyday].add(variant)
     parts = []
     for forms in spellings.values():
-        parts.append("(" + " OR ".join(f"{column} LIKE ? ESCAPE '\\'" for _ in forms) + ")")
+        parts.append("(" + " OR ".join(f"LOWER({column}) LIKE ? ESCAPE '\\'" for _ in forms) + ")")
         params += [_contains(form) for form in sorted(forms)]
     return "(" + " AND ".join(parts) + ")"
 
 
-def _folded_match(row: Row, folded: str) -> bool:
-    return any(folded in fold(row[column] or "") for column in ("name", "tsusho"))
+def _matches(row: Row, query: NameQuery) -> bool:
+    """The exact test of a row the SQL found, by the name's forms (:func:`wire.name_search.name_query`)."""
+    return bool(
+        (query.kana and query.kana in fold(row["name_kana"] or ""))
+        or (query.alpha and query.alpha in fold(row["name_alpha"] or ""))
+        or (query.folded and any(query.folded in fold(row[c] or "") for c in ("name", "tsusho")))
+    )
 
 
 def _contains(text: str) -> str:
@@ -746,36 +754,44 @@ def search_residents(
     tx: Tx, columns: Sequence[str], limit: int, *, name: str = "", atena_no: str = "", birth_date: str = ""
 ) -> list[Row]:
     """``columns`` of up to ``limit`` residents by name (as :func:`wire.name_search.name_query` reads it: in
-    the ふりがな, the alphabet name, or the kanji name and 通称 with variants folded), 宛名番号 and birth date
-    (those given, combined with AND; at least one), by ふりがな then birth date."""
+    the ふりがな, the alphabet name, or the kanji name and 通称 with variants folded; anywhere in it), 宛名番号
+    and birth date (those given, combined with AND; at least one), by ふりがな then birth date."""
     where: list[str] = []
     params: list[str] = []
-    if name:
-        query = name_query(name)
+    query = name_query(name) if name else None
+    if query is not None:
         forms: list[str] = []
         if query.kana:
-            forms.append(f"{_without_spaces('name_kana')} LIKE ? ESCAPE '\\'")
+            forms.append(f"{_without_separators('name_kana')} LIKE ? ESCAPE '\\'")
             params.append(_contains(query.kana))
         if query.alpha:
-            forms.append(f"LOWER({_without_spaces('name_alpha')}) LIKE ? ESCAPE '\\'")
+            forms.append(f"LOWER({_without_separators('name_alpha')}) LIKE ? ESCAPE '\\'")
             params.append(_contains(query.alpha))
         if query.folded:
             forms += [_has_each_character(column, query.folded, params) for column in ("name", "tsusho")]
-            columns = [*columns, *(c for c in ("name", "tsusho") if c not in columns)]
         where.append(f"({' OR '.join(forms)})" if forms else "1 = 0")
+        columns = [*columns, *(c for c in NAME_COLUMNS if c not in columns)]
     if atena_no:
         where.append("atena_no = ?")
         params.append(atena_no)
     if birth_date:
         where.append("birth_date = ?")
         params.append(birth_date)
-    folded = name_query(name).folded if name else None
-    rows = tx.all(
+    sql = (
         f"SELECT {', '.join(columns)} FROM replica.resident WHERE {' AND '.join(where)}"  # noqa: S608  table, column and placeholder text from constants; values are bound
-        f" ORDER BY name_kana, birth_date LIMIT {int(limit) if folded is None else NARROWED_LIMIT}",
-        params,
+        " ORDER BY name_kana, birth_date, atena_no"
     )
-    return rows if folded is None else [r for r in rows if _folded_match(r, folded)][:limit]
+    if query is None:
+        return tx.all(f"{sql} LIMIT {int(limit)}", params)
+    found: list[Row] = []
+    offset = 0
+    while len(found) < limit:  # a page at a time, so that a common character cannot hide a match
+        rows = tx.all(f"{sql} LIMIT {NAME_PAGE} OFFSET {offset}", params)
+        found += [r for r in rows if _matches(r, query)]
+        if len(rows) < NAME_PAGE:
+            break
+        offset += NAME_PAGE
+    return found[:limit]
 
 
 def kojin_bango(tx: Tx, atena_no: str) -> tuple[bool, str | None]:

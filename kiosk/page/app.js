@@ -446,13 +446,17 @@
         ),
       );
     }
-    if ((item.options || []).length) {
+    // 本籍・筆頭者 for a Japanese national, the residence card's number for a foreign resident: on the
+    // holder's own certificate only what they have; the household's otherwise.
+    const options = draft.scope === "self" && item.options_self ? item.options_self : item.options || [];
+    draft.options = (draft.options || []).filter((o) => options.includes(o));
+    if (options.length) {
       parts.push(
         el(
           "fieldset",
           {},
           el("legend", {}, t("ui.items")),
-          item.options.map((o) =>
+          options.map((o) =>
             choice("checkbox", "option", o, t(`option.${o}`), (draft.options || []).includes(o), true, (e) => {
               const set = new Set(draft.options || []);
               if (e.target.checked) set.add(o);
@@ -573,7 +577,13 @@
   }
   idleContinue.addEventListener("click", async () => {
     idleWarning.hidden = true;
-    await fetch("/api/touch", { method: "POST" }).catch(() => {});
+    idleDeadline = null; // until the app says how long now (not the old countdown, which would show it again)
+    try {
+      const answer = await (await fetch("/api/touch", { method: "POST" })).json();
+      if (answer.idle_s_left !== null) idleDeadline = Date.now() + answer.idle_s_left * 1000;
+    } catch (e) {
+      /* the state poll brings it */
+    }
   });
 
   // -- the take-card alarm: a tone every 1.5 s until the card is taken ----------------------------

@@ -22,6 +22,7 @@ from registration.desk.keys import (
     PIN_WAIT_S,
     PRINTER,
     READER,
+    REGISTRATION,
     SESSIONS,
     TERMINAL,
 )
@@ -41,6 +42,7 @@ from registration.desk.pages import (
     staff,
     static,
 )
+from registration.desk.registering import RegistrationSlot
 from registration.desk.server_api import ServerApi
 from registration.desk.sessions import DeskSessions
 
@@ -62,6 +64,7 @@ def make_desk_app(
     ``issuing_key``: the city's, against which counter certificates are checked before printing."""
     app = web.Application(middlewares=[local_only, server_trouble, logged_in], client_max_size=64 * 1024)
     app[ENTRY] = entry or PinEntry()
+    app[REGISTRATION] = RegistrationSlot()
     app[READER] = reader
     app[PIN_WAIT_S] = pin_wait_s
     app[PRINTER] = printer or FolderPrinter(Path("out/desk"))

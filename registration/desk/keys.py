@@ -7,6 +7,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from devices.printing import Printer
 from registration.desk.customer import PinEntry
+from registration.desk.registering import RegistrationSlot
 from registration.desk.server_api import ServerApi
 from registration.desk.sessions import DeskSession, DeskSessions
 
@@ -15,6 +16,7 @@ SESSIONS: web.AppKey[DeskSessions] = web.AppKey("sessions", DeskSessions)
 ORIGINS: web.AppKey[frozenset[str]] = web.AppKey("origins", frozenset)
 TERMINAL: web.AppKey[str] = web.AppKey("terminal", str)
 ENTRY: web.AppKey[PinEntry] = web.AppKey("desk_pin_entry", PinEntry)
+REGISTRATION: web.AppKey[RegistrationSlot] = web.AppKey("registration", RegistrationSlot)
 READER: web.AppKey[str | None] = web.AppKey("reader")
 PIN_WAIT_S: web.AppKey[float] = web.AppKey("pin_wait_s", float)
 PRINTER: web.AppKey[Printer] = web.AppKey("printer")

@@ -33,6 +33,9 @@ from tests.e2e.stacks import registered_card
 pytestmark = pytest.mark.e2e
 PIN = "2468"
 SHOTS = {"ja", "en", "vi", "ne"}  # languages whose screens the README shows
+# axe-core at the larger text size: one language of each script (the page's rules do not change with the
+# language; what the size changes, overlap and clipping, is checked in every language by OFF_SCREEN).
+LARGER_AXE = {"ja", "en", "ko", "ne", "zh-Hant"}
 NOTO = [
     Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
     Path("/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf"),
@@ -203,7 +206,8 @@ def test_every_screen_in_every_language_has_its_actions_on_screen_and_is_accessi
             put_up(player, page, state, language, larger)
             if off := page.page.evaluate(OFF_SCREEN):
                 problems.append(f"{where}: not on the screen: {off}")
-            problems += [f"{where}: axe {violation}" for violation in page.axe_violations()]
+            if not larger or language in LARGER_AXE:
+                problems += [f"{where}: axe {violation}" for violation in page.axe_violations()]
             if missing := missing_glyphs(page.shown_text()):
                 problems.append(f"{where}: no glyph for {sorted(missing)}")
             target = page.smallest_target()

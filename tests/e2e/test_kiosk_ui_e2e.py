@@ -242,7 +242,7 @@ def test_a_cancelled_payment_is_said_and_nothing_is_issued(
 def test_an_idle_screen_counts_down_then_ends_and_wipes(
     stack: Stack, cups: CupsServer, chromium: object, card_in: Path
 ) -> None:
-    screen = open_screen(stack, cups, chromium, "--idle-timeout-s", "6", "--idle-warning-s", "3")
+    screen = open_screen(stack, cups, chromium, "--idle-timeout-s", "4", "--idle-warning-s", "2")
     to_menu(screen, "en")
     assert "seconds" in screen.page.locator("#idle").inner_text()  # the visible countdown
     warning = screen.page.locator("#idle-warning")
@@ -250,7 +250,7 @@ def test_an_idle_screen_counts_down_then_ends_and_wipes(
     assert warning.inner_text().startswith(catalogue("en")["ui.idle_warning"].split("?")[0])
     screen.page.click("#idle-continue")
     warning.wait_for(state="hidden")
-    assert screen.state()["step"] == "menu" and screen.state()["idle_s_left"] > 3  # more time given
+    assert screen.state()["step"] == "menu" and screen.state()["idle_s_left"] > 2  # more time given
     screen.wait_step("take_card", timeout_s=15)
     assert screen.message().startswith(catalogue("en")["msg.timed_out"])
     assert screen.page.locator(".kind").count() == 0  # the menu is gone from the screen

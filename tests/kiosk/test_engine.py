@@ -599,3 +599,45 @@ async def test_an_idle_screen_ends_the_session_and_wipes_it(parts: Any) -> None:
     await engine.tick()
     state = await settle(engine, Step.LANGUAGE)
     assert state["language"] == "ja" and state["message"] is None
+
+
+async def test_a_card_pulled_while_its_block_is_reported_still_ends_with_pin_blocked(parts: Any) -> None:
+    engine, server, card, *_ = parts
+    card.tries = 0
+    reported = asyncio.Event()
+    release = asyncio.Event()
+    plain = server.report_card_blocked
+
+    async def slow_report(session_id: str, cert_der: bytes) -> dict[str, Any]:
+        reported.set()
+        await release.wait()
+        return await plain(session_id, cert_der)
+
+    server.report_card_blocked = slow_report
+    await engine.choose_language("en")
+    engine.card_changed(True)
+    await asyncio.wait_for(reported.wait(), 2)
+    engine.card_changed(False)  # the resident pulls the card while the kiosk tells the city
+    release.set()
+    state = await settle(engine, Step.DONE)
+    assert state["message"]["code"] == "pin_blocked" and server.blocked_cards == [CARD_DER]
+
+
+async def test_a_refund_owed_stays_on_the_done_screen_longer(parts: Any) -> None:
+    engine, _server, _, printer, device, clock = parts
+    printer.printed = False
+
+    async def broken_refund(reference: str, amount_yen: int) -> None:
+        raise OSError("coin hopper empty")
+
+    device.refund = broken_refund
+    await to_confirm(engine)
+    engine.card_changed(False)
+    await engine.pay()
+    await settle(engine, Step.READY)
+    await engine.start_print()
+    state = await settle(engine, Step.DONE)
+    assert state["message"]["code"] == "refund_failed"
+    clock.now += 11  # longer than the usual farewell
+    await engine.tick()
+    assert engine.step is Step.DONE

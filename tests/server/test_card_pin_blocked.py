@@ -30,36 +30,52 @@ async def registrations(env: Env) -> list[dict[str, Any]]:
 
 
 async def test_a_blocked_card_locks_its_registration_until_the_desk_unlocks_it(env: Env) -> None:
-    resp = await report_blocked(env, await env.open_session(), env.card.cert_der)
+    session = await env.open_session()
+    resp = await report_blocked(env, session, env.card.cert_der)
     assert resp.status == 200, await resp.text()
     assert (await resp.json())["result"] == "locked"
+    again = await report_blocked(env, session, env.card.cert_der)  # its answer lost: the same answer
+    assert (await again.json())["result"] == "already_locked"
     [reg] = await registrations(env)
     assert (reg["status"], reg["lock_reason"]) == ("locked", "card_pin_blocked")
-    again = await report_blocked(env, await env.open_session(), env.card.cert_der)
-    assert (await again.json())["result"] == "already_locked"
-    refused = await env.authenticate(await env.open_session())
-    assert (await refused.json())["error"]["code"] == "registration_locked"
+    other = make_card(env.tmp / "card-ca", env.tmp / "cards" / "other-blocked.json")
+    refused = await report_blocked(env, session, other.cert_der)  # one claim a session
+    assert refused.status == 409 and (await refused.json())["error"]["code"] == "session_state"
     rows = await env.core.db.fetchall(
         "SELECT * FROM audit_log WHERE action = 'card_pin_blocked' ORDER BY seq"
     )
     assert [(r["result"], r["actor_kind"], r["subject"]) for r in rows] == [
         ("locked", "kiosk", "0000000101"),
         ("already_locked", "kiosk", "0000000101"),
+        ("session_state", "kiosk", None),
     ]
     at = datetime.fromisoformat(rows[0]["at"].replace("Z", "+00:00"))
     month = at.astimezone(JST).strftime("%Y-%m")
     everything = [dict(r) for r in await env.core.db.fetchall("SELECT * FROM audit_log")]
     figures = review(everything, month, ReviewRules.from_settings(env.settings))
-    assert (
-        rows[0]["seq"] in figures["pin_locks"]["seqs"] and rows[1]["seq"] not in figures["pin_locks"]["seqs"]
-    )
+    seqs = figures["pin_locks"]["seqs"]
+    assert rows[0]["seq"] in seqs and rows[1]["seq"] not in seqs
     unlocked = await env.client.post(
         "/clerk/api/registrations/unlock", json={"atena_no": "0000000101"}, headers=env.clerk_headers
     )
     assert unlocked.status == 200
     [reg] = await registrations(env)
     assert (reg["status"], reg["lock_reason"]) == ("active", None)
-    assert (await env.authenticate(await env.open_session())).status == 200
+
+
+async def test_a_card_that_signs_in_again_lifts_the_lock_reported_for_its_pin(env: Env) -> None:
+    await report_blocked(env, await env.open_session(), env.card.cert_der)
+    assert (await registrations(env))[0]["status"] == "locked"
+    assert (await env.authenticate(await env.open_session())).status == 200  # signed: not blocked after all
+    [reg] = await registrations(env)
+    assert (reg["status"], reg["lock_reason"]) == ("active", None)
+
+
+async def test_a_session_that_signed_in_cannot_report_its_card_blocked(env: Env) -> None:
+    session = await env.open_session()
+    assert (await env.authenticate(session)).status == 200
+    resp = await report_blocked(env, session, env.card.cert_der)
+    assert resp.status == 409 and (await registrations(env))[0]["status"] == "active"
 
 
 async def test_a_report_for_an_unregistered_card_locks_nothing(env: Env) -> None:

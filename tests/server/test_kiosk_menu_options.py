@@ -35,3 +35,15 @@ def test_the_juminhyo_items_offered_follow_the_household(kinds: tuple[str, ...],
 def test_kojin_bango_is_offered_only_where_the_city_allows_it() -> None:
     allowed = options_offered(facts("foreign"), Policy(allow_kojin_bango=True, calendar=None))
     assert allowed == ["householder", "kojin_bango", "zairyu_card_no"]
+
+
+def test_the_holders_own_certificate_offers_only_what_the_holder_has() -> None:
+    mixed = Facts(
+        now=datetime(2026, 12, 7, 10),
+        holder={"kind": "foreign"},
+        household=[{"kind": "foreign"}, {"kind": "japanese"}],
+    )
+    policy = Policy(allow_kojin_bango=False, calendar=None)
+    assert options_offered(mixed, policy) == ["householder", "honseki", "zairyu_card_no"]
+    alone = Facts(now=mixed.now, holder=mixed.holder, household=[{"kind": "foreign"}])
+    assert options_offered(alone, policy) == ["householder", "zairyu_card_no"]

@@ -47,3 +47,19 @@ async def test_the_variant_characters_are_told_apart() -> None:
 async def test_a_search_by_nothing_is_refused_with_its_code(env: Env) -> None:
     resp = await env.client.get("/clerk/api/residents", params={"name": "  "}, headers=env.clerk_headers)
     assert resp.status == 400 and (await resp.json())["error"]["code"] == "bad_field"
+
+
+async def test_foreign_names_are_found_with_their_hyphens_accents_and_dots_or_without(env: Env) -> None:
+    await env.core.db.execute(
+        "UPDATE replica.resident SET name = 'ANNE-MARIE O''BRIEN', name_alpha = 'ANNE-MARIE O''BRIEN',"
+        " name_kana = 'あん・まりー　おぶらいえん', tsusho = NULL WHERE atena_no = '0000000107'"
+    )
+    for typed in ("Anne-Marie", "annemarie", "O'Brien", "obrien", "アン・マリー", "あんまりー"):
+        assert "0000000107" in await found(env, typed), typed
+
+
+async def test_a_compatibility_ideograph_is_found_by_its_everyday_character(env: Env) -> None:
+    await env.core.db.execute(
+        "UPDATE replica.resident SET name = '\ufa10田　一郎' WHERE atena_no = '0000000106'"
+    )
+    assert "0000000106" in await found(env, "塚田") and "0000000106" in await found(env, "\ufa10田")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
-from dataclasses import dataclass
+import logging
+from functools import partial
 from typing import Any, Final
 
 from aiohttp import web
@@ -14,8 +14,11 @@ from aiohttp import web
 from devices.card.errors import CardError, NoReader
 from devices.card.jpki import JpkiCard, card_id_from_certificate
 from devices.card.pcsc import list_readers
-from registration.desk.keys import API, ENTRY, PIN_WAIT_S, READER, SESSION
+from registration.desk.customer import ASKING
+from registration.desk.keys import API, ENTRY, PIN_WAIT_S, READER, REGISTRATION, SESSION
+from registration.desk.pages.needs_role import needs_role
 from registration.desk.pages.record import atena_no_of, record_page
+from registration.desk.registering import Registering
 from registration.desk.rendering import page
 from registration.desk.staff_calls import call
 from registration.desk.words import Said, said_of, say
@@ -23,6 +26,8 @@ from wire.card_identity import challenge_digest, registration_body
 from wire.http_json import HttpError
 
 routes = web.RouteTableDef()
+log = logging.getLogger("konbini.desk")
+CANCELLABLE: Final = frozenset({"idle", *ASKING})  # the display's steps before the PINs are in
 
 
 async def card_refusal(request: web.Request, atena_no: str) -> Said | None:
@@ -67,55 +72,35 @@ def _check_on_card(
         return signature, card.read_identity(identity_pin, challenge)
 
 
-@dataclass
-class Registering:
-    """The one registration a desk runs at a time (it has one reader and one customer display): the
-    resident types on the display meanwhile; the clerk's page shows progress and may cancel it."""
-
-    atena_no: str
-    staff_sid: str
-    task: asyncio.Task[Said]
-    outcome: Said | None = None
-    ok: bool = False
-
-
-REGISTERING: Final = web.AppKey("registering", Registering)
-
-
 @routes.post("/residents/{atena_no}/register")
 async def register_card(request: web.Request) -> web.Response:
     """Start a registration: the card on the desk reader, then the resident types the new PIN twice and the
     card's identity PIN on the customer display (the PINs never reach this page); the clerk's page follows
     it at ``GET .../register`` and may cancel it."""
+    needs_role(request, "registrar")
     atena_no = atena_no_of(request)
-    running = request.app.get(REGISTERING)
-    if running is not None and not running.task.done():
+    slot = request.app[REGISTRATION]
+    if slot.busy():
         return await record_page(request, atena_no, 409, error=say("desk.registration_busy"))
-    try:
-        certificate = await asyncio.to_thread(_read_certificate, request.app[READER])
-    except CardError as exc:
-        return await record_page(request, atena_no, 400, error=say(exc.code, detail=str(exc)))
     session = request[SESSION]
-    task = asyncio.get_running_loop().create_task(
-        _register(request.app, session.token, atena_no, certificate)
-    )
-    request.app[REGISTERING] = Registering(atena_no, session.sid, task)
+    slot.start(atena_no, session.sid, partial(_register, request.app, session.token))
     raise web.HTTPSeeOther(f"/residents/{atena_no}/register")
 
 
 @routes.get("/residents/{atena_no}/register")
 async def registration_progress(request: web.Request) -> web.Response:
     """While the resident types: what the customer display asks, and a cancel; then the outcome."""
+    needs_role(request, "registrar")
     atena_no = atena_no_of(request)
-    running = request.app.get(REGISTERING)
-    if running is None or running.atena_no != atena_no or running.staff_sid != request[SESSION].sid:
+    slot = request.app[REGISTRATION]
+    registering = slot.of(request[SESSION].sid, atena_no)
+    if registering is None:
         raise web.HTTPSeeOther(f"/residents/{atena_no}")
-    if not running.task.done():
+    if not registering.done:
         step = request.app[ENTRY].step
-        return page(request, "registering.html", atena_no=atena_no, step=step)
-    del request.app[REGISTERING]
-    outcome = running.outcome or running.task.result()
-    if running.ok or outcome.code == "desk.registration_cancelled":
+        return page(request, "registering.html", atena_no=atena_no, step=step, can_cancel=step in CANCELLABLE)
+    outcome = slot.taken(registering) or say("desk.server_trouble", detail="no outcome")
+    if registering.ok or outcome.code == "desk.registration_cancelled":
         return await record_page(request, atena_no, notice=outcome)
     return await record_page(request, atena_no, 400, error=outcome)
 
@@ -123,47 +108,61 @@ async def registration_progress(request: web.Request) -> web.Response:
 @routes.get("/residents/{atena_no}/register/status")
 async def registration_status(request: web.Request) -> web.Response:
     """For the progress page's script: whether the registration is over, and the display's step."""
-    running = request.app.get(REGISTERING)
-    done = running is None or running.task.done()
+    needs_role(request, "registrar")
+    registering = request.app[REGISTRATION].of(request[SESSION].sid, atena_no_of(request))
+    done = registering is None or registering.done
     return web.json_response({"done": done, "step": request.app[ENTRY].step})
 
 
 @routes.post("/residents/{atena_no}/register/cancel")
 async def cancel_registration(request: web.Request) -> web.Response:
+    """Only while the display still asks for a PIN: once the PINs are in, the card may already be bound, and
+    the clerk is shown what the server did."""
+    needs_role(request, "registrar")
     atena_no = atena_no_of(request)
-    running = request.app.get(REGISTERING)
-    if running is not None and running.atena_no == atena_no and not running.task.done():
-        running.outcome = say("desk.registration_cancelled")
-        running.task.cancel()
+    slot = request.app[REGISTRATION]
+    registering = slot.of(request[SESSION].sid, atena_no)
+    if registering is not None and request.app[ENTRY].step in CANCELLABLE:
+        await slot.cancel(registering, say("desk.registration_cancelled"))
         request.app[ENTRY].cancel("cancelled")
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await running.task
     raise web.HTTPSeeOther(f"/residents/{atena_no}/register")
 
 
-async def _register(app: web.Application, token: str, atena_no: str, certificate: bytes) -> Said:
-    """The registration's work; its outcome for the clerk (``Registering.ok`` set when registered)."""
+async def _register(app: web.Application, token: str, registering: Registering) -> None:
+    """The registration's work; its outcome (and ``ok``) on ``registering``, whatever happens."""
     entry, reader, api = app[ENTRY], app[READER], app[API]
     try:
+        certificate = await asyncio.to_thread(_read_certificate, reader)
         pin, identity_pin = await asyncio.wait_for(entry.begin(), app[PIN_WAIT_S])
+    except CardError as exc:
+        registering.outcome = say(exc.code, detail=str(exc))
+        return
     except TimeoutError:
         entry.cancel()
-        return say("desk.pin_not_entered")
+        registering.outcome = say("desk.pin_not_entered")
+        return
     body: dict[str, Any] = {}
     try:
         asked = await api.call("POST", "/clerk/api/registrations/challenge", token=token)
         challenge = base64.b64decode(asked["challenge"])
         signature, identity = await asyncio.to_thread(_check_on_card, reader, pin, identity_pin, challenge)
-        body = registration_body(atena_no, pin, challenge, certificate, signature, identity)
+        body = registration_body(registering.atena_no, pin, challenge, certificate, signature, identity)
         registered = await api.call("POST", "/clerk/api/registrations", token=token, body=body)
     except CardError as exc:
         entry.finish(False)
-        return say(exc.code, detail=str(exc))
+        registering.outcome = say(exc.code, detail=str(exc))
+        return
     except HttpError as exc:
         entry.finish(False)
-        return said_of(exc)
+        registering.outcome = said_of(exc)
+        return
+    except Exception as exc:  # a defect: said, and the display not left at "checking"
+        log.exception("card registration failed")
+        entry.finish(False)
+        registering.outcome = say("desk.server_trouble", detail=type(exc).__name__)
+        return
     finally:
         del body, pin, identity_pin
     entry.finish(True)
-    app[REGISTERING].ok = True
-    return say("desk.registered", card_id=registered["card_id"])
+    registering.ok = True
+    registering.outcome = say("desk.registered", card_id=registered["card_id"])

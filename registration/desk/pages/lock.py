@@ -6,9 +6,10 @@ import contextlib
 
 from aiohttp import web
 
-from registration.desk.keys import API, COOKIE, SESSION, SESSIONS
+from registration.desk.keys import API, COOKIE, ENTRY, REGISTRATION, SESSION, SESSIONS
 from registration.desk.rendering import page
 from registration.desk.staff_calls import error_text
+from registration.desk.words import say
 from wire.http_json import HttpError
 
 routes = web.RouteTableDef()
@@ -40,6 +41,10 @@ async def unlock_screen(request: web.Request) -> web.Response:
 @routes.post("/logout")
 async def logout(request: web.Request) -> web.Response:
     session = request[SESSION]
+    registering = request.app[REGISTRATION].of(session.sid)
+    if registering is not None:  # a registration this clerk left running ends with them
+        await request.app[REGISTRATION].cancel(registering, say("desk.registration_cancelled"))
+        request.app[ENTRY].cancel("cancelled")
     with contextlib.suppress(HttpError):  # the server may have ended it already
         await request.app[API].call("POST", "/clerk/api/logout", token=session.token)
     request.app[SESSIONS].end(session.sid)

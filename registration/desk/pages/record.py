@@ -47,7 +47,9 @@ async def record_page(request: web.Request, atena_no: str, status: int = 200, **
     statuses = {r["status"] for r in registrations or []}
     actions = {key: (ja, en) for key, (ja, en, applies) in STATUS_ACTIONS.items() if statuses & set(applies)}
     helps = [
-        say(LOCK_HELP[r["lock_reason"]]) for r in registrations or [] if r.get("lock_reason") in LOCK_HELP
+        say(LOCK_HELP[r["lock_reason"]])
+        for r in registrations or []
+        if r["status"] == "locked" and r.get("lock_reason") in LOCK_HELP
     ]
     values: dict[str, Any] = {"mynumber": None, "error": "", "notice": "", "confirm_revoke": None} | extra
     return page(

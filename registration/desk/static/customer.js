@@ -40,7 +40,8 @@
   function show(next) {
     if (next.version === version) return; // the same state twice (an answer and the poll): keep the typing
     version = next.version;
-    if (next.step === "idle") language = "ja"; // the next resident starts in Japanese
+    const ended = !state || ["idle", "done", "failed", "cancelled"].includes(state.step);
+    if (next.step === "idle" || (next.step === "first" && ended)) language = "ja"; // a new resident: Japanese
     state = next;
     main.dataset.step = next.step;
     main.dataset.version = String(next.version);
