@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any, Final
 
-from issuance_server.certificates.wareki import format_wareki, format_wareki_iso
 from wire.cert_record import JST
+from wire.wareki import format_wareki, format_wareki_iso
 
 SEX_LABELS: Final = {"M": "男", "F": "女"}
 

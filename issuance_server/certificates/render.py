@@ -22,7 +22,6 @@ from issuance_server.certificates.drawing import draw
 from issuance_server.certificates.formatting import moment_text
 from issuance_server.certificates.layout import Layout, content_digest, lay_out
 from issuance_server.certificates.template import load_template
-from issuance_server.certificates.wareki import format_wareki
 from wire.cert_record import (
     JST,
     CertRecord,
@@ -31,6 +30,7 @@ from wire.cert_record import (
     requester_tag,
     sign_record,
 )
+from wire.wareki import format_wareki
 
 __all__ = ["KINDS", "CertificateRequest", "RenderedCertificate", "build_layout", "render_certificate"]
 

@@ -18,8 +18,8 @@ from issuance_server.certificates.document import Content
 from issuance_server.certificates.formatting import check_person, identity_values, text, yen
 from issuance_server.certificates.layout import PersonInput
 from issuance_server.certificates.template import load_template
-from issuance_server.certificates.wareki import format_nendo, format_wareki, format_year
 from wire.linkage import TAX_FIELDS, parse_instalments
+from wire.wareki import format_nendo, format_wareki, format_year
 
 KINDS: Final = ("tax_income", "tax_status", "tax_income_assessment", "tax_payment")
 TITLES: Final = KINDS  # the kinds this module renders (the printed titles are in the templates)

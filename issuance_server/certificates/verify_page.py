@@ -19,9 +19,9 @@ from typing import Literal
 from babel.messages.pofile import read_po
 
 from issuance_server.certificates.template import templates_dir
-from issuance_server.certificates.wareki import format_wareki
 from wire.cert_record import JST, CertRecord
 from wire.kiosk_api import LANGUAGES
+from wire.wareki import format_wareki
 
 Status = Literal["valid", "voided", "unconfirmed"]
 

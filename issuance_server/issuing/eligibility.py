@@ -14,11 +14,11 @@ from datetime import date, datetime
 from typing import Any
 
 from issuance_server.api_errors import clip
-from issuance_server.certificates.wareki import format_nendo
 from issuance_server.service_hours import ServiceCalendar
 from issuance_server.settings import Settings
 from wire.kiosk_api import ASK_AT_CITY_HALL, JUMINHYO_OPTIONS, JUMINHYO_SCOPES, TAX_KINDS, CertificateKind
 from wire.linkage import parse_instalments
+from wire.wareki import format_nendo
 
 
 @dataclass(frozen=True)

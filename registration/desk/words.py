@@ -15,6 +15,7 @@ from wire.clock import JST
 from wire.http_json import HttpError
 from wire.kiosk_api import KIND_NAMES_JA
 from wire.name_search import is_variant
+from wire.wareki import EARLIEST, format_wareki
 
 MESSAGES: Final = "registration.desk.messages"
 
@@ -56,28 +57,10 @@ LABELS: Final[dict[str, dict[str, str]]] = {
     },
 }  # fmt: skip
 
-# The eras from their first day (a date on or after it is in that era).
-ERAS: Final = (
-    (date(2019, 5, 1), "令和"),
-    (date(1989, 1, 8), "平成"),
-    (date(1926, 12, 25), "昭和"),
-    (date(1912, 7, 30), "大正"),
-    (date(1873, 1, 1), "明治"),
-)
-
 
 def label(value: object, table: str) -> str:
     """The Japanese label of ``value`` (as itself when the table has none)."""
     return "" if value is None else LABELS[table].get(str(value), str(value))
-
-
-def wareki(day: date) -> str:
-    """令和8年12月7日 (元年 for an era's first year); a date before 1873 in the Western calendar."""
-    for start, era in ERAS:
-        if day >= start:
-            year = day.year - start.year + 1
-            return f"{era}{'元' if year == 1 else year}年{day.month}月{day.day}日"
-    return f"{day.year}年{day.month}月{day.day}日"
 
 
 def date_ja(value: object) -> Markup:
@@ -88,7 +71,11 @@ def date_ja(value: object) -> Markup:
         day = date.fromisoformat(str(value)[:10])
     except ValueError:
         return escape(value)
-    return Markup('<time datetime="{0}">{1}（{2}年）</time>').format(day.isoformat(), wareki(day), day.year)
+    if day < EARLIEST:
+        return Markup('<time datetime="{0}">{0}</time>').format(day.isoformat())
+    return Markup('<time datetime="{0}">{1}（{2}年）</time>').format(
+        day.isoformat(), format_wareki(day), day.year
+    )
 
 
 def time_ja(value: object) -> Markup:
@@ -99,7 +86,7 @@ def time_ja(value: object) -> Markup:
         moment = datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(JST)
     except ValueError:
         return escape(value)
-    shown = f"{wareki(moment.date())} {moment:%H:%M}"
+    shown = f"{format_wareki(moment.date())} {moment:%H:%M}"
     return Markup('<time datetime="{0}">{1}</time>').format(moment.isoformat(timespec="seconds"), shown)
 
 

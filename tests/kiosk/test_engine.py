@@ -226,6 +226,11 @@ class FakePrinter:
         return PrintResult(ok, "printed" if ok else "print_failed")
 
 
+async def broken_refund(reference: str, amount_yen: int) -> None:
+    """A payment device whose refunds fail (its coin hopper is empty)."""
+    raise OSError("coin hopper empty")
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = 1000.0
@@ -472,9 +477,6 @@ async def test_a_refund_the_device_fails_is_owed_not_lost(parts: Any) -> None:
     engine, _server, _, printer, device, _ = parts
     printer.printed = False
 
-    async def broken_refund(reference: str, amount_yen: int) -> None:
-        raise OSError("coin hopper empty")
-
     device.refund = broken_refund
     await to_confirm(engine)
     await engine.pay()
@@ -626,9 +628,6 @@ async def test_a_card_pulled_while_its_block_is_reported_still_ends_with_pin_blo
 async def test_a_refund_owed_stays_on_the_done_screen_longer(parts: Any) -> None:
     engine, _server, _, printer, device, clock = parts
     printer.printed = False
-
-    async def broken_refund(reference: str, amount_yen: int) -> None:
-        raise OSError("coin hopper empty")
 
     device.refund = broken_refund
     await to_confirm(engine)

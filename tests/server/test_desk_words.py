@@ -1,16 +1,15 @@
 """What the desk says: a Japanese and an English message for every code it can meet, with the same
-parameters; the customer display in every kiosk language; 和暦 and Japan time; labels, not codes."""
+parameters; the customer display in every kiosk language; 和暦 (wire/wareki.py, tests/wire/test_wareki.py)
+and Japan time; labels, not codes."""
 
 from __future__ import annotations
 
-from datetime import date
 from importlib import resources
 
-import pytest
 import yaml
 
 from devices.card import errors as card_errors
-from registration.desk.words import LABELS, MESSAGES, date_ja, label, say, time_ja, wareki
+from registration.desk.words import LABELS, MESSAGES, date_ja, label, say, time_ja
 from tests.server.conftest import Env
 from wire.catalogues import languages_of, placeholders, read_catalogue
 from wire.kiosk_api import LANGUAGES
@@ -50,21 +49,6 @@ def test_the_customer_display_speaks_every_kiosk_language_with_the_same_messages
     assert set(languages_of(CUSTOMER)) == set(LANGUAGES)
     ids = set(read_catalogue(CUSTOMER, "ja"))
     assert all(set(read_catalogue(CUSTOMER, lang)) == ids for lang in LANGUAGES)
-
-
-@pytest.mark.parametrize(
-    ("day", "shown"),
-    [
-        (date(2026, 12, 7), "令和8年12月7日"),
-        (date(2019, 5, 1), "令和元年5月1日"),
-        (date(2019, 4, 30), "平成31年4月30日"),
-        (date(1989, 1, 7), "昭和64年1月7日"),
-        (date(1989, 1, 8), "平成元年1月8日"),
-        (date(1926, 12, 25), "昭和元年12月25日"),
-    ],
-)
-def test_dates_are_in_the_japanese_era(day: date, shown: str) -> None:
-    assert wareki(day) == shown
 
 
 def test_times_are_japan_time_and_dates_keep_the_iso_form_for_machines() -> None:

@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from issuance_server.certificates.wareki import era_of, format_wareki, format_wareki_iso
+from wire.wareki import era_of, format_wareki, format_wareki_iso
 
 
 @pytest.mark.parametrize(
@@ -55,7 +55,7 @@ def test_iso_helper() -> None:
     ],
 )
 def test_fiscal_and_calendar_years(year: int, nendo: str, bun: str) -> None:
-    from issuance_server.certificates.wareki import format_nendo, format_year
+    from wire.wareki import format_nendo, format_year
 
     assert format_nendo(year) == nendo
     assert format_year(year) == bun
