@@ -65,6 +65,12 @@ def make_app(settings: Settings) -> web.Application:
         if settings.crl_source is not None:
             await refresh_crl(core, settings.crl_source)
             tasks.append(loop.create_task(crl_loop(core, settings.crl_source), name="card-crl"))
+        phones = core.credentials.phone
+        if settings.phone_crl_source is not None and phones.installed:
+            await refresh_crl(core, settings.phone_crl_source, trust=phones)
+            tasks.append(
+                loop.create_task(crl_loop(core, settings.phone_crl_source, phones), name="phone-crl")
+            )
         yield
         for task in tasks:
             task.cancel()

@@ -31,7 +31,7 @@ from issuance_server.keyed_locks import KeyedLocks
 from issuance_server.kiosks.sessions import SessionStore
 from issuance_server.metrics import Metrics
 from issuance_server.modes.state import ModeState, load_mode
-from issuance_server.registrations.card_auth import CardTrust
+from issuance_server.registrations.card_auth import CardTrust, CredentialTrust
 from issuance_server.replica.freshness import Freshness
 from issuance_server.replica.generations import ReplicaGenerations, replica_of
 from issuance_server.secret_hashing import SecretHasher
@@ -42,6 +42,7 @@ from issuance_server.settings import Settings
 from issuance_server.storage.engine import Engine
 from issuance_server.storage.engines import open_engine
 from issuance_server.thread_names import named_pool
+from wire.credentials import Form, PinPolicy
 
 log = logging.getLogger("konbini.server")
 
@@ -55,7 +56,7 @@ class ServerCore:
     audit: AuditLog
     guard: AuditGuard  # checks and checkpoints the audit trail; holds kiosks while it is broken
     replica: ReplicaGenerations
-    card_trust: CardTrust
+    credentials: CredentialTrust  # the card CA's and the smartphone CA's certificates
     sessions: SessionStore
     calendar: ServiceCalendar
     mode_state: ModeState
@@ -127,9 +128,7 @@ class ServerCore:
             audit=audit,
             guard=AuditGuard(db, audit, secrets.audit_chain_key, checkpoints),
             replica=replica,
-            card_trust=CardTrust(
-                settings.card_ca_cert, settings.crl_source is not None, settings.card_crl_max_stale_s
-            ),
+            credentials=credential_trust(settings),
             sessions=SessionStore(
                 db,
                 settings.nonce_ttl_s,
@@ -154,8 +153,25 @@ class ServerCore:
         self.render_pool.shutdown(wait=False)
         await self.db.close()
 
+    @property
+    def card_trust(self) -> CardTrust:
+        """The card CA's certificates (a card registration takes no phone)."""
+        return self.credentials.card
+
     def count(self, name: str, n: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + n
+
+
+def credential_trust(settings: Settings) -> CredentialTrust:
+    return CredentialTrust(
+        CardTrust(settings.card_ca_cert, settings.crl_source is not None, settings.card_crl_max_stale_s),
+        CardTrust(
+            settings.phone_ca_cert, settings.phone_crl_source is not None, settings.card_crl_max_stale_s,
+            what="smartphone",
+        ),
+        {Form.ANDROID: settings.phone_android_policy, Form.IPHONE: settings.phone_iphone_policy},
+        {Form.ANDROID: PinPolicy(settings.phone_pin_android), Form.IPHONE: PinPolicy(settings.phone_pin_iphone)},
+    )  # fmt: skip
 
 
 CORE: web.AppKey[ServerCore] = web.AppKey("core", ServerCore)

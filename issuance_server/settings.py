@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from wire.credentials import DEMO_POLICY_OIDS, Form, PinPolicy
 from wire.kiosk_api import KIOSK_KEEPALIVE_S, CertificateKind
 from wire.serving import is_any_address
 from wire.settings import SettingsError, SettingsLoader, above_zero, port_number, setting
@@ -69,6 +70,17 @@ def _longer_than_kiosk_keepalive(seconds: float) -> str | None:
     return (
         f"more than {KIOSK_KEEPALIVE_S:g} s: kiosks keep an idle connection that long and must close it first"
     )
+
+
+def _policy_oid(oid: str) -> str | None:
+    parts = oid.split(".")
+    if len(parts) >= 2 and all(part.isascii() and part.isdigit() for part in parts) and parts[0] in "012":
+        return None
+    return "a dotted OID such as 1.2.392.200149.8.5.5.1"
+
+
+def _pin_policy(value: str) -> str | None:
+    return None if value in {p.value for p in PinPolicy} else "required or on_device"
 
 
 def _not_negative_seconds(value: int) -> str | None:
@@ -242,6 +254,42 @@ class Settings:
         " authentication is refused (card_revocation_unknown) until a fresh CRL arrives",
         check=_not_negative_seconds,
     )
+    phone_ca_cert: Path = setting(
+        Path("var/phone-ca/ca.crt"),
+        "PEM certificate of the trusted smartphone CA (スマホ用電子証明書); while it is not installed phones are"
+        " refused (card_cert_untrusted) and cards work as before",
+    )
+    phone_crl_url: str = setting(
+        "",
+        "where the smartphone CA's CRL is fetched; empty: <registry_url>/crl/phone-ca.crl when the registry"
+        " link is on; 'off': no revocation check (tests only)",
+    )
+    phone_android_policy: str = setting(
+        DEMO_POLICY_OIDS[Form.ANDROID],
+        "certificate-policy OID naming a phone certificate of the Android form (J-LIS's is not public: the"
+        " default is the demo smartphone CA's)",
+        check=_policy_oid,
+    )
+    phone_iphone_policy: str = setting(
+        DEMO_POLICY_OIDS[Form.IPHONE],
+        "certificate-policy OID naming a phone certificate of the iPhone form (the default is the demo's)",
+        check=_policy_oid,
+    )
+    phone_pin_android: str = setting(
+        PinPolicy.REQUIRED.value,
+        "whether kiosks ask the registered PIN of an Android-form phone: required, or on_device (the phone"
+        " verified its owner before it signed)",
+        check=_pin_policy,
+    )
+    phone_pin_iphone: str = setting(
+        PinPolicy.ON_DEVICE.value,
+        "whether kiosks ask the registered PIN of an iPhone-form phone: on_device (Face ID on the phone, as the"
+        " national service accepts) or required",
+        check=_pin_policy,
+    )
+    kiosk_phone_linking: bool = setting(
+        True, "a resident signed in with their card may link a phone themselves at a kiosk"
+    )
     municipality_code: str = setting("462012", "全国地方公共団体コード of the city (Kagoshima City)")
     municipality_name: str = setting("鹿児島市", "name of the city printed on certificates")
     mayor_name: str = setting(
@@ -413,6 +461,15 @@ class Settings:
         if self.card_crl_url:
             return self.card_crl_url
         return f"{self.registry_url.rstrip('/')}/crl/card-ca.crl" if self.registry_link else None
+
+    @property
+    def phone_crl_source(self) -> str | None:
+        """The smartphone CA's CRL URL, or None when it is not checked (as for the card's, or 'off')."""
+        if self.phone_crl_url == "off" or (self.crl_source is None and not self.phone_crl_url):
+            return None
+        if self.phone_crl_url:
+            return self.phone_crl_url
+        return f"{self.registry_url.rstrip('/')}/crl/phone-ca.crl" if self.registry_link else None
 
     @property
     def tls_dir(self) -> Path:

@@ -17,7 +17,7 @@ from issuance_server.api_errors import ApiError, field, json_response, read_json
 from issuance_server.audit.trail import Actor
 from issuance_server.core import ServerCore, core_of
 from issuance_server.issuing import documents, issuance
-from issuance_server.registrations import card_registration
+from issuance_server.registrations import card_registration, phone_links
 from issuance_server.server_tls import client_address
 from issuance_server.staff import admin as staff_admin
 from issuance_server.staff.auth import (
@@ -180,6 +180,26 @@ async def register(request: web.Request) -> web.Response:
     return json_response(result, status=201)
 
 
+@routes.post("/api/registrations/phones")
+@allow(staff("registrar"))
+async def link_phone(request: web.Request) -> web.Response:
+    """Link the phone on the desk reader to the resident whose registered card (and its PIN) came first."""
+    core, actor = core_of(request), actor_of(request)
+    data = await read_json(request, core.settings.max_body_bytes)
+    proof = phone_links.LinkProof(
+        card_certificate=_base64(field(data, "card_certificate", str), "card_certificate"),
+        card_signature=_base64(field(data, "card_signature", str), "card_signature"),
+        phone_certificate=_base64(field(data, "phone_certificate", str), "phone_certificate"),
+        phone_signature=_base64(field(data, "phone_signature", str), "phone_signature"),
+    )
+    atena_no = _atena_no(data)
+    card_pin, phone_pin = field(data, "card_pin", str), field(data, "phone_pin", str)
+    challenge = _base64(field(data, "challenge", str), "challenge")
+    request.app[CHALLENGES].take(challenge, actor.actor_id)
+    result = await phone_links.link_at_desk(core, actor, atena_no, card_pin, phone_pin, proof, challenge)
+    return json_response(result, status=201)
+
+
 def _base64(text: str, name: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
@@ -193,8 +213,9 @@ async def change_status(request: web.Request) -> web.Response:
     core, actor = core_of(request), actor_of(request)
     data = await read_json(request, core.settings.max_body_bytes)
     reason = field(data, "reason", str, required=False, default="")
+    one = field(data, "registration_id", int, required=False, default=None)
     changed = await card_registration.set_status(
-        core, actor, _atena_no(data), request.match_info["action"], reason
+        core, actor, _atena_no(data), request.match_info["action"], reason, one
     )
     return json_response({"changed": changed})
 

@@ -149,6 +149,7 @@ def _serve(args: argparse.Namespace) -> int:
                 generate_rate=args.generate_rate,
                 generate_seed=args.generate_seed,
                 card_crl=args.card_crl,
+                phone_crl=args.phone_crl,
                 ssl_context=context,
             )
         )
@@ -252,6 +253,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=Path("var/card-ca/crl.der"),
         help="the card CA's CRL to publish at /crl/card-ca.crl (default var/card-ca/crl.der)",
+    )
+    srv.add_argument(
+        "--phone-crl",
+        type=Path,
+        default=Path("var/phone-ca/crl.der"),
+        help="the smartphone CA's CRL to publish at /crl/phone-ca.crl (default var/phone-ca/crl.der)",
     )
     srv.add_argument(
         "--tls-dir",

@@ -54,6 +54,7 @@ def make_app(
     generate_rate: float = 0,
     generate_seed: int = 1,
     card_crl: Path | None = None,
+    phone_crl: Path | None = None,
 ) -> web.Application:
     """The registry sim application serving the store at ``db_path``.
 
@@ -68,13 +69,17 @@ def make_app(
     app.router.add_get("/health", health)
     app.router.add_get("/snapshot", snapshot)
 
-    async def crl(request: web.Request) -> web.Response:
-        """The card CA's CRL (registry_sim stands in for J-LIS, which publishes the real one)."""
-        if card_crl is None or not card_crl.exists():
-            raise web.HTTPNotFound(text="no card CRL is published here")
-        return web.Response(body=card_crl.read_bytes(), content_type="application/pkix-crl")
+    def published(path: Path | None, what: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def crl(request: web.Request) -> web.Response:
+            """A CA's CRL (registry_sim stands in for J-LIS, which publishes the real ones)."""
+            if path is None or not path.exists():
+                raise web.HTTPNotFound(text=f"no {what} CRL is published here")
+            return web.Response(body=path.read_bytes(), content_type="application/pkix-crl")
 
-    app.router.add_get("/crl/card-ca.crl", crl)
+        return crl
+
+    app.router.add_get("/crl/card-ca.crl", published(card_crl, "card"))
+    app.router.add_get("/crl/phone-ca.crl", published(phone_crl, "smartphone"))
     feed_api.add_routes(app, SIM_KEY)
     control_api.add_routes(app, SIM_KEY)
 
@@ -216,6 +221,7 @@ async def serve(
     generate_rate: float = 0,
     generate_seed: int = 1,
     card_crl: Path | None = None,
+    phone_crl: Path | None = None,
     ssl_context: ssl.SSLContext | None = None,
 ) -> None:
     """Run until SIGTERM or SIGINT (HTTPS with ``ssl_context``); print the listening line once ready."""
@@ -226,6 +232,7 @@ async def serve(
         generate_rate=generate_rate,
         generate_seed=generate_seed,
         card_crl=card_crl,
+        phone_crl=phone_crl,
     )
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()

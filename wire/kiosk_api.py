@@ -130,3 +130,9 @@ def auth_message(kiosk_id: str, session_id: str, nonce: str) -> bytes:
 def auth_digest(kiosk_id: str, session_id: str, nonce: str) -> bytes:
     """SHA-256 of :func:`auth_message`; the card signs this digest in a DigestInfo (PKCS#1 v1.5)."""
     return hashlib.sha256(auth_message(kiosk_id, session_id, nonce)).digest()
+
+
+def link_digest(kiosk_id: str, session_id: str) -> bytes:
+    """What a phone signs (as a SHA-256 digest) to be linked in a kiosk session signed in with the card: bound
+    to this kiosk and session (a session id is random and used once)."""
+    return hashlib.sha256(b"|".join([b"konbini-link-phone", kiosk_id.encode(), session_id.encode()])).digest()

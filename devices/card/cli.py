@@ -19,7 +19,7 @@ from types import FrameType
 
 from cryptography import x509
 
-from devices.card.errors import CardError
+from devices.card.errors import CardError, CertificateNeedsPin
 from devices.card.jpki import JpkiCard, card_id_from_certificate
 from devices.card.pcscd import PcscdSetupError
 from devices.card.virtual.applet import VirtualCard
@@ -37,8 +37,11 @@ from devices.card.virtual.state import CardFileError, load_state
 from devices.card.virtual.vpcd import run_card
 from wire.card_identity import SEX_CODES, CardIdentity
 from wire.cli import CommandParser, run_command
+from wire.credentials import DEMO_POLICY_OIDS, Form, phone_form_of
 
 PROG = "konbini-card"
+CARD_CA_DIR = Path("var/card-ca")
+PHONE_CA_DIR = Path("var/phone-ca")
 
 
 class _CliError(Exception):
@@ -49,11 +52,11 @@ class _CliError(Exception):
 
 
 def _cmd_init_ca(args: argparse.Namespace) -> None:
-    ca_dir: Path = args.dir
+    ca_dir: Path = args.dir or (PHONE_CA_DIR if args.phone else CARD_CA_DIR)
     existed = (ca_dir / "ca.crt").exists()
-    init_ca(ca_dir)
+    init_ca(ca_dir, phone=args.phone)
     state = "already exists" if existed else "created"
-    print(f"card CA {state}: {ca_dir / 'ca.crt'}")
+    print(f"{'smartphone' if args.phone else 'card'} CA {state}: {ca_dir / 'ca.crt'}")
 
 
 def _cmd_personalise(args: argparse.Namespace) -> None:
@@ -63,8 +66,9 @@ def _cmd_personalise(args: argparse.Namespace) -> None:
         except SignPasswordFormatError as exc:
             raise _CliError(exc.code, str(exc)) from None
     not_before = datetime.fromisoformat(args.not_before) if args.not_before else None
+    form = Form(args.form)
     card_id = issue_card(
-        args.ca_dir,
+        args.ca_dir or (CARD_CA_DIR if form is Form.CARD else PHONE_CA_DIR),
         args.out,
         args.pin,
         args.card_id,
@@ -73,6 +77,7 @@ def _cmd_personalise(args: argparse.Namespace) -> None:
         sign_password=args.sign_password,
         identity=_identity(args),
         identity_pin=args.identity_pin,
+        form=form,
     )
     print(card_id)
 
@@ -116,8 +121,10 @@ def _cmd_run(args: argparse.Namespace) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
+    what = "card" if card.form == "card" else f"{card.form} phone"
+
     def on_inserted() -> None:
-        print(f"card {card.card_id} inserted in vpcd port {args.port}", flush=True)
+        print(f"{what} {card.card_id} inserted in vpcd port {args.port}", flush=True)
 
     worker = threading.Thread(
         target=run_card, args=(args.card_file, args.host, args.port, stop, on_inserted), kwargs={"card": card},
@@ -128,21 +135,29 @@ def _cmd_run(args: argparse.Namespace) -> None:
         time.sleep(0.1)
     stop.set()
     worker.join()
-    print(f"card {card.card_id} removed", flush=True)
+    print(f"{what} {card.card_id} removed", flush=True)
 
 
 def _cmd_info(args: argparse.Namespace) -> None:
     with JpkiCard.connect(args.reader, timeout_s=args.timeout) as card:
-        cert_der = card.read_auth_certificate()
-        tries = card.pin_tries_left()
+        try:
+            cert_der = card.read_auth_certificate()
+        except CertificateNeedsPin:
+            print(f"reader: {card.reader}")
+            print("form: android phone (its certificate is shown only after its PIN)")
+            print(f"PIN tries left: {card.pin_tries_left()}")
+            return
+        form = phone_form_of(x509.load_der_x509_certificate(cert_der), DEMO_POLICY_OIDS) or Form.CARD
+        tries = None if form is Form.IPHONE else card.pin_tries_left()
         reader = card.reader
     cert = x509.load_der_x509_certificate(cert_der)
+    print(f"form: {form.value}" + (" (by the demo policy OIDs)" if form is not Form.CARD else ""))
     print(f"reader: {reader}")
     print(f"card id: {card_id_from_certificate(cert_der)}")
     print(f"certificate serial: {cert.serial_number:x}")
     print(f"certificate issuer: {cert.issuer.rfc4514_string()}")
     print(f"valid: {cert.not_valid_before_utc.isoformat()} .. {cert.not_valid_after_utc.isoformat()}")
-    print(f"PIN tries left: {tries}")
+    print(f"PIN tries left: {'none at the terminal (Face ID on the phone)' if tries is None else tries}")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -150,8 +165,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages to stderr")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p_ca = sub.add_parser("init-ca", help="create the demo card CA (never overwrites)")
-    p_ca.add_argument("--dir", type=Path, default=Path("var/card-ca"), help="CA folder (default var/card-ca)")
+    p_ca = sub.add_parser("init-ca", help="create the demo card CA or smartphone CA (never overwrites)")
+    p_ca.add_argument(
+        "--dir", type=Path, default=None, help="CA folder (default var/card-ca, with --phone var/phone-ca)"
+    )
+    p_ca.add_argument(
+        "--phone", action="store_true", help="the smartphone CA (スマホ用電子証明書), with its own CRL"
+    )
     p_ca.set_defaults(func=_cmd_init_ca)
 
     p_pers = sub.add_parser("personalise", aliases=["personalize"], help="make a virtual card file")
@@ -164,7 +184,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     p_pers.add_argument("--card-id", default=None, help="card id (certificate CN); random if omitted")
     p_pers.add_argument("--out", type=Path, required=True, help="card file to create (JSON, mode 0600)")
-    p_pers.add_argument("--ca-dir", type=Path, default=Path("var/card-ca"), help="CA folder")
+    p_pers.add_argument(
+        "--ca-dir", type=Path, default=None, help="CA folder (default var/card-ca; a phone's var/phone-ca)"
+    )
+    p_pers.add_argument(
+        "--form",
+        choices=[f.value for f in Form],
+        default=Form.CARD.value,
+        help="card (default), or a phone: android (asks its PIN like a card) or iphone (signs without a PIN:"
+        " the phone verified its owner with Face ID)",
+    )
     p_pers.add_argument("--valid-days", type=int, default=1825, help="certificate validity (default 1825)")
     p_pers.add_argument("--not-before", default=None, help="certificate start, ISO 8601 (default now)")
     p_pers.add_argument(

@@ -70,6 +70,16 @@ class NotAJpkiCard(CardError):
     code = "not_jpki_card"
 
 
+class CertificateNeedsPin(CardError):
+    """The authentication certificate is shown only after the PIN: a smartphone of the Android form (its
+    secure element guards EF 000A with the PIN, where a card shows it to anyone)."""
+
+    code = "certificate_needs_pin"
+
+    def __init__(self) -> None:
+        super().__init__("this credential shows its certificate only after its PIN (an Android phone)")
+
+
 class PinFormatError(CardError, ValueError):
     code = "pin_format"
 

@@ -19,6 +19,7 @@ from devices.card.connection import CardConnection
 from devices.card.errors import (
     CardIoError,
     CardProtocolError,
+    CertificateNeedsPin,
     NotAJpkiCard,
     PinBlocked,
     PinFormatError,
@@ -119,8 +120,14 @@ class JpkiCard:
         return bytes(data)
 
     def read_auth_certificate(self) -> bytes:
-        """The authentication certificate (DER), EF 000A; no PIN needed."""
-        return self._read_certificate(p.EF_AUTH_CERT, "authentication certificate")
+        """The authentication certificate (DER), EF 000A: a card shows it without a PIN; an Android phone
+        only after :meth:`verify_pin` (:class:`CertificateNeedsPin` before)."""
+        try:
+            return self._read_certificate(p.EF_AUTH_CERT, "authentication certificate")
+        except CardProtocolError as exc:
+            if exc.sw == StatusWord.SECURITY_NOT_SATISFIED:
+                raise CertificateNeedsPin() from None
+            raise
 
     def read_ca_certificate(self) -> bytes:
         """The CA certificate of the authentication certificate (DER), EF 000B."""

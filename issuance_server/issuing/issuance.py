@@ -159,15 +159,17 @@ async def issue(
     member_ids: list[str] | None = None,
     payment_id: str | None = None,
     requester_sha256: bytes | None = None,
+    credential_form: str | None = None,
 ) -> list[Issued]:
     """Issue ``copies`` certificates of ``req`` for ``atena_no``: at a kiosk to the card holder (with
     ``member_ids`` from the menu, paid against the quote ``payment_id``; ``requester_sha256``: the digest of
-    the credential certificate the session authenticated, tagged on every sheet), or at the counter by a clerk
-    (``req.members`` as 宛名番号)."""
+    the credential certificate the session authenticated, tagged on every sheet; ``credential_form``: its
+    form, audited), or at the counter by a clerk (``req.members`` as 宛名番号)."""
     with timed(core.metrics.issue.labels(channel).observe):
         return await _issue(
-            core, actor, channel, atena_no, req, copies, session_id, member_ids, payment_id, requester_sha256
-        )
+            core, actor, channel, atena_no, req, copies, session_id, member_ids, payment_id, requester_sha256,
+            credential_form,
+        )  # fmt: skip
 
 
 async def _issue(
@@ -181,6 +183,7 @@ async def _issue(
     member_ids: list[str] | None,
     payment_id: str | None,
     requester_sha256: bytes | None,
+    credential_form: str | None,
 ) -> list[Issued]:
     if not 1 <= copies <= MAX_COPIES:
         raise ApiError(400, ErrorCode.BAD_FIELD, f"copies must be 1 to {MAX_COPIES}", field="copies")
@@ -245,6 +248,7 @@ async def _issue(
             core.audit.record(
                 tx, actor, "issue", "ok", atena_no, kind=req.kind, serial=row["serial"], fee_yen=fee,
                 persons=len(json.loads(row["atena_nos"])), channel=channel, mode=mode,
+                **({"form": credential_form} if credential_form else {}),
             )  # fmt: skip
         if payment_id is not None and not payments.mark_issued(
             tx, payment_id, core.node.incarnation, issued_json(issued)

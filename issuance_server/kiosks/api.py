@@ -25,13 +25,19 @@ from issuance_server.kiosks import menu as kiosk_menu
 from issuance_server.kiosks import store as kiosk_store
 from issuance_server.kiosks.sessions import KioskSession
 from issuance_server.payments import ledger as payments
+from issuance_server.registrations import phone_links
 from issuance_server.registrations import store as registrations
-from issuance_server.registrations.pin_attempts import PinCheck, check_pin, lock_blocked_card
+from issuance_server.registrations.pin_attempts import (
+    PinCheck,
+    check_pin,
+    check_without_pin,
+    lock_blocked_card,
+)
 from issuance_server.replica.facts import facts_and_as_of, resolve_members
 from issuance_server.server_tls import forwarded_certificate
 from issuance_server.storage.engine import Tx
 from wire.clock import utc_now, utc_now_iso
-from wire.kiosk_api import Channel, ErrorCode, Mode, auth_message
+from wire.kiosk_api import Channel, ErrorCode, Mode, auth_message, link_digest
 from wire.tls import peer_certificate
 
 T = TypeVar("T")
@@ -199,21 +205,28 @@ async def open_session(request: web.Request) -> web.Response:
             "nonce_expires_in_s": core.settings.nonce_ttl_s,
             "service": service,
             "service_reason": reason,
+            "phones": core.credentials.for_kiosks(),
+            "phone_linking": core.settings.kiosk_phone_linking and core.credentials.phone.installed,
         },
         status=201,
     )
 
 
-async def _authentication(request: web.Request, core: ServerCore) -> tuple[str, bytes, bytes, str]:
-    """The nonce, card certificate, signature and PIN of an authenticate request, checked for form."""
+def _pin_field(data: dict[str, object], required: bool = True) -> str | None:
+    pin = field(data, "pin", str, required=required, default=None)
+    if pin is not None and (len(pin) != 4 or not pin.isascii() or not pin.isdigit()):
+        raise ApiError(400, ErrorCode.BAD_FIELD, "field 'pin' must be 4 digits", field="pin")
+    return pin
+
+
+async def _authentication(request: web.Request, core: ServerCore) -> tuple[str, bytes, bytes, str | None]:
+    """The nonce, credential certificate, signature and PIN (None: not sent, a phone whose PIN the city
+    leaves to the phone) of an authenticate request, checked for form."""
     data = await read_json(request, core.settings.max_body_bytes)
     nonce = field(data, "nonce", str)
     cert_der = _b64(data, "certificate", 8192)
     signature = _b64(data, "signature", 1024)
-    pin = field(data, "pin", str)
-    if len(pin) != 4 or not pin.isascii() or not pin.isdigit():
-        raise ApiError(400, ErrorCode.BAD_FIELD, "field 'pin' must be 4 digits", field="pin")
-    return nonce, cert_der, signature, pin
+    return nonce, cert_der, signature, _pin_field(data, required=False)
 
 
 @routes.post("/sessions/{session_id}/authenticate")
@@ -232,15 +245,21 @@ async def authenticate(request: web.Request) -> web.Response:
     session = await core.sessions.get(session_id, actor.actor_id, spend_nonce=digest)
     if session.authenticated:
         if session.auth_digest == digest:  # this request again (its answer was lost): the same answer
-            cert, card = core.card_trust.check_certificate(cert_der, utc_now())
-            return json_response({"authenticated": True, "card_id": card.serial})
+            cert, card = core.credentials.check_certificate(cert_der, utc_now())
+            return json_response({"authenticated": True, "card_id": card.serial, "form": card.form.value})
         raise ApiError(409, ErrorCode.SESSION_STATE, "this session is already authenticated")
     try:
         core.sessions.consume_nonce(session, nonce)
-        cert, card = core.card_trust.check_certificate(cert_der, utc_now())
+        cert, card = core.credentials.check_certificate(cert_der, utc_now())
         core.card_trust.check_signature(
             cert, auth_message(actor.actor_id, session.session_id, nonce), signature
         )
+        asked = core.credentials.pin_required(card.form)
+        if asked and pin is None:
+            raise ApiError(
+                400, ErrorCode.BAD_FIELD, f"a {card.form.value} signs in with its registered PIN here",
+                field="pin",
+            )  # fmt: skip
     except ApiError as exc:
         await core.audit.append(actor, "authenticate", exc.code, session=session.session_id)
         raise
@@ -249,17 +268,30 @@ async def authenticate(request: web.Request) -> web.Response:
         lock = (
             {"locked_now": True} if check.locked_now else {}
         )  # the attempt that locked it (the review counts)
-        core.audit.record(tx, actor, "authenticate", check.result, check.atena_no, card=card.serial, **lock)
+        on_device = {} if asked else {"pin": "on_device"}
+        core.audit.record(
+            tx, actor, "authenticate", check.result, check.atena_no, card=card.serial, form=card.form.value,
+            **lock, **on_device,
+        )  # fmt: skip
         if check.atena_no is not None and check.registration_id is not None and check.result == "ok":
             kiosk_store.sign_in(
-                tx, session.session_id, check.atena_no, check.registration_id, card.fingerprint
+                tx,
+                session.session_id,
+                check.atena_no,
+                check.registration_id,
+                card.fingerprint,
+                card.form.value,
             )
         else:  # counted once: the same request again is refused as a spent nonce
             kiosk_store.answered(tx, session.session_id)
 
-    check = await check_pin(core, card.fingerprint, pin, record)
+    if asked:
+        assert pin is not None  # noqa: S101  an invariant that narrows a type, not a check of input
+        check = await check_pin(core, card.fingerprint, pin, record)
+    else:
+        check = await check_without_pin(core, card.fingerprint, record)
     if check.result == "ok":
-        return json_response({"authenticated": True, "card_id": card.serial})
+        return json_response({"authenticated": True, "card_id": card.serial, "form": card.form.value})
     if check.result == ErrorCode.CARD_NOT_REGISTERED:
         raise ApiError(
             403,
@@ -304,7 +336,7 @@ async def card_blocked(request: web.Request) -> web.Response:
         await core.audit.append(actor, "card_pin_blocked", ErrorCode.SESSION_STATE, session=session_id)
         raise ApiError(409, ErrorCode.SESSION_STATE, "a card-blocked report is for a session not signed in")
     try:
-        _cert, card = core.card_trust.check_certificate(cert_der, utc_now())
+        _cert, card = core.credentials.check_certificate(cert_der, utc_now())
     except ApiError as exc:
         await core.audit.append(actor, "card_pin_blocked", exc.code, session=session_id)
         raise
@@ -320,6 +352,32 @@ async def card_blocked(request: web.Request) -> web.Response:
     return json_response(
         {"card_id": card.serial, "result": result, "locked": result in ("locked", "already_locked")}
     )
+
+
+@routes.post("/sessions/{session_id}/phones")
+@allow(KIOSK)
+async def link_phone(request: web.Request) -> web.Response:
+    """The resident signed in with the card links the phone now on the reader (the city may turn this off:
+    ``kiosk_phone_linking``): the phone signs the session's link digest, and its PIN becomes its registered
+    PIN. Once a session."""
+    step = kiosk_step(request)
+    core = step.core
+
+    async def parse() -> tuple[bytes, bytes, str]:
+        data = await read_json(request, core.settings.max_body_bytes)
+        pin = _pin_field(data)
+        assert pin is not None  # noqa: S101  an invariant that narrows a type, not a check of input
+        return _b64(data, "certificate", 8192), _b64(data, "signature", 1024), pin
+
+    cert_der, signature, pin = await step.parsed(parse)
+    session, atena_no = await core.db.read(lambda tx: step.holder(tx, writing=False))
+    assert session.registration_id is not None  # noqa: S101  an invariant that narrows a type, not a check of input
+    digest = link_digest(step.actor.actor_id, step.session_id)
+    async with core.pin_turns.hold(f"link:{step.session_id}"):
+        linked = await phone_links.link_at_kiosk(
+            core, step.actor, atena_no, session.registration_id, cert_der, signature, digest, pin
+        )
+    return json_response(linked, status=201)
 
 
 async def _facts_and_policy(step: Step) -> tuple[str, Facts, Policy]:
@@ -450,6 +508,7 @@ async def issue(request: web.Request) -> web.Response:
             core, actor, Channel.KIOSK, atena_no, req, q.copies,
             session_id=step.session_id, member_ids=member_ids, payment_id=quote_id,
             requester_sha256=bytes.fromhex(session.credential_sha256) if session.credential_sha256 else None,
+            credential_form=session.credential_form,
         )  # fmt: skip
     except ApiError as exc:
         if exc.status == 503:  # passing: the same paid quote may be tried again

@@ -15,7 +15,7 @@ TABLES: Final = ("kiosk_sessions",)
 
 _COLUMNS: Final = (
     "session_id, kiosk_id, nonce, nonce_expires_at, nonce_used, last_seen_at, atena_no, registration_id, ended,"
-    " auth_digest, credential_sha256"
+    " auth_digest, credential_sha256, credential_form"
 )
 
 
@@ -32,6 +32,7 @@ class KioskSession:
     ended: bool
     auth_digest: str | None = None  # the signed-in request's digest: the same request again is answered again
     credential_sha256: str | None = None  # hex SHA-256 of the authenticated credential certificate's DER
+    credential_form: str | None = None  # card, android or iphone (sessions signed in before issue 34: None)
 
     @property
     def authenticated(self) -> bool:
@@ -42,7 +43,7 @@ def _session(row: Row) -> KioskSession:
     return KioskSession(
         row["session_id"], row["kiosk_id"], row["nonce"], float(row["nonce_expires_at"]), bool(row["nonce_used"]),
         float(row["last_seen_at"]), row["atena_no"], row["registration_id"], bool(row["ended"]),
-        row["auth_digest"], row["credential_sha256"],
+        row["auth_digest"], row["credential_sha256"], row["credential_form"],
     )  # fmt: skip
 
 
@@ -116,12 +117,15 @@ def answered(tx: Tx, session_id: str) -> None:
     tx.execute("UPDATE kiosk_sessions SET auth_digest = NULL WHERE session_id = ?", (session_id,))
 
 
-def sign_in(tx: Tx, session_id: str, atena_no: str, registration_id: int, credential_sha256: str) -> None:
-    """The request that spent the nonce signed the resident in with the credential whose certificate DER has
-    ``credential_sha256`` (its digest stays: the same request again is answered again)."""
+def sign_in(
+    tx: Tx, session_id: str, atena_no: str, registration_id: int, credential_sha256: str, form: str
+) -> None:
+    """The request that spent the nonce signed the resident in with the credential (of ``form``) whose
+    certificate DER has ``credential_sha256`` (its digest stays: the same request again is answered again)."""
     tx.execute(
-        "UPDATE kiosk_sessions SET atena_no = ?, registration_id = ?, credential_sha256 = ? WHERE session_id = ?",
-        (atena_no, registration_id, credential_sha256, session_id),
+        "UPDATE kiosk_sessions SET atena_no = ?, registration_id = ?, credential_sha256 = ?, credential_form = ?"
+        " WHERE session_id = ?",
+        (atena_no, registration_id, credential_sha256, form, session_id),
     )
 
 

@@ -33,12 +33,12 @@ from wire.clock import to_iso, utc_now, utc_now_iso
 from wire.kiosk_api import Mode
 
 
-def check_pin_format(pin: str) -> None:
+def check_pin_format(pin: str, name: str = "pin") -> None:
     if len(pin) != 4 or not pin.isascii() or not pin.isdigit():
-        raise ApiError(400, "bad_field", "the PIN must be exactly 4 digits", field="pin")
+        raise ApiError(400, "bad_field", "the PIN must be exactly 4 digits", field=name)
 
 
-def _writable(core: ServerCore) -> None:
+def writable(core: ServerCore) -> None:
     if core.mode == Mode.RECOVERY:
         raise ApiError(
             409, "read_only_mode", "registrations wait until the main registry is back (recovery mode)"
@@ -114,7 +114,7 @@ async def register_card(
     core: ServerCore, actor: Actor, atena_no: str, pin: str, proof: CardProof, challenge: bytes
 ) -> dict[str, Any]:
     """``proof``: what the desk read from the card for ``challenge`` (taken by the caller)."""
-    _writable(core)
+    writable(core)
     check_pin_format(pin)
     cert, card = core.card_trust.check_certificate(proof.certificate, utc_now())
     try:
@@ -166,13 +166,13 @@ async def _bind(
         existing = store.by_card(tx, card.fingerprint)
         if existing is not None and existing["atena_no"] != atena_no and existing["status"] != "revoked":
             return None
-        replaced = store.revoke_other_cards(tx, atena_no, card.fingerprint, now)
+        replaced = store.revoke_replaced(tx, atena_no, card.fingerprint, now)
         store.bind_card(
             tx,
             {
                 "atena_no": atena_no, "card_fingerprint": card.fingerprint, "card_serial": card.serial,
-                "card_not_after": to_iso(card.not_after), "pin_hash": pin_hash, "registered_by": actor.actor_id,
-                "now": now,
+                "cert_serial": card.cert_serial, "card_not_after": to_iso(card.not_after), "pin_hash": pin_hash,
+                "registered_by": actor.actor_id, "now": now,
             },
         )  # fmt: skip
         core.audit.record(
@@ -190,9 +190,18 @@ async def _bind(
     return await core.db.write(bind)
 
 
-async def set_status(core: ServerCore, actor: Actor, atena_no: str, action: str, reason: str = "") -> int:
-    """unlock: locked -> active (failures cleared); suspend: active/locked -> suspended; resume: suspended ->
-    active; revoke (a lost card, for good: a new card is registered instead): any but revoked -> revoked."""
+async def set_status(
+    core: ServerCore,
+    actor: Actor,
+    atena_no: str,
+    action: str,
+    reason: str = "",
+    registration_id: int | None = None,
+) -> int:
+    """unlock: locked -> active, the resident's wrong PINs cleared (all their credentials: the count is
+    theirs); suspend: active/locked -> suspended; resume: suspended -> active (wrong PINs cleared); revoke (a
+    lost card or phone, for good): any but revoked -> revoked. ``registration_id``: only that credential (a
+    lost phone does not stop the card), else all of the resident's."""
     transitions = {
         "unlock": ("active", ("locked",)),
         "suspend": ("suspended", ("active", "locked")),
@@ -201,10 +210,16 @@ async def set_status(core: ServerCore, actor: Actor, atena_no: str, action: str,
     }
     new, allowed = transitions[action]
 
+    one = None if action == "unlock" else registration_id
+
     def change(tx: Tx) -> int:
-        changed = store.set_status(tx, atena_no, new, allowed, utc_now_iso())
+        now = utc_now_iso()
+        changed = store.set_status(tx, atena_no, new, allowed, now, one)
+        if changed and action in ("unlock", "resume"):
+            store.reset_failures(tx, atena_no, now)
+        which = {} if one is None else {"registration": one}
         core.audit.record(
-            tx, actor, action, "ok" if changed else "nothing_to_change", atena_no, reason=reason
+            tx, actor, action, "ok" if changed else "nothing_to_change", atena_no, reason=reason, **which
         )
         return changed
 

@@ -1,15 +1,19 @@
-"""Checking a kiosk PIN against the registration: count the attempt first, then verify.
+"""Checking a kiosk PIN against the registration of the credential presented: count the attempt first, then
+verify.
 
-The attempt is counted (and the registration locked when it reaches the limit) *before* the argon2id
-check, in one statement, so guesses sent at the same time can never exceed the limit (each is counted
-before any is verified); a right PIN then resets the count.
+The attempt is counted against the resident (a card and its linked phones share the limit) and every active
+credential of theirs locked when it reaches the limit, *before* the argon2id check, in one statement, so
+guesses sent at the same time can never exceed the limit (each is counted before any is verified); a right
+PIN then resets the count. A phone whose PIN the city leaves to the phone (``on_device``) signs in without
+an attempt (:func:`check_without_pin`).
 
 The registration is read and the attempt counted in one write transaction, and the outcome written with
 its audit row in a second: two trips to the database per attempt.
 
 Attempts on one registration are judged one at a time, in the order they arrive (on this server): a right
 PIN is accepted until the limit's failures have happened, even while other attempts wait, and after them
-every attempt is refused. Across several servers the count in the database still bounds the guesses.
+every attempt is refused. Across several servers, or a card and a phone of one resident at two kiosks, the
+count in the database still bounds the guesses.
 """
 
 from __future__ import annotations
@@ -59,10 +63,33 @@ def lock_blocked_card(tx: Tx, card_fingerprint: str, now: str) -> tuple[str, str
 
 
 async def check_pin(core: ServerCore, card_fingerprint: str, pin: str, record: Record) -> PinCheck:
-    """Check ``pin`` against the registration of the card (registrations and cards are one to one, so
-    the card's fingerprint keys the turn of its registration)."""
+    """Check ``pin`` against the registration of the credential (registrations and credentials are one to
+    one, so the certificate's fingerprint keys the turn of its registration)."""
     async with core.pin_turns.hold(card_fingerprint):
         return await _check_in_turn(core, card_fingerprint, pin, record)
+
+
+async def check_without_pin(core: ServerCore, card_fingerprint: str, record: Record) -> PinCheck:
+    """A phone that verified its owner itself (the city's ``on_device`` policy for its form): signed in when
+    its registration is active, with no attempt counted."""
+
+    def check(tx: Tx) -> PinCheck:
+        reg = store.by_card(tx, card_fingerprint)
+        if reg is None or reg["status"] == "revoked":
+            result = PinCheck(ErrorCode.CARD_NOT_REGISTERED)
+        elif reg["status"] != "active":
+            code = (
+                ErrorCode.REGISTRATION_SUSPENDED
+                if reg["status"] == "suspended"
+                else ErrorCode.REGISTRATION_LOCKED
+            )
+            result = PinCheck(code, int(reg["registration_id"]), reg["atena_no"])
+        else:
+            result = PinCheck("ok", int(reg["registration_id"]), reg["atena_no"])
+        record(tx, result)
+        return result
+
+    return await core.db.write(check)
 
 
 async def _check_in_turn(core: ServerCore, card_fingerprint: str, pin: str, record: Record) -> PinCheck:
@@ -80,19 +107,18 @@ async def _check_in_turn(core: ServerCore, card_fingerprint: str, pin: str, reco
 def _count_attempt(
     fingerprint: str, limit: int, now: str, record: Record, tx: Tx
 ) -> tuple[PinCheck | None, Row | None, int]:
-    """The card's registration and the attempt counted against it (locking at the limit); a refusal,
-    recorded, when there is nothing to count against."""
+    """The credential's registration and the attempt counted against its resident (locking at the limit); a
+    refusal, recorded, when there is nothing to count against."""
     reg = store.by_card(tx, fingerprint)
     if reg is not None and reg["status"] == "locked" and reg["lock_reason"] == CARD_PIN_BLOCKED:
         # The card has just signed this attempt's challenge, so its own PIN is not blocked (any more: a
         # report was wrong, or J-LIS reset the PIN): the lock reported for it has no ground left.
         store.lift_card_block(tx, int(reg["registration_id"]), now)
+        reg = {**reg, "status": "active", "lock_reason": None}
     if reg is None or reg["status"] == "revoked":
         refused = PinCheck(ErrorCode.CARD_NOT_REGISTERED)
-    elif store.count_failure(tx, int(reg["registration_id"]), limit, now):
-        after = store.failures_and_status(tx, int(reg["registration_id"]))
-        assert after is not None  # noqa: S101  an invariant that narrows a type, not a check of input
-        return None, reg, int(after["failures"])
+    elif reg["status"] == "active":
+        return None, reg, store.count_failure(tx, str(reg["atena_no"]), limit, now)
     else:
         code = (
             ErrorCode.REGISTRATION_SUSPENDED

@@ -4,7 +4,12 @@ JPKI, authentication: certificate EF 000A and its CA 000B (readable without a PI
 digits, 3 tries). JPKI, signature: certificate 0001 (readable only after the signature password) and its CA
 0002, key 001A, password 001B (6-16 upper-case letters and digits, 5 tries). 券面事項入力補助: the identity
 EF 0002 and its issuer's signature EF 0003, readable after the PIN EF 0011 (4 digits, 3 tries); see
-:mod:`wire.card_identity`. Each application has its own files; selecting one forgets the verifications. :class:`VirtualCard` is pure APDU logic
+:mod:`wire.card_identity`. Each application has its own files; selecting one forgets the verifications.
+
+A phone (スマホ用電子証明書) has the JPKI application without the identity application: the Android form
+shows its authentication certificate only after the PIN (as its secure element does), the iPhone form has
+no PIN EF and signs without one (the phone verified its owner with Face ID before it answers).
+:class:`VirtualCard` is pure APDU logic
 (``process(apdu) -> response``), testable without sockets; the vpcd runner that plugs it into pcscd is
 :mod:`devices.card.virtual.vpcd`.
 """
@@ -100,7 +105,7 @@ class _App:
 
     files: dict[int, bytes]
     pins: dict[int, _PinEf]
-    keys: dict[int, tuple[rsa.RSAPrivateKey, int]]
+    keys: dict[int, tuple[rsa.RSAPrivateKey, int | None]]  # None: signs without a PIN (an iPhone)
     protected: dict[int, int]
 
 
@@ -127,6 +132,7 @@ class VirtualCard:
             raise CardFileError("the card PIN is not 4 digits")
         self._state = state
         self._card_file = card_file
+        auth_pin: int | None = None if state.form == "iphone" else p.EF_AUTH_PIN
         self._jpki = _App(
             files={
                 p.EF_AUTH_CERT: _certificate_ef(state.certificate_der, "authentication certificate"),
@@ -141,9 +147,11 @@ class VirtualCard:
                     self._put_auth_tries,
                 )
             },
-            keys={p.EF_AUTH_KEY: (_rsa_key(state.private_key_pem, "authentication key"), p.EF_AUTH_PIN)},
-            protected={},
+            keys={p.EF_AUTH_KEY: (_rsa_key(state.private_key_pem, "authentication key"), auth_pin)},
+            protected={p.EF_AUTH_CERT: p.EF_AUTH_PIN} if state.form == "android" else {},
         )
+        if auth_pin is None:
+            del self._jpki.pins[p.EF_AUTH_PIN]
         self._apps: dict[bytes, _App] = {p.AID_JPKI: self._jpki}
         if state.signature is not None:
             self._add_signature_half(state.signature)
@@ -217,6 +225,11 @@ class VirtualCard:
         return self._state.tries_left
 
     @property
+    def form(self) -> str:
+        """``card``, or a phone's form: ``android`` or ``iphone``."""
+        return self._state.form
+
+    @property
     def has_signature_half(self) -> bool:
         return self._state.signature is not None
 
@@ -225,7 +238,7 @@ class VirtualCard:
         return p.ATR_JPKI
 
     def __repr__(self) -> str:
-        return f"VirtualCard(card_id={self.card_id!r})"
+        return f"VirtualCard(card_id={self.card_id!r}, form={self.form!r})"
 
     # -- power ---------------------------------------------------------------------------------------
 
@@ -332,7 +345,7 @@ class VirtualCard:
         if self._app is None or self._current_ef not in self._app.keys:
             return _sw(StatusWord.NO_CURRENT_EF)
         key, needed = self._app.keys[self._current_ef]
-        if needed not in self._verified:
+        if needed is not None and needed not in self._verified:
             return _sw(StatusWord.SECURITY_NOT_SATISFIED)
         for prefix, algorithm in _DIGEST_INFO_PREFIXES.items():
             if apdu.data.startswith(prefix) and len(apdu.data) == len(prefix) + algorithm.digest_size:

@@ -1,9 +1,12 @@
-"""The demo card CA (the stand-in for J-LIS) and card personalisation for virtual cards.
+"""The demo card CA and smartphone CA (the stand-ins for J-LIS's) and personalisation of virtual cards
+and phones.
 
 ``init_ca`` creates ``ca.key`` (0600) and ``ca.crt`` (PEM) once; ``issue_card`` makes a card file holding
 both halves of the JPKI application: an RSA-2048 authentication key and certificate with the 4-digit PIN,
 and an RSA-2048 signature key and certificate with the signature password, both certificates signed by
-that CA, and the CA certificate.
+that CA, and the CA certificate. A phone (``form`` android or iphone, from the smartphone CA that
+``init_ca(phone=True)`` makes) has the same JPKI application, no identity application, and certificates that
+name their form in a certificate policy (:mod:`wire.credentials`).
 """
 
 from __future__ import annotations
@@ -25,10 +28,12 @@ from devices.card import profile as p
 from devices.card.virtual.state import CardState, IdentityHalf, SignatureHalf, save_state
 from wire import card_identity
 from wire.card_identity import CardIdentity
+from wire.credentials import DEMO_POLICY_OIDS, Form
 
 CA_KEY_NAME: Final = "ca.key"
 CA_CERT_NAME: Final = "ca.crt"
 CA_COMMON_NAME: Final = "konbini demo JPKI card CA"
+PHONE_CA_COMMON_NAME: Final = "konbini demo JPKI smartphone CA"
 CA_VALID_DAYS: Final = 20 * 365
 _PIN_RE: Final = re.compile(r"[0-9]{4}")
 _CARD_ID_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -71,9 +76,9 @@ def new_sign_password() -> str:
     return "".join(secrets.choice(p.SIGN_PASSWORD_ALPHABET) for _ in range(_GENERATED_PASSWORD_LENGTH))
 
 
-def new_card_id() -> str:
-    """A random card id such as ``JPKI-3F2A9C0D11E4B7A5``."""
-    return "JPKI-" + secrets.token_hex(8).upper()
+def new_card_id(form: Form = Form.CARD) -> str:
+    """A random card id such as ``JPKI-3F2A9C0D11E4B7A5`` (a phone's: ``PHONE-...``)."""
+    return ("JPKI-" if form is Form.CARD else "PHONE-") + secrets.token_hex(8).upper()
 
 
 def _write_new(path: Path, data: bytes, mode: int) -> None:
@@ -82,8 +87,9 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
         fh.write(data)
 
 
-def init_ca(dir: Path) -> None:
-    """Create the CA key and self-signed certificate in ``dir`` unless both exist; never overwrites."""
+def init_ca(dir: Path, *, phone: bool = False) -> None:
+    """Create the CA key and self-signed certificate in ``dir`` unless both exist; never overwrites.
+    ``phone``: the smartphone CA (its own name, its own CRL), else the card CA."""
     key_path, cert_path = dir / CA_KEY_NAME, dir / CA_CERT_NAME
     if key_path.exists() and cert_path.exists():
         return
@@ -95,7 +101,7 @@ def init_ca(dir: Path) -> None:
         [
             x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "konbini demo (not J-LIS)"),
-            x509.NameAttribute(NameOID.COMMON_NAME, CA_COMMON_NAME),
+            x509.NameAttribute(NameOID.COMMON_NAME, PHONE_CA_COMMON_NAME if phone else CA_COMMON_NAME),
         ]
     )
     now = datetime.now(UTC).replace(microsecond=0)
@@ -117,6 +123,8 @@ def init_ca(dir: Path) -> None:
     )
     _write_new(key_path, _private_pem(key), 0o600)
     _write_new(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    if phone:
+        (dir / CRL_URL_NAME).write_text(DEFAULT_PHONE_CRL_URL + "\n")
     write_crl(dir)
 
 
@@ -124,6 +132,7 @@ CRL_NAME = "crl.der"
 REVOKED_NAME = "revoked.json"
 CRL_URL_NAME = "crl-url"
 DEFAULT_CRL_URL = "https://127.0.0.1:8471/crl/card-ca.crl"  # registry_sim stands in for J-LIS
+DEFAULT_PHONE_CRL_URL = "https://127.0.0.1:8471/crl/phone-ca.crl"
 CRL_VALID = timedelta(days=1)
 
 
@@ -201,9 +210,11 @@ def _card_certificate(
     valid_days: int,
     *,
     signature: bool,
+    form: Form = Form.CARD,
 ) -> x509.Certificate:
     """A card certificate from the demo CA: the authentication one (digitalSignature, clientAuth) or the
-    signature one (digitalSignature + nonRepudiation, as a JPKI signature certificate)."""
+    signature one (digitalSignature + nonRepudiation, as a JPKI signature certificate). A phone's names its
+    form in a certificate policy."""
     ca_key, ca_cert = load_ca(ca_dir)
     usage = x509.KeyUsage(True, signature, False, False, False, False, False, False, False)
     builder = (
@@ -231,6 +242,9 @@ def _card_certificate(
         builder = builder.add_extension(
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
         )
+    if form is not Form.CARD:
+        policy = x509.PolicyInformation(x509.ObjectIdentifier(DEMO_POLICY_OIDS[form]), None)
+        builder = builder.add_extension(x509.CertificatePolicies([policy]), critical=False)
     return builder.sign(ca_key, hashes.SHA256())
 
 
@@ -246,19 +260,23 @@ def issue_card(
     overwrite: bool = False,
     identity: CardIdentity | None = None,
     identity_pin: str | None = None,
+    form: Form = Form.CARD,
 ) -> str:
     """Personalise a virtual card into ``out_file`` (0600) and return its card id.
 
     Both certificates have subject CN = card id and a random serial, and are valid from ``not_before``
     (default now; naive means UTC) for ``valid_days``. ``sign_password`` (6-16 of A-Z 0-9) is generated
     when None; it is kept only in the card file. ``identity`` fills the 券面事項入力補助 application (signed
-    by the CA, as J-LIS signs a real card's), its PIN ``identity_pin`` (default: ``pin``).
+    by the CA, as J-LIS signs a real card's), its PIN ``identity_pin`` (default: ``pin``). ``form``: a
+    phone's (``ca_dir`` is then the smartphone CA; a phone has no identity application).
     """
+    if form is not Form.CARD and identity is not None:
+        raise ValueError("a phone carries no identity application (券面事項入力補助): leave --identity out")
     validate_pin(pin)
     sign_password = (
         validate_sign_password(sign_password) if sign_password is not None else new_sign_password()
     )
-    card_id = card_id if card_id is not None else new_card_id()
+    card_id = card_id if card_id is not None else new_card_id(form)
     if not _CARD_ID_RE.fullmatch(card_id):
         raise ValueError("the card id must be 1-64 characters of A-Z a-z 0-9 . _ - (starting alphanumeric)")
     if valid_days < 1:
@@ -283,8 +301,8 @@ def issue_card(
         start = start.replace(tzinfo=UTC)
     auth_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     sign_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    auth_cert = _card_certificate(ca_dir, auth_key, card_id, start, valid_days, signature=False)
-    sign_cert = _card_certificate(ca_dir, sign_key, card_id, start, valid_days, signature=True)
+    auth_cert = _card_certificate(ca_dir, auth_key, card_id, start, valid_days, signature=False, form=form)
+    sign_cert = _card_certificate(ca_dir, sign_key, card_id, start, valid_days, signature=True, form=form)
     state = CardState(
         card_id=card_id,
         private_key_pem=_private_pem(auth_key),
@@ -300,6 +318,7 @@ def issue_card(
             tries_left=p.SIGN_PASSWORD_MAX_TRIES,
         ),
         identity=identity_half,
+        form=form.value,
     )
     save_state(out_file, state)
     return card_id

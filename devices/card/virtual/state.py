@@ -104,9 +104,10 @@ class CardState:
     tries_left: int
     signature: SignatureHalf | None = None
     identity: IdentityHalf | None = None  # the 券面事項入力補助 application (cards made before it: None)
+    form: str = "card"  # or a phone's: "android" (PIN like a card), "iphone" (signs without a PIN)
 
     def __repr__(self) -> str:  # never show the key or the PIN
-        return f"CardState(card_id={self.card_id!r}, tries_left={self.tries_left})"
+        return f"CardState(card_id={self.card_id!r}, form={self.form!r}, tries_left={self.tries_left})"
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -122,6 +123,8 @@ class CardState:
             data["signature"] = self.signature.to_json()
         if self.identity is not None:
             data["identity"] = self.identity.to_json()
+        if self.form != "card":
+            data["form"] = self.form
         return data
 
     @classmethod
@@ -138,9 +141,16 @@ class CardState:
                 tries_left=int(data["tries_left"]),
                 signature=SignatureHalf.from_json(data["signature"]) if data["format"] == FORMAT else None,
                 identity=IdentityHalf.from_json(data["identity"]) if "identity" in data else None,
+                form=_form(data.get("form", "card")),
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise CardFileError(f"card file is damaged: {type(exc).__name__} in field {exc}") from None
+
+
+def _form(value: object) -> str:
+    if value not in ("card", "android", "iphone"):
+        raise ValueError("form")
+    return str(value)
 
 
 def load_state(path: Path) -> CardState:
