@@ -83,6 +83,7 @@ def review(rows: Iterable[Mapping[str, Any]], month: str, rules: ReviewRules) ->
     """The month's figures and anomalies from its audit rows (rows outside the month are ignored)."""
     start, end = month_range(month)
     issued: dict[str, Counter[str]] = defaultdict(Counter)
+    by_form: Counter[str] = Counter()  # kiosk issuances by the credential the resident signed in with
     failed: dict[str, list[int]] = defaultdict(list)
     failed_days: Counter[str] = Counter()
     locked: list[int] = []
@@ -107,6 +108,8 @@ def review(rows: Iterable[Mapping[str, Any]], month: str, rules: ReviewRules) ->
         staff = row["actor_kind"] == "staff"
         if action == "issue" and result == "ok":
             issued[day][details.get("channel", Channel.KIOSK.value)] += 1
+            if details.get("channel", Channel.KIOSK.value) == Channel.KIOSK.value:
+                by_form[details.get("form", "card")] += 1  # before issue 34 only cards signed in
         elif action == "staff_login" and result in FAILED_LOGIN:
             failed[actor].append(seq)
             failed_days[day] += 1
@@ -173,6 +176,7 @@ def review(rows: Iterable[Mapping[str, Any]], month: str, rules: ReviewRules) ->
         "issuances": {
             "total": sum(sum(per.values()) for per in issued.values()),
             "by_channel": {c: sum(per[c] for per in issued.values()) for c in channels},
+            "kiosk_by_form": dict(sorted(by_form.items())),
             "by_day": {day: dict(sorted(per.items())) for day, per in sorted(issued.items())},
         },
         "failed_logins": {

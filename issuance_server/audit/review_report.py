@@ -120,6 +120,8 @@ def report_pdf(figures: dict[str, Any], municipality: str, reviewed: dict[str, A
         Paragraph(
             f"audit rows {figures['rows']:,}; issuances {issued['total']:,}"
             f" ({', '.join(f'{c} {n:,}' for c, n in sorted(issued['by_channel'].items())) or 'none'});"
+            f" at kiosks by credential"
+            f" ({', '.join(f'{f} {n:,}' for f, n in issued.get('kiosk_by_form', {}).items()) or 'none'});"
             f" failed logins {figures['failed_logins']['total']} ({figures['failed_logins']['lockouts']} lockouts);"
             f" PIN locks {figures['pin_locks']['total']}; print guard alarms {figures['print_guard']['total']};"
             f" voids {figures['voids']['total']};"

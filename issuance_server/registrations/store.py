@@ -84,7 +84,7 @@ def revoke_replaced(tx: Tx, atena_no: str, fingerprint: str, now: str) -> int:
     return tx.execute(
         "UPDATE registrations SET status = 'revoked', lock_reason = NULL, updated_at = ?"
         " WHERE atena_no = ? AND card_fingerprint != ? AND status != 'revoked'"
-        " AND NOT (form != 'card' AND linked_card IS NOT NULL AND linked_card ="
+        " AND (form = 'card' OR linked_card IS NULL OR linked_card NOT IN"
         " (SELECT registration_id FROM registrations WHERE card_fingerprint = ?))",
         (now, atena_no, fingerprint, fingerprint),
     )

@@ -44,16 +44,19 @@ from wire.card_identity import (
     signature_file,
 )
 from wire.clock import jst_now, utc_now_iso
+from wire.credentials import PHONE_FORMS
 from wire.kiosk_api import API_PREFIX, auth_message
 from wire.linkage import FIELDS_BY_TYPE
 from wire.tls import client_context, key_pem, kiosk_key_request
 
 STAFF_PASSWORD = "test-staff-password-01"
 PIN = "4321"
+PHONE_PIN = "8642"  # the phones' own PIN (an Android phone's JPKI PIN), registered when linked
 
 
 @dataclass
 class TestCard:
+    __test__ = False  # not a test class: a card (or phone) the tests present
     cert_der: bytes
     key: rsa.RSAPrivateKey
 
@@ -171,16 +174,17 @@ class Env:
         self,
         session: dict[str, Any],
         card: TestCard | None = None,
-        pin: str = PIN,
+        pin: str | None = PIN,
         kiosk_id: str = "kiosk-t1",
     ) -> dict[str, Any]:
+        """``pin`` None: left out (a phone that verified its owner itself)."""
         card = card or self.card
         msg = auth_message(kiosk_id, session["session_id"], session["nonce"])
         return {
             "nonce": session["nonce"],
             "certificate": base64.b64encode(card.cert_der).decode(),
             "signature": base64.b64encode(card.sign(msg)).decode(),
-            "pin": pin,
+            **({} if pin is None else {"pin": pin}),
         }
 
     async def authenticate(self, session: dict[str, Any], **kw: Any) -> Any:
@@ -227,6 +231,32 @@ class Env:
         sign = lambda key: key.sign(digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))  # noqa: E731
         files = (basic_four, signed, sign(identity_key))
         return registration_body(atena_no, pin, challenge, card.cert_der, sign(card.key), files)
+
+    def phone(self, form: str) -> TestCard:
+        """The test phone of ``form`` (android or iphone) from the smartphone CA."""
+        return load_card(self.tmp / "cards" / f"{form}.json")
+
+    async def link_phone(
+        self, atena_no: str, phone: TestCard, card: TestCard | None = None, card_pin: str = PIN,
+        phone_pin: str = PHONE_PIN,
+    ) -> Any:  # fmt: skip
+        """Link ``phone`` at the desk: the resident's card (after its PIN) and the phone sign a challenge."""
+        card = card or self.card
+        asked = await self.client.post("/clerk/api/registrations/challenge", headers=self.clerk_headers)
+        challenge = base64.b64decode((await asked.json())["challenge"])
+        digest = challenge_digest(challenge)
+        sign = lambda key: base64.b64encode(
+            key.sign(digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+        ).decode()
+        body = {
+            "atena_no": atena_no, "challenge": base64.b64encode(challenge).decode(),
+            "card_certificate": base64.b64encode(card.cert_der).decode(), "card_signature": sign(card.key),
+            "card_pin": card_pin, "phone_certificate": base64.b64encode(phone.cert_der).decode(),
+            "phone_signature": sign(phone.key), "phone_pin": phone_pin,
+        }  # fmt: skip
+        return await self.client.post(
+            "/clerk/api/registrations/phones", json=body, headers=self.clerk_headers
+        )
 
     async def identity_of(self, atena_no: str) -> CardIdentity:
         """The identity a card issued to this resident holds (a stranger's, if there is no such resident)."""
@@ -300,6 +330,9 @@ def card_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("card-template")
     init_ca(root / "card-ca")
     issue_card(root / "card-ca", root / "cards" / "c1.json", pin=PIN)
+    init_ca(root / "phone-ca", phone=True)  # and a phone of each form (スマホ用電子証明書)
+    for form in PHONE_FORMS:
+        issue_card(root / "phone-ca", root / "cards" / f"{form}.json", pin=PHONE_PIN, form=form)
     return root
 
 
@@ -307,11 +340,13 @@ def card_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def env(database_url: str, tmp_path: Path, aiohttp_client: Any, card_template: Path) -> Env:
     ca_dir = tmp_path / "card-ca"
     shutil.copytree(card_template / "card-ca", ca_dir)
+    shutil.copytree(card_template / "phone-ca", tmp_path / "phone-ca")
     shutil.copytree(card_template / "cards", tmp_path / "cards")
     settings = load_settings(
         env={},
         data_dir=tmp_path / "var",
         card_ca_cert=ca_dir / "ca.crt",
+        phone_ca_cert=tmp_path / "phone-ca" / "ca.crt",
         argon2_memory_kib=1024,
         argon2_time_cost=1,
         service_hours="00:00-24:00",  # tests run at any hour
