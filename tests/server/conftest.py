@@ -245,9 +245,10 @@ class Env:
         asked = await self.client.post("/clerk/api/registrations/challenge", headers=self.clerk_headers)
         challenge = base64.b64decode((await asked.json())["challenge"])
         digest = challenge_digest(challenge)
-        sign = lambda key: base64.b64encode(
-            key.sign(digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
-        ).decode()
+
+        def sign(key: rsa.RSAPrivateKey) -> str:
+            return base64.b64encode(key.sign(digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))).decode()
+
         body = {
             "atena_no": atena_no, "challenge": base64.b64encode(challenge).decode(),
             "card_certificate": base64.b64encode(card.cert_der).decode(), "card_signature": sign(card.key),
