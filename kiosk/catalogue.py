@@ -15,7 +15,7 @@ ERROR_MESSAGES = frozenset(
         "pin_wrong", "pin_blocked", "registration_locked", "registration_suspended", "card_not_registered",
         "card_unreadable", "service_unavailable", "choice_not_possible", "payment_insufficient",
         "payment_device_error", "print_failed", "print_stopped", "print_in_doubt", "kiosk_error",
-        "refund_failed",
+        "refund_failed", "credential_untrusted", "phone_not_linked",
     }
 )  # fmt: skip
 

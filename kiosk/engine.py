@@ -8,6 +8,12 @@ before the PIN is verified, staying idle or cancelling ends the session at any s
 printed is refunded, and everything about the resident is wiped. The card is needed only until the PIN is
 verified: then it is released, its removal is expected, and a shorter idle limit applies without it. Messages are codes with parameters, rendered by the client in the
 resident's language.
+
+A phone (スマホ用電子証明書) is held over the same reader and told from a card by its certificate (the
+session's ``phones`` name each form's policy OID): an Android phone shows its certificate only after its PIN,
+which it verifies as a card does; an iPhone verified its owner itself and signs without one, and goes
+straight to the menu unless the city asks its registered PIN. A resident signed in with the card may link a
+phone from the menu.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
 
+from cryptography import x509
+
 from devices.card.errors import CardError, PinBlocked, WrongPin
 from devices.card.profile import PIN_MAX_TRIES
 from devices.printing import Printer
@@ -28,8 +36,9 @@ from kiosk.menu_choices import checked_choices, default_choices
 from kiosk.payment import PaymentDevice, PaymentOutcome, PaymentResult
 from kiosk.session_steps import CARD_NEEDED, WAITING_FOR_RESIDENT, Event, Step, StepError, next_step
 from kiosk.visit import Paid, Visit
+from wire.credentials import PHONE_FORMS, Form, PinPolicy, phone_form_of
 from wire.http_json import HttpError
-from wire.kiosk_api import ASK_AT_CITY_HALL, MAX_COPIES, auth_digest
+from wire.kiosk_api import ASK_AT_CITY_HALL, MAX_COPIES, auth_digest, link_digest
 from wire.kiosk_client import KioskClient
 from wire.print_guard import GuardRefused, check_sheets
 
@@ -45,13 +54,20 @@ REPORT_ATTEMPTS = 3
 LINGERING = frozenset({"refund_failed", "print_in_doubt"})
 # Server answers that end the session with a message for the resident.
 _ENDING_CODES = frozenset({"registration_locked", "registration_suspended", "card_not_registered"})
+# Server answers about the credential itself: neither the card CA's nor the smartphone CA's, or expired.
+_UNTRUSTED_CODES = frozenset({"card_certificate_untrusted", "card_certificate_expired"})
 
 
 class CardPort(Protocol):
-    """The card in the kiosk's reader (:class:`kiosk.pcsc_card.PcscCard` over PC/SC)."""
+    """The card (or phone) in the kiosk's reader (:class:`kiosk.pcsc_card.PcscCard` over PC/SC)."""
 
-    async def open(self) -> bytes:
-        """Connect and read the authentication certificate (DER)."""
+    async def open(self) -> bytes | None:
+        """Connect and read the authentication certificate (DER); None: it is shown only after the PIN (an
+        Android phone)."""
+        ...
+
+    async def read_certificate(self) -> bytes:
+        """The authentication certificate, read again (an Android phone's, after its PIN)."""
         ...
 
     async def pin_tries_left(self) -> int:
@@ -140,6 +156,9 @@ class KioskEngine:
             "card_present": self.card_present,
             "card_needed": self.step in CARD_NEEDED,
             "authenticated": v.authenticated,
+            "form": v.form,
+            "phone_linking": v.phone_linking and v.authenticated and v.form == Form.CARD,
+            "link_form": v.link_form or None,
             "service": v.service or None,
             "tries_left": v.tries_left,
             "menu": v.menu,
@@ -250,10 +269,19 @@ class KioskEngine:
             self._changed_now()
 
     async def enter_pin(self, pin: str) -> None:
-        self._expect(Step.PIN)
+        self._expect(Step.PIN, Step.LINK_PIN)
         if len(pin) != 4 or not pin.isascii() or not pin.isdigit():
             raise StepError("bad_choice", "the PIN has 4 digits")
-        self._run(self._authenticate(pin))
+        self._run(self._authenticate(pin) if self.step is Step.PIN else self._link(pin))
+
+    async def add_phone(self) -> None:
+        """ "Register a smartphone" on the menu (a resident signed in with the card, where the city allows)."""
+        self._expect(Step.MENU)
+        v = self.visit
+        if not (v.phone_linking and v.form == Form.CARD):
+            raise StepError("bad_choice", "phones are linked here only after signing in with the card")
+        v.link_certificate, v.link_form = b"", ""
+        self._go(Event.LINK_CHOSEN)
 
     async def select(self, kind: str) -> None:
         self._expect(Step.MENU)
@@ -275,11 +303,15 @@ class KioskEngine:
         self._run(self._quote(checked))
 
     async def back(self) -> None:
-        self._expect(Step.OPTIONS, Step.CONFIRM)
+        self._expect(Step.OPTIONS, Step.CONFIRM, Step.LINK_PHONE, Step.LINK_PIN)
         if self.step is Step.CONFIRM:
             self.visit.quote = None
-        else:
+        elif self.step is Step.OPTIONS:
             self.visit.kind = self.visit.choices = None
+        else:
+            self.visit.link_certificate, self.visit.link_form = b"", ""
+            with contextlib.suppress(Exception):
+                await self.card.close()
         self._go(Event.BACK)
 
     async def pay(self) -> None:
@@ -313,6 +345,8 @@ class KioskEngine:
         if present:
             if self.step is Step.CARD and not self.busy:
                 self._run(self._card_in())
+            elif self.step is Step.LINK_PHONE and not self.busy:
+                self._run(self._phone_in())
             else:
                 self._changed_now()
             return
@@ -381,12 +415,23 @@ class KioskEngine:
 
     async def _card_in(self) -> None:
         try:
-            self.visit.certificate = await self.card.open()
+            certificate = await self.card.open()
         except CardError as exc:
             log.info("card not usable: %s", exc.code)
             await self._end_visit(_msg("card_unreadable"))
             return
         if not await self._open_server_session():
+            return
+        v = self.visit
+        v.certificate = certificate or b""
+        v.form = self._form_of(certificate) if certificate else Form.ANDROID  # hidden until its PIN: Android
+        v.send_pin = self._pin_asked(v.form)
+        log.info("credential read: %s", v.form)
+        if v.form == Form.IPHONE:  # no PIN on the phone: it verified its owner before it signs
+            if v.send_pin:
+                self._go(Event.CARD_READ)  # the registered PIN, which only the server checks
+            else:
+                await self._authenticate(None)
             return
         try:
             tries = await self.card.pin_tries_left()
@@ -421,16 +466,41 @@ class KioskEngine:
             return False
         v = self.visit
         v.session_id, v.nonce, v.service = opened["session_id"], opened["nonce"], opened["service"]
+        v.phones, v.phone_linking = list(opened.get("phones") or []), bool(opened.get("phone_linking"))
         v.nonce_deadline = self._clock() + float(opened["nonce_expires_in_s"]) - 5
         if opened["service"] == "closed":
             await self._end_visit(opened.get("service_reason") or _msg("service_unavailable"))
             return False
         return True
 
-    async def _authenticate(self, pin: str) -> None:
+    def _form_of(self, certificate: bytes) -> Form:
+        """The credential's form by its certificate's policy OIDs (as the session's ``phones`` name them)."""
+        try:
+            cert = x509.load_der_x509_certificate(certificate)
+        except ValueError:
+            return Form.CARD  # the server says what is wrong with it
+        oids = {
+            Form(p["form"]): str(p["policy_oid"]) for p in self.visit.phones if p.get("form") in PHONE_FORMS
+        }
+        return phone_form_of(cert, oids) or Form.CARD
+
+    def _pin_asked(self, form: str) -> bool:
+        """Whether the server asks the registered PIN of this form (a card's always)."""
+        policy = next((p.get("pin") for p in self.visit.phones if p.get("form") == form), None)
+        return form == Form.CARD or policy != PinPolicy.ON_DEVICE
+
+    async def _authenticate(self, pin: str | None) -> None:
+        """Verify ``pin`` on the card or Android phone, sign the session's nonce and sign in: the registered
+        PIN sent when the city asks it for this form (``pin`` None: an iPhone the city does not ask)."""
         v = self.visit
         try:
-            await self.card.verify_pin(pin)
+            if v.form != Form.IPHONE:
+                assert pin is not None  # noqa: S101  an invariant that narrows a type, not a check of input
+                await self.card.verify_pin(pin)
+            if not v.certificate:  # an Android phone shows it now
+                v.certificate = await self.card.read_certificate()
+                v.form = self._form_of(v.certificate)
+                v.send_pin = self._pin_asked(v.form)
         except WrongPin as exc:
             v.tries_left = exc.tries_left
             self._go(Event.PIN_WRONG, _msg("pin_wrong", tries_left=exc.tries_left))
@@ -448,7 +518,9 @@ class KioskEngine:
                 return
         try:
             signature = await self.card.sign(auth_digest(self.api.kiosk_id, v.session_id, v.nonce))
-            await self.api.authenticate(v.session_id, v.nonce, v.certificate, signature, pin)
+            await self.api.authenticate(
+                v.session_id, v.nonce, v.certificate, signature, pin if v.send_pin else None
+            )
             menu = await self.api.menu(v.session_id)
         except CardError as exc:
             log.info("card failed at signing: %s", exc.code)
@@ -462,7 +534,10 @@ class KioskEngine:
                     self._go(Event.PIN_WRONG, _msg("pin_wrong", tries_left=v.tries_left))
                 return
             shown = "registration_suspended" if exc.code == "card_revoked" else exc.code
-            await self._end_visit(_msg(shown if shown in _ENDING_CODES else "service_unavailable"))
+            if shown in _UNTRUSTED_CODES:
+                shown = "credential_untrusted"
+            known = _ENDING_CODES | {"credential_untrusted"}
+            await self._end_visit(_msg(shown if shown in known else "service_unavailable"))
             return
         v.menu = menu["items"]
         v.service = menu["service"]
@@ -471,6 +546,49 @@ class KioskEngine:
         with contextlib.suppress(Exception):  # released (and reset): the resident may take it back now
             await self.card.close()
         self._go(Event.AUTHENTICATED)
+
+    async def _phone_in(self) -> None:
+        """The phone to link is on the reader: its certificate (an Android phone's after its PIN), then its
+        PIN."""
+        v = self.visit
+        try:
+            certificate = await self.card.open()
+        except CardError as exc:
+            log.info("phone to link not readable: %s", exc.code)
+            await self._link_ended("phone_not_linked")
+            return
+        v.link_certificate = certificate or b""
+        v.link_form = self._form_of(certificate) if certificate else Form.ANDROID
+        if v.link_form == Form.CARD:  # a card again, not a phone
+            await self._link_ended("phone_not_linked")
+            return
+        self._go(Event.PHONE_READ)
+
+    async def _link(self, pin: str) -> None:
+        """The phone's PIN (verified on an Android phone; an iPhone's chosen now): the phone signs the
+        session's link digest and the server links it with this PIN as its registered PIN."""
+        v = self.visit
+        try:
+            if v.link_form != Form.IPHONE:
+                await self.card.verify_pin(pin)
+            certificate = v.link_certificate or await self.card.read_certificate()
+            signature = await self.card.sign(link_digest(self.api.kiosk_id, v.session_id))
+            await self.api.link_phone(v.session_id, certificate, signature, pin)
+        except WrongPin as exc:
+            self._go(Event.PIN_WRONG, _msg("pin_wrong", tries_left=exc.tries_left))
+            return
+        except (CardError, HttpError) as exc:
+            log.info("phone not linked: %s", exc.code)
+            await self._link_ended("phone_not_linked")
+            return
+        log.info("phone linked: %s", v.link_form)
+        await self._link_ended("phone_linked")
+
+    async def _link_ended(self, code: str) -> None:
+        self.visit.link_certificate, self.visit.link_form = b"", ""
+        with contextlib.suppress(Exception):
+            await self.card.close()
+        self._go(Event.LINK_ENDED, _msg(code))
 
     async def _quote(self, choices: dict[str, Any]) -> None:
         v = self.visit
@@ -744,7 +862,7 @@ class KioskEngine:
         done = [{"serial": c["serial"], "status": c["status"]} for c in self.visit.certificates]
         self.last_printed = [c for c in self.visit.certificates if c["status"] == "printed"]
         # what is left keeps the totals and the serials to take, nothing about the resident
-        self.visit = Visit(payments=self.visit.payments, certificates=done)
+        self.visit = Visit(payments=self.visit.payments, certificates=done, form=self.visit.form)
         self._go(Event.ENDED_WITH_CARD if self.card_present else Event.FINISHED, message)
 
     def _wipe(self) -> None:

@@ -198,6 +198,7 @@ def _action(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
 
 
 routes.post("/api/back")(_action("back"))
+routes.post("/api/add-phone")(_action("add_phone"))
 routes.post("/api/pay")(_action("pay"))
 routes.post("/api/print")(_action("start_print"))
 routes.post("/api/cancel")(_action("cancel"))

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from devices.card.errors import CardIoError
+from devices.card.errors import CardIoError, CertificateNeedsPin
 from devices.card.jpki import JpkiCard
 
 T = TypeVar("T")
@@ -29,12 +29,19 @@ class PcscCard:
             raise CardIoError("no card connected")
         return self._card
 
-    async def open(self) -> bytes:
+    async def open(self) -> bytes | None:
         await self.close()
         # Waits for a card just placed, or one another program holds a moment (pcscd resetting it after the
         # last session, middleware probing it): the resident is not told "unreadable" for that.
         self._card = await self._call(lambda: JpkiCard.connect(self.reader, timeout_s=CARD_WAIT_S))
-        return await self._call(self._connected().read_auth_certificate)
+        try:
+            return await self._call(self._connected().read_auth_certificate)
+        except CertificateNeedsPin:
+            return None  # an Android phone: its certificate after its PIN (read_certificate)
+
+    async def read_certificate(self) -> bytes:
+        card = self._connected()
+        return await self._call(card.read_auth_certificate)
 
     async def pin_tries_left(self) -> int:
         card = self._connected()

@@ -3,6 +3,10 @@
     language -> card -> pin -> menu -> options -> confirm (quote) -> payment -> issuing -> ready
              -> printing -> done (what happened, in the session's language) -> language
 
+A phone of the iPhone form whose PIN the city leaves to the phone goes from the card step straight to the
+menu. A resident signed in with the card may link a phone from the menu: link_phone (hold it) -> link_pin
+(its PIN) -> menu.
+
 The card is needed only until the PIN is verified: the menu asks the resident to take it back, and its
 removal after that is expected (a shorter idle limit then applies). A session may end at any step (card
 pulled before the PIN was verified, idle, cancelled, refused, a defect): to the take-card alarm while a card
@@ -30,6 +34,8 @@ class Step(StrEnum):
     PRINTING = "printing"
     TAKE_CARD = "take_card"
     DONE = "done"
+    LINK_PHONE = "link_phone"  # hold the phone to link over the reader
+    LINK_PIN = "link_pin"  # the phone's PIN (an Android phone's own; an iPhone's chosen now)
 
 
 class Event(StrEnum):
@@ -53,12 +59,18 @@ class Event(StrEnum):
     ENDED_WITH_CARD = "ended_with_card"  # the session ended, the card still in the reader
     FINISHED = "finished"  # the session ended (or the card left after it): what happened, then clear it
     WIPED = "wiped"  # nothing of the resident stays
+    LINK_CHOSEN = "link_chosen"  # "register a smartphone" on the menu
+    PHONE_READ = "phone_read"  # the phone to link is on the reader
+    LINK_ENDED = "link_ended"  # linked, or not (said in the message): back to the menu
 
 
 # Steps where the engine waits for the resident (the idle timeout runs) rather than for a device.
 WAITING_FOR_RESIDENT = frozenset(
-    {Step.CARD, Step.PIN, Step.MENU, Step.OPTIONS, Step.CONFIRM, Step.READY, Step.TAKE_CARD}
-)
+    {
+        Step.CARD, Step.PIN, Step.MENU, Step.OPTIONS, Step.CONFIRM, Step.READY, Step.TAKE_CARD, Step.LINK_PHONE,
+        Step.LINK_PIN,
+    }
+)  # fmt: skip
 
 TRANSITIONS: Mapping[tuple[Step, Event], Step] = MappingProxyType(
     {
@@ -66,6 +78,7 @@ TRANSITIONS: Mapping[tuple[Step, Event], Step] = MappingProxyType(
         (Step.LANGUAGE, Event.IDLE): Step.LANGUAGE,
         (Step.CARD, Event.IDLE): Step.LANGUAGE,
         (Step.CARD, Event.CARD_READ): Step.PIN,
+        (Step.CARD, Event.AUTHENTICATED): Step.MENU,  # a phone that verified its owner itself
         (Step.PIN, Event.PIN_WRONG): Step.PIN,
         (Step.PIN, Event.AUTHENTICATED): Step.MENU,
         (Step.MENU, Event.KIND_SELECTED): Step.OPTIONS,
@@ -79,6 +92,13 @@ TRANSITIONS: Mapping[tuple[Step, Event], Step] = MappingProxyType(
         (Step.ISSUING, Event.ISSUED): Step.READY,
         (Step.ISSUING, Event.ISSUE_REFUSED): Step.MENU,
         (Step.READY, Event.PRINT): Step.PRINTING,
+        (Step.MENU, Event.LINK_CHOSEN): Step.LINK_PHONE,
+        (Step.LINK_PHONE, Event.PHONE_READ): Step.LINK_PIN,
+        (Step.LINK_PHONE, Event.LINK_ENDED): Step.MENU,
+        (Step.LINK_PHONE, Event.BACK): Step.MENU,
+        (Step.LINK_PIN, Event.PIN_WRONG): Step.LINK_PIN,
+        (Step.LINK_PIN, Event.LINK_ENDED): Step.MENU,
+        (Step.LINK_PIN, Event.BACK): Step.MENU,
         **{(step, Event.ENDED_WITH_CARD): Step.TAKE_CARD for step in Step},
         **{(step, Event.FINISHED): Step.DONE for step in Step},
         **{(step, Event.WIPED): Step.LANGUAGE for step in Step},

@@ -32,4 +32,10 @@ class Visit:
     payments: dict[str, Paid] = field(default_factory=dict)
     certificates: list[dict[str, Any]] = field(default_factory=list)
     authenticated: bool = False  # the PIN was verified: the card is no longer needed
+    form: str = "card"  # the credential's form: card, or a phone's (android, iphone)
+    send_pin: bool = True  # the server asks the registered PIN of this credential (the city's policy)
+    phones: list[dict[str, Any]] = field(default_factory=list)  # the phone forms the server accepts
+    phone_linking: bool = False  # the server lets a resident signed in with the card link a phone here
+    link_certificate: bytes = b""  # the phone being linked (empty: an Android phone, until its PIN)
+    link_form: str = ""
     card_blocked: bool = False  # the card's own PIN is blocked: reported to the server, the session ends

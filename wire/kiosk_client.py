@@ -137,15 +137,27 @@ class KioskClient(AsyncHttpClient):
         return await self.call("POST", "/sessions", {})
 
     async def authenticate(
-        self, session_id: str, nonce: str, cert_der: bytes, signature: bytes, pin: str
+        self, session_id: str, nonce: str, cert_der: bytes, signature: bytes, pin: str | None
     ) -> dict[str, Any]:
+        """``pin`` None: not sent (a phone form whose PIN the city leaves to the phone)."""
         body = {
             "nonce": nonce,
             "certificate": base64.b64encode(cert_der).decode(),
             "signature": base64.b64encode(signature).decode(),
-            "pin": pin,
+            **({} if pin is None else {"pin": pin}),
         }
         return await self.call("POST", f"/sessions/{session_id}/authenticate", body)
+
+    async def link_phone(
+        self, session_id: str, cert_der: bytes, signature: bytes, pin: str
+    ) -> dict[str, Any]:
+        """Link the phone that signed the session's link digest, with ``pin`` as its registered PIN."""
+        body = {
+            "certificate": base64.b64encode(cert_der).decode(),
+            "signature": base64.b64encode(signature).decode(),
+            "pin": pin,
+        }
+        return await self.call("POST", f"/sessions/{session_id}/phones", body)
 
     async def report_card_blocked(self, session_id: str, cert_der: bytes) -> dict[str, Any]:
         """The card read in this session says its PIN is blocked: the server locks its registration."""

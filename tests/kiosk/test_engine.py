@@ -175,7 +175,10 @@ class FakeCard:
         self.closed = 0
         self.tries = 3
 
-    async def open(self) -> bytes:
+    async def open(self) -> bytes | None:
+        return b"cert"
+
+    async def read_certificate(self) -> bytes:
         return b"cert"
 
     async def pin_tries_left(self) -> int:
