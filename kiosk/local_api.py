@@ -114,6 +114,7 @@ PAGE_FILES = {
     "app.css": "text/css",
     "card.svg": "image/svg+xml",
     "card-out.svg": "image/svg+xml",
+    "phone.svg": "image/svg+xml",
 }
 PAGE_HEADERS = {
     "Cache-Control": "no-store",

@@ -66,6 +66,7 @@ class Stack:
         self.logs = root / "logs"
         self.server_dir = root / "server"
         self.ca_dir = root / "card-ca"
+        self.phone_ca_dir = root / "phone-ca"  # the smartphone CA (スマホ用電子証明書), J-LIS's stand-in too
         self.registry_db = root / "registry" / "registry.sqlite3"
         self.kiosk_credentials = root / "kiosks" / f"{KIOSK_ID}.json"
         self.services: dict[str, Service] = {}
@@ -125,6 +126,7 @@ class Stack:
             "KONBINI_REGISTRY_CLIENT_CERT": str(self.registry_tls / "link-client.crt"),
             "KONBINI_REGISTRY_CLIENT_KEY": str(self.registry_tls / "link-client.key"),
             "KONBINI_CARD_CA_CERT": str(self.ca_dir / "ca.crt"),
+            "KONBINI_PHONE_CA_CERT": str(self.phone_ca_dir / "ca.crt"),
             # The demo and the tests must not depend on the hour they run at: kiosks open all day here.
             "KONBINI_SERVICE_HOURS": "00:00-24:00",
             "KONBINI_CLOSED_DAYS": "",
@@ -250,8 +252,11 @@ class Stack:
         svc.wait_log("registry_sim listening on")
 
     def _registry_args(self) -> list[str]:
-        crl = self.ca_dir / "crl.der"
-        return ["--db", str(self.registry_db), "--port", str(self.registry_port), "--card-crl", str(crl)]
+        crl, phone_crl = self.ca_dir / "crl.der", self.phone_ca_dir / "crl.der"
+        return [
+            "--db", str(self.registry_db), "--port", str(self.registry_port), "--card-crl", str(crl),
+            "--phone-crl", str(phone_crl),
+        ]  # fmt: skip
 
     def registry(self) -> JsonClient:
         """registry_sim's control and data API (faults, apply, generate, gap, reset)."""
@@ -285,6 +290,7 @@ class Stack:
         self.root.mkdir(parents=True, exist_ok=True)
         self.start_registry()
         run(["devices.card.cli", "init-ca", "--dir", str(self.ca_dir)])
+        run(["devices.card.cli", "init-ca", "--phone", "--dir", str(self.phone_ca_dir)])
         if self.database_url:  # PostgreSQL is migrated before the server starts (SQLite: at its start)
             self.ops("migrate")
         self.start_server()
@@ -372,6 +378,18 @@ class Stack:
                 *extra,
             ]
         )
+        return out
+
+    def personalise_phone(self, name: str, form: str, pin: str) -> Path:
+        """A new virtual phone of ``form`` (android, iphone) from the smartphone CA; ``pin``: its own PIN (an
+        Android phone's JPKI PIN; an iPhone has none at the terminal)."""
+        out = self.root / "cards" / f"{name}.json"
+        n = 1
+        while out.exists():
+            n += 1
+            out = self.root / "cards" / f"{name}-{n}.json"
+        run(["devices.card.cli", "personalise", "--form", form, "--pin", pin, "--out", str(out),
+             "--ca-dir", str(self.phone_ca_dir)])  # fmt: skip
         return out
 
     def resident_identity(self, atena_no: str) -> CardIdentity:

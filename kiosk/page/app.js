@@ -126,6 +126,7 @@
     screen.dataset.step = s.step; // for tests and screen captures: which screen is up
     screen.dataset.busy = s.busy ? "1" : "0";
     screen.dataset.version = String(s.version);
+    screen.dataset.card = s.card_present ? "1" : "0"; // a card or phone on the reader (the bench times from it)
     const { content, actions } = (SCREENS[s.step] || (() => ({ content: [], actions: [] })))(s);
     screen.replaceChildren(...content.filter((c) => c !== null && c !== undefined));
     actionBar.replaceChildren(...(actions || []).filter((c) => c !== null && c !== undefined));
@@ -188,14 +189,66 @@
   }
   const memberLabel = (m) => `${m.name}（${relation(m.relationship)}）`;
 
+  const isPhone = (s) => s.form === "android" || s.form === "iphone";
+
   function cardNotice(s) {
-    // After the PIN: the card is no longer needed; while it is still in the reader, ask for it back.
-    if (!s.authenticated || !s.card_present) return null;
+    // After the PIN: the card (or phone) is no longer needed; while it is still on the reader, ask for it back.
+    if (!s.authenticated || !s.card_present || s.step === "link_phone" || s.step === "link_pin") return null;
+    const phone = isPhone(s);
     return el(
       "p",
       { class: "notice card-notice", id: "card-notice", role: "status" },
-      el("img", { src: "/page/card-out.svg", alt: t("ui.card_out_picture") }),
-      t("ui.card_done"),
+      el("img", { src: phone ? "/page/phone.svg" : "/page/card-out.svg", alt: t(phone ? "ui.phone_picture" : "ui.card_out_picture") }),
+      t(phone ? "ui.phone_done" : "ui.card_done"),
+    );
+  }
+
+  function pinPad(s, title, actions) {
+    // Four digits on the pad, beside the heading (the card's PIN, a phone's, or one chosen for a phone).
+    const dots = el(
+      "div",
+      { class: "pin-dots", role: "img", "aria-label": t("ui.pin_entered", { count: pin.length }) },
+      [0, 1, 2, 3].map((i) => el("span", { "aria-hidden": "true" }, i < pin.length ? "●" : "")),
+    );
+    const digit = (d) => button(d, () => typeDigit(d), { id: `digit-${d}`, disabled: s.busy });
+    const pad = el(
+      "div",
+      { class: "pad" },
+      ["1", "2", "3", "4", "5", "6", "7", "8", "9"].map(digit),
+      button(t("ui.delete"), deleteDigit, { id: "pin-delete", class: "wide", disabled: s.busy }),
+      digit("0"),
+      button(t("ui.clear"), clearPin, { id: "pin-clear", class: "wide", disabled: s.busy }),
+    );
+    return {
+      content: [
+        el(
+          "div",
+          { class: "pin-layout" },
+          el(
+            "div",
+            {},
+            heading(title),
+            s.tries_left !== null ? el("p", {}, t("ui.tries_left", { tries_left: s.tries_left })) : null,
+            dots,
+            s.busy ? el("p", {}, spinner(), t("ui.checking")) : null,
+          ),
+          pad,
+        ),
+      ],
+      actions: [
+        ...actions,
+        button(t("ui.ok"), submitPin, { id: "pin-ok", class: "primary", disabled: pin.length !== 4 || s.busy }),
+      ],
+    };
+  }
+
+  function credentialPictures() {
+    // The card placed, or the phone held: both ways in, each with its picture.
+    return el(
+      "div",
+      { class: "pictures" },
+      el("img", { class: "picture", src: "/page/card.svg", alt: t("ui.card_picture") }),
+      el("img", { class: "picture", src: "/page/phone.svg", alt: t("ui.phone_picture") }),
     );
   }
 
@@ -224,49 +277,33 @@
       return {
         content: [
           heading(t("step.card")),
-          el("img", { class: "picture", src: "/page/card.svg", alt: t("ui.card_picture") }),
-          el("p", {}, t("ui.card_hint")),
+          credentialPictures(),
+          el("p", {}, t("ui.card_hint"), " ", t("ui.phone_hint")),
           s.busy ? el("p", {}, spinner(), t("ui.checking")) : null,
         ],
         actions: [cancelButton()],
       };
     },
     pin(s) {
-      const dots = el(
-        "div",
-        { class: "pin-dots", role: "img", "aria-label": t("ui.pin_entered", { count: pin.length }) },
-        [0, 1, 2, 3].map((i) => el("span", { "aria-hidden": "true" }, i < pin.length ? "●" : "")),
-      );
-      const digit = (d) => button(d, () => typeDigit(d), { id: `digit-${d}`, disabled: s.busy });
-      const pad = el(
-        "div",
-        { class: "pad" },
-        ["1", "2", "3", "4", "5", "6", "7", "8", "9"].map(digit),
-        button(t("ui.delete"), deleteDigit, { id: "pin-delete", class: "wide", disabled: s.busy }),
-        digit("0"),
-        button(t("ui.clear"), clearPin, { id: "pin-clear", class: "wide", disabled: s.busy }),
-      );
+      // The card's PIN; an Android phone's own; for an iPhone the city asks, the PIN registered for it.
+      const title = { android: "step.pin_phone", iphone: "step.pin_registered" }[s.form] || "step.pin";
+      return pinPad(s, t(title), [cancelButton()]);
+    },
+    link_phone(s) {
       return {
         content: [
-          el(
-            "div",
-            { class: "pin-layout" },
-            el(
-              "div",
-              {},
-              heading(t("step.pin")),
-              s.tries_left !== null ? el("p", {}, t("ui.tries_left", { tries_left: s.tries_left })) : null,
-              dots,
-              s.busy ? el("p", {}, spinner(), t("ui.checking")) : null,
-            ),
-            pad,
-          ),
+          heading(t("step.link_phone")),
+          el("img", { class: "picture", src: "/page/phone.svg", alt: t("ui.phone_picture") }),
+          el("p", {}, t("ui.phone_hint")),
+          s.busy ? el("p", {}, spinner(), t("ui.checking")) : null,
         ],
-        actions: [
-          cancelButton(),
-          button(t("ui.ok"), submitPin, { id: "pin-ok", class: "primary", disabled: pin.length !== 4 || s.busy }),
-        ],
+        actions: [button(t("ui.back"), () => post("back"), { id: "link-back" })],
       };
+    },
+    link_pin(s) {
+      // An Android phone's own PIN (it verifies it, and it is registered); for an iPhone, one chosen now.
+      const title = s.link_form === "android" ? "step.pin_phone" : "step.link_pin";
+      return pinPad(s, t(title), [button(t("ui.back"), () => post("back"), { id: "link-back" })]);
     },
     menu(s) {
       const items = (s.menu || []).map((item) => {
@@ -294,7 +331,10 @@
           s.service === "recovery" ? el("p", { class: "notice" }, t("ui.recovery")) : null,
           el("div", { class: "grid" }, items),
         ],
-        actions: [cancelButton()],
+        actions: [
+          cancelButton(),
+          s.phone_linking ? button(t("ui.add_phone"), () => post("add-phone"), { id: "add-phone" }) : null,
+        ],
       };
     },
     options(s) {
@@ -361,13 +401,21 @@
     },
     take_card(s) {
       const printed = s.certificates.some((c) => c.status === "printed");
+      const phone = isPhone(s);
+      const [withPrints, alone, left] = phone
+        ? ["step.take_phone", "step.take_phone_only", "ui.phone_left"]
+        : ["step.take_card", "step.take_card_only", "ui.card_left"];
       return {
         content: [
           el(
             "div",
             { class: "alarm", id: "card-alarm" },
-            el("img", { class: "picture", src: "/page/card-out.svg", alt: t("ui.card_out_picture") }),
-            el("div", {}, heading(t(printed ? "step.take_card" : "step.take_card_only")), el("p", {}, t("ui.card_left"))),
+            el("img", {
+              class: "picture",
+              src: phone ? "/page/phone.svg" : "/page/card-out.svg",
+              alt: t(phone ? "ui.phone_picture" : "ui.card_out_picture"),
+            }),
+            el("div", {}, heading(t(printed ? withPrints : alone)), el("p", {}, t(left))),
           ),
         ],
         actions: [],
@@ -530,7 +578,7 @@
     post("pin", { pin: entered });
   }
   document.addEventListener("keydown", (e) => {
-    if (!state || state.step !== "pin") return;
+    if (!state || (state.step !== "pin" && state.step !== "link_pin")) return;
     if (/^[0-9]$/.test(e.key)) typeDigit(e.key);
     else if (e.key === "Backspace") deleteDigit();
     else if (e.key === "Enter" && pin.length === 4) {
