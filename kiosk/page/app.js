@@ -278,7 +278,8 @@
         content: [
           heading(t("step.card")),
           credentialPictures(),
-          el("p", {}, t("ui.card_hint"), " ", t("ui.phone_hint")),
+          el("p", {}, t("ui.card_hint")),
+          el("p", {}, t("ui.phone_hint")),
           s.busy ? el("p", {}, spinner(), t("ui.checking")) : null,
         ],
         actions: [cancelButton()],

@@ -154,6 +154,21 @@ def screens(stack: Stack, cups: CupsServer) -> Iterator[dict[str, dict[str, Any]
     }
     got["14-menu-card-taken"] = {**got["04-menu"], "card_present": False}
     got["15-idle-warning"] = {**got["06-confirm"], "idle_s_left": 9.0}
+    # The phone's screens (issue 34; its flows run in test_kiosk_phone_e2e.py): the pad as an Android phone
+    # and an iPhone asked its registered PIN see it, the menu with the phone still held and with linking
+    # offered, the two linking screens, and the take-out alarm for a phone.
+    pin = {**got["03-pin"], "message": None, "message_text": None, "message_style": None, "tries_left": None}
+    got["16-pin-android"] = {**pin, "form": "android"}
+    got["17-pin-iphone-registered"] = {**pin, "form": "iphone"}
+    got["18-menu-phone-held"] = {**got["04-menu"], "form": "iphone"}
+    linked = {"code": "phone_linked", "params": {}}
+    got["19-menu-phone-linked"] = {
+        **got["14-menu-card-taken"], "phone_linking": True, "message": linked, "message_style": "info",
+    }  # fmt: skip
+    got["20-link-phone"] = {**got["14-menu-card-taken"], "step": "link_phone", "phone_linking": True}
+    got["21-link-pin"] = {**pin, "step": "link_pin", "authenticated": True, "card_needed": False,
+                          "link_form": "iphone"}  # fmt: skip
+    got["22-take-phone"] = {**got["10-take-card"], "form": "android"}
     yield got
 
 
