@@ -191,7 +191,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     result = _client(args).call("GET", f"/clerk/api/registrations?atena_no={args.atena_no}")
     for reg in result["registrations"]:
         print(
-            f"card {reg['card_serial']}  {reg['status']:9}  failures {reg['failures']}  since {reg['updated_at']}"
+            f"{reg['form']:7} {reg['card_serial']}  serial {reg.get('cert_serial') or '-'}  {reg['status']:9}"
+            f"  failures {reg['failures']} (the resident's)  since {reg['updated_at']}"
         )
     if not result["registrations"]:
         print("no registrations")

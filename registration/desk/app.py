@@ -35,6 +35,7 @@ from registration.desk.pages import (
     lock,
     login,
     ops,
+    phone,
     purges,
     resident,
     review,
@@ -46,7 +47,7 @@ from registration.desk.registering import RegistrationSlot
 from registration.desk.server_api import ServerApi
 from registration.desk.sessions import DeskSessions
 
-PAGES = (login, lock, search, resident, card, counter, staff, ops, purges, review, static)
+PAGES = (login, lock, search, resident, card, phone, counter, staff, ops, purges, review, static)
 
 
 def make_desk_app(

@@ -1,7 +1,9 @@
 """The customer display: a second local page, facing the resident, on its own port (another origin than
 the clerk's pages, so the clerk's page can neither script it nor read it), where the resident types the new
 PIN twice, then the PIN of the card's identity application (券面事項入力補助用暗証番号: the desk reads the
-card's own identity with it, which the server compares with the resident's record). The PINs live only in
+card's own identity with it, which the server compares with the resident's record). To link a smartphone it
+asks the registered card's PIN, then for the phone, then the phone's PIN (an Android phone's own) or a new
+one for it (an iPhone, which has none at the terminal). The PINs live only in
 this process's memory until they are used on the card and the new one sent to the server; no answer of the
 clerk's pages ever carries them, and neither does this page's state."""
 
@@ -30,10 +32,13 @@ CUSTOMER_HEADERS = {
 }
 # What the resident reads at each step, in the kiosk's eleven languages (customer.<step> in the catalogues).
 MESSAGES = "registration.desk.customer_messages"
-STEPS = ("idle", "first", "repeat", "identity", "mismatch", "checking", "done", "failed", "cancelled")
+STEPS = (
+    "idle", "first", "repeat", "identity", "mismatch", "checking", "done", "failed", "cancelled", "card_pin",
+    "phone", "phone_pin", "phone_new",
+)  # fmt: skip
 
-
-ASKING = ("first", "repeat", "mismatch", "identity")
+ONE_PIN = ("card_pin", "phone_pin", "phone_new")  # a single PIN asked (linking a phone)
+ASKING = ("first", "repeat", "mismatch", "identity", *ONE_PIN)
 
 
 class PinEntry:
@@ -46,6 +51,7 @@ class PinEntry:
         self._first: str | None = None
         self._pin: str | None = None
         self._entered: asyncio.Future[tuple[str, str]] | None = None
+        self._one: asyncio.Future[str] | None = None  # the PIN of a ONE_PIN step
         self._changed = asyncio.Event()
 
     def _set(self, step: str) -> None:
@@ -77,9 +83,31 @@ class PinEntry:
         self._set("first")
         return self._entered
 
+    def ask(self, step: str) -> asyncio.Future[str]:
+        """Ask one PIN (``step`` of ONE_PIN); the future gives it once typed."""
+        self._drop_asks()
+        self._one = asyncio.get_running_loop().create_future()
+        self._set(step)
+        return self._one
+
+    def show(self, step: str) -> None:
+        """Say ``step`` (``phone``: hold the phone over the reader), asking nothing."""
+        self._drop_asks()
+        self._set(step)
+
+    def _drop_asks(self) -> None:
+        for asked in (self._entered, self._one):
+            if asked is not None and not asked.done():
+                asked.cancel()
+        self._first = self._pin = None
+
     def submit(self, pin: str) -> None:
         if not (len(pin) == PIN_LENGTH and pin.isascii() and pin.isdigit()):
             raise ValueError(f"the PIN is {PIN_LENGTH} digits")
+        if self.step in ONE_PIN and self._one is not None and not self._one.done():
+            self._one.set_result(pin)
+            self._set("checking")
+            return
         if self._entered is None or self._entered.done() or self.step not in ASKING:
             raise LookupError("no PIN is asked for now")
         if self.step == "identity" and self._pin is not None:
@@ -102,9 +130,7 @@ class PinEntry:
 
     def cancel(self, step: str = "idle") -> None:
         """Nothing more is asked; ``step``: what the display says (``cancelled``: the clerk cancelled)."""
-        if self._entered is not None and not self._entered.done():
-            self._entered.cancel()
-        self._first = self._pin = None
+        self._drop_asks()
         self._set(step)
 
 

@@ -19,6 +19,7 @@ class Registering:
     staff_sid: str
     outcome: Said | None = None  # set by the work when it ends, or by a cancel
     ok: bool = False
+    linking: bool = False  # a smartphone linked (registration.desk.pages.phone), not a card registered
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @property
@@ -34,10 +35,14 @@ class RegistrationSlot:
         return self.current is not None and not self.current.done
 
     def start(
-        self, atena_no: str, staff_sid: str, work: Callable[[Registering], Coroutine[Any, Any, None]]
+        self,
+        atena_no: str,
+        staff_sid: str,
+        work: Callable[[Registering], Coroutine[Any, Any, None]],
+        linking: bool = False,
     ) -> Registering:
         """Taken at once, before anything is awaited, so a second click or clerk finds it busy."""
-        registering = Registering(atena_no, staff_sid)
+        registering = Registering(atena_no, staff_sid, linking=linking)
         registering.task = asyncio.get_running_loop().create_task(work(registering))
         self.current = registering
         return registering

@@ -47,6 +47,7 @@ LABELS: Final[dict[str, dict[str, str]]] = {
     "resident_status": {"resident": "住民", "removed": "消除", "moved_out": "転出"},
     "registration_status": {"active": "有効", "locked": "ロック中", "suspended": "一時停止中", "revoked": "失効"},
     "lock_reason": {"pin_failures": "コンビニでの暗証番号の誤り", "card_pin_blocked": "カードの暗証番号ロック"},
+    "form": {"card": "マイナンバーカード", "android": "スマートフォン（Android）", "iphone": "スマートフォン（iPhone）"},
     "issuance_status": {"issued": "交付（未印刷）", "printed": "印刷済み", "voided": "取消・返金", "in_doubt": "印刷確認中"},
     "channel": {"kiosk": "コンビニ", "counter": "窓口"},
     "purge_status": {"requested": "承認待ち", "done": "消去済み"},

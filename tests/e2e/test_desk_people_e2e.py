@@ -25,10 +25,12 @@ from konbini_demo.processes import run
 from konbini_demo.stack import STAFF_ID, STAFF_PASSWORD, Stack
 from registration.desk.words import say
 from registry_sim.generator import DEMO_ATENA_NO
+from tests.e2e.stacks import registered_card
 from wire.catalogues import read_catalogue
 
 pytestmark = pytest.mark.e2e
 REGISTRAR, PASSWORD, PIN = "registrar-only", "registrar-only-password-01", "3691"
+PHONE_PIN = "4826"
 SHOTS = os.environ.get("KONBINI_DESK_SCREENS_DIR")
 
 
@@ -162,4 +164,56 @@ def test_every_other_page_of_the_desk_is_accessible(stack: Stack, chromium: Brow
     desk.clerk.goto(f"{url}/lock")
     desk.wait_page("lock")
     checked(desk, "09-lock")
+    desk.close()
+
+
+def test_a_registrar_links_each_form_of_smartphone_and_revokes_one_alone(
+    stack: Stack, chromium: Browser
+) -> None:
+    """The registered card and its PIN on the customer display, then the phone on the same reader with its
+    PIN (an Android phone's own; one the resident chooses for an iPhone); the clerk sees each credential's
+    form and certificate serial, never a PIN, and revokes the Android phone alone (the card and the iPhone
+    stay)."""
+    staff_id, password = "registrar-phones", "registrar-phones-password-01"
+    run(["registration.cli", "staff", "add", staff_id, "--roles", "registrar", "--name", "登録 四郎"],
+        env=stack.clerk_env())  # fmt: skip
+    run(["registration.cli", "staff", "approve", staff_id],
+        env={**stack.second_admin_env(), "KONBINI_NEW_STAFF_PASSWORD": password})  # fmt: skip
+    card = registered_card(stack, PIN, "desk-phone-card")
+    url, customer_url = stack.start_desk()
+    desk = DeskPages(chromium, url, customer_url, with_axe=True)
+    desk.first_login(staff_id, password)
+    desk.search("ヨシダ")
+    desk.open_resident(DEMO_ATENA_NO)
+    desk.customer.goto(customer_url)
+    for form in ("android", "iphone"):
+        stack.insert_card(card)
+        desk.clerk.click("#link-phone", no_wait_after=True)
+        desk.customer.wait_for_selector("main[data-step=card_pin]")
+        if form == "android":
+            desk.wait_page("registering")
+            checked(desk, "10-linking-phone")
+        desk.type_pin(PIN, "phone")  # the card's PIN; then the display asks for the phone
+        stack.insert_card(stack.personalise_phone(f"desk-{form}", form, PHONE_PIN))
+        desk.type_pin(PHONE_PIN, None)  # an Android phone's own PIN, or the one chosen for an iPhone
+        desk.clerk.wait_for_selector(".notice, .error", timeout=60_000)
+        notice = desk.clerk.inner_text(".notice, .error")
+        assert notice.startswith("スマートフォンを登録しました"), notice
+        assert PHONE_PIN not in desk.clerk.content()
+    rows = {
+        r.get_attribute("data-form"): r.inner_text()
+        for r in desk.clerk.locator("#registrations tbody tr").all()
+    }
+    assert "Android" in rows["android"] and "iPhone" in rows["iphone"] and "有効" in rows["card"]
+    checked(desk, "11-phones-linked")
+    android = desk.clerk.locator("#registrations tr[data-form=android] button[id^=action-revoke-]")
+    android.click()
+    desk.clerk.wait_for_selector("#confirm-revoke")
+    desk.clerk.click("#revoke-confirmed")
+    desk.wait_page("resident")
+    rows = {
+        r.get_attribute("data-form"): r.inner_text()
+        for r in desk.clerk.locator("#registrations tbody tr").all()
+    }
+    assert "失効" in rows["android"] and "有効" in rows["card"] and "有効" in rows["iphone"]
     desk.close()

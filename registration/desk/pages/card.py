@@ -27,13 +27,13 @@ from wire.http_json import HttpError
 
 routes = web.RouteTableDef()
 log = logging.getLogger("konbini.desk")
-CANCELLABLE: Final = frozenset({"idle", *ASKING})  # the display's steps before the PINs are in
+CANCELLABLE: Final = frozenset({"idle", "phone", *ASKING})  # the display's steps before the PINs are in
 
 
 async def card_refusal(request: web.Request, atena_no: str) -> Said | None:
     """Why the card on the desk reader may not unlock this resident's kiosk use (None when it may)."""
     try:
-        card_id = card_id_from_certificate(await asyncio.to_thread(_read_certificate, request.app[READER]))
+        card_id = card_id_from_certificate(await asyncio.to_thread(read_certificate, request.app[READER]))
     except CardError as exc:
         return say("desk.put_card_on_reader", detail=f"{exc} ({exc.code})")
     listed = await call(request, "GET", "/clerk/api/registrations", query={"atena_no": atena_no})
@@ -44,7 +44,7 @@ async def card_refusal(request: web.Request, atena_no: str) -> Said | None:
 CARD_WAIT_S: Final = 10.0  # how long the desk waits for the resident's card to be put on its reader
 
 
-def _connect(reader: str | None) -> JpkiCard:
+def connect_reader(reader: str | None) -> JpkiCard:
     """The card on the desk reader, waited for up to ``CARD_WAIT_S``; a named reader that is not connected
     at all is said at once (the clerk plugs it in), not after the wait."""
     if reader is not None:
@@ -56,8 +56,8 @@ def _connect(reader: str | None) -> JpkiCard:
     return JpkiCard.connect(reader, timeout_s=CARD_WAIT_S)
 
 
-def _read_certificate(reader: str | None) -> bytes:
-    with _connect(reader) as card:
+def read_certificate(reader: str | None) -> bytes:
+    with connect_reader(reader) as card:
         return card.read_auth_certificate()
 
 
@@ -66,7 +66,7 @@ def _check_on_card(
 ) -> tuple[bytes, tuple[bytes, bytes, bytes]]:
     """The new PIN verified on the card and the challenge signed with its authentication key, then the
     card's identity files read (and the challenge signed) with its identity PIN."""
-    with _connect(reader) as card:
+    with connect_reader(reader) as card:
         card.verify_pin(pin)
         signature = card.sign_digest(challenge_digest(challenge))
         return signature, card.read_identity(identity_pin, challenge)
@@ -98,7 +98,10 @@ async def registration_progress(request: web.Request) -> web.Response:
         raise web.HTTPSeeOther(f"/residents/{atena_no}")
     if not registering.done:
         step = request.app[ENTRY].step
-        return page(request, "registering.html", atena_no=atena_no, step=step, can_cancel=step in CANCELLABLE)
+        return page(
+            request, "registering.html", atena_no=atena_no, step=step, can_cancel=step in CANCELLABLE,
+            linking=registering.linking,
+        )  # fmt: skip
     outcome = slot.taken(registering) or say("desk.server_trouble", detail="no outcome")
     if registering.ok or outcome.code == "desk.registration_cancelled":
         return await record_page(request, atena_no, notice=outcome)
@@ -132,7 +135,7 @@ async def _register(app: web.Application, token: str, registering: Registering) 
     """The registration's work; its outcome (and ``ok``) on ``registering``, whatever happens."""
     entry, reader, api = app[ENTRY], app[READER], app[API]
     try:
-        certificate = await asyncio.to_thread(_read_certificate, reader)
+        certificate = await asyncio.to_thread(read_certificate, reader)
         pin, identity_pin = await asyncio.wait_for(entry.begin(), app[PIN_WAIT_S])
     except CardError as exc:
         registering.outcome = say(exc.code, detail=str(exc))

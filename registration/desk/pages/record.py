@@ -51,7 +51,13 @@ async def record_page(request: web.Request, atena_no: str, status: int = 200, **
         for r in registrations or []
         if r["status"] == "locked" and r.get("lock_reason") in LOCK_HELP
     ]
-    values: dict[str, Any] = {"mynumber": None, "error": "", "notice": "", "confirm_revoke": None} | extra
+    for r in registrations or []:  # each credential's own actions (unlock is the resident's: see above)
+        r["actions"] = {k: v for k, (ja, en, applies) in STATUS_ACTIONS.items() if k != "unlock"
+                        and r["status"] in applies for v in [(ja, en)]}  # fmt: skip
+    phones = any(r["form"] != "card" for r in registrations or [])
+    values: dict[str, Any] = {
+        "mynumber": None, "error": "", "notice": "", "confirm_revoke": None, "confirm_one": "", "phones": phones,
+    } | extra  # fmt: skip
     return page(
         request, "resident.html", status, resident=resident, registrations=registrations, issuances=issued,
         actions=actions, kinds=KINDS, lock_help=helps, **values,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from registration.desk.pages.card import card_refusal
@@ -39,12 +41,17 @@ async def unmask(request: web.Request) -> web.Response:
 async def change_status(request: web.Request) -> web.Response:
     atena_no = atena_no_of(request)
     form = await request.post()
-    action = str(form.get("action", ""))
+    action, _, one = str(form.get("action", "")).partition(":")  # "revoke:12": that credential only
+    one = one or str(form.get("registration_id", ""))
     if action not in STATUS_ACTIONS:
         return await record_page(request, atena_no, 400, error=say("desk.choose_action"))
-    body = {"atena_no": atena_no, "reason": str(form.get("reason", ""))}
+    body: dict[str, Any] = {"atena_no": atena_no, "reason": str(form.get("reason", ""))}
+    if one:  # one credential (a lost phone does not stop the card)
+        if not one.isascii() or not one.isdigit():
+            return await record_page(request, atena_no, 400, error=say("desk.choose_action"))
+        body["registration_id"] = int(one)
     if action == "revoke" and form.get("confirmed") != "yes":  # for good: asked once more, with the reason
-        return await record_page(request, atena_no, confirm_revoke=body["reason"])
+        return await record_page(request, atena_no, confirm_revoke=body["reason"], confirm_one=one)
     if action == "unlock":  # the resident is here with the card: it must be the card registered to them
         refusal = await card_refusal(request, atena_no)
         if refusal is not None:

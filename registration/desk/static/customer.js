@@ -41,7 +41,7 @@
     if (next.version === version) return; // the same state twice (an answer and the poll): keep the typing
     version = next.version;
     const ended = !state || ["idle", "done", "failed", "cancelled"].includes(state.step);
-    if (next.step === "idle" || (next.step === "first" && ended)) language = "ja"; // a new resident: Japanese
+    if (next.step === "idle" || ((next.step === "first" || next.step === "card_pin") && ended)) language = "ja"; // a new resident: Japanese
     state = next;
     main.dataset.step = next.step;
     main.dataset.version = String(next.version);
