@@ -19,6 +19,7 @@ from devices.card.pcscd import ensure_pcscd
 from konbini_demo.desk_demo import run_desk_demo
 from konbini_demo.kiosk_app_demo import run_kiosk_app_demo
 from konbini_demo.kiosk_ui_demo import run_kiosk_for_a_person, run_kiosk_ui_demo
+from konbini_demo.phone_demo import run_phone_demo
 from konbini_demo.processes import ServiceError
 from konbini_demo.recovery_demo import run_recovery_demo
 from konbini_demo.scale_demo import run_scale_demo
@@ -91,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--shots", type=Path, help="--kiosk-ui: folder for the screenshots")
     parser.add_argument(
+        "--phone", action="store_true",
+        help="headless Chromium: the resident links an Android and an iPhone phone at the kiosk, then prints with each",
+    )  # fmt: skip
+    parser.add_argument(
         "--desk", action="store_true",
         help="headless Chromium drives the city-hall desk: a new clerk, TOTP, a card and PIN, a kiosk, a review",
     )  # fmt: skip
@@ -154,7 +159,9 @@ def run_demo(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
             run_kiosk_for_a_person(stack, card, args.out, args.kiosk_port)
         if args.desk:
             final_line = run_desk_demo(stack, card, DEMO_PIN, args.out / "desk")
-        special = args.recovery or args.kiosk_app or args.kiosk_ui or args.kiosk or args.desk
+        if args.phone:
+            final_line = run_phone_demo(stack, card, DEMO_PIN, args.out)
+        special = args.recovery or args.kiosk_app or args.kiosk_ui or args.kiosk or args.desk or args.phone
         for label, extra in [] if special else ALL_KINDS if args.all_kinds else ONE_KIND:
             step(f"kiosk session through pyscard: {label}")
             serial, path = kiosk_certificate(stack, args.out, *extra)

@@ -14,6 +14,8 @@ import pytest
 from kiosk.catalogue import catalogue
 from konbini_demo.cups import CupsServer
 from konbini_demo.kiosk_ui import KioskScreen, browser
+from konbini_demo.phone_demo import PHONE_PIN, leave, print_with_phone, start
+from konbini_demo.phone_demo import link_at_kiosk as linked
 from konbini_demo.processes import free_port, run
 from konbini_demo.soft_kiosk import eligible_adults
 from konbini_demo.stack import Stack
@@ -24,7 +26,6 @@ from wire.cert_record import load_public_key, record_text_of, verify_record
 
 pytestmark = pytest.mark.e2e
 PIN = "2684"  # the card's
-PHONE_PIN = "9173"  # the phones' own (the Android phone's JPKI PIN; chosen for the iPhone when linked)
 
 
 @pytest.fixture(scope="module")
@@ -48,69 +49,8 @@ def open_screen(stack: Stack, cups: CupsServer, chromium: object) -> KioskScreen
     return KioskScreen(chromium, url)  # type: ignore[arg-type]
 
 
-def start(stack: Stack, screen: KioskScreen, credential: Path, language: str = "ja") -> None:
-    """The first screen, the language, then the card or phone on the reader."""
-    stack.remove_card()
-    screen.wait_step("language")
-    screen.choose_language(language)
-    screen.wait_step("card")
-    stack.insert_card(credential)
-
-
-def leave(stack: Stack, screen: KioskScreen) -> str:
-    """The session's end: the credential taken if it is still on the reader, the done screen closed; the
-    end's message as said."""
-    if screen.wait_step("take_card", "done") == "take_card":
-        stack.remove_card()
-        screen.wait_step("done")
-    said = screen.message()
-    screen.tap("#done-close")
-    screen.wait_step("language")
-    return said
-
-
 def link_at_kiosk(stack: Stack, screen: KioskScreen, card: Path, phone: Path) -> None:
-    start(stack, screen, card)
-    screen.wait_step("pin")
-    screen.type_pin(PIN)
-    assert screen.wait_step("menu", "take_card") == "menu", screen.message()
-    screen.tap("#add-phone")
-    screen.wait_step("link_phone")
-    stack.insert_card(phone)  # the card taken back, the phone held over the reader
-    screen.wait_step("link_pin")
-    screen.type_pin(PHONE_PIN)
-    assert screen.wait_step("menu", "link_pin") == "menu", screen.message()
-    assert screen.message() == catalogue("ja")["msg.phone_linked"]
-    screen.tap("#cancel")
-    leave(stack, screen)
-
-
-def print_with(stack: Stack, cups: CupsServer, screen: KioskScreen, phone: Path, form: str) -> Path:
-    """The phone alone, to a printed and verified 印鑑登録証明書; the PDF."""
-    en = catalogue("en")
-    start(stack, screen, phone, "en")
-    if form == "android":  # the phone's own PIN on the pad, as a card's
-        screen.wait_step("pin")
-        assert screen.heading() == en["step.pin_phone"]
-        screen.type_pin(PHONE_PIN)
-    assert screen.wait_step("menu", "pin", "take_card") == "menu", screen.message()
-    assert screen.state()["form"] == form
-    assert screen.page.locator("#add-phone").count() == 0  # linking is for a session signed in with the card
-    screen.tap("#kind-inkan")
-    screen.wait_step("options")
-    screen.tap("#next")
-    screen.wait_step("confirm")
-    screen.tap("#pay")
-    assert screen.wait_step("ready", "take_card", timeout_s=60) == "ready", screen.message()
-    screen.tap("#print")
-    screen.wait_step("take_card", timeout_s=90)  # printed, the phone still on the reader
-    assert screen.heading() == en["step.take_phone"], screen.message()
-    serial = str(screen.state()["certificates"][0]["serial"])
-    leave(stack, screen)
-    [printed] = wait_for(f"certificate {serial} printed", lambda: cups.printed(serial), 30)
-    verdict = stack.verify(printed)
-    assert verdict.returncode == 0, verdict.stdout
-    return printed
+    linked(stack, screen, card, PIN, phone)
 
 
 def printed_name(stack: Stack, pdf: Path) -> str:
@@ -139,7 +79,7 @@ def test_a_resident_links_each_form_at_the_kiosk_and_prints_with_the_phone_alone
     stack.remove_card()
     holder = stack.resident_identity(DEMO_ATENA_NO).name
     for form in ("android", "iphone"):
-        assert printed_name(stack, print_with(stack, cups, screen, phones[form], form)) == holder
+        assert printed_name(stack, print_with_phone(stack, cups, screen, phones[form], form)) == holder
     screen.close()
 
 
