@@ -17,7 +17,7 @@ STATUS_ACTIONS = {
     "unlock": ("ロック解除", "unlock", ("locked",)),
     "suspend": ("一時停止", "suspend", ("active", "locked")),
     "resume": ("停止解除", "resume", ("suspended",)),
-    "revoke": ("失効（カード紛失）", "revoke: lost card", ("active", "locked", "suspended")),
+    "revoke": ("失効（紛失）", "revoke: lost", ("active", "locked", "suspended")),
 }
 # What the clerk is told about a lock, by its reason.
 LOCK_HELP = {"card_pin_blocked": "desk.card_pin_blocked_help", "pin_failures": "desk.pin_failures_help"}
