@@ -66,7 +66,7 @@ def make_app(settings: Settings) -> web.Application:
             await refresh_crl(core, settings.crl_source)
             tasks.append(loop.create_task(crl_loop(core, settings.crl_source), name="card-crl"))
         phones = core.credentials.phone
-        if settings.phone_crl_source is not None and phones.installed:
+        if settings.phone_crl_source is not None and core.credentials.phones_accepted():
             await refresh_crl(core, settings.phone_crl_source, trust=phones)
             tasks.append(
                 loop.create_task(crl_loop(core, settings.phone_crl_source, phones), name="phone-crl")

@@ -165,9 +165,12 @@ class ServerCore:
 def credential_trust(settings: Settings) -> CredentialTrust:
     return CredentialTrust(
         CardTrust(settings.card_ca_cert, settings.crl_source is not None, settings.card_crl_max_stale_s),
+        # A phone is checked for revocation whenever a card is: with no source for its CRL it is refused
+        # (card_revocation_unknown), never let in unchecked.
         CardTrust(
-            settings.phone_ca_cert, settings.phone_crl_source is not None, settings.card_crl_max_stale_s,
-            what="smartphone",
+            settings.phone_ca_cert,
+            settings.phone_crl_required,
+            settings.card_crl_max_stale_s, what="smartphone",
         ),
         {Form.ANDROID: settings.phone_android_policy, Form.IPHONE: settings.phone_iphone_policy},
         {Form.ANDROID: PinPolicy(settings.phone_pin_android), Form.IPHONE: PinPolicy(settings.phone_pin_iphone)},

@@ -74,7 +74,10 @@ def _longer_than_kiosk_keepalive(seconds: float) -> str | None:
 
 def _policy_oid(oid: str) -> str | None:
     parts = oid.split(".")
-    if len(parts) >= 2 and all(part.isascii() and part.isdigit() for part in parts) and parts[0] in "012":
+    arcs_ok = all(
+        part.isascii() and part.isdigit() and (part == "0" or not part.startswith("0")) for part in parts
+    )
+    if len(parts) >= 2 and arcs_ok and parts[0] in ("0", "1", "2"):
         return None
     return "a dotted OID such as 1.2.392.200149.8.5.5.1"
 
@@ -472,6 +475,14 @@ class Settings:
         return f"{self.registry_url.rstrip('/')}/crl/phone-ca.crl" if self.registry_link else None
 
     @property
+    def phone_crl_required(self) -> bool:
+        """Phones are checked for revocation whenever cards are (unless ``phone_crl_url`` is 'off'): with no
+        source for the smartphone CA's CRL they are then refused, never let in unchecked."""
+        return self.phone_crl_url != "off" and (
+            self.crl_source is not None or self.phone_crl_source is not None
+        )
+
+    @property
     def tls_dir(self) -> Path:
         """The server's CAs (city, kiosk), its certificate and their keys (0600, folder 0700)."""
         return self.data_dir / "tls"
@@ -500,6 +511,10 @@ def _cross_problems(s: Settings) -> list[tuple[str, str]]:
                       " one address cannot lock an account"))  # fmt: skip
     if s.plain_http and not is_loopback(s.host):
         found.append(("plain_http", f"only on a loopback host, not with host {s.host!r}"))
+    if s.phone_android_policy == s.phone_iphone_policy:
+        found.append(
+            ("phone_iphone_policy", "another OID than phone_android_policy (the OID names the form)")
+        )
     return found
 
 

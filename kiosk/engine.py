@@ -282,6 +282,8 @@ class KioskEngine:
             raise StepError("bad_choice", "phones are linked here only after signing in with the card")
         v.link_certificate, v.link_form = b"", ""
         self._go(Event.LINK_CHOSEN)
+        if self.card_present:  # the phone may be on the reader already (or the card, still to be taken)
+            self._run(self._phone_in())
 
     async def select(self, kind: str) -> None:
         self._expect(Step.MENU)
@@ -451,6 +453,10 @@ class KioskEngine:
         v = self.visit
         v.card_blocked = True  # the card is no longer needed: pulling it now must not lose the report
         session_id, certificate = v.session_id, v.certificate
+        if not certificate:  # an Android phone, whose certificate comes only after its PIN: nothing to report
+            log.warning("phone PIN blocked: not reported (its certificate is shown only after the PIN)")
+            await self._end_visit(_msg("pin_blocked"))
+            return
         answer = await self._retried(lambda: self.api.report_card_blocked(session_id, certificate))
         log.warning(
             "card PIN blocked: reported to the server (%s)", answer.get("result") if answer else "no answer"
@@ -557,9 +563,13 @@ class KioskEngine:
             log.info("phone to link not readable: %s", exc.code)
             await self._link_ended("phone_not_linked")
             return
+        if certificate == v.certificate:  # the session's own card, not yet taken back: wait for the phone
+            with contextlib.suppress(Exception):
+                await self.card.close()
+            return
         v.link_certificate = certificate or b""
         v.link_form = self._form_of(certificate) if certificate else Form.ANDROID
-        if v.link_form == Form.CARD:  # a card again, not a phone
+        if v.link_form == Form.CARD:  # another card, not a phone
             await self._link_ended("phone_not_linked")
             return
         self._go(Event.PHONE_READ)

@@ -214,6 +214,10 @@ async def change_status(request: web.Request) -> web.Response:
     data = await read_json(request, core.settings.max_body_bytes)
     reason = field(data, "reason", str, required=False, default="")
     one = field(data, "registration_id", int, required=False, default=None)
+    if one is not None and not 1 <= one < 2**63:
+        raise ApiError(
+            400, "bad_field", "registration_id must be a registration's number", field="registration_id"
+        )
     changed = await card_registration.set_status(
         core, actor, _atena_no(data), request.match_info["action"], reason, one
     )
@@ -235,11 +239,11 @@ async def search(request: web.Request) -> web.Response:
     for the counter and for registrars, who find the resident whose card they register."""
     core, actor = core_of(request), actor_of(request)
     q = request.query
-    if q.get("atena_no") and not (
-        q["atena_no"].isascii() and q["atena_no"].isdigit() and len(q["atena_no"]) <= 15
-    ):
-        raise ApiError(400, "bad_field", "atena_no must be digits", field="atena_no")
-    if q.get("birth_date"):
+    if "atena_no" in q and not (
+        q["atena_no"].isascii() and q["atena_no"].isdigit() and 1 <= len(q["atena_no"]) <= 15
+    ):  # given, it is 1-15 digits (an empty one is not "any")
+        raise ApiError(400, "bad_field", "atena_no must be 1-15 digits", field="atena_no")
+    if "birth_date" in q:
         try:
             date.fromisoformat(q["birth_date"])
         except ValueError:

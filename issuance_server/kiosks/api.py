@@ -37,6 +37,7 @@ from issuance_server.replica.facts import facts_and_as_of, resolve_members
 from issuance_server.server_tls import forwarded_certificate
 from issuance_server.storage.engine import Tx
 from wire.clock import utc_now, utc_now_iso
+from wire.credentials import Form
 from wire.kiosk_api import Channel, ErrorCode, Mode, auth_message, link_digest
 from wire.tls import peer_certificate
 
@@ -206,7 +207,7 @@ async def open_session(request: web.Request) -> web.Response:
             "service": service,
             "service_reason": reason,
             "phones": core.credentials.for_kiosks(),
-            "phone_linking": core.settings.kiosk_phone_linking and core.credentials.phone.installed,
+            "phone_linking": core.settings.kiosk_phone_linking and core.credentials.phones_accepted(),
         },
         status=201,
     )
@@ -337,6 +338,8 @@ async def card_blocked(request: web.Request) -> web.Response:
         raise ApiError(409, ErrorCode.SESSION_STATE, "a card-blocked report is for a session not signed in")
     try:
         _cert, card = core.credentials.check_certificate(cert_der, utc_now())
+        if card.form == Form.IPHONE:
+            raise ApiError(409, "not_a_card", "an iPhone-form phone has no PIN at the terminal to be blocked")
     except ApiError as exc:
         await core.audit.append(actor, "card_pin_blocked", exc.code, session=session_id)
         raise

@@ -5,14 +5,17 @@
 ALTER TABLE registrations ADD COLUMN form TEXT NOT NULL DEFAULT 'card' CHECK (form IN ('card', 'android', 'iphone'));
 ALTER TABLE registrations ADD COLUMN linked_card INTEGER;
 ALTER TABLE registrations ADD COLUMN cert_serial TEXT;
--- Wrong PINs count per resident, not per credential (a thief with card and phone gets no more tries).
+-- Consecutive wrong PINs, per credential; the limit is on their sum per resident (a thief with card and phone
+-- gets no more tries, and a right PIN on one credential clears only its own).
 CREATE TABLE pin_failures (
-    atena_no  TEXT PRIMARY KEY,
-    failures  INTEGER NOT NULL
+    registration_id  INTEGER PRIMARY KEY,
+    atena_no         TEXT NOT NULL,
+    failures         INTEGER NOT NULL
 );
-INSERT INTO pin_failures (atena_no, failures)
-    SELECT atena_no, MAX(failures) FROM registrations
-    WHERE status IN ('active', 'locked') AND failures > 0 GROUP BY atena_no;
+CREATE INDEX pin_failures_atena ON pin_failures(atena_no);
+INSERT INTO pin_failures (registration_id, atena_no, failures)
+    SELECT registration_id, atena_no, failures FROM registrations
+    WHERE status IN ('active', 'locked') AND failures > 0;
 ALTER TABLE registrations DROP COLUMN failures;
 -- The form of the credential a kiosk session signed in with (the audit and the monthly review count by it).
 ALTER TABLE kiosk_sessions ADD COLUMN credential_form TEXT;

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from issuance_server.api_errors import ApiError
 from wire.credentials import Form, PinPolicy, phone_form_of
 from wire.kiosk_api import ErrorCode
+
+log = logging.getLogger("konbini.credentials")
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,14 @@ class CardTrust:
                     "card_ca_missing",
                     f"trusted {self.what} CA certificate {self.ca_cert_path} is not installed",
                 )
-            self._ca = x509.load_pem_x509_certificate(self.ca_cert_path.read_bytes())
+            try:
+                self._ca = x509.load_pem_x509_certificate(self.ca_cert_path.read_bytes())
+            except (OSError, ValueError):
+                raise ApiError(
+                    503,
+                    "card_ca_unusable",
+                    f"the trusted {self.what} CA certificate {self.ca_cert_path} cannot be read",
+                ) from None
         return self._ca
 
     def check_certificate(self, der: bytes, now: datetime) -> tuple[x509.Certificate, CardIdentity]:
@@ -163,10 +173,27 @@ class CredentialTrust:
         self.phone = phone
         self.forms = dict(forms)
         self.pin = {Form.CARD: PinPolicy.REQUIRED, **pin}
+        self._said_unreadable = False
+
+    def phones_accepted(self) -> bool:
+        """The smartphone CA is installed and readable (a damaged one refuses phones, never cards)."""
+        if not self.phone.installed:
+            return False
+        try:
+            self.phone.ca  # noqa: B018  loaded (and kept) here, or refused
+        except ApiError:
+            if not self._said_unreadable:  # said once, not at every card's sign-in
+                self._said_unreadable = True
+                log.error(
+                    "the smartphone CA certificate %s cannot be read: phones are refused",
+                    self.phone.ca_cert_path,
+                )
+            return False
+        return True
 
     def check_certificate(self, der: bytes, now: datetime) -> tuple[x509.Certificate, CardIdentity]:
         cert = parse_certificate(der)
-        if not (self.phone.installed and cert.issuer == self.phone.ca.subject):
+        if not (self.phones_accepted() and cert.issuer == self.phone.ca.subject):
             return self.card.check_parsed(cert, der, now)
         cert, identity = self.phone.check_parsed(cert, der, now)
         form = phone_form_of(cert, self.forms)
@@ -185,5 +212,5 @@ class CredentialTrust:
         return [
             {"form": form.value, "policy_oid": oid, "pin": self.pin[form].value}
             for form, oid in self.forms.items()
-            if self.phone.installed
+            if self.phones_accepted()
         ]

@@ -215,8 +215,8 @@ async def set_status(
     def change(tx: Tx) -> int:
         now = utc_now_iso()
         changed = store.set_status(tx, atena_no, new, allowed, now, one)
-        if changed and action in ("unlock", "resume"):
-            store.reset_failures(tx, atena_no, now)
+        if changed and action in ("unlock", "resume"):  # one credential resumed: its own count only
+            store.reset_failures(tx, atena_no, now, one)
         which = {} if one is None else {"registration": one}
         core.audit.record(
             tx, actor, action, "ok" if changed else "nothing_to_change", atena_no, reason=reason, **which

@@ -95,7 +95,9 @@ async def link_at_desk(
     check = await check_pin(core, card.fingerprint, card_pin, record)
     if check.result != "ok" or check.atena_no != atena_no or check.registration_id is None:
         raise _pin_refusal(check, atena_no)
-    return await _link(core, actor, atena_no, check.registration_id, phone, phone_pin, card.serial)
+    return await _link(
+        core, actor, atena_no, check.registration_id, phone, phone_pin, card.serial, at_desk=True
+    )
 
 
 async def link_at_kiosk(
@@ -114,7 +116,7 @@ async def link_at_kiosk(
     except ApiError as exc:
         await core.audit.append(actor, "link_phone", f"refused_{exc.code}", atena_no)
         raise
-    return await _link(core, actor, atena_no, card_registration, phone, phone_pin, None)
+    return await _link(core, actor, atena_no, card_registration, phone, phone_pin, None, at_desk=False)
 
 
 def _pin_refusal(check: PinCheck, atena_no: str) -> ApiError:
@@ -134,15 +136,24 @@ def _pin_refusal(check: PinCheck, atena_no: str) -> ApiError:
 
 async def _link(
     core: ServerCore, actor: Actor, atena_no: str, card_registration: int, phone: CardIdentity, pin: str,
-    card_serial: str | None,
+    card_serial: str | None, *, at_desk: bool,
 ) -> dict[str, Any]:  # fmt: skip
+    """Bind the phone. A phone of another resident is refused; one of this resident that a clerk suspended or
+    revoked, or that is locked, is linked again only at the desk (a kiosk must not undo a clerk's decision)."""
     pin_hash = await core.hasher.hash(PIN, pin)
     now = utc_now_iso()
 
-    def bind(tx: Tx) -> bool:
+    def bind(tx: Tx) -> str:
         existing = store.by_card(tx, phone.fingerprint)
         if existing is not None and existing["atena_no"] != atena_no and existing["status"] != "revoked":
-            return False
+            return "phone_registered_to_other"
+        if (
+            existing is not None
+            and existing["atena_no"] == atena_no
+            and existing["status"] != "active"
+            and not at_desk
+        ):
+            return "phone_not_active"
         store.bind_phone(
             tx,
             {
@@ -156,11 +167,18 @@ async def _link(
             tx, actor, "link_phone", "ok", atena_no, form=phone.form.value, phone=phone.cert_serial,
             **({} if card_serial is None else {"card": card_serial}),
         )  # fmt: skip
-        return True
+        return "ok"
 
-    if not await core.db.write(bind):
-        await core.audit.append(actor, "link_phone", "phone_registered_to_other", atena_no)
-        raise ApiError(409, "phone_registered_to_other", "this phone is linked to another resident")
+    result = await core.db.write(bind)
+    if result != "ok":
+        await core.audit.append(actor, "link_phone", result, atena_no, phone=phone.cert_serial)
+        if result == "phone_not_active":
+            raise ApiError(
+                409,
+                result,
+                "this phone was suspended, revoked or locked at the city hall: it is linked again there",
+            )
+        raise ApiError(409, result, "this phone is linked to another resident")
     return {
         "atena_no": atena_no,
         "form": phone.form.value,

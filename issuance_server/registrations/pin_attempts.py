@@ -1,10 +1,11 @@
 """Checking a kiosk PIN against the registration of the credential presented: count the attempt first, then
 verify.
 
-The attempt is counted against the resident (a card and its linked phones share the limit) and every active
-credential of theirs locked when it reaches the limit, *before* the argon2id check, in one statement, so
-guesses sent at the same time can never exceed the limit (each is counted before any is verified); a right
-PIN then resets the count. A phone whose PIN the city leaves to the phone (``on_device``) signs in without
+The attempt is counted against the credential, and every active credential of the resident locked when the
+resident's sum reaches the limit (a card and its linked phones share it), *before* the argon2id check, in
+one transaction, so guesses sent at the same time can never exceed the limit (each is counted before any is
+verified); a right PIN then clears that credential's count (not the others': a thief's guesses on a phone
+stay counted while the owner uses the card). A phone whose PIN the city leaves to the phone (``on_device``) signs in without
 an attempt (:func:`check_without_pin`).
 
 The registration is read and the attempt counted in one write transaction, and the outcome written with
@@ -75,6 +76,10 @@ async def check_without_pin(core: ServerCore, card_fingerprint: str, record: Rec
 
     def check(tx: Tx) -> PinCheck:
         reg = store.by_card(tx, card_fingerprint)
+        if reg is not None and reg["status"] == "locked" and reg["lock_reason"] == CARD_PIN_BLOCKED:
+            # the phone has just signed: a report that its PIN is blocked has no ground left
+            store.lift_card_block(tx, int(reg["registration_id"]), utc_now_iso())
+            reg = {**reg, "status": "active", "lock_reason": None}
         if reg is None or reg["status"] == "revoked":
             result = PinCheck(ErrorCode.CARD_NOT_REGISTERED)
         elif reg["status"] != "active":
@@ -118,7 +123,11 @@ def _count_attempt(
     if reg is None or reg["status"] == "revoked":
         refused = PinCheck(ErrorCode.CARD_NOT_REGISTERED)
     elif reg["status"] == "active":
-        return None, reg, store.count_failure(tx, str(reg["atena_no"]), limit, now)
+        return (
+            None,
+            reg,
+            store.count_failure(tx, str(reg["atena_no"]), int(reg["registration_id"]), limit, now),
+        )
     else:
         code = (
             ErrorCode.REGISTRATION_SUSPENDED
@@ -135,7 +144,7 @@ def _settle(reg: Row, right: bool, failures: int, limit: int, now: str, record: 
     if right:
         # A lock now can only come from attempts counted while this one was in flight (a registration
         # locked before it started refused it above): the right PIN clears them.
-        if store.clear_failures(tx, registration_id, atena_no, str(reg["pin_hash"]), now):
+        if store.clear_failures(tx, registration_id, atena_no, str(reg["pin_hash"]), limit, now):
             check = PinCheck("ok", registration_id, atena_no, limit)
         else:
             check = PinCheck(ErrorCode.REGISTRATION_SUSPENDED, registration_id, atena_no)

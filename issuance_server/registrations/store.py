@@ -1,8 +1,9 @@
 """The registrations' tables: the one place their SQL lives.
 
 ``registrations``: a resident's credentials (the card, and phones linked to it), each bound to the resident
-with its registered PIN's hash and its own status; ``pin_failures``: consecutive wrong PINs per resident (not
-per credential: a card and a phone share the limit), locking every active credential at the limit."""
+with its registered PIN's hash and its own status; ``pin_failures``: consecutive wrong PINs per credential,
+whose sum per resident locks every active credential of theirs at the limit (a card and a phone share it),
+and of which a right PIN clears only its own credential's."""
 
 from __future__ import annotations
 
@@ -32,15 +33,15 @@ def form_of(tx: Tx, registration_id: int) -> str | None:
     return None if value is None else str(value)
 
 
-def count_failure(tx: Tx, atena_no: str, limit: int, now: str) -> int:
-    """One more wrong PIN counted against the resident; at ``limit`` every active credential of theirs is
-    locked. The count after this one."""
-    rows = tx.all(
-        "INSERT INTO pin_failures (atena_no, failures) VALUES (?, 1) ON CONFLICT (atena_no)"
-        " DO UPDATE SET failures = pin_failures.failures + 1 RETURNING failures",
-        (atena_no,),
+def count_failure(tx: Tx, atena_no: str, registration_id: int, limit: int, now: str) -> int:
+    """One more wrong PIN counted against the credential; when the resident's sum reaches ``limit`` every
+    active credential of theirs is locked. The resident's sum after this one."""
+    tx.execute(
+        "INSERT INTO pin_failures (registration_id, atena_no, failures) VALUES (?, ?, 1)"
+        " ON CONFLICT (registration_id) DO UPDATE SET failures = pin_failures.failures + 1",
+        (registration_id, atena_no),
     )
-    failures = int(rows[0]["failures"])
+    failures = failures_of(tx, atena_no)
     if failures >= limit:
         tx.execute(
             "UPDATE registrations SET status = 'locked', lock_reason = 'pin_failures', updated_at = ?"
@@ -51,26 +52,38 @@ def count_failure(tx: Tx, atena_no: str, limit: int, now: str) -> int:
 
 
 def failures_of(tx: Tx, atena_no: str) -> int:
-    return int(tx.value("SELECT failures FROM pin_failures WHERE atena_no = ?", (atena_no,)) or 0)
+    """The resident's wrong PINs, all credentials together."""
+    return int(tx.value("SELECT SUM(failures) FROM pin_failures WHERE atena_no = ?", (atena_no,)) or 0)
 
 
-def clear_failures(tx: Tx, registration_id: int, atena_no: str, pin_hash: str, now: str) -> int:
-    """A right PIN: the resident's count cleared, the credential active (a lock from attempts counted
-    meanwhile lifted, on their other credentials too); 0 when the registration was suspended or revoked
-    meanwhile, or bound again (another holder or PIN) since the PIN was checked against it."""
+def clear_failures(tx: Tx, registration_id: int, atena_no: str, pin_hash: str, limit: int, now: str) -> int:
+    """A right PIN: the credential's own count cleared and the credential active (a lock from attempts
+    counted meanwhile lifted, on the resident's other credentials too while their sum stays below ``limit``);
+    0 when the registration was suspended or revoked meanwhile, or bound again (another holder or PIN) since
+    the PIN was checked against it."""
     done = tx.execute(
         "UPDATE registrations SET status = 'active', lock_reason = NULL, updated_at = ?"
         " WHERE registration_id = ? AND status IN ('active', 'locked') AND atena_no = ? AND pin_hash = ?",
         (now, registration_id, atena_no, pin_hash),
     )
     if done:
-        reset_failures(tx, atena_no, now)
+        tx.execute("DELETE FROM pin_failures WHERE registration_id = ?", (registration_id,))
+        if failures_of(tx, atena_no) < limit:
+            _lift_pin_locks(tx, atena_no, now)
     return done
 
 
-def reset_failures(tx: Tx, atena_no: str, now: str) -> None:
-    """The resident's count cleared, and the locks it made lifted."""
+def reset_failures(tx: Tx, atena_no: str, now: str, registration_id: int | None = None) -> None:
+    """The resident's counts cleared and the locks they made lifted (``registration_id``: only that
+    credential's count, no lock lifted)."""
+    if registration_id is not None:
+        tx.execute("DELETE FROM pin_failures WHERE registration_id = ?", (registration_id,))
+        return
     tx.execute("DELETE FROM pin_failures WHERE atena_no = ?", (atena_no,))
+    _lift_pin_locks(tx, atena_no, now)
+
+
+def _lift_pin_locks(tx: Tx, atena_no: str, now: str) -> None:
     tx.execute(
         "UPDATE registrations SET status = 'active', lock_reason = NULL, updated_at = ?"
         " WHERE atena_no = ? AND status = 'locked' AND lock_reason = 'pin_failures'",
@@ -151,11 +164,11 @@ def lock_blocked_card(tx: Tx, registration_id: int, now: str) -> int:
 
 
 def of_resident(tx: Tx, atena_no: str) -> list[Row]:
-    """The resident's credentials (cards and phones), each with the resident's count of wrong PINs."""
+    """The resident's credentials (cards and phones), each with its own count of wrong PINs."""
     return tx.all(
         "SELECT r.registration_id, r.form, r.card_serial, r.cert_serial, r.linked_card, r.status, r.lock_reason,"
         " COALESCE(f.failures, 0) AS failures, r.registered_at, r.updated_at FROM registrations r"
-        " LEFT JOIN pin_failures f ON f.atena_no = r.atena_no WHERE r.atena_no = ?"
+        " LEFT JOIN pin_failures f ON f.registration_id = r.registration_id WHERE r.atena_no = ?"
         " ORDER BY r.registration_id",
         (atena_no,),
     )

@@ -104,7 +104,8 @@
       setLarger(false); // a new resident starts with the default size
     }
     state = s;
-    if (moved || s.step !== "pin") pin = s.step === "pin" && !moved ? pin : "";
+    const padUp = s.step === "pin" || s.step === "link_pin"; // the digits typed stay while the pad is up
+    if (moved || !padUp) pin = padUp && !moved ? pin : "";
     if (moved && s.step === "options") draft = JSON.parse(JSON.stringify(s.choices || {}));
     idleDeadline = s.idle_s_left === null ? null : Date.now() + s.idle_s_left * 1000;
     render(moved);
@@ -193,7 +194,8 @@
 
   function cardNotice(s) {
     // After the PIN: the card (or phone) is no longer needed; while it is still on the reader, ask for it back.
-    if (!s.authenticated || !s.card_present || s.step === "link_phone" || s.step === "link_pin") return null;
+    // (at link_pin what is on the reader is the phone being linked, not the session's credential)
+    if (!s.authenticated || !s.card_present || s.step === "link_pin") return null;
     const phone = isPhone(s);
     return el(
       "p",

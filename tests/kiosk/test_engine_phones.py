@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from devices.card.errors import WrongPin
+from devices.card.errors import PinBlocked, WrongPin
 from devices.card.virtual.ca import init_ca, issue_card
 from devices.card.virtual.state import load_state
 from kiosk.engine import KioskEngine
@@ -201,14 +201,19 @@ async def test_a_resident_signed_in_with_the_card_links_an_android_phone(
 
 async def test_a_card_held_to_link_is_not_linked(phone_certs: dict[str, bytes]) -> None:
     server = PhoneServer()
-    engine = engine_for(server, Reader(Credential(CARD_DER)))
+    reader = Reader(Credential(CARD_DER))
+    engine = engine_for(server, reader)
     await placed(engine)
     await settle(engine, Step.PIN)
     await engine.enter_pin("1234")
     await settle(engine, Step.MENU)
     await engine.add_phone()
     await settle(engine, Step.LINK_PHONE)
-    engine.card_changed(True)  # the same card again
+    engine.card_changed(True)  # the session's own card again: the kiosk keeps waiting for the phone
+    state = await settle(engine, Step.LINK_PHONE)
+    assert state["message"] is None
+    reader.held = Credential(b"another card")
+    engine.card_changed(True)  # another card: not a phone
     state = await settle(engine, Step.MENU)
     assert state["message"]["code"] == "phone_not_linked" and server.linked == []
 
@@ -234,3 +239,36 @@ async def test_back_from_linking_returns_to_the_menu(phone_certs: dict[str, byte
     await engine.back()
     state = await settle(engine, Step.MENU)
     assert state["message"] is None and state["authenticated"] is True
+
+
+async def test_a_phone_already_on_the_reader_is_read_when_linking_starts(
+    phone_certs: dict[str, bytes],
+) -> None:
+    server = PhoneServer()
+    reader = Reader(Credential(CARD_DER))
+    engine = engine_for(server, reader)
+    await placed(engine)
+    await settle(engine, Step.PIN)
+    await engine.enter_pin("1234")
+    await settle(engine, Step.MENU)
+    await engine.add_phone()  # the card still on the reader: the kiosk waits for the phone
+    state = await settle(engine, Step.LINK_PHONE)
+    assert state["message"] is None
+    reader.held = Credential(phone_certs["iphone"], "iphone")  # swapped while the watcher saw nothing new
+    await engine.back()
+    await engine.add_phone()
+    state = await settle(engine, Step.LINK_PIN)
+    assert state["link_form"] == "iphone"
+
+
+async def test_a_blocked_android_phone_ends_the_session_without_a_report(
+    phone_certs: dict[str, bytes],
+) -> None:
+    server, android = PhoneServer(), Credential(phone_certs["android"], "android")
+    android.pin_errors.append(PinBlocked())
+    engine = engine_for(server, Reader(android))
+    await placed(engine)
+    await settle(engine, Step.PIN)
+    await engine.enter_pin("0000")
+    state = await settle(engine, Step.TAKE_CARD, Step.DONE)
+    assert state["message"]["code"] == "pin_blocked" and server.blocked_cards == []

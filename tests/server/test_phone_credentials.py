@@ -7,12 +7,14 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from devices.card.virtual.ca import init_ca, issue_card
 from issuance_server.audit.review import figures_of
+from issuance_server.settings import SettingsError, load_settings
 from tests.server.conftest import PHONE_PIN, PIN, Env, TestCard, load_card, make_card
 from wire.clock import jst_now
 from wire.credentials import Form, PinPolicy
@@ -99,13 +101,19 @@ async def test_wrong_pins_count_per_resident_across_card_and_phone(env: Env) -> 
     assert all(r["failures"] == 0 for r in await registrations(env))
 
 
-async def test_a_right_pin_clears_the_count_for_every_credential(env: Env) -> None:
-    android = env.phone("android")
-    assert (await env.link_phone(RESIDENT, android)).status == 201
-    await signed_in(env, env.card, "0000")
-    await signed_in(env, android, "0000")
-    assert (await signed_in(env, android, PHONE_PIN))[0] == 200
-    assert (await signed_in(env, env.card, "0000"))[1]["error"]["tries_left"] == 2
+async def test_a_right_pin_clears_only_its_own_credentials_wrong_pins(env: Env) -> None:
+    """A thief's guesses on the phone stay counted while the owner signs in with the card."""
+    iphone = env.phone("iphone")
+    env.core.credentials.pin[Form.IPHONE] = PinPolicy.REQUIRED  # guessed at the server only
+    assert (await env.link_phone(RESIDENT, iphone)).status == 201
+    for _ in range(2):
+        await signed_in(env, iphone, "0000")
+    assert (await signed_in(env, env.card, PIN))[0] == 200  # the owner, meanwhile
+    status, body = await signed_in(env, iphone, "0000")  # the third guess in all locks the resident
+    assert (status, body["error"]["code"]) == (403, "registration_locked")
+    assert {r["status"] for r in await registrations(env)} == {"locked"}
+    rows = by_form(await registrations(env))
+    assert (rows["iphone"]["failures"], rows["card"]["failures"]) == (3, 0)
 
 
 async def test_a_revoked_phone_leaves_the_card_working(env: Env) -> None:
@@ -260,3 +268,69 @@ async def test_the_monthly_review_counts_kiosk_issuance_by_credential_form(env: 
         assert resp.status == 201, await resp.text()
     figures = await figures_of(env.core, f"{jst_now():%Y-%m}")
     assert figures["issuances"]["kiosk_by_form"] == {"card": 1, "iphone": 1}
+
+
+async def test_a_kiosk_does_not_link_again_a_phone_the_desk_suspended(env: Env) -> None:
+    iphone = env.phone("iphone")
+    assert (await env.link_phone(RESIDENT, iphone)).status == 201
+    phone_id = by_form(await registrations(env))["iphone"]["registration_id"]
+    resp = await env.client.post(
+        "/clerk/api/registrations/suspend",
+        json={"atena_no": RESIDENT, "registration_id": phone_id},
+        headers=env.clerk_headers,
+    )
+    assert resp.status == 200
+    session = await env.open_session()
+    assert (await env.authenticate(session)).status == 200
+    resp = await link_at_kiosk(env, session, iphone)
+    assert (resp.status, (await resp.json())["error"]["code"]) == (409, "phone_not_active")
+    assert by_form(await registrations(env))["iphone"]["status"] == "suspended"
+    assert (await env.link_phone(RESIDENT, iphone)).status == 201  # the clerk may link it again
+    assert by_form(await registrations(env))["iphone"]["status"] == "active"
+
+
+async def test_a_damaged_smartphone_ca_refuses_phones_and_leaves_cards_alone(env: Env) -> None:
+    env.core.credentials.phone.ca_cert_path.write_text("not a certificate")
+    env.core.credentials.phone._ca = None  # as at a start with the damaged file
+    session = await env.open_session()
+    assert session["phones"] == [] and session["phone_linking"] is False
+    assert (await env.authenticate(session)).status == 200
+    status, body = await signed_in(env, env.phone("iphone"), None)
+    assert (status, body["error"]["code"]) == (401, "card_certificate_untrusted")
+
+
+async def test_a_registration_number_out_of_range_is_a_bad_field(env: Env) -> None:
+    for bad in (0, 2**63, -1):
+        resp = await env.client.post(
+            "/clerk/api/registrations/revoke",
+            json={"atena_no": RESIDENT, "registration_id": bad},
+            headers=env.clerk_headers,
+        )
+        assert (resp.status, (await resp.json())["error"]["field"]) == (400, "registration_id")
+
+
+async def test_an_iphone_cannot_be_reported_pin_blocked(env: Env) -> None:
+    iphone = env.phone("iphone")
+    assert (await env.link_phone(RESIDENT, iphone)).status == 201
+    session = await env.open_session()
+    resp = await env.kiosk.post(
+        f"{API_PREFIX}/sessions/{session['session_id']}/card-blocked",
+        json={"certificate": base64.b64encode(iphone.cert_der).decode()},
+        headers=env.kiosk_headers,
+    )
+    assert (resp.status, (await resp.json())["error"]["code"]) == (409, "not_a_card")
+    assert by_form(await registrations(env))["iphone"]["status"] == "active"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"phone_iphone_policy": "1.3.6.1.4.1.32473.34.1"}, "phone_iphone_policy"),  # the same as Android's
+        ({"phone_android_policy": "12.3"}, "phone_android_policy"),
+        ({"phone_android_policy": "1.02.3"}, "phone_android_policy"),
+        ({"phone_pin_iphone": "face_id"}, "phone_pin_iphone"),
+    ],
+)
+def test_phone_settings_are_checked_at_start(overrides: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError, match=named):
+        load_settings(None, {}, **overrides)

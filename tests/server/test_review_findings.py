@@ -104,7 +104,7 @@ async def test_concurrent_wrong_pins_never_exceed_the_limit(env: Env) -> None:
     assert all(a.status in (401, 403) for a in answers)
     row = await env.core.db.fetchone(
         "SELECT COALESCE(f.failures, 0) AS failures, r.status FROM registrations r"
-        " LEFT JOIN pin_failures f ON f.atena_no = r.atena_no WHERE r.atena_no = '0000000101'"
+        " LEFT JOIN pin_failures f ON f.registration_id = r.registration_id WHERE r.atena_no = '0000000101'"
     )
     assert row is not None
     assert row["status"] == "locked" and row["failures"] == env.settings.pin_max_failures
@@ -159,7 +159,7 @@ async def test_concurrent_right_pins_do_not_lock(env: Env, monkeypatch: pytest.M
     assert len(env.core.pin_turns) == 0  # no lock kept once nobody waits
     row = await env.core.db.fetchone(
         "SELECT COALESCE(f.failures, 0) AS failures, r.status FROM registrations r"
-        " LEFT JOIN pin_failures f ON f.atena_no = r.atena_no WHERE r.atena_no = '0000000101'"
+        " LEFT JOIN pin_failures f ON f.registration_id = r.registration_id WHERE r.atena_no = '0000000101'"
     )
     assert row is not None
     assert row["status"] == "active" and row["failures"] == 0

@@ -47,7 +47,7 @@ async def change_status(request: web.Request) -> web.Response:
         return await record_page(request, atena_no, 400, error=say("desk.choose_action"))
     body: dict[str, Any] = {"atena_no": atena_no, "reason": str(form.get("reason", ""))}
     if one:  # one credential (a lost phone does not stop the card)
-        if not one.isascii() or not one.isdigit():
+        if not one.isascii() or not one.isdigit() or len(one) > 19 or not 1 <= int(one) < 2**63:
             return await record_page(request, atena_no, 400, error=say("desk.choose_action"))
         body["registration_id"] = int(one)
     if action == "revoke" and form.get("confirmed") != "yes":  # for good: asked once more, with the reason
