@@ -52,9 +52,11 @@ def leave(stack: Stack, screen: KioskScreen) -> str:
 
 
 def link_at_kiosk(
-    stack: Stack, screen: KioskScreen, card: Path, card_pin: str, phone: Path, phone_pin: str = PHONE_PIN
-) -> None:
-    """Card and PIN, "register a smartphone", the phone over the reader, its PIN: linked."""
+    stack: Stack, screen: KioskScreen, card: Path, card_pin: str, phone: Path, phone_pin: str = PHONE_PIN,
+    *, check: bool = True,
+) -> str:  # fmt: skip
+    """Card and PIN, "register a smartphone", the phone over the reader, its PIN: linked (``check``: else
+    FlowError); what the menu then said."""
     start(stack, screen, card)
     screen.wait_step("pin")
     screen.type_pin(card_pin)
@@ -65,10 +67,12 @@ def link_at_kiosk(
     screen.wait_step("link_pin")
     screen.type_pin(phone_pin)
     expect("menu", screen.wait_step("menu", "link_pin"), screen)
-    if screen.message() != catalogue("ja")["msg.phone_linked"]:
-        raise FlowError(f"the phone was not linked: {screen.message()}")
+    said = screen.message()
+    if check and said != catalogue("ja")["msg.phone_linked"]:
+        raise FlowError(f"the phone was not linked: {said}")
     screen.tap("#cancel")
     leave(stack, screen)
+    return said
 
 
 def print_with_phone(

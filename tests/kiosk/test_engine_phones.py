@@ -125,6 +125,15 @@ async def placed(engine: KioskEngine) -> None:
     engine.card_changed(True)
 
 
+async def to_linking(engine: KioskEngine) -> None:
+    """Card and PIN, the menu, then "register a smartphone"."""
+    await placed(engine)
+    await settle(engine, Step.PIN)
+    await engine.enter_pin("1234")
+    await settle(engine, Step.MENU)
+    await engine.add_phone()
+
+
 async def test_an_iphone_goes_straight_to_the_menu_without_a_pin(phone_certs: dict[str, bytes]) -> None:
     server, iphone = PhoneServer(), Credential(phone_certs["iphone"], "iphone")
     engine = engine_for(server, Reader(iphone))
@@ -203,11 +212,7 @@ async def test_a_card_held_to_link_is_not_linked(phone_certs: dict[str, bytes]) 
     server = PhoneServer()
     reader = Reader(Credential(CARD_DER))
     engine = engine_for(server, reader)
-    await placed(engine)
-    await settle(engine, Step.PIN)
-    await engine.enter_pin("1234")
-    await settle(engine, Step.MENU)
-    await engine.add_phone()
+    await to_linking(engine)
     await settle(engine, Step.LINK_PHONE)
     engine.card_changed(True)  # the session's own card again: the kiosk keeps waiting for the phone
     state = await settle(engine, Step.LINK_PHONE)
@@ -230,11 +235,7 @@ async def test_linking_is_not_offered_to_a_session_signed_in_with_a_phone(
 
 async def test_back_from_linking_returns_to_the_menu(phone_certs: dict[str, bytes]) -> None:
     engine = engine_for(PhoneServer(), Reader(Credential(CARD_DER)))
-    await placed(engine)
-    await settle(engine, Step.PIN)
-    await engine.enter_pin("1234")
-    await settle(engine, Step.MENU)
-    await engine.add_phone()
+    await to_linking(engine)
     await settle(engine, Step.LINK_PHONE)
     await engine.back()
     state = await settle(engine, Step.MENU)

@@ -131,6 +131,16 @@ async def cancel_registration(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"/residents/{atena_no}/register")
 
 
+def failure_said(exc: Exception, work: str) -> Said:
+    """What the clerk is told when the desk's work on the card failed (the display is told ``failed``)."""
+    if isinstance(exc, CardError):
+        return say(exc.code, detail=str(exc))
+    if isinstance(exc, HttpError):
+        return said_of(exc)
+    log.error("%s failed", work, exc_info=exc)  # a defect: said, and the display not left at "checking"
+    return say("desk.server_trouble", detail=type(exc).__name__)
+
+
 async def _register(app: web.Application, token: str, registering: Registering) -> None:
     """The registration's work; its outcome (and ``ok``) on ``registering``, whatever happens."""
     entry, reader, api = app[ENTRY], app[READER], app[API]
@@ -151,18 +161,9 @@ async def _register(app: web.Application, token: str, registering: Registering) 
         signature, identity = await asyncio.to_thread(_check_on_card, reader, pin, identity_pin, challenge)
         body = registration_body(registering.atena_no, pin, challenge, certificate, signature, identity)
         registered = await api.call("POST", "/clerk/api/registrations", token=token, body=body)
-    except CardError as exc:
+    except Exception as exc:
         entry.finish(False)
-        registering.outcome = say(exc.code, detail=str(exc))
-        return
-    except HttpError as exc:
-        entry.finish(False)
-        registering.outcome = said_of(exc)
-        return
-    except Exception as exc:  # a defect: said, and the display not left at "checking"
-        log.exception("card registration failed")
-        entry.finish(False)
-        registering.outcome = say("desk.server_trouble", detail=type(exc).__name__)
+        registering.outcome = failure_said(exc, "card registration")
         return
     finally:
         del body, pin, identity_pin

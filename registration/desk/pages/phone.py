@@ -17,13 +17,12 @@ from cryptography import x509
 
 from devices.card.errors import CardError, CertificateNeedsPin
 from registration.desk.keys import API, ENTRY, PIN_WAIT_S, READER, REGISTRATION, SESSION
-from registration.desk.pages.card import connect_reader, read_certificate
+from registration.desk.pages.card import connect_reader, failure_said, read_certificate
 from registration.desk.pages.needs_role import needs_role
 from registration.desk.pages.record import atena_no_of, record_page
 from registration.desk.registering import Registering
-from registration.desk.words import label, said_of, say
+from registration.desk.words import label, say
 from wire.card_identity import challenge_digest
-from wire.http_json import HttpError
 
 routes = web.RouteTableDef()
 log = logging.getLogger("konbini.desk")
@@ -112,22 +111,13 @@ async def _link(app: web.Application, token: str, registering: Registering) -> N
         entry.cancel()
         registering.outcome = say("desk.pin_not_entered")
         return
-    except PhoneNotHeld:
+    except Exception as exc:
         entry.finish(False)
-        registering.outcome = say("desk.phone_not_held")
-        return
-    except CardError as exc:
-        entry.finish(False)
-        registering.outcome = say(exc.code, detail=str(exc))
-        return
-    except HttpError as exc:
-        entry.finish(False)
-        registering.outcome = said_of(exc)
-        return
-    except Exception as exc:  # a defect: said, and the display not left at "checking"
-        log.exception("linking a phone failed")
-        entry.finish(False)
-        registering.outcome = say("desk.server_trouble", detail=type(exc).__name__)
+        registering.outcome = (
+            say("desk.phone_not_held")
+            if isinstance(exc, PhoneNotHeld)
+            else failure_said(exc, "linking a phone")
+        )
         return
     entry.finish(True)
     registering.ok = True
