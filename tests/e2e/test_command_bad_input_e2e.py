@@ -23,7 +23,7 @@ def a_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 NEVER_REGISTERED = "0000000002"  # on the shared stack, tests register the demo resident (0000000001)
 CLERK_CASES = [
-    (["search", "--atena-no", "abc"], "bad_field: atena_no must be digits"),
+    (["search", "--atena-no", "abc"], "bad_field: atena_no must be 1-15 digits"),
     (["search"], "give name, atena_no or birth_date"),
     (["search", "--birth-date", "1990-13-45"], "birth_date must be a date, YYYY-MM-DD"),
     (["unlock", "--atena-no", "x"], "bad_field"),
