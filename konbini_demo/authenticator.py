@@ -12,6 +12,9 @@ import pyotp
 from issuance_server.staff.second_factor import DRIFT_STEPS, STEP_S
 
 
+FRESH_S = 10.0  # a code of the step before is handed out only while this long of the current step remains
+
+
 class Authenticator:
     def __init__(self, seed: str) -> None:
         self.totp = pyotp.TOTP(seed, interval=STEP_S)
@@ -34,8 +37,14 @@ class Authenticator:
         return cls(path.read_text().strip())
 
     def code(self) -> str:
-        """The code of the next step not used yet (waiting when the steps the server accepts are used)."""
-        step = max(int(time.time() // STEP_S), self.last_step + 1)
+        """The code of the earliest step the server still accepts and this device has not used (waiting when
+        the steps it accepts are used). The server accepts the step before the current one too (drift): that
+        one is taken while at least ``FRESH_S`` of the current step remain, so that it is still accepted when
+        it arrives; three logins in a step then need no wait, where the current step alone gave two."""
+        now = time.time()
+        current = int(now // STEP_S)
+        earliest = current - DRIFT_STEPS if now - current * STEP_S < STEP_S - FRESH_S else current
+        step = max(earliest, self.last_step + 1)
         while step > int(time.time() // STEP_S) + DRIFT_STEPS:
             time.sleep(0.5)
         self.last_step = step
