@@ -11,7 +11,6 @@ import pyotp
 
 from issuance_server.staff.second_factor import DRIFT_STEPS, STEP_S
 
-
 FRESH_S = 10.0  # a code of the step before is handed out only while this long of the current step remains
 
 
