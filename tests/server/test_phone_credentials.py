@@ -75,6 +75,7 @@ async def test_an_iphone_signs_in_without_a_pin_unless_the_city_requires_it(env:
     assert status == 200
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # no SQL of its own: one engine
 async def test_a_card_without_a_pin_is_refused(env: Env) -> None:
     status, body = await signed_in(env, env.card, None)
     assert (status, body["error"]["field"]) == (400, "pin")
@@ -158,6 +159,7 @@ async def test_a_new_card_revokes_the_phones_of_the_old_one(env: Env) -> None:
     assert (await signed_in(env, android, PHONE_PIN))[1]["error"]["code"] == "card_not_registered"
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # no SQL of its own: one engine
 async def test_a_phone_from_an_unknown_smartphone_ca_is_refused(env: Env) -> None:
     init_ca(env.tmp / "rogue-phone-ca", phone=True)
     issue_card(env.tmp / "rogue-phone-ca", env.tmp / "cards" / "rogue.json", pin=PHONE_PIN, form=Form.ANDROID)
@@ -168,6 +170,7 @@ async def test_a_phone_from_an_unknown_smartphone_ca_is_refused(env: Env) -> Non
     assert (status, body["error"]["code"]) == (401, "card_certificate_untrusted")
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # no SQL of its own: one engine
 async def test_a_phone_certificate_naming_no_known_form_is_refused(env: Env) -> None:
     env.core.credentials.forms = {Form.ANDROID: "1.2.3.4"}  # a city that set other OIDs
     status, body = await signed_in(env, env.phone("android"), PHONE_PIN)
@@ -247,6 +250,7 @@ async def link_at_kiosk_body(env: Env, session: dict[str, Any], phone: TestCard)
     }
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # no SQL of its own: one engine
 async def test_a_city_may_keep_phone_linking_at_the_desk(env: Env) -> None:
     env.core.settings = env.core.settings.__class__(
         **{**vars(env.core.settings), "kiosk_phone_linking": False}
@@ -289,6 +293,7 @@ async def test_a_kiosk_does_not_link_again_a_phone_the_desk_suspended(env: Env) 
     assert by_form(await registrations(env))["iphone"]["status"] == "active"
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # no SQL of its own: one engine
 async def test_a_damaged_smartphone_ca_refuses_phones_and_leaves_cards_alone(env: Env) -> None:
     env.core.credentials.phone.ca_cert_path.write_text("not a certificate")
     env.core.credentials.phone._ca = None  # as at a start with the damaged file
@@ -299,6 +304,7 @@ async def test_a_damaged_smartphone_ca_refuses_phones_and_leaves_cards_alone(env
     assert (status, body["error"]["code"]) == (401, "card_certificate_untrusted")
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # no SQL of its own: one engine
 async def test_a_registration_number_out_of_range_is_a_bad_field(env: Env) -> None:
     for bad in (0, 2**63, -1):
         resp = await env.client.post(
@@ -309,6 +315,7 @@ async def test_a_registration_number_out_of_range_is_a_bad_field(env: Env) -> No
         assert (resp.status, (await resp.json())["error"]["field"]) == (400, "registration_id")
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # no SQL of its own: one engine
 async def test_an_iphone_cannot_be_reported_pin_blocked(env: Env) -> None:
     iphone = env.phone("iphone")
     assert (await env.link_phone(RESIDENT, iphone)).status == 201
