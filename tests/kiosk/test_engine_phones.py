@@ -125,11 +125,16 @@ async def placed(engine: KioskEngine) -> None:
     engine.card_changed(True)
 
 
-async def to_linking(engine: KioskEngine) -> None:
-    """Card and PIN, the menu, then "register a smartphone"."""
+async def signed_in_with_card(engine: KioskEngine) -> None:
+    """The card placed and its PIN typed (the menu follows)."""
     await placed(engine)
     await settle(engine, Step.PIN)
     await engine.enter_pin("1234")
+
+
+async def to_linking(engine: KioskEngine) -> None:
+    """Card and PIN, the menu, then "register a smartphone"."""
+    await signed_in_with_card(engine)
     await settle(engine, Step.MENU)
     await engine.add_phone()
 
@@ -184,9 +189,7 @@ async def test_a_resident_signed_in_with_the_card_links_an_android_phone(
     server = PhoneServer()
     reader = Reader(Credential(CARD_DER))
     engine = engine_for(server, reader)
-    await placed(engine)
-    await settle(engine, Step.PIN)
-    await engine.enter_pin("1234")
+    await signed_in_with_card(engine)
     state = await settle(engine, Step.MENU)
     assert state["form"] == "card" and state["phone_linking"] is True
     await engine.add_phone()
@@ -248,9 +251,7 @@ async def test_a_phone_already_on_the_reader_is_read_when_linking_starts(
     server = PhoneServer()
     reader = Reader(Credential(CARD_DER))
     engine = engine_for(server, reader)
-    await placed(engine)
-    await settle(engine, Step.PIN)
-    await engine.enter_pin("1234")
+    await signed_in_with_card(engine)
     await settle(engine, Step.MENU)
     await engine.add_phone()  # the card still on the reader: the kiosk waits for the phone
     state = await settle(engine, Step.LINK_PHONE)

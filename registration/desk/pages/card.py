@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+from collections.abc import Callable, Coroutine
 from functools import partial
 from typing import Any, Final
 
@@ -77,13 +78,22 @@ async def register_card(request: web.Request) -> web.Response:
     """Start a registration: the card on the desk reader, then the resident types the new PIN twice and the
     card's identity PIN on the customer display (the PINs never reach this page); the clerk's page follows
     it at ``GET .../register`` and may cancel it."""
+    return await start_in_slot(request, _register)
+
+
+Work = Callable[[web.Application, str, Registering], Coroutine[Any, Any, None]]
+
+
+async def start_in_slot(request: web.Request, work: Work, linking: bool = False) -> web.Response:
+    """The desk's one registration slot taken for ``work`` (a card registered, or a phone linked), or a 409
+    page when it is busy; then to the progress page."""
     needs_role(request, "registrar")
     atena_no = atena_no_of(request)
     slot = request.app[REGISTRATION]
     if slot.busy():
         return await record_page(request, atena_no, 409, error=say("desk.registration_busy"))
     session = request[SESSION]
-    slot.start(atena_no, session.sid, partial(_register, request.app, session.token))
+    slot.start(atena_no, session.sid, partial(work, request.app, session.token), linking=linking)
     raise web.HTTPSeeOther(f"/residents/{atena_no}/register")
 
 

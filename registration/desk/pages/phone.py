@@ -9,17 +9,14 @@ import asyncio
 import base64
 import logging
 import time
-from functools import partial
 from typing import Final
 
 from aiohttp import web
 from cryptography import x509
 
 from devices.card.errors import CardError, CertificateNeedsPin
-from registration.desk.keys import API, ENTRY, PIN_WAIT_S, READER, REGISTRATION, SESSION
-from registration.desk.pages.card import connect_reader, failure_said, read_certificate
-from registration.desk.pages.needs_role import needs_role
-from registration.desk.pages.record import atena_no_of, record_page
+from registration.desk.keys import API, ENTRY, PIN_WAIT_S, READER
+from registration.desk.pages.card import connect_reader, failure_said, read_certificate, start_in_slot
 from registration.desk.registering import Registering
 from registration.desk.words import label, say
 from wire.card_identity import challenge_digest
@@ -69,14 +66,7 @@ def _sign_with_phone(reader: str | None, pin: str | None, challenge: bytes) -> t
 @routes.post("/residents/{atena_no}/phones")
 async def link_phone(request: web.Request) -> web.Response:
     """Start linking a phone; the clerk's page follows it at ``GET .../register`` and may cancel it."""
-    needs_role(request, "registrar")
-    atena_no = atena_no_of(request)
-    slot = request.app[REGISTRATION]
-    if slot.busy():
-        return await record_page(request, atena_no, 409, error=say("desk.registration_busy"))
-    session = request[SESSION]
-    slot.start(atena_no, session.sid, partial(_link, request.app, session.token), linking=True)
-    raise web.HTTPSeeOther(f"/residents/{atena_no}/register")
+    return await start_in_slot(request, _link, linking=True)
 
 
 async def _link(app: web.Application, token: str, registering: Registering) -> None:
