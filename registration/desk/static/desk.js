@@ -21,9 +21,15 @@
   const progress = document.getElementById("registration-progress");
   if (!progress) return;
   const status = `${window.location.pathname}/status`;
+  // Once the clerk submits (cancel), the answer to that is the page to show: a reload racing it would take
+  // the outcome first and lose the clerk's notice.
+  let leaving = false;
+  document.addEventListener("submit", () => { leaving = true; });
   const poll = async () => {
+    if (leaving) return;
     try {
       const answer = await (await fetch(status, { cache: "no-store" })).json();
+      if (leaving) return;
       if (answer.done) {
         window.location.reload();
         return;
