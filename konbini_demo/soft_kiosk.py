@@ -11,12 +11,12 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from devices.card.virtual.ca import issue_card
-from devices.card.virtual.state import load_state
+from devices.card.virtual.state import load_state, own_rsa_key
 from konbini_demo.stack import Stack
 from wire.card_identity import challenge_digest, registration_body
 from wire.http_json import HttpError
@@ -54,8 +54,7 @@ class SoftKiosk:
             issue_card(stack.ca_dir, card_file, pin, identity=stack.resident_identity(atena_no))
         state = load_state(card_file)
         self.identity = state.identity
-        key = serialization.load_pem_private_key(state.private_key_pem, password=None)
-        assert isinstance(key, rsa.RSAPrivateKey)  # noqa: S101  an invariant that narrows a type, not a check of input
+        key = own_rsa_key(state.private_key_pem, "authentication key")
         self.key, self.cert, self.pin, self.atena_no = key, state.certificate_der, pin, atena_no
         self.creds = KioskCredentials.load(stack.kiosk_credentials)
         self.stack = stack
@@ -67,9 +66,7 @@ class SoftKiosk:
             raise ValueError(f"the soft card of {self.atena_no} has no identity application: make it again")
         challenge = base64.b64decode(clerk.call("POST", "/clerk/api/registrations/challenge")["challenge"])
         digest = challenge_digest(challenge)  # both of the card's keys sign it, as at the desk
-        identity_key = serialization.load_pem_private_key(self.identity.private_key_pem, password=None)
-        if not isinstance(identity_key, rsa.RSAPrivateKey):
-            raise ValueError(f"the soft card of {self.atena_no} has no RSA identity key: make it again")
+        identity_key = own_rsa_key(self.identity.private_key_pem, "identity key")
         signed = [
             key.sign(digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
             for key in (self.key, identity_key)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import shutil
 import ssl
 import time as _time
@@ -16,12 +17,12 @@ from typing import Any
 import pytest
 from aiohttp import TCPConnector
 from aiohttp.test_utils import TestClient, TestServer
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from devices.card.virtual.ca import init_ca, issue_card, load_ca
-from devices.card.virtual.state import load_state
+from devices.card.virtual.state import load_state, own_rsa_key
 from issuance_server.app import make_app
 from issuance_server.core import CORE, ServerCore
 from issuance_server.http_server import RouteAccessLogger
@@ -64,6 +65,13 @@ class TestCard:
         return self.key.sign(message, padding.PKCS1v15(), hashes.SHA256())
 
 
+@functools.cache
+def card_identity_key() -> rsa.RSAPrivateKey:
+    """The identity application's key of the test cards: one for all, since the server keeps none (it checks
+    the key's signature on the challenge, and the CA's over the key), and a key takes ~50 ms to make."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
 def make_card(ca_dir: Path, out: Path, pin: str = PIN) -> TestCard:
     issue_card(ca_dir, out, pin=pin)
     return load_card(out)
@@ -71,9 +79,7 @@ def make_card(ca_dir: Path, out: Path, pin: str = PIN) -> TestCard:
 
 def load_card(path: Path) -> TestCard:
     state = load_state(path)
-    key = serialization.load_pem_private_key(state.private_key_pem, password=None)
-    assert isinstance(key, rsa.RSAPrivateKey)
-    return TestCard(state.certificate_der, key)
+    return TestCard(state.certificate_der, own_rsa_key(state.private_key_pem, "authentication key"))
 
 
 async def load_replica(core: ServerCore, records: list[dict[str, Any]], seq: int = 1) -> None:
@@ -224,7 +230,7 @@ class Env:
     ) -> dict[str, Any]:
         ca_key, _ = load_ca(self.tmp / "card-ca")
         assert isinstance(ca_key, rsa.RSAPrivateKey)
-        identity_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # the card's own
+        identity_key = card_identity_key()
         basic_four = basic_four_file(identity)
         signed = signature_file(basic_four, ca_key, identity_key.public_key())
         digest = challenge_digest(challenge)

@@ -25,7 +25,6 @@ from typing import Final
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from devices.card import profile as p
 from devices.card.apdu import StatusWord, pin_tries_sw
@@ -36,6 +35,7 @@ from devices.card.virtual.state import (
     IdentityHalf,
     SignatureHalf,
     load_state,
+    own_rsa_key,
     save_state,
 )
 from wire import card_identity
@@ -117,13 +117,6 @@ def _certificate_ef(der: bytes, what: str) -> bytes:
     return der
 
 
-def _rsa_key(pem: bytes, what: str) -> rsa.RSAPrivateKey:
-    key = load_pem_private_key(pem, password=None)
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise CardFileError(f"the {what} is not an RSA key")
-    return key
-
-
 class VirtualCard:
     """The card's APDU logic. With ``card_file`` set, the retry counters are persisted there."""
 
@@ -147,7 +140,7 @@ class VirtualCard:
                     self._put_auth_tries,
                 )
             },
-            keys={p.EF_AUTH_KEY: (_rsa_key(state.private_key_pem, "authentication key"), auth_pin)},
+            keys={p.EF_AUTH_KEY: (own_rsa_key(state.private_key_pem, "authentication key"), auth_pin)},
             protected={p.EF_AUTH_CERT: p.EF_AUTH_PIN} if state.form == "android" else {},
         )
         if auth_pin is None:
@@ -184,7 +177,7 @@ class VirtualCard:
             },
             keys={
                 card_identity.EF_IDENTITY_KEY: (
-                    _rsa_key(half.private_key_pem, "identity key"),
+                    own_rsa_key(half.private_key_pem, "identity key"),
                     card_identity.EF_IDENTITY_PIN,
                 )
             },
@@ -209,7 +202,7 @@ class VirtualCard:
             lambda: half.tries_left,
             self._put_sign_tries,
         )
-        self._jpki.keys[p.EF_SIGN_KEY] = (_rsa_key(half.private_key_pem, "signature key"), p.EF_SIGN_PIN)
+        self._jpki.keys[p.EF_SIGN_KEY] = (own_rsa_key(half.private_key_pem, "signature key"), p.EF_SIGN_PIN)
 
     @classmethod
     def from_file(cls, card_file: Path) -> VirtualCard:

@@ -190,7 +190,8 @@ def load_ca(ca_dir: Path) -> tuple[rsa.RSAPrivateKey | ec.EllipticCurvePrivateKe
         raise CardCaError(
             f"no card CA in {ca_dir}; create it with `konbini-card init-ca --dir {ca_dir}`"
         ) from None
-    key = serialization.load_pem_private_key(key_pem, password=None)
+    # the demo CA's own key, made by init_ca (0600): RSA's consistency check skipped, as in own_rsa_key
+    key = serialization.load_pem_private_key(key_pem, password=None, unsafe_skip_rsa_key_validation=True)
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
         raise CardCaError(f"{ca_dir / CA_KEY_NAME} is not an RSA or EC key")
     return key, x509.load_pem_x509_certificate(cert_pem)
