@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from issuance_server import __main__ as server_main
 from issuance_server.settings import describe, load_settings
 from konbini_demo.processes import free_port
 
@@ -61,22 +62,60 @@ BAD_SETTINGS = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("env", "toml", "names", "says"), BAD_SETTINGS)
-def test_a_bad_setting_stops_the_server_at_start_with_one_line(
-    tmp_path: Path, env: dict[str, str], toml: str | None, names: str, says: str
-) -> None:
-    extra = dict(env)
+IN_PROCESSES = (
+    2  # these run as the real command in a process of its own; the rest in-process (~0.9 s a start)
+)
+
+
+def _bad_setting_env(tmp_path: Path, env: dict[str, str], toml: str | None) -> dict[str, str]:
+    """The command's environment: none of the caller's KONBINI_*, a free port, then the case's."""
+    extra = {"KONBINI_PORT": str(free_port())}  # were a bad setting let through, no fixed port is taken
     if toml is not None:
         (tmp_path / "konbini.toml").write_text(toml.replace("\\n", "\n"), encoding="utf-8")
         extra["KONBINI_CONFIG"] = str(tmp_path / "konbini.toml")
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("KONBINI_")}
-    clean["KONBINI_PORT"] = str(free_port())  # were a bad setting let through, no fixed port is taken
-    run = subprocess.run(
-        [sys.executable, "-m", "issuance_server", "--data-dir", str(tmp_path / "var")],
-        env={**clean, **extra}, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert run.returncode == 2, run.stderr
-    lines = run.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in run.stderr, run.stderr
+    return {**extra, **env}
+
+
+def _said_in_one_line(status: int, stderr: str, tmp_path: Path, names: str, says: str) -> None:
+    assert status == 2, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
     assert names in lines[0] and says in lines[0], lines[0]
     assert not (tmp_path / "var").exists()  # refused before anything was made
+
+
+@pytest.mark.parametrize(("env", "toml", "names", "says"), BAD_SETTINGS[:IN_PROCESSES])
+def test_a_bad_setting_stops_the_server_process_at_start_with_one_line(
+    tmp_path: Path, env: dict[str, str], toml: str | None, names: str, says: str
+) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("KONBINI_")}
+    run = subprocess.run(
+        [sys.executable, "-m", "issuance_server", "--data-dir", str(tmp_path / "var")],
+        env={**clean, **_bad_setting_env(tmp_path, env, toml)}, capture_output=True, text=True, timeout=60,
+        check=False,
+    )  # fmt: skip
+    _said_in_one_line(run.returncode, run.stderr, tmp_path, names, says)
+
+
+@pytest.mark.parametrize(("env", "toml", "names", "says"), BAD_SETTINGS[IN_PROCESSES:])
+def test_a_bad_setting_stops_the_server_at_start_with_one_line(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    env: dict[str, str],
+    toml: str | None,
+    names: str,
+    says: str,
+) -> None:
+    """``konbini-server``'s main in this process, with the environment it would have."""
+    for name in [n for n in os.environ if n.startswith("KONBINI_")]:
+        monkeypatch.delenv(name)
+    for name, value in _bad_setting_env(tmp_path, env, toml).items():
+        monkeypatch.setenv(name, value)
+
+    def serve(*_: object, **__: object) -> None:
+        raise AssertionError("the bad setting was let through: the server would have served")
+
+    monkeypatch.setattr(server_main, "serve", serve)
+    status = server_main.main(["--data-dir", str(tmp_path / "var")])
+    _said_in_one_line(status, capsys.readouterr().err, tmp_path, names, says)
