@@ -29,7 +29,7 @@ typecheck:
 
 # Parallel workers, a module to a worker (its stacks and fixtures with it): tests/README.md has the figures.
 WORKERS ?= 3
-XDIST := -n $(WORKERS) --dist loadfile
+XDIST := -n $(WORKERS) --dist loadfile --no-loadscope-reorder
 pytest:
 	.venv/bin/pytest -q $(XDIST)
 

@@ -50,8 +50,46 @@ def on_postgres(item: pytest.Item) -> bool:
     return callspec is not None and callspec.params.get("database_url") == "postgresql"
 
 
+# The modules a full run spends most time in (worker-seconds, ``--durations=0``, 2026-12-07), run first: the
+# Makefile's xdist hands out modules in collection order (``--no-loadscope-reorder``), so no long one is left
+# for the end. xdist's own order, by number of tests, started these few-test modules last, and one worker then
+# ran on alone for a minute. A module missing here only starts later; refresh the table as modules grow.
+HEAVY_MODULES = {
+    "e2e/test_kiosk_ui_e2e.py": 96,
+    "e2e/test_nodes_e2e.py": 95,
+    "e2e/test_desk_e2e.py": 84,
+    "e2e/test_kiosk_phone_e2e.py": 79,
+    "e2e/test_kiosk_screens_e2e.py": 73,
+    "e2e/test_desk_people_e2e.py": 70,
+    "e2e/test_kiosk_app_e2e.py": 70,
+    "e2e/test_openapi_e2e.py": 65,
+    "e2e/test_registry_link_e2e.py": 64,
+    "e2e/test_kiosk_crash_e2e.py": 63,
+    "e2e/test_audit_e2e.py": 57,
+    "e2e/test_server_crash_e2e.py": 56,
+    "e2e/test_readme_e2e.py": 55,
+    "e2e/test_backup_e2e.py": 44,
+    "e2e/test_kiosk_e2e.py": 44,
+    "e2e/test_desk_demo_e2e.py": 36,
+    "e2e/test_staff_security_e2e.py": 36,
+    "e2e/test_clock_steps_e2e.py": 33,
+    "server/test_refusals.py": 31,
+    "e2e/test_postgres_e2e.py": 30,
+    "e2e/test_tls_e2e.py": 27,
+    "e2e/test_command_bad_input_e2e.py": 26,
+    "server/test_audit_trail.py": 26,
+    "server/test_settings.py": 21,
+}
+
+
+def _module_seconds(item: pytest.Item) -> int:
+    return HEAVY_MODULES.get(item.nodeid.split("::")[0].removeprefix("tests/"), 0)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that uses the cluster starts a service: it is an end-to-end test (``-m "not e2e"`` leaves it out)."""
+    """A test that uses the cluster starts a service: it is an end-to-end test (``-m "not e2e"`` leaves it out).
+    The heaviest modules first (stable: each module's tests keep their order)."""
     for item in items:
         if "postgres_cluster" in getattr(item, "fixturenames", ()) or on_postgres(item):
             item.add_marker(pytest.mark.e2e)
+    items.sort(key=lambda item: -_module_seconds(item))
