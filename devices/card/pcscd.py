@@ -6,6 +6,7 @@ A real kiosk runs pcscd as a system service; this module is for machines where n
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import shutil
@@ -13,7 +14,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -26,6 +27,7 @@ VPCD_DRIVER: Final = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
 READER_CONF_DIR: Final = Path("/etc/reader.conf.d")
 PID_FILE: Final = Path("/run/pcscd/pcscd.pid")
 PCSCD_PATHS: Final = (Path("/usr/sbin/pcscd"),)  # root's PATH has it; a user's PATH may not
+START_LOCK: Final = Path("/run/konbini-pcscd-start.lock")  # root's: only root starts pcscd
 
 _started_pid: int | None = None
 
@@ -82,7 +84,6 @@ def ensure_pcscd(timeout_s: float = 10, require_vpcd: bool = True, pool: Sequenc
     """Make sure pcscd answers and lists the two vpcd readers and at least one reader of ``pool`` (a pool
     reader whose port was taken when pcscd started is missing; the caller leases among those listed);
     return True if this call started it."""
-    global _started_pid
     deadline = time.monotonic() + timeout_s
     need = [*VPCD_READERS] if require_vpcd else []
     readers = pcscd_readers()
@@ -112,6 +113,31 @@ def ensure_pcscd(timeout_s: float = 10, require_vpcd: bool = True, pool: Sequenc
         )
     if os.geteuid() != 0:
         raise PcscdSetupError("pcscd is not running and must be started as root: run `sudo pcscd`")
+    with _one_starter():
+        if pcscd_readers() is not None:  # another process started it while this one waited
+            return ensure_pcscd(max(deadline - time.monotonic(), 0.1), require_vpcd, pool)
+        return _start(binary, deadline, timeout_s, need, pool)
+
+
+@contextlib.contextmanager
+def _one_starter() -> Iterator[None]:
+    """One process at a time starts pcscd: two started at once share out the vpcd readers' ports between
+    them, and the one left running lists neither vpcd reader (seen with three test workers starting at once)."""
+    try:
+        fd = os.open(START_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError:  # no /run to lock in: start unserialised, as before
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # and the lock with it
+
+
+def _start(binary: str, deadline: float, timeout_s: float, need: Sequence[str], pool: Sequence[str]) -> bool:
+    """Start pcscd and wait for its readers; True if this process's start is the one running."""
+    global _started_pid
     with tempfile.TemporaryFile() as err:
         # pcscd daemonises: the command returns once the daemon is forked.
         rc = subprocess.run(  # noqa: S603  a fixed argv, no shell

@@ -64,3 +64,40 @@ def test_pcscd_without_any_pool_reader_names_the_fix(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(pcscd_mod, "pcscd_readers", lambda: [*pcscd_mod.VPCD_READERS])
     with pytest.raises(PcscdSetupError, match=r"without any of the test readers.*restart pcscd"):
         ensure_pcscd(timeout_s=0.2, pool=POOL)
+
+
+def test_a_process_that_waited_for_another_starting_pcscd_does_not_start_a_second(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Two pcscd started at once share out the vpcd readers' ports and neither lists them: starts take a lock,
+    and a process that waited for it finds the other's pcscd instead of starting its own."""
+    import fcntl
+    import os
+    import threading
+
+    lock = tmp_path / "pcscd-start.lock"
+    monkeypatch.setattr(pcscd_mod, "START_LOCK", lock)
+    monkeypatch.setattr(pcscd_mod.shutil, "which", lambda name: "/usr/sbin/pcscd")
+    monkeypatch.setattr(pcscd_mod, "_vpcd_installed", lambda: True)
+    monkeypatch.setattr(pcscd_mod.os, "geteuid", lambda: 0)
+    running: list[str] | None = None
+    monkeypatch.setattr(pcscd_mod, "pcscd_readers", lambda: running)
+    starts: list[str] = []
+
+    def start(*_: object) -> bool:
+        starts.append("started")
+        return True
+
+    monkeypatch.setattr(pcscd_mod, "_start", start)
+
+    other = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)  # another process is starting pcscd
+    fcntl.flock(other, fcntl.LOCK_EX)
+    result: list[bool] = []
+    waiter = threading.Thread(target=lambda: result.append(ensure_pcscd(timeout_s=5)))
+    waiter.start()
+    waiter.join(0.3)
+    assert waiter.is_alive() and not starts  # waiting for the lock, not starting
+    running = [*pcscd_mod.VPCD_READERS]  # the other's pcscd lists its readers, then its lock goes
+    os.close(other)
+    waiter.join(5)
+    assert result == [False] and not starts
