@@ -13,6 +13,8 @@ from functools import cache
 from pathlib import Path
 from typing import Final, NamedTuple
 
+from tests.source_trees import parse_module
+
 ROOT: Final = Path(__file__).resolve().parents[1]
 SKIPPED: Final = frozenset({".venv", "var", "out", "node_modules", ".cache", ".git"})
 
@@ -48,7 +50,7 @@ def _absolute(module: str, is_package: bool, node: ast.ImportFrom) -> str:
 
 def _imports_of(path: Path) -> Iterator[Import]:
     module = _module_name(path)
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+    for node in ast.walk(parse_module(path)):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield Import(module, node.lineno, alias.name)

@@ -13,6 +13,7 @@ from contextlib import closing
 from pathlib import Path
 
 from issuance_server.storage.migrate import prepare_database
+from tests.source_trees import parse_module
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_PACKAGES = ("issuance_server", "registration", "recovery")
@@ -29,7 +30,7 @@ def sql_literals(path: Path, whole: bool = False) -> list[tuple[int, str]]:
     """(line, the start of the text, or with ``whole`` all of it) of each string constant or f-string in
     ``path`` shaped like SQL (an f-string's fields read as ``x`` to find SQL, and shown as ``{}``)."""
     found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(parse_module(path)):
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             text = shown = node.value
         elif isinstance(node, ast.JoinedStr):
