@@ -72,6 +72,14 @@ class DeskPages:
 
     def type_pin(self, pin: str, then: str | None) -> None:
         """The resident types on the customer display's keys; ``then``: the step to wait for."""
+        try:
+            self.customer.wait_for_selector("#pin-form:not([hidden])")
+        except PlaywrightTimeout:
+            step = self.customer.get_attribute("main", "data-step")
+            said = self.clerk.locator(".notice, .error").all_inner_texts()
+            raise AssertionError(
+                f"the display asks no PIN (step {step!r}); the clerk's page says {said}"
+            ) from None
         for digit in pin:
             self.customer.click(f"[data-key='{digit}']")
         self.customer.click("#pin-form button[type=submit]")

@@ -87,7 +87,11 @@
     const resp = await fetch("/api/pin", {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ pin }),
     });
-    if (resp.ok) show(await resp.json());
+    if (!resp.ok) return;
+    const answer = await resp.json();
+    // the poll may already have shown a later step (the desk moves on at once): an older answer would hide
+    // the next PIN's keys until the poll's next change
+    if (answer.version > version) show(answer);
   });
   for (const key of document.querySelectorAll("[data-key]")) {
     key.addEventListener("click", () => {
