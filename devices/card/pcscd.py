@@ -125,7 +125,9 @@ def _one_starter() -> Iterator[None]:
     them, and the one left running lists neither vpcd reader (seen with three test workers starting at once)."""
     try:
         fd = os.open(START_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-    except OSError:  # no /run to lock in: start unserialised, as before
+    except OSError:
+        fd = -1
+    if fd < 0:  # no /run to lock in: start unserialised, as before
         yield
         return
     try:
