@@ -132,10 +132,15 @@ async def signed_in_with_card(engine: KioskEngine) -> None:
     await engine.enter_pin("1234")
 
 
+async def to_menu_with_card(engine: KioskEngine) -> dict[str, Any]:
+    """Card and PIN, then the menu's state."""
+    await signed_in_with_card(engine)
+    return await settle(engine, Step.MENU)
+
+
 async def to_linking(engine: KioskEngine) -> None:
     """Card and PIN, the menu, then "register a smartphone"."""
-    await signed_in_with_card(engine)
-    await settle(engine, Step.MENU)
+    await to_menu_with_card(engine)
     await engine.add_phone()
 
 
@@ -189,8 +194,7 @@ async def test_a_resident_signed_in_with_the_card_links_an_android_phone(
     server = PhoneServer()
     reader = Reader(Credential(CARD_DER))
     engine = engine_for(server, reader)
-    await signed_in_with_card(engine)
-    state = await settle(engine, Step.MENU)
+    state = await to_menu_with_card(engine)
     assert state["form"] == "card" and state["phone_linking"] is True
     await engine.add_phone()
     state = await settle(engine, Step.LINK_PHONE)
@@ -251,9 +255,7 @@ async def test_a_phone_already_on_the_reader_is_read_when_linking_starts(
     server = PhoneServer()
     reader = Reader(Credential(CARD_DER))
     engine = engine_for(server, reader)
-    await signed_in_with_card(engine)
-    await settle(engine, Step.MENU)
-    await engine.add_phone()  # the card still on the reader: the kiosk waits for the phone
+    await to_linking(engine)  # the card still on the reader: the kiosk waits for the phone
     state = await settle(engine, Step.LINK_PHONE)
     assert state["message"] is None
     reader.held = Credential(phone_certs["iphone"], "iphone")  # swapped while the watcher saw nothing new

@@ -8,6 +8,7 @@ import base64
 from typing import Any
 
 import pytest
+from aiohttp import ClientResponse
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
@@ -33,6 +34,22 @@ def by_form(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {r["form"]: r for r in rows if r["status"] != "revoked"} | {
         f"{r['form']}-revoked": r for r in rows if r["status"] == "revoked"
     }
+
+
+async def linked(env: Env, form: str) -> tuple[TestCard, int]:
+    """The test phone of ``form`` linked at the desk; the phone and its registration's number."""
+    phone = env.phone(form)
+    assert (await env.link_phone(RESIDENT, phone)).status == 201
+    return phone, by_form(await registrations(env))[form]["registration_id"]
+
+
+async def clerk_action(env: Env, action: str, registration_id: int, **more: str) -> ClientResponse:
+    """A clerk's status action (suspend, revoke, ...) on one credential of the resident."""
+    return await env.client.post(
+        f"/clerk/api/registrations/{action}",
+        json={"atena_no": RESIDENT, "registration_id": registration_id, **more},
+        headers=env.clerk_headers,
+    )
 
 
 async def signed_in(env: Env, credential: TestCard, pin: str | None) -> tuple[int, dict[str, Any]]:
@@ -118,14 +135,8 @@ async def test_a_right_pin_clears_only_its_own_credentials_wrong_pins(env: Env) 
 
 
 async def test_a_revoked_phone_leaves_the_card_working(env: Env) -> None:
-    android = env.phone("android")
-    assert (await env.link_phone(RESIDENT, android)).status == 201
-    phone_id = by_form(await registrations(env))["android"]["registration_id"]
-    resp = await env.client.post(
-        "/clerk/api/registrations/revoke",
-        json={"atena_no": RESIDENT, "registration_id": phone_id, "reason": "lost phone"},
-        headers=env.clerk_headers,
-    )
+    android, phone_id = await linked(env, "android")
+    resp = await clerk_action(env, "revoke", phone_id, reason="lost phone")
     assert (await resp.json())["changed"] == 1
     status, body = await signed_in(env, android, PHONE_PIN)
     assert (status, body["error"]["code"]) == (403, "card_not_registered")
@@ -133,14 +144,9 @@ async def test_a_revoked_phone_leaves_the_card_working(env: Env) -> None:
 
 
 async def test_a_suspended_card_leaves_the_phone_working(env: Env) -> None:
-    iphone = env.phone("iphone")
-    assert (await env.link_phone(RESIDENT, iphone)).status == 201
+    iphone, _ = await linked(env, "iphone")
     card_id = by_form(await registrations(env))["card"]["registration_id"]
-    resp = await env.client.post(
-        "/clerk/api/registrations/suspend",
-        json={"atena_no": RESIDENT, "registration_id": card_id},
-        headers=env.clerk_headers,
-    )
+    resp = await clerk_action(env, "suspend", card_id)
     assert (await resp.json())["changed"] == 1
     assert (await signed_in(env, env.card, PIN))[1]["error"]["code"] == "registration_suspended"
     assert (await signed_in(env, iphone, None))[0] == 200
@@ -275,14 +281,8 @@ async def test_the_monthly_review_counts_kiosk_issuance_by_credential_form(env: 
 
 
 async def test_a_kiosk_does_not_link_again_a_phone_the_desk_suspended(env: Env) -> None:
-    iphone = env.phone("iphone")
-    assert (await env.link_phone(RESIDENT, iphone)).status == 201
-    phone_id = by_form(await registrations(env))["iphone"]["registration_id"]
-    resp = await env.client.post(
-        "/clerk/api/registrations/suspend",
-        json={"atena_no": RESIDENT, "registration_id": phone_id},
-        headers=env.clerk_headers,
-    )
+    iphone, phone_id = await linked(env, "iphone")
+    resp = await clerk_action(env, "suspend", phone_id)
     assert resp.status == 200
     session = await env.open_session()
     assert (await env.authenticate(session)).status == 200
@@ -307,11 +307,7 @@ async def test_a_damaged_smartphone_ca_refuses_phones_and_leaves_cards_alone(env
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # no SQL of its own: one engine
 async def test_a_registration_number_out_of_range_is_a_bad_field(env: Env) -> None:
     for bad in (0, 2**63, -1):
-        resp = await env.client.post(
-            "/clerk/api/registrations/revoke",
-            json={"atena_no": RESIDENT, "registration_id": bad},
-            headers=env.clerk_headers,
-        )
+        resp = await clerk_action(env, "revoke", bad)
         assert (resp.status, (await resp.json())["error"]["field"]) == (400, "registration_id")
 
 
